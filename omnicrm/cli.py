@@ -1,0 +1,365 @@
+"""The ``omnicrm`` command line.
+
+Exit codes: 0 done; 1 a sync failed or could not start; 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from omnicrm import __version__
+from omnicrm.core.channels import Stream
+from omnicrm.core.config import (
+    Config,
+    Connection,
+    SchedulerSection,
+    default_store_url,
+    example_config,
+    find_config,
+    format_duration,
+)
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.store import Run, RunStatus
+from omnicrm.core.sync import StreamProgress
+from omnicrm.errors import ConfigError, LockedError, OmnicrmError
+
+console = Console()
+err_console = Console(stderr=True)
+
+STATUS_STYLE = {
+    RunStatus.RUNNING: "cyan",
+    RunStatus.COMPLETE: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.RATE_LIMITED: "yellow",
+    RunStatus.MISSED: "yellow",
+    RunStatus.SKIPPED: "yellow",
+}
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn omnicrm's errors into a clear message and the documented exit code."""
+    try:
+        yield
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except OmnicrmError as exc:
+        _fail(str(exc), 1)
+
+
+class _Context:
+    def __init__(self, config: Path | None) -> None:
+        self.config_path = config
+
+    def runtime(self, *, need_config: bool = True) -> Runtime:
+        path = find_config(self.config_path)
+        if not need_config and self.config_path is None and not path.exists():
+            return Runtime.load(None)
+        return Runtime.load(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: $OMNICRM_CONFIG or ./omnicrm.toml).",
+)
+@click.option("--verbose", "-v", count=True, help="Log more (-vv for debug).")
+@click.version_option(__version__, prog_name="omnicrm")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
+    """omnicrm: one customer base across the shop's store, EC site and app."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+    ctx.obj = _Context(config)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.pass_obj
+def init(obj: _Context, path: Path | None, force: bool) -> None:
+    """Write a commented example config (default ./omnicrm.toml)."""
+    target = path or find_config(obj.config_path)
+    if target.exists() and not force:
+        _fail(f"{target} exists; pass --force to overwrite it", 2)
+    with _errors():
+        host = Runtime.load(None).host
+    text = example_config({n: ct.settings for n, ct in host.channel_types.items()})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    console.print(f"wrote {target}: edit its [connections] and run `omnicrm connections`")
+
+
+@cli.command()
+@click.pass_obj
+def plugins(obj: _Context) -> None:
+    """List loaded plugins, their versions, hooks and what they provide."""
+    with _errors():
+        host = obj.runtime(need_config=False).host
+    table = Table("plugin", "version", "provides", "hooks", title="plugins")
+    for info in host.plugins:
+        table.add_row(
+            info.name,
+            info.version or "-",
+            "\n".join(info.provides) or "-",
+            "\n".join(info.hooks) or "-",
+        )
+    for name in host.disabled:
+        table.add_row(name, "-", "[yellow]disabled[/]", "-")
+    for failure in host.failures:
+        table.add_row(failure.name, "-", f"[red]failed: {failure.error}[/]", "-")
+    console.print(table)
+    if not host.plugins and not host.failures:
+        console.print("no plugins installed")
+
+
+@cli.command()
+@click.pass_obj
+def connections(obj: _Context) -> None:
+    """List the configured connections and check their settings."""
+    with _errors():
+        config = obj.runtime().config
+    table = Table("connection", "channel", "schedule", "enabled", "check", title=str(config.path))
+    for name, conn in sorted(config.connections.items()):
+        table.add_row(
+            name, conn.channel, conn.schedule, "yes" if conn.enabled else "no", "[green]ok[/]"
+        )
+    for name, error in sorted(config.invalid.items()):
+        table.add_row(name, "?", "?", "?", f"[red]{error}[/]")
+    console.print(table)
+    if config.invalid:
+        sys.exit(2)
+    if not config.connections:
+        console.print("no connections configured: add one to the config (see `omnicrm init`)")
+
+
+def _progress_printer(progress: Progress) -> Any:
+    tasks: dict[Stream, Any] = {}
+
+    def show(update: StreamProgress) -> None:
+        if update.stream not in tasks:
+            tasks[update.stream] = progress.add_task(update.stream.value, total=None)
+        label = f"{update.read:,} read, {update.written:,} written"
+        progress.update(
+            tasks[update.stream],
+            description=f"{update.stream.value}: {label}",
+            completed=update.read,
+        )
+        if update.done:
+            progress.update(
+                tasks[update.stream], total=update.read or 1, completed=update.read or 1
+            )
+
+    return show
+
+
+@cli.command()
+@click.argument("connection")
+@click.option("--full", is_flag=True, help="Ignore the saved cursor and read everything.")
+@click.pass_obj
+def sync(obj: _Context, connection: str, full: bool) -> None:
+    """Sync one connection now."""
+    with _errors():
+        runtime = obj.runtime()
+        conn = runtime.config.connection(connection)
+        engine = runtime.engine()
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
+        try:
+            with progress:
+                result = engine.sync(conn, full=full, progress=_progress_printer(progress))
+        except LockedError as exc:
+            _fail(f"{exc}: wait for that run to end (see `omnicrm status`)", 1)
+        finally:
+            runtime.close()
+    style = STATUS_STYLE[result.status]
+    console.print(
+        f"{connection}: [{style}]{result.status.value}[/] - {result.read:,} read, "
+        f"{result.written:,} written, {result.rate_limit_wait:.1f}s waited on rate limits"
+    )
+    if result.error:
+        err_console.print(f"[red]{result.error_kind}:[/] {result.error}", highlight=False)
+    if result.status is not RunStatus.COMPLETE:
+        sys.exit(1)
+
+
+def _local(moment: dt.datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def status_table(config: Config, last: dict[str, Run]) -> Table:
+    """The last run of every connection, configured or seen in the store."""
+    table = Table(
+        "connection",
+        "schedule",
+        "status",
+        "started",
+        "took",
+        "read",
+        "written",
+        "errors",
+        "waited",
+        title="last run per connection",
+    )
+    names = sorted({*config.connections, *config.invalid, *last})
+    for name in names:
+        conn = config.connections.get(name)
+        schedule = conn.schedule if conn else ("invalid config" if name in config.invalid else "-")
+        run = last.get(name)
+        if run is None:
+            table.add_row(name, schedule, "never run", "-", "-", "-", "-", "-", "-")
+            continue
+        took = run.duration
+        table.add_row(
+            name,
+            schedule,
+            f"[{STATUS_STYLE[run.status]}]{run.status.value}[/]",
+            _local(run.started_at),
+            "-"
+            if took is None
+            else format_duration(dt.timedelta(seconds=round(took)))
+            if took >= 1
+            else f"{took:.2f}s",
+            f"{run.records_read:,}",
+            f"{run.records_written:,}",
+            str(run.errors),
+            f"{run.rate_limit_wait:.1f}s",
+        )
+    return table
+
+
+@cli.command()
+@click.pass_obj
+def status(obj: _Context) -> None:
+    """Show the last run of each connection."""
+    with _errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            last = runtime.store.last_runs()
+        finally:
+            runtime.close()
+    console.print(status_table(runtime.config, last))
+    for name, error in sorted(runtime.config.invalid.items()):
+        err_console.print(f"[red]{name}:[/] {error}", highlight=False)
+
+
+def _serve(runtime: Runtime) -> None:
+    """Run the scheduler in the foreground until SIGINT or SIGTERM."""
+    from omnicrm.core.scheduler import build_scheduler
+
+    config = runtime.config
+    for name, error in sorted(config.invalid.items()):
+        err_console.print(f"[red]{name} is not scheduled:[/] {error}", highlight=False)
+        runtime.store.record_run(name, RunStatus.FAILED, trigger="schedule", error=str(error))
+    scheduler = build_scheduler(config, runtime.engine())
+    jobs = scheduler.get_jobs()
+    if not jobs:
+        _fail("no connection has a schedule: add `every` or `cron` to one", 2)
+    for job in jobs:
+        console.print(f"scheduled: {job.name}")
+
+    def stop(signum: int, _frame: Any) -> None:
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    console.print(f"store: {runtime.store!r}; Ctrl-C to stop")
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        runtime.close()
+
+
+@cli.command()
+@click.pass_obj
+def run(obj: _Context) -> None:
+    """Run the scheduler: sync every connection on its schedule until stopped."""
+    with _errors():
+        runtime = obj.runtime()
+        _serve(runtime)
+
+
+@cli.command()
+@click.option("--every", default="30s", show_default=True, help="How often to sync.")
+@click.option("--once", is_flag=True, help="Sync each sandbox once, print the status, exit.")
+@click.pass_obj
+def demo(obj: _Context, every: str, once: bool) -> None:
+    """Start the local sandboxes of installed channels and sync them on a schedule.
+
+    Uses the embedded default store (SQLite in the user's data dir) and no config file.
+    """
+    from omnicrm.core.config import parse_duration
+
+    with _errors(), contextlib.ExitStack() as stack:
+        runtime = Runtime.load(None)
+        sandboxes = {n: ct for n, ct in runtime.host.channel_types.items() if ct.sandbox}
+        if not sandboxes:
+            _fail("no installed channel plugin has a sandbox (see `omnicrm plugins`)", 2)
+        connections: dict[str, Connection] = {}
+        for name, channel in sorted(sandboxes.items()):
+            assert channel.sandbox is not None
+            console.print(f"starting the {channel.title or name} sandbox ...")
+            settings = channel.settings.model_validate(dict(stack.enter_context(channel.sandbox())))
+            conn_name = f"demo-{name}"
+            connections[conn_name] = Connection(
+                name=conn_name,
+                channel=name,
+                settings=settings,
+                every=parse_duration(every),
+                lookback=parse_duration("1m"),
+            )
+        runtime.config = Config(
+            path=None,
+            store_url=default_store_url(),
+            scheduler=SchedulerSection(),
+            connections=connections,
+        )
+        if once:
+            engine = runtime.engine()
+            for conn in connections.values():
+                result = engine.sync(conn, trigger="demo")
+                console.print(
+                    f"{conn.name}: {result.status.value}, {result.read:,} read, "
+                    f"{result.written:,} written"
+                )
+            console.print(status_table(runtime.config, runtime.store.last_runs()))
+            runtime.close()
+            return
+        _serve(runtime)
+
+
+def main() -> None:
+    cli(prog_name="omnicrm")

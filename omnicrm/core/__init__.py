@@ -1,0 +1,1 @@
+"""The host: hookspecs, plugin manager, records, store, sync engine and scheduler."""

@@ -1,0 +1,92 @@
+"""Channel types: what a channel plugin registers, and what its streams receive and yield.
+
+A channel plugin registers a :class:`ChannelType` (its name, its pydantic settings model,
+the streams it offers) and implements the stream hooks. The engine calls a stream with a
+:class:`StreamContext` and reads records in ascending cursor (``updated_at``) order,
+interleaved with optional :class:`Checkpoint` objects carrying plugin state to resume from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+class Stream(StrEnum):
+    """The record streams a channel can offer; each has its own hook and cursor."""
+
+    CUSTOMERS = "customers"
+    ORDERS = "orders"
+
+
+SandboxFactory = Callable[[], AbstractContextManager[Mapping[str, Any]]]
+"""Starts a local emulator of the platform; the context yields settings that reach it."""
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """A kind of channel (a platform) a plugin can sync from.
+
+    ``settings`` validates one connection's ``[connections.NAME.settings]`` table; mark
+    secrets as ``pydantic.SecretStr`` so they are never printed. ``sandbox``, when given,
+    runs a local emulator for the demo and for tests.
+    """
+
+    name: str
+    settings: type[BaseModel]
+    streams: tuple[Stream, ...] = (Stream.CUSTOMERS, Stream.ORDERS)
+    title: str = ""
+    sandbox: SandboxFactory | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A point a stream can resume from.
+
+    ``cursor``: every record with a lower ``updated_at`` has been yielded (the engine also
+    derives this itself from the ascending records, so a plugin needs it only to move the
+    cursor past a quiet stretch). ``state``: JSON-serialisable plugin state handed back in
+    the next run's :attr:`StreamContext.state` (a bulk operation id, a page token).
+    """
+
+    cursor: dt.datetime | None = None
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StreamContext(Generic[SettingsT]):
+    """What a stream hook is called with for one run of one stream of one connection.
+
+    Read records with ``updated_at >= since`` (inclusive; ``None`` means from the
+    beginning) in ascending ``updated_at`` order. ``since`` already includes the
+    connection's lookback window; re-yielding a record the store holds is harmless.
+    """
+
+    connection: str
+    channel: str
+    stream: Stream
+    settings: SettingsT
+    since: dt.datetime | None
+    until: dt.datetime
+    state: Mapping[str, Any]
+    full: bool
+    logger: logging.Logger
+    rate_limit_wait: float = 0.0
+    _sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def wait_for_rate_limit(self, seconds: float) -> None:
+        """Sleep to respect the platform's rate limit, counting the time on the run."""
+        if seconds <= 0:
+            return
+        self._sleep(seconds)
+        self.rate_limit_wait += seconds

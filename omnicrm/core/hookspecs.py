@@ -1,0 +1,93 @@
+"""The hooks a plugin implements. Every hook is documented here and in docs/plugins.md.
+
+Mark implementations with ``omnicrm.hookimpl``. The four product hooks (two stream
+hooks, recommendation, dispatch) are called only on the plugin that registered the
+channel type, recommender or dispatcher being used, so an implementation never has to
+check whether a call is meant for it; it returns a result, never ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from omnicrm.core.channels import ChannelType, Checkpoint, StreamContext
+    from omnicrm.core.dispatch import Dispatcher, DispatchOutcome, Message
+    from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
+    from omnicrm.core.records import Customer, Order
+
+PROJECT = "omnicrm"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def omnicrm_register(register: Callable[[ChannelType | Dispatcher | Recommender], None]) -> None:
+    """Register what this plugin provides.
+
+    Fires once per plugin when the host loads it, before any other hook. Call
+    ``register(obj)`` once for each :class:`~omnicrm.ChannelType`,
+    :class:`~omnicrm.Dispatcher` or :class:`~omnicrm.Recommender` the plugin provides.
+    Names must be unique across all plugins; a clash, or an exception raised here,
+    fails this plugin alone. Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def omnicrm_sync_customers(ctx: StreamContext[BaseModel]) -> Iterable[Customer | Checkpoint]:
+    """Customer sync: yield the channel's customers changed since ``ctx.since``.
+
+    Fires for each run of the ``customers`` stream of a connection whose channel type
+    this plugin registered (``ctx.channel`` tells which, if it registered several).
+    Returns an iterable (typically a generator) of :class:`~omnicrm.Customer` records in
+    ascending ``updated_at`` order, ``updated_at >= ctx.since`` when ``since`` is set,
+    optionally interleaved with :class:`~omnicrm.Checkpoint` objects. Raise the errors in
+    ``omnicrm.errors`` (``TransientError``, ``RateLimitedError``, ``AuthError``,
+    ``DataError``, ``ConfigError``) to tell the engine how to react; call
+    ``ctx.wait_for_rate_limit(seconds)`` to pace requests.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterable[Order | Checkpoint]:
+    """Order import: yield the channel's orders, with their lines, changed since ``ctx.since``.
+
+    Fires for each run of the ``orders`` stream of a connection whose channel type this
+    plugin registered. Returns an iterable of :class:`~omnicrm.Order` records (each with
+    all of its lines) in ascending ``updated_at`` order, optionally interleaved with
+    :class:`~omnicrm.Checkpoint` objects. Errors and pacing as for
+    ``omnicrm_sync_customers``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def omnicrm_recommend(request: RecommendationRequest) -> list[ScoredProduct]:
+    """Recommendation: score products for a customer, or alongside a product.
+
+    Fires when a recommendation is asked of a recommender this plugin registered
+    (``request.recommender`` names it). Returns up to ``request.limit``
+    :class:`~omnicrm.ScoredProduct` objects, best first, drawn from
+    ``request.candidates`` (or from any product in ``request.history`` when no candidates
+    are given). Return an empty list when there is nothing to recommend.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def omnicrm_dispatch_message(message: Message, settings: BaseModel) -> DispatchOutcome:
+    """Message dispatch: deliver one rendered message through one medium.
+
+    Fires for each message sent through a dispatcher this plugin registered, after the
+    host has checked the customer's consent for ``message.medium``; ``settings`` is the
+    dispatcher's validated settings. Returns a :class:`~omnicrm.DispatchOutcome`: ``sent``
+    with the provider's message id, ``rejected`` when the medium refused the recipient
+    (not retried), or ``failed`` for a passing failure (may be retried).
+    """
+    raise NotImplementedError

@@ -1,0 +1,118 @@
+"""The scheduler: one APScheduler job per connection, rebuilt from config at start.
+
+Jobs have explicit ids (``sync:NAME``), never overlap (``max_instances=1`` here, the
+connection lock across processes), coalesce a backlog into one run, and tolerate a
+generous misfire grace. Cursors and run history live in the store, not in a job store;
+runs the scheduler missed or had to skip are recorded there too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from omnicrm.core.config import Config, Connection
+from omnicrm.core.store import RunStatus
+from omnicrm.core.sync import SyncEngine
+from omnicrm.errors import LockedError
+
+log = logging.getLogger("omnicrm.scheduler")
+
+JOB_PREFIX = "sync:"
+
+
+def job_id(connection: str) -> str:
+    return f"{JOB_PREFIX}{connection}"
+
+
+def trigger_for(connection: Connection, timezone: str) -> BaseTrigger | None:
+    """The trigger of a connection's schedule, or None if it is synced by hand only."""
+    if connection.cron:
+        return CronTrigger.from_crontab(connection.cron, timezone=timezone)
+    if connection.every:
+        return IntervalTrigger(seconds=connection.every.total_seconds(), timezone=timezone)
+    return None
+
+
+def run_scheduled(engine: SyncEngine, connection: Connection) -> None:
+    """The job body: one scheduled sync. Never raises, so the scheduler never sees a crash."""
+    try:
+        engine.sync(connection, trigger="schedule")
+    except LockedError as exc:
+        engine.store.record_run(
+            connection.name, RunStatus.SKIPPED, trigger="schedule", error=str(exc)
+        )
+    except Exception:
+        log.exception("%s: scheduled sync crashed", connection.name)
+
+
+def build_scheduler(
+    config: Config,
+    engine: SyncEngine,
+    *,
+    scheduler: BaseScheduler | None = None,
+    run_at_start: bool = True,
+) -> BaseScheduler:
+    """A scheduler with one job per enabled, scheduled connection of ``config``."""
+    sched = scheduler or BlockingScheduler()
+    sched.configure(
+        timezone=config.scheduler.timezone,
+        executors={"default": ThreadPoolExecutor(config.scheduler.max_workers)},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(config.scheduler.misfire_grace.total_seconds()),
+        },
+    )
+    now = dt.datetime.now(dt.UTC)
+    for connection in config.connections.values():
+        trigger = trigger_for(connection, config.scheduler.timezone)
+        if not connection.enabled or trigger is None:
+            continue
+        extra: dict[str, Any] = {}
+        if run_at_start and connection.every:
+            extra["next_run_time"] = now  # interval jobs start with a sync, not a wait
+        sched.add_job(
+            run_scheduled,
+            trigger,
+            args=[engine, connection],
+            id=job_id(connection.name),
+            name=f"sync {connection.name} ({connection.schedule})",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(config.scheduler.misfire_grace.total_seconds()),
+            **extra,
+        )
+
+    def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
+        if not event.job_id.startswith(JOB_PREFIX):
+            return
+        name = event.job_id.removeprefix(JOB_PREFIX)
+        if event.code == EVENT_JOB_MISSED:
+            when = event.scheduled_run_time
+            status, why = RunStatus.MISSED, f"missed its start at {when:%Y-%m-%d %H:%M:%S%z}"
+        else:
+            status, why = RunStatus.SKIPPED, "the previous scheduled run was still going"
+        log.warning("%s: %s", name, why)
+        try:
+            engine.store.record_run(name, status, trigger="schedule", error=why)
+        except Exception:
+            log.exception("%s: could not record a %s run", name, status.value)
+
+    sched.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    return sched

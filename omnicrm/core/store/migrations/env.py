@@ -1,0 +1,33 @@
+"""Alembic environment: migrations run on the connection the Store hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from omnicrm.core.store.schema import metadata
+
+
+def run() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:  # the alembic CLI, for writing new revisions
+        url = context.config.get_main_option("sqlalchemy.url") or "sqlite://"
+        with create_engine(url).connect() as conn:
+            _migrate(conn)
+            conn.commit()
+    else:
+        _migrate(connection)
+
+
+def _migrate(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

@@ -1,0 +1,475 @@
+"""The store: source records, sync state, run history and webhook events.
+
+SQLite (WAL) in the user's data dir by default, PostgreSQL (psycopg 3) by URL. Writes
+of a batch of records and the checkpoint that covers them happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from omnicrm.core.channels import Stream
+from omnicrm.core.records import Customer, Order
+from omnicrm.core.store import locks, rows
+from omnicrm.core.store.schema import (
+    customers,
+    order_lines,
+    orders,
+    sync_runs,
+    sync_state,
+    webhook_events,
+)
+from omnicrm.errors import ConfigError, TransientError
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    RATE_LIMITED = "rate_limited"
+    MISSED = "missed"  # the scheduler could not start it in time
+    SKIPPED = "skipped"  # another run of the same connection held the lock
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """Where a stream resumes: its cursor and the plugin's own state."""
+
+    cursor: dt.datetime | None = None
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of the run history."""
+
+    id: int
+    connection: str
+    trigger: str
+    full: bool
+    status: RunStatus
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    records_read: int
+    records_written: int
+    errors: int
+    error: str | None
+    error_kind: str | None
+    rate_limit_wait: float
+    streams: Mapping[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or None while running."""
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _json_dumps(value: Any) -> str:
+    # ensure_ascii=False keeps Japanese payloads readable and a third smaller.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Store:
+    """Access to one omnicrm database."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except Exception as exc:
+            raise ConfigError(f"not a database URL: {exc}", key="store.url") from None
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ConfigError(
+                f"unsupported database {backend!r}: use sqlite:/// or postgresql://",
+                key="store.url",
+            )
+        if backend == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed
+        self.dialect = backend
+        self._path: Path | None = None
+        if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            self._path = Path(parsed.database or "").expanduser()
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(parsed, json_serializer=_json_dumps)
+        if backend == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the store at ``url``, bringing its schema up to date unless told not to."""
+        store = cls(url)
+        if migrate:
+            store.migrate()
+        return store
+
+    def __repr__(self) -> str:
+        # Never show a password that may be in the URL.
+        return f"Store({self.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        """Apply any Alembic migrations not yet applied."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    # -- locks ---------------------------------------------------------------
+
+    def lock(self, connection: str) -> AbstractContextManager[None]:
+        """Hold the sync lock of ``connection``; raises LockedError if another run has it."""
+        if self.dialect == "postgresql":
+            return locks.advisory_lock(self.engine, connection)
+        if self._path is None:
+            return locks.memory_lock(f"{id(self)}:{connection}")
+        return locks.file_lock(self._path.with_name(self._path.name + ".locks"), connection)
+
+    # -- sync state and records ------------------------------------------------
+
+    def stream_state(self, connection: str, stream: Stream) -> StreamState:
+        """The saved cursor and plugin state of one stream (empty before its first run)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sync_state.c.cursor, sync_state.c.state).where(
+                    sync_state.c.connection == connection, sync_state.c.stream == stream.value
+                )
+            ).one_or_none()
+        return StreamState(row.cursor, row.state) if row else StreamState()
+
+    def write_batch(
+        self,
+        connection: str,
+        stream: Stream,
+        records: Sequence[Customer] | Sequence[Order],
+        checkpoint: StreamState | None = None,
+        *,
+        run_id: int | None = None,
+        read: int = 0,
+    ) -> int:
+        """Upsert ``records`` and save ``checkpoint`` in one transaction.
+
+        A record is written when it is new or its ``updated_at`` is later than the stored
+        one; the same (id, updated_at) again is a duplicate and skipped. ``run_id`` and
+        ``read`` bump that run's live counters in the same transaction. Returns how many
+        records were written.
+        """
+        try:
+            with self.engine.begin() as conn:
+                if stream is Stream.CUSTOMERS:
+                    written = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
+                else:
+                    written = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
+                if checkpoint is not None:
+                    self._save_state(conn, connection, stream, checkpoint)
+                if run_id is not None:
+                    conn.execute(
+                        update(sync_runs)
+                        .where(sync_runs.c.id == run_id)
+                        .values(
+                            records_read=sync_runs.c.records_read + read,
+                            records_written=sync_runs.c.records_written + written,
+                        )
+                    )
+        except IntegrityError as exc:
+            # Another writer (a webhook) inserted one of these ids between our read and
+            # write. Nothing was committed; the engine retries from the last checkpoint.
+            raise TransientError(f"concurrent write to {stream} of {connection!r}") from exc
+        return written
+
+    def _newer(
+        self, conn: Connection, table: Any, connection: str, batch: Sequence[Customer | Order]
+    ) -> tuple[list[Any], list[Any]]:
+        """Split a batch into (new, updated) records, dropping duplicates and stale ones."""
+        latest: dict[str, Customer | Order] = {}
+        for record in batch:
+            seen = latest.get(record.id)
+            if seen is None or record.updated_at > seen.updated_at:
+                latest[record.id] = record
+        stored: dict[str, dt.datetime] = {}
+        ids = list(latest)
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            query = select(table.c.id, table.c.updated_at).where(
+                table.c.connection == connection, table.c.id.in_(chunk)
+            )
+            # A Result has keys(), so dict.update would take it for a mapping.
+            stored.update((id_, updated_at) for id_, updated_at in conn.execute(query))
+        new = [r for r in latest.values() if r.id not in stored]
+        changed = [r for r in latest.values() if r.id in stored and r.updated_at > stored[r.id]]
+        return new, changed
+
+    def _upsert_customers(
+        self, conn: Connection, connection: str, batch: Sequence[Customer]
+    ) -> int:
+        new, changed = self._newer(conn, customers, connection, batch)
+        now = _now()
+        if new:
+            conn.execute(insert(customers), [rows.customer_row(connection, c, now) for c in new])
+        for c in changed:
+            conn.execute(
+                update(customers)
+                .where(customers.c.connection == connection, customers.c.id == c.id)
+                .values(rows.customer_row(connection, c, now))
+            )
+        return len(new) + len(changed)
+
+    def _upsert_orders(self, conn: Connection, connection: str, batch: Sequence[Order]) -> int:
+        new, changed = self._newer(conn, orders, connection, batch)
+        now = _now()
+        if changed:
+            ids = [o.id for o in changed]
+            conn.execute(
+                delete(order_lines).where(
+                    order_lines.c.connection == connection, order_lines.c.order_id.in_(ids)
+                )
+            )
+            for o in changed:
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.connection == connection, orders.c.id == o.id)
+                    .values(rows.order_row(connection, o, now))
+                )
+        if new:
+            conn.execute(insert(orders), [rows.order_row(connection, o, now) for o in new])
+        lines = [line for o in [*new, *changed] for line in rows.line_rows(connection, o)]
+        if lines:
+            conn.execute(insert(order_lines), lines)
+        return len(new) + len(changed)
+
+    def _save_state(
+        self, conn: Connection, connection: str, stream: Stream, checkpoint: StreamState
+    ) -> None:
+        values = {
+            "cursor": checkpoint.cursor,
+            "state": dict(checkpoint.state),
+            "updated_at": _now(),
+        }
+        done = conn.execute(
+            update(sync_state)
+            .where(sync_state.c.connection == connection, sync_state.c.stream == stream.value)
+            .values(values)
+        )
+        if done.rowcount == 0:
+            conn.execute(
+                insert(sync_state).values(connection=connection, stream=stream.value, **values)
+            )
+
+    def customers(self, connection: str | None = None) -> Iterator[Customer]:
+        """Stored customers (of one connection, or all), in (connection, id) order."""
+        query = select(customers).order_by(customers.c.connection, customers.c.id)
+        if connection is not None:
+            query = query.where(customers.c.connection == connection)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                yield rows.customer_from_row(row)
+
+    def orders(self, connection: str | None = None) -> Iterator[Order]:
+        """Stored orders with their lines, in (connection, id) order."""
+        query = select(orders).order_by(orders.c.connection, orders.c.id)
+        line_query = select(order_lines).order_by(
+            order_lines.c.connection, order_lines.c.order_id, order_lines.c.line_no
+        )
+        if connection is not None:
+            query = query.where(orders.c.connection == connection)
+            line_query = line_query.where(order_lines.c.connection == connection)
+        with self.engine.connect() as conn:
+            line_rows = iter(conn.execute(line_query).mappings().all())
+            pending = next(line_rows, None)
+            for row in conn.execute(query).mappings():
+                lines = []
+                while pending is not None and (pending["connection"], pending["order_id"]) < (
+                    row["connection"],
+                    row["id"],
+                ):
+                    pending = next(line_rows, None)
+                while pending is not None and (pending["connection"], pending["order_id"]) == (
+                    row["connection"],
+                    row["id"],
+                ):
+                    lines.append(pending)
+                    pending = next(line_rows, None)
+                yield rows.order_from_row(row, lines)
+
+    def count(self, stream: Stream, connection: str | None = None) -> int:
+        """How many records of ``stream`` are stored."""
+        table = customers if stream is Stream.CUSTOMERS else orders
+        query = select(func.count()).select_from(table)
+        if connection is not None:
+            query = query.where(table.c.connection == connection)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- run history -------------------------------------------------------------
+
+    def start_run(self, connection: str, *, trigger: str, full: bool = False) -> int:
+        """Record a run as started; returns its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(sync_runs).values(
+                    connection=connection,
+                    trigger=trigger,
+                    full=full,
+                    status=RunStatus.RUNNING.value,
+                    started_at=_now(),
+                    records_read=0,
+                    records_written=0,
+                    errors=0,
+                    rate_limit_wait=0.0,
+                    streams={},
+                )
+            )
+            (run_id,) = result.inserted_primary_key or (0,)
+            return int(run_id)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        *,
+        errors: int = 0,
+        error: str | None = None,
+        error_kind: str | None = None,
+        rate_limit_wait: float = 0.0,
+        streams: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record how a run ended. Counters were kept up to date by ``write_batch``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sync_runs)
+                .where(sync_runs.c.id == run_id)
+                .values(
+                    status=status.value,
+                    ended_at=_now(),
+                    errors=errors,
+                    error=error,
+                    error_kind=error_kind,
+                    rate_limit_wait=rate_limit_wait,
+                    streams=dict(streams or {}),
+                )
+            )
+
+    def record_run(
+        self, connection: str, status: RunStatus, *, trigger: str, error: str | None = None
+    ) -> int:
+        """Record a run that never started (missed or skipped)."""
+        run_id = self.start_run(connection, trigger=trigger)
+        self.finish_run(run_id, status, errors=1 if error else 0, error=error)
+        return run_id
+
+    def abandon_running(self, connection: str) -> int:
+        """Mark runs still 'running' as failed. Call only while holding the lock."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sync_runs)
+                .where(
+                    sync_runs.c.connection == connection,
+                    sync_runs.c.status == RunStatus.RUNNING.value,
+                )
+                .values(
+                    status=RunStatus.FAILED.value,
+                    ended_at=_now(),
+                    errors=sync_runs.c.errors + 1,
+                    error="abandoned: the process running it stopped before it ended",
+                    error_kind="abandoned",
+                )
+            )
+            return int(result.rowcount)
+
+    def runs(self, connection: str | None = None, *, limit: int = 50) -> list[Run]:
+        """The most recent runs first."""
+        query = select(sync_runs).order_by(sync_runs.c.id.desc()).limit(limit)
+        if connection is not None:
+            query = query.where(sync_runs.c.connection == connection)
+        with self.engine.connect() as conn:
+            return [_run(row) for row in conn.execute(query)]
+
+    def last_runs(self) -> dict[str, Run]:
+        """The latest run of each connection."""
+        latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.connection).scalar_subquery()
+        query = select(sync_runs).where(sync_runs.c.id.in_(latest))
+        with self.engine.connect() as conn:
+            return {row.connection: _run(row) for row in conn.execute(query)}
+
+    # -- webhooks ----------------------------------------------------------------
+
+    def record_webhook_event(
+        self, source: str, event_id: str, topic: str, payload: Mapping[str, Any]
+    ) -> bool:
+        """Remember an event; False if the same (source, event_id) was seen before."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(webhook_events).values(
+                        source=source,
+                        event_id=event_id,
+                        topic=topic,
+                        received_at=_now(),
+                        payload=dict(payload),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+
+def _run(row: Row[Any]) -> Run:
+    return Run(
+        id=row.id,
+        connection=row.connection,
+        trigger=row.trigger,
+        full=row.full,
+        status=RunStatus(row.status),
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        records_read=row.records_read,
+        records_written=row.records_written,
+        errors=row.errors,
+        error=row.error,
+        error_kind=row.error_kind,
+        rate_limit_wait=row.rate_limit_wait,
+        streams=row.streams,
+    )

@@ -1,0 +1,90 @@
+"""The exceptions omnicrm raises, and what the sync engine does with each.
+
+::
+
+    OmnicrmError                 base of everything below
+    ├── ConfigError              omnicrm.toml or a connection's settings are wrong:
+    │                            names the file, line and key; the CLI exits 2
+    ├── PluginError              a plugin failed to load or broke the plugin contract
+    ├── LockedError              another run of the same connection holds its lock
+    └── SyncError                raised by a channel while it syncs
+        ├── TransientError       network blips, timeouts, HTTP 5xx: the engine backs off
+        │   │                    and resumes the stream from its last committed checkpoint
+        │   └── RateLimitedError the platform said "slow down" (HTTP 429, THROTTLED):
+        │                        waited out like a transient error, honouring retry_after;
+        │                        if retries run out the run ends as ``rate_limited``
+        ├── AuthError            credentials rejected or a scope missing: the run fails
+        │                        at once, no retry
+        └── DataError            a record the platform sent cannot be read: the run fails
+                                 at once, naming the record
+
+A run that fails leaves the stream's cursor where its last committed batch left it,
+so the next run picks up exactly there. A channel's own config problem found at sync
+time (a shop URL that does not exist) is a ``ConfigError`` and fails the run likewise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OmnicrmError(Exception):
+    """Base class of every error omnicrm raises on purpose."""
+
+
+class ConfigError(OmnicrmError):
+    """Configuration is wrong. Carries where (file, line, key) and why."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.file = Path(file) if file is not None else None
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = str(self.file) + (f":{self.line}" if self.line else "")
+        if self.key:
+            where = f"{where} [{self.key}]" if where else f"[{self.key}]"
+        return f"{where}: {self.reason}" if where else self.reason
+
+
+class PluginError(OmnicrmError):
+    """A plugin failed to load, or did something the plugin contract forbids."""
+
+
+class LockedError(OmnicrmError):
+    """Another run of the same connection is in progress."""
+
+
+class SyncError(OmnicrmError):
+    """Base of the errors a channel raises while syncing."""
+
+
+class TransientError(SyncError):
+    """A failure that is likely to pass: retried with backoff."""
+
+
+class RateLimitedError(TransientError):
+    """The platform asked us to slow down; ``retry_after`` is its hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthError(SyncError):
+    """Credentials were rejected or lack a needed permission. Not retried."""
+
+
+class DataError(SyncError):
+    """A record from the platform could not be read. Not retried."""

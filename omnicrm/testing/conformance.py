@@ -1,0 +1,206 @@
+"""The conformance suite for channel plugins (see ``omnicrm.testing``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from omnicrm.core.channels import ChannelType, Checkpoint, Stream, StreamContext
+from omnicrm.core.config import Connection, load_config
+from omnicrm.core.host import Host
+from omnicrm.core.records import Customer, Order
+from omnicrm.core.store import RunStatus, Store
+from omnicrm.core.sync import SyncEngine
+from omnicrm.errors import ConfigError
+
+_EXPECTED: dict[Stream, type[Customer] | type[Order]] = {
+    Stream.CUSTOMERS: Customer,
+    Stream.ORDERS: Order,
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+class ChannelConformance:
+    """Subclass in a test module and set ``channel`` (and ``plugin``) to run the suite.
+
+    Override the fixtures ``settings`` (valid settings for a connection; by default
+    the channel's own sandbox is started) and ``invalid_settings`` (settings its model
+    must refuse) where the defaults do not fit.
+    """
+
+    channel: ClassVar[str]
+    plugin: ClassVar[object | None] = None
+    max_records: ClassVar[int] = 2000
+
+    @pytest.fixture
+    def host(self) -> Host:
+        if self.plugin is None:
+            host = Host.load()
+        else:
+            host = Host.load(use_entry_points=False, extra={f"{self.channel}-plugin": self.plugin})
+        assert not host.failures, f"plugins failed to load: {host.failures}"
+        return host
+
+    @pytest.fixture
+    def channel_type(self, host: Host) -> ChannelType:
+        return host.channel_type(self.channel)
+
+    @pytest.fixture
+    def settings(self, channel_type: ChannelType) -> Iterator[Mapping[str, Any]]:
+        if channel_type.sandbox is None:
+            pytest.skip(f"{self.channel} has no sandbox: override the `settings` fixture")
+        with channel_type.sandbox() as settings:
+            yield settings
+
+    @pytest.fixture
+    def invalid_settings(self, channel_type: ChannelType) -> Mapping[str, Any]:
+        if not any(f.is_required() for f in channel_type.settings.model_fields.values()):
+            pytest.skip("every setting has a default: override `invalid_settings`")
+        return {}
+
+    @pytest.fixture
+    def connection(self, channel_type: ChannelType, settings: Mapping[str, Any]) -> Connection:
+        return Connection(
+            name="conformance",
+            channel=self.channel,
+            settings=channel_type.settings.model_validate(dict(settings)),
+            lookback=dt.timedelta(0),
+            batch_size=100,
+        )
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        store = Store.open(f"sqlite:///{tmp_path / 'conformance.db'}")
+        yield store
+        store.close()
+
+    def _read(
+        self, host: Host, connection: Connection, stream: Stream, since: dt.datetime | None = None
+    ) -> list[Customer | Order | Checkpoint]:
+        ctx: StreamContext[BaseModel] = StreamContext(
+            connection=connection.name,
+            channel=connection.channel,
+            stream=stream,
+            settings=connection.settings,
+            since=since,
+            until=dt.datetime.now(dt.UTC),
+            state={},
+            full=since is None,
+            logger=logging.getLogger("omnicrm.conformance"),
+        )
+        return list(itertools.islice(host.open_stream(ctx), self.max_records))
+
+    def test_streams_are_discoverable(self, host: Host, channel_type: ChannelType) -> None:
+        assert channel_type.name == self.channel
+        assert issubclass(channel_type.settings, BaseModel)
+        assert channel_type.streams, "a channel must offer at least one stream"
+        assert set(channel_type.streams) <= set(Stream)
+
+    def test_records_validate(
+        self, host: Host, channel_type: ChannelType, connection: Connection
+    ) -> None:
+        for stream in channel_type.streams:
+            items = self._read(host, connection, stream)
+            records = [i for i in items if not isinstance(i, Checkpoint)]
+            assert records, f"the {stream} stream of the sandbox yielded no record"
+            for record in records:
+                assert isinstance(record, _EXPECTED[stream]), f"{stream} yielded {record!r}"
+                again = type(record).model_validate(record.model_dump())
+                assert again == record, f"{record.id} does not survive validation"
+                assert record.updated_at.tzinfo is not None
+                assert record.raw, f"{record.id} carries no raw payload"
+
+    def test_primary_keys_are_unique(
+        self, host: Host, channel_type: ChannelType, connection: Connection
+    ) -> None:
+        for stream in channel_type.streams:
+            ids = [
+                i.id for i in self._read(host, connection, stream) if not isinstance(i, Checkpoint)
+            ]
+            duplicates = {i for i in ids if ids.count(i) > 1}
+            assert not duplicates, f"{stream} yielded ids more than once: {sorted(duplicates)[:5]}"
+
+    def test_cursors_ascend(
+        self, host: Host, channel_type: ChannelType, connection: Connection
+    ) -> None:
+        for stream in channel_type.streams:
+            stamps = [
+                i.updated_at
+                for i in self._read(host, connection, stream)
+                if not isinstance(i, Checkpoint)
+            ]
+            assert stamps == sorted(stamps), f"{stream} records are not in updated_at order"
+
+    def test_second_run_resumes_from_bookmark(
+        self, host: Host, channel_type: ChannelType, connection: Connection, store: Store
+    ) -> None:
+        engine = SyncEngine(host, store)
+        first = engine.sync(connection)
+        assert first.status is RunStatus.COMPLETE, first.error
+        for stream in channel_type.streams:
+            bookmark = store.stream_state(connection.name, stream).cursor
+            assert bookmark is not None, f"no cursor saved for {stream}"
+            assert bookmark <= dt.datetime.now(dt.UTC), "the cursor is in the future"
+            for item in self._read(host, connection, stream, since=bookmark):
+                if not isinstance(item, Checkpoint):
+                    assert item.updated_at >= bookmark, (
+                        f"{stream} record {item.id} updated at {item.updated_at} is older "
+                        f"than the bookmark {bookmark}"
+                    )
+        second = engine.sync(connection)
+        assert second.status is RunStatus.COMPLETE, second.error
+        assert second.read <= first.read
+
+    def test_invalid_settings_fail_cleanly(
+        self, host: Host, invalid_settings: Mapping[str, Any], tmp_path: Path
+    ) -> None:
+        path = tmp_path / "omnicrm.toml"
+        body = "".join(f"{k} = {_toml_value(v)}\n" for k, v in invalid_settings.items())
+        path.write_text(
+            f'[connections.bad]\nchannel = "{self.channel}"\n[connections.bad.settings]\n{body}',
+            encoding="utf-8",
+        )
+        settings = {n: ct.settings for n, ct in host.channel_types.items()}
+        config = load_config(path, settings)
+        assert "bad" in config.invalid, "invalid settings were accepted"
+        error = config.invalid["bad"]
+        assert isinstance(error, ConfigError)
+        assert error.file == path and error.key and error.key.startswith("connections.bad")
+
+    def test_secrets_stay_hidden(
+        self,
+        host: Host,
+        channel_type: ChannelType,
+        connection: Connection,
+        store: Store,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        secrets = [
+            v.get_secret_value()
+            for v in dict(connection.settings).values()
+            if isinstance(v, SecretStr) and v.get_secret_value()
+        ]
+        caplog.set_level(logging.DEBUG)
+        SyncEngine(host, store).sync(connection)
+        shown = repr(connection.settings) + str(connection.settings) + caplog.text
+        for secret in secrets:
+            assert secret not in shown, "a secret setting was shown in a repr or a log"
