@@ -363,3 +363,7 @@ def demo(obj: _Context, every: str, once: bool) -> None:
 
 def main() -> None:
     cli(prog_name="omnicrm")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import platformdirs
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from omnicrm.errors import ConfigError
 
@@ -73,13 +81,14 @@ class SchedulerSection(_Section):
     max_workers: int = Field(default=4, ge=1, le=64)
     misfire_grace: Duration = dt.timedelta(minutes=10)
 
-    @model_validator(mode="after")
-    def _known_zone(self) -> SchedulerSection:
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
         try:
-            zoneinfo.ZoneInfo(self.timezone)
+            zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {self.timezone!r}") from None
-        return self
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
 
 
 class ConnectionSection(_Section):
@@ -95,16 +104,26 @@ class ConnectionSection(_Section):
     def _one_schedule(self) -> ConnectionSection:
         if self.every is not None and self.cron is not None:
             raise ValueError("give either 'every' or 'cron', not both")
-        if self.every is not None and self.every.total_seconds() < 1:
+        return self
+
+    @field_validator("every")
+    @classmethod
+    def _at_least_a_second(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        if value is not None and value.total_seconds() < 1:
             raise ValueError("'every' must be at least 1s")
-        if self.cron is not None:
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
             from apscheduler.triggers.cron import CronTrigger
 
             try:
-                CronTrigger.from_crontab(self.cron)
+                CronTrigger.from_crontab(value)
             except ValueError as exc:
-                raise ValueError(f"bad cron expression {self.cron!r}: {exc}") from None
-        return self
+                raise ValueError(f"bad cron expression {value!r}: {exc}") from None
+        return value
 
 
 class _File(_Section):
@@ -309,7 +328,7 @@ def _from_validation(
 ) -> ConfigError:
     first = exc.errors(include_url=False, include_input=False)[0]
     loc = (*prefix, *(str(part) for part in first["loc"]))
-    reason = first["msg"]
+    reason = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         reason = "required key is missing"
     elif first["type"] == "extra_forbidden":

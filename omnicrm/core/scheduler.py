@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from apscheduler.events import (
@@ -78,6 +79,15 @@ def build_scheduler(
             "misfire_grace_time": int(config.scheduler.misfire_grace.total_seconds()),
         },
     )
+    add_jobs(sched, config, engine, run_at_start=run_at_start)
+    sched.add_listener(_recorder(engine), EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    return sched
+
+
+def add_jobs(
+    sched: BaseScheduler, config: Config, engine: SyncEngine, *, run_at_start: bool = True
+) -> None:
+    """Add or replace the job of each enabled, scheduled connection of ``config``."""
     now = dt.datetime.now(dt.UTC)
     for connection in config.connections.values():
         trigger = trigger_for(connection, config.scheduler.timezone)
@@ -99,6 +109,10 @@ def build_scheduler(
             **extra,
         )
 
+
+def _recorder(engine: SyncEngine) -> Callable[[JobExecutionEvent | JobSubmissionEvent], None]:
+    """A listener that records runs the scheduler missed or had to skip."""
+
     def on_event(event: JobExecutionEvent | JobSubmissionEvent) -> None:
         if not event.job_id.startswith(JOB_PREFIX):
             return
@@ -114,5 +128,4 @@ def build_scheduler(
         except Exception:
             log.exception("%s: could not record a %s run", name, status.value)
 
-    sched.add_listener(on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
-    return sched
+    return on_event

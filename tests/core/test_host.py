@@ -1,0 +1,223 @@
+"""The plugin host: entry-point loading, fail-soft failures, registration and routing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from omnicrm import (
+    ChannelType,
+    Customer,
+    DeliveryStatus,
+    Dispatcher,
+    DispatchOutcome,
+    Medium,
+    Message,
+    Purchase,
+    RecommendationRequest,
+    Recommender,
+    ScoredProduct,
+    Stream,
+    StreamContext,
+    hookimpl,
+)
+from omnicrm.core.host import Host
+from omnicrm.errors import ConfigError, PluginError
+from tests import synthetic_plugin
+from tests.conftest import install_plugin
+
+
+class Empty(BaseModel):
+    pass
+
+
+class Shop:
+    """A channel plugin whose records say which plugin produced them."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    @hookimpl
+    def omnicrm_register(self, register: Any) -> None:
+        register(ChannelType(self.channel, Empty, streams=(Stream.CUSTOMERS,)))
+
+    @hookimpl
+    def omnicrm_sync_customers(self, ctx: StreamContext[Empty]) -> Iterator[Customer]:
+        yield Customer(id=self.channel, updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+
+def ctx(channel: str) -> StreamContext[Empty]:
+    import logging
+
+    return StreamContext(
+        connection="c",
+        channel=channel,
+        stream=Stream.CUSTOMERS,
+        settings=Empty(),
+        since=None,
+        until=dt.datetime.now(dt.UTC),
+        state={},
+        full=True,
+        logger=logging.getLogger("t"),
+    )
+
+
+def test_installed_plugins_load_from_entry_points(synthetic_installed: Path) -> None:
+    host = Host.load()
+    info = {p.name: p for p in host.plugins}["synthetic"]
+    assert info.version == "1.0" and info.distribution == "synthetic"
+    assert info.provides == ("channel:synthetic",)
+    assert info.hooks == ("omnicrm_import_orders", "omnicrm_register", "omnicrm_sync_customers")
+    assert "synthetic" in host.channel_types
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_load(
+    synthetic_installed: Path,
+) -> None:
+    (synthetic_installed / "broken_plugin.py").write_text(
+        "raise RuntimeError('missing dependency: foo')\n", encoding="utf-8"
+    )
+    install_plugin(synthetic_installed, "broken", "broken_plugin")
+    host = Host.load()
+    assert [(f.name, f.error) for f in host.failures] == [
+        ("broken", "RuntimeError: missing dependency: foo")
+    ]
+    assert "synthetic" in host.channel_types
+
+
+def test_plugins_named_in_the_environment_are_disabled(
+    synthetic_installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMNICRM_DISABLE_PLUGINS", "other, synthetic")
+    host = Host.load()
+    assert host.disabled == ["synthetic"]
+    assert "synthetic" not in host.channel_types
+
+
+def test_a_plugin_raising_in_register_is_left_out() -> None:
+    class Bad:
+        @hookimpl
+        def omnicrm_register(self, register: Any) -> None:
+            register(ChannelType("half", Empty, streams=(Stream.CUSTOMERS,)))
+            raise ValueError("boom")
+
+        @hookimpl
+        def omnicrm_sync_customers(self, ctx: Any) -> Iterator[Customer]:
+            yield from ()
+
+    host = Host.load(use_entry_points=False, extra={"bad": Bad(), "synthetic": synthetic_plugin})
+    assert [f.name for f in host.failures] == ["bad"]
+    assert "half" not in host.channel_types  # what it registered before failing is undone
+    assert [p.name for p in host.plugins] == ["synthetic"]
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        (
+            type("Typo", (), {"omnicrm_sync_customer": hookimpl(lambda self, ctx: [])})(),
+            "unknown hook 'omnicrm_sync_customer'",
+        ),
+        (
+            type(
+                "NoHook",
+                (),
+                {
+                    "omnicrm_register": hookimpl(
+                        lambda self, register: register(ChannelType("x", Empty))
+                    )
+                },
+            )(),
+            "needs hook(s) omnicrm_sync_customers, omnicrm_import_orders",
+        ),
+        (
+            type(
+                "Junk",
+                (),
+                {"omnicrm_register": hookimpl(lambda self, register: register("shopify"))},
+            )(),
+            "not a ChannelType",
+        ),
+    ],
+)
+def test_plugins_breaking_the_contract_fail_with_a_reason(plugin: object, message: str) -> None:
+    host = Host.load(use_entry_points=False, extra={"p": plugin})
+    assert len(host.failures) == 1 and message in host.failures[0].error
+    assert not host.plugins
+
+
+def test_a_name_registered_twice_fails_the_second_plugin() -> None:
+    host = Host.load(use_entry_points=False, extra={"a": Shop("tokyo"), "b": Shop("tokyo")})
+    assert [p.name for p in host.plugins] == ["a"]
+    assert "already registered by 'a'" in host.failures[0].error
+
+
+def test_stream_calls_reach_only_the_owning_plugin() -> None:
+    host = Host.load(use_entry_points=False, extra={"a": Shop("osaka"), "b": Shop("kyoto")})
+    assert [c.id for c in host.open_stream(ctx("osaka"))] == ["osaka"]  # type: ignore[union-attr]
+    assert [c.id for c in host.open_stream(ctx("kyoto"))] == ["kyoto"]  # type: ignore[union-attr]
+    host.remove("a")
+    with pytest.raises(ConfigError, match="unknown channel 'osaka'"):
+        host.open_stream(ctx("osaka"))
+
+
+class Mail:
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    @hookimpl
+    def omnicrm_register(self, register: Any) -> None:
+        register(Dispatcher("smtp", Medium.EMAIL, Empty))
+
+    @hookimpl
+    def omnicrm_dispatch_message(self, message: Message, settings: Empty) -> DispatchOutcome:
+        self.sent.append(message)
+        return DispatchOutcome(DeliveryStatus.SENT, provider_id=f"id-{len(self.sent)}")
+
+
+class AlsoBought:
+    @hookimpl
+    def omnicrm_register(self, register: Any) -> None:
+        register(Recommender("also-bought"))
+
+    @hookimpl
+    def omnicrm_recommend(self, request: RecommendationRequest) -> list[ScoredProduct]:
+        buyers = {p.customer_id for p in request.history if p.product_id == request.product_id}
+        counts: dict[str, int] = {}
+        for p in request.history:
+            if p.customer_id in buyers and p.product_id != request.product_id:
+                counts[p.product_id] = counts.get(p.product_id, 0) + 1
+        return sorted((ScoredProduct(n, pid) for pid, n in counts.items()), reverse=True)
+
+
+def test_dispatch_goes_to_the_dispatcher_and_checks_the_medium() -> None:
+    mail = Mail()
+    host = Host.load(use_entry_points=False, extra={"mail": mail})
+    message = Message("m1", Medium.EMAIL, "c1", "a@example.jp", "こんにちは", subject="件名")
+    assert host.dispatch("smtp", message, Empty()) == DispatchOutcome(DeliveryStatus.SENT, "id-1")
+    with pytest.raises(PluginError, match="sends email, not line"):
+        host.dispatch("smtp", Message("m2", Medium.LINE, "c1", "U1", "hi"), Empty())
+    with pytest.raises(ConfigError, match="unknown dispatcher 'fax'"):
+        host.dispatch("fax", message, Empty())
+    assert mail.sent == [message]
+
+
+def test_recommendations_come_from_the_named_recommender_within_the_limit() -> None:
+    host = Host.load(use_entry_points=False, extra={"rec": AlsoBought()})
+    history = [
+        Purchase("c1", "tea"),
+        Purchase("c1", "cup"),
+        Purchase("c2", "tea"),
+        Purchase("c2", "cup"),
+        Purchase("c2", "pot"),
+        Purchase("c3", "pot"),
+    ]
+    request = RecommendationRequest("also-bought", history, product_id="tea", limit=1)
+    assert host.recommend(request) == [ScoredProduct(2, "cup")]
+    with pytest.raises(ValueError, match="exactly one"):
+        RecommendationRequest("also-bought", history)
