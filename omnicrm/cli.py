@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -50,7 +51,7 @@ STATUS_STYLE = {
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(code)
 
 
@@ -112,7 +113,9 @@ def init(obj: _Context, path: Path | None, force: bool) -> None:
     text = example_config({n: ct.settings for n, ct in host.channel_types.items()})
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    console.print(f"wrote {target}: edit its [connections] and run `omnicrm connections`")
+    console.print(
+        f"wrote {escape(str(target))}: edit its \\[connections] tables, then run `omnicrm connections`"
+    )
 
 
 @cli.command()
@@ -132,7 +135,7 @@ def plugins(obj: _Context) -> None:
     for name in host.disabled:
         table.add_row(name, "-", "[yellow]disabled[/]", "-")
     for failure in host.failures:
-        table.add_row(failure.name, "-", f"[red]failed: {failure.error}[/]", "-")
+        table.add_row(failure.name, "-", f"[red]failed: {escape(failure.error)}[/]", "-")
     console.print(table)
     if not host.plugins and not host.failures:
         console.print("no plugins installed")
@@ -150,7 +153,7 @@ def connections(obj: _Context) -> None:
             name, conn.channel, conn.schedule, "yes" if conn.enabled else "no", "[green]ok[/]"
         )
     for name, error in sorted(config.invalid.items()):
-        table.add_row(name, "?", "?", "?", f"[red]{error}[/]")
+        table.add_row(name, "?", "?", "?", f"[red]{escape(str(error))}[/]")
     console.print(table)
     if config.invalid:
         sys.exit(2)
@@ -208,7 +211,7 @@ def sync(obj: _Context, connection: str, full: bool) -> None:
         f"{result.written:,} written, {result.rate_limit_wait:.1f}s waited on rate limits"
     )
     if result.error:
-        err_console.print(f"[red]{result.error_kind}:[/] {result.error}", highlight=False)
+        err_console.print(f"[red]{result.error_kind}:[/] {escape(result.error)}", highlight=False)
     if result.status is not RunStatus.COMPLETE:
         sys.exit(1)
 
@@ -270,7 +273,7 @@ def status(obj: _Context) -> None:
             runtime.close()
     console.print(status_table(runtime.config, last))
     for name, error in sorted(runtime.config.invalid.items()):
-        err_console.print(f"[red]{name}:[/] {error}", highlight=False)
+        err_console.print(f"[red]{escape(name)}:[/] {escape(str(error))}", highlight=False)
 
 
 def _serve(runtime: Runtime) -> None:
@@ -279,7 +282,9 @@ def _serve(runtime: Runtime) -> None:
 
     config = runtime.config
     for name, error in sorted(config.invalid.items()):
-        err_console.print(f"[red]{name} is not scheduled:[/] {error}", highlight=False)
+        err_console.print(
+            f"[red]{escape(name)} is not scheduled:[/] {escape(str(error))}", highlight=False
+        )
         runtime.store.record_run(name, RunStatus.FAILED, trigger="schedule", error=str(error))
     scheduler = build_scheduler(config, runtime.engine())
     jobs = scheduler.get_jobs()

@@ -7,6 +7,7 @@ records; switches make it fail in each way the error taxonomy names.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import functools
 import time
@@ -142,9 +143,19 @@ def _fault(fault: Fault, record: Customer | Order) -> Exception:
     raise AssertionError(f"fault {fault} is not raised as an error")
 
 
+@contextlib.contextmanager
+def sandbox() -> Iterator[dict[str, object]]:
+    """Nothing to start: the data lives in this module. Small, for a quick demo."""
+    yield {"customers": 30, "orders": 40}
+
+
 @omnicrm.hookimpl
 def omnicrm_register(register: Callable[[object], None]) -> None:
-    register(omnicrm.ChannelType(name="synthetic", settings=SyntheticSettings, title="Synthetic"))
+    register(
+        omnicrm.ChannelType(
+            name="synthetic", settings=SyntheticSettings, title="Synthetic", sandbox=sandbox
+        )
+    )
 
 
 @omnicrm.hookimpl
