@@ -114,7 +114,8 @@ def init(obj: _Context, path: Path | None, force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     console.print(
-        f"wrote {escape(str(target))}: edit its \\[connections] tables, then run `omnicrm connections`"
+        f"wrote {escape(str(target))}: edit its \\[connections] tables, "
+        "then run `omnicrm connections`"
     )
 
 
