@@ -31,7 +31,9 @@ from omnicrm.core.config import (
     example_config,
     find_config,
     format_duration,
+    parse_duration,
 )
+from omnicrm.core.host import Host
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Run, RunStatus
 from omnicrm.core.sync import StreamProgress
@@ -123,8 +125,7 @@ def init(obj: _Context, path: Path | None, force: bool) -> None:
 @click.pass_obj
 def plugins(obj: _Context) -> None:
     """List loaded plugins, their versions, hooks and what they provide."""
-    with _errors():
-        host = obj.runtime(need_config=False).host
+    host = Host.load()  # never the config: this is what one runs when the config is wrong
     table = Table("plugin", "version", "provides", "hooks", title="plugins")
     for info in host.plugins:
         table.add_row(
@@ -191,6 +192,8 @@ def sync(obj: _Context, connection: str, full: bool) -> None:
     with _errors():
         runtime = obj.runtime()
         conn = runtime.config.connection(connection)
+        if not conn.enabled:
+            _fail(f"connection {connection!r} is disabled (enabled = false in the config)", 2)
         engine = runtime.engine()
         progress = Progress(
             SpinnerColumn(),
@@ -290,7 +293,7 @@ def _serve(runtime: Runtime) -> None:
     scheduler = build_scheduler(config, runtime.engine())
     jobs = scheduler.get_jobs()
     if not jobs:
-        _fail("no connection has a schedule: add `every` or `cron` to one", 2)
+        _fail("no enabled connection has a schedule: add `every` or `cron` to one", 2)
     for job in jobs:
         console.print(f"scheduled: {job.name}")
 
@@ -318,17 +321,28 @@ def run(obj: _Context) -> None:
         _serve(runtime)
 
 
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.command()
-@click.option("--every", default="30s", show_default=True, help="How often to sync.")
+@click.option(
+    "--every",
+    default="30s",
+    show_default=True,
+    callback=_duration_option,
+    help="How often to sync, e.g. 30s, 5m.",
+)
 @click.option("--once", is_flag=True, help="Sync each sandbox once, print the status, exit.")
 @click.pass_obj
-def demo(obj: _Context, every: str, once: bool) -> None:
+def demo(obj: _Context, every: dt.timedelta, once: bool) -> None:
     """Start the local sandboxes of installed channels and sync them on a schedule.
 
     Uses the embedded default store (SQLite in the user's data dir) and no config file.
     """
-    from omnicrm.core.config import parse_duration
-
     with _errors(), contextlib.ExitStack() as stack:
         runtime = Runtime.load(None)
         sandboxes = {n: ct for n, ct in runtime.host.channel_types.items() if ct.sandbox}
@@ -344,8 +358,8 @@ def demo(obj: _Context, every: str, once: bool) -> None:
                 name=conn_name,
                 channel=name,
                 settings=settings,
-                every=parse_duration(every),
-                lookback=parse_duration("1m"),
+                every=every,
+                lookback=dt.timedelta(minutes=1),
             )
         runtime.config = Config(
             path=None,
@@ -355,14 +369,16 @@ def demo(obj: _Context, every: str, once: bool) -> None:
         )
         if once:
             engine = runtime.engine()
-            for conn in connections.values():
-                result = engine.sync(conn, trigger="demo")
+            results = [engine.sync(conn, trigger="demo") for conn in connections.values()]
+            for result in results:
                 console.print(
-                    f"{conn.name}: {result.status.value}, {result.read:,} read, "
+                    f"{result.connection}: {result.status.value}, {result.read:,} read, "
                     f"{result.written:,} written"
                 )
             console.print(status_table(runtime.config, runtime.store.last_runs()))
             runtime.close()
+            if any(r.status is not RunStatus.COMPLETE for r in results):
+                sys.exit(1)
             return
         _serve(runtime)
 

@@ -4,10 +4,12 @@
 
     OmnicrmError                 base of everything below
     ├── ConfigError              omnicrm.toml or a connection's settings are wrong:
-    │                            names the file, line and key; the CLI exits 2
+    │                            names the file, line and key; loading a bad config
+    │                            makes the CLI exit 2
     ├── PluginError              a plugin failed to load or broke the plugin contract
     ├── LockedError              another run of the same connection holds its lock
-    └── SyncError                raised by a channel while it syncs
+    └── SyncError                raised by a channel while it syncs; raised as it is, a
+        │                        platform error that fits no subclass: the run fails
         ├── TransientError       network blips, timeouts, HTTP 5xx: the engine backs off
         │   │                    and resumes the stream from its last committed checkpoint
         │   └── RateLimitedError the platform said "slow down" (HTTP 429, THROTTLED):

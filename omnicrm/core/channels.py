@@ -70,6 +70,10 @@ class StreamContext(Generic[SettingsT]):
     Read records with ``updated_at >= since`` (inclusive; ``None`` means from the
     beginning) in ascending ``updated_at`` order. ``since`` already includes the
     connection's lookback window; re-yielding a record the store holds is harmless.
+    ``until`` is when the run started: the cursor never moves past it. ``full`` is true
+    when reading everything from the beginning (``omnicrm sync --full`` before its first
+    commit, or a first sync); a retry after a commit resumes with ``full`` false.
+    ``sleep`` is how waiting is done (tests pass a fake clock).
     """
 
     connection: str
@@ -82,11 +86,11 @@ class StreamContext(Generic[SettingsT]):
     full: bool
     logger: logging.Logger
     rate_limit_wait: float = 0.0
-    _sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def wait_for_rate_limit(self, seconds: float) -> None:
         """Sleep to respect the platform's rate limit, counting the time on the run."""
         if seconds <= 0:
             return
-        self._sleep(seconds)
+        self.sleep(seconds)
         self.rate_limit_wait += seconds

@@ -419,7 +419,9 @@ def _example_setting(connection: str, field_name: str, info: Any) -> str:
         variable = re.sub(r"[^A-Z0-9]+", "_", f"{connection}_{field_name}".upper())
         return f'{field_name} = {{ env = "{variable}" }}{comment}'
     if info.is_required():
-        return f'{field_name} = "..."{comment}  (required)'
+        return (
+            f'{field_name} = "..."  # required{"; " + info.description if info.description else ""}'
+        )
     default = info.get_default(call_default_factory=True)
     if isinstance(default, bool):
         value = "true" if default else "false"

@@ -33,8 +33,8 @@ def omnicrm_register(register: Callable[[ChannelType | Dispatcher | Recommender]
     Fires once per plugin when the host loads it, before any other hook. Call
     ``register(obj)`` once for each :class:`~omnicrm.ChannelType`,
     :class:`~omnicrm.Dispatcher` or :class:`~omnicrm.Recommender` the plugin provides.
-    Names must be unique across all plugins; a clash, or an exception raised here,
-    fails this plugin alone. Returns nothing.
+    Names must be unique among objects of one kind across all plugins; a clash, or an
+    exception raised here, fails this plugin alone. Returns nothing.
     """
 
 

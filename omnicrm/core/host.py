@@ -8,7 +8,7 @@ and left out; the rest load. Set ``OMNICRM_DISABLE_PLUGINS=name,name`` to skip p
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, cast
@@ -18,9 +18,9 @@ from pydantic import BaseModel
 
 from omnicrm.core import hookspecs
 from omnicrm.core.channels import ChannelType, Checkpoint, Stream, StreamContext
-from omnicrm.core.dispatch import Dispatcher, DispatchOutcome, Message
+from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
 from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
-from omnicrm.core.records import Customer, Order
+from omnicrm.core.records import Consent, ConsentState, Customer, Order
 from omnicrm.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "omnicrm"
@@ -165,6 +165,12 @@ class Host:
         for impl in self._pm.hook.omnicrm_register.get_hookimpls():
             if impl.plugin_name == name:
                 impl.function(register=register)
+        product_hooks = [h for h in hooks if h != "omnicrm_register"]
+        if product_hooks and not provided:
+            raise PluginError(
+                f"implements {', '.join(product_hooks)} but registered nothing: "
+                "is omnicrm_register marked with @omnicrm.hookimpl?"
+            )
         self._infos[name] = PluginInfo(
             name, version, distribution, tuple(sorted(hooks)), tuple(provided)
         )
@@ -239,10 +245,22 @@ class Host:
         result = caller(request=request)
         if result is None:
             raise PluginError(f"recommender {request.recommender!r} returned nothing")
-        return cast(list[ScoredProduct], result)[: request.limit]
+        ranked = sorted(cast(list[ScoredProduct], result), key=lambda s: (-s.score, s.product_id))
+        return ranked[: request.limit]
 
-    def dispatch(self, dispatcher: str, message: Message, settings: BaseModel) -> DispatchOutcome:
-        """Deliver ``message`` through ``dispatcher``. Consent must be checked before."""
+    def dispatch(
+        self,
+        dispatcher: str,
+        message: Message,
+        settings: BaseModel,
+        *,
+        consents: Sequence[Consent],
+    ) -> DispatchOutcome:
+        """Deliver ``message`` through ``dispatcher`` if the customer consented to its medium.
+
+        ``consents`` are the customer's; without an opted-in consent for the message's
+        medium the message is rejected here and the plugin is never called.
+        """
         if dispatcher not in self.dispatchers:
             known = ", ".join(sorted(self.dispatchers)) or "none installed"
             raise ConfigError(f"unknown dispatcher {dispatcher!r} (known: {known})")
@@ -250,6 +268,13 @@ class Host:
         if spec.medium != message.medium:
             raise PluginError(
                 f"dispatcher {dispatcher!r} sends {spec.medium}, not {message.medium}"
+            )
+        if not any(
+            c.medium == message.medium and c.state == ConsentState.OPTED_IN for c in consents
+        ):
+            return DispatchOutcome(
+                DeliveryStatus.REJECTED,
+                error=f"customer {message.customer_id} has not opted in to {message.medium}",
             )
         caller = self._owned_caller("dispatcher", dispatcher, "omnicrm_dispatch_message")
         result = caller(message=message, settings=settings)

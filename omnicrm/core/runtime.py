@@ -9,6 +9,7 @@ from omnicrm.core.config import Config, SchedulerSection, default_store_url, loa
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
 from omnicrm.core.sync import SyncEngine
+from omnicrm.errors import ConfigError
 
 
 @dataclass
@@ -34,7 +35,10 @@ class Runtime:
     def store(self) -> Store:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
-            self._store = Store.open(self.config.store_url)
+            try:
+                self._store = Store.open(self.config.store_url)
+            except ConfigError as exc:
+                raise ConfigError(exc.reason, file=self.config.path, key=exc.key) from None
         return self._store
 
     def engine(self) -> SyncEngine:

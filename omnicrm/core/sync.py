@@ -33,6 +33,7 @@ from omnicrm.errors import (
     DataError,
     PluginError,
     RateLimitedError,
+    SyncError,
     TransientError,
 )
 
@@ -106,6 +107,8 @@ def _classify(exc: BaseException) -> tuple[RunStatus, str]:
         return RunStatus.FAILED, "data"
     if isinstance(exc, PluginError):
         return RunStatus.FAILED, "plugin"
+    if isinstance(exc, SyncError):
+        return RunStatus.FAILED, "sync"
     return RunStatus.FAILED, "internal"
 
 
@@ -220,7 +223,7 @@ class SyncEngine:
                 state=dict(resume[0].state),
                 full=full and cursor is None,
                 logger=logging.getLogger(f"omnicrm.channel.{connection.channel}"),
-                _sleep=self._sleep,
+                sleep=self._sleep,
             )
             try:
                 self._consume(connection, ctx, resume, counters, result, progress)

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from omnicrm import (
     ChannelType,
+    Consent,
+    ConsentState,
     Customer,
     DeliveryStatus,
     Dispatcher,
@@ -195,16 +197,55 @@ class AlsoBought:
         return sorted((ScoredProduct(n, pid) for pid, n in counts.items()), reverse=True)
 
 
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+OPTED_IN = [Consent(medium=Medium.EMAIL, state=ConsentState.OPTED_IN, updated_at=NOW)]
+
+
 def test_dispatch_goes_to_the_dispatcher_and_checks_the_medium() -> None:
     mail = Mail()
     host = Host.load(use_entry_points=False, extra={"mail": mail})
     message = Message("m1", Medium.EMAIL, "c1", "a@example.jp", "こんにちは", subject="件名")
-    assert host.dispatch("smtp", message, Empty()) == DispatchOutcome(DeliveryStatus.SENT, "id-1")
+    sent = host.dispatch("smtp", message, Empty(), consents=OPTED_IN)
+    assert sent == DispatchOutcome(DeliveryStatus.SENT, "id-1")
     with pytest.raises(PluginError, match="sends email, not line"):
-        host.dispatch("smtp", Message("m2", Medium.LINE, "c1", "U1", "hi"), Empty())
+        host.dispatch(
+            "smtp", Message("m2", Medium.LINE, "c1", "U1", "hi"), Empty(), consents=OPTED_IN
+        )
     with pytest.raises(ConfigError, match="unknown dispatcher 'fax'"):
-        host.dispatch("fax", message, Empty())
+        host.dispatch("fax", message, Empty(), consents=OPTED_IN)
     assert mail.sent == [message]
+
+
+@pytest.mark.parametrize(
+    "consents",
+    [
+        [],
+        [Consent(medium=Medium.EMAIL, state=ConsentState.OPTED_OUT, updated_at=NOW)],
+        [Consent(medium=Medium.EMAIL, state=ConsentState.PENDING, updated_at=NOW)],
+        [Consent(medium=Medium.LINE, state=ConsentState.OPTED_IN, updated_at=NOW)],
+    ],
+)
+def test_no_message_leaves_without_consent_to_its_medium(consents: list[Consent]) -> None:
+    mail = Mail()
+    host = Host.load(use_entry_points=False, extra={"mail": mail})
+    message = Message("m1", Medium.EMAIL, "c1", "a@example.jp", "セールのお知らせ")
+    outcome = host.dispatch("smtp", message, Empty(), consents=consents)
+    assert outcome.status is DeliveryStatus.REJECTED
+    assert outcome.error == "customer c1 has not opted in to email"
+    assert mail.sent == []
+
+
+def test_a_plugin_that_registers_nothing_is_reported() -> None:
+    class Unmarked:
+        def omnicrm_register(self, register: Any) -> None:  # no @hookimpl: never called
+            register(ChannelType("lost", Empty, streams=(Stream.CUSTOMERS,)))
+
+        @hookimpl
+        def omnicrm_sync_customers(self, ctx: Any) -> Iterator[Customer]:
+            yield from ()
+
+    host = Host.load(use_entry_points=False, extra={"unmarked": Unmarked()})
+    assert "registered nothing" in host.failures[0].error
 
 
 def test_recommendations_come_from_the_named_recommender_within_the_limit() -> None:
@@ -221,3 +262,14 @@ def test_recommendations_come_from_the_named_recommender_within_the_limit() -> N
     assert host.recommend(request) == [ScoredProduct(2, "cup")]
     with pytest.raises(ValueError, match="exactly one"):
         RecommendationRequest("also-bought", history)
+
+
+def test_recommendations_are_ranked_best_first_whatever_order_the_plugin_used() -> None:
+    class Unsorted(AlsoBought):
+        @hookimpl
+        def omnicrm_recommend(self, request: RecommendationRequest) -> list[ScoredProduct]:
+            return [ScoredProduct(0.1, "b"), ScoredProduct(0.9, "a"), ScoredProduct(0.5, "c")]
+
+    host = Host.load(use_entry_points=False, extra={"rec": Unsorted()})
+    request = RecommendationRequest("also-bought", [], customer_id="c1", limit=2)
+    assert [s.product_id for s in host.recommend(request)] == ["a", "c"]
