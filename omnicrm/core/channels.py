@@ -70,9 +70,10 @@ class StreamContext(Generic[SettingsT]):
     Read records with ``updated_at >= since`` (inclusive; ``None`` means from the
     beginning) in ascending ``updated_at`` order. ``since`` already includes the
     connection's lookback window; re-yielding a record the store holds is harmless.
-    ``until`` is when the run started: the cursor never moves past it. ``full`` is true
-    when reading everything from the beginning (``omnicrm sync --full`` before its first
-    commit, or a first sync); a retry after a commit resumes with ``full`` false.
+    ``until`` is when the run started: the cursor never moves past it, so records changed
+    after it are read again next run. ``full`` is true exactly when ``since`` is None:
+    everything is read from the beginning (a first sync, or ``omnicrm sync --full``
+    before its first commit), the moment to prefer a platform's bulk export.
     ``sleep`` is how waiting is done (tests pass a fake clock).
     """
 

@@ -54,6 +54,7 @@ class OrderStatus(StrEnum):
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    RETURNED = "returned"  # goods came back (返品); refunded or not
 
 
 class _Record(BaseModel):
@@ -67,7 +68,9 @@ class Consent(_Record):
     state: ConsentState
     updated_at: UtcDatetime | None = None
     source: str | None = Field(
-        default=None, description="Where consent was given, e.g. 'checkout', 'pos', 'admin'."
+        default=None,
+        description="Where consent was recorded: a touchpoint or channel, e.g. 'checkout', "
+        "'pos', 'shopify'.",
     )
     opt_in_level: str | None = Field(
         default=None, description="Platform's opt-in level, e.g. 'single_opt_in'."

@@ -52,6 +52,7 @@ class RetryPolicy:
     attempts: int = 5
     base: float = 1.0
     cap: float = 60.0
+    longest_wait: float = 300.0  # a longer Retry-After ends the run; the next one resumes
 
     def delay(self, attempt: int, error: TransientError) -> float:
         if isinstance(error, RateLimitedError) and error.retry_after is not None:
@@ -221,7 +222,7 @@ class SyncEngine:
                 since=None if cursor is None else cursor - connection.lookback,
                 until=started,
                 state=dict(resume[0].state),
-                full=full and cursor is None,
+                full=cursor is None,
                 logger=logging.getLogger(f"omnicrm.channel.{connection.channel}"),
                 sleep=self._sleep,
             )
@@ -235,6 +236,11 @@ class SyncEngine:
                 attempt += 1
                 if attempt >= self.retry.attempts:
                     raise  # counted once, by sync()
+                if (
+                    isinstance(exc, RateLimitedError)
+                    and (exc.retry_after or 0) > self.retry.longest_wait
+                ):
+                    raise
                 result.errors += 1
                 delay = self.retry.delay(attempt, exc)
                 log.warning(

@@ -13,6 +13,6 @@ It is also a pytest plugin (entry point ``pytest11``), so its fixtures are avail
 any test suite once omnicrm is installed.
 """
 
-from omnicrm.testing.conformance import ChannelConformance
+from omnicrm.testing.conformance import ChannelConformance, stream_context
 
-__all__ = ["ChannelConformance"]
+__all__ = ["ChannelConformance", "stream_context"]

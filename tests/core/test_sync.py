@@ -160,6 +160,13 @@ def test_rate_limits_are_waited_out_and_counted(engine: SyncEngine, store: Store
     assert store.runs("other")[0].status is RunStatus.RATE_LIMITED
 
 
+def test_a_retry_after_too_long_to_wait_ends_the_run_at_once(host: Host, store: Store) -> None:
+    engine = SyncEngine(host, store, retry=RetryPolicy(attempts=5, longest_wait=0.001))
+    result = engine.sync(conn(fault="rate_limited", fault_times=99))  # asks for 0.01 s
+    assert result.status is RunStatus.RATE_LIMITED
+    assert result.errors == 1 and result.rate_limit_wait == 0
+
+
 @pytest.mark.parametrize(
     ("fault", "kind"),
     [("auth", "auth"), ("data", "data"), ("unordered", "plugin"), ("wrong_type", "plugin")],
