@@ -1,0 +1,213 @@
+"""Every GraphQL document the Shopify plugin sends, in one place.
+
+Each validates against Shopify's Admin API schema of :data:`API_VERSION` (a test checks
+them against the vendor's SDL). Page sizes are variables so the client can fit a page to
+the cost budget it is given.
+"""
+
+from __future__ import annotations
+
+API_VERSION = "2024-12"
+"""The Admin API version this plugin is written and tested against."""
+
+_MONEY = "shopMoney { amount currencyCode }"
+
+CUSTOMER_FIELDS = """
+fragment CustomerFields on Customer {
+  id
+  firstName
+  lastName
+  email
+  phone
+  tags
+  note
+  state
+  numberOfOrders
+  amountSpent { amount currencyCode }
+  emailMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
+  smsMarketingConsent {
+    marketingState
+    marketingOptInLevel
+    consentUpdatedAt
+    consentCollectedFrom
+  }
+  defaultAddress {
+    address1
+    address2
+    city
+    province
+    provinceCode
+    zip
+    countryCodeV2
+    company
+    phone
+  }
+  createdAt
+  updatedAt
+}
+"""
+
+LINE_ITEM_FIELDS = f"""
+fragment LineItemFields on LineItem {{
+  id
+  sku
+  name
+  quantity
+  product {{ id }}
+  variant {{ id }}
+  originalUnitPriceSet {{ {_MONEY} }}
+  discountedUnitPriceSet {{ {_MONEY} }}
+  totalDiscountSet {{ {_MONEY} }}
+}}
+"""
+
+ORDER_FIELDS = f"""
+fragment OrderFields on Order {{
+  id
+  name
+  createdAt
+  processedAt
+  updatedAt
+  cancelledAt
+  customer {{ id }}
+  currencyCode
+  taxesIncluded
+  subtotalPriceSet {{ {_MONEY} }}
+  totalDiscountsSet {{ {_MONEY} }}
+  totalShippingPriceSet {{ {_MONEY} }}
+  totalTaxSet {{ {_MONEY} }}
+  totalPriceSet {{ {_MONEY} }}
+  displayFinancialStatus
+  displayFulfillmentStatus
+  sourceName
+  retailLocation {{ id name }}
+  refunds {{ id createdAt totalRefundedSet {{ {_MONEY} }} }}
+}}
+"""
+
+CUSTOMERS = (
+    """
+query Customers($first: Int!, $after: String, $query: String) {
+  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...CustomerFields }
+  }
+}
+"""
+    + CUSTOMER_FIELDS
+)
+
+ORDERS = (
+    """
+query Orders($first: Int!, $lines: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ...OrderFields
+      lineItems(first: $lines) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ...LineItemFields }
+      }
+    }
+  }
+}
+"""
+    + ORDER_FIELDS
+    + LINE_ITEM_FIELDS
+)
+
+ORDER_LINE_ITEMS = (
+    """
+query OrderLineItems($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    lineItems(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...LineItemFields }
+    }
+  }
+}
+"""
+    + LINE_ITEM_FIELDS
+)
+
+ACCESS_SCOPES = """
+query AccessScopes {
+  currentAppInstallation { accessScopes { handle } }
+  shop { name myshopifyDomain currencyCode ianaTimezone }
+}
+"""
+
+BULK_RUN = """
+mutation BulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+BULK_CURRENT = """
+query BulkCurrent {
+  currentBulkOperation(type: QUERY) {
+    id
+    status
+    errorCode
+    createdAt
+    completedAt
+    objectCount
+    rootObjectCount
+    fileSize
+    url
+    partialDataUrl
+    query
+  }
+}
+"""
+
+BULK_CUSTOMERS = (
+    """
+{
+  customers(query: $QUERY, sortKey: UPDATED_AT) {
+    edges { node { ...CustomerFields } }
+  }
+}
+"""
+    + CUSTOMER_FIELDS
+)
+"""Bulk query text; ``$QUERY`` is replaced by a quoted search string before it is sent."""
+
+BULK_ORDERS = (
+    """
+{
+  orders(query: $QUERY, sortKey: UPDATED_AT) {
+    edges {
+      node {
+        ...OrderFields
+        lineItems { edges { node { ...LineItemFields } } }
+      }
+    }
+  }
+}
+"""
+    + ORDER_FIELDS
+    + LINE_ITEM_FIELDS
+)
+
+OPERATIONS = {
+    "Customers": CUSTOMERS,
+    "Orders": ORDERS,
+    "OrderLineItems": ORDER_LINE_ITEMS,
+    "AccessScopes": ACCESS_SCOPES,
+    "BulkRun": BULK_RUN,
+    "BulkCurrent": BULK_CURRENT,
+}
+"""The documents sent as requests, by operation name."""
+
+BULK_QUERIES = {"customers": BULK_CUSTOMERS, "orders": BULK_ORDERS}
+"""The queries run inside bulk operations, by stream."""
+
+
+def bulk_query(stream: str, search: str) -> str:
+    """The bulk query text for ``stream`` filtered by the search string ``search``."""
+    quoted = '"' + search.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return BULK_QUERIES[stream].replace("$QUERY", quoted)

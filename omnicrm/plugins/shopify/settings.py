@@ -1,0 +1,57 @@
+"""Settings of one Shopify connection (one shop)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+
+
+class ShopifySettings(BaseModel):
+    """How to reach one shop. Give ``access_token``, or ``client_id`` + ``client_secret``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shop: str = Field(description="The shop's myshopify domain, e.g. 'tokyo-tea.myshopify.com'.")
+    access_token: SecretStr | None = Field(
+        default=None, description="Admin API access token of a custom app."
+    )
+    client_id: str | None = Field(default=None, description="The app's client id.")
+    client_secret: SecretStr | None = Field(
+        default=None,
+        description="The app's client secret: gets tokens (client credentials) and "
+        "verifies webhooks.",
+    )
+    api_url: str | None = Field(
+        default=None,
+        description="Where the Admin API answers; default https://SHOP (sandboxes set it).",
+    )
+    page_size: int = Field(default=100, ge=1, le=250, description="Customers per page.")
+    orders_page_size: int = Field(default=25, ge=1, le=250, description="Orders per page.")
+    bulk_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="Backfill by a bulk operation when more records than this are due.",
+    )
+    timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
+
+    @field_validator("shop")
+    @classmethod
+    def _myshopify_domain(cls, value: str) -> str:
+        value = value.strip().lower().removeprefix("https://").rstrip("/")
+        if not _SHOP.match(value):
+            raise ValueError("must be the shop's myshopify domain, e.g. 'tokyo-tea.myshopify.com'")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ShopifySettings:
+        if self.access_token is None and (self.client_id is None or self.client_secret is None):
+            raise ValueError("give access_token, or client_id and client_secret")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The Admin API's origin: the sandbox's when set, else the shop's own."""
+        return (self.api_url or f"https://{self.shop}").rstrip("/")
