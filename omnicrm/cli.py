@@ -321,6 +321,34 @@ def run(obj: _Context) -> None:
         _serve(runtime)
 
 
+@cli.group()
+def webhooks() -> None:
+    """Receive platform webhooks (a hint for a faster sync)."""
+
+
+@webhooks.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8780, show_default=True, type=int, help="Port to listen on.")
+@click.pass_obj
+def webhooks_serve(obj: _Context, host: str, port: int) -> None:
+    """Serve POST /webhooks/CHANNEL for every connection of the config."""
+    import uvicorn
+
+    from omnicrm.core.webhook_app import create_app
+
+    with _errors():
+        runtime = obj.runtime()
+        channels = sorted(n for n, ct in runtime.host.channel_types.items() if ct.webhooks)
+        if not channels:
+            _fail("no installed channel receives webhooks (see `omnicrm plugins`)", 2)
+        for channel in channels:
+            console.print(f"listening: http://{host}:{port}/webhooks/{channel}")
+        try:
+            uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+        finally:
+            runtime.close()
+
+
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
     try:
         return parse_duration(value)

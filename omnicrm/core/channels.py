@@ -15,9 +15,12 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from omnicrm.core.webhooks import WebhookReceiver
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -39,7 +42,8 @@ class ChannelType:
 
     ``settings`` validates one connection's ``[connections.NAME.settings]`` table; mark
     secrets as ``pydantic.SecretStr`` so they are never printed. ``sandbox``, when given,
-    runs a local emulator for the demo and for tests.
+    runs a local emulator for the demo and for tests. ``webhooks``, when given, receives
+    the platform's webhooks (``omnicrm webhooks serve``).
     """
 
     name: str
@@ -47,6 +51,7 @@ class ChannelType:
     streams: tuple[Stream, ...] = (Stream.CUSTOMERS, Stream.ORDERS)
     title: str = ""
     sandbox: SandboxFactory | None = None
+    webhooks: WebhookReceiver | None = None
 
 
 @dataclass(frozen=True)

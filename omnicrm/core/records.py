@@ -24,6 +24,9 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 NonEmptyId = Annotated[str, Field(min_length=1, max_length=255)]
 
+Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4)]
+"""An exact amount with at most 4 decimal places: what every store keeps exactly."""
+
 
 class Medium(StrEnum):
     """A way to reach a customer, each with its own marketing consent."""
@@ -123,8 +126,8 @@ class OrderLine(_Record):
     variant_id: str | None = None
     product_name: str
     quantity: int = Field(ge=0)
-    unit_price: Decimal
-    discount: Decimal = Decimal(0)
+    unit_price: Money
+    discount: Money = Decimal(0)
 
 
 class Order(_Record):
@@ -140,11 +143,11 @@ class Order(_Record):
     cancelled_at: UtcDatetime | None = None
     updated_at: UtcDatetime
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
-    subtotal: Decimal
-    discount_total: Decimal = Decimal(0)
-    shipping_total: Decimal = Decimal(0)
-    tax_total: Decimal = Decimal(0)
-    total: Decimal
+    subtotal: Money
+    discount_total: Money = Decimal(0)
+    shipping_total: Money = Decimal(0)
+    tax_total: Money = Decimal(0)
+    total: Money
     lines: list[OrderLine] = Field(default_factory=list)
     connection: str | None = Field(
         default=None, description="The connection it came from; set by the engine."

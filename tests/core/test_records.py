@@ -60,3 +60,8 @@ def test_consent_keeps_medium_state_time_and_source() -> None:
     )
     c = Customer(id="1", updated_at=dt.datetime.now(dt.UTC), consents=[consent])
     assert Customer.model_validate(c.model_dump(mode="json")) == c
+
+
+def test_money_beyond_four_decimal_places_is_refused_not_rounded() -> None:
+    with pytest.raises(ValidationError, match="decimal places"):
+        OrderLine(product_name="端数", quantity=1, unit_price=Decimal("0.12345"))

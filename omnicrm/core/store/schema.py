@@ -30,8 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """A tz-aware datetime stored in UTC; naive datetimes are refused.
@@ -54,14 +52,15 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
             raise ValueError(f"expected a tz-aware datetime, got {value!r}")
         value = value.astimezone(dt.UTC)
         if dialect.name == "sqlite":
-            return value.strftime(SQLITE_DATETIME_FORMAT)
+            # 'YYYY-MM-DD HH:MM:SS.ffffff': fixed width, so text order is time order.
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if isinstance(value, str):
-            return dt.datetime.strptime(value, SQLITE_DATETIME_FORMAT).replace(tzinfo=dt.UTC)
+            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
         assert isinstance(value, dt.datetime)
         return value.astimezone(dt.UTC)
 
@@ -80,7 +79,8 @@ class Money(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return str(value) if dialect.name == "sqlite" else value
+        # Plain notation: Decimal('1E+3') is stored as '1000', readable by SQL too.
+        return format(value, "f") if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
@@ -202,6 +202,7 @@ sync_runs = Table(
     Index(None, "status"),
 )
 
+# Only the ids: a webhook's body holds personal data a redaction must not leave behind.
 webhook_events = Table(
     "webhook_events",
     metadata,
@@ -209,6 +210,14 @@ webhook_events = Table(
     Column("event_id", String(255), primary_key=True),
     Column("topic", String(100), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
-    Column("processed_at", UtcDateTime()),
-    Column("payload", Json, nullable=False),
+)
+
+# Records erased on a redaction request: a later sync must not bring them back.
+redactions = Table(
+    "redactions",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("stream", String(32), primary_key=True),
+    Column("record_id", String(255), primary_key=True),
+    Column("redacted_at", UtcDateTime(), nullable=False),
 )

@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Row,
+    any_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -27,21 +30,23 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer, Order
-from omnicrm.core.store import locks, rows
+from omnicrm.core.store import _fastpath, locks, rows
 from omnicrm.core.store.schema import (
     customers,
     order_lines,
     orders,
+    redactions,
     sync_runs,
     sync_state,
     webhook_events,
 )
-from omnicrm.errors import ConfigError, TransientError
+from omnicrm.errors import ConfigError, DataError, TransientError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -122,6 +127,12 @@ class Store:
             )
         if backend == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+            raise ConfigError(
+                f"unsupported driver {parsed.drivername!r}: use sqlite:/// or "
+                "postgresql:// (psycopg 3)",
+                key="store.url",
+            )
         self.url = parsed
         self.dialect = backend
         self._path: Path | None = None
@@ -199,6 +210,11 @@ class Store:
         """
         try:
             with self.engine.begin() as conn:
+                if self.dialect == "sqlite":
+                    # Take the write lock before reading, so no other writer (a webhook)
+                    # can slip in between _newer's read and our write.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                records = self._not_redacted(conn, connection, stream, records)
                 if stream is Stream.CUSTOMERS:
                     written = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
                 else:
@@ -215,9 +231,13 @@ class Store:
                         )
                     )
         except IntegrityError as exc:
-            # Another writer (a webhook) inserted one of these ids between our read and
-            # write. Nothing was committed; the engine retries from the last checkpoint.
-            raise TransientError(f"concurrent write to {stream} of {connection!r}") from exc
+            if _is_unique_violation(exc):
+                # Another writer inserted one of these ids between our read and write.
+                # Nothing was committed; the engine retries from the last checkpoint.
+                raise TransientError(f"concurrent write to {stream} of {connection!r}") from exc
+            raise DataError(
+                f"the store refused a {stream} record of {connection!r}: {exc.orig}"
+            ) from exc
         return written
 
     def _newer(
@@ -232,52 +252,73 @@ class Store:
         stored: dict[str, dt.datetime] = {}
         ids = list(latest)
         for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
             query = select(table.c.id, table.c.updated_at).where(
-                table.c.connection == connection, table.c.id.in_(chunk)
+                table.c.connection == connection,
+                self._one_of(table.c.id, ids[start : start + 5000]),
             )
+            if self.dialect == "postgresql":
+                query = query.with_for_update()  # hold them until our write commits
             # A Result has keys(), so dict.update would take it for a mapping.
             stored.update((id_, updated_at) for id_, updated_at in conn.execute(query))
         new = [r for r in latest.values() if r.id not in stored]
         changed = [r for r in latest.values() if r.id in stored and r.updated_at > stored[r.id]]
         return new, changed
 
+    def _one_of(self, column: Any, values: list[str]) -> ColumnElement[bool]:
+        """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter, whose SQL
+        the driver does not have to parse afresh for each batch."""
+        if self.dialect == "postgresql":
+            return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+        return column.in_(values)  # type: ignore[no-any-return]
+
     def _upsert_customers(
         self, conn: Connection, connection: str, batch: Sequence[Customer]
     ) -> int:
         new, changed = self._newer(conn, customers, connection, batch)
+        writers = _fastpath.writers(self.engine)
+        writer = writers(customers)
         now = _now()
-        if new:
-            conn.execute(insert(customers), [rows.customer_row(connection, c, now) for c in new])
-        for c in changed:
-            conn.execute(
-                update(customers)
-                .where(customers.c.connection == connection, customers.c.id == c.id)
-                .values(rows.customer_row(connection, c, now))
-            )
+        same = {"synced_at": now}
+        new_rows = writer.encode([rows.customer_row(connection, c, now) for c in new], same)
+        changed_rows = writer.encode([rows.customer_row(connection, c, now) for c in changed], same)
+        writer.update(conn, changed_rows)
+        writer.insert(conn, new_rows)
+        if new_rows:
+            writers.ensure_stats(conn, customers)
         return len(new) + len(changed)
 
     def _upsert_orders(self, conn: Connection, connection: str, batch: Sequence[Order]) -> int:
         new, changed = self._newer(conn, orders, connection, batch)
+        writers = _fastpath.writers(self.engine)
+        order_writer, line_writer = writers(orders), writers(order_lines)
         now = _now()
+        same = {"synced_at": now}
+        # Everything is encoded before anything is written: a value the store refuses
+        # fails the batch before it touched a row (and the transaction undoes it anyway).
+        new_rows = order_writer.encode([rows.order_row(connection, o, now) for o in new], same)
+        changed_rows = order_writer.encode(
+            [rows.order_row(connection, o, now) for o in changed], same
+        )
+        line_dicts = [line for o in [*new, *changed] for line in rows.line_rows(connection, o)]
+        line_rows = line_writer.encode(line_dicts, {})
         if changed:
+            # An order's lines are replaced, not merged: drop the stored ones first.
             ids = [o.id for o in changed]
-            conn.execute(
-                delete(order_lines).where(
-                    order_lines.c.connection == connection, order_lines.c.order_id.in_(ids)
-                )
-            )
-            for o in changed:
+            for start in range(0, len(ids), 5000):
                 conn.execute(
-                    update(orders)
-                    .where(orders.c.connection == connection, orders.c.id == o.id)
-                    .values(rows.order_row(connection, o, now))
+                    delete(order_lines).where(
+                        order_lines.c.connection == connection,
+                        self._one_of(order_lines.c.order_id, ids[start : start + 5000]),
+                    )
                 )
-        if new:
-            conn.execute(insert(orders), [rows.order_row(connection, o, now) for o in new])
-        lines = [line for o in [*new, *changed] for line in rows.line_rows(connection, o)]
-        if lines:
-            conn.execute(insert(order_lines), lines)
+            order_writer.update(conn, changed_rows)
+        order_writer.insert(conn, new_rows)
+        if new_rows:
+            # Before the lines: their foreign-key checks look orders up by primary key.
+            writers.ensure_stats(conn, orders)
+        line_writer.insert(conn, line_rows)
+        if line_rows:
+            writers.ensure_stats(conn, order_lines)
         return len(new) + len(changed)
 
     def _save_state(
@@ -310,29 +351,26 @@ class Store:
     def orders(self, connection: str | None = None) -> Iterator[Order]:
         """Stored orders with their lines, in (connection, id) order."""
         query = select(orders).order_by(orders.c.connection, orders.c.id)
-        line_query = select(order_lines).order_by(
-            order_lines.c.connection, order_lines.c.order_id, order_lines.c.line_no
-        )
+        line_query = select(order_lines).order_by(order_lines.c.line_no)
         if connection is not None:
             query = query.where(orders.c.connection == connection)
-            line_query = line_query.where(order_lines.c.connection == connection)
         with self.engine.connect() as conn:
-            line_rows = iter(conn.execute(line_query).mappings().all())
-            pending = next(line_rows, None)
-            for row in conn.execute(query).mappings():
-                lines = []
-                while pending is not None and (pending["connection"], pending["order_id"]) < (
-                    row["connection"],
-                    row["id"],
-                ):
-                    pending = next(line_rows, None)
-                while pending is not None and (pending["connection"], pending["order_id"]) == (
-                    row["connection"],
-                    row["id"],
-                ):
-                    lines.append(pending)
-                    pending = next(line_rows, None)
-                yield rows.order_from_row(row, lines)
+            # Lines are fetched per chunk of orders and grouped by key, so the result
+            # does not depend on how the database collates strings.
+            result = conn.execute(query).mappings()
+            while chunk := result.fetchmany(1000):
+                by_order: dict[tuple[str, str], list[Any]] = {}
+                for conn_name in {row["connection"] for row in chunk}:
+                    ids = [row["id"] for row in chunk if row["connection"] == conn_name]
+                    for line in conn.execute(
+                        line_query.where(
+                            order_lines.c.connection == conn_name,
+                            self._one_of(order_lines.c.order_id, ids),
+                        )
+                    ).mappings():
+                        by_order.setdefault((line["connection"], line["order_id"]), []).append(line)
+                for row in chunk:
+                    yield rows.order_from_row(row, by_order.get((row["connection"], row["id"]), []))
 
     def count(self, stream: Stream, connection: str | None = None) -> int:
         """How many records of ``stream`` are stored."""
@@ -436,24 +474,171 @@ class Store:
 
     # -- webhooks ----------------------------------------------------------------
 
-    def record_webhook_event(
-        self, source: str, event_id: str, topic: str, payload: Mapping[str, Any]
-    ) -> bool:
-        """Remember an event; False if the same (source, event_id) was seen before."""
+    def webhook_seen(self, source: str, event_id: str) -> bool:
+        """Whether the event (source, event_id) was processed already."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(webhook_events.c.event_id).where(
+                    webhook_events.c.source == source, webhook_events.c.event_id == event_id
+                )
+            ).first()
+        return found is not None
+
+    def record_webhook_event(self, source: str, event_id: str, topic: str) -> bool:
+        """Remember an event as processed; False if (source, event_id) was seen before."""
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(webhook_events).values(
-                        source=source,
-                        event_id=event_id,
-                        topic=topic,
-                        received_at=_now(),
-                        payload=dict(payload),
+                        source=source, event_id=event_id, topic=topic, received_at=_now()
                     )
                 )
         except IntegrityError:
             return False
         return True
+
+    # -- deletions and personal data ---------------------------------------------
+
+    def delete_records(self, connection: str, stream: Stream, ids: Sequence[str]) -> int:
+        """Delete records the platform deleted (an order's lines go with it)."""
+        table = customers if stream is Stream.CUSTOMERS else orders
+        deleted = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = list(ids[start : start + 5000])
+                if stream is Stream.ORDERS:
+                    conn.execute(
+                        delete(order_lines).where(
+                            order_lines.c.connection == connection,
+                            order_lines.c.order_id.in_(chunk),
+                        )
+                    )
+                result = conn.execute(
+                    delete(table).where(table.c.connection == connection, table.c.id.in_(chunk))
+                )
+                deleted += int(result.rowcount)
+        return deleted
+
+    def redact_customer(
+        self, connection: str, customer_id: str | None, order_ids: Sequence[str] = ()
+    ) -> None:
+        """Erase a customer's personal data, for good.
+
+        The customer record is deleted; their orders (and ``order_ids``) keep only what
+        is not personal (amounts, products, dates) and lose the link to the customer.
+        All of them are remembered as redacted so a later sync cannot bring them back.
+        """
+        now = _now()
+        with self.engine.begin() as conn:
+            order_set = set(order_ids)
+            if customer_id is not None:
+                order_set.update(
+                    conn.execute(
+                        select(orders.c.id).where(
+                            orders.c.connection == connection, orders.c.customer_id == customer_id
+                        )
+                    ).scalars()
+                )
+                conn.execute(
+                    delete(customers).where(
+                        customers.c.connection == connection, customers.c.id == customer_id
+                    )
+                )
+            for order_id in sorted(order_set):
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.connection == connection, orders.c.id == order_id)
+                    .values(customer_id=None, raw={"id": order_id, "redacted_at": now.isoformat()})
+                )
+            tombstones = [(Stream.ORDERS, o) for o in sorted(order_set)]
+            if customer_id is not None:
+                tombstones.append((Stream.CUSTOMERS, customer_id))
+            known = {
+                (row.stream, row.record_id)
+                for row in conn.execute(
+                    select(redactions.c.stream, redactions.c.record_id).where(
+                        redactions.c.connection == connection
+                    )
+                )
+            }
+            fresh = [
+                {
+                    "connection": connection,
+                    "stream": kind.value,
+                    "record_id": rid,
+                    "redacted_at": now,
+                }
+                for kind, rid in tombstones
+                if (kind.value, rid) not in known
+            ]
+            if fresh:
+                conn.execute(insert(redactions), fresh)
+
+    def erase_connection(self, connection: str) -> None:
+        """Erase everything held for a connection except its run history."""
+        with self.engine.begin() as conn:
+            for table in (order_lines, orders, customers, sync_state, redactions):
+                conn.execute(delete(table).where(table.c.connection == connection))
+            conn.execute(delete(webhook_events).where(webhook_events.c.source == connection))
+
+    def export_customer(self, connection: str, customer_id: str) -> dict[str, Any]:
+        """Everything held about one customer, as JSON-ready data (a data request)."""
+        found = [c for c in self._customers_where(connection, customers.c.id == customer_id)]
+        with self.engine.connect() as conn:
+            order_ids = list(
+                conn.execute(
+                    select(orders.c.id).where(
+                        orders.c.connection == connection, orders.c.customer_id == customer_id
+                    )
+                ).scalars()
+            )
+        held = [o for o in self.orders(connection) if o.id in set(order_ids)]
+        return {
+            "connection": connection,
+            "customer_id": customer_id,
+            "exported_at": _now().isoformat(),
+            "customer": found[0].model_dump(mode="json") if found else None,
+            "orders": [o.model_dump(mode="json") for o in held],
+        }
+
+    def _customers_where(self, connection: str, condition: Any) -> list[Customer]:
+        query = select(customers).where(customers.c.connection == connection, condition)
+        with self.engine.connect() as conn:
+            return [rows.customer_from_row(row) for row in conn.execute(query).mappings()]
+
+    def _not_redacted(
+        self, conn: Connection, connection: str, stream: Stream, records: Sequence[Any]
+    ) -> Sequence[Any]:
+        """Drop records a redaction erased; cheap when the connection has none."""
+        any_redacted = conn.execute(
+            select(redactions.c.record_id)
+            .where(redactions.c.connection == connection, redactions.c.stream == stream.value)
+            .limit(1)
+        ).first()
+        if any_redacted is None:
+            return records
+        ids = [r.id for r in records]
+        gone: set[str] = set()
+        for start in range(0, len(ids), 5000):
+            gone.update(
+                conn.execute(
+                    select(redactions.c.record_id).where(
+                        redactions.c.connection == connection,
+                        redactions.c.stream == stream.value,
+                        self._one_of(redactions.c.record_id, ids[start : start + 5000]),
+                    )
+                ).scalars()
+            )
+        return [r for r in records if r.id not in gone] if gone else records
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    """A duplicate key (a race between writers), as opposed to a record the schema refuses."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    name = getattr(exc.orig, "sqlite_errorname", "")
+    return name in ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 
 
 def _run(row: Row[Any]) -> Run:

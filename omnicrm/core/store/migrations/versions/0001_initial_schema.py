@@ -131,9 +131,15 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=255), nullable=False),
         sa.Column("topic", sa.String(length=100), nullable=False),
         sa.Column("received_at", UtcDateTime(), nullable=False),
-        sa.Column("processed_at", UtcDateTime(), nullable=True),
-        sa.Column("payload", Json, nullable=False),
         sa.PrimaryKeyConstraint("source", "event_id", name=op.f("pk_webhook_events")),
+    )
+    op.create_table(
+        "redactions",
+        sa.Column("connection", sa.String(length=100), nullable=False),
+        sa.Column("stream", sa.String(length=32), nullable=False),
+        sa.Column("record_id", sa.String(length=255), nullable=False),
+        sa.Column("redacted_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("connection", "stream", "record_id", name=op.f("pk_redactions")),
     )
     op.create_table(
         "order_lines",
@@ -159,6 +165,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("order_lines")
+    op.drop_table("redactions")
     op.drop_table("webhook_events")
     op.drop_table("sync_state")
     with op.batch_alter_table("sync_runs", schema=None) as batch_op:

@@ -1,0 +1,211 @@
+"""Bulk writes of record rows, without SQLAlchemy Core's per-row work.
+
+Rows are still built by :mod:`rows` and every value is still encoded by its column's own
+SQLAlchemy type (``UtcDateTime``, ``Money``, the JSON variant, ``Date`` ...) through the
+bind processor Core itself would use, so there is one encoding; this module only skips
+Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
+transaction's own driver connection) and one ``executemany`` elsewhere; changed rows with
+one ``executemany`` UPDATE. Driver errors are raised as the SQLAlchemy exceptions Core
+would raise (``IntegrityError``, ``StatementError`` ...).
+"""
+
+from __future__ import annotations
+
+import operator
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Engine, Table, text
+from sqlalchemy.exc import DBAPIError
+
+Row = tuple[Any, ...]
+
+
+class TableWriter:
+    """Encodes row dicts of one table for the driver, and writes them in bulk."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        self.table = table
+        self.dialect = dialect
+        self.names = [column.name for column in table.columns]
+        # Exactly the processors Core binds these columns with (None: the value as is).
+        self._process = [
+            column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.columns
+        ]
+        self._encoders: dict[frozenset[str], Callable[[Mapping[str, Any], Row], Row]] = {}
+
+        quote = dialect.identifier_preparer.quote
+        marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+        if dialect.paramstyle not in marks:
+            raise NotImplementedError(f"no bulk writes for paramstyle {dialect.paramstyle!r}")
+        mark = marks[dialect.paramstyle]
+        # COPY is psycopg 3's API; other drivers insert with executemany.
+        self.copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        name = quote(table.name)
+        columns = ", ".join(quote(n) for n in self.names)
+        self.insert_sql = (
+            f"INSERT INTO {name} ({columns}) VALUES ({', '.join([mark] * len(self.names))})"
+        )
+        self.copy_sql = f"COPY {name} ({columns}) FROM STDIN"
+        key = [column.name for column in table.primary_key.columns]
+        rest = [n for n in self.names if n not in key]
+        self.update_sql = (
+            f"UPDATE {name} SET {', '.join(f'{quote(n)} = {mark}' for n in rest)}"
+            f" WHERE {' AND '.join(f'{quote(n)} = {mark}' for n in key)}"
+        )
+        # An UPDATE takes the row's values in SET order, then its key.
+        order = [self.names.index(n) for n in [*rest, *key]]
+        self._update_order = operator.itemgetter(*order)
+
+    def encode(self, dicts: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> list[Row]:
+        """Driver rows of ``dicts``; ``same`` gives columns whose value is one for all rows
+        (encoded once, not per row)."""
+        if not dicts:
+            return []
+        names = sorted(same)
+        try:
+            encoder = self._encoders.get(frozenset(names))
+            if encoder is None:
+                encoder = self._encoders[frozenset(names)] = self._encoder(names)
+            constants = tuple(
+                self._encode_value(self.names.index(name), same[name]) for name in names
+            )
+            return list(map(encoder, dicts, repeat(constants)))
+        except Exception as exc:
+            # As Core raises a value its type refuses: a StatementError naming the INSERT.
+            raise self._wrap(exc, self.insert_sql) from exc
+
+    def _encode_value(self, i: int, value: Any) -> Any:
+        process = self._process[i]
+        return value if process is None else process(value)
+
+    def _encoder(self, same: list[str]) -> Callable[[Mapping[str, Any], Row], Row]:
+        """A function from a row dict (and the encoded constants) to the driver's tuple.
+
+        Generated, as SQLAlchemy and dataclasses generate theirs: one call per row, with
+        no per-column loop; it holds no logic but which processor applies to which key.
+        """
+        namespace: dict[str, Any] = {}
+        parts = []
+        for i, (name, process) in enumerate(zip(self.names, self._process, strict=True)):
+            if name in same:
+                parts.append(f"c[{same.index(name)}]")
+            elif process is None:
+                parts.append(f"d[{name!r}]")
+            else:
+                namespace[f"p{i}"] = process
+                parts.append(f"p{i}(d[{name!r}])")
+        # The source names only our own columns (repr-quoted) and processors by index.
+        source = f"lambda d, c: ({', '.join(parts)},)"
+        encoder: Callable[[Mapping[str, Any], Row], Row] = eval(source, namespace)
+        return encoder
+
+    def insert(self, conn: Connection, rows: list[Row]) -> None:
+        """Insert new rows: COPY on PostgreSQL, one executemany elsewhere."""
+        if not rows:
+            return
+        if self.copy:
+            with (
+                self._driver_errors(conn, self.copy_sql) as driver,
+                driver.cursor() as cursor,
+                cursor.copy(self.copy_sql) as copy,
+            ):
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        else:
+            conn.exec_driver_sql(self.insert_sql, rows)
+
+    def update(self, conn: Connection, rows: list[Row]) -> None:
+        """Overwrite stored rows by primary key, in one executemany."""
+        if rows:
+            conn.exec_driver_sql(self.update_sql, list(map(self._update_order, rows)))
+
+    @contextmanager
+    def _driver_errors(self, conn: Connection, statement: str) -> Iterator[Any]:
+        """The transaction's driver connection; its errors raised as Core would."""
+        dbapi_conn = conn.connection.dbapi_connection
+        assert dbapi_conn is not None
+        try:
+            yield conn.connection.driver_connection
+        except self.dialect.loaded_dbapi.Error as exc:
+            invalidated = self.dialect.is_disconnect(exc, dbapi_conn, None)
+            if invalidated:
+                conn.invalidate(exc)
+            raise self._wrap(exc, statement, invalidated) from exc
+
+    def _wrap(self, exc: Exception, statement: str, invalidated: bool = False) -> Exception:
+        return DBAPIError.instance(
+            statement,
+            None,
+            exc,
+            self.dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=self.dialect,
+        )
+
+
+@dataclass
+class Writers:
+    """The writers of one engine, and what it knows of its tables' planner statistics."""
+
+    dialect: Dialect
+    tables: dict[str, TableWriter] = field(default_factory=dict)
+    have_stats: set[str] = field(default_factory=set)
+
+    def __call__(self, table: Table) -> TableWriter:
+        writer = self.tables.get(table.name)
+        if writer is None:
+            writer = self.tables[table.name] = TableWriter(table, self.dialect)
+        return writer
+
+    def ensure_stats(self, conn: Connection, table: Table) -> None:
+        """ANALYZE a PostgreSQL table that has no planner statistics yet, once it has rows.
+
+        Without statistics the planner cannot tell the primary key from the
+        (connection, updated_at) index for a lookup by (connection, id), and may take the
+        latter: then every foreign-key check of an order line, and the lookup of stored
+        ids, scans all of the connection's rows, and a first sync slows down quadratically
+        until autovacuum happens to analyze the table. Run in this transaction, ANALYZE
+        counts the transaction's own new rows, and its lock does not hold writers up.
+        It waits for ``_STATS_ROWS`` rows: statistics of a table of a handful of rows
+        (each of another connection, say) would mislead the planner the same way.
+        """
+        if self.dialect.name != "postgresql" or table.name in self.have_stats:
+            return
+        name = self.dialect.identifier_preparer.quote(table.name)
+        has_stats, rows = conn.execute(
+            text(_STATS_SQL.format(table=name)), {"name": name, "enough": _STATS_ROWS}
+        ).one()
+        if not has_stats:
+            if rows < _STATS_ROWS:
+                return  # look again after the next batch
+            conn.exec_driver_sql(f"ANALYZE {name}")
+        self.have_stats.add(table.name)
+
+
+_STATS_ROWS = 1000
+_STATS_SQL = """
+    SELECT
+        EXISTS (
+            SELECT 1 FROM pg_stats s
+            JOIN pg_namespace n ON n.nspname = s.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+            WHERE c.oid = to_regclass(:name)
+        ),
+        (SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :enough) AS enough)
+"""
+
+_writers: weakref.WeakKeyDictionary[Engine, Writers] = weakref.WeakKeyDictionary()
+
+
+def writers(engine: Engine) -> Writers:
+    """The (cached) writers of ``engine``."""
+    found = _writers.get(engine)
+    if found is None:
+        found = _writers[engine] = Writers(engine.dialect)
+    return found

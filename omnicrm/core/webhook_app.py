@@ -1,0 +1,110 @@
+"""The ASGI app behind ``omnicrm webhooks serve``: POST /webhooks/CHANNEL.
+
+Answers 401 to anything not genuine, 200 to a duplicate without doing anything, and
+otherwise applies the event's actions, then remembers its id. Actions come before the
+record of the id so a failure (answered 503) is retried by the platform rather than
+dropped as a duplicate; every action is idempotent, so a retry that races is harmless.
+Payloads are not stored: they hold personal data, which a redaction must not leave behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from omnicrm.core.channels import Stream
+from omnicrm.core.config import data_dir
+from omnicrm.core.records import Customer
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.webhooks import (
+    Delete,
+    EraseConnection,
+    Export,
+    Redact,
+    Upsert,
+    WebhookEvent,
+    WebhookRejected,
+)
+from omnicrm.errors import OmnicrmError
+
+log = logging.getLogger("omnicrm.webhooks")
+
+
+def apply_event(runtime: Runtime, event: WebhookEvent, receiver: Any) -> str:
+    """Apply one verified event to the store; returns 'processed' or 'duplicate'."""
+    store = runtime.store
+    if store.webhook_seen(event.connection, event.event_id):
+        return "duplicate"
+    for action in receiver.actions(event):
+        if isinstance(action, Upsert):
+            action.record.connection = event.connection
+            if isinstance(action.record, Customer):
+                store.write_batch(event.connection, Stream.CUSTOMERS, [action.record])
+            else:
+                store.write_batch(event.connection, Stream.ORDERS, [action.record])
+        elif isinstance(action, Delete):
+            store.delete_records(event.connection, Stream(action.kind), action.ids)
+        elif isinstance(action, Redact):
+            store.redact_customer(event.connection, action.customer_id, action.order_ids)
+        elif isinstance(action, EraseConnection):
+            store.erase_connection(event.connection)
+        elif isinstance(action, Export):
+            path = export_path(event.connection, action.customer_id, action.request_id)
+            data = store.export_customer(event.connection, action.customer_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+            )
+            path.chmod(0o600)
+            log.warning(
+                "%s: data request for customer %s exported to %s",
+                event.connection,
+                action.customer_id,
+                path,
+            )
+    store.record_webhook_event(event.connection, event.event_id, event.topic)
+    return "processed"
+
+
+def export_path(connection: str, customer_id: str, request_id: str) -> Path:
+    """Where a data request's export goes: readable by the shop's operator only."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in customer_id)
+    return data_dir() / "exports" / connection / f"{safe}-{request_id}.json"
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The webhook app for the channels and connections of ``runtime``."""
+    _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
+
+    async def receive(request: Request) -> JSONResponse:
+        channel = request.path_params["channel"]
+        channel_type = runtime.host.channel_types.get(channel)
+        receiver = getattr(channel_type, "webhooks", None)
+        if receiver is None:
+            return JSONResponse({"error": f"no webhooks for channel {channel!r}"}, 404)
+        body = await request.body()
+        connections = [c for c in runtime.config.connections.values() if c.channel == channel]
+        try:
+            event = receiver.verify(request.headers, body, connections)
+        except WebhookRejected as exc:
+            log.warning("%s webhook rejected: %s", channel, exc)
+            return JSONResponse({"error": "not verified"}, 401)
+        try:
+            outcome = await run_in_threadpool(apply_event, runtime, event, receiver)
+        except OmnicrmError as exc:
+            log.error(
+                "%s: webhook %s (%s) failed: %s", event.connection, event.event_id, event.topic, exc
+            )
+            return JSONResponse({"error": "try again"}, 503)
+        log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, outcome)
+        return JSONResponse({"status": outcome})
+
+    return Starlette(routes=[Route("/webhooks/{channel}", receive, methods=["POST"])])
