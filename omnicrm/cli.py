@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
@@ -98,6 +99,9 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
         datefmt="[%X]",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
+    # httpx logs every URL at INFO, and some carry secrets (signed bulk download links).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     ctx.obj = _Context(config)
 
 
@@ -221,23 +225,24 @@ def sync(obj: _Context, connection: str, full: bool) -> None:
 
 
 def _local(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    """Local time; just the clock time when it is today."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone()
+    today = dt.datetime.now().astimezone().date()
+    return local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")
 
 
 def status_table(config: Config, last: dict[str, Run]) -> Table:
     """The last run of every connection, configured or seen in the store."""
+    # A light box and short headers: it must read in an 80-column terminal.
     table = Table(
-        "connection",
-        "schedule",
-        "status",
-        "started",
-        "took",
-        "read",
-        "written",
-        "errors",
-        "waited",
-        title="last run per connection",
+        title="last run per connection", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
     )
+    for name in ("connection", "schedule", "status", "started"):
+        table.add_column(name, no_wrap=True)
+    for name in ("took", "read", "written", "errors", "waited"):
+        table.add_column(name, justify="right", no_wrap=True)
     names = sorted({*config.connections, *config.invalid, *last})
     for name in names:
         conn = config.connections.get(name)

@@ -162,6 +162,7 @@ def test_the_key_is_never_logged(
     small_shop: MiniShopServer, make_ctx: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the omnicrm CLI quiets it
     list(plugin.omnicrm_sync_customers(make_ctx(small_shop, page_size=20)))
     small_shop.throttle_next(1, retry_after=1)
     list(plugin.omnicrm_import_orders(make_ctx(small_shop, Stream.ORDERS, sleep=lambda s: None)))

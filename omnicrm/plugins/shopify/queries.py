@@ -141,8 +141,20 @@ BULK_RUN = """
 mutation BulkRun($query: String!) {
   bulkOperationRunQuery(query: $query) {
     bulkOperation { id status }
-    userErrors { field message }
+    userErrors { field message code }
   }
+}
+"""
+
+CUSTOMERS_COUNT = """
+query CustomersCount($query: String) {
+  customersCount(query: $query) { count precision }
+}
+"""
+
+ORDERS_COUNT = """
+query OrdersCount($query: String, $limit: Int) {
+  ordersCount(query: $query, limit: $limit) { count precision }
 }
 """
 
@@ -198,6 +210,8 @@ OPERATIONS = {
     "Orders": ORDERS,
     "OrderLineItems": ORDER_LINE_ITEMS,
     "AccessScopes": ACCESS_SCOPES,
+    "CustomersCount": CUSTOMERS_COUNT,
+    "OrdersCount": ORDERS_COUNT,
     "BulkRun": BULK_RUN,
     "BulkCurrent": BULK_CURRENT,
 }

@@ -28,12 +28,41 @@ class ShopifySettings(BaseModel):
         default=None,
         description="Where the Admin API answers; default https://SHOP (sandboxes set it).",
     )
-    page_size: int = Field(default=100, ge=1, le=250, description="Customers per page.")
-    orders_page_size: int = Field(default=25, ge=1, le=250, description="Orders per page.")
+    page_size: int = Field(
+        default=100,
+        ge=1,
+        le=250,
+        description="Customers per page at most; fewer when the query cost would be high.",
+    )
+    orders_page_size: int = Field(
+        default=25,
+        ge=1,
+        le=250,
+        description="Orders per page at most; fewer when the query cost would be high.",
+    )
+    lines_page_size: int = Field(
+        default=5,
+        ge=1,
+        le=250,
+        description="Line items read with each order; an order with more has the rest "
+        "read in follow-up requests.",
+    )
     bulk_threshold: int = Field(
         default=20_000,
         ge=0,
         description="Backfill by a bulk operation when more records than this are due.",
+    )
+    bulk_timeout: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="Seconds one run waits for a bulk operation; a longer one is resumed "
+        "by the next run.",
+    )
+    recent_orders_only: bool = Field(
+        default=False,
+        description="Without the read_all_orders scope Shopify shows only the last 60 days "
+        "of orders: true accepts that (with a warning), false refuses to import a "
+        "partial order history.",
     )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
 

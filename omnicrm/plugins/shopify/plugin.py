@@ -1,0 +1,339 @@
+"""The Shopify channel: registration and the two stream hooks.
+
+This module is what the ``omnicrm`` entry point ``shopify`` names. The HTTP work is in
+:mod:`~omnicrm.plugins.shopify.client`, bulk exports in :mod:`~omnicrm.plugins.shopify.bulk`,
+field mapping in :mod:`~omnicrm.plugins.shopify.mapping`, webhooks in
+:mod:`~omnicrm.plugins.shopify.webhooks`.
+
+How a stream reads:
+
+* **incrementally** (the usual run): ``updated_at:>='SINCE'`` with ``sortKey:
+  UPDATED_AT``, page by page, so records come in the ascending order the engine needs.
+  Reading stops at the first record changed after the run began (``ctx.until``): the
+  engine's cursor never passes that point anyway, and a busy shop would otherwise keep
+  one run paging for ever.
+* **by bulk operation** for a full read of a shop with more than ``bulk_threshold``
+  records, and whenever ``ctx.state`` names a bulk operation a previous run started
+  (it is resumed, not started again). The last checkpoint of a bulk read clears that
+  state.
+
+Orders older than 60 days are visible only with the ``read_all_orders`` scope. Without
+it a full import, or an incremental one reaching back further than 60 days, fails with
+an :class:`~omnicrm.errors.AuthError` saying so: an order history silently cut at 60
+days would make every RFM score and lifetime value wrong, and the cursor would then
+move past the gap for good. ``recent_orders_only = true`` accepts the cut (with a
+warning). Even with a recent cursor, changes to orders older than 60 days (a late
+refund) stay invisible without the scope; the warning at each run says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+import omnicrm
+from omnicrm import ChannelType, Checkpoint, Customer, Order, Stream, StreamContext
+from omnicrm.errors import AuthError, DataError, PluginError, SyncError, TransientError
+from omnicrm.plugins.shopify.bulk import STATE_KEY, BulkExport
+from omnicrm.plugins.shopify.client import ShopifyClient, search_since
+from omnicrm.plugins.shopify.mapping import customer_from_node, order_from_node
+from omnicrm.plugins.shopify.settings import ShopifySettings
+from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
+
+CHANNEL_NAME = "shopify"
+HISTORY_WINDOW = dt.timedelta(days=60)
+"""How far back Shopify shows orders to an app without ``read_all_orders``."""
+
+
+def sandbox() -> AbstractContextManager[Mapping[str, Any]]:
+    """Start the local Shopify emulator; its context yields a connection's settings."""
+    # Imported on use: the emulator (a server, seeded data) is heavy, and `omnicrm
+    # plugins` or a sync of a real shop must load without it.
+    module = importlib.import_module("omnicrm.plugins.shopify.sandbox")
+    start: Callable[[], AbstractContextManager[Mapping[str, Any]]] = module.sandbox
+    return start()
+
+
+CHANNEL = ChannelType(
+    name=CHANNEL_NAME,
+    settings=ShopifySettings,
+    title="Shopify",
+    sandbox=sandbox,
+    webhooks=ShopifyWebhooks(),
+)
+
+
+@omnicrm.hookimpl
+def omnicrm_register(register: Callable[[ChannelType], None]) -> None:
+    """Register the ``shopify`` channel type."""
+    register(CHANNEL)
+
+
+@omnicrm.hookimpl
+def omnicrm_sync_customers(ctx: StreamContext[BaseModel]) -> Iterator[Customer | Checkpoint]:
+    """Customers changed since ``ctx.since``, ascending by ``updatedAt``."""
+    return cast("Iterator[Customer | Checkpoint]", _read(ctx, Stream.CUSTOMERS))
+
+
+@omnicrm.hookimpl
+def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]:
+    """Orders, each with all of its lines, changed since ``ctx.since``, ascending."""
+    return cast("Iterator[Order | Checkpoint]", _read(ctx, Stream.ORDERS))
+
+
+def _read(ctx: StreamContext[BaseModel], stream: Stream) -> Iterator[Customer | Order | Checkpoint]:
+    settings = ctx.settings
+    if not isinstance(settings, ShopifySettings):
+        raise PluginError(f"shopify got settings of type {type(settings).__name__}")
+    with ShopifyClient(
+        settings,
+        on_rate_limit=ctx.wait_for_rate_limit,
+        sleep=ctx.sleep,
+        logger=ctx.logger,
+    ) as client:
+        if stream is Stream.ORDERS:
+            _check_order_history(client, ctx, settings)
+        resume = ctx.state.get(STATE_KEY)
+        if isinstance(resume, str) or (ctx.full and _is_large(client, stream, settings)):
+            yield from _bulk(
+                client, ctx, stream, settings, resume if isinstance(resume, str) else None
+            )
+        else:
+            yield from _paged(client, ctx, stream, settings)
+        ctx.logger.info(
+            "shopify: %s of %s read in %d requests", stream, settings.shop, client.requests
+        )
+
+
+# -- read_all_orders
+
+
+def _check_order_history(
+    client: ShopifyClient, ctx: StreamContext[BaseModel], settings: ShopifySettings
+) -> None:
+    data = client.execute("AccessScopes").data
+    installation = data.get("currentAppInstallation") or {}
+    handles = {
+        s.get("handle") for s in installation.get("accessScopes") or [] if isinstance(s, Mapping)
+    }
+    if "read_all_orders" in handles:
+        return
+    horizon = ctx.until - HISTORY_WINDOW
+    if ctx.since is not None and ctx.since >= horizon:
+        ctx.logger.info(
+            "shopify: %s has no read_all_orders scope: changes to orders older than 60 "
+            "days (a late refund) are not visible to omnicrm",
+            settings.shop,
+        )
+        return
+    asked = (
+        "a full import of its orders"
+        if ctx.since is None
+        else f"orders changed since {ctx.since:%Y-%m-%d}"
+    )
+    message = (
+        f"the Shopify app on {settings.shop} needs the read_all_orders scope for {asked}: "
+        "without it Shopify shows only the last 60 days of orders, and older ones would "
+        "be missing without a trace. Grant read_all_orders in the app's settings "
+        "(Shopify admin > Settings > Apps and sales channels > Develop apps > "
+        "Configuration), or set recent_orders_only = true in the connection's settings "
+        "to import the last 60 days only"
+    )
+    if not settings.recent_orders_only:
+        raise AuthError(message)
+    ctx.logger.warning(
+        "shopify: %s has no read_all_orders scope; recent_orders_only is set, so only "
+        "orders of the last 60 days are imported",
+        settings.shop,
+    )
+
+
+# -- bulk
+
+
+def _is_large(client: ShopifyClient, stream: Stream, settings: ShopifySettings) -> bool:
+    """More records than ``bulk_threshold``: a bulk operation beats paging them."""
+    if settings.bulk_threshold == 0:
+        return True
+    if stream is Stream.CUSTOMERS:
+        data = client.execute("CustomersCount", {"query": None}).data
+        count = data.get("customersCount")
+    else:
+        limit = settings.bulk_threshold + 1
+        data = client.execute("OrdersCount", {"query": None, "limit": limit}).data
+        count = data.get("ordersCount")
+    if not isinstance(count, Mapping) or not isinstance(count.get("count"), int):
+        raise SyncError(f"Shopify's {stream} count has no number")
+    return bool(count["count"] > settings.bulk_threshold)
+
+
+def _bulk(
+    client: ShopifyClient,
+    ctx: StreamContext[BaseModel],
+    stream: Stream,
+    settings: ShopifySettings,
+    resume: str | None,
+) -> Iterator[Customer | Order | Checkpoint]:
+    export = BulkExport(
+        client,
+        stream.value,
+        search_since(ctx.since),
+        resume_id=resume,
+        since=ctx.since,
+        sleep=ctx.sleep,
+        logger=ctx.logger,
+        timeout=settings.bulk_timeout,
+    )
+    last: dt.datetime | None = None
+    count = 0
+    for item in export:
+        if isinstance(item, Checkpoint):
+            yield item
+            continue
+        if stream is Stream.ORDERS:
+            item.setdefault("lineItems", {"nodes": []})
+            record: Customer | Order = order_from_node(item)
+        else:
+            record = customer_from_node(item)
+        last = record.updated_at
+        count += 1
+        yield record
+    ctx.logger.info("shopify: %d %s read by bulk operation", count, stream)
+    # The export is done: the next run must not resume it.
+    yield Checkpoint(cursor=last, state={})
+
+
+# -- pages
+
+
+def _paged(
+    client: ShopifyClient,
+    ctx: StreamContext[BaseModel],
+    stream: Stream,
+    settings: ShopifySettings,
+) -> Iterator[Customer | Order]:
+    search = search_since(ctx.since)
+    nodes = (
+        _customer_nodes(client, search, settings)
+        if stream is Stream.CUSTOMERS
+        else (_order_nodes(client, search, settings))
+    )
+    # Versions already yielded at the current updatedAt: in an ascending listing a
+    # repeat can only be a tie with the last one, so memory stays bounded by the ties.
+    seen: set[str] = set()
+    last: dt.datetime | None = None
+    count = 0
+    for node in nodes:
+        record: Customer | Order = (
+            customer_from_node(node) if stream is Stream.CUSTOMERS else order_from_node(node)
+        )
+        if record.updated_at == last and record.id in seen:
+            continue  # the same version twice (a page boundary shifted under us)
+        if record.updated_at > ctx.until:
+            ctx.logger.info(
+                "shopify: stopping at %s %s, changed after this run began; the next run "
+                "reads on from there",
+                stream,
+                record.id,
+            )
+            break
+        if last is not None and record.updated_at < last:
+            # Shopify's index went back in time under us: read again from the last commit.
+            raise TransientError(
+                f"Shopify returned {stream} out of updatedAt order ({record.id} at "
+                f"{record.updated_at.isoformat()} after {last.isoformat()})"
+            )
+        if record.updated_at != last:
+            seen.clear()
+            last = record.updated_at
+        seen.add(record.id)
+        count += 1
+        yield record
+    since = ctx.since.isoformat() if ctx.since else "the beginning"
+    ctx.logger.info("shopify: %d %s changed since %s", count, stream, since)
+
+
+def _connection(data: Mapping[str, Any], name: str) -> tuple[list[Any], str | None]:
+    """A page's nodes and the cursor of the next page (None on the last)."""
+    connection = data.get(name)
+    if not isinstance(connection, Mapping) or not isinstance(connection.get("nodes"), list):
+        raise DataError(f"Shopify's answer has no {name} connection")
+    info = connection.get("pageInfo") or {}
+    cursor = info.get("endCursor") if info.get("hasNextPage") else None
+    return connection["nodes"], cursor
+
+
+def _pages(
+    client: ShopifyClient, operation: str, name: str, variables: Callable[[], dict[str, Any]]
+) -> Iterator[Any]:
+    after: str | None = None
+    while True:
+        page = client.execute(operation, {**variables(), "after": after}).data
+        nodes, cursor = _connection(page, name)
+        yield from nodes
+        if cursor is None:
+            return
+        if cursor == after:
+            # Asking again would loop for ever; stop the run and say so.
+            raise SyncError(f"Shopify returned the same {name} page cursor twice")
+        after = cursor
+
+
+def _customer_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) -> Iterator[Any]:
+    def variables() -> dict[str, Any]:
+        base = {"query": search or None}
+        # Refitted every page: the first page teaches the client what a customer costs.
+        return {**base, "first": client.fit("Customers", base, desired=settings.page_size)}
+
+    return _pages(client, "Customers", "customers", variables)
+
+
+def _order_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) -> Iterator[Any]:
+    def variables() -> dict[str, Any]:
+        base: dict[str, Any] = {"query": search or None}
+        lines = client.fit(
+            "Orders", {**base, "first": 1}, "lines", desired=settings.lines_page_size
+        )
+        base["lines"] = lines
+        return {**base, "first": client.fit("Orders", base, desired=settings.orders_page_size)}
+
+    for node in _pages(client, "Orders", "orders", variables):
+        items = node.get("lineItems") if isinstance(node, Mapping) else None
+        info = items.get("pageInfo") if isinstance(items, Mapping) else None
+        if not isinstance(items, Mapping):
+            yield node
+            continue
+        lines = list(items.get("nodes") or [])
+        if isinstance(info, Mapping) and info.get("hasNextPage"):
+            rest = _more_lines(client, str(node.get("id")), info.get("endCursor"))
+            if rest is None:
+                continue  # deleted while we read it; its deletion is not ours to record
+            lines.extend(rest)
+        # Kept as a bulk read keeps it: all the lines, without paging details.
+        yield {**node, "lineItems": {"nodes": lines}}
+
+
+def _more_lines(client: ShopifyClient, order_id: str, after: Any) -> list[Any] | None:
+    """The line items of ``order_id`` after the cursor ``after``; None if it is gone."""
+    lines: list[Any] = []
+    while True:
+        base = {"id": order_id}
+        # Most orders that spill over have a few lines more; the full page's cost must
+        # be available up front (the unused part is refunded), so ask for a modest one.
+        first = client.fit("OrderLineItems", base, desired=50)
+        data = client.execute("OrderLineItems", {**base, "first": first, "after": after}).data
+        order = data.get("order")
+        if order is None:
+            return None
+        nodes, cursor = _connection(order, "lineItems")
+        lines.extend(nodes)
+        if cursor is None:
+            return lines
+        if cursor == after:
+            raise SyncError(f"Shopify returned the same line item cursor twice for {order_id}")
+        after = cursor
