@@ -6,14 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from omnicrm.errors import (
     AuthError,
@@ -34,6 +31,7 @@ from omnicrm.plugins.shopify.client import (
 )
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
+from tests.support.http import serve
 
 END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -352,17 +350,9 @@ class Scripted:
 @pytest.fixture(scope="module")
 def scripted() -> Iterator[Scripted]:
     app = Scripted()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    app.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield app
-    server.should_exit = True
-    thread.join(5)
+    with serve(app) as url:
+        app.url = url
+        yield app
 
 
 def _scripted_client(scripted: Scripted, clock: Clock) -> ShopifyClient:

@@ -6,14 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from pydantic import BaseModel
 
 from omnicrm import ChannelType, Checkpoint, OrderStatus, Stream
@@ -27,6 +23,7 @@ from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
 from omnicrm.testing import stream_context
+from tests.support.http import serve
 
 NOW = dt.datetime.now(dt.UTC)
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -345,17 +342,9 @@ class Pages:
 @pytest.fixture
 def pages() -> Iterator[Pages]:
     app = Pages()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    app.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield app
-    server.should_exit = True
-    thread.join(5)
+    with serve(app) as url:
+        app.url = url
+        yield app
 
 
 def _customer(number: int, updated: str) -> dict[str, Any]:
