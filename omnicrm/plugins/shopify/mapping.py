@@ -101,7 +101,8 @@ class _Reader:
     """Typed access to one payload, naming the record and field in every error."""
 
     def __init__(self, kind: str, payload: Any, record_id: str | None = None, path: str = ""):
-        if not isinstance(payload, Mapping):
+        # Parsed JSON is always a dict: the exact type check spares the slow ABC check.
+        if type(payload) is not dict and not isinstance(payload, Mapping):
             where = f" {path.rstrip('.')}" if path else ""
             raise DataError(f"Shopify {kind} {record_id or '(no id)'}{where}: not an object")
         self.kind = kind
@@ -121,7 +122,7 @@ class _Reader:
         value = self.payload.get(name)
         if value is None:
             return None
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             self.fail(name, "is not an object", value)
         return _Reader(self.kind, value, self.record_id, f"{self.path}{name}.")
 
@@ -216,6 +217,21 @@ class _Reader:
 
 def _money(r: _Reader, name: str) -> tuple[Decimal, str | None] | None:
     """``{shopMoney: {amount, currencyCode}}`` (GraphQL) or ``{shop_money: {...}}``."""
+    # The common, well-formed GraphQL shape without building readers (a hot path:
+    # five amounts an order, three a line); anything else takes the checked path below.
+    raw = r.payload.get(name)
+    if type(raw) is dict:
+        shop_money = raw.get("shopMoney")
+        if type(shop_money) is dict:
+            value = shop_money.get("amount")
+            if type(value) is str:
+                try:
+                    amount = Decimal(value)
+                except InvalidOperation:
+                    amount = None
+                currency = shop_money.get("currencyCode")
+                if amount is not None and amount.is_finite() and type(currency) is str:
+                    return amount, currency
     bag = r.child(name)
     if bag is None:
         return None

@@ -12,7 +12,10 @@ from omnicrm.plugins.shopify import queries
 
 SCHEMA = (
     Path(__file__).resolve().parents[3].parent
-    / "shared" / "reference" / "shopify" / "admin_schema_2024-12.graphql"
+    / "shared"
+    / "reference"
+    / "shopify"
+    / "admin_schema_2024-12.graphql"
 )
 
 
@@ -22,8 +25,9 @@ def shopify_schema() -> GraphQLSchema:
         pytest.skip(f"Shopify's reference schema is not at {SCHEMA}")
     # Shopify's SDL breaks a newer rule of schema validation (deprecated implementations
     # of non-deprecated interface fields); trust the schema, validate the documents.
-    return build_schema(SCHEMA.read_text(encoding="utf-8"), assume_valid_sdl=True,
-                        assume_valid=True)
+    return build_schema(
+        SCHEMA.read_text(encoding="utf-8"), assume_valid_sdl=True, assume_valid=True
+    )
 
 
 @pytest.mark.parametrize("name", sorted(queries.OPERATIONS))
