@@ -162,3 +162,11 @@ def test_run_schedules_syncs_until_sigterm(
         store.close()
     assert proc.returncode == 0, err
     assert "scheduled: sync shop (every 1s)" in out
+
+
+def test_httpx_url_logging_is_quieted_because_urls_can_carry_secrets() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
+    omnicrm("-vv", "plugins")
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
