@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +30,7 @@ from omnicrm.core.webhooks import (
     Redact,
     Upsert,
     WebhookEvent,
+    WebhookReceiver,
     WebhookRejected,
 )
 from omnicrm.errors import OmnicrmError
@@ -38,7 +38,7 @@ from omnicrm.errors import OmnicrmError
 log = logging.getLogger("omnicrm.webhooks")
 
 
-def apply_event(runtime: Runtime, event: WebhookEvent, receiver: Any) -> str:
+def apply_event(runtime: Runtime, event: WebhookEvent, receiver: WebhookReceiver) -> str:
     """Apply one verified event to the store; returns 'processed' or 'duplicate'."""
     store = runtime.store
     if store.webhook_seen(event.connection, event.event_id):
@@ -87,7 +87,7 @@ def create_app(runtime: Runtime) -> Starlette:
     async def receive(request: Request) -> JSONResponse:
         channel = request.path_params["channel"]
         channel_type = runtime.host.channel_types.get(channel)
-        receiver = getattr(channel_type, "webhooks", None)
+        receiver = channel_type.webhooks if channel_type else None
         if receiver is None:
             return JSONResponse({"error": f"no webhooks for channel {channel!r}"}, 404)
         body = await request.body()
