@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,9 @@ from omnicrm.core.analytics import (
     predicted_clv,
     rfm_summary,
 )
+from tests.support.reference import REFERENCE
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared"
-CDNOW = SHARED / "reference" / "cdnow" / "CDNOW_sample.txt"
+CDNOW = REFERENCE / "cdnow" / "CDNOW_sample.txt"
 CAL_END = dt.date(1997, 9, 30)
 
 needs_cdnow = pytest.mark.skipif(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,15 +34,9 @@ from omnicrm.plugins.shopify.mapping import (
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.testing import stream_context
+from tests.support.reference import SHOPIFY_WEBHOOKS, require, shopify_webhook_sample
 
-WEBHOOKS = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "reference"
-    / "shopify"
-    / "webhooks"
-    / "2026-04"
-)
+WEBHOOKS = SHOPIFY_WEBHOOKS
 
 
 def _money(amount: str, currency: str = "JPY") -> dict[str, Any]:
@@ -439,18 +431,12 @@ def test_a_bad_line_is_named_by_its_position() -> None:
 # -- webhooks: every sample Shopify publishes for customers and orders
 
 
-def _sample(topic: str) -> dict[str, Any]:
-    path = WEBHOOKS / f"{topic}.json"
-    if not path.exists():
-        pytest.skip(f"Shopify's webhook samples are not at {WEBHOOKS}")
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["response"]
-    return body
+_sample = shopify_webhook_sample
 
 
 def test_every_customer_and_order_sample_is_covered() -> None:
-    if not WEBHOOKS.exists():
-        pytest.skip(f"Shopify's webhook samples are not at {WEBHOOKS}")
-    found = {f"{p.parent.name}/{p.stem}" for p in WEBHOOKS.glob("*/*.json")} - {"shop/redact"}
+    found = {f"{p.parent.name}/{p.stem}" for p in require(WEBHOOKS).glob("*/*.json")}
+    found -= {"shop/redact"}
     assert found == set(CUSTOMER_TOPICS) | set(ORDER_TOPICS) | set(OTHER_TOPICS)
 
 

@@ -22,18 +22,13 @@ from omnicrm.core.webhooks import Delete, Export, Redact, Upsert, WebhookRejecte
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
 from tests.support.http import serve
+from tests.support.reference import shopify_webhook_sample
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared/reference/shopify/webhooks/2026-04"
 SHOP = "tokyo-tea.myshopify.com"
 SECRET = "shpss_test_secret"
 
 
-def sample(topic: str) -> dict[str, Any]:
-    path = SAMPLES / f"{topic}.json"
-    if not path.exists():
-        pytest.skip(f"Shopify's sample webhooks are not at {SAMPLES}")
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["response"]
-    return body
+sample = shopify_webhook_sample
 
 
 def connection() -> Connection:

@@ -4,38 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLSchema, build_schema
+from graphql import GraphQLSchema
 
 from omnicrm.plugins.shopify import queries
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
+from tests.support import reference
 
-REFERENCE = Path(__file__).resolve().parents[4].parent / "shared" / "reference" / "shopify"
 END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 """A fixed end of the shop's history, so the data is the same every day."""
 
 
-@cache
-def _reference_schema() -> GraphQLSchema | None:
-    path = REFERENCE / f"admin_schema_{queries.API_VERSION}.graphql"
-    if not path.exists():
-        return None
-    # Shopify's SDL breaks a newer validation rule; trust it (as test_queries does).
-    return build_schema(path.read_text(encoding="utf-8"), assume_valid_sdl=True, assume_valid=True)
-
-
 @pytest.fixture(scope="session")
 def shopify_schema() -> GraphQLSchema:
-    """Shopify's own 2024-12 Admin schema."""
-    schema = _reference_schema()
-    if schema is None:
-        pytest.skip(f"Shopify's reference schema is not under {REFERENCE}")
-    return schema
+    """Shopify's own Admin schema of the pinned version."""
+    return reference.shopify_schema()
 
 
 class Admin:

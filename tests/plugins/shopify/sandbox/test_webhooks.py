@@ -9,7 +9,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,16 +17,9 @@ from shopify_app.verify.webhook import verify_webhook_req
 from omnicrm.plugins.shopify import queries
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.sandbox.webhooks import TOPICS
+from tests.support.reference import shopify_webhook_sample
 
-SAMPLES = Path(__file__).resolve().parents[4].parent / "shared/reference/shopify/webhooks/2026-04"
-
-
-def sample(topic: str) -> dict[str, Any]:
-    path = SAMPLES / f"{topic}.json"
-    if not path.exists():
-        pytest.skip(f"no Shopify sample at {path}")
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["response"]
-    return body
+sample = shopify_webhook_sample
 
 
 class Receiver:
