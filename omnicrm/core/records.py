@@ -110,6 +110,11 @@ class Customer(_Record):
     )
     tags: list[str] = Field(default_factory=list)
     consents: list[Consent] = Field(default_factory=list)
+    points: int | None = Field(
+        default=None,
+        description="The point balance the platform itself reports (reconciled against "
+        "the shared ledger); None where the platform keeps no points.",
+    )
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime
     connection: str | None = Field(
@@ -148,6 +153,12 @@ class Order(_Record):
     shipping_total: Money = Decimal(0)
     tax_total: Money = Decimal(0)
     total: Money
+    points_earned: int | None = Field(
+        default=None, ge=0, description="Points the platform itself granted (a POS event)."
+    )
+    points_redeemed: int | None = Field(
+        default=None, ge=0, description="Points spent on this order, as the platform reports."
+    )
     lines: list[OrderLine] = Field(default_factory=list)
     connection: str | None = Field(
         default=None, description="The connection it came from; set by the engine."

@@ -31,6 +31,7 @@ def customer_row(connection: str, c: Customer, synced_at: dt.datetime) -> dict[s
         "address": address.model_dump(mode="json") if address else None,
         "tags": list(c.tags),
         "consents": [consent.model_dump(mode="json") for consent in c.consents],
+        "points": c.points,
         "raw": c.raw,
         "synced_at": synced_at,
     }
@@ -54,6 +55,8 @@ def order_row(connection: str, o: Order, synced_at: dt.datetime) -> dict[str, An
         "shipping_total": o.shipping_total,
         "tax_total": o.tax_total,
         "total": o.total,
+        "points_earned": o.points_earned,
+        "points_redeemed": o.points_redeemed,
         "raw": o.raw,
         "synced_at": synced_at,
     }

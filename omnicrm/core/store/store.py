@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +41,9 @@ from omnicrm.core.store.schema import (
     customers,
     order_lines,
     orders,
+    points_entries,
+    profile_changes,
+    profile_members,
     redactions,
     sync_runs,
     sync_state,
@@ -215,10 +218,13 @@ class Store:
                     # can slip in between _newer's read and our write.
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 records = self._not_redacted(conn, connection, stream, records)
+                touched: Sequence[str | None]
                 if stream is Stream.CUSTOMERS:
-                    written = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
+                    touched = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
                 else:
-                    written = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
+                    touched = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
+                written = len(touched)
+                self._note_changes(conn, connection, touched)
                 if checkpoint is not None:
                     self._save_state(conn, connection, stream, checkpoint)
                 if run_id is not None:
@@ -273,7 +279,8 @@ class Store:
 
     def _upsert_customers(
         self, conn: Connection, connection: str, batch: Sequence[Customer]
-    ) -> int:
+    ) -> list[str]:
+        """Write the new and changed customers; returns the ids written."""
         new, changed = self._newer(conn, customers, connection, batch)
         writers = _fastpath.writers(self.engine)
         writer = writers(customers)
@@ -285,9 +292,12 @@ class Store:
         writer.insert(conn, new_rows)
         if new_rows:
             writers.ensure_stats(conn, customers)
-        return len(new) + len(changed)
+        return [c.id for c in [*new, *changed]]
 
-    def _upsert_orders(self, conn: Connection, connection: str, batch: Sequence[Order]) -> int:
+    def _upsert_orders(
+        self, conn: Connection, connection: str, batch: Sequence[Order]
+    ) -> list[str | None]:
+        """Write the new and changed orders; returns their customers' ids, one per order."""
         new, changed = self._newer(conn, orders, connection, batch)
         writers = _fastpath.writers(self.engine)
         order_writer, line_writer = writers(orders), writers(order_lines)
@@ -319,7 +329,18 @@ class Store:
         line_writer.insert(conn, line_rows)
         if line_rows:
             writers.ensure_stats(conn, order_lines)
-        return len(new) + len(changed)
+        return [o.customer_id for o in [*new, *changed]]
+
+    def _note_changes(
+        self, conn: Connection, connection: str, customer_ids: Iterable[str | None]
+    ) -> None:
+        """Queue the customers whose profile a change reaches, in the change's transaction."""
+        ids = sorted({i for i in customer_ids if i is not None})
+        if ids:
+            conn.execute(
+                insert(profile_changes),
+                [{"connection": connection, "record_id": i} for i in ids],
+            )
 
     def _save_state(
         self, conn: Connection, connection: str, stream: Stream, checkpoint: StreamState
@@ -506,7 +527,13 @@ class Store:
         with self.engine.begin() as conn:
             for start in range(0, len(ids), 5000):
                 chunk = list(ids[start : start + 5000])
-                if stream is Stream.ORDERS:
+                if stream is Stream.CUSTOMERS:
+                    self._note_changes(conn, connection, chunk)
+                else:
+                    owners = select(orders.c.customer_id).where(
+                        orders.c.connection == connection, orders.c.id.in_(chunk)
+                    )
+                    self._note_changes(conn, connection, conn.execute(owners).scalars())
                     conn.execute(
                         delete(order_lines).where(
                             order_lines.c.connection == connection,
@@ -544,6 +571,14 @@ class Store:
                         customers.c.connection == connection, customers.c.id == customer_id
                     )
                 )
+                # Their points go too; the profile refresh takes them out of their profile.
+                conn.execute(
+                    delete(points_entries).where(
+                        points_entries.c.connection == connection,
+                        points_entries.c.customer_id == customer_id,
+                    )
+                )
+                self._note_changes(conn, connection, [customer_id])
             for order_id in sorted(order_set):
                 conn.execute(
                     update(orders)
@@ -577,7 +612,11 @@ class Store:
     def erase_connection(self, connection: str) -> None:
         """Erase everything held for a connection except its run history."""
         with self.engine.begin() as conn:
-            for table in (order_lines, orders, customers, sync_state, redactions):
+            members = select(profile_members.c.record_id).where(
+                profile_members.c.connection == connection
+            )
+            self._note_changes(conn, connection, conn.execute(members).scalars())
+            for table in (order_lines, orders, customers, sync_state, redactions, points_entries):
                 conn.execute(delete(table).where(table.c.connection == connection))
             conn.execute(delete(webhook_events).where(webhook_events.c.source == connection))
 

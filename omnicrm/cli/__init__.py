@@ -10,19 +10,18 @@ import datetime as dt
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich import box
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from omnicrm import __version__
+from omnicrm.cli._common import Context, console, err_console, errors, fail
 from omnicrm.core.channels import Stream
 from omnicrm.core.config import (
     Config,
@@ -38,10 +37,7 @@ from omnicrm.core.host import Host
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Run, RunStatus
 from omnicrm.core.sync import StreamProgress
-from omnicrm.errors import ConfigError, LockedError, OmnicrmError
-
-console = Console()
-err_console = Console(stderr=True)
+from omnicrm.errors import LockedError
 
 STATUS_STYLE = {
     RunStatus.RUNNING: "cyan",
@@ -51,33 +47,6 @@ STATUS_STYLE = {
     RunStatus.MISSED: "yellow",
     RunStatus.SKIPPED: "yellow",
 }
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    sys.exit(code)
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Turn omnicrm's errors into a clear message and the documented exit code."""
-    try:
-        yield
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-    except OmnicrmError as exc:
-        _fail(str(exc), 1)
-
-
-class _Context:
-    def __init__(self, config: Path | None) -> None:
-        self.config_path = config
-
-    def runtime(self, *, need_config: bool = True) -> Runtime:
-        path = find_config(self.config_path)
-        if not need_config and self.config_path is None and not path.exists():
-            return Runtime.load(None)
-        return Runtime.load(path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,19 +71,19 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     # httpx logs every URL at INFO, and some carry secrets (signed bulk download links).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    ctx.obj = _Context(config)
+    ctx.obj = Context(config)
 
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False), required=False)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.pass_obj
-def init(obj: _Context, path: Path | None, force: bool) -> None:
+def init(obj: Context, path: Path | None, force: bool) -> None:
     """Write a commented example config (default ./omnicrm.toml)."""
     target = path or find_config(obj.config_path)
     if target.exists() and not force:
-        _fail(f"{target} exists; pass --force to overwrite it", 2)
-    with _errors():
+        fail(f"{target} exists; pass --force to overwrite it", 2)
+    with errors():
         host = Runtime.load(None).host
     text = example_config({n: ct.settings for n, ct in host.channel_types.items()})
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +96,7 @@ def init(obj: _Context, path: Path | None, force: bool) -> None:
 
 @cli.command()
 @click.pass_obj
-def plugins(obj: _Context) -> None:
+def plugins(obj: Context) -> None:
     """List loaded plugins, their versions, hooks and what they provide."""
     host = Host.load()  # never the config: this is what one runs when the config is wrong
     table = Table("plugin", "version", "provides", "hooks", title="plugins")
@@ -149,9 +118,9 @@ def plugins(obj: _Context) -> None:
 
 @cli.command()
 @click.pass_obj
-def connections(obj: _Context) -> None:
+def connections(obj: Context) -> None:
     """List the configured connections and check their settings."""
-    with _errors():
+    with errors():
         config = obj.runtime().config
     table = Table("connection", "channel", "schedule", "enabled", "check", title=str(config.path))
     for name, conn in sorted(config.connections.items()):
@@ -191,13 +160,13 @@ def _progress_printer(progress: Progress) -> Any:
 @click.argument("connection")
 @click.option("--full", is_flag=True, help="Ignore the saved cursor and read everything.")
 @click.pass_obj
-def sync(obj: _Context, connection: str, full: bool) -> None:
+def sync(obj: Context, connection: str, full: bool) -> None:
     """Sync one connection now."""
-    with _errors():
+    with errors():
         runtime = obj.runtime()
         conn = runtime.config.connection(connection)
         if not conn.enabled:
-            _fail(f"connection {connection!r} is disabled (enabled = false in the config)", 2)
+            fail(f"connection {connection!r} is disabled (enabled = false in the config)", 2)
         engine = runtime.engine()
         progress = Progress(
             SpinnerColumn(),
@@ -210,7 +179,7 @@ def sync(obj: _Context, connection: str, full: bool) -> None:
             with progress:
                 result = engine.sync(conn, full=full, progress=_progress_printer(progress))
         except LockedError as exc:
-            _fail(f"{exc}: wait for that run to end (see `omnicrm status`)", 1)
+            fail(f"{exc}: wait for that run to end (see `omnicrm status`)", 1)
         finally:
             runtime.close()
     style = STATUS_STYLE[result.status]
@@ -272,9 +241,9 @@ def status_table(config: Config, last: dict[str, Run]) -> Table:
 
 @cli.command()
 @click.pass_obj
-def status(obj: _Context) -> None:
+def status(obj: Context) -> None:
     """Show the last run of each connection."""
-    with _errors():
+    with errors():
         runtime = obj.runtime(need_config=False)
         try:
             last = runtime.store.last_runs()
@@ -298,7 +267,7 @@ def _serve(runtime: Runtime) -> None:
     scheduler = build_scheduler(config, runtime.engine())
     jobs = scheduler.get_jobs()
     if not jobs:
-        _fail("no enabled connection has a schedule: add `every` or `cron` to one", 2)
+        fail("no enabled connection has a schedule: add `every` or `cron` to one", 2)
     for job in jobs:
         console.print(f"scheduled: {job.name}")
 
@@ -319,9 +288,9 @@ def _serve(runtime: Runtime) -> None:
 
 @cli.command()
 @click.pass_obj
-def run(obj: _Context) -> None:
+def run(obj: Context) -> None:
     """Run the scheduler: sync every connection on its schedule until stopped."""
-    with _errors():
+    with errors():
         runtime = obj.runtime()
         _serve(runtime)
 
@@ -335,17 +304,17 @@ def webhooks() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8780, show_default=True, type=int, help="Port to listen on.")
 @click.pass_obj
-def webhooks_serve(obj: _Context, host: str, port: int) -> None:
+def webhooks_serve(obj: Context, host: str, port: int) -> None:
     """Serve POST /webhooks/CHANNEL for every connection of the config."""
     import uvicorn
 
     from omnicrm.core.webhook_app import create_app
 
-    with _errors():
+    with errors():
         runtime = obj.runtime()
         channels = sorted(n for n, ct in runtime.host.channel_types.items() if ct.webhooks)
         if not channels:
-            _fail("no installed channel receives webhooks (see `omnicrm plugins`)", 2)
+            fail("no installed channel receives webhooks (see `omnicrm plugins`)", 2)
         for channel in channels:
             console.print(f"listening: http://{host}:{port}/webhooks/{channel}")
         try:
@@ -371,16 +340,16 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
 )
 @click.option("--once", is_flag=True, help="Sync each sandbox once, print the status, exit.")
 @click.pass_obj
-def demo(obj: _Context, every: dt.timedelta, once: bool) -> None:
+def demo(obj: Context, every: dt.timedelta, once: bool) -> None:
     """Start the local sandboxes of installed channels and sync them on a schedule.
 
     Uses the embedded default store (SQLite in the user's data dir) and no config file.
     """
-    with _errors(), contextlib.ExitStack() as stack:
+    with errors(), contextlib.ExitStack() as stack:
         runtime = Runtime.load(None)
         sandboxes = {n: ct for n, ct in runtime.host.channel_types.items() if ct.sandbox}
         if not sandboxes:
-            _fail("no installed channel plugin has a sandbox (see `omnicrm plugins`)", 2)
+            fail("no installed channel plugin has a sandbox (see `omnicrm plugins`)", 2)
         connections: dict[str, Connection] = {}
         for name, channel in sorted(sandboxes.items()):
             assert channel.sandbox is not None
@@ -418,7 +387,3 @@ def demo(obj: _Context, every: dt.timedelta, once: bool) -> None:
 
 def main() -> None:
     cli(prog_name="omnicrm")
-
-
-if __name__ == "__main__":
-    main()

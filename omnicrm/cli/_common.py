@@ -1,0 +1,50 @@
+"""What every command shares: the consoles, error exits and the config context."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.markup import escape
+
+from omnicrm.core.config import find_config
+from omnicrm.core.runtime import Runtime
+from omnicrm.errors import ConfigError, OmnicrmError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``message`` as an error and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def errors() -> Iterator[None]:
+    """Turn omnicrm's errors into a clear message and the documented exit code."""
+    try:
+        yield
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except OmnicrmError as exc:
+        fail(str(exc), 1)
+
+
+class Context:
+    """The root group's options, handed to every command as ``obj``."""
+
+    def __init__(self, config: Path | None) -> None:
+        self.config_path = config
+
+    def runtime(self, *, need_config: bool = True) -> Runtime:
+        """The host, config and store; ``need_config=False`` runs without a config file."""
+        path = find_config(self.config_path)
+        if not need_config and self.config_path is None and not path.exists():
+            return Runtime.load(None)
+        return Runtime.load(path)
