@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import logging
 import signal
 import sys
@@ -49,7 +50,30 @@ STATUS_STYLE = {
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose listed ``lazy_commands`` ('module:attribute') import when used."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            module_name, attribute = self.lazy_commands[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            if cmd_name == "customers":
+                from omnicrm.cli.crm import find_command, show_command
+
+                command.add_command(find_command)
+                command.add_command(show_command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "-c",
@@ -264,7 +288,7 @@ def _serve(runtime: Runtime) -> None:
             f"[red]{escape(name)} is not scheduled:[/] {escape(str(error))}", highlight=False
         )
         runtime.store.record_run(name, RunStatus.FAILED, trigger="schedule", error=str(error))
-    scheduler = build_scheduler(config, runtime.engine())
+    scheduler = build_scheduler(config, runtime.engine(), nightly=runtime.nightly)
     jobs = scheduler.get_jobs()
     if not jobs:
         fail("no enabled connection has a schedule: add `every` or `cron` to one", 2)
@@ -383,6 +407,20 @@ def demo(obj: Context, every: dt.timedelta, once: bool) -> None:
                 sys.exit(1)
             return
         _serve(runtime)
+
+
+# CRM commands load on first use: they bring numpy, scipy and the CRM core, which a
+# `sync` or `status` (run every few minutes by cron or the operator) never needs.
+for _name, _target in {
+    "crm": "omnicrm.cli.crm:crm_group",
+    "customers": "omnicrm.cli.customers:customers",
+    "segments": "omnicrm.cli.segments:segments",
+    "report": "omnicrm.cli.report:report_group",
+    "points": "omnicrm.cli.points:points",
+    "interactions": "omnicrm.cli.interactions:interactions_group",
+    "nps": "omnicrm.cli.nps:nps_group",
+}.items():
+    cli.lazy_commands[_name] = _target
 
 
 def main() -> None:

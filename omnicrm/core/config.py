@@ -31,6 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from omnicrm.core.analytics.settings import AnalyticsSettings
+from omnicrm.core.identity.rules import IdentitySettings
+from omnicrm.core.points.settings import PointsSettings
 from omnicrm.errors import ConfigError
 
 CONFIG_ENV = "OMNICRM_CONFIG"
@@ -91,6 +94,35 @@ class SchedulerSection(_Section):
         return value
 
 
+class CrmSection(_Section):
+    """When the CRM refreshes profiles, scores and segment counts."""
+
+    refresh_after_sync: bool = Field(
+        default=True, description="Refresh the profiles a sync touched as soon as it ends."
+    )
+    nightly: str | None = Field(
+        default="30 3 * * *",
+        description="Cron (scheduler timezone) of the full refresh: rescoring, segment "
+        "recount, predicted CLV, point expiry and reconciliation; none to turn it off.",
+    )
+
+    @field_validator("nightly")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is not None:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"bad cron expression {value!r}: {exc}") from None
+    return value
+
+
 class ConnectionSection(_Section):
     channel: str
     enabled: bool = True
@@ -116,19 +148,16 @@ class ConnectionSection(_Section):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            try:
-                CronTrigger.from_crontab(value)
-            except ValueError as exc:
-                raise ValueError(f"bad cron expression {value!r}: {exc}") from None
-        return value
+        return _check_cron(value)
 
 
 class _File(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    crm: CrmSection = Field(default_factory=CrmSection)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    points: PointsSettings = Field(default_factory=PointsSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     connections: dict[str, ConnectionSection] = Field(default_factory=dict)
 
 
@@ -164,6 +193,10 @@ class Config:
     scheduler: SchedulerSection
     connections: dict[str, Connection] = field(default_factory=dict)
     invalid: dict[str, ConfigError] = field(default_factory=dict)
+    crm: CrmSection = field(default_factory=CrmSection)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    points: PointsSettings = field(default_factory=PointsSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
 
     def connection(self, name: str) -> Connection:
         """The valid connection ``name``, or the ConfigError that explains why not."""
@@ -238,6 +271,10 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         scheduler=parsed.scheduler,
         connections=connections,
         invalid=invalid,
+        crm=parsed.crm,
+        identity=parsed.identity,
+        points=parsed.points,
+        analytics=parsed.analytics,
     )
 
 

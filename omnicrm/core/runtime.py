@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omnicrm.core.config import Config, SchedulerSection, default_store_url, load_config
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
-from omnicrm.core.sync import SyncEngine
+from omnicrm.core.sync import SyncEngine, SyncResult
 from omnicrm.errors import ConfigError
+
+log = logging.getLogger("omnicrm")
+
+if TYPE_CHECKING:
+    from omnicrm.core.crm import RefreshResult
 
 
 @dataclass
@@ -42,7 +49,30 @@ class Runtime:
         return self._store
 
     def engine(self) -> SyncEngine:
-        return SyncEngine(self.host, self.store)
+        """The sync engine; each run ends with a CRM refresh unless the config says not to."""
+        after = self._after_sync if self.config.crm.refresh_after_sync else None
+        return SyncEngine(self.host, self.store, after_run=after)
+
+    def refresh(self, *, full: bool = False, rebuild: bool = False) -> RefreshResult:
+        """Bring profiles, scores and segment counts up to date (see omnicrm.core.crm)."""
+        # Imported here: the CRM pulls in numpy and scipy, which most commands never need.
+        from omnicrm.core.crm import CrmSettings, refresh
+
+        return refresh(self.store, CrmSettings.from_config(self.config), full=full, rebuild=rebuild)
+
+    def nightly(self) -> None:
+        """The nightly job: a full refresh (CLV fit, point expiry), then reconciliation."""
+        import datetime as dt
+
+        from omnicrm.core.points import run_reconciliation
+
+        self.refresh(full=True)
+        found = run_reconciliation(self.store, self.config.points, dt.datetime.now(dt.UTC))
+        if found.differences:
+            log.warning("points: %d balance(s) differ from the platform's", len(found.differences))
+
+    def _after_sync(self, _result: SyncResult) -> None:
+        self.refresh()
 
     def close(self) -> None:
         if self._store is not None:

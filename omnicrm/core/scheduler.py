@@ -34,6 +34,7 @@ from omnicrm.errors import LockedError
 log = logging.getLogger("omnicrm.scheduler")
 
 JOB_PREFIX = "sync:"
+NIGHTLY_JOB = "crm:nightly"
 
 
 def job_id(connection: str) -> str:
@@ -61,14 +62,24 @@ def run_scheduled(engine: SyncEngine, connection: Connection) -> None:
         log.exception("%s: scheduled sync crashed", connection.name)
 
 
+def _run_nightly(job: Callable[[], None]) -> None:
+    try:
+        job()
+    except Exception:
+        log.exception("the nightly CRM job failed")
+
+
 def build_scheduler(
     config: Config,
     engine: SyncEngine,
     *,
     scheduler: BaseScheduler | None = None,
     run_at_start: bool = True,
+    nightly: Callable[[], None] | None = None,
 ) -> BaseScheduler:
-    """A scheduler with one job per enabled, scheduled connection of ``config``."""
+    """A scheduler with one job per enabled, scheduled connection of ``config``, and the
+    CRM's ``nightly`` job (full refresh, point expiry, reconciliation) on
+    ``[crm] nightly``."""
     sched = scheduler or BlockingScheduler()
     sched.configure(
         timezone=config.scheduler.timezone,
@@ -80,6 +91,15 @@ def build_scheduler(
         },
     )
     add_jobs(sched, config, engine, run_at_start=run_at_start)
+    if nightly is not None and config.crm.nightly:
+        sched.add_job(
+            _run_nightly,
+            CronTrigger.from_crontab(config.crm.nightly, timezone=config.scheduler.timezone),
+            args=[nightly],
+            id=NIGHTLY_JOB,
+            name=f"crm nightly (cron {config.crm.nightly})",
+            replace_existing=True,
+        )
     sched.add_listener(_recorder(engine), EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return sched
 

@@ -123,11 +123,14 @@ class SyncEngine:
         *,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        after_run: Callable[[SyncResult], None] | None = None,
     ) -> None:
         self.host = host
         self.store = store
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Called once a run is recorded (the CRM refresh); its failure never fails the run.
+        self._after_run = after_run
 
     def sync(
         self,
@@ -197,7 +200,13 @@ class SyncEngine:
                 result.read,
                 result.written,
             )
-            return result
+        if self._after_run is not None:
+            try:
+                self._after_run(result)
+            except Exception:
+                # What the run wrote stays queued in the store; the next refresh takes it.
+                log.exception("%s: after run %d", connection.name, run_id)
+        return result
 
     def _run_stream(
         self,

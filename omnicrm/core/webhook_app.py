@@ -9,8 +9,11 @@ Payloads are not stored: they hold personal data, which a redaction must not lea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -38,12 +41,61 @@ from omnicrm.errors import OmnicrmError
 log = logging.getLogger("omnicrm.webhooks")
 
 
-def apply_event(runtime: Runtime, event: WebhookEvent, receiver: WebhookReceiver) -> str:
+class ProfileRefresher:
+    """Keeps profiles current behind the webhooks without a refresh per event.
+
+    Ordinary changes are coalesced: the first one arms a timer and the refresh after
+    ``delay`` seconds takes every change queued by then. A redaction is applied to the
+    profiles at once, so a person who asked to be forgotten does not linger in them.
+    Failures are logged; the changes stay queued in the store for the next refresh.
+    """
+
+    def __init__(self, runtime: Runtime, delay: float = 5.0) -> None:
+        self._runtime = runtime
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def soon(self) -> None:
+        with self._lock:
+            if self._timer is None:
+                self._timer = threading.Timer(self._delay, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def now(self) -> None:
+        self._refresh()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            self._runtime.refresh()
+        except Exception:
+            log.exception("profile refresh after webhooks failed; the next one retries")
+
+    def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+
+def apply_event(
+    runtime: Runtime,
+    event: WebhookEvent,
+    receiver: WebhookReceiver,
+    refresher: ProfileRefresher | None = None,
+) -> str:
     """Apply one verified event to the store; returns 'processed' or 'duplicate'."""
     store = runtime.store
     if store.webhook_seen(event.connection, event.event_id):
         return "duplicate"
-    for action in receiver.actions(event):
+    actions = list(receiver.actions(event))
+    for action in actions:
         if isinstance(action, Upsert):
             action.record.connection = event.connection
             if isinstance(action.record, Customer):
@@ -71,6 +123,11 @@ def apply_event(runtime: Runtime, event: WebhookEvent, receiver: WebhookReceiver
                 path,
             )
     store.record_webhook_event(event.connection, event.event_id, event.topic)
+    if refresher is not None:
+        if any(isinstance(a, Redact | EraseConnection) for a in actions):
+            refresher.now()
+        else:
+            refresher.soon()
     return "processed"
 
 
@@ -83,6 +140,7 @@ def export_path(connection: str, customer_id: str, request_id: str) -> Path:
 def create_app(runtime: Runtime) -> Starlette:
     """The webhook app for the channels and connections of ``runtime``."""
     _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
+    refresher = ProfileRefresher(runtime) if runtime.config.crm.refresh_after_sync else None
 
     async def receive(request: Request) -> JSONResponse:
         channel = request.path_params["channel"]
@@ -98,7 +156,7 @@ def create_app(runtime: Runtime) -> Starlette:
             log.warning("%s webhook rejected: %s", channel, exc)
             return JSONResponse({"error": "not verified"}, 401)
         try:
-            outcome = await run_in_threadpool(apply_event, runtime, event, receiver)
+            outcome = await run_in_threadpool(apply_event, runtime, event, receiver, refresher)
         except OmnicrmError as exc:
             log.error(
                 "%s: webhook %s (%s) failed: %s", event.connection, event.event_id, event.topic, exc
@@ -107,4 +165,12 @@ def create_app(runtime: Runtime) -> Starlette:
         log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, outcome)
         return JSONResponse({"status": outcome})
 
-    return Starlette(routes=[Route("/webhooks/{channel}", receive, methods=["POST"])])
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if refresher is not None:
+            refresher.close()
+
+    return Starlette(
+        routes=[Route("/webhooks/{channel}", receive, methods=["POST"])], lifespan=lifespan
+    )

@@ -1,19 +1,5 @@
-"""Analytics: customer-level models and reports (predicted CLV, ...)."""
+"""Analytics: predicted CLV (`clv`, `scoring`), reports (`reports`) and NPS (`nps`).
 
-from omnicrm.core.analytics.clv import (
-    BgNbd,
-    GammaGamma,
-    RfmSummary,
-    TransactionColumns,
-    predicted_clv,
-    rfm_summary,
-)
-
-__all__ = [
-    "BgNbd",
-    "GammaGamma",
-    "RfmSummary",
-    "TransactionColumns",
-    "predicted_clv",
-    "rfm_summary",
-]
+Import from the modules themselves: this package stays light, so reading the config
+(which needs `settings`) does not load numpy and scipy.
+"""

@@ -285,6 +285,8 @@ profiles = Table(
     Column("predicted_clv", Float),
     Column("p_alive", Float),
     Column("points_balance", Integer, nullable=False, default=0),
+    # Normalised names (kanji and hiragana), email and phone, for lookups.
+    Column("search_text", Text),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index(None, "email"),
     Index(None, "phone"),
@@ -395,10 +397,11 @@ points_entries = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("source", String(100), nullable=False),
-    Column("event_id", String(255), nullable=False),
+    # Room for a prefix before a 255-character platform id: 'reverse:redeem:<order id>'.
+    Column("event_id", String(320), nullable=False),
     Column("connection", String(100), nullable=False),
     Column("customer_id", String(255), nullable=False),
-    Column("kind", String(16), nullable=False),  # earn, redeem, expire, adjust
+    Column("kind", String(16), nullable=False),  # earn, redeem, reverse, expire, adjust
     Column("points", Integer, nullable=False),  # signed
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime()),

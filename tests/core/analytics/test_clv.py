@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime  # type: ignore[import-untyped]
 
-from omnicrm.core.analytics import (
+from omnicrm.core.analytics.clv import (
     BgNbd,
     GammaGamma,
     TransactionColumns,

@@ -134,7 +134,7 @@ def upgrade() -> None:
         "points_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("source", sa.String(length=100), nullable=False),
-        sa.Column("event_id", sa.String(length=255), nullable=False),
+        sa.Column("event_id", sa.String(length=320), nullable=False),
         sa.Column("connection", sa.String(length=100), nullable=False),
         sa.Column("customer_id", sa.String(length=255), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -219,6 +219,7 @@ def upgrade() -> None:
         sa.Column("predicted_clv", sa.Float(), nullable=True),
         sa.Column("p_alive", sa.Float(), nullable=True),
         sa.Column("points_balance", sa.Integer(), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=True),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_profiles")),
     )

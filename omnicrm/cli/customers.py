@@ -1,0 +1,200 @@
+"""``omnicrm customers``: why a profile is one person, and the operator's corrections.
+
+::
+
+    omnicrm customers explain 42                        # members, merges and overrides
+    omnicrm customers merges                            # the latest merges, with reasons
+    omnicrm customers unmerge store P1001 --note "..."  # take a record out, for good
+    omnicrm customers link store:P1001 ec:5512          # these two are one person
+
+Exit codes: 0 done; 1 the store failed; 2 an unknown profile or record, or bad usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import Connection
+
+from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.core.identity.resolver import RecordRef
+from omnicrm.core.identity.service import (
+    Explanation,
+    Merge,
+    NothingToUnmergeError,
+    ResolveResult,
+    UnknownProfileError,
+    UnknownRecordError,
+    explain,
+    link,
+    recent_merges,
+    unmerge,
+)
+from omnicrm.core.runtime import Runtime
+
+
+@click.group("customers")
+def customers() -> None:
+    """Unified customers: find and show them; explain, list, undo and make merges."""
+
+
+@contextlib.contextmanager
+def _runtime(obj: Context) -> Iterator[Runtime]:
+    """The configured runtime; unknown ids exit 2 with their message."""
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            yield runtime
+        except (UnknownProfileError, UnknownRecordError, NothingToUnmergeError) as exc:
+            fail(str(exc), 2)
+        finally:
+            runtime.close()
+
+
+def _record(value: str) -> RecordRef:
+    """``CONNECTION:ID``; the id may hold colons itself (gid://shopify/Customer/1)."""
+    connection, sep, record_id = value.partition(":")
+    if not sep or not connection or not record_id:
+        fail(f"{value!r} is not CONNECTION:ID (e.g. store:P1001)", 2)
+    return connection, record_id
+
+
+def _show(ref: RecordRef) -> str:
+    return escape(f"{ref[0]}:{ref[1]}")
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _reason(evidence: dict[str, Any]) -> str:
+    if "operator" in evidence:
+        return "linked by an operator"
+    keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
+    return escape(f"{keys}; names {evidence.get('names') or '-'}")
+
+
+def _refresh(runtime: Runtime, result: ResolveResult) -> None:
+    """Rebuild the profiles the action changed, rescore them and recount segments."""
+    refreshed = runtime.refresh()
+    console.print(
+        f"{len(result.touched)} profile(s) re-resolved ({_ids(result.touched)}), "
+        f"{len(result.removed)} removed ({_ids(result.removed)}); "
+        f"refreshed in {refreshed.seconds:.2f}s"
+    )
+
+
+def _ids(ids: frozenset[int]) -> str:
+    return ", ".join(str(i) for i in sorted(ids)) or "-"
+
+
+@customers.command("explain")
+@click.argument("profile_id", type=int)
+@click.pass_obj
+def explain_command(obj: Context, profile_id: int) -> None:
+    """Why PROFILE_ID is one person: its records, each merge and its reason, overrides."""
+    with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
+        why = explain(conn, profile_id)
+    _print_explanation(why)
+
+
+def _print_explanation(why: Explanation) -> None:
+    console.print(f"[bold]profile {why.profile_id}[/]: {len(why.members)} source record(s)")
+    members = Table("connection", "record", "name", "email", "phone", "joined", box=box.SIMPLE)
+    for m in why.members:
+        members.add_row(
+            escape(m.connection),
+            escape(m.record_id),
+            escape(m.name or "-"),
+            escape(m.email or "-"),
+            escape(m.phone or "-"),
+            _when(m.joined_at),
+        )
+    console.print(members)
+    if why.merges:
+        console.print(_merge_table(why.merges, with_profile=False))
+    else:
+        console.print("no merges: a single source record")
+    if why.overrides:
+        overrides = Table(
+            "#", "operator", "records", "note", "at", box=box.SIMPLE, title="overrides"
+        )
+        for o in why.overrides:
+            overrides.add_row(
+                str(o.id),
+                o.kind,
+                f"{_show(o.a)} {'+' if o.kind == 'link' else '/'} {_show(o.b)}",
+                escape(o.note or "-"),
+                _when(o.created_at),
+            )
+        console.print(overrides)
+
+
+def _merge_table(merges: list[Merge], *, with_profile: bool) -> Table:
+    columns = ["profile"] if with_profile else []
+    table = Table(*columns, "records", "rule", "reason", "merged", box=box.SIMPLE, title="merges")
+    for merge in merges:
+        row = [str(merge.profile_id)] if with_profile else []
+        table.add_row(
+            *row,
+            f"{_show(merge.a)} + {_show(merge.b)}",
+            escape(merge.rule),
+            _reason(merge.evidence),
+            _when(merge.merged_at),
+        )
+    return table
+
+
+@customers.command("merges")
+@click.option("--limit", default=30, show_default=True, help="At most this many merges.")
+@click.pass_obj
+def merges_command(obj: Context, limit: int) -> None:
+    """The latest merges across all profiles, with their reasons."""
+    with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
+        found = recent_merges(conn, limit)
+    if not found:
+        console.print("no merges yet")
+        return
+    console.print(_merge_table(found, with_profile=True))
+
+
+@customers.command("unmerge")
+@click.argument("connection")
+@click.argument("record_id")
+@click.option("--note", help="Why: kept with the override.")
+@click.pass_obj
+def unmerge_command(obj: Context, connection: str, record_id: str, note: str | None) -> None:
+    """Take RECORD_ID of CONNECTION out of its profile; no later run merges it back."""
+    with _runtime(obj) as runtime:
+        with runtime.store.engine.begin() as conn:
+            result = _unmerge(conn, runtime, connection, record_id, note)
+        console.print(f"{escape(connection)}:{escape(record_id)} unmerged")
+        _refresh(runtime, result)
+
+
+def _unmerge(
+    conn: Connection, runtime: Runtime, connection: str, record_id: str, note: str | None
+) -> ResolveResult:
+    return unmerge(conn, connection, record_id, note, settings=runtime.config.identity)
+
+
+@customers.command("link")
+@click.argument("first", metavar="CONNECTION:ID")
+@click.argument("second", metavar="CONNECTION:ID")
+@click.option("--note", help="Why: kept with the override.")
+@click.pass_obj
+def link_command(obj: Context, first: str, second: str, note: str | None) -> None:
+    """Make two source records one person, whatever the rules say."""
+    a, b = _record(first), _record(second)
+    with _runtime(obj) as runtime:
+        with runtime.store.engine.begin() as conn:
+            result = link(conn, a, b, note, settings=runtime.config.identity)
+        console.print(f"{_show(a)} and {_show(b)} linked")
+        _refresh(runtime, result)

@@ -1,0 +1,178 @@
+"""``omnicrm interactions``: a profile's inquiries, complaints and the like."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import select
+
+from omnicrm.cli._common import Context, console, err_console, errors, fail
+from omnicrm.cli.report import shop_zone
+from omnicrm.core.csv_import import CsvImportError, ImportResult, parse_moment
+from omnicrm.core.interactions import (
+    KINDS,
+    MEDIA,
+    add_interaction,
+    import_interactions_csv,
+    interactions_for,
+)
+from omnicrm.core.store.schema import profiles
+
+
+def print_import(result: ImportResult, what: str) -> None:
+    """One line of counts, then the rows whose person matched no profile."""
+    console.print(
+        f"{escape(result.file)}: {result.rows:,} {what} read - {result.inserted:,} new, "
+        f"{result.updated:,} changed, {result.unchanged:,} unchanged "
+        f"(source {escape(result.source)!r})",
+        highlight=False,
+    )
+    if result.unmatched:
+        table = Table(
+            "line",
+            "id",
+            "why",
+            title=f"{len(result.unmatched):,} unmatched",
+            box=box.SIMPLE,
+            title_justify="left",
+        )
+        for miss in result.unmatched:
+            table.add_row(str(miss.line), escape(miss.external_id), escape(miss.reason))
+        err_console.print(table)
+
+
+def encoding_option(command: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--encoding",
+        default="utf-8-sig",
+        show_default=True,
+        help="The file's encoding (cp932 for a CSV saved by Excel in Japan).",
+    )(command)
+
+
+@click.group("interactions")
+def interactions_group() -> None:
+    """A profile's history of inquiries, complaints and the like."""
+
+
+@interactions_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--source",
+    default="csv",
+    show_default=True,
+    help="Where the file comes from; ids are unique within a source.",
+)
+@encoding_option
+@click.pass_obj
+def import_command(obj: Context, file: Path, source: str, encoding: str) -> None:
+    """Import interactions from a CSV file (all rows or none; see docs/reports.md)."""
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            with runtime.store.engine.begin() as conn:
+                result = import_interactions_csv(
+                    conn,
+                    file,
+                    source=source,
+                    tz=shop_zone(runtime),
+                    encoding=encoding,
+                    region=runtime.config.identity.region,
+                )
+        except CsvImportError as exc:
+            fail(str(exc), 2)
+        except (LookupError, ValueError) as exc:
+            fail(str(exc), 2)
+        finally:
+            runtime.close()
+    print_import(result, "interaction(s)")
+
+
+@interactions_group.command("add")
+@click.argument("profile_id", type=int)
+@click.option("--kind", required=True, help=f"One of {', '.join(KINDS)} or your own word.")
+@click.option("--subject", required=True, help="A one-line summary.")
+@click.option("--body", help="The details.")
+@click.option("--medium", help=f"How it came in: {', '.join(MEDIA)} ...")
+@click.option(
+    "--at",
+    "at_text",
+    metavar="TIME",
+    help="When it happened (shop time), e.g. '2024-05-01 14:30'; default now.",
+)
+@click.pass_obj
+def add_command(
+    obj: Context,
+    profile_id: int,
+    kind: str,
+    subject: str,
+    body: str | None,
+    medium: str | None,
+    at_text: str | None,
+) -> None:
+    """Add an interaction to a profile's history."""
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            when = dt.datetime.now(dt.UTC)
+            if at_text:
+                try:
+                    when = parse_moment(at_text, shop_zone(runtime))
+                except ValueError as exc:
+                    raise click.BadParameter(str(exc), param_hint="--at") from None
+            with runtime.store.engine.begin() as conn:
+                added = add_interaction(conn, profile_id, kind, when, subject, body, medium)
+        except ValueError as exc:
+            fail(str(exc), 2)
+        finally:
+            runtime.close()
+    console.print(f"added interaction {added.id} ({escape(added.kind)}) to profile {profile_id}")
+
+
+@interactions_group.command("list")
+@click.argument("profile_id", type=int)
+@click.option("--limit", type=int, default=50, show_default=True, help="The newest this many.")
+@click.pass_obj
+def list_command(obj: Context, profile_id: int, limit: int) -> None:
+    """A profile's interactions, newest first."""
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            tz = shop_zone(runtime)
+            with runtime.store.engine.connect() as conn:
+                known = conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id))
+                if known.first() is None:
+                    fail(f"no profile {profile_id}", 2)
+                found = interactions_for(conn, profile_id, limit=limit)
+        finally:
+            runtime.close()
+    if not found:
+        console.print(f"no interactions for profile {profile_id} yet")
+        return
+    table = Table(
+        "when",
+        "kind",
+        "medium",
+        "subject",
+        "body",
+        "source",
+        title=f"profile {profile_id}",
+        box=box.SIMPLE,
+        title_justify="left",
+    )
+    for item in found:
+        body = (item.body or "").replace("\n", " ")
+        table.add_row(
+            item.occurred_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            escape(item.kind),
+            escape(item.medium or "-"),
+            escape(item.subject or "-"),
+            escape(body[:60] + ("…" if len(body) > 60 else "")),
+            escape(item.source),
+        )
+    console.print(table)

@@ -1,0 +1,227 @@
+"""``omnicrm points``: the shared wallet of each customer (see docs/points.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.core.points import (
+    Entry,
+    PointsImportError,
+    UnknownProfileError,
+    adjust,
+    balance,
+    expire,
+    history,
+    import_point_events,
+    redeem,
+    run_reconciliation,
+)
+from omnicrm.core.points.settings import PointsSettings
+from omnicrm.core.runtime import Runtime
+
+
+@contextlib.contextmanager
+def _run(obj: Context) -> Iterator[Runtime]:
+    """The runtime, closed afterwards; bad input exits 2, a refused operation 1."""
+    with errors():
+        runtime = obj.runtime()
+        try:
+            yield runtime
+        except (UnknownProfileError, PointsImportError) as exc:
+            fail(str(exc), 2)
+        finally:
+            runtime.close()
+
+
+def _settings(runtime: Runtime) -> PointsSettings:
+    return runtime.config.points
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _entry_line(entry: Entry) -> str:
+    return (
+        f"{entry.kind.value} {entry.points:+,d} on {escape(entry.connection)}/"
+        f"{escape(entry.customer_id)} ({escape(entry.source)}: {escape(entry.event_id)})"
+    )
+
+
+@click.group()
+def points() -> None:
+    """The shared points wallet: balances, history, adjustments, expiry, reconciliation."""
+
+
+@points.command("balance")
+@click.argument("profile_id", type=int)
+@click.pass_obj
+def balance_command(obj: Context, profile_id: int) -> None:
+    """Show a profile's balance, in total and per connection."""
+    with _run(obj) as runtime, runtime.store.engine.connect() as conn:
+        found = balance(conn, profile_id)
+    table = Table("connection", "points", title=f"profile {profile_id}", box=box.SIMPLE_HEAD)
+    table.columns[1].justify = "right"
+    for name, held in found.by_connection.items():
+        table.add_row(escape(name), f"{held:,}")
+    table.add_row("[bold]total[/]", f"[bold]{found.total:,}[/]")
+    console.print(table)
+
+
+@points.command("history")
+@click.argument("profile_id", type=int)
+@click.pass_obj
+def history_command(obj: Context, profile_id: int) -> None:
+    """List every entry of a profile's wallet, oldest first."""
+    with _run(obj) as runtime, runtime.store.engine.connect() as conn:
+        entries = history(conn, profile_id)
+    table = Table(
+        "when",
+        "kind",
+        "points",
+        "connection",
+        "event",
+        "order",
+        "expires",
+        "note",
+        title=f"profile {profile_id}",
+        box=box.SIMPLE_HEAD,
+    )
+    table.columns[2].justify = "right"
+    running = 0
+    for entry in entries:
+        running += entry.points
+        table.add_row(
+            _when(entry.occurred_at),
+            entry.kind.value,
+            f"{entry.points:+,d}",
+            escape(entry.connection),
+            escape(entry.event_id),
+            escape(entry.order_id or "-"),
+            _when(entry.expires_at),
+            escape(entry.note or ""),
+        )
+    console.print(table)
+    console.print(f"{len(entries)} entries, balance {running:,}")
+
+
+# ignore_unknown_options: so '-50' is read as POINTS, not as an unknown option.
+@points.command("adjust", context_settings={"ignore_unknown_options": True})
+@click.argument("profile_id", type=int)
+@click.argument("amount", metavar="POINTS", type=int)
+@click.option("--note", required=True, help="Why (kept with the entry).")
+@click.option("--event-id", help="Your id for this adjustment: the same id again does nothing.")
+@click.pass_obj
+def adjust_command(
+    obj: Context, profile_id: int, amount: int, note: str, event_id: str | None
+) -> None:
+    """Add POINTS to a profile's wallet (negative: take them away)."""
+    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
+        entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=_now())
+        total = balance(conn, profile_id).total
+    console.print(f"{_entry_line(entry)}; balance now {total:,}")
+
+
+@points.command("redeem")
+@click.argument("profile_id", type=int)
+@click.argument("amount", metavar="POINTS", type=click.IntRange(min=1))
+@click.option("--note", help="What they were spent on.")
+@click.option("--event-id", help="Your id for this redemption: the same id again does nothing.")
+@click.pass_obj
+def redeem_command(
+    obj: Context, profile_id: int, amount: int, note: str | None, event_id: str | None
+) -> None:
+    """Spend POINTS from a profile's wallet (refused beyond its balance)."""
+    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
+        entry = redeem(conn, profile_id, amount, now=_now(), event_id=event_id, note=note)
+        total = balance(conn, profile_id).total
+    console.print(f"{_entry_line(entry)}; balance now {total:,}")
+
+
+@points.command("expire")
+@click.pass_obj
+def expire_command(obj: Context) -> None:
+    """Expire the points whose expiry date has passed (the nightly job does it too)."""
+    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
+        settings = _settings(runtime)
+        done = expire(conn, _now(), settings)
+    if settings.expiry_months is None:
+        console.print("points never expire here ([points] expiry_months is none)")
+        return
+    console.print(f"{done.points:,} points expired ({done.entries:,} entries)")
+
+
+@points.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--timezone",
+    default="Asia/Tokyo",
+    show_default=True,
+    help="Time zone of times written without an offset.",
+)
+@click.pass_obj
+def import_command(obj: Context, file: Path, timezone: str) -> None:
+    """Import point events (a POS export) from a CSV FILE; all of it or nothing.
+
+    Columns: connection, customer_id, event_id, kind (earn, redeem, expire, adjust),
+    points, occurred_at, and optionally order_id and note.
+    """
+    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
+        done = import_point_events(conn, file, _settings(runtime), timezone=timezone)
+    console.print(
+        f"{escape(str(file))}: {done.rows:,} events, {done.inserted:,} new, "
+        f"{done.skipped:,} already imported"
+    )
+
+
+@points.command("reconcile")
+@click.pass_obj
+def reconcile_command(obj: Context) -> None:
+    """Compare each platform's reported balance with the ledger; exit 1 on a difference."""
+    with _run(obj) as runtime:
+        settings = _settings(runtime)
+        result = run_reconciliation(runtime.store, settings, _now())
+    against = "own entries" if result.against.value == "member" else "wallet total"
+    if not result.differences:
+        console.print(
+            f"{result.checked:,} reported balances checked against the ledger "
+            f"({against}): no difference"
+        )
+        return
+    table = Table(
+        "profile",
+        "connection",
+        "customer",
+        "platform",
+        "ledger",
+        "difference",
+        title=f"{len(result.differences):,} of {result.checked:,} balances differ ({against})",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in table.columns[3:]:
+        column.justify = "right"
+    for d in result.differences:
+        table.add_row(
+            "-" if d.profile_id is None else str(d.profile_id),
+            escape(d.connection),
+            escape(d.customer_id),
+            f"{d.platform_balance:,}",
+            f"{d.ledger_balance:,}",
+            f"{d.difference:+,d}",
+        )
+    console.print(table)
+    sys.exit(1)

@@ -1,0 +1,341 @@
+"""``omnicrm report ...``: the analytics reports as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import ColumnElement, Connection
+
+from omnicrm.cli._common import Context, console, err_console, errors, fail
+from omnicrm.core.analytics import reports
+from omnicrm.core.analytics.nps import nps_report
+from omnicrm.core.analytics.reports import Kind, Report
+from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
+from omnicrm.core.analytics.settings import AnalyticsSettings
+from omnicrm.core.csv_import import parse_moment
+from omnicrm.core.runtime import Runtime
+
+FORMATS = ("table", "csv", "json")
+_NUMERIC = {Kind.INT, Kind.MONEY, Kind.RATIO, Kind.NUMBER}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(report: Report, fmt: str) -> None:
+    """Print ``report`` (and its parts) as a table, CSV or JSON on stdout."""
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        click.echo(_csv(report), nl=False)
+    else:
+        _table(report)
+    if report.empty and fmt != "table":
+        err_console.print(f"no data yet: {escape('; '.join(report.notes))}", highlight=False)
+
+
+def _csv(report: Report) -> str:
+    """Machine values: exact decimals, ratios as fractions, ISO dates, empty for none.
+
+    Parts follow, each after a blank line with its own header."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for i, part in enumerate((report, *report.parts)):
+        if i:
+            out.write("\n")
+        writer.writerow(part.column_names)
+        for row in part.rows:
+            writer.writerow(["" if v is None else _plain(v) for v in row])
+    return out.getvalue()
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _table(report: Report) -> None:
+    if report.empty:
+        console.print(f"{escape(report.title)}: no data yet")
+        for note in report.notes:
+            console.print(f"  {escape(note)}", highlight=False)
+        return
+    for part in (report, *report.parts):
+        table = Table(title=part.title, box=box.SIMPLE_HEAVY, title_justify="left")
+        for column in part.columns:
+            table.add_column(
+                escape(column.name), justify="right" if column.kind in _NUMERIC else "left"
+            )
+        for row in part.text_rows():
+            table.add_row(*(escape(v) for v in row))
+        console.print(table)
+        for note in part.notes:
+            console.print(f"[dim]{escape(note)}[/]", highlight=False)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def analytics_settings(runtime: Runtime) -> AnalyticsSettings:
+    """The config's [analytics] section."""
+    return runtime.config.analytics
+
+
+def shop_zone(runtime: Runtime) -> ZoneInfo:
+    return ZoneInfo(runtime.config.scheduler.timezone)
+
+
+def as_of(value: str | None, tz: ZoneInfo) -> dt.datetime:
+    """``--as-of``: now, or the end of that day / that moment in shop time."""
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = parse_moment(value, tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
+    if len(value.strip()) <= 10:  # a date alone: the whole of that day counts
+        moment += dt.timedelta(days=1, microseconds=-1)
+    return moment
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--as-of",
+        "as_of_text",
+        metavar="DATE",
+        help="Report as of this day or moment (shop time), e.g. 2024-06-30; default now.",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="table for reading, csv or json for other tools (money as exact decimals).",
+    )(command)
+
+
+@contextmanager
+def _opened(obj: Context) -> Iterator[tuple[Runtime, Connection]]:
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            with runtime.store.engine.connect() as conn:
+                yield runtime, conn
+        finally:
+            runtime.close()
+
+
+def _run(
+    obj: Context, fmt: str, as_of_text: str | None, make: Callable[..., Report], **kwargs: Any
+) -> None:
+    with _opened(obj) as (runtime, conn):
+        tz = shop_zone(runtime)
+        try:
+            report = make(conn, now=as_of(as_of_text, tz), tz=tz, **kwargs)
+        except ValueError as exc:
+            fail(str(exc), 2)
+    render(report, fmt)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@click.group("report")
+def report_group() -> None:
+    """Analytics: LTV, cohorts, repeat rate, F2, retention, AOV, intervals, CLV, NPS.
+
+    A purchase is a paid or fulfilled order of a known customer; months and days are
+    the shop's ([scheduler] timezone). docs/reports.md defines every figure.
+    """
+
+
+@report_group.command("ltv")
+@click.option("--limit", default=20, show_default=True, help="How many customers.")
+@_common
+@click.pass_obj
+def ltv_command(obj: Context, fmt: str, as_of_text: str | None, limit: int) -> None:
+    """Historical LTV: the top customers by spend to date."""
+    _run(obj, fmt, as_of_text, reports.ltv_customers, limit=limit)
+
+
+@report_group.command("cohorts")
+@_common
+@click.pass_obj
+def cohorts_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
+    """Historical LTV per acquisition cohort (month of first purchase)."""
+    _run(obj, fmt, as_of_text, reports.ltv_cohorts)
+
+
+@report_group.command("repeat")
+@_common
+@click.pass_obj
+def repeat_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
+    """Repeat rate: customers with purchases on 2+ days, overall and per cohort."""
+    _run(obj, fmt, as_of_text, reports.repeat_rate)
+
+
+@report_group.command("f2")
+@click.option("--window", type=int, default=None, help="Days allowed for the 2nd purchase [90].")
+@_common
+@click.pass_obj
+def f2_command(obj: Context, fmt: str, as_of_text: str | None, window: int | None) -> None:
+    """F2 conversion: second purchase within the window, per first-purchase month."""
+    with _opened(obj) as (runtime, conn):
+        tz = shop_zone(runtime)
+        days = window if window is not None else analytics_settings(runtime).f2_window_days
+        try:
+            report = reports.f2_conversion(conn, window_days=days, now=as_of(as_of_text, tz), tz=tz)
+        except ValueError as exc:
+            fail(str(exc), 2)
+    render(report, fmt)
+
+
+@report_group.command("retention")
+@click.option("--months", type=int, default=None, help="Months after acquisition [12].")
+@_common
+@click.pass_obj
+def retention_command(obj: Context, fmt: str, as_of_text: str | None, months: int | None) -> None:
+    """Cohort retention: share of each cohort buying in month +1..+N."""
+    with _opened(obj) as (runtime, conn):
+        tz = shop_zone(runtime)
+        n = months if months is not None else analytics_settings(runtime).retention_months
+        try:
+            report = reports.cohort_retention(conn, months=n, now=as_of(as_of_text, tz), tz=tz)
+        except ValueError as exc:
+            fail(str(exc), 2)
+    render(report, fmt)
+
+
+@report_group.command("aov")
+@_common
+@click.pass_obj
+def aov_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
+    """Average order value: overall, store vs EC, by month."""
+    _run(obj, fmt, as_of_text, reports.average_order_value)
+
+
+@report_group.command("interval")
+@_common
+@click.pass_obj
+def interval_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
+    """Days between purchases: mean and median, and first to second."""
+    _run(obj, fmt, as_of_text, reports.purchase_interval)
+
+
+@report_group.command("clv")
+@click.option("--limit", default=20, show_default=True, help="How many customers.")
+@click.option("--fit", is_flag=True, help="Fit the model now (otherwise the nightly fit is shown).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for reading, csv or json for other tools.",
+)
+@click.pass_obj
+def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
+    """Predicted CLV (BG/NBD x Gamma-Gamma): parameters, top customers, deciles."""
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            if fit:
+                settings = analytics_settings(runtime)
+                with runtime.store.engine.begin() as conn:
+                    result = score_clv(
+                        conn,
+                        dt.datetime.now(dt.UTC),
+                        settings.clv_horizon_weeks,
+                        settings.clv_discount,
+                        tz=shop_zone(runtime),
+                        min_customers=settings.clv_min_customers,
+                        min_repeaters=settings.clv_min_repeaters,
+                    )
+                err_console.print(f"CLV fit: {escape(result.message)}", highlight=False)
+            with runtime.store.engine.connect() as conn:
+                report = predicted_clv_report(conn, limit=limit)
+        except ValueError as exc:
+            fail(str(exc), 2)
+        finally:
+            runtime.close()
+    render(report, fmt)
+
+
+def segment_conditions(
+    conn: Connection, names: tuple[str, ...], now: dt.datetime, tz: ZoneInfo
+) -> dict[str, ColumnElement[bool]]:
+    """Each named segment compiled to a condition over profiles (exit 2 if unknown)."""
+    from omnicrm.core.segments import SegmentError, compile_expression, get_segment
+
+    out: dict[str, ColumnElement[bool]] = {}
+    for name in names:
+        try:
+            out[name] = compile_expression(get_segment(conn, name).expression, now, tz)
+        except SegmentError as exc:
+            fail(str(exc), 2)
+    return out
+
+
+def nps_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--segment (repeatable), --since, --until and --format for the NPS commands."""
+    for option in (
+        click.option(
+            "--segment",
+            "segment_names",
+            multiple=True,
+            metavar="NAME",
+            help="Also the NPS of this segment's profiles (repeat for several).",
+        ),
+        click.option("--since", metavar="DATE", help="Responses from this day on (shop time)."),
+        click.option("--until", metavar="DATE", help="Responses before this day (shop time)."),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default="table",
+            show_default=True,
+            help="table for reading, csv or json for other tools.",
+        ),
+    ):
+        command = option(command)
+    return command
+
+
+def show_nps(
+    obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
+) -> None:
+    with _opened(obj) as (runtime, conn):
+        tz = shop_zone(runtime)
+        bounds = []
+        for flag, text in (("--since", since), ("--until", until)):
+            try:
+                bounds.append(parse_moment(text, tz) if text else None)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=flag) from None
+        now = dt.datetime.now(dt.UTC)
+        conditions = segment_conditions(conn, segment_names, now, tz)
+        report = nps_report(conn, conditions, since=bounds[0], until=bounds[1])
+    render(report, fmt)
+
+
+@report_group.command("nps")
+@nps_options
+@click.pass_obj
+def nps_command(
+    obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
+) -> None:
+    """Net Promoter Score overall and per segment."""
+    show_nps(obj, fmt, segment_names, since, until)

@@ -1,0 +1,200 @@
+"""``omnicrm segments``: segment counts, definitions and members.
+
+Exit codes: 0 done; 1 the store failed; 2 a bad expression, name or usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import Connection, func, select
+
+from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.core.segments import (
+    SegmentError,
+    count_segments,
+    define,
+    ensure_builtin,
+    get_segment,
+    latest_counts,
+    list_segments,
+    members,
+    parse,
+    remove,
+)
+from omnicrm.core.store.schema import profiles
+
+
+@contextlib.contextmanager
+def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
+    """One transaction on the configured store, with the shop's timezone; segment
+    mistakes exit 2 with their message (a bad expression's shows the caret)."""
+    with errors():
+        runtime = obj.runtime()
+        try:
+            tz = ZoneInfo(runtime.config.scheduler.timezone)
+            with runtime.store.engine.begin() as conn:
+                ensure_builtin(conn)
+                try:
+                    yield conn, tz
+                except SegmentError as exc:
+                    fail(str(exc), 2)
+        finally:
+            runtime.close()
+
+
+def _change(change: int | None) -> str:
+    if change is None:
+        return "-"
+    if change == 0:
+        return "0"
+    return f"[green]+{change:,}[/]" if change > 0 else f"[red]{change:,}[/]"
+
+
+def _when(moment: dt.datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@click.group("segments", invoke_without_command=True)
+@click.option("--live", is_flag=True, help="Count every segment now instead of the last counts.")
+@click.pass_context
+def segments(ctx: click.Context, live: bool) -> None:
+    """Segments with their latest count and the change since the count before."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj = ctx.find_object(Context)
+    assert obj is not None
+    with _connection(obj) as (conn, tz):
+        listed = list_segments(conn)
+        latest = latest_counts(conn)
+        now_counts = (
+            count_segments(conn, {s.name: s.expression for s in listed}, _now(), tz) if live else {}
+        )
+    table = Table(title="segments", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("segment", no_wrap=True)
+    table.add_column("title")
+    if live:
+        table.add_column("now", justify="right", no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("counted", no_wrap=True)
+    for segment in listed:
+        last = latest.get(segment.name)
+        row = [escape(segment.name), escape(segment.title)]
+        if live:
+            row.append(f"{now_counts[segment.name]:,}")
+        row += [
+            f"{last.count:,}" if last else "-",
+            _change(last.change if last else None),
+            _when(last.at if last else None, tz),
+        ]
+        table.add_row(*row)
+    console.print(table)
+    if not latest:
+        console.print(
+            "no counts recorded yet: they are taken after each sync "
+            "(`omnicrm segments --live` counts now)"
+        )
+
+
+@segments.command()
+@click.argument("name")
+@click.option("--limit", "-n", default=20, show_default=True, help="Members to show.")
+@click.pass_obj
+def show(obj: Context, name: str, limit: int) -> None:
+    """A segment's expression, description, count and a sample of its members."""
+    if limit < 0:
+        fail("--limit must be 0 or more", 2)
+    now = _now()
+    with _connection(obj) as (conn, tz):
+        segment = get_segment(conn, name)
+        count = count_segments(conn, {name: segment.expression}, now, tz)[name]
+        last = latest_counts(conn).get(name)
+        sample = members(conn, name, now, tz, limit)
+    kind = "built-in" if segment.builtin else "user"
+    console.print(f"[bold]{escape(segment.name)}[/] ({kind}): {escape(segment.title)}")
+    console.print(f"  expression:  {escape(segment.expression)}")
+    if segment.description:
+        console.print(f"  description: {escape(segment.description)}")
+    console.print(f"  count now:   {count:,}")
+    if last:
+        console.print(
+            f"  last count:  {last.count:,} at {_when(last.at, tz)} (change {_change(last.change)})"
+        )
+    if count == 0:
+        console.print("no members")
+    if not sample:
+        return
+    table = Table(
+        title=f"members (first {len(sample)} of {count:,} by id)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for column in ("id", "name", "email", "prefecture"):
+        table.add_column(column, no_wrap=column in ("id", "email"))
+    table.add_column("orders", justify="right")
+    table.add_column("spent", justify="right")
+    table.add_column("last order", no_wrap=True)
+    table.add_column("rfm")
+    table.add_column("stage")
+    for m in sample:
+        table.add_row(
+            str(m.id),
+            escape(m.name or "-"),
+            escape(m.email or "-"),
+            escape(m.prefecture or "-"),
+            str(m.number_of_orders),
+            f"{m.amount_spent:,.0f}",
+            m.last_order_at.astimezone(tz).strftime("%Y-%m-%d") if m.last_order_at else "-",
+            m.rfm_group or "-",
+            m.lifecycle_stage,
+        )
+    console.print(table)
+
+
+@segments.command()
+@click.argument("name")
+@click.argument("expression")
+@click.option("--description", "-d", help="What the segment is for.")
+@click.option("--replace", is_flag=True, help="Redefine an existing user segment.")
+@click.pass_obj
+def add(obj: Context, name: str, expression: str, description: str | None, replace: bool) -> None:
+    """Define a segment: NAME (lower-case, e.g. tokyo-vip) and its EXPRESSION."""
+    now = _now()
+    with _connection(obj) as (conn, tz):
+        define(conn, name, expression, description=description, replace=replace, now=now)
+        count = count_segments(conn, {name: expression}, now, tz)[name]
+    console.print(f"{'replaced' if replace else 'added'} {escape(name)}: {count:,} profiles now")
+
+
+@segments.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove_command(obj: Context, name: str) -> None:
+    """Remove a user segment and its count history."""
+    with _connection(obj) as (conn, _):
+        remove(conn, name)
+    console.print(f"removed {escape(name)}")
+
+
+@segments.command()
+@click.argument("expression")
+@click.pass_obj
+def check(obj: Context, expression: str) -> None:
+    """Check an EXPRESSION and count the profiles it selects now."""
+    with _connection(obj) as (conn, tz):
+        node = parse(expression)
+        count = count_segments(conn, {"": node}, _now(), tz)[""]
+        total = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
+    console.print(f"valid: {count:,} of {total:,} profiles match now")
