@@ -402,6 +402,9 @@ def demo(obj: Context, every: dt.timedelta, once: bool) -> None:
                     f"{result.written:,} written"
                 )
             console.print(status_table(runtime.config, runtime.store.last_runs()))
+            from omnicrm.cli.crm import print_summary
+
+            print_summary(runtime)
             runtime.close()
             if any(r.status is not RunStatus.COMPLETE for r in results):
                 sys.exit(1)

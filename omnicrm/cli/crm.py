@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import zip_longest
 from zoneinfo import ZoneInfo
 
 import click
 from rich import box
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
 from omnicrm.core.interactions import interactions_for
 from omnicrm.core.points import balance as points_balance
 from omnicrm.core.profiles import Profile, find_profiles, load_profile
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.segments import latest_counts, list_segments
+from omnicrm.core.store.schema import profile_members, profiles
 from omnicrm.errors import DataError
 
 
@@ -40,6 +45,25 @@ def refresh_command(obj: Context, full: bool, rebuild: bool) -> None:
         f"{len(result.counts)} segment(s) counted ({'full' if result.full else 'incremental'}) "
         f"in {result.seconds:.2f}s"
     )
+
+
+def print_summary(runtime: Runtime) -> None:
+    """Profiles and the built-in segments' last counts, in a few lines (the demo's end)."""
+    with runtime.store.engine.connect() as conn:
+        people = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
+        records = conn.execute(select(func.count()).select_from(profile_members)).scalar_one()
+        latest = latest_counts(conn)
+        listed = list_segments(conn)
+    console.print(f"{people:,} customer profile(s) from {records:,} source record(s)")
+    if not latest:
+        return
+    table = Table("segment", "count", "segment", "count", box=box.SIMPLE, title="segments")
+    cells = [(escape(s.title), f"{latest[s.name].count:,}") for s in listed if s.name in latest]
+    half = (len(cells) + 1) // 2
+    for left, right in zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
+        table.add_row(*left, *right)
+    console.print(table)
+    console.print("more: `omnicrm segments`, `omnicrm report ltv`, `omnicrm customers find NAME`")
 
 
 @click.command("find")

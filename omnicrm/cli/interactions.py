@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import click
 from rich import box
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from omnicrm.cli._common import Context, console, err_console, errors, fail
 from omnicrm.cli.report import shop_zone
@@ -55,42 +57,68 @@ def encoding_option(command: click.decorators.FC) -> click.decorators.FC:
     )(command)
 
 
+class CsvImporter(Protocol):
+    """A core CSV import, e.g. ``import_interactions_csv`` or ``import_nps_csv``."""
+
+    def __call__(
+        self,
+        conn: Connection,
+        path: Path,
+        *,
+        source: str,
+        tz: ZoneInfo,
+        encoding: str,
+        region: str,
+    ) -> ImportResult: ...
+
+
+def csv_import_command(
+    importer: CsvImporter, *, what: str, source_help: str, help: str
+) -> click.Command:
+    """An ``import FILE [--source] [--encoding]`` command running ``importer`` in one
+    transaction; a file that cannot be imported exits 2, having written nothing.
+
+    ``what`` names the rows in the printed counts, e.g. 'answer(s)'.
+    """
+
+    @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+    @click.option("--source", default="csv", show_default=True, help=source_help)
+    @encoding_option
+    @click.pass_obj
+    def command(obj: Context, file: Path, source: str, encoding: str) -> None:
+        with errors():
+            runtime = obj.runtime(need_config=False)
+            try:
+                with runtime.store.engine.begin() as conn:
+                    result = importer(
+                        conn,
+                        file,
+                        source=source,
+                        tz=shop_zone(runtime),
+                        encoding=encoding,
+                        region=runtime.config.identity.region,
+                    )
+            except (CsvImportError, LookupError, ValueError) as exc:
+                fail(str(exc), 2)
+            finally:
+                runtime.close()
+        print_import(result, what)
+
+    return click.command("import", help=help)(command)
+
+
 @click.group("interactions")
 def interactions_group() -> None:
     """A profile's history of inquiries, complaints and the like."""
 
 
-@interactions_group.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--source",
-    default="csv",
-    show_default=True,
-    help="Where the file comes from; ids are unique within a source.",
+import_command = csv_import_command(
+    import_interactions_csv,
+    what="interaction(s)",
+    source_help="Where the file comes from; ids are unique within a source.",
+    help="Import interactions from a CSV file (all rows or none; see docs/reports.md).",
 )
-@encoding_option
-@click.pass_obj
-def import_command(obj: Context, file: Path, source: str, encoding: str) -> None:
-    """Import interactions from a CSV file (all rows or none; see docs/reports.md)."""
-    with errors():
-        runtime = obj.runtime(need_config=False)
-        try:
-            with runtime.store.engine.begin() as conn:
-                result = import_interactions_csv(
-                    conn,
-                    file,
-                    source=source,
-                    tz=shop_zone(runtime),
-                    encoding=encoding,
-                    region=runtime.config.identity.region,
-                )
-        except CsvImportError as exc:
-            fail(str(exc), 2)
-        except (LookupError, ValueError) as exc:
-            fail(str(exc), 2)
-        finally:
-            runtime.close()
-    print_import(result, "interaction(s)")
+interactions_group.add_command(import_command)
 
 
 @interactions_group.command("add")

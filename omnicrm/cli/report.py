@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,6 +111,20 @@ def as_of(value: str | None, tz: ZoneInfo) -> dt.datetime:
     return moment
 
 
+def format_option(
+    help: str = "table for reading, csv or json for other tools.",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format``: table, csv or json."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help=help,
+    )
+
+
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--as-of",
@@ -117,13 +132,8 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
         metavar="DATE",
         help="Report as of this day or moment (shop time), e.g. 2024-06-30; default now.",
     )(command)
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="table for reading, csv or json for other tools (money as exact decimals).",
+    return format_option(
+        "table for reading, csv or json for other tools (money as exact decimals)."
     )(command)
 
 
@@ -138,18 +148,6 @@ def _opened(obj: Context) -> Iterator[tuple[Runtime, Connection]]:
             runtime.close()
 
 
-def _run(
-    obj: Context, fmt: str, as_of_text: str | None, make: Callable[..., Report], **kwargs: Any
-) -> None:
-    with _opened(obj) as (runtime, conn):
-        tz = shop_zone(runtime)
-        try:
-            report = make(conn, now=as_of(as_of_text, tz), tz=tz, **kwargs)
-        except ValueError as exc:
-            fail(str(exc), 2)
-    render(report, fmt)
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -162,90 +160,116 @@ def report_group() -> None:
     """
 
 
-@report_group.command("ltv")
-@click.option("--limit", default=20, show_default=True, help="How many customers.")
-@_common
-@click.pass_obj
-def ltv_command(obj: Context, fmt: str, as_of_text: str | None, limit: int) -> None:
-    """Historical LTV: the top customers by spend to date."""
-    _run(obj, fmt, as_of_text, reports.ltv_customers, limit=limit)
+@dataclass(frozen=True)
+class _Option:
+    """A report's own option: passed to the report function as ``keyword``."""
+
+    flag: str
+    keyword: str
+    help: str
+    default: int | None = None  # None: the [analytics] setting named ``setting``
+    setting: str | None = None
 
 
-@report_group.command("cohorts")
-@_common
-@click.pass_obj
-def cohorts_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
-    """Historical LTV per acquisition cohort (month of first purchase)."""
-    _run(obj, fmt, as_of_text, reports.ltv_cohorts)
+@dataclass(frozen=True)
+class _ReportCommand:
+    """``report NAME [options] [--format] [--as-of]``: ``make`` rendered."""
+
+    name: str
+    make: Callable[..., Report]
+    help: str
+    options: tuple[_Option, ...] = ()
+
+    def command(self) -> click.Command:
+        def run(obj: Context, fmt: str, as_of_text: str | None, **options: Any) -> None:
+            with _opened(obj) as (runtime, conn):
+                tz = shop_zone(runtime)
+                for option in self.options:
+                    if options[option.keyword] is None and option.setting is not None:
+                        options[option.keyword] = getattr(
+                            analytics_settings(runtime), option.setting
+                        )
+                try:
+                    report = self.make(conn, now=as_of(as_of_text, tz), tz=tz, **options)
+                except ValueError as exc:
+                    fail(str(exc), 2)
+            render(report, fmt)
+
+        command = _common(click.pass_obj(run))
+        for option in reversed(self.options):  # listed in --help in the table's order
+            command = click.option(
+                option.flag,
+                option.keyword,
+                type=int,
+                default=option.default,
+                show_default=option.default is not None,
+                help=option.help,
+            )(command)
+        return click.command(self.name, help=self.help)(command)
 
 
-@report_group.command("repeat")
-@_common
-@click.pass_obj
-def repeat_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
-    """Repeat rate: customers with purchases on 2+ days, overall and per cohort."""
-    _run(obj, fmt, as_of_text, reports.repeat_rate)
-
-
-@report_group.command("f2")
-@click.option("--window", type=int, default=None, help="Days allowed for the 2nd purchase [90].")
-@_common
-@click.pass_obj
-def f2_command(obj: Context, fmt: str, as_of_text: str | None, window: int | None) -> None:
-    """F2 conversion: second purchase within the window, per first-purchase month."""
-    with _opened(obj) as (runtime, conn):
-        tz = shop_zone(runtime)
-        days = window if window is not None else analytics_settings(runtime).f2_window_days
-        try:
-            report = reports.f2_conversion(conn, window_days=days, now=as_of(as_of_text, tz), tz=tz)
-        except ValueError as exc:
-            fail(str(exc), 2)
-    render(report, fmt)
-
-
-@report_group.command("retention")
-@click.option("--months", type=int, default=None, help="Months after acquisition [12].")
-@_common
-@click.pass_obj
-def retention_command(obj: Context, fmt: str, as_of_text: str | None, months: int | None) -> None:
-    """Cohort retention: share of each cohort buying in month +1..+N."""
-    with _opened(obj) as (runtime, conn):
-        tz = shop_zone(runtime)
-        n = months if months is not None else analytics_settings(runtime).retention_months
-        try:
-            report = reports.cohort_retention(conn, months=n, now=as_of(as_of_text, tz), tz=tz)
-        except ValueError as exc:
-            fail(str(exc), 2)
-    render(report, fmt)
-
-
-@report_group.command("aov")
-@_common
-@click.pass_obj
-def aov_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
-    """Average order value: overall, store vs EC, by month."""
-    _run(obj, fmt, as_of_text, reports.average_order_value)
-
-
-@report_group.command("interval")
-@_common
-@click.pass_obj
-def interval_command(obj: Context, fmt: str, as_of_text: str | None) -> None:
-    """Days between purchases: mean and median, and first to second."""
-    _run(obj, fmt, as_of_text, reports.purchase_interval)
+_REPORTS = (
+    _ReportCommand(
+        "ltv",
+        reports.ltv_customers,
+        "Historical LTV: the top customers by spend to date.",
+        (_Option("--limit", "limit", "How many customers.", default=20),),
+    ),
+    _ReportCommand(
+        "cohorts",
+        reports.ltv_cohorts,
+        "Historical LTV per acquisition cohort (month of first purchase).",
+    ),
+    _ReportCommand(
+        "repeat",
+        reports.repeat_rate,
+        "Repeat rate: customers with purchases on 2+ days, overall and per cohort.",
+    ),
+    _ReportCommand(
+        "f2",
+        reports.f2_conversion,
+        "F2 conversion: second purchase within the window, per first-purchase month.",
+        (
+            _Option(
+                "--window",
+                "window_days",
+                "Days allowed for the 2nd purchase [90].",
+                setting="f2_window_days",
+            ),
+        ),
+    ),
+    _ReportCommand(
+        "retention",
+        reports.cohort_retention,
+        "Cohort retention: share of each cohort buying in month +1..+N.",
+        (
+            _Option(
+                "--months",
+                "months",
+                "Months after acquisition [12].",
+                setting="retention_months",
+            ),
+        ),
+    ),
+    _ReportCommand(
+        "aov",
+        reports.average_order_value,
+        "Average order value: overall, store vs EC, by month.",
+    ),
+    _ReportCommand(
+        "interval",
+        reports.purchase_interval,
+        "Days between purchases: mean and median, and first to second.",
+    ),
+)
+for _report in _REPORTS:
+    report_group.add_command(_report.command())
 
 
 @report_group.command("clv")
 @click.option("--limit", default=20, show_default=True, help="How many customers.")
 @click.option("--fit", is_flag=True, help="Fit the model now (otherwise the nightly fit is shown).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="table for reading, csv or json for other tools.",
-)
+@format_option()
 @click.pass_obj
 def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
     """Predicted CLV (BG/NBD x Gamma-Gamma): parameters, top customers, deciles."""
@@ -301,14 +325,7 @@ def nps_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--since", metavar="DATE", help="Responses from this day on (shop time)."),
         click.option("--until", metavar="DATE", help="Responses before this day (shop time)."),
-        click.option(
-            "--format",
-            "fmt",
-            type=click.Choice(FORMATS),
-            default="table",
-            show_default=True,
-            help="table for reading, csv or json for other tools.",
-        ),
+        format_option(),
     ):
         command = option(command)
     return command
@@ -317,6 +334,7 @@ def nps_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def show_nps(
     obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
 ) -> None:
+    """Render the NPS report, overall and per named segment, of responses in the bounds."""
     with _opened(obj) as (runtime, conn):
         tz = shop_zone(runtime)
         bounds = []
@@ -331,11 +349,22 @@ def show_nps(
     render(report, fmt)
 
 
-@report_group.command("nps")
-@nps_options
-@click.pass_obj
-def nps_command(
-    obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
-) -> None:
-    """Net Promoter Score overall and per segment."""
-    show_nps(obj, fmt, segment_names, since, until)
+def nps_command_named(name: str, help: str) -> click.Command:
+    """An NPS command (options: ``nps_options``): ``report nps`` and ``nps summary``."""
+
+    @nps_options
+    @click.pass_obj
+    def command(
+        obj: Context,
+        fmt: str,
+        segment_names: tuple[str, ...],
+        since: str | None,
+        until: str | None,
+    ) -> None:
+        show_nps(obj, fmt, segment_names, since, until)
+
+    return click.command(name, help=help)(command)
+
+
+nps_command = nps_command_named("nps", "Net Promoter Score overall and per segment.")
+report_group.add_command(nps_command)

@@ -103,12 +103,14 @@ class CrmSection(_Section):
     nightly: str | None = Field(
         default="30 3 * * *",
         description="Cron (scheduler timezone) of the full refresh: rescoring, segment "
-        "recount, predicted CLV, point expiry and reconciliation; none to turn it off.",
+        'recount, predicted CLV, point expiry and reconciliation; "off" to turn it off.',
     )
 
     @field_validator("nightly")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() == "off":
+            return None
         return _check_cron(value)
 
 

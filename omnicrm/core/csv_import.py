@@ -1,10 +1,13 @@
-"""What the CSV imports (NPS answers, interactions) share: reading, checking, matching.
+"""What the CSV imports (NPS answers, interactions) share: reading, checking, matching,
+writing.
 
 A file is read and every row checked before anything is written; problems are
 collected as ``file:line:field: what`` and raised together as ``CsvImportError``, so a
 bad file writes nothing. Rows name their person by profile id, email or phone; they are
 matched to profiles with the identity resolver's normalisation (``profiles.email`` is
-the normalised email, ``profiles.phone`` E.164).
+the normalised email, ``profiles.phone`` E.164). Rows are kept per (source, external
+id), so importing a file again changes nothing it already holds (``import_rows``; one
+row at a time, ``save_row``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, insert, select, update
 
 from omnicrm.core.identity.normalize import normalize_email, normalize_phone
 from omnicrm.core.store.schema import profiles
@@ -36,9 +39,11 @@ __all__ = [
     "Respondent",
     "RowChecker",
     "Unmatched",
+    "import_rows",
     "parse_moment",
     "read_csv",
     "respondent",
+    "save_row",
 ]
 
 MAX_SHOWN = 20  # problems listed in the message; the exception keeps them all
@@ -417,3 +422,137 @@ class ImportResult:
     updated: int
     unchanged: int
     unmatched: tuple[Unmatched, ...] = ()
+
+
+# --------------------------------------------------------------------------- writing
+
+RowValues = Callable[[RowChecker, CsvRow], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    line: int
+    external_id: str | None  # None only for a row with a problem
+    who: Respondent
+    values: dict[str, Any]
+
+
+def import_rows(
+    conn: Connection,
+    path: Path,
+    target: Table,
+    *,
+    id_column: str,
+    required: Sequence[str],
+    optional: Sequence[str],
+    values: RowValues,
+    source: str,
+    encoding: str,
+    region: str,
+    keep_unmatched: bool,
+    inserted_with: Mapping[str, Any] | None = None,
+) -> ImportResult:
+    """Check every row of ``path``, then write them to ``target`` per (source, external id).
+
+    ``id_column`` holds the external id (required, unique in the file, at most 255
+    characters); ``values`` turns a row into ``target``'s other columns, reporting bad
+    values to the checker. Any problem raises ``CsvImportError`` and nothing is written.
+    A row whose person matches no profile is listed in the result and, with
+    ``keep_unmatched``, stored with profile_id NULL (or the profile an earlier import
+    matched); without, skipped. New rows are inserted with ``inserted_with`` too, changed
+    ones updated. Runs in the caller's transaction.
+    """
+    if not source:
+        raise ValueError("source: must not be empty")
+    table = read_csv(
+        path, required=required, optional=optional, one_of=IDENTITY_COLUMNS, encoding=encoding
+    )
+    check = RowChecker(table)
+    check.unique(table.rows, id_column)
+    parsed = [
+        # In this order, so that a row's problems are listed id, person, then the rest.
+        _Parsed(
+            row.line,
+            check.text(row, id_column, 255, required=True),
+            respondent(check, row, region),
+            values(check, row),
+        )
+        for row in table.rows
+    ]
+    check.raise_if_any()
+
+    matcher = ProfileMatcher(conn, (p.who for p in parsed))
+    existing = _existing(conn, target, source, [str(p.external_id) for p in parsed])
+    inserted: list[dict[str, Any]] = []
+    updated = unchanged = 0
+    unmatched = []
+    for p in parsed:
+        assert p.external_id is not None
+        profile_id, why = matcher.match(p.who)
+        before = existing.get(p.external_id)
+        if profile_id is None:
+            if keep_unmatched and before is not None and before["profile_id"] is not None:
+                # Matched before (e.g. when the profile still had that email): keep it.
+                profile_id = before["profile_id"]
+            else:
+                unmatched.append(Unmatched(p.line, p.external_id, why or "no respondent"))
+                if not keep_unmatched:
+                    continue
+        row_values = {"profile_id": profile_id, **p.values}
+        if before is None:
+            inserted.append(
+                {
+                    "source": source,
+                    "external_id": p.external_id,
+                    **(inserted_with or {}),
+                    **row_values,
+                }
+            )
+        elif any(before[k] != v for k, v in row_values.items()):
+            conn.execute(update(target).where(target.c.id == before["id"]).values(row_values))
+            updated += 1
+        else:
+            unchanged += 1
+    if inserted:
+        conn.execute(insert(target), inserted)
+    return ImportResult(
+        str(path), source, len(parsed), len(inserted), updated, unchanged, tuple(unmatched)
+    )
+
+
+def _existing(
+    conn: Connection, target: Table, source: str, external_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The rows of ``target`` already held for these ids of ``source``, by external id."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(external_ids):
+        for row in conn.execute(
+            select(target).where(target.c.source == source, target.c.external_id.in_(chunk))
+        ):
+            found[row.external_id] = dict(row._mapping)
+    return found
+
+
+def save_row(
+    conn: Connection,
+    target: Table,
+    source: str,
+    external_id: str,
+    values: Mapping[str, Any],
+    *,
+    inserted_with: Mapping[str, Any] | None = None,
+) -> int:
+    """Set the row of (source, external_id) in ``target`` to ``values``, inserting it (with
+    ``inserted_with`` too) if there is none; returns its id."""
+    existing = conn.execute(
+        select(target.c.id).where(target.c.source == source, target.c.external_id == external_id)
+    ).scalar_one_or_none()
+    if existing is not None:
+        conn.execute(update(target).where(target.c.id == existing).values(values))
+        return int(existing)
+    new_id = conn.execute(
+        insert(target)
+        .values(source=source, external_id=external_id, **(inserted_with or {}), **values)
+        .returning(target.c.id)
+    ).scalar_one()
+    return int(new_id)

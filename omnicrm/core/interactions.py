@@ -29,17 +29,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, select
 
 from omnicrm.core.csv_import import (
     IDENTITY_COLUMNS,
+    CsvRow,
     ImportResult,
-    ProfileMatcher,
     RowChecker,
-    Unmatched,
+    import_rows,
     parse_moment,
-    read_csv,
-    respondent,
+    save_row,
 )
 from omnicrm.core.store.schema import interactions, profiles
 
@@ -163,26 +162,14 @@ def add_interaction(
         "subject": subject or None,
         "body": body or None,
     }
-    external_id = external_id or uuid.uuid4().hex
-    existing = conn.execute(
-        select(interactions.c.id).where(
-            interactions.c.source == source, interactions.c.external_id == external_id
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        conn.execute(update(interactions).where(interactions.c.id == existing).values(values))
-        row_id = existing
-    else:
-        row_id = conn.execute(
-            insert(interactions)
-            .values(
-                source=source,
-                external_id=external_id,
-                created_at=now or dt.datetime.now(dt.UTC),
-                **values,
-            )
-            .returning(interactions.c.id)
-        ).scalar_one()
+    row_id = save_row(
+        conn,
+        interactions,
+        source,
+        external_id or uuid.uuid4().hex,
+        values,
+        inserted_with={"created_at": now or dt.datetime.now(dt.UTC)},
+    )
     found = conn.execute(select(interactions).where(interactions.c.id == row_id)).one()
     return _interaction(found)
 
@@ -203,22 +190,9 @@ def import_interactions_csv(
     file:line:field for each, and nothing is written. Rows whose person matches no
     profile are skipped and listed in the result. Runs in the caller's transaction.
     """
-    if not source:
-        raise ValueError("source: must not be empty")
-    table = read_csv(
-        path,
-        required=COLUMNS_REQUIRED,
-        optional=COLUMNS_OPTIONAL,
-        one_of=IDENTITY_COLUMNS,
-        encoding=encoding,
-    )
-    check = RowChecker(table)
-    check.unique(table.rows, "interaction_id")
-    parsed = []
-    for row in table.rows:
-        external_id = check.text(row, "interaction_id", 255, required=True)
-        who = respondent(check, row, region)
-        values: dict[str, Any] = {
+
+    def values(check: RowChecker, row: CsvRow) -> dict[str, Any]:
+        return {
             "kind": check.value(row, "kind", _kind, required=True),
             "medium": check.value(row, "medium", _medium),
             "occurred_at": check.value(
@@ -227,52 +201,21 @@ def import_interactions_csv(
             "subject": check.text(row, "subject", 255),
             "body": row.values.get("body"),
         }
-        parsed.append((row, external_id, who, values))
-    check.raise_if_any()
 
-    matcher = ProfileMatcher(conn, (p[2] for p in parsed))
-    existing = _existing(conn, source, [str(p[1]) for p in parsed])
-    created = now or dt.datetime.now(dt.UTC)
-    inserted: list[dict[str, Any]] = []
-    updated = unchanged = 0
-    unmatched = []
-    for row, external_id, who, values in parsed:
-        assert external_id is not None
-        profile_id, why = matcher.match(who)
-        if profile_id is None:
-            unmatched.append(Unmatched(row.line, external_id, why or "no person given"))
-            continue
-        row_values = {"profile_id": profile_id, **values}
-        before = existing.get(external_id)
-        if before is None:
-            inserted.append(
-                {"source": source, "external_id": external_id, "created_at": created, **row_values}
-            )
-        elif any(before[k] != v for k, v in row_values.items()):
-            conn.execute(
-                update(interactions).where(interactions.c.id == before["id"]).values(row_values)
-            )
-            updated += 1
-        else:
-            unchanged += 1
-    if inserted:
-        conn.execute(insert(interactions), inserted)
-    return ImportResult(
-        str(path), source, len(parsed), len(inserted), updated, unchanged, tuple(unmatched)
+    return import_rows(
+        conn,
+        path,
+        interactions,
+        id_column="interaction_id",
+        required=COLUMNS_REQUIRED,
+        optional=COLUMNS_OPTIONAL,
+        values=values,
+        source=source,
+        encoding=encoding,
+        region=region,
+        keep_unmatched=False,
+        inserted_with={"created_at": now or dt.datetime.now(dt.UTC)},
     )
-
-
-def _existing(conn: Connection, source: str, external_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(external_ids), 500):
-        chunk = external_ids[start : start + 500]
-        for row in conn.execute(
-            select(interactions).where(
-                interactions.c.source == source, interactions.c.external_id.in_(chunk)
-            )
-        ):
-            found[row.external_id] = dict(row._mapping)
-    return found
 
 
 def interactions_for(

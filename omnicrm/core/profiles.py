@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, tuple_
+from sqlalchemy import Connection, Join, Table, and_, bindparam, delete, insert, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.sql import ColumnElement
 
@@ -71,15 +71,23 @@ def is_purchase() -> ColumnElement[bool]:
     return orders.c.status.in_(PURCHASE_STATUSES)
 
 
-def _member_orders() -> Any:
-    """``orders`` joined to the profile each belongs to."""
-    return orders.join(
+def joined_to_profiles(table: Table) -> Join:
+    """``table`` joined to the profile member its (connection, customer_id) names.
+
+    Rows of a customer that is in no profile (a guest order) drop out.
+    """
+    return table.join(
         profile_members,
         and_(
-            profile_members.c.connection == orders.c.connection,
-            profile_members.c.record_id == orders.c.customer_id,
+            profile_members.c.connection == table.c.connection,
+            profile_members.c.record_id == table.c.customer_id,
         ),
     )
+
+
+def member_orders() -> Join:
+    """``orders`` joined to the profile each belongs to."""
+    return joined_to_profiles(orders)
 
 
 # -- building ----------------------------------------------------------------------------
@@ -263,7 +271,7 @@ class _Purchases:
 def _purchases(conn: Connection, ids: Sequence[int], tz: ZoneInfo) -> dict[int, _Purchases]:
     query = (
         select(profile_members.c.profile_id, orders.c.placed_at, orders.c.total)
-        .select_from(_member_orders())
+        .select_from(member_orders())
         .where(profile_members.c.profile_id.in_(ids), is_purchase())
     )
     found: dict[int, _Purchases] = defaultdict(_Purchases)
@@ -280,7 +288,7 @@ def _purchases(conn: Connection, ids: Sequence[int], tz: ZoneInfo) -> dict[int, 
 def _order_values(conn: Connection, ids: Sequence[int], column: Any) -> dict[int, set[str]]:
     query = (
         select(profile_members.c.profile_id, column)
-        .select_from(_member_orders())
+        .select_from(member_orders())
         .where(profile_members.c.profile_id.in_(ids), column.is_not(None))
         .distinct()
     )
@@ -384,7 +392,7 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
     )
     recent = conn.execute(
         select(orders)
-        .select_from(_member_orders())
+        .select_from(member_orders())
         .where(profile_members.c.profile_id == profile_id)
         .order_by(orders.c.placed_at.desc())
         .limit(orders_limit)
@@ -517,7 +525,9 @@ __all__ = [
     "SourceCustomer",
     "find_profiles",
     "is_purchase",
+    "joined_to_profiles",
     "load_profile",
+    "member_orders",
     "profile_of",
     "rebuild_profiles",
 ]

@@ -137,10 +137,13 @@ def export_path(connection: str, customer_id: str, request_id: str) -> Path:
     return data_dir() / "exports" / connection / f"{safe}-{request_id}.json"
 
 
-def create_app(runtime: Runtime) -> Starlette:
-    """The webhook app for the channels and connections of ``runtime``."""
+def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
+    """The webhook app for the channels and connections of ``runtime``; profiles are
+    refreshed ``refresh_delay`` seconds after a change (at once after a redaction)."""
     _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
-    refresher = ProfileRefresher(runtime) if runtime.config.crm.refresh_after_sync else None
+    refresher = (
+        ProfileRefresher(runtime, refresh_delay) if runtime.config.crm.refresh_after_sync else None
+    )
 
     async def receive(request: Request) -> JSONResponse:
         channel = request.path_params["channel"]

@@ -167,3 +167,20 @@ def test_the_example_config_is_valid_and_documents_each_channel(tmp_path: Path) 
     assert "[connections.my-shop-shop.settings]" in uncommented
     assert 'api_key = { env = "MY_SHOP_SHOP_API_KEY" }' in uncommented
     tomllib.loads(text)
+
+
+def test_crm_section_reads_nightly_cron_and_off(tmp_path: Path) -> None:
+    path = tmp_path / "omnicrm.toml"
+    path.write_text('[crm]\nnightly = "0 4 * * *"\nrefresh_after_sync = false\n', "utf-8")
+    config = load_config(path, {})
+    assert config.crm.nightly == "0 4 * * *" and not config.crm.refresh_after_sync
+    path.write_text('[crm]\nnightly = "off"\n', "utf-8")
+    assert load_config(path, {}).crm.nightly is None
+
+
+def test_crm_section_bad_cron_names_the_key_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "omnicrm.toml"
+    path.write_text('[store]\n\n[crm]\nnightly = "every night"\n', "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert caught.value.line == 4 and caught.value.key == "crm.nightly"

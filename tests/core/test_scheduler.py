@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -9,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from omnicrm.core.config import Config, Connection, SchedulerSection
+from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
-from omnicrm.core.scheduler import add_jobs, build_scheduler
+from omnicrm.core.scheduler import NIGHTLY_JOB, add_jobs, build_scheduler
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine
 from tests import synthetic_plugin
@@ -127,3 +128,31 @@ def test_a_run_that_finds_the_connection_busy_is_recorded_as_skipped(
             sched.shutdown(wait=True)
     (run,) = store.runs("shop")
     assert run.status is RunStatus.SKIPPED and "already syncing" in (run.error or "")
+
+
+def test_the_crm_nightly_job_runs_on_its_cron_and_can_be_turned_off(
+    store: Store, engine: SyncEngine
+) -> None:
+    ran: list[str] = []
+    cfg = config(store)
+    sched = build_scheduler(
+        cfg, engine, scheduler=BackgroundScheduler(), nightly=lambda: ran.append("nightly")
+    )
+    sched.start(paused=True)
+    try:
+        job = sched.get_job(NIGHTLY_JOB)
+        assert job is not None
+        assert str(job.trigger.fields[5]) == "3" and str(job.trigger.fields[6]) == "30"
+        assert str(job.trigger.timezone) == "Asia/Tokyo"
+        job.func(*job.args)  # what the scheduler calls: the nightly body, failures logged
+        assert ran == ["nightly"]
+    finally:
+        sched.shutdown(wait=False)
+
+    off = dataclasses.replace(cfg, crm=CrmSection(nightly="off"))
+    sched = build_scheduler(off, engine, scheduler=BackgroundScheduler(), nightly=lambda: None)
+    sched.start(paused=True)
+    try:
+        assert sched.get_job(NIGHTLY_JOB) is None
+    finally:
+        sched.shutdown(wait=False)

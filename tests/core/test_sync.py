@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import func, select
 
 from omnicrm import Checkpoint, Customer, Stream, StreamContext, hookimpl
-from omnicrm.core.config import Connection
+from omnicrm.core.config import Config, Connection, SchedulerSection
 from omnicrm.core.host import Host
+from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import RunStatus, Store
+from omnicrm.core.store.schema import profile_changes, profiles
 from omnicrm.core.sync import RetryPolicy, SyncEngine
 from omnicrm.errors import LockedError
 from tests import synthetic_plugin
@@ -252,3 +255,27 @@ def test_secrets_never_reach_the_logs(engine: SyncEngine, caplog: pytest.LogCapt
     engine.sync(conn(fault="auth"))
     engine.sync(conn(name="ok"))
     assert caplog.text and "synthetic-secret-token" not in caplog.text
+
+
+def test_after_run_sees_the_recorded_run_and_cannot_fail_it(host: Host, store: Store) -> None:
+    seen: list[RunStatus] = []
+
+    def after(result: Any) -> None:
+        seen.append(store.runs("shop")[0].status)
+        raise RuntimeError("the CRM refresh broke")
+
+    engine = SyncEngine(host, store, after_run=after)
+    result = engine.sync(conn())
+    assert result.status is RunStatus.COMPLETE
+    assert seen == [RunStatus.COMPLETE]
+
+
+def test_a_runtime_sync_refreshes_the_profiles(host: Host, store_url: str) -> None:
+    runtime = Runtime(host, Config(path=None, store_url=store_url, scheduler=SchedulerSection()))
+    try:
+        assert runtime.engine().sync(conn()).status is RunStatus.COMPLETE
+        with runtime.store.engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(profiles)).scalar_one() > 0
+            assert c.execute(select(func.count()).select_from(profile_changes)).scalar_one() == 0
+    finally:
+        runtime.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import BaseModel, SecretStr
 from omnicrm import ChannelType, Customer, Order, Stream, hookimpl
 from omnicrm.core.config import Config, Connection, SchedulerSection
 from omnicrm.core.host import Host
+from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store
 from omnicrm.core.webhook_app import create_app
@@ -112,7 +114,7 @@ def app_url(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     conn = Connection("tokyo", "hooked", HookSettings(shop="tokyo", secret=SecretStr(SECRET)))
     config = Config(None, store_url, SchedulerSection(), {"tokyo": conn})
     runtime = Runtime(host, config)
-    with serve(create_app(runtime)) as url:
+    with serve(create_app(runtime, refresh_delay=0.2)) as url:
         yield url
     runtime.close()
 
@@ -176,3 +178,25 @@ def test_redact_erase_and_data_request(app_url: str, store_url: str, tmp_path: P
     post(app_url, "shop/redact", {}, "e5")
     assert list(store.orders("tokyo")) == []
     store.close()
+
+
+def test_profiles_follow_webhooks_a_redaction_at_once(app_url: str, store_url: str) -> None:
+    update = {"id": "c1", "email": "a@example.jp", "updated_at": "2026-05-01T10:00:00+09:00"}
+    post(app_url, "customers/update", update, "p1")
+    store = Store.open(store_url)
+    try:
+        # An ordinary change is refreshed a moment later, coalesced with any that follow.
+        deadline = time.monotonic() + 15
+        while True:
+            with store.engine.connect() as conn:
+                if profile_of(conn, "tokyo", "c1") is not None:
+                    break
+            assert time.monotonic() < deadline, "the profile never appeared"
+            time.sleep(0.1)
+        post(app_url, "customers/redact", {"customer": "c1", "orders": []}, "p2")
+        # A redaction is out of the profiles by the time the platform has its 200.
+        with store.engine.connect() as conn:
+            assert profile_of(conn, "tokyo", "c1") is None
+            assert find_profiles(conn, "a@example.jp") == []
+    finally:
+        store.close()

@@ -24,19 +24,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, case, func, select
 
 from omnicrm.core.analytics._sql import TOKYO
 from omnicrm.core.analytics.reports import Column, Kind, Report
 from omnicrm.core.csv_import import (
     IDENTITY_COLUMNS,
+    CsvRow,
     ImportResult,
-    ProfileMatcher,
     RowChecker,
-    Unmatched,
+    import_rows,
     parse_moment,
-    read_csv,
-    respondent,
+    save_row,
 )
 from omnicrm.core.store.schema import nps_responses, profiles
 
@@ -113,20 +112,7 @@ def record_response(
         "comment": comment,
         "responded_at": responded_at,
     }
-    existing = conn.execute(
-        select(nps_responses.c.id).where(
-            nps_responses.c.source == source, nps_responses.c.external_id == external_id
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        conn.execute(update(nps_responses).where(nps_responses.c.id == existing).values(values))
-        return int(existing)
-    new_id = conn.execute(
-        insert(nps_responses)
-        .values(source=source, external_id=external_id, **values)
-        .returning(nps_responses.c.id)
-    ).scalar_one()
-    return int(new_id)
+    return save_row(conn, nps_responses, source, external_id, values)
 
 
 def import_nps_csv(
@@ -145,79 +131,29 @@ def import_nps_csv(
     profile are stored with profile_id NULL and listed in the result. Runs in the
     caller's transaction.
     """
-    if not source:
-        raise ValueError("source: must not be empty")
-    table = read_csv(
+
+    def values(check: RowChecker, row: CsvRow) -> dict[str, Any]:
+        return {
+            "score": check.value(row, "score", _score, required=True),
+            "responded_at": check.value(
+                row, "responded_at", lambda t: parse_moment(t, tz), required=True
+            ),
+            "comment": row.values.get("comment"),
+        }
+
+    return import_rows(
+        conn,
         path,
+        nps_responses,
+        id_column="response_id",
         required=COLUMNS_REQUIRED,
         optional=COLUMNS_OPTIONAL,
-        one_of=IDENTITY_COLUMNS,
+        values=values,
+        source=source,
         encoding=encoding,
+        region=region,
+        keep_unmatched=True,
     )
-    check = RowChecker(table)
-    check.unique(table.rows, "response_id")
-    parsed = []
-    for row in table.rows:
-        parsed.append(
-            (
-                row,
-                check.text(row, "response_id", 255, required=True),
-                respondent(check, row, region),
-                check.value(row, "score", _score, required=True),
-                check.value(row, "responded_at", lambda t: parse_moment(t, tz), required=True),
-                row.values.get("comment"),
-            )
-        )
-    check.raise_if_any()
-
-    matcher = ProfileMatcher(conn, (p[2] for p in parsed))
-    existing = _existing(conn, source, [str(p[1]) for p in parsed])
-    inserted, updated, unchanged = [], 0, 0
-    unmatched = []
-    for row, external_id, who, score, responded_at, comment in parsed:
-        assert external_id is not None
-        profile_id, why = matcher.match(who)
-        before = existing.get(external_id)
-        if profile_id is None:
-            if before is not None and before["profile_id"] is not None:
-                # Matched before (e.g. when the profile still had that email): keep it.
-                profile_id = before["profile_id"]
-            else:
-                unmatched.append(Unmatched(row.line, external_id, why or "no respondent"))
-        values = {
-            "profile_id": profile_id,
-            "score": score,
-            "comment": comment,
-            "responded_at": responded_at,
-        }
-        if before is None:
-            inserted.append({"source": source, "external_id": external_id, **values})
-        elif any(before[k] != v for k, v in values.items()):
-            conn.execute(
-                update(nps_responses).where(nps_responses.c.id == before["id"]).values(values)
-            )
-            updated += 1
-        else:
-            unchanged += 1
-    if inserted:
-        conn.execute(insert(nps_responses), inserted)
-    return ImportResult(
-        str(path), source, len(parsed), len(inserted), updated, unchanged, tuple(unmatched)
-    )
-
-
-def _existing(conn: Connection, source: str, external_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    r = nps_responses.c
-    for start in range(0, len(external_ids), 500):
-        chunk = external_ids[start : start + 500]
-        for row in conn.execute(
-            select(r.id, r.external_id, r.profile_id, r.score, r.comment, r.responded_at).where(
-                r.source == source, r.external_id.in_(chunk)
-            )
-        ):
-            found[row.external_id] = dict(row._mapping)
-    return found
 
 
 # --------------------------------------------------------------------------- reading

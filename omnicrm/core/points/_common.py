@@ -13,9 +13,9 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Insert,
+    Join,
     Select,
     String,
-    and_,
     case,
     func,
     insert,
@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from omnicrm.core.profiles import joined_to_profiles
 from omnicrm.core.store import _fastpath
 from omnicrm.core.store.schema import crm_state, points_entries, profile_members, profiles
 from omnicrm.errors import OmnicrmError
@@ -177,15 +178,9 @@ def max_entry_id(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(points_entries.c.id), 0))).scalar_one())
 
 
-def member_join() -> Any:
+def member_join() -> Join:
     """points_entries joined to the profile member each entry hangs on."""
-    return points_entries.join(
-        profile_members,
-        and_(
-            profile_members.c.connection == points_entries.c.connection,
-            profile_members.c.record_id == points_entries.c.customer_id,
-        ),
-    )
+    return joined_to_profiles(points_entries)
 
 
 def _wallet_sum() -> Any:
