@@ -136,7 +136,7 @@ def render_profile(profile: Profile, today: dt.date) -> None:
         ("gender", profile.gender),
         ("email", profile.email or "-"),
         ("phone", profile.phone or "-"),
-        ("address", " ".join(p for p in (profile.postal_code, profile.prefecture) if p) or "-"),
+        ("address", _address(profile)),
         ("company", profile.company or "-"),
         ("member code", profile.member_code or "-"),
         (
@@ -198,6 +198,20 @@ def render_profile(profile: Profile, today: dt.date) -> None:
                 escape(", ".join(order.products)),
             )
         console.print(bought)
+
+
+def _address(profile: Profile) -> str:
+    """Japanese order: postal code, prefecture, city, street, building."""
+    found = profile.address or {}
+    postal = found.get("postal_code") or profile.postal_code
+    parts = [
+        f"〒{postal}" if postal else None,
+        found.get("prefecture") or profile.prefecture,
+        found.get("city"),
+        found.get("line1"),
+        found.get("line2"),
+    ]
+    return " ".join(p for p in parts if p) or "-"
 
 
 def _rfm(profile: Profile) -> str:

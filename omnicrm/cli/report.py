@@ -162,7 +162,7 @@ def report_group() -> None:
 
 @dataclass(frozen=True)
 class _Option:
-    """A report's own option: passed to the report function as ``keyword``."""
+    """A report's own option, a whole number passed to the report function as ``keyword``."""
 
     flag: str
     keyword: str
@@ -181,6 +181,8 @@ class _ReportCommand:
     options: tuple[_Option, ...] = ()
 
     def command(self) -> click.Command:
+        """The click command."""
+
         def run(obj: Context, fmt: str, as_of_text: str | None, **options: Any) -> None:
             with _opened(obj) as (runtime, conn):
                 tz = shop_zone(runtime)

@@ -34,6 +34,7 @@ __all__ = [
     "CsvProblem",
     "CsvRow",
     "CsvTable",
+    "CsvTarget",
     "ImportResult",
     "ProfileMatcher",
     "Respondent",
@@ -268,6 +269,12 @@ class RowChecker:
 
         return self.value(row, field, check, required=required)
 
+    def moment(
+        self, row: CsvRow, field: str, tz: ZoneInfo, *, required: bool = False
+    ) -> dt.datetime | None:
+        """The field as ``parse_moment`` reads it (shop time ``tz`` without an offset)."""
+        return self.value(row, field, lambda t: parse_moment(t, tz), required=required)
+
     def unique(self, rows: Iterable[CsvRow], field: str) -> None:
         """``field`` must not repeat within the file."""
         seen: dict[str, int] = {}
@@ -426,6 +433,7 @@ class ImportResult:
 
 # --------------------------------------------------------------------------- writing
 
+# A row's columns other than its id and person, bad values reported to the checker.
 RowValues = Callable[[RowChecker, CsvRow], dict[str, Any]]
 
 
@@ -437,43 +445,58 @@ class _Parsed:
     values: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class CsvTarget:
+    """What an import reads and where it writes.
+
+    ``table`` is keyed by (source, external_id) and has a ``profile_id``; ``id_column``
+    holds the external id (required, unique in the file, at most 255 characters). A
+    row whose person matches no profile is stored with profile_id NULL when
+    ``keep_unmatched`` (or keeps the profile an earlier import matched), else skipped.
+    """
+
+    table: Table
+    id_column: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    keep_unmatched: bool
+
+
 def import_rows(
     conn: Connection,
     path: Path,
-    target: Table,
-    *,
-    id_column: str,
-    required: Sequence[str],
-    optional: Sequence[str],
+    target: CsvTarget,
     values: RowValues,
+    *,
     source: str,
     encoding: str,
     region: str,
-    keep_unmatched: bool,
     inserted_with: Mapping[str, Any] | None = None,
 ) -> ImportResult:
-    """Check every row of ``path``, then write them to ``target`` per (source, external id).
+    """Check every row of ``path``, then write them to ``target.table``.
 
-    ``id_column`` holds the external id (required, unique in the file, at most 255
-    characters); ``values`` turns a row into ``target``'s other columns, reporting bad
-    values to the checker. Any problem raises ``CsvImportError`` and nothing is written.
-    A row whose person matches no profile is listed in the result and, with
-    ``keep_unmatched``, stored with profile_id NULL (or the profile an earlier import
-    matched); without, skipped. New rows are inserted with ``inserted_with`` too, changed
-    ones updated. Runs in the caller's transaction.
+    ``values`` turns a row into the table's other columns, reporting bad values to the
+    checker. Any problem raises ``CsvImportError`` and nothing is written. Rows whose
+    person matches no profile are listed in the result. New rows are inserted with
+    ``inserted_with`` too, changed ones updated, the same ones left alone. Runs in the
+    caller's transaction.
     """
     if not source:
         raise ValueError("source: must not be empty")
     table = read_csv(
-        path, required=required, optional=optional, one_of=IDENTITY_COLUMNS, encoding=encoding
+        path,
+        required=target.required,
+        optional=target.optional,
+        one_of=IDENTITY_COLUMNS,
+        encoding=encoding,
     )
     check = RowChecker(table)
-    check.unique(table.rows, id_column)
+    check.unique(table.rows, target.id_column)
     parsed = [
         # In this order, so that a row's problems are listed id, person, then the rest.
         _Parsed(
             row.line,
-            check.text(row, id_column, 255, required=True),
+            check.text(row, target.id_column, 255, required=True),
             respondent(check, row, region),
             values(check, row),
         )
@@ -482,7 +505,7 @@ def import_rows(
     check.raise_if_any()
 
     matcher = ProfileMatcher(conn, (p.who for p in parsed))
-    existing = _existing(conn, target, source, [str(p.external_id) for p in parsed])
+    existing = _existing(conn, target.table, source, [str(p.external_id) for p in parsed])
     inserted: list[dict[str, Any]] = []
     updated = unchanged = 0
     unmatched = []
@@ -491,12 +514,12 @@ def import_rows(
         profile_id, why = matcher.match(p.who)
         before = existing.get(p.external_id)
         if profile_id is None:
-            if keep_unmatched and before is not None and before["profile_id"] is not None:
+            if target.keep_unmatched and before is not None and before["profile_id"] is not None:
                 # Matched before (e.g. when the profile still had that email): keep it.
                 profile_id = before["profile_id"]
             else:
                 unmatched.append(Unmatched(p.line, p.external_id, why or "no respondent"))
-                if not keep_unmatched:
+                if not target.keep_unmatched:
                     continue
         row_values = {"profile_id": profile_id, **p.values}
         if before is None:
@@ -509,12 +532,14 @@ def import_rows(
                 }
             )
         elif any(before[k] != v for k, v in row_values.items()):
-            conn.execute(update(target).where(target.c.id == before["id"]).values(row_values))
+            conn.execute(
+                update(target.table).where(target.table.c.id == before["id"]).values(row_values)
+            )
             updated += 1
         else:
             unchanged += 1
     if inserted:
-        conn.execute(insert(target), inserted)
+        conn.execute(insert(target.table), inserted)
     return ImportResult(
         str(path), source, len(parsed), len(inserted), updated, unchanged, tuple(unmatched)
     )

@@ -34,10 +34,10 @@ from sqlalchemy import Connection, Row, select
 from omnicrm.core.csv_import import (
     IDENTITY_COLUMNS,
     CsvRow,
+    CsvTarget,
     ImportResult,
     RowChecker,
     import_rows,
-    parse_moment,
     save_row,
 )
 from omnicrm.core.store.schema import interactions, profiles
@@ -91,6 +91,10 @@ _MEDIUM_ALIASES = {
 }
 COLUMNS_REQUIRED = ("interaction_id", "kind", "occurred_at")
 COLUMNS_OPTIONAL = (*IDENTITY_COLUMNS, "subject", "body", "medium")
+_CSV = CsvTarget(
+    interactions, "interaction_id", COLUMNS_REQUIRED, COLUMNS_OPTIONAL, keep_unmatched=False
+)
+
 _LABEL_MAX = 32
 
 
@@ -195,9 +199,7 @@ def import_interactions_csv(
         return {
             "kind": check.value(row, "kind", _kind, required=True),
             "medium": check.value(row, "medium", _medium),
-            "occurred_at": check.value(
-                row, "occurred_at", lambda t: parse_moment(t, tz), required=True
-            ),
+            "occurred_at": check.moment(row, "occurred_at", tz, required=True),
             "subject": check.text(row, "subject", 255),
             "body": row.values.get("body"),
         }
@@ -205,15 +207,11 @@ def import_interactions_csv(
     return import_rows(
         conn,
         path,
-        interactions,
-        id_column="interaction_id",
-        required=COLUMNS_REQUIRED,
-        optional=COLUMNS_OPTIONAL,
-        values=values,
+        _CSV,
+        values,
         source=source,
         encoding=encoding,
         region=region,
-        keep_unmatched=False,
         inserted_with={"created_at": now or dt.datetime.now(dt.UTC)},
     )
 

@@ -349,6 +349,7 @@ class Profile:
     members: tuple[SourceCustomer, ...]
     orders: tuple[ProfileOrder, ...]
     values: Mapping[str, tuple[str, ...]]
+    address: Mapping[str, Any] | None = None  # the latest member's, as the channel gave it
 
     def __getattr__(self, name: str) -> Any:
         # The profile's columns read as attributes: profile.email, profile.rfm_group ...
@@ -377,6 +378,8 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
     row = conn.execute(select(profiles).where(profiles.c.id == profile_id)).mappings().first()
     if row is None:
         raise DataError(f"no profile {profile_id}")
+    member_rows = _members(conn, [profile_id]).get(profile_id, [])
+    addresses = [m["address"] for m in member_rows if m["address"]]  # oldest update first
     members = tuple(
         SourceCustomer(
             connection=m["connection"],
@@ -388,7 +391,7 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
             member_code=m["member_code"],
             updated_at=m["updated_at"],
         )
-        for m in _members(conn, [profile_id]).get(profile_id, [])
+        for m in member_rows
     )
     recent = conn.execute(
         select(orders)
@@ -435,6 +438,7 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
         members=members,
         orders=held,
         values={k: tuple(v) for k, v in values.items()},
+        address=addresses[-1] if addresses else None,
     )
 
 

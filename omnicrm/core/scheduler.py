@@ -53,6 +53,14 @@ def trigger_for(connection: Connection, timezone: str) -> BaseTrigger | None:
 def run_scheduled(engine: SyncEngine, connection: Connection) -> None:
     """The job body: one scheduled sync. Never raises, so the scheduler never sees a crash."""
     try:
+        if connection.name in engine.store.paused():
+            engine.store.record_run(
+                connection.name,
+                RunStatus.SKIPPED,
+                trigger="schedule",
+                error="paused by the operator",
+            )
+            return
         engine.sync(connection, trigger="schedule")
     except LockedError as exc:
         engine.store.record_run(

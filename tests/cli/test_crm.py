@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from omnicrm.cli import cli
 from omnicrm.core.channels import Stream
-from omnicrm.core.records import Customer, Order, OrderLine, OrderStatus
+from omnicrm.core.records import Address, Customer, Order, OrderLine, OrderStatus
 from omnicrm.core.store import Store
 
 T0 = dt.datetime(2026, 1, 5, 3, tzinfo=dt.UTC)
@@ -35,6 +35,9 @@ def config(store: Store, store_url: str, tmp_path: Path) -> Path:
                 family_name_kana="スズキ",
                 given_name_kana="イチロウ",
                 email="ichiro@example.jp",
+                address=Address(
+                    postal_code="150-0002", prefecture="東京都", city="渋谷区", line1="渋谷2-1-1"
+                ),
                 updated_at=T0,
             )
         ],
@@ -73,7 +76,14 @@ def test_refresh_then_find_and_show(config: Path) -> None:
 
     shown = runner.invoke(cli, ["--config", str(config), "customers", "show", profile_id])
     assert shown.exit_code == 0, shown.output
-    for expected in ("スズキ イチロウ", "1 for 4,200", "抹茶", "source records", "points: 42"):
+    for expected in (
+        "スズキ イチロウ",
+        "〒150-0002 東京都 渋谷区 渋谷2-1-1",
+        "1 for 4,200",
+        "抹茶",
+        "source records",
+        "points: 42",
+    ):
         assert expected in shown.output
 
 

@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
-from omnicrm.core.scheduler import NIGHTLY_JOB, add_jobs, build_scheduler
+from omnicrm.core.scheduler import NIGHTLY_JOB, add_jobs, build_scheduler, run_scheduled
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine
 from tests import synthetic_plugin
@@ -156,3 +156,16 @@ def test_the_crm_nightly_job_runs_on_its_cron_and_can_be_turned_off(
         assert sched.get_job(NIGHTLY_JOB) is None
     finally:
         sched.shutdown(wait=False)
+
+
+def test_a_paused_connection_is_skipped_and_recorded(store: Store, engine: SyncEngine) -> None:
+    shop = every("shop", 3600)
+    store.set_paused("shop", True)
+    assert store.paused() == {"shop"}
+    run_scheduled(engine, shop)
+    run = store.runs("shop")[0]
+    assert (run.status, run.error) == (RunStatus.SKIPPED, "paused by the operator")
+    store.set_paused("shop", False)
+    assert store.paused() == set()
+    run_scheduled(engine, shop)
+    assert store.runs("shop")[0].status is RunStatus.COMPLETE

@@ -1,4 +1,5 @@
-"""SQL pieces the analytics share: what a purchase is, exact money, the shop's calendar.
+"""SQL pieces the analytics share: what a purchase is, exact money, the shop's calendar,
+the per-profile and per-day purchase tables, and how their values are shown.
 
 Everything here builds SQLAlchemy expressions that run the same on SQLite and
 PostgreSQL; the differences (money stored as text, no time zones in SQLite) stay here.
@@ -20,7 +21,9 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Numeric,
+    Select,
     String,
+    Subquery,
     and_,
     case,
     cast,
@@ -57,6 +60,23 @@ def customer_orders() -> FromClause:
 def is_purchase(now: dt.datetime) -> ColumnElement[bool]:
     """A paid or fulfilled order placed at or before ``now``."""
     return and_(orders.c.status.in_(PURCHASE_STATUSES), orders.c.placed_at <= now)
+
+
+def purchases_per_profile(now: dt.datetime, dialect: str) -> Select[Any]:
+    """Per profile with purchases up to ``now``: its ``orders``, their amount in
+    ten-thousandths ``units``, and the ``first`` and ``last`` purchase times."""
+    return (
+        select(
+            profile_members.c.profile_id,
+            func.count().label("orders"),
+            func.sum(money_units(orders.c.total, dialect)).label("units"),
+            func.min(orders.c.placed_at).label("first"),
+            func.max(orders.c.placed_at).label("last"),
+        )
+        .select_from(customer_orders())
+        .where(is_purchase(now))
+        .group_by(profile_members.c.profile_id)
+    )
 
 
 def money_units(column: ColumnElement[Any], dialect: str) -> ColumnElement[int]:
@@ -176,6 +196,36 @@ class LocalCalendar:
             year = cast(func.extract("year", day), Integer)
             month = cast(func.extract("month", day), Integer)
         return year * 12 + month - 1
+
+
+def purchase_days(calendar: LocalCalendar, now: dt.datetime) -> Subquery:
+    """One row per profile and shop-local day with purchases up to ``now``: ``profile_id``,
+    the ``calendar.day()`` key ``day``, the day's amount in ten-thousandths ``units`` and
+    its ``orders``."""
+    day = calendar.day(orders.c.placed_at)
+    return (
+        select(
+            profile_members.c.profile_id,
+            day.label("day"),
+            func.sum(money_units(orders.c.total, calendar.dialect)).label("units"),
+            func.count().label("orders"),
+        )
+        .select_from(customer_orders())
+        .where(is_purchase(now))
+        # By the label: one expression, computed once per row.
+        .group_by(profile_members.c.profile_id, literal_column("day"))
+        .subquery("per_day")
+    )
+
+
+def display_name(family: str | None, given: str | None) -> str:
+    """A profile's name as shown in reports: family name first, either may be missing."""
+    return " ".join(p for p in (family, given) if p)
+
+
+def local_date(moment: dt.datetime | None, tz: ZoneInfo) -> dt.date | None:
+    """The shop-local day of ``moment`` (None stays None)."""
+    return moment.astimezone(tz).date() if moment is not None else None
 
 
 _SPAN = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC))

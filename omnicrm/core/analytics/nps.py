@@ -31,10 +31,10 @@ from omnicrm.core.analytics.reports import Column, Kind, Report
 from omnicrm.core.csv_import import (
     IDENTITY_COLUMNS,
     CsvRow,
+    CsvTarget,
     ImportResult,
     RowChecker,
     import_rows,
-    parse_moment,
     save_row,
 )
 from omnicrm.core.store.schema import nps_responses, profiles
@@ -50,6 +50,9 @@ __all__ = [
 
 COLUMNS_REQUIRED = ("response_id", "score", "responded_at")
 COLUMNS_OPTIONAL = (*IDENTITY_COLUMNS, "comment")
+_CSV = CsvTarget(
+    nps_responses, "response_id", COLUMNS_REQUIRED, COLUMNS_OPTIONAL, keep_unmatched=True
+)
 
 
 @dataclass(frozen=True)
@@ -135,25 +138,11 @@ def import_nps_csv(
     def values(check: RowChecker, row: CsvRow) -> dict[str, Any]:
         return {
             "score": check.value(row, "score", _score, required=True),
-            "responded_at": check.value(
-                row, "responded_at", lambda t: parse_moment(t, tz), required=True
-            ),
+            "responded_at": check.moment(row, "responded_at", tz, required=True),
             "comment": row.values.get("comment"),
         }
 
-    return import_rows(
-        conn,
-        path,
-        nps_responses,
-        id_column="response_id",
-        required=COLUMNS_REQUIRED,
-        optional=COLUMNS_OPTIONAL,
-        values=values,
-        source=source,
-        encoding=encoding,
-        region=region,
-        keep_unmatched=True,
-    )
+    return import_rows(conn, path, _CSV, values, source=source, encoding=encoding, region=region)
 
 
 # --------------------------------------------------------------------------- reading

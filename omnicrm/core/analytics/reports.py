@@ -25,22 +25,26 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CTE, Connection, case, func, literal_column, select
+from sqlalchemy import CTE, Connection, Subquery, case, func, select
 
 from omnicrm.core.analytics._sql import (
     TOKYO,
     LocalCalendar,
     customer_orders,
+    display_name,
     is_purchase,
+    local_date,
     local_day_number,
     mean_money,
     money,
     money_units,
     month_label,
     month_number,
+    purchase_days,
+    purchases_per_profile,
 )
 from omnicrm.core.profiles import STORE_CHANNELS
-from omnicrm.core.store.schema import orders, profile_members, profiles
+from omnicrm.core.store.schema import orders, profiles
 
 __all__ = [
     "Cell",
@@ -184,20 +188,7 @@ class _Query:
     def purchase_days(self) -> CTE:
         """One row per (profile, local purchase day): day number ``dn``, month number
         ``mn``, the day's amount in ten-thousandths ``units`` and its ``orders``."""
-        day = self.calendar.day(orders.c.placed_at)
-        per_day = (
-            select(
-                profile_members.c.profile_id,
-                day.label("day"),
-                func.sum(self.units()).label("units"),
-                func.count().label("orders"),
-            )
-            .select_from(customer_orders())
-            .where(is_purchase(self.now))
-            # By the label: one expression, computed once per row.
-            .group_by(profile_members.c.profile_id, literal_column("day"))
-            .subquery("per_day")
-        )
+        per_day = purchase_days(self.calendar, self.now)
         return select(
             per_day.c.profile_id,
             self.calendar.day_number(per_day.c.day).label("dn"),
@@ -215,12 +206,13 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _local_date(moment: dt.datetime | None, tz: ZoneInfo) -> dt.date | None:
-    return moment.astimezone(tz).date() if moment is not None else None
-
-
-def _display_name(family: str | None, given: str | None) -> str:
-    return " ".join(p for p in (family, given) if p)
+def _with_cohort(per_month: Subquery) -> Subquery:
+    """``per_month`` (a profile_id and month number ``mn`` a row) with each profile's
+    ``cohort``: the first of its months."""
+    return select(
+        per_month,
+        func.min(per_month.c.mn).over(partition_by=per_month.c.profile_id).label("cohort"),
+    ).subquery("with_cohort")
 
 
 # --------------------------------------------------------------------------- LTV
@@ -242,19 +234,7 @@ def ltv_customers(
         Column("last purchase", Kind.DATE),
     )
     title = f"Historical LTV: top {limit} customers by spend"
-    per_customer = (
-        select(
-            profile_members.c.profile_id,
-            func.count().label("orders"),
-            func.sum(q.units()).label("units"),
-            func.min(orders.c.placed_at).label("first"),
-            func.max(orders.c.placed_at).label("last"),
-        )
-        .select_from(customer_orders())
-        .where(is_purchase(q.now))
-        .group_by(profile_members.c.profile_id)
-        .subquery("per_customer")
-    )
+    per_customer = purchases_per_profile(q.now, q.dialect).subquery("per_customer")
     ranked = (
         select(
             per_customer,
@@ -276,11 +256,11 @@ def ltv_customers(
     rows = tuple(
         (
             r.profile_id,
-            _display_name(r.family_name, r.given_name),
+            display_name(r.family_name, r.given_name),
             r.orders,
             money(r.units),
-            _local_date(r.first, tz),
-            _local_date(r.last, tz),
+            local_date(r.first, tz),
+            local_date(r.last, tz),
         )
         for r in found
     )
@@ -322,10 +302,7 @@ def ltv_cohorts(
         .group_by(pd.c.profile_id, pd.c.mn)
         .subquery("per_month")
     )
-    with_cohort = select(
-        per_month,
-        func.min(per_month.c.mn).over(partition_by=per_month.c.profile_id).label("cohort"),
-    ).subquery("with_cohort")
+    with_cohort = _with_cohort(per_month)
     offset = with_cohort.c.mn - with_cohort.c.cohort
     found = conn.execute(
         select(
@@ -545,10 +522,7 @@ def cohort_retention(
     title = f"Cohort retention: share of each cohort purchasing in month +1..+{months}"
     pd = q.purchase_days()
     active = select(pd.c.profile_id, pd.c.mn).group_by(pd.c.profile_id, pd.c.mn).subquery("active")
-    with_cohort = select(
-        active,
-        func.min(active.c.mn).over(partition_by=active.c.profile_id).label("cohort"),
-    ).subquery("with_cohort")
+    with_cohort = _with_cohort(active)
     offset = (with_cohort.c.mn - with_cohort.c.cohort).label("k")
     found = conn.execute(
         select(with_cohort.c.cohort, offset, func.count().label("customers"))

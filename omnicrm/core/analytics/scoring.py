@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column as SqlColumn,
 )
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Float,
     Integer,
@@ -31,7 +32,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     or_,
     select,
     update,
@@ -42,10 +42,11 @@ from omnicrm.core.analytics._sql import (
     MONEY_SCALE,
     TOKYO,
     LocalCalendar,
-    customer_orders,
-    is_purchase,
+    display_name,
+    local_date,
     money,
-    money_units,
+    purchase_days,
+    purchases_per_profile,
 )
 from omnicrm.core.analytics.clv import (
     BgNbd,
@@ -56,7 +57,7 @@ from omnicrm.core.analytics.clv import (
     rfm_summary,
 )
 from omnicrm.core.analytics.reports import Column, Kind, Report
-from omnicrm.core.store.schema import crm_state, orders, profile_members, profiles
+from omnicrm.core.store.schema import crm_state, profile_members, profiles
 
 __all__ = ["ClvFit", "predicted_clv_report", "score_clv"]
 
@@ -244,18 +245,7 @@ def _purchase_days(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(profile id, local day, amount) per profile and purchase day, as numpy arrays."""
     calendar = LocalCalendar.for_connection(conn, tz)
-    day = calendar.day(orders.c.placed_at)
-    per_day = (
-        select(
-            profile_members.c.profile_id,
-            day.label("day"),
-            func.sum(money_units(orders.c.total, conn.dialect.name)).label("units"),
-        )
-        .select_from(customer_orders())
-        .where(is_purchase(now))
-        .group_by(profile_members.c.profile_id, literal_column("day"))
-        .subquery("per_day")
-    )
+    per_day = purchase_days(calendar, now)
     rows = conn.execute(
         select(per_day.c.profile_id, calendar.day_number(per_day.c.day), per_day.c.units)
     ).all()
@@ -272,10 +262,12 @@ def _purchase_days(
     return ids, days.astype("datetime64[D]"), amounts
 
 
-def _clear_scores(conn: Connection) -> None:
+def _clear_scores(conn: Connection, *where: ColumnElement[bool]) -> None:
+    """NULL the scores of every profile that has any (and matches ``where``)."""
     conn.execute(
         update(profiles)
         .where(or_(profiles.c.predicted_clv.is_not(None), profiles.c.p_alive.is_not(None)))
+        .where(*where)
         .values(predicted_clv=None, p_alive=None)
     )
 
@@ -326,13 +318,7 @@ def _write_scores(
                     for i, c, a in zip(ids.tolist(), clv.tolist(), alive.tolist(), strict=True)
                 ],
             )
-        mine = exists().where(scores.c.profile_id == profiles.c.id)
-        conn.execute(
-            update(profiles)
-            .where(or_(profiles.c.predicted_clv.is_not(None), profiles.c.p_alive.is_not(None)))
-            .where(~mine)
-            .values(predicted_clv=None, p_alive=None)
-        )
+        _clear_scores(conn, ~exists().where(scores.c.profile_id == profiles.c.id))
         conn.execute(
             update(profiles)
             .where(profiles.c.id == scores.c.profile_id)
@@ -401,10 +387,10 @@ def predicted_clv_report(conn: Connection, *, limit: int = 20) -> Report:
         rows.append(
             (
                 r.id,
-                " ".join(p for p in (r.family_name, r.given_name) if p),
+                display_name(r.family_name, r.given_name),
                 n_orders,
                 spend,
-                last.astimezone(zone).date() if last else None,
+                local_date(last, zone),
                 r.p_alive,
                 _amount(r.predicted_clv),
             )
@@ -430,15 +416,9 @@ def _history(
         return {}
     fitted_at = dt.datetime.fromisoformat(state["fitted_at"])
     found = conn.execute(
-        select(
-            profile_members.c.profile_id,
-            func.count().label("orders"),
-            func.sum(money_units(orders.c.total, conn.dialect.name)).label("units"),
-            func.max(orders.c.placed_at).label("last"),
+        purchases_per_profile(fitted_at, conn.dialect.name).where(
+            profile_members.c.profile_id.in_(ids)
         )
-        .select_from(customer_orders())
-        .where(is_purchase(fitted_at), profile_members.c.profile_id.in_(ids))
-        .group_by(profile_members.c.profile_id)
     ).all()
     return {r.profile_id: (r.orders, money(r.units), r.last) for r in found}
 

@@ -216,6 +216,16 @@ webhook_events = Table(
     Column("received_at", UtcDateTime(), nullable=False),
 )
 
+# An operator's hold on a connection's schedule (from the terminal UI): the scheduler
+# skips a paused connection's runs and records them as skipped.
+connection_controls = Table(
+    "connection_controls",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 # Records erased on a redaction request: a later sync must not bring them back.
 redactions = Table(
     "redactions",

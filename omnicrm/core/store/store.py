@@ -38,6 +38,7 @@ from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer, Order
 from omnicrm.core.store import _fastpath, locks, rows
 from omnicrm.core.store.schema import (
+    connection_controls,
     customers,
     order_lines,
     orders,
@@ -517,6 +518,29 @@ class Store:
         except IntegrityError:
             return False
         return True
+
+    # -- operator controls ---------------------------------------------------------
+
+    def set_paused(self, connection: str, paused: bool) -> None:
+        """Pause or resume the scheduled runs of ``connection`` (a manual sync still runs)."""
+        values = {"paused": paused, "updated_at": _now()}
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(connection_controls)
+                .where(connection_controls.c.connection == connection)
+                .values(values)
+            )
+            if done.rowcount == 0:
+                conn.execute(insert(connection_controls).values(connection=connection, **values))
+
+    def paused(self) -> set[str]:
+        """The connections whose schedule is paused."""
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(connection_controls.c.connection).where(connection_controls.c.paused)
+                ).scalars()
+            )
 
     # -- deletions and personal data ---------------------------------------------
 

@@ -24,6 +24,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "connection_controls",
+        sa.Column("connection", sa.String(length=100), nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("connection", name=op.f("pk_connection_controls")),
+    )
+    op.create_table(
         "crm_state",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", Json, nullable=False),
@@ -252,6 +259,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("connection_controls")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_column("points_redeemed")
         batch_op.drop_column("points_earned")
