@@ -278,8 +278,11 @@ def status(obj: Context) -> None:
         err_console.print(f"[red]{escape(name)}:[/] {escape(str(error))}", highlight=False)
 
 
-def _serve(runtime: Runtime) -> None:
-    """Run the scheduler in the foreground until SIGINT or SIGTERM."""
+def _serve(runtime: Runtime, *, tui: bool = False) -> None:
+    """Run the scheduler until SIGINT or SIGTERM; with ``tui``, in the background of the
+    terminal UI until the operator quits it."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     from omnicrm.core.scheduler import build_scheduler
 
     config = runtime.config
@@ -288,10 +291,25 @@ def _serve(runtime: Runtime) -> None:
             f"[red]{escape(name)} is not scheduled:[/] {escape(str(error))}", highlight=False
         )
         runtime.store.record_run(name, RunStatus.FAILED, trigger="schedule", error=str(error))
-    scheduler = build_scheduler(config, runtime.engine(), nightly=runtime.nightly)
+    scheduler = build_scheduler(
+        config,
+        runtime.engine(),
+        nightly=runtime.nightly,
+        scheduler=BackgroundScheduler() if tui else None,
+    )
     jobs = scheduler.get_jobs()
     if not jobs:
         fail("no enabled connection has a schedule: add `every` or `cron` to one", 2)
+    if tui:
+        from omnicrm.tui.app import OmnicrmApp
+
+        scheduler.start()
+        try:
+            OmnicrmApp(runtime).run()
+        finally:
+            scheduler.shutdown(wait=True)
+            runtime.close()
+        return
     for job in jobs:
         console.print(f"scheduled: {job.name}")
 
@@ -311,12 +329,13 @@ def _serve(runtime: Runtime) -> None:
 
 
 @cli.command()
+@click.option("--tui", is_flag=True, help="Watch the runs in the terminal UI meanwhile.")
 @click.pass_obj
-def run(obj: Context) -> None:
+def run(obj: Context, tui: bool) -> None:
     """Run the scheduler: sync every connection on its schedule until stopped."""
     with errors():
         runtime = obj.runtime()
-        _serve(runtime)
+        _serve(runtime, tui=tui)
 
 
 @cli.group()
@@ -363,9 +382,15 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
     help="How often to sync, e.g. 30s, 5m.",
 )
 @click.option("--once", is_flag=True, help="Sync each sandbox once, print the status, exit.")
+@click.option(
+    "--tui/--no-tui",
+    default=None,
+    help="Watch in the terminal UI (default: when the output is a terminal).",
+)
 @click.pass_obj
-def demo(obj: Context, every: dt.timedelta, once: bool) -> None:
-    """Start the local sandboxes of installed channels and sync them on a schedule.
+def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> None:
+    """Start the local sandboxes of installed channels and sync them on a schedule,
+    watched in the terminal UI.
 
     Uses the embedded default store (SQLite in the user's data dir) and no config file.
     """
@@ -409,7 +434,7 @@ def demo(obj: Context, every: dt.timedelta, once: bool) -> None:
             if any(r.status is not RunStatus.COMPLETE for r in results):
                 sys.exit(1)
             return
-        _serve(runtime)
+        _serve(runtime, tui=sys.stdout.isatty() if tui is None else tui)
 
 
 # CRM commands load on first use: they bring numpy, scipy and the CRM core, which a
@@ -422,6 +447,7 @@ for _name, _target in {
     "points": "omnicrm.cli.points:points",
     "interactions": "omnicrm.cli.interactions:interactions_group",
     "nps": "omnicrm.cli.nps:nps_group",
+    "tui": "omnicrm.cli.tui:tui_command",
 }.items():
     cli.lazy_commands[_name] = _target
 

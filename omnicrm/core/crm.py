@@ -39,6 +39,7 @@ from omnicrm.core.profiles import rebuild_profiles
 from omnicrm.core.segments import (
     begin_recount,
     ensure_builtin,
+    prune_history,
     record_counts,
     score_profiles,
 )
@@ -135,6 +136,8 @@ def refresh(
         score_profiles(conn, now, None if full else touched, tz=tz)
         counts = recount.finish(conn)
         record_counts(conn, counts, now)
+        if full:
+            prune_history(conn, now, tz)
     result = RefreshResult(
         full=full,
         profiles_touched=len(touched),

@@ -33,6 +33,7 @@ from omnicrm.core.segments.counts import (
     history,
     latest_counts,
     members,
+    prune_history,
     record_counts,
 )
 from omnicrm.core.segments.language import (
@@ -80,6 +81,7 @@ __all__ = [
     "list_segments",
     "members",
     "parse",
+    "prune_history",
     "record_counts",
     "remove",
     "rfm_group",

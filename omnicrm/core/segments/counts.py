@@ -15,7 +15,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, delete, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from omnicrm.core.segments._dates import local_today
 from omnicrm.core.segments._sql import among, get_state, put_state
@@ -149,6 +159,41 @@ def record_counts(conn: Connection, counts: Mapping[str, int], at: dt.datetime) 
         "counts": {name: [expressions.get(name), n] for name, n in counts.items()},
     }
     put_state(conn, SNAPSHOT_STATE, snapshot, at)
+
+
+def prune_history(
+    conn: Connection, now: dt.datetime, tz: dt.tzinfo = DEFAULT_TZ, *, keep_days: int = 31
+) -> int:
+    """Thin the history older than ``keep_days`` to each segment's last count of each day.
+
+    A count after every sync is worth having for the recent weeks the terminal UI
+    draws; beyond that, one a day keeps the trend without a row per sync for ever.
+    Returns how many rows went.
+    """
+    cutoff = now - dt.timedelta(days=keep_days)
+    old = conn.execute(
+        select(segment_counts.c.segment, segment_counts.c.counted_at)
+        .where(segment_counts.c.counted_at < cutoff)
+        .order_by(segment_counts.c.segment, segment_counts.c.counted_at)
+    ).all()
+    last_of_day: dict[tuple[str, dt.date], dt.datetime] = {}
+    for segment, at in old:  # ascending, so the last one seen of a day stays
+        last_of_day[(segment, at.astimezone(tz).date())] = at
+    keep = set(last_of_day.items())
+    gone = [
+        (segment, at)
+        for segment, at in old
+        if ((segment, at.astimezone(tz).date()), at) not in keep
+    ]
+    if gone:
+        conn.execute(
+            delete(segment_counts).where(
+                segment_counts.c.segment == bindparam("name"),
+                segment_counts.c.counted_at == bindparam("at"),
+            ),
+            [{"name": segment, "at": at} for segment, at in gone],
+        )
+    return len(gone)
 
 
 @dataclass(frozen=True)

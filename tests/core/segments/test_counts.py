@@ -18,6 +18,7 @@ from omnicrm.core.segments.counts import (
     history,
     latest_counts,
     members,
+    prune_history,
     record_counts,
 )
 from omnicrm.core.segments.language import SegmentError, SegmentSyntaxError
@@ -284,3 +285,23 @@ def test_members_by_name_or_expression(store: Store) -> None:
             members(conn, "tokio", NOW)
         with pytest.raises(SegmentSyntaxError):
             members(conn, "amount_spent >", NOW)
+
+
+def test_prune_history_keeps_recent_counts_and_the_last_of_each_older_day(
+    store: Store,
+) -> None:
+    tokyo = TOKYO
+    now = dt.datetime(2026, 6, 30, 3, tzinfo=dt.UTC)
+    old_day = [dt.datetime(2026, 4, 1, h, tzinfo=tokyo) for h in (9, 12, 23)]
+    recent = [now - dt.timedelta(days=2, hours=h) for h in (1, 2)]
+    with store.engine.begin() as conn:
+        for at in [*old_day, *recent]:
+            record_counts(conn, {"a": 1, "b": 2}, at)
+        # Segment b also counted once more that old day, later than a's last.
+        record_counts(conn, {"b": 3}, dt.datetime(2026, 4, 1, 23, 30, tzinfo=tokyo))
+        assert prune_history(conn, now, tokyo) == 2 + 3
+        assert [p.at for p in history(conn, "a")] == [old_day[-1], *sorted(recent)]
+        kept_b = [(p.at, p.count) for p in history(conn, "b")]
+        assert len(kept_b) == 3
+        assert kept_b[0] == (dt.datetime(2026, 4, 1, 23, 30, tzinfo=tokyo), 3)
+        assert prune_history(conn, now, tokyo) == 0
