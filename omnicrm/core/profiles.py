@@ -180,7 +180,13 @@ def _members(conn: Connection, ids: Sequence[int]) -> dict[int, list[Mapping[Any
             ),
         )
         .where(profile_members.c.profile_id.in_(ids))
-        .order_by(profile_members.c.profile_id, customers.c.updated_at)
+        # Ties broken by source, so every backend picks the same winner.
+        .order_by(
+            profile_members.c.profile_id,
+            customers.c.updated_at,
+            customers.c.connection,
+            customers.c.id,
+        )
     )
     found: dict[int, list[Mapping[Any, Any]]] = defaultdict(list)
     for row in conn.execute(query).mappings():

@@ -1,0 +1,326 @@
+"""The omnicrm terminal UI: the app shell, its keys, its command palette and its actions.
+
+The store is opened in a worker; one more worker then polls the cheap change check
+(every ``poll_interval`` seconds) and tells the active screen when something was
+committed, so screens reload only then. Actions (sync, full resync, pause, resume) run
+in thread workers through the same engine and store calls as the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from sqlalchemy.engine import make_url
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.worker import Worker, get_current_worker
+
+from omnicrm.core.config import Connection
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.store import RunStatus
+from omnicrm.errors import LockedError
+from omnicrm.tui.connections import (
+    ConfirmScreen,
+    ConnectionScreen,
+    ConnectionsScreen,
+    MessageScreen,
+    fmt_seconds,
+)
+from omnicrm.tui.data import Clock, Reader, StoreChanged, utc_now
+
+# Screens written alongside this one; the app offers them once their modules exist.
+_OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
+    "segments": ("omnicrm.tui.segments", "SegmentsScreen"),
+    "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
+}
+
+
+OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
+
+
+def _optional_screen(mode: str) -> Callable[[Runtime], Screen[Any]] | None:
+    module, name = _OPTIONAL_SCREENS[mode]
+    if importlib.util.find_spec(module) is None:
+        return None
+    # Each is constructed as Screen(runtime).
+    screen: Callable[[Runtime], Screen[Any]] = getattr(importlib.import_module(module), name)
+    return screen
+
+
+def _short(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}"
+
+
+class OmnicrmApp(App[None]):
+    """The operator's window into every connection (and, when present, segments and
+    customers). ``clock`` gives 'now' (tests fix it so screens render the same)."""
+
+    TITLE = "omnicrm"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # F2-F4 also work where a text box has the focus (typing 'c' there types a c).
+        Binding("c,f2", "show_connections", "Connections"),
+        Binding("g,f3", "show_segments", "Segments"),
+        Binding("l,f4", "show_customers", "Lookup"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class StoreReady(Message):
+        def __init__(self, reader: Reader) -> None:
+            super().__init__()
+            self.reader = reader
+
+    class StoreLost(Message):
+        def __init__(self, error: BaseException) -> None:
+            super().__init__()
+            self.error = error
+
+    class StoreBack(Message):
+        pass
+
+    class Changed(Message):
+        pass
+
+    def __init__(
+        self, runtime: Runtime, *, clock: Clock = utc_now, poll_interval: float = 0.5
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.reader: Reader | None = None
+        self.last_action: Worker[Any] | None = None  # the latest sync or pause, for tests
+        self._stopping = threading.Event()
+        self._lost: MessageScreen | None = None  # says the store does not answer
+        self._screens = {mode: _optional_screen(mode) for mode in _OPTIONAL_SCREENS}
+
+    # -- start and watch -------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.add_mode("connections", self._factory(ConnectionsScreen))
+        for mode, screen in self._screens.items():
+            if screen is not None:
+                self.add_mode(mode, self._factory(screen))
+        self.switch_mode("connections")
+        config = self.runtime.config
+        if not config.connections and not config.invalid:
+            where = config.path or "omnicrm.toml"
+            empty = MessageScreen(
+                "No connections configured",
+                "Run `omnicrm init` to write an omnicrm.toml, then add a connection to it "
+                f"([connections.NAME] with its channel and settings) and start again.\n\n"
+                f"config: {where}",
+            )
+            self.push_screen(empty)
+        self._open_store()
+
+    def _factory(self, screen: Callable[..., Screen[Any]]) -> Callable[[], Screen[Any]]:
+        # Screens that take a clock get the app's, so one fixed clock fixes every screen.
+        if "clock" in inspect.signature(screen).parameters:
+            return functools.partial(screen, self.runtime, clock=self.clock)
+        return functools.partial(screen, self.runtime)
+
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
+    def _open_store(self) -> None:
+        """Open (and migrate) the store, retrying every few seconds until it answers."""
+        worker = get_current_worker()
+        failed = False
+        while not worker.is_cancelled and not self._stopping.is_set():
+            try:
+                reader = Reader(self.runtime.store)
+                reader.changed()  # a first query: an unreachable server fails here
+            except Exception as exc:
+                if not failed:
+                    self.post_message(self.StoreLost(exc))
+                failed = True
+                self._stopping.wait(OPEN_RETRY)  # read at each use: tests shorten it
+                continue
+            if failed:
+                self.post_message(self.StoreBack())
+            self.post_message(self.StoreReady(reader))
+            return
+
+    def on_omnicrm_app_store_ready(self, message: OmnicrmApp.StoreReady) -> None:
+        self.reader = message.reader
+        self.screen.post_message(StoreChanged())
+        self._watch(message.reader)
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def _watch(self, reader: Reader) -> None:
+        worker = get_current_worker()
+        failing = False
+        try:
+            while not worker.is_cancelled and not self._stopping.is_set():
+                try:
+                    changed = reader.changed()
+                except Exception as exc:
+                    if not failing:
+                        self.post_message(self.StoreLost(exc))
+                    failing = True
+                else:
+                    if failing:
+                        self.post_message(self.StoreBack())
+                        failing = False
+                    if changed:
+                        self.post_message(self.Changed())
+                self._stopping.wait(self.poll_interval)
+        finally:
+            reader.close()
+
+    def on_omnicrm_app_changed(self, _message: OmnicrmApp.Changed) -> None:
+        self.screen.post_message(StoreChanged())
+
+    def on_omnicrm_app_store_lost(self, message: OmnicrmApp.StoreLost) -> None:
+        if self._lost is not None:
+            return
+        url = make_url(self.runtime.config.store_url).render_as_string(hide_password=True)
+        where = self.runtime.config.path or "omnicrm.toml"
+        self._lost = MessageScreen(
+            "The store is unreachable",
+            f"{_short(message.error)}\n\nstore: {url}\n\nCheck the url under [store] in "
+            f"{where} (and that the database server is running). This message goes away "
+            "by itself once the store answers.",
+        )
+        self.push_screen(self._lost)
+
+    def on_omnicrm_app_store_back(self, _message: OmnicrmApp.StoreBack) -> None:
+        lost, self._lost = self._lost, None
+        if lost is not None and self.screen is lost:
+            self.pop_screen()
+        self.screen.post_message(StoreChanged())
+
+    def on_unmount(self) -> None:
+        self._stopping.set()  # wakes the watch worker, which closes the reader
+
+    # -- navigation ------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Screens not built yet have no key in the footer and no command.
+        if action == "show_segments":
+            return self._screens["segments"] is not None
+        if action == "show_customers":
+            return self._screens["customers"] is not None
+        return True
+
+    def action_show_connections(self) -> None:
+        self.switch_mode("connections")
+
+    def action_show_segments(self) -> None:
+        if self._screens["segments"] is not None:
+            self.switch_mode("segments")
+
+    def action_show_customers(self) -> None:
+        if self._screens["customers"] is not None:
+            self.switch_mode("customers")
+
+    def open_connection(self, name: str) -> None:
+        """Show one connection's detail."""
+        self.switch_mode("connections")
+        self.push_screen(ConnectionScreen(self.runtime, name))
+
+    # -- actions -----------------------------------------------------------------------
+
+    def _connection(self, name: str) -> Connection | None:
+        connection = self.runtime.config.connections.get(name)
+        if connection is None:
+            error = self.runtime.config.invalid.get(name)
+            self.notify(
+                f"{name} cannot sync: {error or 'not in the config'}",
+                title="Invalid connection",
+                severity="error",
+            )
+        return connection
+
+    def sync_connection(self, name: str, *, full: bool = False) -> None:
+        """Start a sync of ``name`` in a worker, recorded with trigger 'tui'."""
+        connection = self._connection(name)
+        if connection is None:
+            return
+        self.notify(f"{'full resync' if full else 'sync'} of {name} started")
+        self.last_action = self._sync(connection, full)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _sync(self, connection: Connection, full: bool) -> None:
+        try:
+            result = self.runtime.engine().sync(connection, full=full, trigger="tui")
+        except LockedError as exc:
+            self.notify(f"{exc}: wait for it to finish", severity="warning")
+            return
+        except Exception as exc:
+            self.notify(_short(exc), title=f"{connection.name}: sync failed", severity="error")
+            return
+        run = f"run {result.run_id}"
+        if result.status is RunStatus.COMPLETE:
+            self.notify(f"{connection.name}: {run} complete, {result.read:,} read")
+        else:
+            waited = f", waited {fmt_seconds(result.rate_limit_wait)}"
+            self.notify(
+                f"{connection.name}: {run} {result.status.value}{waited}: {result.error}",
+                severity="error" if result.status is RunStatus.FAILED else "warning",
+            )
+
+    def confirm_full_resync(self, name: str) -> None:
+        """Ask first: a full resync reads every record again from the start."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.sync_connection(name, full=True)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Full resync of {name}?\n\nIt reads every record again from the start, "
+                "which can take long and spend the platform's rate limit."
+            ),
+            answered,
+        )
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        """Pause or resume the schedule of ``name`` (the scheduler reads it each run)."""
+        self.last_action = self._set_paused(name, paused)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _set_paused(self, name: str, paused: bool) -> None:
+        try:
+            self.runtime.store.set_paused(name, paused)
+        except Exception as exc:
+            self.notify(_short(exc), title=f"{name}: could not change", severity="error")
+            return
+        self.notify(f"{name}: schedule {'paused' if paused else 'resumed'}")
+
+    # -- command palette ---------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Connections", "Every connection's health", self.action_show_connections
+        )
+        if self._screens["segments"] is not None:
+            yield SystemCommand("Segments", "Segment counts", self.action_show_segments)
+        if self._screens["customers"] is not None:
+            yield SystemCommand("Customer lookup", "Find a customer", self.action_show_customers)
+        for name in sorted(self.runtime.config.connections):
+            for title, help_text, callback in self._connection_commands(name):
+                # Listed on search only: 5 per connection would flood the empty palette.
+                yield SystemCommand(title, help_text, callback, discover=False)
+
+    def _connection_commands(self, name: str) -> list[tuple[str, str, Callable[[], None]]]:
+        return [
+            (f"Open {name}", "Run history, errors, cursors", lambda: self.open_connection(name)),
+            (f"Sync {name} now", "Run a sync", lambda: self.sync_connection(name)),
+            (
+                f"Full resync {name}",
+                "Read everything again (asks first)",
+                lambda: self.confirm_full_resync(name),
+            ),
+            (f"Pause {name}", "Pause its schedule", lambda: self.set_paused(name, True)),
+            (f"Resume {name}", "Resume its schedule", lambda: self.set_paused(name, False)),
+        ]

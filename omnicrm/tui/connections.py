@@ -1,0 +1,527 @@
+"""The connections screens: every connection's health at a glance, and one in detail.
+
+Both load in thread workers (never on the UI thread) when the app says the store
+changed, and update their tables by key: a row is added once, then its cells change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+from textual.worker import get_current_worker
+
+from omnicrm.core.channels import Stream
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.store import Run, RunStatus, StreamState
+from omnicrm.tui.data import (
+    ConnectionDetail,
+    ConnectionRow,
+    StoreChanged,
+    connection_detail,
+    connection_rows,
+)
+
+if TYPE_CHECKING:
+    from omnicrm.tui.app import OmnicrmApp
+
+HEALTH_STYLE: Mapping[str, str] = {
+    RunStatus.COMPLETE.value: "green",
+    RunStatus.RUNNING.value: "cyan",
+    RunStatus.RATE_LIMITED.value: "yellow",
+    RunStatus.MISSED.value: "yellow",
+    RunStatus.SKIPPED.value: "yellow",
+    RunStatus.FAILED.value: "red",
+    "invalid": "red",
+    "never": "dim",
+}
+
+
+# -- formatting (pure, so the same row always renders the same text) ----------------
+
+
+def fmt_time(moment: dt.datetime | None, tz: dt.tzinfo, now: dt.datetime | None = None) -> str:
+    """A moment in the shop's timezone: 'HH:MM' on the day of ``now``, else with the date."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone(tz)
+    if now is not None and local.date() == now.astimezone(tz).date():
+        return local.strftime("%H:%M")
+    return local.strftime("%m-%d %H:%M")
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """12s, 2m05s, 1h02m; fractions only under ten seconds."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 3600:
+        minutes, secs = divmod(whole, 60)
+        return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def _status_label(health: str) -> str:
+    return health.replace("_", "-")
+
+
+def _styled(value: str, health: str) -> Text:
+    return Text(value, style=HEALTH_STYLE.get(health, ""))
+
+
+def _took(run: Run, now: dt.datetime) -> str:
+    if run.status is RunStatus.RUNNING:
+        # A live run: how long it has been going so far.
+        return fmt_seconds(max(0.0, (now - run.started_at).total_seconds())) + "…"
+    return fmt_seconds(run.duration)
+
+
+# Health first: at 80 columns the plugin and shop are the ones scrolled off to the right.
+CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "connection"),
+    ("status", "status"),
+    ("started", "last run"),
+    ("took", "took"),
+    ("records", "in"),
+    ("errors", "err"),
+    ("waited", "waited"),
+    ("next", "next"),
+    ("plugin", "plugin"),
+    ("shop", "shop"),
+)
+
+
+def next_text(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> str:
+    """The next scheduled run, 'due' when its time has come, or why there is none."""
+    if row.next_label is not None:
+        return row.next_label
+    if row.next_run is not None and row.next_run <= now:
+        return "due"
+    return fmt_time(row.next_run, tz, now)
+
+
+def connection_cells(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> dict[str, Any]:
+    """The cells of one connections-table row, keyed by column.
+
+    A running sync shows its progress: records read so far (its run row is bumped as
+    each batch commits) and the time it has taken so far.
+    """
+    health = row.health
+    run = row.last
+    return {
+        "name": _styled(row.name, health),
+        "status": _styled(_status_label(health), health),
+        "started": fmt_time(run.started_at if run else None, tz, now),
+        "took": _took(run, now) if run else "-",
+        "records": Text(f"{run.records_read:,}" if run else "-", justify="right"),
+        "errors": Text(str(run.errors) if run else "-", justify="right"),
+        "waited": Text(fmt_seconds(run.rate_limit_wait) if run else "-", justify="right"),
+        "next": next_text(row, tz, now),
+        "plugin": row.plugin or "-",
+        "shop": row.shop or "-",
+    }
+
+
+# -- shared pieces -------------------------------------------------------------------
+
+
+class _StoreScreen(Screen[None]):
+    """A screen that reloads in a worker whenever the store changed, and on return."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.runtime = runtime  # the app's clock is used, via self.omni
+        self.tz = ZoneInfo(runtime.config.scheduler.timezone)
+        self.running = False  # a run is shown running: tick its time
+
+    @property
+    def omni(self) -> OmnicrmApp:
+        return cast("OmnicrmApp", self.app)
+
+    def on_store_changed(self, _message: StoreChanged) -> None:
+        self.reload()
+
+    def on_screen_resume(self, _event: events.ScreenResume) -> None:
+        # Changes seen while another screen was on top were not shown here.
+        self.reload()
+
+    def reload(self) -> None:
+        if self.omni.reader is not None:
+            self._load()
+
+    def on_mount(self) -> None:
+        # A live run's "took" keeps counting even while no batch commits (a sync waiting
+        # out a rate limit): reload once a second while one is shown running.
+        self.set_interval(1.0, self._tick)
+        self.reload()
+
+    def _tick(self) -> None:
+        if self.running:
+            self.reload()
+
+    def _load(self) -> object:
+        raise NotImplementedError
+
+
+class MessageScreen(Screen[None]):
+    """A plain explanation of why there is nothing to show, and what to do."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    DEFAULT_CSS = """
+    MessageScreen { align: center middle; }
+    MessageScreen #message { width: auto; max-width: 76; padding: 1 2; border: round $warning; }
+    """
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text.assemble((self.title_text, "bold"), "\n\n", self.message), id="message")
+        yield Footer()
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask yes or no; dismissed with the answer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 60; height: auto; padding: 1 2; border: thick $warning; background: $surface;
+    }
+    ConfirmScreen Horizontal { height: auto; margin-top: 1; }
+    ConfirmScreen Button { margin-right: 2; }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="question")
+            with Horizontal():
+                yield Button("Yes (y)", id="yes", variant="warning")
+                yield Button("No (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        # The safe answer has the focus: Enter by reflex must not start a full resync.
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+# -- the connections table --------------------------------------------------------------
+
+
+class ConnectionsScreen(_StoreScreen):
+    """One row per configured connection, coloured by health, updated in place."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # A priority binding, so the footer shows it even while the table has the focus.
+        Binding("enter", "open", "Open", priority=True),
+        Binding("s", "sync", "Sync now"),
+        Binding("f", "full_resync", "Full resync"),
+        Binding("p", "pause", "Pause"),
+        Binding("r", "resume", "Resume"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[ConnectionRow], now: dt.datetime) -> None:
+            super().__init__()
+            self.rows = rows
+            self.now = now
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[Any] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
+        for key, label in CONNECTION_COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.sub_title = "connections"
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self) -> None:
+        reader = self.omni.reader
+        if reader is None:
+            return
+        now = self.omni.clock()
+        try:
+            rows = connection_rows(reader, self.runtime.config, now)
+        except Exception as exc:
+            self.omni.post_message(self.omni.StoreLost(exc))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(rows, now))
+
+    def on_connections_screen_loaded(self, message: ConnectionsScreen.Loaded) -> None:
+        table = self.query_one("#connections", DataTable)
+        self.running = any(r.health == RunStatus.RUNNING.value for r in message.rows)
+        for row in message.rows:
+            cells = connection_cells(row, self.tz, message.now)
+            if row.name not in table.rows:
+                table.add_row(*(cells[key] for key, _ in CONNECTION_COLUMNS), key=row.name)
+                continue
+            current = table.get_row(row.name)
+            for (key, _), old in zip(CONNECTION_COLUMNS, current, strict=True):
+                if cells[key] != old:
+                    table.update_cell(row.name, key, cells[key], update_width=True)
+
+    def selected(self) -> str | None:
+        """The connection under the cursor."""
+        table = self.query_one("#connections", DataTable)
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    @on(DataTable.RowSelected, "#connections")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.omni.open_connection(event.row_key.value)
+
+    def action_open(self) -> None:
+        name = self.selected()
+        if name is not None:
+            self.omni.open_connection(name)
+
+    def action_sync(self) -> None:
+        if name := self.selected():
+            self.omni.sync_connection(name)
+
+    def action_full_resync(self) -> None:
+        if name := self.selected():
+            self.omni.confirm_full_resync(name)
+
+    def action_pause(self) -> None:
+        if name := self.selected():
+            self.omni.set_paused(name, True)
+
+    def action_resume(self) -> None:
+        if name := self.selected():
+            self.omni.set_paused(name, False)
+
+
+# -- one connection ---------------------------------------------------------------------
+
+RUN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "run"),
+    ("trigger", "trigger"),
+    ("status", "status"),
+    ("started", "started"),
+    ("took", "took"),
+    ("read", "read"),
+    ("written", "written"),
+    ("errors", "err"),
+    ("waited", "waited"),
+)
+
+
+def run_cells(run: Run, tz: dt.tzinfo, now: dt.datetime) -> dict[str, Any]:
+    """The cells of one run-history row, keyed by column."""
+    status = run.status.value
+    label = _status_label(status) + (" (full)" if run.full else "")
+    return {
+        "id": run.id,
+        "trigger": run.trigger,
+        "status": _styled(label, status),
+        "started": fmt_time(run.started_at, tz, now),
+        "took": _took(run, now),
+        "read": Text(f"{run.records_read:,}", justify="right"),
+        "written": Text(f"{run.records_written:,}", justify="right"),
+        "errors": Text(str(run.errors), justify="right"),
+        "waited": Text(fmt_seconds(run.rate_limit_wait), justify="right"),
+    }
+
+
+def _state_text(state: StreamState, tz: dt.tzinfo) -> tuple[str, str]:
+    cursor = (
+        "never synced"
+        if state.cursor is None
+        else state.cursor.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    )
+    extra = json.dumps(dict(state.state), ensure_ascii=False, default=str) if state.state else ""
+    return cursor, extra
+
+
+class ConnectionScreen(_StoreScreen):
+    """A connection's run history, its last errors in full and its cursor per stream."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("s", "sync", "Sync now"),
+        Binding("f", "full_resync", "Full resync"),
+        Binding("p", "pause", "Pause"),
+        Binding("r", "resume", "Resume"),
+    ]
+    DEFAULT_CSS = """
+    ConnectionScreen #summary { height: auto; padding: 0 1; }
+    ConnectionScreen .heading { padding: 0 1; text-style: bold; color: $accent; }
+    ConnectionScreen #runs { height: 1fr; min-height: 4; }
+    ConnectionScreen #streams { height: auto; max-height: 5; }
+    ConnectionScreen #errors-box { height: auto; max-height: 8; padding: 0 1; }
+    """
+
+    class Loaded(Message):
+        def __init__(self, detail: ConnectionDetail, now: dt.datetime) -> None:
+            super().__init__()
+            self.detail = detail
+            self.now = now
+
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        super().__init__(runtime)
+        self.connection = name
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self.connection, id="summary")
+        yield Label("Runs", classes="heading")
+        runs: DataTable[Any] = DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        for key, label in RUN_COLUMNS:
+            runs.add_column(label, key=key)
+        yield runs
+        yield Label("Streams", classes="heading")
+        streams: DataTable[Any] = DataTable(id="streams", cursor_type="none")
+        for key, label in (("stream", "stream"), ("cursor", "cursor"), ("state", "state")):
+            streams.add_column(label, key=key)
+        yield streams
+        yield Label("Last errors", classes="heading")
+        with VerticalScroll(id="errors-box"):
+            yield Static("none", id="errors")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.sub_title = self.connection
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self) -> None:
+        reader = self.omni.reader
+        if reader is None:
+            return
+        now = self.omni.clock()
+        connection = self.runtime.config.connections.get(self.connection)
+        channel = self.runtime.host.channel_types.get(connection.channel) if connection else None
+        try:
+            detail = connection_detail(
+                reader,
+                self.runtime.config,
+                self.connection,
+                now,
+                streams=channel.streams if channel else (Stream.CUSTOMERS, Stream.ORDERS),
+            )
+        except Exception as exc:
+            self.omni.post_message(self.omni.StoreLost(exc))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(detail, now))
+
+    def on_connection_screen_loaded(self, message: ConnectionScreen.Loaded) -> None:
+        detail, now = message.detail, message.now
+        self.running = any(run.status is RunStatus.RUNNING for run in detail.runs)
+        self.query_one("#summary", Static).update(self._summary(detail.row, now))
+        runs = self.query_one("#runs", DataTable)
+        added = False
+        for run in detail.runs:
+            key = str(run.id)
+            cells = run_cells(run, self.tz, now)
+            if key not in runs.rows:
+                runs.add_row(*(cells[k] for k, _ in RUN_COLUMNS), key=key)
+                added = True
+                continue
+            for (column, _), old in zip(RUN_COLUMNS, runs.get_row(key), strict=True):
+                if cells[column] != old:
+                    runs.update_cell(key, column, cells[column], update_width=True)
+        if added:
+            runs.sort("id", reverse=True)  # newest first, whatever order they arrived in
+        streams = self.query_one("#streams", DataTable)
+        for stream, state in detail.streams.items():
+            cursor, extra = _state_text(state, self.tz)
+            if stream not in streams.rows:
+                streams.add_row(stream, cursor, extra, key=stream)
+            else:
+                streams.update_cell(stream, "cursor", cursor, update_width=True)
+                streams.update_cell(stream, "state", extra, update_width=True)
+        self.query_one("#errors", Static).update(self._errors(detail.errors))
+
+    def _summary(self, row: ConnectionRow, now: dt.datetime) -> Text:
+        health = row.health
+        parts: list[str | tuple[str, str]] = [(row.name, "bold " + HEALTH_STYLE.get(health, ""))]
+        if row.invalid is not None:
+            parts += ["  ", (row.invalid, "red")]
+            return Text.assemble(*parts)
+        parts += [f"  {row.plugin}"]
+        if row.shop:
+            parts += [f"  shop {row.shop}"]
+        parts += [f"  {row.schedule}", "  next "]
+        parts += [next_text(row, self.tz, now)]
+        return Text.assemble(*parts)
+
+    def _errors(self, failed: list[Run]) -> Text:
+        if not failed:
+            return Text("none", style="dim")
+        text = Text()
+        for run in failed:
+            if text:
+                text.append("\n")
+            head = f"run {run.id}  {fmt_time(run.started_at, self.tz)}  {run.status.value}"
+            if run.error_kind and run.error_kind != run.status.value:
+                head += f" ({run.error_kind})"
+            text.append(head + "\n", style=HEALTH_STYLE.get(run.status.value, "") + " bold")
+            text.append(run.error or "")
+        return text
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_sync(self) -> None:
+        self.omni.sync_connection(self.connection)
+
+    def action_full_resync(self) -> None:
+        self.omni.confirm_full_resync(self.connection)
+
+    def action_pause(self) -> None:
+        self.omni.set_paused(self.connection, True)
+
+    def action_resume(self) -> None:
+        self.omni.set_paused(self.connection, False)
+
+
+__all__ = [
+    "ConfirmScreen",
+    "ConnectionScreen",
+    "ConnectionsScreen",
+    "MessageScreen",
+    "connection_cells",
+    "run_cells",
+]

@@ -1,0 +1,595 @@
+"""Customer lookup and the unified profile, for the operator.
+
+`CustomerLookupScreen` searches profiles by email, phone, member code or name (kanji or
+kana, any width) as the operator types: the search waits for a pause in typing and runs
+in a thread worker, so the input never stalls on the store. Enter opens the profile.
+
+`CustomerProfileScreen` shows one person whole: identity, consent per medium, purchases,
+points, the source records per channel, why those records are one person (each merge's
+rule and evidence), and recent interactions. Rich lays the text out by terminal cell,
+so Japanese names and addresses stay aligned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from omnicrm.core.identity.service import Explanation, Merge, UnknownProfileError, explain
+from omnicrm.core.interactions import Interaction, interactions_for
+from omnicrm.core.points import Balance, balance
+from omnicrm.core.profiles import Profile, ProfileMatch, find_profiles, load_profile
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.store.schema import profiles
+from omnicrm.errors import ConfigError, DataError
+
+Clock = Callable[[], dt.datetime]
+
+NO_PROFILES_HINT = (
+    "No profiles yet. Sync a connection (`omnicrm sync NAME`), then build the profiles "
+    "with `omnicrm crm refresh`."
+)
+SEARCH_HINT = "Type an email, phone, member code or name (kana too); Enter or ↓ to the results."
+RESULT_LIMIT = 50
+RECENT_INTERACTIONS = 10
+_MEDIA = ("email", "sms", "line", "postal")
+RESULT_COLUMNS: tuple[tuple[str | Text, str], ...] = (
+    (Text("id", justify="right"), "id"),
+    ("name", "name"),
+    ("email", "email"),
+    ("phone", "phone"),
+    (Text("orders", justify="right"), "orders"),
+    ("last order", "last"),
+)
+_CONSENT_STYLES = {"opted_in": "green", "opted_out": "red", "pending": "yellow"}
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def store_engine(screen: Screen[Any], wait: float = 5.0) -> Engine:
+    """The engine a screen reads through: the app shell's read-only reader when it has
+    one (SQLite opened ``mode=ro``), else the runtime's store.
+
+    Call from a worker only: it may wait up to ``wait`` seconds for the shell to finish
+    opening the store (so two threads never open it at once), and the runtime's store
+    opens (and migrates) on first use.
+    """
+    app = screen.app
+    deadline = time.monotonic() + wait
+    while hasattr(app, "reader") and app.reader is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine = getattr(getattr(app, "reader", None), "engine", None)
+    if isinstance(engine, Engine):
+        return engine
+    runtime: Runtime = getattr(screen, "runtime")  # noqa: B009 - every screen here has one
+    return runtime.store.engine
+
+
+def screen_clock(screen: Screen[Any], clock: Clock | None) -> Clock:
+    """``clock`` if given, else the app shell's (tests fix it), else the wall clock."""
+    if clock is not None:
+        return clock
+    found = getattr(screen.app, "clock", None)
+    return found if callable(found) else _utc_now
+
+
+Cell = str | Text
+
+
+def fill_table(
+    table: DataTable[Any],
+    columns: Sequence[tuple[Cell, str]],
+    rows: Sequence[tuple[str, Sequence[Cell]]],
+) -> None:
+    """Replace the table's columns and rows, each column as wide as its widest cell.
+
+    Widths are measured here rather than left to the DataTable: it measures new rows
+    only when idle, and a row drawn before that keeps the header's narrow width.
+    """
+    widths = [cell_len(_plain(label)) for label, _ in columns]
+    for _, cells in rows:
+        for i, cell in enumerate(cells):
+            widths[i] = max(widths[i], cell_len(_plain(cell)))
+    current = None
+    if table.row_count:
+        current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    table.clear(columns=True)
+    for (label, key), width in zip(columns, widths, strict=True):
+        table.add_column(label, key=key, width=width)
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if current is not None and current in table.rows:
+        # A reload puts the cursor back on the row it was on, wherever that row is now.
+        table.move_cursor(row=table.get_row_index(current), animate=False)
+
+
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def local_time(moment: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` in the shop's time zone; "-" for none."""
+    return moment.astimezone(tz).strftime(fmt) if moment else "-"
+
+
+def describe_failure(runtime: Runtime, exc: BaseException) -> str:
+    """What went wrong reading the store, and what the operator can do about it."""
+    try:
+        url = make_url(runtime.config.store_url).render_as_string(hide_password=True)
+    except Exception:
+        url = "(unreadable URL)"
+    if isinstance(exc, ConfigError):
+        return f"{exc}. Check [store] url in omnicrm.toml."
+    if isinstance(exc, DBAPIError):
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        lowered = detail.lower()
+        if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+            return f"The store at {url} has no omnicrm tables yet: run `omnicrm init`."
+        return (
+            f"Cannot read the store at {url}: {detail}. Check [store] url in omnicrm.toml "
+            "and that the database is running; retrying."
+        )
+    return f"Reading the store at {url} failed: {type(exc).__name__}: {exc}"
+
+
+class CustomerLookupScreen(Screen[None]):
+    """Find a person by email, phone, member code or name, and open their profile."""
+
+    TITLE = "Customers"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "to_results", "Results", show=False),
+        Binding("ctrl+l", "to_search", "Search"),
+        Binding("escape", "back", "Back"),
+    ]
+    DEFAULT_CSS = """
+    CustomerLookupScreen #query { margin: 0 1; }
+    CustomerLookupScreen #results { height: 1fr; }
+    CustomerLookupScreen #status { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(
+        self, runtime: Runtime, *, clock: Clock | None = None, debounce: float = 0.25
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self._given_clock = clock
+        self._debounce = debounce
+        self._timer: Timer | None = None
+        self._asked = 0  # searches started; only the latest one's answer is shown
+        self._focus_results = False
+        self._shown: tuple[str, list[ProfileMatch]] | None = None
+        self._empty = False  # the store had no profiles at the last look
+        self.searches = 0  # searches answered: for tests
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="email, phone, member code or name (kana too)", id="query")
+        table: DataTable[Any] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
+        for label, key in RESULT_COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static(SEARCH_HINT, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#query", Input).focus()
+        self._check_empty()
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this screen (see `screen_clock`)."""
+        return screen_clock(self, self._given_clock)
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self.runtime.config.scheduler.timezone)
+
+    @work(thread=True, group="lookup-empty")
+    def _check_empty(self) -> None:
+        """Say what to run when there is nobody to find yet."""
+        try:
+            with store_engine(self).connect() as conn:
+                anyone = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
+        except Exception as exc:
+            message = describe_failure(self.runtime, exc)
+        else:
+            self._empty = not anyone
+            if anyone:
+                return
+            message = NO_PROFILES_HINT
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._status, message, "yellow")
+
+    def on_store_changed(self, _message: Message) -> None:
+        # Posted by the app shell when something was committed: a sync may have brought
+        # the person being looked for, so ask again (the table changes only if the
+        # answer did).
+        if self._empty:
+            self._check_empty()
+        if self.query_one("#query", Input).value.strip():
+            self._start_search()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._timer is not None:
+            self._timer.stop()
+        # Wait for a pause in typing: one query per word typed, not per key.
+        self._timer = self.set_timer(self._debounce, self._start_search)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._timer is not None:
+            self._timer.stop()
+        self._focus_results = True
+        self._start_search()
+
+    def _start_search(self) -> None:
+        self._asked += 1
+        self._search(self._asked, self.query_one("#query", Input).value)
+
+    @work(thread=True, exclusive=True, group="lookup-search")
+    def _search(self, asked: int, query: str) -> None:
+        region = self.runtime.config.identity.region
+        try:
+            with store_engine(self).connect() as conn:
+                found = find_profiles(conn, query, region=region, limit=RESULT_LIMIT)
+        except Exception as exc:
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(
+                    self._status, describe_failure(self.runtime, exc), "bold red"
+                )
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_results, asked, query, found)
+
+    def _show_results(self, asked: int, query: str, found: list[ProfileMatch]) -> None:
+        if asked != self._asked:  # a later search is on its way
+            return
+        self.searches += 1
+        table: DataTable[Any] = self.query_one("#results", DataTable)
+        focus, self._focus_results = self._focus_results, False
+        if focus and found:  # Enter in the search box: on to the results
+            table.focus()
+        if (query, found) == self._shown:  # nothing new (a re-run after a commit)
+            return
+        self._shown = (query, found)
+        fill_table(
+            table,
+            RESULT_COLUMNS,
+            [
+                (
+                    str(match.id),
+                    (
+                        Text(str(match.id), justify="right"),
+                        match.name,
+                        match.email or "-",
+                        match.phone or "-",
+                        Text(str(match.number_of_orders), justify="right"),
+                        local_time(match.last_order_at, self._tz, "%Y-%m-%d"),
+                    ),
+                )
+                for match in found
+            ],
+        )
+        if not query.strip():
+            self._status(SEARCH_HINT)
+        elif not found:
+            self._status(f"Nobody matches {query.strip()!r}.", "yellow")
+        else:
+            more = " (the first ones)" if len(found) == RESULT_LIMIT else ""
+            self._status(f"{len(found)} match(es){more}. Enter opens a profile.")
+
+    def _status(self, message: str, style: str = "") -> None:
+        self.query_one("#status", Static).update(Text(message, style=style))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.app.push_screen(
+                CustomerProfileScreen(
+                    self.runtime,
+                    int(event.row_key.value),
+                    clock=self.clock,
+                )
+            )
+
+    def action_to_results(self) -> None:
+        table: DataTable[Any] = self.query_one("#results", DataTable)
+        if table.row_count:
+            table.focus()
+
+    def action_to_search(self) -> None:
+        self.query_one("#query", Input).focus()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """Everything the profile screen shows, read in one go."""
+
+    profile: Profile
+    wallet: Balance
+    why: Explanation
+    interactions: tuple[Interaction, ...]
+
+
+def load_profile_view(conn: Connection, profile_id: int) -> ProfileView:
+    """The profile, its points, its merge explanation and its latest interactions.
+
+    Raises DataError (or UnknownProfileError) when there is no such profile.
+    """
+    profile = load_profile(conn, profile_id)
+    return ProfileView(
+        profile,
+        balance(conn, profile_id),
+        explain(conn, profile_id),
+        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
+    )
+
+
+def _address(profile: Profile) -> str:
+    """Japanese order: postal code, prefecture, city, street, building."""
+    found = profile.address or {}
+    postal = found.get("postal_code") or profile.postal_code
+    parts = [
+        f"〒{postal}" if postal else None,
+        found.get("prefecture") or profile.prefecture,
+        found.get("city"),
+        found.get("line1"),
+        found.get("line2"),
+    ]
+    return " ".join(p for p in parts if p) or "-"
+
+
+def _evidence(merge: Merge) -> str:
+    evidence = merge.evidence
+    if "operator" in evidence:
+        return "linked by an operator"
+    keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
+    names = evidence.get("names")
+    return "; ".join(p for p in (keys, f"names {names}" if names else "") if p) or "-"
+
+
+def _section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> RenderableType:
+    """The profile as the operator reads it, top to bottom."""
+    p = view.profile
+    parts: list[RenderableType] = []
+    # NFKC: half-width katakana from a POS (ﾔﾏﾀﾞ) reads as full-width (ヤマダ).
+    kana = unicodedata.normalize(
+        "NFKC", f"{p.family_name_kana or ''} {p.given_name_kana or ''}".strip()
+    )
+    title = Text(p.name, style="bold")
+    if kana and kana != p.name:
+        title.append(f"  {kana}", style="")
+    title.append(f"  profile {p.id}", style="dim")
+    parts.append(title)
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column()
+    age = p.age(today)
+    consent = Text()
+    for i, medium in enumerate(_MEDIA):
+        state = str(p.row[f"consent_{medium}"])
+        consent.append(("  " if i else "") + f"{medium} ")
+        consent.append(state, style=_CONSENT_STYLES.get(state, "dim"))
+    by_connection = ", ".join(f"{k} {v:,}" for k, v in sorted(view.wallet.by_connection.items()))
+    rows: list[tuple[str, str | Text]] = [
+        ("born", f"{p.birth_date} (age {age})" if age is not None else "-"),
+        ("gender", p.gender),
+        ("address", _address(p)),
+        ("phone", p.phone or "-"),
+        ("email", p.email or "-"),
+        ("company", p.company or "-"),
+        ("member code", p.member_code or "-"),
+        ("consent", consent),
+        ("points", f"{view.wallet.total:,}" + (f" ({by_connection})" if by_connection else "")),
+        (
+            "purchases",
+            f"{p.number_of_orders} for ¥{p.amount_spent:,.0f}, first "
+            f"{local_time(p.first_order_at, tz, '%Y-%m-%d')}, last "
+            f"{local_time(p.last_order_at, tz, '%Y-%m-%d')}",
+        ),
+        ("channels", f"{p.channel_mix}: {', '.join(p.values.get('channel', ())) or '-'}"),
+        ("stores", ", ".join(p.values.get("store", ())) or "-"),
+        ("tags", ", ".join(p.values.get("tag", ())) or "-"),
+        ("stage", f"{p.lifecycle_stage}" + (f", RFM {p.rfm_group}" if p.rfm_group else "")),
+    ]
+    for label, value in rows:
+        head.add_row(label, value)
+    parts.append(head)
+
+    parts.append(_section(f"Recent orders ({len(p.orders)})"))
+    if p.orders:
+        orders = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+        for label, justify in (
+            ("placed", "left"),
+            ("where", "left"),
+            ("order", "left"),
+            ("status", "left"),
+            ("total", "right"),
+            ("products", "left"),
+        ):
+            orders.add_column(label, justify=justify)  # type: ignore[arg-type]
+        for o in p.orders:
+            orders.add_row(
+                local_time(o.placed_at, tz, "%Y-%m-%d"),
+                # "pos 渋谷店", or "ec web" when the connection is not named for its channel.
+                " ".join(
+                    dict.fromkeys(part for part in (o.connection, o.channel, o.location) if part)
+                ),
+                o.name or o.id,
+                o.status,
+                f"{o.total:,.0f} {o.currency}",
+                ", ".join(o.products) or "-",
+            )
+        parts.append(orders)
+    else:
+        parts.append(Text("no orders", style="dim"))
+
+    parts.append(_section(f"Source records ({len(p.members)})"))
+    sources = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    for label in ("connection", "record", "name", "email", "phone", "updated"):
+        sources.add_column(label)
+    for m in p.members:
+        sources.add_row(
+            m.connection,
+            m.id,
+            m.name or "-",
+            m.email or "-",
+            m.phone or "-",
+            local_time(m.updated_at, tz, "%Y-%m-%d"),
+        )
+    parts.append(sources)
+
+    parts.append(_section("Why these records are one person"))
+    if view.why.merges:
+        merges = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+        for label in ("records", "rule", "evidence", "merged"):
+            merges.add_column(label)
+        for merge in view.why.merges:
+            merges.add_row(
+                f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}",
+                merge.rule,
+                _evidence(merge),
+                local_time(merge.merged_at, tz),
+            )
+        parts.append(merges)
+    else:
+        parts.append(Text("a single source record: nothing was merged", style="dim"))
+    for override in view.why.overrides:
+        sign = "+" if override.kind == "link" else "/"
+        parts.append(
+            Text(
+                f"operator {override.kind}: {override.a[0]}:{override.a[1]} {sign} "
+                f"{override.b[0]}:{override.b[1]}  {override.note or ''}".rstrip(),
+                style="yellow",
+            )
+        )
+
+    parts.append(_section("Recent interactions"))
+    if view.interactions:
+        recent = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+        for label in ("when", "kind", "medium", "subject"):
+            recent.add_column(label)
+        for item in view.interactions:
+            recent.add_row(
+                local_time(item.occurred_at, tz),
+                item.kind,
+                item.medium or "-",
+                item.subject or "-",
+            )
+        parts.append(recent)
+    else:
+        parts.append(Text("none recorded", style="dim"))
+    return Group(*parts)
+
+
+class CustomerProfileScreen(Screen[None]):
+    """One person, whole: identity, consent, purchases, points, sources, merges."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "reload", "Reload"),
+    ]
+    DEFAULT_CSS = """
+    CustomerProfileScreen #profile { height: 1fr; padding: 0 1; }
+    """
+
+    def __init__(self, runtime: Runtime, profile_id: int, *, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.profile_id = profile_id
+        self._given_clock = clock
+        self.title = f"Profile {profile_id}"
+        self.view: ProfileView | None = None  # what is shown, once loaded
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="profile"):
+            yield Static(f"Loading profile {self.profile_id}…", id="body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#profile", VerticalScroll).focus()
+        self._load()
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this screen (see `screen_clock`)."""
+        return screen_clock(self, self._given_clock)
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self.runtime.config.scheduler.timezone)
+
+    @work(thread=True, exclusive=True, group="profile-load")
+    def _load(self) -> None:
+        worker = get_current_worker()
+        try:
+            with store_engine(self).connect() as conn:
+                view = load_profile_view(conn, self.profile_id)
+        except (DataError, UnknownProfileError) as exc:
+            message = f"{exc}: it may have been merged into another. Escape to go back."
+        except Exception as exc:
+            message = describe_failure(self.runtime, exc)
+        else:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show, view)
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._fail, message)
+
+    def on_store_changed(self, _message: Message) -> None:
+        # Posted by the app shell when something was committed: show the person as
+        # they are now (a redraw only when something about them changed).
+        self._load()
+
+    def _show(self, view: ProfileView) -> None:
+        if view == self.view:
+            return
+        self.view = view
+        today = self.clock().astimezone(self._tz).date()
+        self.query_one("#body", Static).update(render_profile_view(view, today, self._tz))
+
+    def _fail(self, message: str) -> None:
+        self.query_one("#body", Static).update(Text(message, style="bold red"))
+
+    def action_reload(self) -> None:
+        self._load()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

@@ -1,0 +1,267 @@
+"""What the terminal UI reads: connection rows, a connection's detail, and the change check.
+
+Everything here blocks (it talks to the database), so the screens call it from thread
+workers only. SQLite is read through a read-only connection of its own, so the UI can
+never write by mistake nor hold a write lock the scheduler waits on; a cheap check
+(``PRAGMA data_version`` on SQLite, the transaction snapshot on PostgreSQL) tells
+whether anything was committed since the last look, so screens reload only then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, Row, create_engine, func, select, text
+from textual.message import Message
+
+from omnicrm.core.channels import Stream
+from omnicrm.core.config import Config, Connection
+from omnicrm.core.scheduler import trigger_for
+from omnicrm.core.store import Run, RunStatus, Store, StreamState
+from omnicrm.core.store.schema import connection_controls, sync_runs, sync_state
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The default clock of the UI (tests inject a fixed one)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class StoreChanged(Message):
+    """Posted to the screens when something was committed to the store since last look."""
+
+
+class Reader:
+    """Read access to a store for the UI, with a cheap check for new commits.
+
+    Use ``changed()`` from one thread only (the app's poll worker): on SQLite it keeps
+    one connection open, because ``data_version`` only means something per connection.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.dialect = store.dialect
+        self._watch: sqlite3.Connection | None = None
+        self._watch_engine: Engine | None = None
+        self._last: object = None
+        path = store.url.database if store.dialect == "sqlite" else None
+        if path not in (None, "", ":memory:"):
+            uri = Path(path or "").expanduser().resolve().as_uri() + "?mode=ro"
+
+            def connect() -> sqlite3.Connection:
+                # check_same_thread=False: the pool hands connections to any worker thread.
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=5000")
+                return conn
+
+            self.engine: Engine = create_engine("sqlite://", creator=connect)
+            self._watch = connect()
+            self._watch.isolation_level = None  # autocommit: never hold a read snapshot
+        else:
+            self.engine = store.engine
+            if store.dialect == "postgresql":
+                self._watch_engine = store.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._owns_engine = self.engine is not store.engine
+
+    def changed(self) -> bool:
+        """Whether anything was committed to the store since the previous call.
+
+        The first call answers True. An in-memory SQLite store (tests only) cannot be
+        watched from another connection, so it always answers True.
+        """
+        if self._watch is not None:
+            current: object = self._watch.execute("PRAGMA data_version").fetchone()
+        elif self._watch_engine is not None:
+            # The snapshot (xmin:xmax:in-progress ids) moves whenever a transaction that
+            # wrote starts or ends; reading it assigns no id, so our own reads never move it.
+            with self._watch_engine.connect() as conn:
+                current = conn.execute(text("SELECT txid_current_snapshot()::text")).scalar()
+        else:
+            return True
+        changed = current != self._last
+        self._last = current
+        return changed
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        if self._owns_engine:
+            self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    """One connection as the connections table shows it."""
+
+    name: str
+    plugin: str
+    shop: str
+    schedule: str
+    enabled: bool
+    paused: bool
+    last: Run | None
+    next_run: dt.datetime | None
+    invalid: str | None = None
+
+    @property
+    def health(self) -> str:
+        """'complete', 'running', 'failed' ... or 'never' (no run yet) or 'invalid'."""
+        if self.invalid is not None:
+            return "invalid"
+        return self.last.status.value if self.last else "never"
+
+    @property
+    def next_label(self) -> str | None:
+        """Why there is no next run ('paused', 'manual', 'disabled'), or None if there is."""
+        if self.invalid is not None:
+            return "invalid"
+        if not self.enabled:
+            return "disabled"
+        if self.paused:
+            return "paused"
+        if self.next_run is None:
+            return "manual"
+        return None
+
+
+@dataclass(frozen=True)
+class ConnectionDetail:
+    """A connection's run history, its last errors and the cursor of each stream."""
+
+    row: ConnectionRow
+    runs: list[Run]
+    errors: list[Run]
+    streams: dict[str, StreamState] = field(default_factory=dict)
+
+
+def _run(row: Row[Any]) -> Run:
+    values = dict(row._mapping)
+    values["status"] = RunStatus(values["status"])
+    return Run(**values)
+
+
+def next_run(
+    connection: Connection, timezone: str, last_started: dt.datetime | None, now: dt.datetime
+) -> dt.datetime | None:
+    """When the scheduler (another process) will next sync ``connection``, or None.
+
+    An interval job runs at the scheduler's start and then every ``every``, so its grid
+    is anchored at the last run; with no run yet it is due now.
+    """
+    if connection.every is not None:
+        trigger = IntervalTrigger(
+            seconds=connection.every.total_seconds(),
+            start_date=last_started or now,
+            timezone=timezone,
+        )
+        return cast(dt.datetime | None, trigger.get_next_fire_time(None, now))
+    cron = trigger_for(connection, timezone)
+    return None if cron is None else cast(dt.datetime | None, cron.get_next_fire_time(None, now))
+
+
+def _shop(connection: Connection) -> str:
+    shop = getattr(connection.settings, "shop", None)
+    return "" if shop is None else str(shop)
+
+
+def _last_runs(engine: Engine, names: list[str] | None = None) -> dict[str, Run]:
+    latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.connection)
+    if names is not None:
+        latest = latest.where(sync_runs.c.connection.in_(names))
+    query = select(sync_runs).where(sync_runs.c.id.in_(latest.scalar_subquery()))
+    with engine.connect() as conn:
+        return {row.connection: _run(row) for row in conn.execute(query)}
+
+
+def _paused(engine: Engine) -> set[str]:
+    query = select(connection_controls.c.connection).where(connection_controls.c.paused)
+    with engine.connect() as conn:
+        return set(conn.execute(query).scalars())
+
+
+def _row(
+    config: Config, name: str, last: Run | None, paused: set[str], now: dt.datetime
+) -> ConnectionRow:
+    connection = config.connections.get(name)
+    if connection is None:
+        # Invalid in the config (or only in the store's history): shown, never scheduled.
+        error = config.invalid.get(name)
+        return ConnectionRow(
+            name=name,
+            plugin="",
+            shop="",
+            schedule="",
+            enabled=False,
+            paused=name in paused,
+            last=last,
+            next_run=None,
+            invalid=str(error) if error else "not in the config",
+        )
+    # The interval grid is anchored at the scheduler's runs, not at manual or UI ones,
+    # but any run is a fair anchor when the history holds only those.
+    return ConnectionRow(
+        name=name,
+        plugin=connection.channel,
+        shop=_shop(connection),
+        schedule=connection.schedule,
+        enabled=connection.enabled,
+        paused=name in paused,
+        last=last,
+        next_run=next_run(
+            connection, config.scheduler.timezone, last.started_at if last else None, now
+        ),
+    )
+
+
+def connection_rows(reader: Reader, config: Config, now: dt.datetime) -> list[ConnectionRow]:
+    """Every configured connection (valid or not), by name, with its last run."""
+    names = sorted({*config.connections, *config.invalid})
+    last = _last_runs(reader.engine)
+    paused = _paused(reader.engine)
+    return [_row(config, name, last.get(name), paused, now) for name in names]
+
+
+def connection_detail(
+    reader: Reader,
+    config: Config,
+    name: str,
+    now: dt.datetime,
+    *,
+    history: int = 50,
+    errors: int = 5,
+    streams: tuple[Stream, ...] = (Stream.CUSTOMERS, Stream.ORDERS),
+) -> ConnectionDetail:
+    """One connection: its recent runs (newest first), runs that failed, stream cursors."""
+    runs_query = (
+        select(sync_runs)
+        .where(sync_runs.c.connection == name)
+        .order_by(sync_runs.c.id.desc())
+        .limit(history)
+    )
+    errors_query = (
+        select(sync_runs)
+        .where(sync_runs.c.connection == name, sync_runs.c.error.is_not(None))
+        .order_by(sync_runs.c.id.desc())
+        .limit(errors)
+    )
+    state_query = select(sync_state.c.stream, sync_state.c.cursor, sync_state.c.state).where(
+        sync_state.c.connection == name
+    )
+    with reader.engine.connect() as conn:
+        runs = [_run(row) for row in conn.execute(runs_query)]
+        failed = [_run(row) for row in conn.execute(errors_query)]
+        states = {
+            row.stream: StreamState(row.cursor, row.state) for row in conn.execute(state_query)
+        }
+    # Streams the channel has but never checkpointed still get a line ("never synced").
+    cursors = {s.value: states.pop(s.value, StreamState()) for s in streams}
+    cursors.update(states)
+    paused = _paused(reader.engine)
+    row = _row(config, name, runs[0] if runs else None, paused, now)
+    return ConnectionDetail(row=row, runs=runs, errors=failed, streams=cursors)

@@ -1,0 +1,516 @@
+"""The segments screens: every segment's count, change and history, live; one segment whole.
+
+`SegmentsScreen` lists every segment with its last count, the change since the count
+before and a sparkline of its history. A thread worker asks the store a cheap question
+every half second (SQLite ``PRAGMA data_version``, then the time of the last recorded
+counts) and reloads only when the answer moves; rows are keyed by segment name and
+updated cell by cell, so the cursor stays where the operator left it.
+
+`SegmentScreen` shows one segment: its expression, description, count and history, and
+a sample of its members; Enter on a member opens their profile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from rich.cells import cell_len
+from rich.markup import escape
+from rich.text import Text
+from sqlalchemy import Connection, Engine, func, select
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.worker import get_current_worker
+
+from omnicrm.core.runtime import Runtime
+from omnicrm.core.segments import (
+    CountPoint,
+    Member,
+    Segment,
+    SegmentError,
+    get_segment,
+    history,
+    list_segments,
+    members,
+)
+from omnicrm.core.segments.counts import SNAPSHOT_STATE
+from omnicrm.core.store.schema import crm_state, profiles, segments
+from omnicrm.tui.customers import (
+    Clock,
+    CustomerProfileScreen,
+    describe_failure,
+    fill_table,
+    local_time,
+    screen_clock,
+    store_engine,
+)
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+HISTORY_POINTS = 20  # counts a row's sparkline shows: one cell each
+DETAIL_POINTS = 60
+MEMBER_SAMPLE = 50
+TITLE_WIDTH = (7, 36)  # the title column's narrowest and widest
+SEGMENT_COLUMNS: tuple[tuple[str | Text, str, int | None], ...] = (
+    ("segment", "title", None),  # measured on the first load
+    (Text("count", justify="right"), "count", 9),
+    (Text("change", justify="right"), "change", 7),
+    ("history", "history", HISTORY_POINTS),
+)
+MEMBER_COLUMNS: tuple[tuple[str | Text, str], ...] = (
+    (Text("id", justify="right"), "id"),
+    ("name", "name"),
+    ("email", "email"),
+    ("pref.", "prefecture"),
+    (Text("orders", justify="right"), "orders"),
+    (Text("spent", justify="right"), "spent"),
+    ("last order", "last"),
+    ("stage", "stage"),
+)
+
+EMPTY_HINT = (
+    "No segments yet. Sync a connection (`omnicrm sync NAME`), then build the profiles "
+    "and count the segments with `omnicrm crm refresh`."
+)
+UNCOUNTED_HINT = "Not counted yet: run `omnicrm crm refresh` to count every segment."
+
+
+def sparkline(values: Sequence[int]) -> str:
+    """``values`` as a row of block characters, lowest to highest (a flat line sits
+    mid-height, so "no change" does not read as "nothing")."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if low == high:
+        return (SPARK_BLOCKS[0] if high == 0 else SPARK_BLOCKS[3]) * len(values)
+    top = len(SPARK_BLOCKS) - 1
+    return "".join(SPARK_BLOCKS[round((v - low) * top / (high - low))] for v in values)
+
+
+def change_text(change: int | None) -> Text:
+    """A count's change: green up, red down, dim when there is nothing to compare."""
+    if change is None:
+        return Text("—", style="dim", justify="right")
+    if change == 0:
+        return Text("±0", style="dim", justify="right")
+    style = "green" if change > 0 else "red"
+    return Text(f"{change:+,}", style=style, justify="right")
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """What one row of the segments table shows."""
+
+    name: str
+    title: str
+    points: tuple[CountPoint, ...]  # oldest first
+
+    @property
+    def count(self) -> int | None:
+        return self.points[-1].count if self.points else None
+
+    @property
+    def change(self) -> int | None:
+        if len(self.points) < 2:
+            return None
+        return self.points[-1].count - self.points[-2].count
+
+    @property
+    def at(self) -> dt.datetime | None:
+        return self.points[-1].at if self.points else None
+
+
+def load_segment_rows(conn: Connection, points: int = HISTORY_POINTS) -> list[SegmentRow]:
+    """Every segment, in catalogue order, with its last ``points`` counts."""
+    # history() gives the last count and the one before as well, so latest_counts()
+    # (which reads the same rows) is not needed: one index range per segment.
+    return [
+        SegmentRow(s.name, s.title, tuple(history(conn, s.name, points)))
+        for s in list_segments(conn)
+    ]
+
+
+class ChangeCheck:
+    """Whether the segments may have changed since the last call, asked cheaply.
+
+    On SQLite, ``PRAGMA data_version`` on a connection kept open moves only when another
+    connection commits; on PostgreSQL there is no such counter, so every call reads the
+    signature directly. The signature (when the last counts were recorded, how many
+    segments are defined) is two primary-key reads, so a sync writing orders does not
+    cause reloads of a table whose numbers it did not change.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+        self._version: int | None = None
+        self._signature: tuple[Any, ...] | None = None
+
+    def changed(self) -> bool:
+        """True on the first call and whenever the segments' signature moved."""
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        conn = self._conn
+        try:
+            if self._engine.dialect.name == "sqlite":
+                version = conn.exec_driver_sql("PRAGMA data_version").scalar()
+                if version == self._version and self._signature is not None:
+                    return False
+                self._version = int(version or 0)
+            signature = (
+                conn.execute(
+                    select(crm_state.c.updated_at).where(crm_state.c.key == SNAPSHOT_STATE)
+                ).scalar(),
+                conn.execute(select(func.count()).select_from(segments)).scalar(),
+            )
+        finally:
+            # Never sit in an open transaction: on PostgreSQL it would hold a snapshot.
+            conn.rollback()
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        return True
+
+    def reset(self) -> None:
+        """Make the next call answer True (a reload the operator asked for)."""
+        self._signature = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class SegmentsScreen(Screen[None]):
+    """Every segment with its count, change since the count before, and history."""
+
+    TITLE = "Segments"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "back", "Back"),
+    ]
+    DEFAULT_CSS = """
+    SegmentsScreen #segments { height: 1fr; }
+    SegmentsScreen #status { height: auto; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Clock | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self._given_clock = clock
+        self._interval = poll_interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()  # set to check before the tick is up
+        self._force = False  # reload even when the check says nothing moved
+        self._shown: dict[str, tuple[object, ...]] = {}
+        self.loads = 0  # how many times the table was (re)loaded: for tests and benchmarks
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[Any] = DataTable(id="segments", cursor_type="row", zebra_stripes=True)
+        for label, key, width in SEGMENT_COLUMNS:
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Static("Loading segments…", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._watch()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this screen (see `screen_clock`)."""
+        return screen_clock(self, self._given_clock)
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self.runtime.config.scheduler.timezone)
+
+    @work(thread=True, exclusive=True, group="segments-watch")
+    def _watch(self) -> None:
+        """Poll the change check; reload and hand the rows to the UI when it moves."""
+        worker = get_current_worker()
+        check: ChangeCheck | None = None
+        try:
+            while not (self._stop.is_set() or worker.is_cancelled):
+                try:
+                    if check is None:
+                        check = ChangeCheck(store_engine(self))
+                    self._wake.clear()
+                    if self._force:
+                        self._force = False
+                        check.reset()
+                    if check.changed():
+                        with store_engine(self).connect() as conn:
+                            rows = load_segment_rows(conn)
+                        if not self._deliver(self._show, rows):
+                            return
+                except Exception as exc:  # any failure is shown, and retried next tick
+                    if check is not None:
+                        check.close()
+                        check = None
+                    if not self._deliver(self._fail, describe_failure(self.runtime, exc)):
+                        return
+                self._wake.wait(self._interval)
+        finally:
+            if check is not None:
+                check.close()
+
+    def _deliver(self, callback: Callable[..., None], *args: Any) -> bool:
+        """Run ``callback`` on the UI thread; False once the screen or app has gone."""
+        if self._stop.is_set():
+            return False
+        try:
+            self.app.call_from_thread(callback, *args)
+        except RuntimeError:  # the app stopped under us
+            return False
+        return True
+
+    def _cells(self, row: SegmentRow) -> tuple[object, ...]:
+        count = (
+            Text(f"{row.count:,}", justify="right")
+            if row.count is not None
+            else Text("—", style="dim", justify="right")
+        )
+        spark = Text(sparkline([p.count for p in row.points]), style="cyan")
+        return (Text(row.title), count, change_text(row.change), spark)
+
+    def _show(self, rows: list[SegmentRow]) -> None:
+        """Bring the table in line with ``rows``, touching only the cells that differ."""
+        self.loads += 1
+        table: DataTable[Any] = self.query_one("#segments", DataTable)
+        keys = [key for _, key, _ in SEGMENT_COLUMNS]
+        if not self._shown and rows:
+            # The first rows: size the title column to them now (see fill_table for why
+            # widths are not left to the DataTable).
+            low, high = TITLE_WIDTH
+            width = max(low, min(high, max(cell_len(row.title) for row in rows)))
+            table.clear(columns=True)
+            for label, key, fixed in SEGMENT_COLUMNS:
+                table.add_column(label, key=key, width=fixed or width)
+        for row in rows:
+            cells = self._cells(row)
+            old = self._shown.get(row.name)
+            if old is None:
+                table.add_row(*cells, key=row.name)
+            else:
+                for key, before, after in zip(keys, old, cells, strict=True):
+                    if before != after:
+                        table.update_cell(row.name, key, after)
+            self._shown[row.name] = cells
+        for gone in set(self._shown) - {row.name for row in rows}:
+            table.remove_row(gone)
+            del self._shown[gone]
+        self.query_one("#status", Static).update(self._summary(rows))
+
+    def _summary(self, rows: list[SegmentRow]) -> str:
+        if not rows:
+            return EMPTY_HINT
+        times = [row.at for row in rows if row.at is not None]
+        if not times:
+            return f"{len(rows)} segments. {UNCOUNTED_HINT}"
+        last = local_time(max(times), self._tz)
+        return f"{len(rows)} segments, last counted {last}. Enter opens one."
+
+    def _fail(self, message: str) -> None:
+        self.query_one("#status", Static).update(Text(message, style="bold red"))
+
+    def on_store_changed(self, _message: Message) -> None:
+        # The app shell's own poll worker posts StoreChanged when it sees a commit:
+        # check now rather than at the next tick.
+        self._wake.set()
+
+    def action_reload(self) -> None:
+        self._force = True
+        self._wake.set()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter and a click on a row both land here.
+        event.stop()
+        if event.row_key.value is not None:
+            self.app.push_screen(SegmentScreen(self.runtime, event.row_key.value, clock=self.clock))
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+
+@dataclass(frozen=True)
+class SegmentDetail:
+    """One segment as its screen shows it."""
+
+    segment: Segment
+    points: tuple[CountPoint, ...]
+    members: tuple[Member, ...]
+    profiles: int
+
+
+def load_segment_detail(
+    conn: Connection, name: str, now: dt.datetime, tz: ZoneInfo, limit: int = MEMBER_SAMPLE
+) -> SegmentDetail:
+    """The segment ``name``, its history and a sample of its members as of ``now``."""
+    return SegmentDetail(
+        get_segment(conn, name),
+        tuple(history(conn, name, DETAIL_POINTS)),
+        tuple(members(conn, name, now, tz, limit)),
+        int(conn.execute(select(func.count()).select_from(profiles)).scalar_one()),
+    )
+
+
+class SegmentScreen(Screen[None]):
+    """One segment: its expression, description, count history and a sample of members."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "reload", "Reload"),
+    ]
+    DEFAULT_CSS = """
+    SegmentScreen #about { height: auto; padding: 0 1; }
+    SegmentScreen #trend { height: 2; margin: 0 1; }
+    SegmentScreen #members-title { height: 1; padding: 0 1; text-style: bold; }
+    SegmentScreen #members { height: 1fr; }
+    """
+
+    def __init__(self, runtime: Runtime, name: str, *, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.segment_name = name
+        self._given_clock = clock
+        self.title = f"Segment {name}"
+        self.detail: SegmentDetail | None = None  # what is shown, once loaded
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static(f"Loading segment {escape(self.segment_name)}…", id="about")
+            yield Sparkline([], id="trend")
+            yield Static("", id="members-title")
+            table: DataTable[Any] = DataTable(id="members", cursor_type="row", zebra_stripes=True)
+            for label, key in MEMBER_COLUMNS:
+                table.add_column(label, key=key)
+            yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this screen (see `screen_clock`)."""
+        return screen_clock(self, self._given_clock)
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self.runtime.config.scheduler.timezone)
+
+    @work(thread=True, exclusive=True, group="segment-load")
+    def _load(self) -> None:
+        worker = get_current_worker()
+        try:
+            with store_engine(self).connect() as conn:
+                detail = load_segment_detail(conn, self.segment_name, self.clock(), self._tz)
+        except SegmentError as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._fail, f"{exc}. Press Escape to go back.")
+            return
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._fail, describe_failure(self.runtime, exc))
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show, detail)
+
+    def on_store_changed(self, _message: Message) -> None:
+        # Posted by the app shell when something was committed.
+        self._load()
+
+    def _show(self, detail: SegmentDetail) -> None:
+        if detail == self.detail:
+            return
+        self.detail = detail
+        segment = detail.segment
+        last = detail.points[-1] if detail.points else None
+        before = detail.points[-2] if len(detail.points) > 1 else None
+        about = Text()
+        about.append(segment.title, style="bold")
+        about.append(f"  {segment.name}" + ("  (built in)" if segment.builtin else ""), "dim")
+        about.append("\nexpression   ")
+        about.append(segment.expression, style="cyan")
+        about.append(f"\ndescription  {segment.description or '-'}")
+        about.append("\ncount        ")
+        if last is None:
+            about.append(UNCOUNTED_HINT, style="yellow")
+        else:
+            share = f" of {detail.profiles:,} profiles" if detail.profiles else ""
+            about.append(f"{last.count:,}{share}, counted {local_time(last.at, self._tz)}")
+            about.append("  change ")
+            about.append_text(change_text(last.count - before.count if before else None))
+            counts = [p.count for p in detail.points]
+            about.append("\nhistory      ")
+            about.append(sparkline(counts), style="cyan")
+            about.append(
+                f"  {len(counts)} count(s) since {local_time(detail.points[0].at, self._tz)}, "
+                f"low {min(counts):,}, high {max(counts):,}"
+            )
+        self.query_one("#about", Static).update(about)
+        self.query_one("#trend", Sparkline).data = [p.count for p in detail.points]
+        shown = len(detail.members)
+        self.query_one("#members-title", Static).update(
+            f"members: first {shown} by id (Enter opens a profile)"
+            if shown
+            else "no members as of now"
+        )
+        table: DataTable[Any] = self.query_one("#members", DataTable)
+        rows = [
+            (
+                str(m.id),
+                (
+                    Text(str(m.id), justify="right"),
+                    m.name or "-",
+                    m.email or "-",
+                    m.prefecture or "-",
+                    Text(str(m.number_of_orders), justify="right"),
+                    Text(f"{m.amount_spent:,.0f}", justify="right"),
+                    local_time(m.last_order_at, self._tz, "%Y-%m-%d"),
+                    m.lifecycle_stage,
+                ),
+            )
+            for m in detail.members
+        ]
+        fill_table(table, MEMBER_COLUMNS, rows)
+
+    def _fail(self, message: str) -> None:
+        self.query_one("#about", Static).update(Text(message, style="bold red"))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.app.push_screen(
+                CustomerProfileScreen(self.runtime, int(event.row_key.value), clock=self.clock)
+            )
+
+    def action_reload(self) -> None:
+        self._load()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

@@ -1,0 +1,84 @@
+"""The UI's reads: the change check, the read-only SQLite connection, next runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.exc import OperationalError
+
+from omnicrm.core.config import Config, SchedulerSection
+from omnicrm.core.store import RunStatus, Store
+from omnicrm.core.store.schema import connection_controls
+from omnicrm.tui.data import Reader, connection_detail, connection_rows, next_run
+from tests.tui.helpers import NOW, seed_run, synthetic
+
+
+def test_the_change_check_moves_only_on_a_commit(store: Store) -> None:
+    reader = Reader(store)
+    try:
+        assert reader.changed()  # the first look
+        assert not reader.changed()
+        connection_rows(reader, Config(None, "", SchedulerSection()), NOW)  # our own reads
+        assert not reader.changed()
+        store.set_paused("shop", True)
+        assert reader.changed()
+        assert not reader.changed()
+        run_id = store.start_run("shop", trigger="schedule")
+        assert reader.changed()
+        store.finish_run(run_id, RunStatus.COMPLETE)
+        assert reader.changed()
+    finally:
+        reader.close()
+
+
+def test_sqlite_is_read_through_a_read_only_connection(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/omnicrm.db")
+    reader = Reader(store)
+    try:
+        with pytest.raises(OperationalError, match="readonly"), reader.engine.begin() as conn:
+            conn.execute(
+                insert(connection_controls).values(connection="x", paused=True, updated_at=NOW)
+            )
+        with reader.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM sync_runs")).scalar() == 0
+    finally:
+        reader.close()
+        store.close()
+
+
+def test_rows_and_detail_read_what_the_store_holds(store: Store) -> None:
+    seed_run(store, "shop", RunStatus.FAILED, NOW - dt.timedelta(hours=1), 1.0, error="boom")
+    seed_run(store, "shop", RunStatus.COMPLETE, NOW - dt.timedelta(minutes=5), 2.0, read=7)
+    store.set_paused("shop", True)
+    config = Config(
+        None,
+        "",
+        SchedulerSection(),
+        connections={"shop": synthetic(every=dt.timedelta(minutes=15))},
+        invalid={},
+    )
+    reader = Reader(store)
+    try:
+        (row,) = connection_rows(reader, config, NOW)
+        assert row.last is not None and row.last.records_read == 7
+        assert (row.health, row.paused, row.next_label) == ("complete", True, "paused")
+        detail = connection_detail(reader, config, "shop", NOW)
+        assert [r.id for r in detail.runs] == [2, 1]
+        assert [r.error for r in detail.errors] == ["boom"]
+        assert set(detail.streams) == {"customers", "orders"}
+    finally:
+        reader.close()
+
+
+def test_next_run_of_each_schedule() -> None:
+    tz = "Asia/Tokyo"
+    last = NOW - dt.timedelta(minutes=20)
+    every = synthetic(every=dt.timedelta(minutes=15))
+    assert next_run(every, tz, last, NOW) == last + dt.timedelta(minutes=30)
+    assert next_run(every, tz, None, NOW) == NOW  # the scheduler starts interval jobs at once
+    cron = synthetic(cron="30 9 * * *")  # 09:30 Tokyo = 00:30 UTC, passed at 01:00 UTC
+    assert next_run(cron, tz, last, NOW) == dt.datetime(2026, 11, 24, 0, 30, tzinfo=dt.UTC)
+    assert next_run(synthetic(), tz, last, NOW) is None
