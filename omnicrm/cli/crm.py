@@ -13,13 +13,12 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.interactions import interactions_for
-from omnicrm.core.points import balance as points_balance
-from omnicrm.core.profiles import Profile, find_profiles, load_profile
+from omnicrm.core.profiles import find_profiles
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.segments import latest_counts, list_segments
 from omnicrm.core.store.schema import profile_members, profiles
 from omnicrm.errors import DataError
+from omnicrm.views import load_profile_view, render_profile_view
 
 
 @click.group("crm")
@@ -101,126 +100,11 @@ def show_command(obj: Context, profile_id: int) -> None:
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:
             try:
-                profile = load_profile(conn, profile_id)
+                view = load_profile_view(conn, profile_id)
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
-            wallet = points_balance(conn, profile_id)
-            history = interactions_for(conn, profile_id, limit=5)
-    today = dt.datetime.now(ZoneInfo(runtime.config.scheduler.timezone)).date()
-    render_profile(profile, today)
-    by_source = ", ".join(f"{k} {v:,}" for k, v in sorted(wallet.by_connection.items()))
-    console.print(f"points: {wallet.total:,}" + (f" ({escape(by_source)})" if by_source else ""))
-    if history:
-        recent = Table("when", "kind", "medium", "subject", title="recent interactions")
-        for item in history:
-            recent.add_row(
-                _day(item.occurred_at),
-                escape(item.kind),
-                escape(item.medium or "-"),
-                escape(item.subject or "-"),
-            )
-        console.print(recent)
-
-
-def render_profile(profile: Profile, today: dt.date) -> None:
-    """Print a profile as the operator reads it."""
-    head = Table.grid(padding=(0, 2))
-    head.add_column(style="bold")
-    head.add_column()
-    age = profile.age(today)
-    kana = f"{profile.family_name_kana or ''} {profile.given_name_kana or ''}".strip()
-    for label, value in (
-        ("profile", str(profile.id)),
-        ("name", profile.name + (f" ({kana})" if kana and kana != profile.name else "")),
-        ("born", f"{profile.birth_date} (age {age})" if age is not None else "-"),
-        ("gender", profile.gender),
-        ("email", profile.email or "-"),
-        ("phone", profile.phone or "-"),
-        ("address", _address(profile)),
-        ("company", profile.company or "-"),
-        ("member code", profile.member_code or "-"),
-        (
-            "consent",
-            ", ".join(
-                f"{medium} {profile.row[f'consent_{medium}']}"
-                for medium in ("email", "sms", "line", "postal")
-            ),
-        ),
-        (
-            "purchases",
-            f"{profile.number_of_orders} for {profile.amount_spent:,.0f}, "
-            f"first {_day(profile.first_order_at)}, last {_day(profile.last_order_at)}",
-        ),
-        ("channels", f"{profile.channel_mix}: {', '.join(profile.values.get('channel', ()))}"),
-        ("stores", ", ".join(profile.values.get("store", ())) or "-"),
-        ("tags", ", ".join(profile.values.get("tag", ())) or "-"),
-        ("stage", f"{profile.lifecycle_stage}; RFM {_rfm(profile)}"),
-        (
-            "predicted CLV",
-            f"{profile.predicted_clv:,.0f} (p alive {profile.p_alive:.2f})"
-            if profile.predicted_clv is not None and profile.p_alive is not None
-            else "-",
-        ),
-    ):
-        head.add_row(label, escape(value))
-    console.print(head)
-
-    sources = Table("connection", "id", "name", "email", "phone", "updated", title="source records")
-    for member in profile.members:
-        sources.add_row(
-            escape(member.connection),
-            escape(member.id),
-            escape(member.name or "-"),
-            escape(member.email or "-"),
-            escape(member.phone or "-"),
-            _day(member.updated_at),
-        )
-    console.print(sources)
-    if profile.orders:
-        bought = Table(
-            "placed",
-            "connection",
-            "order",
-            "channel",
-            "status",
-            "total",
-            "products",
-            title="recent orders",
-        )
-        for order in profile.orders:
-            bought.add_row(
-                _day(order.placed_at),
-                escape(order.connection),
-                escape(order.name or order.id),
-                escape(order.channel + (f" ({order.location})" if order.location else "")),
-                order.status,
-                f"{order.total:,.0f} {order.currency}",
-                escape(", ".join(order.products)),
-            )
-        console.print(bought)
-
-
-def _address(profile: Profile) -> str:
-    """Japanese order: postal code, prefecture, city, street, building."""
-    found = profile.address or {}
-    postal = found.get("postal_code") or profile.postal_code
-    parts = [
-        f"〒{postal}" if postal else None,
-        found.get("prefecture") or profile.prefecture,
-        found.get("city"),
-        found.get("line1"),
-        found.get("line2"),
-    ]
-    return " ".join(p for p in parts if p) or "-"
-
-
-def _rfm(profile: Profile) -> str:
-    if profile.rfm_recency is None:
-        return "-"
-    return (
-        f"R{profile.rfm_recency} F{profile.rfm_frequency} M{profile.rfm_monetary} "
-        f"({profile.rfm_group})"
-    )
+    tz = ZoneInfo(runtime.config.scheduler.timezone)
+    console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))
 
 
 def _day(moment: dt.datetime | None) -> str:

@@ -50,10 +50,10 @@ from omnicrm.tui.customers import (
     CustomerProfileScreen,
     describe_failure,
     fill_table,
-    local_time,
     screen_clock,
     store_engine,
 )
+from omnicrm.views import local_time
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 HISTORY_POINTS = 20  # counts a row's sparkline shows: one cell each

@@ -79,10 +79,11 @@ def test_refresh_then_find_and_show(config: Path) -> None:
     for expected in (
         "スズキ イチロウ",
         "〒150-0002 東京都 渋谷区 渋谷2-1-1",
-        "1 for 4,200",
+        "1 for ¥4,200",
         "抹茶",
-        "source records",
-        "points: 42",
+        "Source records (1)",
+        "42 (ec 42)",
+        "nothing was merged",
     ):
         assert expected in shown.output
 

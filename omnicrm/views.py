@@ -1,0 +1,217 @@
+"""Rich renderings shared by the command line and the terminal UI.
+
+One place decides how a profile reads, so ``omnicrm customers show`` and the terminal
+UI's profile screen say the same thing the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Connection
+
+from omnicrm.core.identity.service import Explanation, Merge, explain
+from omnicrm.core.interactions import Interaction, interactions_for
+from omnicrm.core.points import Balance, balance
+from omnicrm.core.profiles import Profile, load_profile
+
+RECENT_INTERACTIONS = 10
+_MEDIA = ("email", "sms", "line", "postal")
+_CONSENT_STYLES = {"opted_in": "green", "opted_out": "red", "pending": "yellow"}
+
+
+def local_time(moment: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` in the shop's time zone; "-" for none."""
+    return moment.astimezone(tz).strftime(fmt) if moment else "-"
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """Everything the profile screen shows, read in one go."""
+
+    profile: Profile
+    wallet: Balance
+    why: Explanation
+    interactions: tuple[Interaction, ...]
+
+
+def load_profile_view(conn: Connection, profile_id: int) -> ProfileView:
+    """The profile, its points, its merge explanation and its latest interactions.
+
+    Raises DataError (or UnknownProfileError) when there is no such profile.
+    """
+    profile = load_profile(conn, profile_id)
+    return ProfileView(
+        profile,
+        balance(conn, profile_id),
+        explain(conn, profile_id),
+        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
+    )
+
+
+def _address(profile: Profile) -> str:
+    """Japanese order: postal code, prefecture, city, street, building."""
+    found = profile.address or {}
+    postal = found.get("postal_code") or profile.postal_code
+    parts = [
+        f"〒{postal}" if postal else None,
+        found.get("prefecture") or profile.prefecture,
+        found.get("city"),
+        found.get("line1"),
+        found.get("line2"),
+    ]
+    return " ".join(p for p in parts if p) or "-"
+
+
+def _evidence(merge: Merge) -> str:
+    evidence = merge.evidence
+    if "operator" in evidence:
+        return "linked by an operator"
+    keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
+    names = evidence.get("names")
+    return "; ".join(p for p in (keys, f"names {names}" if names else "") if p) or "-"
+
+
+def _section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> RenderableType:
+    """The profile as the operator reads it, top to bottom."""
+    p = view.profile
+    parts: list[RenderableType] = []
+    # NFKC: half-width katakana from a POS (ﾔﾏﾀﾞ) reads as full-width (ヤマダ).
+    kana = unicodedata.normalize(
+        "NFKC", f"{p.family_name_kana or ''} {p.given_name_kana or ''}".strip()
+    )
+    title = Text(p.name, style="bold")
+    if kana and kana != p.name:
+        title.append(f"  {kana}", style="")
+    title.append(f"  profile {p.id}", style="dim")
+    parts.append(title)
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column()
+    age = p.age(today)
+    consent = Text()
+    for i, medium in enumerate(_MEDIA):
+        state = str(p.row[f"consent_{medium}"])
+        consent.append(("  " if i else "") + f"{medium} ")
+        consent.append(state, style=_CONSENT_STYLES.get(state, "dim"))
+    by_connection = ", ".join(f"{k} {v:,}" for k, v in sorted(view.wallet.by_connection.items()))
+    rows: list[tuple[str, str | Text]] = [
+        ("born", f"{p.birth_date} (age {age})" if age is not None else "-"),
+        ("gender", p.gender),
+        ("address", _address(p)),
+        ("phone", p.phone or "-"),
+        ("email", p.email or "-"),
+        ("company", p.company or "-"),
+        ("member code", p.member_code or "-"),
+        ("consent", consent),
+        ("points", f"{view.wallet.total:,}" + (f" ({by_connection})" if by_connection else "")),
+        (
+            "purchases",
+            f"{p.number_of_orders} for ¥{p.amount_spent:,.0f}, first "
+            f"{local_time(p.first_order_at, tz, '%Y-%m-%d')}, last "
+            f"{local_time(p.last_order_at, tz, '%Y-%m-%d')}",
+        ),
+        ("channels", f"{p.channel_mix}: {', '.join(p.values.get('channel', ())) or '-'}"),
+        ("stores", ", ".join(p.values.get("store", ())) or "-"),
+        ("tags", ", ".join(p.values.get("tag", ())) or "-"),
+        ("stage", f"{p.lifecycle_stage}" + (f", RFM {p.rfm_group}" if p.rfm_group else "")),
+    ]
+    for label, value in rows:
+        head.add_row(label, value)
+    parts.append(head)
+
+    parts.append(_section(f"Recent orders ({len(p.orders)})"))
+    if p.orders:
+        orders = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+        for label, justify in (
+            ("placed", "left"),
+            ("where", "left"),
+            ("order", "left"),
+            ("status", "left"),
+            ("total", "right"),
+            ("products", "left"),
+        ):
+            orders.add_column(label, justify=justify)  # type: ignore[arg-type]
+        for o in p.orders:
+            orders.add_row(
+                local_time(o.placed_at, tz, "%Y-%m-%d"),
+                # "pos 渋谷店", or "ec web" when the connection is not named for its channel.
+                " ".join(
+                    dict.fromkeys(part for part in (o.connection, o.channel, o.location) if part)
+                ),
+                o.name or o.id,
+                o.status,
+                f"{o.total:,.0f} {o.currency}",
+                ", ".join(o.products) or "-",
+            )
+        parts.append(orders)
+    else:
+        parts.append(Text("no orders", style="dim"))
+
+    parts.append(_section(f"Source records ({len(p.members)})"))
+    sources = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    for label in ("connection", "record", "name", "email", "phone", "updated"):
+        sources.add_column(label)
+    for m in p.members:
+        sources.add_row(
+            m.connection,
+            m.id,
+            m.name or "-",
+            m.email or "-",
+            m.phone or "-",
+            local_time(m.updated_at, tz, "%Y-%m-%d"),
+        )
+    parts.append(sources)
+
+    parts.append(_section("Why these records are one person"))
+    if view.why.merges:
+        merges = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+        for label in ("records", "rule", "evidence", "merged"):
+            merges.add_column(label)
+        for merge in view.why.merges:
+            merges.add_row(
+                f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}",
+                merge.rule,
+                _evidence(merge),
+                local_time(merge.merged_at, tz),
+            )
+        parts.append(merges)
+    else:
+        parts.append(Text("a single source record: nothing was merged", style="dim"))
+    for override in view.why.overrides:
+        sign = "+" if override.kind == "link" else "/"
+        parts.append(
+            Text(
+                f"operator {override.kind}: {override.a[0]}:{override.a[1]} {sign} "
+                f"{override.b[0]}:{override.b[1]}  {override.note or ''}".rstrip(),
+                style="yellow",
+            )
+        )
+
+    parts.append(_section("Recent interactions"))
+    if view.interactions:
+        recent = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+        for label in ("when", "kind", "medium", "subject"):
+            recent.add_column(label)
+        for item in view.interactions:
+            recent.add_row(
+                local_time(item.occurred_at, tz),
+                item.kind,
+                item.medium or "-",
+                item.subject or "-",
+            )
+        parts.append(recent)
+    else:
+        parts.append(Text("none recorded", style="dim"))
+    return Group(*parts)
