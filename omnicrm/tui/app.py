@@ -9,15 +9,17 @@ in thread workers through the same engine and store calls as the CLI.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import importlib.util
 import inspect
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from sqlalchemy.engine import make_url
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -103,6 +105,44 @@ class OmnicrmApp(App[None]):
         self._lost: MessageScreen | None = None  # says the store does not answer
         self._screens = {mode: _optional_screen(mode) for mode in _OPTIONAL_SCREENS}
 
+    # -- garbage collection ----------------------------------------------------------
+
+    # A full collection walks every tracked object (hundreds of thousands once Textual,
+    # SQLAlchemy and the screens are up) and stalls the event loop for 100-400 ms, so a
+    # key pressed then waits. What exists once the app has started lives as long as the
+    # app: it is frozen out of collections; the collector's own full collections are
+    # put off, and the full collection that catches the garbage made since runs when the
+    # operator has not touched a key for a while (and at least every few minutes).
+    _IDLE_BEFORE_COLLECT = 2.0  # seconds without input
+    _COLLECT_EVERY = 30.0
+    _COLLECT_AT_LEAST_EVERY = 300.0
+
+    def _calm_collector(self) -> None:
+        self._last_input = time.monotonic()
+        self._thresholds = gc.get_threshold()
+        gc.set_threshold(self._thresholds[0], self._thresholds[1], 1000)
+        self._full_collection()
+        self.set_interval(self._COLLECT_EVERY, self._collect_when_idle)
+
+    def _full_collection(self) -> None:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._collected_at = time.monotonic()
+
+    def _collect_when_idle(self) -> None:
+        now = time.monotonic()
+        if (
+            now - self._last_input >= self._IDLE_BEFORE_COLLECT
+            or now - self._collected_at >= self._COLLECT_AT_LEAST_EVERY
+        ):
+            self._full_collection()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
     # -- start and watch -------------------------------------------------------------
 
     def on_mount(self) -> None:
@@ -122,6 +162,7 @@ class OmnicrmApp(App[None]):
             )
             self.push_screen(empty)
         self._open_store()
+        self._calm_collector()
 
     def _factory(self, screen: Callable[..., Screen[Any]]) -> Callable[[], Screen[Any]]:
         # Screens that take a clock get the app's, so one fixed clock fixes every screen.
@@ -199,6 +240,8 @@ class OmnicrmApp(App[None]):
         self.screen.post_message(StoreChanged())
 
     def on_unmount(self) -> None:
+        gc.unfreeze()
+        gc.set_threshold(*self._thresholds)
         self._stopping.set()  # wakes the watch worker, which closes the reader
 
     # -- navigation ------------------------------------------------------------------
