@@ -89,6 +89,24 @@ def screen_clock(screen: Screen[Any], clock: Clock | None) -> Clock:
     return found if callable(found) else _utc_now
 
 
+class ShopScreen(Screen[None]):
+    """A screen over the store that tells times in the shop's zone."""
+
+    def __init__(self, runtime: Runtime, *, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self._given_clock = clock
+
+    @property
+    def clock(self) -> Clock:
+        """What "now" is for this screen (see `screen_clock`)."""
+        return screen_clock(self, self._given_clock)
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self.runtime.config.scheduler.timezone)
+
+
 Cell = str | Text
 
 
@@ -143,7 +161,7 @@ def describe_failure(runtime: Runtime, exc: BaseException) -> str:
     return f"Reading the store at {url} failed: {type(exc).__name__}: {exc}"
 
 
-class CustomerLookupScreen(Screen[None]):
+class CustomerLookupScreen(ShopScreen):
     """Find a person by email, phone, member code or name, and open their profile."""
 
     TITLE = "Customers"
@@ -161,9 +179,7 @@ class CustomerLookupScreen(Screen[None]):
     def __init__(
         self, runtime: Runtime, *, clock: Clock | None = None, debounce: float = 0.25
     ) -> None:
-        super().__init__()
-        self.runtime = runtime
-        self._given_clock = clock
+        super().__init__(runtime, clock=clock)
         self._debounce = debounce
         self._timer: Timer | None = None
         self._asked = 0  # searches started; only the latest one's answer is shown
@@ -185,15 +201,6 @@ class CustomerLookupScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
         self._check_empty()
-
-    @property
-    def clock(self) -> Clock:
-        """What "now" is for this screen (see `screen_clock`)."""
-        return screen_clock(self, self._given_clock)
-
-    @property
-    def _tz(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.config.scheduler.timezone)
 
     @work(thread=True, group="lookup-empty")
     def _check_empty(self) -> None:
@@ -317,7 +324,7 @@ class CustomerLookupScreen(Screen[None]):
             self.app.pop_screen()
 
 
-class CustomerProfileScreen(Screen[None]):
+class CustomerProfileScreen(ShopScreen):
     """One person, whole: identity, consent, purchases, points, sources, merges."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -329,10 +336,8 @@ class CustomerProfileScreen(Screen[None]):
     """
 
     def __init__(self, runtime: Runtime, profile_id: int, *, clock: Clock | None = None) -> None:
-        super().__init__()
-        self.runtime = runtime
+        super().__init__(runtime, clock=clock)
         self.profile_id = profile_id
-        self._given_clock = clock
         self.title = f"Profile {profile_id}"
         self.view: ProfileView | None = None  # what is shown, once loaded
 
@@ -345,15 +350,6 @@ class CustomerProfileScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#profile", VerticalScroll).focus()
         self._load()
-
-    @property
-    def clock(self) -> Clock:
-        """What "now" is for this screen (see `screen_clock`)."""
-        return screen_clock(self, self._given_clock)
-
-    @property
-    def _tz(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.config.scheduler.timezone)
 
     @work(thread=True, exclusive=True, group="profile-load")
     def _load(self) -> None:

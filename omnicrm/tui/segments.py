@@ -28,7 +28,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
@@ -48,9 +47,9 @@ from omnicrm.core.store.schema import crm_state, profiles, segments
 from omnicrm.tui.customers import (
     Clock,
     CustomerProfileScreen,
+    ShopScreen,
     describe_failure,
     fill_table,
-    screen_clock,
     store_engine,
 )
 from omnicrm.views import local_time
@@ -190,7 +189,7 @@ class ChangeCheck:
             self._conn = None
 
 
-class SegmentsScreen(Screen[None]):
+class SegmentsScreen(ShopScreen):
     """Every segment with its count, change since the count before, and history."""
 
     TITLE = "Segments"
@@ -210,9 +209,7 @@ class SegmentsScreen(Screen[None]):
         clock: Clock | None = None,
         poll_interval: float = 0.5,
     ) -> None:
-        super().__init__()
-        self.runtime = runtime
-        self._given_clock = clock
+        super().__init__(runtime, clock=clock)
         self._interval = poll_interval
         self._stop = threading.Event()
         self._wake = threading.Event()  # set to check before the tick is up
@@ -235,15 +232,6 @@ class SegmentsScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._stop.set()
         self._wake.set()
-
-    @property
-    def clock(self) -> Clock:
-        """What "now" is for this screen (see `screen_clock`)."""
-        return screen_clock(self, self._given_clock)
-
-    @property
-    def _tz(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.config.scheduler.timezone)
 
     @work(thread=True, exclusive=True, group="segments-watch")
     def _watch(self) -> None:
@@ -376,7 +364,7 @@ def load_segment_detail(
     )
 
 
-class SegmentScreen(Screen[None]):
+class SegmentScreen(ShopScreen):
     """One segment: its expression, description, count history and a sample of members."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -391,10 +379,8 @@ class SegmentScreen(Screen[None]):
     """
 
     def __init__(self, runtime: Runtime, name: str, *, clock: Clock | None = None) -> None:
-        super().__init__()
-        self.runtime = runtime
+        super().__init__(runtime, clock=clock)
         self.segment_name = name
-        self._given_clock = clock
         self.title = f"Segment {name}"
         self.detail: SegmentDetail | None = None  # what is shown, once loaded
 
@@ -412,15 +398,6 @@ class SegmentScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._load()
-
-    @property
-    def clock(self) -> Clock:
-        """What "now" is for this screen (see `screen_clock`)."""
-        return screen_clock(self, self._given_clock)
-
-    @property
-    def _tz(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.config.scheduler.timezone)
 
     @work(thread=True, exclusive=True, group="segment-load")
     def _load(self) -> None:
