@@ -18,7 +18,7 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.segments import latest_counts, list_segments
 from omnicrm.core.store.schema import profile_members, profiles
 from omnicrm.errors import DataError
-from omnicrm.views import load_profile_view, render_profile_view
+from omnicrm.views import load_profile_view, local_time, render_profile_view
 
 
 @click.group("crm")
@@ -78,6 +78,7 @@ def find_command(obj: Context, query: str, limit: int) -> None:
     if not found:
         console.print(f"no profile matches {escape(query)!r}")
         return
+    tz = ZoneInfo(runtime.config.scheduler.timezone)
     table = Table("id", "name", "email", "phone", "orders", "last order", box=box.SIMPLE)
     for match in found:
         table.add_row(
@@ -86,7 +87,7 @@ def find_command(obj: Context, query: str, limit: int) -> None:
             escape(match.email or "-"),
             match.phone or "-",
             str(match.number_of_orders),
-            _day(match.last_order_at),
+            local_time(match.last_order_at, tz, "%Y-%m-%d"),
         )
     console.print(table)
 
@@ -105,7 +106,3 @@ def show_command(obj: Context, profile_id: int) -> None:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
     tz = ZoneInfo(runtime.config.scheduler.timezone)
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))
-
-
-def _day(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d") if moment else "-"

@@ -119,7 +119,7 @@ def rebuild_profiles(
             row = _identity(person, region)
             row.update(bought.columns())
             own_channels = channels.get(pid, set())
-            row["channel_mix"] = _channel_mix(own_channels, bought.count)
+            row["channel_mix"] = _channel_mix(own_channels)
             row["updated_at"] = now
             row["pid"] = pid
             rows.append(row)
@@ -304,7 +304,7 @@ def _order_values(conn: Connection, ids: Sequence[int], column: Any) -> dict[int
     return found
 
 
-def _channel_mix(channels: Collection[str], purchases: int) -> str:
+def _channel_mix(channels: Collection[str]) -> str:
     if not channels:
         return "none"
     store = any(c in STORE_CHANNELS for c in channels)
@@ -315,6 +315,14 @@ def _channel_mix(channels: Collection[str], purchases: int) -> str:
 
 
 # -- reading -------------------------------------------------------------------------------
+
+
+def person_name(
+    family: str | None, given: str | None, family_kana: str | None, given_kana: str | None
+) -> str:
+    """Family then given name, as Japanese write it; the kana when that is all there is."""
+    written = " ".join(p for p in (family, given) if p)
+    return written or " ".join(p for p in (family_kana, given_kana) if p)
 
 
 @dataclass(frozen=True)
@@ -367,9 +375,11 @@ class Profile:
     @property
     def name(self) -> str:
         """Family then given name, as Japanese write it; kana when that is all we have."""
-        kanji = f"{self.row['family_name'] or ''} {self.row['given_name'] or ''}".strip()
-        kana = f"{self.row['family_name_kana'] or ''} {self.row['given_name_kana'] or ''}".strip()
-        return kanji or kana or "(no name)"
+        r = self.row
+        name = person_name(
+            r["family_name"], r["given_name"], r["family_name_kana"], r["given_name_kana"]
+        )
+        return name or "(no name)"
 
     def age(self, today: dt.date) -> int | None:
         """Age in whole years on ``today``; None without a birth date."""
@@ -390,8 +400,9 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
         SourceCustomer(
             connection=m["connection"],
             id=m["id"],
-            name=" ".join(p for p in (m["family_name"], m["given_name"]) if p)
-            or " ".join(p for p in (m["family_name_kana"], m["given_name_kana"]) if p),
+            name=person_name(
+                m["family_name"], m["given_name"], m["family_name_kana"], m["given_name_kana"]
+            ),
             email=m["email"],
             phone=m["phone"],
             member_code=m["member_code"],
@@ -503,8 +514,7 @@ def find_profiles(
     return [
         ProfileMatch(
             id=r.id,
-            name=f"{r.family_name or ''} {r.given_name or ''}".strip()
-            or f"{r.family_name_kana or ''} {r.given_name_kana or ''}".strip()
+            name=person_name(r.family_name, r.given_name, r.family_name_kana, r.given_name_kana)
             or "(no name)",
             email=r.email,
             phone=r.phone,
@@ -538,6 +548,7 @@ __all__ = [
     "joined_to_profiles",
     "load_profile",
     "member_orders",
+    "person_name",
     "profile_of",
     "rebuild_profiles",
 ]
