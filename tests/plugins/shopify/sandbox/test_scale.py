@@ -1,13 +1,11 @@
-"""Size: a million customers start in seconds and answer pages fast."""
+"""Size: a large shop is generated lazily and served correctly (speed: benchmarks/)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
@@ -20,38 +18,29 @@ END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.slow
-def test_a_million_customers_start_in_seconds_and_serve_pages(client_for: Any) -> None:
-    began = time.perf_counter()
-    shop = ShopifySandbox(customers=1_000_000, end=END, bucket_size=10**7, restore_rate=10**7)
+def test_a_large_shop_serves_every_page_and_its_orders(client_for: Any) -> None:
+    # How fast is benchmarks/shopify_sandbox.py's business; this checks that a shop far
+    # larger than the tests' others is generated lazily and still served correctly.
+    shop = ShopifySandbox(customers=200_000, end=END, bucket_size=10**7, restore_rate=10**7)
     with shop:
-        started = time.perf_counter() - began
         admin = client_for(shop)
-        t = time.perf_counter()
         page = admin.data(
             queries.CUSTOMERS, "Customers", first=100, query="updated_at:>='2025-12-01'"
         )
-        first_page = time.perf_counter() - t
         assert len(page["customers"]["nodes"]) == 100
-        cursor, t, pages = page["customers"]["pageInfo"]["endCursor"], time.perf_counter(), 10
-        for _ in range(pages):
+        seen: set[str] = set()
+        cursor = None
+        for _ in range(5):
             page = admin.data(queries.CUSTOMERS, "Customers", first=100, after=cursor)
+            nodes = page["customers"]["nodes"]
+            assert len(nodes) == 100
+            seen.update(node["id"] for node in nodes)
             cursor = page["customers"]["pageInfo"]["endCursor"]
-        per_second = pages / (time.perf_counter() - t)
+        assert len(seen) == 500, "pages do not overlap"
         shop.data.wait_for_orders()
-        orders_ready = time.perf_counter() - began
-        t = time.perf_counter()
+        assert shop.data.base_orders > 200_000
         orders = admin.data(queries.ORDERS, "Orders", first=15, lines=5)["orders"]["nodes"]
-        orders_page = time.perf_counter() - t
         assert len(orders) == 15
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            f"\n1M customers ({shop.data.base_orders} orders): customers served after "
-            f"{started:.1f}s, orders after {orders_ready:.1f}s; first page {first_page:.3f}s, "
-            f"{per_second:.1f} pages of 100 customers/s, orders page {orders_page:.3f}s, "
-            f"max RSS {rss:.0f} MB"
-        )
-        assert started < 15, "customers are served within seconds"
-        assert first_page < 2 and per_second > 3
 
 
 def test_the_command_line_runs_a_sandbox_in_its_own_process() -> None:
