@@ -21,7 +21,7 @@ from omnicrm.core.records import (
     OrderLine,
     OrderStatus,
 )
-from omnicrm.core.segments import count_all, latest_counts
+from omnicrm.core.segments import count_all, count_segments, latest_counts
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import profile_changes, profiles
 
@@ -195,3 +195,22 @@ def test_full_refresh_scores_everything_and_records_counts(shop: Store) -> None:
         counts = {name: c.count for name, c in latest_counts(conn).items()}
         assert counts == count_all(conn, NOW + dt.timedelta(days=1))
         assert all(c.previous is not None for c in latest_counts(conn).values())
+
+
+def test_a_first_import_never_shows_points_already_past_their_date(store: Store) -> None:
+    """Orders of years ago earn points that expired long before the import: the refresh
+    after the sync expires them (not only the nightly one), so every balance, the
+    points_balance segment attribute included, leaves them out."""
+    store.write_batch("ec", Stream.CUSTOMERS, [customer("E1", email="old@example.jp")])
+    store.write_batch(
+        "ec",
+        Stream.ORDERS,
+        [order("OLD", "E1", 800, 50_000), order("NEW", "E1", 30, 7_000)],
+    )
+    refresh(store, now=NOW)
+    with store.engine.connect() as conn:
+        pid = profile_of(conn, "ec", "E1")
+        assert pid is not None
+        assert balance(conn, pid).total == 70  # the 500 of 800 days ago are gone
+        assert load_profile(conn, pid).row["points_balance"] == 70
+        assert count_segments(conn, {"p": "points_balance = 70"}, NOW) == {"p": 1}
