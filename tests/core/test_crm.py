@@ -214,3 +214,28 @@ def test_a_first_import_never_shows_points_already_past_their_date(store: Store)
         assert balance(conn, pid).total == 70  # the 500 of 800 days ago are gone
         assert load_profile(conn, pid).row["points_balance"] == 70
         assert count_segments(conn, {"p": "points_balance = 70"}, NOW) == {"p": 1}
+
+
+def test_customers_find_matches_part_of_an_email_as_it_matches_part_of_a_name(
+    shop: Store,
+) -> None:
+    shop.write_batch(
+        "ec",
+        Stream.CUSTOMERS,
+        [customer("E3", family_name="山田", given_name="浩", email="yamada.h@shop.example.com")],
+    )
+    refresh(shop, now=NOW)
+    with shop.engine.connect() as conn:
+        hanako, ichiro, hiroshi = (profile_of(conn, "ec", c) for c in ("E1", "E2", "E3"))
+
+        def found(query: str) -> set[int | None]:
+            return {m.id for m in find_profiles(conn, query)}
+
+        assert found("hanako@") == {hanako}
+        assert found("@example.jp") == {hanako, ichiro}
+        assert found("\uff25XAMPLE.jp") == {hanako, ichiro}  # a full-width E, upper case
+        assert found("yamada.h") == {hiroshi}
+        assert found("h@shop.example") == {hiroshi}
+        assert found("やまだ") == {hanako}  # names as before (浩 has no reading here)
+        assert found("山田") == {hanako, hiroshi}
+        assert found("example.org") == set()
