@@ -225,13 +225,19 @@ def _identity(members: Sequence[Mapping[Any, Any]], region: str) -> dict[str, An
 
 
 def _consents(members: Sequence[Mapping[Any, Any]]) -> dict[str, str]:
-    """Per medium, the latest consent statement across members; opt-out wins a tie."""
+    """Per medium, the latest consent statement across members; opt-out wins a tie.
+
+    A member that was never asked (unknown) states nothing, so it cannot undo an
+    opt-in or opt-out another member recorded.
+    """
     latest: dict[str, tuple[str, bool, str]] = {}
     for member in members:
         for consent in member["consents"] or []:
             when = consent.get("updated_at") or member["updated_at"].isoformat()
             when = str(when)
             state = consent["state"]
+            if state == ConsentState.UNKNOWN.value:
+                continue
             # Sort key: time, then opted-out above anything else stated at that time.
             key = (when, state == ConsentState.OPTED_OUT.value, state)
             if consent["medium"] not in latest or key > latest[consent["medium"]]:

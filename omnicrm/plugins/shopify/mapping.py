@@ -53,11 +53,13 @@ PREFECTURES = (
     "熊本県", "大分県", "宮崎県", "鹿児島県", "沖縄県",
 )  # fmt: skip
 
-# Marketing states (GraphQL enums; webhooks send the same words in lower case). Only
-# SUBSCRIBED allows marketing; NOT_SUBSCRIBED is Shopify saying "no consent given".
+# Marketing states (CustomerEmailMarketingState, CustomerSmsMarketingState; webhooks
+# send the same words in lower case), each to what it means. Only SUBSCRIBED allows
+# marketing. NOT_SUBSCRIBED is "never subscribed": the customer was never asked, which
+# is not an opt-out (UNSUBSCRIBED is: subscribed once, then left).
 _CONSENT_STATES = {
     "SUBSCRIBED": ConsentState.OPTED_IN,
-    "NOT_SUBSCRIBED": ConsentState.OPTED_OUT,
+    "NOT_SUBSCRIBED": ConsentState.UNKNOWN,  # never asked: no consent either way
     "UNSUBSCRIBED": ConsentState.OPTED_OUT,
     "INVALID": ConsentState.OPTED_OUT,  # the address bounced: never send to it
     "PENDING": ConsentState.PENDING,  # double opt-in not confirmed yet
