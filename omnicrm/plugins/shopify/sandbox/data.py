@@ -102,6 +102,30 @@ def _count_table() -> bytes:
 _COUNTS = _count_table()
 
 
+# Landline area codes (Tokyo, Osaka, Nagoya, Yokohama, Fukuoka, Kyoto, Kobe, Sendai,
+# Saitama): the area code and the subscriber number make nine digits. (Sapporo's 011
+# is left out: only some of its exchanges are allocated.)
+LANDLINE_AREAS = ("3", "6", "52", "45", "92", "75", "78", "22", "48")
+LANDLINE_SHARE = 0.2
+
+
+def japanese_phone(seed: int, c: int, mobile: int) -> str:
+    """A valid Japanese number in E.164 for customer ``c``: mostly a mobile on the
+    ``mobile`` prefix (70, 80 or 90), sometimes a landline.
+
+    A mobile's first subscriber digit is 1 to 9 and a landline's 2 to 9: numbers
+    beginning with 0 there are not allocated (phonenumbers calls them invalid, and
+    identity resolution would drop them). Unique per customer by the serial part.
+    """
+    rng = random.Random((seed << 40) | (3 << 36) | c)
+    serial = (c * 7_919 + 1_234_567) % 10**7
+    if rng.random() < LANDLINE_SHARE:
+        area = rng.choice(LANDLINE_AREAS)
+        rest = 8 - len(area)  # digits after the subscriber's first
+        return f"+81{area}{rng.randint(2, 9)}{serial % 10**rest:0{rest}d}"
+    return f"+81{mobile}{rng.randint(1, 9)}{serial:07d}"
+
+
 def iso(sec: int) -> str:
     """Internal seconds as Shopify's DateTime: ``2025-03-01T12:34:56Z``."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(EPOCH + sec))
@@ -673,7 +697,7 @@ class ShopData:
             serial = (c * 2_654_435_761 + self.seed) % 10_000_000
             email = f"{local.lower()}.{serial}@{rng.choice(EMAIL_DOMAINS)}"
         if has_phone:
-            phone = f"+81{rng.choice((70, 80, 90))}{(c * 7_919 + 1_234_567) % 10**8:08d}"
+            phone = japanese_phone(self.seed, c, rng.choice((70, 80, 90)))
         state = rng.choices(("ENABLED", "DISABLED", "INVITED", "DECLINED"), (55, 37, 6, 2))[0]
         tags = set()
         if len(cores) >= 3:

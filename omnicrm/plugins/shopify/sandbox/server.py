@@ -39,7 +39,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..queries import API_VERSION
-from . import webhooks
+from . import STANDARD_BUCKET, STANDARD_RESTORE_RATE, webhooks
 from .bulk import BulkManager
 from .cost import LeakyBucket
 from .data import ShopData
@@ -85,8 +85,8 @@ class ShopifySandbox:
         access_token: str = DEFAULT_TOKEN,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
-        bucket_size: float = 1000,
-        restore_rate: float = 50,
+        bucket_size: float = STANDARD_BUCKET,
+        restore_rate: float = STANDARD_RESTORE_RATE,
         max_cost: int = 1000,
         end: Any = None,
         host: str = "127.0.0.1",

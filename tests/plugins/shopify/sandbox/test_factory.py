@@ -30,7 +30,11 @@ def test_the_factory_yields_settings_that_reach_a_live_sandbox(
             json={"query": queries.CUSTOMERS_COUNT},
             headers={"X-Shopify-Access-Token": settings["access_token"]},
         )
-        assert response.json()["data"]["customersCount"]["count"] == 120
+        body = response.json()
+        assert body["data"]["customersCount"]["count"] == 120
+        # A standard shop's bucket as Shopify documents it today: 100 points a second.
+        throttle = body["extensions"]["cost"]["throttleStatus"]
+        assert (throttle["maximumAvailable"], throttle["restoreRate"]) == (2000.0, 100.0)
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{parsed.base_url}/admin/api/{queries.API_VERSION}/graphql.json")
 
