@@ -29,16 +29,18 @@ class ShopifySettings(BaseModel):
         description="Where the Admin API answers; default https://SHOP (sandboxes set it).",
     )
     page_size: int = Field(
-        default=100,
+        default=250,
         ge=1,
         le=250,
-        description="Customers per page at most; fewer when the query cost would be high.",
+        description="Customers per page at most; fewer when the query's cost would not "
+        "fit the bucket the shop reports.",
     )
     orders_page_size: int = Field(
-        default=25,
+        default=250,
         ge=1,
         le=250,
-        description="Orders per page at most; fewer when the query cost would be high.",
+        description="Orders per page at most; fewer when the query's cost would not fit "
+        "the bucket the shop reports.",
     )
     lines_page_size: int = Field(
         default=5,
