@@ -100,8 +100,9 @@ def test_connection_costs_follow_shopifys_rules() -> None:
     one = estimate_cost("Customers", {"first": 1})
     ten = estimate_cost("Customers", {"first": 10})
     assert ten - one == 9 * (one - 2)
-    # A customer node: itself, amountSpent, two consents and the address.
-    assert one == 2 + 5
+    # A customer node: itself, two furigana metafields, amountSpent, two consents and
+    # the address.
+    assert one == 2 + 7
     assert estimate_cost("BulkRun", {"query": "x"}) == 10  # a mutation
 
 
@@ -341,10 +342,10 @@ def test_a_new_client_starts_from_what_the_last_one_left(clock: Clock) -> None:
     with ShopifySandbox(customers=60, seed=2, end=END, bucket_size=300, restore_rate=200) as shop:
         with connect(shop, clock, client_id=None, client_secret=None) as one:
             for _ in range(3):
-                one.execute("Customers", {"first": 50})  # 252 points each: drains it
+                one.execute("Customers", {"first": 35})  # 247 points each: drains it
         with connect(shop, clock, client_id=None, client_secret=None) as two:
             waited = len(clock.rate_limit)
-            two.execute("Customers", {"first": 50})
+            two.execute("Customers", {"first": 35})
             assert len(clock.rate_limit) > waited  # waited before its very first request
         assert shop.stats.throttled == 0
 

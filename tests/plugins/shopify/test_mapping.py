@@ -61,6 +61,8 @@ CUSTOMER: dict[str, Any] = {
     "id": "gid://shopify/Customer/7390000000001",
     "firstName": "花子",
     "lastName": "山田",
+    "familyNameKana": {"value": "ヤマダ"},
+    "givenNameKana": None,  # a reading only for the family name
     "email": "hanako.yamada@example.jp",
     "phone": "+819012345678",
     "tags": ["VIP", "定期便"],
@@ -194,6 +196,7 @@ def test_a_customer_maps_every_field() -> None:
     assert customer.email == "hanako.yamada@example.jp"
     assert customer.phone == "+819012345678"
     assert customer.tags == ["VIP", "定期便"]
+    assert (customer.family_name_kana, customer.given_name_kana) == ("ヤマダ", None)
     assert customer.company == "山田商店"
     assert customer.address is not None
     assert customer.address.model_dump() == {
@@ -536,6 +539,20 @@ def test_customer_webhooks(topic: str) -> None:
     assert customer.updated_at == dt.datetime(2022, 1, 1, 0, 0, tzinfo=dt.UTC)
     assert customer.raw["note"] == "This customer loves ice cream"
     assert customer.raw == body
+
+
+def test_customer_webhook_reads_furigana_from_its_metafields() -> None:
+    body = {
+        **_sample("customers/update"),
+        "metafields": [
+            {"namespace": "custom", "key": "family_name_kana", "value": "ヤマダ"},
+            {"namespace": "custom", "key": "given_name_kana", "value": " ハナコ "},
+            {"namespace": "other", "key": "family_name_kana", "value": "x"},
+        ],
+    }
+    customer = customer_from_webhook(body)
+    assert (customer.family_name_kana, customer.given_name_kana) == ("ヤマダ", "ハナコ")
+    assert customer_from_webhook(_sample("customers/update")).family_name_kana is None
 
 
 def test_customer_webhook_consents_and_tags() -> None:

@@ -34,6 +34,8 @@ from itertools import chain, repeat
 from operator import add, and_, mul
 from typing import Any
 
+import jaconv
+
 from .catalog import (
     CITIES,
     EMAIL_DOMAINS,
@@ -124,6 +126,25 @@ def japanese_phone(seed: int, c: int, mobile: int) -> str:
         rest = 8 - len(area)  # digits after the subscriber's first
         return f"+81{area}{rng.randint(2, 9)}{serial % 10**rest:0{rest}d}"
     return f"+81{mobile}{rng.randint(1, 9)}{serial:07d}"
+
+
+# Shopify has no reading field: Japanese shops keep furigana in customer metafields
+# (a registration form's フリガナ field, or an app, writes them), as katakana.
+KANA_NAMESPACE = "custom"
+FAMILY_KANA_KEY = "family_name_kana"
+GIVEN_KANA_KEY = "given_name_kana"
+KANA_SHARE = 0.7  # customers who gave a reading (older or guest-made accounts did not)
+
+
+def furigana(seed: int, c: int, family: str, given: str) -> dict[tuple[str, str], str]:
+    """Customer ``c``'s reading metafields, or none for those who never gave one."""
+    rng = random.Random((seed << 40) | (5 << 36) | c)
+    if rng.random() >= KANA_SHARE:
+        return {}
+    return {
+        (KANA_NAMESPACE, FAMILY_KANA_KEY): jaconv.hira2kata(family),
+        (KANA_NAMESPACE, GIVEN_KANA_KEY): jaconv.hira2kata(given),
+    }
 
 
 def iso(sec: int) -> str:
@@ -779,6 +800,7 @@ class ShopData:
             "updatedAt": iso(updated),
             "_index": c,
             "_kana": (last_kana, first_kana),
+            "_metafields": furigana(self.seed, c, last_kana, first_kana),
         }
         change = self.customer_changes.get(c)
         if change:
