@@ -11,6 +11,8 @@ loading the plugin stays cheap. Environment variables tune the factory's sandbox
 ``SHOPIFY_SANDBOX_BUCKET_SIZE``    2000     cost bucket size (points)
 ``SHOPIFY_SANDBOX_RESTORE_RATE``   100      points restored per second
 ``SHOPIFY_SANDBOX_LIVE``           3        seconds between live changes; 0 keeps it still
+                                           (new orders come at a month of the seeded
+                                           history's sales a day)
 =================================  =======  =================================================
 
 The bucket is a standard shop's as Shopify documents it today (100 points restored per
@@ -29,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .server import ShopifySandbox
 
-__all__ = ["STANDARD_BUCKET", "STANDARD_RESTORE_RATE", "ShopifySandbox", "sandbox"]
+__all__ = [
+    "DEFAULT_LIVE_INTERVAL",
+    "STANDARD_BUCKET",
+    "STANDARD_RESTORE_RATE",
+    "ShopifySandbox",
+    "sandbox",
+]
+
+DEFAULT_LIVE_INTERVAL = 3.0  # seconds between a live shop's changes
 
 # A standard shop's GraphQL Admin API limit as Shopify documents it today
 # (shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: Standard 100 points/s,
@@ -65,7 +75,7 @@ def sandbox() -> Iterator[dict[str, Any]]:
     from ..settings import ShopifySettings
     from .server import ShopifySandbox
 
-    live = _env("SHOPIFY_SANDBOX_LIVE", 3, 0, 3600)
+    live = _env("SHOPIFY_SANDBOX_LIVE", DEFAULT_LIVE_INTERVAL, 0, 3600)
     shop = ShopifySandbox(
         customers=int(_env("SHOPIFY_SANDBOX_CUSTOMERS", 3000, 10, 1_000_000)),
         seed=int(_env("SHOPIFY_SANDBOX_SEED", 1, 0, 2**31)),
