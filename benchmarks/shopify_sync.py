@@ -8,12 +8,12 @@ Three subcommands, each printing its figures, the goal and PASS/FAIL (exit 1 on 
     responses the sync received, already in memory, parsed (``json.loads``), joined,
     mapped (``mapping.order_from_node``) and written (``Store.write_batch``, same batch
     size) into another fresh store, with no network. Goal: orders/s end to end at least
-    0.5 of the floor's. ``--mode bulk`` (the default, and what the plugin does on its own:
-    100,000 orders is over ``bulk_threshold``), ``paged`` (``bulk_threshold`` raised so the
-    import pages), or ``both``.
+    0.5 of the floor's. ``--mode bulk`` (the default, and what the plugin does on its own
+    for every full read), ``paged`` (``bulk_threshold`` raised so the import pages), or
+    ``both``.
 ``throttle``
     A full sync (customers, then orders, paged) of at least 60 s against a sandbox with
-    Shopify's standard bucket (1,000 points, 100/s): points spent per second over the
+    Shopify's standard bucket (2,000 points, 100/s): points spent per second over the
     restore rate (goal >= 0.9, reported raw, without the initial full bucket, and over a
     window sampled after the bucket was drained) and THROTTLED answers (goal 0).
 ``rss``
@@ -65,7 +65,9 @@ from omnicrm.plugins.shopify.settings import ShopifySettings
 IMPORT_GOAL = 0.5  # end-to-end orders/s over the floor's
 THROTTLE_GOAL = 0.9  # points spent per second over the restore rate
 RSS_GOAL_MB = 300.0  # the importer's peak RSS
-GENEROUS = {"bucket_size": 20_000.0, "restore_rate": 10_000.0}  # the sandbox() defaults
+# The import and rss benchmarks measure the pipeline against its floor, not pacing (the
+# throttle benchmark does, at a standard shop's bucket): a bucket that never holds back.
+GENEROUS = {"bucket_size": 20_000.0, "restore_rate": 10_000.0}
 NO_BULK = 10**9  # a bulk_threshold that makes a full import page
 
 # -- the sandbox in its own process ------------------------------------------------------
@@ -437,7 +439,8 @@ def cmd_throttle(args: argparse.Namespace) -> int:
         try:
             store = Store.open(f"sqlite:///{tmp / 'throttle.db'}")
             engine = SyncEngine(Host.load(), store)
-            conn = connection(shop.settings, 1000)
+            # Paged: a full read is a bulk operation by default, which costs a few points.
+            conn = connection(shop.settings, 1000, bulk_threshold=NO_BULK)
             before = shop.stats()
             sampler = Sampler(shop)
             t0 = time.perf_counter()
@@ -643,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("throttle", help="points/s over the restore rate; THROTTLED count")
     common(p, 130)
-    p.add_argument("--bucket", type=float, default=1000.0, help="bucket size (points)")
+    p.add_argument("--bucket", type=float, default=2000.0, help="bucket size (points)")
     p.add_argument("--rate", type=float, default=100.0, help="restore rate (points/s)")
     p.add_argument("--min-seconds", type=float, default=60.0)
     p.add_argument("--settle", type=float, default=5.0, help="seconds skipped after draining")

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from omnicrm.core.identity.service import Explanation, Merge, explain
 from omnicrm.core.interactions import Interaction, interactions_for
-from omnicrm.core.points import Balance, balance
+from omnicrm.core.points import Balance, PointsSettings, balance
 from omnicrm.core.profiles import Profile, load_profile
 
 RECENT_INTERACTIONS = 10
@@ -41,15 +41,18 @@ class ProfileView:
     interactions: tuple[Interaction, ...]
 
 
-def load_profile_view(conn: Connection, profile_id: int) -> ProfileView:
-    """The profile, its points, its merge explanation and its latest interactions.
+def load_profile_view(
+    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings
+) -> ProfileView:
+    """The profile, its points (less any past their expiry date by ``now``), its merge
+    explanation and its latest interactions.
 
     Raises DataError (or UnknownProfileError) when there is no such profile.
     """
     profile = load_profile(conn, profile_id)
     return ProfileView(
         profile,
-        balance(conn, profile_id),
+        balance(conn, profile_id, now=now, settings=points),
         explain(conn, profile_id),
         tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
     )

@@ -101,7 +101,9 @@ def show_command(obj: Context, profile_id: int) -> None:
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:
             try:
-                view = load_profile_view(conn, profile_id)
+                view = load_profile_view(
+                    conn, profile_id, dt.datetime.now(dt.UTC), runtime.config.points
+                )
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
     tz = ZoneInfo(runtime.config.scheduler.timezone)

@@ -73,7 +73,7 @@ def points() -> None:
 def balance_command(obj: Context, profile_id: int) -> None:
     """Show a profile's balance, in total and per connection."""
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
-        found = balance(conn, profile_id)
+        found = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
     table = Table("connection", "points", title=f"profile {profile_id}", box=box.SIMPLE_HEAD)
     table.columns[1].justify = "right"
     for name, held in found.by_connection.items():
@@ -89,6 +89,7 @@ def history_command(obj: Context, profile_id: int) -> None:
     """List every entry of a profile's wallet, oldest first."""
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         entries = history(conn, profile_id)
+        wallet = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
     table = Table(
         "when",
         "kind",
@@ -116,7 +117,10 @@ def history_command(obj: Context, profile_id: int) -> None:
             escape(entry.note or ""),
         )
     console.print(table)
-    console.print(f"{len(entries)} entries, balance {running:,}")
+    due = running - wallet.total
+    # Points past their date that no expiry run has written yet are not spendable.
+    tail = f" ({due:,} of them past their expiry date)" if due else ""
+    console.print(f"{len(entries)} entries, balance {wallet.total:,}{tail}")
 
 
 # ignore_unknown_options: so '-50' is read as POINTS, not as an unknown option.
@@ -131,8 +135,9 @@ def adjust_command(
 ) -> None:
     """Add POINTS to a profile's wallet (negative: take them away)."""
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
-        entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=_now())
-        total = balance(conn, profile_id).total
+        now = _now()
+        entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=now)
+        total = balance(conn, profile_id, now=now, settings=_settings(runtime)).total
     console.print(f"{_entry_line(entry)}; balance now {total:,}")
 
 
@@ -147,8 +152,11 @@ def redeem_command(
 ) -> None:
     """Spend POINTS from a profile's wallet (refused beyond its balance)."""
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
-        entry = redeem(conn, profile_id, amount, now=_now(), event_id=event_id, note=note)
-        total = balance(conn, profile_id).total
+        now, settings = _now(), _settings(runtime)
+        entry = redeem(
+            conn, profile_id, amount, now=now, event_id=event_id, note=note, settings=settings
+        )
+        total = balance(conn, profile_id, now=now, settings=settings).total
     console.print(f"{_entry_line(entry)}; balance now {total:,}")
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import Connection, func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.core.points import expire
 from omnicrm.core.segments import (
     SegmentError,
     count_segments,
@@ -27,6 +28,7 @@ from omnicrm.core.segments import (
     list_segments,
     members,
     parse,
+    record_new_count,
     remove,
 )
 from omnicrm.core.store.schema import profiles
@@ -42,6 +44,8 @@ def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
             tz = ZoneInfo(runtime.config.scheduler.timezone)
             with runtime.store.engine.begin() as conn:
                 ensure_builtin(conn)
+                # points_balance in an expression must not count points past their date.
+                expire(conn, _now(), runtime.config.points)
                 try:
                     yield conn, tz
                 except SegmentError as exc:
@@ -174,7 +178,7 @@ def add(obj: Context, name: str, expression: str, description: str | None, repla
     now = _now()
     with _connection(obj) as (conn, tz):
         define(conn, name, expression, description=description, replace=replace, now=now)
-        count = count_segments(conn, {name: expression}, now, tz)[name]
+        count = record_new_count(conn, name, now, tz)
     console.print(f"{'replaced' if replace else 'added'} {escape(name)}: {count:,} profiles now")
 
 

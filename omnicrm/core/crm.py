@@ -6,14 +6,16 @@ missed, even across a crash. A refresh drains the queue in one transaction:
 
 1. identity resolution re-resolves the queued customers and the profiles they reach;
 2. order points are applied for those customers;
-3. the touched profiles are rebuilt (identity fields, purchases, attributes, points);
+3. the touched profiles are rebuilt (identity fields, purchases, attributes, points),
+   and points past their expiry date expire;
 4. their RFM scores and lifecycle stages are set;
 5. every segment is recounted, from the last counts moved by what the touched
    profiles did when that is exact, in full otherwise, and the counts appended to the
    history the terminal UI draws.
 
+Each refresh also expires the points whose date has come (see docs/points.md).
 ``full`` rescoring everything and recounts in full (the nightly job also fits predicted
-CLV, expires points and reconciles balances); ``rebuild`` re-resolves every identity
+CLV and reconciles balances); ``rebuild`` re-resolves every identity
 from scratch (after the ``[identity]`` rules change).
 """
 
@@ -121,8 +123,10 @@ def refresh(
             conn, None if rebuild else touched, now=now, tz=tz, region=settings.identity.region
         )
         refresh_balances(conn, None if rebuild else touched)
+        # Every refresh, not only the nightly one: a first import brings years-old
+        # earns already past their date, and balances must never hold them.
+        expire(conn, now, settings.points)
         if full:
-            expire(conn, now, settings.points)
             clv = settings.analytics
             score_clv(
                 conn,

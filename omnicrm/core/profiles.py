@@ -18,6 +18,8 @@ Rules of the build, so a marketer can rely on them:
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -223,13 +225,19 @@ def _identity(members: Sequence[Mapping[Any, Any]], region: str) -> dict[str, An
 
 
 def _consents(members: Sequence[Mapping[Any, Any]]) -> dict[str, str]:
-    """Per medium, the latest consent statement across members; opt-out wins a tie."""
+    """Per medium, the latest consent statement across members; opt-out wins a tie.
+
+    A member that was never asked (unknown) states nothing, so it cannot undo an
+    opt-in or opt-out another member recorded.
+    """
     latest: dict[str, tuple[str, bool, str]] = {}
     for member in members:
         for consent in member["consents"] or []:
             when = consent.get("updated_at") or member["updated_at"].isoformat()
             when = str(when)
             state = consent["state"]
+            if state == ConsentState.UNKNOWN.value:
+                continue
             # Sort key: time, then opted-out above anything else stated at that time.
             key = (when, state == ConsentState.OPTED_OUT.value, state)
             if consent["medium"] not in latest or key > latest[consent["medium"]]:
@@ -459,6 +467,18 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
     )
 
 
+# What may appear in an address (unquoted local part, domain): a query made only of these
+# may be part of one. Names drop their dots and spaces; a piece of an address keeps them.
+_EMAIL_CHARS = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~@-]+")
+
+
+def _email_part(text: str) -> str | None:
+    """``text`` as a piece of an email address (``hanako@``, ``@example.jp``,
+    ``yamada.h``), lower-cased as addresses are kept; None if it cannot be one."""
+    part = unicodedata.normalize("NFKC", text).strip().lower()
+    return part if _EMAIL_CHARS.fullmatch(part) else None
+
+
 @dataclass(frozen=True)
 class ProfileMatch:
     """A line of a lookup's answer."""
@@ -489,6 +509,7 @@ def find_profiles(
             normalize_phone(text, region),
             normalize_kana(text),
             normalize_name(text),
+            _email_part(text),
         )
         if n
     }

@@ -356,7 +356,9 @@ class CustomerProfileScreen(ShopScreen):
         worker = get_current_worker()
         try:
             with store_engine(self).connect() as conn:
-                view = load_profile_view(conn, self.profile_id)
+                view = load_profile_view(
+                    conn, self.profile_id, self.clock(), self.runtime.config.points
+                )
         except (DataError, UnknownProfileError) as exc:
             message = f"{exc}: it may have been merged into another. Escape to go back."
         except Exception as exc:

@@ -84,6 +84,9 @@ def test_add_show_and_remove_a_segment(config: Path) -> None:
     )
     assert added.exit_code == 0, added.output
     assert "added tokyo-vip: 1 profiles now" in added.output
+    # The count shows in the list at once, not '-' until the next refresh.
+    listed = next(line for line in run(config).output.splitlines() if "tokyo-vip" in line)
+    assert listed.split()[2] == "1", listed
     shown = run(config, "show", "tokyo-vip")
     assert shown.exit_code == 0, shown.output
     assert "expression:  prefecture = '東京都' AND customer_tags CONTAINS 'vip'" in shown.output

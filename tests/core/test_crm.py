@@ -21,7 +21,7 @@ from omnicrm.core.records import (
     OrderLine,
     OrderStatus,
 )
-from omnicrm.core.segments import count_all, latest_counts
+from omnicrm.core.segments import count_all, count_segments, latest_counts
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import profile_changes, profiles
 
@@ -195,3 +195,47 @@ def test_full_refresh_scores_everything_and_records_counts(shop: Store) -> None:
         counts = {name: c.count for name, c in latest_counts(conn).items()}
         assert counts == count_all(conn, NOW + dt.timedelta(days=1))
         assert all(c.previous is not None for c in latest_counts(conn).values())
+
+
+def test_a_first_import_never_shows_points_already_past_their_date(store: Store) -> None:
+    """Orders of years ago earn points that expired long before the import: the refresh
+    after the sync expires them (not only the nightly one), so every balance, the
+    points_balance segment attribute included, leaves them out."""
+    store.write_batch("ec", Stream.CUSTOMERS, [customer("E1", email="old@example.jp")])
+    store.write_batch(
+        "ec",
+        Stream.ORDERS,
+        [order("OLD", "E1", 800, 50_000), order("NEW", "E1", 30, 7_000)],
+    )
+    refresh(store, now=NOW)
+    with store.engine.connect() as conn:
+        pid = profile_of(conn, "ec", "E1")
+        assert pid is not None
+        assert balance(conn, pid).total == 70  # the 500 of 800 days ago are gone
+        assert load_profile(conn, pid).row["points_balance"] == 70
+        assert count_segments(conn, {"p": "points_balance = 70"}, NOW) == {"p": 1}
+
+
+def test_customers_find_matches_part_of_an_email_as_it_matches_part_of_a_name(
+    shop: Store,
+) -> None:
+    shop.write_batch(
+        "ec",
+        Stream.CUSTOMERS,
+        [customer("E3", family_name="山田", given_name="浩", email="yamada.h@shop.example.com")],
+    )
+    refresh(shop, now=NOW)
+    with shop.engine.connect() as conn:
+        hanako, ichiro, hiroshi = (profile_of(conn, "ec", c) for c in ("E1", "E2", "E3"))
+
+        def found(query: str) -> set[int | None]:
+            return {m.id for m in find_profiles(conn, query)}
+
+        assert found("hanako@") == {hanako}
+        assert found("@example.jp") == {hanako, ichiro}
+        assert found("\uff25XAMPLE.jp") == {hanako, ichiro}  # a full-width E, upper case
+        assert found("yamada.h") == {hiroshi}
+        assert found("h@shop.example") == {hiroshi}
+        assert found("やまだ") == {hanako}  # names as before (浩 has no reading here)
+        assert found("山田") == {hanako, hiroshi}
+        assert found("example.org") == set()

@@ -27,6 +27,7 @@ from omnicrm.core.channels import Stream
 from omnicrm.core.config import Config, SchedulerSection
 from omnicrm.core.crm import refresh
 from omnicrm.core.host import Host
+from omnicrm.core.points import PointsSettings
 from omnicrm.core.profiles import profile_of
 from omnicrm.core.records import (
     Address,
@@ -355,7 +356,7 @@ def test_japanese_text_fits_the_width(store: Store, width: int) -> None:
     """Wide characters take two cells: the profile wraps, never overflows."""
     seed_shop(store)
     with store.engine.connect() as conn:
-        view = load_profile_view(conn, hanako_id(store))
+        view = load_profile_view(conn, hanako_id(store), NOW, PointsSettings())
     text = rendered(view, width)
     assert "東京都 渋谷区 神南1-2-3" in text.replace("\n", " ") or width < 80
 

@@ -140,6 +140,25 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings) -> Expi
     return Expired(len(new), -sum(row["points"] for row in new))
 
 
+def pending(
+    conn: Connection, profile_id: int, now: dt.datetime, settings: PointsSettings
+) -> list[dict[str, Any]]:
+    """The expiries of one wallet due by ``now`` and not written yet (nothing is written).
+
+    What :func:`expire` would write for this profile now: a balance read between runs
+    subtracts them, so expired points never show as spendable.
+    """
+    if settings.expiry_months is None:
+        return []
+    result = conn.execute(
+        select(profile_members.c.profile_id, points_entries)
+        .select_from(member_join())
+        .where(profile_members.c.profile_id == profile_id)
+        .order_by(points_entries.c.occurred_at, points_entries.c.id)
+    ).mappings()
+    return _settle(list(result), now)
+
+
 def _settle_grouped(rows: Iterable[Any], key: str, now: dt.datetime) -> list[dict[str, Any]]:
     """Settle each run of rows sharing ``key`` (rows come sorted by it) as one wallet."""
     out: list[dict[str, Any]] = []

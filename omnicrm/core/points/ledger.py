@@ -52,6 +52,7 @@ from omnicrm.core.points._common import (
     sql_plus_months,
     utc_now,
 )
+from omnicrm.core.points.expiry import pending
 from omnicrm.core.points.settings import EarnBase, PointsSettings, Rounding
 from omnicrm.core.profiles import PURCHASE_STATUSES
 from omnicrm.core.records import OrderStatus
@@ -365,8 +366,12 @@ def redeem(
     event_id: str | None = None,
     source: str = OPERATOR,
     note: str | None = None,
+    settings: PointsSettings | None = None,
 ) -> Entry:
     """Spend ``points`` from the profile's wallet; refuses to overdraw it.
+
+    With ``settings``, points whose expiry date has come by ``now`` expire first, so
+    they cannot be spent.
 
     Keyed (``source``, ``redeem:<event_id>``): the same event again returns the entry
     already recorded and spends nothing. Without an event id every call is a new one.
@@ -378,6 +383,10 @@ def redeem(
     found = _recorded(conn, source, key)
     if found is not None:
         return _same_or_conflict(conn, found, profile_id, EntryKind.REDEEM, -points)
+    now = now or utc_now()
+    if settings is not None:
+        # Points past their date are gone before anything is spent from the wallet.
+        insert_rows(conn, pending(conn, profile_id, now, settings))
     available = _wallet_total(conn, profile_id)
     if points > available:
         raise InsufficientPointsError(profile_id, points, available)
@@ -390,7 +399,7 @@ def redeem(
         customer_id=customer_id,
         kind=EntryKind.REDEEM,
         points=-points,
-        occurred_at=now or utc_now(),
+        occurred_at=now,
         expires_at=None,
         note=note,
     )
@@ -518,10 +527,22 @@ def _wallet_total(conn: Connection, profile_id: int) -> int:
 # -- reading --------------------------------------------------------------------------------
 
 
-def balance(conn: Connection, profile_id: int) -> Balance:
-    """The profile's wallet now: in total and per connection of its members."""
+def balance(
+    conn: Connection,
+    profile_id: int,
+    *,
+    now: dt.datetime | None = None,
+    settings: PointsSettings | None = None,
+) -> Balance:
+    """The profile's wallet: in total and per connection of its members.
+
+    With ``now`` and ``settings``, points whose expiry date has come by ``now`` are left
+    out even when no expiry run has written them yet (read-only: nothing is written).
+    Without, the ledger as recorded. Every screen showing a balance passes both.
+    """
     if conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id)).first() is None:
         raise UnknownProfileError(f"no profile {profile_id}")
+    due = pending(conn, profile_id, now, settings) if now and settings else []
     rows = conn.execute(
         select(points_entries.c.connection, func.sum(points_entries.c.points))
         .select_from(member_join())
@@ -530,6 +551,8 @@ def balance(conn: Connection, profile_id: int) -> Balance:
         .order_by(points_entries.c.connection)
     ).all()
     by_connection = {name: int(total) for name, total in rows}
+    for row in due:
+        by_connection[row["connection"]] += row["points"]
     return Balance(profile_id, sum(by_connection.values()), by_connection)
 
 

@@ -35,6 +35,7 @@ from omnicrm.core.segments.counts import (
     members,
     prune_history,
     record_counts,
+    record_new_count,
 )
 from omnicrm.core.segments.language import (
     ATTRIBUTES,
@@ -83,6 +84,7 @@ __all__ = [
     "parse",
     "prune_history",
     "record_counts",
+    "record_new_count",
     "remove",
     "rfm_group",
     "score_profiles",

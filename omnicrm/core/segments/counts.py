@@ -161,6 +161,30 @@ def record_counts(conn: Connection, counts: Mapping[str, int], at: dt.datetime) 
     put_state(conn, SNAPSHOT_STATE, snapshot, at)
 
 
+def record_new_count(
+    conn: Connection, name: str, now: dt.datetime, tz: dt.tzinfo = DEFAULT_TZ
+) -> int:
+    """Count the segment ``name`` just defined and record it, so its count shows at once.
+
+    Appends the count to its history and puts it into the last snapshot beside the other
+    segments' counts (those stay as they were: they are still true until a profile
+    changes, and every change goes through a refresh that records them anew).
+    """
+    expression = get_segment(conn, name).expression
+    count = count_segments(conn, {name: expression}, now, tz)[name]
+    conn.execute(
+        delete(segment_counts).where(
+            segment_counts.c.counted_at == now, segment_counts.c.segment == name
+        )
+    )
+    conn.execute(insert(segment_counts).values(segment=name, counted_at=now, count=count))
+    snapshot = get_state(conn, SNAPSHOT_STATE)
+    if snapshot:
+        snapshot["counts"][name] = [expression, count]
+        put_state(conn, SNAPSHOT_STATE, snapshot, now)
+    return count
+
+
 def prune_history(
     conn: Connection, now: dt.datetime, tz: dt.tzinfo = DEFAULT_TZ, *, keep_days: int = 31
 ) -> int:

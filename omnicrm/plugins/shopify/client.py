@@ -75,9 +75,13 @@ SINGLE_QUERY_LIMIT = 1000
 """Shopify refuses a query whose requested cost exceeds this (``MAX_COST_EXCEEDED``)."""
 
 COST_CEILING = 0.5
-"""Pages are sized so a request's cost stays under this share of the smaller of
-:data:`SINGLE_QUERY_LIMIT` and the bucket: far from ``MAX_COST_EXCEEDED``, and a request
-never waits for more than half a bucket."""
+"""A page's requested cost stays under this share of the bucket the shop reports, so a
+request never waits for more than half a bucket (and, before any report, under this
+share of :data:`SINGLE_QUERY_LIMIT`)."""
+
+REFILL_SECONDS = 10.0
+"""Nor above what the shop's restore rate refills in this many seconds: an empty bucket
+never holds a page back longer than that."""
 
 MUTATION_COST = 10  # Shopify's documented cost of a mutation
 
@@ -418,9 +422,21 @@ class ShopifyClient:
         return estimate_cost(operation, variables) * self._ratio.get(operation, 1.0)
 
     def ceiling(self) -> float:
-        """The highest cost a page is sized to."""
-        bucket = self.budget.maximum or SINGLE_QUERY_LIMIT
-        return COST_CEILING * min(SINGLE_QUERY_LIMIT, bucket)
+        """The highest cost a page is sized to: as much of the bucket the shop reports
+        (``maximumAvailable``, ``restoreRate``) as a request can ask for without long
+        waits, up to Shopify's single-query limit. Unused points are refunded, so a page
+        sized to the bucket, not to a worst case, costs nothing extra."""
+        status = self.budget.status
+        if status is None:
+            return COST_CEILING * SINGLE_QUERY_LIMIT
+        return max(
+            1.0,
+            min(
+                float(SINGLE_QUERY_LIMIT),
+                COST_CEILING * status.maximum,
+                REFILL_SECONDS * status.restore_rate,
+            ),
+        )
 
     def fit(
         self,

@@ -53,16 +53,20 @@ PREFECTURES = (
     "熊本県", "大分県", "宮崎県", "鹿児島県", "沖縄県",
 )  # fmt: skip
 
-# Marketing states (GraphQL enums; webhooks send the same words in lower case). Only
-# SUBSCRIBED allows marketing; NOT_SUBSCRIBED is Shopify saying "no consent given".
+# Marketing states (CustomerEmailMarketingState, CustomerSmsMarketingState; webhooks
+# send the same words in lower case), each to what it means. Only SUBSCRIBED allows
+# marketing. NOT_SUBSCRIBED is "never subscribed": the customer was never asked, which
+# is not an opt-out (UNSUBSCRIBED is: subscribed once, then left).
 _CONSENT_STATES = {
     "SUBSCRIBED": ConsentState.OPTED_IN,
-    "NOT_SUBSCRIBED": ConsentState.OPTED_OUT,
+    "NOT_SUBSCRIBED": ConsentState.UNKNOWN,  # never asked: no consent either way
     "UNSUBSCRIBED": ConsentState.OPTED_OUT,
     "INVALID": ConsentState.OPTED_OUT,  # the address bounced: never send to it
     "PENDING": ConsentState.PENDING,  # double opt-in not confirmed yet
     "REDACTED": ConsentState.UNKNOWN,  # erased on request: nothing left to tell
 }
+
+KANA_NAMESPACE = "custom"  # the metafields holding furigana (see queries.CUSTOMER_FIELDS)
 
 # subtotal, discounts, shipping, tax, total: each a MoneyBag.
 _GRAPHQL_TOTALS = (
@@ -302,6 +306,24 @@ def _consent(r: _Reader | None, medium: Medium, *, rest: bool = False) -> Consen
     )
 
 
+def _kana(r: _Reader, name: str, *, rest: bool) -> str | None:
+    """A furigana reading from the customer's metafields (namespace ``custom``), where
+    Japanese shops keep it: Shopify has no field of its own for it. GraphQL reads name
+    it by alias; a webhook lists the metafields of the namespaces it subscribed to."""
+    if not rest:
+        found = r.child(name)
+        return found.text("value") if found else None
+    for meta in r.payload.get("metafields") or []:
+        if (
+            isinstance(meta, Mapping)
+            and meta.get("namespace") == KANA_NAMESPACE
+            and meta.get("key") == name
+            and isinstance(meta.get("value"), str)
+        ):
+            return str(meta["value"]).strip() or None
+    return None
+
+
 def _customer(r: _Reader, record_id: str, *, rest: bool) -> Customer:
     address_reader = r.child("default_address" if rest else "defaultAddress")
     address, company = _address(address_reader, rest=rest)
@@ -331,6 +353,8 @@ def _customer(r: _Reader, record_id: str, *, rest: bool) -> Customer:
         id=record_id,
         family_name=r.text("last_name" if rest else "lastName"),
         given_name=r.text("first_name" if rest else "firstName"),
+        family_name_kana=_kana(r, "family_name_kana" if rest else "familyNameKana", rest=rest),
+        given_name_kana=_kana(r, "given_name_kana" if rest else "givenNameKana", rest=rest),
         email=r.text("email"),
         phone=phone,
         address=address,

@@ -17,6 +17,8 @@ fragment CustomerFields on Customer {
   id
   firstName
   lastName
+  familyNameKana: metafield(namespace: "custom", key: "family_name_kana") { value }
+  givenNameKana: metafield(namespace: "custom", key: "given_name_kana") { value }
   email
   phone
   tags

@@ -23,20 +23,39 @@ def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def config(tmp_path: Path, store: Store) -> Path:
     """A config on the test store, store purchases earning double; profile 1 holds EC
-    customer c1 (10 points) and POS customer m1 (40 points, its POS says 45)."""
+    customer c1 (10 points) and POS customer m1 (40 points, its POS says 45), earned on
+    orders of last month (not expired)."""
     path = tmp_path / "omnicrm.toml"
     url = store.url.render_as_string(hide_password=False)
     path.write_text(
         f'[store]\nurl = "{url}"\n\n[points]\nchannel_multipliers = {{ pos = 2 }}\n',
         encoding="utf-8",
     )
-    write(store, "ec", customer("c1"), order("o1", "c1", 1000))
-    write(store, "pos", customer("m1", points=45), order("p1", "m1", 2000, channel="pos"))
+    write(store, "ec", customer("c1"), order("o1", "c1", 1000, placed=LAST_MONTH))
+    write(
+        store,
+        "pos",
+        customer("m1", points=45),
+        order("p1", "m1", 2000, channel="pos", placed=LAST_MONTH),
+    )
     add_profile(store, 1, ("ec", "c1"), ("pos", "m1"))
-    settings = PointsSettings.model_validate({"channel_multipliers": {"pos": 2}})
-    with store.engine.begin() as conn:
-        apply_order_points(conn, settings, dt.datetime.now(dt.UTC))
+    _apply(store)
     return path
+
+
+LAST_MONTH = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+SETTINGS = PointsSettings.model_validate({"channel_multipliers": {"pos": 2}})
+
+
+def _apply(store: Store) -> None:
+    with store.engine.begin() as conn:
+        apply_order_points(conn, SETTINGS, dt.datetime.now(dt.UTC))
+
+
+def _old_order(store: Store) -> None:
+    """An order of April 2024 for c1: its 30 points expired a year on."""
+    write(store, "ec", order("old", "c1", 3000, placed=T0))
+    _apply(store)
 
 
 def run(config: Path, *args: str) -> Result:
@@ -114,11 +133,28 @@ def test_reconcile_exits_1_on_a_difference_and_0_without(config: Path, store: St
     )
 
 
-def test_expire(config: Path) -> None:
-    # The orders were placed in April 2024: a year on, their points have expired.
+def test_expire(config: Path, store: Store) -> None:
+    _old_order(store)
     result = run(config, "expire")
     assert result.exit_code == 0, result.output
-    assert "50 points expired (2 entries)" in result.output
+    assert "30 points expired (1 entries)" in result.output
     assert "0 points expired (0 entries)" in run(config, "expire").output
     shown = run(config, "balance", "1").output
-    assert ["total", "0"] in [line.split() for line in shown.splitlines()]
+    assert ["total", "50"] in [line.split() for line in shown.splitlines()]
+
+
+def test_points_past_their_date_never_show_or_spend_before_an_expiry_run(
+    config: Path, store: Store
+) -> None:
+    _old_order(store)  # its 30 points are in the ledger, unexpired by any run
+    shown = run(config, "balance", "1").output
+    lines = [line.split() for line in shown.splitlines()]
+    assert ["ec", "10"] in lines and ["total", "50"] in lines
+    listed = run(config, "history", "1").output
+    assert "3 entries, balance 50 (30 of them past their expiry date)" in listed
+    refused = run(config, "redeem", "1", "51")
+    assert refused.exit_code == 1
+    assert "profile 1 has 50 points; cannot redeem 51" in refused.output
+    spent = run(config, "redeem", "1", "50")
+    assert spent.exit_code == 0 and "balance now 0" in spent.output
+    assert ledger(store)[("ec", "expire:earn:old")] == -30  # expired before the spend

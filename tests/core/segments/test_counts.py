@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from omnicrm.core.segments.catalog import define, ensure_builtin, list_segments
 from omnicrm.core.segments.compile import compile_expression
 from omnicrm.core.segments.counts import (
+    CountPoint,
     apply_delta,
     begin_recount,
     count_all,
@@ -20,6 +21,7 @@ from omnicrm.core.segments.counts import (
     members,
     prune_history,
     record_counts,
+    record_new_count,
 )
 from omnicrm.core.segments.language import SegmentError, SegmentSyntaxError
 from omnicrm.core.segments.scoring import score_rfm, update_lifecycle
@@ -194,6 +196,22 @@ def test_a_segment_without_a_recent_count_means_a_full_count(store: Store) -> No
         record_counts(conn, count_all(conn, NOW), NOW)
         define(conn, "late-comer", "gender = other", now=NOW)
         assert _recount_after_a_change(conn, NOW + dt.timedelta(hours=1)) == (False, True)
+
+
+def test_a_segment_counted_when_added_shows_at_once_and_keeps_counts_incremental(
+    store: Store,
+) -> None:
+    with store.engine.begin() as conn:
+        scored_shop(conn)
+        record_counts(conn, count_all(conn, NOW), NOW)
+        added_at = NOW + dt.timedelta(minutes=5)
+        define(conn, "late-comer", "gender = other", now=added_at)
+        count = record_new_count(conn, "late-comer", added_at, TOKYO)
+        latest = latest_counts(conn)["late-comer"]
+        assert (latest.count, latest.at, latest.change) == (count, added_at, None)
+        assert history(conn, "late-comer") == [CountPoint(added_at, count)]
+        # The next refresh moves it with the others, exactly.
+        assert _recount_after_a_change(conn, NOW + dt.timedelta(hours=1)) == (True, True)
 
 
 def test_a_redefined_segment_means_a_full_count(store: Store) -> None:

@@ -156,6 +156,23 @@ def test_a_bulk_read_equals_a_paged_read(shop: ShopifySandbox) -> None:
     assert shop.stats.operations["BulkRun"] == 3
 
 
+def test_a_first_sync_is_a_bulk_operation_whatever_the_shop_size(shop: ShopifySandbox) -> None:
+    """With the default settings, even a 40-customer shop's full read is one bulk
+    operation: paging a whole shop at 100 points/s takes far longer than a bulk export."""
+    settings = ShopifySettings(**shop.settings())
+    for stream in (Stream.CUSTOMERS, Stream.ORDERS):
+        ctx = stream_context("shopify", settings, stream, since=None)
+        hook = (
+            plugin.omnicrm_sync_customers
+            if stream is Stream.CUSTOMERS
+            else (plugin.omnicrm_import_orders)
+        )
+        assert [r for r in hook(ctx) if not isinstance(r, Checkpoint)]
+    assert shop.stats.operations.get("BulkRun") == 2
+    assert "Customers" not in shop.stats.operations and "Orders" not in shop.stats.operations
+    assert "CustomersCount" not in shop.stats.operations  # no count decides it
+
+
 def test_the_count_decides_when_to_use_bulk(shop: ShopifySandbox) -> None:
     _read(shop, Stream.CUSTOMERS, bulk_threshold=39)
     assert shop.stats.operations.get("BulkRun") == 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from omnicrm import Order, Stream
 from omnicrm.errors import (
     AuthError,
     ConfigError,
@@ -20,7 +21,7 @@ from omnicrm.errors import (
     TransientError,
 )
 from omnicrm.plugins.shopify import client as client_module
-from omnicrm.plugins.shopify import queries
+from omnicrm.plugins.shopify import plugin, queries
 from omnicrm.plugins.shopify.client import (
     SINGLE_QUERY_LIMIT,
     Budget,
@@ -31,6 +32,7 @@ from omnicrm.plugins.shopify.client import (
 )
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
+from omnicrm.testing import stream_context
 from tests.support.http import serve
 
 END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -52,13 +54,55 @@ def test_every_operation_fits_well_under_the_single_query_limit(operation: str) 
     client.close()
 
 
+@pytest.mark.parametrize(
+    ("maximum", "restore", "ceiling"),
+    [
+        (2000, 100, 1000),  # a standard shop today: Shopify's single-query limit
+        (1000, 50, 500),  # the older standard bucket: half of it
+        (20_000, 1000, 1000),  # Plus: never past the single-query limit
+        (400, 2000, 200),  # a small bucket: half of it
+        (2000, 20, 200),  # a slow refill: what 10 seconds restore
+    ],
+)
+def test_pages_are_sized_to_the_bucket_the_shop_reports(
+    maximum: float, restore: float, ceiling: float
+) -> None:
+    client = ShopifyClient(ShopifySettings(shop="x.myshopify.com", access_token="shpat_x"))
+    client.budget.update(ThrottleStatus(maximum, maximum, restore, time.monotonic()))
+    assert client.ceiling() == ceiling
+    lines = ShopifySettings.model_fields["lines_page_size"].default
+    base = {"query": None, "lines": lines}
+    first = client.fit("Orders", base, desired=250)
+    # The largest page whose requested cost fits: one order more would not.
+    assert estimate_cost("Orders", {**base, "first": first}) <= ceiling
+    assert first == 250 or estimate_cost("Orders", {**base, "first": first + 1}) > ceiling
+    client.close()
+
+
+def test_an_incremental_read_pages_as_the_standard_bucket_allows() -> None:
+    """At a standard shop's 2,000-point bucket and 100 points/s, an orders page asks for
+    up to 1,000 points (Shopify refunds what it does not use) rather than a page sized for
+    a worst case: about twice the orders per request."""
+    with ShopifySandbox(customers=25, seed=4, end=END) as shop:
+        settings = ShopifySettings(**shop.settings())
+        since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        ctx = stream_context("shopify", settings, Stream.ORDERS, since=since)
+        orders = [o for o in plugin.omnicrm_import_orders(ctx) if isinstance(o, Order)]
+        pages = shop.stats.operations["Orders"]
+    assert len(orders) > 40
+    per_page = len(orders) / pages
+    old_ceiling_fit = 500 // (estimate_cost("Orders", {"first": 1, "lines": 5}) - 2)
+    assert per_page > 1.8 * old_ceiling_fit, (len(orders), pages)
+
+
 def test_connection_costs_follow_shopifys_rules() -> None:
     # 2 per connection plus its page size times one node's cost (1 + nested objects).
     one = estimate_cost("Customers", {"first": 1})
     ten = estimate_cost("Customers", {"first": 10})
     assert ten - one == 9 * (one - 2)
-    # A customer node: itself, amountSpent, two consents and the address.
-    assert one == 2 + 5
+    # A customer node: itself, two furigana metafields, amountSpent, two consents and
+    # the address.
+    assert one == 2 + 7
     assert estimate_cost("BulkRun", {"query": "x"}) == 10  # a mutation
 
 
@@ -298,10 +342,10 @@ def test_a_new_client_starts_from_what_the_last_one_left(clock: Clock) -> None:
     with ShopifySandbox(customers=60, seed=2, end=END, bucket_size=300, restore_rate=200) as shop:
         with connect(shop, clock, client_id=None, client_secret=None) as one:
             for _ in range(3):
-                one.execute("Customers", {"first": 50})  # 252 points each: drains it
+                one.execute("Customers", {"first": 35})  # 247 points each: drains it
         with connect(shop, clock, client_id=None, client_secret=None) as two:
             waited = len(clock.rate_limit)
-            two.execute("Customers", {"first": 50})
+            two.execute("Customers", {"first": 35})
             assert len(clock.rate_limit) > waited  # waited before its very first request
         assert shop.stats.throttled == 0
 

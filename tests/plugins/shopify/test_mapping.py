@@ -10,10 +10,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from graphql import FieldNode, FragmentDefinitionNode, SelectionSetNode, parse
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    SelectionSetNode,
+    parse,
+)
 from pydantic import BaseModel
 
 from omnicrm import ConsentState, Medium, OrderStatus, Stream
+from omnicrm.core.crm import refresh
+from omnicrm.core.segments import count_segments
+from omnicrm.core.store import Store
 from omnicrm.errors import DataError
 from omnicrm.plugins.shopify import plugin, queries
 from omnicrm.plugins.shopify.mapping import (
@@ -34,7 +43,12 @@ from omnicrm.plugins.shopify.mapping import (
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.testing import stream_context
-from tests.support.reference import SHOPIFY_WEBHOOKS, require, shopify_webhook_sample
+from tests.support.reference import (
+    SHOPIFY_WEBHOOKS,
+    require,
+    shopify_schema,
+    shopify_webhook_sample,
+)
 
 WEBHOOKS = SHOPIFY_WEBHOOKS
 
@@ -47,6 +61,8 @@ CUSTOMER: dict[str, Any] = {
     "id": "gid://shopify/Customer/7390000000001",
     "firstName": "花子",
     "lastName": "山田",
+    "familyNameKana": {"value": "ヤマダ"},
+    "givenNameKana": None,  # a reading only for the family name
     "email": "hanako.yamada@example.jp",
     "phone": "+819012345678",
     "tags": ["VIP", "定期便"],
@@ -180,6 +196,7 @@ def test_a_customer_maps_every_field() -> None:
     assert customer.email == "hanako.yamada@example.jp"
     assert customer.phone == "+819012345678"
     assert customer.tags == ["VIP", "定期便"]
+    assert (customer.family_name_kana, customer.given_name_kana) == ("ヤマダ", None)
     assert customer.company == "山田商店"
     assert customer.address is not None
     assert customer.address.model_dump() == {
@@ -198,7 +215,8 @@ def test_a_customer_maps_every_field() -> None:
     )
     assert email.updated_at == dt.datetime(2024, 3, 1, 1, tzinfo=dt.UTC)
     assert email.source == "shopify"
-    assert (sms.medium, sms.state, sms.updated_at) == (Medium.SMS, ConsentState.OPTED_OUT, None)
+    # NOT_SUBSCRIBED: never asked, not opted out (was OPTED_OUT before issue 9).
+    assert (sms.medium, sms.state, sms.updated_at) == (Medium.SMS, ConsentState.UNKNOWN, None)
     assert customer.created_at == dt.datetime(2023, 1, 15, 0, 30, tzinfo=dt.UTC)
     assert customer.updated_at == dt.datetime(2024, 3, 1, 1, tzinfo=dt.UTC)
     # Everything omnicrm has no field for stays in raw, as Shopify sent it.
@@ -213,7 +231,7 @@ def test_a_customer_maps_every_field() -> None:
     ("state", "expected"),
     [
         ("SUBSCRIBED", ConsentState.OPTED_IN),
-        ("NOT_SUBSCRIBED", ConsentState.OPTED_OUT),
+        ("NOT_SUBSCRIBED", ConsentState.UNKNOWN),  # never asked (issue 9: not an opt-out)
         ("UNSUBSCRIBED", ConsentState.OPTED_OUT),
         ("INVALID", ConsentState.OPTED_OUT),
         ("PENDING", ConsentState.PENDING),
@@ -224,6 +242,53 @@ def test_marketing_states(state: str, expected: ConsentState) -> None:
     node = copy.deepcopy(CUSTOMER)
     node["emailMarketingConsent"]["marketingState"] = state
     assert customer_from_node(node).consents[0].state is expected
+
+
+# What each of Shopify's marketing states means (the schema's own descriptions): only a
+# subscription is an opt-in; "never subscribed" is never asked, not an opt-out.
+MEANING = {
+    "SUBSCRIBED": ConsentState.OPTED_IN,
+    "NOT_SUBSCRIBED": ConsentState.UNKNOWN,
+    "UNSUBSCRIBED": ConsentState.OPTED_OUT,
+    "PENDING": ConsentState.PENDING,
+    "INVALID": ConsentState.OPTED_OUT,
+    "REDACTED": ConsentState.UNKNOWN,
+}
+
+
+@pytest.mark.parametrize(
+    ("enum", "graphql_field", "webhook_field", "medium"),
+    [
+        ("CustomerEmailMarketingState", "emailMarketingConsent", "email_marketing_consent", 0),
+        ("CustomerSmsMarketingState", "smsMarketingConsent", "sms_marketing_consent", 1),
+    ],
+)
+def test_every_marketing_state_of_the_schema_keeps_its_meaning(
+    enum: str, graphql_field: str, webhook_field: str, medium: int
+) -> None:
+    """Every state Shopify's schema has, in a GraphQL node and in its own webhook sample
+    (lower case, as webhooks send it), maps to what it means."""
+    states = shopify_schema().get_type(enum)
+    assert isinstance(states, GraphQLEnumType)
+    assert set(states.values) <= set(MEANING), "a marketing state without a meaning"
+    for state in states.values:
+        node = copy.deepcopy(CUSTOMER)
+        node[graphql_field]["marketingState"] = state
+        assert customer_from_node(node).consents[medium].state is MEANING[state], state
+        body = {
+            **_sample("customers/create"),
+            "phone": "+819012345678",
+            "email_marketing_consent": None,
+            "sms_marketing_consent": None,
+        }
+        body[webhook_field] = {
+            "state": state.lower(),
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": None,
+        }
+        [consent] = customer_from_webhook(body).consents
+        assert consent.state is MEANING[state], state
+    assert not any(m is ConsentState.OPTED_IN for s, m in MEANING.items() if s != "SUBSCRIBED")
 
 
 def test_a_customer_without_email_or_address_claims_no_consent() -> None:
@@ -476,6 +541,20 @@ def test_customer_webhooks(topic: str) -> None:
     assert customer.raw == body
 
 
+def test_customer_webhook_reads_furigana_from_its_metafields() -> None:
+    body = {
+        **_sample("customers/update"),
+        "metafields": [
+            {"namespace": "custom", "key": "family_name_kana", "value": "ヤマダ"},
+            {"namespace": "custom", "key": "given_name_kana", "value": " ハナコ "},
+            {"namespace": "other", "key": "family_name_kana", "value": "x"},
+        ],
+    }
+    customer = customer_from_webhook(body)
+    assert (customer.family_name_kana, customer.given_name_kana) == ("ヤマダ", "ハナコ")
+    assert customer_from_webhook(_sample("customers/update")).family_name_kana is None
+
+
 def test_customer_webhook_consents_and_tags() -> None:
     body = {
         **_sample("customers/update"),
@@ -632,3 +711,41 @@ def test_webhook_orders_match_the_api(shop: ShopifySandbox) -> None:
         )
         assert {k: getattr(hooked, k) for k in same} == {k: getattr(record, k) for k in same}
         assert deleted_order_id(shop.webhook_payload("orders/delete", record.id)) == record.id
+
+
+def test_a_customer_never_asked_is_never_asked_in_segments(store: Store) -> None:
+    """Shopify's own customers/create sample, with the consent a new customer has
+    (NOT_SUBSCRIBED), lands as never asked: it matches NOT_SUBSCRIBED, not
+    UNSUBSCRIBED, and has no opt-in to message it by."""
+    body = {
+        **_sample("customers/create"),
+        "email_marketing_consent": {
+            "state": "not_subscribed",
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": None,
+        },
+    }
+    never_asked = customer_from_webhook(body)
+    left = customer_from_webhook(
+        {
+            **body,
+            "id": 1,
+            "admin_graphql_api_id": "gid://shopify/Customer/1",
+            "email": "left@example.jp",
+            "email_marketing_consent": {**body["email_marketing_consent"], "state": "unsubscribed"},
+        }
+    )
+    store.write_batch("shopify", Stream.CUSTOMERS, [never_asked, left])
+    refresh(store)
+    with store.engine.connect() as conn:
+        counts = count_segments(
+            conn,
+            {
+                "never": "email_subscription_status = NOT_SUBSCRIBED",
+                "out": "email_subscription_status = UNSUBSCRIBED",
+                "in": "email_subscription_status = SUBSCRIBED",
+            },
+            dt.datetime.now(dt.UTC),
+        )
+    assert counts == {"never": 1, "out": 1, "in": 0}
+    assert all(c.state is not ConsentState.OPTED_IN for c in never_asked.consents)

@@ -9,12 +9,15 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import jaconv
 import pytest
 from pydantic import BaseModel
 
 from omnicrm import ChannelType, Checkpoint, OrderStatus, Stream
 from omnicrm.core.config import Connection
+from omnicrm.core.crm import refresh
 from omnicrm.core.host import Host
+from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine
 from omnicrm.errors import AuthError, SyncError, TransientError
@@ -278,7 +281,8 @@ def test_a_bulk_sync_that_breaks_resumes_its_operation(
 def test_waiting_for_the_budget_is_recorded_on_the_run(store: Store) -> None:
     host = Host.load(use_entry_points=False, extra={"shopify": plugin})
     with ShopifySandbox(customers=60, seed=9, end=END, bucket_size=300, restore_rate=3000) as shop:
-        result = SyncEngine(host, store).sync(connection(shop))
+        # Paged (a bulk export, the default for a full read, costs a few points).
+        result = SyncEngine(host, store).sync(connection(shop, bulk_threshold=10**6))
         assert result.status is RunStatus.COMPLETE, result.error
         assert shop.stats.throttled == 0
     assert result.rate_limit_wait > 0
@@ -390,3 +394,30 @@ def test_a_cursor_that_does_not_move_stops_the_run(pages: Pages) -> None:
     ]
     with pytest.raises(SyncError, match="same customers page cursor twice"):
         _read_pages(pages)
+
+
+def test_furigana_in_metafields_make_customers_findable_by_kana(
+    engine: SyncEngine, store: Store, shop: ShopifySandbox
+) -> None:
+    """The sandbox keeps readings where Japanese shops do (customer metafields), the sync
+    brings them in, and a lookup in hiragana finds the person."""
+    for since_first_sync in (False, True):  # bulk (first sync), then paged (incremental)
+        result = engine.sync(connection(shop))
+        assert result.status is RunStatus.COMPLETE, result.error
+        if not since_first_sync:
+            for c in range(5):  # touched, so the incremental run reads them page by page
+                shop.data.update_customer(c)
+    refresh(store)
+    read = {c.id: c for c in store.customers("tokyo-tea")}
+    with_kana = [c for c in read.values() if c.family_name_kana]
+    assert 0.5 < len(with_kana) / len(read) < 0.9  # most gave a reading, not all
+    for c in range(shop.data.n):
+        record = shop.data.customer(c)
+        stored = read[record["id"]]
+        expected = record["_metafields"].get(("custom", "family_name_kana"))
+        assert stored.family_name_kana == expected, c
+    person = with_kana[0]
+    hiragana = jaconv.kata2hira(f"{person.family_name_kana}{person.given_name_kana}")
+    with store.engine.connect() as conn:
+        found = [m.id for m in find_profiles(conn, hiragana)]
+        assert profile_of(conn, "tokyo-tea", person.id) in found

@@ -8,14 +8,17 @@ loading the plugin stays cheap. Environment variables tune the factory's sandbox
 =================================  =======  =================================================
 ``SHOPIFY_SANDBOX_CUSTOMERS``      3000     customers (10..1,000,000; orders follow, ~2.2x)
 ``SHOPIFY_SANDBOX_SEED``           1        the same seed gives the same shop
-``SHOPIFY_SANDBOX_BUCKET_SIZE``    20000    cost bucket size (points)
-``SHOPIFY_SANDBOX_RESTORE_RATE``   10000    points restored per second
+``SHOPIFY_SANDBOX_BUCKET_SIZE``    2000     cost bucket size (points)
+``SHOPIFY_SANDBOX_RESTORE_RATE``   100      points restored per second
 ``SHOPIFY_SANDBOX_LIVE``           3        seconds between live changes; 0 keeps it still
+                                           (new orders come at a month of the seeded
+                                           history's sales a day)
 =================================  =======  =================================================
 
-The factory's bucket is generous so that tests and the demo are not slowed down by
-pacing; build a ``ShopifySandbox`` with Shopify's own figures (1000 points, 50/s or
-100/s) to test pacing and throttling.
+The bucket is a standard shop's as Shopify documents it today (100 points restored per
+second; the bucket holds 20 seconds of that), so the demo and the benchmarks pace
+against the real figure. Advanced shops restore 200/s, Plus 1,000/s: set the two
+variables to try those.
 """
 
 from __future__ import annotations
@@ -28,7 +31,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .server import ShopifySandbox
 
-__all__ = ["ShopifySandbox", "sandbox"]
+__all__ = [
+    "DEFAULT_LIVE_INTERVAL",
+    "STANDARD_BUCKET",
+    "STANDARD_RESTORE_RATE",
+    "ShopifySandbox",
+    "sandbox",
+]
+
+DEFAULT_LIVE_INTERVAL = 3.0  # seconds between a live shop's changes
+
+# A standard shop's GraphQL Admin API limit as Shopify documents it today
+# (shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: Standard 100 points/s,
+# Advanced 200, Plus 1,000); its throttleStatus reports a bucket of 20 s of restore.
+STANDARD_RESTORE_RATE = 100.0
+STANDARD_BUCKET = 2000.0
 
 
 def __getattr__(name: str) -> Any:
@@ -58,12 +75,12 @@ def sandbox() -> Iterator[dict[str, Any]]:
     from ..settings import ShopifySettings
     from .server import ShopifySandbox
 
-    live = _env("SHOPIFY_SANDBOX_LIVE", 3, 0, 3600)
+    live = _env("SHOPIFY_SANDBOX_LIVE", DEFAULT_LIVE_INTERVAL, 0, 3600)
     shop = ShopifySandbox(
         customers=int(_env("SHOPIFY_SANDBOX_CUSTOMERS", 3000, 10, 1_000_000)),
         seed=int(_env("SHOPIFY_SANDBOX_SEED", 1, 0, 2**31)),
-        bucket_size=_env("SHOPIFY_SANDBOX_BUCKET_SIZE", 20_000, 1, 10**9),
-        restore_rate=_env("SHOPIFY_SANDBOX_RESTORE_RATE", 10_000, 1, 10**9),
+        bucket_size=_env("SHOPIFY_SANDBOX_BUCKET_SIZE", STANDARD_BUCKET, 1, 10**9),
+        restore_rate=_env("SHOPIFY_SANDBOX_RESTORE_RATE", STANDARD_RESTORE_RATE, 1, 10**9),
         live_interval=live or None,
     )
     with shop:

@@ -1,7 +1,7 @@
 """Run the Shopify sandbox as its own process (benchmarks, manual tries).
 
     python -m omnicrm.plugins.shopify.sandbox --customers 100000 --port 8765 --seed 1 \\
-        --bucket-size 1000 --restore-rate 50
+        --bucket-size 2000 --restore-rate 100
 
 Prints one JSON line when it answers: ``{"event": "ready", "settings": {...}, ...}`` with
 the connection settings and start-up figures, then serves until interrupted.
@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 
+from . import STANDARD_BUCKET, STANDARD_RESTORE_RATE
 from .server import ShopifySandbox
 
 
@@ -25,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--bucket-size", type=float, default=1000)
-    parser.add_argument("--restore-rate", type=float, default=50)
+    parser.add_argument("--bucket-size", type=float, default=STANDARD_BUCKET)
+    parser.add_argument("--restore-rate", type=float, default=STANDARD_RESTORE_RATE)
     parser.add_argument("--max-cost", type=int, default=1000)
     parser.add_argument("--live", type=float, default=0, help="seconds between live changes")
     args = parser.parse_args(argv)

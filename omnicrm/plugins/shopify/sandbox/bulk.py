@@ -100,9 +100,10 @@ class _Step:
 
     key: str
     name: str
-    kind: str  # leaf | object | list | connection | customer | typename
+    kind: str  # leaf | object | list | connection | customer | metafield | typename
     plan: list[_Step] | None = None
     limit: int | None = None
+    metafield: tuple[str | None, str] | None = None  # (namespace, key) of a metafield
     whole: bool | None = None
     """For objects: the plan selects exactly the record's keys, so the record is reused
     as is (decided on the first value seen; records of one type share their keys)."""
@@ -180,6 +181,14 @@ class _Planner:
                 )
                 continue
             sub = self.plan(named, f.selection_set, depth)
+            if name == "metafield":
+                args = {
+                    a.name.value: value_from_ast(a.value, definition.args[a.name.value].type)
+                    for a in f.arguments or ()
+                }
+                where = (args.get("namespace"), str(args["key"]))
+                steps.append(_Step(key, name, "metafield", sub, metafield=where))
+                continue
             if (type_.name, name) == ("Order", "customer"):
                 steps.append(_Step(key, name, "customer", sub))
                 continue
@@ -213,6 +222,19 @@ def _project(record: dict[str, Any], plan: list[_Step], data: ShopData) -> dict[
             if step.whole is None:
                 step.whole = _selects_all(value, step.plan or [])
             out[step.key] = value if step.whole else _project(value, step.plan or [], data)
+        elif kind == "metafield":
+            assert step.metafield is not None
+            namespace, key = step.metafield
+            value = (record.get("_metafields") or {}).get(step.metafield)
+            field = None
+            if value is not None:
+                field = {
+                    "namespace": namespace,
+                    "key": key,
+                    "type": "single_line_text_field",
+                    "value": value,
+                }
+            out[step.key] = None if field is None else _project(field, step.plan or [], data)
         elif kind == "list":
             items = record.get(step.name) or []
             if step.limit is not None:

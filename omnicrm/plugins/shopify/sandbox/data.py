@@ -34,6 +34,8 @@ from itertools import chain, repeat
 from operator import add, and_, mul
 from typing import Any
 
+import jaconv
+
 from .catalog import (
     CITIES,
     EMAIL_DOMAINS,
@@ -100,6 +102,49 @@ def _count_table() -> bytes:
 
 
 _COUNTS = _count_table()
+
+
+# Landline area codes (Tokyo, Osaka, Nagoya, Yokohama, Fukuoka, Kyoto, Kobe, Sendai,
+# Saitama): the area code and the subscriber number make nine digits. (Sapporo's 011
+# is left out: only some of its exchanges are allocated.)
+LANDLINE_AREAS = ("3", "6", "52", "45", "92", "75", "78", "22", "48")
+LANDLINE_SHARE = 0.2
+
+
+def japanese_phone(seed: int, c: int, mobile: int) -> str:
+    """A valid Japanese number in E.164 for customer ``c``: mostly a mobile on the
+    ``mobile`` prefix (70, 80 or 90), sometimes a landline.
+
+    A mobile's first subscriber digit is 1 to 9 and a landline's 2 to 9: numbers
+    beginning with 0 there are not allocated (phonenumbers calls them invalid, and
+    identity resolution would drop them). Unique per customer by the serial part.
+    """
+    rng = random.Random((seed << 40) | (3 << 36) | c)
+    serial = (c * 7_919 + 1_234_567) % 10**7
+    if rng.random() < LANDLINE_SHARE:
+        area = rng.choice(LANDLINE_AREAS)
+        rest = 8 - len(area)  # digits after the subscriber's first
+        return f"+81{area}{rng.randint(2, 9)}{serial % 10**rest:0{rest}d}"
+    return f"+81{mobile}{rng.randint(1, 9)}{serial:07d}"
+
+
+# Shopify has no reading field: Japanese shops keep furigana in customer metafields
+# (a registration form's フリガナ field, or an app, writes them), as katakana.
+KANA_NAMESPACE = "custom"
+FAMILY_KANA_KEY = "family_name_kana"
+GIVEN_KANA_KEY = "given_name_kana"
+KANA_SHARE = 0.7  # customers who gave a reading (older or guest-made accounts did not)
+
+
+def furigana(seed: int, c: int, family: str, given: str) -> dict[tuple[str, str], str]:
+    """Customer ``c``'s reading metafields, or none for those who never gave one."""
+    rng = random.Random((seed << 40) | (5 << 36) | c)
+    if rng.random() >= KANA_SHARE:
+        return {}
+    return {
+        (KANA_NAMESPACE, FAMILY_KANA_KEY): jaconv.hira2kata(family),
+        (KANA_NAMESPACE, GIVEN_KANA_KEY): jaconv.hira2kata(given),
+    }
 
 
 def iso(sec: int) -> str:
@@ -673,7 +718,7 @@ class ShopData:
             serial = (c * 2_654_435_761 + self.seed) % 10_000_000
             email = f"{local.lower()}.{serial}@{rng.choice(EMAIL_DOMAINS)}"
         if has_phone:
-            phone = f"+81{rng.choice((70, 80, 90))}{(c * 7_919 + 1_234_567) % 10**8:08d}"
+            phone = japanese_phone(self.seed, c, rng.choice((70, 80, 90)))
         state = rng.choices(("ENABLED", "DISABLED", "INVITED", "DECLINED"), (55, 37, 6, 2))[0]
         tags = set()
         if len(cores) >= 3:
@@ -755,6 +800,7 @@ class ShopData:
             "updatedAt": iso(updated),
             "_index": c,
             "_kana": (last_kana, first_kana),
+            "_metafields": furigana(self.seed, c, last_kana, first_kana),
         }
         change = self.customer_changes.get(c)
         if change:

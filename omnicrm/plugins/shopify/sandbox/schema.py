@@ -84,6 +84,9 @@ def sandbox_schema() -> GraphQLSchema:
     query.fields["currentAppInstallation"].resolve = _installation
     query.fields["currentBulkOperation"].resolve = _current_bulk
     mutation.fields["bulkOperationRunQuery"].resolve = _bulk_run
+    customer = schema.get_type("Customer")
+    assert customer is not None
+    customer.fields["metafield"].resolve = _metafield  # type: ignore[attr-defined]
     order = schema.get_type("Order")
     node = schema.get_type("Node")
     assert order is not None and node is not None
@@ -339,6 +342,16 @@ def _order_customer(order: dict[str, Any], info: Info) -> Any:
         return {"__typename": "Customer", "id": gid("Customer", customer_number(owner))}
     with ctx.data.lock:
         return ctx.data.customer(owner)
+
+
+def _metafield(
+    customer: dict[str, Any], _info: Info, key: str, namespace: str | None = None
+) -> dict[str, Any] | None:
+    """A customer's metafield (the furigana a Japanese shop keeps there), if it has one."""
+    value = (customer.get("_metafields") or {}).get((namespace, key))
+    if value is None:
+        return None
+    return {"namespace": namespace, "key": key, "type": "single_line_text_field", "value": value}
 
 
 def _refunds(order: dict[str, Any], _info: Info, first: int | None = None) -> Any:

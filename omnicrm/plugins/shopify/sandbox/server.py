@@ -14,6 +14,7 @@ And the sandbox's own, for a sandbox in another process (benchmarks, the demo):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import math
 import random
@@ -39,11 +40,15 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..queries import API_VERSION
-from . import webhooks
+from . import DEFAULT_LIVE_INTERVAL, STANDARD_BUCKET, STANDARD_RESTORE_RATE, webhooks
 from .bulk import BulkManager
 from .cost import LeakyBucket
-from .data import ShopData
+from .data import DAY, SHIFT, ShopData
 from .schema import SCOPES, Context, GraphQLService, sandbox_schema
+
+YEAR = 365 * DAY
+LIVE_MONTH_HOURS = 24.0
+"""A live shop takes this long to sell what its history sells in a month."""
 
 DEFAULT_SHOP = "omnicrm-demo.myshopify.com"
 DEFAULT_TOKEN = "shpat_0mn1crm5andb0x00000000000000000"
@@ -85,8 +90,8 @@ class ShopifySandbox:
         access_token: str = DEFAULT_TOKEN,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
-        bucket_size: float = 1000,
-        restore_rate: float = 50,
+        bucket_size: float = STANDARD_BUCKET,
+        restore_rate: float = STANDARD_RESTORE_RATE,
         max_cost: int = 1000,
         end: Any = None,
         host: str = "127.0.0.1",
@@ -113,6 +118,7 @@ class ShopifySandbox:
         self._faults: dict[str, list[dict[str, Any]]] = {}
         self._fault_lock = threading.Lock()
         self._rng = random.Random(seed ^ 0x7E57)
+        self._order_chance: float | None = None  # per tick, set on the first tick
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -329,29 +335,45 @@ class ShopifySandbox:
         """Delete an order (it leaves every listing)."""
         self.data.delete_order(self._order(gid))
 
-    def tick(self) -> tuple[str, str]:
-        """One change a live shop sees: (what happened, the GID it happened to)."""
+    def monthly_orders(self) -> float:
+        """Orders a month in the seeded history's last year (what the shop normally sells)."""
+        data = self.data
+        data.wait_for_orders()
+        since = float((data.end - YEAR) * SHIFT)
+        return (len(data.by_created) - bisect.bisect_left(data.by_created, since)) / 12
+
+    def tick(self, interval: float | None = None) -> tuple[str, str]:
+        """One change a live shop sees: (what happened, the GID it happened to).
+
+        Orders (and sign-ups, which come with one) arrive so that a month's worth of the
+        seeded history's sales takes :data:`LIVE_MONTH_HOURS` hours of ``interval``-second
+        ticks (default: the live interval): a demo left running for an afternoon adds a
+        busy month, not years of sales in the current one (one in twenty of those
+        ticks cancels a recent order instead). The other ticks edit a customer.
+        """
         data, rng = self.data, self._rng
-        pick = rng.random()
-        if pick < 0.45:
-            c = rng.randrange(data.n)
-            while c in data.deleted_customers:
-                c = rng.randrange(data.n)
-            record = data.update_customer(c, note=rng.choice(("再入荷の連絡を希望。", None)))
-            return "customers/update", record["id"]
-        if pick < 0.85:
+        every = interval or self.live_interval or DEFAULT_LIVE_INTERVAL
+        if self._order_chance is None:
+            per_tick = self.monthly_orders() * every / (LIVE_MONTH_HOURS * 3600)
+            self._order_chance = min(1.0, per_tick)
+        if rng.random() < self._order_chance:
+            data.wait_for_orders()
+            kind = rng.random()
+            if kind < 0.2:  # a new customer's first order
+                customer = data.create_customer()
+                data.create_order(customer["_index"])
+                return "customers/create", customer["id"]
+            if kind < 0.25:  # one in twenty: a recent order cancelled instead
+                rank = max(0, data.base_orders - 1 - rng.randrange(min(500, data.base_orders)))
+                return "orders/updated", data.cancel_order(rank)["id"]
             c = rng.randrange(data.n)
             owner = None if c in data.deleted_customers or rng.random() < 0.1 else c
-            data.wait_for_orders()
             return "orders/create", data.create_order(owner)["id"]
-        if pick < 0.95:
-            customer = data.create_customer()
-            data.wait_for_orders()
-            data.create_order(customer["_index"])
-            return "customers/create", customer["id"]
-        data.wait_for_orders()
-        rank = max(0, data.base_orders - 1 - rng.randrange(min(500, data.base_orders)))
-        return "orders/updated", data.cancel_order(rank)["id"]
+        c = rng.randrange(data.n)
+        while c in data.deleted_customers:
+            c = rng.randrange(data.n)
+        record = data.update_customer(c, note=rng.choice(("再入荷の連絡を希望。", None)))
+        return "customers/update", record["id"]
 
     def _live(self) -> None:
         assert self.live_interval

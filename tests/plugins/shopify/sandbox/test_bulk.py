@@ -112,10 +112,19 @@ def test_customers_in_bulk_equal_the_listing(admin: Any, shop: ShopifySandbox) -
     started = run(admin, "customers", "updated_at:>='2025-09-01'")
     assert not started["userErrors"]
     rows = lines_of(finish(admin)["url"])
-    listed = admin.data(
-        queries.CUSTOMERS, "Customers", first=199, query="updated_at:>='2025-09-01'"
-    )
-    assert rows == listed["customers"]["nodes"][: len(rows)]
+    listed: list[Any] = []
+    after = None
+    while len(listed) < len(rows):  # pages of 100 fit the single-query limit
+        page = admin.data(
+            queries.CUSTOMERS,
+            "Customers",
+            first=100,
+            after=after,
+            query="updated_at:>='2025-09-01'",
+        )["customers"]
+        listed += page["nodes"]
+        after = page["pageInfo"]["endCursor"]
+    assert rows == listed[: len(rows)]
     assert all("__parentId" not in r for r in rows)
 
 

@@ -8,7 +8,9 @@ import random
 import re
 from functools import cache
 
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberType
 
 from omnicrm.plugins.shopify.sandbox.data import (
     EPOCH,
@@ -152,7 +154,8 @@ def test_the_shop_looks_like_a_japanese_shop() -> None:
     assert len(set(emails)) == len(emails), "emails are unique in a shop"
     phones = [c["phone"] for c in customers if c["phone"]]
     assert len(set(phones)) == len(phones)
-    assert all(re.fullmatch(r"\+81[789]0\d{8}", p) for p in phones)
+    # Mobiles (070/080/090, then 1-9) and, since issue 9, landlines (nine digits).
+    assert all(re.fullmatch(r"\+81(?:[789]0[1-9]\d{7}|[2-9]\d{8})", p) for p in phones)
     kanji = re.compile(r"[\u4e00-\u9fff\u3040-\u30ff]")
     assert all(kanji.search(c["lastName"]) for c in customers)
     addresses = [c["defaultAddress"] for c in customers if c["defaultAddress"]]
@@ -199,3 +202,20 @@ def test_changes_move_records_to_the_end_and_keep_ids() -> None:
     cancelled = data.cancel_order(data.order_rank(order["id"]) or 0)
     assert cancelled["cancelledAt"] and cancelled["displayFinancialStatus"] == "REFUNDED"
     assert data.customer(5)["amountSpent"] == before["amountSpent"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 7, 2024])
+def test_every_phone_number_is_a_valid_japanese_number(seed: int) -> None:
+    """Every customer's phone (and the address's, the same number) is one phonenumbers
+    accepts as Japanese, landlines and mobiles alike: identity resolution drops the rest."""
+    shop = ShopData(3000, seed)
+    kinds: set[int] = set()
+    for c in range(shop.n):
+        record = shop.customer(c)
+        numbers = {record["phone"], (record["defaultAddress"] or {}).get("phone")} - {None}
+        for number in numbers:
+            parsed = phonenumbers.parse(number)
+            assert phonenumbers.is_valid_number(parsed), (c, number)
+            assert phonenumbers.region_code_for_number(parsed) == "JP", (c, number)
+            kinds.add(phonenumbers.number_type(parsed))
+    assert kinds == {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE}
