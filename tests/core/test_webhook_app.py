@@ -168,10 +168,14 @@ def test_redact_erase_and_data_request(app_url: str, store_url: str, tmp_path: P
     post(app_url, "customers/update", update, "e1")
     post(app_url, "orders/create", {"id": "o1", "customer": "c1"}, "e2")
     post(app_url, "customers/data_request", {"customer": "c1", "request": "r1"}, "e3")
-    export = tmp_path / "data" / "exports" / "tokyo" / "c1-r1.json"
-    assert json.loads(export.read_text())["customer"]["email"] == "a@example.jp"
+    # Named from the connection, the customer and the time; the request id goes inside.
+    (export,) = (tmp_path / "data" / "exports" / "tokyo").iterdir()
+    assert export.name.startswith("c1-") and "r1" not in export.name
+    data = json.loads(export.read_text())
+    assert data["customer"]["email"] == "a@example.jp" and data["request_id"] == "r1"
     assert export.stat().st_mode & 0o077 == 0
     post(app_url, "customers/redact", {"customer": "c1", "orders": ["o1"]}, "e4")
+    assert not export.exists()  # the redaction took the export too
     store = Store(store_url)
     assert list(store.customers("tokyo")) == []
     assert [o.customer_id for o in store.orders("tokyo")] == [None]
