@@ -204,3 +204,28 @@ def test_profiles_follow_webhooks_a_redaction_at_once(app_url: str, store_url: s
             assert find_profiles(conn, "a@example.jp") == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "request_id", ["../../../../tmp/x", "/etc/passwd", "..", "r1\x00", "a" * 500]
+)
+def test_a_data_request_id_never_reaches_a_path(
+    app_url: str, tmp_path: Path, request_id: str
+) -> None:
+    update = {"id": "c1", "email": "a@example.jp", "updated_at": "2026-05-01T10:00:00+09:00"}
+    post(app_url, "customers/update", update, "e1")
+    answer = post(
+        app_url, "customers/data_request", {"customer": "c1", "request": request_id}, "e2"
+    )
+    assert answer.status_code == 200
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".json"]
+    assert [p.parent for p in written] == [tmp_path / "data" / "exports" / "tokyo"]
+    assert json.loads(written[0].read_text())["request_id"] == request_id
+    time.sleep(0.5)  # let the refresh the events armed (0.2 s) end before the store goes
+
+
+def test_a_hostile_customer_id_writes_no_file(app_url: str, tmp_path: Path) -> None:
+    hostile = {"customer": "../../../../tmp/x", "request": "r1"}
+    answer = post(app_url, "customers/data_request", hostile, "../../../../tmp/e")
+    assert answer.status_code != 200
+    assert [p for p in tmp_path.rglob("*.json")] == []
