@@ -36,6 +36,7 @@ RecordRef = tuple[str, str]
 
 _CHUNK = 500
 REDACTED = "[redacted]"
+_NUMBER = re.compile(r"[\d\s()+.\-]+")  # a phone number, a postal code, a numeric code
 # Payload keys whose values name, reach or locate a person (Shopify's and ours), at any
 # depth of a raw payload.
 _PERSONAL_KEYS = {
@@ -110,9 +111,13 @@ def person_terms(
 
 
 def _add(terms: set[str], value: Any) -> None:
-    # One or two characters say nothing about anyone (and would blank half of every text).
-    if isinstance(value, str) and len(value.strip()) >= 2:
-        terms.add(value.strip())
+    # One or two characters, or a short number (a member code 0012), say nothing about
+    # anyone on their own, and would blank parts of unrelated text.
+    if not isinstance(value, str) or len(value.strip()) < 2:
+        return
+    if _NUMBER.fullmatch(value) and len(re.sub(r"\D", "", value)) < 7:
+        return
+    terms.add(value.strip())
 
 
 def _add_payload(terms: set[str], payload: Any) -> None:
@@ -133,7 +138,7 @@ def person_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
     parts: set[str] = set()
     for term in terms:
         digits = re.sub(r"\D", "", term)
-        if len(digits) >= 7 and re.fullmatch(r"[\d\s()+.\-]+", term):
+        if len(digits) >= 7 and _NUMBER.fullmatch(term):
             # Without a leading 0 or +81: 09012345678, 090-1234-5678, +81 90 1234 5678.
             local = digits[2:] if term.strip().startswith("+81") else digits.lstrip("0")
             separated = r"[\s().\-]*".join(local)
@@ -153,7 +158,7 @@ def _needles(terms: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for term in terms:
         digits = re.sub(r"\D", "", term)
-        if len(digits) >= 7 and re.fullmatch(r"[\d\s()+.\-]+", term):
+        if len(digits) >= 7 and _NUMBER.fullmatch(term):
             found.add(digits[-4:])
         else:
             found.update(word.lower() for word in term.split())

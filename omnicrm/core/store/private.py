@@ -34,9 +34,12 @@ def private_dir(path: Path) -> Path:
 
 def private_file(path: Path) -> None:
     """Create ``path`` empty and owner-only unless it exists (SQLite then opens it, and
-    gives its -wal and -shm files the same mode)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-    os.close(fd)
+    gives its -wal and -shm files the same mode). An existing file, or a link to one,
+    is left as it is."""
+    if path.exists():
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
 
 
 def write_new(path: Path, data: bytes) -> None:

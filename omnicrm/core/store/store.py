@@ -148,8 +148,14 @@ class Store:
         if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             self._path = Path(parsed.database or "").expanduser()
             # Owner-only from the start: SQLite gives its -wal and -shm the file's mode.
-            private_dir(self._path.parent)
-            private_file(self._path)
+            try:
+                private_dir(self._path.parent)
+                private_file(self._path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the database file {self._path}: {exc.strerror}",
+                    key="store.url",
+                ) from None
         self._exports_dir = exports_dir
         self.engine: Engine = create_engine(parsed, json_serializer=_json_dumps)
         if backend == "sqlite":

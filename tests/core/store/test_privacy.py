@@ -19,7 +19,7 @@ from omnicrm.core.segments import count_all, latest_counts
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import metadata, profiles
 from omnicrm.core.store.schema import orders as orders_table
-from omnicrm.errors import DataError
+from omnicrm.errors import ConfigError, DataError
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -273,3 +273,38 @@ def test_redaction_deletes_every_export_of_the_customer_and_no_other(tmp_path: P
         assert not theirs.exists()
     finally:
         store.close()
+
+
+def test_a_store_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot create the database file"):
+        Store(f"sqlite:///{tmp_path / 'file' / 'omnicrm.db'}")
+
+
+def test_an_existing_database_behind_a_link_opens(tmp_path: Path) -> None:
+    Store.open(f"sqlite:///{tmp_path / 'real.db'}").close()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real.db")
+    Store.open(f"sqlite:///{tmp_path / 'link.db'}").close()
+
+
+def test_the_person_is_found_however_text_writes_them() -> None:
+    from omnicrm.core.store.personal import person_pattern, person_terms
+
+    row = {
+        "email": "Mio@Example.jp",
+        "phone": "+819077312468",
+        "family_name": "鵜飼野",
+        "given_name": "澪音",
+        "member_code": "0012",
+        "address": {"line1": "神泉町9-97", "postal_code": "150-7731"},
+        "raw": {"defaultAddress": {"address2": "メゾン 909", "city": "渋谷区"}},
+    }
+    terms = person_terms(row)
+    assert "0012" not in terms and "渋谷区" not in terms  # nobody in particular
+    pattern = person_pattern(terms)
+    assert pattern is not None
+    text = (
+        "mio@example.JP 090-7731-2468 +81 90 7731 2468 09077312468 鵜飼野 澪音 "
+        "メゾン909 〒150-7731 会員0012 渋谷区"
+    )
+    assert pattern.sub("*", text) == "* * * * * * * 〒* 会員0012 渋谷区"
