@@ -146,3 +146,15 @@ def test_samples_through_the_app(app: str, store_url: str, tmp_path: Path) -> No
     assert deliver(app, "shop/redact", "e9", sample("shop/redact")).status_code == 200
     assert list(store.customers("tokyo")) == [] and list(store.orders("tokyo")) == []
     store.close()
+
+
+def test_a_data_request_without_an_id_never_names_a_file_after_the_event_header(
+    app: str, tmp_path: Path
+) -> None:
+    body = {k: v for k, v in sample("customers/data_request").items() if k != "data_request"}
+    answer = deliver(app, "customers/data_request", "../../../../tmp/x", body)
+    assert answer.status_code == 200, answer.text
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".json"]
+    assert [p.parent for p in written] == [tmp_path / "data" / "exports" / "tokyo"]
+    assert "tmp" not in written[0].name and ".." not in written[0].name
+    assert not (tmp_path.parent / "x.json").exists()
