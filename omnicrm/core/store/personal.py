@@ -16,7 +16,19 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, RowMapping, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Table,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from omnicrm.core.store.schema import (
     crm_state,
@@ -236,35 +248,13 @@ def forget_records(conn: Connection, connection: str, record_ids: Sequence[str])
                     )
                 )
         conn.execute(delete(identity_keys).where(mine))
-        conn.execute(
-            delete(identity_merges).where(
-                or_(
-                    _names(
-                        identity_merges.c.a_connection,
-                        identity_merges.c.a_record,
-                        connection,
-                        chunk,
-                    ),
-                    _names(
-                        identity_merges.c.b_connection,
-                        identity_merges.c.b_record,
-                        connection,
-                        chunk,
-                    ),
-                )
-            )
-        )
-        a = _names(
-            identity_overrides.c.a_connection, identity_overrides.c.a_record, connection, chunk
-        )
-        b = _names(
-            identity_overrides.c.b_connection, identity_overrides.c.b_record, connection, chunk
-        )
-        for row in conn.execute(select(identity_overrides).where(or_(a, b))):
+        conn.execute(delete(identity_merges).where(_naming(identity_merges, connection, chunk)))
+        naming = _naming(identity_overrides, connection, chunk)
+        for row in conn.execute(select(identity_overrides).where(naming)):
             requeue.add((row.a_connection, row.a_record))
             requeue.add((row.b_connection, row.b_record))
-        conn.execute(delete(identity_overrides).where(or_(a, b)))
-        _forget_in_profiles(conn, connection, chunk, requeue)
+        conn.execute(delete(identity_overrides).where(naming))
+        _forget_in_profiles(conn, connection, chunk, set(ids), requeue)
     requeue -= {(connection, i) for i in ids}
     if requeue:
         rows = [{"connection": c, "record_id": r} for c, r in sorted(requeue)]
@@ -273,8 +263,14 @@ def forget_records(conn: Connection, connection: str, record_ids: Sequence[str])
 
 
 def _forget_in_profiles(
-    conn: Connection, connection: str, chunk: Sequence[str], requeue: set[RecordRef]
+    conn: Connection,
+    connection: str,
+    chunk: Sequence[str],
+    gone: set[str],
+    requeue: set[RecordRef],
 ) -> None:
+    """Clear the profiles of ``chunk``; drop the history of those left with no member
+    outside ``gone`` (every record being erased)."""
     profile_ids = set(
         conn.execute(
             select(profile_members.c.profile_id).where(
@@ -284,7 +280,6 @@ def _forget_in_profiles(
     )
     if not profile_ids:
         return
-    gone = set(chunk)
     others: dict[int, int] = dict.fromkeys(profile_ids, 0)
     for row in conn.execute(
         select(profile_members).where(profile_members.c.profile_id.in_(sorted(profile_ids)))
@@ -302,8 +297,14 @@ def _forget_in_profiles(
     conn.execute(delete(crm_state).where(crm_state.c.key == _SEGMENT_SNAPSHOT))
 
 
-def _names(conn_col: Any, record_col: Any, connection: str, ids: Sequence[str]) -> Any:
-    return and_(conn_col == connection, record_col.in_(ids))
+def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[bool]:
+    """Rows of ``table`` (a pair of records, sides a and b) naming one of ``ids``."""
+    return or_(
+        *(
+            and_(table.c[f"{side}_connection"] == connection, table.c[f"{side}_record"].in_(ids))
+            for side in ("a", "b")
+        )
+    )
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
@@ -331,16 +332,10 @@ def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str,
         )
         .order_by(points_entries.c.occurred_at, points_entries.c.id)
     ).mappings()
-    a = and_(
-        identity_overrides.c.a_connection == connection,
-        identity_overrides.c.a_record == customer_id,
-    )
-    b = and_(
-        identity_overrides.c.b_connection == connection,
-        identity_overrides.c.b_record == customer_id,
-    )
     overrides = conn.execute(
-        select(identity_overrides).where(or_(a, b)).order_by(identity_overrides.c.id)
+        select(identity_overrides)
+        .where(_naming(identity_overrides, connection, [customer_id]))
+        .order_by(identity_overrides.c.id)
     ).mappings()
     profile_id = conn.execute(
         select(profile_members.c.profile_id).where(
