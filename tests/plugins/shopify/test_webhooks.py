@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from omnicrm import ChannelType, Stream, hookimpl
-from omnicrm.core.config import Config, Connection, SchedulerSection
+from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store
@@ -148,9 +148,28 @@ def test_samples_through_the_app(app: str, store_url: str, tmp_path: Path) -> No
     store.close()
 
 
+@pytest.fixture
+def quiet_app(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app without profile refreshes: none is left running for the next test."""
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    host = Host.load(use_entry_points=False, extra={"shopify": ShopifyHooksOnly()})
+    config = Config(
+        None,
+        store_url,
+        SchedulerSection(),
+        {"tokyo": connection()},
+        crm=CrmSection(refresh_after_sync=False),
+    )
+    runtime = Runtime(host, config)
+    with serve(create_app(runtime)) as url:
+        yield url
+    runtime.close()
+
+
 def test_a_data_request_without_an_id_never_names_a_file_after_the_event_header(
-    app: str, tmp_path: Path
+    quiet_app: str, tmp_path: Path
 ) -> None:
+    app = quiet_app
     body = {k: v for k, v in sample("customers/data_request").items() if k != "data_request"}
     answer = deliver(app, "customers/data_request", "../../../../tmp/x", body)
     assert answer.status_code == 200, answer.text
