@@ -10,11 +10,9 @@ Payloads are not stored: they hold personal data, which a redaction must not lea
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +21,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from omnicrm.core.channels import Stream
-from omnicrm.core.config import data_dir
 from omnicrm.core.records import Customer
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.webhooks import (
@@ -109,19 +106,10 @@ def apply_event(
         elif isinstance(action, EraseConnection):
             store.erase_connection(event.connection)
         elif isinstance(action, Export):
-            path = export_path(event.connection, action.customer_id, action.request_id)
-            data = store.export_customer(event.connection, action.customer_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(
-                json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
-            )
-            path.chmod(0o600)
-            log.warning(
-                "%s: data request for customer %s exported to %s",
-                event.connection,
-                action.customer_id,
-                path,
-            )
+            # Named from the connection, the checked customer id and the time; the
+            # request's id (body text) and the event id (an unsigned header) only go inside.
+            path = store.write_export(event.connection, action.customer_id, action.request_id)
+            log.warning("%s: data request exported to %s", event.connection, path)
     store.record_webhook_event(event.connection, event.event_id, event.topic)
     if refresher is not None:
         if any(isinstance(a, Redact | EraseConnection) for a in actions):
@@ -129,12 +117,6 @@ def apply_event(
         else:
             refresher.soon()
     return "processed"
-
-
-def export_path(connection: str, customer_id: str, request_id: str) -> Path:
-    """Where a data request's export goes: readable by the shop's operator only."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in customer_id)
-    return data_dir() / "exports" / connection / f"{safe}-{request_id}.json"
 
 
 def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:

@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from omnicrm import ChannelType, Customer, Order, Stream, hookimpl
-from omnicrm.core.config import Config, Connection, SchedulerSection
+from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
 from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.runtime import Runtime
@@ -107,16 +107,27 @@ class HookPlugin:
         yield from ()
 
 
-@pytest.fixture
-def app_url(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+def serve_hooked(store_url: str, crm: CrmSection) -> Iterator[str]:
     host = Host.load(use_entry_points=False, extra={"hooked": HookPlugin()})
     conn = Connection("tokyo", "hooked", HookSettings(shop="tokyo", secret=SecretStr(SECRET)))
-    config = Config(None, store_url, SchedulerSection(), {"tokyo": conn})
+    config = Config(None, store_url, SchedulerSection(), {"tokyo": conn}, crm=crm)
     runtime = Runtime(host, config)
     with serve(create_app(runtime, refresh_delay=0.2)) as url:
         yield url
     runtime.close()
+
+
+@pytest.fixture
+def app_url(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    yield from serve_hooked(store_url, CrmSection())
+
+
+@pytest.fixture
+def quiet_app_url(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app without profile refreshes: none is left running for the next test."""
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    yield from serve_hooked(store_url, CrmSection(refresh_after_sync=False))
 
 
 def post(
@@ -168,10 +179,14 @@ def test_redact_erase_and_data_request(app_url: str, store_url: str, tmp_path: P
     post(app_url, "customers/update", update, "e1")
     post(app_url, "orders/create", {"id": "o1", "customer": "c1"}, "e2")
     post(app_url, "customers/data_request", {"customer": "c1", "request": "r1"}, "e3")
-    export = tmp_path / "data" / "exports" / "tokyo" / "c1-r1.json"
-    assert json.loads(export.read_text())["customer"]["email"] == "a@example.jp"
+    # Named from the connection, the customer and the time; the request id goes inside.
+    (export,) = (tmp_path / "data" / "exports" / "tokyo").iterdir()
+    assert export.name.startswith("c1-") and "r1" not in export.name
+    data = json.loads(export.read_text())
+    assert data["customer"]["email"] == "a@example.jp" and data["request_id"] == "r1"
     assert export.stat().st_mode & 0o077 == 0
     post(app_url, "customers/redact", {"customer": "c1", "orders": ["o1"]}, "e4")
+    assert not export.exists()  # the redaction took the export too
     store = Store(store_url)
     assert list(store.customers("tokyo")) == []
     assert [o.customer_id for o in store.orders("tokyo")] == [None]
@@ -200,3 +215,27 @@ def test_profiles_follow_webhooks_a_redaction_at_once(app_url: str, store_url: s
             assert find_profiles(conn, "a@example.jp") == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "request_id", ["../../../../tmp/x", "/etc/passwd", "..", "r1\x00", "a" * 500]
+)
+def test_a_data_request_id_never_reaches_a_path(
+    quiet_app_url: str, tmp_path: Path, request_id: str
+) -> None:
+    update = {"id": "c1", "email": "a@example.jp", "updated_at": "2026-05-01T10:00:00+09:00"}
+    post(quiet_app_url, "customers/update", update, "e1")
+    answer = post(
+        quiet_app_url, "customers/data_request", {"customer": "c1", "request": request_id}, "e2"
+    )
+    assert answer.status_code == 200
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".json"]
+    assert [p.parent for p in written] == [tmp_path / "data" / "exports" / "tokyo"]
+    assert json.loads(written[0].read_text())["request_id"] == request_id
+
+
+def test_a_hostile_customer_id_writes_no_file(quiet_app_url: str, tmp_path: Path) -> None:
+    hostile = {"customer": "../../../../tmp/x", "request": "r1"}
+    # Refused (how it is answered is the intake's business); no file anywhere.
+    post(quiet_app_url, "customers/data_request", hostile, "../../../../tmp/e")
+    assert [p for p in tmp_path.rglob("*.json")] == []

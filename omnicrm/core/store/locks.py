@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from omnicrm.core.store.private import private_dir
 from omnicrm.errors import LockedError
 
 _memory_locks: dict[str, threading.Lock] = {}
@@ -30,7 +31,7 @@ def _key64(name: str) -> int:
 @contextmanager
 def file_lock(directory: Path, name: str) -> Iterator[None]:
     """An exclusive ``flock`` on a file per connection (SQLite stores)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     path = directory / f"{hashlib.sha1(name.encode()).hexdigest()[:20]}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

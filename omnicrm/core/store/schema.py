@@ -92,6 +92,10 @@ class Money(TypeDecorator[Decimal]):
 # JSONB on PostgreSQL so later issues can index into payloads; plain JSON text elsewhere.
 Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
+# Columns of free text (an error message, an operator's note, a customer's comment) that
+# may mention anyone: a redaction rewrites what they say about the erased person.
+FREE_TEXT = {"free_text": True}
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -198,7 +202,7 @@ sync_runs = Table(
     Column("records_read", Integer, nullable=False),
     Column("records_written", Integer, nullable=False),
     Column("errors", Integer, nullable=False),
-    Column("error", Text),
+    Column("error", Text, info=FREE_TEXT),
     Column("error_kind", String(16)),
     Column("rate_limit_wait", Float, nullable=False),
     Column("streams", Json, nullable=False),
@@ -361,7 +365,7 @@ identity_overrides = Table(
     Column("a_record", String(255), nullable=False),
     Column("b_connection", String(100), nullable=False),
     Column("b_record", String(255), nullable=False),
-    Column("note", Text),
+    Column("note", Text, info=FREE_TEXT),
     Column("created_at", UtcDateTime(), nullable=False),
     Index(None, "a_connection", "a_record"),
     Index(None, "b_connection", "b_record"),
@@ -378,8 +382,8 @@ interactions = Table(
     Column("kind", String(32), nullable=False),
     Column("medium", String(32)),
     Column("occurred_at", UtcDateTime(), nullable=False),
-    Column("subject", String(255)),
-    Column("body", Text),
+    Column("subject", String(255), info=FREE_TEXT),
+    Column("body", Text, info=FREE_TEXT),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("source", "external_id"),
     Index(None, "profile_id", "occurred_at"),
@@ -393,7 +397,7 @@ nps_responses = Table(
     Column("source", String(100), nullable=False),
     Column("external_id", String(255), nullable=False),
     Column("score", Integer, nullable=False),
-    Column("comment", Text),
+    Column("comment", Text, info=FREE_TEXT),
     Column("responded_at", UtcDateTime(), nullable=False),
     UniqueConstraint("source", "external_id"),
     Index(None, "profile_id"),
@@ -416,7 +420,7 @@ points_entries = Table(
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime()),
     Column("order_id", String(255)),
-    Column("note", Text),
+    Column("note", Text, info=FREE_TEXT),
     UniqueConstraint("source", "event_id"),
     Index(None, "connection", "customer_id"),
 )
@@ -427,7 +431,7 @@ segments = Table(
     Column("name", String(100), primary_key=True),
     Column("expression", Text, nullable=False),
     Column("builtin", Boolean, nullable=False),
-    Column("description", Text),
+    Column("description", Text, info=FREE_TEXT),
     Column("created_at", UtcDateTime(), nullable=False),
 )
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    RowMapping,
     any_,
     bindparam,
     create_engine,
@@ -36,7 +37,8 @@ from sqlalchemy.exc import IntegrityError
 
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer, Order
-from omnicrm.core.store import _fastpath, locks, rows
+from omnicrm.core.store import _fastpath, exports, locks, personal, rows
+from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     connection_controls,
     customers,
@@ -112,13 +114,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Deleted and overwritten content is zeroed, not left in free space of the file,
+    # where a redacted person could still be read.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
 class Store:
     """Access to one omnicrm database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, exports_dir: Path | None = None) -> None:
         try:
             parsed = make_url(url)
         except Exception as exc:
@@ -142,18 +147,37 @@ class Store:
         self._path: Path | None = None
         if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             self._path = Path(parsed.database or "").expanduser()
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the start: SQLite gives its -wal and -shm the file's mode.
+            try:
+                private_dir(self._path.parent)
+                private_file(self._path)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the database file {self._path}: {exc.strerror}",
+                    key="store.url",
+                ) from None
+        self._exports_dir = exports_dir
         self.engine: Engine = create_engine(parsed, json_serializer=_json_dumps)
         if backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(cls, url: str, *, migrate: bool = True, exports_dir: Path | None = None) -> Store:
         """Open the store at ``url``, bringing its schema up to date unless told not to."""
-        store = cls(url)
+        store = cls(url, exports_dir=exports_dir)
         if migrate:
             store.migrate()
         return store
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where data-request exports are written: ``exports`` in the data dir unless
+        the store was opened with another."""
+        if self._exports_dir is None:
+            from omnicrm.core.config import data_dir  # config imports much the store never needs
+
+            self._exports_dir = data_dir() / "exports"
+        return self._exports_dir
 
     def __repr__(self) -> str:
         # Never show a password that may be in the URL.
@@ -373,9 +397,12 @@ class Store:
     def orders(self, connection: str | None = None) -> Iterator[Order]:
         """Stored orders with their lines, in (connection, id) order."""
         query = select(orders).order_by(orders.c.connection, orders.c.id)
-        line_query = select(order_lines).order_by(order_lines.c.line_no)
         if connection is not None:
             query = query.where(orders.c.connection == connection)
+        return self._read_orders(query)
+
+    def _read_orders(self, query: Any) -> Iterator[Order]:
+        line_query = select(order_lines).order_by(order_lines.c.line_no)
         with self.engine.connect() as conn:
             # Lines are fetched per chunk of orders and grouped by key, so the result
             # does not depend on how the database collates strings.
@@ -573,16 +600,32 @@ class Store:
     def redact_customer(
         self, connection: str, customer_id: str | None, order_ids: Sequence[str] = ()
     ) -> None:
-        """Erase a customer's personal data, for good.
+        """Erase a customer's personal data, every copy the store and its files hold.
 
         The customer record is deleted; their orders (and ``order_ids``) keep only what
         is not personal (amounts, products, dates) and lose the link to the customer.
-        All of them are remembered as redacted so a later sync cannot bring them back.
+        Their points entries, identity keys, merge evidence and the operator's links
+        and separations naming them (notes included) go; their profile forgets them at
+        once and is rebuilt from any other members by the next CRM refresh, which
+        deletes it (with its interactions and NPS answers) if they were its only member.
+        Every mention of them in free text (run errors, notes, comments) becomes
+        '[redacted]', and their data-request exports are deleted. The records are
+        remembered as redacted so a later sync cannot bring them back.
         """
         now = _now()
         with self.engine.begin() as conn:
             order_set = set(order_ids)
+            person: RowMapping | None = None
             if customer_id is not None:
+                person = (
+                    conn.execute(
+                        select(customers).where(
+                            customers.c.connection == connection, customers.c.id == customer_id
+                        )
+                    )
+                    .mappings()
+                    .one_or_none()
+                )
                 order_set.update(
                     conn.execute(
                         select(orders.c.id).where(
@@ -590,6 +633,19 @@ class Store:
                         )
                     ).scalars()
                 )
+            order_list = sorted(order_set)
+            payloads: list[Any] = []
+            for start in range(0, len(order_list), 5000):
+                payloads.extend(
+                    conn.execute(
+                        select(orders.c.raw).where(
+                            orders.c.connection == connection,
+                            self._one_of(orders.c.id, order_list[start : start + 5000]),
+                        )
+                    ).scalars()
+                )
+            terms = personal.person_terms(person, payloads)
+            if customer_id is not None:
                 conn.execute(
                     delete(customers).where(
                         customers.c.connection == connection, customers.c.id == customer_id
@@ -602,14 +658,16 @@ class Store:
                         points_entries.c.customer_id == customer_id,
                     )
                 )
+                personal.forget_records(conn, connection, [customer_id])
                 self._note_changes(conn, connection, [customer_id])
-            for order_id in sorted(order_set):
+            for order_id in order_list:
                 conn.execute(
                     update(orders)
                     .where(orders.c.connection == connection, orders.c.id == order_id)
                     .values(customer_id=None, raw={"id": order_id, "redacted_at": now.isoformat()})
                 )
-            tombstones = [(Stream.ORDERS, o) for o in sorted(order_set)]
+            personal.scrub_free_text(conn, terms)
+            tombstones = [(Stream.ORDERS, o) for o in order_list]
             if customer_id is not None:
                 tombstones.append((Stream.CUSTOMERS, customer_id))
             known = {
@@ -632,37 +690,75 @@ class Store:
             ]
             if fresh:
                 conn.execute(insert(redactions), fresh)
+        if customer_id is not None:
+            exports.remove_exports(self.exports_dir, connection, customer_id)
+        self._purge_old_pages()
 
     def erase_connection(self, connection: str) -> None:
-        """Erase everything held for a connection except its run history."""
+        """Erase everything held for a connection except its run history, and its
+        data-request exports."""
         with self.engine.begin() as conn:
             members = select(profile_members.c.record_id).where(
                 profile_members.c.connection == connection
             )
             self._note_changes(conn, connection, conn.execute(members).scalars())
+            records = list(
+                conn.execute(
+                    select(customers.c.id).where(customers.c.connection == connection)
+                ).scalars()
+            )
+            personal.forget_records(conn, connection, records)
             for table in (order_lines, orders, customers, sync_state, redactions, points_entries):
                 conn.execute(delete(table).where(table.c.connection == connection))
             conn.execute(delete(webhook_events).where(webhook_events.c.source == connection))
+        exports.remove_exports(self.exports_dir, connection)
+        self._purge_old_pages()
+
+    def _purge_old_pages(self) -> None:
+        """On SQLite, move the write-ahead log into the database and empty it: its old
+        page images still hold what was just erased."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def export_customer(self, connection: str, customer_id: str) -> dict[str, Any]:
-        """Everything held about one customer, as JSON-ready data (a data request)."""
-        found = [c for c in self._customers_where(connection, customers.c.id == customer_id)]
-        with self.engine.connect() as conn:
-            order_ids = list(
-                conn.execute(
-                    select(orders.c.id).where(
-                        orders.c.connection == connection, orders.c.customer_id == customer_id
-                    )
-                ).scalars()
+        """Everything held about one customer, as JSON-ready data (a data request): the
+        source record (with its consents), their orders, and what the CRM built on it
+        (profile, identity keys, points entries, the operator's decisions naming them,
+        interactions, NPS answers)."""
+        found = self._customers_where(connection, customers.c.id == customer_id)
+        customer = found[0].model_dump(mode="json") if found else None
+        held = list(
+            self._read_orders(
+                select(orders)
+                .where(orders.c.connection == connection, orders.c.customer_id == customer_id)
+                .order_by(orders.c.connection, orders.c.id)
             )
-        held = [o for o in self.orders(connection) if o.id in set(order_ids)]
+        )
+        with self.engine.connect() as conn:
+            crm = personal.crm_export(conn, connection, customer_id)
         return {
             "connection": connection,
             "customer_id": customer_id,
             "exported_at": _now().isoformat(),
-            "customer": found[0].model_dump(mode="json") if found else None,
+            "customer": customer,
+            "consents": customer["consents"] if customer else [],
             "orders": [o.model_dump(mode="json") for o in held],
+            **crm,
         }
+
+    def write_export(
+        self, connection: str, customer_id: str, request_id: str | None = None
+    ) -> Path:
+        """Export one customer's data to a new owner-only JSON file; its path.
+
+        The file is named from the connection, the customer's id (checked: a DataError
+        if it is not a record id) and the time, under ``exports_dir``; ``request_id``
+        (the platform's, unverified text) is recorded inside the file, never in its name.
+        """
+        data = self.export_customer(connection, customer_id)
+        data["request_id"] = request_id
+        return exports.write_export(self.exports_dir, connection, customer_id, data, _now())
 
     def _customers_where(self, connection: str, condition: Any) -> list[Customer]:
         query = select(customers).where(customers.c.connection == connection, condition)

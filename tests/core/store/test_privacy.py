@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Text, func, select
 
 from omnicrm import Customer, Order, OrderLine, Stream
+from omnicrm.core.crm import refresh
+from omnicrm.core.profiles import find_profiles, profile_of
+from omnicrm.core.segments import count_all, latest_counts
 from omnicrm.core.store import RunStatus, Store
+from omnicrm.core.store.schema import metadata, profiles
 from omnicrm.core.store.schema import orders as orders_table
+from omnicrm.errors import ConfigError, DataError
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -108,3 +117,194 @@ def test_a_data_request_exports_everything_held_about_the_customer(store: Store)
     assert sorted(o["id"] for o in data["orders"]) == ["o1", "o2"]
     json.dumps(data)  # JSON-ready
     assert store.export_customer("shop", "nobody")["customer"] is None
+
+
+# -- erasure beyond the source records ------------------------------------------------------
+
+
+def test_a_redaction_clears_the_profile_at_once_and_counts_stay_exact(store: Store) -> None:
+    seed(store)
+    refresh(store, now=T0)
+    store.redact_customer("shop", "c1")
+    # Before any refresh (refresh_after_sync may be off): the profile forgot them.
+    with store.engine.connect() as conn:
+        assert find_profiles(conn, "c1@example.jp") == []
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(profiles)
+                .where(profiles.c.email == "c1@example.jp")
+            ).scalar_one()
+            == 0
+        )
+    refresh(store, now=T0 + dt.timedelta(minutes=1))
+    with store.engine.connect() as conn:
+        assert profile_of(conn, "shop", "c1") is None
+        assert {n: c.count for n, c in latest_counts(conn).items()} == count_all(
+            conn, T0 + dt.timedelta(minutes=1)
+        )
+
+
+def test_every_mention_in_free_text_is_redacted_and_others_are_kept(store: Store) -> None:
+    seed(store)
+    run = store.start_run("shop", trigger="manual")
+    store.finish_run(
+        run,
+        RunStatus.FAILED,
+        error="DataError: ('c1@example.jp', '+81 90 1111 2222') and 'c2@example.jp'",
+    )
+    store.redact_customer("shop", "c1")
+    (error,) = [r.error for r in store.runs("shop")]
+    assert error == "DataError: ('[redacted]', '[redacted]') and 'c2@example.jp'"
+
+
+def test_every_free_text_column_is_one_a_redaction_rewrites() -> None:
+    """A new Text column is free text unless it says why not: a redaction must know it."""
+    from omnicrm.core.store.personal import free_text_columns
+
+    marked = {f"{c.table.name}.{c.name}" for c in free_text_columns()}
+    texts = {
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, Text)
+    }
+    not_free = {"order_lines.product_name", "segments.expression", "profiles.search_text"}
+    assert texts - not_free <= marked
+
+
+# -- export files -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_chmod(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Permissions must come with creation: any later chmod fails the test, and with no
+    umask a file created readable would stay readable."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a file's mode was changed after it was created")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    monkeypatch.setattr(os, "fchmod", refuse)
+    monkeypatch.setattr(Path, "chmod", refuse)
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_store_files_and_exports_are_owner_only_from_the_start(
+    tmp_path: Path, no_chmod: None
+) -> None:
+    folder = tmp_path / "new" / "omnicrm"
+    store = Store.open(f"sqlite:///{folder / 'omnicrm.db'}", exports_dir=folder / "exports")
+    try:
+        seed(store)
+        with store.lock("shop"):
+            pass
+        path = store.write_export("shop", "c1", "r1")
+        files = [folder / "omnicrm.db", folder / "omnicrm.db-wal", folder / "omnicrm.db-shm"]
+        files.append(path)
+        files.extend((folder / "omnicrm.db.locks").iterdir())
+        assert {str(f): mode(f) for f in files} == {str(f): 0o600 for f in files}
+        folders = [tmp_path / "new", folder, folder / "omnicrm.db.locks", folder / "exports"]
+        folders.append(path.parent)
+        assert {str(f): mode(f) for f in folders} == {str(f): 0o700 for f in folders}
+    finally:
+        store.close()
+
+
+HOSTILE = [
+    "../../../../tmp/x",
+    "/tmp/x",
+    "..",
+    "",
+    "c1/../../../../x",
+    "c1\x00x",
+    "c1\nx",
+    " c1",
+    "x" * 300,
+    "gid://shopify/Customer/1/../../../../../x",
+]
+
+
+@pytest.mark.parametrize("customer_id", HOSTILE)
+def test_export_paths_come_from_checked_ids_only(tmp_path: Path, customer_id: str) -> None:
+    exports_dir = tmp_path / "data" / "exports"
+    store = Store.open(f"sqlite:///{tmp_path / 'data' / 'omnicrm.db'}", exports_dir=exports_dir)
+    try:
+        seed(store)
+        try:
+            path = store.write_export("shop", customer_id, request_id="../../../../tmp/x")
+        except DataError as exc:
+            assert customer_id not in str(exc) or not customer_id  # never echoes it
+            path = None
+        with pytest.raises(DataError):
+            store.write_export("../../x", "c1")
+        written = [p for p in tmp_path.rglob("*") if p.is_file() and "exports" in p.parts]
+        assert written == ([] if path is None else [path])
+        if path is not None:
+            assert path.parent == exports_dir / "shop" and path.name.endswith(".json")
+            assert ".." not in path.name and "/" not in path.name
+        assert not (tmp_path.parent / "x.json").exists()
+    finally:
+        store.close()
+
+
+def test_redaction_deletes_every_export_of_the_customer_and_no_other(tmp_path: Path) -> None:
+    exports_dir = tmp_path / "exports"
+    store = Store.open(f"sqlite:///{tmp_path / 'omnicrm.db'}", exports_dir=exports_dir)
+    try:
+        seed(store)
+        mine = [store.write_export("shop", "c1", "r1"), store.write_export("shop", "c1", "r2")]
+        theirs = store.write_export("shop", "c2", "r3")
+        # Written by an older version, named from the request.
+        legacy = exports_dir / "shop" / "c1-r0.json"
+        legacy.write_text(json.dumps({"connection": "shop", "customer_id": "c1"}))
+        store.redact_customer("shop", "c1")
+        assert [p.exists() for p in [*mine, legacy]] == [False, False, False]
+        assert theirs.exists()
+        store.erase_connection("shop")
+        assert not theirs.exists()
+    finally:
+        store.close()
+
+
+def test_a_store_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot create the database file"):
+        Store(f"sqlite:///{tmp_path / 'file' / 'omnicrm.db'}")
+
+
+def test_an_existing_database_behind_a_link_opens(tmp_path: Path) -> None:
+    Store.open(f"sqlite:///{tmp_path / 'real.db'}").close()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real.db")
+    Store.open(f"sqlite:///{tmp_path / 'link.db'}").close()
+
+
+def test_the_person_is_found_however_text_writes_them() -> None:
+    from omnicrm.core.store.personal import person_pattern, person_terms
+
+    row = {
+        "email": "Mio@Example.jp",
+        "phone": "+819077312468",
+        "family_name": "鵜飼野",
+        "given_name": "澪音",
+        "member_code": "0012",
+        "address": {"line1": "神泉町9-97", "postal_code": "150-7731"},
+        "raw": {"defaultAddress": {"address2": "メゾン 909", "city": "渋谷区"}},
+    }
+    terms = person_terms(row)
+    assert "0012" not in terms and "渋谷区" not in terms  # nobody in particular
+    pattern = person_pattern(terms)
+    assert pattern is not None
+    text = (
+        "mio@example.JP 090-7731-2468 +81 90 7731 2468 09077312468 鵜飼野 澪音 "
+        "メゾン909 〒150-7731 会員0012 渋谷区"
+    )
+    assert pattern.sub("*", text) == "* * * * * * * 〒* 会員0012 渋谷区"

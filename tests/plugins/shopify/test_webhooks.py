@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from omnicrm import ChannelType, Stream, hookimpl
-from omnicrm.core.config import Config, Connection, SchedulerSection
+from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store
@@ -146,3 +146,34 @@ def test_samples_through_the_app(app: str, store_url: str, tmp_path: Path) -> No
     assert deliver(app, "shop/redact", "e9", sample("shop/redact")).status_code == 200
     assert list(store.customers("tokyo")) == [] and list(store.orders("tokyo")) == []
     store.close()
+
+
+@pytest.fixture
+def quiet_app(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app without profile refreshes: none is left running for the next test."""
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    host = Host.load(use_entry_points=False, extra={"shopify": ShopifyHooksOnly()})
+    config = Config(
+        None,
+        store_url,
+        SchedulerSection(),
+        {"tokyo": connection()},
+        crm=CrmSection(refresh_after_sync=False),
+    )
+    runtime = Runtime(host, config)
+    with serve(create_app(runtime)) as url:
+        yield url
+    runtime.close()
+
+
+def test_a_data_request_without_an_id_never_names_a_file_after_the_event_header(
+    quiet_app: str, tmp_path: Path
+) -> None:
+    app = quiet_app
+    body = {k: v for k, v in sample("customers/data_request").items() if k != "data_request"}
+    answer = deliver(app, "customers/data_request", "../../../../tmp/x", body)
+    assert answer.status_code == 200, answer.text
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".json"]
+    assert [p.parent for p in written] == [tmp_path / "data" / "exports" / "tokyo"]
+    assert "tmp" not in written[0].name and ".." not in written[0].name
+    assert not (tmp_path.parent / "x.json").exists()
