@@ -62,7 +62,7 @@ MAX_SHOWN = 20  # problems listed in the message
 MAX_KEPT = 1_000  # problems (and unmatched rows) kept; the rest are counted
 MAX_LINE = 1 << 20  # characters in one physical line
 BATCH = 500  # rows written at a time; values per IN (...) lookup
-_READ = 1 << 20  # bytes read at a time while detecting the encoding
+_READ = 1 << 16  # bytes read at a time while detecting the encoding
 
 # What --encoding takes; "auto" tells UTF-8 from Shift_JIS by the bytes.
 ENCODINGS = {
@@ -80,6 +80,14 @@ ENCODINGS = {
 # C0 and C1 controls but tab, line feed and carriage return (a note may hold those).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _JAPANESE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]")
+_NOT_OURS = "is neither UTF-8 nor Shift_JIS (cp932)"
+# UTF-32 first: its little-endian mark starts like UTF-16's.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,9 @@ class CsvReader:
             self._fail(1, None, f"not a readable CSV file: {exc}")
         if header is None:
             self._fail(1, None, "empty file: expected a header line")
+        if any(_CONTROL.search(h) for h in header):
+            # NULs between the letters: UTF-16 without its mark, or not text at all.
+            self._fail(1, None, f"the header holds control characters: the file {_NOT_OURS}")
         known = [*required, *optional]
         self.columns = [_header_name(h) for h in header]
         problems = Problems()
@@ -305,6 +316,10 @@ class CsvReader:
             )
         if codec != "auto":
             return codec
+        first = next(self._chunks(), b"")[:4]
+        for bom, name in _WIDE_BOMS:
+            if first.startswith(bom):
+                self._fail(1, None, f"the file {_NOT_OURS} (it starts with a {name} mark)")
         if self._decodes("utf-8") is None:
             return "utf-8-sig"
         failed = self._decodes("cp932")
@@ -312,7 +327,7 @@ class CsvReader:
         if failed is None and not looks_euc:
             return "cp932"
         line = (failed or 1) if not looks_euc else self._first_non_ascii_line()
-        what = "looks like EUC-JP" if looks_euc else "is neither UTF-8 nor Shift_JIS (cp932)"
+        what = "looks like EUC-JP" if looks_euc else _NOT_OURS
         self._fail(
             line, None, f"the file {what}: save it as UTF-8 (or Shift_JIS) and import it again"
         )
@@ -339,7 +354,7 @@ class CsvReader:
         try:
             for chunk in self._chunks():
                 text = decoder.decode(chunk)
-                japanese = japanese or bool(_JAPANESE.search(text))
+                japanese = japanese or (sample and bool(_JAPANESE.search(text)))
                 line += chunk.count(b"\n")
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
