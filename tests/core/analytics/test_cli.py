@@ -172,3 +172,20 @@ def test_csv_cannot_carry_a_formula(config: Path, store: Store) -> None:
     rows = list(csv.reader(io.StringIO(out.stdout)))
     assert rows[1][1].startswith("'=HYPERLINK(")
     assert not any(c.startswith(("=", "+", "-", "@")) for row in rows for c in row)
+
+
+def test_nps_import_refuses_a_hostile_file_with_exit_2_and_no_traceback(
+    config: Path, tmp_path: Path
+) -> None:
+    header = "response_id,email,score,responded_at,comment\n"
+    euc = tmp_path / "euc.csv"
+    euc.write_bytes((header + "R-1,a@example.com,9,2024-05-01,最高でした\n").encode("euc_jp"))
+    nul = tmp_path / "nul.csv"
+    nul.write_text(header + "R-1,a@example.com,9,2024-05-01,ok\x00\n", encoding="utf-8")
+    for path, message in [
+        (euc, f"{euc}:2: the file looks like EUC-JP"),
+        (nul, f"{nul}:2:comment: control character U+0000"),
+    ]:
+        result = nps(config, "import", str(path))
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
