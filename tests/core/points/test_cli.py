@@ -99,31 +99,6 @@ def test_import_reports_problems_with_exit_2_and_imports_a_good_file(
     assert ledger(store)[("pos", "event:E-1")] == 5
 
 
-def test_reconcile_exits_1_on_a_difference_and_0_without(config: Path, store: Store) -> None:
-    result = run(config, "reconcile")
-    assert result.exit_code == 1
-    assert "1 of 1 balances differ (own entries)" in result.output
-    assert ["1", "pos", "m1", "45", "40", "+5"] in [
-        line.split() for line in result.output.splitlines()
-    ]
-    write(store, "pos", customer("m1", points=40, updated=T0 + dt.timedelta(days=1)))
-    result = run(config, "reconcile")
-    assert result.exit_code == 0, result.output
-    assert "1 reported balances checked against the ledger (own entries): no difference" in (
-        result.output
-    )
-
-
-def test_expire(config: Path) -> None:
-    # The orders were placed in April 2024: a year on, their points have expired.
-    result = run(config, "expire")
-    assert result.exit_code == 0, result.output
-    assert "50 points expired (2 entries)" in result.output
-    assert "0 points expired (0 entries)" in run(config, "expire").output
-    shown = run(config, "balance", "1").output
-    assert ["total", "0"] in [line.split() for line in shown.splitlines()]
-
-
 def test_import_refuses_hostile_input_with_exit_2_and_no_traceback(
     config: Path, store: Store, tmp_path: Path
 ) -> None:
@@ -149,3 +124,28 @@ def test_import_refuses_hostile_input_with_exit_2_and_no_traceback(
     result = run(config, "import", str(euc), "--encoding", "shift_jis")
     assert result.exit_code == 2 and f"{euc}:" in result.output
     assert not [key for key in ledger(store) if key[1].startswith("event:")]
+
+
+def test_reconcile_exits_1_on_a_difference_and_0_without(config: Path, store: Store) -> None:
+    result = run(config, "reconcile")
+    assert result.exit_code == 1
+    assert "1 of 1 balances differ (own entries)" in result.output
+    assert ["1", "pos", "m1", "45", "40", "+5"] in [
+        line.split() for line in result.output.splitlines()
+    ]
+    write(store, "pos", customer("m1", points=40, updated=T0 + dt.timedelta(days=1)))
+    result = run(config, "reconcile")
+    assert result.exit_code == 0, result.output
+    assert "1 reported balances checked against the ledger (own entries): no difference" in (
+        result.output
+    )
+
+
+def test_expire(config: Path) -> None:
+    # The orders were placed in April 2024: a year on, their points have expired.
+    result = run(config, "expire")
+    assert result.exit_code == 0, result.output
+    assert "50 points expired (2 entries)" in result.output
+    assert "0 points expired (0 entries)" in run(config, "expire").output
+    shown = run(config, "balance", "1").output
+    assert ["total", "0"] in [line.split() for line in shown.splitlines()]
