@@ -47,4 +47,7 @@ class Context:
         path = find_config(self.config_path)
         if not need_config and self.config_path is None and not path.exists():
             return Runtime.load(None)
-        return Runtime.load(path)
+        runtime = Runtime.load(path)
+        for warning in runtime.config.warnings:
+            err_console.print(f"warning: {escape(warning)}", highlight=False, soft_wrap=True)
+        return runtime

@@ -39,21 +39,24 @@ def print_import(result: ImportResult, what: str) -> None:
             "line",
             "id",
             "why",
-            title=f"{len(result.unmatched):,} unmatched",
+            title=f"{len(result.unmatched) + result.more_unmatched:,} unmatched",
             box=box.SIMPLE,
             title_justify="left",
         )
         for miss in result.unmatched:
             table.add_row(str(miss.line), escape(miss.external_id), escape(miss.reason))
+        if result.more_unmatched:
+            table.add_row("...", f"and {result.more_unmatched:,} more", "")
         err_console.print(table)
 
 
 def encoding_option(command: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--encoding",
-        default="utf-8-sig",
+        default="auto",
         show_default=True,
-        help="The file's encoding (cp932 for a CSV saved by Excel in Japan).",
+        help="The file's encoding: auto (UTF-8 or Shift_JIS, told by the bytes), utf-8 "
+        "or cp932 (Shift_JIS, as Excel in Japan saves it).",
     )(command)
 
 

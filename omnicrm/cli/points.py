@@ -26,6 +26,7 @@ from omnicrm.core.points import (
     redeem,
     run_reconciliation,
 )
+from omnicrm.core.points.importer import time_zone
 from omnicrm.core.points.settings import PointsSettings
 from omnicrm.core.runtime import Runtime
 
@@ -173,23 +174,40 @@ def expire_command(obj: Context) -> None:
     console.print(f"{done.points:,} points expired ({done.entries:,} entries)")
 
 
+def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        time_zone(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @points.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
     "--timezone",
     default="Asia/Tokyo",
     show_default=True,
-    help="Time zone of times written without an offset.",
+    callback=_time_zone,
+    help="Time zone of times written without an offset (an IANA name).",
+)
+@click.option(
+    "--encoding",
+    default="auto",
+    show_default=True,
+    help="auto (UTF-8 or Shift_JIS, told by the bytes), utf-8 or cp932.",
 )
 @click.pass_obj
-def import_command(obj: Context, file: Path, timezone: str) -> None:
+def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> None:
     """Import point events (a POS export) from a CSV FILE; all of it or nothing.
 
     Columns: connection, customer_id, event_id, kind (earn, redeem, expire, adjust),
     points, occurred_at, and optionally order_id and note.
     """
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
-        done = import_point_events(conn, file, _settings(runtime), timezone=timezone)
+        done = import_point_events(
+            conn, file, _settings(runtime), timezone=timezone, encoding=encoding
+        )
     console.print(
         f"{escape(str(file))}: {done.rows:,} events, {done.inserted:,} new, "
         f"{done.skipped:,} already imported"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -24,6 +23,7 @@ from omnicrm.core.analytics.nps import nps_report
 from omnicrm.core.analytics.reports import Kind, Report
 from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
 from omnicrm.core.analytics.settings import AnalyticsSettings
+from omnicrm.core.csv_export import CsvWriter
 from omnicrm.core.csv_import import parse_moment
 from omnicrm.core.runtime import Runtime
 
@@ -51,20 +51,13 @@ def _csv(report: Report) -> str:
 
     Parts follow, each after a blank line with its own header."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = CsvWriter(out, lineterminator="\n")
     for i, part in enumerate((report, *report.parts)):
         if i:
             out.write("\n")
         writer.writerow(part.column_names)
-        for row in part.rows:
-            writer.writerow(["" if v is None else _plain(v) for v in row])
+        writer.writerows(part.rows)
     return out.getvalue()
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 def _table(report: Report) -> None:

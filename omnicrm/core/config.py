@@ -5,15 +5,20 @@ the channel's plugin registered. Secrets are never written in the file: a value 
 ``{ env = "NAME" }`` is read from the environment variable NAME.
 
 Errors name the file, the line and the key. Problems in one connection leave the others
-usable: they are collected in :attr:`Config.invalid`.
+usable: they are collected in :attr:`Config.invalid`. A secret written in the file
+itself (a token, a password in the store URL) is accepted, with a warning in
+:attr:`Config.warnings` saying how to move it to the environment. Hostile values (a
+duration of a trillion days, arrays nested thousands deep) are errors like any other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
 import tomllib
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +47,12 @@ DEFAULT_CONFIG_NAME = "omnicrm.toml"
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_DURATION = dt.timedelta(days=3650)  # ten years: beyond it a schedule means nothing
+MAX_NESTING = 64  # arrays and inline tables inside one another
+# Keys whose value is a secret, whatever the model says: they belong in the environment.
+_SECRET_KEY = re.compile(
+    r"(?:^|_)(?:token|password|passwd|secret|api_?key|private_?key|credentials?)$", re.I
+)
 
 
 def data_dir() -> Path:
@@ -55,17 +66,24 @@ def default_store_url() -> str:
 
 
 def parse_duration(value: Any) -> dt.timedelta:
-    """'90s', '15m', '1h30m', '2d' or a number of seconds."""
+    """'90s', '15m', '1h30m', '2d' or a number of seconds; at most MAX_DURATION."""
     if isinstance(value, dt.timedelta):
         return value
+    hint = "write e.g. '90s', '15m', '1h30m', '2d'"
+    seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.timedelta(seconds=value)
-    if isinstance(value, str):
+        seconds = float(value) if math.isfinite(value) or isinstance(value, int) else math.nan
+    elif isinstance(value, str):
         text = value.strip().lower()
         parts = _DURATION.findall(text)
         if parts and _DURATION.sub("", text).strip() == "":
-            return dt.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
-    raise ValueError(f"not a duration: {value!r} (write e.g. '90s', '15m', '1h30m', '2d')")
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds is None:
+        raise ValueError(f"not a duration: {value!r} ({hint})")
+    if not 0 <= seconds <= MAX_DURATION.total_seconds():  # NaN fails this too
+        shown = value if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ValueError(f"duration {shown!r} is out of range: 0s to {MAX_DURATION.days}d ({hint})")
+    return dt.timedelta(seconds=seconds)
 
 
 Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
@@ -195,6 +213,7 @@ class Config:
     scheduler: SchedulerSection
     connections: dict[str, Connection] = field(default_factory=dict)
     invalid: dict[str, ConfigError] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # e.g. a secret written in the file: 'file:line [key]: ...'
     crm: CrmSection = field(default_factory=CrmSection)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
@@ -240,6 +259,11 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", file=path) from None
     locate = _Locator(text)
+    deep = _too_deep(text)
+    if deep is not None:
+        raise ConfigError(
+            f"arrays and tables nested more than {MAX_NESTING} deep", file=path, line=deep
+        )
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -247,6 +271,10 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         raise ConfigError(
             f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None
         ) from None
+    except RecursionError:  # pragma: no cover - _too_deep catches what could cause it
+        raise ConfigError(f"nested more than {MAX_NESTING} deep", file=path) from None
+    declared = _declared_secrets(document.get("connections"), channel_settings)
+    warnings = [_secret_warning(at, path, locate) for at in _inline_secrets(document, (), declared)]
 
     raw_connections = document.pop("connections", {})
     if not isinstance(raw_connections, dict):
@@ -273,6 +301,7 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         scheduler=parsed.scheduler,
         connections=connections,
         invalid=invalid,
+        warnings=tuple(warnings),
         crm=parsed.crm,
         identity=parsed.identity,
         points=parsed.points,
@@ -376,6 +405,106 @@ def _from_validation(
     if more:
         reason += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(reason, file=path, line=locate(loc), key=".".join(loc))
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and inline tables nest more than MAX_NESTING deep, if any.
+
+    tomllib parses nesting by recursion, so such a file would crash it; this scan skips
+    strings and comments and counts brackets."""
+    depth, line, i, end = 0, 1, 0, len(text)
+    while i < end:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == "#":
+            stop = text.find("\n", i)
+            i = end if stop < 0 else stop
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            while i < end and not text.startswith(quote, i):
+                if text[i] == "\\" and ch == '"':
+                    i += 1
+                if i < end and text[i] == "\n":
+                    line += 1
+                i += 1
+            i += len(quote)
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return None
+
+
+def _inline_secrets(
+    value: Any, where: tuple[str, ...], declared: set[tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """The keys under ``where`` holding a secret written in the file rather than read
+    from the environment: a URL with a password, a key named like a secret, or one of
+    ``declared`` (the settings their channel's model types as secret)."""
+    if not isinstance(value, dict):
+        return []
+    found: list[tuple[str, ...]] = []
+    for key, item in value.items():
+        at = (*where, str(key))
+        if isinstance(item, dict):
+            found += _inline_secrets(item, at, declared)
+        elif (
+            isinstance(item, str)
+            and item
+            and (at in declared or _SECRET_KEY.search(str(key)) or _has_password(item))
+        ):
+            found.append(at)
+    return found
+
+
+def _declared_secrets(
+    connections: Any, channel_settings: Mapping[str, type[BaseModel]]
+) -> set[tuple[str, ...]]:
+    """The paths of the connection settings their channel's model types as secret."""
+    paths: set[tuple[str, ...]] = set()
+    if not isinstance(connections, dict):
+        return paths
+    for name, raw in connections.items():
+        channel = raw.get("channel") if isinstance(raw, dict) else None
+        model = channel_settings.get(channel) if isinstance(channel, str) else None
+        for field_name, info in (model.model_fields if model else {}).items():
+            if "Secret" in str(info.annotation):
+                paths.add(("connections", str(name), "settings", field_name))
+    return paths
+
+
+def _has_password(value: str) -> bool:
+    if "://" not in value:
+        return False
+    try:
+        return bool(urllib.parse.urlsplit(value).password)
+    except ValueError:
+        return False
+
+
+def _secret_warning(at: tuple[str, ...], path: Path, locate: _Locator) -> str:
+    variable = (
+        "OMNICRM_STORE_URL"
+        if at == ("store", "url")
+        else re.sub(r"[^A-Z0-9]+", "_", "_".join(at[1:] if at[0] == "connections" else at).upper())
+    )
+    variable = variable.replace("_SETTINGS_", "_").strip("_")
+    where = ConfigError(
+        "a secret is written in the file, where anyone who reads it sees it: move it to "
+        f'the environment, writing  {at[-1]} = {{ env = "{variable}" }}  and setting '
+        f"{variable}",
+        file=path,
+        line=locate(at),
+        key=".".join(at),
+    )
+    return str(where)
 
 
 class _Locator:

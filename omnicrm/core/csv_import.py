@@ -1,25 +1,33 @@
-"""What the CSV imports (NPS answers, interactions) share: reading, checking, matching,
-writing.
+"""What the CSV imports (points, NPS answers, interactions) share: reading, checking,
+matching, writing.
 
-A file is read and every row checked before anything is written; problems are
-collected as ``file:line:field: what`` and raised together as ``CsvImportError``, so a
-bad file writes nothing. Rows name their person by profile id, email or phone; they are
-matched to profiles with the identity resolver's normalisation (``profiles.email`` is
-the normalised email, ``profiles.phone`` E.164). Rows are kept per (source, external
-id), so importing a file again changes nothing it already holds (``import_rows``; one
-row at a time, ``save_row``).
+Every import reads its file through :class:`CsvReader`, which streams it: a file of
+any size is read in bounded memory, once to check every row and again to write them,
+in the caller's transaction, so a bad file writes nothing. The encoding is UTF-8 (with
+or without a BOM) or Shift_JIS (cp932, what Excel and POS systems in Japan write),
+detected; anything else (EUC-JP, UTF-16, binary) is refused by name rather than
+imported as garbled text. A control character in a value (a NUL, an escape) is
+refused where it stands. Problems are reported as ``file:line:field: what`` and raised
+together as ``CsvImportError``. Rows name their person by profile id, email or phone;
+they are matched to profiles with the identity resolver's normalisation
+(``profiles.email`` is the normalised email, ``profiles.phone`` E.164). Rows are kept
+per (source, external id), so importing a file again changes nothing it already holds
+(``import_rows``; one row at a time, ``save_row``).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import re
+import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import IO, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, insert, select, update
@@ -29,26 +37,57 @@ from omnicrm.core.store.schema import profiles
 from omnicrm.errors import OmnicrmError
 
 __all__ = [
+    "ENCODINGS",
     "IDENTITY_COLUMNS",
     "CsvImportError",
     "CsvProblem",
+    "CsvReader",
     "CsvRow",
-    "CsvTable",
     "CsvTarget",
     "ImportResult",
+    "Problems",
     "ProfileMatcher",
     "Respondent",
     "RowChecker",
+    "SeenKeys",
     "Unmatched",
+    "batches",
     "import_rows",
     "parse_moment",
-    "read_csv",
     "respondent",
     "save_row",
 ]
 
-MAX_SHOWN = 20  # problems listed in the message; the exception keeps them all
-_CHUNK = 500  # values per IN (...) lookup
+MAX_SHOWN = 20  # problems listed in the message
+MAX_KEPT = 1_000  # problems (and unmatched rows) kept; the rest are counted
+MAX_LINE = 1 << 20  # characters in one physical line
+BATCH = 500  # rows written at a time; values per IN (...) lookup
+_READ = 1 << 16  # bytes read at a time while detecting the encoding
+
+# What --encoding takes; "auto" tells UTF-8 from Shift_JIS by the bytes.
+ENCODINGS = {
+    "auto": "auto",
+    "utf-8": "utf-8-sig",
+    "utf8": "utf-8-sig",
+    "utf-8-sig": "utf-8-sig",
+    "cp932": "cp932",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "ms932": "cp932",
+    "windows-31j": "cp932",
+}
+# C0 and C1 controls but tab, line feed and carriage return (a note may hold those).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_JAPANESE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]")
+_NOT_OURS = "is neither UTF-8 nor Shift_JIS (cp932)"
+# UTF-32 first: its little-endian mark starts like UTF-16's.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,19 +105,45 @@ class CsvProblem:
 
 
 class CsvImportError(OmnicrmError):
-    """A CSV file that was not imported (nothing was written); ``problems`` says why."""
+    """A CSV file that was not imported (nothing was written); ``problems`` says why
+    (the first ``MAX_KEPT``; ``total`` counts them all)."""
 
-    def __init__(self, problems: Sequence[CsvProblem]) -> None:
+    def __init__(self, problems: Sequence[CsvProblem], total: int | None = None) -> None:
         self.problems = tuple(problems)
+        self.total = max(total or 0, len(self.problems))
         super().__init__(str(self))
 
     def __str__(self) -> str:
         shown = [str(p) for p in self.problems[:MAX_SHOWN]]
-        more = len(self.problems) - len(shown)
+        more = self.total - len(shown)
         if more > 0:
             shown.append(f"... and {more} more problem(s)")
-        head = f"{len(self.problems)} problem(s); nothing was imported"
+        head = f"{self.total} problem(s); nothing was imported"
         return head + "\n" + "\n".join(shown)
+
+
+class Problems:
+    """The problems of one file: the first ``MAX_KEPT`` kept, all of them counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[CsvProblem] = []
+        self.total = 0
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def add(self, problem: CsvProblem) -> None:
+        self.total += 1
+        if len(self.kept) < MAX_KEPT:
+            self.kept.append(problem)
+
+    def error(self) -> CsvImportError:
+        """Every problem found, in line order."""
+        return CsvImportError(sorted(self.kept, key=lambda p: p.line), self.total)
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise self.error()
 
 
 @dataclass(frozen=True)
@@ -89,102 +154,268 @@ class CsvRow:
     values: Mapping[str, str | None]
 
 
-@dataclass(frozen=True)
-class CsvTable:
-    """A file's data rows, and the rows that could not be split into its columns."""
-
-    file: str
-    rows: list[CsvRow]
-    problems: list[CsvProblem]
+def _header_name(text: str) -> str:
+    # Full-width letters and 'Event ID' read as event_id: spreadsheets write either.
+    return unicodedata.normalize("NFKC", text).strip().lower().replace(" ", "_")
 
 
-def read_csv(
-    path: Path,
-    *,
-    required: Sequence[str],
-    optional: Sequence[str],
-    one_of: Sequence[str] = (),
-    encoding: str = "utf-8-sig",
-) -> CsvTable:
-    """Read ``path`` whose first line is a header naming known columns.
+class CsvReader:
+    """A CSV file whose first line is a header naming known columns, read as a stream.
 
-    Header names are matched case-insensitively; an unknown or repeated column, a
-    missing required one, or none of ``one_of`` raises at line 1, as does a file that
-    cannot be decoded. A row with the wrong number of values is a problem kept in the
-    table (reported with the rest once the values are checked). Values are stripped;
-    empty ones are None. Blank lines are skipped.
+    Opening it detects (or checks) the encoding and checks the header: an unknown or
+    repeated column, a missing required one, or none of ``one_of`` raises
+    ``CsvImportError`` at line 1, as does a file that cannot be read. ``rows`` then
+    reads the data rows, as often as asked, each time from the start.
     """
-    name = str(path)
-    try:
-        with path.open(encoding=encoding, newline="") as handle:
-            return _read(name, handle, required, optional, one_of)
-    except FileNotFoundError:
-        raise CsvImportError([CsvProblem(name, 0, None, "no such file")]) from None
-    except UnicodeDecodeError as exc:
-        # Excel in Japan writes Shift_JIS (cp932) unless told otherwise.
-        raise CsvImportError(
-            [
-                CsvProblem(
-                    name,
-                    0,
-                    None,
-                    f"cannot be read as {encoding} ({exc.reason} at byte {exc.start}); "
-                    "if it was saved by Excel try the encoding cp932",
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        required: Sequence[str],
+        optional: Sequence[str],
+        one_of: Sequence[str] = (),
+        encoding: str = "auto",
+    ) -> None:
+        self.path = path
+        self.file = str(path)
+        self.encoding = self._encoding(encoding)
+        try:
+            with self._open() as handle:
+                header = next(csv.reader(self._lines(handle)), None)
+        except UnicodeDecodeError as exc:
+            raise CsvImportError([self._undecodable(1, exc)]) from None
+        except csv.Error as exc:
+            self._fail(1, None, f"not a readable CSV file: {exc}")
+        if header is None:
+            self._fail(1, None, "empty file: expected a header line")
+        if any(_CONTROL.search(h) for h in header):
+            # NULs between the letters: UTF-16 without its mark, or not text at all.
+            self._fail(1, None, f"the header holds control characters: the file {_NOT_OURS}")
+        known = [*required, *optional]
+        self.columns = [_header_name(h) for h in header]
+        problems = Problems()
+        for column in self.columns:
+            if column not in known:
+                problems.add(
+                    CsvProblem(
+                        self.file,
+                        1,
+                        column or "(empty)",
+                        f"unknown column; known: {', '.join(known)}",
+                    )
                 )
-            ]
-        ) from None
-    except csv.Error as exc:
-        raise CsvImportError(
-            [CsvProblem(name, 0, None, f"not a readable CSV file: {exc}")]
-        ) from None
-
-
-def _read(
-    name: str,
-    handle: Iterable[str],
-    required: Sequence[str],
-    optional: Sequence[str],
-    one_of: Sequence[str],
-) -> CsvTable:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
-        raise CsvImportError([CsvProblem(name, 1, None, "empty file: expected a header line")])
-    known = [*required, *optional]
-    columns = [h.strip().lower() for h in header]
-    problems = []
-    for column in columns:
-        if column not in known:
-            problems.append(
+        for column in sorted({c for c in self.columns if self.columns.count(c) > 1}):
+            problems.add(CsvProblem(self.file, 1, column, "column appears more than once"))
+        for column in required:
+            if column not in self.columns:
+                problems.add(CsvProblem(self.file, 1, column, "required column is missing"))
+        if one_of and not any(c in self.columns for c in one_of):
+            problems.add(
                 CsvProblem(
-                    name, 1, column or "(empty)", f"unknown column; known: {', '.join(known)}"
+                    self.file, 1, None, f"needs at least one of the columns {', '.join(one_of)}"
                 )
             )
-    for column in sorted({c for c in columns if columns.count(c) > 1}):
-        problems.append(CsvProblem(name, 1, column, "column appears more than once"))
-    for column in required:
-        if column not in columns:
-            problems.append(CsvProblem(name, 1, column, "required column is missing"))
-    if one_of and not any(c in columns for c in one_of):
-        problems.append(
-            CsvProblem(name, 1, None, f"needs at least one of the columns {', '.join(one_of)}")
-        )
-    if problems:
-        raise CsvImportError(problems)
-    rows = []
-    last = reader.line_num
-    for record in reader:
-        line, last = last + 1, reader.line_num
+        problems.raise_if_any()
+
+    def rows(self, problems: Problems) -> Iterator[CsvRow]:
+        """The data rows, in file order, values stripped (empty ones None); blank lines
+        are skipped. A row with the wrong number of values or a control character is a
+        problem added to ``problems``, not a row. A file that stops being CSV part way
+        raises at once, with the problems found so far."""
+        with self._open() as handle:
+            reader = csv.reader(self._lines(handle))
+            line = 1
+            try:
+                next(reader)  # the header, checked when opened
+                last = reader.line_num
+                for record in reader:
+                    line, last = last + 1, reader.line_num
+                    row = self._row(line, record, problems)
+                    if row is not None:
+                        yield row
+            except csv.Error as exc:
+                problems.add(
+                    CsvProblem(self.file, reader.line_num, None, f"not a readable CSV file: {exc}")
+                )
+                raise problems.error() from None
+            except UnicodeDecodeError as exc:
+                problems.add(self._undecodable(reader.line_num + 1, exc))
+                raise problems.error() from None
+
+    def _row(self, line: int, record: list[str], problems: Problems) -> CsvRow | None:
         if not record or all(not v.strip() for v in record):
-            continue
-        if len(record) != len(columns):
-            problems.append(
-                CsvProblem(name, line, None, f"{len(record)} values, the header has {len(columns)}")
+            return None
+        if len(record) != len(self.columns):
+            problems.add(
+                CsvProblem(
+                    self.file,
+                    line,
+                    None,
+                    f"{len(record)} values, the header has {len(self.columns)}",
+                )
             )
-            continue
-        values = {c: (v.strip() or None) for c, v in zip(columns, record, strict=True)}
-        rows.append(CsvRow(line, values))
-    return CsvTable(name, rows, problems)
+            return None
+        values: dict[str, str | None] = {}
+        good = True
+        for column, value in zip(self.columns, record, strict=True):
+            control = _CONTROL.search(value)
+            if control is not None:
+                problems.add(
+                    CsvProblem(
+                        self.file,
+                        line,
+                        column,
+                        f"control character U+{ord(control.group()):04X} at character "
+                        f"{control.start() + 1}: remove it",
+                    )
+                )
+                good = False
+            values[column] = value.strip() or None
+        return CsvRow(line, values) if good else None
+
+    # ---- reading
+
+    def _open(self) -> IO[str]:
+        try:
+            return self.path.open(encoding=self.encoding, newline="")
+        except FileNotFoundError:
+            self._fail(0, None, "no such file")
+        except OSError as exc:
+            self._fail(0, None, f"cannot read: {exc.strerror or exc}")
+
+    def _lines(self, handle: IO[str]) -> Iterator[str]:
+        """The file's physical lines, none longer than MAX_LINE characters."""
+        number = 0
+        while line := handle.readline(MAX_LINE + 1):
+            number += 1
+            if len(line) > MAX_LINE and not line.endswith(("\n", "\r")):
+                self._fail(number, None, f"a line longer than {MAX_LINE:,} characters")
+            yield line
+
+    def _fail(self, line: int, field: str | None, message: str) -> NoReturn:
+        raise CsvImportError([CsvProblem(self.file, line, field, message)])
+
+    def _undecodable(self, line: int, exc: UnicodeDecodeError) -> CsvProblem:
+        return CsvProblem(
+            self.file,
+            line,
+            None,
+            f"cannot be read as {self.encoding} ({exc.reason}); save it as UTF-8 or let "
+            "the encoding be detected",
+        )
+
+    def _encoding(self, asked: str) -> str:
+        """The codec to read with: the one asked for, or the one the bytes are."""
+        codec = ENCODINGS.get(asked.strip().lower())
+        if codec is None:
+            self._fail(
+                0,
+                None,
+                f"encoding {asked!r} is not supported: save the file as UTF-8 or Shift_JIS (cp932)",
+            )
+        if codec != "auto":
+            return codec
+        first = next(self._chunks(), b"")[:4]
+        for bom, name in _WIDE_BOMS:
+            if first.startswith(bom):
+                self._fail(1, None, f"the file {_NOT_OURS} (it starts with a {name} mark)")
+        if self._decodes("utf-8") is None:
+            return "utf-8-sig"
+        failed = self._decodes("cp932")
+        looks_euc = self._decodes("euc_jp", sample=True) is None
+        if failed is None and not looks_euc:
+            return "cp932"
+        line = (failed or 1) if not looks_euc else self._first_non_ascii_line()
+        what = "looks like EUC-JP" if looks_euc else _NOT_OURS
+        self._fail(
+            line, None, f"the file {what}: save it as UTF-8 (or Shift_JIS) and import it again"
+        )
+
+    def _chunks(self) -> Iterator[bytes]:
+        try:
+            with self.path.open("rb") as raw:
+                while chunk := raw.read(_READ):
+                    yield chunk
+        except FileNotFoundError:
+            self._fail(0, None, "no such file")
+        except OSError as exc:
+            self._fail(0, None, f"cannot read: {exc.strerror or exc}")
+
+    def _decodes(self, codec: str, *, sample: bool = False) -> int | None:
+        """None when the whole file decodes as ``codec``, else the line where it fails.
+
+        With ``sample`` it must also read as Japanese text (kana or kanji), which is
+        what tells an EUC-JP file from a Shift_JIS one: most bytes of one are valid in
+        the other, but the wrong reading gives half-width kana and stray symbols."""
+        decoder = codecs.getincrementaldecoder(codec)()
+        line = 1
+        japanese = False
+        try:
+            for chunk in self._chunks():
+                text = decoder.decode(chunk)
+                japanese = japanese or (sample and bool(_JAPANESE.search(text)))
+                line += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            return line + exc.object[: exc.start].count(b"\n")
+        return None if japanese or not sample else line
+
+    def _first_non_ascii_line(self) -> int:
+        line = 1
+        for chunk in self._chunks():
+            found = next((i for i, b in enumerate(chunk) if b > 0x7F), None)
+            if found is not None:
+                return line + chunk[:found].count(b"\n")
+            line += chunk.count(b"\n")
+        return line
+
+
+class SeenKeys:
+    """Keys met in a file and the line each was first on, kept in a private temporary
+    SQLite database on disk, so a file of any size is checked in bounded memory."""
+
+    def __init__(self) -> None:
+        # An empty name is a temporary on-disk database, removed when closed.
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER, content TEXT)")
+
+    def __enter__(self) -> SeenKeys:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._db.close()
+
+    def first(self, key: str, line: int, content: str = "") -> tuple[int, str] | None:
+        """(line, content) where ``key`` was first met; None (and it is recorded) when
+        this is the first time."""
+        found = self._db.execute("SELECT line, content FROM seen WHERE key = ?", (key,)).fetchone()
+        if found is not None:
+            return int(found[0]), str(found[1])
+        self._db.execute("INSERT INTO seen VALUES (?, ?, ?)", (key, line, content))
+        return None
+
+    def first_line(self, key: str) -> int | None:
+        """The line ``key`` was first met on."""
+        found = self._db.execute("SELECT line FROM seen WHERE key = ?", (key,)).fetchone()
+        return None if found is None else int(found[0])
+
+
+T = TypeVar("T")
+
+
+def batches(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 # --------------------------------------------------------------------------- values
@@ -209,13 +440,14 @@ def parse_moment(text: str, tz: ZoneInfo) -> dt.datetime:
         raise ValueError(f"not a date or time: {text!r} ({hint})")
     year, month, day, hour, minute, second, fraction, offset = found.groups()
     zone: dt.tzinfo = tz
-    if offset == "Z":
-        zone = dt.UTC
-    elif offset:
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        zone = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
+        if offset == "Z":
+            zone = dt.UTC
+        elif offset:
+            sign = -1 if offset[0] == "-" else 1
+            digits = offset[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
         moment = dt.datetime(
             int(year),
             int(month),
@@ -228,21 +460,28 @@ def parse_moment(text: str, tz: ZoneInfo) -> dt.datetime:
         )
     except ValueError as exc:
         raise ValueError(f"not a date or time: {text!r} ({exc})") from None
+    return in_range(moment, text)
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def in_range(moment: dt.datetime, text: str) -> dt.datetime:
+    """``moment`` in UTC, if it lies in the years the product takes (1900 to 2999)."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"{text!r} is out of range (years {FIRST_YEAR} to {LAST_YEAR})")
     return moment.astimezone(dt.UTC)
 
 
-T = TypeVar("T")
-
-
 class RowChecker:
-    """Collects the problems of one file while its rows' values are converted."""
+    """Converts the values of a file's rows, adding a problem for each bad one."""
 
-    def __init__(self, table: CsvTable) -> None:
-        self.file = table.file
-        self.problems: list[CsvProblem] = list(table.problems)
+    def __init__(self, file: str, problems: Problems) -> None:
+        self.file = file
+        self.problems = problems
 
     def fail(self, row: CsvRow, field: str | None, message: str) -> None:
-        self.problems.append(CsvProblem(self.file, row.line, field, message))
+        self.problems.add(CsvProblem(self.file, row.line, field, message))
 
     def value(
         self, row: CsvRow, field: str, convert: Callable[[str], T], *, required: bool = False
@@ -275,23 +514,6 @@ class RowChecker:
         """The field as ``parse_moment`` reads it (shop time ``tz`` without an offset)."""
         return self.value(row, field, lambda t: parse_moment(t, tz), required=required)
 
-    def unique(self, rows: Iterable[CsvRow], field: str) -> None:
-        """``field`` must not repeat within the file."""
-        seen: dict[str, int] = {}
-        for row in rows:
-            key = row.values.get(field)
-            if key is None:
-                continue
-            if key in seen:
-                self.fail(row, field, f"{key!r} repeats line {seen[key]}")
-            else:
-                seen[key] = row.line
-
-    def raise_if_any(self) -> None:
-        """Raise every problem found, in line order."""
-        if self.problems:
-            raise CsvImportError(sorted(self.problems, key=lambda p: p.line))
-
 
 # --------------------------------------------------------------------------- matching
 
@@ -306,6 +528,7 @@ class Respondent:
 
 
 IDENTITY_COLUMNS = ("profile_id", "email", "phone")
+MAX_PROFILE_ID = 2**31 - 1  # profiles.id is an INTEGER
 
 
 def respondent(checker: RowChecker, row: CsvRow, region: str = "JP") -> Respondent:
@@ -313,8 +536,8 @@ def respondent(checker: RowChecker, row: CsvRow, region: str = "JP") -> Responde
 
     def profile_id(text: str) -> int:
         value = unicodedata.normalize("NFKC", text)
-        if not value.isdigit():
-            raise ValueError(f"not a profile id (a whole number): {text!r}")
+        if not (value.isascii() and value.isdigit()) or int(value) > MAX_PROFILE_ID:
+            raise ValueError(f"not a profile id (a whole number up to {MAX_PROFILE_ID}): {text!r}")
         return int(value)
 
     def email(text: str) -> str:
@@ -388,8 +611,8 @@ class ProfileMatcher:
 
 
 def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+    for start in range(0, len(values), BATCH):
+        yield values[start : start + BATCH]
 
 
 def _lookup(conn: Connection, key: Any, want: Any, values: Sequence[Any]) -> list[Any]:
@@ -420,7 +643,8 @@ def _group(pairs: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import did: rows read, written (new / changed), unchanged, unmatched."""
+    """What an import did: rows read, written (new / changed), unchanged, unmatched (the
+    first ``MAX_KEPT`` of them listed, ``more_unmatched`` counting the rest)."""
 
     file: str
     source: str
@@ -429,6 +653,7 @@ class ImportResult:
     updated: int
     unchanged: int
     unmatched: tuple[Unmatched, ...] = ()
+    more_unmatched: int = 0
 
 
 # --------------------------------------------------------------------------- writing
@@ -478,71 +703,118 @@ def import_rows(
     ``values`` turns a row into the table's other columns, reporting bad values to the
     checker. Any problem raises ``CsvImportError`` and nothing is written. Rows whose
     person matches no profile are listed in the result. New rows are inserted with
-    ``inserted_with`` too, changed ones updated, the same ones left alone. Runs in the
-    caller's transaction.
+    ``inserted_with`` too, changed ones updated, the same ones left alone. The file is
+    streamed: read once to check it, then again to write it a batch at a time, in the
+    caller's transaction (roll it back on an error).
     """
     if not source:
         raise ValueError("source: must not be empty")
-    table = read_csv(
+    reader = CsvReader(
         path,
         required=target.required,
         optional=target.optional,
         one_of=IDENTITY_COLUMNS,
         encoding=encoding,
     )
-    check = RowChecker(table)
-    check.unique(table.rows, target.id_column)
-    parsed = [
-        # In this order, so that a row's problems are listed id, person, then the rest.
-        _Parsed(
-            row.line,
-            check.text(row, target.id_column, 255, required=True),
-            respondent(check, row, region),
-            values(check, row),
-        )
-        for row in table.rows
-    ]
-    check.raise_if_any()
 
-    matcher = ProfileMatcher(conn, (p.who for p in parsed))
-    existing = _existing(conn, target.table, source, [str(p.external_id) for p in parsed])
-    inserted: list[dict[str, Any]] = []
-    updated = unchanged = 0
-    unmatched = []
-    for p in parsed:
-        assert p.external_id is not None
-        profile_id, why = matcher.match(p.who)
-        before = existing.get(p.external_id)
-        if profile_id is None:
-            if target.keep_unmatched and before is not None and before["profile_id"] is not None:
-                # Matched before (e.g. when the profile still had that email): keep it.
-                profile_id = before["profile_id"]
-            else:
-                unmatched.append(Unmatched(p.line, p.external_id, why or "no respondent"))
-                if not target.keep_unmatched:
-                    continue
-        row_values = {"profile_id": profile_id, **p.values}
-        if before is None:
-            inserted.append(
-                {
-                    "source": source,
-                    "external_id": p.external_id,
-                    **(inserted_with or {}),
-                    **row_values,
-                }
-            )
-        elif any(before[k] != v for k, v in row_values.items()):
-            conn.execute(
-                update(target.table).where(target.table.c.id == before["id"]).values(row_values)
-            )
-            updated += 1
-        else:
-            unchanged += 1
-    if inserted:
-        conn.execute(insert(target.table), inserted)
+    def parsed(problems: Problems, seen: SeenKeys | None) -> Iterator[_Parsed]:
+        check = RowChecker(reader.file, problems)
+        for row in reader.rows(problems):
+            # In this order, so that a row's problems are listed id, person, then the rest.
+            external_id = check.text(row, target.id_column, 255, required=True)
+            if seen is not None and external_id is not None:
+                first = seen.first(external_id, row.line)
+                if first is not None:
+                    check.fail(row, target.id_column, f"{external_id!r} repeats line {first[0]}")
+            yield _Parsed(row.line, external_id, respondent(check, row, region), values(check, row))
+
+    checked = Problems()
+    with SeenKeys() as seen:
+        rows = sum(1 for _ in parsed(checked, seen))
+    checked.raise_if_any()
+
+    writer = _Writer(conn, target, source, inserted_with)
+    again = Problems()  # none, unless the file changed since it was checked
+    for batch in batches(parsed(again, None)):
+        again.raise_if_any()
+        writer.write(batch)
+    again.raise_if_any()
     return ImportResult(
-        str(path), source, len(parsed), len(inserted), updated, unchanged, tuple(unmatched)
+        str(path),
+        source,
+        rows,
+        writer.inserted,
+        writer.updated,
+        writer.unchanged,
+        tuple(writer.unmatched),
+        writer.more_unmatched,
     )
+
+
+class _Writer:
+    """Writes checked rows a batch at a time, counting what it did."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        target: CsvTarget,
+        source: str,
+        inserted_with: Mapping[str, Any] | None,
+    ) -> None:
+        self.conn = conn
+        self.target = target
+        self.source = source
+        self.inserted_with = inserted_with or {}
+        self.inserted = self.updated = self.unchanged = self.more_unmatched = 0
+        self.unmatched: list[Unmatched] = []
+
+    def write(self, batch: Sequence[_Parsed]) -> None:
+        conn, target = self.conn, self.target
+        matcher = ProfileMatcher(conn, (p.who for p in batch))
+        existing = _existing(conn, target.table, self.source, [str(p.external_id) for p in batch])
+        inserted: list[dict[str, Any]] = []
+        for p in batch:
+            assert p.external_id is not None
+            profile_id, why = matcher.match(p.who)
+            before = existing.get(p.external_id)
+            if profile_id is None:
+                if (
+                    target.keep_unmatched
+                    and before is not None
+                    and before["profile_id"] is not None
+                ):
+                    # Matched before (e.g. when the profile still had that email): keep it.
+                    profile_id = before["profile_id"]
+                else:
+                    self._unmatched(Unmatched(p.line, p.external_id, why or "no respondent"))
+                    if not target.keep_unmatched:
+                        continue
+            row_values = {"profile_id": profile_id, **p.values}
+            if before is None:
+                inserted.append(
+                    {
+                        "source": self.source,
+                        "external_id": p.external_id,
+                        **self.inserted_with,
+                        **row_values,
+                    }
+                )
+            elif any(before[k] != v for k, v in row_values.items()):
+                conn.execute(
+                    update(target.table).where(target.table.c.id == before["id"]).values(row_values)
+                )
+                self.updated += 1
+            else:
+                self.unchanged += 1
+        if inserted:
+            conn.execute(insert(target.table), inserted)
+            self.inserted += len(inserted)
+
+    def _unmatched(self, miss: Unmatched) -> None:
+        if len(self.unmatched) < MAX_KEPT:
+            self.unmatched.append(miss)
+        else:
+            self.more_unmatched += 1
 
 
 def _existing(

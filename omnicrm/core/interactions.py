@@ -184,7 +184,7 @@ def import_interactions_csv(
     *,
     source: str = "csv",
     tz: ZoneInfo = TOKYO,
-    encoding: str = "utf-8-sig",
+    encoding: str = "auto",
     region: str = "JP",
     now: dt.datetime | None = None,
 ) -> ImportResult:

@@ -184,3 +184,158 @@ def test_crm_section_bad_cron_names_the_key_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     assert caught.value.line == 4 and caught.value.key == "crm.nightly"
+
+
+def test_a_secret_written_in_the_file_is_named_with_how_to_move_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSAKA_KEY", "ok-secret")
+    text = GOOD.replace(
+        'url = "sqlite:////tmp/x.db"', 'url = "postgresql://crm:p@ss@db:5432/crm"'
+    ).replace(
+        'api_key = { env = "TOKYO_KEY" }',
+        'api_key = "tk-inline-secret"\nwebhook_token = "wt-inline"',
+    )
+    path = write(tmp_path, text)
+    config = load_config(path, CHANNELS)
+    shown = "\n".join(config.warnings)
+    assert f"{path}:2 [store.url]: a secret is written in the file" in shown
+    assert 'url = { env = "OMNICRM_STORE_URL" }' in shown
+    assert f"{path}:13 [connections.tokyo.settings.api_key]" in shown
+    assert 'api_key = { env = "TOKYO_API_KEY" }  and setting TOKYO_API_KEY' in shown
+    # Named like a secret, whatever the model says.
+    assert f"{path}:14 [connections.tokyo.settings.webhook_token]" in shown
+    for secret in ("p@ss", "ss@db", "tk-inline-secret", "wt-inline"):
+        assert secret not in shown
+    # Read from the environment, nothing is said.
+    monkeypatch.setenv("TOKYO_KEY", "tk-secret")
+    assert load_config(write(tmp_path, GOOD), CHANNELS).warnings == ()
+
+
+def test_the_cli_prints_the_warning(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from omnicrm.cli import cli
+
+    path = write(tmp_path, '[store]\nurl = "sqlite://user:hunter2@/' + f'{tmp_path}/x.db"\n')
+    result = CliRunner().invoke(cli, ["--config", str(path), "connections"])
+    assert f"warning: {path}:2 [store.url]: a secret is written in the file" in result.output
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('"1000000000000d"', "out of range: 0s to 3650d"),
+        ('"99999999999999999999999999999s"', "out of range"),
+        ("1e308", "out of range"),
+        ("nan", "out of range"),
+        ("-5", "out of range"),
+        ('"3651d"', "out of range"),
+    ],
+)
+def test_a_duration_out_of_range_is_a_config_error(tmp_path: Path, value: str, reason: str) -> None:
+    text = f'[connections.a]\nchannel = "synthetic"\nevery = {value}\n'
+    config = load_config(write(tmp_path, text), CHANNELS)
+    error = config.invalid["a"]
+    assert (error.line, error.key) == (3, "connections.a.every") and reason in error.reason
+    assert parse_duration("3650d") == dt.timedelta(days=3650)
+
+
+def test_deep_nesting_is_a_config_error_naming_the_line(tmp_path: Path) -> None:
+    for deep in ("[" * 5000 + "]" * 5000, "{ a = " * 3000 + "1" + " }" * 3000):
+        path = write(tmp_path, f'[scheduler]\ntimezone = "Asia/Tokyo"\nx = {deep}\n')
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, CHANNELS)
+        assert str(caught.value) == f"{path}:3: arrays and tables nested more than 64 deep"
+    # Brackets in strings and comments are not nesting; 64 levels are fine.
+    text = (
+        '# [[[[[[\n[identity]\njunk_emails = ["' + "[" * 70 + ']"]\n'
+        'junk_member_codes = ["""\n' + "{" * 100 + '"""]\n[scheduler]\nx = ' + "[" * 63 + "]" * 63
+    )
+    with pytest.raises(ConfigError, match=r"\[scheduler\.x\]: unknown key"):
+        load_config(write(tmp_path, text), CHANNELS)
+
+
+def _fields(model: type[BaseModel], prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [(*prefix, name) for name in model.model_fields]
+
+
+def _every_key() -> list[tuple[str, ...]]:
+    from omnicrm.core.config import ConnectionSection, _File
+    from omnicrm.plugins.shopify.settings import ShopifySettings
+
+    keys: list[tuple[str, ...]] = []
+    for section, info in _File.model_fields.items():
+        if section != "connections":
+            assert isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+            keys += _fields(info.annotation, (section,))
+    keys += [k for k in _fields(ConnectionSection, ("connections", "a")) if k[-1] != "settings"]
+    keys += _fields(ShopifySettings, ("connections", "a", "settings"))
+    return keys
+
+
+HOSTILE = [
+    "99999999999999999999999999999",
+    "-99999999999999999999999999999",
+    "-1",
+    "0",
+    "1e308",
+    "inf",
+    "-inf",
+    "nan",
+    "true",
+    '""',
+    '"\\u0000"',
+    '"\\u001b[31m"',
+    '"' + "x" * 100_000 + '"',
+    '"1000000000000d"',
+    '"9' * 400 + 's"',
+    '"* * * * * * * *"',
+    '"99 99 99 99 99"',
+    '"../../../etc/passwd"',
+    "[]",
+    "[[[1]]]",
+    "[" * 5000 + "]" * 5000,
+    "{ a = 1 }",
+    '{ env = "" }',
+    '{ env = "OMNICRM_NO_SUCH_VARIABLE" }',
+    "1979-05-27T07:32:00Z",
+    "1979-05-27",
+    "07:32:00",
+]
+
+
+@pytest.mark.parametrize("key", _every_key(), ids=".".join)
+def test_hostile_values_for_every_key_give_a_config_error_or_load(
+    tmp_path: Path, key: tuple[str, ...]
+) -> None:
+    """Whatever a key is set to, loading either works or raises ConfigError."""
+    from omnicrm.plugins.shopify.settings import ShopifySettings
+
+    channels: dict[str, type[BaseModel]] = {"shopify": ShopifySettings}
+    base = {"channel": '"shopify"', "settings.shop": '"x.myshopify.com"'}
+    for value in HOSTILE:
+        if key[0] == "connections":
+            lines = dict(base)
+            lines[".".join(key[2:])] = value
+            body = "".join(f"{k} = {v}\n" for k, v in lines.items() if "." not in k)
+            body += "[connections.a.settings]\n" + "".join(
+                f"{k.split('.', 1)[1]} = {v}\n" for k, v in lines.items() if "." in k
+            )
+            text = "[connections.a]\n" + body
+        else:
+            text = f"[{key[0]}]\n{key[1]} = {value}\n"
+        path = write(tmp_path, text)
+        try:
+            config = load_config(path, channels)
+        except ConfigError as exc:
+            assert exc.file == path, (key, value[:40])
+            continue
+        if key[0] == "connections":
+            try:
+                connection = config.connection("a")
+            except ConfigError:
+                continue
+            assert connection.every is None or connection.every <= dt.timedelta(days=3650)
+            assert connection.lookback <= dt.timedelta(days=3650)

@@ -124,7 +124,7 @@ def import_nps_csv(
     *,
     source: str = "csv",
     tz: ZoneInfo = TOKYO,
-    encoding: str = "utf-8-sig",
+    encoding: str = "auto",
     region: str = "JP",
 ) -> ImportResult:
     """Import survey answers from ``path`` (columns in the module docstring).

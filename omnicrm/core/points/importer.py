@@ -7,18 +7,28 @@ kind, points, occurred_at, and optionally order_id and note. Each event is keyed
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import unicodedata
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
 
+from omnicrm.core.csv_import import (
+    MAX_SHOWN,
+    CsvImportError,
+    CsvProblem,
+    CsvReader,
+    CsvRow,
+    Problems,
+    SeenKeys,
+    batches,
+    in_range,
+)
 from omnicrm.core.points._common import (
     MAX_ID,
     EntryKind,
@@ -34,21 +44,27 @@ from omnicrm.core.store.schema import points_entries
 REQUIRED = ("connection", "customer_id", "event_id", "kind", "points", "occurred_at")
 OPTIONAL = ("order_id", "note")
 KINDS = (EntryKind.EARN, EntryKind.REDEEM, EntryKind.EXPIRE, EntryKind.ADJUST)
-_MAX_SHOWN = 20
+MAX_POINTS = 100_000_000  # in one event: far beyond any purchase, well within the column
 _NUMBER = re.compile(r"[+-]?(\d+|\d{1,3}(,\d{3})+)")
 
 
 class PointsImportError(PointsError):
     """A file had rows that cannot be imported; ``problems`` lists each as
-    'file:line:field: why'. Nothing was written."""
+    'file:line:field: why' (the first thousand; ``total`` counts them all). Nothing
+    was written."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    def __init__(self, path: Path, problems: list[str], total: int | None = None) -> None:
         self.path = path
         self.problems = problems
-        shown = problems[:_MAX_SHOWN]
-        more = len(problems) - len(shown)
+        self.total = max(total or 0, len(problems))
+        shown = problems[:MAX_SHOWN]
+        more = self.total - len(shown)
         lines = "\n".join(shown) + (f"\n... and {more} more" if more else "")
-        super().__init__(f"{path}: {len(problems)} problem(s), nothing imported:\n{lines}")
+        super().__init__(f"{path}: {self.total} problem(s), nothing imported:\n{lines}")
+
+    @classmethod
+    def of(cls, path: Path, error: CsvImportError) -> PointsImportError:
+        return cls(path, [str(p) for p in error.problems], error.total)
 
 
 @dataclass(frozen=True)
@@ -64,55 +80,118 @@ def import_point_events(
     settings: PointsSettings | None = None,
     *,
     timezone: str = "Asia/Tokyo",
+    encoding: str = "auto",
 ) -> ImportResult:
     """Import the point events in the CSV at ``path``.
 
     ``points`` is a whole number (full-width digits and thousands separators are
-    fine); earn must not be negative, redeem and expire take points away whichever sign
-    they are written with, adjust keeps its sign. ``occurred_at`` is ISO 8601 (or
-    'YYYY/MM/DD HH:MM[:SS]'); without an offset it is in ``timezone``. Imported earns
+    fine) of at most MAX_POINTS; earn must not be negative, redeem and expire take
+    points away whichever sign they are written with, adjust keeps its sign.
+    ``occurred_at`` is ISO 8601 (or 'YYYY/MM/DD HH:MM[:SS]'); without an offset it is
+    in ``timezone`` (an IANA name; ValueError for an unknown one). Imported earns
     expire by ``settings`` (default settings when None). UTF-8 (with or without BOM)
-    or Shift_JIS (cp932). Raises PointsImportError listing every problem, having
-    written nothing, if any row is bad or contradicts an event already imported.
+    or Shift_JIS (cp932), detected. Raises PointsImportError listing every problem if
+    any row is bad or contradicts an event already imported. The file is streamed (in
+    bounded memory) and written in the caller's transaction: roll it back on an error.
     """
     settings = settings or PointsSettings()
-    zone = zoneinfo.ZoneInfo(timezone)
-    problems: list[str] = []
-    rows = _read_rows(path, zone, settings, problems)
+    zone = time_zone(timezone)
+    try:
+        return _Import(conn, path, zone, settings, encoding).run()
+    except CsvImportError as exc:
+        raise PointsImportError.of(path, exc) from None
 
-    # The same event twice in a file is fine if it says the same thing.
-    by_key: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
-    for line, row in rows:
-        key = (row["source"], row["event_id"])
-        if key in by_key:
-            first_line, first = by_key[key]
-            if _content(first) != _content(row):
-                problems.append(
-                    f"{path}:{line}:event_id: {row['event_id'][6:]!r} of {row['source']!r} "
-                    f"is already on line {first_line}, with different contents"
-                )
-            continue
-        by_key[key] = (line, row)
 
-    known = _recorded(conn, list(by_key))
-    fresh: list[dict[str, Any]] = []
-    for key, (line, row) in by_key.items():
-        stored = known.get(key)
-        if stored is None:
-            fresh.append(row)
-        elif stored != _content(row):
-            kind, points, customer = stored[0], stored[1], stored[3]
-            problems.append(
-                f"{path}:{line}:event_id: {row['event_id'][6:]!r} of {row['source']!r} was "
-                f"imported before as {kind} {points:+d} for customer {customer!r}"
+def time_zone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA time zone ``name``; ValueError naming it when there is none."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as Asia/Tokyo"
+        ) from None
+
+
+class _Import:
+    """One file's import: check every row (pass one), then compare each event with the
+    ledger and write the new ones, a batch at a time (pass two)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        path: Path,
+        zone: dt.tzinfo,
+        settings: PointsSettings,
+        encoding: str,
+    ) -> None:
+        self.conn = conn
+        self.path = path
+        self.zone = zone
+        self.settings = settings
+        self.reader = CsvReader(path, required=REQUIRED, optional=OPTIONAL, encoding=encoding)
+
+    def entries(self, problems: Problems) -> Iterator[tuple[int, dict[str, Any]]]:
+        for row in self.reader.rows(problems):
+            entry = _row(row, self.reader.file, self.zone, self.settings, problems)
+            if entry is not None:
+                yield row.line, entry
+
+    def run(self) -> ImportResult:
+        problems = Problems()
+        rows = 0
+        with SeenKeys() as seen:
+            # The same event twice in a file is fine if it says the same thing.
+            for line, entry in self.entries(problems):
+                rows += 1
+                first = seen.first(_key(entry), line, repr(_content(entry)))
+                if first is not None and first[1] != repr(_content(entry)):
+                    self.problem(
+                        problems,
+                        line,
+                        f"{entry['event_id'][6:]!r} of {entry['source']!r} is already on line "
+                        f"{first[0]}, with different contents",
+                    )
+            problems.raise_if_any()
+
+            before = max_entry_id(self.conn)
+            inserted = 0
+            fresh = (
+                (line, entry)
+                for line, entry in self.entries(problems)
+                if seen.first_line(_key(entry)) == line
             )
-    if problems:
-        raise PointsImportError(path, problems)
+            for batch in batches(fresh):
+                known = _recorded(self.conn, [_pair(e) for _, e in batch])
+                new = []
+                for line, entry in batch:
+                    stored = known.get(_pair(entry))
+                    if stored is None:
+                        new.append(entry)
+                    elif stored != _content(entry):
+                        kind, points, customer = stored[0], stored[1], stored[3]
+                        self.problem(
+                            problems,
+                            line,
+                            f"{entry['event_id'][6:]!r} of {entry['source']!r} was imported "
+                            f"before as {kind} {points:+d} for customer {customer!r}",
+                        )
+                if not problems:
+                    insert_rows(self.conn, new)
+                    inserted += len(new)
+            problems.raise_if_any()
+        refresh_since(self.conn, before)
+        return ImportResult(rows, inserted, rows - inserted)
 
-    before = max_entry_id(conn)
-    insert_rows(conn, fresh)
-    refresh_since(conn, before)
-    return ImportResult(len(rows), len(fresh), len(rows) - len(fresh))
+    def problem(self, problems: Problems, line: int, message: str) -> None:
+        problems.add(CsvProblem(self.reader.file, line, "event_id", message))
+
+
+def _key(entry: dict[str, Any]) -> str:
+    return f"{len(entry['source'])}:{entry['source']}{entry['event_id']}"
+
+
+def _pair(entry: dict[str, Any]) -> tuple[str, str]:
+    return entry["source"], entry["event_id"]
 
 
 def _content(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -149,118 +228,70 @@ def _recorded(
     return found
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp932")  # what Japanese POS and Excel exports use
-    except UnicodeDecodeError:
-        raise PointsImportError(path, [f"{path}: neither UTF-8 nor Shift_JIS text"]) from None
-
-
-def _read_rows(
-    path: Path, zone: dt.tzinfo, settings: PointsSettings, problems: list[str]
-) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = _decode(path)
-    except OSError as exc:
-        raise PointsImportError(path, [f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise PointsImportError(path, [f"{path}:1: empty file, expected a header row"]) from None
-    except csv.Error as exc:
-        raise PointsImportError(path, [f"{path}:1: not CSV: {exc}"]) from None
-    names = [unicodedata.normalize("NFKC", h).strip().lower().replace(" ", "_") for h in header]
-    for column, name in enumerate(names, start=1):
-        if name not in REQUIRED and name not in OPTIONAL:
-            problems.append(
-                f"{path}:1:{name or f'column {column}'}: unknown column "
-                f"(expected {', '.join(REQUIRED + OPTIONAL)})"
-            )
-        elif names.index(name) != column - 1:
-            problems.append(f"{path}:1:{name}: column given twice")
-    missing = [name for name in REQUIRED if name not in names]
-    if missing:
-        problems.append(f"{path}:1: missing column(s) {', '.join(missing)}")
-    if problems:
-        raise PointsImportError(path, problems)
-
-    out: list[tuple[int, dict[str, Any]]] = []
-    try:
-        for fields in reader:
-            line = reader.line_num
-            if not any(f.strip() for f in fields):
-                continue  # blank lines, as spreadsheets leave them
-            if len(fields) != len(names):
-                problems.append(f"{path}:{line}: {len(fields)} fields, the header has {len(names)}")
-                continue
-            row = _row(dict(zip(names, fields, strict=True)), f"{path}:{line}", zone, settings)
-            if isinstance(row, list):
-                problems.extend(row)
-            else:
-                out.append((line, row))
-    except csv.Error as exc:
-        problems.append(f"{path}:{reader.line_num}: not CSV: {exc}")
-    return out
-
-
 def _row(
-    raw: dict[str, str], where: str, zone: dt.tzinfo, settings: PointsSettings
-) -> dict[str, Any] | list[str]:
-    """One CSV row as an entry, or its problems."""
-    bad: list[str] = []
-    value = {k: v.strip() for k, v in raw.items()}
+    row: CsvRow, file: str, zone: dt.tzinfo, settings: PointsSettings, problems: Problems
+) -> dict[str, Any] | None:
+    """One CSV row as an entry, or None having added its problems."""
+    count = problems.total
+    value = row.values
+
+    def bad(name: str, message: str) -> None:
+        problems.add(CsvProblem(file, row.line, name, message))
 
     def text(name: str, limit: int, required: bool = True) -> str | None:
-        found = value.get(name) or None
+        found = value.get(name)
         if found is None:
             if required:
-                bad.append(f"{where}:{name}: missing")
+                bad(name, "missing")
         elif len(found) > limit:
-            bad.append(f"{where}:{name}: longer than {limit} characters")
+            bad(name, f"longer than {limit} characters")
         return found
 
     connection = text("connection", 100)
     customer_id = text("customer_id", MAX_ID)
     event_id = text("event_id", MAX_ID)
     order_id = text("order_id", MAX_ID, required=False)
-    note = value.get("note") or None
+    note = value.get("note")
 
     kind: EntryKind | None = None
-    kind_text = value.get("kind", "").lower()
+    kind_text = (value.get("kind") or "").lower()
     if kind_text in {k.value for k in KINDS}:
         kind = EntryKind(kind_text)
     else:
-        bad.append(
-            f"{where}:kind: {value.get('kind', '')!r} is not one of "
-            f"{', '.join(k.value for k in KINDS)}"
+        bad(
+            "kind", f"{value.get('kind') or ''!r} is not one of {', '.join(k.value for k in KINDS)}"
         )
 
     points: int | None = None
     # NFKC turns full-width digits into ASCII; U+2212 is the minus sign spreadsheets use.
-    number = unicodedata.normalize("NFKC", value.get("points", "")).replace("\u2212", "-")
+    written = value.get("points") or ""
+    number = unicodedata.normalize("NFKC", written).replace("\u2212", "-")
     if _NUMBER.fullmatch(number):
         points = int(number.replace(",", ""))
+        if abs(points) > MAX_POINTS:
+            bad("points", f"{written!r} is more than {MAX_POINTS:,} points in one event")
+            points = None
     else:
-        bad.append(f"{where}:points: {value.get('points', '')!r} is not a whole number")
+        bad("points", f"{written!r} is not a whole number")
     if points is not None and kind is EntryKind.EARN and points < 0:
-        bad.append(f"{where}:points: an earn cannot be negative ({points})")
+        bad("points", f"an earn cannot be negative ({points})")
     if points is not None and kind in (EntryKind.REDEEM, EntryKind.EXPIRE):
         points = -abs(points)
 
-    occurred_at = _when(value.get("occurred_at", ""), zone)
-    if occurred_at is None:
-        bad.append(
-            f"{where}:occurred_at: {value.get('occurred_at', '')!r} is not a date and time "
-            "(e.g. 2025-04-01T10:30:00+09:00 or 2025/04/01 10:30)"
+    written_at = value.get("occurred_at") or ""
+    try:
+        occurred_at = _when(written_at, zone)
+    except ValueError as exc:
+        bad("occurred_at", str(exc))
+        occurred_at = None
+    if occurred_at is None and problems.total == count:
+        bad(
+            "occurred_at",
+            f"{written_at!r} is not a date and time "
+            "(e.g. 2025-04-01T10:30:00+09:00 or 2025/04/01 10:30)",
         )
-    if bad:
-        return bad
+    if problems.total != count:
+        return None
     assert connection and customer_id and event_id and kind and points is not None
     assert occurred_at is not None
     expires_at = None
@@ -281,6 +312,8 @@ def _row(
 
 
 def _when(text: str, zone: dt.tzinfo) -> dt.datetime | None:
+    """The moment ``text`` names (in ``zone`` without an offset); None when it names
+    none, ValueError when it is out of range."""
     text = unicodedata.normalize("NFKC", text).strip()
     if not text:
         return None
@@ -292,7 +325,7 @@ def _when(text: str, zone: dt.tzinfo) -> dt.datetime | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    return value.astimezone(dt.UTC)
+    return in_range(value, text)
 
 
 def _iso_date(match: re.Match[str]) -> str:

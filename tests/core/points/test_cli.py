@@ -118,6 +118,33 @@ def test_import_reports_problems_with_exit_2_and_imports_a_good_file(
     assert ledger(store)[("pos", "event:E-1")] == 5
 
 
+def test_import_refuses_hostile_input_with_exit_2_and_no_traceback(
+    config: Path, store: Store, tmp_path: Path
+) -> None:
+    header = "connection,customer_id,event_id,kind,points,occurred_at\n"
+    good = tmp_path / "good.csv"
+    good.write_text(header + "pos,m1,E-1,earn,5,2025-04-01 10:00\n", encoding="utf-8")
+    result = run(config, "import", str(good), "--timezone", "Mars/Base")
+    assert result.exit_code == 2
+    assert "unknown time zone 'Mars/Base'" in result.output
+    for name, text in [
+        ("huge.csv", header + "pos,m1,E-1,earn,99999999999999999999,2025-04-01 10:00\n"),
+        ("nul.csv", header + "pos,m\x001,E-1,earn,5,2025-04-01 10:00\n"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        result = run(config, "import", str(path))
+        assert result.exit_code == 2, result.output
+        assert f"{path}:2:" in result.output and "Traceback" not in result.output
+    euc = tmp_path / "euc.csv"
+    euc.write_bytes(
+        (header + "pos,m1,E-1,earn,5,2025-04-01 10:00,\n").encode() + "東京".encode("euc_jp")
+    )
+    result = run(config, "import", str(euc), "--encoding", "shift_jis")
+    assert result.exit_code == 2 and f"{euc}:" in result.output
+    assert not [key for key in ledger(store) if key[1].startswith("event:")]
+
+
 def test_reconcile_exits_1_on_a_difference_and_0_without(config: Path, store: Store) -> None:
     result = run(config, "reconcile")
     assert result.exit_code == 1

@@ -227,6 +227,22 @@ def test_every_attribute_of_the_brief_is_there() -> None:
         ("prefecture = '東京都", 13, 4, "unclosed string"),
         ("age > 1 & age < 3", 8, 1, "unexpected '&'"),
         ("age ! 3", 4, 1, "expected an operator after age"),
+        # Values that do not fit their column, on either backend.
+        ("number_of_orders > 2147483648", 19, 10, "from -2147483648 to 2147483647"),
+        ("points_balance < -2147483649", 17, 11, "from -2147483648 to 2147483647"),
+        ("amount_spent > 1000000000000000", 15, 16, "less than 1,000,000,000,000,000"),
+        ("predicted_clv > 0.1234567890123456", 16, 18, "15 significant digits"),
+        ("prefecture = 'a\x00b'", 15, 1, "control character U+0000"),
+        ("prefecture != 'x\ty'", 16, 1, "control character U+0009"),
+        ("customer_tags CONTAINS '\x1b[31m'", 24, 1, "control character U+001B"),
+        ("store CONTAINS '\ud800'", 16, 1, "control character U+D800"),
+        ("prefecture = '" + "x" * 33 + "'", 13, 35, "at most 32 characters (33 given)"),
+        ("channel CONTAINS '" + "x" * 256 + "'", 17, 258, "at most 255 characters"),
+        # Size and nesting.
+        ("(" * 33 + "age > 1" + ")" * 33, 32, 1, "nested too deeply: at most 32"),
+        ("NOT " * 33 + "age > 1", 128, 3, "nested too deeply"),
+        (" OR ".join(["age > 1"] * 201), 200 * 11, 3, "too many conditions: at most 200"),
+        ("age > 1 OR " + " " * 10_000, 10_000, 1, "too long: at most 10,000 characters"),
     ],
 )
 def test_a_mistake_points_at_its_token(
@@ -293,3 +309,33 @@ def test_ops_are_the_documented_set() -> None:
         "IS NULL",
         "IS NOT NULL",
     ]
+
+
+def test_the_deepest_and_longest_expressions_allowed_parse() -> None:
+    parse("(" * 32 + "age > 1" + ")" * 32)
+    parse("NOT " * 32 + "age > 1")
+    parse(" OR ".join(["age > 1"] * 200))
+    parse("number_of_orders BETWEEN -2147483648 AND 2147483647")
+    parse("amount_spent > 123456789012345 AND predicted_clv < 0.12345678901234")
+
+
+def test_integer_ranges_come_from_the_columns() -> None:
+    """Every whole-number attribute is checked against its column's own range."""
+    from sqlalchemy import BigInteger, Integer
+
+    from omnicrm.core.store.schema import profiles
+
+    for attribute in ATTRIBUTES.values():
+        column = profiles.c[attribute.column].type if attribute.kind.value == "number" else None
+        if attribute.integer and column is not None:
+            assert isinstance(column, Integer)
+            high = 2**63 - 1 if isinstance(column, BigInteger) else 2**31 - 1
+            parse(f"{attribute.name} = {high}")
+            with pytest.raises(SegmentSyntaxError, match="whole number from"):
+                parse(f"{attribute.name} = {high + 1}")
+
+
+def test_a_control_character_is_shown_as_a_space_under_the_caret() -> None:
+    with pytest.raises(SegmentSyntaxError) as caught:
+        parse("prefecture = 'a\x00b'")
+    assert str(caught.value).splitlines()[1:] == ["  prefecture = 'a b'", " " * 17 + "^"]
