@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from omnicrm.core.config import find_config
 from omnicrm.core.runtime import Runtime
-from omnicrm.errors import ConfigError, OmnicrmError
+from omnicrm.errors import ConfigError, OmnicrmError, StoreError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,6 +32,8 @@ def errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         fail(str(exc), 2)
+    except StoreError as exc:
+        fail(str(exc), 2 if exc.opening else 1)
     except OmnicrmError as exc:
         fail(str(exc), 1)
 
@@ -41,10 +43,13 @@ class Context:
 
     def __init__(self, config: Path | None) -> None:
         self.config_path = config
+        self.loaded: Runtime | None = None  # the last runtime loaded, to name its store
 
     def runtime(self, *, need_config: bool = True) -> Runtime:
         """The host, config and store; ``need_config=False`` runs without a config file."""
         path = find_config(self.config_path)
         if not need_config and self.config_path is None and not path.exists():
-            return Runtime.load(None)
-        return Runtime.load(path)
+            self.loaded = Runtime.load(None)
+        else:
+            self.loaded = Runtime.load(path)
+        return self.loaded
