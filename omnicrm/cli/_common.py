@@ -21,7 +21,8 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int) -> NoReturn:
     """Print ``message`` as an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # One line however long: a wrapped line reads as several errors in a log.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

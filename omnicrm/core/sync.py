@@ -230,11 +230,13 @@ class SyncEngine:
         except SQLAlchemyError as exc:
             # The store failed before the run was recorded: nothing to record it in.
             raise self.store.error(exc) from None
-        if self._after_run is not None:
+        # Not after a failing store: what the run wrote stays queued for the next refresh.
+        if self._after_run is not None and result.error_kind != "store":
             try:
                 self._after_run(result)
+            except SQLAlchemyError as exc:
+                log.error("%s: after run %d: %s", connection.name, result.run_id, cause(exc))
             except Exception:
-                # What the run wrote stays queued in the store; the next refresh takes it.
                 log.exception("%s: after run %d", connection.name, result.run_id)
         return result
 
