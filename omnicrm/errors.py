@@ -77,9 +77,10 @@ class StoreError(OmnicrmError):
     (never a record's values) and the next step; ``opening`` is true when the store could
     not be opened at all, which is a matter of configuration or of the server."""
 
-    def __init__(self, message: str, *, opening: bool = False) -> None:
+    def __init__(self, message: str, *, opening: bool = False, cause: str = "") -> None:
         super().__init__(message)
         self.opening = opening
+        self.cause = cause or message
 
 
 class SyncError(OmnicrmError):

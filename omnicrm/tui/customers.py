@@ -37,7 +37,7 @@ from omnicrm.core.profiles import ProfileMatch, find_profiles
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import failures
 from omnicrm.core.store.schema import profiles
-from omnicrm.errors import ConfigError, DataError
+from omnicrm.errors import ConfigError, DataError, StoreError
 from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
 
 Clock = Callable[[], dt.datetime]
@@ -149,8 +149,11 @@ def describe_failure(runtime: Runtime, exc: BaseException) -> str:
         url = "(unreadable URL)"
     if isinstance(exc, ConfigError):
         return f"{exc}. Check [store] url in omnicrm.toml."
-    if isinstance(exc, DBAPIError):
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if isinstance(exc, StoreError | DBAPIError):
+        if isinstance(exc, StoreError):
+            detail = exc.cause
+        else:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         lowered = detail.lower()
         if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
             return f"The store at {url} has no omnicrm tables yet: run `omnicrm init`."

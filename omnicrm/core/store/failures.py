@@ -156,4 +156,6 @@ def store_error(exc: BaseException, url: URL | None, *, opening: bool = False) -
     where = "cannot open the store" if opening else "the store failed"
     if url is not None:
         where = f"{where} {shown(url)}"
-    return StoreError(f"{where}: {text}; {_next_step(exc, text, opening)}", opening=opening)
+    return StoreError(
+        f"{where}: {text}; {_next_step(exc, text, opening)}", opening=opening, cause=text
+    )
