@@ -437,17 +437,32 @@ class Store:
 
     def start_run(self, connection: str, *, trigger: str, full: bool = False) -> int:
         """Record a run as started; returns its id."""
+        return self._insert_run(connection, trigger, full, RunStatus.RUNNING)
+
+    def _insert_run(
+        self,
+        connection: str,
+        trigger: str,
+        full: bool,
+        status: RunStatus,
+        *,
+        ended: bool = False,
+        error: str | None = None,
+    ) -> int:
+        now = _now()
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(sync_runs).values(
                     connection=connection,
                     trigger=trigger,
                     full=full,
-                    status=RunStatus.RUNNING.value,
-                    started_at=_now(),
+                    status=status.value,
+                    started_at=now,
+                    ended_at=now if ended else None,
                     records_read=0,
                     records_written=0,
-                    errors=0,
+                    errors=1 if error else 0,
+                    error=error,
                     rate_limit_wait=0.0,
                     streams={},
                 )
@@ -486,27 +501,8 @@ class Store:
         self, connection: str, status: RunStatus, *, trigger: str, error: str | None = None
     ) -> int:
         """Record a run that never started (missed or skipped)."""
-        now = _now()
-        with self.engine.begin() as conn:
-            # One insert: never seen 'running' without the lock, so never taken for stale.
-            result = conn.execute(
-                insert(sync_runs).values(
-                    connection=connection,
-                    trigger=trigger,
-                    full=False,
-                    status=status.value,
-                    started_at=now,
-                    ended_at=now,
-                    records_read=0,
-                    records_written=0,
-                    errors=1 if error else 0,
-                    error=error,
-                    rate_limit_wait=0.0,
-                    streams={},
-                )
-            )
-            (run_id,) = result.inserted_primary_key or (0,)
-            return int(run_id)
+        # One insert: never seen 'running' without its lock, so never taken for stale.
+        return self._insert_run(connection, trigger, False, status, ended=True, error=error)
 
     def reap_stale_runs(self) -> int:
         """Mark failed the 'running' runs whose connection's lock no one holds: the process
