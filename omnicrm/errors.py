@@ -8,6 +8,10 @@
     │                            makes the CLI exit 2
     ├── PluginError              a plugin failed to load or broke the plugin contract
     ├── LockedError              another run of the same connection holds its lock
+    ├── StoreError               the store failed (unreachable, credentials refused,
+    │                            disk full, read-only): one line naming the store
+    │                            (password hidden), the cause and what to do; the CLI
+    │                            exits 2 when the store cannot be opened, else 1
     └── SyncError                raised by a channel while it syncs; raised as it is, a
         │                        platform error that fits no subclass: the run fails
         ├── TransientError       network blips, timeouts, HTTP 5xx: the engine backs off
@@ -66,6 +70,17 @@ class PluginError(OmnicrmError):
 
 class LockedError(OmnicrmError):
     """Another run of the same connection is in progress."""
+
+
+class StoreError(OmnicrmError):
+    """The store failed. The message names the store (never its password), the cause
+    (never a record's values) and the next step; ``opening`` is true when the store could
+    not be opened at all, which is a matter of configuration or of the server."""
+
+    def __init__(self, message: str, *, opening: bool = False, cause: str = "") -> None:
+        super().__init__(message)
+        self.opening = opening
+        self.cause = cause or message
 
 
 class SyncError(OmnicrmError):

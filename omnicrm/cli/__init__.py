@@ -20,6 +20,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from omnicrm import __version__
 from omnicrm.cli._common import Context, console, err_console, errors, fail
@@ -36,8 +37,8 @@ from omnicrm.core.config import (
 )
 from omnicrm.core.host import Host
 from omnicrm.core.runtime import Runtime
-from omnicrm.core.store import Run, RunStatus
-from omnicrm.core.sync import StreamProgress
+from omnicrm.core.store import Run, RunStatus, failures
+from omnicrm.core.sync import Interrupted, StreamProgress
 from omnicrm.errors import LockedError
 
 STATUS_STYLE = {
@@ -60,6 +61,23 @@ class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy_commands])
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a stop signal unwinds it, and a store failure that reaches
+        here is one line, never a traceback (which could quote a customer's data)."""
+        previous = signal.signal(signal.SIGTERM, _unwind)
+        try:
+            with errors():
+                return super().invoke(ctx)
+        except SQLAlchemyError as exc:
+            obj = ctx.find_object(Context)
+            loaded = obj.loaded if obj is not None else None
+            url = failures.parse_url(loaded.config.store_url) if loaded else None
+            fail(str(failures.store_error(exc, url)), 1)
+        except Interrupted as exc:
+            fail(f"stopped: {exc.reason}", 128 + signal.SIGTERM)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands and cmd_name not in self.commands:
             module_name, attribute = self.lazy_commands[cmd_name].split(":")
@@ -71,6 +89,11 @@ class _LazyGroup(click.Group):
                 command.add_command(show_command)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+
+def _unwind(signum: int, _frame: Any) -> None:
+    """SIGTERM unwinds the command as Ctrl-C does, so a sync records its end first."""
+    raise Interrupted(signal.Signals(signum).name)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -291,9 +314,10 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
             f"[red]{escape(name)} is not scheduled:[/] {escape(str(error))}", highlight=False
         )
         runtime.store.record_run(name, RunStatus.FAILED, trigger="schedule", error=str(error))
+    engine = runtime.engine()
     scheduler = build_scheduler(
         config,
-        runtime.engine(),
+        engine,
         nightly=runtime.nightly,
         scheduler=BackgroundScheduler() if tui else None,
     )
@@ -313,15 +337,12 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
     for job in jobs:
         console.print(f"scheduled: {job.name}")
 
-    def stop(signum: int, _frame: Any) -> None:
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
     console.print(f"store: {runtime.store!r}; Ctrl-C to stop")
     try:
         scheduler.start()
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, Interrupted) as exc:
+        # Runs in progress stop at their next record and record that they were interrupted.
+        engine.interrupt(exc.reason if isinstance(exc, Interrupted) else "SIGINT (Ctrl-C)")
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)

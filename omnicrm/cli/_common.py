@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from omnicrm.core.config import find_config
 from omnicrm.core.runtime import Runtime
-from omnicrm.errors import ConfigError, OmnicrmError
+from omnicrm.errors import ConfigError, OmnicrmError, StoreError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -21,7 +21,8 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int) -> NoReturn:
     """Print ``message`` as an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # One line however long: a wrapped line reads as several errors in a log.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -32,6 +33,8 @@ def errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         fail(str(exc), 2)
+    except StoreError as exc:
+        fail(str(exc), 2 if exc.opening else 1)
     except OmnicrmError as exc:
         fail(str(exc), 1)
 
@@ -41,13 +44,15 @@ class Context:
 
     def __init__(self, config: Path | None) -> None:
         self.config_path = config
+        self.loaded: Runtime | None = None  # the last runtime loaded, to name its store
 
     def runtime(self, *, need_config: bool = True) -> Runtime:
         """The host, config and store; ``need_config=False`` runs without a config file."""
         path = find_config(self.config_path)
         if not need_config and self.config_path is None and not path.exists():
-            return Runtime.load(None)
-        runtime = Runtime.load(path)
-        for warning in runtime.config.warnings:
+            self.loaded = Runtime.load(None)
+        else:
+            self.loaded = Runtime.load(path)
+        for warning in self.loaded.config.warnings:
             err_console.print(f"warning: {escape(warning)}", highlight=False, soft_wrap=True)
-        return runtime
+        return self.loaded

@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from omnicrm.core.config import Config, Connection
 from omnicrm.core.store import RunStatus
-from omnicrm.core.sync import SyncEngine
+from omnicrm.core.sync import Interrupted, SyncEngine
 from omnicrm.errors import LockedError
 
 log = logging.getLogger("omnicrm.scheduler")
@@ -62,6 +62,9 @@ def run_scheduled(engine: SyncEngine, connection: Connection) -> None:
             )
             return
         engine.sync(connection, trigger="schedule")
+    except Interrupted as exc:
+        # Recorded on the run; the scheduler is shutting down.
+        log.info("%s: scheduled sync stopped: %s", connection.name, exc.reason)
     except LockedError as exc:
         engine.store.record_run(
             connection.name, RunStatus.SKIPPED, trigger="schedule", error=str(exc)

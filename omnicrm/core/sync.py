@@ -8,6 +8,10 @@ at any point followed by a rerun leaves the same store: nothing lost, nothing do
 
 Errors follow the taxonomy in :mod:`omnicrm.errors`: transient ones are retried with
 exponential backoff from the last committed checkpoint; others end the run as failed.
+A record the store refuses is quarantined (left out, named by id on the run) and the run
+goes on. A run interrupted (Ctrl-C, SIGTERM, :meth:`SyncEngine.interrupt`) is recorded
+as failed with kind ``interrupted`` before the interruption goes on unwinding. Errors
+recorded or logged name records by connection and id, never by their values.
 """
 
 from __future__ import annotations
@@ -15,24 +19,27 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-import time
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import Checkpoint, Stream, StreamContext
 from omnicrm.core.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.records import Customer, Order
 from omnicrm.core.store import RunStatus, Store, StreamState
+from omnicrm.core.store.failures import cause, is_failure
 from omnicrm.errors import (
     AuthError,
     ConfigError,
     DataError,
     PluginError,
     RateLimitedError,
+    StoreError,
     SyncError,
     TransientError,
 )
@@ -43,6 +50,20 @@ _RECORD_TYPES: dict[Stream, type[Customer] | type[Order]] = {
     Stream.CUSTOMERS: Customer,
     Stream.ORDERS: Order,
 }
+_LOGGED_NOTES = 10  # per run: the rest are counted, not logged one by one
+_KEPT_NOTES = 20  # per stream, on the run
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (a signal, or :meth:`SyncEngine.interrupt`).
+
+    A BaseException, like KeyboardInterrupt: it unwinds through everything, and each run
+    on its way records that it was interrupted.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,20 @@ class StreamProgress:
     read: int = 0
     written: int = 0
     done: bool = False
+    warnings: int = 0  # records the mapping had to change to store them
+    quarantined: list[str] = field(default_factory=list)  # ids of records the store refused
+    notes: list[str] = field(default_factory=list)  # the first warnings, by id and field
+
+    def as_recorded(self) -> dict[str, Any]:
+        """What the run's ``streams`` column keeps of this stream."""
+        recorded: dict[str, Any] = {"read": self.read, "written": self.written, "done": self.done}
+        if self.warnings or self.quarantined:
+            recorded |= {
+                "warnings": self.warnings,
+                "quarantined": self.quarantined,
+                "notes": self.notes,
+            }
+        return recorded
 
 
 @dataclass
@@ -104,6 +139,8 @@ def _classify(exc: BaseException) -> tuple[RunStatus, str]:
         return RunStatus.FAILED, "auth"
     if isinstance(exc, ConfigError):
         return RunStatus.FAILED, "config"
+    if isinstance(exc, StoreError | SQLAlchemyError):
+        return RunStatus.FAILED, "store"
     if isinstance(exc, DataError | ValidationError):
         return RunStatus.FAILED, "data"
     if isinstance(exc, PluginError):
@@ -111,6 +148,28 @@ def _classify(exc: BaseException) -> tuple[RunStatus, str]:
     if isinstance(exc, SyncError):
         return RunStatus.FAILED, "sync"
     return RunStatus.FAILED, "internal"
+
+
+def _describe(exc: Exception) -> str:
+    """The error as recorded: names fields and ids, never the values that failed."""
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_url=False, include_input=False, include_context=False)
+        listed = "; ".join(
+            f"{'.'.join(str(part) for part in p['loc']) or '(record)'}: {p['msg']}"
+            for p in problems[:5]
+        )
+        return f"ValidationError: {len(problems)} invalid value(s) in a {exc.title}: {listed}"
+    if isinstance(exc, StoreError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _interruption(exc: BaseException) -> str:
+    if isinstance(exc, Interrupted):
+        return f"interrupted: {exc.reason}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted: SIGINT (Ctrl-C)"
+    return f"interrupted: {type(exc).__name__}"
 
 
 class SyncEngine:
@@ -122,15 +181,34 @@ class SyncEngine:
         store: Store,
         *,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         after_run: Callable[[SyncResult], None] | None = None,
     ) -> None:
         self.host = host
         self.store = store
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self._sleep = sleep  # None: real time, cut short by interrupt()
         # Called once a run is recorded (the CRM refresh); its failure never fails the run.
         self._after_run = after_run
+        self._stop = threading.Event()
+        self._stop_reason = ""
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every run of this engine at its next record or wait; each records itself
+        as interrupted (the scheduler's SIGTERM, from any thread)."""
+        self._stop_reason = reason
+        self._stop.set()
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise Interrupted(self._stop_reason)
+
+    def _pause(self, seconds: float) -> None:
+        if self._sleep is None:
+            self._stop.wait(seconds)
+        else:
+            self._sleep(seconds)
+        self._check_stop()
 
     def sync(
         self,
@@ -146,67 +224,118 @@ class SyncEngine:
         failure is recorded on the run and reported in the result.
         """
         channel = self.host.channel_type(connection.channel)
-        with self.store.lock(connection.name):
-            abandoned = self.store.abandon_running(connection.name)
-            if abandoned:
-                log.warning("%s: marked %d abandoned run(s) as failed", connection.name, abandoned)
-            started = dt.datetime.now(dt.UTC)
-            run_id = self.store.start_run(connection.name, trigger=trigger, full=full)
-            result = SyncResult(run_id, connection.name, RunStatus.COMPLETE)
-            log.info(
-                "%s: run %d started (%s%s)",
-                connection.name,
-                run_id,
-                trigger,
-                ", full" if full else "",
-            )
-            try:
-                for stream in channel.streams:
-                    counters = StreamProgress(Stream(stream))
-                    result.streams[counters.stream] = counters
-                    self._run_stream(connection, counters, started, full, result, progress)
-            except Exception as exc:
-                result.status, result.error_kind = _classify(exc)
-                result.error = f"{type(exc).__name__}: {exc}"
-                result.errors += 1
-                if result.error_kind == "internal":
-                    log.exception("%s: run %d crashed", connection.name, run_id)
-                else:
-                    log.error(
-                        "%s: run %d %s: %s",
-                        connection.name,
-                        run_id,
-                        result.status.value,
-                        result.error,
-                    )
-            finally:
-                self.store.finish_run(
-                    run_id,
-                    result.status,
-                    errors=result.errors,
-                    error=result.error,
-                    error_kind=result.error_kind,
-                    rate_limit_wait=result.rate_limit_wait,
-                    streams={
-                        s.value: {"read": p.read, "written": p.written, "done": p.done}
-                        for s, p in result.streams.items()
-                    },
-                )
-            log.info(
-                "%s: run %d %s: %d read, %d written",
-                connection.name,
-                run_id,
-                result.status.value,
-                result.read,
-                result.written,
-            )
-        if self._after_run is not None:
+        try:
+            with self.store.lock(connection.name):
+                result = self._locked_run(connection, channel.streams, full, trigger, progress)
+        except SQLAlchemyError as exc:
+            # The store failed before the run was recorded: nothing to record it in.
+            raise self.store.error(exc) from None
+        # Not after a failing store: what the run wrote stays queued for the next refresh.
+        if self._after_run is not None and result.error_kind != "store":
             try:
                 self._after_run(result)
+            except SQLAlchemyError as exc:
+                log.error("%s: after run %d: %s", connection.name, result.run_id, cause(exc))
             except Exception:
-                # What the run wrote stays queued in the store; the next refresh takes it.
-                log.exception("%s: after run %d", connection.name, run_id)
+                log.exception("%s: after run %d", connection.name, result.run_id)
         return result
+
+    def _locked_run(
+        self,
+        connection: Connection,
+        streams: Sequence[str],
+        full: bool,
+        trigger: str,
+        progress: ProgressCallback | None,
+    ) -> SyncResult:
+        abandoned = self.store.abandon_running(connection.name)
+        if abandoned:
+            log.warning("%s: marked %d abandoned run(s) as failed", connection.name, abandoned)
+        started = dt.datetime.now(dt.UTC)
+        run_id = self.store.start_run(connection.name, trigger=trigger, full=full)
+        result = SyncResult(run_id, connection.name, RunStatus.COMPLETE)
+        log.info(
+            "%s: run %d started (%s%s)", connection.name, run_id, trigger, ", full" if full else ""
+        )
+        try:
+            for stream in streams:
+                self._check_stop()
+                counters = StreamProgress(Stream(stream))
+                result.streams[counters.stream] = counters
+                self._run_stream(connection, counters, started, full, result, progress)
+        except BaseException as exc:
+            self._failed(result, exc)
+            self._record_end(result, exc)
+            if not isinstance(exc, Exception):
+                raise  # recorded; now let the interruption unwind
+        else:
+            self._record_end(result, None)
+        warned = sum(p.warnings for p in result.streams.values())
+        log.info(
+            "%s: run %d %s: %d read, %d written%s",
+            connection.name,
+            run_id,
+            result.status.value,
+            result.read,
+            result.written,
+            f", {warned} record(s) normalised" if warned else "",
+        )
+        return result
+
+    def _failed(self, result: SyncResult, exc: BaseException) -> None:
+        """Note on ``result`` how ``exc`` ended the run, and log it."""
+        result.errors += 1
+        result.status = RunStatus.FAILED
+        if not isinstance(exc, Exception):
+            result.error_kind, result.error = "interrupted", _interruption(exc)
+            log.warning("%s: run %d %s", result.connection, result.run_id, result.error)
+            return
+        if isinstance(exc, SQLAlchemyError):
+            exc = self.store.error(exc)
+        result.status, result.error_kind = _classify(exc)
+        result.error = _describe(exc)
+        if result.error_kind == "internal":
+            log.exception("%s: run %d crashed", result.connection, result.run_id)
+        else:
+            log.error(
+                "%s: run %d %s: %s",
+                result.connection,
+                result.run_id,
+                result.status.value,
+                result.error,
+            )
+
+    def _record_end(self, result: SyncResult, ended_by: BaseException | None) -> None:
+        """Record how the run ended; if the store cannot take it, raise the real cause."""
+        quarantined = [f"{s} {i}" for s, p in result.streams.items() for i in p.quarantined]
+        if quarantined and result.error is None:
+            result.error_kind = "quarantined"
+            shown = ", ".join(quarantined[:5]) + (", ..." if len(quarantined) > 5 else "")
+            result.error = f"{len(quarantined)} record(s) the store refused were left out: {shown}"
+        try:
+            self.store.finish_run(
+                result.run_id,
+                result.status,
+                errors=result.errors,
+                error=result.error,
+                error_kind=result.error_kind,
+                rate_limit_wait=result.rate_limit_wait,
+                streams={s.value: p.as_recorded() for s, p in result.streams.items()},
+            )
+        except Exception as exc:
+            failure = self.store.error(exc) if isinstance(exc, SQLAlchemyError) else exc
+            log.error(
+                "%s: run %d: its end could not be recorded (%s); it is marked failed "
+                "when the store is back",
+                result.connection,
+                result.run_id,
+                cause(failure),
+            )
+            if ended_by is not None and not isinstance(ended_by, Exception):
+                return  # the interruption goes on unwinding
+            if isinstance(ended_by, StoreError | SQLAlchemyError):
+                raise self.store.error(ended_by) from None  # the first failure is the cause
+            raise failure from None
 
     def _run_stream(
         self,
@@ -233,7 +362,7 @@ class SyncEngine:
                 state=dict(resume[0].state),
                 full=cursor is None,
                 logger=logging.getLogger(f"omnicrm.channel.{connection.channel}"),
-                sleep=self._sleep,
+                sleep=self._pause,
             )
             try:
                 self._consume(connection, ctx, resume, counters, result, progress)
@@ -261,7 +390,7 @@ class SyncEngine:
                     self.retry.attempts - 1,
                     delay,
                 )
-                self._sleep(delay)
+                self._pause(delay)
                 if isinstance(exc, RateLimitedError):
                     result.rate_limit_wait += delay
             finally:
@@ -285,14 +414,7 @@ class SyncEngine:
 
         def commit() -> None:
             checkpoint = StreamState(cursor, dict(state))
-            counters.written += self.store.write_batch(
-                connection.name,
-                ctx.stream,
-                batch,
-                checkpoint,
-                run_id=result.run_id,
-                read=len(batch),
-            )
+            counters.written += self._write(connection.name, ctx.stream, batch, checkpoint, result)
             counters.read += len(batch)
             batch.clear()
             resume[0] = checkpoint
@@ -309,6 +431,7 @@ class SyncEngine:
 
         items: Iterable[Any] = self.host.open_stream(ctx)
         for item in items:
+            self._check_stop()
             if isinstance(item, Checkpoint):
                 advance(item.cursor)
                 state = dict(item.state)
@@ -327,6 +450,8 @@ class SyncEngine:
                 )
             last = item.updated_at
             item.connection = connection.name
+            if item.normalised:
+                self._warn(result, counters, item.id, ", ".join(item.normalised))
             batch.append(item)
             if len(batch) >= connection.batch_size:
                 # Every record older than `last` has been seen; ties are re-read next time.
@@ -335,3 +460,45 @@ class SyncEngine:
         advance(last)
         if batch or resume[0] != StreamState(cursor, state):
             commit()
+
+    def _write(
+        self,
+        connection: str,
+        stream: Stream,
+        records: Sequence[Any],
+        checkpoint: StreamState | None,
+        result: SyncResult,
+    ) -> int:
+        """Write ``records`` with ``checkpoint``; a record the store refuses is found (by
+        halving the batch) and quarantined, and the rest, and the checkpoint, go in."""
+        try:
+            return self.store.write_batch(
+                connection, stream, records, checkpoint, run_id=result.run_id, read=len(records)
+            )
+        except (DataError, StatementError) as exc:
+            if isinstance(exc, StatementError) and is_failure(exc):
+                raise
+            if len(records) > 1:
+                half = len(records) // 2
+                written = self._write(connection, stream, records[:half], None, result)
+                return written + self._write(connection, stream, records[half:], checkpoint, result)
+            written = self.store.write_batch(
+                connection, stream, [], checkpoint, run_id=result.run_id, read=len(records)
+            )
+            if records:
+                counters = result.streams[stream]
+                counters.quarantined.append(records[0].id)
+                result.errors += 1
+                self._warn(result, counters, records[0].id, f"quarantined: {cause(exc)}")
+            return written
+
+    def _warn(
+        self, result: SyncResult, counters: StreamProgress, record_id: str, what: str
+    ) -> None:
+        """Note a record changed or left out, by id: on the run, and (the first) in the log."""
+        counters.warnings += 1
+        note = f"{record_id}: {what}"
+        if len(counters.notes) < _KEPT_NOTES:
+            counters.notes.append(note)
+        if sum(p.warnings for p in result.streams.values()) <= _LOGGED_NOTES:
+            log.warning("%s: %s %s", result.connection, counters.stream, note)

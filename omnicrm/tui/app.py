@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from sqlalchemy.engine import make_url
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -28,7 +27,7 @@ from textual.worker import Worker, get_current_worker
 
 from omnicrm.core.config import Connection
 from omnicrm.core.runtime import Runtime
-from omnicrm.core.store import RunStatus
+from omnicrm.core.store import RunStatus, failures
 from omnicrm.errors import LockedError
 from omnicrm.tui.connections import (
     ConfirmScreen,
@@ -223,7 +222,7 @@ class OmnicrmApp(App[None]):
     def on_omnicrm_app_store_lost(self, message: OmnicrmApp.StoreLost) -> None:
         if self._lost is not None:
             return
-        url = make_url(self.runtime.config.store_url).render_as_string(hide_password=True)
+        url = failures.shown(failures.parse_url(self.runtime.config.store_url))
         where = self.runtime.config.path or "omnicrm.toml"
         self._lost = MessageScreen(
             "The store is unreachable",

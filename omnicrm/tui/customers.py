@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from rich.cells import cell_len
 from rich.text import Text
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from textual import work
 from textual.app import ComposeResult
@@ -36,8 +35,9 @@ from textual.worker import get_current_worker
 from omnicrm.core.identity.service import UnknownProfileError
 from omnicrm.core.profiles import ProfileMatch, find_profiles
 from omnicrm.core.runtime import Runtime
+from omnicrm.core.store import failures
 from omnicrm.core.store.schema import profiles
-from omnicrm.errors import ConfigError, DataError
+from omnicrm.errors import ConfigError, DataError, StoreError
 from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
 
 Clock = Callable[[], dt.datetime]
@@ -144,13 +144,16 @@ def _plain(cell: Cell) -> str:
 def describe_failure(runtime: Runtime, exc: BaseException) -> str:
     """What went wrong reading the store, and what the operator can do about it."""
     try:
-        url = make_url(runtime.config.store_url).render_as_string(hide_password=True)
+        url = failures.shown(failures.parse_url(runtime.config.store_url))
     except Exception:
         url = "(unreadable URL)"
     if isinstance(exc, ConfigError):
         return f"{exc}. Check [store] url in omnicrm.toml."
-    if isinstance(exc, DBAPIError):
-        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if isinstance(exc, StoreError | DBAPIError):
+        if isinstance(exc, StoreError):
+            detail = exc.cause
+        else:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         lowered = detail.lower()
         if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
             return f"The store at {url} has no omnicrm tables yet: run `omnicrm init`."

@@ -60,7 +60,7 @@ class Reader:
                 conn.execute("PRAGMA busy_timeout=5000")
                 return conn
 
-            self.engine: Engine = create_engine("sqlite://", creator=connect)
+            self.engine: Engine = create_engine("sqlite://", creator=connect, hide_parameters=True)
             self._watch = connect()
             self._watch.isolation_level = None  # autocommit: never hold a read snapshot
         else:

@@ -265,7 +265,8 @@ def test_a_running_syncs_time_keeps_counting(store: Store, make_runtime: Runtime
         now[0] = NOW + dt.timedelta(seconds=30)  # nothing committed meanwhile
         await wait_until(lambda: cell(app, "shop", "took") == "2m30s…", timeout=5)
 
-    run(app, body)
+    with store.lock("shop"):  # the running run's process is alive: it holds the lock
+        run(app, body)
 
 
 def test_a_sync_running_in_another_thread_shows_its_progress(

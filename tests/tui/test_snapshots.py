@@ -7,7 +7,7 @@ look at the SVGs (``__snapshots__/``) before committing them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ Snap = Callable[..., bool]
 
 
 @pytest.fixture
-def seeded(tmp_path: Path, make_runtime: RuntimeFactory) -> OmnicrmApp:
+def seeded(tmp_path: Path, make_runtime: RuntimeFactory) -> Iterator[OmnicrmApp]:
     """Six connections in every state, Japanese names among them, on SQLite."""
     url = f"sqlite:///{tmp_path / 'omnicrm.db'}"
     store = Store.open(url)
@@ -74,7 +74,11 @@ def seeded(tmp_path: Path, make_runtime: RuntimeFactory) -> OmnicrmApp:
         synthetic("archive", every=dt.timedelta(hours=1)),
         synthetic("csv"),
     )
-    return OmnicrmApp(runtime, clock=fixed_clock)
+    # A running run's process holds its connection's lock (else it is stale, and failed).
+    holder = Store(url)
+    with holder.lock("pos"):
+        yield OmnicrmApp(runtime, clock=fixed_clock)
+    holder.close()
 
 
 async def _loaded(pilot: Pilot[Any]) -> None:

@@ -22,6 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, Dialect, Engine, Table, text
 from sqlalchemy.exc import DBAPIError
 
+from omnicrm.core.store import failures
+
 Row = tuple[Any, ...]
 
 
@@ -139,6 +141,7 @@ class TableWriter:
             raise self._wrap(exc, statement, invalidated) from exc
 
     def _wrap(self, exc: Exception, statement: str, invalidated: bool = False) -> Exception:
+        failures.hide_values(exc)  # as the engine's own errors are (see failures)
         return DBAPIError.instance(
             statement,
             None,

@@ -59,8 +59,14 @@ def advisory_lock(engine: Engine, name: str) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            except Exception:
+                # The session is gone (the server stopped or dropped it), and its lock
+                # with it. Whatever ended the block is the error to report, not this;
+                # the connection is discarded, so it never returns to the pool locked.
+                conn.invalidate()
 
 
 @contextmanager

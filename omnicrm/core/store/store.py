@@ -32,12 +32,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer, Order
-from omnicrm.core.store import _fastpath, exports, locks, personal, rows
+from omnicrm.core.store import _fastpath, exports, failures, locks, personal, rows
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     connection_controls,
@@ -52,7 +51,7 @@ from omnicrm.core.store.schema import (
     sync_state,
     webhook_events,
 )
-from omnicrm.errors import ConfigError, DataError, TransientError
+from omnicrm.errors import ConfigError, DataError, LockedError, StoreError, TransientError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -124,10 +123,7 @@ class Store:
     """Access to one omnicrm database."""
 
     def __init__(self, url: str, *, exports_dir: Path | None = None) -> None:
-        try:
-            parsed = make_url(url)
-        except Exception as exc:
-            raise ConfigError(f"not a database URL: {exc}", key="store.url") from None
+        parsed = failures.parse_url(url)
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise ConfigError(
@@ -152,21 +148,31 @@ class Store:
                 private_dir(self._path.parent)
                 private_file(self._path)
             except OSError as exc:
-                raise ConfigError(
-                    f"cannot create the database file {self._path}: {exc.strerror}",
-                    key="store.url",
-                ) from None
+                raise failures.store_error(exc, parsed, opening=True) from None
         self._exports_dir = exports_dir
-        self.engine: Engine = create_engine(parsed, json_serializer=_json_dumps)
+        # Errors never show the values of a statement: they are customers' personal data.
+        self.engine: Engine = create_engine(
+            parsed, json_serializer=_json_dumps, hide_parameters=True
+        )
+        event.listen(self.engine, "handle_error", failures.on_engine_error)
         if backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, exports_dir: Path | None = None) -> Store:
-        """Open the store at ``url``, bringing its schema up to date unless told not to."""
+        """Open the store at ``url``, bringing its schema up to date unless told not to.
+
+        A store that cannot be opened raises StoreError (``opening`` set). Opening it for
+        writing also ends the runs a dead process (or a lost store) left 'running'.
+        """
         store = cls(url, exports_dir=exports_dir)
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+                store.reap_stale_runs()
+            except (SQLAlchemyError, OSError) as exc:
+                store.close()
+                raise failures.store_error(exc, store.url, opening=True) from None
         return store
 
     @property
@@ -178,6 +184,10 @@ class Store:
 
             self._exports_dir = data_dir() / "exports"
         return self._exports_dir
+
+    def error(self, exc: BaseException) -> StoreError:
+        """``exc``, a failure of this store, as the one line the operator sees."""
+        return exc if isinstance(exc, StoreError) else failures.store_error(exc, self.url)
 
     def __repr__(self) -> str:
         # Never show a password that may be in the URL.
@@ -266,10 +276,24 @@ class Store:
                 # Another writer inserted one of these ids between our read and write.
                 # Nothing was committed; the engine retries from the last checkpoint.
                 raise TransientError(f"concurrent write to {stream} of {connection!r}") from exc
-            raise DataError(
-                f"the store refused a {stream} record of {connection!r}: {exc.orig}"
-            ) from exc
+            raise self._refused(connection, stream, records, exc) from exc
+        except SQLAlchemyError as exc:
+            if failures.is_failure(exc):
+                raise self.error(exc) from None
+            if type(exc) is StatementError:
+                raise  # a value its column type refused, before the database saw it
+            raise self._refused(connection, stream, records, exc) from exc
         return written
+
+    @staticmethod
+    def _refused(
+        connection: str, stream: Stream, records: Sequence[Any], exc: SQLAlchemyError
+    ) -> DataError:
+        # Named by id, never by value: the values are a customer's personal data.
+        which = f"record {records[0].id!r}" if len(records) == 1 else "record"
+        return DataError(
+            f"the store refused a {stream} {which} of {connection!r}: {failures.cause(exc)}"
+        )
 
     def _newer(
         self, conn: Connection, table: Any, connection: str, batch: Sequence[Customer | Order]
@@ -434,17 +458,32 @@ class Store:
 
     def start_run(self, connection: str, *, trigger: str, full: bool = False) -> int:
         """Record a run as started; returns its id."""
+        return self._insert_run(connection, trigger, full, RunStatus.RUNNING)
+
+    def _insert_run(
+        self,
+        connection: str,
+        trigger: str,
+        full: bool,
+        status: RunStatus,
+        *,
+        ended: bool = False,
+        error: str | None = None,
+    ) -> int:
+        now = _now()
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(sync_runs).values(
                     connection=connection,
                     trigger=trigger,
                     full=full,
-                    status=RunStatus.RUNNING.value,
-                    started_at=_now(),
+                    status=status.value,
+                    started_at=now,
+                    ended_at=now if ended else None,
                     records_read=0,
                     records_written=0,
-                    errors=0,
+                    errors=1 if error else 0,
+                    error=error,
                     rate_limit_wait=0.0,
                     streams={},
                 )
@@ -483,9 +522,30 @@ class Store:
         self, connection: str, status: RunStatus, *, trigger: str, error: str | None = None
     ) -> int:
         """Record a run that never started (missed or skipped)."""
-        run_id = self.start_run(connection, trigger=trigger)
-        self.finish_run(run_id, status, errors=1 if error else 0, error=error)
-        return run_id
+        # One insert: never seen 'running' without its lock, so never taken for stale.
+        return self._insert_run(connection, trigger, False, status, ended=True, error=error)
+
+    def reap_stale_runs(self) -> int:
+        """Mark failed the 'running' runs whose connection's lock no one holds: the process
+        running them died, or lost its store before it could record their end."""
+        with self.engine.connect() as conn:
+            names = sorted(
+                set(
+                    conn.execute(
+                        select(sync_runs.c.connection).where(
+                            sync_runs.c.status == RunStatus.RUNNING.value
+                        )
+                    ).scalars()
+                )
+            )
+        reaped = 0
+        for name in names:
+            try:
+                with self.lock(name):
+                    reaped += self.abandon_running(name)
+            except LockedError:
+                continue  # its run is alive
+        return reaped
 
     def abandon_running(self, connection: str) -> int:
         """Mark runs still 'running' as failed. Call only while holding the lock."""
@@ -500,7 +560,8 @@ class Store:
                     status=RunStatus.FAILED.value,
                     ended_at=_now(),
                     errors=sync_runs.c.errors + 1,
-                    error="abandoned: the process running it stopped before it ended",
+                    error="abandoned: the process running it stopped, or lost the store, "
+                    "before it could record the run's end",
                     error_kind="abandoned",
                 )
             )

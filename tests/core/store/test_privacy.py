@@ -19,7 +19,7 @@ from omnicrm.core.segments import count_all, latest_counts
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import metadata, profiles
 from omnicrm.core.store.schema import orders as orders_table
-from omnicrm.errors import ConfigError, DataError
+from omnicrm.errors import DataError, StoreError
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
@@ -275,10 +275,11 @@ def test_redaction_deletes_every_export_of_the_customer_and_no_other(tmp_path: P
         store.close()
 
 
-def test_a_store_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+def test_a_store_that_cannot_be_created_cannot_be_opened(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(ConfigError, match="cannot create the database file"):
+    with pytest.raises(StoreError, match="cannot open the store") as info:
         Store(f"sqlite:///{tmp_path / 'file' / 'omnicrm.db'}")
+    assert info.value.opening
 
 
 def test_an_existing_database_behind_a_link_opens(tmp_path: Path) -> None:

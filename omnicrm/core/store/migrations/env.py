@@ -12,7 +12,7 @@ def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:  # the alembic CLI, for writing new revisions
         url = context.config.get_main_option("sqlalchemy.url") or "sqlite://"
-        with create_engine(url).connect() as conn:
+        with create_engine(url, hide_parameters=True).connect() as conn:
             _migrate(conn)
             conn.commit()
     else:
