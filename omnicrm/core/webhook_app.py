@@ -1,24 +1,36 @@
 """The ASGI app behind ``omnicrm webhooks serve``: POST /webhooks/CHANNEL.
 
-Answers 401 to anything not genuine, 200 to a duplicate without doing anything, and
-otherwise applies the event's actions, then remembers its id. Actions come before the
-record of the id so a failure (answered 503) is retried by the platform rather than
-dropped as a duplicate; every action is idempotent, so a retry that races is harmless.
-Payloads are not stored: they hold personal data, which a redaction must not leave behind.
+Intake is quick and does no work of the event's own: the body is read up to the
+receiver's ``max_body`` (413 beyond, counted while it streams in), verified by the
+receiver in a worker thread (401 if not genuine), and its event id is claimed together
+with the queued raw body in one transaction (a second delivery of the id loses the claim
+and is answered as a duplicate). The answer is then 200 ``queued``. An :class:`InboxWorker`
+applies queued events behind the answer, each once, and deletes the body when done.
+
+A genuine event that can never be applied (malformed for its topic, or a destructive
+action its body contradicts) is answered 200 as well, so the platform does not retry it
+for days, and recorded as rejected with the reason (``omnicrm webhooks list``). 503 is
+kept for what a retry can fix (the store is down). Privacy requests (``urgent`` events:
+a redaction) are applied before the answer, so a person who asked to be forgotten is gone
+from the store and the profiles by the time the platform hears back, and a redaction
+purges the queued events about that person with their bodies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
+from pydantic_core import from_json
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -26,17 +38,22 @@ from omnicrm.core.channels import Stream
 from omnicrm.core.config import data_dir
 from omnicrm.core.records import Customer
 from omnicrm.core.runtime import Runtime
+from omnicrm.core.store import inbox
+from omnicrm.core.store.inbox import EventStatus, InboxItem
 from omnicrm.core.webhooks import (
+    DEFAULT_MAX_BODY,
+    Action,
     Delete,
     EraseConnection,
     Export,
     Redact,
     Upsert,
     WebhookEvent,
+    WebhookInvalid,
     WebhookReceiver,
     WebhookRejected,
 )
-from omnicrm.errors import OmnicrmError
+from omnicrm.errors import DataError, OmnicrmError, TransientError
 
 log = logging.getLogger("omnicrm.webhooks")
 
@@ -90,11 +107,14 @@ def apply_event(
     receiver: WebhookReceiver,
     refresher: ProfileRefresher | None = None,
 ) -> str:
-    """Apply one verified event to the store; returns 'processed' or 'duplicate'."""
+    """Apply one verified, claimed event to the store; returns 'processed'.
+
+    Raises WebhookInvalid (or DataError) when the event can never be applied, before
+    anything was changed: a destructive action must agree with what the store holds.
+    """
     store = runtime.store
-    if store.webhook_seen(event.connection, event.event_id):
-        return "duplicate"
     actions = list(receiver.actions(event))
+    _check_destructive(runtime, event, actions)
     for action in actions:
         if isinstance(action, Upsert):
             action.record.connection = event.connection
@@ -122,7 +142,7 @@ def apply_event(
                 action.customer_id,
                 path,
             )
-    store.record_webhook_event(event.connection, event.event_id, event.topic)
+    _purge_erased(runtime, event, actions)
     if refresher is not None:
         if any(isinstance(a, Redact | EraseConnection) for a in actions):
             refresher.now()
@@ -131,19 +151,279 @@ def apply_event(
     return "processed"
 
 
+def _check_destructive(runtime: Runtime, event: WebhookEvent, actions: Sequence[Action]) -> None:
+    """Refuse a redaction that names orders of another customer: the body is signed, but
+    whether it is this customer's is a question of what the store holds."""
+    for action in actions:
+        if isinstance(action, Redact) and action.order_ids:
+            owners = inbox.order_owners(runtime.store, event.connection, list(action.order_ids))
+            foreign = sorted(
+                order_id
+                for order_id, owner in owners.items()
+                if owner is not None and owner != action.customer_id
+            )
+            if foreign:
+                raise WebhookInvalid(
+                    f"{event.topic} for customer {action.customer_id} names order(s) of "
+                    f"another customer: {', '.join(foreign[:5])}"
+                )
+
+
+def _purge_erased(runtime: Runtime, event: WebhookEvent, actions: Sequence[Action]) -> None:
+    """Drop the queued events (raw bodies) about what a redaction or erasure removed."""
+    for action in actions:
+        if isinstance(action, Redact):
+            subjects = [*([action.customer_id] if action.customer_id else []), *action.order_ids]
+            inbox.purge(runtime.store, event.connection, subjects)
+        elif isinstance(action, EraseConnection):
+            inbox.purge(runtime.store, event.connection, None)
+
+
 def export_path(connection: str, customer_id: str, request_id: str) -> Path:
     """Where a data request's export goes: readable by the shop's operator only."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in customer_id)
     return data_dir() / "exports" / connection / f"{safe}-{request_id}.json"
 
 
+MAX_ATTEMPTS = 5  # a transient failure is retried this often, with backoff, then given up
+
+
+def _reason(exc: BaseException) -> str:
+    """Why an event failed, for the log and the operator, without the value that failed:
+    a mapping error ends with the value it read ("(got ...)"), which may be personal."""
+    text = str(exc).split(" (got ", 1)[0]
+    return text if isinstance(exc, OmnicrmError) else f"{type(exc).__name__}: {text}"[:500]
+
+
+class InboxWorker:
+    """Applies the queued webhook events behind the answer, one thread, oldest first.
+
+    ``wake`` after each accepted event; ``drain`` applies what is queued now (also what
+    a previous process left behind). A permanent failure rejects the event; anything
+    else is retried with backoff up to MAX_ATTEMPTS, then recorded as failed. Either way
+    the raw body is deleted once the event is done.
+    """
+
+    def __init__(
+        self, runtime: Runtime, refresher: ProfileRefresher | None = None, *, batch: int = 64
+    ) -> None:
+        self._runtime = runtime
+        self._refresher = refresher
+        self._batch = batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._idle = threading.Event()
+
+    def receiver_of(self, connection: str) -> WebhookReceiver | None:
+        """The webhook receiver of a configured connection's channel."""
+        config = self._runtime.config.connections.get(connection)
+        channel = self._runtime.host.channel_types.get(config.channel) if config else None
+        return channel.webhooks if channel else None
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="omnicrm-webhook-inbox", daemon=True
+                )
+                self._thread.start()
+
+    def wake(self) -> None:
+        self.start()
+        self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the worker found the inbox empty after the last wake (for tests)."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                done = self.drain()
+            except Exception as exc:  # the store is down: try again in a moment
+                log.error("webhook inbox: %s; retrying", _reason(exc))
+                self._stop.wait(2.0)
+                continue
+            if done == 0:
+                self._idle.set()
+                # Also look again now and then: retries come due, another process queues.
+                self._wake.wait(1.0)
+
+    def drain(self, *, only: int | None = None) -> int:
+        """Apply the queued events (or the one inbox row ``only``); returns how many."""
+        store = self._runtime.store
+        done = 0
+        while not self._stop.is_set():
+            items = inbox.claim(store, limit=1 if only else self._batch, only=only)
+            for item in items:
+                self.apply(item)
+            done += len(items)
+            if only is not None or not items:
+                return done
+        return done
+
+    def apply(self, item: InboxItem) -> EventStatus | None:
+        """Apply one claimed event and record its outcome (None: released for a retry)."""
+        store = self._runtime.store
+        receiver = self.receiver_of(item.source)
+        try:
+            if receiver is None:
+                raise WebhookInvalid(f"connection {item.source!r} no longer receives webhooks")
+            try:
+                payload = from_json(item.body)
+            except ValueError as exc:
+                raise WebhookInvalid(f"the queued body is not JSON: {exc}") from None
+            event = WebhookEvent(item.source, item.event_id, item.topic, payload)
+            apply_event(self._runtime, event, receiver, self._refresher)
+        except (WebhookInvalid, DataError) as exc:
+            reason = _reason(exc)
+            log.warning(
+                "%s: webhook %s (%s) rejected: %s", item.source, item.event_id, item.topic, reason
+            )
+            inbox.finish(store, item, EventStatus.REJECTED, reason)
+            return EventStatus.REJECTED
+        except Exception as exc:
+            reason = _reason(exc)
+            if item.attempts >= MAX_ATTEMPTS:
+                log.error(
+                    "%s: webhook %s (%s) failed for good: %s",
+                    item.source,
+                    item.event_id,
+                    item.topic,
+                    reason,
+                )
+                inbox.finish(store, item, EventStatus.FAILED, reason)
+                return EventStatus.FAILED
+            if not isinstance(exc, TransientError | SQLAlchemyError | OSError):
+                log.exception("%s: webhook %s (%s) failed", item.source, item.event_id, item.topic)
+            else:
+                log.warning(
+                    "%s: webhook %s (%s) failed, will retry: %s",
+                    item.source,
+                    item.event_id,
+                    item.topic,
+                    reason,
+                )
+            inbox.release(store, item, reason, retry_in=dt.timedelta(seconds=2**item.attempts))
+            return None
+        inbox.finish(store, item, EventStatus.APPLIED)
+        return EventStatus.APPLIED
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (``_TooLarge``) as soon as it passes ``limit`` bytes:
+    by its Content-Length before reading, else while it streams in."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
     """The webhook app for the channels and connections of ``runtime``; profiles are
-    refreshed ``refresh_delay`` seconds after a change (at once after a redaction)."""
+    refreshed ``refresh_delay`` seconds after a change (at once after a redaction).
+    ``app.state.inbox`` is its :class:`InboxWorker`."""
     _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
     refresher = (
         ProfileRefresher(runtime, refresh_delay) if runtime.config.crm.refresh_after_sync else None
     )
+    worker = InboxWorker(runtime, refresher)
+
+    def intake(
+        channel: str, receiver: WebhookReceiver, headers: Mapping[str, str], body: bytes
+    ) -> JSONResponse:
+        """Verify, claim and queue one delivery (in a worker thread: HMAC and parsing
+        are CPU work that must not hold up the event loop)."""
+        connections = [c for c in runtime.config.connections.values() if c.channel == channel]
+        try:
+            event = receiver.verify(headers, body, connections)
+        except WebhookRejected as exc:
+            log.warning("%s webhook rejected: %s", channel, exc)
+            return JSONResponse({"error": "not verified"}, 401)
+        except WebhookInvalid as exc:
+            return _invalid(channel, exc)
+        except Exception:
+            # A receiver's bug: never a traceback to the sender, nor the body to the log.
+            log.error("%s webhook: the receiver failed on a request", channel, exc_info=False)
+            return JSONResponse({"error": "internal error"}, 500)
+        store = runtime.store
+        try:
+            inbox_id = inbox.enqueue(
+                store,
+                event.connection,
+                event.event_id,
+                event.topic,
+                body,
+                customer_id=event.customer_id,
+                record_id=event.record_id,
+            )
+        except (SQLAlchemyError, OmnicrmError) as exc:
+            log.error(
+                "%s: webhook %s not queued: %s", event.connection, event.event_id, _reason(exc)
+            )
+            return JSONResponse({"error": "try again"}, 503)
+        if inbox_id is None:
+            log.info("%s: webhook %s %s duplicate", event.connection, event.topic, event.event_id)
+            return JSONResponse({"status": "duplicate"})
+        if event.urgent:
+            try:
+                worker.drain(only=inbox_id)
+            except (SQLAlchemyError, OmnicrmError) as exc:
+                # It is queued: the worker applies it once the store answers again.
+                log.error(
+                    "%s: webhook %s queued, not yet applied: %s",
+                    event.connection,
+                    event.event_id,
+                    _reason(exc),
+                )
+        worker.wake()
+        log.info("%s: webhook %s %s queued", event.connection, event.topic, event.event_id)
+        return JSONResponse({"status": "queued"})
+
+    def _invalid(channel: str, exc: WebhookInvalid) -> JSONResponse:
+        reason = _reason(exc)
+        log.warning(
+            "%s webhook %s (%s) rejected: %s",
+            exc.connection or channel,
+            exc.event_id,
+            exc.topic,
+            reason,
+        )
+        if exc.connection and exc.event_id:
+            try:
+                inbox.record_rejected(
+                    runtime.store, exc.connection, exc.event_id, exc.topic or "", reason
+                )
+            except (SQLAlchemyError, OmnicrmError) as failed:
+                log.error(
+                    "%s: rejected webhook %s not recorded: %s",
+                    exc.connection,
+                    exc.event_id,
+                    _reason(failed),
+                )
+                return JSONResponse({"error": "try again"}, 503)
+        return JSONResponse({"status": "rejected", "error": reason})
 
     async def receive(request: Request) -> JSONResponse:
         channel = request.path_params["channel"]
@@ -151,29 +431,26 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
         receiver = channel_type.webhooks if channel_type else None
         if receiver is None:
             return JSONResponse({"error": f"no webhooks for channel {channel!r}"}, 404)
-        body = await request.body()
-        connections = [c for c in runtime.config.connections.values() if c.channel == channel]
+        limit = int(getattr(receiver, "max_body", DEFAULT_MAX_BODY))
         try:
-            event = receiver.verify(request.headers, body, connections)
-        except WebhookRejected as exc:
-            log.warning("%s webhook rejected: %s", channel, exc)
-            return JSONResponse({"error": "not verified"}, 401)
-        try:
-            outcome = await run_in_threadpool(apply_event, runtime, event, receiver, refresher)
-        except OmnicrmError as exc:
-            log.error(
-                "%s: webhook %s (%s) failed: %s", event.connection, event.event_id, event.topic, exc
-            )
-            return JSONResponse({"error": "try again"}, 503)
-        log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, outcome)
-        return JSONResponse({"status": outcome})
+            body = await _read_body(request, limit)
+        except _TooLarge:
+            log.warning("%s webhook refused: the body is over %d bytes", channel, limit)
+            return JSONResponse({"error": f"the body is over {limit} bytes"}, 413)
+        except ClientDisconnect:
+            return JSONResponse({"error": "incomplete body"}, 400)
+        return await run_in_threadpool(intake, channel, receiver, request.headers, body)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        worker.wake()  # events a previous process left queued
         yield
+        await run_in_threadpool(worker.close)
         if refresher is not None:
             refresher.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[Route("/webhooks/{channel}", receive, methods=["POST"])], lifespan=lifespan
     )
+    app.state.inbox = worker
+    return app

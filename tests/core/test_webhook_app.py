@@ -35,6 +35,7 @@ from omnicrm.core.webhooks import (
     signatures_match,
 )
 from tests.support.http import serve
+from tests.support.webhooks import settled
 
 SECRET = "hook-secret-xyz"
 
@@ -59,8 +60,13 @@ class Receiver:
                 )
                 if not signatures_match(expected, headers.get("x-sig", "")):
                     raise WebhookRejected("bad signature")
+                topic = headers["x-topic"]
                 return WebhookEvent(
-                    conn.name, headers["x-event"], headers["x-topic"], json.loads(body)
+                    conn.name,
+                    headers["x-event"],
+                    topic,
+                    json.loads(body),
+                    urgent=topic in ("customers/redact", "shop/redact"),
                 )
         raise WebhookRejected(f"unknown shop {shop!r}")
 
@@ -114,8 +120,10 @@ def app_url(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     conn = Connection("tokyo", "hooked", HookSettings(shop="tokyo", secret=SecretStr(SECRET)))
     config = Config(None, store_url, SchedulerSection(), {"tokyo": conn})
     runtime = Runtime(host, config)
-    with serve(create_app(runtime, refresh_delay=0.2)) as url:
+    web = create_app(runtime, refresh_delay=0.2)
+    with serve(web) as url:
         yield url
+    web.state.inbox.close()
     runtime.close()
 
 
@@ -136,13 +144,15 @@ def post(
 
 def test_genuine_events_apply_once(app_url: str, store_url: str) -> None:
     update = {"id": "c1", "email": "a@example.jp", "updated_at": "2026-05-01T10:00:00+09:00"}
-    assert post(app_url, "customers/update", update, "e1").json() == {"status": "processed"}
+    assert post(app_url, "customers/update", update, "e1").json() == {"status": "queued"}
     assert post(app_url, "customers/update", update, "e1").json() == {"status": "duplicate"}
     store = Store(store_url)
+    settled(store)
     assert [c.email for c in store.customers("tokyo")] == ["a@example.jp"]
     post(app_url, "orders/create", {"id": "o1", "customer": "c1"}, "e2")
     post(app_url, "orders/create", {"id": "o2", "customer": "c1"}, "e3")
     post(app_url, "orders/delete", {"id": "o2"}, "e4")
+    settled(store)
     assert [o.id for o in store.orders("tokyo")] == ["o1"]
     store.close()
 
@@ -168,6 +178,9 @@ def test_redact_erase_and_data_request(app_url: str, store_url: str, tmp_path: P
     post(app_url, "customers/update", update, "e1")
     post(app_url, "orders/create", {"id": "o1", "customer": "c1"}, "e2")
     post(app_url, "customers/data_request", {"customer": "c1", "request": "r1"}, "e3")
+    settled_store = Store(store_url)
+    settled(settled_store)
+    settled_store.close()
     export = tmp_path / "data" / "exports" / "tokyo" / "c1-r1.json"
     assert json.loads(export.read_text())["customer"]["email"] == "a@example.jp"
     assert export.stat().st_mode & 0o077 == 0
