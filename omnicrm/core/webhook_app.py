@@ -259,18 +259,24 @@ class InboxWorker:
                 # Also look again now and then: retries come due, another process queues.
                 self._wake.wait(1.0)
 
-    def drain(self, *, only: int | None = None) -> int:
-        """Apply the queued events (or the one inbox row ``only``); returns how many."""
+    def drain(self) -> int:
+        """Apply the queued events; returns how many were taken."""
         store = self._runtime.store
         done = 0
         while not self._stop.is_set():
-            items = inbox.claim(store, limit=1 if only else self._batch, only=only)
+            items = inbox.claim(store, limit=self._batch)
             for item in items:
                 self.apply(item)
             done += len(items)
-            if only is not None or not items:
-                return done
+            if not items:
+                break
         return done
+
+    def apply_now(self, inbox_id: int) -> EventStatus | None:
+        """Apply one queued event at once; None if it is not applied now (the worker
+        has it, or it was released for a retry)."""
+        claimed = inbox.claim(self._runtime.store, limit=1, only=inbox_id)
+        return self.apply(claimed[0]) if claimed else None
 
     def apply(self, item: InboxItem) -> EventStatus | None:
         """Apply one claimed event and record its outcome (None: released for a retry)."""
@@ -386,9 +392,10 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
         if inbox_id is None:
             log.info("%s: webhook %s %s duplicate", event.connection, event.topic, event.event_id)
             return JSONResponse({"status": "duplicate"})
+        outcome: EventStatus | None = None
         if event.urgent:
             try:
-                worker.drain(only=inbox_id)
+                outcome = worker.apply_now(inbox_id)
             except (SQLAlchemyError, OmnicrmError) as exc:
                 # It is queued: the worker applies it once the store answers again.
                 log.error(
@@ -398,21 +405,15 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
                     _reason(exc),
                 )
         worker.wake()
-        log.info("%s: webhook %s %s queued", event.connection, event.topic, event.event_id)
-        return JSONResponse({"status": "queued"})
+        status = (outcome or EventStatus.QUEUED).value
+        log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, status)
+        return JSONResponse({"status": status})
 
     def _invalid(channel: str, exc: WebhookInvalid) -> JSONResponse:
         reason = _reason(exc)
-        log.warning(
-            "%s webhook %s (%s) rejected: %s",
-            exc.connection or channel,
-            exc.event_id,
-            exc.topic,
-            reason,
-        )
         if exc.connection and exc.event_id:
             try:
-                inbox.record_rejected(
+                fresh = inbox.record_rejected(
                     runtime.store, exc.connection, exc.event_id, exc.topic or "", reason
                 )
             except (SQLAlchemyError, OmnicrmError) as failed:
@@ -423,6 +424,15 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
                     _reason(failed),
                 )
                 return JSONResponse({"error": "try again"}, 503)
+            if not fresh:
+                return JSONResponse({"status": "duplicate"})
+        log.warning(
+            "%s webhook %s (%s) rejected: %s",
+            exc.connection or channel,
+            exc.event_id,
+            exc.topic,
+            reason,
+        )
         return JSONResponse({"status": "rejected", "error": reason})
 
     async def receive(request: Request) -> JSONResponse:
