@@ -16,14 +16,23 @@ from omnicrm import ChannelType, Stream, hookimpl
 from omnicrm.core.config import Config, Connection, SchedulerSection
 from omnicrm.core.host import Host
 from omnicrm.core.runtime import Runtime
-from omnicrm.core.store import Store
+from omnicrm.core.store import Store, inbox
+from omnicrm.core.store.inbox import EventStatus
 from omnicrm.core.webhook_app import create_app
-from omnicrm.core.webhooks import Delete, Export, Redact, Upsert, WebhookRejected, hmac_sha256
+from omnicrm.core.webhooks import (
+    Delete,
+    Export,
+    Redact,
+    Upsert,
+    WebhookInvalid,
+    WebhookRejected,
+    hmac_sha256,
+)
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
 from tests.support.http import serve
-from tests.support.webhooks import settled
 from tests.support.reference import shopify_webhook_sample
+from tests.support.webhooks import settled
 
 SHOP = "tokyo-tea.myshopify.com"
 SECRET = "shpss_test_secret"
@@ -156,3 +165,128 @@ def test_samples_through_the_app(app: str, store_url: str, tmp_path: Path) -> No
     settled(store)
     assert list(store.customers("tokyo")) == [] and list(store.orders("tokyo")) == []
     store.close()
+
+
+DESTRUCTIVE = ("shop/redact", "customers/redact", "customers/delete", "orders/delete")
+SAMPLES = (
+    "customers/create",
+    "customers/update",
+    "orders/create",
+    "orders/paid",
+    "customers/delete",
+    "orders/delete",
+    "customers/redact",
+    "customers/data_request",
+    "shop/redact",
+)
+
+
+@pytest.mark.parametrize(
+    ("body_of", "sent_as"),
+    [(b, t) for b in SAMPLES for t in DESTRUCTIVE if b != t],
+)
+def test_an_unsigned_topic_cannot_make_a_genuine_body_destructive(
+    body_of: str, sent_as: str
+) -> None:
+    body = json.dumps(sample(body_of)).encode()
+    with pytest.raises(WebhookInvalid, match=f"not a {sent_as} payload") as caught:
+        ShopifyWebhooks().verify(headers(body, sent_as, "e2"), body, [connection()])
+    assert (caught.value.connection, caught.value.event_id) == ("tokyo", "e2")
+
+
+@pytest.mark.parametrize("topic", ["shop/redact", "customers/redact", "customers/data_request"])
+def test_a_privacy_request_must_name_the_connections_shop(topic: str) -> None:
+    # One app secret signs for every shop: the unsigned domain header proves nothing.
+    body = json.dumps({**sample(topic), "shop_domain": "other-shop.myshopify.com"}).encode()
+    with pytest.raises(WebhookInvalid, match="another shop"):
+        ShopifyWebhooks().verify(headers(body, topic, "e3"), body, [connection()])
+
+
+def test_the_signature_is_checked_before_the_body_is_parsed() -> None:
+    receiver = ShopifyWebhooks()
+    nested = b"[" * 100_000 + b"]" * 100_000
+    forged = {**headers(nested, "customers/update", "e4"), "X-Shopify-Hmac-Sha256": "AAAA"}
+    with pytest.raises(WebhookRejected, match="HMAC"):
+        receiver.verify(forged, nested, [connection()])
+    # Signed, it is read, and refused as what it is rather than crashing the parser.
+    with pytest.raises(WebhookInvalid, match="not JSON"):
+        receiver.verify(headers(nested, "customers/update", "e4"), nested, [connection()])
+
+
+def test_a_body_missing_what_its_topic_needs_is_invalid_without_its_values() -> None:
+    body = sample("customers/update")
+    del body["updated_at"]
+    body["admin_graphql_api_id"] = "secret-looking@example.jp"
+    raw = json.dumps(body).encode()
+    with pytest.raises(WebhookInvalid) as caught:
+        ShopifyWebhooks().verify(headers(raw, "customers/update", "e5"), raw, [connection()])
+    assert "updated_at" in str(caught.value) and "admin_graphql_api_id" in str(caught.value)
+    assert "@" not in str(caught.value)
+
+
+def test_a_replayed_body_under_shop_redact_erases_nothing(app: str, store_url: str) -> None:
+    customer = sample("customers/update")
+    assert deliver(app, "customers/update", "u1", customer).json() == {"status": "queued"}
+    store = Store(store_url)
+    try:
+        settled(store)
+        answer = deliver(app, "shop/redact", "forged-1", customer)
+        assert answer.status_code == 200 and answer.json()["status"] == "rejected"
+        assert [c.id for c in store.customers("tokyo")] == [customer["admin_graphql_api_id"]]
+        (refused,) = inbox.events(store, "tokyo", status=EventStatus.REJECTED)
+        assert (refused.event_id, refused.topic) == ("forged-1", "shop/redact")
+    finally:
+        store.close()
+
+
+def test_an_oversized_body_with_a_fake_signature_is_413(app: str) -> None:
+    body = b"[" * (3 * 1024 * 1024)
+    forged = {**headers(b"", "customers/update", "big"), "X-Shopify-Hmac-Sha256": "AAAA"}
+    answer = httpx.post(f"{app}/webhooks/shopify", content=body, headers=forged, timeout=30)
+    assert answer.status_code == 413
+
+
+def test_a_redaction_purges_the_queued_events_of_its_customer(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        gid = "gid://shopify/Customer/1"
+        inbox.enqueue(
+            store, "tokyo", "q1", "customers/update", b"{}", customer_id=gid, record_id=gid
+        )
+        order = "gid://shopify/Order/9"
+        inbox.enqueue(
+            store, "tokyo", "q2", "orders/create", b"{}", customer_id=gid, record_id=order
+        )
+        inbox.enqueue(
+            store, "tokyo", "q3", "orders/delete", b"{}", record_id="gid://shopify/Order/8"
+        )
+        other = "gid://shopify/Customer/2"
+        inbox.enqueue(store, "tokyo", "q4", "customers/update", b"{}", customer_id=other)
+        assert inbox.purge(store, "tokyo", [gid, "gid://shopify/Order/8"]) == 3
+        assert inbox.pending(store) == 1
+        statuses = {e.event_id: e.status for e in inbox.events(store, "tokyo")}
+        assert statuses == {
+            "q1": EventStatus.REJECTED,
+            "q2": EventStatus.REJECTED,
+            "q3": EventStatus.REJECTED,
+            "q4": EventStatus.QUEUED,
+        }
+        assert inbox.purge(store, "tokyo", None) == 1 and inbox.pending(store) == 0
+    finally:
+        store.close()
+
+
+def test_a_redaction_over_http_purges_what_waits_for_its_customer(app: str, store_url: str) -> None:
+    redact = sample("customers/redact")
+    gid = f"gid://shopify/Customer/{redact['customer']['id']}"
+    store = Store(store_url)
+    try:
+        # A genuine update of theirs, queued as if the worker had not reached it yet.
+        update = json.dumps({**sample("customers/update"), "admin_graphql_api_id": gid})
+        inbox.enqueue(store, "tokyo", "w1", "customers/update", update.encode(), customer_id=gid)
+        assert deliver(app, "customers/redact", "r1", redact).json() == {"status": "applied"}
+        settled(store)
+        statuses = {e.event_id: e.status for e in inbox.events(store, "tokyo")}
+        assert statuses == {"w1": EventStatus.REJECTED, "r1": EventStatus.APPLIED}
+    finally:
+        store.close()
