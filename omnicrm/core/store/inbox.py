@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from omnicrm.core.store.schema import orders, webhook_events, webhook_inbox
@@ -82,6 +84,85 @@ def _claim_row(
     )
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A verified event to queue: its id, topic, raw body and what it is about."""
+
+    source: str
+    event_id: str
+    topic: str
+    body: bytes
+    customer_id: str | None = None
+    record_id: str | None = None
+
+
+def enqueue_many(store: Store, arrivals: Sequence[Arrival]) -> list[int | None]:
+    """Claim the events' ids and queue their raw bodies, all in one transaction.
+
+    Returns, for each arrival, its inbox row's id, or None when its id was claimed before
+    (by an earlier transaction or an earlier arrival of this one): a duplicate, of which
+    nothing is written. The claim is the ``webhook_events`` primary key, so of any number
+    of simultaneous deliveries of one event id exactly one is queued.
+    """
+    firsts: dict[tuple[str, str], Arrival] = {}
+    for arrival in arrivals:
+        firsts.setdefault((arrival.source, arrival.event_id), arrival)
+    if not firsts:
+        return []
+    now = _now()
+    dialect_insert = sqlite_insert if store.dialect == "sqlite" else pg_insert
+    claim = (
+        dialect_insert(webhook_events)
+        .on_conflict_do_nothing()
+        .returning(webhook_events.c.source, webhook_events.c.event_id)
+    )
+    queue = insert(webhook_inbox).returning(
+        webhook_inbox.c.id, webhook_inbox.c.source, webhook_inbox.c.event_id
+    )
+    with store.engine.begin() as conn:
+        won = {
+            (row.source, row.event_id)
+            for row in conn.execute(
+                claim,
+                [
+                    {
+                        "source": a.source,
+                        "event_id": a.event_id,
+                        "topic": a.topic,
+                        "received_at": now,
+                        "status": EventStatus.QUEUED.value,
+                        "error": None,
+                        "attempts": 0,
+                    }
+                    for a in firsts.values()
+                ],
+            )
+        }
+        ids: dict[tuple[str, str], int] = {}
+        if won:
+            rows = [
+                {
+                    "source": a.source,
+                    "event_id": a.event_id,
+                    "topic": a.topic,
+                    "customer_id": a.customer_id,
+                    "record_id": a.record_id,
+                    "body": a.body,
+                    "received_at": now,
+                    "claimed_at": None,
+                }
+                for key, a in firsts.items()
+                if key in won
+            ]
+            ids = {(r.source, r.event_id): r.id for r in conn.execute(queue, rows)}
+    answers: list[int | None] = []
+    for arrival in arrivals:
+        key = (arrival.source, arrival.event_id)
+        # Only the first arrival of a key gets its row; a repeat in the batch is a duplicate.
+        answers.append(ids.pop(key, None))
+    return answers
+
+
 def enqueue(
     store: Store,
     source: str,
@@ -92,32 +173,8 @@ def enqueue(
     customer_id: str | None = None,
     record_id: str | None = None,
 ) -> int | None:
-    """Claim the event id and queue the raw body in one transaction.
-
-    Returns the inbox row's id, or None when the id was claimed before (a duplicate:
-    nothing is written). ``customer_id`` and ``record_id`` name what the event is about,
-    so a redaction can find it while it waits.
-    """
-    try:
-        with store.engine.begin() as conn:
-            _claim_row(conn, source, event_id, topic, EventStatus.QUEUED, None)
-            result = conn.execute(
-                insert(webhook_inbox).values(
-                    source=source,
-                    event_id=event_id,
-                    topic=topic,
-                    customer_id=customer_id,
-                    record_id=record_id,
-                    body=body,
-                    received_at=_now(),
-                )
-            )
-    except IntegrityError as exc:
-        if _is_unique_violation(exc):
-            return None  # the whole transaction is undone: the first delivery owns the id
-        raise
-    (inbox_id,) = result.inserted_primary_key or (0,)
-    return int(inbox_id)
+    """:func:`enqueue_many` of one event: its inbox row's id, or None for a duplicate."""
+    return enqueue_many(store, [Arrival(source, event_id, topic, body, customer_id, record_id)])[0]
 
 
 def record_rejected(store: Store, source: str, event_id: str, topic: str, error: str) -> bool:
