@@ -260,13 +260,21 @@ def claim(
 
 def finish(store: Store, item: InboxItem, status: EventStatus, error: str | None = None) -> None:
     """Record the event's outcome and delete its inbox row (and with it the body)."""
+    finish_many(store, [item], status, error)
+
+
+def finish_many(
+    store: Store, items: Sequence[InboxItem], status: EventStatus, error: str | None = None
+) -> None:
+    """:func:`finish` for several events with one outcome, in one transaction."""
+    if not items:
+        return
+    keys = [(item.source, item.event_id) for item in items]
     with store.engine.begin() as conn:
-        conn.execute(delete(webhook_inbox).where(webhook_inbox.c.id == item.id))
+        conn.execute(delete(webhook_inbox).where(webhook_inbox.c.id.in_([i.id for i in items])))
         conn.execute(
             update(webhook_events)
-            .where(
-                webhook_events.c.source == item.source, webhook_events.c.event_id == item.event_id
-            )
+            .where(tuple_(webhook_events.c.source, webhook_events.c.event_id).in_(keys))
             .values(
                 status=status.value,
                 error=error,
