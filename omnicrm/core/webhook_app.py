@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -67,26 +67,45 @@ class ProfileRefresher:
     ``delay`` seconds takes every change queued by then. A redaction is applied to the
     profiles at once, so a person who asked to be forgotten does not linger in them.
     Failures are logged; the changes stay queued in the store for the next refresh.
+    While ``busy()`` says webhooks keep arriving, a due refresh waits for a lull (up to
+    ``max_defer`` seconds): during a burst the CPU goes to answering them.
     """
 
-    def __init__(self, runtime: Runtime, delay: float = 5.0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        delay: float = 5.0,
+        *,
+        busy: Callable[[], bool] | None = None,
+        max_defer: float = 30.0,
+    ) -> None:
         self._runtime = runtime
         self._delay = delay
+        self._busy = busy
+        self._max_defer = max_defer
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
 
     def soon(self) -> None:
         with self._lock:
             if self._timer is None:
-                self._timer = threading.Timer(self._delay, self._fire)
-                self._timer.daemon = True
-                self._timer.start()
+                self._arm(self._delay, time.monotonic() + self._delay + self._max_defer)
+
+    def _arm(self, delay: float, latest: float) -> None:
+        self._timer = threading.Timer(delay, self._fire, args=(latest,))
+        self._timer.daemon = True
+        self._timer.start()
 
     def now(self) -> None:
         self._refresh()
 
-    def _fire(self) -> None:
+    def _fire(self, latest: float) -> None:
         with self._lock:
+            if self._timer is None:
+                return  # closed
+            if self._busy is not None and self._busy() and time.monotonic() < latest:
+                self._arm(0.5, latest)
+                return
             self._timer = None
         self._refresh()
 
@@ -210,7 +229,7 @@ class InboxWorker:
         self, runtime: Runtime, refresher: ProfileRefresher | None = None, *, batch: int = 64
     ) -> None:
         self._runtime = runtime
-        self._refresher = refresher
+        self.refresher = refresher
         self._batch = batch
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -265,15 +284,15 @@ class InboxWorker:
                 # Also look again now and then: retries come due, another process queues.
                 self._wake.wait(1.0)
 
+    def busy(self) -> bool:
+        """Whether webhooks arrived in the last 100 ms."""
+        return time.monotonic() - self.last_arrival < 0.1
+
     def _yield_to_intake(self) -> None:
         """While webhooks keep arriving, let their answers have the CPU (one interpreter
         lock serves both): wait for a lull, up to ``max_defer`` seconds, then apply."""
         deadline = time.monotonic() + self.max_defer
-        while (
-            not self._stop.is_set()
-            and time.monotonic() < deadline
-            and time.monotonic() - self.last_arrival < 0.1
-        ):
+        while not self._stop.is_set() and time.monotonic() < deadline and self.busy():
             self._stop.wait(0.05)
 
     def drain(self) -> int:
@@ -335,8 +354,8 @@ class InboxWorker:
                 self.apply(item)
             return
         inbox.finish_many(store, [item for item, _ in run], EventStatus.APPLIED)
-        if self._refresher is not None:
-            self._refresher.soon()
+        if self.refresher is not None:
+            self.refresher.soon()
 
     def apply_now(self, inbox_id: int) -> EventStatus | None:
         """Apply one queued event at once; None if it is not applied now (the worker
@@ -356,7 +375,7 @@ class InboxWorker:
             except ValueError as exc:
                 raise WebhookInvalid(f"the queued body is not JSON: {exc}") from None
             event = WebhookEvent(item.source, item.event_id, item.topic, payload)
-            apply_event(self._runtime, event, receiver, self._refresher)
+            apply_event(self._runtime, event, receiver, self.refresher)
         except (WebhookInvalid, DataError) as exc:
             reason = _reason(exc)
             log.warning(
@@ -475,10 +494,10 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
     refreshed ``refresh_delay`` seconds after a change (at once after a redaction).
     ``app.state.inbox`` is its :class:`InboxWorker`."""
     _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
-    refresher = (
-        ProfileRefresher(runtime, refresh_delay) if runtime.config.crm.refresh_after_sync else None
-    )
-    worker = InboxWorker(runtime, refresher)
+    worker = InboxWorker(runtime)
+    if runtime.config.crm.refresh_after_sync:
+        worker.refresher = ProfileRefresher(runtime, refresh_delay, busy=worker.busy)
+    refresher = worker.refresher
     intake_queue = GroupCommit(runtime)
 
     def intake(
