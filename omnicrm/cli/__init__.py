@@ -387,6 +387,56 @@ def webhooks_serve(obj: Context, host: str, port: int) -> None:
             runtime.close()
 
 
+@webhooks.command("list")
+@click.option("--connection", "connection", default=None, help="Only this connection's events.")
+@click.option(
+    "--status",
+    type=click.Choice(["queued", "applied", "rejected", "failed"]),
+    default=None,
+    help="Only events that ended so (rejected: refused for good, with the reason).",
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_obj
+def webhooks_list(obj: Context, connection: str | None, status: str | None, limit: int) -> None:
+    """Show the webhook events received, newest first: what became of each, and why."""
+    from omnicrm.core.store import inbox
+
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            found = inbox.events(
+                runtime.store,
+                connection,
+                status=inbox.EventStatus(status) if status else None,
+                limit=limit,
+            )
+            waiting = inbox.pending(runtime.store)
+        finally:
+            runtime.close()
+    table = Table(
+        title=f"webhook events ({waiting} waiting to be applied)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for name in ("received", "connection", "topic", "event id", "status", "tries", "reason"):
+        table.add_column(name, no_wrap=name != "reason")
+    for event in found:
+        table.add_row(
+            _local(event.received_at),
+            escape(event.source),
+            escape(event.topic),
+            escape(event.event_id),
+            f"[{WEBHOOK_STYLE[event.status]}]{event.status.value}[/]",
+            str(event.attempts),
+            escape(event.error or ""),
+        )
+    console.print(table)
+
+
+WEBHOOK_STYLE = {"queued": "yellow", "applied": "green", "rejected": "red", "failed": "bold red"}
+
+
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
     try:
         return parse_duration(value)

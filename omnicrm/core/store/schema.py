@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -210,7 +211,9 @@ sync_runs = Table(
     Index(None, "status"),
 )
 
-# Only the ids: a webhook's body holds personal data a redaction must not leave behind.
+# Every webhook event received, by its id: the claim that makes one delivery of an event
+# win (the row is inserted before any work, in the transaction that queues the event),
+# and the operator's record of what became of it. Only ids and outcomes: never a body.
 webhook_events = Table(
     "webhook_events",
     metadata,
@@ -218,6 +221,32 @@ webhook_events = Table(
     Column("event_id", String(255), primary_key=True),
     Column("topic", String(100), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
+    # queued, applied, rejected (permanently: malformed, refused) or failed (gave up)
+    Column("status", String(16), nullable=False, server_default="applied"),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("applied_at", UtcDateTime()),
+    Index(None, "status", "received_at"),
+)
+
+# Verified events waiting to be applied, raw body included (it holds personal data: the
+# row is deleted once applied, and a redaction purges the pending rows of its customer,
+# found by the subject columns the receiver filled in).
+webhook_inbox = Table(
+    "webhook_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("customer_id", String(255)),
+    Column("record_id", String(255)),
+    Column("body", LargeBinary, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("claimed_at", UtcDateTime()),
+    UniqueConstraint("source", "event_id"),
+    Index(None, "source", "customer_id"),
+    Index(None, "source", "record_id"),
 )
 
 # An operator's hold on a connection's schedule (from the terminal UI): the scheduler

@@ -1,17 +1,24 @@
-"""Receiving Shopify webhooks: verify, then say what the store should do.
+"""Receiving Shopify webhooks: verify, parse strictly, then say what the store should do.
 
-Verification is shopifyapp's: base64 HMAC-SHA256 of the raw body under the app's client
-secret, in X-Shopify-Hmac-Sha256, compared in constant time. Events are deduplicated by
-X-Shopify-Event-Id (the same event retried keeps its id).
+Verification comes first and reads nothing of the body: the base64 HMAC-SHA256 of the
+raw bytes under the app's client secret, compared in constant time with
+X-Shopify-Hmac-Sha256. Only an authentic body is parsed, and as the payload of its
+topic (:mod:`~omnicrm.plugins.shopify.webhook_payloads`): the topic header is not signed,
+so a body that is not that topic's is refused (recorded as rejected). The privacy topics
+must name the connection's own shop in their body, since one app secret signs for every
+shop that installed the app and the shop-domain header is not signed either. Events are
+deduplicated by X-Shopify-Event-Id (the same event retried keeps its id).
 """
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 
-from shopify_app.verify.webhook import verify_webhook_req
+from pydantic import BaseModel, ValidationError
+from pydantic_core import from_json
 
 from omnicrm.core.config import Connection
 from omnicrm.core.webhooks import (
@@ -22,26 +29,50 @@ from omnicrm.core.webhooks import (
     Redact,
     Upsert,
     WebhookEvent,
+    WebhookInvalid,
     WebhookRejected,
+    hmac_sha256,
+    signatures_match,
 )
 from omnicrm.plugins.shopify import mapping
 from omnicrm.plugins.shopify.settings import ShopifySettings
+from omnicrm.plugins.shopify.webhook_payloads import (
+    CUSTOMER_UPSERTS,
+    MODELS,
+    ORDER_UPSERTS,
+    CustomerDeletePayload,
+    CustomerPayload,
+    CustomerRedactPayload,
+    DataRequestPayload,
+    OrderDeletePayload,
+    OrderPayload,
+    ShopRedactPayload,
+)
 
 log = logging.getLogger("omnicrm.channel.shopify")
 
-CUSTOMER_UPSERTS = {"customers/create", "customers/update", "customers/enable", "customers/disable"}
-ORDER_UPSERTS = {
-    "orders/create",
-    "orders/updated",
-    "orders/paid",
-    "orders/cancelled",
-    "orders/fulfilled",
-    "orders/partially_fulfilled",
-}
+__all__ = ["CUSTOMER_UPSERTS", "ORDER_UPSERTS", "ShopifyWebhooks"]
+
+# An event id is a UUID; anything longer than the store keeps is not one.
+_MAX_EVENT_ID = 255
+
+
+def _describe(exc: ValidationError) -> str:
+    """Which fields are wrong and how, never their values (they may be personal data)."""
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+    shown = "; ".join(problems[:5])
+    return shown + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
 
 
 class ShopifyWebhooks:
     """The webhook receiver of the Shopify channel."""
+
+    # An order with Shopify's maximum of line items stays well under this; anything
+    # larger is not a Shopify webhook and is refused before it is read whole.
+    max_body = 2 * 1024 * 1024
 
     def verify(
         self, headers: Mapping[str, str], body: bytes, connections: Sequence[Connection]
@@ -57,7 +88,7 @@ class ShopifyWebhooks:
             None,
         )
         if connection is None:
-            raise WebhookRejected(f"no connection for shop {domain!r}")
+            raise WebhookRejected(f"no connection for shop {domain[:100]!r}")
         settings = connection.settings
         assert isinstance(settings, ShopifySettings)
         if settings.client_secret is None:
@@ -65,30 +96,49 @@ class ShopifyWebhooks:
                 f"connection {connection.name!r} has no client_secret to verify webhooks with"
             )
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise WebhookRejected("the body is not UTF-8") from None
-        result = verify_webhook_req(
-            {"method": "POST", "headers": dict(lowered), "url": "", "body": text},
-            {
-                "client_id": settings.client_id or "omnicrm",
-                "client_secret": settings.client_secret.get_secret_value(),
-                "old_client_secret": None,
-            },
-        )
-        if not result.ok:
+            given = base64.b64decode(lowered.get("x-shopify-hmac-sha256", ""), validate=True)
+        except (binascii.Error, ValueError):
+            given = b""
+        expected = hmac_sha256(settings.client_secret.get_secret_value(), body)
+        if not signatures_match(expected, given):
             raise WebhookRejected("the HMAC signature does not match the body")
-        event_id = lowered.get("x-shopify-event-id") or lowered.get("x-shopify-webhook-id")
-        topic = lowered.get("x-shopify-topic")
-        if not event_id or not topic:
-            raise WebhookRejected("X-Shopify-Event-Id or X-Shopify-Topic is missing")
+
+        # Authentic from here on: what is wrong now is answered 200 and recorded.
+        topic = lowered.get("x-shopify-topic", "").strip()
+        event_id = lowered.get("x-shopify-event-id") or lowered.get("x-shopify-webhook-id") or ""
+        if not event_id or len(event_id) > _MAX_EVENT_ID or not event_id.isprintable():
+            raise WebhookInvalid(
+                "X-Shopify-Event-Id is missing or not an id", connection=connection.name
+            )
+        where = {"connection": connection.name, "event_id": event_id, "topic": topic[:100]}
+        model = MODELS.get(topic)
+        if model is None:
+            raise WebhookInvalid(f"topic {topic[:100]!r} is not one this channel uses", **where)
         try:
-            payload = json.loads(text)
-        except ValueError:
-            raise WebhookRejected("the body is not JSON") from None
-        if not isinstance(payload, dict):
-            raise WebhookRejected("the body is not a JSON object")
-        return WebhookEvent(connection.name, event_id, topic, payload)
+            payload = from_json(body)
+        except ValueError as exc:
+            raise WebhookInvalid(f"the body is not JSON: {exc}", **where) from None
+        try:
+            parsed = model.model_validate(payload)
+        except ValidationError as exc:
+            raise WebhookInvalid(
+                f"the body is not a {topic} payload: {_describe(exc)}", **where
+            ) from None
+        if isinstance(parsed, ShopRedactPayload) and parsed.shop_domain.lower() != settings.shop:
+            raise WebhookInvalid(
+                f"{topic} names another shop than the connection's ({settings.shop})", **where
+            )
+        customer_id, record_id = _subjects(parsed)
+        return WebhookEvent(
+            connection.name,
+            event_id,
+            topic,
+            payload,
+            customer_id=customer_id,
+            record_id=record_id,
+            # A redaction is applied before the answer: see omnicrm.core.webhook_app.
+            urgent=topic in ("customers/redact", "shop/redact"),
+        )
 
     def actions(self, event: WebhookEvent) -> Iterator[Action]:
         topic, body = event.topic, event.payload
@@ -110,3 +160,22 @@ class ShopifyWebhooks:
             yield Export(request.customer_id, str(request.data_request_id or event.event_id))
         else:
             log.info("%s: webhook topic %s is not used", event.connection, topic)
+
+
+def _subjects(parsed: BaseModel) -> tuple[str | None, str | None]:
+    """(customer, record) GIDs the event is about, for purging it on a redaction."""
+    if isinstance(parsed, CustomerPayload | CustomerDeletePayload):
+        return parsed.admin_graphql_api_id, parsed.admin_graphql_api_id
+    if isinstance(parsed, OrderPayload):
+        owner = parsed.customer
+        owner_id: str | None = None
+        if owner is not None:
+            owner_id = owner.admin_graphql_api_id or (
+                f"gid://shopify/Customer/{owner.id}" if owner.id is not None else None
+            )
+        return owner_id, parsed.admin_graphql_api_id
+    if isinstance(parsed, OrderDeletePayload):
+        return None, f"gid://shopify/Order/{parsed.id}"
+    if isinstance(parsed, CustomerRedactPayload | DataRequestPayload):
+        return f"gid://shopify/Customer/{parsed.customer.id}", None
+    return None, None
