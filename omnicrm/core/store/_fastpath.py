@@ -26,15 +26,22 @@ Row = tuple[Any, ...]
 
 
 class TableWriter:
-    """Encodes row dicts of one table for the driver, and writes them in bulk."""
+    """Encodes row dicts of one table for the driver, and writes them in bulk.
 
-    def __init__(self, table: Table, dialect: Dialect) -> None:
+    ``columns`` names the columns written (default: all), in the order of the rows'
+    values; the others take their defaults (a serial key, say).
+    """
+
+    def __init__(
+        self, table: Table, dialect: Dialect, columns: Sequence[str] | None = None
+    ) -> None:
         self.table = table
         self.dialect = dialect
-        self.names = [column.name for column in table.columns]
+        chosen = [table.c[name] for name in columns] if columns else list(table.columns)
+        self.names = [column.name for column in chosen]
         # Exactly the processors Core binds these columns with (None: the value as is).
         self._process = [
-            column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.columns
+            column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
         ]
         self._encoders: dict[frozenset[str], Callable[[Mapping[str, Any], Row], Row]] = {}
 
@@ -53,13 +60,17 @@ class TableWriter:
         self.copy_sql = f"COPY {name} ({columns}) FROM STDIN"
         key = [column.name for column in table.primary_key.columns]
         rest = [n for n in self.names if n not in key]
-        self.update_sql = (
-            f"UPDATE {name} SET {', '.join(f'{quote(n)} = {mark}' for n in rest)}"
-            f" WHERE {' AND '.join(f'{quote(n)} = {mark}' for n in key)}"
-        )
-        # An UPDATE takes the row's values in SET order, then its key.
-        order = [self.names.index(n) for n in [*rest, *key]]
-        self._update_order = operator.itemgetter(*order)
+        # Rows can be updated only when they carry the whole primary key.
+        self.update_sql: str | None = None
+        self._update_order: Callable[[Row], Row] = tuple
+        if set(key) <= set(self.names):
+            self.update_sql = (
+                f"UPDATE {name} SET {', '.join(f'{quote(n)} = {mark}' for n in rest)}"
+                f" WHERE {' AND '.join(f'{quote(n)} = {mark}' for n in key)}"
+            )
+            # An UPDATE takes the row's values in SET order, then its key.
+            order = [self.names.index(n) for n in [*rest, *key]]
+            self._update_order = operator.itemgetter(*order)
 
     def encode(self, dicts: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> list[Row]:
         """Driver rows of ``dicts``; ``same`` gives columns whose value is one for all rows
@@ -122,6 +133,8 @@ class TableWriter:
 
     def update(self, conn: Connection, rows: list[Row]) -> None:
         """Overwrite stored rows by primary key, in one executemany."""
+        if self.update_sql is None:
+            raise TypeError(f"{self.table.name}: rows without the primary key cannot update")
         if rows:
             conn.exec_driver_sql(self.update_sql, list(map(self._update_order, rows)))
 
@@ -154,13 +167,15 @@ class Writers:
     """The writers of one engine, and what it knows of its tables' planner statistics."""
 
     dialect: Dialect
-    tables: dict[str, TableWriter] = field(default_factory=dict)
+    tables: dict[tuple[str, tuple[str, ...]], TableWriter] = field(default_factory=dict)
     have_stats: set[str] = field(default_factory=set)
 
-    def __call__(self, table: Table) -> TableWriter:
-        writer = self.tables.get(table.name)
+    def __call__(self, table: Table, columns: Sequence[str] = ()) -> TableWriter:
+        """The writer of ``table``'s ``columns`` (default: all of them)."""
+        key = (table.name, tuple(columns))
+        writer = self.tables.get(key)
         if writer is None:
-            writer = self.tables[table.name] = TableWriter(table, self.dialect)
+            writer = self.tables[key] = TableWriter(table, self.dialect, columns or None)
         return writer
 
     def ensure_stats(self, conn: Connection, table: Table) -> None:

@@ -101,9 +101,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# ensure_ascii=False keeps Japanese payloads readable and a third smaller. One encoder
+# for every call: json.dumps with options builds a new one each time (a third of its cost
+# on a record's payload).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _json_dumps(value: Any) -> str:
-    # ensure_ascii=False keeps Japanese payloads readable and a third smaller.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _JSON.encode(value)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -337,11 +342,10 @@ class Store:
     ) -> None:
         """Queue the customers whose profile a change reaches, in the change's transaction."""
         ids = sorted({i for i in customer_ids if i is not None})
-        if ids:
-            conn.execute(
-                insert(profile_changes),
-                [{"connection": connection, "record_id": i} for i in ids],
-            )
+        # In bulk (COPY on PostgreSQL): a batch of orders queues about as many customers,
+        # and row-by-row inserts cost a fifth of a first sync's writing.
+        writer = _fastpath.writers(self.engine)(profile_changes, ("connection", "record_id"))
+        writer.insert(conn, [(connection, i) for i in ids])
 
     def _save_state(
         self, conn: Connection, connection: str, stream: Stream, checkpoint: StreamState
