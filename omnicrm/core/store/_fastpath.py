@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Dialect, Engine, Table, text
 from sqlalchemy.exc import DBAPIError
 
 Row = tuple[Any, ...]
+# From a row (a dict, or values in a known order) and the encoded constants to a driver row.
+Encoder = Callable[[Any, Row], Row]
 
 
 class TableWriter:
@@ -43,7 +45,7 @@ class TableWriter:
         self._process = [
             column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
         ]
-        self._encoders: dict[frozenset[str], Callable[[Mapping[str, Any], Row], Row]] = {}
+        self._encoders: dict[tuple[frozenset[str], tuple[str, ...] | None], Encoder] = {}
 
         quote = dialect.identifier_preparer.quote
         marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -72,20 +74,27 @@ class TableWriter:
             order = [self.names.index(n) for n in [*rest, *key]]
             self._update_order = operator.itemgetter(*order)
 
-    def encode(self, dicts: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> list[Row]:
-        """Driver rows of ``dicts``; ``same`` gives columns whose value is one for all rows
-        (encoded once, not per row)."""
-        if not dicts:
+    def encode(
+        self,
+        rows: Sequence[Mapping[str, Any]] | Sequence[Row],
+        same: Mapping[str, Any],
+        names: Sequence[str] | None = None,
+    ) -> list[Row]:
+        """Driver rows of ``rows``: dicts by column name or, when ``names`` says which
+        column each value is, tuples (no dict to build per row). ``same`` gives columns
+        whose value is one for all rows (encoded once, not per row)."""
+        if not rows:
             return []
-        names = sorted(same)
+        constant_names = sorted(same)
+        key = (frozenset(constant_names), None if names is None else tuple(names))
         try:
-            encoder = self._encoders.get(frozenset(names))
+            encoder = self._encoders.get(key)
             if encoder is None:
-                encoder = self._encoders[frozenset(names)] = self._encoder(names)
+                encoder = self._encoders[key] = self._encoder(constant_names, names)
             constants = tuple(
-                self._encode_value(self.names.index(name), same[name]) for name in names
+                self._encode_value(self.names.index(name), same[name]) for name in constant_names
             )
-            return list(map(encoder, dicts, repeat(constants)))
+            return list(map(encoder, rows, repeat(constants)))
         except Exception as exc:
             # As Core raises a value its type refuses: a StatementError naming the INSERT.
             raise self._wrap(exc, self.insert_sql) from exc
@@ -94,8 +103,8 @@ class TableWriter:
         process = self._process[i]
         return value if process is None else process(value)
 
-    def _encoder(self, same: list[str]) -> Callable[[Mapping[str, Any], Row], Row]:
-        """A function from a row dict (and the encoded constants) to the driver's tuple.
+    def _encoder(self, same: list[str], names: Sequence[str] | None) -> Encoder:
+        """A function from a row (and the encoded constants) to the driver's tuple.
 
         Generated, as SQLAlchemy and dataclasses generate theirs: one call per row, with
         no per-column loop; it holds no logic but which processor applies to which key.
@@ -105,14 +114,21 @@ class TableWriter:
         for i, (name, process) in enumerate(zip(self.names, self._process, strict=True)):
             if name in same:
                 parts.append(f"c[{same.index(name)}]")
-            elif process is None:
-                parts.append(f"d[{name!r}]")
+                continue
+            if names is None:
+                value = f"d[{name!r}]"
+            elif name in names:
+                value = f"d[{list(names).index(name)}]"
+            else:
+                raise ValueError(f"{self.table.name}.{name}: no value given")
+            if process is None:
+                parts.append(value)
             else:
                 namespace[f"p{i}"] = process
-                parts.append(f"p{i}(d[{name!r}])")
+                parts.append(f"p{i}({value})")
         # The source names only our own columns (repr-quoted) and processors by index.
         source = f"lambda d, c: ({', '.join(parts)},)"
-        encoder: Callable[[Mapping[str, Any], Row], Row] = eval(source, namespace)
+        encoder: Encoder = eval(source, namespace)
         return encoder
 
     def insert(self, conn: Connection, rows: list[Row]) -> None:

@@ -311,12 +311,15 @@ class Store:
         same = {"synced_at": now}
         # Everything is encoded before anything is written: a value the store refuses
         # fails the batch before it touched a row (and the transaction undoes it anyway).
-        new_rows = order_writer.encode([rows.order_row(connection, o, now) for o in new], same)
-        changed_rows = order_writer.encode(
-            [rows.order_row(connection, o, now) for o in changed], same
+        # Values in a known column order, not dicts: a first sync writes millions of rows.
+        new_rows = order_writer.encode(
+            [rows.order_values(connection, o) for o in new], same, rows.ORDER_COLUMNS
         )
-        line_dicts = [line for o in [*new, *changed] for line in rows.line_rows(connection, o)]
-        line_rows = line_writer.encode(line_dicts, {})
+        changed_rows = order_writer.encode(
+            [rows.order_values(connection, o) for o in changed], same, rows.ORDER_COLUMNS
+        )
+        line_values = [v for o in [*new, *changed] for v in rows.line_values(connection, o)]
+        line_rows = line_writer.encode(line_values, {}, rows.LINE_COLUMNS)
         if changed:
             # An order's lines are replaced, not merged: drop the stored ones first.
             ids = [o.id for o in changed]
