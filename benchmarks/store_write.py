@@ -13,7 +13,8 @@ memory stays bounded. Store and floor batches alternate, so both see the same ma
     .venv/bin/python benchmarks/store_write.py --lines 20000    # a quick check
     .venv/bin/python benchmarks/store_write.py --backend sqlite --profile /tmp/store.prof
 
-The goal: the store reaches at least half of the floor's rows/s on each backend.
+The goal: the store reaches at least 0.7 of the floor's rows/s on each backend at 1,000,000
+lines. At the end every row of both databases is compared, in primary-key order.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from omnicrm.core.store import RunStatus, Store, StreamState, rows
 from omnicrm.core.store.schema import order_lines, orders
 from omnicrm.core.store.store import _json_dumps, _sqlite_pragmas
 
-GOAL = 0.5
+GOAL = 0.7
 JST = dt.timezone(dt.timedelta(hours=9))
 START = dt.datetime(2024, 1, 1, 9, 0, tzinfo=JST)
 PRODUCTS = [
