@@ -6,7 +6,10 @@ Three parts, each printing its figures:
   with the fitted parameters beside the published ones;
 - ``synthetic``: 1,000,000 customers simulated from a BG/NBD process with known
   parameters (and Gamma-Gamma spend), as transactions with dates; the recovered
-  parameters are printed beside the true ones;
+  parameters are printed beside the true ones, and the BG/NBD fit is timed beside the
+  ``lifetimes`` package's ``BetaGeoFitter`` on the same arrays (in a virtualenv of its
+  own, ``benchmarks/.venv-lifetimes``, made on first use). Goal: at least twice as fast,
+  the same parameters to three decimals (the exit status is 1 otherwise);
 - ``store``: the whole pipeline on a store: N orders (default 1,000,000) written
   straight into a fresh SQLite or PostgreSQL database, then ``score_clv`` (read,
   summary, fits, set-based write of every profile's score) and each purchase report
@@ -14,6 +17,7 @@ Three parts, each printing its figures:
 
     .venv/bin/python benchmarks/clv.py                      # cdnow + synthetic
     .venv/bin/python benchmarks/clv.py synthetic --customers 100000
+    .venv/bin/python benchmarks/clv.py synthetic --no-lifetimes
     .venv/bin/python benchmarks/clv.py store --backend both --orders 1000000
 """
 
@@ -21,11 +25,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import venv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -56,6 +64,18 @@ PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 TRUE_BGNBD = {"r": 0.5, "alpha": 6.0, "a": 0.7, "b": 2.5}
 TRUE_GG = {"p": 6.0, "q": 4.0, "v": 15.0}
 TOKYO = ZoneInfo("Asia/Tokyo")
+# lifetimes as it was measured: its last release, with the numpy and pandas of its time.
+LIFETIMES_VENV = Path(__file__).resolve().parent / ".venv-lifetimes"
+LIFETIMES_PINS = [
+    "lifetimes==0.11.3",
+    "numpy==1.26.4",
+    "pandas==2.0.3",
+    "scipy==1.13.1",
+    "autograd==1.9.1",
+    "dill==0.4.1",
+]
+LIFETIMES_SCRIPT = Path(__file__).resolve().parent / "lifetimes_fit.py"
+SPEEDUP_GOAL = 2.0
 
 
 def timed(label: str, fn: Callable[[], Any], width: int = 28) -> Any:
@@ -140,13 +160,15 @@ def simulate(n: int, seed: int) -> tuple[TransactionColumns, np.datetime64, int]
     )
 
 
-def synthetic(n: int, seed: int) -> None:
+def synthetic(n: int, seed: int, lifetimes: Path | None) -> bool:
+    """Prints the figures; False when the comparison with lifetimes misses its goal."""
     print(f"synthetic: {n:,} customers from BG/NBD {TRUE_BGNBD} and Gamma-Gamma {TRUE_GG}")
     columns, end, count = timed("simulate (not the product)", lambda: simulate(n, seed))
     print(f"  {count:,} transactions")
     summary = timed("rfm_summary", lambda: rfm_summary(columns, end))
     print(f"  {len(summary):,} customers, {int((summary.x > 0).sum()):,} with repeat purchases")
-    model = timed("BG/NBD fit", lambda: BgNbd.fit(summary.x, summary.t_x, summary.T))
+    fit = partial(BgNbd.fit, summary.x, summary.t_x, summary.T)
+    model = timed("BG/NBD fit", fit)
     gg = timed("Gamma-Gamma fit", lambda: GammaGamma.fit(summary.x, summary.m))
     show_params(model, TRUE_BGNBD, "true")
     for name, want in TRUE_GG.items():
@@ -155,6 +177,77 @@ def synthetic(n: int, seed: int) -> None:
         "  (purchases are counted per day, as in production: two on one day are one,"
         " which nudges the rate estimates down slightly)"
     )
+    if lifetimes is None:
+        return True
+    return against_lifetimes(summary.x, summary.t_x, summary.T, fit, lifetimes)
+
+
+def against_lifetimes(
+    x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, fit: Callable[[], BgNbd], python: Path
+) -> bool:
+    """lifetimes' BetaGeoFitter and BgNbd.fit on the same arrays, in the same run.
+
+    omnicrm's fit runs right before and right after lifetimes' (so both see the same
+    machine), and the slower of its two times counts. Only the fits are timed: not
+    starting the interpreter, importing lifetimes or loading the arrays.
+    """
+    print(f"BG/NBD on {x.size:,} customers: omnicrm beside lifetimes ({python})")
+    with tempfile.TemporaryDirectory(prefix="omnicrm-clv-") as folder:
+        arrays = Path(folder) / "rfm.npz"
+        np.savez(arrays, x=x, t_x=t_x, T=big_t)
+        before, ours = _seconds(fit)
+        done = subprocess.run(
+            [str(python), str(LIFETIMES_SCRIPT), str(arrays)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        after, _ = _seconds(fit)
+    if done.returncode != 0:
+        print(f"  lifetimes failed (exit {done.returncode}):\n{done.stderr.strip()}")
+        return False
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    versions = ", ".join(f"{k} {v}" for k, v in theirs["versions"].items())
+    omnicrm_s, lifetimes_s = max(before, after), float(theirs["seconds"])
+    print(f"  lifetimes ({versions})")
+    print(f"  {'':<10} {'omnicrm':>10} {'lifetimes':>10}")
+    print(f"  {'seconds':<10} {omnicrm_s:10.2f} {lifetimes_s:10.2f}")
+    print(f"  (omnicrm before and after lifetimes: {before:.2f} s, {after:.2f} s)")
+    same = True
+    for name in ("r", "alpha", "a", "b"):
+        mine, other = getattr(ours, name), float(theirs["params"][name])
+        agree = round(mine, 3) == round(other, 3)
+        same = same and agree
+        print(f"  {name:<10} {mine:10.4f} {other:10.4f}  {'same' if agree else 'DIFFERENT'} (3 dp)")
+    speedup = lifetimes_s / omnicrm_s
+    ok = speedup >= SPEEDUP_GOAL and same
+    print(
+        f"  omnicrm is {speedup:.1f}x as fast as lifetimes (goal >= {SPEEDUP_GOAL:g}x,"
+        f" same parameters to 3 dp): {'ok' if ok else 'MISSED'}"
+    )
+    return ok
+
+
+def _seconds(fn: Callable[[], BgNbd]) -> tuple[float, BgNbd]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def lifetimes_python(given: str | None) -> Path:
+    """The interpreter that has lifetimes: ``given``, or the benchmark's own virtualenv
+    (made, with lifetimes and its pins installed, on first use)."""
+    if given:
+        return Path(given)
+    bindir = "Scripts" if os.name == "nt" else "bin"
+    python = LIFETIMES_VENV / bindir / ("python.exe" if os.name == "nt" else "python")
+    if not python.exists():
+        print(f"making {LIFETIMES_VENV} for lifetimes ({', '.join(LIFETIMES_PINS)})", flush=True)
+        venv.create(LIFETIMES_VENV, with_pip=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *LIFETIMES_PINS], check=True
+        )
+    return python
 
 
 # --------------------------------------------------------------------------- store
@@ -271,23 +364,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", nargs="*", choices=["cdnow", "synthetic", "store"], default=None)
+    parser.add_argument(
+        "part", nargs="*", help="cdnow, synthetic, store (default: cdnow synthetic)"
+    )
     parser.add_argument("--customers", type=int, default=1_000_000, help="synthetic customers")
     parser.add_argument("--orders", type=int, default=1_000_000, help="store: orders")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--pg-url", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument(
+        "--no-lifetimes", action="store_true", help="synthetic: skip the comparison"
+    )
+    parser.add_argument(
+        "--lifetimes-python",
+        metavar="PATH",
+        help=f"an interpreter with lifetimes installed (default: {LIFETIMES_VENV}, made"
+        " on first use)",
+    )
     args = parser.parse_args(argv)
+    # (argparse checks a default list against choices as one value, so check here.)
     parts = args.part or ["cdnow", "synthetic"]
+    unknown = sorted(set(parts) - {"cdnow", "synthetic", "store"})
+    if unknown:
+        parser.error(f"unknown part {', '.join(unknown)}: choose cdnow, synthetic, store")
+    ok = True
     if "cdnow" in parts:
         cdnow()
     if "synthetic" in parts:
-        synthetic(args.customers, args.seed)
+        python = None if args.no_lifetimes else lifetimes_python(args.lifetimes_python)
+        ok = synthetic(args.customers, args.seed, python)
     if "store" in parts:
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
         for backend in backends:
             store_bench(backend, args.orders, args.pg_url, args.seed)
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -25,20 +25,29 @@ from sqlalchemy.exc import DBAPIError
 from omnicrm.core.store import failures
 
 Row = tuple[Any, ...]
+# From a row (a dict, or values in a known order) and the encoded constants to a driver row.
+Encoder = Callable[[Any, Row], Row]
 
 
 class TableWriter:
-    """Encodes row dicts of one table for the driver, and writes them in bulk."""
+    """Encodes row dicts of one table for the driver, and writes them in bulk.
 
-    def __init__(self, table: Table, dialect: Dialect) -> None:
+    ``columns`` names the columns written (default: all), in the order of the rows'
+    values; the others take their defaults (a serial key, say).
+    """
+
+    def __init__(
+        self, table: Table, dialect: Dialect, columns: Sequence[str] | None = None
+    ) -> None:
         self.table = table
         self.dialect = dialect
-        self.names = [column.name for column in table.columns]
+        chosen = [table.c[name] for name in columns] if columns else list(table.columns)
+        self.names = [column.name for column in chosen]
         # Exactly the processors Core binds these columns with (None: the value as is).
         self._process = [
-            column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.columns
+            column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
         ]
-        self._encoders: dict[frozenset[str], Callable[[Mapping[str, Any], Row], Row]] = {}
+        self._encoders: dict[tuple[frozenset[str], tuple[str, ...] | None], Encoder] = {}
 
         quote = dialect.identifier_preparer.quote
         marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -55,28 +64,39 @@ class TableWriter:
         self.copy_sql = f"COPY {name} ({columns}) FROM STDIN"
         key = [column.name for column in table.primary_key.columns]
         rest = [n for n in self.names if n not in key]
-        self.update_sql = (
-            f"UPDATE {name} SET {', '.join(f'{quote(n)} = {mark}' for n in rest)}"
-            f" WHERE {' AND '.join(f'{quote(n)} = {mark}' for n in key)}"
-        )
-        # An UPDATE takes the row's values in SET order, then its key.
-        order = [self.names.index(n) for n in [*rest, *key]]
-        self._update_order = operator.itemgetter(*order)
-
-    def encode(self, dicts: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> list[Row]:
-        """Driver rows of ``dicts``; ``same`` gives columns whose value is one for all rows
-        (encoded once, not per row)."""
-        if not dicts:
-            return []
-        names = sorted(same)
-        try:
-            encoder = self._encoders.get(frozenset(names))
-            if encoder is None:
-                encoder = self._encoders[frozenset(names)] = self._encoder(names)
-            constants = tuple(
-                self._encode_value(self.names.index(name), same[name]) for name in names
+        # Rows can be updated only when they carry the whole primary key.
+        self.update_sql: str | None = None
+        self._update_order: Callable[[Row], Row] = tuple
+        if set(key) <= set(self.names):
+            self.update_sql = (
+                f"UPDATE {name} SET {', '.join(f'{quote(n)} = {mark}' for n in rest)}"
+                f" WHERE {' AND '.join(f'{quote(n)} = {mark}' for n in key)}"
             )
-            return list(map(encoder, dicts, repeat(constants)))
+            # An UPDATE takes the row's values in SET order, then its key.
+            order = [self.names.index(n) for n in [*rest, *key]]
+            self._update_order = operator.itemgetter(*order)
+
+    def encode(
+        self,
+        rows: Sequence[Mapping[str, Any]] | Sequence[Row],
+        same: Mapping[str, Any],
+        names: Sequence[str] | None = None,
+    ) -> list[Row]:
+        """Driver rows of ``rows``: dicts by column name or, when ``names`` says which
+        column each value is, tuples (no dict to build per row). ``same`` gives columns
+        whose value is one for all rows (encoded once, not per row)."""
+        if not rows:
+            return []
+        constant_names = sorted(same)
+        key = (frozenset(constant_names), None if names is None else tuple(names))
+        try:
+            encoder = self._encoders.get(key)
+            if encoder is None:
+                encoder = self._encoders[key] = self._encoder(constant_names, names)
+            constants = tuple(
+                self._encode_value(self.names.index(name), same[name]) for name in constant_names
+            )
+            return list(map(encoder, rows, repeat(constants)))
         except Exception as exc:
             # As Core raises a value its type refuses: a StatementError naming the INSERT.
             raise self._wrap(exc, self.insert_sql) from exc
@@ -85,8 +105,8 @@ class TableWriter:
         process = self._process[i]
         return value if process is None else process(value)
 
-    def _encoder(self, same: list[str]) -> Callable[[Mapping[str, Any], Row], Row]:
-        """A function from a row dict (and the encoded constants) to the driver's tuple.
+    def _encoder(self, same: list[str], names: Sequence[str] | None) -> Encoder:
+        """A function from a row (and the encoded constants) to the driver's tuple.
 
         Generated, as SQLAlchemy and dataclasses generate theirs: one call per row, with
         no per-column loop; it holds no logic but which processor applies to which key.
@@ -96,14 +116,21 @@ class TableWriter:
         for i, (name, process) in enumerate(zip(self.names, self._process, strict=True)):
             if name in same:
                 parts.append(f"c[{same.index(name)}]")
-            elif process is None:
-                parts.append(f"d[{name!r}]")
+                continue
+            if names is None:
+                value = f"d[{name!r}]"
+            elif name in names:
+                value = f"d[{list(names).index(name)}]"
+            else:
+                raise ValueError(f"{self.table.name}.{name}: no value given")
+            if process is None:
+                parts.append(value)
             else:
                 namespace[f"p{i}"] = process
-                parts.append(f"p{i}(d[{name!r}])")
+                parts.append(f"p{i}({value})")
         # The source names only our own columns (repr-quoted) and processors by index.
         source = f"lambda d, c: ({', '.join(parts)},)"
-        encoder: Callable[[Mapping[str, Any], Row], Row] = eval(source, namespace)
+        encoder: Encoder = eval(source, namespace)
         return encoder
 
     def insert(self, conn: Connection, rows: list[Row]) -> None:
@@ -124,6 +151,8 @@ class TableWriter:
 
     def update(self, conn: Connection, rows: list[Row]) -> None:
         """Overwrite stored rows by primary key, in one executemany."""
+        if self.update_sql is None:
+            raise TypeError(f"{self.table.name}: rows without the primary key cannot update")
         if rows:
             conn.exec_driver_sql(self.update_sql, list(map(self._update_order, rows)))
 
@@ -157,13 +186,15 @@ class Writers:
     """The writers of one engine, and what it knows of its tables' planner statistics."""
 
     dialect: Dialect
-    tables: dict[str, TableWriter] = field(default_factory=dict)
+    tables: dict[tuple[str, tuple[str, ...]], TableWriter] = field(default_factory=dict)
     have_stats: set[str] = field(default_factory=set)
 
-    def __call__(self, table: Table) -> TableWriter:
-        writer = self.tables.get(table.name)
+    def __call__(self, table: Table, columns: Sequence[str] = ()) -> TableWriter:
+        """The writer of ``table``'s ``columns`` (default: all of them)."""
+        key = (table.name, tuple(columns))
+        writer = self.tables.get(key)
         if writer is None:
-            writer = self.tables[table.name] = TableWriter(table, self.dialect)
+            writer = self.tables[key] = TableWriter(table, self.dialect, columns or None)
         return writer
 
     def ensure_stats(self, conn: Connection, table: Table) -> None:

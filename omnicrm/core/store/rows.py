@@ -37,47 +37,99 @@ def customer_row(connection: str, c: Customer, synced_at: dt.datetime) -> dict[s
     }
 
 
+# The columns order_values gives, in its order (synced_at, one for a whole batch, apart).
+ORDER_COLUMNS = (
+    "connection",
+    "id",
+    "updated_at",
+    "name",
+    "customer_id",
+    "channel",
+    "location",
+    "status",
+    "placed_at",
+    "cancelled_at",
+    "currency",
+    "subtotal",
+    "discount_total",
+    "shipping_total",
+    "tax_total",
+    "total",
+    "points_earned",
+    "points_redeemed",
+    "raw",
+)
+
+
+def order_values(connection: str, o: Order) -> tuple[Any, ...]:
+    """An order's row as values in ``ORDER_COLUMNS`` order (bulk writes build no dict)."""
+    return (
+        connection,
+        o.id,
+        o.updated_at,
+        o.name,
+        o.customer_id,
+        o.channel,
+        o.location,
+        o.status.value,
+        o.placed_at,
+        o.cancelled_at,
+        o.currency,
+        o.subtotal,
+        o.discount_total,
+        o.shipping_total,
+        o.tax_total,
+        o.total,
+        o.points_earned,
+        o.points_redeemed,
+        o.raw,
+    )
+
+
 def order_row(connection: str, o: Order, synced_at: dt.datetime) -> dict[str, Any]:
     return {
-        "connection": connection,
-        "id": o.id,
-        "updated_at": o.updated_at,
-        "name": o.name,
-        "customer_id": o.customer_id,
-        "channel": o.channel,
-        "location": o.location,
-        "status": o.status.value,
-        "placed_at": o.placed_at,
-        "cancelled_at": o.cancelled_at,
-        "currency": o.currency,
-        "subtotal": o.subtotal,
-        "discount_total": o.discount_total,
-        "shipping_total": o.shipping_total,
-        "tax_total": o.tax_total,
-        "total": o.total,
-        "points_earned": o.points_earned,
-        "points_redeemed": o.points_redeemed,
-        "raw": o.raw,
+        **dict(zip(ORDER_COLUMNS, order_values(connection, o), strict=True)),
         "synced_at": synced_at,
     }
 
 
-def line_rows(connection: str, o: Order) -> list[dict[str, Any]]:
+# The columns of each of line_values' rows, in order.
+LINE_COLUMNS = (
+    "connection",
+    "order_id",
+    "line_no",
+    "sku",
+    "product_id",
+    "variant_id",
+    "product_name",
+    "quantity",
+    "unit_price",
+    "discount",
+)
+
+
+def line_values(connection: str, o: Order) -> list[tuple[Any, ...]]:
+    """An order's line rows as values in ``LINE_COLUMNS`` order."""
+    oid = o.id
     return [
-        {
-            "connection": connection,
-            "order_id": o.id,
-            "line_no": n,
-            "sku": line.sku,
-            "product_id": line.product_id,
-            "variant_id": line.variant_id,
-            "product_name": line.product_name,
-            "quantity": line.quantity,
-            "unit_price": line.unit_price,
-            "discount": line.discount,
-        }
+        (
+            connection,
+            oid,
+            n,
+            line.sku,
+            line.product_id,
+            line.variant_id,
+            line.product_name,
+            line.quantity,
+            line.unit_price,
+            line.discount,
+        )
         for n, line in enumerate(o.lines, start=1)
     ]
+
+
+def line_rows(connection: str, o: Order) -> list[dict[str, Any]]:
+    return [dict(zip(LINE_COLUMNS, values, strict=True)) for values in line_values(connection, o)]
 
 
 def customer_from_row(row: Mapping[Any, Any]) -> Customer:

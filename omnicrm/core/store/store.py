@@ -102,9 +102,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# ensure_ascii=False keeps Japanese payloads readable and a third smaller. One encoder
+# for every call: json.dumps with options builds a new one each time (a third of its cost
+# on a record's payload).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _json_dumps(value: Any) -> str:
-    # ensure_ascii=False keeps Japanese payloads readable and a third smaller.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _JSON.encode(value)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -354,12 +359,15 @@ class Store:
         same = {"synced_at": now}
         # Everything is encoded before anything is written: a value the store refuses
         # fails the batch before it touched a row (and the transaction undoes it anyway).
-        new_rows = order_writer.encode([rows.order_row(connection, o, now) for o in new], same)
-        changed_rows = order_writer.encode(
-            [rows.order_row(connection, o, now) for o in changed], same
+        # Values in a known column order, not dicts: a first sync writes millions of rows.
+        new_rows = order_writer.encode(
+            [rows.order_values(connection, o) for o in new], same, rows.ORDER_COLUMNS
         )
-        line_dicts = [line for o in [*new, *changed] for line in rows.line_rows(connection, o)]
-        line_rows = line_writer.encode(line_dicts, {})
+        changed_rows = order_writer.encode(
+            [rows.order_values(connection, o) for o in changed], same, rows.ORDER_COLUMNS
+        )
+        line_values = [v for o in [*new, *changed] for v in rows.line_values(connection, o)]
+        line_rows = line_writer.encode(line_values, {}, rows.LINE_COLUMNS)
         if changed:
             # An order's lines are replaced, not merged: drop the stored ones first.
             ids = [o.id for o in changed]
@@ -385,11 +393,10 @@ class Store:
     ) -> None:
         """Queue the customers whose profile a change reaches, in the change's transaction."""
         ids = sorted({i for i in customer_ids if i is not None})
-        if ids:
-            conn.execute(
-                insert(profile_changes),
-                [{"connection": connection, "record_id": i} for i in ids],
-            )
+        # In bulk (COPY on PostgreSQL): a batch of orders queues about as many customers,
+        # and row-by-row inserts cost a fifth of a first sync's writing.
+        writer = _fastpath.writers(self.engine)(profile_changes, ("connection", "record_id"))
+        writer.insert(conn, [(connection, i) for i in ids])
 
     def _save_state(
         self, conn: Connection, connection: str, stream: Stream, checkpoint: StreamState

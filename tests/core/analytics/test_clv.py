@@ -8,11 +8,13 @@ from collections import defaultdict
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime  # type: ignore[import-untyped]
+from scipy.special import gammaln  # type: ignore[import-untyped]
 
 from omnicrm.core.analytics.clv import (
     BgNbd,
     GammaGamma,
     TransactionColumns,
+    _BgNbdLikelihood,
     predicted_clv,
     rfm_summary,
 )
@@ -140,18 +142,108 @@ def test_expected_purchases_grows_with_horizon_and_is_zero_at_zero() -> None:
     )
 
 
+def _bgnbd_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 6, n).astype(float)
+    big_t = rng.uniform(10, 40, n)
+    t_x = np.where(x > 0, big_t * rng.uniform(0, 1, n), 0.0)
+    return x, t_x, big_t
+
+
+def _bgnbd_ll_per_row(
+    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray
+) -> np.ndarray:
+    """FHL 2005 eq. 6, term by term, one customer a row (as the paper writes it)."""
+    r, alpha, a, b = params
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + big_t)
+    a4 = np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x)
+    return np.asarray(a1 + a2 + np.logaddexp(a3, np.where(x > 0, a4, -np.inf)))
+
+
+def test_bgnbd_likelihood_matches_the_paper_row_by_row() -> None:
+    x, t_x, big_t = _bgnbd_rows(300, 2)
+    w = np.random.default_rng(3).integers(1, 4, 300).astype(float)
+    params = np.array([0.3, 5.0, 0.8, 2.5])
+    ll, _ = _BgNbdLikelihood(x, t_x, big_t, w)(params)
+    assert ll == pytest.approx(float(w @ _bgnbd_ll_per_row(params, x, t_x, big_t)), rel=1e-12)
+
+
 def test_bgnbd_gradient_matches_finite_differences() -> None:
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 6, 200).astype(float)
-    big_t = rng.uniform(10, 40, 200)
-    t_x = np.where(x > 0, big_t * rng.uniform(0, 1, 200), 0.0)
+    x, t_x, big_t = _bgnbd_rows(200, 1)
+    likelihood = _BgNbdLikelihood(x, t_x, big_t, np.ones_like(x))
     theta = np.log([0.3, 5.0, 0.8, 2.5])
 
     def ll(th: np.ndarray) -> float:
-        return float(BgNbd._ll_terms(np.exp(th), x, t_x, big_t)[0].sum())
+        return likelihood(np.exp(th))[0]
 
-    _, grad = BgNbd._ll_terms(np.exp(theta), x, t_x, big_t)
-    assert grad.sum(axis=1) == pytest.approx(approx_fprime(theta, ll, 1e-7), rel=1e-4)
+    _, grad = likelihood(np.exp(theta))
+    assert grad == pytest.approx(approx_fprime(theta, ll, 1e-7), rel=1e-4)
+
+
+def test_bgnbd_compressed_fit_equals_row_by_row_fit() -> None:
+    # Times in whole weeks, so many customers share a row.
+    rng = np.random.default_rng(7)
+    x, t_x, big_t = _simulate_bgnbd(rng, 20_000, r=0.5, alpha=6.0, a=0.7, b=2.5)
+    big_t = np.floor(big_t)
+    t_x = np.minimum(np.floor(t_x), big_t)
+    assert np.unique(np.stack([x, t_x, big_t]), axis=1).shape[1] < len(x) // 3
+    compressed = BgNbd.fit(x, t_x, big_t)
+    row_by_row = BgNbd.fit(x, t_x, big_t, compress=False)
+    fitted = (compressed.r, compressed.alpha, compressed.a, compressed.b)
+    assert fitted == pytest.approx(
+        (row_by_row.r, row_by_row.alpha, row_by_row.a, row_by_row.b), rel=1e-6
+    )
+    assert compressed.log_likelihood == pytest.approx(row_by_row.log_likelihood, rel=1e-12)
+    # The maximum: the paper's row-by-row likelihood is lower a little way off it.
+    best = _bgnbd_ll_per_row(np.array(fitted), x, t_x, big_t).sum()
+    assert compressed.log_likelihood == pytest.approx(best, rel=1e-12)
+    for nudge in (0.99, 1.01):
+        assert _bgnbd_ll_per_row(np.array(fitted) * nudge, x, t_x, big_t).sum() < best
+
+
+def test_bgnbd_weights_equal_repeated_rows() -> None:
+    rng = np.random.default_rng(4)
+    x, t_x, big_t = _simulate_bgnbd(rng, 3000, r=0.5, alpha=6.0, a=0.7, b=2.5)
+    counts = rng.integers(1, 5, 3000)
+    weighted = BgNbd.fit(x, t_x, big_t, weights=counts, compress=False)
+    repeated = BgNbd.fit(np.repeat(x, counts), np.repeat(t_x, counts), np.repeat(big_t, counts))
+    assert (weighted.r, weighted.alpha, weighted.a, weighted.b) == pytest.approx(
+        (repeated.r, repeated.alpha, repeated.a, repeated.b), rel=1e-6
+    )
+    assert weighted.log_likelihood == pytest.approx(repeated.log_likelihood, rel=1e-12)
+
+
+def test_gamma_gamma_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.integers(1, 8, 300).astype(float)
+    m = rng.gamma(6.0, 3.0, 300)
+    theta = np.log([6.0, 3.7, 15.0])
+    # The fitted model's log-likelihood is the objective at the fitted parameters.
+    fitted = GammaGamma.fit(x, m)
+
+    def ll(th: np.ndarray) -> float:
+        p, q, v = np.exp(th)
+        return float(
+            (
+                gammaln(p * x + q)
+                - gammaln(p * x)
+                - gammaln(q)
+                + q * np.log(v)
+                + (p * x - 1) * np.log(m)
+                + p * x * np.log(x)
+                - (p * x + q) * np.log(v + m * x)
+            ).sum()
+        )
+
+    assert fitted.log_likelihood == pytest.approx(
+        ll(np.log([fitted.p, fitted.q, fitted.v])), rel=1e-12
+    )
+    # At the maximum the paper's likelihood is flat: its gradient vanishes.
+    at_max = np.log([fitted.p, fitted.q, fitted.v])
+    assert approx_fprime(at_max, ll, 1e-6) == pytest.approx(np.zeros(3), abs=1e-2)
+    assert ll(theta) < fitted.log_likelihood
 
 
 def test_predicted_clv_discounting() -> None:
