@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+from textual.widgets import Button, DataTable, Header, Label, Static
 from textual.worker import get_current_worker
 
 from omnicrm.core.channels import Stream
@@ -32,6 +32,7 @@ from omnicrm.tui.data import (
     connection_detail,
     connection_rows,
 )
+from omnicrm.tui.footer import KeysFooter
 
 if TYPE_CHECKING:
     from omnicrm.tui.app import OmnicrmApp
@@ -195,7 +196,7 @@ class MessageScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text.assemble((self.title_text, "bold"), "\n\n", self.message), id="message")
-        yield Footer()
+        yield KeysFooter()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -264,7 +265,7 @@ class ConnectionsScreen(_StoreScreen):
         for key, label in CONNECTION_COLUMNS:
             table.add_column(label, key=key)
         yield table
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -418,7 +419,7 @@ class ConnectionScreen(_StoreScreen):
         yield Label("Last errors", classes="heading")
         with VerticalScroll(id="errors-box"):
             yield Static("none", id="errors")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
