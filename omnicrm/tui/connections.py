@@ -209,8 +209,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 60; height: auto; padding: 1 2; border: thick $warning; background: $surface;
+        width: 60; max-width: 100%; height: auto; max-height: 100%;
+        padding: 1 2; border: thick $warning; background: $surface;
     }
+    ConfirmScreen #question { width: 100%; }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; }
     ConfirmScreen Button { margin-right: 2; }
     """
@@ -225,6 +227,8 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no", variant="primary")
+        # Its own keys, over the footer of the screen behind (whose keys wait meanwhile).
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         # The safe answer has the focus: Enter by reflex must not start a full resync.

@@ -12,6 +12,7 @@ from typing import Any
 from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -56,6 +57,7 @@ class KeysFooter(Footer):
 
     def compose(self) -> ComposeResult:
         items: list[Widget] = list(super().compose())
+        self._prefer_plain_keys(items)
         self._keys = [
             item
             for item in items
@@ -65,6 +67,21 @@ class KeysFooter(Footer):
         self._palette = palettes[0] if palettes and isinstance(palettes[0], FooterKey) else None
         self._arrange(self.size.width)
         yield from items
+
+    def _prefer_plain_keys(self, items: list[Widget]) -> None:
+        # Of an action's keys that work where the focus is, show the one typed alone
+        # ('q' rather than Ctrl+Q; Ctrl+Q only where a text box takes the 'q').
+        keys: dict[str, list[Binding]] = {}
+        for active in self.screen.active_bindings.values():
+            if active.binding.show:
+                keys.setdefault(active.binding.action, []).append(active.binding)
+        for item in items:
+            if not isinstance(item, FooterKey) or item.action not in keys:
+                continue
+            plain = [b for b in keys[item.action] if len(b.key) == 1]
+            if plain and item.key != plain[0].key:
+                item.key = plain[0].key
+                item.key_display = self.app.get_key_display(plain[0])
 
     def on_resize(self, event: events.Resize) -> None:
         self._arrange(event.size.width)
