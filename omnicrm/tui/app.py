@@ -274,8 +274,14 @@ class OmnicrmApp(App[None]):
             return
         self.switch_mode(mode)
         # An explanation (no connections, store unreachable) stays until it is resolved.
+        popped = False
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MessageScreen):
             self.pop_screen()
+            popped = True
+        # The lookup opens ready to type, even when a profile was in front of it.
+        to_search = getattr(self.screen, "action_to_search", None)
+        if popped and callable(to_search):
+            to_search()
 
     def go_back(self) -> None:
         """Esc: close the screen in front, or from a list's own screen go to the first."""
