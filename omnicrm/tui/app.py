@@ -330,7 +330,12 @@ class OmnicrmApp(App[None]):
         try:
             result = self.runtime.engine().sync(connection, full=full, trigger="tui")
         except LockedError as exc:
-            self.notify(f"{exc}: wait for it to finish", severity="warning")
+            # Not an error: another run (a scheduled one, another window's) is doing it.
+            self.notify(
+                f"{exc}: this sync was skipped; that run reads the same records",
+                title=f"{connection.name}: skipped",
+                severity="warning",
+            )
             return
         except Exception as exc:
             self.notify(_short(exc), title=f"{connection.name}: sync failed", severity="error")

@@ -84,6 +84,13 @@ def _styled(value: str, health: str) -> Text:
     return Text(value, style=HEALTH_STYLE.get(health, ""))
 
 
+def _errors_cell(run: Run | None) -> Text:
+    # A skipped run never started: the note on it says why, it is not an error.
+    if run is None or run.status is RunStatus.SKIPPED:
+        return Text("-", justify="right")
+    return Text(str(run.errors), justify="right")
+
+
 def _took(run: Run, now: dt.datetime) -> str:
     if run.status is RunStatus.RUNNING:
         # A live run: how long it has been going so far.
@@ -129,7 +136,7 @@ def connection_cells(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> dic
         "started": fmt_time(run.started_at if run else None, tz, now),
         "took": _took(run, now) if run else "-",
         "records": Text(f"{run.records_read:,}" if run else "-", justify="right"),
-        "errors": Text(str(run.errors) if run else "-", justify="right"),
+        "errors": _errors_cell(run),
         "waited": Text(fmt_seconds(run.rate_limit_wait) if run else "-", justify="right"),
         "next": next_text(row, tz, now),
         "plugin": row.plugin or "-",
@@ -364,7 +371,7 @@ def run_cells(run: Run, tz: dt.tzinfo, now: dt.datetime) -> dict[str, Any]:
         "took": _took(run, now),
         "read": Text(f"{run.records_read:,}", justify="right"),
         "written": Text(f"{run.records_written:,}", justify="right"),
-        "errors": Text(str(run.errors), justify="right"),
+        "errors": _errors_cell(run),
         "waited": Text(fmt_seconds(run.rate_limit_wait), justify="right"),
     }
 
@@ -454,7 +461,12 @@ class ConnectionScreen(_StoreScreen):
     def on_connection_screen_loaded(self, message: ConnectionScreen.Loaded) -> None:
         detail, now = message.detail, message.now
         self.running = any(run.status is RunStatus.RUNNING for run in detail.runs)
-        self.query_one("#summary", Static).update(self._summary(detail.row, now))
+        summary = self._summary(detail.row, now)
+        latest = detail.runs[0] if detail.runs else None
+        if latest is not None and latest.status is RunStatus.SKIPPED:
+            when = fmt_time(latest.started_at, self.tz, now)
+            summary.append(f"\nskipped at {when}: {latest.error or 'not run'}", style="yellow")
+        self.query_one("#summary", Static).update(summary)
         runs = self.query_one("#runs", DataTable)
         added = False
         for run in detail.runs:
