@@ -280,6 +280,6 @@ def connection_detail(
     cursors = {s.value: states.pop(s.value, StreamState()) for s in streams}
     cursors.update(states)
     paused = _paused(reader.engine)
-    ran = [run for run in runs if run.status is not RunStatus.SKIPPED]
-    row = _row(config, name, (ran or runs or [None])[0], paused, now)
+    ran = [run for run in runs if run.status is not RunStatus.SKIPPED] or runs
+    row = _row(config, name, ran[0] if ran else None, paused, now)
     return ConnectionDetail(row=row, runs=runs, errors=failed, streams=cursors)
