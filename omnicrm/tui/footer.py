@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+from textual.widgets._toast import ToastRack
 
 GAP = 1  # columns between two keys
 MAX_LINES = 3
@@ -97,3 +98,7 @@ class KeysFooter(Footer):
         lines = min(MAX_LINES, -(-len(widths) // columns))
         self.styles.grid_size_columns = columns
         self.styles.height = lines
+        # Notifications stack above the footer (Textual leaves room for one line only).
+        if self.is_attached:
+            for rack in self.screen.query(ToastRack):
+                rack.styles.margin = (0, 0, lines, 0)

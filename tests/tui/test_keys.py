@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input
+from textual.widgets._toast import Toast
 
 from omnicrm.core.store import Store
 from omnicrm.tui.app import OmnicrmApp
@@ -171,9 +172,9 @@ def app(tmp_path: Path, make_runtime: RuntimeFactory) -> OmnicrmApp:
     return OmnicrmApp(make_runtime(url, synthetic("shop")), clock=clock)
 
 
-def drive(app: OmnicrmApp, size: tuple[int, int], body: Walk) -> None:
+def drive(app: OmnicrmApp, size: tuple[int, int], body: Walk, notifications: bool = False) -> None:
     async def main() -> None:
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             await body(pilot)
 
     asyncio.run(main())
@@ -257,3 +258,18 @@ def test_c_g_l_open_the_list_they_name_from_every_screen(
             assert isinstance(pilot.app.focused, Input), "the lookup opens on its search box"
 
     drive(app, (80, 24), body)
+
+
+def test_notifications_leave_the_footer_readable(app: OmnicrmApp) -> None:
+    async def body(pilot: Pilot[Any]) -> None:
+        await to_connections(pilot)
+        await settle(pilot)
+        pilot.app.notify("shop: run 12 complete, 1,234 read", title="a long enough message")
+        await wait_until(lambda: bool(pilot.app.screen.query(Toast)))
+        await settle(pilot)
+        footer = pilot.app.screen.query_one(Footer).region
+        assert footer.height == 2  # every key at 80 columns takes two lines
+        (toast,) = pilot.app.screen.query(Toast)
+        assert not toast.region.overlaps(footer), (toast.region, footer)
+
+    drive(app, (80, 24), body, notifications=True)
