@@ -110,8 +110,8 @@ async def to_results(pilot: Pilot[Any]) -> None:
     await wait_until(lambda: isinstance(pilot.app.focused, DataTable))
 
 
-async def to_profile(pilot: Pilot[Any]) -> None:
-    await to_results(pilot)
+async def open_profile(pilot: Pilot[Any]) -> None:
+    """Enter on the row under the cursor, until its profile is shown."""
     await pilot.press("enter")
     await wait_until(
         lambda: (
@@ -119,6 +119,11 @@ async def to_profile(pilot: Pilot[Any]) -> None:
             and pilot.app.screen.view is not None
         )
     )
+
+
+async def to_profile(pilot: Pilot[Any]) -> None:
+    await to_results(pilot)
+    await open_profile(pilot)
 
 
 async def to_member(pilot: Pilot[Any]) -> None:
@@ -132,13 +137,7 @@ async def to_member(pilot: Pilot[Any]) -> None:
     )
     await pilot.press("tab")
     await wait_until(lambda: isinstance(pilot.app.focused, DataTable))
-    await pilot.press("enter")
-    await wait_until(
-        lambda: (
-            isinstance(pilot.app.screen, CustomerProfileScreen)
-            and pilot.app.screen.view is not None
-        )
-    )
+    await open_profile(pilot)
 
 
 async def to_confirm(pilot: Pilot[Any]) -> None:
