@@ -259,13 +259,11 @@ class OmnicrmApp(App[None]):
         mode = _LIST_ACTIONS.get(action)
         if mode is None:
             return True
-        # Screens not built yet have no key in the footer and no command; nor does the
-        # list already in front, and a dialog is answered before going anywhere.
+        # Screens not built yet have no key in the footer and no command, and a dialog
+        # is answered before going anywhere.
         if mode != "connections" and self._screens[mode] is None:
             return False
-        if isinstance(self.screen, ModalScreen):
-            return False
-        return not (self.current_mode == mode and len(self.screen_stack) == 1)
+        return not isinstance(self.screen, ModalScreen)
 
     def show_list(self, mode: str) -> None:
         """Show the list ``mode`` names (connections, segments, customers) itself, not a
@@ -274,13 +272,11 @@ class OmnicrmApp(App[None]):
             return
         self.switch_mode(mode)
         # An explanation (no connections, store unreachable) stays until it is resolved.
-        popped = False
         while len(self.screen_stack) > 1 and not isinstance(self.screen, MessageScreen):
             self.pop_screen()
-            popped = True
-        # The lookup opens ready to type, even when a profile was in front of it.
+        # The lookup opens ready to type, whatever had the focus there before.
         to_search = getattr(self.screen, "action_to_search", None)
-        if popped and callable(to_search):
+        if callable(to_search):
             to_search()
 
     def go_back(self) -> None:

@@ -333,7 +333,10 @@ class CustomerLookupScreen(ShopScreen):
             table.focus()
 
     def action_to_search(self) -> None:
-        self.query_one("#query", Input).focus()
+        # Also called by the app shell on a screen not composed yet (it focuses the box
+        # itself when mounted).
+        for box in self.query("#query").results(Input):
+            box.focus()
 
 
 class CustomerProfileScreen(ShopScreen):

@@ -8,6 +8,7 @@ the footer as the terminal draws it, at 80x24 and 100x30.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -249,11 +250,10 @@ def test_c_g_l_open_the_list_they_name_from_every_screen(
         await walk(pilot)
         await settle(pilot)
         key = IN_TEXT[go] if isinstance(pilot.app.focused, Input) else go
-        came_from = type(pilot.app.screen)
         await pilot.press(key)
         await settle(pilot)
         assert type(pilot.app.screen) is GO[go], f"{key} on {screen} shows {pilot.app.screen}"
-        if GO[go] is CustomerLookupScreen and came_from is not CustomerLookupScreen:
+        if GO[go] is CustomerLookupScreen:
             assert isinstance(pilot.app.focused, Input), "the lookup opens on its search box"
 
     drive(app, (80, 24), body)
@@ -272,3 +272,20 @@ def test_notifications_leave_the_footer_readable(app: OmnicrmApp) -> None:
         assert not toast.region.overlaps(footer), (toast.region, footer)
 
     drive(app, (80, 24), body, notifications=True)
+
+
+def test_the_docs_name_the_keys_the_app_binds() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tui.md").read_text(encoding="utf-8")
+    bound = {key: b.action for b in OmnicrmApp.BINDINGS for key in b.key.split(",")}
+    lists = {
+        "Connections": "show_connections",
+        "Segments": "show_segments",
+        "Customer lookup": "show_customers",
+    }
+    for title, action in lists.items():
+        found = re.search(rf"\*\*{title}\*\* \(([^)]*)\)", text)
+        assert found, f"docs/tui.md has no **{title}** screen"
+        keys = re.findall(r"`([^`]+)`", found.group(1))
+        assert keys, title
+        for key in keys:
+            assert bound.get(key.lower()) == action, f"{key} does not show {title}"
