@@ -22,7 +22,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, get_current_worker
 
 from omnicrm.core.config import Connection
@@ -44,6 +44,13 @@ _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
 }
 
+
+# The actions that show a list, and the mode each list is.
+_LIST_ACTIONS = {
+    "show_connections": "connections",
+    "show_segments": "segments",
+    "show_customers": "customers",
+}
 
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
 
@@ -73,6 +80,8 @@ class OmnicrmApp(App[None]):
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
         Binding("q", "quit", "Quit"),
+        # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     class StoreReady(Message):
@@ -246,27 +255,48 @@ class OmnicrmApp(App[None]):
     # -- navigation ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Screens not built yet have no key in the footer and no command.
-        if action == "show_segments":
-            return self._screens["segments"] is not None
-        if action == "show_customers":
-            return self._screens["customers"] is not None
-        return True
+        mode = _LIST_ACTIONS.get(action)
+        if mode is None:
+            return True
+        # Screens not built yet have no key in the footer and no command, and a dialog
+        # is answered before going anywhere.
+        if mode != "connections" and self._screens[mode] is None:
+            return False
+        return not isinstance(self.screen, ModalScreen)
+
+    def show_list(self, mode: str) -> None:
+        """Show the list ``mode`` names (connections, segments, customers) itself, not a
+        detail opened from it earlier: what was opened on top of it is closed."""
+        if mode != "connections" and self._screens[mode] is None:
+            return
+        self.switch_mode(mode)
+        # An explanation (no connections, store unreachable) stays until it is resolved.
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, MessageScreen):
+            self.pop_screen()
+        # The lookup opens ready to type, whatever had the focus there before.
+        to_search = getattr(self.screen, "action_to_search", None)
+        if callable(to_search):
+            to_search()
+
+    def go_back(self) -> None:
+        """Esc: close the screen in front, or from a list's own screen go to the first."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "connections":
+            self.show_list("connections")
 
     def action_show_connections(self) -> None:
-        self.switch_mode("connections")
+        self.show_list("connections")
 
     def action_show_segments(self) -> None:
-        if self._screens["segments"] is not None:
-            self.switch_mode("segments")
+        self.show_list("segments")
 
     def action_show_customers(self) -> None:
-        if self._screens["customers"] is not None:
-            self.switch_mode("customers")
+        self.show_list("customers")
 
     def open_connection(self, name: str) -> None:
         """Show one connection's detail."""
-        self.switch_mode("connections")
+        self.show_list("connections")
         self.push_screen(ConnectionScreen(self.runtime, name))
 
     # -- actions -----------------------------------------------------------------------
@@ -295,7 +325,12 @@ class OmnicrmApp(App[None]):
         try:
             result = self.runtime.engine().sync(connection, full=full, trigger="tui")
         except LockedError as exc:
-            self.notify(f"{exc}: wait for it to finish", severity="warning")
+            # Not an error: another run (a scheduled one, another window's) is doing it.
+            self.notify(
+                f"{exc}: this sync was skipped; that run reads the same records",
+                title=f"{connection.name}: skipped",
+                severity="warning",
+            )
             return
         except Exception as exc:
             self.notify(_short(exc), title=f"{connection.name}: sync failed", severity="error")

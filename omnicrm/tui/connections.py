@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+from textual.widgets import Button, DataTable, Header, Label, Static
 from textual.worker import get_current_worker
 
 from omnicrm.core.channels import Stream
@@ -32,6 +32,7 @@ from omnicrm.tui.data import (
     connection_detail,
     connection_rows,
 )
+from omnicrm.tui.footer import KeysFooter
 
 if TYPE_CHECKING:
     from omnicrm.tui.app import OmnicrmApp
@@ -83,6 +84,13 @@ def _styled(value: str, health: str) -> Text:
     return Text(value, style=HEALTH_STYLE.get(health, ""))
 
 
+def _errors_cell(run: Run | None) -> Text:
+    # A skipped run never started: the note on it says why, it is not an error.
+    if run is None or run.status is RunStatus.SKIPPED:
+        return Text("-", justify="right")
+    return Text(str(run.errors), justify="right")
+
+
 def _took(run: Run, now: dt.datetime) -> str:
     if run.status is RunStatus.RUNNING:
         # A live run: how long it has been going so far.
@@ -128,7 +136,7 @@ def connection_cells(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> dic
         "started": fmt_time(run.started_at if run else None, tz, now),
         "took": _took(run, now) if run else "-",
         "records": Text(f"{run.records_read:,}" if run else "-", justify="right"),
-        "errors": Text(str(run.errors) if run else "-", justify="right"),
+        "errors": _errors_cell(run),
         "waited": Text(fmt_seconds(run.rate_limit_wait) if run else "-", justify="right"),
         "next": next_text(row, tz, now),
         "plugin": row.plugin or "-",
@@ -195,7 +203,7 @@ class MessageScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text.assemble((self.title_text, "bold"), "\n\n", self.message), id="message")
-        yield Footer()
+        yield KeysFooter()
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -208,8 +216,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 60; height: auto; padding: 1 2; border: thick $warning; background: $surface;
+        width: 60; max-width: 100%; height: auto; max-height: 100%;
+        padding: 1 2; border: thick $warning; background: $surface;
     }
+    ConfirmScreen #question { width: 100%; }
     ConfirmScreen Horizontal { height: auto; margin-top: 1; }
     ConfirmScreen Button { margin-right: 2; }
     """
@@ -224,6 +234,8 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no", variant="primary")
+        # Its own keys, over the footer of the screen behind (whose keys wait meanwhile).
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         # The safe answer has the focus: Enter by reflex must not start a full resync.
@@ -264,7 +276,7 @@ class ConnectionsScreen(_StoreScreen):
         for key, label in CONNECTION_COLUMNS:
             table.add_column(label, key=key)
         yield table
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -359,7 +371,7 @@ def run_cells(run: Run, tz: dt.tzinfo, now: dt.datetime) -> dict[str, Any]:
         "took": _took(run, now),
         "read": Text(f"{run.records_read:,}", justify="right"),
         "written": Text(f"{run.records_written:,}", justify="right"),
-        "errors": Text(str(run.errors), justify="right"),
+        "errors": _errors_cell(run),
         "waited": Text(fmt_seconds(run.rate_limit_wait), justify="right"),
     }
 
@@ -418,7 +430,7 @@ class ConnectionScreen(_StoreScreen):
         yield Label("Last errors", classes="heading")
         with VerticalScroll(id="errors-box"):
             yield Static("none", id="errors")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -449,7 +461,12 @@ class ConnectionScreen(_StoreScreen):
     def on_connection_screen_loaded(self, message: ConnectionScreen.Loaded) -> None:
         detail, now = message.detail, message.now
         self.running = any(run.status is RunStatus.RUNNING for run in detail.runs)
-        self.query_one("#summary", Static).update(self._summary(detail.row, now))
+        summary = self._summary(detail.row, now)
+        latest = detail.runs[0] if detail.runs else None
+        if latest is not None and latest.status is RunStatus.SKIPPED:
+            when = fmt_time(latest.started_at, self.tz, now)
+            summary.append(f"\nskipped at {when}: {latest.error or 'not run'}", style="yellow")
+        self.query_one("#summary", Static).update(summary)
         runs = self.query_one("#runs", DataTable)
         added = False
         for run in detail.runs:

@@ -29,7 +29,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from omnicrm.core.identity.service import UnknownProfileError
@@ -38,6 +38,7 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import failures
 from omnicrm.core.store.schema import profiles
 from omnicrm.errors import ConfigError, DataError, StoreError
+from omnicrm.tui.footer import KeysFooter
 from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
 
 Clock = Callable[[], dt.datetime]
@@ -105,6 +106,21 @@ class ShopScreen(Screen[None]):
     @property
     def _tz(self) -> ZoneInfo:
         return ZoneInfo(self.runtime.config.scheduler.timezone)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Esc is offered only where it leads somewhere.
+        if action == "back":
+            return len(self.app.screen_stack) > 1 or callable(getattr(self.app, "go_back", None))
+        return True
+
+    def action_back(self) -> None:
+        """Back to the screen this one was opened from (the app shell says where that is
+        for a list's own screen)."""
+        go_back = getattr(self.app, "go_back", None)
+        if callable(go_back):
+            go_back()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
 
 
 Cell = str | Text
@@ -199,7 +215,7 @@ class CustomerLookupScreen(ShopScreen):
             table.add_column(label, key=key)
         yield table
         yield Static(SEARCH_HINT, id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
@@ -320,11 +336,10 @@ class CustomerLookupScreen(ShopScreen):
             table.focus()
 
     def action_to_search(self) -> None:
-        self.query_one("#query", Input).focus()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+        # Also called by the app shell on a screen not composed yet (it focuses the box
+        # itself when mounted).
+        for box in self.query("#query").results(Input):
+            box.focus()
 
 
 class CustomerProfileScreen(ShopScreen):
@@ -348,7 +363,7 @@ class CustomerProfileScreen(ShopScreen):
         yield Header()
         with VerticalScroll(id="profile"):
             yield Static(f"Loading profile {self.profile_id}…", id="body")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#profile", VerticalScroll).focus()
@@ -390,7 +405,3 @@ class CustomerProfileScreen(ShopScreen):
 
     def action_reload(self) -> None:
         self._load()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

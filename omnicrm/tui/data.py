@@ -170,13 +170,25 @@ def _shop(connection: Connection) -> str:
     return "" if shop is None else str(shop)
 
 
-def _last_runs(engine: Engine, names: list[str] | None = None) -> dict[str, Run]:
+def _last_runs(engine: Engine) -> dict[str, Run]:
+    """Each connection's last run that ran, or its last skipped one if none ever did.
+
+    A run skipped because another held the lock (or the schedule was paused) changes
+    nothing: it must not hide the run that holds the lock, nor how the last one ended.
+    """
+    ran = sync_runs.c.status != RunStatus.SKIPPED.value
     latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.connection)
-    if names is not None:
-        latest = latest.where(sync_runs.c.connection.in_(names))
-    query = select(sync_runs).where(sync_runs.c.id.in_(latest.scalar_subquery()))
+    query = select(sync_runs).where(
+        sync_runs.c.id.in_(latest.where(ran).scalar_subquery())
+        | sync_runs.c.id.in_(latest.scalar_subquery())
+    )
+    last: dict[str, Run] = {}
     with engine.connect() as conn:
-        return {row.connection: _run(row) for row in conn.execute(query)}
+        for run in map(_run, conn.execute(query.order_by(sync_runs.c.id))):
+            kept = last.get(run.connection)
+            if kept is None or run.status is not RunStatus.SKIPPED:
+                last[run.connection] = run
+    return last
 
 
 def _paused(engine: Engine) -> set[str]:
@@ -246,7 +258,12 @@ def connection_detail(
     )
     errors_query = (
         select(sync_runs)
-        .where(sync_runs.c.connection == name, sync_runs.c.error.is_not(None))
+        .where(
+            sync_runs.c.connection == name,
+            sync_runs.c.error.is_not(None),
+            # A skipped run's note says why it did not run: not an error.
+            sync_runs.c.status != RunStatus.SKIPPED.value,
+        )
         .order_by(sync_runs.c.id.desc())
         .limit(errors)
     )
@@ -263,5 +280,6 @@ def connection_detail(
     cursors = {s.value: states.pop(s.value, StreamState()) for s in streams}
     cursors.update(states)
     paused = _paused(reader.engine)
-    row = _row(config, name, runs[0] if runs else None, paused, now)
+    ran = [run for run in runs if run.status is not RunStatus.SKIPPED] or runs
+    row = _row(config, name, ran[0] if ran else None, paused, now)
     return ConnectionDetail(row=row, runs=runs, errors=failed, streams=cursors)

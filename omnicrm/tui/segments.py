@@ -28,7 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets import DataTable, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
 from omnicrm.core.runtime import Runtime
@@ -52,6 +52,7 @@ from omnicrm.tui.customers import (
     fill_table,
     store_engine,
 )
+from omnicrm.tui.footer import KeysFooter
 from omnicrm.views import local_time
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -224,7 +225,7 @@ class SegmentsScreen(ShopScreen):
             table.add_column(label, key=key, width=width)
         yield table
         yield Static("Loading segments…", id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._watch()
@@ -337,10 +338,6 @@ class SegmentsScreen(ShopScreen):
         if event.row_key.value is not None:
             self.app.push_screen(SegmentScreen(self.runtime, event.row_key.value, clock=self.clock))
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
 
 @dataclass(frozen=True)
 class SegmentDetail:
@@ -394,7 +391,7 @@ class SegmentScreen(ShopScreen):
             for label, key in MEMBER_COLUMNS:
                 table.add_column(label, key=key)
             yield table
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._load()
@@ -487,7 +484,3 @@ class SegmentScreen(ShopScreen):
 
     def action_reload(self) -> None:
         self._load()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()

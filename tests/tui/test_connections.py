@@ -245,8 +245,10 @@ def test_a_locked_connection_is_a_notification_not_a_crash(
             assert app.last_action is not None
             await app.last_action.wait()
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
-        assert any("already syncing" in m for m in messages), messages
+        notes = list(app._notifications)
+        assert any("already syncing" in n.message for n in notes), notes
+        # Said as skipped, not as an error.
+        assert any("skipped" in n.title and n.severity != "error" for n in notes), notes
         assert store.runs("shop") == []
         assert app.is_running
 
@@ -298,5 +300,36 @@ def test_a_sync_running_in_another_thread_shows_its_progress(
         assert cell(app, "shop", "records") == "130"
         partial = {int(n.replace(",", "")) for n in seen} - {0, 130}
         assert partial, f"no partial count seen among {seen}"
+
+    run(app, body)
+
+
+def test_a_run_skipped_on_the_lock_is_shown_as_skipped_not_as_an_error(
+    store: Store, make_runtime: RuntimeFactory
+) -> None:
+    # A TUI sync holds the lock; the scheduled run that found it held was recorded as
+    # skipped (with its reason, as the scheduler does).
+    seed_run(store, "shop", RunStatus.RUNNING, NOW - dt.timedelta(minutes=2), None, read=40)
+    store.record_run(
+        "shop", RunStatus.SKIPPED, trigger="schedule", error="connection 'shop' is already syncing"
+    )
+    runtime = make_runtime(store.url.render_as_string(hide_password=False), synthetic())
+    app = OmnicrmApp(runtime, clock=fixed_clock)
+
+    async def body(pilot: Pilot[None]) -> None:
+        await wait_until(loaded(app))
+        # The run that holds the lock is still what the row shows.
+        assert cell(app, "shop", "status") == "running"
+        assert cell(app, "shop", "records") == "40"
+        await pilot.press("enter")
+        await wait_until(loaded(app, "#runs"))
+        await wait_until(lambda: app.screen.query_one("#runs", DataTable).row_count == 2)
+        skipped = str(max(int(k.value or 0) for k in app.screen.query_one("#runs", DataTable).rows))
+        assert cell(app, skipped, "status", "#runs") == "skipped"
+        assert cell(app, skipped, "errors", "#runs") == "-"
+        errors = app.screen.query_one("#errors", Static)
+        assert "already syncing" not in str(errors.content) and str(errors.content) == "none"
+        summary = str(app.screen.query_one("#summary", Static).content)
+        assert "skipped at" in summary and "already syncing" in summary
 
     run(app, body)

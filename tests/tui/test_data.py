@@ -69,6 +69,15 @@ def test_rows_and_detail_read_what_the_store_holds(store: Store) -> None:
         assert [r.id for r in detail.runs] == [2, 1]
         assert [r.error for r in detail.errors] == ["boom"]
         assert set(detail.streams) == {"customers", "orders"}
+        # A scheduled run skipped (paused, or the lock held) is no error and does not
+        # hide how the last run that ran ended.
+        store.record_run("shop", RunStatus.SKIPPED, trigger="schedule", error="paused")
+        (row,) = connection_rows(reader, config, NOW)
+        assert row.last is not None and row.last.status is RunStatus.COMPLETE
+        detail = connection_detail(reader, config, "shop", NOW)
+        assert [r.status for r in detail.runs][:2] == [RunStatus.SKIPPED, RunStatus.COMPLETE]
+        assert [r.error for r in detail.errors] == ["boom"]
+        assert detail.row.health == "complete"
     finally:
         reader.close()
 
