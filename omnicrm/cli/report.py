@@ -22,7 +22,6 @@ from omnicrm.cli._common import Context, console, err_console, errors, fail
 from omnicrm.core.analytics import reports
 from omnicrm.core.analytics.nps import nps_report
 from omnicrm.core.analytics.reports import Kind, Report
-from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
 from omnicrm.core.analytics.settings import AnalyticsSettings
 from omnicrm.core.csv_import import parse_moment
 from omnicrm.core.runtime import Runtime
@@ -275,6 +274,10 @@ for _report in _REPORTS:
 @click.pass_obj
 def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
     """Predicted CLV (BG/NBD x Gamma-Gamma): parameters, top customers, deciles."""
+    # Imported here: the model needs numpy and scipy, which no other report (nor any
+    # --help) should load.
+    from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
+
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
