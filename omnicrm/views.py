@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -74,6 +75,7 @@ class FitTable:
     title: str | None = None
     caption: str | None = None
     box: box.Box = box.SIMPLE_HEAD
+    expand: bool = False
     rows: list[list[Text]] = field(default_factory=list)
 
     def add_row(self, *cells: str | Text) -> None:
@@ -106,6 +108,7 @@ class FitTable:
             pad_edge=False,
             title_justify="left",
             caption_justify="left",
+            expand=self.expand,
         )
         for i in shown:
             column = self.columns[i]
@@ -237,57 +240,71 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
 
     parts.append(_section(f"Recent orders ({len(p.orders)})"))
     if p.orders:
-        orders = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-        for label, justify in (
-            ("placed", "left"),
-            ("where", "left"),
-            ("order", "left"),
-            ("status", "left"),
-            ("total", "right"),
-            ("products", "left"),
-        ):
-            orders.add_column(label, justify=justify)  # type: ignore[arg-type]
+        orders = FitTable(
+            [
+                Col("placed", keep=True),
+                Col("where", 2),
+                Col("order"),
+                Col("status", 3),
+                Col("total", justify="right", keep=True),
+                Col("products", 1),
+            ],
+            expand=True,
+        )
         for o in p.orders:
             orders.add_row(
                 local_time(o.placed_at, tz, "%Y-%m-%d"),
                 # "pos 渋谷店", or "ec web" when the connection is not named for its channel.
-                " ".join(
-                    dict.fromkeys(part for part in (o.connection, o.channel, o.location) if part)
+                escape(
+                    " ".join(
+                        dict.fromkeys(
+                            part for part in (o.connection, o.channel, o.location) if part
+                        )
+                    )
                 ),
-                o.name or o.id,
-                o.status,
+                escape(o.name or o.id),
+                escape(o.status),
                 f"{o.total:,.0f} {o.currency}",
-                ", ".join(o.products) or "-",
+                escape(", ".join(o.products) or "-"),
             )
         parts.append(orders)
     else:
         parts.append(Text("no orders", style="dim"))
 
     parts.append(_section(f"Source records ({len(p.members)})"))
-    sources = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-    for label in ("connection", "record", "name", "email", "phone", "updated"):
-        sources.add_column(label)
+    sources = FitTable(
+        [
+            Col("connection"),
+            Col("record"),
+            Col("name", 1),
+            Col("email", 2),
+            Col("phone", 3, keep=True),
+            Col("updated", 4, keep=True),
+        ],
+        expand=True,
+    )
     for m in p.members:
         sources.add_row(
-            m.connection,
-            m.id,
-            m.name or "-",
-            m.email or "-",
-            m.phone or "-",
+            escape(m.connection),
+            escape(m.id),
+            escape(m.name or "-"),
+            escape(m.email or "-"),
+            escape(m.phone or "-"),
             local_time(m.updated_at, tz, "%Y-%m-%d"),
         )
     parts.append(sources)
 
     parts.append(_section("Why these records are one person"))
     if view.why.merges:
-        merges = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-        for label in ("records", "rule", "evidence", "merged"):
-            merges.add_column(label)
+        merges = FitTable(
+            [Col("records"), Col("rule", 2), Col("evidence", 1), Col("merged", 3, keep=True)],
+            expand=True,
+        )
         for merge in view.why.merges:
             merges.add_row(
-                f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}",
-                merge.rule,
-                _evidence(merge),
+                escape(f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}"),
+                escape(merge.rule),
+                escape(_evidence(merge)),
                 local_time(merge.merged_at, tz),
             )
         parts.append(merges)
@@ -305,15 +322,15 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
 
     parts.append(_section("Recent interactions"))
     if view.interactions:
-        recent = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-        for label in ("when", "kind", "medium", "subject"):
-            recent.add_column(label)
+        recent = FitTable(
+            [Col("when", keep=True), Col("kind"), Col("medium", 1), Col("subject")], expand=True
+        )
         for item in view.interactions:
             recent.add_row(
                 local_time(item.occurred_at, tz),
-                item.kind,
-                item.medium or "-",
-                item.subject or "-",
+                escape(item.kind),
+                escape(item.medium or "-"),
+                escape(item.subject or "-"),
             )
         parts.append(recent)
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from itertools import zip_longest
-from zoneinfo import ZoneInfo
 
 import click
 from rich import box
@@ -18,7 +17,15 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.segments import latest_counts, list_segments
 from omnicrm.core.store.schema import profile_members, profiles
 from omnicrm.errors import DataError
-from omnicrm.views import load_profile_view, local_time, render_profile_view
+from omnicrm.views import (
+    Col,
+    FitTable,
+    load_profile_view,
+    local_time,
+    render_profile_view,
+    shop_zone,
+    zone_name,
+)
 
 
 @click.group("crm")
@@ -78,14 +85,23 @@ def find_command(obj: Context, query: str, limit: int) -> None:
     if not found:
         console.print(f"no profile matches {escape(query)!r}")
         return
-    tz = ZoneInfo(runtime.config.scheduler.timezone)
-    table = Table("id", "name", "email", "phone", "orders", "last order", box=box.SIMPLE)
+    tz = shop_zone(runtime.config)
+    table = FitTable(
+        [
+            Col("id", keep=True),
+            Col("name"),
+            Col("email", 1),
+            Col("phone", 2, keep=True),
+            Col("orders", 4, "right", keep=True),
+            Col(f"last order ({zone_name(tz)})", 3, keep=True),
+        ]
+    )
     for match in found:
         table.add_row(
             str(match.id),
             escape(match.name),
             escape(match.email or "-"),
-            match.phone or "-",
+            escape(match.phone or "-"),
             str(match.number_of_orders),
             local_time(match.last_order_at, tz, "%Y-%m-%d"),
         )
@@ -104,5 +120,5 @@ def show_command(obj: Context, profile_id: int) -> None:
                 view = load_profile_view(conn, profile_id)
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
-    tz = ZoneInfo(runtime.config.scheduler.timezone)
+    tz = shop_zone(runtime.config)
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))

@@ -8,9 +8,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import click
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import Connection, select
 
 from omnicrm.cli._common import Context, console, err_console, errors, fail
@@ -24,6 +22,7 @@ from omnicrm.core.interactions import (
     interactions_for,
 )
 from omnicrm.core.store.schema import profiles
+from omnicrm.views import Col, FitTable, local_time, zone_name
 
 
 def print_import(result: ImportResult, what: str) -> None:
@@ -35,13 +34,9 @@ def print_import(result: ImportResult, what: str) -> None:
         highlight=False,
     )
     if result.unmatched:
-        table = Table(
-            "line",
-            "id",
-            "why",
+        table = FitTable(
+            [Col("line", justify="right", keep=True), Col("id"), Col("why")],
             title=f"{len(result.unmatched):,} unmatched",
-            box=box.SIMPLE,
-            title_justify="left",
         )
         for miss in result.unmatched:
             table.add_row(str(miss.line), escape(miss.external_id), escape(miss.reason))
@@ -182,21 +177,21 @@ def list_command(obj: Context, profile_id: int, limit: int) -> None:
     if not found:
         console.print(f"no interactions for profile {profile_id} yet")
         return
-    table = Table(
-        "when",
-        "kind",
-        "medium",
-        "subject",
-        "body",
-        "source",
+    table = FitTable(
+        [
+            Col(f"when ({zone_name(tz)})", keep=True),
+            Col("kind"),
+            Col("medium", 2),
+            Col("subject"),
+            Col("body", 1),
+            Col("source", 3),
+        ],
         title=f"profile {profile_id}",
-        box=box.SIMPLE,
-        title_justify="left",
     )
     for item in found:
         body = (item.body or "").replace("\n", " ")
         table.add_row(
-            item.occurred_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            local_time(item.occurred_at, tz, "%Y-%m-%d %H:%M"),
             escape(item.kind),
             escape(item.medium or "-"),
             escape(item.subject or "-"),

@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from omnicrm.cli._common import Context, console, errors, fail
 from omnicrm.core.points import (
@@ -28,6 +26,7 @@ from omnicrm.core.points import (
 )
 from omnicrm.core.points.settings import PointsSettings
 from omnicrm.core.runtime import Runtime
+from omnicrm.views import Col, FitTable, local_time, shop_zone, zone_name
 
 
 @contextlib.contextmanager
@@ -51,8 +50,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _when(moment: dt.datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
+def _when(moment: dt.datetime | None, tz: dt.tzinfo) -> str:
+    """Under a heading naming the zone."""
+    return local_time(moment, tz, "%Y-%m-%d %H:%M")
 
 
 def _entry_line(entry: Entry) -> str:
@@ -74,8 +74,10 @@ def balance_command(obj: Context, profile_id: int) -> None:
     """Show a profile's balance, in total and per connection."""
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         found = balance(conn, profile_id)
-    table = Table("connection", "points", title=f"profile {profile_id}", box=box.SIMPLE_HEAD)
-    table.columns[1].justify = "right"
+    table = FitTable(
+        [Col("connection"), Col("points", justify="right", keep=True)],
+        title=f"profile {profile_id}",
+    )
     for name, held in found.by_connection.items():
         table.add_row(escape(name), f"{held:,}")
     table.add_row("[bold]total[/]", f"[bold]{found.total:,}[/]")
@@ -89,30 +91,32 @@ def history_command(obj: Context, profile_id: int) -> None:
     """List every entry of a profile's wallet, oldest first."""
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         entries = history(conn, profile_id)
-    table = Table(
-        "when",
-        "kind",
-        "points",
-        "connection",
-        "event",
-        "order",
-        "expires",
-        "note",
+    tz = shop_zone(runtime.config)
+    zone = zone_name(tz)
+    table = FitTable(
+        [
+            Col(f"when ({zone})", keep=True),
+            Col("kind", keep=True),
+            Col("points", justify="right", keep=True),
+            Col("connection", 3),
+            Col("event", 4),
+            Col("order", 2),
+            Col(f"expires ({zone})", 1, keep=True),
+            Col("note", 5),
+        ],
         title=f"profile {profile_id}",
-        box=box.SIMPLE_HEAD,
     )
-    table.columns[2].justify = "right"
     running = 0
     for entry in entries:
         running += entry.points
         table.add_row(
-            _when(entry.occurred_at),
+            _when(entry.occurred_at, tz),
             entry.kind.value,
             f"{entry.points:+,d}",
             escape(entry.connection),
             escape(entry.event_id),
             escape(entry.order_id or "-"),
-            _when(entry.expires_at),
+            _when(entry.expires_at, tz),
             escape(entry.note or ""),
         )
     console.print(table)
@@ -202,18 +206,17 @@ def reconcile_command(obj: Context) -> None:
             f"({against}): no difference"
         )
         return
-    table = Table(
-        "profile",
-        "connection",
-        "customer",
-        "platform",
-        "ledger",
-        "difference",
+    table = FitTable(
+        [
+            Col("profile", keep=True),
+            Col("connection", 1),
+            Col("customer", 2),
+            Col("platform", justify="right", keep=True),
+            Col("ledger", justify="right", keep=True),
+            Col("difference", justify="right", keep=True),
+        ],
         title=f"{len(result.differences):,} of {result.checked:,} balances differ ({against})",
-        box=box.SIMPLE_HEAD,
     )
-    for column in table.columns[3:]:
-        column.justify = "right"
     for d in result.differences:
         table.add_row(
             "-" if d.profile_id is None else str(d.profile_id),

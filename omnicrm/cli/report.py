@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import click
 from rich import box
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import ColumnElement, Connection
 
 from omnicrm.cli._common import Context, console, err_console, errors, fail
@@ -25,9 +24,10 @@ from omnicrm.core.analytics.reports import Kind, Report
 from omnicrm.core.analytics.settings import AnalyticsSettings
 from omnicrm.core.csv_import import parse_moment
 from omnicrm.core.runtime import Runtime
+from omnicrm.views import Col, FitTable
 
 FORMATS = ("table", "csv", "json")
-_NUMERIC = {Kind.INT, Kind.MONEY, Kind.RATIO, Kind.NUMBER}
+_NUMERIC = {Kind.ID, Kind.INT, Kind.MONEY, Kind.RATIO, Kind.NUMBER}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -73,11 +73,21 @@ def _table(report: Report) -> None:
             console.print(f"  {escape(note)}", highlight=False)
         return
     for part in (report, *report.parts):
-        table = Table(title=part.title, box=box.SIMPLE_HEAVY, title_justify="left")
-        for column in part.columns:
-            table.add_column(
-                escape(column.name), justify="right" if column.kind in _NUMERIC else "left"
-            )
+        # The first columns say what a row is: the last ones go first at a narrow width
+        # (--format csv has them all).
+        table = FitTable(
+            [
+                Col(
+                    escape(column.name),
+                    priority=i,
+                    justify="right" if column.kind in _NUMERIC else "left",
+                    keep=column.kind in _NUMERIC or column.kind is Kind.DATE,
+                )
+                for i, column in enumerate(part.columns)
+            ],
+            title=part.title,
+            box=box.SIMPLE_HEAVY,
+        )
         for row in part.text_rows():
             table.add_row(*(escape(v) for v in row))
         console.print(table)

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import click
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy import Connection, func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
@@ -30,6 +28,7 @@ from omnicrm.core.segments import (
     remove,
 )
 from omnicrm.core.store.schema import profiles
+from omnicrm.views import Col, FitTable, local_time, shop_zone, zone_name
 
 
 @contextlib.contextmanager
@@ -39,7 +38,7 @@ def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
     with errors():
         runtime = obj.runtime()
         try:
-            tz = ZoneInfo(runtime.config.scheduler.timezone)
+            tz = shop_zone(runtime.config)
             with runtime.store.engine.begin() as conn:
                 ensure_builtin(conn)
                 try:
@@ -59,7 +58,8 @@ def _change(change: int | None) -> str:
 
 
 def _when(moment: dt.datetime | None, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
+    """Under a heading naming the zone."""
+    return local_time(moment, tz, "%Y-%m-%d %H:%M")
 
 
 def _now() -> dt.datetime:
@@ -81,14 +81,17 @@ def segments(ctx: click.Context, live: bool) -> None:
         now_counts = (
             count_segments(conn, {s.name: s.expression for s in listed}, _now(), tz) if live else {}
         )
-    table = Table(title="segments", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("segment", no_wrap=True)
-    table.add_column("title")
-    if live:
-        table.add_column("now", justify="right", no_wrap=True)
-    table.add_column("count", justify="right", no_wrap=True)
-    table.add_column("change", justify="right", no_wrap=True)
-    table.add_column("counted", no_wrap=True)
+    table = FitTable(
+        [
+            Col("segment"),
+            Col("title", 3),
+            *([Col("now", justify="right", keep=True)] if live else []),
+            Col("count", justify="right", keep=True),
+            Col("change", 1, "right", keep=True),
+            Col(f"counted ({zone_name(tz)})", 2, keep=True),
+        ],
+        title="segments",
+    )
     for segment in listed:
         last = latest.get(segment.name)
         row = [escape(segment.name), escape(segment.title)]
@@ -130,24 +133,27 @@ def show(obj: Context, name: str, limit: int) -> None:
     console.print(f"  count now:   {count:,}")
     if last:
         console.print(
-            f"  last count:  {last.count:,} at {_when(last.at, tz)} (change {_change(last.change)})"
+            f"  last count:  {last.count:,} at {local_time(last.at, tz)} "
+            f"(change {_change(last.change)})"
         )
     if count == 0:
         console.print("no members")
     if not sample:
         return
-    table = Table(
+    table = FitTable(
+        [
+            Col("id", keep=True),
+            Col("name"),
+            Col("email", 2),
+            Col("prefecture", 5),
+            Col("orders", 3, "right", keep=True),
+            Col("spent", 1, "right", keep=True),
+            Col(f"last order ({zone_name(tz)})", 4, keep=True),
+            Col("rfm", 6),
+            Col("stage", 7),
+        ],
         title=f"members (first {len(sample)} of {count:,} by id)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
     )
-    for column in ("id", "name", "email", "prefecture"):
-        table.add_column(column, no_wrap=column in ("id", "email"))
-    table.add_column("orders", justify="right")
-    table.add_column("spent", justify="right")
-    table.add_column("last order", no_wrap=True)
-    table.add_column("rfm")
-    table.add_column("stage")
     for m in sample:
         table.add_row(
             str(m.id),
@@ -156,9 +162,9 @@ def show(obj: Context, name: str, limit: int) -> None:
             escape(m.prefecture or "-"),
             str(m.number_of_orders),
             f"{m.amount_spent:,.0f}",
-            m.last_order_at.astimezone(tz).strftime("%Y-%m-%d") if m.last_order_at else "-",
-            m.rfm_group or "-",
-            m.lifecycle_stage,
+            local_time(m.last_order_at, tz, "%Y-%m-%d"),
+            escape(m.rfm_group or "-"),
+            escape(m.lifecycle_stage),
         )
     console.print(table)
 
