@@ -59,6 +59,8 @@ class Context:
         path = config_to_read(self.config_path)
         if path == user_config():
             err_console.print(
-                f"[dim]config: {escape(str(path))} (no ./omnicrm.toml here)[/]", highlight=False
+                f"[dim]config: {escape(str(path))} (no ./omnicrm.toml here)[/]",
+                highlight=False,
+                soft_wrap=True,
             )
         return path
