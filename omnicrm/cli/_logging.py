@@ -22,6 +22,9 @@ RUN_LOGGERS = ("omnicrm.sync", "omnicrm.scheduler")
 # httpx logs every URL at INFO, and some carry secrets (signed bulk download links):
 # these stay at WARNING whatever the verbosity.
 SECRET_LOGGERS = ("httpx", "httpcore")
+# APScheduler warns of missed and skipped runs, which omnicrm.scheduler logs (and
+# records) in its own words: its lines show only with -vv.
+ECHOED_LOGGERS = ("apscheduler",)
 
 _zone: dt.tzinfo | None = None  # None: the machine's; the shop's once a command knows it
 _verbose = 0
@@ -73,6 +76,8 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET)
     for name in SECRET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ECHOED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose >= 2 else logging.ERROR)
 
 
 def log_runs(zone: dt.tzinfo | None = None) -> None:
