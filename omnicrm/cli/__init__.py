@@ -123,7 +123,7 @@ def init(obj: Context, path: Path | None, force: bool) -> None:
 def plugins(obj: Context) -> None:
     """List loaded plugins, their versions, hooks and what they provide."""
     from omnicrm.core.host import Host
-    from omnicrm.views import Col, FitTable
+    from omnicrm.render import Col, FitTable
 
     host = Host.load()  # never the config: this is what one runs when the config is wrong
     table = FitTable(
@@ -150,7 +150,7 @@ def plugins(obj: Context) -> None:
 @click.pass_obj
 def connections(obj: Context) -> None:
     """List the configured connections and check their settings."""
-    from omnicrm.views import Col, FitTable
+    from omnicrm.render import Col, FitTable
 
     with errors():
         config = obj.runtime().config
@@ -240,7 +240,7 @@ def sync(obj: Context, connection: str, full: bool) -> None:
 def _log_without_terminal(runtime: Runtime) -> None:
     """Log each run's start, progress and end when no terminal shows a progress bar."""
     if not err_console.is_terminal:
-        from omnicrm.views import shop_zone
+        from omnicrm.render import shop_zone
 
         log_runs(shop_zone(runtime.config))
 
@@ -304,7 +304,7 @@ def run(obj: Context, tui: bool) -> None:
     with errors():
         runtime = obj.runtime()
         if not tui:
-            from omnicrm.views import shop_zone
+            from omnicrm.render import shop_zone
 
             log_runs(shop_zone(runtime.config))
         _serve(runtime, tui=tui)

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from itertools import zip_longest
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.profiles import find_profiles
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.segments import latest_counts, list_segments
-from omnicrm.core.store.schema import profile_members, profiles
 from omnicrm.errors import DataError
-from omnicrm.views import (
-    Col,
-    FitTable,
-    load_profile_view,
-    local_time,
-    render_profile_view,
-    shop_zone,
-    zone_name,
-)
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from omnicrm.core.runtime import Runtime
 
 
 @click.group("crm")
@@ -55,6 +46,11 @@ def refresh_command(obj: Context, full: bool, rebuild: bool) -> None:
 
 def print_summary(runtime: Runtime) -> None:
     """Profiles and the built-in segments' last counts, in a few lines (the demo's end)."""
+    from sqlalchemy import func, select
+
+    from omnicrm.core.segments import latest_counts, list_segments
+    from omnicrm.core.store.schema import profile_members, profiles
+
     with runtime.store.engine.connect() as conn:
         people = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
         records = conn.execute(select(func.count()).select_from(profile_members)).scalar_one()
@@ -78,6 +74,8 @@ def print_summary(runtime: Runtime) -> None:
 @click.pass_obj
 def find_command(obj: Context, query: str, limit: int) -> None:
     """Find profiles by email, phone, member code or name (kanji or kana)."""
+    from omnicrm.core.profiles import find_profiles
+
     with errors():
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:
@@ -113,6 +111,10 @@ def find_command(obj: Context, query: str, limit: int) -> None:
 @click.pass_obj
 def show_command(obj: Context, profile_id: int) -> None:
     """Everything known about one person: identity, purchases, points, consent, sources."""
+    # Imported here: the profile view loads the identity, points and interactions code,
+    # which `omnicrm customers --help` need not wait for.
+    from omnicrm.views import load_profile_view, render_profile_view
+
     with errors():
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:

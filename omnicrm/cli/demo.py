@@ -27,7 +27,7 @@ from omnicrm.core.config import (
 )
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import RunStatus
-from omnicrm.views import shop_zone
+from omnicrm.render import shop_zone
 
 # The first line of the config the demo writes: the demo rewrites only a file it wrote.
 DEMO_MARK = "# Written by `omnicrm demo`."

@@ -7,31 +7,27 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.points import (
-    Entry,
-    PointsImportError,
-    UnknownProfileError,
-    adjust,
-    balance,
-    expire,
-    history,
-    import_point_events,
-    redeem,
-    run_reconciliation,
-)
-from omnicrm.core.points.settings import PointsSettings
-from omnicrm.core.runtime import Runtime
-from omnicrm.views import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from omnicrm.core.points import (
+        Entry,
+    )
+    from omnicrm.core.points.settings import PointsSettings
+    from omnicrm.core.runtime import Runtime
 
 
 @contextlib.contextmanager
 def _run(obj: Context) -> Iterator[Runtime]:
     """The runtime, closed afterwards; bad input exits 2, a refused operation 1."""
+    from omnicrm.core.points import PointsImportError, UnknownProfileError
+
     with errors():
         runtime = obj.runtime()
         try:
@@ -72,6 +68,8 @@ def points() -> None:
 @click.pass_obj
 def balance_command(obj: Context, profile_id: int) -> None:
     """Show a profile's balance, in total and per connection."""
+    from omnicrm.core.points import balance
+
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         found = balance(conn, profile_id)
     table = FitTable(
@@ -89,6 +87,8 @@ def balance_command(obj: Context, profile_id: int) -> None:
 @click.pass_obj
 def history_command(obj: Context, profile_id: int) -> None:
     """List every entry of a profile's wallet, oldest first."""
+    from omnicrm.core.points import history
+
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         entries = history(conn, profile_id)
     tz = shop_zone(runtime.config)
@@ -134,6 +134,8 @@ def adjust_command(
     obj: Context, profile_id: int, amount: int, note: str, event_id: str | None
 ) -> None:
     """Add POINTS to a profile's wallet (negative: take them away)."""
+    from omnicrm.core.points import adjust, balance
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=_now())
         total = balance(conn, profile_id).total
@@ -150,6 +152,8 @@ def redeem_command(
     obj: Context, profile_id: int, amount: int, note: str | None, event_id: str | None
 ) -> None:
     """Spend POINTS from a profile's wallet (refused beyond its balance)."""
+    from omnicrm.core.points import balance, redeem
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         entry = redeem(conn, profile_id, amount, now=_now(), event_id=event_id, note=note)
         total = balance(conn, profile_id).total
@@ -160,6 +164,8 @@ def redeem_command(
 @click.pass_obj
 def expire_command(obj: Context) -> None:
     """Expire the points whose expiry date has passed (the nightly job does it too)."""
+    from omnicrm.core.points import expire
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         settings = _settings(runtime)
         done = expire(conn, _now(), settings)
@@ -184,6 +190,8 @@ def import_command(obj: Context, file: Path, timezone: str) -> None:
     Columns: connection, customer_id, event_id, kind (earn, redeem, expire, adjust),
     points, occurred_at, and optionally order_id and note.
     """
+    from omnicrm.core.points import import_point_events
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         done = import_point_events(conn, file, _settings(runtime), timezone=timezone)
     console.print(
@@ -196,6 +204,8 @@ def import_command(obj: Context, file: Path, timezone: str) -> None:
 @click.pass_obj
 def reconcile_command(obj: Context) -> None:
     """Compare each platform's reported balance with the ledger; exit 1 on a difference."""
+    from omnicrm.core.points import run_reconciliation
+
     with _run(obj) as runtime:
         settings = _settings(runtime)
         result = run_reconciliation(runtime.store, settings, _now())

@@ -9,25 +9,27 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 from rich import box
 from rich.markup import escape
-from sqlalchemy import ColumnElement, Connection
 
 from omnicrm.cli._common import Context, console, err_console, errors, fail
-from omnicrm.core.analytics import reports
-from omnicrm.core.analytics.nps import nps_report
-from omnicrm.core.analytics.reports import Kind, Report
-from omnicrm.core.analytics.settings import AnalyticsSettings
-from omnicrm.core.csv_import import parse_moment
-from omnicrm.core.runtime import Runtime
-from omnicrm.views import Col, FitTable
+from omnicrm.render import Col, FitTable
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from sqlalchemy import ColumnElement, Connection
+
+    from omnicrm.core.analytics.reports import Report
+    from omnicrm.core.analytics.settings import AnalyticsSettings
+    from omnicrm.core.runtime import Runtime
+
 
 FORMATS = ("table", "csv", "json")
-_NUMERIC = {Kind.ID, Kind.INT, Kind.MONEY, Kind.RATIO, Kind.NUMBER}
+# The Kind values (a StrEnum: its members look these up) shown right-aligned.
+_NUMERIC = {"id", "int", "money", "ratio", "number"}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -67,6 +69,8 @@ def _plain(value: Any) -> str:
 
 
 def _table(report: Report) -> None:
+    from omnicrm.core.analytics.reports import Kind
+
     if report.empty:
         console.print(f"{escape(report.title)}: no data yet")
         for note in report.notes:
@@ -109,6 +113,8 @@ def shop_zone(runtime: Runtime) -> ZoneInfo:
 
 def as_of(value: str | None, tz: ZoneInfo) -> dt.datetime:
     """``--as-of``: now, or the end of that day / that moment in shop time."""
+    from omnicrm.core.csv_import import parse_moment
+
     if value is None:
         return dt.datetime.now(dt.UTC)
     try:
@@ -182,10 +188,13 @@ class _Option:
 
 @dataclass(frozen=True)
 class _ReportCommand:
-    """``report NAME [options] [--format] [--as-of]``: ``make`` rendered."""
+    """``report NAME [options] [--format] [--as-of]``: ``make`` rendered.
+
+    ``make`` names a function of omnicrm.core.analytics.reports, imported when the
+    command runs (not for --help)."""
 
     name: str
-    make: Callable[..., Report]
+    make: str
     help: str
     options: tuple[_Option, ...] = ()
 
@@ -193,6 +202,8 @@ class _ReportCommand:
         """The click command."""
 
         def run(obj: Context, fmt: str, as_of_text: str | None, **options: Any) -> None:
+            from omnicrm.core.analytics import reports
+
             with _opened(obj) as (runtime, conn):
                 tz = shop_zone(runtime)
                 for option in self.options:
@@ -200,8 +211,9 @@ class _ReportCommand:
                         options[option.keyword] = getattr(
                             analytics_settings(runtime), option.setting
                         )
+                make: Callable[..., Report] = getattr(reports, self.make)
                 try:
-                    report = self.make(conn, now=as_of(as_of_text, tz), tz=tz, **options)
+                    report = make(conn, now=as_of(as_of_text, tz), tz=tz, **options)
                 except ValueError as exc:
                     fail(str(exc), 2)
             render(report, fmt)
@@ -222,23 +234,23 @@ class _ReportCommand:
 _REPORTS = (
     _ReportCommand(
         "ltv",
-        reports.ltv_customers,
+        "ltv_customers",
         "Historical LTV: the top customers by spend to date.",
         (_Option("--limit", "limit", "How many customers.", default=20),),
     ),
     _ReportCommand(
         "cohorts",
-        reports.ltv_cohorts,
+        "ltv_cohorts",
         "Historical LTV per acquisition cohort (month of first purchase).",
     ),
     _ReportCommand(
         "repeat",
-        reports.repeat_rate,
+        "repeat_rate",
         "Repeat rate: customers with purchases on 2+ days, overall and per cohort.",
     ),
     _ReportCommand(
         "f2",
-        reports.f2_conversion,
+        "f2_conversion",
         "F2 conversion: second purchase within the window, per first-purchase month.",
         (
             _Option(
@@ -251,7 +263,7 @@ _REPORTS = (
     ),
     _ReportCommand(
         "retention",
-        reports.cohort_retention,
+        "cohort_retention",
         "Cohort retention: share of each cohort buying in month +1..+N.",
         (
             _Option(
@@ -264,12 +276,12 @@ _REPORTS = (
     ),
     _ReportCommand(
         "aov",
-        reports.average_order_value,
+        "average_order_value",
         "Average order value: overall, store vs EC, by month.",
     ),
     _ReportCommand(
         "interval",
-        reports.purchase_interval,
+        "purchase_interval",
         "Days between purchases: mean and median, and first to second.",
     ),
 )
@@ -317,6 +329,7 @@ def segment_conditions(
     conn: Connection, names: tuple[str, ...], now: dt.datetime, tz: ZoneInfo
 ) -> dict[str, ColumnElement[bool]]:
     """Each named segment compiled to a condition over profiles (exit 2 if unknown)."""
+
     from omnicrm.core.segments import SegmentError, compile_expression, get_segment
 
     out: dict[str, ColumnElement[bool]] = {}
@@ -350,6 +363,9 @@ def show_nps(
     obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
 ) -> None:
     """Render the NPS report, overall and per named segment, of responses in the bounds."""
+    from omnicrm.core.analytics.nps import nps_report
+    from omnicrm.core.csv_import import parse_moment
+
     with _opened(obj) as (runtime, conn):
         tz = shop_zone(runtime)
         bounds = []

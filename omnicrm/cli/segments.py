@@ -8,33 +8,25 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 from rich.markup import escape
-from sqlalchemy import Connection, func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.segments import (
-    SegmentError,
-    count_segments,
-    define,
-    ensure_builtin,
-    get_segment,
-    latest_counts,
-    list_segments,
-    members,
-    parse,
-    remove,
-)
-from omnicrm.core.store.schema import profiles
-from omnicrm.views import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from sqlalchemy import Connection
 
 
 @contextlib.contextmanager
 def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
     """One transaction on the configured store, with the shop's timezone; segment
     mistakes exit 2 with their message (a bad expression's shows the caret)."""
+    from omnicrm.core.segments import SegmentError, ensure_builtin
+
     with errors():
         runtime = obj.runtime()
         try:
@@ -71,6 +63,8 @@ def _now() -> dt.datetime:
 @click.pass_context
 def segments(ctx: click.Context, live: bool) -> None:
     """Segments with their latest count and the change since the count before."""
+    from omnicrm.core.segments import count_segments, latest_counts, list_segments
+
     if ctx.invoked_subcommand is not None:
         return
     obj = ctx.find_object(Context)
@@ -117,6 +111,8 @@ def segments(ctx: click.Context, live: bool) -> None:
 @click.pass_obj
 def show(obj: Context, name: str, limit: int) -> None:
     """A segment's expression, description, count and a sample of its members."""
+    from omnicrm.core.segments import count_segments, get_segment, latest_counts, members
+
     if limit < 0:
         fail("--limit must be 0 or more", 2)
     now = _now()
@@ -177,6 +173,8 @@ def show(obj: Context, name: str, limit: int) -> None:
 @click.pass_obj
 def add(obj: Context, name: str, expression: str, description: str | None, replace: bool) -> None:
     """Define a segment: NAME (lower-case, e.g. tokyo-vip) and its EXPRESSION."""
+    from omnicrm.core.segments import count_segments, define
+
     now = _now()
     with _connection(obj) as (conn, tz):
         define(conn, name, expression, description=description, replace=replace, now=now)
@@ -189,6 +187,8 @@ def add(obj: Context, name: str, expression: str, description: str | None, repla
 @click.pass_obj
 def remove_command(obj: Context, name: str) -> None:
     """Remove a user segment and its count history."""
+    from omnicrm.core.segments import remove
+
     with _connection(obj) as (conn, _):
         remove(conn, name)
     console.print(f"removed {escape(name)}")
@@ -199,6 +199,11 @@ def remove_command(obj: Context, name: str) -> None:
 @click.pass_obj
 def check(obj: Context, expression: str) -> None:
     """Check an EXPRESSION and count the profiles it selects now."""
+    from sqlalchemy import func, select
+
+    from omnicrm.core.segments import count_segments, parse
+    from omnicrm.core.store.schema import profiles
+
     with _connection(obj) as (conn, tz):
         node = parse(expression)
         count = count_segments(conn, {"": node}, _now(), tz)[""]

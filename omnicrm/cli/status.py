@@ -14,7 +14,7 @@ from rich.markup import escape
 from omnicrm.cli._common import Context, console, err_console, errors
 from omnicrm.core.config import Config, format_duration
 from omnicrm.core.store import Run, RunStatus
-from omnicrm.views import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
 STATUS_STYLE = {
     RunStatus.RUNNING: "cyan",

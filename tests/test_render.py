@@ -1,4 +1,4 @@
-"""omnicrm.views: tables that fit their width, and times that name their zone."""
+"""omnicrm.render: tables that fit their width, and times that name their zone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from rich.cells import cell_len
 from rich.console import Console
 
-from omnicrm.views import Col, FitTable, local_time
+from omnicrm.render import Col, FitTable, local_time
 
 
 def drawn(table: FitTable, width: int) -> list[str]:
