@@ -11,23 +11,19 @@ import contextlib
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
 
 from omnicrm.cli._common import Context, console, err_console, errors, fail
 from omnicrm.cli._logging import log_runs
-from omnicrm.core.config import (
-    Config,
-    Connection,
-    SchedulerSection,
-    default_store_url,
-    parse_duration,
-    user_config,
-)
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.store import RunStatus
 from omnicrm.render import shop_zone
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from omnicrm.core.config import Connection
+    from omnicrm.core.runtime import Runtime
+
 
 # The first line of the config the demo writes: the demo rewrites only a file it wrote.
 DEMO_MARK = "# Written by `omnicrm demo`."
@@ -53,6 +49,8 @@ timezone = "{timezone}"
 def write_demo_config(store_url: str, timezone: str) -> Path | None:
     """Write (or refresh) the user config for the demo's store; None if the user keeps
     a config of their own there, which is left alone."""
+    from omnicrm.core.config import user_config
+
     path = user_config()
     if path.exists():
         try:
@@ -69,6 +67,8 @@ def write_demo_config(store_url: str, timezone: str) -> Path | None:
 
 
 def _say_where(path: Path | None) -> None:
+    from omnicrm.core.config import user_config
+
     if path is None:
         err_console.print(
             f"note: {escape(str(user_config()))} is a config of your own, so commands run "
@@ -85,6 +85,8 @@ def _say_where(path: Path | None) -> None:
 
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+    from omnicrm.core.config import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -114,6 +116,8 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
     config other commands then read (omnicrm.toml in the data dir).
     """
     from omnicrm.cli import _serve
+    from omnicrm.core.config import Config, Connection, SchedulerSection, default_store_url
+    from omnicrm.core.runtime import Runtime
 
     with errors(), contextlib.ExitStack() as stack:
         runtime = Runtime.load(None)
@@ -159,6 +163,7 @@ def _once(runtime: Runtime, connections: dict[str, Connection]) -> bool:
     """Sync each sandbox once and print the status and the summary; True if all ran."""
     from omnicrm.cli.crm import print_summary
     from omnicrm.cli.status import print_last_errors, status_table
+    from omnicrm.core.store import RunStatus
 
     engine = runtime.engine()
     results = [engine.sync(conn, trigger="demo") for conn in connections.values()]

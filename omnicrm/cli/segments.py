@@ -63,10 +63,10 @@ def _now() -> dt.datetime:
 @click.pass_context
 def segments(ctx: click.Context, live: bool) -> None:
     """Segments with their latest count and the change since the count before."""
-    from omnicrm.core.segments import count_segments, latest_counts, list_segments
-
     if ctx.invoked_subcommand is not None:
         return
+    from omnicrm.core.segments import count_segments, latest_counts, list_segments
+
     obj = ctx.find_object(Context)
     assert obj is not None
     with _connection(obj) as (conn, tz):

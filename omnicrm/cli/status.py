@@ -6,29 +6,28 @@ Exit codes: 0 shown; 1 the store failed; 2 bad configuration.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 from rich.markup import escape
 
+from omnicrm.cli import STATUS_STYLE
 from omnicrm.cli._common import Context, console, err_console, errors
-from omnicrm.core.config import Config, format_duration
-from omnicrm.core.store import Run, RunStatus
 from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
-STATUS_STYLE = {
-    RunStatus.RUNNING: "cyan",
-    RunStatus.COMPLETE: "green",
-    RunStatus.FAILED: "red",
-    RunStatus.RATE_LIMITED: "yellow",
-    RunStatus.MISSED: "yellow",
-    RunStatus.SKIPPED: "yellow",
-}
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from omnicrm.core.config import Config
+    from omnicrm.core.store import Run
+
+
 # Runs whose error the operator has to read: the others say why in their status.
-_FAILED = (RunStatus.FAILED, RunStatus.RATE_LIMITED)
+_FAILED = ("failed", "rate_limited")
 
 
 def _took(seconds: float | None) -> str:
+    from omnicrm.core.config import format_duration
+
     if seconds is None:
         return "-"
     if seconds < 1:
