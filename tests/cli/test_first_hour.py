@@ -228,3 +228,13 @@ def test_the_demo_logs_each_syncs_start_and_end_on_one_line(demo: Demo) -> None:
     # Library chatter stays at debug.
     for chatter in ("Context impl", "Running upgrade", "alembic", "apscheduler"):
         assert chatter not in demo.stderr
+
+
+def test_init_after_the_demo_writes_here_not_over_the_demos_config(demo: Demo) -> None:
+    here = demo.home / "new-shop"
+    here.mkdir(exist_ok=True)
+    done = demo.run("omnicrm init", cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert (here / "omnicrm.toml").is_file()
+    checked = demo.run("omnicrm connections", cwd=here)
+    assert checked.returncode == 0 and "config:" not in checked.stderr, checked.stderr
