@@ -23,9 +23,13 @@ if TYPE_CHECKING:
     from omnicrm.core.config import Config
 
 
-def local_time(moment: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-    """``moment`` in the shop's time zone, saying which ("2026-12-02 09:41 JST"); "-" for
-    none. A format without ``%Z`` belongs under a heading that names the zone."""
+# A time that names its zone, for a line of text: "2026-12-02 09:41 JST".
+ZONED = "%Y-%m-%d %H:%M %Z"
+
+
+def local_time(moment: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` in the shop's time zone; "-" for none. Write ``fmt=ZONED`` where no
+    heading names the zone (see zone_name)."""
     return moment.astimezone(tz).strftime(fmt) if moment else "-"
 
 

@@ -20,7 +20,7 @@ from omnicrm.core.identity.service import Explanation, Merge, explain
 from omnicrm.core.interactions import Interaction, interactions_for
 from omnicrm.core.points import Balance, balance
 from omnicrm.core.profiles import Profile, load_profile
-from omnicrm.render import Col, FitTable, local_time
+from omnicrm.render import ZONED, Col, FitTable, local_time
 
 __all__ = ["ProfileView", "load_profile_view", "local_time", "render_profile_view"]
 
@@ -196,7 +196,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
                 escape(f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}"),
                 escape(merge.rule),
                 escape(_evidence(merge)),
-                local_time(merge.merged_at, tz),
+                local_time(merge.merged_at, tz, ZONED),
             )
         parts.append(merges)
     else:
@@ -218,7 +218,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
         )
         for item in view.interactions:
             recent.add_row(
-                local_time(item.occurred_at, tz),
+                local_time(item.occurred_at, tz, ZONED),
                 escape(item.kind),
                 escape(item.medium or "-"),
                 escape(item.subject or "-"),

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from rich.cells import cell_len
 from rich.console import Console
 
-from omnicrm.render import Col, FitTable, local_time
+from omnicrm.render import ZONED, Col, FitTable, local_time
 
 
 def drawn(table: FitTable, width: int) -> list[str]:
@@ -63,5 +63,6 @@ def test_too_narrow_for_even_the_first_columns_folds_rather_than_cuts() -> None:
 
 def test_local_time_names_the_zone() -> None:
     moment = dt.datetime(2026, 12, 2, 0, 41, tzinfo=dt.UTC)
-    assert local_time(moment, ZoneInfo("Asia/Tokyo")) == "2026-12-02 09:41 JST"
+    assert local_time(moment, ZoneInfo("Asia/Tokyo"), ZONED) == "2026-12-02 09:41 JST"
+    assert local_time(moment, ZoneInfo("Europe/Paris"), ZONED) == "2026-12-02 01:41 CET"
     assert local_time(None, ZoneInfo("Asia/Tokyo")) == "-"

@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import ZONED, Col, FitTable, local_time, shop_zone, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from sqlalchemy import Connection
@@ -129,7 +129,7 @@ def show(obj: Context, name: str, limit: int) -> None:
     console.print(f"  count now:   {count:,}")
     if last:
         console.print(
-            f"  last count:  {last.count:,} at {local_time(last.at, tz)} "
+            f"  last count:  {last.count:,} at {local_time(last.at, tz, ZONED)} "
             f"(change {_change(last.change)})"
         )
     if count == 0:

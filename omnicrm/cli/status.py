@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from omnicrm.cli import STATUS_STYLE
 from omnicrm.cli._common import Context, console, err_console, errors
-from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import ZONED, Col, FitTable, local_time, shop_zone, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from omnicrm.core.config import Config
@@ -81,7 +81,7 @@ def print_last_errors(last: dict[str, Run], tz: ZoneInfo) -> None:
             kind = f" ({run.error_kind})" if run.error_kind else ""
             console.print(
                 f"[red]{escape(name)}[/] {run.status.value}{kind} at "
-                f"{local_time(run.ended_at or run.started_at, tz)}: {escape(run.error)}",
+                f"{local_time(run.ended_at or run.started_at, tz, ZONED)}: {escape(run.error)}",
                 highlight=False,
             )
 
