@@ -115,3 +115,14 @@ def test_interactions_add_help_lists_the_kinds_and_media_of_the_core() -> None:
     assert codes == [0]
     assert f"One of {', '.join(KINDS)} or your own word." in said
     assert f"How it came in: {', '.join(MEDIA)} ..." in said
+
+
+def test_the_public_api_loads_its_models_on_first_use() -> None:
+    """`omnicrm --help` needs only the version: the record models load when named."""
+    _, _, modules = loaded_by(("--help",))
+    assert "pydantic" not in modules
+    import omnicrm
+
+    assert set(omnicrm.__all__) == {"errors", *omnicrm._EXPORTS}
+    for name in omnicrm.__all__:
+        assert getattr(omnicrm, name) is not None, name
