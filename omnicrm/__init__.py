@@ -4,24 +4,70 @@ The public API for plugin authors. Everything else lives in private modules unde
 ``omnicrm.core`` and may change between releases.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from omnicrm import errors
-from omnicrm.core.channels import ChannelType, Checkpoint, Stream, StreamContext
-from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
-from omnicrm.core.hookspecs import hookimpl
-from omnicrm.core.recommend import Purchase, RecommendationRequest, Recommender, ScoredProduct
-from omnicrm.core.records import (
-    Address,
-    Consent,
-    ConsentState,
-    Customer,
-    Gender,
-    Medium,
-    Order,
-    OrderLine,
-    OrderStatus,
-)
+
+if TYPE_CHECKING:
+    from omnicrm.core.channels import ChannelType, Checkpoint, Stream, StreamContext
+    from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
+    from omnicrm.core.hookspecs import hookimpl
+    from omnicrm.core.recommend import Purchase, RecommendationRequest, Recommender, ScoredProduct
+    from omnicrm.core.records import (
+        Address,
+        Consent,
+        ConsentState,
+        Customer,
+        Gender,
+        Medium,
+        Order,
+        OrderLine,
+        OrderStatus,
+    )
 
 __version__ = "0.1.0"
+
+# The public names, each imported from its module on first use: the command line's
+# `--help` needs only __version__, not the pydantic record models.
+_EXPORTS = {
+    "Address": "omnicrm.core.records",
+    "ChannelType": "omnicrm.core.channels",
+    "Checkpoint": "omnicrm.core.channels",
+    "Consent": "omnicrm.core.records",
+    "ConsentState": "omnicrm.core.records",
+    "Customer": "omnicrm.core.records",
+    "DeliveryStatus": "omnicrm.core.dispatch",
+    "DispatchOutcome": "omnicrm.core.dispatch",
+    "Dispatcher": "omnicrm.core.dispatch",
+    "Gender": "omnicrm.core.records",
+    "Medium": "omnicrm.core.records",
+    "Message": "omnicrm.core.dispatch",
+    "Order": "omnicrm.core.records",
+    "OrderLine": "omnicrm.core.records",
+    "OrderStatus": "omnicrm.core.records",
+    "Purchase": "omnicrm.core.recommend",
+    "RecommendationRequest": "omnicrm.core.recommend",
+    "Recommender": "omnicrm.core.recommend",
+    "ScoredProduct": "omnicrm.core.recommend",
+    "Stream": "omnicrm.core.channels",
+    "StreamContext": "omnicrm.core.channels",
+    "hookimpl": "omnicrm.core.hookspecs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'omnicrm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "Address",

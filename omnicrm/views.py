@@ -10,8 +10,8 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 
-from rich import box
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
@@ -20,15 +20,13 @@ from omnicrm.core.identity.service import Explanation, Merge, explain
 from omnicrm.core.interactions import Interaction, interactions_for
 from omnicrm.core.points import Balance, PointsSettings, balance
 from omnicrm.core.profiles import Profile, load_profile
+from omnicrm.render import ZONED, Col, FitTable, local_time
+
+__all__ = ["ProfileView", "load_profile_view", "local_time", "render_profile_view"]
 
 RECENT_INTERACTIONS = 10
 _MEDIA = ("email", "sms", "line", "postal")
 _CONSENT_STYLES = {"opted_in": "green", "opted_out": "red", "pending": "yellow"}
-
-
-def local_time(moment: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """``moment`` in the shop's time zone; "-" for none."""
-    return moment.astimezone(tz).strftime(fmt) if moment else "-"
 
 
 @dataclass(frozen=True)
@@ -136,58 +134,72 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
 
     parts.append(_section(f"Recent orders ({len(p.orders)})"))
     if p.orders:
-        orders = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-        for label, justify in (
-            ("placed", "left"),
-            ("where", "left"),
-            ("order", "left"),
-            ("status", "left"),
-            ("total", "right"),
-            ("products", "left"),
-        ):
-            orders.add_column(label, justify=justify)  # type: ignore[arg-type]
+        orders = FitTable(
+            [
+                Col("placed", keep=True),
+                Col("where", 2),
+                Col("order"),
+                Col("status", 3),
+                Col("total", justify="right", keep=True),
+                Col("products", 1),
+            ],
+            expand=True,
+        )
         for o in p.orders:
             orders.add_row(
                 local_time(o.placed_at, tz, "%Y-%m-%d"),
                 # "pos 渋谷店", or "ec web" when the connection is not named for its channel.
-                " ".join(
-                    dict.fromkeys(part for part in (o.connection, o.channel, o.location) if part)
+                escape(
+                    " ".join(
+                        dict.fromkeys(
+                            part for part in (o.connection, o.channel, o.location) if part
+                        )
+                    )
                 ),
-                o.name or o.id,
-                o.status,
+                escape(o.name or o.id),
+                escape(o.status),
                 f"{o.total:,.0f} {o.currency}",
-                ", ".join(o.products) or "-",
+                escape(", ".join(o.products) or "-"),
             )
         parts.append(orders)
     else:
         parts.append(Text("no orders", style="dim"))
 
     parts.append(_section(f"Source records ({len(p.members)})"))
-    sources = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-    for label in ("connection", "record", "name", "email", "phone", "updated"):
-        sources.add_column(label)
+    sources = FitTable(
+        [
+            Col("connection"),
+            Col("record"),
+            Col("name", 1),
+            Col("email", 2),
+            Col("phone", 3, keep=True),
+            Col("updated", 4, keep=True),
+        ],
+        expand=True,
+    )
     for m in p.members:
         sources.add_row(
-            m.connection,
-            m.id,
-            m.name or "-",
-            m.email or "-",
-            m.phone or "-",
+            escape(m.connection),
+            escape(m.id),
+            escape(m.name or "-"),
+            escape(m.email or "-"),
+            escape(m.phone or "-"),
             local_time(m.updated_at, tz, "%Y-%m-%d"),
         )
     parts.append(sources)
 
     parts.append(_section("Why these records are one person"))
     if view.why.merges:
-        merges = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-        for label in ("records", "rule", "evidence", "merged"):
-            merges.add_column(label)
+        merges = FitTable(
+            [Col("records"), Col("rule", 2), Col("evidence", 1), Col("merged", 3, keep=True)],
+            expand=True,
+        )
         for merge in view.why.merges:
             merges.add_row(
-                f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}",
-                merge.rule,
-                _evidence(merge),
-                local_time(merge.merged_at, tz),
+                escape(f"{merge.a[0]}:{merge.a[1]} + {merge.b[0]}:{merge.b[1]}"),
+                escape(merge.rule),
+                escape(_evidence(merge)),
+                local_time(merge.merged_at, tz, ZONED),
             )
         parts.append(merges)
     else:
@@ -204,15 +216,15 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
 
     parts.append(_section("Recent interactions"))
     if view.interactions:
-        recent = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-        for label in ("when", "kind", "medium", "subject"):
-            recent.add_column(label)
+        recent = FitTable(
+            [Col("when", keep=True), Col("kind"), Col("medium", 1), Col("subject")], expand=True
+        )
         for item in view.interactions:
             recent.add_row(
-                local_time(item.occurred_at, tz),
-                item.kind,
-                item.medium or "-",
-                item.subject or "-",
+                local_time(item.occurred_at, tz, ZONED),
+                escape(item.kind),
+                escape(item.medium or "-"),
+                escape(item.subject or "-"),
             )
         parts.append(recent)
     else:

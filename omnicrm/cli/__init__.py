@@ -5,61 +5,52 @@ Exit codes: 0 done; 1 a sync failed or could not start; 2 bad configuration or u
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import importlib
-import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich import box
-from rich.logging import RichHandler
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from omnicrm import __version__
 from omnicrm.cli._common import Context, console, err_console, errors, fail
-from omnicrm.core.channels import Stream
-from omnicrm.core.config import (
-    Config,
-    Connection,
-    SchedulerSection,
-    default_store_url,
-    example_config,
-    find_config,
-    format_duration,
-    parse_duration,
-)
-from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.store import Run, RunStatus, failures
-from omnicrm.core.sync import Interrupted, StreamProgress
+from omnicrm.cli._logging import log_runs, setup_logging
 from omnicrm.errors import LockedError
 
+# The store, the host, the sync engine and the CRM load when a command runs, not for
+# `omnicrm --help` (tests/cli/test_startup.py holds this).
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from omnicrm.core.runtime import Runtime
+    from omnicrm.core.sync import StreamProgress
+
+# RunStatus values (a StrEnum: its members look these up) and how they are shown.
 STATUS_STYLE = {
-    RunStatus.RUNNING: "cyan",
-    RunStatus.COMPLETE: "green",
-    RunStatus.FAILED: "red",
-    RunStatus.RATE_LIMITED: "yellow",
-    RunStatus.MISSED: "yellow",
-    RunStatus.SKIPPED: "yellow",
+    "running": "cyan",
+    "complete": "green",
+    "failed": "red",
+    "rate_limited": "yellow",
+    "missed": "yellow",
+    "skipped": "yellow",
 }
 
 
 class _LazyGroup(click.Group):
-    """A group whose listed ``lazy_commands`` ('module:attribute') import when used."""
+    """A group whose listed ``lazy_commands`` import when used.
+
+    ``lazy_commands`` maps a name to ('module:attribute', the command's short help): the
+    group's ``--help`` lists them without importing them (tests hold the texts true).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy_commands: dict[str, str] = {}
+        self.lazy_commands: dict[str, tuple[str, str]] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a stop signal unwinds it, and a store failure that reaches
@@ -68,19 +59,29 @@ class _LazyGroup(click.Group):
         try:
             with errors():
                 return super().invoke(ctx)
-        except SQLAlchemyError as exc:
-            obj = ctx.find_object(Context)
-            loaded = obj.loaded if obj is not None else None
-            url = failures.parse_url(loaded.config.store_url) if loaded else None
-            fail(str(failures.store_error(exc, url)), 1)
-        except Interrupted as exc:
-            fail(f"stopped: {exc.reason}", 128 + signal.SIGTERM)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise  # click's own ways out, `--help` among them
+        except BaseException as exc:
+            # Imported only on the way out: `--help` must not load the store.
+            from sqlalchemy.exc import SQLAlchemyError
+
+            from omnicrm.core.store import failures
+            from omnicrm.core.sync import Interrupted
+
+            if isinstance(exc, SQLAlchemyError):
+                obj = ctx.find_object(Context)
+                loaded = obj.loaded if obj is not None else None
+                url = failures.parse_url(loaded.config.store_url) if loaded else None
+                fail(str(failures.store_error(exc, url)), 1)
+            if isinstance(exc, Interrupted):
+                fail(f"stopped: {exc.reason}", 128 + signal.SIGTERM)
+            raise
         finally:
             signal.signal(signal.SIGTERM, previous)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands and cmd_name not in self.commands:
-            module_name, attribute = self.lazy_commands[cmd_name].split(":")
+            module_name, attribute = self.lazy_commands[cmd_name][0].split(":")
             command = getattr(importlib.import_module(module_name), attribute)
             if cmd_name == "customers":
                 from omnicrm.cli.crm import find_command, show_command
@@ -90,9 +91,24 @@ class _LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            # Not imported yet: a stand-in shortens the help text as click would.
+            command = self.commands.get(name) or click.Command(
+                name, help=self.lazy_commands[name][1]
+            )
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 def _unwind(signum: int, _frame: Any) -> None:
     """SIGTERM unwinds the command as Ctrl-C does, so a sync records its end first."""
+    from omnicrm.core.sync import Interrupted
+
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -101,23 +117,15 @@ def _unwind(signum: int, _frame: Any) -> None:
     "--config",
     "-c",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Config file (default: $OMNICRM_CONFIG or ./omnicrm.toml).",
+    help="Config file (default: $OMNICRM_CONFIG, ./omnicrm.toml, else the one "
+    "`omnicrm demo` writes in the data dir).",
 )
 @click.option("--verbose", "-v", count=True, help="Log more (-vv for debug).")
 @click.version_option(__version__, prog_name="omnicrm")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     """omnicrm: one customer base across the shop's store, EC site and app."""
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-    )
-    # httpx logs every URL at INFO, and some carry secrets (signed bulk download links).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    setup_logging(verbose)
     ctx.obj = Context(config)
 
 
@@ -127,6 +135,9 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
 @click.pass_obj
 def init(obj: Context, path: Path | None, force: bool) -> None:
     """Write a commented example config (default ./omnicrm.toml)."""
+    from omnicrm.core.config import example_config, find_config
+    from omnicrm.core.runtime import Runtime
+
     target = path or find_config(obj.config_path)
     if target.exists() and not force:
         fail(f"{target} exists; pass --force to overwrite it", 2)
@@ -145,19 +156,25 @@ def init(obj: Context, path: Path | None, force: bool) -> None:
 @click.pass_obj
 def plugins(obj: Context) -> None:
     """List loaded plugins, their versions, hooks and what they provide."""
+    from omnicrm.core.host import Host
+    from omnicrm.render import Col, FitTable
+
     host = Host.load()  # never the config: this is what one runs when the config is wrong
-    table = Table("plugin", "version", "provides", "hooks", title="plugins")
+    table = FitTable(
+        [Col("plugin"), Col("version", keep=True), Col("provides"), Col("hooks", 1)],
+        title="plugins",
+    )
     for info in host.plugins:
         table.add_row(
-            info.name,
-            info.version or "-",
-            "\n".join(info.provides) or "-",
-            "\n".join(info.hooks) or "-",
+            escape(info.name),
+            escape(info.version or "-"),
+            escape("\n".join(info.provides) or "-"),
+            escape("\n".join(info.hooks) or "-"),
         )
     for name in host.disabled:
-        table.add_row(name, "-", "[yellow]disabled[/]", "-")
+        table.add_row(escape(name), "-", "[yellow]disabled[/]", "-")
     for failure in host.failures:
-        table.add_row(failure.name, "-", f"[red]failed: {escape(failure.error)}[/]", "-")
+        table.add_row(escape(failure.name), "-", f"[red]failed: {escape(failure.error)}[/]", "-")
     console.print(table)
     if not host.plugins and not host.failures:
         console.print("no plugins installed")
@@ -167,15 +184,24 @@ def plugins(obj: Context) -> None:
 @click.pass_obj
 def connections(obj: Context) -> None:
     """List the configured connections and check their settings."""
+    from omnicrm.render import Col, FitTable
+
     with errors():
         config = obj.runtime().config
-    table = Table("connection", "channel", "schedule", "enabled", "check", title=str(config.path))
+    table = FitTable(
+        [Col("connection"), Col("channel"), Col("schedule", 2), Col("enabled", 1), Col("check")],
+        title=escape(str(config.path)),
+    )
     for name, conn in sorted(config.connections.items()):
         table.add_row(
-            name, conn.channel, conn.schedule, "yes" if conn.enabled else "no", "[green]ok[/]"
+            escape(name),
+            escape(conn.channel),
+            escape(conn.schedule),
+            "yes" if conn.enabled else "no",
+            "[green]ok[/]",
         )
     for name, error in sorted(config.invalid.items()):
-        table.add_row(name, "?", "?", "?", f"[red]{escape(str(error))}[/]")
+        table.add_row(escape(name), "?", "?", "?", f"[red]{escape(str(error))}[/]")
     console.print(table)
     if config.invalid:
         sys.exit(2)
@@ -184,7 +210,7 @@ def connections(obj: Context) -> None:
 
 
 def _progress_printer(progress: Progress) -> Any:
-    tasks: dict[Stream, Any] = {}
+    tasks: dict[str, Any] = {}
 
     def show(update: StreamProgress) -> None:
         if update.stream not in tasks:
@@ -209,18 +235,23 @@ def _progress_printer(progress: Progress) -> Any:
 @click.pass_obj
 def sync(obj: Context, connection: str, full: bool) -> None:
     """Sync one connection now."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with errors():
         runtime = obj.runtime()
         conn = runtime.config.connection(connection)
         if not conn.enabled:
             fail(f"connection {connection!r} is disabled (enabled = false in the config)", 2)
         engine = runtime.engine()
+        # Without a terminal the bar shows nothing until the end: log lines instead.
+        _log_without_terminal(runtime)
         progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=err_console,
             transient=False,
+            disable=not err_console.is_terminal,
         )
         try:
             with progress:
@@ -236,69 +267,16 @@ def sync(obj: Context, connection: str, full: bool) -> None:
     )
     if result.error:
         err_console.print(f"[red]{result.error_kind}:[/] {escape(result.error)}", highlight=False)
-    if result.status is not RunStatus.COMPLETE:
+    if result.status != "complete":
         sys.exit(1)
 
 
-def _local(moment: dt.datetime | None) -> str:
-    """Local time; just the clock time when it is today."""
-    if moment is None:
-        return "-"
-    local = moment.astimezone()
-    today = dt.datetime.now().astimezone().date()
-    return local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M")
+def _log_without_terminal(runtime: Runtime) -> None:
+    """Log each run's start, progress and end when no terminal shows a progress bar."""
+    if not err_console.is_terminal:
+        from omnicrm.render import shop_zone
 
-
-def status_table(config: Config, last: dict[str, Run]) -> Table:
-    """The last run of every connection, configured or seen in the store."""
-    # A light box and short headers: it must read in an 80-column terminal.
-    table = Table(
-        title="last run per connection", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
-    for name in ("connection", "schedule", "status", "started"):
-        table.add_column(name, no_wrap=True)
-    for name in ("took", "read", "written", "errors", "waited"):
-        table.add_column(name, justify="right", no_wrap=True)
-    names = sorted({*config.connections, *config.invalid, *last})
-    for name in names:
-        conn = config.connections.get(name)
-        schedule = conn.schedule if conn else ("invalid config" if name in config.invalid else "-")
-        run = last.get(name)
-        if run is None:
-            table.add_row(name, schedule, "never run", "-", "-", "-", "-", "-", "-")
-            continue
-        took = run.duration
-        table.add_row(
-            name,
-            schedule,
-            f"[{STATUS_STYLE[run.status]}]{run.status.value}[/]",
-            _local(run.started_at),
-            "-"
-            if took is None
-            else format_duration(dt.timedelta(seconds=round(took)))
-            if took >= 1
-            else f"{took:.2f}s",
-            f"{run.records_read:,}",
-            f"{run.records_written:,}",
-            str(run.errors),
-            f"{run.rate_limit_wait:.1f}s",
-        )
-    return table
-
-
-@cli.command()
-@click.pass_obj
-def status(obj: Context) -> None:
-    """Show the last run of each connection."""
-    with errors():
-        runtime = obj.runtime(need_config=False)
-        try:
-            last = runtime.store.last_runs()
-        finally:
-            runtime.close()
-    console.print(status_table(runtime.config, last))
-    for name, error in sorted(runtime.config.invalid.items()):
-        err_console.print(f"[red]{escape(name)}:[/] {escape(str(error))}", highlight=False)
+        log_runs(shop_zone(runtime.config))
 
 
 def _serve(runtime: Runtime, *, tui: bool = False) -> None:
@@ -307,6 +285,8 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from omnicrm.core.scheduler import build_scheduler
+    from omnicrm.core.store import RunStatus
+    from omnicrm.core.sync import Interrupted
 
     config = runtime.config
     for name, error in sorted(config.invalid.items()):
@@ -356,6 +336,10 @@ def run(obj: Context, tui: bool) -> None:
     """Run the scheduler: sync every connection on its schedule until stopped."""
     with errors():
         runtime = obj.runtime()
+        if not tui:
+            from omnicrm.render import shop_zone
+
+            log_runs(shop_zone(runtime.config))
         _serve(runtime, tui=tui)
 
 
@@ -400,6 +384,7 @@ def webhooks_serve(obj: Context, host: str, port: int) -> None:
 def webhooks_list(obj: Context, connection: str | None, status: str | None, limit: int) -> None:
     """Show the webhook events received, newest first: what became of each, and why."""
     from omnicrm.core.store import inbox
+    from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
     with errors():
         runtime = obj.runtime(need_config=False)
@@ -411,19 +396,24 @@ def webhooks_list(obj: Context, connection: str | None, status: str | None, limi
                 limit=limit,
             )
             waiting = inbox.pending(runtime.store)
+            tz = shop_zone(runtime.config)
         finally:
             runtime.close()
-    table = Table(
+    table = FitTable(
+        [
+            Col(f"received ({zone_name(tz)})", keep=True),
+            Col("connection", 3),
+            Col("topic", keep=True),
+            Col("event id", 4),
+            Col("status", keep=True),
+            Col("tries", 5, "right"),
+            Col("reason", 2),
+        ],
         title=f"webhook events ({waiting} waiting to be applied)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
     )
-    for name in ("received", "connection", "topic", "event id", "status", "tries", "reason"):
-        table.add_column(name, no_wrap=name != "reason")
     for event in found:
         table.add_row(
-            _local(event.received_at),
+            local_time(event.received_at, tz),
             escape(event.source),
             escape(event.topic),
             escape(event.event_id),
@@ -437,90 +427,52 @@ def webhooks_list(obj: Context, connection: str | None, status: str | None, limi
 WEBHOOK_STYLE = {"queued": "yellow", "applied": "green", "rejected": "red", "failed": "bold red"}
 
 
-def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-@cli.command()
-@click.option(
-    "--every",
-    default="30s",
-    show_default=True,
-    callback=_duration_option,
-    help="How often to sync, e.g. 30s, 5m.",
+# Commands that load on first use: the CRM ones bring the CRM core (numpy and scipy for
+# some), the terminal UI brings Textual, and a `sync` or `status` (run every few minutes
+# by cron or the operator) needs none of it. The help texts are the commands' first
+# docstring lines (tests/cli/test_startup.py holds them equal).
+cli.lazy_commands.update(
+    {
+        "crm": ("omnicrm.cli.crm:crm_group", "Unified profiles, scores and segment counts."),
+        "customers": (
+            "omnicrm.cli.customers:customers",
+            "Unified customers: find and show them; explain, list, undo and make merges.",
+        ),
+        "demo": (
+            "omnicrm.cli.demo:demo",
+            "Start the local sandboxes of installed channels and sync them on a schedule, "
+            "watched in the terminal UI.",
+        ),
+        "interactions": (
+            "omnicrm.cli.interactions:interactions_group",
+            "A profile's history of inquiries, complaints and the like.",
+        ),
+        "nps": (
+            "omnicrm.cli.nps:nps_group",
+            "Net Promoter Score: survey answers (0-10) and the score per segment.",
+        ),
+        "points": (
+            "omnicrm.cli.points:points",
+            "The shared points wallet: balances, history, adjustments, expiry, reconciliation.",
+        ),
+        "report": (
+            "omnicrm.cli.report:report_group",
+            "Analytics: LTV, cohorts, repeat rate, F2, retention, AOV, intervals, CLV, NPS.",
+        ),
+        "segments": (
+            "omnicrm.cli.segments:segments",
+            "Segments with their latest count and the change since the count before.",
+        ),
+        "status": (
+            "omnicrm.cli.status:status",
+            "Show the last run of each connection, and the last error of a failed one.",
+        ),
+        "tui": (
+            "omnicrm.cli.tui:tui_command",
+            "Watch every connection's syncs live; sync, resync, pause and resume them.",
+        ),
+    }
 )
-@click.option("--once", is_flag=True, help="Sync each sandbox once, print the status, exit.")
-@click.option(
-    "--tui/--no-tui",
-    default=None,
-    help="Watch in the terminal UI (default: when the output is a terminal).",
-)
-@click.pass_obj
-def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> None:
-    """Start the local sandboxes of installed channels and sync them on a schedule,
-    watched in the terminal UI.
-
-    Uses the embedded default store (SQLite in the user's data dir) and no config file.
-    """
-    with errors(), contextlib.ExitStack() as stack:
-        runtime = Runtime.load(None)
-        sandboxes = {n: ct for n, ct in runtime.host.channel_types.items() if ct.sandbox}
-        if not sandboxes:
-            fail("no installed channel plugin has a sandbox (see `omnicrm plugins`)", 2)
-        connections: dict[str, Connection] = {}
-        for name, channel in sorted(sandboxes.items()):
-            assert channel.sandbox is not None
-            console.print(f"starting the {channel.title or name} sandbox ...")
-            settings = channel.settings.model_validate(dict(stack.enter_context(channel.sandbox())))
-            conn_name = f"demo-{name}"
-            connections[conn_name] = Connection(
-                name=conn_name,
-                channel=name,
-                settings=settings,
-                every=every,
-                lookback=dt.timedelta(minutes=1),
-            )
-        runtime.config = Config(
-            path=None,
-            store_url=default_store_url(),
-            scheduler=SchedulerSection(),
-            connections=connections,
-        )
-        if once:
-            engine = runtime.engine()
-            results = [engine.sync(conn, trigger="demo") for conn in connections.values()]
-            for result in results:
-                console.print(
-                    f"{result.connection}: {result.status.value}, {result.read:,} read, "
-                    f"{result.written:,} written"
-                )
-            console.print(status_table(runtime.config, runtime.store.last_runs()))
-            from omnicrm.cli.crm import print_summary
-
-            print_summary(runtime)
-            runtime.close()
-            if any(r.status is not RunStatus.COMPLETE for r in results):
-                sys.exit(1)
-            return
-        _serve(runtime, tui=sys.stdout.isatty() if tui is None else tui)
-
-
-# CRM commands load on first use: they bring numpy, scipy and the CRM core, which a
-# `sync` or `status` (run every few minutes by cron or the operator) never needs.
-for _name, _target in {
-    "crm": "omnicrm.cli.crm:crm_group",
-    "customers": "omnicrm.cli.customers:customers",
-    "segments": "omnicrm.cli.segments:segments",
-    "report": "omnicrm.cli.report:report_group",
-    "points": "omnicrm.cli.points:points",
-    "interactions": "omnicrm.cli.interactions:interactions_group",
-    "nps": "omnicrm.cli.nps:nps_group",
-    "tui": "omnicrm.cli.tui:tui_command",
-}.items():
-    cli.lazy_commands[_name] = _target
 
 
 def main() -> None:

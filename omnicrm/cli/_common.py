@@ -6,14 +6,15 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 
-from omnicrm.core.config import find_config
-from omnicrm.core.runtime import Runtime
 from omnicrm.errors import ConfigError, OmnicrmError, StoreError
+
+if TYPE_CHECKING:  # imported when a command runs: `--help` must not load the store
+    from omnicrm.core.runtime import Runtime
 
 console = Console()
 err_console = Console(stderr=True)
@@ -48,7 +49,9 @@ class Context:
 
     def runtime(self, *, need_config: bool = True) -> Runtime:
         """The host, config and store; ``need_config=False`` runs without a config file."""
-        path = find_config(self.config_path)
+        from omnicrm.core.runtime import Runtime
+
+        path = self.config_file()
         if not need_config and self.config_path is None and not path.exists():
             self.loaded = Runtime.load(None)
         else:
@@ -56,3 +59,16 @@ class Context:
         for warning in self.loaded.config.warnings:
             err_console.print(f"warning: {escape(warning)}", highlight=False, soft_wrap=True)
         return self.loaded
+
+    def config_file(self) -> Path:
+        """The config to read; says so on stderr when it is the user config (the demo's)."""
+        from omnicrm.core.config import config_to_read, user_config
+
+        path = config_to_read(self.config_path)
+        if path == user_config():
+            err_console.print(
+                f"[dim]config: {escape(str(path))} (no ./omnicrm.toml here)[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
+        return path

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from itertools import zip_longest
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.profiles import find_profiles
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.segments import latest_counts, list_segments
-from omnicrm.core.store.schema import profile_members, profiles
 from omnicrm.errors import DataError
-from omnicrm.views import load_profile_view, local_time, render_profile_view
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from omnicrm.core.runtime import Runtime
 
 
 @click.group("crm")
@@ -48,6 +46,11 @@ def refresh_command(obj: Context, full: bool, rebuild: bool) -> None:
 
 def print_summary(runtime: Runtime) -> None:
     """Profiles and the built-in segments' last counts, in a few lines (the demo's end)."""
+    from sqlalchemy import func, select
+
+    from omnicrm.core.segments import latest_counts, list_segments
+    from omnicrm.core.store.schema import profile_members, profiles
+
     with runtime.store.engine.connect() as conn:
         people = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
         records = conn.execute(select(func.count()).select_from(profile_members)).scalar_one()
@@ -71,6 +74,8 @@ def print_summary(runtime: Runtime) -> None:
 @click.pass_obj
 def find_command(obj: Context, query: str, limit: int) -> None:
     """Find profiles by email, phone, member code or name (kanji or kana)."""
+    from omnicrm.core.profiles import find_profiles
+
     with errors():
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:
@@ -78,14 +83,23 @@ def find_command(obj: Context, query: str, limit: int) -> None:
     if not found:
         console.print(f"no profile matches {escape(query)!r}")
         return
-    tz = ZoneInfo(runtime.config.scheduler.timezone)
-    table = Table("id", "name", "email", "phone", "orders", "last order", box=box.SIMPLE)
+    tz = shop_zone(runtime.config)
+    table = FitTable(
+        [
+            Col("id", keep=True),
+            Col("name"),
+            Col("email", 1),
+            Col("phone", 2, keep=True),
+            Col("orders", 4, "right", keep=True),
+            Col(f"last order ({zone_name(tz)})", 3, keep=True),
+        ]
+    )
     for match in found:
         table.add_row(
             str(match.id),
             escape(match.name),
             escape(match.email or "-"),
-            match.phone or "-",
+            escape(match.phone or "-"),
             str(match.number_of_orders),
             local_time(match.last_order_at, tz, "%Y-%m-%d"),
         )
@@ -97,6 +111,10 @@ def find_command(obj: Context, query: str, limit: int) -> None:
 @click.pass_obj
 def show_command(obj: Context, profile_id: int) -> None:
     """Everything known about one person: identity, purchases, points, consent, sources."""
+    # Imported here: the profile view loads the identity, points and interactions code,
+    # which `omnicrm customers --help` need not wait for.
+    from omnicrm.views import load_profile_view, render_profile_view
+
     with errors():
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:
@@ -106,5 +124,5 @@ def show_command(obj: Context, profile_id: int) -> None:
                 )
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
-    tz = ZoneInfo(runtime.config.scheduler.timezone)
+    tz = shop_zone(runtime.config)
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))

@@ -15,29 +15,24 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich import box
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import Connection
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.identity.resolver import RecordRef
-from omnicrm.core.identity.service import (
-    Explanation,
-    Merge,
-    NothingToUnmergeError,
-    ResolveResult,
-    UnknownProfileError,
-    UnknownRecordError,
-    explain,
-    link,
-    recent_merges,
-    unmerge,
-)
-from omnicrm.core.runtime import Runtime
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from sqlalchemy import Connection
+
+    from omnicrm.core.identity.resolver import RecordRef
+    from omnicrm.core.identity.service import (
+        Explanation,
+        Merge,
+        ResolveResult,
+    )
+    from omnicrm.core.runtime import Runtime
 
 
 @click.group("customers")
@@ -48,6 +43,12 @@ def customers() -> None:
 @contextlib.contextmanager
 def _runtime(obj: Context) -> Iterator[Runtime]:
     """The configured runtime; unknown ids exit 2 with their message."""
+    from omnicrm.core.identity.service import (
+        NothingToUnmergeError,
+        UnknownProfileError,
+        UnknownRecordError,
+    )
+
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
@@ -70,8 +71,13 @@ def _show(ref: RecordRef) -> str:
     return escape(f"{ref[0]}:{ref[1]}")
 
 
-def _when(moment: dt.datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+def _when(moment: dt.datetime, tz: dt.tzinfo) -> str:
+    """Under a heading naming the zone (see _at)."""
+    return local_time(moment, tz, "%Y-%m-%d %H:%M")
+
+
+def _at(header: str, tz: dt.tzinfo) -> str:
+    return f"{header} ({zone_name(tz)})"
 
 
 def _reason(evidence: dict[str, Any]) -> str:
@@ -100,14 +106,25 @@ def _ids(ids: frozenset[int]) -> str:
 @click.pass_obj
 def explain_command(obj: Context, profile_id: int) -> None:
     """Why PROFILE_ID is one person: its records, each merge and its reason, overrides."""
+    from omnicrm.core.identity.service import explain
+
     with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
         why = explain(conn, profile_id)
-    _print_explanation(why)
+    _print_explanation(why, shop_zone(runtime.config))
 
 
-def _print_explanation(why: Explanation) -> None:
+def _print_explanation(why: Explanation, tz: dt.tzinfo) -> None:
     console.print(f"[bold]profile {why.profile_id}[/]: {len(why.members)} source record(s)")
-    members = Table("connection", "record", "name", "email", "phone", "joined", box=box.SIMPLE)
+    members = FitTable(
+        [
+            Col("connection"),
+            Col("record"),
+            Col("name"),
+            Col("email", 1),
+            Col("phone", 2, keep=True),
+            Col(_at("joined", tz), 3, keep=True),
+        ]
+    )
     for m in why.members:
         members.add_row(
             escape(m.connection),
@@ -115,16 +132,23 @@ def _print_explanation(why: Explanation) -> None:
             escape(m.name or "-"),
             escape(m.email or "-"),
             escape(m.phone or "-"),
-            _when(m.joined_at),
+            _when(m.joined_at, tz),
         )
     console.print(members)
     if why.merges:
-        console.print(_merge_table(why.merges, with_profile=False))
+        console.print(_merge_table(why.merges, tz, with_profile=False))
     else:
         console.print("no merges: a single source record")
     if why.overrides:
-        overrides = Table(
-            "#", "operator", "records", "note", "at", box=box.SIMPLE, title="overrides"
+        overrides = FitTable(
+            [
+                Col("#", keep=True),
+                Col("operator", keep=True),
+                Col("records"),
+                Col("note", 1),
+                Col(_at("at", tz), 2, keep=True),
+            ],
+            title="overrides",
         )
         for o in why.overrides:
             overrides.add_row(
@@ -132,14 +156,23 @@ def _print_explanation(why: Explanation) -> None:
                 o.kind,
                 f"{_show(o.a)} {'+' if o.kind == 'link' else '/'} {_show(o.b)}",
                 escape(o.note or "-"),
-                _when(o.created_at),
+                _when(o.created_at, tz),
             )
         console.print(overrides)
 
 
-def _merge_table(merges: list[Merge], *, with_profile: bool) -> Table:
-    columns = ["profile"] if with_profile else []
-    table = Table(*columns, "records", "rule", "reason", "merged", box=box.SIMPLE, title="merges")
+def _merge_table(merges: list[Merge], tz: dt.tzinfo, *, with_profile: bool) -> FitTable:
+    columns = [Col("profile", keep=True)] if with_profile else []
+    table = FitTable(
+        [
+            *columns,
+            Col("records"),
+            Col("rule", 2),
+            Col("reason", 1),
+            Col(_at("merged", tz), 3, keep=True),
+        ],
+        title="merges",
+    )
     for merge in merges:
         row = [str(merge.profile_id)] if with_profile else []
         table.add_row(
@@ -147,7 +180,7 @@ def _merge_table(merges: list[Merge], *, with_profile: bool) -> Table:
             f"{_show(merge.a)} + {_show(merge.b)}",
             escape(merge.rule),
             _reason(merge.evidence),
-            _when(merge.merged_at),
+            _when(merge.merged_at, tz),
         )
     return table
 
@@ -157,12 +190,14 @@ def _merge_table(merges: list[Merge], *, with_profile: bool) -> Table:
 @click.pass_obj
 def merges_command(obj: Context, limit: int) -> None:
     """The latest merges across all profiles, with their reasons."""
+    from omnicrm.core.identity.service import recent_merges
+
     with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
         found = recent_merges(conn, limit)
     if not found:
         console.print("no merges yet")
         return
-    console.print(_merge_table(found, with_profile=True))
+    console.print(_merge_table(found, shop_zone(runtime.config), with_profile=True))
 
 
 @customers.command("unmerge")
@@ -182,6 +217,8 @@ def unmerge_command(obj: Context, connection: str, record_id: str, note: str | N
 def _unmerge(
     conn: Connection, runtime: Runtime, connection: str, record_id: str, note: str | None
 ) -> ResolveResult:
+    from omnicrm.core.identity.service import unmerge
+
     return unmerge(conn, connection, record_id, note, settings=runtime.config.identity)
 
 
@@ -192,6 +229,8 @@ def _unmerge(
 @click.pass_obj
 def link_command(obj: Context, first: str, second: str, note: str | None) -> None:
     """Make two source records one person, whatever the rules say."""
+    from omnicrm.core.identity.service import link
+
     a, b = _record(first), _record(second)
     with _runtime(obj) as runtime:
         with runtime.store.engine.begin() as conn:

@@ -6,7 +6,6 @@ import click
 
 from omnicrm.cli.interactions import csv_import_command
 from omnicrm.cli.report import nps_command_named
-from omnicrm.core.analytics.nps import import_nps_csv
 
 
 @click.group("nps")
@@ -15,7 +14,7 @@ def nps_group() -> None:
 
 
 import_command = csv_import_command(
-    import_nps_csv,
+    "omnicrm.core.analytics.nps:import_nps_csv",
     what="answer(s)",
     source_help="The survey the file comes from; response ids are unique within it.",
     help="Import survey answers from a CSV file (all rows or none; see docs/reports.md).",

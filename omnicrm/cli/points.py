@@ -7,33 +7,27 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.points import (
-    Entry,
-    PointsImportError,
-    UnknownProfileError,
-    adjust,
-    balance,
-    expire,
-    history,
-    import_point_events,
-    redeem,
-    run_reconciliation,
-)
-from omnicrm.core.points.importer import time_zone
-from omnicrm.core.points.settings import PointsSettings
-from omnicrm.core.runtime import Runtime
+from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from omnicrm.core.points import (
+        Entry,
+    )
+    from omnicrm.core.points.settings import PointsSettings
+    from omnicrm.core.runtime import Runtime
 
 
 @contextlib.contextmanager
 def _run(obj: Context) -> Iterator[Runtime]:
     """The runtime, closed afterwards; bad input exits 2, a refused operation 1."""
+    from omnicrm.core.points import PointsImportError, UnknownProfileError
+
     with errors():
         runtime = obj.runtime()
         try:
@@ -52,8 +46,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _when(moment: dt.datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
+def _when(moment: dt.datetime | None, tz: dt.tzinfo) -> str:
+    """Under a heading naming the zone."""
+    return local_time(moment, tz, "%Y-%m-%d %H:%M")
 
 
 def _entry_line(entry: Entry) -> str:
@@ -73,10 +68,14 @@ def points() -> None:
 @click.pass_obj
 def balance_command(obj: Context, profile_id: int) -> None:
     """Show a profile's balance, in total and per connection."""
+    from omnicrm.core.points import balance
+
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         found = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
-    table = Table("connection", "points", title=f"profile {profile_id}", box=box.SIMPLE_HEAD)
-    table.columns[1].justify = "right"
+    table = FitTable(
+        [Col("connection"), Col("points", justify="right", keep=True)],
+        title=f"profile {profile_id}",
+    )
     for name, held in found.by_connection.items():
         table.add_row(escape(name), f"{held:,}")
     table.add_row("[bold]total[/]", f"[bold]{found.total:,}[/]")
@@ -88,33 +87,37 @@ def balance_command(obj: Context, profile_id: int) -> None:
 @click.pass_obj
 def history_command(obj: Context, profile_id: int) -> None:
     """List every entry of a profile's wallet, oldest first."""
+    from omnicrm.core.points import balance, history
+
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         entries = history(conn, profile_id)
         wallet = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
-    table = Table(
-        "when",
-        "kind",
-        "points",
-        "connection",
-        "event",
-        "order",
-        "expires",
-        "note",
+    tz = shop_zone(runtime.config)
+    zone = zone_name(tz)
+    table = FitTable(
+        [
+            Col(f"when ({zone})", keep=True),
+            Col("kind", keep=True),
+            Col("points", justify="right", keep=True),
+            Col("connection", 3),
+            Col("event", 4),
+            Col("order", 2),
+            Col(f"expires ({zone})", 1, keep=True),
+            Col("note", 5),
+        ],
         title=f"profile {profile_id}",
-        box=box.SIMPLE_HEAD,
     )
-    table.columns[2].justify = "right"
     running = 0
     for entry in entries:
         running += entry.points
         table.add_row(
-            _when(entry.occurred_at),
+            _when(entry.occurred_at, tz),
             entry.kind.value,
             f"{entry.points:+,d}",
             escape(entry.connection),
             escape(entry.event_id),
             escape(entry.order_id or "-"),
-            _when(entry.expires_at),
+            _when(entry.expires_at, tz),
             escape(entry.note or ""),
         )
     console.print(table)
@@ -135,6 +138,8 @@ def adjust_command(
     obj: Context, profile_id: int, amount: int, note: str, event_id: str | None
 ) -> None:
     """Add POINTS to a profile's wallet (negative: take them away)."""
+    from omnicrm.core.points import adjust, balance
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         now = _now()
         entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=now)
@@ -152,6 +157,8 @@ def redeem_command(
     obj: Context, profile_id: int, amount: int, note: str | None, event_id: str | None
 ) -> None:
     """Spend POINTS from a profile's wallet (refused beyond its balance)."""
+    from omnicrm.core.points import balance, redeem
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         now, settings = _now(), _settings(runtime)
         entry = redeem(
@@ -165,6 +172,8 @@ def redeem_command(
 @click.pass_obj
 def expire_command(obj: Context) -> None:
     """Expire the points whose expiry date has passed (the nightly job does it too)."""
+    from omnicrm.core.points import expire
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         settings = _settings(runtime)
         done = expire(conn, _now(), settings)
@@ -175,6 +184,8 @@ def expire_command(obj: Context) -> None:
 
 
 def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from omnicrm.core.points.importer import time_zone
+
     try:
         time_zone(value)
     except ValueError as exc:
@@ -204,6 +215,8 @@ def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> No
     Columns: connection, customer_id, event_id, kind (earn, redeem, expire, adjust),
     points, occurred_at, and optionally order_id and note.
     """
+    from omnicrm.core.points import import_point_events
+
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         done = import_point_events(
             conn, file, _settings(runtime), timezone=timezone, encoding=encoding
@@ -218,6 +231,8 @@ def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> No
 @click.pass_obj
 def reconcile_command(obj: Context) -> None:
     """Compare each platform's reported balance with the ledger; exit 1 on a difference."""
+    from omnicrm.core.points import run_reconciliation
+
     with _run(obj) as runtime:
         settings = _settings(runtime)
         result = run_reconciliation(runtime.store, settings, _now())
@@ -228,18 +243,17 @@ def reconcile_command(obj: Context) -> None:
             f"({against}): no difference"
         )
         return
-    table = Table(
-        "profile",
-        "connection",
-        "customer",
-        "platform",
-        "ledger",
-        "difference",
+    table = FitTable(
+        [
+            Col("profile", keep=True),
+            Col("connection", 1),
+            Col("customer", 2),
+            Col("platform", justify="right", keep=True),
+            Col("ledger", justify="right", keep=True),
+            Col("difference", justify="right", keep=True),
+        ],
         title=f"{len(result.differences):,} of {result.checked:,} balances differ ({against})",
-        box=box.SIMPLE_HEAD,
     )
-    for column in table.columns[3:]:
-        column.justify = "right"
     for d in result.differences:
         table.add_row(
             "-" if d.profile_id is None else str(d.profile_id),

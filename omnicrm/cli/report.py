@@ -8,27 +8,27 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 from rich import box
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import ColumnElement, Connection
 
 from omnicrm.cli._common import Context, console, err_console, errors, fail
-from omnicrm.core.analytics import reports
-from omnicrm.core.analytics.nps import nps_report
-from omnicrm.core.analytics.reports import Kind, Report
-from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
-from omnicrm.core.analytics.settings import AnalyticsSettings
-from omnicrm.core.csv_export import CsvWriter
-from omnicrm.core.csv_import import parse_moment
-from omnicrm.core.runtime import Runtime
+from omnicrm.render import Col, FitTable
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from sqlalchemy import ColumnElement, Connection
+
+    from omnicrm.core.analytics.reports import Report
+    from omnicrm.core.analytics.settings import AnalyticsSettings
+    from omnicrm.core.runtime import Runtime
+
 
 FORMATS = ("table", "csv", "json")
-_NUMERIC = {Kind.INT, Kind.MONEY, Kind.RATIO, Kind.NUMBER}
+# The Kind values (a StrEnum: its members look these up) shown right-aligned.
+_NUMERIC = {"id", "int", "money", "ratio", "number"}
 
 
 # --------------------------------------------------------------------------- rendering
@@ -50,6 +50,8 @@ def _csv(report: Report) -> str:
     """Machine values: exact decimals, ratios as fractions, ISO dates, empty for none.
 
     Parts follow, each after a blank line with its own header."""
+    from omnicrm.core.csv_export import CsvWriter
+
     out = io.StringIO()
     writer = CsvWriter(out, lineterminator="\n")
     for i, part in enumerate((report, *report.parts)):
@@ -61,17 +63,29 @@ def _csv(report: Report) -> str:
 
 
 def _table(report: Report) -> None:
+    from omnicrm.core.analytics.reports import Kind
+
     if report.empty:
         console.print(f"{escape(report.title)}: no data yet")
         for note in report.notes:
             console.print(f"  {escape(note)}", highlight=False)
         return
     for part in (report, *report.parts):
-        table = Table(title=part.title, box=box.SIMPLE_HEAVY, title_justify="left")
-        for column in part.columns:
-            table.add_column(
-                escape(column.name), justify="right" if column.kind in _NUMERIC else "left"
-            )
+        # The first columns say what a row is: the last ones go first at a narrow width
+        # (--format csv has them all).
+        table = FitTable(
+            [
+                Col(
+                    escape(column.name),
+                    priority=i,
+                    justify="right" if column.kind in _NUMERIC else "left",
+                    keep=column.kind in _NUMERIC or column.kind is Kind.DATE,
+                )
+                for i, column in enumerate(part.columns)
+            ],
+            title=part.title,
+            box=box.SIMPLE_HEAVY,
+        )
         for row in part.text_rows():
             table.add_row(*(escape(v) for v in row))
         console.print(table)
@@ -93,6 +107,8 @@ def shop_zone(runtime: Runtime) -> ZoneInfo:
 
 def as_of(value: str | None, tz: ZoneInfo) -> dt.datetime:
     """``--as-of``: now, or the end of that day / that moment in shop time."""
+    from omnicrm.core.csv_import import parse_moment
+
     if value is None:
         return dt.datetime.now(dt.UTC)
     try:
@@ -166,10 +182,13 @@ class _Option:
 
 @dataclass(frozen=True)
 class _ReportCommand:
-    """``report NAME [options] [--format] [--as-of]``: ``make`` rendered."""
+    """``report NAME [options] [--format] [--as-of]``: ``make`` rendered.
+
+    ``make`` names a function of omnicrm.core.analytics.reports, imported when the
+    command runs (not for --help)."""
 
     name: str
-    make: Callable[..., Report]
+    make: str
     help: str
     options: tuple[_Option, ...] = ()
 
@@ -177,6 +196,8 @@ class _ReportCommand:
         """The click command."""
 
         def run(obj: Context, fmt: str, as_of_text: str | None, **options: Any) -> None:
+            from omnicrm.core.analytics import reports
+
             with _opened(obj) as (runtime, conn):
                 tz = shop_zone(runtime)
                 for option in self.options:
@@ -184,8 +205,9 @@ class _ReportCommand:
                         options[option.keyword] = getattr(
                             analytics_settings(runtime), option.setting
                         )
+                make: Callable[..., Report] = getattr(reports, self.make)
                 try:
-                    report = self.make(conn, now=as_of(as_of_text, tz), tz=tz, **options)
+                    report = make(conn, now=as_of(as_of_text, tz), tz=tz, **options)
                 except ValueError as exc:
                     fail(str(exc), 2)
             render(report, fmt)
@@ -206,23 +228,23 @@ class _ReportCommand:
 _REPORTS = (
     _ReportCommand(
         "ltv",
-        reports.ltv_customers,
+        "ltv_customers",
         "Historical LTV: the top customers by spend to date.",
         (_Option("--limit", "limit", "How many customers.", default=20),),
     ),
     _ReportCommand(
         "cohorts",
-        reports.ltv_cohorts,
+        "ltv_cohorts",
         "Historical LTV per acquisition cohort (month of first purchase).",
     ),
     _ReportCommand(
         "repeat",
-        reports.repeat_rate,
+        "repeat_rate",
         "Repeat rate: customers with purchases on 2+ days, overall and per cohort.",
     ),
     _ReportCommand(
         "f2",
-        reports.f2_conversion,
+        "f2_conversion",
         "F2 conversion: second purchase within the window, per first-purchase month.",
         (
             _Option(
@@ -235,7 +257,7 @@ _REPORTS = (
     ),
     _ReportCommand(
         "retention",
-        reports.cohort_retention,
+        "cohort_retention",
         "Cohort retention: share of each cohort buying in month +1..+N.",
         (
             _Option(
@@ -248,12 +270,12 @@ _REPORTS = (
     ),
     _ReportCommand(
         "aov",
-        reports.average_order_value,
+        "average_order_value",
         "Average order value: overall, store vs EC, by month.",
     ),
     _ReportCommand(
         "interval",
-        reports.purchase_interval,
+        "purchase_interval",
         "Days between purchases: mean and median, and first to second.",
     ),
 )
@@ -268,6 +290,10 @@ for _report in _REPORTS:
 @click.pass_obj
 def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
     """Predicted CLV (BG/NBD x Gamma-Gamma): parameters, top customers, deciles."""
+    # Imported here: the model needs numpy and scipy, which no other report (nor any
+    # --help) should load.
+    from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
+
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
@@ -297,6 +323,7 @@ def segment_conditions(
     conn: Connection, names: tuple[str, ...], now: dt.datetime, tz: ZoneInfo
 ) -> dict[str, ColumnElement[bool]]:
     """Each named segment compiled to a condition over profiles (exit 2 if unknown)."""
+
     from omnicrm.core.segments import SegmentError, compile_expression, get_segment
 
     out: dict[str, ColumnElement[bool]] = {}
@@ -330,6 +357,9 @@ def show_nps(
     obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
 ) -> None:
     """Render the NPS report, overall and per named segment, of responses in the bounds."""
+    from omnicrm.core.analytics.nps import nps_report
+    from omnicrm.core.csv_import import parse_moment
+
     with _opened(obj) as (runtime, conn):
         tz = shop_zone(runtime)
         bounds = []

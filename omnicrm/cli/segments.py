@@ -8,40 +8,30 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-from rich import box
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import Connection, func, select
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.points import expire
-from omnicrm.core.segments import (
-    SegmentError,
-    count_segments,
-    define,
-    ensure_builtin,
-    get_segment,
-    latest_counts,
-    list_segments,
-    members,
-    parse,
-    record_new_count,
-    remove,
-)
-from omnicrm.core.store.schema import profiles
+from omnicrm.render import ZONED, Col, FitTable, local_time, shop_zone, zone_name
+
+if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from sqlalchemy import Connection
 
 
 @contextlib.contextmanager
 def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
     """One transaction on the configured store, with the shop's timezone; segment
     mistakes exit 2 with their message (a bad expression's shows the caret)."""
+    from omnicrm.core.points import expire
+    from omnicrm.core.segments import SegmentError, ensure_builtin
+
     with errors():
         runtime = obj.runtime()
         try:
-            tz = ZoneInfo(runtime.config.scheduler.timezone)
+            tz = shop_zone(runtime.config)
             with runtime.store.engine.begin() as conn:
                 ensure_builtin(conn)
                 # points_balance in an expression must not count points past their date.
@@ -63,7 +53,8 @@ def _change(change: int | None) -> str:
 
 
 def _when(moment: dt.datetime | None, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "-"
+    """Under a heading naming the zone."""
+    return local_time(moment, tz, "%Y-%m-%d %H:%M")
 
 
 def _now() -> dt.datetime:
@@ -77,6 +68,8 @@ def segments(ctx: click.Context, live: bool) -> None:
     """Segments with their latest count and the change since the count before."""
     if ctx.invoked_subcommand is not None:
         return
+    from omnicrm.core.segments import count_segments, latest_counts, list_segments
+
     obj = ctx.find_object(Context)
     assert obj is not None
     with _connection(obj) as (conn, tz):
@@ -85,14 +78,17 @@ def segments(ctx: click.Context, live: bool) -> None:
         now_counts = (
             count_segments(conn, {s.name: s.expression for s in listed}, _now(), tz) if live else {}
         )
-    table = Table(title="segments", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("segment", no_wrap=True)
-    table.add_column("title")
-    if live:
-        table.add_column("now", justify="right", no_wrap=True)
-    table.add_column("count", justify="right", no_wrap=True)
-    table.add_column("change", justify="right", no_wrap=True)
-    table.add_column("counted", no_wrap=True)
+    table = FitTable(
+        [
+            Col("segment"),
+            Col("title", 3),
+            *([Col("now", justify="right", keep=True)] if live else []),
+            Col("count", justify="right", keep=True),
+            Col("change", 1, "right", keep=True),
+            Col(f"counted ({zone_name(tz)})", 2, keep=True),
+        ],
+        title="segments",
+    )
     for segment in listed:
         last = latest.get(segment.name)
         row = [escape(segment.name), escape(segment.title)]
@@ -118,6 +114,8 @@ def segments(ctx: click.Context, live: bool) -> None:
 @click.pass_obj
 def show(obj: Context, name: str, limit: int) -> None:
     """A segment's expression, description, count and a sample of its members."""
+    from omnicrm.core.segments import count_segments, get_segment, latest_counts, members
+
     if limit < 0:
         fail("--limit must be 0 or more", 2)
     now = _now()
@@ -134,24 +132,27 @@ def show(obj: Context, name: str, limit: int) -> None:
     console.print(f"  count now:   {count:,}")
     if last:
         console.print(
-            f"  last count:  {last.count:,} at {_when(last.at, tz)} (change {_change(last.change)})"
+            f"  last count:  {last.count:,} at {local_time(last.at, tz, ZONED)} "
+            f"(change {_change(last.change)})"
         )
     if count == 0:
         console.print("no members")
     if not sample:
         return
-    table = Table(
+    table = FitTable(
+        [
+            Col("id", keep=True),
+            Col("name"),
+            Col("email", 2),
+            Col("prefecture", 5),
+            Col("orders", 3, "right", keep=True),
+            Col("spent", 1, "right", keep=True),
+            Col(f"last order ({zone_name(tz)})", 4, keep=True),
+            Col("rfm", 6),
+            Col("stage", 7),
+        ],
         title=f"members (first {len(sample)} of {count:,} by id)",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
     )
-    for column in ("id", "name", "email", "prefecture"):
-        table.add_column(column, no_wrap=column in ("id", "email"))
-    table.add_column("orders", justify="right")
-    table.add_column("spent", justify="right")
-    table.add_column("last order", no_wrap=True)
-    table.add_column("rfm")
-    table.add_column("stage")
     for m in sample:
         table.add_row(
             str(m.id),
@@ -160,9 +161,9 @@ def show(obj: Context, name: str, limit: int) -> None:
             escape(m.prefecture or "-"),
             str(m.number_of_orders),
             f"{m.amount_spent:,.0f}",
-            m.last_order_at.astimezone(tz).strftime("%Y-%m-%d") if m.last_order_at else "-",
-            m.rfm_group or "-",
-            m.lifecycle_stage,
+            local_time(m.last_order_at, tz, "%Y-%m-%d"),
+            escape(m.rfm_group or "-"),
+            escape(m.lifecycle_stage),
         )
     console.print(table)
 
@@ -175,6 +176,8 @@ def show(obj: Context, name: str, limit: int) -> None:
 @click.pass_obj
 def add(obj: Context, name: str, expression: str, description: str | None, replace: bool) -> None:
     """Define a segment: NAME (lower-case, e.g. tokyo-vip) and its EXPRESSION."""
+    from omnicrm.core.segments import define, record_new_count
+
     now = _now()
     with _connection(obj) as (conn, tz):
         define(conn, name, expression, description=description, replace=replace, now=now)
@@ -187,6 +190,8 @@ def add(obj: Context, name: str, expression: str, description: str | None, repla
 @click.pass_obj
 def remove_command(obj: Context, name: str) -> None:
     """Remove a user segment and its count history."""
+    from omnicrm.core.segments import remove
+
     with _connection(obj) as (conn, _):
         remove(conn, name)
     console.print(f"removed {escape(name)}")
@@ -197,6 +202,11 @@ def remove_command(obj: Context, name: str) -> None:
 @click.pass_obj
 def check(obj: Context, expression: str) -> None:
     """Check an EXPRESSION and count the profiles it selects now."""
+    from sqlalchemy import func, select
+
+    from omnicrm.core.segments import count_segments, parse
+    from omnicrm.core.store.schema import profiles
+
     with _connection(obj) as (conn, tz):
         node = parse(expression)
         count = count_segments(conn, {"": node}, _now(), tz)[""]

@@ -11,7 +11,6 @@ import sys
 import click
 
 from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.core.config import find_config
 
 
 @click.command("tui")
@@ -40,7 +39,7 @@ def _serve(obj: Context, host: str, port: int) -> None:
 
     # Each browser session runs its own `omnicrm tui`, with the same config file.
     argv = [sys.executable, "-m", "omnicrm.cli"]
-    config = find_config(obj.config_path)
+    config = obj.config_file()
     if config.exists():
         argv += ["--config", str(config.resolve())]
     elif obj.config_path is not None:

@@ -238,12 +238,29 @@ def format_duration(value: dt.timedelta) -> str:
 
 
 def find_config(explicit: Path | None = None) -> Path:
-    """The config file to use: ``--config``, ``$OMNICRM_CONFIG``, or ./omnicrm.toml."""
+    """Where the config is, or is written: ``--config``, ``$OMNICRM_CONFIG``, ./omnicrm.toml."""
     if explicit is not None:
         return explicit
     if os.environ.get(CONFIG_ENV):
         return Path(os.environ[CONFIG_ENV])
     return Path(DEFAULT_CONFIG_NAME)
+
+
+def user_config() -> Path:
+    """The config commands fall back to (``omnicrm demo`` writes one): in the data dir."""
+    return data_dir() / DEFAULT_CONFIG_NAME
+
+
+def config_to_read(explicit: Path | None = None) -> Path:
+    """The config a command reads: as :func:`find_config`, but when neither ``--config``
+    nor ``$OMNICRM_CONFIG`` is given and ./omnicrm.toml does not exist, the user config
+    if there is one (so the demo's commands work from any directory)."""
+    path = find_config(explicit)
+    if explicit is None and not os.environ.get(CONFIG_ENV) and not path.exists():
+        fallback = user_config()
+        if fallback.is_file():
+            return fallback
+    return path
 
 
 def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> Config:

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,8 +184,10 @@ class SyncEngine:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] | None = None,
         after_run: Callable[[SyncResult], None] | None = None,
+        progress_interval: float = 10.0,
     ) -> None:
         self.host = host
+        self.progress_interval = progress_interval
         self.store = store
         self.retry = retry or RetryPolicy()
         self._sleep = sleep  # None: real time, cut short by interrupt()
@@ -221,12 +224,30 @@ class SyncEngine:
         """Run every stream of ``connection`` once; record the run; return how it went.
 
         Raises LockedError if another run of the connection is in progress; every other
-        failure is recorded on the run and reported in the result.
+        failure is recorded on the run and reported in the result. Logs (``omnicrm.sync``,
+        INFO) a line when the run starts, one every ``progress_interval`` while it goes,
+        and one when it ends.
         """
+        watch = RunLog(connection.name, self.progress_interval)
+        try:
+            return self._sync(connection, full, trigger, progress, watch)
+        finally:
+            watch.stop()
+
+    def _sync(
+        self,
+        connection: Connection,
+        full: bool,
+        trigger: str,
+        progress: ProgressCallback | None,
+        watch: RunLog,
+    ) -> SyncResult:
         channel = self.host.channel_type(connection.channel)
         try:
             with self.store.lock(connection.name):
-                result = self._locked_run(connection, channel.streams, full, trigger, progress)
+                result = self._locked_run(
+                    connection, channel.streams, full, trigger, progress, watch
+                )
         except SQLAlchemyError as exc:
             # The store failed before the run was recorded: nothing to record it in.
             raise self.store.error(exc) from None
@@ -247,6 +268,7 @@ class SyncEngine:
         full: bool,
         trigger: str,
         progress: ProgressCallback | None,
+        watch: RunLog,
     ) -> SyncResult:
         abandoned = self.store.abandon_running(connection.name)
         if abandoned:
@@ -254,9 +276,7 @@ class SyncEngine:
         started = dt.datetime.now(dt.UTC)
         run_id = self.store.start_run(connection.name, trigger=trigger, full=full)
         result = SyncResult(run_id, connection.name, RunStatus.COMPLETE)
-        log.info(
-            "%s: run %d started (%s%s)", connection.name, run_id, trigger, ", full" if full else ""
-        )
+        watch.started(run_id, trigger, full, result)
         try:
             for stream in streams:
                 self._check_stop()
@@ -270,16 +290,7 @@ class SyncEngine:
                 raise  # recorded; now let the interruption unwind
         else:
             self._record_end(result, None)
-        warned = sum(p.warnings for p in result.streams.values())
-        log.info(
-            "%s: run %d %s: %d read, %d written%s",
-            connection.name,
-            run_id,
-            result.status.value,
-            result.read,
-            result.written,
-            f", {warned} record(s) normalised" if warned else "",
-        )
+        watch.ended(result)
         return result
 
     def _failed(self, result: SyncResult, exc: BaseException) -> None:
@@ -502,3 +513,76 @@ class SyncEngine:
             counters.notes.append(note)
         if sum(p.warnings for p in result.streams.values()) <= _LOGGED_NOTES:
             log.warning("%s: %s %s", result.connection, counters.stream, note)
+
+
+class RunLog:
+    """The log lines of one run: its start, its progress every ``interval`` seconds (from
+    a thread, so a long wait on the platform still shows), and its end."""
+
+    def __init__(self, connection: str, interval: float) -> None:
+        self.connection = connection
+        self.interval = interval
+        self._run_id = 0
+        self._result: SyncResult | None = None
+        self._began = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def started(self, run_id: int, trigger: str, full: bool, result: SyncResult) -> None:
+        self._run_id, self._result, self._began = run_id, result, time.monotonic()
+        log.info(
+            "%s: run %d started (%s%s)", self.connection, run_id, trigger, ", full" if full else ""
+        )
+        if log.isEnabledFor(logging.INFO) and self.interval > 0:
+            self._thread = threading.Thread(
+                target=self._beat, name=f"progress {self.connection}", daemon=True
+            )
+            self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            result = self._result
+            assert result is not None
+            # list(): a snapshot, as the sync adds streams meanwhile.
+            streams = list(result.streams.values())
+            current = streams[-1].stream.value if streams else "-"
+            so_far = ", ".join(f"{p.stream.value} {p.read:,}" for p in streams) or "none yet"
+            log.info(
+                "%s: run %d going for %s, now %s; read so far: %s",
+                self.connection,
+                self._run_id,
+                _seconds(time.monotonic() - self._began),
+                current,
+                so_far,
+            )
+
+    def ended(self, result: SyncResult) -> None:
+        self.stop()
+        how = result.status.value + (f" ({result.error_kind})" if result.error_kind else "")
+        warned = sum(p.warnings for p in result.streams.values())
+        log.info(
+            "%s: run %d %s in %s: %s read, %s written, %.1fs waited on rate limits, %d error(s)%s",
+            self.connection,
+            self._run_id,
+            how,
+            _seconds(time.monotonic() - self._began),
+            f"{result.read:,}",
+            f"{result.written:,}",
+            result.rate_limit_wait,
+            result.errors,
+            f", {warned} record(s) normalised" if warned else "",
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+            self._thread = None
+
+
+def _seconds(value: float) -> str:
+    """'4.2s', '3m05s'."""
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, seconds = divmod(round(value), 60)
+    return f"{minutes}m{seconds:02d}s"

@@ -68,6 +68,7 @@ class Kind(StrEnum):
     """How a column's values are to be shown."""
 
     TEXT = "text"
+    ID = "id"  # a whole number naming something (a profile): no thousands separators
     INT = "int"
     MONEY = "money"  # Decimal, exact
     RATIO = "ratio"  # float in 0..1, shown as a percentage
@@ -143,7 +144,8 @@ def _json_value(value: Cell, kind: Kind) -> Any:
 
 
 def format_cell(value: Cell, kind: Kind) -> str:
-    """A cell as text: '-' for missing, thousands separators, ratios as percentages."""
+    """A cell as text: '-' for missing, thousands separators (not in ids), ratios as
+    percentages."""
     if value is None:
         return "-"
     if kind is Kind.RATIO and isinstance(value, int | float):
@@ -226,7 +228,7 @@ def ltv_customers(
         raise ValueError("limit: must be at least 1")
     q = _Query(conn, now, tz)
     columns = (
-        Column("profile", Kind.INT),
+        Column("profile", Kind.ID),
         Column("name"),
         Column("orders", Kind.INT),
         Column("spend", Kind.MONEY),

@@ -349,7 +349,7 @@ def predicted_clv_report(conn: Connection, *, limit: int = 20) -> Report:
     if limit < 1:
         raise ValueError("limit: must be at least 1")
     columns = (
-        Column("profile", Kind.INT),
+        Column("profile", Kind.ID),
         Column("name"),
         Column("orders", Kind.INT),
         Column("spend to date", Kind.MONEY),
