@@ -151,7 +151,6 @@ def apply_event(
             # request's id (body text) and the event id (an unsigned header) only go inside.
             path = store.write_export(event.connection, action.customer_id, action.request_id)
             log.warning("%s: data request exported to %s", event.connection, path)
-    _purge_erased(runtime, event, actions)
     if refresher is not None:
         if any(isinstance(a, Redact | EraseConnection) for a in actions):
             refresher.now()
@@ -176,16 +175,6 @@ def _check_destructive(runtime: Runtime, event: WebhookEvent, actions: Sequence[
                     f"{event.topic} for customer {action.customer_id} names order(s) of "
                     f"another customer: {', '.join(foreign[:5])}"
                 )
-
-
-def _purge_erased(runtime: Runtime, event: WebhookEvent, actions: Sequence[Action]) -> None:
-    """Drop the queued events (raw bodies) about what a redaction or erasure removed."""
-    for action in actions:
-        if isinstance(action, Redact):
-            subjects = [*([action.customer_id] if action.customer_id else []), *action.order_ids]
-            inbox.purge(runtime.store, event.connection, subjects)
-        elif isinstance(action, EraseConnection):
-            inbox.purge(runtime.store, event.connection, None)
 
 
 MAX_ATTEMPTS = 5  # a transient failure is retried this often, with backoff, then given up

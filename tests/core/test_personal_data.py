@@ -33,6 +33,7 @@ from omnicrm.plugins.shopify import plugin
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from tests.support.http import serve
+from tests.support.webhooks import settled
 
 END = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 EMAIL = "mio.ukaino.7731@example.jp"
@@ -129,6 +130,7 @@ def plant(world: World, tmp_path: Path) -> Path:
     result = world.runtime.engine().sync(world.runtime.config.connections["tokyo"])
     assert result.status is RunStatus.COMPLETE, result.error
     assert shop.deliver_webhook(world.url, "customers/update", gid=world.person).status_code == 200
+    settled(store)  # applied behind the answer
     note = f"{EMAIL} / 090-7731-2468 鵜飼野様のご家族"
     omnicrm(
         world, "customers", "link", f"tokyo:{world.person}", f"tokyo:{world.other}", "--note", note
@@ -167,6 +169,7 @@ def plant(world: World, tmp_path: Path) -> Path:
         error_kind="data",
     )
     sent = shop.deliver_webhook(world.url, "customers/data_request", gid=world.person)
+    settled(store)
     assert sent.status_code == 200, sent.text
     (export,) = (world.data / "exports" / "tokyo").iterdir()
     return export

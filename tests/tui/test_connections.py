@@ -332,4 +332,5 @@ def test_a_run_skipped_on_the_lock_is_shown_as_skipped_not_as_an_error(
         summary = str(app.screen.query_one("#summary", Static).content)
         assert "skipped at" in summary and "already syncing" in summary
 
-    run(app, body)
+    with store.lock("shop"):  # the running run's process is alive: it holds the lock
+        run(app, body)

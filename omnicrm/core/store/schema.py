@@ -223,7 +223,7 @@ webhook_events = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     # queued, applied, rejected (permanently: malformed, refused) or failed (gave up)
     Column("status", String(16), nullable=False, server_default="applied"),
-    Column("error", Text),
+    Column("error", Text, info=FREE_TEXT),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("applied_at", UtcDateTime()),
     Index(None, "status", "received_at"),

@@ -734,6 +734,9 @@ class Store:
                     .where(orders.c.connection == connection, orders.c.id == order_id)
                     .values(customer_id=None, raw={"id": order_id, "redacted_at": now.isoformat()})
                 )
+            # Webhooks about them still waiting to be applied hold their data raw.
+            subjects = [*([customer_id] if customer_id is not None else []), *order_list]
+            inbox.purge_pending(conn, connection, subjects)
             personal.scrub_free_text(conn, terms)
             tombstones = [(Stream.ORDERS, o) for o in order_list]
             if customer_id is not None:
@@ -776,6 +779,7 @@ class Store:
                 ).scalars()
             )
             personal.forget_records(conn, connection, records)
+            inbox.purge_pending(conn, connection, None)
             for table in (order_lines, orders, customers, sync_state, redactions, points_entries):
                 conn.execute(delete(table).where(table.c.connection == connection))
             conn.execute(delete(webhook_events).where(webhook_events.c.source == connection))
@@ -885,3 +889,7 @@ def _run(row: Row[Any]) -> Run:
         rate_limit_wait=row.rate_limit_wait,
         streams=row.streams,
     )
+
+
+# inbox builds on Store (its functions take one), so it is imported once Store exists.
+from omnicrm.core.store import inbox  # noqa: E402
