@@ -367,12 +367,19 @@ def webhooks() -> None:
 @webhooks.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8780, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--apply/--no-apply",
+    default=True,
+    show_default=True,
+    help="Apply the accepted events in this process too; with --no-apply only accept "
+    "them and let `omnicrm webhooks work` apply them.",
+)
 @click.pass_obj
-def webhooks_serve(obj: Context, host: str, port: int) -> None:
+def webhooks_serve(obj: Context, host: str, port: int, apply: bool) -> None:
     """Serve POST /webhooks/CHANNEL for every connection of the config."""
     import uvicorn
 
-    from omnicrm.core.webhook_app import create_app
+    from omnicrm.core.webhook_app import create_app, uvicorn_options
 
     with errors():
         runtime = obj.runtime()
@@ -381,9 +388,56 @@ def webhooks_serve(obj: Context, host: str, port: int) -> None:
             fail("no installed channel receives webhooks (see `omnicrm plugins`)", 2)
         for channel in channels:
             console.print(f"listening: http://{host}:{port}/webhooks/{channel}")
+        if not apply:
+            console.print("accepting only: run `omnicrm webhooks work` to apply the events")
         try:
-            uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+            uvicorn.run(
+                create_app(runtime, apply=apply),
+                host=host,
+                port=port,
+                log_level="warning",
+                **uvicorn_options(),
+            )
         finally:
+            runtime.close()
+
+
+@webhooks.command("work")
+@click.option(
+    "--poll",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.01, 60),
+    help="Seconds between looks at the inbox when it is empty.",
+)
+@click.pass_obj
+def webhooks_work(obj: Context, poll: float) -> None:
+    """Apply the webhook events that `webhooks serve --no-apply` accepted, until stopped.
+
+    Several can run at once (on PostgreSQL): each event is claimed by one of them."""
+    import time
+
+    from omnicrm.core.webhook_app import InboxWorker, ProfileRefresher
+
+    with errors():
+        runtime = obj.runtime()
+        _ = runtime.store  # open and migrate now: a bad store URL fails here
+        worker = InboxWorker(runtime, poll=poll)
+        if runtime.config.crm.refresh_after_sync:
+            worker.refresher = ProfileRefresher(runtime)
+        stopping: list[int] = []
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+        console.print("applying queued webhook events (Ctrl-C to stop)")
+        worker.start()
+        try:
+            while not stopping:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            worker.close()
+            if worker.refresher is not None:
+                worker.refresher.close()  # what it had not refreshed yet stays queued
             runtime.close()
 
 

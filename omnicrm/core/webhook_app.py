@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import logging
 import threading
 import time
@@ -208,11 +209,17 @@ class InboxWorker:
     """
 
     def __init__(
-        self, runtime: Runtime, refresher: ProfileRefresher | None = None, *, batch: int = 64
+        self,
+        runtime: Runtime,
+        refresher: ProfileRefresher | None = None,
+        *,
+        batch: int = 64,
+        poll: float = 1.0,
     ) -> None:
         self._runtime = runtime
         self.refresher = refresher
         self._batch = batch
+        self._poll = poll
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -251,6 +258,11 @@ class InboxWorker:
         if self._thread is not None:
             self._thread.join(30)
 
+    def run(self) -> None:
+        """Drain the inbox in this thread until :meth:`close` (``omnicrm webhooks work``:
+        the events another process accepted, polled every ``poll`` seconds)."""
+        self._loop()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
@@ -264,7 +276,7 @@ class InboxWorker:
             if done == 0:
                 self._idle.set()
                 # Also look again now and then: retries come due, another process queues.
-                self._wake.wait(1.0)
+                self._wake.wait(self._poll)
 
     def busy(self) -> bool:
         """Whether webhooks arrived in the last 100 ms."""
@@ -451,6 +463,14 @@ class GroupCommit:
                 answer.set_result(inbox_id)
 
 
+def uvicorn_options() -> dict[str, str]:
+    """uvloop and httptools for uvicorn where both are installed: about half the CPU per
+    request of asyncio's loop and the pure-Python h11 parser (benchmarks/README.md)."""
+    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
+        return {"loop": "uvloop", "http": "httptools"}
+    return {}
+
+
 class _TooLarge(Exception):
     pass
 
@@ -471,10 +491,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
+def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = True) -> Starlette:
     """The webhook app for the channels and connections of ``runtime``; profiles are
     refreshed ``refresh_delay`` seconds after a change (at once after a redaction).
-    ``app.state.inbox`` is its :class:`InboxWorker`."""
+    ``app.state.inbox`` is its :class:`InboxWorker`.
+
+    With ``apply`` false the app only accepts: queued events are applied by another
+    process (``omnicrm webhooks work``), so intake has this process's CPU to itself.
+    Urgent events (privacy requests) are still applied before the answer."""
     _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
     worker = InboxWorker(runtime)
     if runtime.config.crm.refresh_after_sync:
@@ -530,7 +554,8 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
                     event.event_id,
                     _reason(exc),
                 )
-        worker.wake()
+        if apply:
+            worker.wake()
         status = (outcome or EventStatus.QUEUED).value
         log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, status)
         return JSONResponse({"status": status})
@@ -579,7 +604,8 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        worker.wake()  # events a previous process left queued
+        if apply:
+            worker.wake()  # events a previous process left queued
         yield
         await run_in_threadpool(intake_queue.close)
         await run_in_threadpool(worker.close)
