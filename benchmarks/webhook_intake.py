@@ -46,7 +46,7 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
 from omnicrm.core.store.schema import webhook_events
-from omnicrm.core.webhook_app import InboxWorker, create_app, uvicorn_options
+from omnicrm.core.webhook_app import InboxWorker, create_app
 from omnicrm.plugins.shopify.sandbox import webhooks as payloads
 from omnicrm.plugins.shopify.sandbox.data import ShopData
 from omnicrm.plugins.shopify.settings import ShopifySettings
@@ -195,10 +195,17 @@ def main() -> int:
         store_url = args.store_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         runtime = make_runtime(store_url)
         app = create_app(runtime, apply=args.appliers == 0)
-        loop = {} if args.plain_http else uvicorn_options()
+        # uvicorn's "auto" takes uvloop and httptools, as `omnicrm webhooks serve` does.
+        loop, http = ("asyncio", "h11") if args.plain_http else ("auto", "auto")
         server = uvicorn.Server(
             uvicorn.Config(
-                app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **loop
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+                loop=loop,
+                http=http,
             )
         )
         sock = socket.socket()
@@ -211,7 +218,7 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}/webhooks/shopify"
         print(
             f"store: {Store(store_url)!r}; {args.events} events, {args.concurrency} at a time; "
-            f"http: {loop or 'asyncio, h11'}; applied by "
+            f"http: {'asyncio, h11' if args.plain_http else 'uvloop, httptools'}; applied by "
             + (f"{args.appliers} process(es) of their own" if args.appliers else "the server")
         )
         appliers = [

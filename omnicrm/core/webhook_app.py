@@ -18,9 +18,9 @@ purges the queued events about that person with their bodies.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-import importlib.util
 import logging
 import threading
 import time
@@ -425,6 +425,11 @@ class GroupCommit:
     def enqueue(self, arrival: inbox.Arrival) -> int | None:
         """Claim and queue one event: its inbox row's id, or None for a duplicate.
         Raises what the store raised (the event is then not claimed)."""
+        return self.submit(arrival).result()
+
+    def submit(self, arrival: inbox.Arrival) -> Future[int | None]:
+        """:meth:`enqueue` without waiting: the future of its answer (to await on the
+        event loop with ``asyncio.wrap_future``, no thread of its own held meanwhile)."""
         answer: Future[int | None] = Future()
         with self._ready:
             if self._closed:
@@ -436,7 +441,7 @@ class GroupCommit:
                 self._thread.start()
             self._waiting.append((arrival, answer))
             self._ready.notify()
-        return answer.result()
+        return answer
 
     def close(self) -> None:
         with self._ready:
@@ -461,14 +466,6 @@ class GroupCommit:
                 continue
             for (_, answer), inbox_id in zip(batch, ids, strict=True):
                 answer.set_result(inbox_id)
-
-
-def uvicorn_options() -> dict[str, str]:
-    """uvloop and httptools for uvicorn where both are installed: about half the CPU per
-    request of asyncio's loop and the pure-Python h11 parser (benchmarks/README.md)."""
-    if importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools"):
-        return {"loop": "uvloop", "http": "httptools"}
-    return {}
 
 
 class _TooLarge(Exception):
@@ -506,39 +503,26 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
     refresher = worker.refresher
     intake_queue = GroupCommit(runtime)
 
-    def intake(
+    def verify(
         channel: str, receiver: WebhookReceiver, headers: Mapping[str, str], body: bytes
-    ) -> JSONResponse:
-        """Verify, claim and queue one delivery (in a worker thread: HMAC and parsing
-        are CPU work that must not hold up the event loop)."""
+    ) -> WebhookEvent | WebhookInvalid | JSONResponse:
+        """The verified event; why a genuine one is invalid (to record, off the event
+        loop); or the answer to a delivery that is not genuine."""
         connections = [c for c in runtime.config.connections.values() if c.channel == channel]
         try:
-            event = receiver.verify(headers, body, connections)
+            return receiver.verify(headers, body, connections)
         except WebhookRejected as exc:
             log.warning("%s webhook rejected: %s", channel, exc)
             return JSONResponse({"error": "not verified"}, 401)
         except WebhookInvalid as exc:
-            return _invalid(channel, exc)
+            return exc
         except Exception:
             # A receiver's bug: never a traceback to the sender, nor the body to the log.
             log.error("%s webhook: the receiver failed on a request", channel, exc_info=False)
             return JSONResponse({"error": "internal error"}, 500)
-        try:
-            inbox_id = intake_queue.enqueue(
-                inbox.Arrival(
-                    event.connection,
-                    event.event_id,
-                    event.topic,
-                    body,
-                    customer_id=event.customer_id,
-                    record_id=event.record_id,
-                )
-            )
-        except (SQLAlchemyError, OmnicrmError) as exc:
-            log.error(
-                "%s: webhook %s not queued: %s", event.connection, event.event_id, _reason(exc)
-            )
-            return JSONResponse({"error": "try again"}, 503)
+
+    def queued(event: WebhookEvent, inbox_id: int | None) -> JSONResponse:
+        """The answer to a claimed event; an urgent one is applied first."""
         if inbox_id is None:
             log.info("%s: webhook %s %s duplicate", event.connection, event.topic, event.event_id)
             return JSONResponse({"status": "duplicate"})
@@ -600,7 +584,32 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
             return JSONResponse({"error": f"the body is over {limit} bytes"}, 413)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete body"}, 400)
-        return await run_in_threadpool(intake, channel, receiver, request.headers, body)
+        # A receiver is a plugin's code (HMAC, parsing): never on the event loop.
+        checked = await run_in_threadpool(verify, channel, receiver, request.headers, body)
+        if isinstance(checked, JSONResponse):
+            return checked
+        if isinstance(checked, WebhookInvalid):
+            return await run_in_threadpool(_invalid, channel, checked)
+        event = checked
+        arrival = inbox.Arrival(
+            event.connection,
+            event.event_id,
+            event.topic,
+            body,
+            customer_id=event.customer_id,
+            record_id=event.record_id,
+        )
+        try:
+            # Awaited on the loop: the group commit's thread answers, no request thread waits.
+            inbox_id = await asyncio.wrap_future(intake_queue.submit(arrival))
+        except (SQLAlchemyError, OmnicrmError) as exc:
+            log.error(
+                "%s: webhook %s not queued: %s", event.connection, event.event_id, _reason(exc)
+            )
+            return JSONResponse({"error": "try again"}, 503)
+        if inbox_id is not None and event.urgent:
+            return await run_in_threadpool(queued, event, inbox_id)
+        return queued(event, inbox_id)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
