@@ -301,9 +301,24 @@ def status(obj: Context) -> None:
         err_console.print(f"[red]{escape(name)}:[/] {escape(str(error))}", highlight=False)
 
 
-def _serve(runtime: Runtime, *, tui: bool = False) -> None:
+def _serve(runtime: Runtime, *, tui: bool = False, webhooks: bool = False) -> None:
     """Run the scheduler until SIGINT or SIGTERM; with ``tui``, in the background of the
-    terminal UI until the operator quits it."""
+    terminal UI until the operator quits it; with ``webhooks``, applying the webhook
+    inbox meanwhile."""
+    try:
+        with contextlib.ExitStack() as stack:
+            if webhooks:
+                from omnicrm.core.webhook_app import applying
+
+                stack.enter_context(applying(runtime))
+                console.print("applying the webhook events that `webhooks serve` queues")
+            _schedule(runtime, tui=tui)
+    finally:
+        runtime.close()  # after the inbox worker stopped
+
+
+def _schedule(runtime: Runtime, *, tui: bool) -> None:
+    """The scheduler of ``_serve``, until stopped (the caller closes the runtime)."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from omnicrm.core.scheduler import build_scheduler
@@ -332,7 +347,6 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
             OmnicrmApp(runtime).run()
         finally:
             scheduler.shutdown(wait=True)
-            runtime.close()
         return
     for job in jobs:
         console.print(f"scheduled: {job.name}")
@@ -346,17 +360,21 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)
-        runtime.close()
 
 
 @cli.command()
 @click.option("--tui", is_flag=True, help="Watch the runs in the terminal UI meanwhile.")
+@click.option(
+    "--webhooks",
+    is_flag=True,
+    help="Apply the webhook events that `webhooks serve --no-apply` accepts, meanwhile.",
+)
 @click.pass_obj
-def run(obj: Context, tui: bool) -> None:
+def run(obj: Context, tui: bool, webhooks: bool) -> None:
     """Run the scheduler: sync every connection on its schedule until stopped."""
     with errors():
         runtime = obj.runtime()
-        _serve(runtime, tui=tui)
+        _serve(runtime, tui=tui, webhooks=webhooks)
 
 
 @cli.group()
@@ -413,27 +431,20 @@ def webhooks_work(obj: Context, poll: float) -> None:
     Several can run at once (on PostgreSQL): each event is claimed by one of them."""
     import time
 
-    from omnicrm.core.webhook_app import InboxWorker, ProfileRefresher
+    from omnicrm.core.webhook_app import applying
 
     with errors():
         runtime = obj.runtime()
-        _ = runtime.store  # open and migrate now: a bad store URL fails here
-        worker = InboxWorker(runtime, poll=poll)
-        if runtime.config.crm.refresh_after_sync:
-            worker.refresher = ProfileRefresher(runtime)
         stopping: list[int] = []
         signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
-        console.print("applying queued webhook events (Ctrl-C to stop)")
-        worker.start()
         try:
-            while not stopping:
-                time.sleep(0.2)
+            with applying(runtime, poll=poll):
+                console.print("applying queued webhook events (Ctrl-C to stop)")
+                while not stopping:
+                    time.sleep(0.2)
         except KeyboardInterrupt:
             pass
         finally:
-            worker.close()
-            if worker.refresher is not None:
-                worker.refresher.close()  # what it had not refreshed yet stays queued
             runtime.close()
 
 

@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 
 from pydantic_core import from_json
@@ -403,6 +403,24 @@ class InboxWorker:
             return None
         inbox.finish(store, item, EventStatus.APPLIED)
         return EventStatus.APPLIED
+
+
+@contextlib.contextmanager
+def applying(runtime: Runtime, *, poll: float = 0.5) -> Iterator[InboxWorker]:
+    """An :class:`InboxWorker` draining the inbox in a thread of this process while
+    inside (``omnicrm webhooks work``, ``omnicrm run --webhooks``): it applies what a
+    ``webhooks serve --no-apply`` elsewhere accepted."""
+    _ = runtime.store  # open and migrate now: a bad store URL fails here
+    worker = InboxWorker(runtime, poll=poll)
+    if runtime.config.crm.refresh_after_sync:
+        worker.refresher = ProfileRefresher(runtime, busy=worker.busy)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.close()
+        if worker.refresher is not None:
+            worker.refresher.close()  # what it had not refreshed yet stays queued
 
 
 class GroupCommit:

@@ -45,8 +45,9 @@ def test_the_list_shows_outcomes_and_reasons(store: Store, store_url: str, tmp_p
     assert rejected.exit_code == 0 and "evt-queued" not in rejected.output
 
 
+@pytest.mark.parametrize("command", [["webhooks", "work"], ["run", "--webhooks"]])
 def test_work_applies_what_another_process_accepted_and_stops_on_sigterm(
-    store: Store, store_url: str, tmp_path: Path
+    store: Store, store_url: str, tmp_path: Path, command: list[str]
 ) -> None:
     data = ShopData(3, seed=5, background=False)
     for n in range(3):
@@ -57,6 +58,7 @@ def test_work_applies_what_another_process_accepted_and_stops_on_sigterm(
         f'[store]\nurl = "{store_url}"\n'
         "[connections.tokyo]\n"
         'channel = "shopify"\n'
+        'cron = "0 3 1 1 *"\n'  # scheduled (for `run`), but no sync during the test
         "[connections.tokyo.settings]\n"
         'shop = "tokyo.myshopify.com"\n'
         'access_token = "shpat_x"\n'
@@ -64,7 +66,7 @@ def test_work_applies_what_another_process_accepted_and_stops_on_sigterm(
         encoding="utf-8",
     )
     work = subprocess.Popen(
-        [sys.executable, "-m", "omnicrm.cli", "--config", str(config), "webhooks", "work"],
+        [sys.executable, "-m", "omnicrm.cli", "--config", str(config), *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
