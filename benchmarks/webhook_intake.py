@@ -46,7 +46,7 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
 from omnicrm.core.store.schema import webhook_events
-from omnicrm.core.webhook_app import InboxWorker, create_app
+from omnicrm.core.webhook_app import applying, create_app
 from omnicrm.plugins.shopify.sandbox import webhooks as payloads
 from omnicrm.plugins.shopify.sandbox.data import ShopData
 from omnicrm.plugins.shopify.settings import ShopifySettings
@@ -147,15 +147,11 @@ def make_runtime(store_url: str) -> Runtime:
 def applier_main(store_url: str) -> None:
     """What ``omnicrm webhooks work`` does: drain the inbox until told to stop on stdin;
     prints this process's CPU time."""
-    if os.environ.get("BENCH_NICE"):
-        os.nice(int(os.environ["BENCH_NICE"]))
     runtime = make_runtime(store_url)
-    worker = InboxWorker(runtime, poll=0.1)
     cpu = time.process_time()
-    worker.start()
-    print("ready", flush=True)
-    sys.stdin.readline()  # stop
-    worker.close()
+    with applying(runtime, poll=0.1):
+        print("ready", flush=True)
+        sys.stdin.readline()  # stop
     runtime.close()
     print(json.dumps({"cpu": time.process_time() - cpu}), flush=True)
 

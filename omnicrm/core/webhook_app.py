@@ -226,6 +226,10 @@ class InboxWorker:
         self._start_lock = threading.Lock()
         self._idle = threading.Event()
         self.last_arrival = 0.0  # time.monotonic() of the last event queued
+        # Out of the intake's process (``applying``), arrivals are seen in the store: the
+        # newest inbox row's id changing. Two cores are shared with the intake there too.
+        self.watch_store = False
+        self._newest = 0
         self.max_defer = 2.0
 
     def receiver_of(self, connection: str) -> WebhookReceiver | None:
@@ -284,9 +288,17 @@ class InboxWorker:
 
     def _yield_to_intake(self) -> None:
         """While webhooks keep arriving, let their answers have the CPU (one interpreter
-        lock serves both): wait for a lull, up to ``max_defer`` seconds, then apply."""
+        lock, or the machine's cores, serve both): wait for a lull, up to ``max_defer``
+        seconds, then apply."""
         deadline = time.monotonic() + self.max_defer
-        while not self._stop.is_set() and time.monotonic() < deadline and self.busy():
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if self.watch_store:
+                newest = inbox.newest(self._runtime.store)
+                if newest != self._newest:
+                    self._newest = newest
+                    self.last_arrival = time.monotonic()
+            if not self.busy():
+                break
             self._stop.wait(0.05)
 
     def drain(self) -> int:
@@ -412,6 +424,7 @@ def applying(runtime: Runtime, *, poll: float = 0.5) -> Iterator[InboxWorker]:
     ``webhooks serve --no-apply`` elsewhere accepted."""
     _ = runtime.store  # open and migrate now: a bad store URL fails here
     worker = InboxWorker(runtime, poll=poll)
+    worker.watch_store = True
     if runtime.config.crm.refresh_after_sync:
         worker.refresher = ProfileRefresher(runtime, busy=worker.busy)
     worker.start()

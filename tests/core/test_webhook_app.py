@@ -25,7 +25,7 @@ from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
-from omnicrm.core.webhook_app import InboxWorker, create_app
+from omnicrm.core.webhook_app import InboxWorker, applying, create_app
 from omnicrm.core.webhooks import (
     Action,
     Delete,
@@ -541,3 +541,24 @@ def test_two_drainers_never_apply_one_event_twice(store: Store, store_url: str) 
     assert len(mine) == 300
     assert {(r.status, r.attempts) for r in mine} == {(EventStatus.APPLIED, 1)}
     assert store.count(Stream.CUSTOMERS, "tokyo") == 300
+
+
+def test_an_applier_in_another_process_waits_for_a_lull_in_arrivals(
+    store: Store, store_url: str
+) -> None:
+    runtime = _hooked_runtime(store_url)
+    body = b'{"id": "c", "email": "c@example.jp", "updated_at": "2026-05-01T10:00:00Z"}'
+    with applying(runtime, poll=0.01) as worker:
+        worker.max_defer = 60.0  # the lull decides here, not the cap
+        began = time.monotonic()
+        n = 0
+        while time.monotonic() - began < 1.5:  # a burst: an arrival every 10 ms
+            inbox.enqueue(store, "tokyo", f"lull-{store.dialect}-{n}", "customers/update", body)
+            n += 1
+            time.sleep(0.01)
+        during = n - inbox.pending(store)
+        settled(store)
+    runtime.close()
+    # Without watching the store the worker (polling every 10 ms) keeps up with the burst.
+    assert during < n / 2, f"{during} of {n} applied during the burst"
+    assert {r.status for r in inbox.events(store, "tokyo", limit=n)} == {EventStatus.APPLIED}
