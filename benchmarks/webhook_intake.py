@@ -2,12 +2,14 @@
 
 The webhook app (``omnicrm webhooks serve``'s, with the built-in Shopify receiver and one
 Shopify connection) runs in this process on loopback, over a fresh store (SQLite in a
-temporary directory, or ``--store-url``). A second process sends ``--events`` signed
+temporary directory, or ``--store-url``), accepting only (``serve --no-apply``) while
+``--appliers`` processes apply the inbox as ``omnicrm webhooks work`` does (``--appliers
+0``: the server's own thread applies, as ``webhooks serve`` alone). A second process sends ``--events`` signed
 webhooks, two thirds ``customers/update`` and one third ``orders/create`` (the sandbox's
 realistic Japanese payloads, each about a different record), ``--concurrency`` at a time,
 and reports when each was answered. Bodies are built and signed before the clock starts.
 
-Then this process waits for the inbox worker to apply everything and checks that every
+Then this process waits for the appliers to apply everything and checks that every
 event is recorded applied after exactly one attempt, that the inbox (raw bodies) is
 empty, and that the store holds exactly one record per event. It prints accepted/s, the
 latency percentiles and the time to apply the backlog, with PASS/FAIL against the goal
