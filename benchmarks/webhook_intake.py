@@ -7,7 +7,8 @@ temporary directory, or ``--store-url``), accepting only (``serve --no-apply``) 
 0``: the server's own thread applies, as ``webhooks serve`` alone). A second process
 sends ``--events`` signed webhooks, two thirds ``customers/update`` and one third
 ``orders/create`` (the sandbox's realistic Japanese payloads, each about a different
-record), ``--concurrency`` at a time, and reports when each was answered. Bodies are built and signed before the clock starts.
+record), ``--concurrency`` at a time, and reports when each was answered. Bodies are
+built and signed before the clock starts.
 
 Then this process waits for the appliers to apply everything and checks that every
 event is recorded applied after exactly one attempt, that the inbox (raw bodies) is
