@@ -2,12 +2,15 @@
 
 The webhook app (``omnicrm webhooks serve``'s, with the built-in Shopify receiver and one
 Shopify connection) runs in this process on loopback, over a fresh store (SQLite in a
-temporary directory, or ``--store-url``). A second process sends ``--events`` signed
-webhooks, two thirds ``customers/update`` and one third ``orders/create`` (the sandbox's
-realistic Japanese payloads, each about a different record), ``--concurrency`` at a time,
-and reports when each was answered. Bodies are built and signed before the clock starts.
+temporary directory, or ``--store-url``), accepting only (``serve --no-apply``) while
+``--appliers`` processes apply the inbox as ``omnicrm webhooks work`` does (``--appliers
+0``: the server's own thread applies, as ``webhooks serve`` alone). A second process
+sends ``--events`` signed webhooks, two thirds ``customers/update`` and one third
+``orders/create`` (the sandbox's realistic Japanese payloads, each about a different
+record), ``--concurrency`` at a time, and reports when each was answered. Bodies are
+built and signed before the clock starts.
 
-Then this process waits for the inbox worker to apply everything and checks that every
+Then this process waits for the appliers to apply everything and checks that every
 event is recorded applied after exactly one attempt, that the inbox (raw bodies) is
 empty, and that the store holds exactly one record per event. It prints accepted/s, the
 latency percentiles and the time to apply the backlog, with PASS/FAIL against the goal
@@ -46,7 +49,7 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
 from omnicrm.core.store.schema import webhook_events
-from omnicrm.core.webhook_app import create_app
+from omnicrm.core.webhook_app import applying, create_app
 from omnicrm.plugins.shopify.sandbox import webhooks as payloads
 from omnicrm.plugins.shopify.sandbox.data import ShopData
 from omnicrm.plugins.shopify.settings import ShopifySettings
@@ -133,6 +136,29 @@ def client_main(url: str, events: int, concurrency: int) -> None:
 # -- the receiving side ------------------------------------------------------------------
 
 
+def make_runtime(store_url: str) -> Runtime:
+    """The runtime of ``omnicrm webhooks serve``/``work`` with one Shopify connection."""
+    settings = ShopifySettings(
+        shop=SHOP, access_token=SecretStr("shpat_bench"), client_secret=SecretStr(SECRET)
+    )
+    config = Config(
+        None, store_url, SchedulerSection(), {"bench": Connection("bench", "shopify", settings)}
+    )
+    return Runtime(Host.load(), config)
+
+
+def applier_main(store_url: str) -> None:
+    """What ``omnicrm webhooks work`` does: drain the inbox until told to stop on stdin;
+    prints this process's CPU time."""
+    runtime = make_runtime(store_url)
+    cpu = time.process_time()
+    with applying(runtime, poll=0.1):
+        print("ready", flush=True)
+        sys.stdin.readline()  # stop
+    runtime.close()
+    print(json.dumps({"cpu": time.process_time() - cpu}), flush=True)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -143,28 +169,45 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--store-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--appliers",
+        type=int,
+        default=1,
+        help="processes applying the inbox, as `webhooks work` (default 1); 0: the "
+        "server's own thread applies, as `webhooks serve` alone",
+    )
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="uvicorn on asyncio and h11 instead of uvloop and httptools",
+    )
     parser.add_argument("--client", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--applier", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client_main(args.client, args.events, args.concurrency)
+        return 0
+    if args.applier:
+        applier_main(args.applier)
         return 0
 
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         store_url = args.store_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        settings = ShopifySettings(
-            shop=SHOP, access_token=SecretStr("shpat_bench"), client_secret=SecretStr(SECRET)
-        )
-        config = Config(
-            None,
-            store_url,
-            SchedulerSection(),
-            {"bench": Connection("bench", "shopify", settings)},
-        )
-        runtime = Runtime(Host.load(), config)
-        app = create_app(runtime)
+        runtime = make_runtime(store_url)
+        app = create_app(runtime, apply=args.appliers == 0)
+        # uvicorn's "auto" takes uvloop and httptools, as `omnicrm webhooks serve` does.
+        loop, http = ("asyncio", "h11") if args.plain_http else ("auto", "auto")
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+                loop=loop,
+                http=http,
+            )
         )
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -174,7 +217,23 @@ def main() -> int:
         while not server.started:
             time.sleep(0.01)
         url = f"http://127.0.0.1:{port}/webhooks/shopify"
-        print(f"store: {Store(store_url)!r}; {args.events} events, {args.concurrency} at a time")
+        print(
+            f"store: {Store(store_url)!r}; {args.events} events, {args.concurrency} at a time; "
+            f"http: {'asyncio, h11' if args.plain_http else 'uvloop, httptools'}; applied by "
+            + (f"{args.appliers} process(es) of their own" if args.appliers else "the server")
+        )
+        appliers = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--applier", store_url],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(args.appliers)
+        ]
+        for applier in appliers:
+            assert applier.stdout is not None
+            applier.stdout.readline()  # ready
         client = subprocess.Popen(
             [
                 sys.executable,
@@ -203,6 +262,13 @@ def main() -> int:
         while inbox.pending(store) and time.monotonic() < deadline:
             time.sleep(0.05)
         applied_after = time.perf_counter() - sent_at
+        applier_cpu = 0.0
+        for applier in appliers:
+            assert applier.stdin is not None and applier.stdout is not None
+            applier.stdin.write("stop\n")
+            applier.stdin.flush()
+            applier_cpu += json.loads(applier.stdout.readline())["cpu"]
+            applier.wait()
         with store.engine.connect() as conn:
             outcomes = dict(
                 conn.execute(
@@ -238,9 +304,11 @@ def main() -> int:
     )
     n = len(latencies)
     print(
-        f"cpu per webhook while sending: server {server_cpu / n * 1000:.2f} ms (intake and the "
-        f"worker), client {result['cpu'] / n * 1000:.2f} ms; load average "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"cpu per webhook while sending: server {server_cpu / n * 1000:.2f} ms "
+        f"({'intake only' if appliers else 'intake and the worker'}), client "
+        f"{result['cpu'] / n * 1000:.2f} ms"
+        + (f"; applying (all, in the appliers) {applier_cpu / n * 1000:.2f} ms" if appliers else "")
+        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
         f"applied: all {args.events} {applied_after:.2f} s after the first was sent; "

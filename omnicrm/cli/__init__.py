@@ -5,6 +5,7 @@ Exit codes: 0 done; 1 a sync failed or could not start; 2 bad configuration or u
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import signal
 import sys
@@ -279,9 +280,24 @@ def _log_without_terminal(runtime: Runtime) -> None:
         log_runs(shop_zone(runtime.config))
 
 
-def _serve(runtime: Runtime, *, tui: bool = False) -> None:
+def _serve(runtime: Runtime, *, tui: bool = False, webhooks: bool = False) -> None:
     """Run the scheduler until SIGINT or SIGTERM; with ``tui``, in the background of the
-    terminal UI until the operator quits it."""
+    terminal UI until the operator quits it; with ``webhooks``, applying the webhook
+    inbox meanwhile."""
+    try:
+        with contextlib.ExitStack() as stack:
+            if webhooks:
+                from omnicrm.core.webhook_app import applying
+
+                stack.enter_context(applying(runtime))
+                console.print("applying the webhook events that `webhooks serve` queues")
+            _schedule(runtime, tui=tui)
+    finally:
+        runtime.close()  # after the inbox worker stopped
+
+
+def _schedule(runtime: Runtime, *, tui: bool) -> None:
+    """The scheduler of ``_serve``, until stopped (the caller closes the runtime)."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from omnicrm.core.scheduler import build_scheduler
@@ -312,7 +328,6 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
             OmnicrmApp(runtime).run()
         finally:
             scheduler.shutdown(wait=True)
-            runtime.close()
         return
     for job in jobs:
         console.print(f"scheduled: {job.name}")
@@ -326,13 +341,17 @@ def _serve(runtime: Runtime, *, tui: bool = False) -> None:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)
-        runtime.close()
 
 
 @cli.command()
 @click.option("--tui", is_flag=True, help="Watch the runs in the terminal UI meanwhile.")
+@click.option(
+    "--webhooks",
+    is_flag=True,
+    help="Apply the webhook events that `webhooks serve --no-apply` accepts, meanwhile.",
+)
 @click.pass_obj
-def run(obj: Context, tui: bool) -> None:
+def run(obj: Context, tui: bool, webhooks: bool) -> None:
     """Run the scheduler: sync every connection on its schedule until stopped."""
     with errors():
         runtime = obj.runtime()
@@ -340,7 +359,7 @@ def run(obj: Context, tui: bool) -> None:
             from omnicrm.render import shop_zone
 
             log_runs(shop_zone(runtime.config))
-        _serve(runtime, tui=tui)
+        _serve(runtime, tui=tui, webhooks=webhooks)
 
 
 @cli.group()
@@ -351,8 +370,15 @@ def webhooks() -> None:
 @webhooks.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8780, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--apply/--no-apply",
+    default=True,
+    show_default=True,
+    help="Apply the accepted events in this process too; with --no-apply only accept "
+    "them and let `omnicrm webhooks work` apply them.",
+)
 @click.pass_obj
-def webhooks_serve(obj: Context, host: str, port: int) -> None:
+def webhooks_serve(obj: Context, host: str, port: int, apply: bool) -> None:
     """Serve POST /webhooks/CHANNEL for every connection of the config."""
     import uvicorn
 
@@ -365,8 +391,44 @@ def webhooks_serve(obj: Context, host: str, port: int) -> None:
             fail("no installed channel receives webhooks (see `omnicrm plugins`)", 2)
         for channel in channels:
             console.print(f"listening: http://{host}:{port}/webhooks/{channel}")
+        if not apply:
+            console.print("accepting only: run `omnicrm webhooks work` to apply the events")
         try:
-            uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")
+            # uvicorn takes uvloop and httptools (dependencies) by itself: about a third
+            # less CPU per request than asyncio and h11 (benchmarks/README.md).
+            uvicorn.run(create_app(runtime, apply=apply), host=host, port=port, log_level="warning")
+        finally:
+            runtime.close()
+
+
+@webhooks.command("work")
+@click.option(
+    "--poll",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.01, 60),
+    help="Seconds between looks at the inbox when it is empty.",
+)
+@click.pass_obj
+def webhooks_work(obj: Context, poll: float) -> None:
+    """Apply the webhook events that `webhooks serve --no-apply` accepted, until stopped.
+
+    Several can run at once (on PostgreSQL): each event is claimed by one of them."""
+    import time
+
+    from omnicrm.core.webhook_app import applying
+
+    with errors():
+        runtime = obj.runtime()
+        stopping: list[int] = []
+        signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+        try:
+            with applying(runtime, poll=poll):
+                console.print("applying queued webhook events (Ctrl-C to stop)")
+                while not stopping:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
         finally:
             runtime.close()
 

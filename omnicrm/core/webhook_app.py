@@ -18,12 +18,13 @@ purges the queued events about that person with their bodies.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 
 from pydantic_core import from_json
@@ -197,17 +198,27 @@ class InboxWorker:
     """
 
     def __init__(
-        self, runtime: Runtime, refresher: ProfileRefresher | None = None, *, batch: int = 64
+        self,
+        runtime: Runtime,
+        refresher: ProfileRefresher | None = None,
+        *,
+        batch: int = 64,
+        poll: float = 1.0,
     ) -> None:
         self._runtime = runtime
         self.refresher = refresher
         self._batch = batch
+        self._poll = poll
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._idle = threading.Event()
         self.last_arrival = 0.0  # time.monotonic() of the last event queued
+        # Out of the intake's process (``applying``), arrivals are seen in the store: the
+        # newest inbox row's id changing. Two cores are shared with the intake there too.
+        self.watch_store = False
+        self._newest = 0
         self.max_defer = 2.0
 
     def receiver_of(self, connection: str) -> WebhookReceiver | None:
@@ -240,6 +251,11 @@ class InboxWorker:
         if self._thread is not None:
             self._thread.join(30)
 
+    def run(self) -> None:
+        """Drain the inbox in this thread until :meth:`close` (``omnicrm webhooks work``:
+        the events another process accepted, polled every ``poll`` seconds)."""
+        self._loop()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
@@ -253,7 +269,7 @@ class InboxWorker:
             if done == 0:
                 self._idle.set()
                 # Also look again now and then: retries come due, another process queues.
-                self._wake.wait(1.0)
+                self._wake.wait(self._poll)
 
     def busy(self) -> bool:
         """Whether webhooks arrived in the last 100 ms."""
@@ -261,9 +277,17 @@ class InboxWorker:
 
     def _yield_to_intake(self) -> None:
         """While webhooks keep arriving, let their answers have the CPU (one interpreter
-        lock serves both): wait for a lull, up to ``max_defer`` seconds, then apply."""
+        lock, or the machine's cores, serve both): wait for a lull, up to ``max_defer``
+        seconds, then apply."""
         deadline = time.monotonic() + self.max_defer
-        while not self._stop.is_set() and time.monotonic() < deadline and self.busy():
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if self.watch_store:
+                newest = inbox.newest(self._runtime.store)
+                if newest != self._newest:
+                    self._newest = newest
+                    self.last_arrival = time.monotonic()
+            if not self.busy():
+                break
             self._stop.wait(0.05)
 
     def drain(self) -> int:
@@ -382,6 +406,25 @@ class InboxWorker:
         return EventStatus.APPLIED
 
 
+@contextlib.contextmanager
+def applying(runtime: Runtime, *, poll: float = 0.5) -> Iterator[InboxWorker]:
+    """An :class:`InboxWorker` draining the inbox in a thread of this process while
+    inside (``omnicrm webhooks work``, ``omnicrm run --webhooks``): it applies what a
+    ``webhooks serve --no-apply`` elsewhere accepted."""
+    _ = runtime.store  # open and migrate now: a bad store URL fails here
+    worker = InboxWorker(runtime, poll=poll)
+    worker.watch_store = True
+    if runtime.config.crm.refresh_after_sync:
+        worker.refresher = ProfileRefresher(runtime, busy=worker.busy)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.close()
+        if worker.refresher is not None:
+            worker.refresher.close()  # what it had not refreshed yet stays queued
+
+
 class GroupCommit:
     """Queues accepted events in batches: one transaction for all that arrived meanwhile.
 
@@ -402,6 +445,11 @@ class GroupCommit:
     def enqueue(self, arrival: inbox.Arrival) -> int | None:
         """Claim and queue one event: its inbox row's id, or None for a duplicate.
         Raises what the store raised (the event is then not claimed)."""
+        return self.submit(arrival).result()
+
+    def submit(self, arrival: inbox.Arrival) -> Future[int | None]:
+        """:meth:`enqueue` without waiting: the future of its answer (to await on the
+        event loop with ``asyncio.wrap_future``, no thread of its own held meanwhile)."""
         answer: Future[int | None] = Future()
         with self._ready:
             if self._closed:
@@ -413,7 +461,7 @@ class GroupCommit:
                 self._thread.start()
             self._waiting.append((arrival, answer))
             self._ready.notify()
-        return answer.result()
+        return answer
 
     def close(self) -> None:
         with self._ready:
@@ -460,10 +508,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
+def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = True) -> Starlette:
     """The webhook app for the channels and connections of ``runtime``; profiles are
     refreshed ``refresh_delay`` seconds after a change (at once after a redaction).
-    ``app.state.inbox`` is its :class:`InboxWorker`."""
+    ``app.state.inbox`` is its :class:`InboxWorker`.
+
+    With ``apply`` false the app only accepts: queued events are applied by another
+    process (``omnicrm webhooks work``), so intake has this process's CPU to itself.
+    Urgent events (privacy requests) are still applied before the answer."""
     _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
     worker = InboxWorker(runtime)
     if runtime.config.crm.refresh_after_sync:
@@ -471,39 +523,26 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
     refresher = worker.refresher
     intake_queue = GroupCommit(runtime)
 
-    def intake(
+    def verify(
         channel: str, receiver: WebhookReceiver, headers: Mapping[str, str], body: bytes
-    ) -> JSONResponse:
-        """Verify, claim and queue one delivery (in a worker thread: HMAC and parsing
-        are CPU work that must not hold up the event loop)."""
+    ) -> WebhookEvent | WebhookInvalid | JSONResponse:
+        """The verified event; why a genuine one is invalid (to record, off the event
+        loop); or the answer to a delivery that is not genuine."""
         connections = [c for c in runtime.config.connections.values() if c.channel == channel]
         try:
-            event = receiver.verify(headers, body, connections)
+            return receiver.verify(headers, body, connections)
         except WebhookRejected as exc:
             log.warning("%s webhook rejected: %s", channel, exc)
             return JSONResponse({"error": "not verified"}, 401)
         except WebhookInvalid as exc:
-            return _invalid(channel, exc)
+            return exc
         except Exception:
             # A receiver's bug: never a traceback to the sender, nor the body to the log.
             log.error("%s webhook: the receiver failed on a request", channel, exc_info=False)
             return JSONResponse({"error": "internal error"}, 500)
-        try:
-            inbox_id = intake_queue.enqueue(
-                inbox.Arrival(
-                    event.connection,
-                    event.event_id,
-                    event.topic,
-                    body,
-                    customer_id=event.customer_id,
-                    record_id=event.record_id,
-                )
-            )
-        except (SQLAlchemyError, OmnicrmError) as exc:
-            log.error(
-                "%s: webhook %s not queued: %s", event.connection, event.event_id, _reason(exc)
-            )
-            return JSONResponse({"error": "try again"}, 503)
+
+    def queued(event: WebhookEvent, inbox_id: int | None) -> JSONResponse:
+        """The answer to a claimed event; an urgent one is applied first."""
         if inbox_id is None:
             log.info("%s: webhook %s %s duplicate", event.connection, event.topic, event.event_id)
             return JSONResponse({"status": "duplicate"})
@@ -519,7 +558,8 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
                     event.event_id,
                     _reason(exc),
                 )
-        worker.wake()
+        if apply:
+            worker.wake()
         status = (outcome or EventStatus.QUEUED).value
         log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, status)
         return JSONResponse({"status": status})
@@ -564,11 +604,37 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0) -> Starlette:
             return JSONResponse({"error": f"the body is over {limit} bytes"}, 413)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete body"}, 400)
-        return await run_in_threadpool(intake, channel, receiver, request.headers, body)
+        # A receiver is a plugin's code (HMAC, parsing): never on the event loop.
+        checked = await run_in_threadpool(verify, channel, receiver, request.headers, body)
+        if isinstance(checked, JSONResponse):
+            return checked
+        if isinstance(checked, WebhookInvalid):
+            return await run_in_threadpool(_invalid, channel, checked)
+        event = checked
+        arrival = inbox.Arrival(
+            event.connection,
+            event.event_id,
+            event.topic,
+            body,
+            customer_id=event.customer_id,
+            record_id=event.record_id,
+        )
+        try:
+            # Awaited on the loop: the group commit's thread answers, no request thread waits.
+            inbox_id = await asyncio.wrap_future(intake_queue.submit(arrival))
+        except (SQLAlchemyError, OmnicrmError) as exc:
+            log.error(
+                "%s: webhook %s not queued: %s", event.connection, event.event_id, _reason(exc)
+            )
+            return JSONResponse({"error": "try again"}, 503)
+        if inbox_id is not None and event.urgent:
+            return await run_in_threadpool(queued, event, inbox_id)
+        return queued(event, inbox_id)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        worker.wake()  # events a previous process left queued
+        if apply:
+            worker.wake()  # events a previous process left queued
         yield
         await run_in_threadpool(intake_queue.close)
         await run_in_threadpool(worker.close)

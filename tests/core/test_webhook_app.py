@@ -25,7 +25,7 @@ from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
-from omnicrm.core.webhook_app import create_app
+from omnicrm.core.webhook_app import InboxWorker, applying, create_app
 from omnicrm.core.webhooks import (
     Action,
     Delete,
@@ -457,3 +457,108 @@ def test_a_redaction_naming_another_customers_order_is_refused(
         assert event.event_id == "r1" and "o2" in (event.error or "")
     finally:
         store.close()
+
+
+def _hooked_runtime(store_url: str) -> Runtime:
+    host = Host.load(use_entry_points=False, extra={"hooked": HookPlugin()})
+    conn = Connection("tokyo", "hooked", HookSettings(shop="tokyo", secret=SecretStr(SECRET)))
+    crm = CrmSection(refresh_after_sync=False)
+    return Runtime(host, Config(None, store_url, SchedulerSection(), {"tokyo": conn}, crm=crm))
+
+
+def test_an_intake_only_app_queues_and_another_process_applies(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    tag = f"io-{store_url[:5]}"
+    runtime = _hooked_runtime(store_url)
+    web = create_app(runtime, apply=False)
+    store = Store(store_url)
+    with serve(web) as url:
+        for n in range(5):
+            body = {
+                "id": f"{tag}-c{n}",
+                "email": f"{n}@example.jp",
+                "updated_at": "2026-05-01T10:00:00+09:00",
+            }
+            assert post(url, "customers/update", body, f"{tag}-{n}").json() == {"status": "queued"}
+        # A privacy request is still applied before the answer, by the intake itself.
+        redact = {"customer": f"{tag}-gone", "orders": []}
+        assert post(url, "customers/redact", redact, f"{tag}-r").json() == {"status": "applied"}
+        time.sleep(1.5)  # the in-process worker would have looked at the inbox by now
+        assert inbox.pending(store) == 5
+        assert all(RECEIVER.applied[f"{tag}-{n}"] == 0 for n in range(5))
+    web.state.inbox.close()
+    runtime.close()
+
+    applier = _hooked_runtime(store_url)  # as `omnicrm webhooks work` would, on its own
+    worker = InboxWorker(applier, poll=0.05)
+    worker.start()
+    try:
+        settled(store)
+    finally:
+        worker.close()
+        applier.close()
+    assert all(RECEIVER.applied[f"{tag}-{n}"] == 1 for n in range(5))
+    assert sorted(c.id for c in store.customers("tokyo")) == [f"{tag}-c{n}" for n in range(5)]
+    store.close()
+
+
+def test_two_drainers_never_apply_one_event_twice(store: Store, store_url: str) -> None:
+    tag = f"two-{store_url[:5]}"
+    arrivals = [
+        inbox.Arrival(
+            "tokyo",
+            f"{tag}-{n}",
+            "customers/update",
+            json.dumps(
+                {
+                    "id": f"c{n}",
+                    "email": f"{n}@example.jp",
+                    "updated_at": "2026-05-01T10:00:00+09:00",
+                }
+            ).encode(),
+        )
+        for n in range(300)
+    ]
+    inbox.enqueue_many(store, arrivals)
+    # Two appliers with stores of their own, as two `webhooks work` processes; small
+    # batches so that their claims interleave.
+    runtimes = [_hooked_runtime(store_url) for _ in range(4)]
+    workers = [InboxWorker(r, batch=2, poll=0.01) for r in runtimes]
+    for worker in workers:
+        worker.start()
+    try:
+        settled(store, timeout=120)
+    finally:
+        for worker in workers:
+            worker.close()
+        for runtime in runtimes:
+            runtime.close()
+    assert {RECEIVER.applied[a.event_id] for a in arrivals} == {1}
+    records = inbox.events(store, "tokyo", limit=1000)
+    mine = [r for r in records if r.event_id.startswith(f"{tag}-")]
+    assert len(mine) == 300
+    assert {(r.status, r.attempts) for r in mine} == {(EventStatus.APPLIED, 1)}
+    assert store.count(Stream.CUSTOMERS, "tokyo") == 300
+
+
+def test_an_applier_in_another_process_waits_for_a_lull_in_arrivals(
+    store: Store, store_url: str
+) -> None:
+    runtime = _hooked_runtime(store_url)
+    body = b'{"id": "c", "email": "c@example.jp", "updated_at": "2026-05-01T10:00:00Z"}'
+    with applying(runtime, poll=0.01) as worker:
+        worker.max_defer = 60.0  # the lull decides here, not the cap
+        began = time.monotonic()
+        n = 0
+        while time.monotonic() - began < 1.5:  # a burst: an arrival every 10 ms
+            inbox.enqueue(store, "tokyo", f"lull-{store.dialect}-{n}", "customers/update", body)
+            n += 1
+            time.sleep(0.01)
+        during = n - inbox.pending(store)
+        settled(store)
+    runtime.close()
+    # Without watching the store the worker (polling every 10 ms) keeps up with the burst.
+    assert during < n / 2, f"{during} of {n} applied during the burst"
+    assert {r.status for r in inbox.events(store, "tokyo", limit=n)} == {EventStatus.APPLIED}

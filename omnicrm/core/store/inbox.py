@@ -355,6 +355,12 @@ def order_owners(store: Store, connection: str, order_ids: Sequence[str]) -> dic
     return owners
 
 
+def newest(store: Store) -> int:
+    """The id of the newest queued event (0 if none): it changes as events arrive."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.max(webhook_inbox.c.id))).scalar_one() or 0)
+
+
 def pending(store: Store) -> int:
     """How many events wait in the inbox."""
     with store.engine.connect() as conn:
