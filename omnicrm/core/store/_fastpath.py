@@ -11,6 +11,7 @@ would raise (``IntegrityError``, ``StatementError`` ...).
 
 from __future__ import annotations
 
+import json
 import operator
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Table, text
+from sqlalchemy import JSON, Column, Connection, Dialect, Engine, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from omnicrm.core.store import failures
@@ -43,10 +44,8 @@ class TableWriter:
         self.dialect = dialect
         chosen = [table.c[name] for name in columns] if columns else list(table.columns)
         self.names = [column.name for column in chosen]
-        # Exactly the processors Core binds these columns with (None: the value as is).
-        self._process = [
-            column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
-        ]
+        # The processors Core binds these columns with (None: the value as is).
+        self._process = [_processor(column, dialect) for column in chosen]
         self._encoders: dict[tuple[frozenset[str], tuple[str, ...] | None], Encoder] = {}
 
         quote = dialect.identifier_preparer.quote
@@ -179,6 +178,24 @@ class TableWriter:
             connection_invalidated=invalidated,
             dialect=self.dialect,
         )
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What Core binds ``column`` with; for JSON, the text of the engine's serializer.
+
+    Core hands JSON to psycopg wrapped for its own dumper, which serializes it again per
+    value; as text (what the JSON bind processor makes on SQLite) it is the same document,
+    which the server parses as json or jsonb.
+    """
+    impl = column.type.dialect_impl(dialect)
+    if isinstance(impl, JSON):
+        serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+
+        def json_text(value: Any) -> str | None:
+            return None if value is None else serialize(value)
+
+        return json_text
+    return impl.bind_processor(dialect)
 
 
 @dataclass
