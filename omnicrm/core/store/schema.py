@@ -36,13 +36,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
-def _utc(value: Any) -> dt.datetime | None:
-    """``value`` in UTC; naive datetimes (and anything else) are refused."""
+def _aware(value: Any) -> dt.datetime | None:
+    """``value`` as is for a ``timestamptz`` (which keeps the instant, whatever the
+    offset it is given in); naive datetimes (and anything else) are refused."""
     if value is None:
         return None
-    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
         raise ValueError(f"expected a tz-aware datetime, got {value!r}")
-    return value.astimezone(dt.UTC)
+    return value
 
 
 def _utc_text(value: Any) -> str | None:
@@ -84,7 +85,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return (_utc_text if dialect.name == "sqlite" else _utc)(value)
+        return (_utc_text if dialect.name == "sqlite" else _aware)(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         # process_bind_param itself, without TypeDecorator's wrapper around it: a first
@@ -92,7 +93,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         # processor of its own (none of the drivers used here has one).
         if self.impl_instance.bind_processor(dialect) is not None:
             return super().bind_processor(dialect)
-        return _utc_text if dialect.name == "sqlite" else _utc
+        return _utc_text if dialect.name == "sqlite" else _aware
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
