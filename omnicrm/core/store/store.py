@@ -297,17 +297,8 @@ class Store:
             seen = latest.get(record.id)
             if seen is None or record.updated_at > seen.updated_at:
                 latest[record.id] = record
-        stored: dict[str, dt.datetime] = {}
-        ids = list(latest)
-        for start in range(0, len(ids), 5000):
-            query = select(table.c.id, table.c.updated_at).where(
-                table.c.connection == connection,
-                self._one_of(table.c.id, ids[start : start + 5000]),
-            )
-            if self.dialect == "postgresql":
-                query = query.with_for_update()  # hold them until our write commits
-            # A Result has keys(), so dict.update would take it for a mapping.
-            stored.update((id_, updated_at) for id_, updated_at in conn.execute(query))
+        # Locked on PostgreSQL until our write commits.
+        stored = _fastpath.writers(self.engine)(table).versions(conn, connection, list(latest))
         new = [r for r in latest.values() if r.id not in stored]
         changed = [r for r in latest.values() if r.id in stored and r.updated_at > stored[r.id]]
         return new, changed
