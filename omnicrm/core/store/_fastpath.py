@@ -1,9 +1,10 @@
 """Bulk writes of record rows, without SQLAlchemy Core's per-row work.
 
 Rows are still built by :mod:`rows` and every value is still encoded by its column's own
-SQLAlchemy type (``UtcDateTime``, ``Money``, the JSON variant, ``Date`` ...) through the
-bind processor Core itself would use, so there is one encoding; this module only skips
-Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
+SQLAlchemy type (``UtcDateTime``, ``Money``, ``Date`` ...) through the bind processor Core
+itself would use, so there is one encoding; JSON goes to the driver as text, the same
+document Core's serializer makes (:func:`schema.record_json_text`). This module only
+skips Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
 transaction's own driver connection) and one ``executemany`` elsewhere; changed rows with
 one ``executemany`` UPDATE. Driver errors are raised as the SQLAlchemy exceptions Core
 would raise (``IntegrityError``, ``StatementError`` ...).
