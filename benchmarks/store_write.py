@@ -45,8 +45,8 @@ from sqlalchemy.engine import make_url
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Order
 from omnicrm.core.store import RunStatus, Store, StreamState, rows
-from omnicrm.core.store.schema import order_lines, orders
-from omnicrm.core.store.store import _json_dumps, _sqlite_pragmas
+from omnicrm.core.store.schema import json_text, order_lines, orders
+from omnicrm.core.store.store import _sqlite_pragmas
 
 GOAL = 0.7
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -155,7 +155,7 @@ def floor_tuples(dialect: Dialect, batch: Sequence[Order]) -> tuple[list[tuple[A
         procs: list[Callable[[Any], Any] | None] = []
         for column in table.columns:
             if column.name == "raw":
-                procs.append(_json_dumps)
+                procs.append(json_text)
             else:
                 procs.append(column.type.dialect_impl(dialect).bind_processor(dialect))
         names = [column.name for column in table.columns]

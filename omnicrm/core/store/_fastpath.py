@@ -1,9 +1,10 @@
 """Bulk writes of record rows, without SQLAlchemy Core's per-row work.
 
 Rows are still built by :mod:`rows` and every value is still encoded by its column's own
-SQLAlchemy type (``UtcDateTime``, ``Money``, the JSON variant, ``Date`` ...) through the
-bind processor Core itself would use, so there is one encoding; this module only skips
-Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
+SQLAlchemy type (``UtcDateTime``, ``Money``, ``Date`` ...) through the bind processor Core
+itself would use, so there is one encoding; JSON goes to the driver as text, the same
+document Core's serializer makes (:func:`schema.record_json_text`). This module only
+skips Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
 transaction's own driver connection) and one ``executemany`` elsewhere; changed rows with
 one ``executemany`` UPDATE. Driver errors are raised as the SQLAlchemy exceptions Core
 would raise (``IntegrityError``, ``StatementError`` ...).
@@ -11,6 +12,7 @@ would raise (``IntegrityError``, ``StatementError`` ...).
 
 from __future__ import annotations
 
+import json
 import operator
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,10 +21,12 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Table, text
+import orjson
+from sqlalchemy import JSON, Column, Connection, Dialect, Engine, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from omnicrm.core.store import failures
+from omnicrm.core.store.schema import json_text, record_json_text
 
 Row = tuple[Any, ...]
 # From a row (a dict, or values in a known order) and the encoded constants to a driver row.
@@ -43,10 +47,8 @@ class TableWriter:
         self.dialect = dialect
         chosen = [table.c[name] for name in columns] if columns else list(table.columns)
         self.names = [column.name for column in chosen]
-        # Exactly the processors Core binds these columns with (None: the value as is).
-        self._process = [
-            column.type.dialect_impl(dialect).bind_processor(dialect) for column in chosen
-        ]
+        # The processors Core binds these columns with (None: the value as is).
+        self._process = [_processor(column, dialect) for column in chosen]
         self._encoders: dict[tuple[frozenset[str], tuple[str, ...] | None], Encoder] = {}
 
         quote = dialect.identifier_preparer.quote
@@ -75,6 +77,33 @@ class TableWriter:
             # An UPDATE takes the row's values in SET order, then its key.
             order = [self.names.index(n) for n in [*rest, *key]]
             self._update_order = operator.itemgetter(*order)
+
+    def versions(self, conn: Connection, connection: str, ids: Sequence[str]) -> dict[str, Any]:
+        """The ``updated_at`` of ``connection``'s stored rows among ``ids``, by id; on
+        PostgreSQL the rows stay locked until the transaction ends.
+
+        The ids go as one JSON array the database unpacks: a thousand parameters bound
+        one by one (and, on SQLite, a statement compiled afresh for their number) cost
+        more than the lookup itself. Only for tables keyed by (connection, id).
+        """
+        if self.dialect.name == "sqlite":
+            unpacked = "IN (SELECT value FROM json_each(?))"
+            marks, lock = "?", ""
+        elif self.dialect.name == "postgresql":
+            # ARRAY(...) is computed once; = ANY of it is the lookup by primary key.
+            unpacked = "= ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%s AS jsonb))))"
+            marks, lock = "%s", " FOR UPDATE"
+        else:
+            raise NotImplementedError(f"no version lookup on {self.dialect.name}")
+        quote = self.dialect.identifier_preparer.quote
+        sql = (
+            f"SELECT {quote('id')}, {quote('updated_at')} FROM {quote(self.table.name)}"
+            f" WHERE {quote('connection')} = {marks} AND {quote('id')} {unpacked}{lock}"
+        )
+        found = conn.exec_driver_sql(sql, (connection, orjson.dumps(list(ids)).decode()))
+        updated_at = self.table.c.updated_at.type.dialect_impl(self.dialect)
+        read = updated_at.result_processor(self.dialect, None)
+        return {id_: read(at) if read else at for id_, at in found}
 
     def encode(
         self,
@@ -179,6 +208,26 @@ class TableWriter:
             connection_invalidated=invalidated,
             dialect=self.dialect,
         )
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What Core binds ``column`` with; for JSON, the text of the engine's serializer.
+
+    Core hands JSON to psycopg wrapped for its own dumper, which serializes it again per
+    value; as text (what the JSON bind processor makes on SQLite) it is the same document,
+    which the server parses as json or jsonb.
+    """
+    impl = column.type.dialect_impl(dialect)
+    if isinstance(impl, JSON):
+        serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+        if serialize is json_text:
+            serialize = record_json_text  # the same text, faster (rows here are records')
+
+        def process(value: Any) -> str | None:
+            return None if value is None else serialize(value)
+
+        return process
+    return impl.bind_processor(dialect)
 
 
 @dataclass

@@ -71,7 +71,7 @@ def order_values(connection: str, o: Order) -> tuple[Any, ...]:
         o.customer_id,
         o.channel,
         o.location,
-        o.status.value,
+        o.status._value_,  # .value is a Python property: a call per order
         o.placed_at,
         o.cancelled_at,
         o.currency,

@@ -7,7 +7,6 @@ of a batch of records and the checkpoint that covers them happen in one transact
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     connection_controls,
     customers,
+    json_text,
     order_lines,
     orders,
     points_entries,
@@ -102,16 +102,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# ensure_ascii=False keeps Japanese payloads readable and a third smaller. One encoder
-# for every call: json.dumps with options builds a new one each time (a third of its cost
-# on a record's payload).
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _json_dumps(value: Any) -> str:
-    return _JSON.encode(value)
-
-
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -156,9 +146,7 @@ class Store:
                 raise failures.store_error(exc, parsed, opening=True) from None
         self._exports_dir = exports_dir
         # Errors never show the values of a statement: they are customers' personal data.
-        self.engine: Engine = create_engine(
-            parsed, json_serializer=_json_dumps, hide_parameters=True
-        )
+        self.engine: Engine = create_engine(parsed, json_serializer=json_text, hide_parameters=True)
         event.listen(self.engine, "handle_error", failures.on_engine_error)
         if backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -309,17 +297,8 @@ class Store:
             seen = latest.get(record.id)
             if seen is None or record.updated_at > seen.updated_at:
                 latest[record.id] = record
-        stored: dict[str, dt.datetime] = {}
-        ids = list(latest)
-        for start in range(0, len(ids), 5000):
-            query = select(table.c.id, table.c.updated_at).where(
-                table.c.connection == connection,
-                self._one_of(table.c.id, ids[start : start + 5000]),
-            )
-            if self.dialect == "postgresql":
-                query = query.with_for_update()  # hold them until our write commits
-            # A Result has keys(), so dict.update would take it for a mapping.
-            stored.update((id_, updated_at) for id_, updated_at in conn.execute(query))
+        # Locked on PostgreSQL until our write commits.
+        stored = _fastpath.writers(self.engine)(table).versions(conn, connection, list(latest))
         new = [r for r in latest.values() if r.id not in stored]
         changed = [r for r in latest.values() if r.id in stored and r.updated_at > stored[r.id]]
         return new, changed

@@ -650,3 +650,16 @@ def test_only_a_duplicate_key_counts_as_a_race(store: Store) -> None:
     with pytest.raises(IntegrityError) as missing, store.engine.begin() as conn:
         conn.execute(insert(sync_state), {**row, "stream": "orders", "state": None})
     assert not _is_unique_violation(missing.value)
+
+
+@pytest.mark.parametrize("stream", [Stream.CUSTOMERS, Stream.ORDERS])
+def test_stored_versions_are_found_whatever_the_ids_hold(store: Store, stream: Stream) -> None:
+    # A batch's ids go to the database as one JSON array: every character must survive it.
+    make: Any = customer if stream is Stream.CUSTOMERS else order
+    ids = ['a"b', "c\\d", "e,f", "顧客/1", "g h", "[1]", "null", "😀", "x" * 255]
+    assert store.write_batch("shop", stream, [make(i, 5) for i in ids]) == len(ids)
+    # The same versions again are duplicates; later ones are updates, not new rows.
+    assert store.write_batch("shop", stream, [make(i, 5) for i in ids]) == 0
+    assert store.write_batch("shop", stream, [make(i, 6) for i in ids]) == len(ids)
+    got = stored_customers(store) if stream is Stream.CUSTOMERS else stored(store)
+    assert got == {i: as_stored(make(i, 6)) for i in ids}
