@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,7 @@ def define(
     """
     _check_name(name)
     parse(expression)
+    _check_description(description)
     now = now or dt.datetime.now(dt.UTC)
     existing = _row(conn, name)
     if existing is not None and not replace:
@@ -143,6 +145,26 @@ def _check_name(name: str) -> None:
         raise SegmentError(
             f"bad segment name {name!r}: lower-case letters, digits, '-', '_', '.' and ':', "
             "starting with a letter or digit, at most 100 characters"
+        )
+
+
+MAX_DESCRIPTION = 1000
+
+
+def _check_description(description: str | None) -> None:
+    """No control characters (PostgreSQL refuses a NUL; no terminal shows them), and a
+    length a list can show."""
+    if description is None:
+        return
+    if len(description) > MAX_DESCRIPTION:
+        raise SegmentError(f"the description is longer than {MAX_DESCRIPTION} characters")
+    bad = next(
+        (ch for ch in description if unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n"),
+        None,
+    )
+    if bad is not None:
+        raise SegmentError(
+            f"the description holds the control character U+{ord(bad):04X}: remove it"
         )
 
 

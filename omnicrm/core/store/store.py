@@ -468,7 +468,8 @@ class Store:
                     ended_at=now if ended else None,
                     records_read=0,
                     records_written=0,
-                    errors=1 if error else 0,
+                    # Why a run was skipped (another holds the lock) is no error of it.
+                    errors=1 if error and status is not RunStatus.SKIPPED else 0,
                     error=error,
                     rate_limit_wait=0.0,
                     streams={},

@@ -114,6 +114,23 @@ def test_a_bad_or_reserved_name_is_refused(store: Store, name: str, message: str
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [("line\nthen \x00", "U+0000"), ("\x1b[31mred", "U+001B"), ("x" * 1001, "longer than")],
+)
+def test_a_description_that_no_store_keeps_is_refused(
+    store: Store, description: str, message: str
+) -> None:
+    with (
+        store.engine.begin() as conn,
+        pytest.raises(SegmentError, match=message.replace("+", r"\+")),
+    ):
+        define(conn, "adults", "age >= 18", description=description)
+    with store.engine.begin() as conn:
+        kept = define(conn, "adults", "age >= 18", description="二行の\n説明\tです")
+    assert kept.description == "二行の\n説明\tです"
+
+
 def test_an_existing_segment_is_replaced_only_when_asked(store: Store) -> None:
     with store.engine.begin() as conn:
         define(conn, "adults", "age >= 18", now=NOW)

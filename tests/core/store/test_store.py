@@ -527,7 +527,10 @@ def test_a_failed_run_keeps_its_error(store: Store) -> None:
 def test_runs_that_never_started_are_recorded(store: Store) -> None:
     missed = store.record_run("shop", RunStatus.MISSED, trigger="schedule", error="too late")
     skipped = store.record_run("shop", RunStatus.SKIPPED, trigger="webhook")
+    held = store.record_run("shop", RunStatus.SKIPPED, trigger="schedule", error="syncing")
     by_id = {run.id: run for run in store.runs()}
+    # A run skipped because another holds the lock says why, and is no error.
+    assert (by_id[held].errors, by_id[held].error) == (0, "syncing")
     assert (by_id[missed].status, by_id[missed].errors, by_id[missed].error) == (
         RunStatus.MISSED,
         1,
