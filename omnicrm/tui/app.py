@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -29,6 +30,7 @@ from omnicrm.core.config import Connection
 from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import RunStatus, failures
 from omnicrm.errors import LockedError
+from omnicrm.render import zone_name
 from omnicrm.tui.connections import (
     ConfirmScreen,
     ConnectionScreen,
@@ -112,6 +114,9 @@ class OmnicrmApp(App[None]):
         self._stopping = threading.Event()
         self._lost: MessageScreen | None = None  # says the store does not answer
         self._screens = {mode: _optional_screen(mode) for mode in _OPTIONAL_SCREENS}
+        # Every time on every screen is in the shop's zone: the header says which.
+        self.zone_label = f"times in {zone_name(ZoneInfo(runtime.config.scheduler.timezone))}"
+        self.sub_title = self.zone_label
 
     # -- garbage collection ----------------------------------------------------------
 

@@ -280,7 +280,7 @@ class ConnectionsScreen(_StoreScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.sub_title = "connections"
+        self.sub_title = f"connections · {self.omni.zone_label}"
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self) -> None:
@@ -434,7 +434,7 @@ class ConnectionScreen(_StoreScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.sub_title = self.connection
+        self.sub_title = f"{self.connection} · {self.omni.zone_label}"
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self) -> None:

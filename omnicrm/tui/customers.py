@@ -38,6 +38,7 @@ from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import failures
 from omnicrm.core.store.schema import profiles
 from omnicrm.errors import ConfigError, DataError, StoreError
+from omnicrm.render import zone_name
 from omnicrm.tui.footer import KeysFooter
 from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
 
@@ -97,6 +98,7 @@ class ShopScreen(Screen[None]):
         super().__init__()
         self.runtime = runtime
         self._given_clock = clock
+        self.sub_title = f"times in {zone_name(self._tz)}"  # the header says which zone
 
     @property
     def clock(self) -> Clock:
