@@ -17,19 +17,14 @@ from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine
 from tests import synthetic_plugin
+from tests.support.configs import write_synthetic_config
 from tests.synthetic_plugin import SyntheticSettings
 
 SETTINGS = {"customers": 600, "orders": 1000, "page_size": 20, "page_delay": 0.05}
 
 
 def write_config(path: Path, store_url: str) -> None:
-    body = "\n".join(f"{k} = {v}" for k, v in SETTINGS.items())
-    path.write_text(
-        f'[store]\nurl = "{store_url}"\n\n'
-        f'[connections.shop]\nchannel = "synthetic"\nlookback = "2m"\nbatch_size = 23\n'
-        f"[connections.shop.settings]\n{body}\n",
-        encoding="utf-8",
-    )
+    write_synthetic_config(path, store_url, SETTINGS, batch_size=23, lookback="2m")
 
 
 def sync_process(config: Path) -> subprocess.Popen[bytes]:

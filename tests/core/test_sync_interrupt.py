@@ -21,6 +21,7 @@ from omnicrm.core.scheduler import run_scheduled
 from omnicrm.core.store import Run, RunStatus, Store
 from omnicrm.core.sync import Interrupted, StreamProgress, SyncEngine
 from tests import synthetic_plugin
+from tests.support.configs import write_synthetic_config
 from tests.synthetic_plugin import SyntheticSettings
 
 # Slow enough that a signal lands mid-sync: 300 pages of 0.05 s.
@@ -28,13 +29,7 @@ SLOW = {"customers": 3000, "orders": 3000, "page_size": 20, "page_delay": 0.05}
 
 
 def write_config(path: Path, store_url: str) -> None:
-    body = "\n".join(f"{k} = {v}" for k, v in SLOW.items())
-    path.write_text(
-        f'[store]\nurl = "{store_url}"\n\n'
-        f'[connections.shop]\nchannel = "synthetic"\nbatch_size = 50\n'
-        f"[connections.shop.settings]\n{body}\n",
-        encoding="utf-8",
-    )
+    write_synthetic_config(path, store_url, SLOW, batch_size=50)
 
 
 def _as_in_a_terminal() -> None:
