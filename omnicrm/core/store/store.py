@@ -31,6 +31,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import Stream
@@ -253,17 +255,7 @@ class Store:
                     touched = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
                 written = len(touched)
                 self._note_changes(conn, connection, touched)
-                if checkpoint is not None:
-                    self._save_state(conn, connection, stream, checkpoint)
-                if run_id is not None:
-                    conn.execute(
-                        update(sync_runs)
-                        .where(sync_runs.c.id == run_id)
-                        .values(
-                            records_read=sync_runs.c.records_read + read,
-                            records_written=sync_runs.c.records_written + written,
-                        )
-                    )
+                self._save_progress(conn, connection, stream, checkpoint, run_id, read, written)
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 # Another writer inserted one of these ids between our read and write.
@@ -335,18 +327,18 @@ class Store:
         writers = _fastpath.writers(self.engine)
         order_writer, line_writer = writers(orders), writers(order_lines)
         now = _now()
-        same = {"synced_at": now}
+        same = {"connection": connection, "synced_at": now}
         # Everything is encoded before anything is written: a value the store refuses
         # fails the batch before it touched a row (and the transaction undoes it anyway).
-        # Values in a known column order, not dicts: a first sync writes millions of rows.
-        new_rows = order_writer.encode(
-            [rows.order_values(connection, o) for o in new], same, rows.ORDER_COLUMNS
+        # Rows read straight from the records, no dict nor value tuple in between: a first
+        # sync writes millions of rows.
+        new_rows = order_writer.encode_records(new, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+        changed_rows = order_writer.encode_records(
+            changed, rows.ORDER_FIELDS, rows.ORDER_LOOP, same
         )
-        changed_rows = order_writer.encode(
-            [rows.order_values(connection, o) for o in changed], same, rows.ORDER_COLUMNS
+        line_rows = line_writer.encode_records(
+            [*new, *changed], rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": connection}
         )
-        line_values = [v for o in [*new, *changed] for v in rows.line_values(connection, o)]
-        line_rows = line_writer.encode(line_values, {}, rows.LINE_COLUMNS)
         if changed:
             # An order's lines are replaced, not merged: drop the stored ones first.
             ids = [o.id for o in changed]
@@ -377,23 +369,51 @@ class Store:
         writer = _fastpath.writers(self.engine)(profile_changes, ("connection", "record_id"))
         writer.insert(conn, [(connection, i) for i in ids])
 
-    def _save_state(
-        self, conn: Connection, connection: str, stream: Stream, checkpoint: StreamState
+    def _save_progress(
+        self,
+        conn: Connection,
+        connection: str,
+        stream: Stream,
+        checkpoint: StreamState | None,
+        run_id: int | None,
+        read: int,
+        written: int,
     ) -> None:
-        values = {
-            "cursor": checkpoint.cursor,
-            "state": dict(checkpoint.state),
-            "updated_at": _now(),
-        }
-        done = conn.execute(
-            update(sync_state)
-            .where(sync_state.c.connection == connection, sync_state.c.stream == stream.value)
-            .values(values)
-        )
-        if done.rowcount == 0:
-            conn.execute(
-                insert(sync_state).values(connection=connection, stream=stream.value, **values)
+        """Save ``checkpoint`` and add to run ``run_id``'s counters: on PostgreSQL in one
+        statement (each is a round trip, and a first sync makes one per batch)."""
+        statements: list[Any] = []
+        if checkpoint is not None:
+            upsert = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(
+                sync_state
+            ).values(
+                connection=connection,
+                stream=stream.value,
+                cursor=checkpoint.cursor,
+                state=dict(checkpoint.state),
+                updated_at=_now(),
             )
+            statements.append(
+                upsert.on_conflict_do_update(
+                    index_elements=[sync_state.c.connection, sync_state.c.stream],
+                    set_={
+                        name: upsert.excluded[name] for name in ("cursor", "state", "updated_at")
+                    },
+                )
+            )
+        if run_id is not None:
+            statements.append(
+                update(sync_runs)
+                .where(sync_runs.c.id == run_id)
+                .values(
+                    records_read=sync_runs.c.records_read + read,
+                    records_written=sync_runs.c.records_written + written,
+                )
+            )
+        if self.dialect == "postgresql" and len(statements) == 2:
+            # The upsert as a data-modifying CTE of the update: both run, in one statement.
+            statements = [statements[1].add_cte(statements[0].cte("saved_state"))]
+        for statement in statements:
+            conn.execute(statement)
 
     def customers(self, connection: str | None = None) -> Iterator[Customer]:
         """Stored customers (of one connection, or all), in (connection, id) order."""

@@ -666,3 +666,19 @@ def test_stored_versions_are_found_whatever_the_ids_hold(store: Store, stream: S
     assert store.write_batch("shop", stream, [make(i, 6) for i in ids]) == len(ids)
     got = stored_customers(store) if stream is Stream.CUSTOMERS else stored(store)
     assert got == {i: as_stored(make(i, 6)) for i in ids}
+
+
+def test_checkpoints_and_run_counters_are_saved_together(store: Store) -> None:
+    # On PostgreSQL the checkpoint's upsert runs inside the counters' statement (a CTE):
+    # both must take effect, the first checkpoint inserted and later ones replacing it.
+    run_id = store.start_run("shop", trigger="manual")
+    other = StreamState(at(5), {"page": 9})
+    store.write_batch("other", Stream.ORDERS, [order("9")], other)
+    for n, batch in enumerate([[order("1"), order("2")], [order("3")], [order("1", 1)]]):
+        checkpoint = StreamState(at(n), {"page": n})
+        store.write_batch("shop", Stream.ORDERS, batch, checkpoint, run_id=run_id, read=n + 1)
+        assert store.stream_state("shop", Stream.ORDERS) == checkpoint
+    [run] = store.runs("shop")
+    assert (run.records_read, run.records_written) == (6, 4)
+    assert store.stream_state("other", Stream.ORDERS) == other
+    assert store.stream_state("shop", Stream.CUSTOMERS) == StreamState()
