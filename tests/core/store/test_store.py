@@ -23,7 +23,7 @@ from omnicrm.core.records import (
     OrderStatus,
 )
 from omnicrm.core.store import RunStatus, Store, StreamState
-from omnicrm.core.store.schema import order_lines
+from omnicrm.core.store.schema import order_lines, profile_changes
 from omnicrm.errors import ConfigError, DataError
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -682,3 +682,23 @@ def test_checkpoints_and_run_counters_are_saved_together(store: Store) -> None:
     assert (run.records_read, run.records_written) == (6, 4)
     assert store.stream_state("other", Stream.ORDERS) == other
     assert store.stream_state("shop", Stream.CUSTOMERS) == StreamState()
+
+
+def test_written_records_queue_their_customers_once_in_order(store: Store) -> None:
+    def queued() -> list[tuple[str, str]]:
+        with store.engine.connect() as conn:
+            query = select(profile_changes).order_by(profile_changes.c.seq)
+            return [(r.connection, r.record_id) for r in conn.execute(query)]
+
+    batch = [
+        order("1", customer_id='c/\u5c71\u7530 "q"'),
+        order("2", customer_id="c/b"),
+        order("3", customer_id="c/b"),
+        order("4", customer_id=None),
+        order("5", customer_id="c/a"),
+    ]
+    store.write_batch("shop", Stream.ORDERS, batch)
+    assert queued() == [("shop", "c/a"), ("shop", "c/b"), ("shop", 'c/\u5c71\u7530 "q"')]
+    store.write_batch("shop", Stream.ORDERS, batch)  # nothing new: nothing queued
+    store.write_batch("shop", Stream.CUSTOMERS, [customer("c/z"), customer("c/y")])
+    assert queued()[3:] == [("shop", "c/y"), ("shop", "c/z")]
