@@ -284,13 +284,18 @@ class Store:
         self, conn: Connection, table: Any, connection: str, batch: Sequence[Customer | Order]
     ) -> tuple[list[Any], list[Any]]:
         """Split a batch into (new, updated) records, dropping duplicates and stale ones."""
-        latest: dict[str, Customer | Order] = {}
-        for record in batch:
-            seen = latest.get(record.id)
-            if seen is None or record.updated_at > seen.updated_at:
-                latest[record.id] = record
+        latest: dict[str, Customer | Order] = {record.id: record for record in batch}
+        if len(latest) < len(batch):
+            # An id more than once: its latest version, the first of equal ones.
+            latest = {}
+            for record in batch:
+                seen = latest.get(record.id)
+                if seen is None or record.updated_at > seen.updated_at:
+                    latest[record.id] = record
         # Locked on PostgreSQL until our write commits.
         stored = _fastpath.writers(self.engine)(table).versions(conn, connection, list(latest))
+        if not stored:  # a first sync's every batch
+            return list(latest.values()), []
         new = [r for r in latest.values() if r.id not in stored]
         changed = [r for r in latest.values() if r.id in stored and r.updated_at > stored[r.id]]
         return new, changed
