@@ -50,6 +50,7 @@ class TableWriter:
         # The processors Core binds these columns with (None: the value as is).
         self._process = [_processor(column, dialect) for column in chosen]
         self._encoders: dict[tuple[frozenset[str], tuple[str, ...] | None], Encoder] = {}
+        self._builders: dict[Any, Callable[[Sequence[Any], Row], list[Row]]] = {}
 
         quote = dialect.identifier_preparer.quote
         marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -122,9 +123,7 @@ class TableWriter:
             encoder = self._encoders.get(key)
             if encoder is None:
                 encoder = self._encoders[key] = self._encoder(constant_names, names)
-            constants = tuple(
-                self._encode_value(self.names.index(name), same[name]) for name in constant_names
-            )
+            constants = self._constants(constant_names, same)
             return list(map(encoder, rows, repeat(constants)))
         except Exception as exc:
             # As Core raises a value its type refuses: a StatementError naming the INSERT.
@@ -134,33 +133,70 @@ class TableWriter:
         process = self._process[i]
         return value if process is None else process(value)
 
+    def encode_records(
+        self,
+        records: Sequence[Any],
+        fields: Mapping[str, str],
+        loop: str,
+        same: Mapping[str, Any],
+    ) -> list[Row]:
+        """Driver rows read straight from ``records``' attributes, with no value tuple in
+        between: ``fields`` gives each column's expression in the names of ``loop`` (a
+        comprehension's ``for`` clauses over ``records``), as :mod:`rows` declares them.
+        ``same`` as for :meth:`encode`."""
+        if not records:
+            return []
+        constant_names = sorted(same)
+        key = (frozenset(constant_names), tuple(fields.items()), loop)
+        try:
+            build = self._builders.get(key)
+            if build is None:
+                parts, namespace = self._parts(constant_names, fields)
+                # Our own columns' fixed expressions (rows') and processors by index only.
+                source = f"lambda records, c: [({', '.join(parts)},) {loop}]"
+                build = self._builders[key] = eval(source, namespace)
+            return build(records, self._constants(constant_names, same))
+        except Exception as exc:
+            raise self._wrap(exc, self.insert_sql) from exc
+
+    def _constants(self, names: list[str], same: Mapping[str, Any]) -> Row:
+        return tuple(self._encode_value(self.names.index(name), same[name]) for name in names)
+
     def _encoder(self, same: list[str], names: Sequence[str] | None) -> Encoder:
         """A function from a row (and the encoded constants) to the driver's tuple.
 
         Generated, as SQLAlchemy and dataclasses generate theirs: one call per row, with
         no per-column loop; it holds no logic but which processor applies to which key.
         """
+        if names is None:
+            values = {name: f"d[{name!r}]" for name in self.names}
+        else:
+            values = {name: f"d[{i}]" for i, name in enumerate(names)}
+        parts, namespace = self._parts(same, values)
+        # The source names only our own columns (repr-quoted) and processors by index.
+        encoder: Encoder = eval(f"lambda d, c: ({', '.join(parts)},)", namespace)
+        return encoder
+
+    def _parts(
+        self, same: list[str], values: Mapping[str, str]
+    ) -> tuple[list[str], dict[str, Any]]:
+        """Each column's expression in a generated encoder: its constant ``c[i]``, or its
+        value's expression through its processor ``p<i>``; and the processors by name."""
         namespace: dict[str, Any] = {}
         parts = []
         for i, (name, process) in enumerate(zip(self.names, self._process, strict=True)):
             if name in same:
                 parts.append(f"c[{same.index(name)}]")
                 continue
-            if names is None:
-                value = f"d[{name!r}]"
-            elif name in names:
-                value = f"d[{list(names).index(name)}]"
-            else:
+            value = values.get(name)
+            if value is None:
                 raise ValueError(f"{self.table.name}.{name}: no value given")
             if process is None:
                 parts.append(value)
             else:
                 namespace[f"p{i}"] = process
                 parts.append(f"p{i}({value})")
-        # The source names only our own columns (repr-quoted) and processors by index.
-        source = f"lambda d, c: ({', '.join(parts)},)"
-        encoder: Encoder = eval(source, namespace)
-        return encoder
+        return parts, namespace
 
     def insert(self, conn: Connection, rows: list[Row]) -> None:
         """Insert new rows: COPY on PostgreSQL, one executemany elsewhere."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from omnicrm.core.records import Customer, Order, OrderLine
+
+Row = tuple[Any, ...]
 
 
 def customer_row(connection: str, c: Customer, synced_at: dt.datetime) -> dict[str, Any]:
@@ -37,53 +39,70 @@ def customer_row(connection: str, c: Customer, synced_at: dt.datetime) -> dict[s
     }
 
 
-# The columns order_values gives, in its order (synced_at, one for a whole batch, apart).
-ORDER_COLUMNS = (
-    "connection",
-    "id",
-    "updated_at",
-    "name",
-    "customer_id",
-    "channel",
-    "location",
-    "status",
-    "placed_at",
-    "cancelled_at",
-    "currency",
-    "subtotal",
-    "discount_total",
-    "shipping_total",
-    "tax_total",
-    "total",
-    "points_earned",
-    "points_redeemed",
-    "raw",
-)
+# How each order column is read from an order ``o`` of ``connection`` (synced_at, one
+# for a whole batch, apart). order_values and the store's bulk encoder
+# (``TableWriter.encode_records``) are both generated from it: one place knows the fields.
+ORDER_FIELDS: dict[str, str] = {
+    "connection": "connection",
+    "id": "o.id",
+    "updated_at": "o.updated_at",
+    "name": "o.name",
+    "customer_id": "o.customer_id",
+    "channel": "o.channel",
+    "location": "o.location",
+    "status": "o.status._value_",  # .value is a Python property: a call per order
+    "placed_at": "o.placed_at",
+    "cancelled_at": "o.cancelled_at",
+    "currency": "o.currency",
+    "subtotal": "o.subtotal",
+    "discount_total": "o.discount_total",
+    "shipping_total": "o.shipping_total",
+    "tax_total": "o.tax_total",
+    "total": "o.total",
+    "points_earned": "o.points_earned",
+    "points_redeemed": "o.points_redeemed",
+    "raw": "o.raw",
+}
+ORDER_COLUMNS = tuple(ORDER_FIELDS)
+# The orders of a batch (``records``), one row each.
+ORDER_LOOP = "for o in records"
+
+# How each line column is read from ``line``, the ``n``-th line of order ``o``.
+LINE_FIELDS: dict[str, str] = {
+    "connection": "connection",
+    "order_id": "o.id",
+    "line_no": "n",
+    "sku": "line.sku",
+    "product_id": "line.product_id",
+    "variant_id": "line.variant_id",
+    "product_name": "line.product_name",
+    "quantity": "line.quantity",
+    "unit_price": "line.unit_price",
+    "discount": "line.discount",
+}
+LINE_COLUMNS = tuple(LINE_FIELDS)
+# Every line of every order of a batch, numbered from 1 in each order.
+LINE_LOOP = "for o in records for n, line in enumerate(o.lines, start=1)"
 
 
-def order_values(connection: str, o: Order) -> tuple[Any, ...]:
+def _rows_of(fields: Mapping[str, str], loop: str) -> Callable[[str, Sequence[Any]], list[Row]]:
+    """A function from (connection, records) to their rows' values in ``fields`` order.
+
+    Generated, as dataclasses generate theirs: one comprehension, no call per value. The
+    source holds only the fixed expressions above.
+    """
+    source = f"lambda connection, records: [({', '.join(fields.values())},) {loop}]"
+    built: Callable[[str, Sequence[Any]], list[Row]] = eval(source, {})
+    return built
+
+
+_order_rows = _rows_of(ORDER_FIELDS, ORDER_LOOP)
+_line_rows = _rows_of(LINE_FIELDS, LINE_LOOP)
+
+
+def order_values(connection: str, o: Order) -> Row:
     """An order's row as values in ``ORDER_COLUMNS`` order (bulk writes build no dict)."""
-    return (
-        connection,
-        o.id,
-        o.updated_at,
-        o.name,
-        o.customer_id,
-        o.channel,
-        o.location,
-        o.status._value_,  # .value is a Python property: a call per order
-        o.placed_at,
-        o.cancelled_at,
-        o.currency,
-        o.subtotal,
-        o.discount_total,
-        o.shipping_total,
-        o.tax_total,
-        o.total,
-        o.points_earned,
-        o.points_redeemed,
-        o.raw,
-    )
+    return _order_rows(connection, [o])[0]
 
 
 def order_row(connection: str, o: Order, synced_at: dt.datetime) -> dict[str, Any]:
@@ -93,39 +112,9 @@ def order_row(connection: str, o: Order, synced_at: dt.datetime) -> dict[str, An
     }
 
 
-# The columns of each of line_values' rows, in order.
-LINE_COLUMNS = (
-    "connection",
-    "order_id",
-    "line_no",
-    "sku",
-    "product_id",
-    "variant_id",
-    "product_name",
-    "quantity",
-    "unit_price",
-    "discount",
-)
-
-
-def line_values(connection: str, o: Order) -> list[tuple[Any, ...]]:
+def line_values(connection: str, o: Order) -> list[Row]:
     """An order's line rows as values in ``LINE_COLUMNS`` order."""
-    oid = o.id
-    return [
-        (
-            connection,
-            oid,
-            n,
-            line.sku,
-            line.product_id,
-            line.variant_id,
-            line.product_name,
-            line.quantity,
-            line.unit_price,
-            line.discount,
-        )
-        for n, line in enumerate(o.lines, start=1)
-    ]
+    return _line_rows(connection, [o])
 
 
 def line_rows(connection: str, o: Order) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -31,6 +32,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import Stream
@@ -44,7 +47,6 @@ from omnicrm.core.store.schema import (
     order_lines,
     orders,
     points_entries,
-    profile_changes,
     profile_members,
     redactions,
     sync_runs,
@@ -253,17 +255,7 @@ class Store:
                     touched = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
                 written = len(touched)
                 self._note_changes(conn, connection, touched)
-                if checkpoint is not None:
-                    self._save_state(conn, connection, stream, checkpoint)
-                if run_id is not None:
-                    conn.execute(
-                        update(sync_runs)
-                        .where(sync_runs.c.id == run_id)
-                        .values(
-                            records_read=sync_runs.c.records_read + read,
-                            records_written=sync_runs.c.records_written + written,
-                        )
-                    )
+                self._save_progress(conn, connection, stream, checkpoint, run_id, read, written)
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 # Another writer inserted one of these ids between our read and write.
@@ -292,13 +284,18 @@ class Store:
         self, conn: Connection, table: Any, connection: str, batch: Sequence[Customer | Order]
     ) -> tuple[list[Any], list[Any]]:
         """Split a batch into (new, updated) records, dropping duplicates and stale ones."""
-        latest: dict[str, Customer | Order] = {}
-        for record in batch:
-            seen = latest.get(record.id)
-            if seen is None or record.updated_at > seen.updated_at:
-                latest[record.id] = record
+        latest: dict[str, Customer | Order] = {record.id: record for record in batch}
+        if len(latest) < len(batch):
+            # An id more than once: its latest version, the first of equal ones.
+            latest = {}
+            for record in batch:
+                seen = latest.get(record.id)
+                if seen is None or record.updated_at > seen.updated_at:
+                    latest[record.id] = record
         # Locked on PostgreSQL until our write commits.
         stored = _fastpath.writers(self.engine)(table).versions(conn, connection, list(latest))
+        if not stored:  # a first sync's every batch
+            return list(latest.values()), []
         new = [r for r in latest.values() if r.id not in stored]
         changed = [r for r in latest.values() if r.id in stored and r.updated_at > stored[r.id]]
         return new, changed
@@ -335,18 +332,18 @@ class Store:
         writers = _fastpath.writers(self.engine)
         order_writer, line_writer = writers(orders), writers(order_lines)
         now = _now()
-        same = {"synced_at": now}
+        same = {"connection": connection, "synced_at": now}
         # Everything is encoded before anything is written: a value the store refuses
         # fails the batch before it touched a row (and the transaction undoes it anyway).
-        # Values in a known column order, not dicts: a first sync writes millions of rows.
-        new_rows = order_writer.encode(
-            [rows.order_values(connection, o) for o in new], same, rows.ORDER_COLUMNS
+        # Rows read straight from the records, no dict nor value tuple in between: a first
+        # sync writes millions of rows.
+        new_rows = order_writer.encode_records(new, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+        changed_rows = order_writer.encode_records(
+            changed, rows.ORDER_FIELDS, rows.ORDER_LOOP, same
         )
-        changed_rows = order_writer.encode(
-            [rows.order_values(connection, o) for o in changed], same, rows.ORDER_COLUMNS
+        line_rows = line_writer.encode_records(
+            [*new, *changed], rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": connection}
         )
-        line_values = [v for o in [*new, *changed] for v in rows.line_values(connection, o)]
-        line_rows = line_writer.encode(line_values, {}, rows.LINE_COLUMNS)
         if changed:
             # An order's lines are replaced, not merged: drop the stored ones first.
             ids = [o.id for o in changed]
@@ -372,28 +369,59 @@ class Store:
     ) -> None:
         """Queue the customers whose profile a change reaches, in the change's transaction."""
         ids = sorted({i for i in customer_ids if i is not None})
-        # In bulk (COPY on PostgreSQL): a batch of orders queues about as many customers,
-        # and row-by-row inserts cost a fifth of a first sync's writing.
-        writer = _fastpath.writers(self.engine)(profile_changes, ("connection", "record_id"))
-        writer.insert(conn, [(connection, i) for i in ids])
+        if ids:
+            # One statement, the ids as one JSON array the database unpacks (as the
+            # version lookup takes them): a batch of orders queues about as many
+            # customers, and a thousand rows bound one by one (executemany, or COPY's
+            # start, rows and end) cost a few times more.
+            sql = _QUEUE_CHANGES[self.dialect]
+            conn.exec_driver_sql(sql, (connection, orjson.dumps(ids).decode()))
 
-    def _save_state(
-        self, conn: Connection, connection: str, stream: Stream, checkpoint: StreamState
+    def _save_progress(
+        self,
+        conn: Connection,
+        connection: str,
+        stream: Stream,
+        checkpoint: StreamState | None,
+        run_id: int | None,
+        read: int,
+        written: int,
     ) -> None:
-        values = {
-            "cursor": checkpoint.cursor,
-            "state": dict(checkpoint.state),
-            "updated_at": _now(),
-        }
-        done = conn.execute(
-            update(sync_state)
-            .where(sync_state.c.connection == connection, sync_state.c.stream == stream.value)
-            .values(values)
-        )
-        if done.rowcount == 0:
-            conn.execute(
-                insert(sync_state).values(connection=connection, stream=stream.value, **values)
+        """Save ``checkpoint`` and add to run ``run_id``'s counters: on PostgreSQL in one
+        statement (each is a round trip, and a first sync makes one per batch)."""
+        statements: list[Any] = []
+        if checkpoint is not None:
+            upsert = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(
+                sync_state
+            ).values(
+                connection=connection,
+                stream=stream.value,
+                cursor=checkpoint.cursor,
+                state=dict(checkpoint.state),
+                updated_at=_now(),
             )
+            statements.append(
+                upsert.on_conflict_do_update(
+                    index_elements=[sync_state.c.connection, sync_state.c.stream],
+                    set_={
+                        name: upsert.excluded[name] for name in ("cursor", "state", "updated_at")
+                    },
+                )
+            )
+        if run_id is not None:
+            statements.append(
+                update(sync_runs)
+                .where(sync_runs.c.id == run_id)
+                .values(
+                    records_read=sync_runs.c.records_read + read,
+                    records_written=sync_runs.c.records_written + written,
+                )
+            )
+        if self.dialect == "postgresql" and len(statements) == 2:
+            # The upsert as a data-modifying CTE of the update: both run, in one statement.
+            statements = [statements[1].add_cte(statements[0].cte("saved_state"))]
+        for statement in statements:
+            conn.execute(statement)
 
     def customers(self, connection: str | None = None) -> Iterator[Customer]:
         """Stored customers (of one connection, or all), in (connection, id) order."""
@@ -841,6 +869,16 @@ class Store:
                 ).scalars()
             )
         return [r for r in records if r.id not in gone] if gone else records
+
+
+# In the array's order, so the queue's sequence follows it.
+_QUEUE_CHANGES = {
+    "sqlite": "INSERT INTO profile_changes (connection, record_id)"
+    " SELECT ?, value FROM json_each(?) ORDER BY key",
+    "postgresql": "INSERT INTO profile_changes (connection, record_id)"
+    " SELECT %s, value FROM jsonb_array_elements_text(CAST(%s AS jsonb))"
+    " WITH ORDINALITY AS ids(value, n) ORDER BY n",
+}
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:

@@ -54,6 +54,28 @@ def test_values_encode_as_the_row_dicts_do(url: str) -> None:
     assert [line[2] for line in lines] == [1, 2]
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "postgresql+psycopg://127.0.0.1:5432/test"])
+def test_rows_read_from_records_encode_as_the_row_dicts_do(url: str) -> None:
+    writers = _fastpath.writers(create_engine(url))
+    order_writer, line_writer = writers(orders), writers(order_lines)
+    other = ORDER.model_copy(update={"id": "gid://shopify/Order/2", "lines": ORDER.lines[::-1]})
+    records = [ORDER, other]
+    from_dicts = order_writer.encode([rows.order_row("shop", o, NOW) for o in records], {})
+    same = {"connection": "shop", "synced_at": NOW}
+    from_records = order_writer.encode_records(records, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+    assert _plain(from_records) == _plain(from_dicts)
+    lines = line_writer.encode_records(
+        records, rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": "shop"}
+    )
+    assert lines == line_writer.encode([d for o in records for d in rows.line_rows("shop", o)], {})
+    assert [(line[1][-1], line[2], line[3]) for line in lines] == [
+        ("1", 1, "A"),
+        ("1", 2, "B"),
+        ("2", 1, "B"),
+        ("2", 2, "A"),
+    ]
+
+
 def _plain(encoded: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     # psycopg's JSON wrapper (PostgreSQL's JSON bind) compares by identity: unwrap it.
     return [tuple(getattr(value, "obj", value) for value in row) for row in encoded]
@@ -63,3 +85,6 @@ def test_a_column_without_a_value_is_refused() -> None:
     writer = _fastpath.writers(create_engine("sqlite://"))(order_lines)
     with pytest.raises(Exception, match=r"order_lines\.discount: no value given"):
         writer.encode([rows.line_values("shop", ORDER)[0][:-1]], {}, rows.LINE_COLUMNS[:-1])
+    fields = {k: v for k, v in rows.LINE_FIELDS.items() if k != "discount"}
+    with pytest.raises(Exception, match=r"order_lines\.discount: no value given"):
+        writer.encode_records([ORDER], fields, rows.LINE_LOOP, {"connection": "shop"})

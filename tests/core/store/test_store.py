@@ -23,7 +23,7 @@ from omnicrm.core.records import (
     OrderStatus,
 )
 from omnicrm.core.store import RunStatus, Store, StreamState
-from omnicrm.core.store.schema import order_lines
+from omnicrm.core.store.schema import order_lines, profile_changes
 from omnicrm.errors import ConfigError, DataError
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -666,3 +666,39 @@ def test_stored_versions_are_found_whatever_the_ids_hold(store: Store, stream: S
     assert store.write_batch("shop", stream, [make(i, 6) for i in ids]) == len(ids)
     got = stored_customers(store) if stream is Stream.CUSTOMERS else stored(store)
     assert got == {i: as_stored(make(i, 6)) for i in ids}
+
+
+def test_checkpoints_and_run_counters_are_saved_together(store: Store) -> None:
+    # On PostgreSQL the checkpoint's upsert runs inside the counters' statement (a CTE):
+    # both must take effect, the first checkpoint inserted and later ones replacing it.
+    run_id = store.start_run("shop", trigger="manual")
+    other = StreamState(at(5), {"page": 9})
+    store.write_batch("other", Stream.ORDERS, [order("9")], other)
+    for n, batch in enumerate([[order("1"), order("2")], [order("3")], [order("1", 1)]]):
+        checkpoint = StreamState(at(n), {"page": n})
+        store.write_batch("shop", Stream.ORDERS, batch, checkpoint, run_id=run_id, read=n + 1)
+        assert store.stream_state("shop", Stream.ORDERS) == checkpoint
+    [run] = store.runs("shop")
+    assert (run.records_read, run.records_written) == (6, 4)
+    assert store.stream_state("other", Stream.ORDERS) == other
+    assert store.stream_state("shop", Stream.CUSTOMERS) == StreamState()
+
+
+def test_written_records_queue_their_customers_once_in_order(store: Store) -> None:
+    def queued() -> list[tuple[str, str]]:
+        with store.engine.connect() as conn:
+            query = select(profile_changes).order_by(profile_changes.c.seq)
+            return [(r.connection, r.record_id) for r in conn.execute(query)]
+
+    batch = [
+        order("1", customer_id='c/\u5c71\u7530 "q"'),
+        order("2", customer_id="c/b"),
+        order("3", customer_id="c/b"),
+        order("4", customer_id=None),
+        order("5", customer_id="c/a"),
+    ]
+    store.write_batch("shop", Stream.ORDERS, batch)
+    assert queued() == [("shop", "c/a"), ("shop", "c/b"), ("shop", 'c/\u5c71\u7530 "q"')]
+    store.write_batch("shop", Stream.ORDERS, batch)  # nothing new: nothing queued
+    store.write_batch("shop", Stream.CUSTOMERS, [customer("c/z"), customer("c/y")])
+    assert queued()[3:] == [("shop", "c/y"), ("shop", "c/z")]
