@@ -609,19 +609,6 @@ class Store:
             ).first()
         return found is not None
 
-    def record_webhook_event(self, source: str, event_id: str, topic: str) -> bool:
-        """Remember an event as processed; False if (source, event_id) was seen before."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    insert(webhook_events).values(
-                        source=source, event_id=event_id, topic=topic, received_at=_now()
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
-
     # -- operator controls ---------------------------------------------------------
 
     def set_paused(self, connection: str, paused: bool) -> None:

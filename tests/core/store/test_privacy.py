@@ -16,7 +16,7 @@ from omnicrm import Customer, Order, OrderLine, Stream
 from omnicrm.core.crm import refresh
 from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.segments import count_all, latest_counts
-from omnicrm.core.store import RunStatus, Store
+from omnicrm.core.store import RunStatus, Store, inbox
 from omnicrm.core.store.schema import metadata, profiles
 from omnicrm.core.store.schema import orders as orders_table
 from omnicrm.errors import DataError, StoreError
@@ -94,7 +94,7 @@ def test_erasing_a_connection_leaves_other_shops_and_run_history(store: Store) -
     seed(store)
     store.write_batch("other", Stream.CUSTOMERS, [customer("c1")])
     run = store.record_run("shop", RunStatus.COMPLETE, trigger="manual")
-    store.record_webhook_event("shop", "e1", "customers/create")
+    inbox.enqueue(store, "shop", "e1", "customers/create", b"{}")
     store.erase_connection("shop")
     assert store.count(Stream.CUSTOMERS, "shop") == 0 and store.count(Stream.ORDERS, "shop") == 0
     assert store.count(Stream.CUSTOMERS, "other") == 1

@@ -22,7 +22,7 @@ from omnicrm.core.records import (
     OrderLine,
     OrderStatus,
 )
-from omnicrm.core.store import RunStatus, Store, StreamState
+from omnicrm.core.store import RunStatus, Store, StreamState, inbox
 from omnicrm.core.store.schema import order_lines, profile_changes
 from omnicrm.errors import ConfigError, DataError
 
@@ -586,13 +586,13 @@ def test_last_runs_gives_the_latest_run_of_each_connection(store: Store) -> None
 # -- webhooks ---------------------------------------------------------------------------------
 
 
-def test_a_webhook_event_is_recorded_once(store: Store) -> None:
+def test_a_webhook_event_is_claimed_once(store: Store) -> None:
     assert not store.webhook_seen("shopify", "evt-1")
-    assert store.record_webhook_event("shopify", "evt-1", "orders/create") is True
+    assert inbox.enqueue(store, "shopify", "evt-1", "orders/create", b"{}") is not None
     assert store.webhook_seen("shopify", "evt-1")
-    assert store.record_webhook_event("shopify", "evt-1", "orders/create") is False
-    assert store.record_webhook_event("shopify", "evt-2", "orders/create") is True
-    assert store.record_webhook_event("stores_jp", "evt-1", "orders/create") is True
+    assert inbox.enqueue(store, "shopify", "evt-1", "orders/create", b"{}") is None
+    assert inbox.enqueue(store, "shopify", "evt-2", "orders/create", b"{}") is not None
+    assert inbox.enqueue(store, "stores_jp", "evt-1", "orders/create", b"{}") is not None
     # A duplicate rolled back cleanly: the store still works.
     assert store.write_batch("shop", Stream.ORDERS, [order("1")]) == 1
 
