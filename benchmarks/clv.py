@@ -46,16 +46,16 @@ import numpy as np
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from omnicrm.core.analytics import reports
-from omnicrm.core.analytics.clv import (
+from omnicrm.core.store import Store
+from omnicrm.core.store.schema import orders, profile_members, profiles
+from omnicrm.crm.analytics import reports
+from omnicrm.crm.analytics.clv import (
     BgNbd,
     GammaGamma,
     TransactionColumns,
     rfm_summary,
 )
-from omnicrm.core.analytics.scoring import score_clv
-from omnicrm.core.store import Store
-from omnicrm.core.store.schema import orders, profile_members, profiles
+from omnicrm.crm.analytics.scoring import score_clv
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "cdnow"
 CDNOW = REFERENCE / "CDNOW_sample.txt"

@@ -30,11 +30,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from omnicrm.core.channels import Stream
-from omnicrm.core.identity.resolver import SourceIdentity, resolve
-from omnicrm.core.identity.rules import IdentitySettings
-from omnicrm.core.identity.service import resolve_all, resolve_pending
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
+from omnicrm.crm.identity.resolver import SourceIdentity, resolve
+from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity.service import resolve_all, resolve_pending
 from tests.support.identity_corpus import Corpus, generate, score
 
 RECORDS_PER_HOUSEHOLD = 2.7  # the corpus averages 2.78: generate a little over, then trim

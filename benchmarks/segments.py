@@ -43,7 +43,9 @@ import psycopg
 from sqlalchemy import Connection, bindparam, create_engine, func, insert, text, update
 from sqlalchemy.engine import make_url
 
-from omnicrm.core.segments import (
+from omnicrm.core.store import Store
+from omnicrm.core.store.schema import profile_values, profiles
+from omnicrm.crm.segments import (
     BUILTIN_SEGMENTS,
     begin_recount,
     count_segments,
@@ -51,8 +53,6 @@ from omnicrm.core.segments import (
     record_counts,
     score_profiles,
 )
-from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_values, profiles
 
 FULL_GOAL = 2.0
 INCREMENTAL_GOAL = 0.100

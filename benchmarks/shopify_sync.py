@@ -52,8 +52,8 @@ from typing import Any
 
 import httpx
 
+from omnicrm.app.config import Connection
 from omnicrm.core.channels import Stream
-from omnicrm.core.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.records import Order
 from omnicrm.core.store import RunStatus, Store, StreamState

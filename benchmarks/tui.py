@@ -71,19 +71,19 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 from textual.worker import NoActiveWorker, Worker, get_current_worker
 
+from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.channels import Stream
-from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.segments import (
+from omnicrm.core.store import RunStatus, Store
+from omnicrm.core.store.schema import sync_runs
+from omnicrm.crm.segments import (
     BUILTIN_SEGMENTS,
     define,
     ensure_builtin,
     list_segments,
     record_counts,
 )
-from omnicrm.core.store import RunStatus, Store
-from omnicrm.core.store.schema import sync_runs
 from omnicrm.errors import LockedError
 from omnicrm.tui.app import OmnicrmApp
 from omnicrm.tui.connections import ConnectionsScreen

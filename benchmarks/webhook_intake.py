@@ -42,14 +42,14 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from omnicrm.app.config import Config, Connection, SchedulerSection
+from omnicrm.app.runtime import Runtime
+from omnicrm.app.webhook_app import applying, create_app
 from omnicrm.core.channels import Stream
-from omnicrm.core.config import Config, Connection, SchedulerSection
 from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
 from omnicrm.core.store.schema import webhook_events
-from omnicrm.core.webhook_app import applying, create_app
 from omnicrm.plugins.shopify.sandbox import webhooks as payloads
 from omnicrm.plugins.shopify.sandbox.data import ShopData
 from omnicrm.plugins.shopify.settings import ShopifySettings

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from omnicrm.core.config import Config
+    from omnicrm.app.config import Config
 
 
 # A time that names its zone, for a line of text: "2026-12-02 09:41 JST".

@@ -16,10 +16,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
 
-from omnicrm.core.identity.service import Explanation, Merge, explain
-from omnicrm.core.interactions import Interaction, interactions_for
-from omnicrm.core.points import Balance, PointsSettings, balance
-from omnicrm.core.profiles import Profile, load_profile
+from omnicrm.crm.identity.service import Explanation, Merge, explain
+from omnicrm.crm.interactions import Interaction, interactions_for
+from omnicrm.crm.points import Balance, PointsSettings, balance
+from omnicrm.crm.profiles import Profile, load_profile
 from omnicrm.render import ZONED, Col, FitTable, local_time
 
 __all__ = ["ProfileView", "load_profile_view", "local_time", "render_profile_view"]

@@ -25,7 +25,7 @@ from omnicrm.errors import LockedError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.app.runtime import Runtime
     from omnicrm.core.sync import StreamProgress
 
 # RunStatus values (a StrEnum: its members look these up) and how they are shown.
@@ -136,8 +136,8 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
 @click.pass_obj
 def init(obj: Context, path: Path | None, force: bool) -> None:
     """Write a commented example config (default ./omnicrm.toml)."""
-    from omnicrm.core.config import example_config, find_config
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.app.config import example_config, find_config
+    from omnicrm.app.runtime import Runtime
 
     target = path or find_config(obj.config_path)
     if target.exists() and not force:
@@ -287,7 +287,7 @@ def _serve(runtime: Runtime, *, tui: bool = False, webhooks: bool = False) -> No
     try:
         with contextlib.ExitStack() as stack:
             if webhooks:
-                from omnicrm.core.webhook_app import applying
+                from omnicrm.app.webhook_app import applying
 
                 stack.enter_context(applying(runtime))
                 console.print("applying the webhook events that `webhooks serve` queues")
@@ -382,7 +382,7 @@ def webhooks_serve(obj: Context, host: str, port: int, apply: bool) -> None:
     """Serve POST /webhooks/CHANNEL for every connection of the config."""
     import uvicorn
 
-    from omnicrm.core.webhook_app import create_app
+    from omnicrm.app.webhook_app import create_app
 
     with errors():
         runtime = obj.runtime()
@@ -416,7 +416,7 @@ def webhooks_work(obj: Context, poll: float) -> None:
     Several can run at once (on PostgreSQL): each event is claimed by one of them."""
     import time
 
-    from omnicrm.core.webhook_app import applying
+    from omnicrm.app.webhook_app import applying
 
     with errors():
         runtime = obj.runtime()

@@ -14,7 +14,7 @@ from rich.markup import escape
 from omnicrm.errors import ConfigError, OmnicrmError, StoreError
 
 if TYPE_CHECKING:  # imported when a command runs: `--help` must not load the store
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.app.runtime import Runtime
 
 console = Console()
 err_console = Console(stderr=True)
@@ -49,7 +49,7 @@ class Context:
 
     def runtime(self, *, need_config: bool = True) -> Runtime:
         """The host, config and store; ``need_config=False`` runs without a config file."""
-        from omnicrm.core.runtime import Runtime
+        from omnicrm.app.runtime import Runtime
 
         path = self.config_file()
         if not need_config and self.config_path is None and not path.exists():
@@ -62,7 +62,7 @@ class Context:
 
     def config_file(self) -> Path:
         """The config to read; says so on stderr when it is the user config (the demo's)."""
-        from omnicrm.core.config import config_to_read, user_config
+        from omnicrm.app.config import config_to_read, user_config
 
         path = config_to_read(self.config_path)
         if path == user_config():

@@ -16,7 +16,7 @@ from omnicrm.errors import DataError
 from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.app.runtime import Runtime
 
 
 @click.group("crm")
@@ -48,8 +48,8 @@ def print_summary(runtime: Runtime) -> None:
     """Profiles and the built-in segments' last counts, in a few lines (the demo's end)."""
     from sqlalchemy import func, select
 
-    from omnicrm.core.segments import latest_counts, list_segments
     from omnicrm.core.store.schema import profile_members, profiles
+    from omnicrm.crm.segments import latest_counts, list_segments
 
     with runtime.store.engine.connect() as conn:
         people = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
@@ -74,7 +74,7 @@ def print_summary(runtime: Runtime) -> None:
 @click.pass_obj
 def find_command(obj: Context, query: str, limit: int) -> None:
     """Find profiles by email, phone, member code or name (kanji or kana)."""
-    from omnicrm.core.profiles import find_profiles
+    from omnicrm.crm.profiles import find_profiles
 
     with errors():
         runtime = obj.runtime(need_config=False)

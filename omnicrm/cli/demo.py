@@ -21,8 +21,8 @@ from omnicrm.cli._logging import log_runs
 from omnicrm.render import shop_zone
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
-    from omnicrm.core.config import Connection
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.app.config import Connection
+    from omnicrm.app.runtime import Runtime
 
 
 # The first line of the config the demo writes: the demo rewrites only a file it wrote.
@@ -49,7 +49,7 @@ timezone = "{timezone}"
 def write_demo_config(store_url: str, timezone: str) -> Path | None:
     """Write (or refresh) the user config for the demo's store; None if the user keeps
     a config of their own there, which is left alone."""
-    from omnicrm.core.config import user_config
+    from omnicrm.app.config import user_config
 
     path = user_config()
     if path.exists():
@@ -67,7 +67,7 @@ def write_demo_config(store_url: str, timezone: str) -> Path | None:
 
 
 def _say_where(path: Path | None) -> None:
-    from omnicrm.core.config import user_config
+    from omnicrm.app.config import user_config
 
     if path is None:
         err_console.print(
@@ -85,7 +85,7 @@ def _say_where(path: Path | None) -> None:
 
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
-    from omnicrm.core.config import parse_duration
+    from omnicrm.app.config import parse_duration
 
     try:
         return parse_duration(value)
@@ -115,9 +115,9 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
     Uses the embedded default store (SQLite in the user's data dir) and writes the
     config other commands then read (omnicrm.toml in the data dir).
     """
+    from omnicrm.app.config import Config, Connection, SchedulerSection, default_store_url
+    from omnicrm.app.runtime import Runtime
     from omnicrm.cli import _serve
-    from omnicrm.core.config import Config, Connection, SchedulerSection, default_store_url
-    from omnicrm.core.runtime import Runtime
 
     with errors(), contextlib.ExitStack() as stack:
         runtime = Runtime.load(None)

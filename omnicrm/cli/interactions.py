@@ -18,7 +18,7 @@ from omnicrm.render import Col, FitTable, local_time, zone_name
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from sqlalchemy import Connection
 
-    from omnicrm.core.csv_import import ImportResult
+    from omnicrm.crm.csv_import import ImportResult
 
 
 def print_import(result: ImportResult, what: str) -> None:
@@ -79,7 +79,7 @@ def csv_import_command(importer: str, *, what: str, source_help: str, help: str)
     @encoding_option
     @click.pass_obj
     def command(obj: Context, file: Path, source: str, encoding: str) -> None:
-        from omnicrm.core.csv_import import CsvImportError
+        from omnicrm.crm.csv_import import CsvImportError
 
         module, attribute = importer.split(":")
         run_import: CsvImporter = getattr(importlib.import_module(module), attribute)
@@ -110,7 +110,7 @@ def interactions_group() -> None:
 
 
 import_command = csv_import_command(
-    "omnicrm.core.interactions:import_interactions_csv",
+    "omnicrm.crm.interactions:import_interactions_csv",
     what="interaction(s)",
     source_help="Where the file comes from; ids are unique within a source.",
     help="Import interactions from a CSV file (all rows or none; see docs/reports.md).",
@@ -120,7 +120,7 @@ interactions_group.add_command(import_command)
 
 @interactions_group.command("add")
 @click.argument("profile_id", type=int)
-# The kinds and media of omnicrm.core.interactions (KINDS, MEDIA), written out so that
+# The kinds and media of omnicrm.crm.interactions (KINDS, MEDIA), written out so that
 # --help need not load the store (tests/cli/test_startup.py holds them equal).
 @click.option(
     "--kind",
@@ -149,8 +149,8 @@ def add_command(
     at_text: str | None,
 ) -> None:
     """Add an interaction to a profile's history."""
-    from omnicrm.core.csv_import import parse_moment
-    from omnicrm.core.interactions import add_interaction
+    from omnicrm.crm.csv_import import parse_moment
+    from omnicrm.crm.interactions import add_interaction
 
     with errors():
         runtime = obj.runtime(need_config=False)
@@ -178,8 +178,8 @@ def list_command(obj: Context, profile_id: int, limit: int) -> None:
     """A profile's interactions, newest first."""
     from sqlalchemy import select
 
-    from omnicrm.core.interactions import interactions_for
     from omnicrm.core.store.schema import profiles
+    from omnicrm.crm.interactions import interactions_for
 
     with errors():
         runtime = obj.runtime(need_config=False)

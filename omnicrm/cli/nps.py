@@ -14,7 +14,7 @@ def nps_group() -> None:
 
 
 import_command = csv_import_command(
-    "omnicrm.core.analytics.nps:import_nps_csv",
+    "omnicrm.crm.analytics.nps:import_nps_csv",
     what="answer(s)",
     source_help="The survey the file comes from; response ids are unique within it.",
     help="Import survey answers from a CSV file (all rows or none; see docs/reports.md).",

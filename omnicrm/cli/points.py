@@ -16,17 +16,17 @@ from omnicrm.cli._common import Context, console, errors, fail
 from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
-    from omnicrm.core.points import (
+    from omnicrm.app.runtime import Runtime
+    from omnicrm.crm.points import (
         Entry,
     )
-    from omnicrm.core.points.settings import PointsSettings
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.crm.points.settings import PointsSettings
 
 
 @contextlib.contextmanager
 def _run(obj: Context) -> Iterator[Runtime]:
     """The runtime, closed afterwards; bad input exits 2, a refused operation 1."""
-    from omnicrm.core.points import PointsImportError, UnknownProfileError
+    from omnicrm.crm.points import PointsImportError, UnknownProfileError
 
     with errors():
         runtime = obj.runtime()
@@ -68,7 +68,7 @@ def points() -> None:
 @click.pass_obj
 def balance_command(obj: Context, profile_id: int) -> None:
     """Show a profile's balance, in total and per connection."""
-    from omnicrm.core.points import balance
+    from omnicrm.crm.points import balance
 
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         found = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
@@ -87,7 +87,7 @@ def balance_command(obj: Context, profile_id: int) -> None:
 @click.pass_obj
 def history_command(obj: Context, profile_id: int) -> None:
     """List every entry of a profile's wallet, oldest first."""
-    from omnicrm.core.points import balance, history
+    from omnicrm.crm.points import balance, history
 
     with _run(obj) as runtime, runtime.store.engine.connect() as conn:
         entries = history(conn, profile_id)
@@ -138,7 +138,7 @@ def adjust_command(
     obj: Context, profile_id: int, amount: int, note: str, event_id: str | None
 ) -> None:
     """Add POINTS to a profile's wallet (negative: take them away)."""
-    from omnicrm.core.points import adjust, balance
+    from omnicrm.crm.points import adjust, balance
 
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         now = _now()
@@ -157,7 +157,7 @@ def redeem_command(
     obj: Context, profile_id: int, amount: int, note: str | None, event_id: str | None
 ) -> None:
     """Spend POINTS from a profile's wallet (refused beyond its balance)."""
-    from omnicrm.core.points import balance, redeem
+    from omnicrm.crm.points import balance, redeem
 
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         now, settings = _now(), _settings(runtime)
@@ -172,7 +172,7 @@ def redeem_command(
 @click.pass_obj
 def expire_command(obj: Context) -> None:
     """Expire the points whose expiry date has passed (the nightly job does it too)."""
-    from omnicrm.core.points import expire
+    from omnicrm.crm.points import expire
 
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         settings = _settings(runtime)
@@ -184,7 +184,7 @@ def expire_command(obj: Context) -> None:
 
 
 def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from omnicrm.core.points.importer import time_zone
+    from omnicrm.crm.points.importer import time_zone
 
     try:
         time_zone(value)
@@ -215,7 +215,7 @@ def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> No
     Columns: connection, customer_id, event_id, kind (earn, redeem, expire, adjust),
     points, occurred_at, and optionally order_id and note.
     """
-    from omnicrm.core.points import import_point_events
+    from omnicrm.crm.points import import_point_events
 
     with _run(obj) as runtime, runtime.store.engine.begin() as conn:
         done = import_point_events(
@@ -231,7 +231,7 @@ def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> No
 @click.pass_obj
 def reconcile_command(obj: Context) -> None:
     """Compare each platform's reported balance with the ledger; exit 1 on a difference."""
-    from omnicrm.core.points import run_reconciliation
+    from omnicrm.crm.points import run_reconciliation
 
     with _run(obj) as runtime:
         settings = _settings(runtime)

@@ -21,9 +21,9 @@ from omnicrm.render import Col, FitTable
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from sqlalchemy import ColumnElement, Connection
 
-    from omnicrm.core.analytics.reports import Report
-    from omnicrm.core.analytics.settings import AnalyticsSettings
-    from omnicrm.core.runtime import Runtime
+    from omnicrm.app.runtime import Runtime
+    from omnicrm.crm.analytics.reports import Report
+    from omnicrm.crm.analytics.settings import AnalyticsSettings
 
 
 FORMATS = ("table", "csv", "json")
@@ -50,7 +50,7 @@ def _csv(report: Report) -> str:
     """Machine values: exact decimals, ratios as fractions, ISO dates, empty for none.
 
     Parts follow, each after a blank line with its own header."""
-    from omnicrm.core.csv_export import CsvWriter
+    from omnicrm.crm.csv_export import CsvWriter
 
     out = io.StringIO()
     writer = CsvWriter(out, lineterminator="\n")
@@ -63,7 +63,7 @@ def _csv(report: Report) -> str:
 
 
 def _table(report: Report) -> None:
-    from omnicrm.core.analytics.reports import Kind
+    from omnicrm.crm.analytics.reports import Kind
 
     if report.empty:
         console.print(f"{escape(report.title)}: no data yet")
@@ -107,7 +107,7 @@ def shop_zone(runtime: Runtime) -> ZoneInfo:
 
 def as_of(value: str | None, tz: ZoneInfo) -> dt.datetime:
     """``--as-of``: now, or the end of that day / that moment in shop time."""
-    from omnicrm.core.csv_import import parse_moment
+    from omnicrm.crm.csv_import import parse_moment
 
     if value is None:
         return dt.datetime.now(dt.UTC)
@@ -184,7 +184,7 @@ class _Option:
 class _ReportCommand:
     """``report NAME [options] [--format] [--as-of]``: ``make`` rendered.
 
-    ``make`` names a function of omnicrm.core.analytics.reports, imported when the
+    ``make`` names a function of omnicrm.crm.analytics.reports, imported when the
     command runs (not for --help)."""
 
     name: str
@@ -196,7 +196,7 @@ class _ReportCommand:
         """The click command."""
 
         def run(obj: Context, fmt: str, as_of_text: str | None, **options: Any) -> None:
-            from omnicrm.core.analytics import reports
+            from omnicrm.crm.analytics import reports
 
             with _opened(obj) as (runtime, conn):
                 tz = shop_zone(runtime)
@@ -292,7 +292,7 @@ def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
     """Predicted CLV (BG/NBD x Gamma-Gamma): parameters, top customers, deciles."""
     # Imported here: the model needs numpy and scipy, which no other report (nor any
     # --help) should load.
-    from omnicrm.core.analytics.scoring import predicted_clv_report, score_clv
+    from omnicrm.crm.analytics.scoring import predicted_clv_report, score_clv
 
     with errors():
         runtime = obj.runtime(need_config=False)
@@ -324,7 +324,7 @@ def segment_conditions(
 ) -> dict[str, ColumnElement[bool]]:
     """Each named segment compiled to a condition over profiles (exit 2 if unknown)."""
 
-    from omnicrm.core.segments import SegmentError, compile_expression, get_segment
+    from omnicrm.crm.segments import SegmentError, compile_expression, get_segment
 
     out: dict[str, ColumnElement[bool]] = {}
     for name in names:
@@ -357,8 +357,8 @@ def show_nps(
     obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
 ) -> None:
     """Render the NPS report, overall and per named segment, of responses in the bounds."""
-    from omnicrm.core.analytics.nps import nps_report
-    from omnicrm.core.csv_import import parse_moment
+    from omnicrm.crm.analytics.nps import nps_report
+    from omnicrm.crm.csv_import import parse_moment
 
     with _opened(obj) as (runtime, conn):
         tz = shop_zone(runtime)

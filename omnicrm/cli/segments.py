@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --h
 def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
     """One transaction on the configured store, with the shop's timezone; segment
     mistakes exit 2 with their message (a bad expression's shows the caret)."""
-    from omnicrm.core.points import expire
-    from omnicrm.core.segments import SegmentError, ensure_builtin
+    from omnicrm.crm.points import expire
+    from omnicrm.crm.segments import SegmentError, ensure_builtin
 
     with errors():
         runtime = obj.runtime()
@@ -68,7 +68,7 @@ def segments(ctx: click.Context, live: bool) -> None:
     """Segments with their latest count and the change since the count before."""
     if ctx.invoked_subcommand is not None:
         return
-    from omnicrm.core.segments import count_segments, latest_counts, list_segments
+    from omnicrm.crm.segments import count_segments, latest_counts, list_segments
 
     obj = ctx.find_object(Context)
     assert obj is not None
@@ -114,7 +114,7 @@ def segments(ctx: click.Context, live: bool) -> None:
 @click.pass_obj
 def show(obj: Context, name: str, limit: int) -> None:
     """A segment's expression, description, count and a sample of its members."""
-    from omnicrm.core.segments import count_segments, get_segment, latest_counts, members
+    from omnicrm.crm.segments import count_segments, get_segment, latest_counts, members
 
     if limit < 0:
         fail("--limit must be 0 or more", 2)
@@ -176,7 +176,7 @@ def show(obj: Context, name: str, limit: int) -> None:
 @click.pass_obj
 def add(obj: Context, name: str, expression: str, description: str | None, replace: bool) -> None:
     """Define a segment: NAME (lower-case, e.g. tokyo-vip) and its EXPRESSION."""
-    from omnicrm.core.segments import define, record_new_count
+    from omnicrm.crm.segments import define, record_new_count
 
     now = _now()
     with _connection(obj) as (conn, tz):
@@ -190,7 +190,7 @@ def add(obj: Context, name: str, expression: str, description: str | None, repla
 @click.pass_obj
 def remove_command(obj: Context, name: str) -> None:
     """Remove a user segment and its count history."""
-    from omnicrm.core.segments import remove
+    from omnicrm.crm.segments import remove
 
     with _connection(obj) as (conn, _):
         remove(conn, name)
@@ -204,8 +204,8 @@ def check(obj: Context, expression: str) -> None:
     """Check an EXPRESSION and count the profiles it selects now."""
     from sqlalchemy import func, select
 
-    from omnicrm.core.segments import count_segments, parse
     from omnicrm.core.store.schema import profiles
+    from omnicrm.crm.segments import count_segments, parse
 
     with _connection(obj) as (conn, tz):
         node = parse(expression)

@@ -17,7 +17,7 @@ from omnicrm.cli._common import Context, console, err_console, errors
 from omnicrm.render import ZONED, Col, FitTable, local_time, shop_zone, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
-    from omnicrm.core.config import Config
+    from omnicrm.app.config import Config
     from omnicrm.core.store import Run
 
 
@@ -26,7 +26,7 @@ _FAILED = ("failed", "rate_limited")
 
 
 def _took(seconds: float | None) -> str:
-    from omnicrm.core.config import format_duration
+    from omnicrm.app.config import format_duration
 
     if seconds is None:
         return "-"

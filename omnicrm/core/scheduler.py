@@ -26,7 +26,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from omnicrm.core.config import Config, Connection
+from omnicrm.app.config import Config, Connection
 from omnicrm.core.store import RunStatus
 from omnicrm.core.sync import Interrupted, SyncEngine
 from omnicrm.errors import LockedError

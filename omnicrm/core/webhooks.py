@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.records import Customer, Order
 from omnicrm.errors import OmnicrmError
 

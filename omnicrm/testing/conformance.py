@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel, SecretStr
 
+from omnicrm.app.config import Connection, load_config
 from omnicrm.core.channels import ChannelType, Checkpoint, SettingsT, Stream, StreamContext
-from omnicrm.core.config import Connection, load_config
 from omnicrm.core.host import Host
 from omnicrm.core.records import Customer, Order
 from omnicrm.core.store import RunStatus, Store

@@ -26,8 +26,8 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, get_current_worker
 
-from omnicrm.core.config import Connection
-from omnicrm.core.runtime import Runtime
+from omnicrm.app.config import Connection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.store import RunStatus, failures
 from omnicrm.errors import LockedError
 from omnicrm.render import zone_name

@@ -22,8 +22,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Header, Label, Static
 from textual.worker import get_current_worker
 
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.channels import Stream
-from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Run, RunStatus, StreamState
 from omnicrm.tui.data import (
     ConnectionDetail,

@@ -32,11 +32,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
-from omnicrm.core.identity.service import UnknownProfileError
-from omnicrm.core.profiles import ProfileMatch, find_profiles
-from omnicrm.core.runtime import Runtime
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.store import failures
 from omnicrm.core.store.schema import profiles
+from omnicrm.crm.identity.service import UnknownProfileError
+from omnicrm.crm.profiles import ProfileMatch, find_profiles
 from omnicrm.errors import ConfigError, DataError, StoreError
 from omnicrm.render import zone_name
 from omnicrm.tui.footer import KeysFooter

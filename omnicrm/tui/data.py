@@ -20,8 +20,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, Row, create_engine, func, select, text
 from textual.message import Message
 
+from omnicrm.app.config import Config, Connection
 from omnicrm.core.channels import Stream
-from omnicrm.core.config import Config, Connection
 from omnicrm.core.scheduler import trigger_for
 from omnicrm.core.store import Run, RunStatus, Store, StreamState
 from omnicrm.core.store.schema import connection_controls, sync_runs, sync_state

@@ -31,8 +31,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.segments import (
+from omnicrm.app.runtime import Runtime
+from omnicrm.core.store.schema import crm_state, profiles, segments
+from omnicrm.crm.segments import (
     CountPoint,
     Member,
     Segment,
@@ -42,8 +43,7 @@ from omnicrm.core.segments import (
     list_segments,
     members,
 )
-from omnicrm.core.segments.counts import SNAPSHOT_STATE
-from omnicrm.core.store.schema import crm_state, profiles, segments
+from omnicrm.crm.segments.counts import SNAPSHOT_STATE
 from omnicrm.tui.customers import (
     Clock,
     CustomerProfileScreen,

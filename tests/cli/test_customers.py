@@ -12,11 +12,11 @@ from sqlalchemy import select
 from omnicrm.cli._common import Context
 from omnicrm.cli.customers import customers
 from omnicrm.core.channels import Stream
-from omnicrm.core.identity.rules import IdentitySettings
-from omnicrm.core.identity.service import resolve_all
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import profile_changes, profile_members
+from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity.service import resolve_all
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 HANAKO = {"family_name": "山田", "given_name": "花子"}

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from omnicrm.cli import cli
-from omnicrm.core.segments import define, ensure_builtin, record_counts
 from omnicrm.core.store import Store
-from tests.core.segments.profiles import add_profile, jst
+from omnicrm.crm.segments import define, ensure_builtin, record_counts
+from tests.crm.segments.profiles import add_profile, jst
 
 
 @pytest.fixture(autouse=True)

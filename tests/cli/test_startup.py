@@ -108,7 +108,7 @@ def test_the_top_help_lists_lazy_commands_with_their_own_help_texts() -> None:
 
 
 def test_interactions_add_help_lists_the_kinds_and_media_of_the_core() -> None:
-    from omnicrm.core.interactions import KINDS, MEDIA
+    from omnicrm.crm.interactions import KINDS, MEDIA
 
     codes, outputs, _ = loaded_by(("interactions", "add", "--help"))
     said = " ".join(outputs[0].split())

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.core.host import Host
 from omnicrm.core.scheduler import NIGHTLY_JOB, add_jobs, build_scheduler, run_scheduled
 from omnicrm.core.store import RunStatus, Store

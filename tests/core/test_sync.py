@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from omnicrm import Checkpoint, Customer, Stream, StreamContext, hookimpl
-from omnicrm.core.config import Config, Connection, SchedulerSection
+from omnicrm.app.config import Config, Connection, SchedulerSection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import profile_changes, profiles
 from omnicrm.core.sync import RetryPolicy, SyncEngine

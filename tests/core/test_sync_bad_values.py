@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from omnicrm import Stream
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine

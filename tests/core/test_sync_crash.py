@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine

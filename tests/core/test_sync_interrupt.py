@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from omnicrm import Stream
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.scheduler import run_scheduled
 from omnicrm.core.store import Run, RunStatus, Store

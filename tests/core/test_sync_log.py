@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine

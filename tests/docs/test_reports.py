@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from omnicrm.cli import cli
-from omnicrm.core.segments import ensure_builtin
 from omnicrm.core.store import Store
-from tests.core.segments.profiles import add_profile
+from omnicrm.crm.segments import ensure_builtin
+from tests.crm.segments.profiles import add_profile
 from tests.docs.markdown import blocks
 
 DOC = "reports.md"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
 from tests import synthetic_plugin
 from tests.tui.helpers import RuntimeFactory
 

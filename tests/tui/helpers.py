@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from omnicrm.core.config import Connection
-from omnicrm.core.runtime import Runtime
+from omnicrm.app.config import Connection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import sync_runs
 from omnicrm.plugins.shopify.settings import ShopifySettings

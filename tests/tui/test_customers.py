@@ -23,12 +23,10 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
+from omnicrm.app.config import Config, SchedulerSection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.channels import Stream
-from omnicrm.core.config import Config, SchedulerSection
-from omnicrm.core.crm import refresh
 from omnicrm.core.host import Host
-from omnicrm.core.points import PointsSettings
-from omnicrm.core.profiles import profile_of
 from omnicrm.core.records import (
     Address,
     Consent,
@@ -40,9 +38,11 @@ from omnicrm.core.records import (
     OrderLine,
     OrderStatus,
 )
-from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import interactions
+from omnicrm.crm.points import PointsSettings
+from omnicrm.crm.profiles import profile_of
+from omnicrm.crm.refresh import refresh
 from omnicrm.tui.customers import (
     NO_PROFILES_HINT,
     CustomerLookupScreen,

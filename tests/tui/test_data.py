@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.exc import OperationalError
 
-from omnicrm.core.config import Config, SchedulerSection
+from omnicrm.app.config import Config, SchedulerSection
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import connection_controls
 from omnicrm.tui.data import Reader, connection_detail, connection_rows, next_run

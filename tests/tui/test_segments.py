@@ -11,12 +11,12 @@ from sqlalchemy import select
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from omnicrm.core.config import Config, SchedulerSection
+from omnicrm.app.config import Config, SchedulerSection
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
-from omnicrm.core.segments import latest_counts, list_segments, record_counts
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import segments
+from omnicrm.crm.segments import latest_counts, list_segments, record_counts
 from omnicrm.tui.customers import CustomerLookupScreen, CustomerProfileScreen
 from omnicrm.tui.segments import (
     EMPTY_HINT,

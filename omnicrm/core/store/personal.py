@@ -84,7 +84,7 @@ _PROFILE_PERSON = {
     "member_code": None,
     "search_text": None,
 }
-# The segment counts' snapshot (omnicrm.core.segments.counts.SNAPSHOT_STATE): counting
+# The segment counts' snapshot (omnicrm.crm.segments.counts.SNAPSHOT_STATE): counting
 # from it assumes profiles change only inside a refresh, so a redaction that blanks a
 # profile drops it and the next refresh counts in full.
 _SEGMENT_SNAPSHOT = "segment_counts"

@@ -175,7 +175,7 @@ class Store:
         """Where data-request exports are written: ``exports`` in the data dir unless
         the store was opened with another."""
         if self._exports_dir is None:
-            from omnicrm.core.config import data_dir  # config imports much the store never needs
+            from omnicrm.app.config import data_dir  # config imports much the store never needs
 
             self._exports_dir = data_dir() / "exports"
         return self._exports_dir

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.webhooks import (
     Action,
     Delete,
@@ -136,7 +136,7 @@ class ShopifyWebhooks:
             payload,
             customer_id=customer_id,
             record_id=record_id,
-            # A redaction is applied before the answer: see omnicrm.core.webhook_app.
+            # A redaction is applied before the answer: see omnicrm.app.webhook_app.
             urgent=topic in ("customers/redact", "shop/redact"),
         )
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from omnicrm import Stream
-from omnicrm.core.config import Connection
+from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.failures import parse_url

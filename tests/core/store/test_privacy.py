@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Text, func, select
 
 from omnicrm import Customer, Order, OrderLine, Stream
-from omnicrm.core.crm import refresh
-from omnicrm.core.profiles import find_profiles, profile_of
-from omnicrm.core.segments import count_all, latest_counts
 from omnicrm.core.store import RunStatus, Store, inbox
 from omnicrm.core.store.schema import metadata, profiles
 from omnicrm.core.store.schema import orders as orders_table
+from omnicrm.crm.profiles import find_profiles, profile_of
+from omnicrm.crm.refresh import refresh
+from omnicrm.crm.segments import count_all, latest_counts
 from omnicrm.errors import DataError, StoreError
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)

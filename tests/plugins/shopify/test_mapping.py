@@ -20,9 +20,9 @@ from graphql import (
 from pydantic import BaseModel
 
 from omnicrm import ConsentState, Medium, OrderStatus, Stream
-from omnicrm.core.crm import refresh
-from omnicrm.core.segments import count_segments
 from omnicrm.core.store import Store
+from omnicrm.crm.refresh import refresh
+from omnicrm.crm.segments import count_segments
 from omnicrm.errors import DataError
 from omnicrm.plugins.shopify import plugin, queries
 from omnicrm.plugins.shopify.mapping import (

@@ -14,12 +14,12 @@ import pytest
 from pydantic import BaseModel
 
 from omnicrm import ChannelType, Checkpoint, OrderStatus, Stream
-from omnicrm.core.config import Connection
-from omnicrm.core.crm import refresh
+from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
-from omnicrm.core.profiles import find_profiles, profile_of
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine
+from omnicrm.crm.profiles import find_profiles, profile_of
+from omnicrm.crm.refresh import refresh
 from omnicrm.errors import AuthError, SyncError, TransientError
 from omnicrm.plugins.shopify import plugin
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox

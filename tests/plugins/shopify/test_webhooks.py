@@ -13,12 +13,12 @@ import pytest
 from pydantic import SecretStr
 
 from omnicrm import ChannelType, Stream, hookimpl
-from omnicrm.core.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.runtime import Runtime
+from omnicrm.app.webhook_app import create_app
 from omnicrm.core.host import Host
-from omnicrm.core.runtime import Runtime
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
-from omnicrm.core.webhook_app import create_app
 from omnicrm.core.webhooks import (
     Delete,
     Export,

@@ -1,0 +1,619 @@
+"""``omnicrm.toml``: the store, the scheduler and the connections (one per client shop).
+
+A connection names a channel type and gives its settings, validated by the pydantic model
+the channel's plugin registered. Secrets are never written in the file: a value written
+``{ env = "NAME" }`` is read from the environment variable NAME.
+
+Errors name the file, the line and the key. Problems in one connection leave the others
+usable: they are collected in :attr:`Config.invalid`. A secret written in the file
+itself (a token, a password in the store URL) is accepted, with a warning in
+:attr:`Config.warnings` saying how to move it to the environment. Hostile values (a
+duration of a trillion days, arrays nested thousands deep) are errors like any other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import tomllib
+import urllib.parse
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from omnicrm.crm.analytics.settings import AnalyticsSettings
+from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.points.settings import PointsSettings
+from omnicrm.errors import ConfigError
+
+CONFIG_ENV = "OMNICRM_CONFIG"
+DATA_DIR_ENV = "OMNICRM_DATA_DIR"
+DEFAULT_CONFIG_NAME = "omnicrm.toml"
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_DURATION = dt.timedelta(days=3650)  # ten years: beyond it a schedule means nothing
+MAX_NESTING = 64  # arrays and inline tables inside one another
+# Keys whose value is a secret, whatever the model says: they belong in the environment.
+_SECRET_KEY = re.compile(
+    r"(?:^|_)(?:token|password|passwd|secret|api_?key|private_?key|credentials?)$", re.I
+)
+
+
+def data_dir() -> Path:
+    """Where omnicrm keeps its embedded database: ``$OMNICRM_DATA_DIR`` or the user data dir."""
+    return Path(os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("omnicrm"))
+
+
+def default_store_url() -> str:
+    """SQLite in the user's data dir: the zero-set-up default."""
+    return f"sqlite:///{data_dir() / 'omnicrm.db'}"
+
+
+def parse_duration(value: Any) -> dt.timedelta:
+    """'90s', '15m', '1h30m', '2d' or a number of seconds; at most MAX_DURATION."""
+    if isinstance(value, dt.timedelta):
+        return value
+    hint = "write e.g. '90s', '15m', '1h30m', '2d'"
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value) if math.isfinite(value) or isinstance(value, int) else math.nan
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        parts = _DURATION.findall(text)
+        if parts and _DURATION.sub("", text).strip() == "":
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds is None:
+        raise ValueError(f"not a duration: {value!r} ({hint})")
+    if not 0 <= seconds <= MAX_DURATION.total_seconds():  # NaN fails this too
+        shown = value if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ValueError(f"duration {shown!r} is out of range: 0s to {MAX_DURATION.days}d ({hint})")
+    return dt.timedelta(seconds=seconds)
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSection(_Section):
+    url: str | None = None
+
+
+class SchedulerSection(_Section):
+    timezone: str = "Asia/Tokyo"
+    max_workers: int = Field(default=4, ge=1, le=64)
+    misfire_grace: Duration = dt.timedelta(minutes=10)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+
+class CrmSection(_Section):
+    """When the CRM refreshes profiles, scores and segment counts."""
+
+    refresh_after_sync: bool = Field(
+        default=True, description="Refresh the profiles a sync touched as soon as it ends."
+    )
+    nightly: str | None = Field(
+        default="30 3 * * *",
+        description="Cron (scheduler timezone) of the full refresh: rescoring, segment "
+        'recount, predicted CLV, point expiry and reconciliation; "off" to turn it off.',
+    )
+
+    @field_validator("nightly")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() == "off":
+            return None
+        return _check_cron(value)
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is not None:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"bad cron expression {value!r}: {exc}") from None
+    return value
+
+
+class ConnectionSection(_Section):
+    channel: str
+    enabled: bool = True
+    every: Duration | None = None
+    cron: str | None = None
+    lookback: Duration = dt.timedelta(minutes=10)
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> ConnectionSection:
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give either 'every' or 'cron', not both")
+        return self
+
+    @field_validator("every")
+    @classmethod
+    def _at_least_a_second(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        if value is not None and value.total_seconds() < 1:
+            raise ValueError("'every' must be at least 1s")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+
+class _File(_Section):
+    store: StoreSection = Field(default_factory=StoreSection)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    crm: CrmSection = Field(default_factory=CrmSection)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    points: PointsSettings = Field(default_factory=PointsSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    connections: dict[str, ConnectionSection] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection: a channel type, its validated settings, how and when to sync it."""
+
+    name: str
+    channel: str
+    settings: BaseModel
+    enabled: bool = True
+    every: dt.timedelta | None = None
+    cron: str | None = None
+    lookback: dt.timedelta = dt.timedelta(minutes=10)
+    batch_size: int = 1000
+
+    @property
+    def schedule(self) -> str:
+        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
+        if self.cron:
+            return f"cron {self.cron}"
+        if self.every:
+            return f"every {format_duration(self.every)}"
+        return "manual"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded ``omnicrm.toml``."""
+
+    path: Path | None
+    store_url: str
+    scheduler: SchedulerSection
+    connections: dict[str, Connection] = field(default_factory=dict)
+    invalid: dict[str, ConfigError] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # e.g. a secret written in the file: 'file:line [key]: ...'
+    crm: CrmSection = field(default_factory=CrmSection)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    points: PointsSettings = field(default_factory=PointsSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+
+    def connection(self, name: str) -> Connection:
+        """The valid connection ``name``, or the ConfigError that explains why not."""
+        if name in self.invalid:
+            raise self.invalid[name]
+        if name not in self.connections:
+            known = ", ".join(sorted([*self.connections, *self.invalid])) or "none configured"
+            raise ConfigError(f"no connection named {name!r} (known: {known})", file=self.path)
+        return self.connections[name]
+
+
+def format_duration(value: dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def find_config(explicit: Path | None = None) -> Path:
+    """Where the config is, or is written: ``--config``, ``$OMNICRM_CONFIG``, ./omnicrm.toml."""
+    if explicit is not None:
+        return explicit
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def user_config() -> Path:
+    """The config commands fall back to (``omnicrm demo`` writes one): in the data dir."""
+    return data_dir() / DEFAULT_CONFIG_NAME
+
+
+def config_to_read(explicit: Path | None = None) -> Path:
+    """The config a command reads: as :func:`find_config`, but when neither ``--config``
+    nor ``$OMNICRM_CONFIG`` is given and ./omnicrm.toml does not exist, the user config
+    if there is one (so the demo's commands work from any directory)."""
+    path = find_config(explicit)
+    if explicit is None and not os.environ.get(CONFIG_ENV) and not path.exists():
+        fallback = user_config()
+        if fallback.is_file():
+            return fallback
+    return path
+
+
+def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> Config:
+    """Read and validate ``path``. ``channel_settings`` maps channel names to settings models.
+
+    Raises ConfigError when the file itself is unusable; problems of single connections
+    are kept in ``Config.invalid`` so the other connections still run.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found; run `omnicrm init` to write one", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=path) from None
+    locate = _Locator(text)
+    deep = _too_deep(text)
+    if deep is not None:
+        raise ConfigError(
+            f"arrays and tables nested more than {MAX_NESTING} deep", file=path, line=deep
+        )
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None
+        ) from None
+    except RecursionError:  # pragma: no cover - _too_deep catches what could cause it
+        raise ConfigError(f"nested more than {MAX_NESTING} deep", file=path) from None
+    declared = _declared_secrets(document.get("connections"), channel_settings)
+    warnings = [_secret_warning(at, path, locate) for at in _inline_secrets(document, (), declared)]
+
+    raw_connections = document.pop("connections", {})
+    if not isinstance(raw_connections, dict):
+        raise ConfigError(
+            "must be a table", file=path, line=locate(("connections",)), key="connections"
+        )
+    top = _resolve_env(document, (), path, locate)
+    try:
+        parsed = _File.model_validate(top)
+    except ValidationError as exc:
+        raise _from_validation(exc, (), path, locate) from None
+
+    connections: dict[str, Connection] = {}
+    invalid: dict[str, ConfigError] = {}
+    for name, raw in raw_connections.items():
+        prefix = ("connections", name)
+        try:
+            connections[name] = _connection(name, raw, prefix, path, locate, channel_settings)
+        except ConfigError as exc:
+            invalid[name] = exc
+    return Config(
+        path=path,
+        store_url=parsed.store.url or default_store_url(),
+        scheduler=parsed.scheduler,
+        connections=connections,
+        invalid=invalid,
+        warnings=tuple(warnings),
+        crm=parsed.crm,
+        identity=parsed.identity,
+        points=parsed.points,
+        analytics=parsed.analytics,
+    )
+
+
+def _connection(
+    name: str,
+    raw: Any,
+    prefix: tuple[str, ...],
+    path: Path,
+    locate: _Locator,
+    channel_settings: Mapping[str, type[BaseModel]],
+) -> Connection:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise ConfigError(
+            "connection names use letters, digits, '-', '_' and '.' (at most 100)",
+            file=path,
+            line=locate(prefix),
+            key=".".join(prefix),
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a table", file=path, line=locate(prefix), key=".".join(prefix))
+    try:
+        section = ConnectionSection.model_validate(
+            {k: v for k, v in raw.items() if k != "settings"}
+        )
+    except ValidationError as exc:
+        raise _from_validation(exc, prefix, path, locate) from None
+    model = channel_settings.get(section.channel)
+    if model is None:
+        known = ", ".join(sorted(channel_settings)) or "none installed"
+        raise ConfigError(
+            f"unknown channel {section.channel!r} (installed: {known}; see `omnicrm plugins`)",
+            file=path,
+            line=locate((*prefix, "channel")),
+            key=".".join((*prefix, "channel")),
+        )
+    settings_path = (*prefix, "settings")
+    raw_settings = raw.get("settings", {})
+    if not isinstance(raw_settings, dict):
+        raise ConfigError(
+            "must be a table", file=path, line=locate(settings_path), key=".".join(settings_path)
+        )
+    resolved = _resolve_env(raw_settings, settings_path, path, locate)
+    try:
+        settings = model.model_validate(resolved)
+    except ValidationError as exc:
+        raise _from_validation(exc, settings_path, path, locate) from None
+    return Connection(
+        name=name,
+        channel=section.channel,
+        settings=settings,
+        enabled=section.enabled,
+        every=section.every,
+        cron=section.cron,
+        lookback=section.lookback,
+        batch_size=section.batch_size,
+    )
+
+
+def _resolve_env(value: Any, where: tuple[str, ...], path: Path, locate: _Locator) -> Any:
+    """Replace ``{ env = "NAME" }`` tables by the environment variable's value."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            name = value["env"]
+            key = ".".join(where)
+            if not isinstance(name, str) or not name:
+                raise ConfigError(
+                    "'env' must name an environment variable",
+                    file=path,
+                    line=locate(where),
+                    key=key,
+                )
+            if name not in os.environ:
+                raise ConfigError(
+                    f"environment variable {name} is not set",
+                    file=path,
+                    line=locate(where),
+                    key=key,
+                )
+            return os.environ[name]
+        return {k: _resolve_env(v, (*where, k), path, locate) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, (*where, str(i)), path, locate) for i, v in enumerate(value)]
+    return value
+
+
+def _from_validation(
+    exc: ValidationError, prefix: tuple[str, ...], path: Path, locate: _Locator
+) -> ConfigError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = (*prefix, *(str(part) for part in first["loc"]))
+    reason = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        reason = "required key is missing"
+    elif first["type"] == "extra_forbidden":
+        reason = "unknown key"
+    more = exc.error_count() - 1
+    if more:
+        reason += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(reason, file=path, line=locate(loc), key=".".join(loc))
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and inline tables nest more than MAX_NESTING deep, if any.
+
+    tomllib parses nesting by recursion, so such a file would crash it; this scan skips
+    strings and comments and counts brackets."""
+    depth, line, i, end = 0, 1, 0, len(text)
+    while i < end:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch == "#":
+            stop = text.find("\n", i)
+            i = end if stop < 0 else stop
+            continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            while i < end and not text.startswith(quote, i):
+                if text[i] == "\\" and ch == '"':
+                    i += 1
+                if i < end and text[i] == "\n":
+                    line += 1
+                i += 1
+            i += len(quote)
+            continue
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return None
+
+
+def _inline_secrets(
+    value: Any, where: tuple[str, ...], declared: set[tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """The keys under ``where`` holding a secret written in the file rather than read
+    from the environment: a URL with a password, a key named like a secret, or one of
+    ``declared`` (the settings their channel's model types as secret)."""
+    if not isinstance(value, dict):
+        return []
+    found: list[tuple[str, ...]] = []
+    for key, item in value.items():
+        at = (*where, str(key))
+        if isinstance(item, dict):
+            found += _inline_secrets(item, at, declared)
+        elif (
+            isinstance(item, str)
+            and item
+            and (at in declared or _SECRET_KEY.search(str(key)) or _has_password(item))
+        ):
+            found.append(at)
+    return found
+
+
+def _declared_secrets(
+    connections: Any, channel_settings: Mapping[str, type[BaseModel]]
+) -> set[tuple[str, ...]]:
+    """The paths of the connection settings their channel's model types as secret."""
+    paths: set[tuple[str, ...]] = set()
+    if not isinstance(connections, dict):
+        return paths
+    for name, raw in connections.items():
+        channel = raw.get("channel") if isinstance(raw, dict) else None
+        model = channel_settings.get(channel) if isinstance(channel, str) else None
+        for field_name, info in (model.model_fields if model else {}).items():
+            if "Secret" in str(info.annotation):
+                paths.add(("connections", str(name), "settings", field_name))
+    return paths
+
+
+def _has_password(value: str) -> bool:
+    if "://" not in value:
+        return False
+    try:
+        return bool(urllib.parse.urlsplit(value).password)
+    except ValueError:
+        return False
+
+
+def _secret_warning(at: tuple[str, ...], path: Path, locate: _Locator) -> str:
+    variable = (
+        "OMNICRM_STORE_URL"
+        if at == ("store", "url")
+        else re.sub(r"[^A-Z0-9]+", "_", "_".join(at[1:] if at[0] == "connections" else at).upper())
+    )
+    variable = variable.replace("_SETTINGS_", "_").strip("_")
+    where = ConfigError(
+        "a secret is written in the file, where anyone who reads it sees it: move it to "
+        f'the environment, writing  {at[-1]} = {{ env = "{variable}" }}  and setting '
+        f"{variable}",
+        file=path,
+        line=locate(at),
+        key=".".join(at),
+    )
+    return str(where)
+
+
+class _Locator:
+    """Finds the line a dotted key is written on (tomllib keeps no positions)."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+    _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*[=.]")
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    @staticmethod
+    def _split(dotted: str) -> tuple[str, ...]:
+        parts = re.findall(r'"[^"]*"|\'[^\']*\'|[^.\s]+', dotted)
+        return tuple(p.strip("\"'") for p in parts)
+
+    def __call__(self, key: tuple[str, ...]) -> int | None:
+        table: tuple[str, ...] = ()
+        best: int | None = None
+        for number, line in enumerate(self.lines, start=1):
+            header = self._HEADER.match(line)
+            if header:
+                table = self._split(header.group(1))
+                if table and table == key[: len(table)]:
+                    best = number
+                continue
+            match = self._KEY.match(line)
+            if match and (*table, match.group(1).strip("\"'")) == key[: len(table) + 1]:
+                best = number
+                if len(table) + 1 == len(key):
+                    return number
+        return best
+
+
+_HEADER = """\
+# omnicrm configuration.
+#
+# Secrets are never written in this file: write  key = { env = "VARIABLE" }  and set
+# VARIABLE in the environment of `omnicrm run`.
+
+[store]
+# Default: SQLite in the user's data dir. A shop or agency that outgrows one file:
+# url = { env = "OMNICRM_STORE_URL" }   # postgresql://user@host:5432/omnicrm
+
+[scheduler]
+timezone = "Asia/Tokyo"     # cron schedules are read in this timezone
+# max_workers = 4           # how many connections sync at the same time
+# misfire_grace = "10m"     # how late a scheduled run may still start
+
+# One [connections.NAME] table per connection: one client shop on one platform.
+# `omnicrm connections` checks them; `omnicrm sync NAME` runs one now.
+"""
+
+
+def example_config(channels: Mapping[str, type[BaseModel]]) -> str:
+    """A commented ``omnicrm.toml`` with an example connection per installed channel."""
+    blocks = [_HEADER]
+    for channel, model in sorted(channels.items()):
+        name = f"my-{channel}-shop"
+        lines = [
+            f"[connections.{name}]",
+            f'channel = "{channel}"',
+            'every = "15m"             # or: cron = "0 3 * * *"',
+            'lookback = "10m"          # re-read this much before the cursor',
+            f"[connections.{name}.settings]",
+        ]
+        for field_name, info in model.model_fields.items():
+            lines.append(_example_setting(name, field_name, info))
+        blocks.append("\n".join(f"# {line}" for line in lines) + "\n")
+    if not channels:
+        blocks.append("# No channel plugin is installed yet: see `omnicrm plugins`.\n")
+    return "\n".join(blocks)
+
+
+def _example_setting(connection: str, field_name: str, info: Any) -> str:
+    from pydantic import SecretStr
+
+    comment = f"  # {info.description}" if info.description else ""
+    if info.annotation is SecretStr or "Secret" in str(info.annotation):
+        variable = re.sub(r"[^A-Z0-9]+", "_", f"{connection}_{field_name}".upper())
+        return f'{field_name} = {{ env = "{variable}" }}{comment}'
+    if info.is_required():
+        return (
+            f'{field_name} = "..."  # required{"; " + info.description if info.description else ""}'
+        )
+    default = info.get_default(call_default_factory=True)
+    if isinstance(default, bool):
+        value = "true" if default else "false"
+    elif isinstance(default, int | float):
+        value = str(default)
+    elif default is None:
+        return f"# {field_name} = ...{comment}"
+    else:
+        value = '"' + str(default).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{field_name} = {value}{comment}"

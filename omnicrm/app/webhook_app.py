@@ -1,0 +1,648 @@
+"""The ASGI app behind ``omnicrm webhooks serve``: POST /webhooks/CHANNEL.
+
+Intake is quick and does no work of the event's own: the body is read up to the
+receiver's ``max_body`` (413 beyond, counted while it streams in), verified by the
+receiver in a worker thread (401 if not genuine), and its event id is claimed together
+with the queued raw body in one transaction (a second delivery of the id loses the claim
+and is answered as a duplicate). The answer is then 200 ``queued``. An :class:`InboxWorker`
+applies queued events behind the answer, each once, and deletes the body when done.
+
+A genuine event that can never be applied (malformed for its topic, or a destructive
+action its body contradicts) is answered 200 as well, so the platform does not retry it
+for days, and recorded as rejected with the reason (``omnicrm webhooks list``). 503 is
+kept for what a retry can fix (the store is down). Privacy requests (``urgent`` events:
+a redaction) are applied before the answer, so a person who asked to be forgotten is gone
+from the store and the profiles by the time the platform hears back, and a redaction
+purges the queued events about that person with their bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+
+from pydantic_core import from_json
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from omnicrm.app.runtime import Runtime
+from omnicrm.core.channels import Stream
+from omnicrm.core.records import Customer, Order
+from omnicrm.core.store import inbox
+from omnicrm.core.store.inbox import EventStatus, InboxItem
+from omnicrm.core.webhooks import (
+    DEFAULT_MAX_BODY,
+    Action,
+    Delete,
+    EraseConnection,
+    Export,
+    Redact,
+    Upsert,
+    WebhookEvent,
+    WebhookInvalid,
+    WebhookReceiver,
+    WebhookRejected,
+)
+from omnicrm.errors import DataError, OmnicrmError, TransientError
+
+log = logging.getLogger("omnicrm.webhooks")
+
+
+class ProfileRefresher:
+    """Keeps profiles current behind the webhooks without a refresh per event.
+
+    Ordinary changes are coalesced: the first one arms a timer and the refresh after
+    ``delay`` seconds takes every change queued by then. A redaction is applied to the
+    profiles at once, so a person who asked to be forgotten does not linger in them.
+    Failures are logged; the changes stay queued in the store for the next refresh.
+    While ``busy()`` says webhooks keep arriving, a due refresh waits for a lull (up to
+    ``max_defer`` seconds): during a burst the CPU goes to answering them.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        delay: float = 5.0,
+        *,
+        busy: Callable[[], bool] | None = None,
+        max_defer: float = 30.0,
+    ) -> None:
+        self._runtime = runtime
+        self._delay = delay
+        self._busy = busy
+        self._max_defer = max_defer
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def soon(self) -> None:
+        with self._lock:
+            if self._timer is None:
+                self._arm(self._delay, time.monotonic() + self._delay + self._max_defer)
+
+    def _arm(self, delay: float, latest: float) -> None:
+        self._timer = threading.Timer(delay, self._fire, args=(latest,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def now(self) -> None:
+        self._refresh()
+
+    def _fire(self, latest: float) -> None:
+        with self._lock:
+            if self._timer is None:
+                return  # closed
+            if self._busy is not None and self._busy() and time.monotonic() < latest:
+                self._arm(0.5, latest)
+                return
+            self._timer = None
+        self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            self._runtime.refresh()
+        except Exception:
+            log.exception("profile refresh after webhooks failed; the next one retries")
+
+    def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+
+def apply_event(
+    runtime: Runtime,
+    event: WebhookEvent,
+    receiver: WebhookReceiver,
+    refresher: ProfileRefresher | None = None,
+) -> str:
+    """Apply one verified, claimed event to the store; returns 'processed'.
+
+    Raises WebhookInvalid (or DataError) when the event can never be applied, before
+    anything was changed: a destructive action must agree with what the store holds.
+    """
+    store = runtime.store
+    actions = list(receiver.actions(event))
+    _check_destructive(runtime, event, actions)
+    for action in actions:
+        if isinstance(action, Upsert):
+            action.record.connection = event.connection
+            if isinstance(action.record, Customer):
+                store.write_batch(event.connection, Stream.CUSTOMERS, [action.record])
+            else:
+                store.write_batch(event.connection, Stream.ORDERS, [action.record])
+        elif isinstance(action, Delete):
+            store.delete_records(event.connection, Stream(action.kind), action.ids)
+        elif isinstance(action, Redact):
+            store.redact_customer(event.connection, action.customer_id, action.order_ids)
+        elif isinstance(action, EraseConnection):
+            store.erase_connection(event.connection)
+        elif isinstance(action, Export):
+            # Named from the connection, the checked customer id and the time; the
+            # request's id (body text) and the event id (an unsigned header) only go inside.
+            path = store.write_export(event.connection, action.customer_id, action.request_id)
+            log.warning("%s: data request exported to %s", event.connection, path)
+    if refresher is not None:
+        if any(isinstance(a, Redact | EraseConnection) for a in actions):
+            refresher.now()
+        else:
+            refresher.soon()
+    return "processed"
+
+
+def _check_destructive(runtime: Runtime, event: WebhookEvent, actions: Sequence[Action]) -> None:
+    """Refuse a redaction that names orders of another customer: the body is signed, but
+    whether it is this customer's is a question of what the store holds."""
+    for action in actions:
+        if isinstance(action, Redact) and action.order_ids:
+            owners = inbox.order_owners(runtime.store, event.connection, list(action.order_ids))
+            foreign = sorted(
+                order_id
+                for order_id, owner in owners.items()
+                if owner is not None and owner != action.customer_id
+            )
+            if foreign:
+                raise WebhookInvalid(
+                    f"{event.topic} for customer {action.customer_id} names order(s) of "
+                    f"another customer: {', '.join(foreign[:5])}"
+                )
+
+
+MAX_ATTEMPTS = 5  # a transient failure is retried this often, with backoff, then given up
+
+
+def _reason(exc: BaseException) -> str:
+    """Why an event failed, for the log and the operator, without the value that failed:
+    a mapping error ends with the value it read ("(got ...)"), which may be personal."""
+    text = str(exc).split(" (got ", 1)[0]
+    return text if isinstance(exc, OmnicrmError) else f"{type(exc).__name__}: {text}"[:500]
+
+
+class InboxWorker:
+    """Applies the queued webhook events behind the answer, one thread, oldest first.
+
+    ``wake`` after each accepted event; ``drain`` applies what is queued now (also what
+    a previous process left behind). A permanent failure rejects the event; anything
+    else is retried with backoff up to MAX_ATTEMPTS, then recorded as failed. Either way
+    the raw body is deleted once the event is done.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        refresher: ProfileRefresher | None = None,
+        *,
+        batch: int = 64,
+        poll: float = 1.0,
+    ) -> None:
+        self._runtime = runtime
+        self.refresher = refresher
+        self._batch = batch
+        self._poll = poll
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._idle = threading.Event()
+        self.last_arrival = 0.0  # time.monotonic() of the last event queued
+        # Out of the intake's process (``applying``), arrivals are seen in the store: the
+        # newest inbox row's id changing. Two cores are shared with the intake there too.
+        self.watch_store = False
+        self._newest = 0
+        self.max_defer = 2.0
+
+    def receiver_of(self, connection: str) -> WebhookReceiver | None:
+        """The webhook receiver of a configured connection's channel."""
+        config = self._runtime.config.connections.get(connection)
+        channel = self._runtime.host.channel_types.get(config.channel) if config else None
+        return channel.webhooks if channel else None
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="omnicrm-webhook-inbox", daemon=True
+                )
+                self._thread.start()
+
+    def wake(self) -> None:
+        self.last_arrival = time.monotonic()
+        self.start()
+        self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the worker found the inbox empty after the last wake (for tests)."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def run(self) -> None:
+        """Drain the inbox in this thread until :meth:`close` (``omnicrm webhooks work``:
+        the events another process accepted, polled every ``poll`` seconds)."""
+        self._loop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._yield_to_intake()
+            try:
+                done = self.drain()
+            except Exception as exc:  # the store is down: try again in a moment
+                log.error("webhook inbox: %s; retrying", _reason(exc))
+                self._stop.wait(2.0)
+                continue
+            if done == 0:
+                self._idle.set()
+                # Also look again now and then: retries come due, another process queues.
+                self._wake.wait(self._poll)
+
+    def busy(self) -> bool:
+        """Whether webhooks arrived in the last 100 ms."""
+        return time.monotonic() - self.last_arrival < 0.1
+
+    def _yield_to_intake(self) -> None:
+        """While webhooks keep arriving, let their answers have the CPU (one interpreter
+        lock, or the machine's cores, serve both): wait for a lull, up to ``max_defer``
+        seconds, then apply."""
+        deadline = time.monotonic() + self.max_defer
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if self.watch_store:
+                newest = inbox.newest(self._runtime.store)
+                if newest != self._newest:
+                    self._newest = newest
+                    self.last_arrival = time.monotonic()
+            if not self.busy():
+                break
+            self._stop.wait(0.05)
+
+    def drain(self) -> int:
+        """Apply the queued events; returns how many were taken."""
+        store = self._runtime.store
+        done = 0
+        while not self._stop.is_set():
+            items = inbox.claim(store, limit=self._batch)
+            self._apply_batch(items)
+            done += len(items)
+            if not items:
+                break
+        return done
+
+    def _apply_batch(self, items: Sequence[InboxItem]) -> None:
+        """Apply claimed events in order; runs of plain upserts are written together (one
+        transaction per stream and connection, one for their outcomes), the rest one by
+        one. A run the store refuses is retried one event at a time, to isolate the bad one."""
+        run: list[tuple[InboxItem, list[Upsert]]] = []
+        for item in items:
+            upserts = self._upserts_of(item)
+            if upserts is None:
+                self._write_run(run)
+                run = []
+                self.apply(item)
+            else:
+                run.append((item, upserts))
+        self._write_run(run)
+
+    def _upserts_of(self, item: InboxItem) -> list[Upsert] | None:
+        """The event's actions if they are all upserts, else None (applied on its own)."""
+        receiver = self.receiver_of(item.source)
+        if receiver is None:
+            return None
+        try:
+            event = WebhookEvent(item.source, item.event_id, item.topic, from_json(item.body))
+            actions = list(receiver.actions(event))
+        except Exception:
+            return None  # apply() derives them again and records why they fail
+        if not actions or not all(isinstance(a, Upsert) for a in actions):
+            return None
+        return [a for a in actions if isinstance(a, Upsert)]
+
+    def _write_run(self, run: Sequence[tuple[InboxItem, list[Upsert]]]) -> None:
+        if not run:
+            return
+        store = self._runtime.store
+        batches: dict[tuple[str, Stream], list[Customer | Order]] = {}
+        for item, upserts in run:
+            for action in upserts:
+                action.record.connection = item.source
+                stream = Stream.CUSTOMERS if isinstance(action.record, Customer) else Stream.ORDERS
+                batches.setdefault((item.source, stream), []).append(action.record)
+        try:
+            for (connection, stream), records in batches.items():
+                store.write_batch(connection, stream, records)  # type: ignore[arg-type]
+        except Exception:
+            for item, _ in run:  # each again on its own: the failure is then its own
+                self.apply(item)
+            return
+        inbox.finish_many(store, [item for item, _ in run], EventStatus.APPLIED)
+        if self.refresher is not None:
+            self.refresher.soon()
+
+    def apply_now(self, inbox_id: int) -> EventStatus | None:
+        """Apply one queued event at once; None if it is not applied now (the worker
+        has it, or it was released for a retry)."""
+        claimed = inbox.claim(self._runtime.store, limit=1, only=inbox_id)
+        return self.apply(claimed[0]) if claimed else None
+
+    def apply(self, item: InboxItem) -> EventStatus | None:
+        """Apply one claimed event and record its outcome (None: released for a retry)."""
+        store = self._runtime.store
+        receiver = self.receiver_of(item.source)
+        try:
+            if receiver is None:
+                raise WebhookInvalid(f"connection {item.source!r} no longer receives webhooks")
+            try:
+                payload = from_json(item.body)
+            except ValueError as exc:
+                raise WebhookInvalid(f"the queued body is not JSON: {exc}") from None
+            event = WebhookEvent(item.source, item.event_id, item.topic, payload)
+            apply_event(self._runtime, event, receiver, self.refresher)
+        except (WebhookInvalid, DataError) as exc:
+            reason = _reason(exc)
+            log.warning(
+                "%s: webhook %s (%s) rejected: %s", item.source, item.event_id, item.topic, reason
+            )
+            inbox.finish(store, item, EventStatus.REJECTED, reason)
+            return EventStatus.REJECTED
+        except Exception as exc:
+            reason = _reason(exc)
+            if item.attempts >= MAX_ATTEMPTS:
+                log.error(
+                    "%s: webhook %s (%s) failed for good: %s",
+                    item.source,
+                    item.event_id,
+                    item.topic,
+                    reason,
+                )
+                inbox.finish(store, item, EventStatus.FAILED, reason)
+                return EventStatus.FAILED
+            if not isinstance(exc, TransientError | SQLAlchemyError | OSError):
+                log.exception("%s: webhook %s (%s) failed", item.source, item.event_id, item.topic)
+            else:
+                log.warning(
+                    "%s: webhook %s (%s) failed, will retry: %s",
+                    item.source,
+                    item.event_id,
+                    item.topic,
+                    reason,
+                )
+            inbox.release(store, item, reason, retry_in=dt.timedelta(seconds=2**item.attempts))
+            return None
+        inbox.finish(store, item, EventStatus.APPLIED)
+        return EventStatus.APPLIED
+
+
+@contextlib.contextmanager
+def applying(runtime: Runtime, *, poll: float = 0.5) -> Iterator[InboxWorker]:
+    """An :class:`InboxWorker` draining the inbox in a thread of this process while
+    inside (``omnicrm webhooks work``, ``omnicrm run --webhooks``): it applies what a
+    ``webhooks serve --no-apply`` elsewhere accepted."""
+    _ = runtime.store  # open and migrate now: a bad store URL fails here
+    worker = InboxWorker(runtime, poll=poll)
+    worker.watch_store = True
+    if runtime.config.crm.refresh_after_sync:
+        worker.refresher = ProfileRefresher(runtime, busy=worker.busy)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.close()
+        if worker.refresher is not None:
+            worker.refresher.close()  # what it had not refreshed yet stays queued
+
+
+class GroupCommit:
+    """Queues accepted events in batches: one transaction for all that arrived meanwhile.
+
+    Request threads hand their event over and wait for its answer; one writer thread
+    claims and queues whatever is waiting in a single transaction. A burst thus costs a
+    commit per batch, not per webhook, and SQLite's single writer is not fought over by
+    every request thread (it makes a waiting writer sleep and poll).
+    """
+
+    def __init__(self, runtime: Runtime, *, batch: int = 256) -> None:
+        self._runtime = runtime
+        self._batch = batch
+        self._waiting: list[tuple[inbox.Arrival, Future[int | None]]] = []
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def enqueue(self, arrival: inbox.Arrival) -> int | None:
+        """Claim and queue one event: its inbox row's id, or None for a duplicate.
+        Raises what the store raised (the event is then not claimed)."""
+        return self.submit(arrival).result()
+
+    def submit(self, arrival: inbox.Arrival) -> Future[int | None]:
+        """:meth:`enqueue` without waiting: the future of its answer (to await on the
+        event loop with ``asyncio.wrap_future``, no thread of its own held meanwhile)."""
+        answer: Future[int | None] = Future()
+        with self._ready:
+            if self._closed:
+                raise TransientError("the webhook app is shutting down")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="omnicrm-webhook-intake", daemon=True
+                )
+                self._thread.start()
+            self._waiting.append((arrival, answer))
+            self._ready.notify()
+        return answer
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if not self._waiting:
+                    return
+                batch, self._waiting = self._waiting[: self._batch], self._waiting[self._batch :]
+            try:
+                ids = inbox.enqueue_many(self._runtime.store, [a for a, _ in batch])
+            except BaseException as exc:
+                for _, answer in batch:
+                    answer.set_exception(exc)
+                continue
+            for (_, answer), inbox_id in zip(batch, ids, strict=True):
+                answer.set_result(inbox_id)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (``_TooLarge``) as soon as it passes ``limit`` bytes:
+    by its Content-Length before reading, else while it streams in."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = True) -> Starlette:
+    """The webhook app for the channels and connections of ``runtime``; profiles are
+    refreshed ``refresh_delay`` seconds after a change (at once after a redaction).
+    ``app.state.inbox`` is its :class:`InboxWorker`.
+
+    With ``apply`` false the app only accepts: queued events are applied by another
+    process (``omnicrm webhooks work``), so intake has this process's CPU to itself.
+    Urgent events (privacy requests) are still applied before the answer."""
+    _ = runtime.store  # open and migrate now: a bad store URL fails at start, not per request
+    worker = InboxWorker(runtime)
+    if runtime.config.crm.refresh_after_sync:
+        worker.refresher = ProfileRefresher(runtime, refresh_delay, busy=worker.busy)
+    refresher = worker.refresher
+    intake_queue = GroupCommit(runtime)
+
+    def verify(
+        channel: str, receiver: WebhookReceiver, headers: Mapping[str, str], body: bytes
+    ) -> WebhookEvent | WebhookInvalid | JSONResponse:
+        """The verified event; why a genuine one is invalid (to record, off the event
+        loop); or the answer to a delivery that is not genuine."""
+        connections = [c for c in runtime.config.connections.values() if c.channel == channel]
+        try:
+            return receiver.verify(headers, body, connections)
+        except WebhookRejected as exc:
+            log.warning("%s webhook rejected: %s", channel, exc)
+            return JSONResponse({"error": "not verified"}, 401)
+        except WebhookInvalid as exc:
+            return exc
+        except Exception:
+            # A receiver's bug: never a traceback to the sender, nor the body to the log.
+            log.error("%s webhook: the receiver failed on a request", channel, exc_info=False)
+            return JSONResponse({"error": "internal error"}, 500)
+
+    def queued(event: WebhookEvent, inbox_id: int | None) -> JSONResponse:
+        """The answer to a claimed event; an urgent one is applied first."""
+        if inbox_id is None:
+            log.info("%s: webhook %s %s duplicate", event.connection, event.topic, event.event_id)
+            return JSONResponse({"status": "duplicate"})
+        outcome: EventStatus | None = None
+        if event.urgent:
+            try:
+                outcome = worker.apply_now(inbox_id)
+            except (SQLAlchemyError, OmnicrmError) as exc:
+                # It is queued: the worker applies it once the store answers again.
+                log.error(
+                    "%s: webhook %s queued, not yet applied: %s",
+                    event.connection,
+                    event.event_id,
+                    _reason(exc),
+                )
+        if apply:
+            worker.wake()
+        status = (outcome or EventStatus.QUEUED).value
+        log.info("%s: webhook %s %s %s", event.connection, event.topic, event.event_id, status)
+        return JSONResponse({"status": status})
+
+    def _invalid(channel: str, exc: WebhookInvalid) -> JSONResponse:
+        reason = _reason(exc)
+        if exc.connection and exc.event_id:
+            try:
+                fresh = inbox.record_rejected(
+                    runtime.store, exc.connection, exc.event_id, exc.topic or "", reason
+                )
+            except (SQLAlchemyError, OmnicrmError) as failed:
+                log.error(
+                    "%s: rejected webhook %s not recorded: %s",
+                    exc.connection,
+                    exc.event_id,
+                    _reason(failed),
+                )
+                return JSONResponse({"error": "try again"}, 503)
+            if not fresh:
+                return JSONResponse({"status": "duplicate"})
+        log.warning(
+            "%s webhook %s (%s) rejected: %s",
+            exc.connection or channel,
+            exc.event_id,
+            exc.topic,
+            reason,
+        )
+        return JSONResponse({"status": "rejected", "error": reason})
+
+    async def receive(request: Request) -> JSONResponse:
+        channel = request.path_params["channel"]
+        channel_type = runtime.host.channel_types.get(channel)
+        receiver = channel_type.webhooks if channel_type else None
+        if receiver is None:
+            return JSONResponse({"error": f"no webhooks for channel {channel!r}"}, 404)
+        limit = int(getattr(receiver, "max_body", DEFAULT_MAX_BODY))
+        try:
+            body = await _read_body(request, limit)
+        except _TooLarge:
+            log.warning("%s webhook refused: the body is over %d bytes", channel, limit)
+            return JSONResponse({"error": f"the body is over {limit} bytes"}, 413)
+        except ClientDisconnect:
+            return JSONResponse({"error": "incomplete body"}, 400)
+        # A receiver is a plugin's code (HMAC, parsing): never on the event loop.
+        checked = await run_in_threadpool(verify, channel, receiver, request.headers, body)
+        if isinstance(checked, JSONResponse):
+            return checked
+        if isinstance(checked, WebhookInvalid):
+            return await run_in_threadpool(_invalid, channel, checked)
+        event = checked
+        arrival = inbox.Arrival(
+            event.connection,
+            event.event_id,
+            event.topic,
+            body,
+            customer_id=event.customer_id,
+            record_id=event.record_id,
+        )
+        try:
+            # Awaited on the loop: the group commit's thread answers, no request thread waits.
+            inbox_id = await asyncio.wrap_future(intake_queue.submit(arrival))
+        except (SQLAlchemyError, OmnicrmError) as exc:
+            log.error(
+                "%s: webhook %s not queued: %s", event.connection, event.event_id, _reason(exc)
+            )
+            return JSONResponse({"error": "try again"}, 503)
+        if inbox_id is not None and event.urgent:
+            return await run_in_threadpool(queued, event, inbox_id)
+        return queued(event, inbox_id)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if apply:
+            worker.wake()  # events a previous process left queued
+        yield
+        await run_in_threadpool(intake_queue.close)
+        await run_in_threadpool(worker.close)
+        if refresher is not None:
+            refresher.close()
+
+    app = Starlette(
+        routes=[Route("/webhooks/{channel}", receive, methods=["POST"])], lifespan=lifespan
+    )
+    app.state.inbox = worker
+    return app

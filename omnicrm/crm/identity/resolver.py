@@ -1,0 +1,461 @@
+"""Clustering source customers into people, in memory and deterministically.
+
+Candidate pairs come only from shared key values (an email, a phone, a member code):
+never all pairs. Each pair is judged on its own (names, birth dates, gender), the
+evidence is ordered strongest first and clusters are joined with union-find, but a union
+is refused when the two *clusters* conflict as wholes: a name in one that conflicts with
+a name in the other, two birth dates, an operator's separation between any members. So a
+chain A~B~C cannot join a mother and her son through a family email and a record that
+shows no name.
+
+A key value that two different people are seen to hold (a family's email, a shared
+landline) is *contested*: it still joins records whose names agree, but no longer those
+whose names cannot be compared, since it would not say which of the people they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnicrm.crm.identity.normalize import (
+    NameMatch,
+    PersonName,
+    compare_names,
+    is_mobile,
+    normalize_email,
+    normalize_member_code,
+    normalize_phone,
+)
+from omnicrm.crm.identity.rules import IdentitySettings, KeyKind, MatchRule
+
+RecordRef = tuple[str, str]
+"""A source customer: (connection, record id)."""
+
+Key = tuple[KeyKind, str]
+"""A normalised match key: (kind, value)."""
+
+LINK_RULE = "link"
+"""The reason recorded for a merge an operator asked for."""
+
+_GENDERS = frozenset({"female", "male"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceIdentity:
+    """What identity resolution knows of one source customer, normalised."""
+
+    connection: str
+    record_id: str
+    keys: tuple[Key, ...] = ()
+    name: PersonName = field(default_factory=PersonName)
+    birth_date: dt.date | None = None
+    gender: str | None = None  # 'female' or 'male'; anything else is unknown
+
+    @property
+    def ref(self) -> RecordRef:
+        return (self.connection, self.record_id)
+
+    @classmethod
+    def build(
+        cls,
+        connection: str,
+        record_id: str,
+        *,
+        settings: IdentitySettings,
+        junk: frozenset[Key] | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        member_code: str | None = None,
+        family_name: str | None = None,
+        given_name: str | None = None,
+        family_name_kana: str | None = None,
+        given_name_kana: str | None = None,
+        birth_date: dt.date | None = None,
+        gender: str | None = None,
+    ) -> SourceIdentity:
+        """Normalise a source customer's fields; ``junk`` (from
+        :meth:`IdentitySettings.junk`, computed once by a caller building many) is
+        dropped."""
+        junk = settings.junk() if junk is None else junk
+        found: list[Key] = []
+        for kind, value in (
+            (KeyKind.EMAIL, normalize_email(email)),
+            (KeyKind.PHONE, normalize_phone(phone, settings.region)),
+            (KeyKind.MEMBER_CODE, normalize_member_code(member_code)),
+        ):
+            if value is not None and (kind, value) not in junk:
+                found.append((kind, value))
+        return cls(
+            connection,
+            record_id,
+            tuple(found),
+            PersonName.of(family_name, given_name, family_name_kana, given_name_kana),
+            birth_date,
+            gender if gender in _GENDERS else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeEdge:
+    """One union of two clusters: the pair of records that made it, and why."""
+
+    a: RecordRef
+    b: RecordRef
+    rule: str
+    keys: tuple[Key, ...] = ()
+    names: NameMatch | None = None
+
+    def evidence(self) -> dict[str, Any]:
+        """The reason as JSON-ready data: the keys both records hold, how names compared."""
+        if self.rule == LINK_RULE:
+            return {"operator": "link"}
+        return {
+            "keys": {str(kind): value for kind, value in self.keys},
+            "names": None if self.names is None else str(self.names),
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Clusters (each sorted, in order of their first member) and the edges that made them."""
+
+    clusters: list[tuple[RecordRef, ...]]
+    edges: list[MergeEdge]
+    _index: dict[RecordRef, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def cluster_of(self, ref: RecordRef) -> int:
+        """The position in :attr:`clusters` of the cluster holding ``ref``."""
+        if not self._index:
+            for position, cluster in enumerate(self.clusters):
+                for member in cluster:
+                    self._index[member] = position
+        return self._index[ref]
+
+
+# Evidence order inside a phase: how the names compared.
+_NAME_RANK = {NameMatch.AGREE: 0, NameMatch.CLOSE: 1, NameMatch.UNKNOWN: 2}
+
+
+class _Clusters:
+    """Union-find whose roots carry what a conflict check needs."""
+
+    def __init__(self, identities: Sequence[SourceIdentity], separations: dict[int, set[int]]):
+        n = len(identities)
+        self.parent = list(range(n))
+        self.size = [1] * n
+        self.separations = separations
+        # Per root, only where there is something: most clusters hold one name.
+        self.names: dict[int, list[PersonName]] = {}
+        self.births: dict[int, set[dt.date]] = {}
+        self.genders: dict[int, set[str]] = {}
+        self.members: dict[int, list[int]] = {}  # roots of more than one member
+        for i, identity in enumerate(identities):
+            if not identity.name.empty:
+                self.names[i] = [identity.name]
+            if identity.birth_date is not None:
+                self.births[i] = {identity.birth_date}
+            if identity.gender is not None:
+                self.genders[i] = {identity.gender}
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def _members(self, root: int) -> Sequence[int]:
+        return self.members.get(root, (root,))
+
+    def ambiguous(self, ra: int, rb: int, neighbours: Mapping[int, list[int]]) -> bool:
+        """Whether a key of one cluster also leads to a third cluster that is known to be
+        another person than the second: the key then does not say which of them it is.
+
+        A nameless guest checkout with a family's email and the son's phone is not the
+        mother, though its email is hers too.
+        """
+        for this, that in ((ra, rb), (rb, ra)):
+            for member in self._members(this):
+                for other in neighbours.get(member, ()):
+                    root = self.find(other)
+                    if root != ra and root != rb and self.conflict(root, that, operator=False):
+                        return True
+        return False
+
+    def conflict(self, ra: int, rb: int, *, operator: bool) -> bool:
+        """Whether clusters ``ra`` and ``rb`` are known to be different people.
+
+        An operator's link overrides names, birth dates and gender, never a separation.
+        """
+        if self.separations:
+            small, other = (ra, rb) if self.size[ra] <= self.size[rb] else (rb, ra)
+            for member in self._members(small):
+                for apart in self.separations.get(member, ()):
+                    if self.find(apart) == other:
+                        return True
+        if operator:
+            return False
+        births_a, births_b = self.births.get(ra), self.births.get(rb)
+        if births_a and births_b and births_a != births_b:
+            return True
+        genders_a, genders_b = self.genders.get(ra), self.genders.get(rb)
+        if genders_a and genders_b and genders_a != genders_b:
+            return True
+        names_a, names_b = self.names.get(ra), self.names.get(rb)
+        if names_a and names_b:
+            for x in names_a:
+                for y in names_b:
+                    if compare_names(x, y) is NameMatch.CONFLICT:
+                        return True
+        return False
+
+    def union(self, ra: int, rb: int) -> None:
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        members = self.members.get(ra)
+        if members is None:
+            self.members[ra] = members = [ra]
+        members.extend(self.members.pop(rb, (rb,)))
+        births = self.births.pop(rb, None)
+        if births:
+            self.births.setdefault(ra, set()).update(births)
+        genders = self.genders.pop(rb, None)
+        if genders:
+            self.genders.setdefault(ra, set()).update(genders)
+        names = self.names.pop(rb, None)
+        if names:
+            known = self.names.setdefault(ra, [])
+            known.extend(n for n in names if n not in known)
+
+
+def resolve(
+    identities: Iterable[SourceIdentity],
+    settings: IdentitySettings,
+    *,
+    links: Iterable[tuple[RecordRef, RecordRef]] = (),
+    separations: Iterable[tuple[RecordRef, RecordRef]] = (),
+) -> Resolution:
+    """Cluster ``identities`` into people.
+
+    ``links`` are the operator's must-links (joined whatever names or birth dates say),
+    ``separations`` their cannot-links (never in one cluster, not even through others).
+    Pairs naming records not in ``identities`` are ignored. The same input gives the
+    same output, whatever its order.
+    """
+    with without_gc():
+        return _resolve(identities, settings, links=links, separations=separations)
+
+
+@contextlib.contextmanager
+def without_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector. Resolution builds millions of small tuples,
+    lists and sets, none of them in a reference cycle; the collector would rescan them
+    over and over and more than double the run time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _resolve(
+    identities: Iterable[SourceIdentity],
+    settings: IdentitySettings,
+    *,
+    links: Iterable[tuple[RecordRef, RecordRef]] = (),
+    separations: Iterable[tuple[RecordRef, RecordRef]] = (),
+) -> Resolution:
+    people = sorted(identities, key=lambda s: (s.connection, s.record_id))
+    index: dict[RecordRef, int] = {}
+    for i, person in enumerate(people):
+        if index.setdefault(person.ref, i) != i:
+            raise ValueError(f"source customer {person.ref} given twice")
+
+    apart: dict[int, set[int]] = {}
+    for x, y in separations:
+        sx, sy = index.get(x), index.get(y)
+        if sx is not None and sy is not None and sx != sy:
+            apart.setdefault(sx, set()).add(sy)
+            apart.setdefault(sy, set()).add(sx)
+
+    candidates, contested, neighbours = _candidate_pairs(people, settings, apart)
+    edges = _edges(people, settings, candidates, contested)
+
+    clusters = _Clusters(people, apart)
+    accepted: list[MergeEdge] = []
+    operator_pairs: set[tuple[int, int]] = set()
+    for x, y in links:
+        lx, ly = index.get(x), index.get(y)
+        if lx is not None and ly is not None and lx != ly:
+            operator_pairs.add((min(lx, ly), max(lx, ly)))
+    for i, j in sorted(operator_pairs):
+        ri, rj = clusters.find(i), clusters.find(j)
+        if ri != rj and not clusters.conflict(ri, rj, operator=True):
+            clusters.union(ri, rj)
+            accepted.append(MergeEdge(people[i].ref, people[j].ref, LINK_RULE))
+
+    for _phase, _rule, _rank, _nkeys, i, j, rule, verdict, keys in edges:
+        ri, rj = clusters.find(i), clusters.find(j)
+        if ri == rj:
+            continue
+        needed = [k for k in keys if k[0] in rule.keys]
+        if verdict is NameMatch.UNKNOWN and any(k in contested for k in needed):
+            continue  # contested since the edge was chosen, by a refusal below
+        # Two single records were judged as a pair already (names, birth dates, gender,
+        # separation); only clusters can hide a conflict between other members.
+        single = clusters.size[ri] == 1 and clusters.size[rj] == 1
+        if not single and clusters.conflict(ri, rj, operator=False):
+            # Whatever joins these two is held by two different people.
+            contested.update(needed)
+            continue
+        if verdict is NameMatch.UNKNOWN and clusters.ambiguous(ri, rj, neighbours):
+            continue
+        clusters.union(ri, rj)
+        accepted.append(MergeEdge(people[i].ref, people[j].ref, rule.name, keys, verdict))
+
+    groups: dict[int, list[RecordRef]] = {}
+    for i, person in enumerate(people):
+        groups.setdefault(clusters.find(i), []).append(person.ref)
+    # Members come in index order, so each list is sorted and the first is the least.
+    ordered = sorted((tuple(members) for members in groups.values()), key=lambda c: c[0])
+    return Resolution(ordered, accepted)
+
+
+def _candidate_pairs(
+    people: Sequence[SourceIdentity], settings: IdentitySettings, apart: Mapping[int, set[int]]
+) -> tuple[list[tuple[int, int, tuple[Key, ...], NameMatch]], set[Key], dict[int, list[int]]]:
+    """Every pair that shares a usable key value and is not known to be two people, with
+    the keys it shares and how its names compare; the key values seen held by two
+    different people; and, for records whose names do not compare with a key
+    neighbour's, all their key neighbours."""
+    holders: dict[Key, list[int]] = {}
+    for i, person in enumerate(people):
+        for key in person.keys:
+            found = holders.get(key)
+            if found is None:
+                holders[key] = [i]
+            else:
+                found.append(i)
+    limit = settings.max_key_group
+    shared: dict[tuple[int, int], list[Key]] = {}
+    for key, group in holders.items():
+        if len(group) < 2 or len(group) > limit:
+            continue
+        for x in range(len(group) - 1):
+            for y in range(x + 1, len(group)):
+                pair = (group[x], group[y])
+                keys = shared.get(pair)
+                if keys is None:
+                    shared[pair] = [key]
+                else:
+                    keys.append(key)
+
+    gender_blocks = settings.gender_blocks
+    candidates: list[tuple[int, int, tuple[Key, ...], NameMatch]] = []
+    contested: set[Key] = set()
+    unsure: set[int] = set()
+    for (i, j), keys in shared.items():
+        a, b = people[i], people[j]
+        verdict = compare_names(a.name, b.name)
+        if (
+            verdict is NameMatch.CONFLICT
+            or (
+                a.birth_date is not None
+                and b.birth_date is not None
+                and a.birth_date != b.birth_date
+            )
+            or (gender_blocks and a.gender and b.gender and a.gender != b.gender)
+            or j in apart.get(i, ())
+        ):
+            contested.update(keys)
+        else:
+            candidates.append((i, j, tuple(sorted(keys)), verdict))
+            if verdict is NameMatch.UNKNOWN:
+                unsure.add(i)
+                unsure.add(j)
+    # Only the records an UNKNOWN edge touches are ever asked for their neighbours.
+    neighbours: dict[int, list[int]] = {}
+    if unsure:
+        for i, j in shared:
+            if i in unsure:
+                neighbours.setdefault(i, []).append(j)
+            if j in unsure:
+                neighbours.setdefault(j, []).append(i)
+    return candidates, contested, neighbours
+
+
+def _personal_key(keys: Iterable[Key], contested: set[Key], settings: IdentitySettings) -> bool:
+    """Whether ``keys`` hold a key of one person that no two people are seen to share."""
+    for key in keys:
+        kind, value = key
+        if key in contested or (kind in settings.household_keys and kind is not KeyKind.PHONE):
+            continue
+        if kind is KeyKind.PHONE:
+            if settings.personal_mobiles and is_mobile(value):
+                return True
+        else:
+            return True
+    return False
+
+
+def _same_birth_date(a: SourceIdentity, b: SourceIdentity) -> bool:
+    return a.birth_date is not None and a.birth_date == b.birth_date
+
+
+_Edge = tuple[int, int, int, int, int, int, MatchRule, NameMatch, tuple[Key, ...]]
+
+
+def _edges(
+    people: Sequence[SourceIdentity],
+    settings: IdentitySettings,
+    candidates: Iterable[tuple[int, int, tuple[Key, ...], NameMatch]],
+    contested: set[Key],
+) -> list[_Edge]:
+    """The pairs some rule accepts, strongest evidence first.
+
+    Pairs whose names compare are taken before pairs whose names cannot be compared,
+    so a cluster has gathered what is known of its names before a nameless record
+    tests it; then by rule order, name agreement, number of shared keys, and the
+    records' own order (so the result does not depend on the input order).
+    """
+    rules = settings.rules
+    household = set(settings.household_keys)
+    edges: list[_Edge] = []
+    for i, j, keys, verdict in candidates:
+        kinds = {kind for kind, _value in keys}
+        if verdict is NameMatch.UNKNOWN:
+            # A contested key cannot vouch for a record that shows no comparable name.
+            kinds -= {kind for kind, value in keys if (kind, value) in contested}
+            if (
+                household
+                and not _same_birth_date(people[i], people[j])
+                and not _personal_key(keys, contested, settings)
+            ):
+                # ﾅｵｺ and 翔太 on a family's email and landline, or a newsletter signup
+                # with no name on it: they may be mother and son. Only a birthday or a
+                # key of one person (a card, a mobile) says they are not.
+                kinds -= household
+        for position, rule in enumerate(rules):
+            if (
+                rule.names.allows(verdict)
+                and all(k in kinds for k in rule.keys)
+                and (not rule.same_birth_date or _same_birth_date(people[i], people[j]))
+            ):
+                phase = 1 if verdict is NameMatch.UNKNOWN else 0
+                edges.append(
+                    (phase, position, _NAME_RANK[verdict], -len(keys), i, j, rule, verdict, keys)
+                )
+                break
+    edges.sort(key=lambda e: e[:6])
+    return edges

@@ -1,0 +1,168 @@
+"""The CRM refresh: from what the syncs wrote to current profiles, scores and counts.
+
+Every write, deletion and redaction of a source customer (or of an order) queues that
+customer in ``profile_changes`` in the same transaction, so nothing a sync did can be
+missed, even across a crash. A refresh drains the queue in one transaction:
+
+1. identity resolution re-resolves the queued customers and the profiles they reach;
+2. order points are applied for those customers;
+3. the touched profiles are rebuilt (identity fields, purchases, attributes, points),
+   and points past their expiry date expire;
+4. their RFM scores and lifecycle stages are set;
+5. every segment is recounted, from the last counts moved by what the touched
+   profiles did when that is exact, in full otherwise, and the counts appended to the
+   history the terminal UI draws.
+
+Each refresh also expires the points whose date has come (see docs/points.md).
+``full`` rescoring everything and recounts in full (the nightly job also fits predicted
+CLV and reconciles balances); ``rebuild`` re-resolves every identity
+from scratch (after the ``[identity]`` rules change).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, text
+
+from omnicrm.app.config import Config, CrmSection
+from omnicrm.core.store import Store
+from omnicrm.crm.analytics.scoring import score_clv
+from omnicrm.crm.analytics.settings import AnalyticsSettings
+from omnicrm.crm.identity import service as identity
+from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.points import apply_order_points, expire, refresh_balances
+from omnicrm.crm.points.settings import PointsSettings
+from omnicrm.crm.profiles import rebuild_profiles
+from omnicrm.crm.segments import (
+    begin_recount,
+    ensure_builtin,
+    prune_history,
+    record_counts,
+    score_profiles,
+)
+
+log = logging.getLogger("omnicrm.crm")
+
+# One key for every refresh: two refreshes at once would drain the same queue.
+_PG_LOCK_KEY = 0x6F6D6E69  # 'omni'
+
+
+@dataclass(frozen=True)
+class CrmSettings:
+    """What a refresh needs from the config."""
+
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    points: PointsSettings = field(default_factory=PointsSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    crm: CrmSection = field(default_factory=CrmSection)
+    timezone: str = "Asia/Tokyo"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_config(cls, config: Config) -> CrmSettings:
+        return cls(
+            identity=config.identity,
+            points=config.points,
+            analytics=config.analytics,
+            crm=config.crm,
+            timezone=config.scheduler.timezone,
+        )
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one refresh did."""
+
+    full: bool
+    profiles_touched: int
+    profiles_removed: int
+    counts: dict[str, int]
+    incremental_count: bool
+    seconds: float
+
+
+def refresh(
+    store: Store,
+    settings: CrmSettings | None = None,
+    *,
+    full: bool = False,
+    rebuild: bool = False,
+    now: dt.datetime | None = None,
+) -> RefreshResult:
+    """Drain the change queue into profiles, scores and segment counts (one transaction)."""
+    settings = settings or CrmSettings()
+    now = now or dt.datetime.now(dt.UTC)
+    tz = settings.tz
+    started = time.perf_counter()
+    full = full or rebuild
+    with store.engine.begin() as conn:
+        _serialise(conn, store.dialect)
+        ensure_builtin(conn, now)
+        plan = identity.plan(conn, settings.identity, everything=rebuild)
+        recount = begin_recount(conn, now, tz, None if full else plan.reach)
+        resolved = identity.apply(conn, plan, now)
+        touched = sorted(resolved.touched)
+        if rebuild:
+            apply_order_points(conn, settings.points, now)
+        else:
+            by_connection: dict[str, list[str]] = defaultdict(list)
+            for connection, record_id in plan.changed:
+                by_connection[connection].append(record_id)
+            for connection, ids in sorted(by_connection.items()):
+                apply_order_points(conn, settings.points, now, connection, ids)
+        rebuild_profiles(
+            conn, None if rebuild else touched, now=now, tz=tz, region=settings.identity.region
+        )
+        refresh_balances(conn, None if rebuild else touched)
+        # Every refresh, not only the nightly one: a first import brings years-old
+        # earns already past their date, and balances must never hold them.
+        expire(conn, now, settings.points)
+        if full:
+            clv = settings.analytics
+            score_clv(
+                conn,
+                now,
+                clv.clv_horizon_weeks,
+                clv.clv_discount,
+                tz=tz,
+                min_customers=clv.clv_min_customers,
+                min_repeaters=clv.clv_min_repeaters,
+            )
+        score_profiles(conn, now, None if full else touched, tz=tz)
+        counts = recount.finish(conn)
+        record_counts(conn, counts, now)
+        if full:
+            prune_history(conn, now, tz)
+    result = RefreshResult(
+        full=full,
+        profiles_touched=len(touched),
+        profiles_removed=len(resolved.removed),
+        counts=counts,
+        incremental_count=bool(recount.incremental),
+        seconds=time.perf_counter() - started,
+    )
+    log.info(
+        "crm refresh: %d profile(s) updated, %d removed, %d segment(s) counted in %.2fs",
+        result.profiles_touched,
+        result.profiles_removed,
+        len(counts),
+        result.seconds,
+    )
+    return result
+
+
+def _serialise(conn: Connection, dialect: str) -> None:
+    """Wait for any other refresh (or writer) so the queue is drained once."""
+    if dialect == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
