@@ -112,9 +112,8 @@ class StoreScreen(Screen[None]):
     thread on the store) and where a failure is written in `show_failure`. Textual
     calls the handler of every class in the MRO, so a subclass's own ``on_mount`` runs
     before this one's without calling it, and `StoreChanged` and resume are left here.
-    ``clock``
-    overrides the app shell's clock; ``poll_interval`` makes a screen shown without the
-    app shell watch the store itself.
+    ``clock`` overrides the app shell's clock; ``poll_interval`` makes a screen shown
+    without the app shell watch the store itself.
     """
 
     CSS_PATH: ClassVar[str | Path | None] = STYLESHEET

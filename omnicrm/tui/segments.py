@@ -204,6 +204,7 @@ class SegmentsScreen(StoreScreen):
         self._check: ChangeCheck | None = None
         self._checking = threading.Lock()  # one check at a time: it keeps a connection
         self._force = False  # reload even when the check says nothing moved
+        self._queued = False  # a load worker waits for the check
         self._shown: dict[str, tuple[object, ...]] = {}
         self.loads = 0  # how many times the table was (re)loaded: for tests and benchmarks
 
@@ -217,7 +218,9 @@ class SegmentsScreen(StoreScreen):
         yield KeysFooter()
 
     def reload(self) -> None:
-        self._load()
+        if not self._queued:  # one waiting check answers every change seen before it
+            self._queued = True
+            self._load()
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -239,6 +242,7 @@ class SegmentsScreen(StoreScreen):
         # Not an exclusive worker: a check cut short would leave the next one nothing
         # to compare with. Calls queue on the lock instead, and a queued one is cheap.
         with self._checking:
+            self._queued = False
             if self._stop.is_set():
                 self._close_check()
                 return
@@ -313,7 +317,7 @@ class SegmentsScreen(StoreScreen):
 
     def action_reload(self) -> None:
         self._force = True
-        self._load()
+        self.reload()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # Enter and a click on a row both land here.
