@@ -28,10 +28,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
-from omnicrm.app.config import Connection
 from omnicrm.core.channels import Checkpoint, Stream, StreamContext
 from omnicrm.core.host import Host
 from omnicrm.core.records import Customer, Order
+from omnicrm.core.settings import Connection
 from omnicrm.core.store import RunStatus, Store, StreamState
 from omnicrm.core.store.failures import cause, is_failure
 from omnicrm.errors import (

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from omnicrm.app.config import Connection
 from omnicrm.core.records import Customer, Order
+from omnicrm.core.settings import Connection
 from omnicrm.errors import OmnicrmError
 
 # The body size a receiver accepts unless it says otherwise (``max_body``): larger

@@ -32,20 +32,14 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
-from omnicrm.core.store.schema import (
-    customers,
-    order_lines,
-    orders,
-    profile_members,
-    profile_values,
-    profiles,
-)
+from omnicrm.core.store.schema import customers, order_lines, orders
 from omnicrm.crm.identity.normalize import (
     normalize_email,
     normalize_kana,
     normalize_name,
     normalize_phone,
 )
+from omnicrm.crm.schema import profile_members, profile_values, profiles
 from omnicrm.errors import DataError
 
 PURCHASE_STATUSES = ("paid", "fulfilled")

@@ -30,7 +30,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
-from omnicrm.app.config import Config, CrmSection
 from omnicrm.core.store import Store
 from omnicrm.crm.analytics.scoring import score_clv
 from omnicrm.crm.analytics.settings import AnalyticsSettings
@@ -46,6 +45,7 @@ from omnicrm.crm.segments import (
     record_counts,
     score_profiles,
 )
+from omnicrm.crm.settings import CrmSection
 
 log = logging.getLogger("omnicrm.crm")
 
@@ -66,16 +66,6 @@ class CrmSettings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    @classmethod
-    def from_config(cls, config: Config) -> CrmSettings:
-        return cls(
-            identity=config.identity,
-            points=config.points,
-            analytics=config.analytics,
-            crm=config.crm,
-            timezone=config.scheduler.timezone,
-        )
 
 
 @dataclass(frozen=True)

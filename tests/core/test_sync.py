@@ -16,8 +16,9 @@ from omnicrm.app.config import Config, Connection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
-from omnicrm.core.store.schema import profile_changes, profiles
+from omnicrm.core.store.schema import profile_changes
 from omnicrm.core.sync import RetryPolicy, SyncEngine
+from omnicrm.crm.schema import profiles
 from omnicrm.errors import LockedError
 from tests import synthetic_plugin
 from tests.synthetic_plugin import SyntheticSettings

@@ -19,19 +19,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
-from omnicrm.core.store import _fastpath
-from omnicrm.core.store.schema import (
-    customers,
-    identity_keys,
-    identity_merges,
-    identity_overrides,
-    interactions,
-    nps_responses,
-    profile_changes,
-    profile_members,
-    profile_values,
-    profiles,
-)
+from omnicrm.core.store import table_writers
+from omnicrm.core.store.schema import customers, profile_changes
 from omnicrm.crm.identity.resolver import (
     Key,
     MergeEdge,
@@ -42,6 +31,16 @@ from omnicrm.crm.identity.resolver import (
     without_gc,
 )
 from omnicrm.crm.identity.rules import IdentitySettings, KeyKind
+from omnicrm.crm.schema import (
+    identity_keys,
+    identity_merges,
+    identity_overrides,
+    interactions,
+    nps_responses,
+    profile_members,
+    profile_values,
+    profiles,
+)
 from omnicrm.errors import OmnicrmError
 
 LINK = "link"
@@ -555,7 +554,7 @@ def _bulk_insert(
 ) -> None:
     """Insert many rows through the store's bulk writer (COPY on PostgreSQL): a full run
     writes a row per source customer and per key, millions of them."""
-    writer = _fastpath.writers(conn.engine)(table)
+    writer = table_writers.writers(conn.engine)(table)
     for chunk in _chunks(rows, 20000):
         writer.insert(conn, writer.encode(chunk, same))
 
