@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from omnicrm.core.channels import Connection
 from omnicrm.crm.analytics.settings import AnalyticsSettings
 from omnicrm.crm.identity.rules import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
@@ -182,29 +183,6 @@ class _File(_Section):
 
 
 @dataclass(frozen=True)
-class Connection:
-    """One connection: a channel type, its validated settings, how and when to sync it."""
-
-    name: str
-    channel: str
-    settings: BaseModel
-    enabled: bool = True
-    every: dt.timedelta | None = None
-    cron: str | None = None
-    lookback: dt.timedelta = dt.timedelta(minutes=10)
-    batch_size: int = 1000
-
-    @property
-    def schedule(self) -> str:
-        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
-        if self.cron:
-            return f"cron {self.cron}"
-        if self.every:
-            return f"every {format_duration(self.every)}"
-        return "manual"
-
-
-@dataclass(frozen=True)
 class Config:
     """A loaded ``omnicrm.toml``."""
 
@@ -227,14 +205,6 @@ class Config:
             known = ", ".join(sorted([*self.connections, *self.invalid])) or "none configured"
             raise ConfigError(f"no connection named {name!r} (known: {known})", file=self.path)
         return self.connections[name]
-
-
-def format_duration(value: dt.timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def find_config(explicit: Path | None = None) -> Path:

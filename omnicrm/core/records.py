@@ -37,6 +37,8 @@ from pydantic import (
     model_validator,
 )
 
+from omnicrm.core._public import public
+
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
@@ -326,3 +328,5 @@ class Order(_Record):
 
 
 Record = Customer | Order
+
+public(Medium, ConsentState, Gender, OrderStatus, Consent, Address, Customer, OrderLine, Order)
