@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from omnicrm.core.channels import Connection
+from omnicrm.core.channels import Connection as Connection  # a Config holds them
 from omnicrm.crm.analytics.settings import AnalyticsSettings
 from omnicrm.crm.identity.rules import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings

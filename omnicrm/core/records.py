@@ -327,6 +327,6 @@ class Order(_Record):
     raw: RawPayload = Field(default_factory=dict, description="The platform's payload.")
 
 
-Record = Customer | Order
+Record = Customer | Order  # what a stream yields: a new stream kind adds its model here
 
 public(Medium, ConsentState, Gender, OrderStatus, Consent, Address, Customer, OrderLine, Order)

@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import BaseModel
-
 from omnicrm.core.channels import Stream
-from omnicrm.core.records import Customer, Order
+from omnicrm.core.records import Customer, Order, Record
 from omnicrm.errors import PluginError
 
 
@@ -24,7 +22,7 @@ class StreamKind:
     """A stream: the record type it yields and the hook (called with ``ctx``) that reads it."""
 
     stream: Stream
-    record: type[BaseModel]
+    record: type[Record]
     hook: str
 
 
