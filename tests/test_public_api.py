@@ -13,12 +13,15 @@ import datetime as dt
 import importlib
 import inspect
 import pickle
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 import omnicrm
+import omnicrm.webhooks
 from tests.docs.markdown import blocks
 
 ROOT = Path(__file__).parents[1]
@@ -189,6 +192,18 @@ def test_public_records_still_pickle_validate_and_print() -> None:
     )
     assert pickle.loads(pickle.dumps(order)) == order
     assert "Order" in omnicrm.Order.model_json_schema()["title"]
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [omnicrm.Checkpoint, omnicrm.Connection, omnicrm.Message, omnicrm.webhooks.WebhookEvent],
+    ids=lambda cls: cls.__name__,
+)
+def test_public_dataclasses_keep_their_type_hints(cls: type) -> None:
+    # Resolved through __module__, which is now `omnicrm`: see omnicrm/core/_public.py.
+    assert typing.get_type_hints(cls)
+    assert TypeAdapter(cls).json_schema()["title"] == cls.__name__
+    assert typing.get_type_hints(omnicrm.StreamContext)["stream"] is omnicrm.Stream
 
 
 def test_every_exported_name_resolves() -> None:

@@ -73,7 +73,8 @@ class Registrar:
     """What ``omnicrm_register`` receives: one method per kind of thing a plugin provides.
 
     Each method checks that the plugin implements the hooks the object needs and that
-    its name is not taken by another plugin; a PluginError leaves the plugin out.
+    its name is not taken by another plugin; a PluginError leaves the plugin out. The
+    host makes one per plugin; a plugin only calls its methods.
     """
 
     def __init__(self, accept: Callable[[str, str, Registrable, list[str]], None]) -> None:
