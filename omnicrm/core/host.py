@@ -8,10 +8,7 @@ and left out; the rest load. Set ``OMNICRM_DISABLE_PLUGINS=name,name`` to skip p
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -27,13 +24,11 @@ from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, M
 from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
 from omnicrm.core.records import Consent, ConsentState, Customer, Order
 from omnicrm.core.streams import stream_kind
+from omnicrm.core.tracing import HookTracer, tracing_from_env
 from omnicrm.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "omnicrm"
 DISABLE_ENV = "OMNICRM_DISABLE_PLUGINS"
-TRACE_ENV = "OMNICRM_TRACE_PLUGINS"
-
-trace_log = logging.getLogger("omnicrm.plugins.trace")
 
 Registrable = ChannelType | Dispatcher | Recommender
 
@@ -62,11 +57,6 @@ def disabled_from_env() -> frozenset[str]:
     """Plugin names listed in ``OMNICRM_DISABLE_PLUGINS`` (comma-separated)."""
     raw = os.environ.get(DISABLE_ENV, "")
     return frozenset(name.strip() for name in raw.split(",") if name.strip())
-
-
-def tracing_from_env() -> bool:
-    """Whether ``OMNICRM_TRACE_PLUGINS`` asks for every hook call to be logged."""
-    return os.environ.get(TRACE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class Registrar:
@@ -114,32 +104,6 @@ def _expect(obj: object, cls: type, method: str) -> None:
         raise PluginError(f"register.{method}({obj!r}): not a {cls.__name__}")
 
 
-class _Tracer:
-    """Logs each hook call with the plugins it reached and how long it took."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def before(
-        self, hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
-    ) -> None:
-        starts = self._local.__dict__.setdefault("starts", [])
-        starts.append(time.perf_counter())
-
-    def after(
-        self,
-        outcome: pluggy.Result[Any],
-        hook: str,
-        impls: Sequence[pluggy.HookImpl],
-        kwargs: Mapping[str, Any],
-    ) -> None:
-        elapsed = time.perf_counter() - self._local.starts.pop()
-        plugins = ", ".join(impl.plugin_name for impl in impls) or "no plugin"
-        failed = "" if outcome.exception is None else f", raised {type(outcome.exception).__name__}"
-        # Names and timings only: the arguments may carry a customer's personal data.
-        trace_log.info("hook %s [%s] %.3f ms%s", hook, plugins, elapsed * 1000, failed)
-
-
 class Host:
     """The loaded plugins, what they registered, and typed calls into them."""
 
@@ -147,7 +111,7 @@ class Host:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         if tracing_from_env() if trace is None else trace:
-            tracer = _Tracer()
+            tracer = HookTracer()
             self._pm.add_hookcall_monitoring(tracer.before, tracer.after)
         self._infos: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
