@@ -59,29 +59,6 @@ class ChannelType:
 
 
 @dataclass(frozen=True)
-class Connection:
-    """One connection: a channel type, its validated settings, how and when to sync it."""
-
-    name: str
-    channel: str
-    settings: BaseModel
-    enabled: bool = True
-    every: dt.timedelta | None = None
-    cron: str | None = None
-    lookback: dt.timedelta = dt.timedelta(minutes=10)
-    batch_size: int = 1000
-
-    @property
-    def schedule(self) -> str:
-        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
-        if self.cron:
-            return f"cron {self.cron}"
-        if self.every:
-            return f"every {format_duration(self.every)}"
-        return "manual"
-
-
-@dataclass(frozen=True)
 class Checkpoint:
     """A point a stream can resume from.
 
@@ -127,6 +104,29 @@ class StreamContext(Generic[SettingsT]):
             return
         self.sleep(seconds)
         self.rate_limit_wait += seconds
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection: a channel type, its validated settings, how and when to sync it."""
+
+    name: str
+    channel: str
+    settings: BaseModel
+    enabled: bool = True
+    every: dt.timedelta | None = None
+    cron: str | None = None
+    lookback: dt.timedelta = dt.timedelta(minutes=10)
+    batch_size: int = 1000
+
+    @property
+    def schedule(self) -> str:
+        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
+        if self.cron:
+            return f"cron {self.cron}"
+        if self.every:
+            return f"every {format_duration(self.every)}"
+        return "manual"
 
 
 def format_duration(value: dt.timedelta) -> str:
