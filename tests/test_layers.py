@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "omnicrm"
 # Lower number, lower layer. A module may import its own layer and the ones below.
 LAYERS = {
     "omnicrm.errors": 0,
+    "omnicrm.webhooks": 0,  # the public face of core.webhooks
     "omnicrm.core": 0,
     "omnicrm.crm": 1,
     "omnicrm.engage": 2,

@@ -32,16 +32,15 @@ from pydantic import (
     model_validator,
 )
 
+from omnicrm.core.channels import Connection, format_duration
 from omnicrm.core.settings import (
     DATA_DIR_ENV,
     MAX_DURATION,
-    Connection,
     Duration,
     SchedulerSection,
     check_cron,
     data_dir,
     default_store_url,
-    format_duration,
     parse_duration,
 )
 from omnicrm.crm.analytics.settings import AnalyticsSettings

@@ -27,7 +27,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from omnicrm.core.settings import Connection, SchedulerSection
+from omnicrm.core.channels import Connection
+from omnicrm.core.settings import SchedulerSection
 from omnicrm.core.store import RunStatus
 from omnicrm.core.sync import Interrupted, SyncEngine
 from omnicrm.errors import LockedError

@@ -10,7 +10,6 @@ import math
 import os
 import re
 import zoneinfo
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,34 +86,3 @@ class SchedulerSection(BaseModel):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {value!r}") from None
         return value
-
-
-@dataclass(frozen=True)
-class Connection:
-    """One connection: a channel type, its validated settings, how and when to sync it."""
-
-    name: str
-    channel: str
-    settings: BaseModel
-    enabled: bool = True
-    every: dt.timedelta | None = None
-    cron: str | None = None
-    lookback: dt.timedelta = dt.timedelta(minutes=10)
-    batch_size: int = 1000
-
-    @property
-    def schedule(self) -> str:
-        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
-        if self.cron:
-            return f"cron {self.cron}"
-        if self.every:
-            return f"every {format_duration(self.every)}"
-        return "manual"
-
-
-def format_duration(value: dt.timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

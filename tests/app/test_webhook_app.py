@@ -136,7 +136,7 @@ RECEIVER = Receiver()
 class HookPlugin:
     @hookimpl
     def omnicrm_register(self, register: Any) -> None:
-        register(
+        register.channel_type(
             ChannelType("hooked", HookSettings, streams=(Stream.CUSTOMERS,), webhooks=RECEIVER)
         )
 

@@ -113,7 +113,7 @@ def test_cursor_is_capped_at_the_run_start(host: Host, store: Store) -> None:
         def omnicrm_register(self, register: Any) -> None:
             from omnicrm import ChannelType
 
-            register(ChannelType("late", NoSettings, streams=(Stream.CUSTOMERS,)))
+            register.channel_type(ChannelType("late", NoSettings, streams=(Stream.CUSTOMERS,)))
 
         @hookimpl
         def omnicrm_sync_customers(self, ctx: StreamContext[BaseModel]) -> Iterator[Customer]:
@@ -193,7 +193,7 @@ def test_checkpoint_state_is_handed_back(host: Host, store: Store) -> None:
         def omnicrm_register(self, register: Any) -> None:
             from omnicrm import ChannelType
 
-            register(ChannelType("stateful", NoSettings, streams=(Stream.CUSTOMERS,)))
+            register.channel_type(ChannelType("stateful", NoSettings, streams=(Stream.CUSTOMERS,)))
 
         @hookimpl
         def omnicrm_sync_customers(

@@ -239,6 +239,10 @@ class Store:
         ``read`` bump that run's live counters in the same transaction. Returns how many
         records were written.
         """
+        if stream not in (Stream.CUSTOMERS, Stream.ORDERS):
+            # A new stream kind brings its own storage (docs/plugins.md, "Adding a stream
+            # kind"): never write its records into another stream's table.
+            raise StoreError(f"the store keeps no {stream} records ({connection!r})")
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "sqlite":
