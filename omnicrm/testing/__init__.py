@@ -1,4 +1,5 @@
-"""The plugin author's kit: a conformance test class every channel plugin runs.
+"""The plugin author's kit: a conformance test class every channel plugin runs, and a base
+for the platform emulator its tests (and ``omnicrm demo``) talk to.
 
 ::
 
@@ -10,9 +11,37 @@
         plugin = my_plugin          # or None to use the installed entry points
 
 It is also a pytest plugin (entry point ``pytest11``), so its fixtures are available in
-any test suite once omnicrm is installed.
+any test suite once omnicrm is installed. :class:`Emulator` imports no pytest: a sandbox
+built on it runs in ``omnicrm demo``, where the test tools are not installed.
 """
 
-from omnicrm.testing.conformance import ChannelConformance, stream_context
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ChannelConformance", "stream_context"]
+if TYPE_CHECKING:
+    from omnicrm.testing.conformance import ChannelConformance, stream_context
+    from omnicrm.testing.emulator import Emulator
+
+# Each name imported on first use, so `from omnicrm.testing import Emulator` does not
+# import pytest (which the conformance suite needs).
+_EXPORTS = {
+    "ChannelConformance": "omnicrm.testing.conformance",
+    "Emulator": "omnicrm.testing.emulator",
+    "stream_context": "omnicrm.testing.conformance",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'omnicrm.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+__all__ = ["ChannelConformance", "Emulator", "stream_context"]
