@@ -39,7 +39,7 @@ class Emulator:
     the requests :meth:`applies_faults` accepts (default: every path not starting
     ``/_``, the emulator's own control endpoints); their answers come from
     :meth:`fault_response`, which a subclass overrides to answer as its platform does.
-    A subclass adds its own switches with :meth:`add_fault` and :meth:`take_fault`.
+    A subclass adds its own switches with :meth:`set_fault` and :meth:`take_fault`.
     """
 
     name: ClassVar[str] = "emulator"
@@ -138,10 +138,14 @@ class Emulator:
 
     # --- fault switches ----------------------------------------------------------------------
 
-    def add_fault(self, kind: str, count: int = 1, **params: Any) -> None:
-        """Queue ``count`` faults of ``kind``, each with ``params``, for :meth:`take_fault`."""
+    def set_fault(self, kind: str, count: int = 1, **params: Any) -> None:
+        """The next ``count`` :meth:`take_fault` of ``kind`` give ``params`` (0 switches it off).
+
+        It replaces what was pending of that kind, so a switch means what it says: the
+        next ``count`` requests.
+        """
         with self._fault_lock:
-            self._faults.setdefault(kind, deque()).extend(dict(params) for _ in range(count))
+            self._faults[kind] = deque(dict(params) for _ in range(count))
 
     def take_fault(self, kind: str) -> dict[str, Any] | None:
         """The next queued fault of ``kind`` (its params), counted as injected; else None."""
@@ -154,20 +158,20 @@ class Emulator:
 
     def fail_next(self, count: int = 1, *, status: int = 503) -> None:
         """The next ``count`` requests answer HTTP ``status`` (500, 502, 503...)."""
-        self.add_fault("fail", count, status=status)
+        self.set_fault("fail", count, status=status)
 
     def rate_limit_next(self, count: int = 1, *, retry_after: float | str = 2.0) -> None:
         """The next ``count`` requests answer 429 with ``Retry-After`` (seconds or a date)."""
         text = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
-        self.add_fault("rate_limit", count, retry_after=text)
+        self.set_fault("rate_limit", count, retry_after=text)
 
     def delay_next(self, count: int = 1, *, seconds: float = 5.0) -> None:
         """The next ``count`` requests answer only after ``seconds`` (a client times out)."""
-        self.add_fault("delay", count, seconds=seconds)
+        self.set_fault("delay", count, seconds=seconds)
 
     def malform_next(self, count: int = 1) -> None:
         """The next ``count`` successful (200) answers are cut in half, as by a dropped proxy."""
-        self.add_fault("malform", count)
+        self.set_fault("malform", count)
 
     def clear_faults(self) -> None:
         """Forget every pending fault."""

@@ -188,11 +188,11 @@ class ShopifySandbox(Emulator):
 
     def throttle_next(self, count: int = 1) -> None:
         """The next ``count`` GraphQL queries are THROTTLED (the bucket is drained)."""
-        self.add_fault("throttle", count)
+        self.set_fault("throttle", count)
 
     def truncate_next_download(self, count: int = 1, *, keep: float = 0.5) -> None:
         """The next ``count`` bulk downloads stop after ``keep`` of the file, mid-line."""
-        self.add_fault("truncate", count, keep=keep)
+        self.set_fault("truncate", count, keep=keep)
 
     def fail_next_bulk(self, count: int = 1) -> None:
         """The next ``count`` bulk operations FAIL after their first chunk."""
