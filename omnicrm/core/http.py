@@ -72,7 +72,7 @@ def error_for_status(
     response: httpx.Response,
     service: str,
     *,
-    action: str = "the request",
+    action: str | None = None,
     detail: str | None = None,
     config_key: str | None = None,
 ) -> OmnicrmError | None:
@@ -91,8 +91,9 @@ def error_for_status(
     ============  ==========================================================================
 
     ``service`` names the platform in the message (``"MiniShop"``), ``action`` what was
-    asked (``"the Customers query"``) and ``detail`` the platform's own message, read by
-    the caller from its error body (default: the reason phrase). Raise the result::
+    asked if the message should say (``"the Customers query"``), and ``detail`` the
+    platform's own message, read by the caller from its error body (default: the reason
+    phrase). Raise the result::
 
         error = error_for_status(response, "MiniShop", config_key="base_url")
         if error is not None:
@@ -104,10 +105,10 @@ def error_for_status(
     if status < 400:
         return None
     said = f"HTTP {status}: {detail or response.reason_phrase or 'no message'}"
+    on = f" on {action}" if action else ""
     if status in (401, 403):
         return AuthError(
-            f"{service} rejected the credentials for {action} ({said}); "
-            "check the connection's settings"
+            f"{service} rejected the credentials{on} ({said}); check the connection's settings"
         )
     if status == 404:
         try:
@@ -122,9 +123,9 @@ def error_for_status(
     if status == 429:
         wait = retry_after(response)
         return RateLimitedError(
-            f"{service} rate limit hit on {action} (HTTP 429, Retry-After: {wait})",
+            f"{service} rate limit hit{on} (HTTP 429, Retry-After: {wait})",
             retry_after=wait,
         )
     if status >= 500 or status in _RETRY_AGAIN:
-        return TransientError(f"{service} server error on {action} ({said})")
-    return SyncError(f"{service} refused {action} ({said})")
+        return TransientError(f"{service} server error{on} ({said})")
+    return SyncError(f"{service} refused {action or 'the request'} ({said})")
