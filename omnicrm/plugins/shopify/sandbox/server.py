@@ -136,8 +136,9 @@ class ShopifySandbox(Emulator):
 
     def start(self) -> Self:
         """Serve in a background thread; returns once the port answers."""
-        super().start()
-        self._start_live()
+        if not self.running:
+            super().start()
+            self._start_live()
         return self
 
     def serve_forever(self, sock: socket.socket | None = None) -> None:
