@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
     from omnicrm.core.hookspecs import hookimpl
     from omnicrm.core.host import Registrar
+    from omnicrm.core.http import error_for_status, retry_after
     from omnicrm.core.recommend import Purchase, RecommendationRequest, Recommender, ScoredProduct
     from omnicrm.core.records import (
         Address,
@@ -65,7 +66,9 @@ _EXPORTS = {
     "ScoredProduct": "omnicrm.core.recommend",
     "Stream": "omnicrm.core.channels",
     "StreamContext": "omnicrm.core.channels",
+    "error_for_status": "omnicrm.core.http",
     "hookimpl": "omnicrm.core.hookspecs",
+    "retry_after": "omnicrm.core.http",
 }
 
 
@@ -107,6 +110,8 @@ __all__ = [
     "ScoredProduct",
     "Stream",
     "StreamContext",
+    "error_for_status",
     "errors",
     "hookimpl",
+    "retry_after",
 ]
