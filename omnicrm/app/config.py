@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from omnicrm.crm.analytics.settings import AnalyticsSettings
-from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.errors import ConfigError
 

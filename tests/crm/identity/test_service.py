@@ -23,10 +23,10 @@ from omnicrm.core.store.schema import (
     profile_values,
     profiles,
 )
-from omnicrm.crm.identity.resolver import RecordRef
-from omnicrm.crm.identity.rules import IdentitySettings
-from omnicrm.crm.identity.service import (
+from omnicrm.crm.identity import (
+    IdentitySettings,
     NothingToUnmergeError,
+    RecordRef,
     UnknownProfileError,
     UnknownRecordError,
     apply,
