@@ -118,8 +118,8 @@ def person_name(
 ) -> str:
     """Family then given name, as Japanese write it; the kana when that is all there is.
 
-    ``reading``: the kana too, after a written name (``山田 花子 (ヤマダ ハナコ)``), where
-    the operator needs it to see why two records were compared as one name.
+    ``reading``: the kana after the written name too (``山田 花子 (ヤマダ ハナコ)``), as
+    a merge explanation shows it: the resolver compares both.
     """
     written = " ".join(p for p in (family, given) if p)
     kana = " ".join(p for p in (family_kana, given_kana) if p)
