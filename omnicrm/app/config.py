@@ -44,7 +44,7 @@ from omnicrm.core.settings import (
     parse_duration,
 )
 from omnicrm.crm.analytics.settings import AnalyticsSettings
-from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.settings import CrmSection
 from omnicrm.errors import ConfigError

@@ -38,6 +38,7 @@ from omnicrm.crm.identity.normalize import (
     normalize_kana,
     normalize_name,
     normalize_phone,
+    person_name,
 )
 from omnicrm.crm.schema import profile_members, profile_values, profiles
 from omnicrm.errors import DataError
@@ -317,14 +318,6 @@ def _channel_mix(channels: Collection[str]) -> str:
 
 
 # -- reading -------------------------------------------------------------------------------
-
-
-def person_name(
-    family: str | None, given: str | None, family_kana: str | None, given_kana: str | None
-) -> str:
-    """Family then given name, as Japanese write it; the kana when that is all there is."""
-    written = " ".join(p for p in (family, given) if p)
-    return written or " ".join(p for p in (family_kana, given_kana) if p)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from omnicrm.core.store import Store
+from omnicrm.crm import identity
 from omnicrm.crm.analytics.scoring import score_clv
 from omnicrm.crm.analytics.settings import AnalyticsSettings
-from omnicrm.crm.identity import service as identity
-from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points import apply_order_points, expire, refresh_balances
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.profiles import rebuild_profiles

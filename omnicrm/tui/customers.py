@@ -34,7 +34,7 @@ from textual.worker import get_current_worker
 
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.store import failures
-from omnicrm.crm.identity.service import UnknownProfileError
+from omnicrm.crm.identity import UnknownProfileError
 from omnicrm.crm.profiles import ProfileMatch, find_profiles
 from omnicrm.crm.schema import profiles
 from omnicrm.errors import ConfigError, DataError, StoreError

@@ -13,10 +13,10 @@ from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import profile_changes
-from omnicrm.crm.identity.resolver import RecordRef
-from omnicrm.crm.identity.rules import IdentitySettings
-from omnicrm.crm.identity.service import (
+from omnicrm.crm.identity import (
+    IdentitySettings,
     NothingToUnmergeError,
+    RecordRef,
     UnknownProfileError,
     UnknownRecordError,
     apply,
