@@ -47,7 +47,7 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import orders, profile_members, profiles
+from omnicrm.core.store.schema import orders
 from omnicrm.crm.analytics import reports
 from omnicrm.crm.analytics.clv import (
     BgNbd,
@@ -56,6 +56,7 @@ from omnicrm.crm.analytics.clv import (
     rfm_summary,
 )
 from omnicrm.crm.analytics.scoring import score_clv
+from omnicrm.crm.schema import profile_members, profiles
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "cdnow"
 CDNOW = REFERENCE / "CDNOW_sample.txt"

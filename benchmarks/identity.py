@@ -8,10 +8,10 @@ timed. Then, each timed on its own:
 1. normalisation: ``SourceIdentity.build`` for every record (keys, names);
 2. the in-memory resolver (``resolver.resolve``) on those identities, with the corpus's
    pairwise precision and recall;
-3. ``service.resolve_all`` into a fresh SQLite store holding the records: reading them,
+3. ``identity.resolve_all`` into a fresh SQLite store holding the records: reading them,
    normalising, resolving and writing identity_keys, profiles, profile_members and
    identity_merges, in one transaction;
-4. ``service.resolve_pending`` after 1,000 of the records changed (an incremental run).
+4. ``identity.resolve_pending`` after 1,000 of the records changed (an incremental run).
 
     .venv/bin/python benchmarks/identity.py                    # 1,000,000 records
     .venv/bin/python benchmarks/identity.py --records 100000   # a quick check
@@ -32,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
+from omnicrm.crm.identity import IdentitySettings, resolve_all, resolve_pending
 from omnicrm.crm.identity.resolver import SourceIdentity, resolve
-from omnicrm.crm.identity.rules import IdentitySettings
-from omnicrm.crm.identity.service import resolve_all, resolve_pending
 from tests.support.identity_corpus import Corpus, generate, score
 
 RECORDS_PER_HOUSEHOLD = 2.7  # the corpus averages 2.78: generate a little over, then trim

@@ -44,7 +44,7 @@ from sqlalchemy import Connection, bindparam, create_engine, func, insert, text,
 from sqlalchemy.engine import make_url
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_values, profiles
+from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments import (
     BUILTIN_SEGMENTS,
     begin_recount,

@@ -1,7 +1,9 @@
 """omnicrm: CRM for the EC platforms a shop already runs.
 
-The public API for plugin authors. Everything else lives in private modules under
-``omnicrm.core`` and may change between releases.
+The public API for plugin authors: this module, ``omnicrm.errors``, ``omnicrm.webhooks``
+and ``omnicrm.testing``. Everything else (``omnicrm.core``, ``omnicrm.crm``,
+``omnicrm.app``, ...) is private and may change between releases; a plugin imports
+nothing from it (tests/test_public_api.py holds the built-in ones to that).
 """
 
 import importlib
@@ -10,9 +12,18 @@ from typing import TYPE_CHECKING, Any
 from omnicrm import errors
 
 if TYPE_CHECKING:
-    from omnicrm.core.channels import ChannelType, Checkpoint, Stream, StreamContext
+    from omnicrm.core.channels import (
+        ChannelType,
+        Checkpoint,
+        Connection,
+        SandboxFactory,
+        Stream,
+        StreamContext,
+    )
     from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
     from omnicrm.core.hookspecs import hookimpl
+    from omnicrm.core.host import Registrar
+    from omnicrm.core.http import error_for_status, retry_after
     from omnicrm.core.recommend import Purchase, RecommendationRequest, Recommender, ScoredProduct
     from omnicrm.core.records import (
         Address,
@@ -34,6 +45,7 @@ _EXPORTS = {
     "Address": "omnicrm.core.records",
     "ChannelType": "omnicrm.core.channels",
     "Checkpoint": "omnicrm.core.channels",
+    "Connection": "omnicrm.core.channels",
     "Consent": "omnicrm.core.records",
     "ConsentState": "omnicrm.core.records",
     "Customer": "omnicrm.core.records",
@@ -49,10 +61,14 @@ _EXPORTS = {
     "Purchase": "omnicrm.core.recommend",
     "RecommendationRequest": "omnicrm.core.recommend",
     "Recommender": "omnicrm.core.recommend",
+    "Registrar": "omnicrm.core.host",
+    "SandboxFactory": "omnicrm.core.channels",
     "ScoredProduct": "omnicrm.core.recommend",
     "Stream": "omnicrm.core.channels",
     "StreamContext": "omnicrm.core.channels",
+    "error_for_status": "omnicrm.core.http",
     "hookimpl": "omnicrm.core.hookspecs",
+    "retry_after": "omnicrm.core.http",
 }
 
 
@@ -73,6 +89,7 @@ __all__ = [
     "Address",
     "ChannelType",
     "Checkpoint",
+    "Connection",
     "Consent",
     "ConsentState",
     "Customer",
@@ -88,9 +105,13 @@ __all__ = [
     "Purchase",
     "RecommendationRequest",
     "Recommender",
+    "Registrar",
+    "SandboxFactory",
     "ScoredProduct",
     "Stream",
     "StreamContext",
+    "error_for_status",
     "errors",
     "hookimpl",
+    "retry_after",
 ]

@@ -105,3 +105,17 @@ class AuthError(SyncError):
 
 class DataError(SyncError):
     """A record from the platform could not be read. Not retried."""
+
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "DataError",
+    "LockedError",
+    "OmnicrmError",
+    "PluginError",
+    "RateLimitedError",
+    "StoreError",
+    "SyncError",
+    "TransientError",
+]

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection
 
-from omnicrm.crm.identity.service import Explanation, Merge, explain
+from omnicrm.crm.identity import Explanation, Merge, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
 from omnicrm.crm.profiles import Profile, load_profile

@@ -150,8 +150,8 @@ def sandbox() -> Iterator[dict[str, object]]:
 
 
 @omnicrm.hookimpl
-def omnicrm_register(register: Callable[[object], None]) -> None:
-    register(
+def omnicrm_register(register: omnicrm.Registrar) -> None:
+    register.channel_type(
         omnicrm.ChannelType(
             name="synthetic", settings=SyntheticSettings, title="Synthetic", sandbox=sandbox
         )

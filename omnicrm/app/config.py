@@ -14,21 +14,17 @@ duration of a trillion days, arrays nested thousands deep) are errors like any o
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import re
 import tomllib
 import urllib.parse
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import platformdirs
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -36,57 +32,46 @@ from pydantic import (
     model_validator,
 )
 
+from omnicrm.core.channels import Connection, format_duration
+from omnicrm.core.settings import (
+    DATA_DIR_ENV,
+    MAX_DURATION,
+    Duration,
+    SchedulerSection,
+    check_cron,
+    data_dir,
+    default_store_url,
+    parse_duration,
+)
 from omnicrm.crm.analytics.settings import AnalyticsSettings
-from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
+from omnicrm.crm.settings import CrmSection
 from omnicrm.errors import ConfigError
 
+__all__ = [
+    "CONFIG_ENV",
+    "DATA_DIR_ENV",
+    "MAX_DURATION",
+    "Config",
+    "Connection",
+    "CrmSection",
+    "SchedulerSection",
+    "data_dir",
+    "default_store_url",
+    "format_duration",
+    "load_config",
+    "parse_duration",
+]
+
 CONFIG_ENV = "OMNICRM_CONFIG"
-DATA_DIR_ENV = "OMNICRM_DATA_DIR"
 DEFAULT_CONFIG_NAME = "omnicrm.toml"
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-MAX_DURATION = dt.timedelta(days=3650)  # ten years: beyond it a schedule means nothing
 MAX_NESTING = 64  # arrays and inline tables inside one another
 # Keys whose value is a secret, whatever the model says: they belong in the environment.
 _SECRET_KEY = re.compile(
     r"(?:^|_)(?:token|password|passwd|secret|api_?key|private_?key|credentials?)$", re.I
 )
-
-
-def data_dir() -> Path:
-    """Where omnicrm keeps its embedded database: ``$OMNICRM_DATA_DIR`` or the user data dir."""
-    return Path(os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("omnicrm"))
-
-
-def default_store_url() -> str:
-    """SQLite in the user's data dir: the zero-set-up default."""
-    return f"sqlite:///{data_dir() / 'omnicrm.db'}"
-
-
-def parse_duration(value: Any) -> dt.timedelta:
-    """'90s', '15m', '1h30m', '2d' or a number of seconds; at most MAX_DURATION."""
-    if isinstance(value, dt.timedelta):
-        return value
-    hint = "write e.g. '90s', '15m', '1h30m', '2d'"
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value) if math.isfinite(value) or isinstance(value, int) else math.nan
-    elif isinstance(value, str):
-        text = value.strip().lower()
-        parts = _DURATION.findall(text)
-        if parts and _DURATION.sub("", text).strip() == "":
-            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds is None:
-        raise ValueError(f"not a duration: {value!r} ({hint})")
-    if not 0 <= seconds <= MAX_DURATION.total_seconds():  # NaN fails this too
-        shown = value if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
-        raise ValueError(f"duration {shown!r} is out of range: 0s to {MAX_DURATION.days}d ({hint})")
-    return dt.timedelta(seconds=seconds)
-
-
-Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
 
 
 class _Section(BaseModel):
@@ -95,52 +80,6 @@ class _Section(BaseModel):
 
 class StoreSection(_Section):
     url: str | None = None
-
-
-class SchedulerSection(_Section):
-    timezone: str = "Asia/Tokyo"
-    max_workers: int = Field(default=4, ge=1, le=64)
-    misfire_grace: Duration = dt.timedelta(minutes=10)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
-
-
-class CrmSection(_Section):
-    """When the CRM refreshes profiles, scores and segment counts."""
-
-    refresh_after_sync: bool = Field(
-        default=True, description="Refresh the profiles a sync touched as soon as it ends."
-    )
-    nightly: str | None = Field(
-        default="30 3 * * *",
-        description="Cron (scheduler timezone) of the full refresh: rescoring, segment "
-        'recount, predicted CLV, point expiry and reconciliation; "off" to turn it off.',
-    )
-
-    @field_validator("nightly")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() == "off":
-            return None
-        return _check_cron(value)
-
-
-def _check_cron(value: str | None) -> str | None:
-    if value is not None:
-        from apscheduler.triggers.cron import CronTrigger
-
-        try:
-            CronTrigger.from_crontab(value)
-        except ValueError as exc:
-            raise ValueError(f"bad cron expression {value!r}: {exc}") from None
-    return value
 
 
 class ConnectionSection(_Section):
@@ -168,7 +107,7 @@ class ConnectionSection(_Section):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        return _check_cron(value)
+        return check_cron(value)
 
 
 class _File(_Section):
@@ -179,29 +118,6 @@ class _File(_Section):
     points: PointsSettings = Field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     connections: dict[str, ConnectionSection] = Field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Connection:
-    """One connection: a channel type, its validated settings, how and when to sync it."""
-
-    name: str
-    channel: str
-    settings: BaseModel
-    enabled: bool = True
-    every: dt.timedelta | None = None
-    cron: str | None = None
-    lookback: dt.timedelta = dt.timedelta(minutes=10)
-    batch_size: int = 1000
-
-    @property
-    def schedule(self) -> str:
-        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
-        if self.cron:
-            return f"cron {self.cron}"
-        if self.every:
-            return f"every {format_duration(self.every)}"
-        return "manual"
 
 
 @dataclass(frozen=True)
@@ -227,14 +143,6 @@ class Config:
             known = ", ".join(sorted([*self.connections, *self.invalid])) or "none configured"
             raise ConfigError(f"no connection named {name!r} (known: {known})", file=self.path)
         return self.connections[name]
-
-
-def format_duration(value: dt.timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def find_config(explicit: Path | None = None) -> Path:

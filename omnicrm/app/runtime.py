@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omnicrm.app.config import Config, SchedulerSection, default_store_url, load_config
 from omnicrm.core.host import Host
+from omnicrm.core.scheduler import CronJob
 from omnicrm.core.store import Store
 from omnicrm.core.sync import SyncEngine, SyncResult
 from omnicrm.errors import ConfigError
 
 log = logging.getLogger("omnicrm")
 
+NIGHTLY_JOB = "crm:nightly"
+
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import RefreshResult
+
+
+def crm_jobs(config: Config, nightly: Callable[[], None]) -> list[CronJob]:
+    """The CRM's scheduled jobs: ``nightly`` on ``[crm] nightly`` unless it is off."""
+    if not config.crm.nightly:
+        return []
+    return [CronJob(NIGHTLY_JOB, "crm nightly", config.crm.nightly, nightly)]
 
 
 @dataclass
@@ -58,7 +69,15 @@ class Runtime:
         # Imported here: the CRM pulls in numpy and scipy, which most commands never need.
         from omnicrm.crm.refresh import CrmSettings, refresh
 
-        return refresh(self.store, CrmSettings.from_config(self.config), full=full, rebuild=rebuild)
+        config = self.config
+        settings = CrmSettings(
+            identity=config.identity,
+            points=config.points,
+            analytics=config.analytics,
+            crm=config.crm,
+            timezone=config.scheduler.timezone,
+        )
+        return refresh(self.store, settings, full=full, rebuild=rebuild)
 
     def nightly(self) -> None:
         """The nightly job: a full refresh (CLV fit, point expiry), then reconciliation."""
@@ -70,6 +89,10 @@ class Runtime:
         found = run_reconciliation(self.store, self.config.points, dt.datetime.now(dt.UTC))
         if found.differences:
             log.warning("points: %d balance(s) differ from the platform's", len(found.differences))
+
+    def jobs(self) -> list[CronJob]:
+        """The scheduled jobs beside the syncs (see :func:`crm_jobs`)."""
+        return crm_jobs(self.config, self.nightly)
 
     def _after_sync(self, _result: SyncResult) -> None:
         self.refresh()

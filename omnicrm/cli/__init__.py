@@ -314,7 +314,7 @@ def _schedule(runtime: Runtime, *, tui: bool) -> None:
     scheduler = build_scheduler(
         config,
         engine,
-        nightly=runtime.nightly,
+        jobs=runtime.jobs(),
         scheduler=BackgroundScheduler() if tui else None,
     )
     jobs = scheduler.get_jobs()

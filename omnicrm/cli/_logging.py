@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from omnicrm.cli._common import err_console
+from omnicrm.core.tracing import TRACE_LOGGER, tracing_from_env
 
 # Logged at INFO by omnicrm: what an operator watching syncs wants to see.
 RUN_LOGGERS = ("omnicrm.sync", "omnicrm.scheduler")
@@ -78,6 +79,8 @@ def setup_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ECHOED_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose >= 2 else logging.ERROR)
+    # Asked for by name: shown whatever the verbosity.
+    logging.getLogger(TRACE_LOGGER).setLevel(logging.INFO if tracing_from_env() else logging.NOTSET)
 
 
 def log_runs(zone: dt.tzinfo | None = None) -> None:

@@ -48,7 +48,7 @@ def print_summary(runtime: Runtime) -> None:
     """Profiles and the built-in segments' last counts, in a few lines (the demo's end)."""
     from sqlalchemy import func, select
 
-    from omnicrm.core.store.schema import profile_members, profiles
+    from omnicrm.crm.schema import profile_members, profiles
     from omnicrm.crm.segments import latest_counts, list_segments
 
     with runtime.store.engine.connect() as conn:

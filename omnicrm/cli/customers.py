@@ -27,12 +27,7 @@ if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --h
     from sqlalchemy import Connection
 
     from omnicrm.app.runtime import Runtime
-    from omnicrm.crm.identity.resolver import RecordRef
-    from omnicrm.crm.identity.service import (
-        Explanation,
-        Merge,
-        ResolveResult,
-    )
+    from omnicrm.crm.identity import Explanation, Merge, RecordRef, ResolveResult
 
 
 @click.group("customers")
@@ -43,7 +38,7 @@ def customers() -> None:
 @contextlib.contextmanager
 def _runtime(obj: Context) -> Iterator[Runtime]:
     """The configured runtime; unknown ids exit 2 with their message."""
-    from omnicrm.crm.identity.service import (
+    from omnicrm.crm.identity import (
         NothingToUnmergeError,
         UnknownProfileError,
         UnknownRecordError,
@@ -106,7 +101,7 @@ def _ids(ids: frozenset[int]) -> str:
 @click.pass_obj
 def explain_command(obj: Context, profile_id: int) -> None:
     """Why PROFILE_ID is one person: its records, each merge and its reason, overrides."""
-    from omnicrm.crm.identity.service import explain
+    from omnicrm.crm.identity import explain
 
     with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
         why = explain(conn, profile_id)
@@ -190,7 +185,7 @@ def _merge_table(merges: list[Merge], tz: dt.tzinfo, *, with_profile: bool) -> F
 @click.pass_obj
 def merges_command(obj: Context, limit: int) -> None:
     """The latest merges across all profiles, with their reasons."""
-    from omnicrm.crm.identity.service import recent_merges
+    from omnicrm.crm.identity import recent_merges
 
     with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
         found = recent_merges(conn, limit)
@@ -217,7 +212,7 @@ def unmerge_command(obj: Context, connection: str, record_id: str, note: str | N
 def _unmerge(
     conn: Connection, runtime: Runtime, connection: str, record_id: str, note: str | None
 ) -> ResolveResult:
-    from omnicrm.crm.identity.service import unmerge
+    from omnicrm.crm.identity import unmerge
 
     return unmerge(conn, connection, record_id, note, settings=runtime.config.identity)
 
@@ -229,7 +224,7 @@ def _unmerge(
 @click.pass_obj
 def link_command(obj: Context, first: str, second: str, note: str | None) -> None:
     """Make two source records one person, whatever the rules say."""
-    from omnicrm.crm.identity.service import link
+    from omnicrm.crm.identity import link
 
     a, b = _record(first), _record(second)
     with _runtime(obj) as runtime:

@@ -178,8 +178,8 @@ def list_command(obj: Context, profile_id: int, limit: int) -> None:
     """A profile's interactions, newest first."""
     from sqlalchemy import select
 
-    from omnicrm.core.store.schema import profiles
     from omnicrm.crm.interactions import interactions_for
+    from omnicrm.crm.schema import profiles
 
     with errors():
         runtime = obj.runtime(need_config=False)

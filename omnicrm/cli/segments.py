@@ -204,7 +204,7 @@ def check(obj: Context, expression: str) -> None:
     """Check an EXPRESSION and count the profiles it selects now."""
     from sqlalchemy import func, select
 
-    from omnicrm.core.store.schema import profiles
+    from omnicrm.crm.schema import profiles
     from omnicrm.crm.segments import count_segments, parse
 
     with _connection(obj) as (conn, tz):

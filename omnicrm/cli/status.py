@@ -26,7 +26,7 @@ _FAILED = ("failed", "rate_limited")
 
 
 def _took(seconds: float | None) -> str:
-    from omnicrm.app.config import format_duration
+    from omnicrm.core.channels import format_duration
 
     if seconds is None:
         return "-"

@@ -1,9 +1,11 @@
 """Channel types: what a channel plugin registers, and what its streams receive and yield.
 
 A channel plugin registers a :class:`ChannelType` (its name, its pydantic settings model,
-the streams it offers) and implements the stream hooks. The engine calls a stream with a
-:class:`StreamContext` and reads records in ascending cursor (``updated_at``) order,
-interleaved with optional :class:`Checkpoint` objects carrying plugin state to resume from.
+the streams it offers) and implements the stream hooks. A :class:`Connection` is one
+configured shop of a channel type (a ``[connections.NAME]`` table of ``omnicrm.toml``).
+The engine calls a stream with a :class:`StreamContext` and reads records in ascending
+cursor (``updated_at``) order, interleaved with optional :class:`Checkpoint` objects
+carrying plugin state to resume from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
+
+from omnicrm.core._public import public
 
 if TYPE_CHECKING:
     from omnicrm.core.webhooks import WebhookReceiver
@@ -102,3 +106,38 @@ class StreamContext(Generic[SettingsT]):
             return
         self.sleep(seconds)
         self.rate_limit_wait += seconds
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection: a channel type, its validated settings, how and when to sync it."""
+
+    name: str
+    channel: str
+    settings: BaseModel
+    enabled: bool = True
+    every: dt.timedelta | None = None
+    cron: str | None = None
+    lookback: dt.timedelta = dt.timedelta(minutes=10)
+    batch_size: int = 1000
+
+    @property
+    def schedule(self) -> str:
+        """The schedule in words, e.g. 'every 15m' or 'cron */5 * * * *'."""
+        if self.cron:
+            return f"cron {self.cron}"
+        if self.every:
+            return f"every {format_duration(self.every)}"
+        return "manual"
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """A duration in the largest whole unit, as the config writes it: '15m', '1d', '90s'."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+public(Stream, ChannelType, Connection, Checkpoint, StreamContext)

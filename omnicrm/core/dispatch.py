@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from omnicrm.core._public import public
 from omnicrm.core.records import Medium
 
 
@@ -47,3 +48,6 @@ class DispatchOutcome:
     status: DeliveryStatus
     provider_id: str | None = None
     error: str | None = None
+
+
+public(Dispatcher, Message, DeliveryStatus, DispatchOutcome)

@@ -8,7 +8,7 @@ check whether a call is meant for it; it returns a result, never ``None``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -16,9 +16,10 @@ import pluggy
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from omnicrm.core.channels import ChannelType, Checkpoint, StreamContext
-    from omnicrm.core.dispatch import Dispatcher, DispatchOutcome, Message
-    from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
+    from omnicrm.core.channels import Checkpoint, StreamContext
+    from omnicrm.core.dispatch import DispatchOutcome, Message
+    from omnicrm.core.host import Registrar
+    from omnicrm.core.recommend import RecommendationRequest, ScoredProduct
     from omnicrm.core.records import Customer, Order
 
 PROJECT = "omnicrm"
@@ -27,14 +28,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def omnicrm_register(register: Callable[[ChannelType | Dispatcher | Recommender], None]) -> None:
+def omnicrm_register(register: Registrar) -> None:
     """Register what this plugin provides.
 
     Fires once per plugin when the host loads it, before any other hook. Call
-    ``register(obj)`` once for each :class:`~omnicrm.ChannelType`,
-    :class:`~omnicrm.Dispatcher` or :class:`~omnicrm.Recommender` the plugin provides.
-    Names must be unique among objects of one kind across all plugins; a clash, or an
-    exception raised here, fails this plugin alone. Returns nothing.
+    ``register.channel_type(channel)`` for each :class:`~omnicrm.ChannelType`,
+    ``register.dispatcher(dispatcher)`` for each :class:`~omnicrm.Dispatcher` and
+    ``register.recommender(recommender)`` for each :class:`~omnicrm.Recommender` the
+    plugin provides (:class:`~omnicrm.Registrar`). Names must be unique among objects of
+    one kind across all plugins; a clash, a missing hook, or an exception raised here
+    fails this plugin alone. Returns nothing.
     """
 
 

@@ -2,34 +2,33 @@
 
 Plugins come from the ``omnicrm`` entry-point group (built-in ones too). A plugin that
 fails to import, to register, or that implements a hook that does not exist is reported
-and left out; the rest load. Set ``OMNICRM_DISABLE_PLUGINS=name,name`` to skip plugins.
+and left out; the rest load. Set ``OMNICRM_DISABLE_PLUGINS=name,name`` to skip plugins,
+``OMNICRM_TRACE_PLUGINS=1`` to log every hook call with its plugin and duration.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import pluggy
 from pydantic import BaseModel
 
 from omnicrm.core import hookspecs
-from omnicrm.core.channels import ChannelType, Checkpoint, Stream, StreamContext
+from omnicrm.core._public import public
+from omnicrm.core.channels import ChannelType, Checkpoint, StreamContext
 from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
 from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
 from omnicrm.core.records import Consent, ConsentState, Customer, Order
+from omnicrm.core.streams import stream_kind
+from omnicrm.core.tracing import HookTracer, tracing_from_env
 from omnicrm.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "omnicrm"
 DISABLE_ENV = "OMNICRM_DISABLE_PLUGINS"
-
-_STREAM_HOOKS = {
-    Stream.CUSTOMERS: "omnicrm_sync_customers",
-    Stream.ORDERS: "omnicrm_import_orders",
-}
 
 Registrable = ChannelType | Dispatcher | Recommender
 
@@ -60,20 +59,60 @@ def disabled_from_env() -> frozenset[str]:
     return frozenset(name.strip() for name in raw.split(",") if name.strip())
 
 
-def _kind(obj: Registrable) -> str:
-    if isinstance(obj, ChannelType):
-        return "channel"
-    if isinstance(obj, Dispatcher):
-        return "dispatcher"
-    return "recommender"
+class Registrar:
+    """What ``omnicrm_register`` receives: one method per kind of thing a plugin provides.
+
+    Each method checks that the plugin implements the hooks the object needs and that
+    its name is not taken by another plugin; a PluginError leaves the plugin out. The
+    host makes one per plugin; a plugin only calls its methods.
+    """
+
+    def __init__(self, accept: Callable[[str, str, Registrable, list[str]], None]) -> None:
+        self._accept = accept
+
+    def channel_type(self, channel: ChannelType) -> None:
+        """Register a channel type; the plugin must implement the hook of each stream."""
+        _expect(channel, ChannelType, "channel_type")
+        if not channel.streams:
+            raise PluginError(f"channel {channel.name!r} offers no stream")
+        hooks = [stream_kind(stream).hook for stream in channel.streams]
+        self._accept("channel", channel.name, channel, hooks)
+
+    def dispatcher(self, dispatcher: Dispatcher) -> None:
+        """Register a dispatcher; the plugin must implement ``omnicrm_dispatch_message``."""
+        _expect(dispatcher, Dispatcher, "dispatcher")
+        self._accept("dispatcher", dispatcher.name, dispatcher, ["omnicrm_dispatch_message"])
+
+    def recommender(self, recommender: Recommender) -> None:
+        """Register a recommender; the plugin must implement ``omnicrm_recommend``."""
+        _expect(recommender, Recommender, "recommender")
+        self._accept("recommender", recommender.name, recommender, ["omnicrm_recommend"])
+
+    def __call__(self, obj: object) -> NoReturn:
+        # The hook's argument was a callable once: say what replaced it.
+        raise PluginError(
+            f"register({obj!r}): call register.channel_type(...), register.dispatcher(...) "
+            "or register.recommender(...) instead"
+        )
+
+
+public(Registrar)
+
+
+def _expect(obj: object, cls: type, method: str) -> None:
+    if not isinstance(obj, cls):
+        raise PluginError(f"register.{method}({obj!r}): not a {cls.__name__}")
 
 
 class Host:
     """The loaded plugins, what they registered, and typed calls into them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trace: bool | None = None) -> None:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
+        if tracing_from_env() if trace is None else trace:
+            tracer = HookTracer()
+            self._pm.add_hookcall_monitoring(tracer.before, tracer.after)
         self._infos: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
         self.disabled: list[str] = []
@@ -89,9 +128,13 @@ class Host:
         extra: Mapping[str, object] | None = None,
         disabled: Collection[str] | None = None,
         use_entry_points: bool = True,
+        trace: bool | None = None,
     ) -> Host:
-        """Load the installed plugins, then ``extra`` ones (name -> module or object)."""
-        host = cls()
+        """Load the installed plugins, then ``extra`` ones (name -> module or object).
+
+        ``trace`` logs every hook call (default: ``OMNICRM_TRACE_PLUGINS``).
+        """
+        host = cls(trace=trace)
         skip = disabled_from_env() if disabled is None else frozenset(disabled)
         if use_entry_points:
             for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -147,24 +190,25 @@ class Host:
             hooks.append(caller.name)
         provided: list[str] = []
 
-        def register(obj: Registrable) -> None:
-            if not isinstance(obj, ChannelType | Dispatcher | Recommender):
-                raise PluginError(
-                    f"cannot register {obj!r}: not a ChannelType, Dispatcher or Recommender"
-                )
-            kind = _kind(obj)
-            owner = self._owner.get((kind, obj.name))
+        def accept(kind: str, obj_name: str, obj: Registrable, needed: list[str]) -> None:
+            owner = self._owner.get((kind, obj_name))
             if owner is not None:
-                raise PluginError(f"{kind} {obj.name!r} is already registered by {owner!r}")
-            self._check_implements(name, obj, hooks)
-            self._owner[(kind, obj.name)] = name
-            table = cast(dict[str, Registrable], self._table(kind))
-            table[obj.name] = obj
-            provided.append(f"{kind}:{obj.name}")
+                raise PluginError(f"{kind} {obj_name!r} is already registered by {owner!r}")
+            missing = [hook for hook in needed if hook not in hooks]
+            if missing:
+                raise PluginError(
+                    f"{kind} {obj_name!r} needs hook(s) {', '.join(missing)} "
+                    f"which plugin {name!r} does not implement"
+                )
+            self._owner[(kind, obj_name)] = name
+            self._table(kind)[obj_name] = obj
+            provided.append(f"{kind}:{obj_name}")
 
-        for impl in self._pm.hook.omnicrm_register.get_hookimpls():
-            if impl.plugin_name == name:
-                impl.function(register=register)
+        if "omnicrm_register" in hooks:
+            # Through the hook (not the function) so tracing sees it too.
+            others = [p for p in self._pm.get_plugins() if p is not plugin]
+            caller = self._pm.subset_hook_caller("omnicrm_register", remove_plugins=others)
+            caller(register=Registrar(accept))
         product_hooks = [h for h in hooks if h != "omnicrm_register"]
         if product_hooks and not provided:
             raise PluginError(
@@ -174,23 +218,6 @@ class Host:
         self._infos[name] = PluginInfo(
             name, version, distribution, tuple(sorted(hooks)), tuple(provided)
         )
-
-    def _check_implements(self, plugin: str, obj: Registrable, hooks: list[str]) -> None:
-        needed: list[str] = []
-        if isinstance(obj, ChannelType):
-            if not obj.streams:
-                raise PluginError(f"channel {obj.name!r} offers no stream")
-            needed = [_STREAM_HOOKS[Stream(s)] for s in obj.streams]
-        elif isinstance(obj, Dispatcher):
-            needed = ["omnicrm_dispatch_message"]
-        else:
-            needed = ["omnicrm_recommend"]
-        missing = [hook for hook in needed if hook not in hooks]
-        if missing:
-            raise PluginError(
-                f"{_kind(obj)} {obj.name!r} needs hook(s) {', '.join(missing)} "
-                f"which plugin {plugin!r} does not implement"
-            )
 
     def _table(self, kind: str) -> dict[str, Any]:
         tables: dict[str, dict[str, Any]] = {
@@ -230,7 +257,7 @@ class Host:
     def open_stream(self, ctx: StreamContext[BaseModel]) -> Iterable[Customer | Order | Checkpoint]:
         """Call the stream hook of the plugin that owns ``ctx.channel``."""
         self.channel_type(ctx.channel)
-        caller = self._owned_caller("channel", ctx.channel, _STREAM_HOOKS[ctx.stream])
+        caller = self._owned_caller("channel", ctx.channel, stream_kind(ctx.stream).hook)
         result = caller(ctx=ctx)
         if result is None:
             raise PluginError(f"channel {ctx.channel!r} returned nothing for stream {ctx.stream}")

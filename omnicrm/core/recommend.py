@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from omnicrm.core._public import public
+
 
 @dataclass(frozen=True)
 class Recommender:
@@ -51,3 +53,6 @@ class ScoredProduct:
 
     score: float
     product_id: str
+
+
+public(Recommender, Purchase, RecommendationRequest, ScoredProduct)

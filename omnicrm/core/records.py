@@ -37,6 +37,8 @@ from pydantic import (
     model_validator,
 )
 
+from omnicrm.core._public import public
+
 
 def _to_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
@@ -325,4 +327,6 @@ class Order(_Record):
     raw: RawPayload = Field(default_factory=dict, description="The platform's payload.")
 
 
-Record = Customer | Order
+Record = Customer | Order  # what a stream yields: a new stream kind adds its model here
+
+public(Medium, ConsentState, Gender, OrderStatus, Consent, Address, Customer, OrderLine, Order)

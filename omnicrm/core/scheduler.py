@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from apscheduler.events import (
     EVENT_JOB_MAX_INSTANCES,
@@ -26,7 +27,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from omnicrm.app.config import Config, Connection
+from omnicrm.core.channels import Connection
+from omnicrm.core.settings import SchedulerSection
 from omnicrm.core.store import RunStatus
 from omnicrm.core.sync import Interrupted, SyncEngine
 from omnicrm.errors import LockedError
@@ -34,7 +36,27 @@ from omnicrm.errors import LockedError
 log = logging.getLogger("omnicrm.scheduler")
 
 JOB_PREFIX = "sync:"
-NIGHTLY_JOB = "crm:nightly"
+
+
+class Schedule(Protocol):
+    """What the scheduler reads of a loaded configuration."""
+
+    @property
+    def scheduler(self) -> SchedulerSection: ...
+
+    @property
+    def connections(self) -> Mapping[str, Connection]: ...
+
+
+@dataclass(frozen=True)
+class CronJob:
+    """A job of a layer above the framework (the CRM's nightly refresh, a campaign) run
+    on a cron schedule in the scheduler's timezone; failures are logged, never raised."""
+
+    id: str
+    name: str
+    cron: str
+    run: Callable[[], None]
 
 
 def job_id(connection: str) -> str:
@@ -73,24 +95,23 @@ def run_scheduled(engine: SyncEngine, connection: Connection) -> None:
         log.exception("%s: scheduled sync crashed", connection.name)
 
 
-def _run_nightly(job: Callable[[], None]) -> None:
+def _run_cron_job(job: CronJob) -> None:
     try:
-        job()
+        job.run()
     except Exception:
-        log.exception("the nightly CRM job failed")
+        log.exception("the job %s failed", job.name)
 
 
 def build_scheduler(
-    config: Config,
+    config: Schedule,
     engine: SyncEngine,
     *,
     scheduler: BaseScheduler | None = None,
     run_at_start: bool = True,
-    nightly: Callable[[], None] | None = None,
+    jobs: Sequence[CronJob] = (),
 ) -> BaseScheduler:
-    """A scheduler with one job per enabled, scheduled connection of ``config``, and the
-    CRM's ``nightly`` job (full refresh, point expiry, reconciliation) on
-    ``[crm] nightly``."""
+    """A scheduler with one job per enabled, scheduled connection of ``config``, and
+    ``jobs`` from the layers above (the CRM's nightly refresh) on their cron."""
     sched = scheduler or BlockingScheduler()
     sched.configure(
         timezone=config.scheduler.timezone,
@@ -102,13 +123,13 @@ def build_scheduler(
         },
     )
     add_jobs(sched, config, engine, run_at_start=run_at_start)
-    if nightly is not None and config.crm.nightly:
+    for job in jobs:
         sched.add_job(
-            _run_nightly,
-            CronTrigger.from_crontab(config.crm.nightly, timezone=config.scheduler.timezone),
-            args=[nightly],
-            id=NIGHTLY_JOB,
-            name=f"crm nightly (cron {config.crm.nightly})",
+            _run_cron_job,
+            CronTrigger.from_crontab(job.cron, timezone=config.scheduler.timezone),
+            args=[job],
+            id=job.id,
+            name=f"{job.name} (cron {job.cron})",
             replace_existing=True,
         )
     sched.add_listener(_recorder(engine), EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
@@ -116,7 +137,7 @@ def build_scheduler(
 
 
 def add_jobs(
-    sched: BaseScheduler, config: Config, engine: SyncEngine, *, run_at_start: bool = True
+    sched: BaseScheduler, config: Schedule, engine: SyncEngine, *, run_at_start: bool = True
 ) -> None:
     """Add or replace the job of each enabled, scheduled connection of ``config``."""
     now = dt.datetime.now(dt.UTC)

@@ -28,12 +28,11 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
-from omnicrm.app.config import Connection
-from omnicrm.core.channels import Checkpoint, Stream, StreamContext
+from omnicrm.core.channels import Checkpoint, Connection, Stream, StreamContext
 from omnicrm.core.host import Host
-from omnicrm.core.records import Customer, Order
 from omnicrm.core.store import RunStatus, Store, StreamState
 from omnicrm.core.store.failures import cause, is_failure
+from omnicrm.core.streams import stream_kind
 from omnicrm.errors import (
     AuthError,
     ConfigError,
@@ -47,10 +46,6 @@ from omnicrm.errors import (
 
 log = logging.getLogger("omnicrm.sync")
 
-_RECORD_TYPES: dict[Stream, type[Customer] | type[Order]] = {
-    Stream.CUSTOMERS: Customer,
-    Stream.ORDERS: Order,
-}
 _LOGGED_NOTES = 10  # per run: the rest are counted, not logged one by one
 _KEPT_NOTES = 20  # per stream, on the run
 
@@ -417,7 +412,7 @@ class SyncEngine:
         progress: ProgressCallback | None,
     ) -> None:
         """Read one stream to its end, committing batches; ``resume[0]`` tracks the last."""
-        expected = _RECORD_TYPES[ctx.stream]
+        expected = stream_kind(ctx.stream).record
         batch: list[Any] = []
         cursor = resume[0].cursor
         state: dict[str, Any] = dict(resume[0].state)

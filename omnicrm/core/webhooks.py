@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from omnicrm.app.config import Connection
+from omnicrm.core._public import public
+from omnicrm.core.channels import Connection
 from omnicrm.core.records import Customer, Order
 from omnicrm.errors import OmnicrmError
 
@@ -145,3 +146,19 @@ def signatures_match(expected: bytes | str, given: bytes | str) -> bool:
     left = expected.encode() if isinstance(expected, str) else expected
     right = given.encode() if isinstance(given, str) else given
     return hmac.compare_digest(left, right)
+
+
+public(
+    WebhookRejected,
+    WebhookInvalid,
+    WebhookEvent,
+    Upsert,
+    Delete,
+    Redact,
+    EraseConnection,
+    Export,
+    WebhookReceiver,
+    hmac_sha256,
+    signatures_match,
+    module="omnicrm.webhooks",
+)

@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, insert, select, update
 
-from omnicrm.core.store.schema import profiles
 from omnicrm.crm.identity.normalize import normalize_email, normalize_phone
+from omnicrm.crm.schema import profiles
 from omnicrm.errors import OmnicrmError
 
 __all__ = [

@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, select
 
-from omnicrm.core.store.schema import interactions, profiles
 from omnicrm.crm.csv_import import (
     IDENTITY_COLUMNS,
     CsvRow,
@@ -41,6 +40,7 @@ from omnicrm.crm.csv_import import (
     import_rows,
     save_row,
 )
+from omnicrm.crm.schema import interactions, profiles
 
 __all__ = [
     "KINDS",

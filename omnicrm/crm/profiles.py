@@ -32,20 +32,15 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
-from omnicrm.core.store.schema import (
-    customers,
-    order_lines,
-    orders,
-    profile_members,
-    profile_values,
-    profiles,
-)
+from omnicrm.core.store.schema import customers, order_lines, orders
 from omnicrm.crm.identity.normalize import (
     normalize_email,
     normalize_kana,
     normalize_name,
     normalize_phone,
+    person_name,
 )
+from omnicrm.crm.schema import profile_members, profile_values, profiles
 from omnicrm.errors import DataError
 
 PURCHASE_STATUSES = ("paid", "fulfilled")
@@ -323,14 +318,6 @@ def _channel_mix(channels: Collection[str]) -> str:
 
 
 # -- reading -------------------------------------------------------------------------------
-
-
-def person_name(
-    family: str | None, given: str | None, family_kana: str | None, given_kana: str | None
-) -> str:
-    """Family then given name, as Japanese write it; the kana when that is all there is."""
-    written = " ".join(p for p in (family, given) if p)
-    return written or " ".join(p for p in (family_kana, given_kana) if p)
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
-from omnicrm.app.config import Config, CrmSection
 from omnicrm.core.store import Store
+from omnicrm.crm import identity
 from omnicrm.crm.analytics.scoring import score_clv
 from omnicrm.crm.analytics.settings import AnalyticsSettings
-from omnicrm.crm.identity import service as identity
-from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points import apply_order_points, expire, refresh_balances
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.profiles import rebuild_profiles
@@ -46,6 +45,7 @@ from omnicrm.crm.segments import (
     record_counts,
     score_profiles,
 )
+from omnicrm.crm.settings import CrmSection
 
 log = logging.getLogger("omnicrm.crm")
 
@@ -66,16 +66,6 @@ class CrmSettings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    @classmethod
-    def from_config(cls, config: Config) -> CrmSettings:
-        return cls(
-            identity=config.identity,
-            points=config.points,
-            analytics=config.analytics,
-            crm=config.crm,
-            timezone=config.scheduler.timezone,
-        )
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.store.schema import profiles
-from omnicrm.crm.identity.service import UnknownProfileError
+from omnicrm.crm.identity import UnknownProfileError
 from omnicrm.crm.profiles import ProfileMatch, find_profiles
+from omnicrm.crm.schema import profiles
 from omnicrm.errors import DataError
 from omnicrm.tui.base import Clock, StoreScreen
 from omnicrm.tui.footer import KeysFooter

@@ -32,7 +32,7 @@ from textual.widgets import DataTable, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.store.schema import crm_state, profiles, segments
+from omnicrm.crm.schema import crm_state, profiles, segments
 from omnicrm.crm.segments import (
     CountPoint,
     Member,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -21,7 +22,7 @@ from pydantic import BaseModel, SecretStr
 from omnicrm import ChannelType, Customer, Order, Stream, hookimpl
 from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.app.runtime import Runtime
-from omnicrm.app.webhook_app import InboxWorker, applying, create_app
+from omnicrm.app.webhook_app import GroupCommit, InboxWorker, applying, create_app
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
@@ -136,7 +137,7 @@ RECEIVER = Receiver()
 class HookPlugin:
     @hookimpl
     def omnicrm_register(self, register: Any) -> None:
-        register(
+        register.channel_type(
             ChannelType("hooked", HookSettings, streams=(Stream.CUSTOMERS,), webhooks=RECEIVER)
         )
 
@@ -562,3 +563,40 @@ def test_an_applier_in_another_process_waits_for_a_lull_in_arrivals(
     # Without watching the store the worker (polling every 10 ms) keeps up with the burst.
     assert during < n / 2, f"{during} of {n} applied during the burst"
     assert {r.status for r in inbox.events(store, "tokyo", limit=n)} == {EventStatus.APPLIED}
+
+
+def test_the_group_commit_verifies_and_claims_an_id_once_per_batch(
+    store: Store, store_url: str
+) -> None:
+    runtime = _hooked_runtime(store_url)
+    group = GroupCommit(runtime)
+
+    def arrival(name: str) -> inbox.Arrival:
+        return inbox.Arrival("tokyo", f"group-{name}", "customers/update", b"{}")
+
+    def refused() -> inbox.Arrival | None:
+        raise WebhookRejected("not genuine")
+
+    async def deliver() -> list[int | BaseException | None]:
+        answers = await asyncio.gather(
+            group.accept(lambda: arrival("a")),
+            group.accept(lambda: arrival("a")),  # a second delivery of the same id
+            group.accept(lambda: arrival("b")),
+            group.accept(lambda: None),  # verified, nothing to queue
+            group.accept(refused),
+            return_exceptions=True,
+        )
+        return list(answers)
+
+    try:
+        first, second, other, nothing, failed = asyncio.run(deliver())
+        again = group.enqueue(arrival("b"))
+    finally:
+        group.close()
+        runtime.close()
+    # Of the two deliveries of one id in a batch exactly one is queued.
+    assert [first, second].count(None) == 1
+    assert {type(first), type(second)} == {int, type(None)}
+    assert isinstance(other, int) and nothing is None and again is None
+    assert isinstance(failed, WebhookRejected)
+    assert inbox.pending(store) == 2

@@ -14,9 +14,9 @@ from omnicrm.cli.customers import customers
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_changes, profile_members
-from omnicrm.crm.identity.rules import IdentitySettings
-from omnicrm.crm.identity.service import resolve_all
+from omnicrm.core.store.schema import profile_changes
+from omnicrm.crm.identity import IdentitySettings, resolve_all
+from omnicrm.crm.schema import profile_members
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 HANAKO = {"family_name": "山田", "given_name": "花子"}

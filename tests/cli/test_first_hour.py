@@ -187,10 +187,17 @@ TABLE_COMMANDS = (
 )
 
 
+# The demo's 80 customers' histories change with the clock (the sandbox's orders run up
+# to now); on some days the CLV models cannot be fitted to so few, and the report says so
+# in words instead of a table.
+_NO_FIT = "the fitted CLV model is degenerate"
+
+
 def assert_fits(command: str, returncode: int, stdout: str, stderr: str) -> None:
     assert returncode == 0, f"{command}: {stderr}"
     lines = stdout.splitlines()
-    assert any(set(line.strip()) <= set("─━ ") and line.strip() for line in lines), command
+    has_rule = any(set(line.strip()) <= set("─━ ") and line.strip() for line in lines)
+    assert has_rule or (command.startswith("omnicrm report clv") and _NO_FIT in stdout), command
     too_long = [line for line in lines if cell_len(line) > 80]
     assert not too_long, f"{command}: {too_long[0]!r}"
     assert "…" not in stdout, f"{command} cut a cell:\n{stdout}"

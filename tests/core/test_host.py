@@ -23,6 +23,7 @@ from omnicrm import (
     Purchase,
     RecommendationRequest,
     Recommender,
+    Registrar,
     ScoredProduct,
     Stream,
     StreamContext,
@@ -45,8 +46,8 @@ class Shop:
         self.channel = channel
 
     @hookimpl
-    def omnicrm_register(self, register: Any) -> None:
-        register(ChannelType(self.channel, Empty, streams=(Stream.CUSTOMERS,)))
+    def omnicrm_register(self, register: Registrar) -> None:
+        register.channel_type(ChannelType(self.channel, Empty, streams=(Stream.CUSTOMERS,)))
 
     @hookimpl
     def omnicrm_sync_customers(self, ctx: StreamContext[Empty]) -> Iterator[Customer]:
@@ -104,8 +105,8 @@ def test_plugins_named_in_the_environment_are_disabled(
 def test_a_plugin_raising_in_register_is_left_out() -> None:
     class Bad:
         @hookimpl
-        def omnicrm_register(self, register: Any) -> None:
-            register(ChannelType("half", Empty, streams=(Stream.CUSTOMERS,)))
+        def omnicrm_register(self, register: Registrar) -> None:
+            register.channel_type(ChannelType("half", Empty, streams=(Stream.CUSTOMERS,)))
             raise ValueError("boom")
 
         @hookimpl
@@ -131,7 +132,7 @@ def test_a_plugin_raising_in_register_is_left_out() -> None:
                 (),
                 {
                     "omnicrm_register": hookimpl(
-                        lambda self, register: register(ChannelType("x", Empty))
+                        lambda self, register: register.channel_type(ChannelType("x", Empty))
                     )
                 },
             )(),
@@ -141,9 +142,39 @@ def test_a_plugin_raising_in_register_is_left_out() -> None:
             type(
                 "Junk",
                 (),
-                {"omnicrm_register": hookimpl(lambda self, register: register("shopify"))},
+                {
+                    "omnicrm_register": hookimpl(
+                        lambda self, register: register.channel_type("shopify")
+                    )
+                },
             )(),
             "not a ChannelType",
+        ),
+        (
+            type(
+                "Mixup",
+                (),
+                {
+                    "omnicrm_register": hookimpl(
+                        lambda self, register: register.dispatcher(Recommender("r"))
+                    ),
+                    "omnicrm_recommend": hookimpl(lambda self, request: []),
+                },
+            )(),
+            "register.dispatcher(Recommender(name='r', title='')): not a Dispatcher",
+        ),
+        (
+            type(
+                "OldForm",
+                (),
+                {
+                    "omnicrm_register": hookimpl(
+                        lambda self, register: register(ChannelType("x", Empty))
+                    )
+                },
+            )(),
+            "call register.channel_type(...), register.dispatcher(...) or "
+            "register.recommender(...) instead",
         ),
     ],
 )
@@ -173,8 +204,8 @@ class Mail:
         self.sent: list[Message] = []
 
     @hookimpl
-    def omnicrm_register(self, register: Any) -> None:
-        register(Dispatcher("smtp", Medium.EMAIL, Empty))
+    def omnicrm_register(self, register: Registrar) -> None:
+        register.dispatcher(Dispatcher("smtp", Medium.EMAIL, Empty))
 
     @hookimpl
     def omnicrm_dispatch_message(self, message: Message, settings: Empty) -> DispatchOutcome:
@@ -184,8 +215,8 @@ class Mail:
 
 class AlsoBought:
     @hookimpl
-    def omnicrm_register(self, register: Any) -> None:
-        register(Recommender("also-bought"))
+    def omnicrm_register(self, register: Registrar) -> None:
+        register.recommender(Recommender("also-bought"))
 
     @hookimpl
     def omnicrm_recommend(self, request: RecommendationRequest) -> list[ScoredProduct]:
@@ -237,8 +268,8 @@ def test_no_message_leaves_without_consent_to_its_medium(consents: list[Consent]
 
 def test_a_plugin_that_registers_nothing_is_reported() -> None:
     class Unmarked:
-        def omnicrm_register(self, register: Any) -> None:  # no @hookimpl: never called
-            register(ChannelType("lost", Empty, streams=(Stream.CUSTOMERS,)))
+        def omnicrm_register(self, register: Registrar) -> None:  # no @hookimpl: never called
+            register.channel_type(ChannelType("lost", Empty, streams=(Stream.CUSTOMERS,)))
 
         @hookimpl
         def omnicrm_sync_customers(self, ctx: Any) -> Iterator[Customer]:
@@ -273,3 +304,39 @@ def test_recommendations_are_ranked_best_first_whatever_order_the_plugin_used() 
     host = Host.load(use_entry_points=False, extra={"rec": Unsorted()})
     request = RecommendationRequest("also-bought", [], customer_id="c1", limit=2)
     assert [s.product_id for s in host.recommend(request)] == ["a", "c"]
+
+
+def test_traced_hosts_log_each_hook_call_with_its_plugin_and_duration(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="omnicrm.plugins.trace")
+    monkeypatch.delenv("OMNICRM_TRACE_PLUGINS", raising=False)
+    quiet = Host.load(use_entry_points=False, extra={"a": Shop("osaka")})
+    list(quiet.open_stream(ctx("osaka")))
+    assert caplog.messages == []
+
+    monkeypatch.setenv("OMNICRM_TRACE_PLUGINS", "1")
+    host = Host.load(use_entry_points=False, extra={"a": Shop("osaka"), "b": Shop("kyoto")})
+    list(host.open_stream(ctx("kyoto")))
+    traced = [m.split(" ms")[0].rsplit(" ", 1) for m in caplog.messages]
+    assert [call for call, _ in traced] == [
+        "hook omnicrm_register [a]",
+        "hook omnicrm_register [b]",
+        "hook omnicrm_sync_customers [b]",
+    ]
+    assert all(float(ms) >= 0 for _, ms in traced)
+
+
+def test_a_traced_hook_that_raises_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    class Failing(Shop):
+        @hookimpl
+        def omnicrm_sync_customers(self, ctx: StreamContext[Empty]) -> Iterator[Customer]:
+            raise RuntimeError("platform down")
+
+    host = Host.load(use_entry_points=False, extra={"f": Failing("nara")}, trace=True)
+    caplog.set_level("INFO", logger="omnicrm.plugins.trace")
+    with pytest.raises(RuntimeError, match="platform down"):
+        host.open_stream(ctx("nara"))
+    [message] = caplog.messages
+    assert message.startswith("hook omnicrm_sync_customers [f] ")
+    assert message.endswith(" ms, raised RuntimeError")

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, Table
 
 from omnicrm.core.records import Address, Customer, Order, OrderLine
-from omnicrm.core.store.schema import customers, order_lines, orders, profile_values
+from omnicrm.core.store.schema import customers, order_lines, orders
+from omnicrm.crm.schema import profile_values
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 

@@ -11,8 +11,9 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.runtime import NIGHTLY_JOB, crm_jobs
 from omnicrm.core.host import Host
-from omnicrm.core.scheduler import NIGHTLY_JOB, add_jobs, build_scheduler, run_scheduled
+from omnicrm.core.scheduler import add_jobs, build_scheduler, run_scheduled
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine
 from tests import synthetic_plugin
@@ -136,7 +137,10 @@ def test_the_crm_nightly_job_runs_on_its_cron_and_can_be_turned_off(
     ran: list[str] = []
     cfg = config(store)
     sched = build_scheduler(
-        cfg, engine, scheduler=BackgroundScheduler(), nightly=lambda: ran.append("nightly")
+        cfg,
+        engine,
+        scheduler=BackgroundScheduler(),
+        jobs=crm_jobs(cfg, lambda: ran.append("nightly")),
     )
     sched.start(paused=True)
     try:
@@ -150,7 +154,9 @@ def test_the_crm_nightly_job_runs_on_its_cron_and_can_be_turned_off(
         sched.shutdown(wait=False)
 
     off = dataclasses.replace(cfg, crm=CrmSection(nightly="off"))
-    sched = build_scheduler(off, engine, scheduler=BackgroundScheduler(), nightly=lambda: None)
+    sched = build_scheduler(
+        off, engine, scheduler=BackgroundScheduler(), jobs=crm_jobs(off, lambda: None)
+    )
     sched.start(paused=True)
     try:
         assert sched.get_job(NIGHTLY_JOB) is None

@@ -16,8 +16,9 @@ from omnicrm.app.config import Config, Connection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
-from omnicrm.core.store.schema import profile_changes, profiles
+from omnicrm.core.store.schema import profile_changes
 from omnicrm.core.sync import RetryPolicy, SyncEngine
+from omnicrm.crm.schema import profiles
 from omnicrm.errors import LockedError
 from tests import synthetic_plugin
 from tests.synthetic_plugin import SyntheticSettings
@@ -112,7 +113,7 @@ def test_cursor_is_capped_at_the_run_start(host: Host, store: Store) -> None:
         def omnicrm_register(self, register: Any) -> None:
             from omnicrm import ChannelType
 
-            register(ChannelType("late", NoSettings, streams=(Stream.CUSTOMERS,)))
+            register.channel_type(ChannelType("late", NoSettings, streams=(Stream.CUSTOMERS,)))
 
         @hookimpl
         def omnicrm_sync_customers(self, ctx: StreamContext[BaseModel]) -> Iterator[Customer]:
@@ -192,7 +193,7 @@ def test_checkpoint_state_is_handed_back(host: Host, store: Store) -> None:
         def omnicrm_register(self, register: Any) -> None:
             from omnicrm import ChannelType
 
-            register(ChannelType("stateful", NoSettings, streams=(Stream.CUSTOMERS,)))
+            register.channel_type(ChannelType("stateful", NoSettings, streams=(Stream.CUSTOMERS,)))
 
         @hookimpl
         def omnicrm_sync_customers(

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Table, func, select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import interactions, nps_responses, points_entries
 from omnicrm.crm.analytics.nps import import_nps_csv
 from omnicrm.crm.csv_import import MAX_LINE, CsvImportError
 from omnicrm.crm.interactions import import_interactions_csv
 from omnicrm.crm.points import PointsImportError, import_point_events
+from omnicrm.crm.schema import interactions, nps_responses, points_entries
 from tests.crm.analytics.shop import add_profile
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from omnicrm.cli._common import Context
 from omnicrm.cli.interactions import interactions_group
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import interactions
 from omnicrm.crm.csv_import import CsvImportError
 from omnicrm.crm.interactions import add_interaction, import_interactions_csv, interactions_for
+from omnicrm.crm.schema import interactions
 from tests.crm.analytics.shop import add_profile, jst
 
 HEADER = "interaction_id,email,phone,profile_id,kind,medium,occurred_at,subject,body\n"

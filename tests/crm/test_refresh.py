@@ -19,10 +19,11 @@ from omnicrm.core.records import (
     OrderStatus,
 )
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_changes, profiles
+from omnicrm.core.store.schema import profile_changes
 from omnicrm.crm.points import balance
 from omnicrm.crm.profiles import find_profiles, load_profile, profile_of
 from omnicrm.crm.refresh import CrmSettings, refresh
+from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments import count_all, count_segments, latest_counts
 
 NOW = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)  # noon in Tokyo

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import inspect
 import os
 import subprocess
 import sys
@@ -100,8 +101,10 @@ def test_the_tutorial_plugin_passes_the_conformance_kit(tutorial: Path) -> None:
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    kit = [name for name in dir(ChannelConformance) if name.startswith("test_")]
-    assert f"{len(kit)} passed" in done.stdout and "skipped" not in done.stdout, done.stdout
+    kit = [getattr(ChannelConformance, n) for n in dir(ChannelConformance) if n[:5] == "test_"]
+    # A check that takes `stream` runs once per stream: MyShop offers both.
+    runs = sum(2 if "stream" in inspect.signature(check).parameters else 1 for check in kit)
+    assert f"{runs} passed" in done.stdout and "skipped" not in done.stdout, done.stdout
 
 
 def test_the_tutorial_lists_every_check_of_the_kit() -> None:

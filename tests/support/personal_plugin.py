@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from pydantic import BaseModel
 
@@ -57,8 +57,8 @@ def customer(i: int, settings: PersonalSettings) -> Customer:
 
 
 @omnicrm.hookimpl
-def omnicrm_register(register: Callable[[object], None]) -> None:
-    register(
+def omnicrm_register(register: omnicrm.Registrar) -> None:
+    register.channel_type(
         omnicrm.ChannelType(
             name="personal",
             settings=PersonalSettings,

@@ -39,10 +39,10 @@ from omnicrm.core.records import (
     OrderStatus,
 )
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import interactions
 from omnicrm.crm.points import PointsSettings
 from omnicrm.crm.profiles import profile_of
 from omnicrm.crm.refresh import refresh
+from omnicrm.crm.schema import interactions
 from omnicrm.tui.customers import (
     NO_PROFILES_HINT,
     CustomerLookupScreen,

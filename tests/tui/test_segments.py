@@ -15,7 +15,7 @@ from omnicrm.app.config import Config, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import segments
+from omnicrm.crm.schema import segments
 from omnicrm.crm.segments import latest_counts, list_segments, record_counts
 from omnicrm.tui.customers import CustomerLookupScreen, CustomerProfileScreen
 from omnicrm.tui.segments import (

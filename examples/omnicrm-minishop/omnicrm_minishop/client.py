@@ -9,7 +9,6 @@ name the bad record (``DataError``).
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,15 +17,8 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from omnicrm import Customer, Order
-from omnicrm.errors import (
-    AuthError,
-    ConfigError,
-    DataError,
-    RateLimitedError,
-    SyncError,
-    TransientError,
-)
+from omnicrm import Customer, Order, error_for_status
+from omnicrm.errors import DataError, RateLimitedError, SyncError, TransientError
 from omnicrm_minishop.mapping import customer_from_minishop, order_from_minishop
 
 Resource = Literal["customers", "orders"]
@@ -180,30 +172,13 @@ class MiniShopClient:
         except httpx.RequestError as exc:
             raise TransientError(f"cannot reach MiniShop at {self.base_url}: {exc}") from exc
 
-        status = response.status_code
-        if status in (401, 403):
-            raise AuthError(
-                f"MiniShop rejected the API key (HTTP {status}: {_message(response)}); "
-                "check api_key in the connection's settings"
-            )
-        if status == 429:
-            retry_after = _retry_after(response)
-            raise RateLimitedError(
-                f"MiniShop rate limit hit (HTTP 429, Retry-After: {retry_after})",
-                retry_after=retry_after,
-            )
-        if status >= 500:
-            raise TransientError(f"MiniShop server error (HTTP {status}: {_message(response)})")
-        if status == 404:
-            raise ConfigError(
-                f"{response.url.copy_with(query=None)} does not exist (HTTP 404): "
-                "is base_url the shop's MiniShop address?",
-                key="base_url",
-            )
-        if status != 200:
-            # A 400 means this plugin sent something MiniShop does not accept: a bug here,
-            # not something a retry or the shop owner can fix.
-            raise SyncError(f"MiniShop refused the request (HTTP {status}: {_message(response)})")
+        # 401/403 a bad key, 404 a wrong base_url, 429 and 5xx worth a retry; a 400 means
+        # this plugin sent something MiniShop does not accept: a bug, which no retry fixes.
+        error = error_for_status(
+            response, "MiniShop", detail=_message(response), config_key="base_url"
+        )
+        if error is not None:
+            raise error
         try:
             return response.json()
         except ValueError as exc:
@@ -219,20 +194,3 @@ def _message(response: httpx.Response) -> str:
         return str(error["message"])
     except (ValueError, KeyError, TypeError):
         return response.reason_phrase or "no message"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # the other form HTTP allows: a date
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())

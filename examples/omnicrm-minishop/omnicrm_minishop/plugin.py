@@ -60,9 +60,9 @@ CHANNEL = ChannelType(
 
 
 @omnicrm.hookimpl
-def omnicrm_register(register: Callable[[ChannelType], None]) -> None:
+def omnicrm_register(register: omnicrm.Registrar) -> None:
     """Register the ``minishop`` channel type."""
-    register(CHANNEL)
+    register.channel_type(CHANNEL)
 
 
 @omnicrm.hookimpl

@@ -1,10 +1,11 @@
 """A local emulator of the MiniShop REST API, holding seeded Japanese shop data.
 
 :class:`MiniShopServer` serves the same API a real MiniShop shop does, on 127.0.0.1 and a
-free port, from a daemon thread. Its data is generated with ``Faker("ja_JP")`` from a
-seed, so a given ``(seed, anchor)`` always gives the same shop. Switches on the server
-object inject the faults a real API shows (HTTP 500, 429 with ``Retry-After``, a truncated
-JSON body, a slow answer), so the plugin's tests run against real HTTP with no mocks.
+free port, from a daemon thread: it is an :class:`omnicrm.testing.Emulator`. Its data
+is generated with ``Faker("ja_JP")`` from a seed, so a given ``(seed, anchor)`` always
+gives the same shop. Switches on the server object inject the faults a real API shows
+(HTTP 500, 429 with ``Retry-After``, a truncated JSON body, a slow answer), so the
+plugin's tests run against real HTTP with no mocks.
 
 :func:`sandbox` is the factory registered on the channel type: ``omnicrm`` enters it for
 the demo and the conformance kit, and it yields settings for a connection to the server.
@@ -23,17 +24,19 @@ import os
 import random
 import secrets
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
-from urllib.parse import parse_qs, urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from omnicrm.errors import ConfigError
+from omnicrm.testing import Emulator
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -433,36 +436,18 @@ class RequestRecord:
     status: int
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    app: MiniShopServer
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects of an API
-    timeout = 30  # an idle keep-alive connection must not hold a thread for ever
-    # Headers and body go out in two writes; with Nagle's algorithm on, the client's
-    # delayed ACK would hold each answer back ~40 ms.
-    disable_nagle_algorithm = True
-    server_version = "MiniShop/1.0"
-    sys_version = ""
-
-    def do_GET(self) -> None:
-        self.server.app._handle(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the demo's console belongs to omnicrm
-
-
-class MiniShopServer:
+class MiniShopServer(Emulator):
     """The MiniShop API on 127.0.0.1, serving a seeded shop from a daemon thread.
 
     ``customers`` (10..100000) and ``seed`` decide the data; ``anchor`` is when its history
     ends (default: the start of today, JST). With ``live=True`` a thread changes the shop
     every ``live_interval`` seconds: a new order, a customer's update, a new customer.
-    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`. The fault
+    switches (:meth:`fail_next`, :meth:`rate_limit_next`, :meth:`delay_next`,
+    :meth:`malform_next`) come from :class:`omnicrm.testing.Emulator` and apply to ``/api/``.
     """
+
+    name = "minishop-sandbox"
 
     def __init__(
         self,
@@ -495,69 +480,41 @@ class MiniShopServer:
             + [anchor]
         )
         self._lock = threading.RLock()
-        self._faults: dict[str, int] = {"error": 0, "throttle": 0, "malformed": 0, "delay": 0}
-        self._error_status = 500
-        self._retry_after = "1"
-        self._delay = 0.0
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
-        self._httpd: _HTTPServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._live_thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET"])])
+        super().__init__()
 
     # -- lifecycle
 
     def start(self) -> Self:
         """Start serving (and, if ``live``, changing the shop). Returns ``self``."""
-        if self._httpd is not None:
+        if self.running:
             return self
+        super().start()
         self._stopping.clear()
-        httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.app = self
-        self._httpd = httpd
-        serve = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="minishop-sandbox",
-            daemon=True,
-        )
-        self._threads = [serve]
         if self.live:
-            self._threads.append(
-                threading.Thread(target=self._live_loop, name="minishop-live", daemon=True)
+            self._live_thread = threading.Thread(
+                target=self._live_loop, name="minishop-live", daemon=True
             )
-        for thread in self._threads:
-            thread.start()
+            self._live_thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and changing; the data stays readable through the methods."""
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads = []
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
+        if self._live_thread is not None:
+            self._live_thread.join(timeout=5)
+            self._live_thread = None
 
     @property
     def base_url(self) -> str:
         """The URL to put in a connection's ``base_url`` (the server must be started)."""
-        if self._httpd is None:
+        if not self.running:
             raise RuntimeError("the sandbox is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.url
 
     def settings(self) -> dict[str, Any]:
         """Settings for a ``minishop`` connection to this server."""
@@ -565,40 +522,22 @@ class MiniShopServer:
 
     # -- faults
 
-    def fail_next(self, count: int = 1, *, status: int = 500) -> None:
-        """Answer the next ``count`` API requests with HTTP ``status`` (a 5xx)."""
-        with self._lock:
-            self._faults["error"] = count
-            self._error_status = status
-
     def throttle_next(self, count: int = 1, *, retry_after: int | str = 1) -> None:
         """Answer the next ``count`` API requests with 429 and this ``Retry-After``."""
-        with self._lock:
-            self._faults["throttle"] = count
-            self._retry_after = str(retry_after)
+        self.rate_limit_next(count, retry_after=retry_after)
 
-    def malform_next(self, count: int = 1) -> None:
-        """Cut the JSON body of the next ``count`` answers in half, as a dropped proxy does."""
-        with self._lock:
-            self._faults["malformed"] = count
+    def applies_faults(self, path: str) -> bool:
+        return path.startswith("/api/")
 
-    def delay_next(self, count: int = 1, *, seconds: float = 1.0) -> None:
-        """Hold the next ``count`` answers back ``seconds``, to make a client time out."""
-        with self._lock:
-            self._faults["delay"] = count
-            self._delay = seconds
-
-    def clear_faults(self) -> None:
-        """Switch every fault off."""
-        with self._lock:
-            self._faults = dict.fromkeys(self._faults, 0)
-
-    def _take(self, fault: str) -> bool:
-        with self._lock:
-            if self._faults[fault] <= 0:
-                return False
-            self._faults[fault] -= 1
-            return True
+    def fault_response(self, request: Request, status: int, headers: Mapping[str, str]) -> Response:
+        """MiniShop's error envelope; the request is recorded like any other."""
+        code, message = (
+            ("rate_limited", "Too many requests")
+            if status == 429
+            else ("internal_error", "Internal Server Error")
+        )
+        self._record(request, status)
+        return _error(status, code, message, headers)
 
     # -- data
 
@@ -701,34 +640,29 @@ class MiniShopServer:
 
     # -- HTTP
 
-    def _handle(self, req: _Handler) -> None:
-        url = urlsplit(req.path)
-        if not url.path.startswith("/api/"):
-            page = b"<!doctype html><title>404 Not Found</title><h1>Not Found</h1>"
-            self._send(req, 404, page, "text/html; charset=utf-8")
-            return
-        params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        status = self._answer(req, url.path, params)
-        self.requests.append(RequestRecord(url.path, params, status))
+    def _record(self, request: Request, status: int) -> None:
+        self.requests.append(RequestRecord(request.url.path, dict(request.query_params), status))
 
-    def _answer(self, req: _Handler, path: str, params: dict[str, str]) -> int:
-        if self._take("delay"):
-            time.sleep(self._delay)
-        if self._take("error"):
-            return self._error(req, self._error_status, "internal_error", "Internal Server Error")
-        if self._take("throttle"):
-            headers = {"Retry-After": self._retry_after}
-            return self._error(req, 429, "rate_limited", "Too many requests", headers)
-        key = req.headers.get("X-Api-Key") or ""
+    async def _handle(self, request: Request) -> Response:
+        path = request.url.path
+        if not path.startswith("/api/"):
+            page = b"<!doctype html><title>404 Not Found</title><h1>Not Found</h1>"
+            return Response(page, 404, media_type="text/html; charset=utf-8")
+        answer = self._answer(request, path)
+        self._record(request, answer.status_code)
+        return answer
+
+    def _answer(self, request: Request, path: str) -> Response:
+        key = request.headers.get("X-Api-Key") or ""
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
-            return self._error(req, 401, "unauthorized", "Missing or invalid X-Api-Key")
+            return _error(401, "unauthorized", "Missing or invalid X-Api-Key")
         resource = next((r for r in RESOURCES if path == f"/api/v1/{r}"), None)
         if resource is None:
-            return self._error(req, 404, "not_found", f"No such endpoint: {path}")
+            return _error(404, "not_found", f"No such endpoint: {path}")
         try:
-            since, after, limit = _parse_list_params(params)
+            since, after, limit = _parse_list_params(request.query_params)
         except _BadParam as exc:
-            return self._error(req, 400, "invalid_parameter", str(exc), parameter=exc.name)
+            return _error(400, "invalid_parameter", str(exc), parameter=exc.name)
         with self._lock:
             records, last = self._tables[resource].page(since, after, limit)
             payload = {
@@ -736,42 +670,24 @@ class MiniShopServer:
                 "next_page_token": None if last is None else _encode_token(last),
             }
             body = json.dumps(payload, ensure_ascii=False).encode()
-        if self._take("malformed"):
-            body = body[: len(body) // 2]
-        self._send(req, 200, body)
-        return 200
+        return Response(body, 200, media_type=_JSON)
 
-    def _error(
-        self,
-        req: _Handler,
-        status: int,
-        code: str,
-        message: str,
-        headers: Mapping[str, str] | None = None,
-        parameter: str | None = None,
-    ) -> int:
-        error: dict[str, str] = {"code": code, "message": message}
-        if parameter is not None:
-            error["parameter"] = parameter
-        body = json.dumps({"error": error}).encode()
-        self._send(req, status, body, headers=headers)
-        return status
 
-    @staticmethod
-    def _send(
-        req: _Handler,
-        status: int,
-        body: bytes,
-        content_type: str = "application/json; charset=utf-8",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        req.send_response(status)
-        req.send_header("Content-Type", content_type)
-        req.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            req.send_header(name, value)
-        req.end_headers()
-        req.wfile.write(body)
+_JSON = "application/json; charset=utf-8"
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    parameter: str | None = None,
+) -> Response:
+    error: dict[str, str] = {"code": code, "message": message}
+    if parameter is not None:
+        error["parameter"] = parameter
+    body = json.dumps({"error": error}).encode()
+    return Response(body, status, headers=dict(headers or {}), media_type=_JSON)
 
 
 class _BadParam(ValueError):

@@ -15,12 +15,11 @@ from pydantic import ValidationError
 
 from omnicrm import ChannelType, Customer, Order, Stream
 from omnicrm.errors import AuthError, TransientError
+from omnicrm.testing import load_host
 
 
 def registered() -> list[ChannelType]:
-    found: list[ChannelType] = []
-    plugin.omnicrm_register(register=found.append)
-    return found
+    return list(load_host(plugin).channel_types.values())
 
 
 def test_registers_the_minishop_channel_type() -> None:
@@ -49,12 +48,7 @@ def test_is_found_through_its_entry_point() -> None:
 
 
 def test_omnicrm_host_loads_it_and_runs_a_stream(small_shop: MiniShopServer, make_ctx: Any) -> None:
-    # omnicrm.core.host is private; the conformance kit (test_conformance.py) is the public
-    # way to do this. Kept so the example is checked against the real host until then.
-    from omnicrm.core.host import Host
-
-    host = Host.load(extra={"minishop": plugin}, use_entry_points=False)
-    assert host.failures == []
+    host = load_host(plugin)
     assert host.channel_type("minishop").settings is MiniShopSettings
     records = list(host.open_stream(make_ctx(small_shop)))
     assert len(records) == len(small_shop.records("customers"))

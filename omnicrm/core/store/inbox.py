@@ -11,12 +11,11 @@ customer whose data is erased.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -96,6 +95,32 @@ class Arrival:
     record_id: str | None = None
 
 
+# The claim and the queueing of a whole group in one statement, so one round trip and
+# no transaction of its own (autocommit: the statement is atomic). Its text is the same
+# for any group size, so psycopg prepares it once on the server; the rows come as arrays
+# in binary (``%b``: a bytea array in text would be escaped byte by byte, in Python).
+# A delivery of an id claimed meanwhile by another transaction waits for that one and
+# loses (ON CONFLICT DO NOTHING): only the rows the claim returned are queued.
+_PG_ENQUEUE = """
+WITH arrived AS (
+    SELECT * FROM unnest(
+        %(source)b::text[], %(event_id)b::text[], %(topic)b::text[],
+        %(customer_id)b::text[], %(record_id)b::text[], %(body)b::bytea[]
+    ) WITH ORDINALITY AS a (source, event_id, topic, customer_id, record_id, body, n)
+), claimed AS (
+    INSERT INTO webhook_events (source, event_id, topic, received_at, status, attempts)
+    SELECT source, event_id, topic, %(now)s, %(status)s, 0 FROM arrived ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING source, event_id
+)
+INSERT INTO webhook_inbox (source, event_id, topic, customer_id, record_id, body, received_at)
+SELECT a.source, a.event_id, a.topic, a.customer_id, a.record_id, a.body, %(now)s
+FROM arrived AS a JOIN claimed AS c ON c.source = a.source AND c.event_id = a.event_id
+ORDER BY a.n
+RETURNING id, source, event_id
+"""
+
+
 def enqueue_many(store: Store, arrivals: Sequence[Arrival]) -> list[int | None]:
     """Claim the events' ids and queue their raw bodies, all in one transaction.
 
@@ -110,9 +135,41 @@ def enqueue_many(store: Store, arrivals: Sequence[Arrival]) -> list[int | None]:
     if not firsts:
         return []
     now = _now()
-    dialect_insert = sqlite_insert if store.dialect == "sqlite" else pg_insert
+    if store.dialect == "postgresql":
+        ids = _enqueue_postgresql(store, list(firsts.values()), now)
+    else:
+        ids = _enqueue_sqlite(store, firsts, now)
+    answers: list[int | None] = []
+    for arrival in arrivals:
+        key = (arrival.source, arrival.event_id)
+        # Only the first arrival of a key gets its row; a repeat in the batch is a duplicate.
+        answers.append(ids.pop(key, None))
+    return answers
+
+
+def _enqueue_postgresql(
+    store: Store, firsts: Sequence[Arrival], now: dt.datetime
+) -> dict[tuple[str, str], int]:
+    params = {
+        "source": [a.source for a in firsts],
+        "event_id": [a.event_id for a in firsts],
+        "topic": [a.topic for a in firsts],
+        "customer_id": [a.customer_id for a in firsts],
+        "record_id": [a.record_id for a in firsts],
+        "body": [a.body for a in firsts],
+        "now": now,
+        "status": EventStatus.QUEUED.value,
+    }
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        rows = conn.exec_driver_sql(_PG_ENQUEUE, params).all()
+    return {(row.source, row.event_id): row.id for row in rows}
+
+
+def _enqueue_sqlite(
+    store: Store, firsts: Mapping[tuple[str, str], Arrival], now: dt.datetime
+) -> dict[tuple[str, str], int]:
     claim = (
-        dialect_insert(webhook_events)
+        sqlite_insert(webhook_events)
         .on_conflict_do_nothing()
         .returning(webhook_events.c.source, webhook_events.c.event_id)
     )
@@ -138,29 +195,23 @@ def enqueue_many(store: Store, arrivals: Sequence[Arrival]) -> list[int | None]:
                 ],
             )
         }
-        ids: dict[tuple[str, str], int] = {}
-        if won:
-            rows = [
-                {
-                    "source": a.source,
-                    "event_id": a.event_id,
-                    "topic": a.topic,
-                    "customer_id": a.customer_id,
-                    "record_id": a.record_id,
-                    "body": a.body,
-                    "received_at": now,
-                    "claimed_at": None,
-                }
-                for key, a in firsts.items()
-                if key in won
-            ]
-            ids = {(r.source, r.event_id): r.id for r in conn.execute(queue, rows)}
-    answers: list[int | None] = []
-    for arrival in arrivals:
-        key = (arrival.source, arrival.event_id)
-        # Only the first arrival of a key gets its row; a repeat in the batch is a duplicate.
-        answers.append(ids.pop(key, None))
-    return answers
+        if not won:
+            return {}
+        rows = [
+            {
+                "source": a.source,
+                "event_id": a.event_id,
+                "topic": a.topic,
+                "customer_id": a.customer_id,
+                "record_id": a.record_id,
+                "body": a.body,
+                "received_at": now,
+                "claimed_at": None,
+            }
+            for key, a in firsts.items()
+            if key in won
+        ]
+        return {(r.source, r.event_id): r.id for r in conn.execute(queue, rows)}
 
 
 def enqueue(

@@ -1,50 +1,66 @@
-"""Personal data in the store: what a data request exports and what a redaction erases
-beyond the source records themselves.
+"""Personal data in the store: who a person is, in what text they are mentioned, and the
+layers above the framework that hold more of them.
 
-A source customer's person reaches well past its row: identity keys and merge evidence
-hold their email and phone, the operator's links and separations name the record (with
-a note), their profile carries their name and address, interactions and NPS answers
-hang on that profile, points entries on the record, and free text anywhere (a run's
-error, a note, a comment) may quote them. Every function works inside the caller's
-transaction.
+What the layers above build on a source customer (the CRM's profiles, identity keys and
+points) is theirs to erase and export: each registers a :class:`PersonalDataHolder`
+here, which the store calls inside its own transaction on a redaction, an erasure or a
+data request. Free text anywhere (a run's error, a note, a comment) may quote the
+person: every column marked free text is scrubbed. Every function works inside the
+caller's transaction.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
-    ColumnElement,
     Connection,
     RowMapping,
-    Table,
     and_,
-    delete,
-    insert,
     or_,
     select,
     update,
 )
 
 from omnicrm.core.store.schema import (
-    crm_state,
-    identity_keys,
-    identity_merges,
-    identity_overrides,
-    interactions,
     metadata,
-    nps_responses,
-    points_entries,
-    profile_changes,
-    profile_members,
-    profiles,
 )
 
-RecordRef = tuple[str, str]
+
+class PersonalDataHolder(Protocol):
+    """A layer above the framework that keeps personal data derived from source records.
+
+    The store calls each registered holder inside the transaction of a redaction
+    (:meth:`forget`), of erasing a connection (:meth:`erase`), and of a data request
+    (:meth:`export`, whose keys join the export document).
+    """
+
+    def forget(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+        """Erase what is held about these source customers."""
+
+    def erase(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+        """Erase everything held for the connection (``record_ids``: its source
+        customers)."""
+
+    def export(self, conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
+        """What is held about one source customer, JSON-ready."""
+
+
+_HOLDERS: dict[str, PersonalDataHolder] = {}
+
+
+def register_holder(name: str, holder: PersonalDataHolder) -> None:
+    """Register (or replace) the holder ``name``: its layer calls this on import."""
+    _HOLDERS[name] = holder
+
+
+def holders() -> tuple[PersonalDataHolder, ...]:
+    """The registered holders, in registration order."""
+    return tuple(_HOLDERS.values())
+
 
 _CHUNK = 500
 REDACTED = "[redacted]"
@@ -67,29 +83,6 @@ _PERSONAL_KEYS = {
     "company",
     "note",
 }
-# What a profile knows of its person; set again from the remaining members by the next
-# CRM refresh.
-_PROFILE_PERSON = {
-    "family_name": None,
-    "given_name": None,
-    "family_name_kana": None,
-    "given_name_kana": None,
-    "email": None,
-    "phone": None,
-    "birth_date": None,
-    "gender": "unknown",
-    "postal_code": None,
-    "prefecture": None,
-    "company": None,
-    "member_code": None,
-    "search_text": None,
-}
-# The segment counts' snapshot (omnicrm.crm.segments.counts.SNAPSHOT_STATE): counting
-# from it assumes profiles change only inside a refresh, so a redaction that blanks a
-# profile drops it and the next refresh counts in full.
-_SEGMENT_SNAPSHOT = "segment_counts"
-
-
 # -- who the person is ----------------------------------------------------------------
 
 
@@ -216,171 +209,6 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def forget_records(conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
-    """Erase what the CRM holds about these source customers, and queue for the next
-    refresh every record whose profile that may change.
-
-    Their identity keys and the merge edges naming them go (the evidence holds their
-    email and phone), and so do the operator's links and separations naming them, notes
-    included. Their profiles lose what they said of the person at once (the refresh
-    rebuilds them from the remaining members); a profile they were alone in loses its
-    interactions and NPS answers too, as it goes at the refresh.
-    """
-    ids = sorted(set(record_ids))
-    if not ids:
-        return
-    requeue: set[RecordRef] = set()
-    for chunk in _chunks(ids):
-        mine = and_(identity_keys.c.connection == connection, identity_keys.c.record_id.in_(chunk))
-        keys = conn.execute(select(identity_keys.c.kind, identity_keys.c.value).where(mine)).all()
-        # One holder fewer can change what the others' shared key may join.
-        by_kind: dict[str, list[str]] = {}
-        for kind, value in keys:
-            by_kind.setdefault(kind, []).append(value)
-        for kind, values in sorted(by_kind.items()):
-            for value_chunk in _chunks(sorted(set(values))):
-                requeue.update(
-                    (row.connection, row.record_id)
-                    for row in conn.execute(
-                        select(identity_keys.c.connection, identity_keys.c.record_id).where(
-                            identity_keys.c.kind == kind, identity_keys.c.value.in_(value_chunk)
-                        )
-                    )
-                )
-        conn.execute(delete(identity_keys).where(mine))
-        conn.execute(delete(identity_merges).where(_naming(identity_merges, connection, chunk)))
-        naming = _naming(identity_overrides, connection, chunk)
-        for row in conn.execute(select(identity_overrides).where(naming)):
-            requeue.add((row.a_connection, row.a_record))
-            requeue.add((row.b_connection, row.b_record))
-        conn.execute(delete(identity_overrides).where(naming))
-        _forget_in_profiles(conn, connection, chunk, set(ids), requeue)
-    requeue -= {(connection, i) for i in ids}
-    if requeue:
-        rows = [{"connection": c, "record_id": r} for c, r in sorted(requeue)]
-        for row_chunk in _chunks(rows, 5000):
-            conn.execute(insert(profile_changes), row_chunk)
-
-
-def _forget_in_profiles(
-    conn: Connection,
-    connection: str,
-    chunk: Sequence[str],
-    gone: set[str],
-    requeue: set[RecordRef],
-) -> None:
-    """Clear the profiles of ``chunk``; drop the history of those left with no member
-    outside ``gone`` (every record being erased)."""
-    profile_ids = set(
-        conn.execute(
-            select(profile_members.c.profile_id).where(
-                profile_members.c.connection == connection, profile_members.c.record_id.in_(chunk)
-            )
-        ).scalars()
-    )
-    if not profile_ids:
-        return
-    others: dict[int, int] = dict.fromkeys(profile_ids, 0)
-    for row in conn.execute(
-        select(profile_members).where(profile_members.c.profile_id.in_(sorted(profile_ids)))
-    ):
-        requeue.add((row.connection, row.record_id))
-        if not (row.connection == connection and row.record_id in gone):
-            others[row.profile_id] += 1
-    alone = sorted(pid for pid, count in others.items() if count == 0)
-    if alone:
-        for table in (interactions, nps_responses):
-            conn.execute(delete(table).where(table.c.profile_id.in_(alone)))
-    conn.execute(
-        update(profiles).where(profiles.c.id.in_(sorted(profile_ids))).values(_PROFILE_PERSON)
-    )
-    conn.execute(delete(crm_state).where(crm_state.c.key == _SEGMENT_SNAPSHOT))
-
-
-def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[bool]:
-    """Rows of ``table`` (a pair of records, sides a and b) naming one of ``ids``."""
-    return or_(
-        *(
-            and_(table.c[f"{side}_connection"] == connection, table.c[f"{side}_record"].in_(ids))
-            for side in ("a", "b")
-        )
-    )
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-# -- exporting ----------------------------------------------------------------------------
-
-
-def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
-    """What the CRM holds about one source customer, JSON-ready: their profile, identity
-    keys, points entries, the operator's links and separations naming them, and the
-    interactions and NPS answers of their profile."""
-    keys = conn.execute(
-        select(identity_keys.c.kind, identity_keys.c.value)
-        .where(identity_keys.c.connection == connection, identity_keys.c.record_id == customer_id)
-        .order_by(identity_keys.c.kind, identity_keys.c.value)
-    ).all()
-    points = conn.execute(
-        select(points_entries)
-        .where(
-            points_entries.c.connection == connection,
-            points_entries.c.customer_id == customer_id,
-        )
-        .order_by(points_entries.c.occurred_at, points_entries.c.id)
-    ).mappings()
-    overrides = conn.execute(
-        select(identity_overrides)
-        .where(_naming(identity_overrides, connection, [customer_id]))
-        .order_by(identity_overrides.c.id)
-    ).mappings()
-    profile_id = conn.execute(
-        select(profile_members.c.profile_id).where(
-            profile_members.c.connection == connection,
-            profile_members.c.record_id == customer_id,
-        )
-    ).scalar()
-    data: dict[str, Any] = {
-        "identity_keys": [{"kind": kind, "value": value} for kind, value in keys],
-        "points_entries": [_plain(row, drop=("id",)) for row in points],
-        "identity_overrides": [_plain(row, drop=("id",)) for row in overrides],
-        "profile": None,
-        "interactions": [],
-        "nps_answers": [],
-    }
-    if profile_id is None:
-        return data
-    profile = conn.execute(select(profiles).where(profiles.c.id == profile_id)).mappings().one()
-    members = conn.execute(
-        select(profile_members.c.connection, profile_members.c.record_id)
-        .where(profile_members.c.profile_id == profile_id)
-        .order_by(profile_members.c.connection, profile_members.c.record_id)
-    ).all()
-    data["profile"] = {
-        **_plain(profile, drop=("search_text",)),
-        "members": [{"connection": c, "record_id": r} for c, r in members],
-    }
-    for name, table, order in (
-        ("interactions", interactions, interactions.c.occurred_at),
-        ("nps_answers", nps_responses, nps_responses.c.responded_at),
-    ):
-        found = conn.execute(
-            select(table).where(table.c.profile_id == profile_id).order_by(order, table.c.id)
-        ).mappings()
-        data[name] = [_plain(row, drop=("id", "profile_id")) for row in found]
-    return data
-
-
-def _plain(row: RowMapping, *, drop: Sequence[str] = ()) -> dict[str, Any]:
-    """A row as JSON-ready data."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key in drop:
-            continue
-        if isinstance(value, dt.datetime | dt.date):
-            value = value.isoformat()
-        out[key] = value
-    return out

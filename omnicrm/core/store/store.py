@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer, Order
-from omnicrm.core.store import _fastpath, exports, failures, locks, personal, rows
+from omnicrm.core.store import exports, failures, locks, personal, rows, table_writers
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     connection_controls,
@@ -46,8 +46,6 @@ from omnicrm.core.store.schema import (
     json_text,
     order_lines,
     orders,
-    points_entries,
-    profile_members,
     redactions,
     sync_runs,
     sync_state,
@@ -175,7 +173,7 @@ class Store:
         """Where data-request exports are written: ``exports`` in the data dir unless
         the store was opened with another."""
         if self._exports_dir is None:
-            from omnicrm.app.config import data_dir  # config imports much the store never needs
+            from omnicrm.core.settings import data_dir
 
             self._exports_dir = data_dir() / "exports"
         return self._exports_dir
@@ -241,6 +239,10 @@ class Store:
         ``read`` bump that run's live counters in the same transaction. Returns how many
         records were written.
         """
+        if stream not in (Stream.CUSTOMERS, Stream.ORDERS):
+            # A new stream kind brings its own storage (docs/plugins.md, "Adding a stream
+            # kind"): never write its records into another stream's table.
+            raise StoreError(f"the store keeps no {stream} records ({connection!r})")
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "sqlite":
@@ -293,7 +295,7 @@ class Store:
                 if seen is None or record.updated_at > seen.updated_at:
                     latest[record.id] = record
         # Locked on PostgreSQL until our write commits.
-        stored = _fastpath.writers(self.engine)(table).versions(conn, connection, list(latest))
+        stored = table_writers.writers(self.engine)(table).versions(conn, connection, list(latest))
         if not stored:  # a first sync's every batch
             return list(latest.values()), []
         new = [r for r in latest.values() if r.id not in stored]
@@ -312,7 +314,7 @@ class Store:
     ) -> list[str]:
         """Write the new and changed customers; returns the ids written."""
         new, changed = self._newer(conn, customers, connection, batch)
-        writers = _fastpath.writers(self.engine)
+        writers = table_writers.writers(self.engine)
         writer = writers(customers)
         now = _now()
         same = {"synced_at": now}
@@ -329,7 +331,7 @@ class Store:
     ) -> list[str | None]:
         """Write the new and changed orders; returns their customers' ids, one per order."""
         new, changed = self._newer(conn, orders, connection, batch)
-        writers = _fastpath.writers(self.engine)
+        writers = table_writers.writers(self.engine)
         order_writer, line_writer = writers(orders), writers(order_lines)
         now = _now()
         same = {"connection": connection, "synced_at": now}
@@ -714,14 +716,9 @@ class Store:
                         customers.c.connection == connection, customers.c.id == customer_id
                     )
                 )
-                # Their points go too; the profile refresh takes them out of their profile.
-                conn.execute(
-                    delete(points_entries).where(
-                        points_entries.c.connection == connection,
-                        points_entries.c.customer_id == customer_id,
-                    )
-                )
-                personal.forget_records(conn, connection, [customer_id])
+                # What the layers above built on them (the CRM's profile, keys, points).
+                for holder in personal.holders():
+                    holder.forget(conn, connection, [customer_id])
                 self._note_changes(conn, connection, [customer_id])
             for order_id in order_list:
                 conn.execute(
@@ -764,18 +761,15 @@ class Store:
         """Erase everything held for a connection except its run history, and its
         data-request exports."""
         with self.engine.begin() as conn:
-            members = select(profile_members.c.record_id).where(
-                profile_members.c.connection == connection
-            )
-            self._note_changes(conn, connection, conn.execute(members).scalars())
             records = list(
                 conn.execute(
                     select(customers.c.id).where(customers.c.connection == connection)
                 ).scalars()
             )
-            personal.forget_records(conn, connection, records)
+            for holder in personal.holders():
+                holder.erase(conn, connection, records)
             inbox.purge_pending(conn, connection, None)
-            for table in (order_lines, orders, customers, sync_state, redactions, points_entries):
+            for table in (order_lines, orders, customers, sync_state, redactions):
                 conn.execute(delete(table).where(table.c.connection == connection))
             conn.execute(delete(webhook_events).where(webhook_events.c.source == connection))
         exports.remove_exports(self.exports_dir, connection)
@@ -802,8 +796,10 @@ class Store:
                 .order_by(orders.c.connection, orders.c.id)
             )
         )
+        held_above: dict[str, Any] = {}
         with self.engine.connect() as conn:
-            crm = personal.crm_export(conn, connection, customer_id)
+            for holder in personal.holders():
+                held_above.update(holder.export(conn, connection, customer_id))
         return {
             "connection": connection,
             "customer_id": customer_id,
@@ -811,7 +807,7 @@ class Store:
             "customer": customer,
             "consents": customer["consents"] if customer else [],
             "orders": [o.model_dump(mode="json") for o in held],
-            **crm,
+            **held_above,
         }
 
     def write_export(

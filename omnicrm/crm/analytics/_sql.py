@@ -33,8 +33,9 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from omnicrm.core.store.schema import orders, profile_members
+from omnicrm.core.store.schema import orders
 from omnicrm.crm.profiles import PURCHASE_STATUSES
+from omnicrm.crm.schema import profile_members
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, case, func, select
 
-from omnicrm.core.store.schema import nps_responses, profiles
 from omnicrm.crm.analytics._sql import TOKYO
 from omnicrm.crm.analytics.reports import Column, Kind, Report
 from omnicrm.crm.csv_import import (
@@ -38,6 +37,7 @@ from omnicrm.crm.csv_import import (
     import_rows,
     save_row,
 )
+from omnicrm.crm.schema import nps_responses, profiles
 
 __all__ = [
     "NpsSummary",

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import CTE, Connection, Subquery, case, func, select
 
-from omnicrm.core.store.schema import orders, profiles
+from omnicrm.core.store.schema import orders
 from omnicrm.crm.analytics._sql import (
     TOKYO,
     LocalCalendar,
@@ -45,6 +45,7 @@ from omnicrm.crm.analytics._sql import (
     purchases_per_profile,
 )
 from omnicrm.crm.profiles import STORE_CHANNELS
+from omnicrm.crm.schema import profiles
 
 __all__ = [
     "Cell",

@@ -38,7 +38,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from omnicrm.core.store.schema import crm_state, profile_members, profiles
 from omnicrm.crm.analytics._sql import (
     MONEY_SCALE,
     TOKYO,
@@ -58,6 +57,7 @@ from omnicrm.crm.analytics.clv import (
     rfm_summary,
 )
 from omnicrm.crm.analytics.reports import Column, Kind, Report
+from omnicrm.crm.schema import crm_state, profile_members, profiles
 
 __all__ = ["ClvFit", "predicted_clv_report", "score_clv"]
 

@@ -5,7 +5,8 @@ Japanese shop data writes one phone number as ``０９０－１２３４－５�
 and ``+81 90-1234-5678``, one email as `` Hanako@Example.JP`` and one name as ``山田 花子``,
 ``ﾔﾏﾀﾞ ﾊﾅｺ`` or ``やまだ　はなこ``. The functions here map such variants to one form so
 they compare equal: keys (email, phone, member code) exactly, names as supporting
-evidence only (:func:`compare_names`).
+evidence only (:func:`compare_names`). And one way to show a name as written
+(:func:`person_name`), for the profiles and the merge explanations alike.
 """
 
 from __future__ import annotations
@@ -105,6 +106,26 @@ _NAME_GAPS = re.compile(r"[\s・･=＝.,]+")
 _KANJI_VARIANTS = str.maketrans(
     {"髙": "高", "﨑": "崎", "嵜": "崎", "邊": "辺", "邉": "辺", "濵": "浜", "濱": "浜", "德": "徳"}
 )
+
+
+def person_name(
+    family: str | None,
+    given: str | None,
+    family_kana: str | None,
+    given_kana: str | None,
+    *,
+    reading: bool = False,
+) -> str:
+    """Family then given name, as Japanese write it; the kana when that is all there is.
+
+    ``reading``: the kana after the written name too (``山田 花子 (ヤマダ ハナコ)``), as
+    a merge explanation shows it: the resolver compares both.
+    """
+    written = " ".join(p for p in (family, given) if p)
+    kana = " ".join(p for p in (family_kana, given_kana) if p)
+    if reading and written and kana:
+        return f"{written} ({kana})"
+    return written or kana
 
 
 def normalize_name(value: str | None) -> str | None:

@@ -27,9 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from omnicrm.core.store import _fastpath
-from omnicrm.core.store.schema import crm_state, points_entries, profile_members, profiles
+from omnicrm.core.store import table_writers
 from omnicrm.crm.profiles import joined_to_profiles
+from omnicrm.crm.schema import crm_state, points_entries, profile_members, profiles
 from omnicrm.errors import OmnicrmError
 
 ENTRY_COLUMNS = (
@@ -171,7 +171,7 @@ def _ensure_stats(conn: Connection, written: int) -> None:
     if written >= _RESTAT_ROWS:
         conn.exec_driver_sql("ANALYZE points_entries")
     else:
-        _fastpath.writers(conn.engine).ensure_stats(conn, points_entries)
+        table_writers.writers(conn.engine).ensure_stats(conn, points_entries)
 
 
 def max_entry_id(conn: Connection) -> int:

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, or_, select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import points_entries, profile_members
 from omnicrm.crm.points._common import (
     EntryKind,
     get_state,
@@ -29,6 +28,7 @@ from omnicrm.crm.points._common import (
     refresh_since,
 )
 from omnicrm.crm.points.settings import PointsSettings
+from omnicrm.crm.schema import points_entries, profile_members
 
 STATE_KEY = "points_expiry"
 _CHUNK = 1000

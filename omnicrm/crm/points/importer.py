@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
 
-from omnicrm.core.store.schema import points_entries
 from omnicrm.crm.csv_import import (
     MAX_SHOWN,
     CsvImportError,
@@ -40,6 +39,7 @@ from omnicrm.crm.points._common import (
     refresh_since,
 )
 from omnicrm.crm.points.settings import PointsSettings
+from omnicrm.crm.schema import points_entries
 
 REQUIRED = ("connection", "customer_id", "event_id", "kind", "points", "occurred_at")
 OPTIONAL = ("order_id", "note")

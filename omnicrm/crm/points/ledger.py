@@ -34,13 +34,7 @@ from sqlalchemy import (
 )
 
 from omnicrm.core.records import OrderStatus
-from omnicrm.core.store.schema import (
-    customers,
-    orders,
-    points_entries,
-    profile_members,
-    profiles,
-)
+from omnicrm.core.store.schema import customers, orders
 from omnicrm.crm.points._common import (
     MAX_ID,
     Entry,
@@ -63,6 +57,7 @@ from omnicrm.crm.points._common import (
 from omnicrm.crm.points.expiry import pending
 from omnicrm.crm.points.settings import EarnBase, PointsSettings, Rounding
 from omnicrm.crm.profiles import PURCHASE_STATUSES
+from omnicrm.crm.schema import points_entries, profile_members, profiles
 
 UNDONE = (OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value, OrderStatus.RETURNED.value)
 OPERATOR = "operator"

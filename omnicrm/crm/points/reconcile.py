@@ -8,9 +8,10 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Connection, and_, func, select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import customers, points_entries, profile_members
+from omnicrm.core.store.schema import customers
 from omnicrm.crm.points._common import get_state, member_join, put_state
 from omnicrm.crm.points.settings import PointsSettings, ReconcileAgainst
+from omnicrm.crm.schema import points_entries, profile_members
 
 STATE_KEY = "points_reconciliation"
 MAX_RECORDED = 1000  # differences kept in crm_state; the count is always exact

@@ -20,7 +20,7 @@ from sqlalchemy import (
     update,
 )
 
-from omnicrm.core.store.schema import crm_state, profiles
+from omnicrm.crm.schema import crm_state, profiles
 
 
 def among(conn: Connection, profile_ids: Collection[int]) -> ColumnElement[bool]:

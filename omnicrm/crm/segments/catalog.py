@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from omnicrm.core.store.schema import segment_counts, segments
+from omnicrm.crm.schema import segment_counts, segments
 from omnicrm.crm.segments.builtin import BUILTIN_BY_NAME, BUILTIN_PREFIXES, BUILTIN_SEGMENTS
 from omnicrm.crm.segments.language import SegmentError, parse
 

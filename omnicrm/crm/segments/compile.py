@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, not_, or_
 
-from omnicrm.core.store.schema import profile_values, profiles
+from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments._dates import add_months, day_start, local_today
 from omnicrm.crm.segments.language import (
     And,

@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from omnicrm.core.store.schema import profiles, segment_counts, segments
+from omnicrm.crm.schema import profiles, segment_counts, segments
 from omnicrm.crm.segments._dates import local_today
 from omnicrm.crm.segments._sql import among, get_state, put_state
 from omnicrm.crm.segments.catalog import NAME_PATTERN, get_segment

@@ -30,7 +30,7 @@ from typing import NoReturn
 from sqlalchemy import Float, Integer, String
 from sqlalchemy import types as sqltypes
 
-from omnicrm.core.store.schema import profile_values, profiles
+from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments._dates import shift
 from omnicrm.errors import OmnicrmError
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, select, tuple_, update
 
-from omnicrm.core.store.schema import crm_state, profiles
+from omnicrm.crm.schema import crm_state, profiles
 from omnicrm.crm.segments._dates import day_start, local_today
 from omnicrm.crm.segments._sql import among, get_state, put_state
 from omnicrm.crm.segments.compile import DEFAULT_TZ

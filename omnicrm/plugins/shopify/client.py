@@ -30,7 +30,6 @@ The access token never appears in a message, a log line or a repr.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import math
 import random
@@ -59,6 +58,7 @@ from graphql import (
     parse,
 )
 
+from omnicrm import error_for_status
 from omnicrm.errors import (
     AuthError,
     ConfigError,
@@ -532,15 +532,13 @@ class ShopifyClient:
                 "shop's myshopify domain, and the app installed on it?",
                 key="api_url" if self.settings.api_url else "shop",
             )
-        if status == 429:
-            retry_after = _retry_after(reply)
-            raise _Again(
-                "limited",
-                f"Shopify rate limit hit on {operation} (HTTP 429, Retry-After: {retry_after})",
-                hint=retry_after,
-            )
-        if status >= 500:
-            raise _Again("transient", f"Shopify server error on {operation} (HTTP {status})")
+        error = error_for_status(reply, "Shopify", action=operation, detail=_message(reply))
+        if isinstance(error, RateLimitedError):  # 429: waited out here if short
+            raise _Again("limited", str(error), hint=error.retry_after)
+        if isinstance(error, TransientError):  # 5xx: retried here with backoff
+            raise _Again("transient", str(error))
+        if error is not None:
+            raise error
         if status != 200:
             raise SyncError(f"Shopify refused {operation} (HTTP {status}: {_message(reply)})")
         try:
@@ -750,23 +748,6 @@ def _message(reply: httpx.Response) -> str:
     if errors is None:
         return reply.reason_phrase or "no message"
     return _first_error(errors)[1][:300]
-
-
-def _retry_after(reply: httpx.Response) -> float | None:
-    value = reply.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def search_since(since: dt.datetime | None) -> str:

@@ -20,20 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json
 
-from omnicrm.app.config import Connection
-from omnicrm.core.webhooks import (
-    Action,
-    Delete,
-    EraseConnection,
-    Export,
-    Redact,
-    Upsert,
-    WebhookEvent,
-    WebhookInvalid,
-    WebhookRejected,
-    hmac_sha256,
-    signatures_match,
-)
+from omnicrm import Connection
 from omnicrm.plugins.shopify import mapping
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhook_payloads import (
@@ -47,6 +34,19 @@ from omnicrm.plugins.shopify.webhook_payloads import (
     OrderDeletePayload,
     OrderPayload,
     ShopRedactPayload,
+)
+from omnicrm.webhooks import (
+    Action,
+    Delete,
+    EraseConnection,
+    Export,
+    Redact,
+    Upsert,
+    WebhookEvent,
+    WebhookInvalid,
+    WebhookRejected,
+    hmac_sha256,
+    signatures_match,
 )
 
 log = logging.getLogger("omnicrm.channel.shopify")

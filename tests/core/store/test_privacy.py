@@ -14,10 +14,11 @@ from sqlalchemy import Text, func, select
 
 from omnicrm import Customer, Order, OrderLine, Stream
 from omnicrm.core.store import RunStatus, Store, inbox
-from omnicrm.core.store.schema import metadata, profiles
+from omnicrm.core.store.schema import metadata
 from omnicrm.core.store.schema import orders as orders_table
 from omnicrm.crm.profiles import find_profiles, profile_of
 from omnicrm.crm.refresh import refresh
+from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments import count_all, latest_counts
 from omnicrm.errors import DataError, StoreError
 

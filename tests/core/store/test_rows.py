@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from omnicrm.core.records import Order
-from omnicrm.core.store import _fastpath, rows
+from omnicrm.core.store import rows, table_writers
 from omnicrm.core.store.schema import order_lines, orders
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -42,7 +42,7 @@ def test_value_columns_are_the_tables_columns() -> None:
 
 @pytest.mark.parametrize("url", ["sqlite://", "postgresql+psycopg://127.0.0.1:5432/test"])
 def test_values_encode_as_the_row_dicts_do(url: str) -> None:
-    writers = _fastpath.writers(create_engine(url))
+    writers = table_writers.writers(create_engine(url))
     order_writer, line_writer = writers(orders), writers(order_lines)
     from_dicts = order_writer.encode([rows.order_row("shop", ORDER, NOW)], {})
     from_values = order_writer.encode(
@@ -56,7 +56,7 @@ def test_values_encode_as_the_row_dicts_do(url: str) -> None:
 
 @pytest.mark.parametrize("url", ["sqlite://", "postgresql+psycopg://127.0.0.1:5432/test"])
 def test_rows_read_from_records_encode_as_the_row_dicts_do(url: str) -> None:
-    writers = _fastpath.writers(create_engine(url))
+    writers = table_writers.writers(create_engine(url))
     order_writer, line_writer = writers(orders), writers(order_lines)
     other = ORDER.model_copy(update={"id": "gid://shopify/Order/2", "lines": ORDER.lines[::-1]})
     records = [ORDER, other]
@@ -82,7 +82,7 @@ def _plain(encoded: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def test_a_column_without_a_value_is_refused() -> None:
-    writer = _fastpath.writers(create_engine("sqlite://"))(order_lines)
+    writer = table_writers.writers(create_engine("sqlite://"))(order_lines)
     with pytest.raises(Exception, match=r"order_lines\.discount: no value given"):
         writer.encode([rows.line_values("shop", ORDER)[0][:-1]], {}, rows.LINE_COLUMNS[:-1])
     fields = {k: v for k, v in rows.LINE_FIELDS.items() if k != "discount"}

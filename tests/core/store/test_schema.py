@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from omnicrm.core.store import _fastpath
+from omnicrm.core.store import table_writers
 from omnicrm.core.store.schema import (
     Money,
     UtcDateTime,
@@ -68,7 +68,7 @@ def test_the_fast_path_writes_records_json_with_record_json_text() -> None:
 
     store = Store.open("sqlite://")
     try:
-        writer = _fastpath.writers(store.engine)(orders)
+        writer = table_writers.writers(store.engine)(orders)
         raw = writer._process[writer.names.index("raw")]
         assert raw is not None
         assert raw({"n": Decimal("1.50")}) == '{"n":"1.50"}'
@@ -77,7 +77,7 @@ def test_the_fast_path_writes_records_json_with_record_json_text() -> None:
         store.close()
     # An engine with a serializer of its own keeps it.
     engine = create_engine("sqlite://", json_serializer=lambda value: "custom")
-    writer = _fastpath.writers(engine)(orders)
+    writer = table_writers.writers(engine)(orders)
     assert writer._process[writer.names.index("raw")]({"a": 1}) == "custom"  # type: ignore[misc]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, insert
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Order, OrderStatus
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_members, profiles
+from omnicrm.crm.schema import profile_members, profiles
 
 JST = dt.timezone(dt.timedelta(hours=9))
 CONNECTION = "shop"

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import nps_responses, profiles
 from omnicrm.crm.analytics.nps import (
     import_nps_csv,
     nps_by_segment,
@@ -18,6 +17,7 @@ from omnicrm.crm.analytics.nps import (
     record_response,
 )
 from omnicrm.crm.csv_import import CsvImportError
+from omnicrm.crm.schema import nps_responses, profiles
 from omnicrm.crm.segments import compile_expression
 from tests.crm.analytics.shop import add_profile, jst
 

@@ -12,9 +12,9 @@ from sqlalchemy import insert
 
 from omnicrm.core.records import OrderStatus
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_members
 from omnicrm.crm.analytics import reports
 from omnicrm.crm.analytics.reports import Kind, Report, format_cell
+from omnicrm.crm.schema import profile_members
 from tests.crm.analytics.shop import add_profile, jst, order, write_orders
 
 NOW = jst(2024, 9, 15)

@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 
 from omnicrm.core.records import Order, OrderStatus
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profiles
 from omnicrm.crm.analytics.clv import BgNbd, GammaGamma, predicted_clv, rfm_summary
 from omnicrm.crm.analytics.scoring import clv_state, predicted_clv_report, score_clv
+from omnicrm.crm.schema import profiles
 from tests.crm.analytics.shop import JST, add_profile, jst, order, write_orders
 
 NOW = jst(2024, 12, 31, 20)

@@ -11,10 +11,8 @@ from sqlalchemy import select
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_members
-from omnicrm.crm.identity.resolver import RecordRef
-from omnicrm.crm.identity.rules import IdentitySettings
-from omnicrm.crm.identity.service import resolve_all, resolve_pending
+from omnicrm.crm.identity import IdentitySettings, RecordRef, resolve_all, resolve_pending
+from omnicrm.crm.schema import profile_members
 from tests.support.identity_corpus import EC, STORE, Corpus, generate, score
 
 

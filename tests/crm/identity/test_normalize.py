@@ -15,6 +15,7 @@ from omnicrm.crm.identity.normalize import (
     normalize_member_code,
     normalize_name,
     normalize_phone,
+    person_name,
 )
 
 
@@ -200,3 +201,21 @@ P = PersonName.of
 def test_compare_names(a: PersonName, b: PersonName, expected: NameMatch) -> None:
     assert compare_names(a, b) is expected
     assert compare_names(b, a) is expected
+
+
+@pytest.mark.parametrize(
+    ("parts", "shown", "with_reading"),
+    [
+        (("山田", "花子", "ヤマダ", "ハナコ"), "山田 花子", "山田 花子 (ヤマダ ハナコ)"),
+        (("山田", None, None, None), "山田", "山田"),
+        ((None, None, "ﾔﾏﾀﾞ", "ﾊﾅｺ"), "ﾔﾏﾀﾞ ﾊﾅｺ", "ﾔﾏﾀﾞ ﾊﾅｺ"),  # the kana is all there is
+        (("", "", None, "ハナコ"), "ハナコ", "ハナコ"),
+        ((None, None, None, None), "", ""),
+    ],
+)
+def test_person_name(
+    parts: tuple[str | None, str | None, str | None, str | None], shown: str, with_reading: str
+) -> None:
+    """Profiles show the written name; explanations add the reading the resolver compared."""
+    assert person_name(*parts) == shown
+    assert person_name(*parts, reading=True) == with_reading

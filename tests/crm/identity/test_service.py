@@ -12,21 +12,11 @@ from sqlalchemy import Connection, func, insert, select
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import (
-    identity_keys,
-    identity_merges,
-    identity_overrides,
-    interactions,
-    nps_responses,
-    profile_changes,
-    profile_members,
-    profile_values,
-    profiles,
-)
-from omnicrm.crm.identity.resolver import RecordRef
-from omnicrm.crm.identity.rules import IdentitySettings
-from omnicrm.crm.identity.service import (
+from omnicrm.core.store.schema import profile_changes
+from omnicrm.crm.identity import (
+    IdentitySettings,
     NothingToUnmergeError,
+    RecordRef,
     UnknownProfileError,
     UnknownRecordError,
     apply,
@@ -37,6 +27,16 @@ from omnicrm.crm.identity.service import (
     resolve_all,
     resolve_pending,
     unmerge,
+)
+from omnicrm.crm.schema import (
+    identity_keys,
+    identity_merges,
+    identity_overrides,
+    interactions,
+    nps_responses,
+    profile_members,
+    profile_values,
+    profiles,
 )
 
 SETTINGS = IdentitySettings()

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Customer, Order, OrderStatus
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import points_entries, profile_members, profiles
+from omnicrm.crm.schema import points_entries, profile_members, profiles
 
 T0 = dt.datetime(2024, 4, 1, 3, 0, tzinfo=dt.UTC)
 

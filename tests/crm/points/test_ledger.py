@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import update
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_members
 from omnicrm.crm.points import (
     AppliedPoints,
     EventConflictError,
@@ -29,6 +28,7 @@ from omnicrm.crm.points import (
     refresh_balances,
 )
 from omnicrm.crm.points.settings import EarnBase, Rounding
+from omnicrm.crm.schema import profile_members
 from tests.crm.points.shop import (
     T0,
     add_profile,

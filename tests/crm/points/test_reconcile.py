@@ -7,7 +7,6 @@ import datetime as dt
 from sqlalchemy import select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import crm_state
 from omnicrm.crm.points import (
     Discrepancy,
     PointsSettings,
@@ -18,6 +17,7 @@ from omnicrm.crm.points import (
     reconcile,
     run_reconciliation,
 )
+from omnicrm.crm.schema import crm_state
 from tests.crm.points.shop import T0, add_profile, customer, order, write
 
 NOW = T0 + dt.timedelta(days=1)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select
 
-from omnicrm.core.store.schema import profile_values, profiles
+from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments.compile import compile_expression
 
 TOKYO = ZoneInfo("Asia/Tokyo")

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profiles
+from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments.builtin import BUILTIN_SEGMENTS
 from omnicrm.crm.segments.counts import count_segments
 from omnicrm.crm.segments.language import parse

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import segment_counts, segments
+from omnicrm.crm.schema import segment_counts, segments
 from omnicrm.crm.segments.builtin import BUILTIN_SEGMENTS
 from omnicrm.crm.segments.catalog import (
     define,

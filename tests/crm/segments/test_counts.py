@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profile_values, profiles
+from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments.catalog import define, ensure_builtin, list_segments
 from omnicrm.crm.segments.compile import compile_expression
 from omnicrm.crm.segments.counts import (

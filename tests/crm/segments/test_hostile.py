@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profiles
+from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments.compile import compile_expression
 from omnicrm.crm.segments.language import ATTRIBUTES, KEYWORDS, SegmentSyntaxError
 from tests.crm.segments.profiles import NOW, TOKYO, populate

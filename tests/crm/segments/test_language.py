@@ -323,7 +323,7 @@ def test_integer_ranges_come_from_the_columns() -> None:
     """Every whole-number attribute is checked against its column's own range."""
     from sqlalchemy import BigInteger, Integer
 
-    from omnicrm.core.store.schema import profiles
+    from omnicrm.crm.schema import profiles
 
     for attribute in ATTRIBUTES.values():
         column = profiles.c[attribute.column].type if attribute.kind.value == "number" else None

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, select, update
 
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import profiles
+from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments.language import LIFECYCLE_VALUES, RFM_GROUP_VALUES
 from omnicrm.crm.segments.scoring import (
     RFM_RULES,

@@ -13,7 +13,7 @@ import jaconv
 import pytest
 from pydantic import BaseModel
 
-from omnicrm import ChannelType, Checkpoint, OrderStatus, Stream
+from omnicrm import Checkpoint, OrderStatus, Stream
 from omnicrm.app.config import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
@@ -25,7 +25,7 @@ from omnicrm.plugins.shopify import plugin
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
-from omnicrm.testing import stream_context
+from omnicrm.testing import load_host, stream_context
 from tests.support.http import serve
 
 NOW = dt.datetime.now(dt.UTC)
@@ -71,9 +71,7 @@ def read(
 
 
 def test_registers_the_shopify_channel_type() -> None:
-    found: list[ChannelType] = []
-    plugin.omnicrm_register(register=found.append)
-    [channel] = found
+    [channel] = load_host(plugin).channel_types.values()
     assert (channel.name, channel.title) == ("shopify", "Shopify")
     assert channel.settings is ShopifySettings
     assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS}

@@ -113,7 +113,7 @@ class ShopifyHooksOnly:
 
     @hookimpl
     def omnicrm_register(self, register: Any) -> None:
-        register(
+        register.channel_type(
             ChannelType(
                 "shopify", ShopifySettings, streams=(Stream.CUSTOMERS,), webhooks=ShopifyWebhooks()
             )

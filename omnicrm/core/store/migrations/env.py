@@ -22,7 +22,10 @@ def run() -> None:
 def _migrate(connection: object) -> None:
     context.configure(
         connection=connection,  # type: ignore[arg-type]
-        target_metadata=metadata,
+        # Each layer declares its tables on this one metadata when its schema module is
+        # imported: autogenerating a revision needs them all, so the caller (a test, a
+        # developer's script) imports them and may pass the metadata explicitly.
+        target_metadata=context.config.attributes.get("metadata", metadata),
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
     )

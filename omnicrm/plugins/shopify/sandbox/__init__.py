@@ -1,6 +1,6 @@
 """A local emulator of Shopify's Admin API (2024-12) for the demo and the tests.
 
-``sandbox()`` is the channel's :data:`~omnicrm.core.channels.SandboxFactory`: it starts a
+``sandbox()`` is the channel's :data:`~omnicrm.SandboxFactory`: it starts a
 :class:`~.server.ShopifySandbox` on loopback and yields settings for a connection to it.
 Heavy imports (Starlette, uvicorn, graphql-core, Faker) wait until a sandbox starts, so
 loading the plugin stays cheap. Environment variables tune the factory's sandbox:

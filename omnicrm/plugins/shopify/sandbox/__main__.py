@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     customers_ready = time.perf_counter() - began
     shop.data.wait_for_orders()
-    sock = shop._socket()
+    sock = shop.bind()
     ready = {
         "event": "ready",
         "settings": shop.settings(),

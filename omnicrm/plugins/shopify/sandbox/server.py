@@ -13,7 +13,6 @@ And the sandbox's own, for a sandbox in another process (benchmarks, the demo):
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import json
 import math
@@ -27,17 +26,17 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from omnicrm.testing import Emulator
 
 from ..queries import API_VERSION
 from . import DEFAULT_LIVE_INTERVAL, STANDARD_BUCKET, STANDARD_RESTORE_RATE, webhooks
@@ -67,7 +66,6 @@ class Stats:
     graphql: int = 0
     throttled: int = 0
     max_cost_exceeded: int = 0
-    injected: int = 0
     requested_cost: int = 0
     actual_cost: int = 0
     tokens_issued: int = 0
@@ -77,8 +75,14 @@ class Stats:
     operations: dict[str, int] = field(default_factory=dict)
 
 
-class ShopifySandbox:
-    """A local Shopify Admin API for one shop, seeded with Japanese shop data."""
+class ShopifySandbox(Emulator):
+    """A local Shopify Admin API for one shop, seeded with Japanese shop data.
+
+    Its fault switches (:class:`~omnicrm.testing.Emulator`'s and Shopify's own) apply
+    to the Admin API and the token endpoint, not to bulk downloads.
+    """
+
+    name = "shopify-sandbox"
 
     def __init__(
         self,
@@ -105,7 +109,7 @@ class ShopifySandbox:
             client_id,
             client_secret,
         )
-        self.host, self.port = host, port
+        super().__init__(host=host, port=port)
         self.bucket = LeakyBucket(bucket_size, restore_rate)
         self._files = tempfile.TemporaryDirectory(prefix="shopify-sandbox-")
         self.bulk = BulkManager(
@@ -115,12 +119,8 @@ class ShopifySandbox:
         self.tokens: dict[str, float] = {access_token: math.inf}
         self.stats = Stats()
         self.live_interval = live_interval
-        self._faults: dict[str, list[dict[str, Any]]] = {}
-        self._fault_lock = threading.Lock()
         self._rng = random.Random(seed ^ 0x7E57)
         self._order_chance: float | None = None  # per tick, set on the first tick
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.app = Starlette(
             routes=[
@@ -134,45 +134,18 @@ class ShopifySandbox:
 
     # --- life --------------------------------------------------------------------------
 
-    def _socket(self) -> socket.socket:
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
-        # for sockets that say so, and without it every answer waits ~40 ms (delayed ACK)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(128)  # connections queue from now on, before uvicorn runs
-        self.port = sock.getsockname()[1]
-        return sock
-
-    def _uvicorn(self) -> uvicorn.Server:
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        return uvicorn.Server(config)
-
     def start(self) -> Self:
         """Serve in a background thread; returns once the port answers."""
-        sock = self._socket()
-        self._server = self._uvicorn()
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="shopify-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Shopify sandbox did not start")
-            time.sleep(0.01)
-        self._start_live()
+        if not self.running:
+            super().start()
+            self._start_live()
         return self
 
     def serve_forever(self, sock: socket.socket | None = None) -> None:
         """Serve in this thread until interrupted (the command line)."""
-        sock = sock or self._socket()
-        self._server = self._uvicorn()
         self._start_live()
         try:
-            self._server.run(sockets=[sock])
+            super().serve_forever(sock)
         finally:
             self._stop.set()
 
@@ -183,28 +156,9 @@ class ShopifySandbox:
     def stop(self) -> None:
         """Stop serving and remove the bulk files."""
         self._stop.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
+        super().stop()
         self.bulk.wait(10)
         self._files.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Where the sandbox answers, e.g. ``http://127.0.0.1:54321``."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def graphql_url(self) -> str:
@@ -233,38 +187,13 @@ class ShopifySandbox:
 
     # --- fault switches --------------------------------------------------------------------
 
-    def _add(self, kind: str, count: int, **params: Any) -> None:
-        with self._fault_lock:
-            self._faults.setdefault(kind, []).extend(dict(params) for _ in range(count))
-
-    def _take(self, kind: str) -> dict[str, Any] | None:
-        with self._fault_lock:
-            queue = self._faults.get(kind)
-            return queue.pop(0) if queue else None
-
-    def fail_next(self, count: int = 1, *, status: int = 503) -> None:
-        """The next ``count`` API requests answer ``status`` (502, 503, 500...)."""
-        self._add("fail", count, status=status)
-
-    def delay_next(self, count: int = 1, *, seconds: float = 5.0) -> None:
-        """The next ``count`` API requests answer only after ``seconds`` (a client times out)."""
-        self._add("delay", count, seconds=seconds)
-
-    def malform_next(self, count: int = 1) -> None:
-        """The next ``count`` GraphQL answers are cut in half (invalid JSON, status 200)."""
-        self._add("malform", count)
-
-    def rate_limit_next(self, count: int = 1, *, retry_after: float = 2.0) -> None:
-        """The next ``count`` API requests answer HTTP 429 with ``Retry-After``."""
-        self._add("rate_limit", count, retry_after=retry_after)
-
     def throttle_next(self, count: int = 1) -> None:
         """The next ``count`` GraphQL queries are THROTTLED (the bucket is drained)."""
-        self._add("throttle", count)
+        self.set_fault("throttle", count)
 
     def truncate_next_download(self, count: int = 1, *, keep: float = 0.5) -> None:
         """The next ``count`` bulk downloads stop after ``keep`` of the file, mid-line."""
-        self._add("truncate", count, keep=keep)
+        self.set_fault("truncate", count, keep=keep)
 
     def fail_next_bulk(self, count: int = 1) -> None:
         """The next ``count`` bulk operations FAIL after their first chunk."""
@@ -277,8 +206,7 @@ class ShopifySandbox:
 
     def clear_faults(self) -> None:
         """Forget every pending fault."""
-        with self._fault_lock:
-            self._faults.clear()
+        super().clear_faults()
         self.bulk.fail_next = 0
 
     # --- the shop, by GID ------------------------------------------------------------------
@@ -441,27 +369,21 @@ class ShopifySandbox:
         self.stats.first_at = self.stats.first_at or now
         self.stats.last_at = now
 
-    async def _faulted(self) -> Response | None:
-        """Apply the transport-level faults due (a delay, then a 5xx or a 429)."""
-        delay = self._take("delay")
-        if delay:
-            await asyncio.sleep(delay["seconds"])
-        fail = self._take("fail")
-        if fail:
-            self.stats.injected += 1
-            status = int(fail["status"])
-            page = f"<html><body><h1>{status}</h1><p>There was a problem loading this website."
-            return Response(page + "</p></body></html>", status, media_type="text/html")
-        limited = self._take("rate_limit")
-        if limited:
-            self.stats.injected += 1
+    def applies_faults(self, path: str) -> bool:
+        return path.startswith("/admin/")
+
+    def fault_response(self, request: Request, status: int, headers: Mapping[str, str]) -> Response:
+        """A 5xx as Shopify's edge answers it (an HTML page), a 429 as its API does."""
+        self._count()
+        if status == 429:
             return JSONResponse(
                 {"errors": "Exceeded 2 calls per second for api client. Reduce request rates "
                  "to resume uninterrupted service."},
                 429,
-                headers={"Retry-After": f"{float(limited['retry_after']):.1f}"},
+                headers=dict(headers),
             )  # fmt: skip
-        return None
+        page = f"<html><body><h1>{status}</h1><p>There was a problem loading this website."
+        return Response(page + "</p></body></html>", status, media_type="text/html")
 
     def _authorised(self, request: Request) -> bool:
         token = request.headers.get("x-shopify-access-token", "")
@@ -470,9 +392,6 @@ class ShopifySandbox:
 
     async def _graphql(self, request: Request) -> Response:
         self._count()
-        faulted = await self._faulted()
-        if faulted is not None:
-            return faulted
         if request.path_params["version"] != API_VERSION:
             return JSONResponse({"errors": "Not Found"}, 404)
         if not self._authorised(request):
@@ -487,7 +406,7 @@ class ShopifySandbox:
                 body = None
         if not isinstance(body, dict):
             return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, 400)
-        force = self._take("throttle") is not None
+        force = self.take_fault("throttle") is not None
         outcome = await run_in_threadpool(self.service.answer, body, force_throttle=force)
         stats = self.stats
         stats.graphql += 1
@@ -500,16 +419,10 @@ class ShopifySandbox:
         name = body.get("operationName") or "?"
         stats.operations[name] = stats.operations.get(name, 0) + 1
         text = json.dumps(outcome.body, ensure_ascii=False, separators=(",", ":"))
-        if self._take("malform") is not None:
-            self.stats.injected += 1
-            text = text[: len(text) // 2]
         return Response(text, 200, media_type=_JSON, headers={"X-Request-Id": str(uuid.uuid4())})
 
     async def _token(self, request: Request) -> Response:
         self._count()
-        faulted = await self._faulted()
-        if faulted is not None:
-            return faulted
         raw = await request.body()
         params: Mapping[str, Any]
         try:
@@ -551,9 +464,8 @@ class ShopifySandbox:
         path = self.bulk.path(request.path_params["number"])
         if path is None:
             return Response("<Error><Code>NoSuchKey</Code></Error>", 404, media_type="text/xml")
-        cut = self._take("truncate")
+        cut = self.take_fault("truncate")
         if cut:
-            self.stats.injected += 1
             raw = path.read_bytes()
             keep = raw[: int(len(raw) * float(cut["keep"]))]
             if keep.endswith(b"\n"):
@@ -563,6 +475,7 @@ class ShopifySandbox:
 
     async def _stats(self, _request: Request) -> Response:
         body = asdict(self.stats)
+        body["injected"] = self.injected
         body["throttle_status"] = self.bucket.status().as_json()
         body["orders_ready"] = self.data.orders_ready.is_set()
         return JSONResponse(body)

@@ -1,0 +1,174 @@
+"""The identity tables as resolving, the operator's overrides and explanations share them.
+
+Key extraction (source customers read from ``customers`` and normalised, their keys
+written to ``identity_keys``), memberships, the stored overrides, and chunked
+``(connection, id) IN`` lists that both backends answer from an index. Private to the
+package: its callers are the modules beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, and_, delete, or_, select
+
+from omnicrm.core.store import table_writers
+from omnicrm.core.store.schema import customers
+from omnicrm.crm.identity.resolver import Key, RecordRef, SourceIdentity
+from omnicrm.crm.identity.rules import IdentitySettings, KeyKind
+from omnicrm.crm.schema import identity_keys, identity_overrides, profile_members
+
+LINK = "link"
+SEPARATE = "separate"
+
+_CHUNK = 500  # rows per IN list: two parameters each, well under every driver's limit
+
+T = TypeVar("T")
+
+
+_IDENTITY_COLUMNS = (
+    customers.c.connection,
+    customers.c.id,
+    customers.c.email,
+    customers.c.phone,
+    customers.c.member_code,
+    customers.c.family_name,
+    customers.c.given_name,
+    customers.c.family_name_kana,
+    customers.c.given_name_kana,
+    customers.c.birth_date,
+    customers.c.gender,
+)
+
+
+def source_identities(
+    conn: Connection, settings: IdentitySettings, refs: set[RecordRef] | None
+) -> Iterator[SourceIdentity]:
+    """The source customers ``refs`` (None: all) that exist, normalised."""
+    junk = settings.junk()
+    if refs is None:
+        queries = [select(*_IDENTITY_COLUMNS)]
+    else:
+        queries = [
+            select(*_IDENTITY_COLUMNS).where(pair_in(customers.c.connection, customers.c.id, chunk))
+            for chunk in pair_chunks(refs)
+        ]
+    for query in queries:
+        for row in conn.execute(query):
+            yield SourceIdentity.build(
+                row.connection,
+                row.id,
+                settings=settings,
+                junk=junk,
+                email=row.email,
+                phone=row.phone,
+                member_code=row.member_code,
+                family_name=row.family_name,
+                given_name=row.given_name,
+                family_name_kana=row.family_name_kana,
+                given_name_kana=row.given_name_kana,
+                birth_date=row.birth_date,
+                gender=row.gender,
+            )
+
+
+def insert_keys(conn: Connection, identities: Iterable[SourceIdentity]) -> None:
+    """Write the identities' keys to ``identity_keys`` (the caller cleared the old ones)."""
+    rows = [
+        {"connection": s.connection, "record_id": s.record_id, "kind": str(kind), "value": value}
+        for s in identities
+        for kind, value in s.keys
+    ]
+    bulk_insert(conn, identity_keys, rows, {})
+
+
+def bulk_insert(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], same: dict[str, Any]
+) -> None:
+    """Insert many rows through the store's bulk writer (COPY on PostgreSQL): a full run
+    writes a row per source customer and per key, millions of them."""
+    writer = table_writers.writers(conn.engine)(table)
+    for chunk in chunks(rows, 20000):
+        writer.insert(conn, writer.encode(chunk, same))
+
+
+def keys_of(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, set[Key]]:
+    """The stored keys of ``refs`` (those with none are left out)."""
+    found: dict[RecordRef, set[Key]] = {}
+    for chunk in pair_chunks(refs):
+        for row in conn.execute(
+            select(
+                identity_keys.c.connection,
+                identity_keys.c.record_id,
+                identity_keys.c.kind,
+                identity_keys.c.value,
+            ).where(pair_in(identity_keys.c.connection, identity_keys.c.record_id, chunk))
+        ):
+            found.setdefault((row.connection, row.record_id), set()).add(
+                (KeyKind(row.kind), row.value)
+            )
+    return found
+
+
+def memberships(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, int]:
+    """The profile of each of ``refs`` that has one."""
+    found: dict[RecordRef, int] = {}
+    for chunk in pair_chunks(refs):
+        for row in conn.execute(
+            select(
+                profile_members.c.connection,
+                profile_members.c.record_id,
+                profile_members.c.profile_id,
+            ).where(pair_in(profile_members.c.connection, profile_members.c.record_id, chunk))
+        ):
+            found[(row.connection, row.record_id)] = row.profile_id
+    return found
+
+
+def stored_overrides(
+    conn: Connection,
+) -> tuple[list[tuple[RecordRef, RecordRef]], list[tuple[RecordRef, RecordRef]]]:
+    """The operator's links and separations (few: each is a decision someone made)."""
+    links: list[tuple[RecordRef, RecordRef]] = []
+    separations: list[tuple[RecordRef, RecordRef]] = []
+    for row in conn.execute(select(identity_overrides).order_by(identity_overrides.c.id)):
+        pair = ((row.a_connection, row.a_record), (row.b_connection, row.b_record))
+        (links if row.kind == LINK else separations).append(pair)
+    return links, separations
+
+
+def pair_chunks(pairs: Iterable[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    """``pairs`` sorted, in chunks that share their first value where they can."""
+    return chunks(sorted(pairs))
+
+
+def pair_in(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> Any:
+    """``(first, second) IN pairs`` as ``first = a AND second IN (...)`` per first value:
+    the form both backends answer from the (connection, id) or (kind, value) index
+    (SQLite scans the table for a row-value IN list)."""
+    grouped: dict[str, list[str]] = {}
+    for a, b in pairs:
+        grouped.setdefault(str(a), []).append(b)
+    terms = [and_(first == a, second.in_(bs)) for a, bs in sorted(grouped.items())]
+    return terms[0] if len(terms) == 1 else or_(*terms)
+
+
+def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[list[T]]:
+    """``items`` in lists of ``size``."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def delete_where(
+    conn: Connection, table: Any, columns: tuple[Any, Any], refs: Iterable[RecordRef]
+) -> None:
+    """Delete the rows of ``table`` whose ``columns`` hold one of ``refs``."""
+    for chunk in pair_chunks(refs):
+        conn.execute(delete(table).where(pair_in(*columns, chunk)))
+
+
+def utc_now() -> dt.datetime:
+    """The time now, in UTC."""
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,177 @@
+"""The operator's word: link two source customers, or take one out of its profile.
+
+Each decision is kept in ``identity_overrides`` and outranks every rule; the records
+it bears on are re-resolved at once, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, delete, insert, or_, select
+
+from omnicrm.core.store.schema import customers, profile_changes
+from omnicrm.crm.identity._tables import LINK, SEPARATE, memberships, pair_in, utc_now
+from omnicrm.crm.identity.resolver import RecordRef
+from omnicrm.crm.identity.resolving import ResolveResult, resolve_reached
+from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.schema import identity_overrides, profile_members
+from omnicrm.errors import OmnicrmError
+
+
+class UnknownRecordError(OmnicrmError):
+    """No source customer has this (connection, record id)."""
+
+
+class NothingToUnmergeError(OmnicrmError):
+    """The record is alone in its profile already."""
+
+
+def link(
+    conn: Connection,
+    a: RecordRef,
+    b: RecordRef,
+    note: str | None = None,
+    *,
+    settings: IdentitySettings,
+    now: dt.datetime | None = None,
+) -> ResolveResult:
+    """Make two source customers one person, whatever the rules say (a must-link).
+
+    Removes a separation between them, records the link, queues both profiles'
+    members for the next refresh and resolves them now.
+    """
+    now = now or utc_now()
+    if a == b:
+        raise UnknownRecordError(f"cannot link {_show(a)} with itself")
+    _require_records(conn, [a, b])
+    _drop_overrides(conn, SEPARATE, a, [b])
+    conn.execute(
+        insert(identity_overrides).values(
+            kind=LINK,
+            a_connection=a[0],
+            a_record=a[1],
+            b_connection=b[0],
+            b_record=b[1],
+            note=note,
+            created_at=now,
+        )
+    )
+    affected = _with_profile_members(conn, {a, b})
+    _queue(conn, affected)
+    return resolve_reached(conn, settings, affected, now)
+
+
+def unmerge(
+    conn: Connection,
+    connection: str,
+    record_id: str,
+    note: str | None = None,
+    *,
+    settings: IdentitySettings,
+    now: dt.datetime | None = None,
+) -> ResolveResult:
+    """Take a source customer out of its profile, for good.
+
+    The record is separated from every other member (so no later run merges it back,
+    directly or through others) and any link between them is dropped; the other members
+    stay together where they still match. Queues the members for the next refresh and
+    resolves them now.
+    """
+    now = now or utc_now()
+    ref = (connection, record_id)
+    _require_records(conn, [ref])
+    profile_id = memberships(conn, [ref]).get(ref)
+    members = _members_of(conn, profile_id) if profile_id is not None else []
+    others = [m for m in members if m != ref]
+    if not others:
+        raise NothingToUnmergeError(f"{_show(ref)} is alone in its profile: nothing to unmerge")
+    _drop_overrides(conn, LINK, ref, others)
+    _drop_overrides(conn, SEPARATE, ref, others)
+    conn.execute(
+        insert(identity_overrides),
+        [
+            {
+                "kind": SEPARATE,
+                "a_connection": ref[0],
+                "a_record": ref[1],
+                "b_connection": other[0],
+                "b_record": other[1],
+                "note": note,
+                "created_at": now,
+            }
+            for other in others
+        ],
+    )
+    affected = {ref, *others}
+    _queue(conn, affected)
+    return resolve_reached(conn, settings, affected, now)
+
+
+def _require_records(conn: Connection, refs: Sequence[RecordRef]) -> None:
+    found = {
+        (row.connection, row.id)
+        for row in conn.execute(
+            select(customers.c.connection, customers.c.id).where(
+                pair_in(customers.c.connection, customers.c.id, refs)
+            )
+        )
+    }
+    for ref in refs:
+        if ref not in found:
+            raise UnknownRecordError(f"no source customer {_show(ref)} in the store")
+
+
+def _drop_overrides(
+    conn: Connection, kind: str, ref: RecordRef, others: Sequence[RecordRef]
+) -> None:
+    for other in others:
+        conn.execute(
+            delete(identity_overrides).where(
+                identity_overrides.c.kind == kind,
+                or_(
+                    and_(
+                        identity_overrides.c.a_connection == ref[0],
+                        identity_overrides.c.a_record == ref[1],
+                        identity_overrides.c.b_connection == other[0],
+                        identity_overrides.c.b_record == other[1],
+                    ),
+                    and_(
+                        identity_overrides.c.a_connection == other[0],
+                        identity_overrides.c.a_record == other[1],
+                        identity_overrides.c.b_connection == ref[0],
+                        identity_overrides.c.b_record == ref[1],
+                    ),
+                ),
+            )
+        )
+
+
+def _members_of(conn: Connection, profile_id: int) -> list[RecordRef]:
+    return [
+        (row.connection, row.record_id)
+        for row in conn.execute(
+            select(profile_members.c.connection, profile_members.c.record_id)
+            .where(profile_members.c.profile_id == profile_id)
+            .order_by(profile_members.c.connection, profile_members.c.record_id)
+        )
+    ]
+
+
+def _with_profile_members(conn: Connection, refs: set[RecordRef]) -> set[RecordRef]:
+    found = set(refs)
+    for profile_id in set(memberships(conn, refs).values()):
+        found.update(_members_of(conn, profile_id))
+    return found
+
+
+def _queue(conn: Connection, refs: Iterable[RecordRef]) -> None:
+    """Queue source customers for the next profile refresh (which rebuilds them)."""
+    rows = [{"connection": c, "record_id": r} for c, r in sorted(refs)]
+    if rows:
+        conn.execute(insert(profile_changes), rows)
+
+
+def _show(ref: RecordRef) -> str:
+    return f"{ref[0]}:{ref[1]}"

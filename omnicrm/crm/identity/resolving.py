@@ -1,0 +1,431 @@
+"""Identity resolution against the store: profile_members, identity_keys, identity_merges.
+
+Every function takes a SQLAlchemy ``Connection`` and works inside the caller's
+transaction, so a refresh either resolves and rebuilds together or not at all.
+
+Incremental: :func:`resolve_pending` drains ``profile_changes`` and re-resolves only
+what the changed source customers reach: their profiles, the records sharing a key
+with them, and so on until nothing new is reached (a household, in practice). The
+resolver is deterministic and a reached group is closed under everything that could
+join it, so the result is the one a full :func:`resolve_all` would give.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from omnicrm.core.store.schema import profile_changes
+from omnicrm.crm.identity._tables import (
+    bulk_insert,
+    chunks,
+    delete_where,
+    insert_keys,
+    keys_of,
+    memberships,
+    pair_chunks,
+    pair_in,
+    source_identities,
+    stored_overrides,
+    utc_now,
+)
+from omnicrm.crm.identity.resolver import (
+    Key,
+    MergeEdge,
+    RecordRef,
+    Resolution,
+    SourceIdentity,
+    resolve,
+    without_gc,
+)
+from omnicrm.crm.identity.rules import IdentitySettings, KeyKind
+from omnicrm.crm.schema import (
+    identity_keys,
+    identity_merges,
+    interactions,
+    nps_responses,
+    profile_members,
+    profile_values,
+    profiles,
+)
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    """What a resolution changed: profiles to rebuild, profiles deleted."""
+
+    touched: frozenset[int] = frozenset()
+    removed: frozenset[int] = frozenset()
+    records: int = 0  # source customers re-resolved
+    changes: int = 0  # profile_changes rows drained
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolution prepared but not written: what changed and which profiles it reaches.
+
+    :func:`plan` drains the queue and refreshes the changed records' identity_keys; the
+    profiles themselves are untouched until :func:`apply`, so a caller can look at the
+    reached profiles before they change (a segment recount does).
+    """
+
+    settings: IdentitySettings
+    changed: frozenset[RecordRef]  # the source customers drained from profile_changes
+    reach: frozenset[int]  # existing profiles that apply may alter or delete
+    changes: int = 0  # profile_changes rows drained
+    everything: bool = False
+    _identities: tuple[SourceIdentity, ...] = field(default=(), repr=False)
+    _old: dict[RecordRef, int] = field(default_factory=dict, repr=False)
+
+
+def plan(conn: Connection, settings: IdentitySettings, *, everything: bool = False) -> Plan:
+    """Drain ``profile_changes`` and prepare to re-resolve what the changes reach;
+    ``everything``: every source customer (a first run, changed ``[identity]`` rules)."""
+    seeds, drained = _drain(conn)
+    with without_gc():
+        if everything:
+            return _plan_all(conn, settings, seeds, drained)
+        return _plan_reached(conn, settings, seeds, drained)
+
+
+def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> ResolveResult:
+    """Resolve and write what :func:`plan` prepared."""
+    now = now or utc_now()
+    if not prepared.everything and not prepared._identities and not prepared._old:
+        return ResolveResult(changes=prepared.changes)
+    links, separations = stored_overrides(conn)
+    with without_gc():
+        resolution = resolve(
+            prepared._identities, prepared.settings, links=links, separations=separations
+        )
+        result = _apply(
+            conn,
+            resolution,
+            prepared._old,
+            seeds=None if prepared.everything else set(prepared.changed),
+            now=now,
+        )
+    return ResolveResult(result.touched, result.removed, result.records, prepared.changes)
+
+
+def resolve_pending(
+    conn: Connection, settings: IdentitySettings, now: dt.datetime | None = None
+) -> ResolveResult:
+    """Drain ``profile_changes`` and re-resolve what the changed source customers reach."""
+    return apply(conn, plan(conn, settings), now)
+
+
+def resolve_all(
+    conn: Connection, settings: IdentitySettings, now: dt.datetime | None = None
+) -> ResolveResult:
+    """Re-resolve every source customer (a first run, or changed ``[identity]`` settings).
+
+    Drains ``profile_changes`` too: everything pending is covered. Every profile left is
+    reported touched.
+    """
+    return apply(conn, plan(conn, settings, everything=True), now)
+
+
+def _drain(conn: Connection) -> tuple[set[RecordRef], int]:
+    """Take everything queued up to now (later rows are left for the next refresh)."""
+    max_seq = conn.execute(select(func.max(profile_changes.c.seq))).scalar()
+    if max_seq is None:
+        return set(), 0
+    seeds = {
+        (row.connection, row.record_id)
+        for row in conn.execute(
+            select(profile_changes.c.connection, profile_changes.c.record_id).where(
+                profile_changes.c.seq <= max_seq
+            )
+        )
+    }
+    drained = conn.execute(delete(profile_changes).where(profile_changes.c.seq <= max_seq))
+    return seeds, int(drained.rowcount)
+
+
+def _plan_all(
+    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], drained: int
+) -> Plan:
+    identities = tuple(source_identities(conn, settings, None))
+    conn.execute(delete(identity_keys))
+    insert_keys(conn, identities)
+    old = {
+        (row.connection, row.record_id): row.profile_id
+        for row in conn.execute(
+            select(
+                profile_members.c.connection,
+                profile_members.c.record_id,
+                profile_members.c.profile_id,
+            )
+        )
+    }
+    reach = frozenset(conn.execute(select(profiles.c.id)).scalars())
+    return Plan(settings, frozenset(seeds), reach, drained, True, identities, old)
+
+
+def _plan_reached(
+    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], drained: int
+) -> Plan:
+    """Refresh the seeds' keys, then gather everything they reach."""
+    if not seeds:
+        return Plan(settings, frozenset(), frozenset(), drained)
+    old_keys = keys_of(conn, seeds)
+    fresh = {s.ref: s for s in source_identities(conn, settings, seeds)}
+    delete_where(
+        conn, identity_keys, (identity_keys.c.connection, identity_keys.c.record_id), seeds
+    )
+    insert_keys(conn, fresh.values())
+
+    reached, oversized = _reach(conn, settings, seeds, {k for ks in old_keys.values() for k in ks})
+    others = reached - fresh.keys()
+    identities = list(fresh.values()) + list(source_identities(conn, settings, others))
+    if oversized:
+        # The resolver sees only the reached holders of a key; the store knows it is
+        # held by more than max_key_group and so is nobody's key.
+        identities = [
+            SourceIdentity(
+                s.connection,
+                s.record_id,
+                tuple(k for k in s.keys if k not in oversized),
+                s.name,
+                s.birth_date,
+                s.gender,
+            )
+            for s in identities
+        ]
+    old = memberships(conn, reached)
+    return Plan(
+        settings, frozenset(seeds), frozenset(old.values()), drained, False, tuple(identities), old
+    )
+
+
+def resolve_reached(
+    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], now: dt.datetime
+) -> ResolveResult:
+    """Re-resolve what ``seeds`` reach now, leaving the queue as it is."""
+    return apply(conn, _plan_reached(conn, settings, seeds, 0), now)
+
+
+def _reach(
+    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], extra_keys: set[Key]
+) -> tuple[set[RecordRef], set[Key]]:
+    """The records ``seeds`` reach through profiles, shared keys and operator links,
+    transitively; and the keys found held by too many records to count."""
+    links: dict[RecordRef, set[RecordRef]] = {}
+    for a, b in stored_overrides(conn)[0]:
+        links.setdefault(a, set()).add(b)
+        links.setdefault(b, set()).add(a)
+    reached: set[RecordRef] = set(seeds)
+    seen_profiles: set[int] = set()
+    seen_keys: set[Key] = set()
+    oversized: set[Key] = set()
+    frontier = set(seeds)
+    pending_keys = set(extra_keys)
+    while frontier or pending_keys:
+        found: set[RecordRef] = set()
+        # Whole profiles: a member that leaves changes what its profile may join.
+        profile_ids = set(memberships(conn, frontier).values()) - seen_profiles
+        seen_profiles |= profile_ids
+        for chunk in chunks(sorted(profile_ids)):
+            found.update(
+                (row.connection, row.record_id)
+                for row in conn.execute(
+                    select(profile_members.c.connection, profile_members.c.record_id).where(
+                        profile_members.c.profile_id.in_(chunk)
+                    )
+                )
+            )
+        # Records sharing a key.
+        keys = {k for ks in keys_of(conn, frontier).values() for k in ks} | pending_keys
+        keys -= seen_keys
+        seen_keys |= keys
+        pending_keys = set()
+        holders: dict[Key, list[RecordRef]] = {}
+        for key_chunk in pair_chunks(keys):
+            for row in conn.execute(
+                select(
+                    identity_keys.c.kind,
+                    identity_keys.c.value,
+                    identity_keys.c.connection,
+                    identity_keys.c.record_id,
+                ).where(pair_in(identity_keys.c.kind, identity_keys.c.value, key_chunk))
+            ):
+                holders.setdefault((KeyKind(row.kind), row.value), []).append(
+                    (row.connection, row.record_id)
+                )
+        for key, refs in holders.items():
+            if len(refs) > settings.max_key_group:
+                oversized.add(key)
+            else:
+                found.update(refs)
+        for ref in frontier:
+            found.update(links.get(ref, ()))
+        frontier = found - reached
+        reached |= frontier
+    return reached, oversized
+
+
+def _apply(
+    conn: Connection,
+    resolution: Resolution,
+    old: dict[RecordRef, int],
+    *,
+    seeds: set[RecordRef] | None,
+    now: dt.datetime,
+) -> ResolveResult:
+    """Write a resolution over the records it covers, keeping profile ids stable.
+
+    ``old`` is the covered records' current membership; every member of those profiles
+    is covered. ``seeds`` None means everything was re-resolved (all touched).
+    """
+    clusters = resolution.clusters
+    # A cluster keeps the id of the old profile holding most of its members (ties: the
+    # lowest id), largest claims first, each id once.
+    claims: list[tuple[int, RecordRef, int, list[tuple[int, int]]]] = []
+    for position, cluster in enumerate(clusters):
+        counts: dict[int, int] = {}
+        for ref in cluster:
+            pid = old.get(ref)
+            if pid is not None:
+                counts[pid] = counts.get(pid, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        claims.append((-(ranked[0][1] if ranked else 0), cluster[0], position, ranked))
+    claims.sort(key=lambda c: (c[0], c[1]))
+    assigned: dict[int, int] = {}  # cluster position -> profile id
+    taken: set[int] = set()
+    fresh_positions: list[int] = []
+    for _count, _first, position, ranked in claims:
+        for pid, _n in ranked:
+            if pid not in taken:
+                taken.add(pid)
+                assigned[position] = pid
+                break
+        else:
+            fresh_positions.append(position)
+    fresh_positions.sort()
+    if fresh_positions:
+        new_ids = _new_profiles(conn, len(fresh_positions), now)
+        for position, pid in zip(fresh_positions, new_ids, strict=True):
+            assigned[position] = pid
+
+    new: dict[RecordRef, int] = {}
+    for position, cluster in enumerate(clusters):
+        for ref in cluster:
+            new[ref] = assigned[position]
+
+    old_ids = set(old.values())
+    retired = old_ids - taken
+    touched: set[int] = set()
+    for position, cluster in enumerate(clusters):
+        pid = assigned[position]
+        if (
+            seeds is None
+            or any(old.get(ref) != pid for ref in cluster)
+            or any(ref in seeds for ref in cluster)
+        ):
+            touched.add(pid)
+    # A profile that lost a member (deleted, or gone to another profile) needs a rebuild.
+    for ref, pid in old.items():
+        if new.get(ref) != pid and pid not in retired:
+            touched.add(pid)
+
+    _write_members(conn, old, new, now)
+    _write_merges(conn, resolution.edges, new, old_ids | set(assigned.values()), now)
+    _retire(conn, retired, old, new)
+    return ResolveResult(frozenset(touched), frozenset(retired), len(new))
+
+
+def _new_profiles(conn: Connection, count: int, now: dt.datetime) -> list[int]:
+    """Insert ``count`` bare profiles (the profile refresh fills them in); their ids."""
+    ids: list[int] = []
+    for start in range(0, count, 1000):
+        n = min(1000, count - start)
+        rows = conn.execute(
+            insert(profiles).returning(profiles.c.id, sort_by_parameter_order=True),
+            [{"updated_at": now} for _ in range(n)],
+        )
+        ids.extend(int(row.id) for row in rows)
+    return ids
+
+
+def _write_members(
+    conn: Connection, old: dict[RecordRef, int], new: dict[RecordRef, int], now: dt.datetime
+) -> None:
+    gone = [ref for ref, pid in old.items() if new.get(ref) != pid]
+    delete_where(
+        conn, profile_members, (profile_members.c.connection, profile_members.c.record_id), gone
+    )
+    rows = [
+        {"connection": ref[0], "record_id": ref[1], "profile_id": pid}
+        for ref, pid in sorted(new.items())
+        if old.get(ref) != pid
+    ]
+    bulk_insert(conn, profile_members, rows, {"joined_at": now})
+
+
+def _write_merges(
+    conn: Connection,
+    edges: Sequence[MergeEdge],
+    new: dict[RecordRef, int],
+    profile_ids: set[int],
+    now: dt.datetime,
+) -> None:
+    """Replace the merge edges of the re-resolved profiles, keeping the time of an edge
+    that was there before."""
+    before: dict[tuple[RecordRef, RecordRef, str], dt.datetime] = {}
+    for chunk in chunks(sorted(profile_ids)):
+        for row in conn.execute(
+            select(
+                identity_merges.c.a_connection,
+                identity_merges.c.a_record,
+                identity_merges.c.b_connection,
+                identity_merges.c.b_record,
+                identity_merges.c.rule,
+                identity_merges.c.merged_at,
+            ).where(identity_merges.c.profile_id.in_(chunk))
+        ):
+            a, b = (row.a_connection, row.a_record), (row.b_connection, row.b_record)
+            before[(a, b, row.rule)] = row.merged_at
+        conn.execute(delete(identity_merges).where(identity_merges.c.profile_id.in_(chunk)))
+    rows = [
+        {
+            "profile_id": new[edge.a],
+            "a_connection": edge.a[0],
+            "a_record": edge.a[1],
+            "b_connection": edge.b[0],
+            "b_record": edge.b[1],
+            "rule": edge.rule,
+            "evidence": edge.evidence(),
+            "merged_at": before.get((edge.a, edge.b, edge.rule), now),
+        }
+        for edge in edges
+    ]
+    for row_chunk in chunks(rows, 5000):
+        conn.execute(insert(identity_merges), row_chunk)
+
+
+def _retire(
+    conn: Connection, retired: set[int], old: dict[RecordRef, int], new: dict[RecordRef, int]
+) -> None:
+    """Delete profiles no cluster kept. One whose members live on elsewhere hands its
+    interactions and NPS answers to the profile that took most of them; one whose
+    members are all gone takes them along (the person is gone)."""
+    heirs: dict[int, dict[int, int]] = {}
+    for ref, pid in old.items():
+        if pid in retired and ref in new:
+            tally = heirs.setdefault(pid, {})
+            tally[new[ref]] = tally.get(new[ref], 0) + 1
+    for pid in sorted(retired):
+        counts = heirs.get(pid, {})
+        for table in (interactions, nps_responses):
+            if counts:
+                heir = min(counts, key=lambda h: (-counts[h], h))
+                conn.execute(update(table).where(table.c.profile_id == pid).values(profile_id=heir))
+            else:
+                conn.execute(delete(table).where(table.c.profile_id == pid))
+    for chunk in chunks(sorted(retired)):
+        conn.execute(delete(profile_values).where(profile_values.c.profile_id.in_(chunk)))
+        conn.execute(delete(profiles).where(profiles.c.id.in_(chunk)))

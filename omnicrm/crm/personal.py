@@ -1,0 +1,274 @@
+"""The CRM's personal data: what a redaction erases and a data request exports of what
+the CRM built on a source customer.
+
+Identity keys and merge evidence hold their email and phone, the operator's links and
+separations name the record (with a note), their profile carries their name and address,
+interactions and NPS answers hang on that profile, points entries on the record. The
+store calls :data:`HOLDER` inside its own transaction (registered on import of
+``omnicrm.crm``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Table,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from omnicrm.core.store.personal import chunks, register_holder
+from omnicrm.core.store.schema import profile_changes
+from omnicrm.crm.schema import (
+    crm_state,
+    identity_keys,
+    identity_merges,
+    identity_overrides,
+    interactions,
+    nps_responses,
+    points_entries,
+    profile_members,
+    profiles,
+)
+
+RecordRef = tuple[str, str]
+
+# What a profile knows of its person; set again from the remaining members by the next
+# CRM refresh.
+_PROFILE_PERSON = {
+    "family_name": None,
+    "given_name": None,
+    "family_name_kana": None,
+    "given_name_kana": None,
+    "email": None,
+    "phone": None,
+    "birth_date": None,
+    "gender": "unknown",
+    "postal_code": None,
+    "prefecture": None,
+    "company": None,
+    "member_code": None,
+    "search_text": None,
+}
+# The segment counts' snapshot (omnicrm.crm.segments.counts.SNAPSHOT_STATE): counting
+# from it assumes profiles change only inside a refresh, so a redaction that blanks a
+# profile drops it and the next refresh counts in full.
+_SEGMENT_SNAPSHOT = "segment_counts"
+
+
+def forget_records(conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+    """Erase what the CRM holds about these source customers, and queue for the next
+    refresh every record whose profile that may change.
+
+    Their identity keys and the merge edges naming them go (the evidence holds their
+    email and phone), and so do the operator's links and separations naming them, notes
+    included. Their profiles lose what they said of the person at once (the refresh
+    rebuilds them from the remaining members); a profile they were alone in loses its
+    interactions and NPS answers too, as it goes at the refresh.
+    """
+    ids = sorted(set(record_ids))
+    if not ids:
+        return
+    requeue: set[RecordRef] = set()
+    for chunk in chunks(ids):
+        mine = and_(identity_keys.c.connection == connection, identity_keys.c.record_id.in_(chunk))
+        keys = conn.execute(select(identity_keys.c.kind, identity_keys.c.value).where(mine)).all()
+        # One holder fewer can change what the others' shared key may join.
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, []).append(value)
+        for kind, values in sorted(by_kind.items()):
+            for value_chunk in chunks(sorted(set(values))):
+                requeue.update(
+                    (row.connection, row.record_id)
+                    for row in conn.execute(
+                        select(identity_keys.c.connection, identity_keys.c.record_id).where(
+                            identity_keys.c.kind == kind, identity_keys.c.value.in_(value_chunk)
+                        )
+                    )
+                )
+        conn.execute(delete(identity_keys).where(mine))
+        conn.execute(delete(identity_merges).where(_naming(identity_merges, connection, chunk)))
+        naming = _naming(identity_overrides, connection, chunk)
+        for row in conn.execute(select(identity_overrides).where(naming)):
+            requeue.add((row.a_connection, row.a_record))
+            requeue.add((row.b_connection, row.b_record))
+        conn.execute(delete(identity_overrides).where(naming))
+        _forget_in_profiles(conn, connection, chunk, set(ids), requeue)
+    requeue -= {(connection, i) for i in ids}
+    if requeue:
+        rows = [{"connection": c, "record_id": r} for c, r in sorted(requeue)]
+        for row_chunk in chunks(rows, 5000):
+            conn.execute(insert(profile_changes), row_chunk)
+
+
+def _forget_in_profiles(
+    conn: Connection,
+    connection: str,
+    chunk: Sequence[str],
+    gone: set[str],
+    requeue: set[RecordRef],
+) -> None:
+    """Clear the profiles of ``chunk``; drop the history of those left with no member
+    outside ``gone`` (every record being erased)."""
+    profile_ids = set(
+        conn.execute(
+            select(profile_members.c.profile_id).where(
+                profile_members.c.connection == connection, profile_members.c.record_id.in_(chunk)
+            )
+        ).scalars()
+    )
+    if not profile_ids:
+        return
+    others: dict[int, int] = dict.fromkeys(profile_ids, 0)
+    for row in conn.execute(
+        select(profile_members).where(profile_members.c.profile_id.in_(sorted(profile_ids)))
+    ):
+        requeue.add((row.connection, row.record_id))
+        if not (row.connection == connection and row.record_id in gone):
+            others[row.profile_id] += 1
+    alone = sorted(pid for pid, count in others.items() if count == 0)
+    if alone:
+        for table in (interactions, nps_responses):
+            conn.execute(delete(table).where(table.c.profile_id.in_(alone)))
+    conn.execute(
+        update(profiles).where(profiles.c.id.in_(sorted(profile_ids))).values(_PROFILE_PERSON)
+    )
+    conn.execute(delete(crm_state).where(crm_state.c.key == _SEGMENT_SNAPSHOT))
+
+
+def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[bool]:
+    """Rows of ``table`` (a pair of records, sides a and b) naming one of ``ids``."""
+    return or_(
+        *(
+            and_(table.c[f"{side}_connection"] == connection, table.c[f"{side}_record"].in_(ids))
+            for side in ("a", "b")
+        )
+    )
+
+
+# -- exporting ----------------------------------------------------------------------------
+
+
+def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
+    """What the CRM holds about one source customer, JSON-ready: their profile, identity
+    keys, points entries, the operator's links and separations naming them, and the
+    interactions and NPS answers of their profile."""
+    keys = conn.execute(
+        select(identity_keys.c.kind, identity_keys.c.value)
+        .where(identity_keys.c.connection == connection, identity_keys.c.record_id == customer_id)
+        .order_by(identity_keys.c.kind, identity_keys.c.value)
+    ).all()
+    points = conn.execute(
+        select(points_entries)
+        .where(
+            points_entries.c.connection == connection,
+            points_entries.c.customer_id == customer_id,
+        )
+        .order_by(points_entries.c.occurred_at, points_entries.c.id)
+    ).mappings()
+    overrides = conn.execute(
+        select(identity_overrides)
+        .where(_naming(identity_overrides, connection, [customer_id]))
+        .order_by(identity_overrides.c.id)
+    ).mappings()
+    profile_id = conn.execute(
+        select(profile_members.c.profile_id).where(
+            profile_members.c.connection == connection,
+            profile_members.c.record_id == customer_id,
+        )
+    ).scalar()
+    data: dict[str, Any] = {
+        "identity_keys": [{"kind": kind, "value": value} for kind, value in keys],
+        "points_entries": [_plain(row, drop=("id",)) for row in points],
+        "identity_overrides": [_plain(row, drop=("id",)) for row in overrides],
+        "profile": None,
+        "interactions": [],
+        "nps_answers": [],
+    }
+    if profile_id is None:
+        return data
+    profile = conn.execute(select(profiles).where(profiles.c.id == profile_id)).mappings().one()
+    members = conn.execute(
+        select(profile_members.c.connection, profile_members.c.record_id)
+        .where(profile_members.c.profile_id == profile_id)
+        .order_by(profile_members.c.connection, profile_members.c.record_id)
+    ).all()
+    data["profile"] = {
+        **_plain(profile, drop=("search_text",)),
+        "members": [{"connection": c, "record_id": r} for c, r in members],
+    }
+    for name, table, order in (
+        ("interactions", interactions, interactions.c.occurred_at),
+        ("nps_answers", nps_responses, nps_responses.c.responded_at),
+    ):
+        found = conn.execute(
+            select(table).where(table.c.profile_id == profile_id).order_by(order, table.c.id)
+        ).mappings()
+        data[name] = [_plain(row, drop=("id", "profile_id")) for row in found]
+    return data
+
+
+def _plain(row: RowMapping, *, drop: Sequence[str] = ()) -> dict[str, Any]:
+    """A row as JSON-ready data."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in drop:
+            continue
+        if isinstance(value, dt.datetime | dt.date):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
+class CrmPersonalData:
+    """The CRM as a :class:`omnicrm.core.store.personal.PersonalDataHolder`."""
+
+    def forget(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+        """Their points entries go, then :func:`forget_records`."""
+        for chunk in chunks(sorted(set(record_ids))):
+            conn.execute(
+                delete(points_entries).where(
+                    points_entries.c.connection == connection,
+                    points_entries.c.customer_id.in_(chunk),
+                )
+            )
+        forget_records(conn, connection, record_ids)
+
+    def erase(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+        """Queue every member of the connection for the refresh (their profiles lose
+        them), forget them all, and drop the connection's points entries."""
+        members = list(
+            conn.execute(
+                select(profile_members.c.record_id).where(
+                    profile_members.c.connection == connection
+                )
+            ).scalars()
+        )
+        _queue(conn, ((connection, record) for record in members))
+        forget_records(conn, connection, sorted({*record_ids, *members}))
+        conn.execute(delete(points_entries).where(points_entries.c.connection == connection))
+
+    def export(self, conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
+        """See :func:`crm_export`."""
+        return crm_export(conn, connection, customer_id)
+
+
+def _queue(conn: Connection, records: Iterable[RecordRef]) -> None:
+    rows = [{"connection": c, "record_id": r} for c, r in sorted(set(records))]
+    for row_chunk in chunks(rows, 5000):
+        conn.execute(insert(profile_changes), row_chunk)
+
+
+HOLDER = CrmPersonalData()
+register_holder("crm", HOLDER)
