@@ -21,9 +21,10 @@ Measured, on the connections screen and then on the segments screen:
 2. time per refresh: the reload the change check starts, timed by wrapping the screen's
    own methods on the instance: on the connections screen from ``_load`` being called
    (the worker start) to the end of the ``Loaded`` handler's table update, with the
-   query and the table update apart; on the segments screen from its watch worker
-   waking (``_wake.wait`` returning) to the end of ``_show`` (check, query, hop to the
-   UI thread, table update), with ``_show`` apart (goal: p95 under 100 ms).
+   query and the table update apart; on the segments screen from its load worker
+   starting its change check (taking ``_checking``) to the end of ``_show`` (check,
+   query, hop to the UI thread, table update), with ``_show`` apart (goal: p95 under
+   100 ms).
 3. input lag: down/up keys sent from a thread while the writes go on, as the terminal
    driver sends them (``App.simulate_key``, a thread-safe ``post_message``; the Pilot's
    ``press`` waits for the screen to be idle, seconds under constant updates, so it
@@ -395,38 +396,48 @@ def hook_connections(screen: ConnectionsScreen) -> Refreshes:
     return found
 
 
-class _TimedEvent(threading.Event):
-    """The segments watch worker's wake-up event, noting when each wait returns."""
+class _TimedLock:
+    """The segments screen's check lock, noting when each check takes it (the worker
+    starting its change check, as the watch worker waking did before)."""
 
-    def __init__(self, woke: list[float]) -> None:
-        super().__init__()
-        self.woke = woke
+    def __init__(self, took: list[float]) -> None:
+        self._lock = threading.Lock()
+        self.took = took
 
-    def wait(self, timeout: float | None = None) -> bool:
-        result = super().wait(timeout)
-        self.woke.append(time.perf_counter())
-        return result
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self.took.append(time.perf_counter())
+        return got
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
 
 def hook_segments(screen: SegmentsScreen) -> Refreshes:
-    """Time each reload of the segments screen: from its watch worker waking to the end
-    of ``_show`` (the table update on the UI thread)."""
+    """Time each reload of the segments screen: from its load worker taking the check
+    lock (the change check starts) to the end of ``_show`` (the table update on the UI
+    thread)."""
     found = Refreshes()
-    woke: list[float] = []
+    took: list[float] = []
     show = screen._show
-    old = screen._wake
-    wake = _TimedEvent(woke)
-    screen._wake = wake
-    old.set()  # the worker waits on the old event once more, then on ours
+    with screen._checking:  # swapped between checks, never under one
+        setattr(screen, "_checking", _TimedLock(took))  # noqa: B010
 
     def timed_show(rows: list[Any]) -> None:
         begun = time.perf_counter()
         show(rows)
         done = time.perf_counter()
         found.update.append(done - begun)
-        if woke:
-            found.total.append(done - woke[-1])
-            found.query.append(begun - woke[-1])
+        if took:
+            found.total.append(done - took[-1])
+            found.query.append(begun - took[-1])
 
     setattr(screen, "_show", timed_show)  # noqa: B010
     return found

@@ -47,7 +47,8 @@ class ChannelType:
     ``settings`` validates one connection's ``[connections.NAME.settings]`` table; mark
     secrets as ``pydantic.SecretStr`` so they are never printed. ``sandbox``, when given,
     runs a local emulator for the demo and for tests. ``webhooks``, when given, receives
-    the platform's webhooks (``omnicrm webhooks serve``).
+    the platform's webhooks (``omnicrm webhooks serve``). ``describe``, when given, is a
+    short label of where a connection points (its settings in, e.g. the shop's domain).
     """
 
     name: str
@@ -56,6 +57,7 @@ class ChannelType:
     title: str = ""
     sandbox: SandboxFactory | None = None
     webhooks: WebhookReceiver | None = None
+    describe: Callable[[BaseModel], str] | None = None
 
 
 @dataclass(frozen=True)

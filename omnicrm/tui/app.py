@@ -1,18 +1,16 @@
 """The omnicrm terminal UI: the app shell, its keys, its command palette and its actions.
 
 The store is opened in a worker; one more worker then polls the cheap change check
-(every ``poll_interval`` seconds) and tells the active screen when something was
-committed, so screens reload only then. Actions (sync, full resync, pause, resume) run
+(`watch_store`, every ``poll_interval`` seconds) and tells the active screen when
+something was committed, so screens reload only then. Actions (sync, full resync, pause, resume) run
 in thread workers through the same engine and store calls as the CLI.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 import importlib
 import importlib.util
-import inspect
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,9 +26,10 @@ from textual.worker import Worker, get_current_worker
 
 from omnicrm.app.config import Connection
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.store import RunStatus, failures
+from omnicrm.core.store import RunStatus
 from omnicrm.errors import LockedError
 from omnicrm.render import zone_name
+from omnicrm.tui.base import STYLESHEET, Clock, describe_failure, utc_now, watch_store
 from omnicrm.tui.connections import (
     ConfirmScreen,
     ConnectionScreen,
@@ -38,7 +37,7 @@ from omnicrm.tui.connections import (
     MessageScreen,
     fmt_seconds,
 )
-from omnicrm.tui.data import Clock, Reader, StoreChanged, utc_now
+from omnicrm.tui.data import Reader, StoreChanged
 
 # Screens written alongside this one; the app offers them once their modules exist.
 _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
@@ -76,6 +75,7 @@ class OmnicrmApp(App[None]):
     customers). ``clock`` gives 'now' (tests fix it so screens render the same)."""
 
     TITLE = "omnicrm"
+    CSS_PATH = STYLESHEET
     BINDINGS: ClassVar[list[BindingType]] = [
         # F2-F4 also work where a text box has the focus (typing 'c' there types a c).
         Binding("c,f2", "show_connections", "Connections"),
@@ -159,7 +159,8 @@ class OmnicrmApp(App[None]):
     # -- start and watch -------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.add_mode("connections", self._factory(ConnectionsScreen))
+        # Each screen reads the app's clock, so one fixed clock fixes every screen.
+        self.add_mode("connections", lambda: ConnectionsScreen(self.runtime))
         for mode, screen in self._screens.items():
             if screen is not None:
                 self.add_mode(mode, self._factory(screen))
@@ -177,11 +178,8 @@ class OmnicrmApp(App[None]):
         self._open_store()
         self._calm_collector()
 
-    def _factory(self, screen: Callable[..., Screen[Any]]) -> Callable[[], Screen[Any]]:
-        # Screens that take a clock get the app's, so one fixed clock fixes every screen.
-        if "clock" in inspect.signature(screen).parameters:
-            return functools.partial(screen, self.runtime, clock=self.clock)
-        return functools.partial(screen, self.runtime)
+    def _factory(self, screen: Callable[[Runtime], Screen[Any]]) -> Callable[[], Screen[Any]]:
+        return lambda: screen(self.runtime)
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_store(self) -> None:
@@ -210,23 +208,15 @@ class OmnicrmApp(App[None]):
 
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def _watch(self, reader: Reader) -> None:
-        worker = get_current_worker()
-        failing = False
         try:
-            while not worker.is_cancelled and not self._stopping.is_set():
-                try:
-                    changed = reader.changed()
-                except Exception as exc:
-                    if not failing:
-                        self.post_message(self.StoreLost(exc))
-                    failing = True
-                else:
-                    if failing:
-                        self.post_message(self.StoreBack())
-                        failing = False
-                    if changed:
-                        self.post_message(self.Changed())
-                self._stopping.wait(self.poll_interval)
+            watch_store(
+                reader,
+                self.poll_interval,
+                self._stopping,
+                changed=lambda: self.post_message(self.Changed()),
+                lost=lambda exc: self.post_message(self.StoreLost(exc)),
+                back=lambda: self.post_message(self.StoreBack()),
+            )
         finally:
             reader.close()
 
@@ -234,15 +224,16 @@ class OmnicrmApp(App[None]):
         self.screen.post_message(StoreChanged())
 
     def on_omnicrm_app_store_lost(self, message: OmnicrmApp.StoreLost) -> None:
+        self.store_lost(message.error)
+
+    def store_lost(self, error: BaseException) -> None:
+        """Say the store does not answer, until it does again (the watch tells)."""
         if self._lost is not None:
             return
-        url = failures.shown(failures.parse_url(self.runtime.config.store_url))
-        where = self.runtime.config.path or "omnicrm.toml"
         self._lost = MessageScreen(
             "The store is unreachable",
-            f"{_short(message.error)}\n\nstore: {url}\n\nCheck the url under [store] in "
-            f"{where} (and that the database server is running). This message goes away "
-            "by itself once the store answers.",
+            f"{describe_failure(self.runtime, error)}\n\nThis message goes away by itself "
+            "once the store answers.",
         )
         self.push_screen(self._lost)
 

@@ -1,7 +1,8 @@
 """The connections screens: every connection's health at a glance, and one in detail.
 
 Both load in thread workers (never on the UI thread) when the app says the store
-changed, and update their tables by key: a row is added once, then its cells change.
+changed (see `StoreScreen`), and update their tables by key: a row is added once, then
+its cells change.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from zoneinfo import ZoneInfo
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -25,10 +25,10 @@ from textual.worker import get_current_worker
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.channels import Stream
 from omnicrm.core.store import Run, RunStatus, StreamState
+from omnicrm.tui.base import STYLESHEET, StoreScreen
 from omnicrm.tui.data import (
     ConnectionDetail,
     ConnectionRow,
-    StoreChanged,
     connection_detail,
     connection_rows,
 )
@@ -147,53 +147,16 @@ def connection_cells(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> dic
 # -- shared pieces -------------------------------------------------------------------
 
 
-class _StoreScreen(Screen[None]):
-    """A screen that reloads in a worker whenever the store changed, and on return."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__()
-        self.runtime = runtime  # the app's clock is used, via self.omni
-        self.tz = ZoneInfo(runtime.config.scheduler.timezone)
-        self.running = False  # a run is shown running: tick its time
-
-    @property
-    def omni(self) -> OmnicrmApp:
-        return cast("OmnicrmApp", self.app)
-
-    def on_store_changed(self, _message: StoreChanged) -> None:
-        self.reload()
-
-    def on_screen_resume(self, _event: events.ScreenResume) -> None:
-        # Changes seen while another screen was on top were not shown here.
-        self.reload()
-
-    def reload(self) -> None:
-        if self.omni.reader is not None:
-            self._load()
-
-    def on_mount(self) -> None:
-        # A live run's "took" keeps counting even while no batch commits (a sync waiting
-        # out a rate limit): reload once a second while one is shown running.
-        self.set_interval(1.0, self._tick)
-        self.reload()
-
-    def _tick(self) -> None:
-        if self.running:
-            self.reload()
-
-    def _load(self) -> object:
-        raise NotImplementedError
+def _shell(screen: StoreScreen) -> OmnicrmApp:
+    # The connections screens act through the app shell (sync, pause, open).
+    return cast("OmnicrmApp", screen.app)
 
 
 class MessageScreen(Screen[None]):
     """A plain explanation of why there is nothing to show, and what to do."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
-
-    DEFAULT_CSS = """
-    MessageScreen { align: center middle; }
-    MessageScreen #message { width: auto; max-width: 76; padding: 1 2; border: round $warning; }
-    """
+    CSS_PATH = STYLESHEET
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()
@@ -213,16 +176,7 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
-        width: 60; max-width: 100%; height: auto; max-height: 100%;
-        padding: 1 2; border: thick $warning; background: $surface;
-    }
-    ConfirmScreen #question { width: 100%; }
-    ConfirmScreen Horizontal { height: auto; margin-top: 1; }
-    ConfirmScreen Button { margin-right: 2; }
-    """
+    CSS_PATH = STYLESHEET
 
     def __init__(self, question: str) -> None:
         super().__init__()
@@ -252,7 +206,7 @@ class ConfirmScreen(ModalScreen[bool]):
 # -- the connections table --------------------------------------------------------------
 
 
-class ConnectionsScreen(_StoreScreen):
+class ConnectionsScreen(StoreScreen):
     """One row per configured connection, coloured by health, updated in place."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -279,26 +233,31 @@ class ConnectionsScreen(_StoreScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
-        self.sub_title = f"connections · {self.omni.zone_label}"
+        self.sub_title = f"connections · {self.zone_label}"
+
+    def reload(self) -> None:
+        if self.reader is not None:  # the app shell has opened the store
+            self._load()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self) -> None:
-        reader = self.omni.reader
+        reader = self.reader
         if reader is None:
             return
-        now = self.omni.clock()
+        now = self.clock()
         try:
-            rows = connection_rows(reader, self.runtime.config, now)
+            rows = connection_rows(
+                reader, self.runtime.config, now, self.runtime.host.channel_types
+            )
         except Exception as exc:
-            self.omni.post_message(self.omni.StoreLost(exc))
+            self.failed(exc)
             return
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(rows, now))
 
     def on_connections_screen_loaded(self, message: ConnectionsScreen.Loaded) -> None:
         table = self.query_one("#connections", DataTable)
-        self.running = any(r.health == RunStatus.RUNNING.value for r in message.rows)
+        self.live = any(r.health == RunStatus.RUNNING.value for r in message.rows)
         for row in message.rows:
             cells = connection_cells(row, self.tz, message.now)
             if row.name not in table.rows:
@@ -320,28 +279,28 @@ class ConnectionsScreen(_StoreScreen):
     @on(DataTable.RowSelected, "#connections")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.omni.open_connection(event.row_key.value)
+            _shell(self).open_connection(event.row_key.value)
 
     def action_open(self) -> None:
         name = self.selected()
         if name is not None:
-            self.omni.open_connection(name)
+            _shell(self).open_connection(name)
 
     def action_sync(self) -> None:
         if name := self.selected():
-            self.omni.sync_connection(name)
+            _shell(self).sync_connection(name)
 
     def action_full_resync(self) -> None:
         if name := self.selected():
-            self.omni.confirm_full_resync(name)
+            _shell(self).confirm_full_resync(name)
 
     def action_pause(self) -> None:
         if name := self.selected():
-            self.omni.set_paused(name, True)
+            _shell(self).set_paused(name, True)
 
     def action_resume(self) -> None:
         if name := self.selected():
-            self.omni.set_paused(name, False)
+            _shell(self).set_paused(name, False)
 
 
 # -- one connection ---------------------------------------------------------------------
@@ -386,7 +345,7 @@ def _state_text(state: StreamState, tz: dt.tzinfo) -> tuple[str, str]:
     return cursor, extra
 
 
-class ConnectionScreen(_StoreScreen):
+class ConnectionScreen(StoreScreen):
     """A connection's run history, its last errors in full and its cursor per stream."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -396,13 +355,6 @@ class ConnectionScreen(_StoreScreen):
         Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"),
     ]
-    DEFAULT_CSS = """
-    ConnectionScreen #summary { height: auto; padding: 0 1; }
-    ConnectionScreen .heading { padding: 0 1; text-style: bold; color: $accent; }
-    ConnectionScreen #runs { height: 1fr; min-height: 4; }
-    ConnectionScreen #streams { height: auto; max-height: 5; }
-    ConnectionScreen #errors-box { height: auto; max-height: 8; padding: 0 1; }
-    """
 
     class Loaded(Message):
         def __init__(self, detail: ConnectionDetail, now: dt.datetime) -> None:
@@ -433,17 +385,21 @@ class ConnectionScreen(_StoreScreen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        super().on_mount()
-        self.sub_title = f"{self.connection} · {self.omni.zone_label}"
+        self.sub_title = f"{self.connection} · {self.zone_label}"
+
+    def reload(self) -> None:
+        if self.reader is not None:  # the app shell has opened the store
+            self._load()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self) -> None:
-        reader = self.omni.reader
+        reader = self.reader
         if reader is None:
             return
-        now = self.omni.clock()
+        now = self.clock()
+        channels = self.runtime.host.channel_types
         connection = self.runtime.config.connections.get(self.connection)
-        channel = self.runtime.host.channel_types.get(connection.channel) if connection else None
+        channel = channels.get(connection.channel) if connection else None
         try:
             detail = connection_detail(
                 reader,
@@ -451,16 +407,17 @@ class ConnectionScreen(_StoreScreen):
                 self.connection,
                 now,
                 streams=channel.streams if channel else (Stream.CUSTOMERS, Stream.ORDERS),
+                channels=channels,
             )
         except Exception as exc:
-            self.omni.post_message(self.omni.StoreLost(exc))
+            self.failed(exc)
             return
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(detail, now))
 
     def on_connection_screen_loaded(self, message: ConnectionScreen.Loaded) -> None:
         detail, now = message.detail, message.now
-        self.running = any(run.status is RunStatus.RUNNING for run in detail.runs)
+        self.live = any(run.status is RunStatus.RUNNING for run in detail.runs)
         summary = self._summary(detail.row, now)
         latest = detail.runs[0] if detail.runs else None
         if latest is not None and latest.status is RunStatus.SKIPPED:
@@ -518,20 +475,17 @@ class ConnectionScreen(_StoreScreen):
             text.append(run.error or "")
         return text
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
     def action_sync(self) -> None:
-        self.omni.sync_connection(self.connection)
+        _shell(self).sync_connection(self.connection)
 
     def action_full_resync(self) -> None:
-        self.omni.confirm_full_resync(self.connection)
+        _shell(self).confirm_full_resync(self.connection)
 
     def action_pause(self) -> None:
-        self.omni.set_paused(self.connection, True)
+        _shell(self).set_paused(self.connection, True)
 
     def action_resume(self) -> None:
-        self.omni.set_paused(self.connection, False)
+        _shell(self).set_paused(self.connection, False)
 
 
 __all__ = [

@@ -12,37 +12,28 @@ so Japanese names and addresses stay aligned.
 
 from __future__ import annotations
 
-import datetime as dt
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 from rich.cells import cell_len
 from rich.text import Text
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import func, select
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.store import failures
 from omnicrm.crm.identity import UnknownProfileError
 from omnicrm.crm.profiles import ProfileMatch, find_profiles
 from omnicrm.crm.schema import profiles
-from omnicrm.errors import ConfigError, DataError, StoreError
-from omnicrm.render import zone_name
+from omnicrm.errors import DataError
+from omnicrm.tui.base import Clock, StoreScreen
 from omnicrm.tui.footer import KeysFooter
 from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
-
-Clock = Callable[[], dt.datetime]
 
 NO_PROFILES_HINT = (
     "No profiles yet. Sync a connection (`omnicrm sync NAME`), then build the profiles "
@@ -58,71 +49,6 @@ RESULT_COLUMNS: tuple[tuple[str | Text, str], ...] = (
     (Text("orders", justify="right"), "orders"),
     ("last order", "last"),
 )
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def store_engine(screen: Screen[Any], wait: float = 5.0) -> Engine:
-    """The engine a screen reads through: the app shell's read-only reader when it has
-    one (SQLite opened ``mode=ro``), else the runtime's store.
-
-    Call from a worker only: it may wait up to ``wait`` seconds for the shell to finish
-    opening the store (so two threads never open it at once), and the runtime's store
-    opens (and migrates) on first use.
-    """
-    app = screen.app
-    deadline = time.monotonic() + wait
-    while hasattr(app, "reader") and app.reader is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    engine = getattr(getattr(app, "reader", None), "engine", None)
-    if isinstance(engine, Engine):
-        return engine
-    runtime: Runtime = getattr(screen, "runtime")  # noqa: B009 - every screen here has one
-    return runtime.store.engine
-
-
-def screen_clock(screen: Screen[Any], clock: Clock | None) -> Clock:
-    """``clock`` if given, else the app shell's (tests fix it), else the wall clock."""
-    if clock is not None:
-        return clock
-    found = getattr(screen.app, "clock", None)
-    return found if callable(found) else _utc_now
-
-
-class ShopScreen(Screen[None]):
-    """A screen over the store that tells times in the shop's zone."""
-
-    def __init__(self, runtime: Runtime, *, clock: Clock | None = None) -> None:
-        super().__init__()
-        self.runtime = runtime
-        self._given_clock = clock
-        self.sub_title = f"times in {zone_name(self._tz)}"  # the header says which zone
-
-    @property
-    def clock(self) -> Clock:
-        """What "now" is for this screen (see `screen_clock`)."""
-        return screen_clock(self, self._given_clock)
-
-    @property
-    def _tz(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.config.scheduler.timezone)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Esc is offered only where it leads somewhere.
-        if action == "back":
-            return len(self.app.screen_stack) > 1 or callable(getattr(self.app, "go_back", None))
-        return True
-
-    def action_back(self) -> None:
-        """Back to the screen this one was opened from (the app shell says where that is
-        for a list's own screen)."""
-        go_back = getattr(self.app, "go_back", None)
-        if callable(go_back):
-            go_back()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
 
 Cell = str | Text
@@ -159,30 +85,7 @@ def _plain(cell: Cell) -> str:
     return cell.plain if isinstance(cell, Text) else cell
 
 
-def describe_failure(runtime: Runtime, exc: BaseException) -> str:
-    """What went wrong reading the store, and what the operator can do about it."""
-    try:
-        url = failures.shown(failures.parse_url(runtime.config.store_url))
-    except Exception:
-        url = "(unreadable URL)"
-    if isinstance(exc, ConfigError):
-        return f"{exc}. Check [store] url in omnicrm.toml."
-    if isinstance(exc, StoreError | DBAPIError):
-        if isinstance(exc, StoreError):
-            detail = exc.cause
-        else:
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        lowered = detail.lower()
-        if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
-            return f"The store at {url} has no omnicrm tables yet: run `omnicrm init`."
-        return (
-            f"Cannot read the store at {url}: {detail}. Check [store] url in omnicrm.toml "
-            "and that the database is running; retrying."
-        )
-    return f"Reading the store at {url} failed: {type(exc).__name__}: {exc}"
-
-
-class CustomerLookupScreen(ShopScreen):
+class CustomerLookupScreen(StoreScreen):
     """Find a person by email, phone, member code or name, and open their profile."""
 
     TITLE = "Customers"
@@ -191,11 +94,6 @@ class CustomerLookupScreen(ShopScreen):
         Binding("ctrl+l", "to_search", "Search"),
         Binding("escape", "back", "Back"),
     ]
-    DEFAULT_CSS = """
-    CustomerLookupScreen #query { margin: 0 1; }
-    CustomerLookupScreen #results { height: 1fr; }
-    CustomerLookupScreen #status { height: auto; padding: 0 1; color: $text-muted; }
-    """
 
     def __init__(
         self, runtime: Runtime, *, clock: Clock | None = None, debounce: float = 0.25
@@ -206,7 +104,7 @@ class CustomerLookupScreen(ShopScreen):
         self._asked = 0  # searches started; only the latest one's answer is shown
         self._focus_results = False
         self._shown: tuple[str, list[ProfileMatch]] | None = None
-        self._empty = False  # the store had no profiles at the last look
+        self._empty = True  # the store had no profiles at the last look (or none yet)
         self.searches = 0  # searches answered: for tests
 
     def compose(self) -> ComposeResult:
@@ -221,32 +119,28 @@ class CustomerLookupScreen(ShopScreen):
 
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
-        self._check_empty()
+
+    def reload(self) -> None:
+        # On mount and whenever something was committed: a sync may have brought the
+        # person being looked for, so ask again (the table changes only if the answer
+        # did).
+        if self._empty:
+            self._check_empty()
+        if self.query_one("#query", Input).value.strip():
+            self._start_search()
 
     @work(thread=True, group="lookup-empty")
     def _check_empty(self) -> None:
         """Say what to run when there is nobody to find yet."""
         try:
-            with store_engine(self).connect() as conn:
+            with self.engine().connect() as conn:
                 anyone = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
         except Exception as exc:
-            message = describe_failure(self.runtime, exc)
-        else:
-            self._empty = not anyone
-            if anyone:
-                return
-            message = NO_PROFILES_HINT
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._status, message, "yellow")
-
-    def on_store_changed(self, _message: Message) -> None:
-        # Posted by the app shell when something was committed: a sync may have brought
-        # the person being looked for, so ask again (the table changes only if the
-        # answer did).
-        if self._empty:
-            self._check_empty()
-        if self.query_one("#query", Input).value.strip():
-            self._start_search()
+            self.failed(exc)
+            return
+        self._empty = not anyone
+        if not anyone and not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._status, NO_PROFILES_HINT, "yellow")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -270,13 +164,10 @@ class CustomerLookupScreen(ShopScreen):
     def _search(self, asked: int, query: str) -> None:
         region = self.runtime.config.identity.region
         try:
-            with store_engine(self).connect() as conn:
+            with self.engine().connect() as conn:
                 found = find_profiles(conn, query, region=region, limit=RESULT_LIMIT)
         except Exception as exc:
-            if not get_current_worker().is_cancelled:
-                self.app.call_from_thread(
-                    self._status, describe_failure(self.runtime, exc), "bold red"
-                )
+            self.failed(exc)
             return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_results, asked, query, found)
@@ -304,7 +195,7 @@ class CustomerLookupScreen(ShopScreen):
                         match.email or "-",
                         match.phone or "-",
                         Text(str(match.number_of_orders), justify="right"),
-                        local_time(match.last_order_at, self._tz, "%Y-%m-%d"),
+                        local_time(match.last_order_at, self.tz, "%Y-%m-%d"),
                     ),
                 )
                 for match in found
@@ -320,6 +211,9 @@ class CustomerLookupScreen(ShopScreen):
 
     def _status(self, message: str, style: str = "") -> None:
         self.query_one("#status", Static).update(Text(message, style=style))
+
+    def show_failure(self, exc: BaseException, message: str) -> None:
+        self._status(message, "bold red")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -344,16 +238,13 @@ class CustomerLookupScreen(ShopScreen):
             box.focus()
 
 
-class CustomerProfileScreen(ShopScreen):
+class CustomerProfileScreen(StoreScreen):
     """One person, whole: identity, consent, purchases, points, sources, merges."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    CustomerProfileScreen #profile { height: 1fr; padding: 0 1; }
-    """
 
     def __init__(self, runtime: Runtime, profile_id: int, *, clock: Clock | None = None) -> None:
         super().__init__(runtime, clock=clock)
@@ -369,41 +260,42 @@ class CustomerProfileScreen(ShopScreen):
 
     def on_mount(self) -> None:
         self.query_one("#profile", VerticalScroll).focus()
+
+    def reload(self) -> None:
+        # On mount and whenever something was committed: the person as they are now
+        # (a redraw only when something about them changed).
         self._load()
 
     @work(thread=True, exclusive=True, group="profile-load")
     def _load(self) -> None:
         worker = get_current_worker()
         try:
-            with store_engine(self).connect() as conn:
+            with self.engine().connect() as conn:
                 view = load_profile_view(
                     conn, self.profile_id, self.clock(), self.runtime.config.points
                 )
         except (DataError, UnknownProfileError) as exc:
-            message = f"{exc}: it may have been merged into another. Escape to go back."
+            if not worker.is_cancelled:
+                message = f"{exc}: it may have been merged into another. Escape to go back."
+                self.app.call_from_thread(self._fail, message)
         except Exception as exc:
-            message = describe_failure(self.runtime, exc)
+            self.failed(exc)
         else:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._show, view)
-            return
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._fail, message)
-
-    def on_store_changed(self, _message: Message) -> None:
-        # Posted by the app shell when something was committed: show the person as
-        # they are now (a redraw only when something about them changed).
-        self._load()
 
     def _show(self, view: ProfileView) -> None:
         if view == self.view:
             return
         self.view = view
-        today = self.clock().astimezone(self._tz).date()
-        self.query_one("#body", Static).update(render_profile_view(view, today, self._tz))
+        today = self.clock().astimezone(self.tz).date()
+        self.query_one("#body", Static).update(render_profile_view(view, today, self.tz))
 
     def _fail(self, message: str) -> None:
         self.query_one("#body", Static).update(Text(message, style="bold red"))
+
+    def show_failure(self, exc: BaseException, message: str) -> None:
+        self._fail(message)
 
     def action_reload(self) -> None:
         self._load()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -21,17 +21,10 @@ from sqlalchemy import Engine, Row, create_engine, func, select, text
 from textual.message import Message
 
 from omnicrm.app.config import Config, Connection
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import ChannelType, Stream
 from omnicrm.core.scheduler import trigger_for
 from omnicrm.core.store import Run, RunStatus, Store, StreamState
 from omnicrm.core.store.schema import connection_controls, sync_runs, sync_state
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    """The default clock of the UI (tests inject a fixed one)."""
-    return dt.datetime.now(dt.UTC)
 
 
 class StoreChanged(Message):
@@ -165,9 +158,13 @@ def next_run(
     return None if cron is None else cast(dt.datetime | None, cron.get_next_fire_time(None, now))
 
 
-def _shop(connection: Connection) -> str:
-    shop = getattr(connection.settings, "shop", None)
-    return "" if shop is None else str(shop)
+def where_label(connection: Connection, channel: ChannelType | None) -> str:
+    """Where ``connection`` points as its channel type describes it (a Shopify shop's
+    domain), or "" when the type gives no such label: the channel's name is shown beside
+    it already."""
+    if channel is None or channel.describe is None:
+        return ""
+    return channel.describe(connection.settings)
 
 
 def _last_runs(engine: Engine) -> dict[str, Run]:
@@ -198,7 +195,12 @@ def _paused(engine: Engine) -> set[str]:
 
 
 def _row(
-    config: Config, name: str, last: Run | None, paused: set[str], now: dt.datetime
+    config: Config,
+    name: str,
+    last: Run | None,
+    paused: set[str],
+    now: dt.datetime,
+    channels: Mapping[str, ChannelType],
 ) -> ConnectionRow:
     connection = config.connections.get(name)
     if connection is None:
@@ -220,7 +222,7 @@ def _row(
     return ConnectionRow(
         name=name,
         plugin=connection.channel,
-        shop=_shop(connection),
+        shop=where_label(connection, channels.get(connection.channel)),
         schedule=connection.schedule,
         enabled=connection.enabled,
         paused=name in paused,
@@ -231,12 +233,21 @@ def _row(
     )
 
 
-def connection_rows(reader: Reader, config: Config, now: dt.datetime) -> list[ConnectionRow]:
-    """Every configured connection (valid or not), by name, with its last run."""
+def connection_rows(
+    reader: Reader,
+    config: Config,
+    now: dt.datetime,
+    channels: Mapping[str, ChannelType] | None = None,
+) -> list[ConnectionRow]:
+    """Every configured connection (valid or not), by name, with its last run.
+
+    ``channels`` are the host's channel types, which say where each connection points.
+    """
     names = sorted({*config.connections, *config.invalid})
     last = _last_runs(reader.engine)
     paused = _paused(reader.engine)
-    return [_row(config, name, last.get(name), paused, now) for name in names]
+    known = channels or {}
+    return [_row(config, name, last.get(name), paused, now, known) for name in names]
 
 
 def connection_detail(
@@ -248,6 +259,7 @@ def connection_detail(
     history: int = 50,
     errors: int = 5,
     streams: tuple[Stream, ...] = (Stream.CUSTOMERS, Stream.ORDERS),
+    channels: Mapping[str, ChannelType] | None = None,
 ) -> ConnectionDetail:
     """One connection: its recent runs (newest first), runs that failed, stream cursors."""
     runs_query = (
@@ -281,5 +293,5 @@ def connection_detail(
     cursors.update(states)
     paused = _paused(reader.engine)
     ran = [run for run in runs if run.status is not RunStatus.SKIPPED] or runs
-    row = _row(config, name, ran[0] if ran else None, paused, now)
+    row = _row(config, name, ran[0] if ran else None, paused, now, channels or {})
     return ConnectionDetail(row=row, runs=runs, errors=failed, streams=cursors)

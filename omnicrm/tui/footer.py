@@ -40,17 +40,6 @@ def columns_that_fit(widths: list[int], space: int) -> int:
 class KeysFooter(Footer):
     """The keys of the screen in front, wrapped onto more lines when they need them."""
 
-    DEFAULT_CSS = """
-    KeysFooter {
-        layout: grid;
-        grid-columns: auto;
-        grid-gutter: 0 1;
-        height: 1;
-    }
-    KeysFooter.-compact FooterKey { margin-right: 0; }
-    KeysFooter FooterKey.-command-palette { dock: right; }
-    """
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(compact=True, **kwargs)
         self._keys: list[FooterKey] = []

@@ -1,10 +1,10 @@
 """The segments screens: every segment's count, change and history, live; one segment whole.
 
 `SegmentsScreen` lists every segment with its last count, the change since the count
-before and a sparkline of its history. A thread worker asks the store a cheap question
-every half second (SQLite ``PRAGMA data_version``, then the time of the last recorded
-counts) and reloads only when the answer moves; rows are keyed by segment name and
-updated cell by cell, so the cursor stays where the operator left it.
+before and a sparkline of its history. Each time the store changed (see `StoreScreen`)
+a thread worker asks it a cheap question (the time of the last recorded counts) and
+reloads only when the answer moved; rows are keyed by segment name and updated cell by
+cell, so the cursor stays where the operator left it.
 
 `SegmentScreen` shows one segment: its expression, description, count and history, and
 a sample of its members; Enter on a member opens their profile.
@@ -12,9 +12,10 @@ a sample of its members; Enter on a member opens their profile.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -27,7 +28,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Header, Sparkline, Static
 from textual.worker import get_current_worker
 
@@ -44,14 +44,8 @@ from omnicrm.crm.segments import (
     members,
 )
 from omnicrm.crm.segments.counts import SNAPSHOT_STATE
-from omnicrm.tui.customers import (
-    Clock,
-    CustomerProfileScreen,
-    ShopScreen,
-    describe_failure,
-    fill_table,
-    store_engine,
-)
+from omnicrm.tui.base import Clock, StoreScreen
+from omnicrm.tui.customers import CustomerProfileScreen, fill_table
 from omnicrm.tui.footer import KeysFooter
 from omnicrm.views import local_time
 
@@ -190,7 +184,7 @@ class ChangeCheck:
             self._conn = None
 
 
-class SegmentsScreen(ShopScreen):
+class SegmentsScreen(StoreScreen):
     """Every segment with its count, change since the count before, and history."""
 
     TITLE = "Segments"
@@ -198,23 +192,19 @@ class SegmentsScreen(ShopScreen):
         Binding("r", "reload", "Reload"),
         Binding("escape", "back", "Back"),
     ]
-    DEFAULT_CSS = """
-    SegmentsScreen #segments { height: 1fr; }
-    SegmentsScreen #status { height: auto; padding: 0 1; color: $text-muted; }
-    """
 
     def __init__(
         self,
         runtime: Runtime,
         *,
         clock: Clock | None = None,
-        poll_interval: float = 0.5,
+        poll_interval: float | None = None,
     ) -> None:
-        super().__init__(runtime, clock=clock)
-        self._interval = poll_interval
-        self._stop = threading.Event()
-        self._wake = threading.Event()  # set to check before the tick is up
+        super().__init__(runtime, clock=clock, poll_interval=poll_interval)
+        self._check: ChangeCheck | None = None
+        self._checking = threading.Lock()  # one check at a time: it keeps a connection
         self._force = False  # reload even when the check says nothing moved
+        self._queued = False  # a load worker waits for the check
         self._shown: dict[str, tuple[object, ...]] = {}
         self.loads = 0  # how many times the table was (re)loaded: for tests and benchmarks
 
@@ -227,52 +217,54 @@ class SegmentsScreen(ShopScreen):
         yield Static("Loading segments…", id="status")
         yield KeysFooter()
 
-    def on_mount(self) -> None:
-        self._watch()
+    def reload(self) -> None:
+        if not self._queued:  # one waiting check answers every change seen before it
+            self._queued = True
+            self._load()
 
     def on_unmount(self) -> None:
         self._stop.set()
-        self._wake.set()
+        # The check's connection is closed here, or by the worker holding it when done.
+        if self._checking.acquire(blocking=False):
+            try:
+                self._close_check()
+            finally:
+                self._checking.release()
 
-    @work(thread=True, exclusive=True, group="segments-watch")
-    def _watch(self) -> None:
-        """Poll the change check; reload and hand the rows to the UI when it moves."""
-        worker = get_current_worker()
-        check: ChangeCheck | None = None
-        try:
-            while not (self._stop.is_set() or worker.is_cancelled):
-                try:
-                    if check is None:
-                        check = ChangeCheck(store_engine(self))
-                    self._wake.clear()
-                    if self._force:
-                        self._force = False
-                        check.reset()
-                    if check.changed():
-                        with store_engine(self).connect() as conn:
-                            rows = load_segment_rows(conn)
-                        if not self._deliver(self._show, rows):
-                            return
-                except Exception as exc:  # any failure is shown, and retried next tick
-                    if check is not None:
-                        check.close()
-                        check = None
-                    if not self._deliver(self._fail, describe_failure(self.runtime, exc)):
-                        return
-                self._wake.wait(self._interval)
-        finally:
-            if check is not None:
-                check.close()
+    def _close_check(self) -> None:
+        if self._check is not None:
+            self._check.close()
+            self._check = None
 
-    def _deliver(self, callback: Callable[..., None], *args: Any) -> bool:
-        """Run ``callback`` on the UI thread; False once the screen or app has gone."""
-        if self._stop.is_set():
-            return False
-        try:
-            self.app.call_from_thread(callback, *args)
-        except RuntimeError:  # the app stopped under us
-            return False
-        return True
+    @work(thread=True, group="segments-load", exit_on_error=False)
+    def _load(self) -> None:
+        """Ask whether the segments changed; reload and hand the rows to the UI if so."""
+        # Not an exclusive worker: a check cut short would leave the next one nothing
+        # to compare with. Calls queue on the lock instead, and a queued one is cheap.
+        with self._checking:
+            self._queued = False
+            if self._stop.is_set():
+                self._close_check()
+                return
+            try:
+                if self._check is None:
+                    self._check = ChangeCheck(self.engine())
+                if self._force:
+                    self._force = False
+                    self._check.reset()
+                if not self._check.changed():
+                    return
+                with self.engine().connect() as conn:
+                    rows = load_segment_rows(conn)
+            except Exception as exc:  # shown; the next change or Reload tries again
+                self._close_check()
+                self.failed(exc)
+                return
+            finally:
+                if self._stop.is_set():
+                    self._close_check()
+        with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
+            self.app.call_from_thread(self._show, rows)
 
     def _cells(self, row: SegmentRow) -> tuple[object, ...]:
         count = (
@@ -317,20 +309,15 @@ class SegmentsScreen(ShopScreen):
         times = [row.at for row in rows if row.at is not None]
         if not times:
             return f"{len(rows)} segments. {UNCOUNTED_HINT}"
-        last = local_time(max(times), self._tz)
+        last = local_time(max(times), self.tz)
         return f"{len(rows)} segments, last counted {last}. Enter opens one."
 
-    def _fail(self, message: str) -> None:
+    def show_failure(self, exc: BaseException, message: str) -> None:
         self.query_one("#status", Static).update(Text(message, style="bold red"))
-
-    def on_store_changed(self, _message: Message) -> None:
-        # The app shell's own poll worker posts StoreChanged when it sees a commit:
-        # check now rather than at the next tick.
-        self._wake.set()
 
     def action_reload(self) -> None:
         self._force = True
-        self._wake.set()
+        self.reload()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # Enter and a click on a row both land here.
@@ -361,19 +348,13 @@ def load_segment_detail(
     )
 
 
-class SegmentScreen(ShopScreen):
+class SegmentScreen(StoreScreen):
     """One segment: its expression, description, count history and a sample of members."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    SegmentScreen #about { height: auto; padding: 0 1; }
-    SegmentScreen #trend { height: 2; margin: 0 1; }
-    SegmentScreen #members-title { height: 1; padding: 0 1; text-style: bold; }
-    SegmentScreen #members { height: 1fr; }
-    """
 
     def __init__(self, runtime: Runtime, name: str, *, clock: Clock | None = None) -> None:
         super().__init__(runtime, clock=clock)
@@ -393,29 +374,24 @@ class SegmentScreen(ShopScreen):
             yield table
         yield KeysFooter()
 
-    def on_mount(self) -> None:
+    def reload(self) -> None:
         self._load()
 
     @work(thread=True, exclusive=True, group="segment-load")
     def _load(self) -> None:
         worker = get_current_worker()
         try:
-            with store_engine(self).connect() as conn:
-                detail = load_segment_detail(conn, self.segment_name, self.clock(), self._tz)
+            with self.engine().connect() as conn:
+                detail = load_segment_detail(conn, self.segment_name, self.clock(), self.tz)
         except SegmentError as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._fail, f"{exc}. Press Escape to go back.")
             return
         except Exception as exc:
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._fail, describe_failure(self.runtime, exc))
+            self.failed(exc)
             return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show, detail)
-
-    def on_store_changed(self, _message: Message) -> None:
-        # Posted by the app shell when something was committed.
-        self._load()
 
     def _show(self, detail: SegmentDetail) -> None:
         if detail == self.detail:
@@ -435,14 +411,14 @@ class SegmentScreen(ShopScreen):
             about.append(UNCOUNTED_HINT, style="yellow")
         else:
             share = f" of {detail.profiles:,} profiles" if detail.profiles else ""
-            about.append(f"{last.count:,}{share}, counted {local_time(last.at, self._tz)}")
+            about.append(f"{last.count:,}{share}, counted {local_time(last.at, self.tz)}")
             about.append("  change ")
             about.append_text(change_text(last.count - before.count if before else None))
             counts = [p.count for p in detail.points]
             about.append("\nhistory      ")
             about.append(sparkline(counts), style="cyan")
             about.append(
-                f"  {len(counts)} count(s) since {local_time(detail.points[0].at, self._tz)}, "
+                f"  {len(counts)} count(s) since {local_time(detail.points[0].at, self.tz)}, "
                 f"low {min(counts):,}, high {max(counts):,}"
             )
         self.query_one("#about", Static).update(about)
@@ -464,7 +440,7 @@ class SegmentScreen(ShopScreen):
                     m.prefecture or "-",
                     Text(str(m.number_of_orders), justify="right"),
                     Text(f"{m.amount_spent:,.0f}", justify="right"),
-                    local_time(m.last_order_at, self._tz, "%Y-%m-%d"),
+                    local_time(m.last_order_at, self.tz, "%Y-%m-%d"),
                     m.lifecycle_stage,
                 ),
             )
@@ -474,6 +450,9 @@ class SegmentScreen(ShopScreen):
 
     def _fail(self, message: str) -> None:
         self.query_one("#about", Static).update(Text(message, style="bold red"))
+
+    def show_failure(self, exc: BaseException, message: str) -> None:
+        self._fail(message)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

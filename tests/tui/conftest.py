@@ -10,6 +10,7 @@ import pytest
 from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.host import Host
+from omnicrm.plugins.shopify import plugin as shopify_plugin
 from tests import synthetic_plugin
 from tests.tui.helpers import RuntimeFactory
 
@@ -23,7 +24,9 @@ def _fresh_faults() -> Iterator[None]:
 
 @pytest.fixture
 def host() -> Host:
-    host = Host.load(use_entry_points=False, extra={"synthetic": synthetic_plugin})
+    # Shopify too: its channel type says which shop a connection points at.
+    extra = {"synthetic": synthetic_plugin, "shopify": shopify_plugin}
+    host = Host.load(use_entry_points=False, extra=extra)
     assert not host.failures
     return host
 

@@ -39,7 +39,7 @@ def synthetic(name: str = "shop", **options: Any) -> Connection:
 
 
 def shopify(name: str, shop: str, **options: Any) -> Connection:
-    """A Shopify connection that is only displayed (the test host has no Shopify plugin)."""
+    """A Shopify connection that is only displayed (never synced: it reaches no shop)."""
     return Connection(
         name=name,
         channel="shopify",

@@ -6,14 +6,17 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import insert, text
 from sqlalchemy.exc import OperationalError
 
-from omnicrm.app.config import Config, SchedulerSection
+from omnicrm.app.config import Config, Connection, SchedulerSection
+from omnicrm.core.channels import ChannelType
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import connection_controls
+from omnicrm.plugins.shopify import plugin as shopify_plugin
 from omnicrm.tui.data import Reader, connection_detail, connection_rows, next_run
-from tests.tui.helpers import NOW, seed_run, synthetic
+from tests.tui.helpers import NOW, seed_run, shopify, synthetic
 
 
 def test_the_change_check_moves_only_on_a_commit(store: Store) -> None:
@@ -91,3 +94,46 @@ def test_next_run_of_each_schedule() -> None:
     cron = synthetic(cron="30 9 * * *")  # 09:30 Tokyo = 00:30 UTC, passed at 01:00 UTC
     assert next_run(cron, tz, last, NOW) == dt.datetime(2026, 11, 24, 0, 30, tzinfo=dt.UTC)
     assert next_run(synthetic(), tz, last, NOW) is None
+
+
+class PosSettings(BaseModel):
+    """A channel whose settings have no shop: where it points is a store code."""
+
+    store_code: str
+
+
+class GuessMe(BaseModel):
+    """A channel that happens to have a ``shop`` setting but says nothing of it."""
+
+    shop: str
+
+
+def describe_pos(settings: BaseModel) -> str:
+    assert isinstance(settings, PosSettings)
+    return f"store {settings.store_code}"
+
+
+def test_where_a_connection_points_comes_from_its_channel_type(store: Store) -> None:
+    pos = ChannelType("pos", PosSettings, describe=describe_pos)
+    other = ChannelType("other", GuessMe)
+    connections = {
+        "shibuya": Connection(name="shibuya", channel="pos", settings=PosSettings(store_code="S1")),
+        "web": shopify("web", "tokyo-tea.myshopify.com"),
+        "guess": Connection(name="guess", channel="other", settings=GuessMe(shop="not-a-label")),
+        "unknown": Connection(name="unknown", channel="gone", settings=GuessMe(shop="x")),
+    }
+    config = Config(None, "", SchedulerSection(), connections=connections, invalid={})
+    channels = {"pos": pos, "other": other, "shopify": shopify_plugin.CHANNEL}
+    reader = Reader(store)
+    try:
+        rows = {row.name: row.shop for row in connection_rows(reader, config, NOW, channels)}
+        detail = connection_detail(reader, config, "shibuya", NOW, channels=channels)
+    finally:
+        reader.close()
+    assert rows == {
+        "shibuya": "store S1",
+        "web": "tokyo-tea.myshopify.com",
+        "guess": "",  # no label is guessed from the settings: the channel column says "other"
+        "unknown": "",
+    }
+    assert detail.row.shop == "store S1"

@@ -209,7 +209,6 @@ async def test_the_app_shell_mounts_both_screens(store: Store) -> None:
     """As `omnicrm tui` runs them: modes of OmnicrmApp, reading through its reader
     (on SQLite a read-only connection of its own)."""
     from omnicrm.tui.app import OmnicrmApp
-    from omnicrm.tui.customers import store_engine
 
     seed_shop(store)
     app = OmnicrmApp(runtime_for(store), clock=clock, poll_interval=0.1)
@@ -219,7 +218,7 @@ async def test_the_app_shell_mounts_both_screens(store: Store) -> None:
         screen = app.screen
         assert isinstance(screen, SegmentsScreen)
         await wait_until(pilot, lambda: screen.loads >= 1, "the first load")
-        assert app.reader is not None and store_engine(screen) is app.reader.engine
+        assert app.reader is not None and screen.engine() is app.reader.engine
         with store.engine.begin() as conn:
             record_counts(conn, {"channel:both": 7}, NOW + dt.timedelta(hours=1))
         table = table_of(screen)

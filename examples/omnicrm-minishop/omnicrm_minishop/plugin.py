@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
@@ -40,11 +40,22 @@ class MiniShopSettings(BaseModel):
     timeout: float = Field(default=30.0, gt=0, le=300, description="Seconds to wait per request.")
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def describe(settings: BaseModel) -> str:
+    """Where a connection points: its shop's host (and port, when not the usual one)."""
+    url = cast(MiniShopSettings, settings).base_url
+    host = url.host or ""
+    return host if url.port == _DEFAULT_PORTS.get(url.scheme) else f"{host}:{url.port}"
+
+
 CHANNEL = ChannelType(
     name=CHANNEL_NAME,
     settings=MiniShopSettings,
     title="MiniShop",
     sandbox=sandbox,
+    describe=describe,
 )
 
 

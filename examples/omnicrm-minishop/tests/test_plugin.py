@@ -31,6 +31,15 @@ def test_registers_the_minishop_channel_type() -> None:
     assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS}
 
 
+def test_describes_where_a_connection_points() -> None:
+    [channel] = registered()
+    assert channel.describe is not None
+    shop = MiniShopSettings(base_url="https://tea.minishop.jp/", api_key="k")
+    local = MiniShopSettings(base_url="http://127.0.0.1:8731", api_key="k")
+    assert channel.describe(shop) == "tea.minishop.jp"
+    assert channel.describe(local) == "127.0.0.1:8731"
+
+
 def test_is_found_through_its_entry_point() -> None:
     [ep] = [ep for ep in entry_points(group="omnicrm") if ep.name == "minishop"]
     assert ep.value == "omnicrm_minishop.plugin"

@@ -61,12 +61,18 @@ def sandbox() -> AbstractContextManager[Mapping[str, Any]]:
     return start()
 
 
+def describe(settings: BaseModel) -> str:
+    """Where a connection points: its shop's myshopify domain."""
+    return cast(ShopifySettings, settings).shop
+
+
 CHANNEL = ChannelType(
     name=CHANNEL_NAME,
     settings=ShopifySettings,
     title="Shopify",
     sandbox=sandbox,
     webhooks=ShopifyWebhooks(),
+    describe=describe,
 )
 
 
