@@ -97,6 +97,9 @@ DATETIMES = [
     dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
     dt.datetime(2024, 2, 29, 23, 45, tzinfo=dt.timezone(dt.timedelta(hours=-9, minutes=-30))),
     dt.datetime(1, 1, 1, 0, 0, tzinfo=dt.UTC),
+    dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+    dt.datetime(2024, 5, 1, 9, 0, tzinfo=ZoneInfo("UTC")),  # UTC, but not datetime.UTC
+    dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(0), "Z")),
 ]
 
 
