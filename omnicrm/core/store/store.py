@@ -7,6 +7,7 @@ of a batch of records and the checkpoint that covers them happen in one transact
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Executable,
+    Integer,
     Row,
     RowMapping,
     any_,
@@ -391,39 +394,20 @@ class Store:
     ) -> None:
         """Save ``checkpoint`` and add to run ``run_id``'s counters: on PostgreSQL in one
         statement (each is a round trip, and a first sync makes one per batch)."""
-        statements: list[Any] = []
+        statements = _progress_statements(self.dialect, checkpoint is not None, run_id is not None)
+        if not statements:
+            return
+        params: dict[str, Any] = {"run_id": run_id, "read": read, "written": written}
         if checkpoint is not None:
-            upsert = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(
-                sync_state
-            ).values(
-                connection=connection,
-                stream=stream.value,
-                cursor=checkpoint.cursor,
-                state=dict(checkpoint.state),
-                updated_at=_now(),
+            params.update(
+                state_connection=connection,
+                state_stream=stream.value,
+                state_cursor=checkpoint.cursor,
+                state_state=dict(checkpoint.state),
+                state_updated_at=_now(),
             )
-            statements.append(
-                upsert.on_conflict_do_update(
-                    index_elements=[sync_state.c.connection, sync_state.c.stream],
-                    set_={
-                        name: upsert.excluded[name] for name in ("cursor", "state", "updated_at")
-                    },
-                )
-            )
-        if run_id is not None:
-            statements.append(
-                update(sync_runs)
-                .where(sync_runs.c.id == run_id)
-                .values(
-                    records_read=sync_runs.c.records_read + read,
-                    records_written=sync_runs.c.records_written + written,
-                )
-            )
-        if self.dialect == "postgresql" and len(statements) == 2:
-            # The upsert as a data-modifying CTE of the update: both run, in one statement.
-            statements = [statements[1].add_cte(statements[0].cte("saved_state"))]
         for statement in statements:
-            conn.execute(statement)
+            conn.execute(statement, params)
 
     def customers(self, connection: str | None = None) -> Iterator[Customer]:
         """Stored customers (of one connection, or all), in (connection, id) order."""
@@ -853,6 +837,44 @@ class Store:
             )
         return [r for r in records if r.id not in gone] if gone else records
 
+
+@functools.cache
+def _progress_statements(dialect: str, checkpoint: bool, run: bool) -> tuple[Executable, ...]:
+    """The statements of ``Store._save_progress``, built once: building a statement
+    (and its cache key) costs more than running it, and a first sync saves its progress
+    after every batch. Parameters by name: the checkpoint's ``state_<column>`` for each
+    column of ``sync_state``; the run's ``run_id``, ``read`` and ``written`` (named apart
+    from columns: Core reserves column names for its own parameters)."""
+    statements: list[Any] = []
+    if checkpoint:
+        upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(sync_state).values(
+            {
+                name: bindparam(f"state_{name}", type_=sync_state.c[name].type)
+                for name in _STATE_COLUMNS
+            }
+        )
+        statements.append(
+            upsert.on_conflict_do_update(
+                index_elements=[sync_state.c.connection, sync_state.c.stream],
+                set_={name: upsert.excluded[name] for name in ("cursor", "state", "updated_at")},
+            )
+        )
+    if run:
+        statements.append(
+            update(sync_runs)
+            .where(sync_runs.c.id == bindparam("run_id", type_=sync_runs.c.id.type))
+            .values(
+                records_read=sync_runs.c.records_read + bindparam("read", type_=Integer()),
+                records_written=sync_runs.c.records_written + bindparam("written", type_=Integer()),
+            )
+        )
+    if dialect == "postgresql" and len(statements) == 2:
+        # The upsert as a data-modifying CTE of the update: both run, in one statement.
+        statements = [statements[1].add_cte(statements[0].cte("saved_state"))]
+    return tuple(statements)
+
+
+_STATE_COLUMNS = ("connection", "stream", "cursor", "state", "updated_at")
 
 # In the array's order, so the queue's sequence follows it.
 _QUEUE_CHANGES = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import uuid
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -97,6 +98,9 @@ DATETIMES = [
     dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
     dt.datetime(2024, 2, 29, 23, 45, tzinfo=dt.timezone(dt.timedelta(hours=-9, minutes=-30))),
     dt.datetime(1, 1, 1, 0, 0, tzinfo=dt.UTC),
+    dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+    dt.datetime(2024, 5, 1, 9, 0, tzinfo=ZoneInfo("UTC")),  # UTC, but not datetime.UTC
+    dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(0), "Z")),
 ]
 
 
@@ -113,6 +117,20 @@ def test_utc_datetime_binds_as_before(dialect: Any, value: dt.datetime) -> None:
         want = _old_utc(value, "postgresql").timestamp()
         assert [b.timestamp() for b in bound] == [want] * 2
         assert all(b.utcoffset() is not None for b in bound)
+
+
+def test_utc_datetimes_bind_as_before_across_the_calendar() -> None:
+    """UTC datetimes (what records hold) take a path of their own on SQLite."""
+    process = UtcDateTime().dialect_impl(SQLITE).bind_processor(SQLITE)
+    assert process is not None
+    rng = random.Random(9)
+    span = (dt.datetime.max - dt.datetime.min).total_seconds()
+    for _ in range(2000):
+        at = dt.datetime.min + dt.timedelta(
+            seconds=rng.uniform(0, span), microseconds=rng.randrange(1_000_000)
+        )
+        value = at.replace(tzinfo=dt.UTC)
+        assert process(value) == _old_utc(value, "sqlite")
 
 
 @pytest.mark.parametrize("dialect", [SQLITE, POSTGRESQL], ids=["sqlite", "postgresql"])
