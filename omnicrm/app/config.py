@@ -1,4 +1,10 @@
-"""``omnicrm.toml``: the store, the scheduler and the connections (one per client shop).
+"""``omnicrm.toml``: the store, the scheduler, the shops and their connections.
+
+A shop (``[shops.ID]``) is one client business: one customer base, with its name,
+timezone, currency and CRM settings (``[shops.ID.identity]`` and the like override the
+top-level ``[identity]``, ``[points]`` and ``[analytics]`` for that shop only). A file
+without ``[shops]`` has one shop, ``default``. Every connection belongs to one shop
+(``shop = "ID"``; with one shop it may be left out).
 
 A connection names a channel type and gives its settings, validated by the pydantic model
 the channel's plugin registered. Secrets are never written in the file: a value written
@@ -13,6 +19,7 @@ duration of a trillion days, arrays nested thousands deep) are errors like any o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -32,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from omnicrm.core.channels import Connection, format_duration
+from omnicrm.core.channels import DEFAULT_SHOP, Connection, format_duration
 from omnicrm.core.settings import (
     DATA_DIR_ENV,
     MAX_DURATION,
@@ -52,11 +59,13 @@ from omnicrm.errors import ConfigError
 __all__ = [
     "CONFIG_ENV",
     "DATA_DIR_ENV",
+    "DEFAULT_SHOP",
     "MAX_DURATION",
     "Config",
     "Connection",
     "CrmSection",
     "SchedulerSection",
+    "Shop",
     "data_dir",
     "default_store_url",
     "format_duration",
@@ -84,6 +93,7 @@ class StoreSection(_Section):
 
 class ConnectionSection(_Section):
     channel: str
+    shop: str | None = None
     enabled: bool = True
     every: Duration | None = None
     cron: str | None = None
@@ -110,6 +120,45 @@ class ConnectionSection(_Section):
         return check_cron(value)
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+class ShopSection(_Section):
+    name: str | None = Field(default=None, max_length=200)
+    timezone: str | None = None
+    currency: str = "JPY"
+    # Overrides of the top-level sections, validated once merged onto them.
+    identity: dict[str, Any] = Field(default_factory=dict)
+    points: dict[str, Any] = Field(default_factory=dict)
+    analytics: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else SchedulerSection._known_zone(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if not _CURRENCY.fullmatch(value):
+            raise ValueError(f"currency must be an ISO 4217 code such as 'JPY', not {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Shop:
+    """One client business: one customer base and the settings its CRM runs with."""
+
+    id: str
+    name: str
+    timezone: str = "Asia/Tokyo"
+    currency: str = "JPY"
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    points: PointsSettings = field(default_factory=PointsSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+
+
 class _File(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
@@ -134,6 +183,56 @@ class Config:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    # Empty: the one implicit shop, DEFAULT_SHOP, with the top-level settings.
+    shops: dict[str, Shop] = field(default_factory=dict)
+
+    def all_shops(self) -> dict[str, Shop]:
+        """Every shop, by id: the configured ones, or the implicit ``default``."""
+        if self.shops:
+            return self.shops
+        return {
+            DEFAULT_SHOP: Shop(
+                id=DEFAULT_SHOP,
+                name=DEFAULT_SHOP,
+                timezone=self.scheduler.timezone,
+                identity=self.identity,
+                points=self.points,
+                analytics=self.analytics,
+            )
+        }
+
+    def shop(self, name: str | None) -> Shop:
+        """The shop ``name``; None is the only shop, an error naming the shops when
+        there are several."""
+        shops = self.all_shops()
+        if name is None:
+            if len(shops) == 1:
+                return next(iter(shops.values()))
+            raise ConfigError(
+                f"{len(shops)} shops are configured: name one with --shop"
+                f" ({', '.join(sorted(shops))})",
+                file=self.path,
+            )
+        if name not in shops:
+            raise ConfigError(
+                f"no shop named {name!r} (shops: {', '.join(sorted(shops))})", file=self.path
+            )
+        return shops[name]
+
+    def connections_of(self, shop: str) -> dict[str, Connection]:
+        """The valid connections of ``shop``, by name."""
+        return {n: c for n, c in self.connections.items() if c.shop == shop}
+
+    def connection_shops(self) -> dict[str, str]:
+        """Each valid connection's shop, by connection name (what the store is opened with)."""
+        return {name: conn.shop for name, conn in self.connections.items()}
+
+    @property
+    def default_shop(self) -> str:
+        """Where records of connections the config does not name belong: the only shop,
+        else DEFAULT_SHOP."""
+        shops = self.all_shops()
+        return next(iter(shops)) if len(shops) == 1 else DEFAULT_SHOP
 
     def connection(self, name: str) -> Connection:
         """The valid connection ``name``, or the ConfigError that explains why not."""
@@ -206,18 +305,26 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         raise ConfigError(
             "must be a table", file=path, line=locate(("connections",)), key="connections"
         )
+    raw_shops = document.pop("shops", {})
+    if not isinstance(raw_shops, dict):
+        raise ConfigError("must be a table", file=path, line=locate(("shops",)), key="shops")
     top = _resolve_env(document, (), path, locate)
     try:
         parsed = _File.model_validate(top)
     except ValidationError as exc:
         raise _from_validation(exc, (), path, locate) from None
+    shops = {
+        shop_id: _shop(shop_id, raw, top, parsed, path, locate)
+        for shop_id, raw in raw_shops.items()
+    }
 
     connections: dict[str, Connection] = {}
     invalid: dict[str, ConfigError] = {}
     for name, raw in raw_connections.items():
         prefix = ("connections", name)
         try:
-            connections[name] = _connection(name, raw, prefix, path, locate, channel_settings)
+            connection = _connection(name, raw, prefix, path, locate, channel_settings)
+            connections[name] = _in_shop(connection, raw, shops, prefix, path, locate)
         except ConfigError as exc:
             invalid[name] = exc
     return Config(
@@ -231,7 +338,85 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         identity=parsed.identity,
         points=parsed.points,
         analytics=parsed.analytics,
+        shops=shops,
     )
+
+
+def _shop(
+    shop_id: str, raw: Any, top: dict[str, Any], parsed: _File, path: Path, locate: _Locator
+) -> Shop:
+    """``[shops.ID]``, its CRM settings merged onto the top-level ones."""
+    prefix = ("shops", shop_id)
+    if not _NAME.fullmatch(shop_id):
+        raise ConfigError(
+            "shop ids use letters, digits, '-', '_' and '.' (at most 100)",
+            file=path,
+            line=locate(prefix),
+            key=".".join(prefix),
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a table", file=path, line=locate(prefix), key=".".join(prefix))
+    raw = _resolve_env(raw, prefix, path, locate)
+    try:
+        section = ShopSection.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_validation(exc, prefix, path, locate) from None
+    merged: dict[str, Any] = {}
+    for key, model in (
+        ("identity", IdentitySettings),
+        ("points", PointsSettings),
+        ("analytics", AnalyticsSettings),
+    ):
+        override = getattr(section, key)
+        if not override:
+            merged[key] = getattr(parsed, key)
+            continue
+        base = top.get(key) or {}
+        try:
+            merged[key] = model.model_validate({**base, **override})
+        except ValidationError as exc:
+            raise _from_validation(exc, (*prefix, key), path, locate) from None
+    return Shop(
+        id=shop_id,
+        name=section.name or shop_id,
+        timezone=section.timezone or parsed.scheduler.timezone,
+        currency=section.currency,
+        **merged,
+    )
+
+
+def _in_shop(
+    connection: Connection,
+    raw: dict[str, Any],
+    shops: dict[str, Shop],
+    prefix: tuple[str, ...],
+    path: Path,
+    locate: _Locator,
+) -> Connection:
+    """``connection`` with its shop: the one it names, or the only one."""
+    named = raw.get("shop")
+    known = ", ".join(sorted(shops)) if shops else DEFAULT_SHOP
+    where = (*prefix, "shop")
+    if named is None:
+        if len(shops) > 1:
+            raise ConfigError(
+                f'names no shop, and {len(shops)} are configured: add shop = "ID" (shops: {known})',
+                file=path,
+                line=locate(prefix),
+                key=".".join(where),
+            )
+        shop = next(iter(shops)) if shops else DEFAULT_SHOP
+    elif named in shops or (not shops and named == DEFAULT_SHOP):
+        shop = named
+    else:
+        hint = "" if shops else f"; add a [shops.{named}] table"
+        raise ConfigError(
+            f"no shop named {named!r} (shops: {known}){hint}",
+            file=path,
+            line=locate(where),
+            key=".".join(where),
+        )
+    return dataclasses.replace(connection, shop=shop)
 
 
 def _connection(
@@ -242,7 +427,7 @@ def _connection(
     locate: _Locator,
     channel_settings: Mapping[str, type[BaseModel]],
 ) -> Connection:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(
             "connection names use letters, digits, '-', '_' and '.' (at most 100)",
             file=path,

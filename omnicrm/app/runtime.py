@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omnicrm.app.config import Config, SchedulerSection, default_store_url, load_config
+from omnicrm.app.config import Config, SchedulerSection, Shop, default_store_url, load_config
 from omnicrm.core.host import Host
 from omnicrm.core.scheduler import CronJob
 from omnicrm.core.store import Store
@@ -20,7 +20,7 @@ log = logging.getLogger("omnicrm")
 NIGHTLY_JOB = "crm:nightly"
 
 if TYPE_CHECKING:
-    from omnicrm.crm.refresh import RefreshResult
+    from omnicrm.crm.refresh import CrmSettings, RefreshResult
 
 
 def crm_jobs(config: Config, nightly: Callable[[], None]) -> list[CronJob]:
@@ -54,7 +54,11 @@ class Runtime:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
             try:
-                self._store = Store.open(self.config.store_url)
+                self._store = Store.open(
+                    self.config.store_url,
+                    shops=self.config.connection_shops(),
+                    default_shop=self.config.default_shop,
+                )
             except ConfigError as exc:
                 raise ConfigError(exc.reason, file=self.config.path, key=exc.key) from None
         return self._store
@@ -64,38 +68,73 @@ class Runtime:
         after = self._after_sync if self.config.crm.refresh_after_sync else None
         return SyncEngine(self.host, self.store, after_run=after)
 
-    def refresh(self, *, full: bool = False, rebuild: bool = False) -> RefreshResult:
-        """Bring profiles, scores and segment counts up to date (see omnicrm.crm.refresh)."""
-        # Imported here: the CRM pulls in numpy and scipy, which most commands never need.
-        from omnicrm.crm.refresh import CrmSettings, refresh
+    def shop(self, name: str | None = None) -> Shop:
+        """The shop ``name`` (None: the only one; a ConfigError naming them if several)."""
+        return self.config.shop(name)
 
-        config = self.config
-        settings = CrmSettings(
-            identity=config.identity,
-            points=config.points,
-            analytics=config.analytics,
-            crm=config.crm,
-            timezone=config.scheduler.timezone,
+    def crm_settings(self, shop: str | None = None) -> CrmSettings:
+        """What the CRM runs with in ``shop`` (None: the only shop)."""
+        from omnicrm.crm.refresh import CrmSettings
+
+        chosen = self.config.shop(shop)
+        return CrmSettings(
+            shop=chosen.id,
+            identity=chosen.identity,
+            points=chosen.points,
+            analytics=chosen.analytics,
+            crm=self.config.crm,
+            timezone=chosen.timezone,
+            currency=chosen.currency,
         )
-        return refresh(self.store, settings, full=full, rebuild=rebuild)
+
+    def refresh(
+        self, shop: str | None = None, *, full: bool = False, rebuild: bool = False
+    ) -> RefreshResult:
+        """Bring ``shop``'s profiles, scores and segment counts up to date (None: the
+        only shop; see omnicrm.crm.refresh)."""
+        # Imported here: the CRM pulls in numpy and scipy, which most commands never need.
+        from omnicrm.crm.refresh import refresh
+
+        return refresh(self.store, self.crm_settings(shop), full=full, rebuild=rebuild)
+
+    def refresh_all(self, *, full: bool = False) -> dict[str, RefreshResult]:
+        """:meth:`refresh` every shop, one after another; one shop's failure is logged
+        and the others still refresh."""
+        results: dict[str, RefreshResult] = {}
+        for shop in sorted(self.config.all_shops()):
+            try:
+                results[shop] = self.refresh(shop, full=full)
+            except Exception:
+                log.exception("crm refresh of shop %s failed", shop)
+        return results
 
     def nightly(self) -> None:
-        """The nightly job: a full refresh (CLV fit, point expiry), then reconciliation."""
+        """The nightly job, shop by shop: a full refresh (CLV fit, point expiry), then
+        reconciliation."""
         import datetime as dt
 
         from omnicrm.crm.points import run_reconciliation
 
-        self.refresh(full=True)
-        found = run_reconciliation(self.store, self.config.points, dt.datetime.now(dt.UTC))
-        if found.differences:
-            log.warning("points: %d balance(s) differ from the platform's", len(found.differences))
+        for shop_id, shop in sorted(self.config.all_shops().items()):
+            try:
+                self.refresh(shop_id, full=True)
+                found = run_reconciliation(self.store, shop.points, dt.datetime.now(dt.UTC))
+            except Exception:
+                log.exception("crm nightly of shop %s failed", shop_id)
+                continue
+            if found.differences:
+                log.warning(
+                    "points of shop %s: %d balance(s) differ from the platform's",
+                    shop_id,
+                    len(found.differences),
+                )
 
     def jobs(self) -> list[CronJob]:
         """The scheduled jobs beside the syncs (see :func:`crm_jobs`)."""
         return crm_jobs(self.config, self.nightly)
 
-    def _after_sync(self, _result: SyncResult) -> None:
-        self.refresh()
+    def _after_sync(self, result: SyncResult) -> None:
+        self.refresh(self.store.shop_of(result.connection))
 
     def close(self) -> None:
         if self._store is not None:

@@ -108,9 +108,14 @@ class StreamContext(Generic[SettingsT]):
         self.rate_limit_wait += seconds
 
 
+# The shop of a store or config that names none: a single-shop installation.
+DEFAULT_SHOP = "default"
+
+
 @dataclass(frozen=True)
 class Connection:
-    """One connection: a channel type, its validated settings, how and when to sync it."""
+    """One connection: a channel type, its validated settings, how and when to sync it,
+    and the shop (client business) whose customers it brings."""
 
     name: str
     channel: str
@@ -120,6 +125,7 @@ class Connection:
     cron: str | None = None
     lookback: dt.timedelta = dt.timedelta(minutes=10)
     batch_size: int = 1000
+    shop: str = DEFAULT_SHOP
 
     @property
     def schedule(self) -> str:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm import identity
 from omnicrm.crm.analytics.scoring import score_clv
@@ -55,13 +56,15 @@ _PG_LOCK_KEY = 0x6F6D6E69  # 'omni'
 
 @dataclass(frozen=True)
 class CrmSettings:
-    """What a refresh needs from the config."""
+    """What a refresh of one shop needs from the config."""
 
+    shop: str = DEFAULT_SHOP
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     crm: CrmSection = field(default_factory=CrmSection)
     timezone: str = "Asia/Tokyo"
+    currency: str = "JPY"
 
     @property
     def tz(self) -> ZoneInfo:

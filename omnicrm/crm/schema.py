@@ -5,6 +5,11 @@ Everything here is derived from the source records (plus the operator's own deci
 links, separations, interactions, point adjustments), so a profile can be rebuilt,
 merged and unmerged without losing what a channel sent. The store's migrations build
 these tables with the framework's own.
+
+Every row belongs to one shop (a client business): tables keyed by values two shops may
+share (match keys, segment names, import ids, state keys) lead their keys with the shop;
+tables keyed by a profile or a connection, each of which belongs to one shop, carry the
+shop for shop-wide scans. Nothing here joins rows of two shops.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ profiles = Table(
     "profiles",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     # The person, as best known across the members (the latest non-empty value wins).
     Column("family_name", String(255)),
     Column("given_name", String(255)),
@@ -69,8 +75,10 @@ profiles = Table(
     # Normalised names (kanji and hiragana), email and phone, for lookups.
     Column("search_text", Text),
     Column("updated_at", UtcDateTime(), nullable=False),
-    Index(None, "email"),
-    Index(None, "phone"),
+    # A shop's profiles without a scan of the others' (counts, reports, lookups).
+    Index(None, "shop", "id"),
+    Index(None, "shop", "email"),
+    Index(None, "shop", "phone"),
 )
 
 # Multi-valued attributes for segments: tag, channel (web, pos, app ...), store, connection.
@@ -80,7 +88,8 @@ profile_values = Table(
     Column("profile_id", Integer, primary_key=True, autoincrement=False),
     Column("attr", String(16), primary_key=True),
     Column("value", String(255), primary_key=True),
-    Index(None, "attr", "value"),
+    Column("shop", String(100), nullable=False),
+    Index(None, "shop", "attr", "value"),
 )
 
 # Which profile each source customer belongs to.
@@ -89,6 +98,7 @@ profile_members = Table(
     metadata,
     Column("connection", String(100), primary_key=True),
     Column("record_id", String(255), primary_key=True),
+    Column("shop", String(100), nullable=False),
     Column("profile_id", Integer, nullable=False),
     Column("joined_at", UtcDateTime(), nullable=False),
     Index(None, "profile_id"),
@@ -102,7 +112,9 @@ identity_keys = Table(
     Column("record_id", String(255), primary_key=True),
     Column("kind", String(16), primary_key=True),
     Column("value", String(320), primary_key=True),
-    Index(None, "kind", "value"),
+    Column("shop", String(100), nullable=False),
+    # Matching looks keys up within one shop: records of two shops never meet here.
+    Index(None, "shop", "kind", "value"),
 )
 
 # Why two source customers are one person: one row per edge of a profile's merge tree.
@@ -110,6 +122,7 @@ identity_merges = Table(
     "identity_merges",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     Column("profile_id", Integer, nullable=False),
     Column("a_connection", String(100), nullable=False),
     Column("a_record", String(255), nullable=False),
@@ -127,6 +140,7 @@ identity_overrides = Table(
     "identity_overrides",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("a_connection", String(100), nullable=False),
     Column("a_record", String(255), nullable=False),
@@ -134,6 +148,7 @@ identity_overrides = Table(
     Column("b_record", String(255), nullable=False),
     Column("note", Text, info=FREE_TEXT),
     Column("created_at", UtcDateTime(), nullable=False),
+    Index(None, "shop", "id"),
     Index(None, "a_connection", "a_record"),
     Index(None, "b_connection", "b_record"),
 )
@@ -143,6 +158,7 @@ interactions = Table(
     "interactions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     Column("profile_id", Integer, nullable=False),
     Column("source", String(100), nullable=False),
     Column("external_id", String(255), nullable=False),
@@ -152,7 +168,7 @@ interactions = Table(
     Column("subject", String(255), info=FREE_TEXT),
     Column("body", Text, info=FREE_TEXT),
     Column("created_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("source", "external_id"),
+    UniqueConstraint("shop", "source", "external_id"),
     Index(None, "profile_id", "occurred_at"),
 )
 
@@ -160,13 +176,15 @@ nps_responses = Table(
     "nps_responses",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     Column("profile_id", Integer),
     Column("source", String(100), nullable=False),
     Column("external_id", String(255), nullable=False),
     Column("score", Integer, nullable=False),
     Column("comment", Text, info=FREE_TEXT),
     Column("responded_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("source", "external_id"),
+    UniqueConstraint("shop", "source", "external_id"),
+    Index(None, "shop", "responded_at"),
     Index(None, "profile_id"),
 )
 
@@ -177,6 +195,7 @@ points_entries = Table(
     "points_entries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     Column("source", String(100), nullable=False),
     # Room for a prefix before a 255-character platform id: 'reverse:redeem:<order id>'.
     Column("event_id", String(320), nullable=False),
@@ -188,13 +207,15 @@ points_entries = Table(
     Column("expires_at", UtcDateTime()),
     Column("order_id", String(255)),
     Column("note", Text, info=FREE_TEXT),
-    UniqueConstraint("source", "event_id"),
+    UniqueConstraint("shop", "source", "event_id"),
     Index(None, "connection", "customer_id"),
 )
 
 segments = Table(
     "segments",
     metadata,
+    # Built-in segments exist in every shop; a user's segment belongs to one.
+    Column("shop", String(100), primary_key=True),
     Column("name", String(100), primary_key=True),
     Column("expression", Text, nullable=False),
     Column("builtin", Boolean, nullable=False),
@@ -205,6 +226,7 @@ segments = Table(
 segment_counts = Table(
     "segment_counts",
     metadata,
+    Column("shop", String(100), primary_key=True),
     Column("segment", String(100), primary_key=True),
     Column("counted_at", UtcDateTime(), primary_key=True),
     Column("count", Integer, nullable=False),
@@ -215,6 +237,7 @@ segment_counts = Table(
 crm_state = Table(
     "crm_state",
     metadata,
+    Column("shop", String(100), primary_key=True),
     Column("key", String(64), primary_key=True),
     Column("value", Json, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),

@@ -195,6 +195,9 @@ metadata = MetaData(
 customers = Table(
     "customers",
     metadata,
+    # Keyed by connection, which belongs to one shop (see connection_shops); the shop
+    # is on every row for shop-wide scans and as the partition key.
+    Column("shop", String(100), nullable=False),
     Column("connection", String(100), primary_key=True),
     Column("id", String(255), primary_key=True),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -218,12 +221,13 @@ customers = Table(
     Column("synced_at", UtcDateTime(), nullable=False),
     Column("points", Integer),
     Index(None, "connection", "updated_at"),
-    Index(None, "email"),
+    Index(None, "shop", "email"),
 )
 
 orders = Table(
     "orders",
     metadata,
+    Column("shop", String(100), nullable=False),
     Column("connection", String(100), primary_key=True),
     Column("id", String(255), primary_key=True),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -246,6 +250,7 @@ orders = Table(
     Column("points_redeemed", Integer),
     Index(None, "connection", "updated_at"),
     Index(None, "connection", "customer_id"),
+    Index(None, "shop", "placed_at"),
 )
 
 order_lines = Table(
@@ -363,6 +368,21 @@ profile_changes = Table(
     "profile_changes",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
     Column("connection", String(100), nullable=False),
     Column("record_id", String(255), nullable=False),
+    # Each shop's refresh drains its own changes.
+    Index(None, "shop", "seq"),
+)
+
+
+# Which shop each connection's records belong to. A connection never moves: its
+# customers are that shop's personal data (the store refuses a config that moves one).
+connection_shops = Table(
+    "connection_shops",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("shop", String(100), nullable=False),
+    Column("assigned_at", UtcDateTime(), nullable=False),
+    Index(None, "shop"),
 )

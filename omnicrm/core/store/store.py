@@ -39,12 +39,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer, Order
 from omnicrm.core.store import exports, failures, locks, personal, rows, table_writers
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     connection_controls,
+    connection_shops,
     customers,
     json_text,
     order_lines,
@@ -120,7 +121,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Store:
     """Access to one omnicrm database."""
 
-    def __init__(self, url: str, *, exports_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        exports_dir: Path | None = None,
+        shops: Mapping[str, str] | None = None,
+        default_shop: str = DEFAULT_SHOP,
+    ) -> None:
         parsed = failures.parse_url(url)
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
@@ -148,6 +156,11 @@ class Store:
             except OSError as exc:
                 raise failures.store_error(exc, parsed, opening=True) from None
         self._exports_dir = exports_dir
+        # The shop the config gives each connection, and the one for connections it
+        # does not name; what the store holds (connection_shops) wins, see shop_of.
+        self._configured_shops = dict(shops or {})
+        self.default_shop = default_shop
+        self._shops: dict[str, str] = {}
         # Errors never show the values of a statement: they are customers' personal data.
         self.engine: Engine = create_engine(parsed, json_serializer=json_text, hide_parameters=True)
         event.listen(self.engine, "handle_error", failures.on_engine_error)
@@ -155,20 +168,36 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, exports_dir: Path | None = None) -> Store:
+    def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        exports_dir: Path | None = None,
+        shops: Mapping[str, str] | None = None,
+        default_shop: str = DEFAULT_SHOP,
+    ) -> Store:
         """Open the store at ``url``, bringing its schema up to date unless told not to.
+
+        ``shops`` maps connection names to the shop (client business) each belongs to;
+        connections it leaves out belong to ``default_shop``. A connection keeps the shop
+        its records were first written under: a config that moves one raises ConfigError.
 
         A store that cannot be opened raises StoreError (``opening`` set). Opening it for
         writing also ends the runs a dead process (or a lost store) left 'running'.
         """
-        store = cls(url, exports_dir=exports_dir)
+        store = cls(url, exports_dir=exports_dir, shops=shops, default_shop=default_shop)
         if migrate:
             try:
                 store.migrate()
                 store.reap_stale_runs()
+                store._check_shops()
             except (SQLAlchemyError, OSError) as exc:
                 store.close()
                 raise failures.store_error(exc, store.url, opening=True) from None
+            except ConfigError:
+                store.close()
+                raise
         return store
 
     @property
@@ -201,7 +230,81 @@ class Store:
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
+            # Where an older store's rows go (migration 0004).
+            config.attributes["shops"] = self._configured_shops
+            config.attributes["default_shop"] = self.default_shop
             command.upgrade(config, "head")
+
+    # -- shops ---------------------------------------------------------------
+
+    def shop_of(self, connection: str, conn: Connection | None = None) -> str:
+        """The shop whose customers ``connection`` brings: the one its records were
+        first written under, else the configured one. Recorded on first use (in
+        ``conn``'s transaction when given), so the connection never changes shop."""
+        shop = self._shops.get(connection)
+        if shop is not None:
+            return shop
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.shop_of(connection, own)
+        stored = conn.execute(
+            select(connection_shops.c.shop).where(connection_shops.c.connection == connection)
+        ).scalar()
+        if stored is not None:
+            self._shops[connection] = stored
+            return str(stored)
+        # Not cached until a later call reads it back: the first write's transaction
+        # may yet roll back.
+        shop = self._configured_shops.get(connection, self.default_shop)
+        upsert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        conn.execute(
+            upsert(connection_shops)
+            .values(connection=connection, shop=shop, assigned_at=_now())
+            .on_conflict_do_nothing()
+        )
+        return shop
+
+    def shops(self) -> dict[str, str]:
+        """Every connection the store has records of, with its shop."""
+        with self.engine.connect() as conn:
+            return {
+                row.connection: row.shop
+                for row in conn.execute(
+                    select(connection_shops.c.connection, connection_shops.c.shop)
+                )
+            }
+
+    def _check_shops(self) -> None:
+        """Refuse a config that moves a connection holding records to another shop (its
+        customers would join another business's customer base); record the others."""
+        stored = self.shops()
+        with self.engine.begin() as conn:
+            for connection, shop in sorted(self._configured_shops.items()):
+                held = stored.get(connection)
+                if held is None or held == shop:
+                    continue
+                if self._holds_records(conn, connection):
+                    raise ConfigError(
+                        f"connection {connection!r} holds the customers of shop {held!r} and"
+                        f" cannot move to shop {shop!r}: a shop's customers never join another"
+                        " shop's; give the new shop a connection of its own",
+                        key=f"connections.{connection}.shop",
+                    )
+                conn.execute(
+                    update(connection_shops)
+                    .where(connection_shops.c.connection == connection)
+                    .values(shop=shop, assigned_at=_now())
+                )
+
+    @staticmethod
+    def _holds_records(conn: Connection, connection: str) -> bool:
+        return any(
+            conn.execute(
+                select(table.c.connection).where(table.c.connection == connection).limit(1)
+            ).first()
+            is not None
+            for table in (customers, orders)
+        )
 
     # -- locks ---------------------------------------------------------------
 
@@ -320,7 +423,7 @@ class Store:
         writers = table_writers.writers(self.engine)
         writer = writers(customers)
         now = _now()
-        same = {"synced_at": now}
+        same = {"shop": self.shop_of(connection, conn), "synced_at": now}
         new_rows = writer.encode([rows.customer_row(connection, c, now) for c in new], same)
         changed_rows = writer.encode([rows.customer_row(connection, c, now) for c in changed], same)
         writer.update(conn, changed_rows)
@@ -337,7 +440,7 @@ class Store:
         writers = table_writers.writers(self.engine)
         order_writer, line_writer = writers(orders), writers(order_lines)
         now = _now()
-        same = {"connection": connection, "synced_at": now}
+        same = {"shop": self.shop_of(connection, conn), "connection": connection, "synced_at": now}
         # Everything is encoded before anything is written: a value the store refuses
         # fails the batch before it touched a row (and the transaction undoes it anyway).
         # Rows read straight from the records, no dict nor value tuple in between: a first
@@ -380,7 +483,8 @@ class Store:
             # customers, and a thousand rows bound one by one (executemany, or COPY's
             # start, rows and end) cost a few times more.
             sql = _QUEUE_CHANGES[self.dialect]
-            conn.exec_driver_sql(sql, (connection, orjson.dumps(ids).decode()))
+            shop = self.shop_of(connection, conn)
+            conn.exec_driver_sql(sql, (shop, connection, orjson.dumps(ids).decode()))
 
     def _save_progress(
         self,
@@ -878,10 +982,10 @@ _STATE_COLUMNS = ("connection", "stream", "cursor", "state", "updated_at")
 
 # In the array's order, so the queue's sequence follows it.
 _QUEUE_CHANGES = {
-    "sqlite": "INSERT INTO profile_changes (connection, record_id)"
-    " SELECT ?, value FROM json_each(?) ORDER BY key",
-    "postgresql": "INSERT INTO profile_changes (connection, record_id)"
-    " SELECT %s, value FROM jsonb_array_elements_text(CAST(%s AS jsonb))"
+    "sqlite": "INSERT INTO profile_changes (shop, connection, record_id)"
+    " SELECT ?, ?, value FROM json_each(?) ORDER BY key",
+    "postgresql": "INSERT INTO profile_changes (shop, connection, record_id)"
+    " SELECT %s, %s, value FROM jsonb_array_elements_text(CAST(%s AS jsonb))"
     " WITH ORDINALITY AS ids(value, n) ORDER BY n",
 }
 

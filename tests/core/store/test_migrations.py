@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 import omnicrm.core.store.store as store_module
+import omnicrm.crm.schema  # noqa: F401  (the CRM declares its tables on the same metadata)
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import metadata
 
