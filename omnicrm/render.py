@@ -33,9 +33,15 @@ def local_time(moment: dt.datetime | None, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %
     return moment.astimezone(tz).strftime(fmt) if moment else "-"
 
 
-def shop_zone(config: Config) -> ZoneInfo:
-    """The shop's time zone: every time shown to a person is in it."""
-    return ZoneInfo(config.scheduler.timezone)
+def shop_zone(config: Config, shop: str | None = None) -> ZoneInfo:
+    """The time zone of ``shop`` (None: the only shop, else the scheduler's): every
+    time shown to a person is in it."""
+    shops = config.all_shops()
+    if shop is None:
+        if len(shops) != 1:
+            return ZoneInfo(config.scheduler.timezone)
+        return ZoneInfo(next(iter(shops.values())).timezone)
+    return ZoneInfo(config.shop(shop).timezone)
 
 
 def zone_name(tz: dt.tzinfo, at: dt.datetime | None = None) -> str:

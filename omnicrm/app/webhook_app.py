@@ -111,7 +111,7 @@ class ProfileRefresher:
 
     def _refresh(self) -> None:
         try:
-            self._runtime.refresh()
+            self._runtime.refresh_all()
         except Exception:
             log.exception("profile refresh after webhooks failed; the next one retries")
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
@@ -38,6 +39,17 @@ def errors() -> Iterator[None]:
         fail(str(exc), 2 if exc.opening else 1)
     except OmnicrmError as exc:
         fail(str(exc), 1)
+
+
+# Every command that reads or changes customer data works in one shop: its customers,
+# segments, points and reports never mix with another shop's.
+shop_option = click.option(
+    "--shop",
+    "shop",
+    default=None,
+    metavar="ID",
+    help="The shop (client business) to work in; may be left out when only one is configured.",
+)
 
 
 class Context:
