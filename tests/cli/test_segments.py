@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from omnicrm.cli import cli
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.segments import define, ensure_builtin, record_counts
 from tests.crm.segments.profiles import add_profile, jst
@@ -59,10 +60,10 @@ def test_the_list_shows_every_segment_and_says_when_none_was_counted(config: Pat
 
 def test_the_list_shows_the_last_count_and_its_change(config: Path, store: Store) -> None:
     with store.engine.begin() as conn:
-        ensure_builtin(conn)
-        define(conn, "tokyo", "prefecture = '東京都'")
-        record_counts(conn, {"tokyo": 4, "channel:both": 9}, jst(2024, 5, 1, 9))
-        record_counts(conn, {"tokyo": 7, "channel:both": 5}, jst(2024, 5, 1, 10))
+        ensure_builtin(conn, shop=DEFAULT_SHOP)
+        define(conn, "tokyo", "prefecture = '東京都'", shop=DEFAULT_SHOP)
+        record_counts(conn, {"tokyo": 4, "channel:both": 9}, jst(2024, 5, 1, 9), shop=DEFAULT_SHOP)
+        record_counts(conn, {"tokyo": 7, "channel:both": 5}, jst(2024, 5, 1, 10), shop=DEFAULT_SHOP)
     lines = run(config).output.splitlines()
     tokyo = next(line for line in lines if line.strip().startswith("tokyo"))
     assert tokyo.split()[-4:] == ["7", "+3", "2024-05-01", "10:00"]
