@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import (
     Consent,
     ConsentState,
@@ -144,8 +144,8 @@ def test_first_refresh_builds_one_profile_per_person(shop: Store) -> None:
         assert [m.id for m in find_profiles(conn, "やまだ")] == [hanako]
         assert [m.id for m in find_profiles(conn, "ﾔﾏﾀﾞ ﾊﾅｺ")] == [hanako]
         assert [m.id for m in find_profiles(conn, "090-1234-5678")] == [hanako]
-        counts = {name: c.count for name, c in latest_counts(conn).items()}
-        assert counts == count_all(conn, NOW)
+        counts = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
+        assert counts == count_all(conn, NOW, shop=DEFAULT_SHOP)
         assert counts["channel:both"] == 1
         assert counts["lifecycle:dormant"] == 1
 
@@ -167,8 +167,8 @@ def test_incremental_refresh_matches_a_full_count(shop: Store) -> None:
         ichiro = profile_of(conn, "ec", "E2")
         assert ichiro is not None and profile_of(conn, "pos", "P2") == ichiro
         assert load_profile(conn, ichiro).channel_mix == "both"
-        counts = {name: c.count for name, c in latest_counts(conn).items()}
-        assert counts == count_all(conn, later)
+        counts = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
+        assert counts == count_all(conn, later, shop=DEFAULT_SHOP)
 
 
 def test_a_redacted_customer_leaves_their_profile(shop: Store) -> None:
@@ -193,9 +193,9 @@ def test_full_refresh_scores_everything_and_records_counts(shop: Store) -> None:
     result = refresh(shop, CrmSettings(), full=True, now=NOW + dt.timedelta(days=1))
     assert result.full and not result.incremental_count
     with shop.engine.connect() as conn:
-        counts = {name: c.count for name, c in latest_counts(conn).items()}
-        assert counts == count_all(conn, NOW + dt.timedelta(days=1))
-        assert all(c.previous is not None for c in latest_counts(conn).values())
+        counts = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
+        assert counts == count_all(conn, NOW + dt.timedelta(days=1), shop=DEFAULT_SHOP)
+        assert all(c.previous is not None for c in latest_counts(conn, shop=DEFAULT_SHOP).values())
 
 
 def test_a_first_import_never_shows_points_already_past_their_date(store: Store) -> None:
@@ -214,7 +214,9 @@ def test_a_first_import_never_shows_points_already_past_their_date(store: Store)
         assert pid is not None
         assert balance(conn, pid).total == 70  # the 500 of 800 days ago are gone
         assert load_profile(conn, pid).row["points_balance"] == 70
-        assert count_segments(conn, {"p": "points_balance = 70"}, NOW) == {"p": 1}
+        assert count_segments(conn, {"p": "points_balance = 70"}, NOW, shop=DEFAULT_SHOP) == {
+            "p": 1
+        }
 
 
 def test_customers_find_matches_part_of_an_email_as_it_matches_part_of_a_name(
