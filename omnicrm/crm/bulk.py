@@ -1,29 +1,35 @@
-"""Many rows' updates at once: what a refresh writes for a thousand changed profiles.
+"""Many rows' updates and inserts at once: what a refresh writes for a thousand changed
+profiles.
 
 On SQLite an ``executemany`` of one UPDATE is already the fast way (no round trips: the
 database is in the process). On PostgreSQL the same ``executemany`` is a thousand
-statements, each parsed, planned and executed on its own (130 ms for 1,000 profiles in
-benchmarks/segments.py). There the rows are instead copied (``COPY``, one stream) into a
-temporary table and applied by ONE ``UPDATE ... FROM`` joining it on the key.
+statements, each executed on its own. There the rows are instead sent as one array per
+field and applied by ONE ``UPDATE ... FROM unnest(...)`` joining them on the key (or
+ONE ``INSERT ... SELECT`` from them). A thousand profiles' writes went from 130 ms to
+a few tens (benchmarks/README.md, segments).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, MetaData, Table, bindparam, update
-from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.types import TypeEngine
 
 # What to SET, given the staged row's values by field name: the default sets every
 # column named by a field to that field's value.
 Values = Callable[[Mapping[str, ColumnElement[Any]]], Mapping[str, Any]]
-
-# A name of its own for each staging table, so two updates in one transaction (a
-# temporary table lives until it is dropped) never meet.
-_serial = itertools.count()
 
 
 def update_rows(
@@ -73,31 +79,34 @@ def update_rows(
         statement = update(table).where(match == params[key]).values(set_clause(params))
         conn.execute(statement, [{f"_v_{n}": row[n] for n in fields} for row in rows])
         return
-    temp = Table(
-        f"_staged_{table.name}_{next(_serial)}",
-        MetaData(),
-        *(Column(name, type_of(name)) for name in fields),
-        prefixes=["TEMPORARY"],
-    )
-    # Created, filled and dropped in the caller's transaction: on a failure the rollback
-    # takes the table away with the rest.
-    conn.execute(CreateTable(temp))
-    # The columns' own bind processing (UTC datetimes, JSON ...), then COPY's text.
-    processors = [temp.c[name].type.bind_processor(conn.dialect) or _same for name in fields]
-    names = ", ".join(f'"{name}"' for name in fields)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f'COPY "{temp.name}" ({names}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(
-                    [process(row[n]) for process, n in zip(processors, fields, strict=True)]
-                )
-    finally:
-        cursor.close()
-    staged: dict[str, ColumnElement[Any]] = {name: temp.c[name] for name in fields}
-    conn.execute(update(table).where(match == temp.c[key]).values(set_clause(staged)))
-    conn.execute(DropTable(temp))
+    # The rows go as one array per field, each bound whole (a thousand rows are a few
+    # parameters, not thousands), and unnest() turns them back into rows joined on the
+    # key. The statement's text depends only on the fields, so it is compiled once and
+    # prepared by the driver. The planner guesses unnest() at 100 rows and so looks each
+    # key up in the table's index; a temporary table without statistics was guessed
+    # large and joined by reading the whole table.
+    arrays = [
+        bindparam(f"_v_{name}", [row[name] for row in rows], type_=ARRAY(type_of(name)))
+        for name in fields
+    ]
+    staged_rows = func.unnest(*arrays).table_valued(*fields, name="staged").render_derived()
+    staged: dict[str, ColumnElement[Any]] = {name: staged_rows.c[name] for name in fields}
+    conn.execute(update(table).where(match == staged[key]).values(set_clause(staged)))
 
 
-def _same(value: Any) -> Any:
-    return value
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with the same keys, each a column of ``table``) in the
+    caller's transaction: on PostgreSQL one ``INSERT ... SELECT`` from one array per
+    column instead of a statement per row."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), list(rows))
+        return
+    fields = list(rows[0])
+    arrays = [
+        bindparam(f"_v_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+        for name in fields
+    ]
+    staged = func.unnest(*arrays).table_valued(*fields).render_derived()
+    conn.execute(insert(table).from_select(fields, select(*(staged.c[name] for name in fields))))

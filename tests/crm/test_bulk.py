@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Float, select
 
 from omnicrm.core.store import Store
-from omnicrm.crm.bulk import update_rows
-from omnicrm.crm.schema import profiles
+from omnicrm.crm.bulk import insert_rows, update_rows
+from omnicrm.crm.schema import profile_values, profiles
 from tests.crm.segments.profiles import NOW, add_profile
 
 LATER = NOW + dt.timedelta(days=3)
@@ -76,3 +76,21 @@ def test_a_field_that_is_no_column_needs_its_type(store: Store) -> None:
             update_rows(conn, profiles, [{"id": pid, "spent": 1.0}], values=lambda s: {})
         with pytest.raises(ValueError, match="no key field 'id'"):
             update_rows(conn, profiles, [{"pid": pid, "email": "x"}])
+
+
+def test_insert_rows_inserts_every_row_once(store: Store) -> None:
+    with store.engine.begin() as conn:
+        ids = [add_profile(conn) for _ in range(3)]
+        rows = [
+            {"profile_id": pid, "shop": "default", "attr": "tag", "value": f"キャンペーン{n}"}
+            for pid in ids
+            for n in range(2)
+        ]
+        insert_rows(conn, profile_values, rows)
+        insert_rows(conn, profile_values, [])
+        found = conn.execute(
+            select(profile_values.c.profile_id, profile_values.c.value).order_by(
+                profile_values.c.profile_id, profile_values.c.value
+            )
+        ).all()
+    assert [tuple(r) for r in found] == [(r["profile_id"], r["value"]) for r in rows]
