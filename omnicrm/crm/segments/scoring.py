@@ -27,6 +27,7 @@ takes new cuts, whatever it was asked; `update_lifecycle` likewise.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -334,19 +335,25 @@ def _rfm_values(cuts: RfmCuts | None, today: dt.date, tz: dt.tzinfo) -> dict[str
     frequency = _above(profiles.c.number_of_orders, cuts.frequency)
     monetary = _above(profiles.c.amount_spent, cuts.monetary)
     # One CASE on R * 100 + F + M (evaluated once per row) over the 125 combinations.
-    groups = {
-        r * 100 + f + m: rfm_group(r, f, m)
-        for r in range(1, 6)
-        for f in range(1, 6)
-        for m in range(1, 6)
-    }
-    group = case(groups, value=recency * 100 + frequency + monetary)
+    group = case(_groups(), value=recency * 100 + frequency + monetary)
     scored = _purchased()
     return {
         "rfm_recency": case((scored, recency), else_=None),
         "rfm_frequency": case((scored, frequency), else_=None),
         "rfm_monetary": case((scored, monetary), else_=None),
         "rfm_group": case((scored, group), else_=None),
+    }
+
+
+@functools.cache
+def _groups() -> dict[int, str]:
+    """R * 100 + F + M to its group, for every combination: worked out once, not on
+    every refresh."""
+    return {
+        r * 100 + f + m: rfm_group(r, f, m)
+        for r in range(1, 6)
+        for f in range(1, 6)
+        for m in range(1, 6)
     }
 
 
