@@ -41,6 +41,7 @@ def update_rows(
     column: str | None = None,
     values: Values | None = None,
     types: Mapping[str, TypeEngine[Any]] | None = None,
+    where: ColumnElement[bool] | None = None,
 ) -> None:
     """UPDATE the row of ``table`` whose ``column`` (default: ``key``) equals each row's
     ``key`` field, in the caller's transaction.
@@ -48,7 +49,8 @@ def update_rows(
     Every row has the same fields. ``values`` gives the SET clause from the staged
     fields (for example ``lambda s: {"amount_spent": table.c.amount_spent + s["spent"]}``);
     without it each field other than the key sets the column of its name. A field that
-    is not a column of ``table`` needs its type in ``types``.
+    is not a column of ``table`` needs its type in ``types``. ``where`` narrows the rows
+    updated further (for example to one shop's).
     """
     if not rows:
         return
@@ -77,6 +79,8 @@ def update_rows(
             name: bindparam(f"_v_{name}", type_=type_of(name)) for name in fields
         }
         statement = update(table).where(match == params[key]).values(set_clause(params))
+        if where is not None:
+            statement = statement.where(where)
         conn.execute(statement, [{f"_v_{n}": row[n] for n in fields} for row in rows])
         return
     # The rows go as one array per field, each bound whole (a thousand rows are a few
@@ -91,7 +95,8 @@ def update_rows(
     ]
     staged_rows = func.unnest(*arrays).table_valued(*fields, name="staged").render_derived()
     staged: dict[str, ColumnElement[Any]] = {name: staged_rows.c[name] for name in fields}
-    conn.execute(update(table).where(match == staged[key]).values(set_clause(staged)))
+    statement = update(table).where(match == staged[key]).values(set_clause(staged))
+    conn.execute(statement if where is None else statement.where(where))
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

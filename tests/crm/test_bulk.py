@@ -36,6 +36,13 @@ def test_rows_set_their_columns_and_leave_the_others(store: Store) -> None:
         )
         # A second update of the same kind in the same transaction.
         update_rows(conn, profiles, [{"id": ids[4], "family_name": "佐藤"}])
+        # Rows the WHERE leaves out stay as they were.
+        update_rows(
+            conn,
+            profiles,
+            [{"id": ids[0], "family_name": "x"}],
+            where=profiles.c.shop == "another shop",
+        )
         update_rows(conn, profiles, [])
         rows = conn.execute(
             select(
