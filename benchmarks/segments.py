@@ -1,20 +1,25 @@
-"""Segment counts over 1,000,000 profiles: a full recount and an incremental one.
+"""Segment counts over 1,000,000 profiles: a full recount and an incremental one, in a
+store of one shop or of several.
 
 Generates N profiles (default 1,000,000) with realistic distributions straight into a
 fresh store's ``profiles`` and ``profile_values`` (``executemany`` on SQLite, ``COPY`` on
-PostgreSQL; not timed), scores RFM and lifecycle over all of them (timed, for the
-record), then measures:
+PostgreSQL, then ANALYZE (and VACUUM on PostgreSQL) as a store in use has had; not
+timed). With ``--shops N`` the profiles are N shops' (N / shops each, in blocks of 50,000
+ids taking turns), and shop-0 is measured there and again in a store holding only it,
+built from the same seed: the same people, the same changes. On the shop measured it
+scores RFM and lifecycle over all its profiles (timed, for the record), then measures:
 
 - the full recount of the 20 built-in segments, one scan (goal < 2 s on SQLite);
 - an incremental recount after 1,000 profiles change (goal < 100 ms), all of it timed:
   counting the 1,000 before the change, the change itself (their columns and tags, as
-  a profile refresh writes them with executemany, then their RFM and lifecycle scores),
-  counting them after it and applying the difference to the last recorded counts. The
-  counting alone is printed too. Every round's result is checked against a full
-  recount.
+  the profile refresh writes them: ``crm.bulk``, with ``--writes executemany`` or
+  ``both`` also as it did before), then their RFM and lifecycle scores, counting them
+  after it and applying the difference to the last recorded counts. The counting alone
+  is printed too. Every round's result is checked against a full recount.
 
     .venv/bin/python benchmarks/segments.py                      # both backends
     .venv/bin/python benchmarks/segments.py --backend sqlite --profiles 200000
+    .venv/bin/python benchmarks/segments.py --shops 10 --writes both
 
 Exits 1 when a goal is missed or an incremental count differs from the full one.
 """
