@@ -26,7 +26,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
 )
 
@@ -343,11 +342,19 @@ class Recount:
             self.incremental = False
             return _count(conn, self.shop, self.names, self.conditions, None)
         # The same profiles again, and any made since begin (ids above the shop's largest
-        # then: they counted nothing before).
-        changed = profiles.c.id > self.max_id
-        if self.profile_ids:
-            changed = or_(among(conn, self.profile_ids), changed)
-        after = _count(conn, self.shop, self.names, self.conditions, changed)
+        # then: they counted nothing before), found first by a range of the (shop, id)
+        # index. In one WHERE, ``ids OR id > max_id`` was answered by reading the whole
+        # shop's index range (PostgreSQL and SQLite), or without the shop on that side
+        # from the primary key, through every later profile of every other shop.
+        made = conn.execute(
+            select(profiles.c.id).where(of_shop(self.shop), profiles.c.id > self.max_id)
+        ).scalars()
+        ids = [*self.profile_ids, *made]
+        after = (
+            _count(conn, self.shop, self.names, self.conditions, among(conn, ids))
+            if ids
+            else dict.fromkeys(self.names, 0)
+        )
         self.incremental = True
         return apply_delta(self.base, self.before, after)
 
