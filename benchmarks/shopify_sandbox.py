@@ -1,10 +1,12 @@
 """The Shopify sandbox at a million customers: start-up, page times and memory.
 
 The sandbox generates its shop lazily, so a million-customer shop answers within seconds
-instead of after building every record. This prints how long it takes to serve its first
-customers and its first orders, the time of a first (filtered) page, pages of 100
-customers per second while paging on, an orders page, and the process's peak RSS, each
-against its goal, and exits 1 when one is missed. Figures vary with machine load.
+instead of after building every record; its order index is built in the background
+meanwhile. This prints how long it takes to serve its first customers, the time of a
+first (filtered) page asked for at once (while the order index is being built), pages of
+100 customers per second while paging on, when the order index was ready, an orders page,
+and the process's peak RSS, each against its goal, and exits 1 when one is missed.
+Figures vary with machine load.
 
     .venv/bin/python benchmarks/shopify_sandbox.py
     .venv/bin/python benchmarks/shopify_sandbox.py --customers 200000
@@ -16,6 +18,7 @@ import argparse
 import datetime as dt
 import resource
 import sys
+import threading
 import time
 from typing import Any
 
@@ -45,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     shop = ShopifySandbox(customers=args.customers, end=END, bucket_size=1e7, restore_rate=1e7)
+    # Stamped by a thread of its own: waiting only after paging would time the paging.
+    orders_ready: list[float] = []
+
+    def stamp_orders() -> None:
+        shop.data.wait_for_orders()
+        orders_ready.append(time.perf_counter())
+
+    watcher = threading.Thread(target=stamp_orders)
+    watcher.start()
     with (
         shop,
         httpx.Client(
@@ -63,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             page = _data(http, queries.CUSTOMERS, "Customers", first=100, after=cursor)
             cursor = page["customers"]["pageInfo"]["endCursor"]
         per_second = args.pages / (time.perf_counter() - t)
-        shop.data.wait_for_orders()
-        orders_ready = time.perf_counter() - began
+        watcher.join()
         t = time.perf_counter()
         _data(http, queries.ORDERS, "Orders", first=15, lines=5)
         orders_page = time.perf_counter() - t
@@ -84,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  {'pages of 100 per second':<24} {per_second:8.2f}   goal > "
         f"{PAGES_PER_SECOND_GOAL:g}   {'PASS' if ok else 'FAIL'}"
     )
-    print(f"  {'orders served (s)':<24} {orders_ready:8.3f}")
+    print(f"  {'orders ready (s)':<24} {orders_ready[0] - began:8.3f}")
     print(f"  {'orders page (s)':<24} {orders_page:8.3f}")
     print(f"  {'peak RSS (MB)':<24} {rss:8.0f}")
     return 1 if failed else 0
