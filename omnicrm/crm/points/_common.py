@@ -16,6 +16,7 @@ from sqlalchemy import (
     Join,
     Select,
     String,
+    and_,
     case,
     func,
     insert,
@@ -212,12 +213,16 @@ def refresh_since(conn: Connection, after_id: int, *, shop: str) -> int:
         conn.execute(
             select(profile_members.c.profile_id)
             .select_from(member_join())
-            .where(points_entries.c.id > after_id, points_entries.c.shop == shop)
+            # No shop filter here: one would tempt SQLite to walk the shop's ledger (or
+            # the members) instead of the few new ids; the profiles updated are the shop's.
+            .where(points_entries.c.id > after_id)
             .distinct()
         ).scalars()
     )
     return sum(
-        refresh_where(conn, profiles.c.id.in_(touched[start : start + 5000]))
+        refresh_where(
+            conn, and_(profiles.c.shop == shop, profiles.c.id.in_(touched[start : start + 5000]))
+        )
         for start in range(0, len(touched), 5000)
     )
 

@@ -102,6 +102,8 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings, *, shop
         .where(*due)
         .distinct()
     ).all()
+    # The wallets and loners found are the shop's: what is read of them next goes by
+    # profile and by connection, whose entries are all of the shop.
     wallets = sorted({r.profile_id for r in rows if r.profile_id is not None})
     loners = sorted({(r.connection, r.customer_id) for r in rows if r.profile_id is None})
 
@@ -111,11 +113,7 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings, *, shop
         result = conn.execute(
             select(profile_members.c.profile_id, points_entries)
             .select_from(member_join())
-            .where(
-                points_entries.c.id <= top,
-                points_entries.c.shop == shop,
-                profile_members.c.profile_id.in_(chunk),
-            )
+            .where(points_entries.c.id <= top, profile_members.c.profile_id.in_(chunk))
             .order_by(
                 profile_members.c.profile_id, points_entries.c.occurred_at, points_entries.c.id
             )
@@ -130,7 +128,6 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings, *, shop
                 select(points_entries)
                 .where(
                     points_entries.c.id <= top,
-                    points_entries.c.shop == shop,
                     points_entries.c.connection == connection,
                     points_entries.c.customer_id.in_(ids[start : start + _CHUNK]),
                 )
@@ -163,7 +160,7 @@ def pending(
     result = conn.execute(
         select(profile_members.c.profile_id, points_entries)
         .select_from(member_join())
-        .where(profile_members.c.profile_id == profile_id, points_entries.c.shop == shop)
+        .where(profile_members.c.profile_id == profile_id, profile_members.c.shop == shop)
         .order_by(points_entries.c.occurred_at, points_entries.c.id)
     ).mappings()
     return _settle(list(result), now)

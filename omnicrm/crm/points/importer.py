@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from omnicrm.core.store.schema import connection_shops
 from omnicrm.crm.csv_import import (
@@ -245,27 +245,36 @@ def _recorded(
     """The contents of the events already in ``shop``'s ledger, by key."""
     found: dict[tuple[str, str], tuple[Any, ...]] = {}
     pe = points_entries
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        result = conn.execute(
-            select(
-                pe.c.source,
-                pe.c.event_id,
-                pe.c.kind,
-                pe.c.points,
-                pe.c.connection,
-                pe.c.customer_id,
-                pe.c.order_id,
-            ).where(pe.c.shop == shop, tuple_(pe.c.source, pe.c.event_id).in_(chunk))
-        )
-        for r in result:
-            found[(r.source, r.event_id)] = (
-                r.kind,
-                r.points,
-                r.connection,
-                r.customer_id,
-                r.order_id,
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        by_source.setdefault(source, []).append(event_id)
+    for source, event_ids in sorted(by_source.items()):
+        for start in range(0, len(event_ids), 500):
+            # shop = and source = before the IN list: SQLite probes the ledger's key
+            # (shop, source, event_id) per event; with a row-value IN it scans the ledger.
+            result = conn.execute(
+                select(
+                    pe.c.source,
+                    pe.c.event_id,
+                    pe.c.kind,
+                    pe.c.points,
+                    pe.c.connection,
+                    pe.c.customer_id,
+                    pe.c.order_id,
+                ).where(
+                    pe.c.shop == shop,
+                    pe.c.source == source,
+                    pe.c.event_id.in_(event_ids[start : start + 500]),
+                )
             )
+            for r in result:
+                found[(r.source, r.event_id)] = (
+                    r.kind,
+                    r.points,
+                    r.connection,
+                    r.customer_id,
+                    r.order_id,
+                )
     return found
 
 

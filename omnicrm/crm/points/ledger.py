@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from omnicrm.core.records import OrderStatus
-from omnicrm.core.store.schema import customers, orders
+from omnicrm.core.store.schema import connection_shops, customers, orders
 from omnicrm.crm.points._common import (
     MAX_ID,
     Entry,
@@ -114,26 +114,24 @@ def apply_order_points(
     # Only orders of a customer: entries hang on one. (IS NOT NULL is not repeated beside
     # an IN list: SQLite would range-scan the index for it instead of probing the list.)
     scopes: list[ColumnElement[bool]]
+    if connection is not None:
+        # A connection's orders are all of its shop: no shop filter on them, which would
+        # tempt SQLite to walk the shop's (shop, placed_at) index instead of probing
+        # (connection, customer_id) for the few customers changed.
+        _check_connection(conn, connection, shop)
     if customer_ids is not None:
         if connection is None:
             raise ValueError("customer_ids needs the connection they belong to")
         ids = sorted(set(customer_ids))
         scopes = [
             and_(
-                orders.c.shop == shop,
                 orders.c.connection == connection,
                 orders.c.customer_id.in_(ids[start : start + _CHUNK]),
             )
             for start in range(0, len(ids), _CHUNK)
         ]
     elif connection is not None:
-        scopes = [
-            and_(
-                orders.c.shop == shop,
-                orders.c.connection == connection,
-                orders.c.customer_id.is_not(None),
-            )
-        ]
+        scopes = [and_(orders.c.connection == connection, orders.c.customer_id.is_not(None))]
     else:
         scopes = [and_(orders.c.shop == shop, orders.c.customer_id.is_not(None))]
     before = max_entry_id(conn)
@@ -145,6 +143,15 @@ def apply_order_points(
             reversed_ += insert_select(conn, _reverse_query(conn, settings, kind, scope, shop))
     refresh_since(conn, before, shop=shop)
     return AppliedPoints(earned, redeemed, reversed_)
+
+
+def _check_connection(conn: Connection, connection: str, shop: str) -> None:
+    """ValueError when ``connection`` belongs to another shop than ``shop``."""
+    owner = conn.execute(
+        select(connection_shops.c.shop).where(connection_shops.c.connection == connection)
+    ).scalar()
+    if owner is not None and owner != shop:
+        raise ValueError(f"connection {connection!r} belongs to another shop, not {shop!r}")
 
 
 def _not_recorded(shop: str, source: Any, event_id: Any) -> ColumnElement[bool]:
@@ -543,6 +550,9 @@ def _unknown(profile_id: int, shop: str) -> str:
 
 
 def _check_profile(conn: Connection, profile_id: int, shop: str) -> None:
+    # Once the profile is known to be the shop's, its wallet is read through its members
+    # (all of the shop) with no shop filter on the ledger: one would tempt SQLite to walk
+    # the shop's whole ledger by its (shop, source, event_id) key.
     found = conn.execute(
         select(profiles.c.id).where(profiles.c.id == profile_id, profiles.c.shop == shop)
     ).first()
@@ -583,7 +593,7 @@ def balance(
     rows = conn.execute(
         select(points_entries.c.connection, func.sum(points_entries.c.points))
         .select_from(member_join())
-        .where(profile_members.c.profile_id == profile_id, points_entries.c.shop == shop)
+        .where(profile_members.c.profile_id == profile_id)
         .group_by(points_entries.c.connection)
         .order_by(points_entries.c.connection)
     ).all()
@@ -600,7 +610,7 @@ def history(conn: Connection, profile_id: int, *, shop: str) -> list[Entry]:
     result = conn.execute(
         select(points_entries)
         .select_from(member_join())
-        .where(profile_members.c.profile_id == profile_id, points_entries.c.shop == shop)
+        .where(profile_members.c.profile_id == profile_id)
         .order_by(points_entries.c.occurred_at, points_entries.c.id)
     ).mappings()
     return [entry_from_row(row) for row in result]

@@ -76,6 +76,15 @@ def test_orders_earn_only_in_the_shop_refreshed(shops: Store) -> None:
     assert (stored_balance(shops, HANAKO_TEA), stored_balance(shops, HANAKO_CAKE)) == (10, 30)
 
 
+def test_orders_of_a_connection_earn_in_its_own_shop_only(shops: Store) -> None:
+    with shops.engine.begin() as conn:
+        with pytest.raises(ValueError, match="'cake-ec' belongs to another shop, not 'tea'"):
+            apply_order_points(conn, PointsSettings(), NOW, "cake-ec", ["c1"], shop="tea")
+        apply_order_points(conn, PointsSettings(), NOW, "cake-ec", ["c1"], shop="cake")
+    assert _entries(shops) == [("cake", "cake-ec", "earn:o1", 30)]
+    assert (stored_balance(shops, HANAKO_TEA), stored_balance(shops, HANAKO_CAKE)) == (0, 30)
+
+
 def test_a_profile_of_another_shop_is_unknown(shops: Store) -> None:
     _apply(shops, "tea")
     _apply(shops, "cake")
