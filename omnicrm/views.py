@@ -40,7 +40,7 @@ class ProfileView:
 
 
 def load_profile_view(
-    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings
+    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings, *, shop: str
 ) -> ProfileView:
     """The profile, its points (less any past their expiry date by ``now``), its merge
     explanation and its latest interactions.
@@ -50,9 +50,9 @@ def load_profile_view(
     profile = load_profile(conn, profile_id)
     return ProfileView(
         profile,
-        balance(conn, profile_id, now=now, settings=points),
+        balance(conn, profile_id, now=now, settings=points, shop=shop),
         explain(conn, profile_id),
-        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
+        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS, shop=shop)),
     )
 
 

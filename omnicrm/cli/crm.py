@@ -119,8 +119,13 @@ def show_command(obj: Context, profile_id: int) -> None:
         runtime = obj.runtime(need_config=False)
         with runtime.store.engine.connect() as conn:
             try:
+                settings = runtime.crm_settings()
                 view = load_profile_view(
-                    conn, profile_id, dt.datetime.now(dt.UTC), runtime.config.points
+                    conn,
+                    profile_id,
+                    dt.datetime.now(dt.UTC),
+                    settings.points,
+                    shop=settings.shop,
                 )
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)

@@ -35,7 +35,8 @@ def _connection(obj: Context) -> Iterator[tuple[Connection, ZoneInfo]]:
             with runtime.store.engine.begin() as conn:
                 ensure_builtin(conn)
                 # points_balance in an expression must not count points past their date.
-                expire(conn, _now(), runtime.config.points)
+                settings = runtime.crm_settings()
+                expire(conn, _now(), settings.points, shop=settings.shop)
                 try:
                     yield conn, tz
                 except SegmentError as exc:

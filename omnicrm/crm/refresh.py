@@ -105,20 +105,20 @@ def refresh(
         resolved = identity.apply(conn, plan, now)
         touched = sorted(resolved.touched)
         if rebuild:
-            apply_order_points(conn, settings.points, now)
+            apply_order_points(conn, settings.points, now, shop=settings.shop)
         else:
             by_connection: dict[str, list[str]] = defaultdict(list)
             for connection, record_id in plan.changed:
                 by_connection[connection].append(record_id)
             for connection, ids in sorted(by_connection.items()):
-                apply_order_points(conn, settings.points, now, connection, ids)
+                apply_order_points(conn, settings.points, now, connection, ids, shop=settings.shop)
         rebuild_profiles(
             conn, None if rebuild else touched, now=now, tz=tz, region=settings.identity.region
         )
-        refresh_balances(conn, None if rebuild else touched)
+        refresh_balances(conn, None if rebuild else touched, shop=settings.shop)
         # Every refresh, not only the nightly one: a first import brings years-old
         # earns already past their date, and balances must never hold them.
-        expire(conn, now, settings.points)
+        expire(conn, now, settings.points, shop=settings.shop)
         if full:
             clv = settings.analytics
             score_clv(

@@ -271,8 +271,9 @@ class CustomerProfileScreen(StoreScreen):
         worker = get_current_worker()
         try:
             with self.engine().connect() as conn:
+                settings = self.runtime.crm_settings()
                 view = load_profile_view(
-                    conn, self.profile_id, self.clock(), self.runtime.config.points
+                    conn, self.profile_id, self.clock(), settings.points, shop=settings.shop
                 )
         except (DataError, UnknownProfileError) as exc:
             if not worker.is_cancelled:
