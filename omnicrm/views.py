@@ -1,7 +1,8 @@
 """Rich renderings shared by the command line and the terminal UI.
 
 One place decides how a profile reads, so ``omnicrm customers show`` and the terminal
-UI's profile screen say the same thing the same way.
+UI's profile screen say the same thing the same way. A profile is read within one shop
+(a client business): asking a shop for another shop's profile finds nothing.
 """
 
 from __future__ import annotations
@@ -14,15 +15,23 @@ from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from omnicrm.crm.identity import Explanation, Merge, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
 from omnicrm.crm.profiles import Profile, load_profile
+from omnicrm.crm.schema import profiles
+from omnicrm.errors import DataError
 from omnicrm.render import ZONED, Col, FitTable, local_time
 
-__all__ = ["ProfileView", "load_profile_view", "local_time", "render_profile_view"]
+__all__ = [
+    "ProfileView",
+    "load_profile_view",
+    "local_time",
+    "profile_shop",
+    "render_profile_view",
+]
 
 RECENT_INTERACTIONS = 10
 _MEDIA = ("email", "sms", "line", "postal")
@@ -39,14 +48,26 @@ class ProfileView:
     interactions: tuple[Interaction, ...]
 
 
-def load_profile_view(
-    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings
-) -> ProfileView:
-    """The profile, its points (less any past their expiry date by ``now``), its merge
-    explanation and its latest interactions.
+def profile_shop(conn: Connection, profile_id: int) -> str | None:
+    """The shop ``profile_id`` belongs to (None: no such profile)."""
+    shop: str | None = conn.execute(
+        select(profiles.c.shop).where(profiles.c.id == profile_id)
+    ).scalar_one_or_none()
+    return shop
 
-    Raises DataError (or UnknownProfileError) when there is no such profile.
+
+def load_profile_view(
+    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings, *, shop: str
+) -> ProfileView:
+    """The profile of ``shop``, its points (less any past their expiry date by ``now``;
+    ``points`` are the shop's settings), its merge explanation and its latest
+    interactions.
+
+    Raises DataError (or UnknownProfileError) when ``shop`` has no such profile: another
+    shop's profile is not shown, even to someone who knows its id.
     """
+    if profile_shop(conn, profile_id) not in (shop, None):
+        raise DataError(f"no profile {profile_id} in shop {shop!r}")
     profile = load_profile(conn, profile_id)
     return ProfileView(
         profile,

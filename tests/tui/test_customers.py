@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Input, Static
 
 from omnicrm.app.config import Config, SchedulerSection
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.host import Host
 from omnicrm.core.records import (
     Address,
@@ -356,7 +356,7 @@ def test_japanese_text_fits_the_width(store: Store, width: int) -> None:
     """Wide characters take two cells: the profile wraps, never overflows."""
     seed_shop(store)
     with store.engine.connect() as conn:
-        view = load_profile_view(conn, hanako_id(store), NOW, PointsSettings())
+        view = load_profile_view(conn, hanako_id(store), NOW, PointsSettings(), shop=DEFAULT_SHOP)
     text = rendered(view, width)
     assert "東京都 渋谷区 神南1-2-3" in text.replace("\n", " ") or width < 80
 
