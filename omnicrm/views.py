@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
@@ -17,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection, select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.crm.identity import Explanation, Merge, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
@@ -46,6 +48,9 @@ class ProfileView:
     wallet: Balance
     why: Explanation
     interactions: tuple[Interaction, ...]
+    # The shop it was read in, and the currency its amounts are shown in.
+    shop: str = DEFAULT_SHOP
+    currency: str = "JPY"
 
 
 def profile_shop(conn: Connection, profile_id: int) -> str | None:
@@ -57,11 +62,17 @@ def profile_shop(conn: Connection, profile_id: int) -> str | None:
 
 
 def load_profile_view(
-    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings, *, shop: str
+    conn: Connection,
+    profile_id: int,
+    now: dt.datetime,
+    points: PointsSettings,
+    *,
+    shop: str,
+    currency: str = "JPY",
 ) -> ProfileView:
     """The profile of ``shop``, its points (less any past their expiry date by ``now``;
     ``points`` are the shop's settings), its merge explanation and its latest
-    interactions.
+    interactions; amounts to be shown in the shop's ``currency``.
 
     Raises DataError (or UnknownProfileError) when ``shop`` has no such profile: another
     shop's profile is not shown, even to someone who knows its id.
@@ -74,6 +85,8 @@ def load_profile_view(
         balance(conn, profile_id, now=now, settings=points),
         explain(conn, profile_id),
         tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
+        shop=shop,
+        currency=currency,
     )
 
 
@@ -98,6 +111,13 @@ def _evidence(merge: Merge) -> str:
     keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
     names = evidence.get("names")
     return "; ".join(p for p in (keys, f"names {names}" if names else "") if p) or "-"
+
+
+def _money(amount: Decimal | float, currency: str) -> str:
+    """An amount in ``currency``: yen as '¥4,200', others as '12.50 USD'."""
+    if currency == "JPY":
+        return f"¥{amount:,.0f}"
+    return f"{amount:,.2f} {currency}"
 
 
 def _section(title: str) -> Text:
@@ -140,7 +160,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
         ("points", f"{view.wallet.total:,}" + (f" ({by_connection})" if by_connection else "")),
         (
             "purchases",
-            f"{p.number_of_orders} for ¥{p.amount_spent:,.0f}, first "
+            f"{p.number_of_orders} for {_money(p.amount_spent, view.currency)}, first "
             f"{local_time(p.first_order_at, tz, '%Y-%m-%d')}, last "
             f"{local_time(p.last_order_at, tz, '%Y-%m-%d')}",
         ),

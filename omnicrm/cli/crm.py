@@ -127,6 +127,7 @@ def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
                     dt.datetime.now(dt.UTC),
                     settings.points,
                     shop=settings.shop,
+                    currency=settings.currency,
                 )
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)

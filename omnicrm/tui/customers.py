@@ -281,12 +281,14 @@ class CustomerProfileScreen(StoreScreen):
                 # Until the terminal UI picks a shop, a profile shows within its own
                 # shop, with that shop's points settings.
                 shop = profile_shop(conn, self.profile_id) or DEFAULT_SHOP
+                settings = self.runtime.crm_settings(shop)
                 view = load_profile_view(
                     conn,
                     self.profile_id,
                     self.clock(),
-                    self.runtime.crm_settings(shop).points,
+                    settings.points,
                     shop=shop,
+                    currency=settings.currency,
                 )
         except (DataError, UnknownProfileError) as exc:
             if not worker.is_cancelled:
