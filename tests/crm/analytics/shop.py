@@ -1,8 +1,7 @@
 """Hand-built shop data for the analytics tests: profiles, members and their orders.
 
-Orders go in through ``Store.write_batch`` as a sync would write them (in the shop of
-their connection); profiles and profile_members are inserted directly, standing in for
-the CRM's profile builder.
+Orders go in through ``Store.write_batch`` as a sync would write them; profiles and
+profile_members are inserted directly, standing in for the CRM's profile builder.
 """
 
 from __future__ import annotations
@@ -39,8 +38,7 @@ def add_profile(
     **columns: object,
 ) -> int:
     """A profile of ``shop`` whose source customers are ``members`` (record ids in
-    ``connection``, a connection of that shop); ``columns`` sets further profiles
-    columns (prefecture=...)."""
+    ``connection``); ``columns`` sets further profiles columns (prefecture=...)."""
     now = dt.datetime.now(dt.UTC)
     profile_id: int = conn.execute(
         insert(profiles)
@@ -60,9 +58,9 @@ def add_profile(
             insert(profile_members),
             [
                 {
-                    "shop": shop,
                     "connection": connection,
                     "record_id": m,
+                    "shop": shop,
                     "profile_id": profile_id,
                     "joined_at": now,
                 }

@@ -23,7 +23,8 @@ from tests.crm.analytics.shop import add_profile, order, write_orders
 from tests.crm.analytics.test_scoring import simulate
 
 SHOPS = {"tea-web": "tea", "sake-web": "sake"}
-# NPS answers are imported per shop by the NPS work of issue 12, not here.
+# NPS answers are imported per shop by the NPS work of issue 12 and its tests: no
+# export of it here (its --shop is checked below once it has one).
 NOT_HERE = {"nps"}
 
 
@@ -151,7 +152,9 @@ def test_the_shop_is_named_in_the_heading_and_its_settings_apply(
 
 
 def test_with_several_shops_one_must_be_named(config: Path, shops: Store) -> None:
-    for name in sorted(set(report_group.commands) - NOT_HERE):
+    for name, command in sorted(report_group.commands.items()):
+        if name in NOT_HERE and "shop" not in {p.name for p in command.params}:
+            continue
         left_out = report(config, name)
         assert left_out.exit_code == 2, (name, left_out.output)
         assert "2 shops are configured" in left_out.output and "sake, tea" in left_out.output
