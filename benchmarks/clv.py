@@ -285,6 +285,8 @@ def fill(store: Store, n_orders: int, seed: int) -> int:
     n_customers = max(n_orders // 4, 1)
     now = dt.datetime.now(dt.UTC)
     start = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
+    # Rows written around the store: record the connection's shop as a sync would.
+    assert store.shop_of("shop") == SHOP
     with store.engine.begin() as conn:
         for lo in range(0, n_customers, 50_000):
             ids = range(lo + 1, min(n_customers, lo + 50_000) + 1)

@@ -33,6 +33,7 @@ from omnicrm.core.store.schema import orders
 from omnicrm.crm.analytics._sql import (
     TOKYO,
     LocalCalendar,
+    ShopScope,
     customer_orders,
     display_name,
     is_purchase,
@@ -188,6 +189,7 @@ class _Query:
         self.tz = tz
         self.dialect = conn.dialect.name
         self.calendar = LocalCalendar.for_connection(conn, tz, shop=shop)
+        self.scope = ShopScope.of(conn, shop)
         self.today = local_day_number(self.now, tz)
         self.this_month = month_number(self.now.astimezone(tz).date())
 
@@ -197,7 +199,10 @@ class _Query:
 
     def has_purchases(self) -> bool:
         found = self.conn.execute(
-            select(orders.c.id).select_from(customer_orders()).where(self.purchase()).limit(1)
+            select(orders.c.id)
+            .select_from(customer_orders(self.scope))
+            .where(self.purchase())
+            .limit(1)
         ).first()
         return found is not None
 
@@ -225,7 +230,7 @@ class _Query:
     def purchase_days(self) -> CTE:
         """One row per (profile, local purchase day): day number ``dn``, month number
         ``mn``, the day's amount in ten-thousandths ``units`` and its ``orders``."""
-        per_day = purchase_days(self.calendar, self.now, shop=self.shop)
+        per_day = purchase_days(self.calendar, self.now, self.scope)
         return select(
             per_day.c.profile_id,
             self.calendar.day_number(per_day.c.day).label("dn"),
@@ -273,7 +278,7 @@ def ltv_customers(
         Column("last purchase", Kind.DATE),
     )
     title = f"Historical LTV: top {limit} customers by spend"
-    per_customer = purchases_per_profile(q.now, q.dialect, shop=shop).subquery("per_customer")
+    per_customer = purchases_per_profile(q.now, q.dialect, q.scope).subquery("per_customer")
     ranked = (
         select(
             per_customer,
@@ -634,7 +639,7 @@ def average_order_value(
             func.count().label("orders"),
             func.sum(q.units()).label("units"),
         )
-        .select_from(customer_orders())
+        .select_from(customer_orders(q.scope))
         .where(q.purchase())
         .group_by(is_store, month)
     ).all()

@@ -46,6 +46,7 @@ from omnicrm.crm.analytics._sql import (
     MONEY_SCALE,
     TOKYO,
     LocalCalendar,
+    ShopScope,
     display_name,
     local_date,
     money,
@@ -252,7 +253,7 @@ def _purchase_days(
     """(profile id, local day, amount) per profile of ``shop`` and purchase day, as numpy
     arrays."""
     calendar = LocalCalendar.for_connection(conn, tz, shop=shop)
-    per_day = purchase_days(calendar, now, shop=shop)
+    per_day = purchase_days(calendar, now, ShopScope.of(conn, shop))
     rows = conn.execute(
         select(per_day.c.profile_id, calendar.day_number(per_day.c.day), per_day.c.units)
     ).all()
@@ -446,7 +447,7 @@ def _history(
         return {}
     fitted_at = dt.datetime.fromisoformat(state["fitted_at"])
     found = conn.execute(
-        purchases_per_profile(fitted_at, conn.dialect.name, shop=shop).where(
+        purchases_per_profile(fitted_at, conn.dialect.name, ShopScope.of(conn, shop)).where(
             profile_members.c.profile_id.in_(ids)
         )
     ).all()
