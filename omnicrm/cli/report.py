@@ -88,7 +88,7 @@ def _table(report: Report, heading: str = "") -> None:
         for note in report.notes:
             console.print(f"  {escape(note)}", highlight=False)
         return
-    for i, part in enumerate((report, *report.parts)):
+    for part in (report, *report.parts):
         # The first columns say what a row is: the last ones go first at a narrow width
         # (--format csv has them all).
         table = FitTable(
@@ -102,7 +102,7 @@ def _table(report: Report, heading: str = "") -> None:
                 for i, column in enumerate(part.columns)
             ],
             # The report's own heading names the shop; its parts are the same shop's.
-            title=escape(titled(part.title) if i == 0 else part.title),
+            title=escape(titled(part.title) if part is report else part.title),
             box=box.SIMPLE_HEAVY,
         )
         for row in part.text_rows():
