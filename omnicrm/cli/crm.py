@@ -11,7 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.cli._common import Context, console, errors, fail, shop_option
 from omnicrm.errors import DataError
 from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
@@ -108,8 +108,9 @@ def find_command(obj: Context, query: str, limit: int) -> None:
 
 @click.command("show")
 @click.argument("profile_id", type=int)
+@shop_option
 @click.pass_obj
-def show_command(obj: Context, profile_id: int) -> None:
+def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
     """Everything known about one person: identity, purchases, points, consent, sources."""
     # Imported here: the profile view loads the identity, points and interactions code,
     # which `omnicrm customers --help` need not wait for.
@@ -117,17 +118,18 @@ def show_command(obj: Context, profile_id: int) -> None:
 
     with errors():
         runtime = obj.runtime(need_config=False)
+        settings = runtime.crm_settings(shop)
         with runtime.store.engine.connect() as conn:
             try:
-                settings = runtime.crm_settings()
                 view = load_profile_view(
                     conn,
                     profile_id,
                     dt.datetime.now(dt.UTC),
                     settings.points,
                     shop=settings.shop,
+                    currency=settings.currency,
                 )
             except DataError as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
-    tz = shop_zone(runtime.config)
+    tz = settings.tz
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))

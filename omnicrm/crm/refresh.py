@@ -126,6 +126,7 @@ def refresh(
                 now,
                 clv.clv_horizon_weeks,
                 clv.clv_discount,
+                shop=settings.shop,
                 tz=tz,
                 min_customers=clv.clv_min_customers,
                 min_repeaters=clv.clv_min_repeaters,

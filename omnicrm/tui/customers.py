@@ -27,13 +27,20 @@ from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from omnicrm.app.runtime import Runtime
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.crm.identity import UnknownProfileError
 from omnicrm.crm.profiles import ProfileMatch, find_profiles
 from omnicrm.crm.schema import profiles
 from omnicrm.errors import DataError
 from omnicrm.tui.base import Clock, StoreScreen
 from omnicrm.tui.footer import KeysFooter
-from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
+from omnicrm.views import (
+    ProfileView,
+    load_profile_view,
+    local_time,
+    profile_shop,
+    render_profile_view,
+)
 
 NO_PROFILES_HINT = (
     "No profiles yet. Sync a connection (`omnicrm sync NAME`), then build the profiles "
@@ -271,9 +278,17 @@ class CustomerProfileScreen(StoreScreen):
         worker = get_current_worker()
         try:
             with self.engine().connect() as conn:
-                settings = self.runtime.crm_settings()
+                # Until the terminal UI picks a shop, a profile shows within its own
+                # shop, with that shop's points settings.
+                shop = profile_shop(conn, self.profile_id) or DEFAULT_SHOP
+                settings = self.runtime.crm_settings(shop)
                 view = load_profile_view(
-                    conn, self.profile_id, self.clock(), settings.points, shop=settings.shop
+                    conn,
+                    self.profile_id,
+                    self.clock(),
+                    settings.points,
+                    shop=shop,
+                    currency=settings.currency,
                 )
         except (DataError, UnknownProfileError) as exc:
             if not worker.is_cancelled:
