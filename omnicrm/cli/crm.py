@@ -51,20 +51,30 @@ def print_summary(runtime: Runtime) -> None:
     from omnicrm.crm.schema import profile_members, profiles
     from omnicrm.crm.segments import latest_counts, list_segments
 
-    with runtime.store.engine.connect() as conn:
-        people = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
-        records = conn.execute(select(func.count()).select_from(profile_members)).scalar_one()
-        latest = latest_counts(conn)
-        listed = list_segments(conn)
-    console.print(f"{people:,} customer profile(s) from {records:,} source record(s)")
-    if not latest:
-        return
-    table = Table("segment", "count", "segment", "count", box=box.SIMPLE, title="segments")
-    cells = [(escape(s.title), f"{latest[s.name].count:,}") for s in listed if s.name in latest]
-    half = (len(cells) + 1) // 2
-    for left, right in zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
-        table.add_row(*left, *right)
-    console.print(table)
+    shops = sorted(runtime.config.all_shops())
+    for shop in shops:  # each shop its own customer base, never added together
+        with runtime.store.engine.connect() as conn:
+            people = conn.execute(
+                select(func.count()).select_from(profiles).where(profiles.c.shop == shop)
+            ).scalar_one()
+            records = conn.execute(
+                select(func.count())
+                .select_from(profile_members)
+                .where(profile_members.c.shop == shop)
+            ).scalar_one()
+            latest = latest_counts(conn, shop=shop)
+            listed = list_segments(conn, shop=shop)
+        named = f"shop {escape(shop)}: " if len(shops) > 1 else ""
+        console.print(f"{named}{people:,} customer profile(s) from {records:,} source record(s)")
+        if not latest:
+            continue
+        title = f"segments of {escape(shop)}" if len(shops) > 1 else "segments"
+        table = Table("segment", "count", "segment", "count", box=box.SIMPLE, title=title)
+        cells = [(escape(s.title), f"{latest[s.name].count:,}") for s in listed if s.name in latest]
+        half = (len(cells) + 1) // 2
+        for left, right in zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
+            table.add_row(*left, *right)
+        console.print(table)
     console.print("more: `omnicrm segments`, `omnicrm report ltv`, `omnicrm customers find NAME`")
 
 

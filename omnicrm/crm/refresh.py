@@ -99,9 +99,9 @@ def refresh(
     full = full or rebuild
     with store.engine.begin() as conn:
         _serialise(conn, store.dialect)
-        ensure_builtin(conn, now)
+        ensure_builtin(conn, now, shop=settings.shop)
         plan = identity.plan(conn, settings.identity, everything=rebuild)
-        recount = begin_recount(conn, now, tz, None if full else plan.reach)
+        recount = begin_recount(conn, now, tz, None if full else plan.reach, shop=settings.shop)
         resolved = identity.apply(conn, plan, now)
         touched = sorted(resolved.touched)
         if rebuild:
@@ -130,11 +130,11 @@ def refresh(
                 min_customers=clv.clv_min_customers,
                 min_repeaters=clv.clv_min_repeaters,
             )
-        score_profiles(conn, now, None if full else touched, tz=tz)
+        score_profiles(conn, now, None if full else touched, shop=settings.shop, tz=tz)
         counts = recount.finish(conn)
-        record_counts(conn, counts, now)
+        record_counts(conn, counts, now, shop=settings.shop)
         if full:
-            prune_history(conn, now, tz)
+            prune_history(conn, now, tz, shop=settings.shop)
     result = RefreshResult(
         full=full,
         profiles_touched=len(touched),
