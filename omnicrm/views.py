@@ -40,18 +40,19 @@ class ProfileView:
 
 
 def load_profile_view(
-    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings
+    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings, *, shop: str
 ) -> ProfileView:
-    """The profile, its points (less any past their expiry date by ``now``), its merge
-    explanation and its latest interactions.
+    """The profile of ``shop``, its points (less any past their expiry date by ``now``),
+    its merge explanation and its latest interactions.
 
-    Raises DataError (or UnknownProfileError) when there is no such profile.
+    Raises DataError (or UnknownProfileError) when the shop has no such profile.
     """
-    profile = load_profile(conn, profile_id)
+    # First: a profile of another shop is refused before anything of it is read.
+    profile = load_profile(conn, profile_id, shop=shop)
     return ProfileView(
         profile,
         balance(conn, profile_id, now=now, settings=points),
-        explain(conn, profile_id),
+        explain(conn, profile_id, shop=shop),
         tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
     )
 
