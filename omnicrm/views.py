@@ -51,9 +51,9 @@ def load_profile_view(
     profile = load_profile(conn, profile_id, shop=shop)
     return ProfileView(
         profile,
-        balance(conn, profile_id, now=now, settings=points),
+        balance(conn, profile_id, now=now, settings=points, shop=shop),
         explain(conn, profile_id, shop=shop),
-        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
+        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS, shop=shop)),
     )
 
 

@@ -15,7 +15,7 @@ import click
 from rich import box
 from rich.markup import escape
 
-from omnicrm.cli._common import Context, console, err_console, errors, fail
+from omnicrm.cli._common import Context, console, err_console, errors, fail, shop_option
 from omnicrm.render import Col, FitTable
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
@@ -355,14 +355,21 @@ def nps_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def show_nps(
-    obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
+    obj: Context,
+    fmt: str,
+    segment_names: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    shop: str | None = None,
 ) -> None:
-    """Render the NPS report, overall and per named segment, of responses in the bounds."""
+    """Render the NPS report of ``shop`` (None: the only one), overall and per named
+    segment, of responses in the bounds."""
     from omnicrm.crm.analytics.nps import nps_report
     from omnicrm.crm.csv_import import parse_moment
 
     with _opened(obj) as (runtime, conn):
-        tz = shop_zone(runtime)
+        settings = runtime.crm_settings(shop)
+        tz = settings.tz
         bounds = []
         for flag, text in (("--since", since), ("--until", until)):
             try:
@@ -370,8 +377,8 @@ def show_nps(
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=flag) from None
         now = dt.datetime.now(dt.UTC)
-        conditions = segment_conditions(conn, segment_names, now, tz, shop=runtime.shop().id)
-        report = nps_report(conn, conditions, since=bounds[0], until=bounds[1])
+        conditions = segment_conditions(conn, segment_names, now, tz, shop=settings.shop)
+        report = nps_report(conn, conditions, shop=settings.shop, since=bounds[0], until=bounds[1])
     render(report, fmt)
 
 
@@ -379,6 +386,7 @@ def nps_command_named(name: str, help: str) -> click.Command:
     """An NPS command (options: ``nps_options``): ``report nps`` and ``nps summary``."""
 
     @nps_options
+    @shop_option
     @click.pass_obj
     def command(
         obj: Context,
@@ -386,8 +394,9 @@ def nps_command_named(name: str, help: str) -> click.Command:
         segment_names: tuple[str, ...],
         since: str | None,
         until: str | None,
+        shop: str | None,
     ) -> None:
-        show_nps(obj, fmt, segment_names, since, until)
+        show_nps(obj, fmt, segment_names, since, until, shop)
 
     return click.command(name, help=help)(command)
 

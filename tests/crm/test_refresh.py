@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import (
     Consent,
     ConsentState,
@@ -135,7 +135,7 @@ def test_first_refresh_builds_one_profile_per_person(shop: Store) -> None:
         assert profile.lifecycle_stage == "repeat"
         assert profile.rfm_group is not None
         # 1 point per 100 yen by default, on every purchase, in one wallet.
-        assert balance(conn, hanako).total == 80
+        assert balance(conn, hanako, shop=DEFAULT_SHOP).total == 80
         ichiro = profile_of(conn, "ec", "E2")
         assert ichiro is not None
         assert load_profile(conn, ichiro).number_of_orders == 1  # the cancelled one is not
@@ -212,7 +212,7 @@ def test_a_first_import_never_shows_points_already_past_their_date(store: Store)
     with store.engine.connect() as conn:
         pid = profile_of(conn, "ec", "E1")
         assert pid is not None
-        assert balance(conn, pid).total == 70  # the 500 of 800 days ago are gone
+        assert balance(conn, pid, shop=DEFAULT_SHOP).total == 70  # the 500 of 800 days ago are gone
         assert load_profile(conn, pid).row["points_balance"] == 70
         assert count_segments(conn, {"p": "points_balance = 70"}, NOW) == {"p": 1}
 
