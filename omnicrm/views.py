@@ -1,7 +1,8 @@
 """Rich renderings shared by the command line and the terminal UI.
 
 One place decides how a profile reads, so ``omnicrm customers show`` and the terminal
-UI's profile screen say the same thing the same way.
+UI's profile screen say the same thing the same way. A profile is read within one shop
+(a client business): asking a shop for another shop's profile finds nothing.
 """
 
 from __future__ import annotations

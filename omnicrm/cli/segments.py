@@ -36,7 +36,7 @@ def _connection(obj: Context, shop: str | None) -> Iterator[tuple[Connection, Zo
             with runtime.store.engine.begin() as conn:
                 ensure_builtin(conn, shop=settings.shop)
                 # points_balance in an expression must not count points past their date.
-                expire(conn, _now(), settings.points)
+                expire(conn, _now(), settings.points, shop=settings.shop)
                 try:
                     yield conn, settings.tz, settings.shop
                 except SegmentError as exc:

@@ -1,6 +1,10 @@
 """SQL pieces the analytics share: what a purchase is, exact money, the shop's calendar,
 the per-profile and per-day purchase tables, and how their values are shown.
 
+Every figure is one shop's: a purchase is an order of that shop (its ``orders.shop``),
+so each query starts from the shop-led (shop, placed_at) index and never reads another
+shop's orders.
+
 Everything here builds SQLAlchemy expressions that run the same on SQLite and
 PostgreSQL; the differences (money stored as text, no time zones in SQLite) stay here.
 """
@@ -48,24 +52,32 @@ _JULIAN_EPOCH = 2440587.5  # julianday('1970-01-01')
 
 
 def customer_orders() -> FromClause:
-    """Orders joined to the profile their customer belongs to (guest orders drop out)."""
+    """Orders joined to the profile their customer belongs to (guest orders drop out).
+
+    A connection belongs to one shop, so the member row has the order's shop anyway;
+    saying so keeps the join within one shop whatever the rows hold."""
     return orders.join(
         profile_members,
         and_(
             profile_members.c.connection == orders.c.connection,
             profile_members.c.record_id == orders.c.customer_id,
+            profile_members.c.shop == orders.c.shop,
         ),
     )
 
 
-def is_purchase(now: dt.datetime) -> ColumnElement[bool]:
-    """A paid or fulfilled order placed at or before ``now``."""
-    return and_(orders.c.status.in_(PURCHASE_STATUSES), orders.c.placed_at <= now)
+def is_purchase(now: dt.datetime, *, shop: str) -> ColumnElement[bool]:
+    """A paid or fulfilled order of ``shop`` placed at or before ``now``."""
+    return and_(
+        orders.c.shop == shop,
+        orders.c.status.in_(PURCHASE_STATUSES),
+        orders.c.placed_at <= now,
+    )
 
 
-def purchases_per_profile(now: dt.datetime, dialect: str) -> Select[Any]:
-    """Per profile with purchases up to ``now``: its ``orders``, their amount in
-    ten-thousandths ``units``, and the ``first`` and ``last`` purchase times."""
+def purchases_per_profile(now: dt.datetime, dialect: str, *, shop: str) -> Select[Any]:
+    """Per profile of ``shop`` with purchases up to ``now``: its ``orders``, their amount
+    in ten-thousandths ``units``, and the ``first`` and ``last`` purchase times."""
     return (
         select(
             profile_members.c.profile_id,
@@ -75,7 +87,7 @@ def purchases_per_profile(now: dt.datetime, dialect: str) -> Select[Any]:
             func.max(orders.c.placed_at).label("last"),
         )
         .select_from(customer_orders())
-        .where(is_purchase(now))
+        .where(is_purchase(now, shop=shop))
         .group_by(profile_members.c.profile_id)
     )
 
@@ -143,7 +155,8 @@ class LocalCalendar:
         self._offsets = offsets  # (from this instant on, offset in seconds), ascending
 
     @classmethod
-    def for_connection(cls, conn: Connection, tz: ZoneInfo) -> LocalCalendar:
+    def for_connection(cls, conn: Connection, tz: ZoneInfo, *, shop: str) -> LocalCalendar:
+        """The calendar of ``shop``'s orders (their time range, for zones that change)."""
         dialect = conn.dialect.name
         if dialect != "sqlite":
             if not tz.key:
@@ -151,9 +164,12 @@ class LocalCalendar:
             return cls(dialect, tz, [])
         lo, hi = _SPAN
         if _ever_changes(tz):
-            # Only zones that change offset need the data's range (one scan of orders).
+            # Only zones that change offset need the data's range (both ends of the
+            # shop's (shop, placed_at) index).
             first, last = conn.execute(
-                select(func.min(orders.c.placed_at), func.max(orders.c.placed_at))
+                select(func.min(orders.c.placed_at), func.max(orders.c.placed_at)).where(
+                    orders.c.shop == shop
+                )
             ).one()
             if first is not None:
                 lo, hi = first, last
@@ -199,8 +215,9 @@ class LocalCalendar:
         return year * 12 + month - 1
 
 
-def purchase_days(calendar: LocalCalendar, now: dt.datetime) -> Subquery:
-    """One row per profile and shop-local day with purchases up to ``now``: ``profile_id``,
+def purchase_days(calendar: LocalCalendar, now: dt.datetime, *, shop: str) -> Subquery:
+    """One row per profile of ``shop`` and shop-local day with purchases up to ``now``:
+    ``profile_id``,
     the ``calendar.day()`` key ``day``, the day's amount in ten-thousandths ``units`` and
     its ``orders``."""
     day = calendar.day(orders.c.placed_at)
@@ -212,7 +229,7 @@ def purchase_days(calendar: LocalCalendar, now: dt.datetime) -> Subquery:
             func.count().label("orders"),
         )
         .select_from(customer_orders())
-        .where(is_purchase(now))
+        .where(is_purchase(now, shop=shop))
         # By the label: one expression, computed once per row.
         .group_by(profile_members.c.profile_id, literal_column("day"))
         .subquery("per_day")

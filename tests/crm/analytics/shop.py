@@ -1,7 +1,8 @@
 """Hand-built shop data for the analytics tests: profiles, members and their orders.
 
-Orders go in through ``Store.write_batch`` as a sync would write them; profiles and
-profile_members are inserted directly, standing in for the CRM's profile builder.
+Orders go in through ``Store.write_batch`` as a sync would write them (in the shop of
+their connection); profiles and profile_members are inserted directly, standing in for
+the CRM's profile builder.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, insert
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Order, OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.crm.schema import profile_members, profiles
@@ -34,14 +35,17 @@ def add_profile(
     family_name: str | None = None,
     given_name: str | None = None,
     connection: str = CONNECTION,
+    shop: str = DEFAULT_SHOP,
     **columns: object,
 ) -> int:
-    """A profile whose source customers are ``members`` (record ids in ``connection``);
-    ``columns`` sets further profiles columns (prefecture=...)."""
+    """A profile of ``shop`` whose source customers are ``members`` (record ids in
+    ``connection``, a connection of that shop); ``columns`` sets further profiles
+    columns (prefecture=...)."""
     now = dt.datetime.now(dt.UTC)
     profile_id: int = conn.execute(
         insert(profiles)
         .values(
+            shop=shop,
             email=email,
             phone=phone,
             family_name=family_name,
@@ -56,6 +60,7 @@ def add_profile(
             insert(profile_members),
             [
                 {
+                    "shop": shop,
                     "connection": connection,
                     "record_id": m,
                     "profile_id": profile_id,
