@@ -171,6 +171,7 @@ def seed_shop(store: Store, *, at: dt.datetime = NOW) -> None:
         hanako = profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
         conn.execute(
             insert(interactions).values(
+                shop=DEFAULT_SHOP,
                 profile_id=hanako,
                 source="support",
                 external_id="T-1",

@@ -142,8 +142,8 @@ def test_a_redaction_clears_the_profile_at_once_and_counts_stay_exact(store: Sto
     refresh(store, now=T0 + dt.timedelta(minutes=1))
     with store.engine.connect() as conn:
         assert profile_of(conn, "shop", "c1", shop=DEFAULT_SHOP) is None
-        assert {n: c.count for n, c in latest_counts(conn).items()} == count_all(
-            conn, T0 + dt.timedelta(minutes=1)
+        assert {n: c.count for n, c in latest_counts(conn, shop=DEFAULT_SHOP).items()} == (
+            count_all(conn, T0 + dt.timedelta(minutes=1), shop=DEFAULT_SHOP)
         )
 
 
