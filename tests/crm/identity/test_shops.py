@@ -27,12 +27,14 @@ from omnicrm.crm.identity import (
     recent_merges,
     unmerge,
 )
+from omnicrm.crm.interactions import add_interaction
 from omnicrm.crm.profiles import find_profiles, load_profile, profile_of
 from omnicrm.crm.refresh import _PG_LOCK_KEY, CrmSettings, refresh, shop_lock_key
 from omnicrm.crm.schema import (
     identity_keys,
     identity_merges,
     identity_overrides,
+    interactions,
     profile_members,
     profile_values,
     profiles,
@@ -265,10 +267,21 @@ def test_an_operator_link_and_unmerge_stay_in_their_shop(two: Store) -> None:
 def test_a_redaction_in_one_shop_leaves_the_other_intact(two: Store) -> None:
     refresh(two, settings("a"), now=NOW)
     refresh(two, settings("b"), now=NOW)
+    note = "hanako@example.jp asked for gift wrapping"
+    with two.engine.begin() as conn:
+        # Each shop's own note about its own Hanako.
+        for shop, connection in (("a", "a-ec"), ("b", "b-ec")):
+            pid = profile_of(conn, connection, "1", shop=shop)
+            assert pid is not None
+            add_interaction(conn, pid, "inquiry", T0, "wrapping", note, shop=shop, now=T0)
     with two.engine.connect() as conn:
         b_before = load_profile(conn, profile_of(conn, "b-ec", "1", shop="b") or 0, shop="b")
         b_keys = count(two, identity_keys, identity_keys.c.shop == "b")
     two.redact_customer("a-ec", "1")
+    with two.engine.connect() as conn:
+        bodies = dict(conn.execute(select(interactions.c.shop, interactions.c.body)).all())
+    # Her mention goes from shop a's notes; shop b's note is about its own customer.
+    assert bodies == {"a": "[redacted] asked for gift wrapping", "b": note}
     # Shop b: nothing queued, nothing erased, the same email still there.
     assert count(two, profile_changes, profile_changes.c.shop == "b") == 0
     assert count(two, identity_keys, identity_keys.c.shop == "b") == b_keys
