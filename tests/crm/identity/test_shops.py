@@ -345,3 +345,32 @@ def test_lock_keys_are_stable_signed_32_bit_ints() -> None:
     assert len(keys) == 5
     assert all(-(2**31) <= k < 2**31 for k in keys)
     assert shop_lock_key("tokyo-tea") == shop_lock_key("tokyo-tea")
+
+
+def test_two_shops_refreshed_at_once_end_as_one_after_the_other(two: Store) -> None:
+    if two.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: refreshes never overlap")
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run(shop: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            refresh(two, settings(shop), rebuild=True, now=NOW)
+        except BaseException as exc:  # reported below, with the shop's traceback
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(shop,)) for shop in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    groups = members_by_profile(two)
+    assert sorted(sorted(g) for g in groups.values()) == [
+        [("a", "a-ec", "1"), ("a", "a-pos", "P1")],
+        [("a", "a-ec", "2")],
+        [("b", "b-ec", "1"), ("b", "b-pos", "P1")],
+        [("b", "b-ec", "2")],
+    ]
+    assert count(two, profile_changes) == 0
