@@ -24,7 +24,6 @@ from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
 from omnicrm.crm.profiles import Profile, load_profile
 from omnicrm.crm.schema import profiles
-from omnicrm.errors import DataError
 from omnicrm.render import ZONED, Col, FitTable, local_time
 
 __all__ = [
@@ -77,13 +76,12 @@ def load_profile_view(
     Raises DataError (or UnknownProfileError) when ``shop`` has no such profile: another
     shop's profile is not shown, even to someone who knows its id.
     """
-    if profile_shop(conn, profile_id) not in (shop, None):
-        raise DataError(f"no profile {profile_id} in shop {shop!r}")
-    profile = load_profile(conn, profile_id)
+    # First: a profile of another shop is refused before anything of it is read.
+    profile = load_profile(conn, profile_id, shop=shop)
     return ProfileView(
         profile,
         balance(conn, profile_id, now=now, settings=points, shop=shop),
-        explain(conn, profile_id),
+        explain(conn, profile_id, shop=shop),
         tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS, shop=shop)),
         shop=shop,
         currency=currency,

@@ -1,4 +1,5 @@
-"""``omnicrm crm refresh`` and the profile lookups ``omnicrm customers find/show``."""
+"""``omnicrm crm refresh`` and the profile lookups ``omnicrm customers find/show``, each
+within one shop (``--shop``; may be left out when only one is configured)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from omnicrm.cli._common import Context, console, errors, fail, shop_option
 from omnicrm.errors import DataError
-from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import Col, FitTable, local_time, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from omnicrm.app.runtime import Runtime
@@ -31,12 +32,13 @@ def crm_group() -> None:
     is_flag=True,
     help="Re-resolve every identity from the source records (after changing [identity]).",
 )
+@shop_option
 @click.pass_obj
-def refresh_command(obj: Context, full: bool, rebuild: bool) -> None:
-    """Bring profiles up to date with what the syncs wrote."""
+def refresh_command(obj: Context, full: bool, rebuild: bool, shop: str | None) -> None:
+    """Bring the shop's profiles up to date with what the syncs wrote."""
     with errors():
         runtime = obj.runtime(need_config=False)
-        result = runtime.refresh(full=full, rebuild=rebuild)
+        result = runtime.refresh(shop, full=full, rebuild=rebuild)
     console.print(
         f"{result.profiles_touched:,} profile(s) updated, {result.profiles_removed:,} removed, "
         f"{len(result.counts)} segment(s) counted ({'full' if result.full else 'incremental'}) "
@@ -51,39 +53,53 @@ def print_summary(runtime: Runtime) -> None:
     from omnicrm.crm.schema import profile_members, profiles
     from omnicrm.crm.segments import latest_counts, list_segments
 
-    with runtime.store.engine.connect() as conn:
-        people = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
-        records = conn.execute(select(func.count()).select_from(profile_members)).scalar_one()
-        latest = latest_counts(conn)
-        listed = list_segments(conn)
-    console.print(f"{people:,} customer profile(s) from {records:,} source record(s)")
-    if not latest:
-        return
-    table = Table("segment", "count", "segment", "count", box=box.SIMPLE, title="segments")
-    cells = [(escape(s.title), f"{latest[s.name].count:,}") for s in listed if s.name in latest]
-    half = (len(cells) + 1) // 2
-    for left, right in zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
-        table.add_row(*left, *right)
-    console.print(table)
+    shops = sorted(runtime.config.all_shops())
+    for shop in shops:  # each shop its own customer base, never added together
+        with runtime.store.engine.connect() as conn:
+            people = conn.execute(
+                select(func.count()).select_from(profiles).where(profiles.c.shop == shop)
+            ).scalar_one()
+            records = conn.execute(
+                select(func.count())
+                .select_from(profile_members)
+                .where(profile_members.c.shop == shop)
+            ).scalar_one()
+            latest = latest_counts(conn, shop=shop)
+            listed = list_segments(conn, shop=shop)
+        named = f"shop {escape(shop)}: " if len(shops) > 1 else ""
+        console.print(f"{named}{people:,} customer profile(s) from {records:,} source record(s)")
+        if not latest:
+            continue
+        title = f"segments of {escape(shop)}" if len(shops) > 1 else "segments"
+        table = Table("segment", "count", "segment", "count", box=box.SIMPLE, title=title)
+        cells = [(escape(s.title), f"{latest[s.name].count:,}") for s in listed if s.name in latest]
+        half = (len(cells) + 1) // 2
+        for left, right in zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
+            table.add_row(*left, *right)
+        console.print(table)
     console.print("more: `omnicrm segments`, `omnicrm report ltv`, `omnicrm customers find NAME`")
 
 
 @click.command("find")
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True, help="At most this many matches.")
+@shop_option
 @click.pass_obj
-def find_command(obj: Context, query: str, limit: int) -> None:
-    """Find profiles by email, phone, member code or name (kanji or kana)."""
+def find_command(obj: Context, query: str, limit: int, shop: str | None) -> None:
+    """Find the shop's profiles by email, phone, member code or name (kanji or kana)."""
     from omnicrm.crm.profiles import find_profiles
 
     with errors():
         runtime = obj.runtime(need_config=False)
+        settings = runtime.crm_settings(shop)
         with runtime.store.engine.connect() as conn:
-            found = find_profiles(conn, query, region=runtime.config.identity.region, limit=limit)
+            found = find_profiles(
+                conn, query, shop=settings.shop, region=settings.identity.region, limit=limit
+            )
     if not found:
         console.print(f"no profile matches {escape(query)!r}")
         return
-    tz = shop_zone(runtime.config)
+    tz = settings.tz
     table = FitTable(
         [
             Col("id", keep=True),
@@ -114,6 +130,7 @@ def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
     """Everything known about one person: identity, purchases, points, consent, sources."""
     # Imported here: the profile view loads the identity, points and interactions code,
     # which `omnicrm customers --help` need not wait for.
+    from omnicrm.crm.identity import UnknownProfileError
     from omnicrm.views import load_profile_view, render_profile_view
 
     with errors():
@@ -129,7 +146,7 @@ def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
                     shop=settings.shop,
                     currency=settings.currency,
                 )
-            except DataError as exc:
+            except (DataError, UnknownProfileError) as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
     tz = settings.tz
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))

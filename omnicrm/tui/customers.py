@@ -27,7 +27,6 @@ from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import get_current_worker
 
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.crm.identity import UnknownProfileError
 from omnicrm.crm.profiles import ProfileMatch, find_profiles
 from omnicrm.crm.schema import profiles
@@ -38,7 +37,6 @@ from omnicrm.views import (
     ProfileView,
     load_profile_view,
     local_time,
-    profile_shop,
     render_profile_view,
 )
 
@@ -103,9 +101,17 @@ class CustomerLookupScreen(StoreScreen):
     ]
 
     def __init__(
-        self, runtime: Runtime, *, clock: Clock | None = None, debounce: float = 0.25
+        self,
+        runtime: Runtime,
+        *,
+        clock: Clock | None = None,
+        debounce: float = 0.25,
+        shop: str | None = None,
     ) -> None:
         super().__init__(runtime, clock=clock)
+        # The shop whose customers are looked up (None: the only one configured).
+        self.settings = runtime.crm_settings(shop)
+        self.shop = self.settings.shop
         self._debounce = debounce
         self._timer: Timer | None = None
         self._asked = 0  # searches started; only the latest one's answer is shown
@@ -169,10 +175,12 @@ class CustomerLookupScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, group="lookup-search")
     def _search(self, asked: int, query: str) -> None:
-        region = self.runtime.config.identity.region
+        region = self.settings.identity.region
         try:
             with self.engine().connect() as conn:
-                found = find_profiles(conn, query, region=region, limit=RESULT_LIMIT)
+                found = find_profiles(
+                    conn, query, shop=self.shop, region=region, limit=RESULT_LIMIT
+                )
         except Exception as exc:
             self.failed(exc)
             return
@@ -230,6 +238,7 @@ class CustomerLookupScreen(StoreScreen):
                     self.runtime,
                     int(event.row_key.value),
                     clock=self.clock,
+                    shop=self.shop,
                 )
             )
 
@@ -253,8 +262,17 @@ class CustomerProfileScreen(StoreScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, runtime: Runtime, profile_id: int, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        profile_id: int,
+        *,
+        clock: Clock | None = None,
+        shop: str | None = None,
+    ) -> None:
         super().__init__(runtime, clock=clock)
+        # A profile of this shop only (None: the only one configured).
+        self.settings = runtime.crm_settings(shop)
         self.profile_id = profile_id
         self.title = f"Profile {profile_id}"
         self.view: ProfileView | None = None  # what is shown, once loaded
@@ -278,17 +296,13 @@ class CustomerProfileScreen(StoreScreen):
         worker = get_current_worker()
         try:
             with self.engine().connect() as conn:
-                # Until the terminal UI picks a shop, a profile shows within its own
-                # shop, with that shop's points settings.
-                shop = profile_shop(conn, self.profile_id) or DEFAULT_SHOP
-                settings = self.runtime.crm_settings(shop)
                 view = load_profile_view(
                     conn,
                     self.profile_id,
                     self.clock(),
-                    settings.points,
-                    shop=shop,
-                    currency=settings.currency,
+                    self.settings.points,
+                    shop=self.settings.shop,
+                    currency=self.settings.currency,
                 )
         except (DataError, UnknownProfileError) as exc:
             if not worker.is_cancelled:

@@ -123,13 +123,15 @@ class SegmentRow:
         return self.points[-1].at if self.points else None
 
 
-def load_segment_rows(conn: Connection, points: int = HISTORY_POINTS) -> list[SegmentRow]:
-    """Every segment, in catalogue order, with its last ``points`` counts."""
+def load_segment_rows(
+    conn: Connection, points: int = HISTORY_POINTS, *, shop: str
+) -> list[SegmentRow]:
+    """Every segment of ``shop``, in catalogue order, with its last ``points`` counts."""
     # history() gives the last count and the one before as well, so latest_counts()
     # (which reads the same rows) is not needed: one index range per segment.
     return [
-        SegmentRow(s.name, s.title, tuple(history(conn, s.name, points)))
-        for s in list_segments(conn)
+        SegmentRow(s.name, s.title, tuple(history(conn, s.name, points, shop=shop)))
+        for s in list_segments(conn, shop=shop)
     ]
 
 
@@ -143,8 +145,9 @@ class ChangeCheck:
     cause reloads of a table whose numbers it did not change.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, shop: str) -> None:
         self._engine = engine
+        self._shop = shop  # another shop's counts moving reload nothing here
         self._conn: Connection | None = None
         self._version: int | None = None
         self._signature: tuple[Any, ...] | None = None
@@ -162,9 +165,13 @@ class ChangeCheck:
                 self._version = int(version or 0)
             signature = (
                 conn.execute(
-                    select(crm_state.c.updated_at).where(crm_state.c.key == SNAPSHOT_STATE)
+                    select(crm_state.c.updated_at).where(
+                        crm_state.c.shop == self._shop, crm_state.c.key == SNAPSHOT_STATE
+                    )
                 ).scalar(),
-                conn.execute(select(func.count()).select_from(segments)).scalar(),
+                conn.execute(
+                    select(func.count()).select_from(segments).where(segments.c.shop == self._shop)
+                ).scalar(),
             )
         finally:
             # Never sit in an open transaction: on PostgreSQL it would hold a snapshot.
@@ -199,8 +206,11 @@ class SegmentsScreen(StoreScreen):
         *,
         clock: Clock | None = None,
         poll_interval: float | None = None,
+        shop: str | None = None,
     ) -> None:
         super().__init__(runtime, clock=clock, poll_interval=poll_interval)
+        # The shop whose segments show (None: the only one configured).
+        self.shop = runtime.shop(shop).id
         self._check: ChangeCheck | None = None
         self._checking = threading.Lock()  # one check at a time: it keeps a connection
         self._force = False  # reload even when the check says nothing moved
@@ -248,14 +258,14 @@ class SegmentsScreen(StoreScreen):
                 return
             try:
                 if self._check is None:
-                    self._check = ChangeCheck(self.engine())
+                    self._check = ChangeCheck(self.engine(), self.shop)
                 if self._force:
                     self._force = False
                     self._check.reset()
                 if not self._check.changed():
                     return
                 with self.engine().connect() as conn:
-                    rows = load_segment_rows(conn)
+                    rows = load_segment_rows(conn, shop=self.shop)
             except Exception as exc:  # shown; the next change or Reload tries again
                 self._close_check()
                 self.failed(exc)
@@ -323,7 +333,9 @@ class SegmentsScreen(StoreScreen):
         # Enter and a click on a row both land here.
         event.stop()
         if event.row_key.value is not None:
-            self.app.push_screen(SegmentScreen(self.runtime, event.row_key.value, clock=self.clock))
+            self.app.push_screen(
+                SegmentScreen(self.runtime, event.row_key.value, clock=self.clock, shop=self.shop)
+            )
 
 
 @dataclass(frozen=True)
@@ -337,14 +349,24 @@ class SegmentDetail:
 
 
 def load_segment_detail(
-    conn: Connection, name: str, now: dt.datetime, tz: ZoneInfo, limit: int = MEMBER_SAMPLE
+    conn: Connection,
+    name: str,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    limit: int = MEMBER_SAMPLE,
+    *,
+    shop: str,
 ) -> SegmentDetail:
-    """The segment ``name``, its history and a sample of its members as of ``now``."""
+    """``shop``'s segment ``name``, its history and a sample of its members as of ``now``."""
     return SegmentDetail(
-        get_segment(conn, name),
-        tuple(history(conn, name, DETAIL_POINTS)),
-        tuple(members(conn, name, now, tz, limit)),
-        int(conn.execute(select(func.count()).select_from(profiles)).scalar_one()),
+        get_segment(conn, name, shop=shop),
+        tuple(history(conn, name, DETAIL_POINTS, shop=shop)),
+        tuple(members(conn, name, now, tz, limit, shop=shop)),
+        int(
+            conn.execute(
+                select(func.count()).select_from(profiles).where(profiles.c.shop == shop)
+            ).scalar_one()
+        ),
     )
 
 
@@ -356,8 +378,16 @@ class SegmentScreen(StoreScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, runtime: Runtime, name: str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        name: str,
+        *,
+        clock: Clock | None = None,
+        shop: str | None = None,
+    ) -> None:
         super().__init__(runtime, clock=clock)
+        self.shop = runtime.shop(shop).id  # None: the only shop configured
         self.segment_name = name
         self.title = f"Segment {name}"
         self.detail: SegmentDetail | None = None  # what is shown, once loaded
@@ -382,7 +412,9 @@ class SegmentScreen(StoreScreen):
         worker = get_current_worker()
         try:
             with self.engine().connect() as conn:
-                detail = load_segment_detail(conn, self.segment_name, self.clock(), self.tz)
+                detail = load_segment_detail(
+                    conn, self.segment_name, self.clock(), self.tz, shop=self.shop
+                )
         except SegmentError as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._fail, f"{exc}. Press Escape to go back.")
@@ -458,7 +490,9 @@ class SegmentScreen(StoreScreen):
         event.stop()
         if event.row_key.value is not None:
             self.app.push_screen(
-                CustomerProfileScreen(self.runtime, int(event.row_key.value), clock=self.clock)
+                CustomerProfileScreen(
+                    self.runtime, int(event.row_key.value), clock=self.clock, shop=self.shop
+                )
             )
 
     def action_reload(self) -> None:

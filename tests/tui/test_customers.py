@@ -168,7 +168,7 @@ def seed_shop(store: Store, *, at: dt.datetime = NOW) -> None:
     )
     refresh(store, now=at)
     with store.engine.begin() as conn:
-        hanako = profile_of(conn, "ec", "E1")
+        hanako = profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
         conn.execute(
             insert(interactions).values(
                 shop=DEFAULT_SHOP,
@@ -186,7 +186,7 @@ def seed_shop(store: Store, *, at: dt.datetime = NOW) -> None:
 
 def hanako_id(store: Store) -> int:
     with store.engine.connect() as conn:
-        found = profile_of(conn, "ec", "E1")
+        found = profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
     assert found is not None
     return found
 
@@ -403,6 +403,6 @@ async def test_a_commit_while_open_brings_new_people_and_orders(store: Store) ->
 
 def profile_of_record(store: Store, connection: str, record_id: str) -> int:
     with store.engine.connect() as conn:
-        found = profile_of(conn, connection, record_id)
+        found = profile_of(conn, connection, record_id, shop=DEFAULT_SHOP)
     assert found is not None
     return found

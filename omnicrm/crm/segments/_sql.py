@@ -34,16 +34,28 @@ def among(conn: Connection, profile_ids: Collection[int]) -> ColumnElement[bool]
     return profiles.c.id.in_(select(listed.c.value))
 
 
-def get_state(conn: Connection, key: str) -> dict[str, Any] | None:
-    """The crm_state value under ``key``, if any."""
-    value = conn.execute(select(crm_state.c.value).where(crm_state.c.key == key)).scalar()
+def of_shop(shop: str) -> ColumnElement[bool]:
+    """``profiles`` of ``shop``: leads every query's WHERE, so the (shop, id) index keeps
+    one shop's counts and scores off the other shops' rows."""
+    return profiles.c.shop == shop
+
+
+def get_state(conn: Connection, key: str, *, shop: str) -> dict[str, Any] | None:
+    """The crm_state value of ``shop`` under ``key``, if any."""
+    value = conn.execute(
+        select(crm_state.c.value).where(crm_state.c.shop == shop, crm_state.c.key == key)
+    ).scalar()
     return value if isinstance(value, dict) else None
 
 
-def put_state(conn: Connection, key: str, value: dict[str, Any], now: dt.datetime) -> None:
-    """Set the crm_state value under ``key``."""
+def put_state(
+    conn: Connection, key: str, value: dict[str, Any], now: dt.datetime, *, shop: str
+) -> None:
+    """Set the crm_state value of ``shop`` under ``key``."""
     done = conn.execute(
-        update(crm_state).where(crm_state.c.key == key).values(value=value, updated_at=now)
+        update(crm_state)
+        .where(crm_state.c.shop == shop, crm_state.c.key == key)
+        .values(value=value, updated_at=now)
     )
     if done.rowcount == 0:
-        conn.execute(insert(crm_state).values(key=key, value=value, updated_at=now))
+        conn.execute(insert(crm_state).values(shop=shop, key=key, value=value, updated_at=now))

@@ -1,4 +1,8 @@
-"""Segment definitions: the ``segments`` table, built-ins included."""
+"""Segment definitions: the ``segments`` table, built-ins included.
+
+Every shop has its own rows: the built-ins are written into each shop, a user's
+segment is defined in one shop, and a name is looked up within one shop only.
+"""
 
 from __future__ import annotations
 
@@ -31,15 +35,15 @@ class Segment:
     created_at: dt.datetime
 
 
-def ensure_builtin(conn: Connection, now: dt.datetime | None = None) -> None:
-    """Bring the built-in rows of ``segments`` in line with the code: insert the missing,
-    update the changed, delete those no longer built in (with their history)."""
+def ensure_builtin(conn: Connection, now: dt.datetime | None = None, *, shop: str) -> None:
+    """Bring ``shop``'s built-in rows of ``segments`` in line with the code: insert the
+    missing, update the changed, delete those no longer built in (with their history)."""
     now = now or dt.datetime.now(dt.UTC)
     stored = {
         row.name: row
         for row in conn.execute(
             select(segments.c.name, segments.c.expression, segments.c.description).where(
-                segments.c.builtin.is_(True)
+                segments.c.shop == shop, segments.c.builtin.is_(True)
             )
         )
     }
@@ -48,6 +52,7 @@ def ensure_builtin(conn: Connection, now: dt.datetime | None = None) -> None:
         if row is None:
             conn.execute(
                 insert(segments).values(
+                    shop=shop,
                     name=segment.name,
                     expression=segment.expression,
                     builtin=True,
@@ -58,13 +63,13 @@ def ensure_builtin(conn: Connection, now: dt.datetime | None = None) -> None:
         elif (row.expression, row.description) != (segment.expression, segment.description):
             conn.execute(
                 update(segments)
-                .where(segments.c.name == segment.name)
+                .where(segments.c.shop == shop, segments.c.name == segment.name)
                 .values(expression=segment.expression, description=segment.description)
             )
             if row.expression != segment.expression:  # old counts measured something else
-                conn.execute(delete(segment_counts).where(segment_counts.c.segment == segment.name))
+                _delete_counts(conn, shop, segment.name)
     for name in set(stored) - set(BUILTIN_BY_NAME):
-        _delete(conn, name)
+        _delete(conn, shop, name)
 
 
 def define(
@@ -72,11 +77,12 @@ def define(
     name: str,
     expression: str,
     *,
+    shop: str,
     description: str | None = None,
     replace: bool = False,
     now: dt.datetime | None = None,
 ) -> Segment:
-    """Define the user segment ``name``; the expression is checked first.
+    """Define the user segment ``name`` in ``shop``; the expression is checked first.
 
     Raises SegmentSyntaxError for a bad expression and SegmentError for a bad or taken
     name. ``replace`` redefines an existing user segment (dropping its count history,
@@ -86,20 +92,21 @@ def define(
     parse(expression)
     _check_description(description)
     now = now or dt.datetime.now(dt.UTC)
-    existing = _row(conn, name)
+    existing = _row(conn, shop, name)
     if existing is not None and not replace:
         raise SegmentError(f"segment {name!r} exists: remove it first, or replace it")
     if existing is not None:
         conn.execute(
             update(segments)
-            .where(segments.c.name == name)
+            .where(segments.c.shop == shop, segments.c.name == name)
             .values(expression=expression, description=description)
         )
         if existing.expression != expression:
-            conn.execute(delete(segment_counts).where(segment_counts.c.segment == name))
+            _delete_counts(conn, shop, name)
         return Segment(name, expression, False, name, description, existing.created_at)
     conn.execute(
         insert(segments).values(
+            shop=shop,
             name=name,
             expression=expression,
             builtin=False,
@@ -110,28 +117,29 @@ def define(
     return Segment(name, expression, False, name, description, now)
 
 
-def remove(conn: Connection, name: str) -> None:
-    """Remove the user segment ``name`` and its count history."""
-    segment = get_segment(conn, name)
+def remove(conn: Connection, name: str, *, shop: str) -> None:
+    """Remove ``shop``'s user segment ``name`` and its count history."""
+    segment = get_segment(conn, name, shop=shop)
     if segment.builtin:
         raise SegmentError(f"{name!r} is a built-in segment and cannot be removed")
-    _delete(conn, name)
+    _delete(conn, shop, name)
 
 
-def get_segment(conn: Connection, name: str) -> Segment:
-    """The segment ``name``; SegmentError (with a did-you-mean) when there is none."""
-    row = _row(conn, name)
+def get_segment(conn: Connection, name: str, *, shop: str) -> Segment:
+    """``shop``'s segment ``name``; SegmentError (with a did-you-mean among that shop's
+    names only) when there is none."""
+    row = _row(conn, shop, name)
     if row is None:
-        names = conn.execute(select(segments.c.name)).scalars().all()
+        names = conn.execute(select(segments.c.name).where(segments.c.shop == shop)).scalars().all()
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise SegmentError(f"no segment named {name!r}{hint}")
     return _segment(row)
 
 
-def list_segments(conn: Connection) -> list[Segment]:
-    """Every segment: the built-ins in their order, then the user's by name."""
-    found = [_segment(row) for row in conn.execute(select(segments))]
+def list_segments(conn: Connection, *, shop: str) -> list[Segment]:
+    """Every segment of ``shop``: the built-ins in their order, then the user's by name."""
+    found = [_segment(row) for row in conn.execute(select(segments).where(segments.c.shop == shop))]
     return sorted(found, key=lambda s: (not s.builtin, _BUILTIN_ORDER.get(s.name, 0), s.name))
 
 
@@ -168,8 +176,10 @@ def _check_description(description: str | None) -> None:
         )
 
 
-def _row(conn: Connection, name: str) -> Row[Any] | None:
-    return conn.execute(select(segments).where(segments.c.name == name)).one_or_none()
+def _row(conn: Connection, shop: str, name: str) -> Row[Any] | None:
+    return conn.execute(
+        select(segments).where(segments.c.shop == shop, segments.c.name == name)
+    ).one_or_none()
 
 
 def _segment(row: Row[Any]) -> Segment:
@@ -184,6 +194,14 @@ def _segment(row: Row[Any]) -> Segment:
     )
 
 
-def _delete(conn: Connection, name: str) -> None:
-    conn.execute(delete(segment_counts).where(segment_counts.c.segment == name))
-    conn.execute(delete(segments).where(segments.c.name == name))
+def _delete_counts(conn: Connection, shop: str, name: str) -> None:
+    conn.execute(
+        delete(segment_counts).where(
+            segment_counts.c.shop == shop, segment_counts.c.segment == name
+        )
+    )
+
+
+def _delete(conn: Connection, shop: str, name: str) -> None:
+    _delete_counts(conn, shop, name)
+    conn.execute(delete(segments).where(segments.c.shop == shop, segments.c.name == name))

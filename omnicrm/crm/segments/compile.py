@@ -86,6 +86,10 @@ class _Compiler:
 
     def listed(self, cond: Condition, *, negated: bool) -> ColumnElement[bool]:
         where = [
+            # The profile's shop too: a profile's values are all of its shop, and with it
+            # PostgreSQL carries a query's shop into profile_values and reads them through
+            # the (shop, attr, value) index, never another shop's values.
+            profile_values.c.shop == profiles.c.shop,
             profile_values.c.profile_id == profiles.c.id,
             profile_values.c.attr == cond.attribute.column,
         ]

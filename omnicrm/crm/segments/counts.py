@@ -1,10 +1,13 @@
-"""Segment counts: every segment in one scan of ``profiles``, kept as a history.
+"""Segment counts: every segment in one scan of a shop's ``profiles``, kept as a history.
 
-A full count is ``SELECT SUM(CASE WHEN <segment> THEN 1 ELSE 0 END), ...`` over all
-profiles. After a sync that changed a few profiles, the counts move by what those
-profiles did: count the changed profiles before the change and after it, and apply the
-difference to the last recorded counts (`begin_recount` does exactly this, and falls
-back to a full count whenever the last counts cannot be trusted to be current).
+Everything here works within one shop: its segments, its profiles (every query leads
+with ``profiles.shop``, so the (shop, id) index keeps the other shops' rows unread), its
+history and its snapshot. A full count is
+``SELECT SUM(CASE WHEN <segment> THEN 1 ELSE 0 END), ...`` over the shop's profiles.
+After a sync that changed a few profiles, the counts move by what those profiles did:
+count the changed profiles before the change and after it, and apply the difference to
+the last recorded counts (`begin_recount` does exactly this, and falls back to a full
+count whenever the last counts cannot be trusted to be current).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy import (
 
 from omnicrm.crm.schema import profiles, segment_counts, segments
 from omnicrm.crm.segments._dates import local_today
-from omnicrm.crm.segments._sql import among, get_state, put_state
+from omnicrm.crm.segments._sql import among, get_state, of_shop, put_state
 from omnicrm.crm.segments.catalog import NAME_PATTERN, get_segment
 from omnicrm.crm.segments.compile import DEFAULT_TZ, compile_expression
 from omnicrm.crm.segments.language import (
@@ -56,28 +59,32 @@ def count_segments(
     now: dt.datetime,
     tz: dt.tzinfo = DEFAULT_TZ,
     profile_ids: Collection[int] | None = None,
+    *,
+    shop: str,
 ) -> dict[str, int]:
-    """How many profiles each expression selects, in one scan of ``profiles``.
+    """How many of ``shop``'s profiles each expression selects, in one scan.
 
-    ``profile_ids`` restricts the count to those profiles (ids that no longer exist
-    count nothing). Raises SegmentSyntaxError for a bad expression.
+    ``profile_ids`` restricts the count to those profiles (ids that no longer exist, or
+    are another shop's, count nothing). Raises SegmentSyntaxError for a bad expression.
     """
     names = list(expressions)
     conditions = [compile_expression(expressions[name], now, tz) for name in names]
     if profile_ids is None:
-        return _count(conn, names, conditions, None)
+        return _count(conn, shop, names, conditions, None)
     if not profile_ids:
         return dict.fromkeys(names, 0)
-    return _count(conn, names, conditions, among(conn, profile_ids))
+    return _count(conn, shop, names, conditions, among(conn, profile_ids))
 
 
 def _count(
     conn: Connection,
+    shop: str,
     names: list[str],
     conditions: list[ColumnElement[bool]],
     where: ColumnElement[bool] | None,
 ) -> dict[str, int]:
-    """SUM(CASE WHEN condition THEN 1 ELSE 0 END) per condition, in one scan."""
+    """SUM(CASE WHEN condition THEN 1 ELSE 0 END) per condition, in one scan of the
+    shop's profiles (``where`` narrows it further)."""
     counts = dict.fromkeys(names, 0)
     for start in range(0, len(names), _SEGMENT_CHUNK):
         part = names[start : start + _SEGMENT_CHUNK]
@@ -85,7 +92,7 @@ def _count(
             func.sum(case((cond, 1), else_=0))
             for cond in conditions[start : start + _SEGMENT_CHUNK]
         ]
-        query = select(*columns).select_from(profiles)
+        query = select(*columns).select_from(profiles).where(of_shop(shop))
         if where is not None:
             query = query.where(where)
         row = conn.execute(query).one()
@@ -94,22 +101,23 @@ def _count(
     return counts
 
 
-def _parsed(conn: Connection) -> dict[str, tuple[str, Node]]:
-    """Every defined segment's expression, as text and parsed. One that no longer parses
-    (the language changed under it) is left out with a warning, so it cannot stop the
-    others' counts."""
+def _parsed(conn: Connection, shop: str) -> dict[str, tuple[str, Node]]:
+    """Every segment of ``shop``'s expression, as text and parsed. One that no longer
+    parses (the language changed under it) is left out with a warning, so it cannot stop
+    the others' counts."""
     parsed: dict[str, tuple[str, Node]] = {}
-    for name, text in conn.execute(select(segments.c.name, segments.c.expression)):
+    query = select(segments.c.name, segments.c.expression).where(segments.c.shop == shop)
+    for name, text in conn.execute(query):
         try:
             parsed[name] = (text, parse(text))
         except SegmentSyntaxError as exc:
-            log.warning("segment %s is not counted: %s", name, exc)
+            log.warning("segment %s of shop %s is not counted: %s", name, shop, exc)
     return parsed
 
 
-def defined_expressions(conn: Connection) -> dict[str, Node]:
-    """Every defined segment's parsed expression (see `_parsed`)."""
-    return {name: node for name, (_, node) in _parsed(conn).items()}
+def defined_expressions(conn: Connection, *, shop: str) -> dict[str, Node]:
+    """Every segment of ``shop``'s parsed expression (see `_parsed`)."""
+    return {name: node for name, (_, node) in _parsed(conn, shop).items()}
 
 
 def count_all(
@@ -117,9 +125,12 @@ def count_all(
     now: dt.datetime,
     tz: dt.tzinfo = DEFAULT_TZ,
     profile_ids: Collection[int] | None = None,
+    *,
+    shop: str,
 ) -> dict[str, int]:
-    """`count_segments` over every defined segment."""
-    return count_segments(conn, defined_expressions(conn), now, tz, profile_ids)
+    """`count_segments` over every segment of ``shop``."""
+    expressions = defined_expressions(conn, shop=shop)
+    return count_segments(conn, expressions, now, tz, profile_ids, shop=shop)
 
 
 def apply_delta(
@@ -131,64 +142,85 @@ def apply_delta(
     }
 
 
-def record_counts(conn: Connection, counts: Mapping[str, int], at: dt.datetime) -> None:
-    """Append ``counts`` to the history at time ``at`` (replacing any taken at ``at``).
+def record_counts(
+    conn: Connection, counts: Mapping[str, int], at: dt.datetime, *, shop: str
+) -> None:
+    """Append ``shop``'s ``counts`` to its history at time ``at`` (replacing any taken
+    at ``at``).
 
-    The counts are also kept as the last snapshot (with the expressions they counted),
-    which an incremental count starts from.
+    The counts are also kept as the shop's last snapshot (with the expressions they
+    counted), which an incremental count starts from.
     """
     if not counts:
         return
     conn.execute(
         delete(segment_counts).where(
-            segment_counts.c.counted_at == at, segment_counts.c.segment.in_(list(counts))
+            segment_counts.c.shop == shop,
+            segment_counts.c.counted_at == at,
+            segment_counts.c.segment.in_(list(counts)),
         )
     )
     conn.execute(
         insert(segment_counts),
-        [{"segment": name, "counted_at": at, "count": n} for name, n in counts.items()],
+        [
+            {"shop": shop, "segment": name, "counted_at": at, "count": n}
+            for name, n in counts.items()
+        ],
     )
     expressions = {
         row.name: row.expression
         for row in conn.execute(
-            select(segments.c.name, segments.c.expression).where(segments.c.name.in_(list(counts)))
+            select(segments.c.name, segments.c.expression).where(
+                segments.c.shop == shop, segments.c.name.in_(list(counts))
+            )
         )
     }
     snapshot = {
         "at": at.isoformat(),
         "counts": {name: [expressions.get(name), n] for name, n in counts.items()},
     }
-    put_state(conn, SNAPSHOT_STATE, snapshot, at)
+    put_state(conn, SNAPSHOT_STATE, snapshot, at, shop=shop)
 
 
 def record_new_count(
-    conn: Connection, name: str, now: dt.datetime, tz: dt.tzinfo = DEFAULT_TZ
+    conn: Connection, name: str, now: dt.datetime, tz: dt.tzinfo = DEFAULT_TZ, *, shop: str
 ) -> int:
-    """Count the segment ``name`` just defined and record it, so its count shows at once.
+    """Count ``shop``'s segment ``name`` just defined and record it, so its count shows
+    at once.
 
     Appends the count to its history and puts it into the last snapshot beside the other
     segments' counts (those stay as they were: they are still true until a profile
     changes, and every change goes through a refresh that records them anew).
     """
-    expression = get_segment(conn, name).expression
-    count = count_segments(conn, {name: expression}, now, tz)[name]
+    expression = get_segment(conn, name, shop=shop).expression
+    count = count_segments(conn, {name: expression}, now, tz, shop=shop)[name]
     conn.execute(
         delete(segment_counts).where(
-            segment_counts.c.counted_at == now, segment_counts.c.segment == name
+            segment_counts.c.shop == shop,
+            segment_counts.c.counted_at == now,
+            segment_counts.c.segment == name,
         )
     )
-    conn.execute(insert(segment_counts).values(segment=name, counted_at=now, count=count))
-    snapshot = get_state(conn, SNAPSHOT_STATE)
+    conn.execute(
+        insert(segment_counts).values(shop=shop, segment=name, counted_at=now, count=count)
+    )
+    snapshot = get_state(conn, SNAPSHOT_STATE, shop=shop)
     if snapshot:
         snapshot["counts"][name] = [expression, count]
-        put_state(conn, SNAPSHOT_STATE, snapshot, now)
+        put_state(conn, SNAPSHOT_STATE, snapshot, now, shop=shop)
     return count
 
 
 def prune_history(
-    conn: Connection, now: dt.datetime, tz: dt.tzinfo = DEFAULT_TZ, *, keep_days: int = 31
+    conn: Connection,
+    now: dt.datetime,
+    tz: dt.tzinfo = DEFAULT_TZ,
+    *,
+    shop: str,
+    keep_days: int = 31,
 ) -> int:
-    """Thin the history older than ``keep_days`` to each segment's last count of each day.
+    """Thin ``shop``'s history older than ``keep_days`` to each segment's last count of
+    each day.
 
     A count after every sync is worth having for the recent weeks the terminal UI
     draws; beyond that, one a day keeps the trend without a row per sync for ever.
@@ -197,7 +229,7 @@ def prune_history(
     cutoff = now - dt.timedelta(days=keep_days)
     old = conn.execute(
         select(segment_counts.c.segment, segment_counts.c.counted_at)
-        .where(segment_counts.c.counted_at < cutoff)
+        .where(segment_counts.c.shop == shop, segment_counts.c.counted_at < cutoff)
         .order_by(segment_counts.c.segment, segment_counts.c.counted_at)
     ).all()
     last_of_day: dict[tuple[str, dt.date], dt.datetime] = {}
@@ -212,6 +244,7 @@ def prune_history(
     if gone:
         conn.execute(
             delete(segment_counts).where(
+                segment_counts.c.shop == shop,
                 segment_counts.c.segment == bindparam("name"),
                 segment_counts.c.counted_at == bindparam("at"),
             ),
@@ -241,25 +274,25 @@ class LatestCount:
         return None if self.previous is None else self.count - self.previous
 
 
-def history(conn: Connection, name: str, limit: int = 100) -> list[CountPoint]:
-    """The last ``limit`` recorded counts of segment ``name``, oldest first."""
+def history(conn: Connection, name: str, limit: int = 100, *, shop: str) -> list[CountPoint]:
+    """The last ``limit`` recorded counts of ``shop``'s segment ``name``, oldest first."""
     rows = conn.execute(
         select(segment_counts.c.counted_at, segment_counts.c.count)
-        .where(segment_counts.c.segment == name)
+        .where(segment_counts.c.shop == shop, segment_counts.c.segment == name)
         .order_by(segment_counts.c.counted_at.desc())
         .limit(limit)
     ).all()
     return [CountPoint(row.counted_at, row.count) for row in reversed(rows)]
 
 
-def latest_counts(conn: Connection) -> dict[str, LatestCount]:
-    """The last count of every defined segment that has one, with the change since the
-    count before it."""
+def latest_counts(conn: Connection, *, shop: str) -> dict[str, LatestCount]:
+    """The last count of every segment of ``shop`` that has one, with the change since
+    the count before it."""
     latest: dict[str, LatestCount] = {}
-    for name in conn.execute(select(segments.c.name)).scalars():
-        # Two index seeks per segment on the (segment, counted_at) key, however long
-        # the history has grown.
-        points = history(conn, name, 2)
+    for name in conn.execute(select(segments.c.name).where(segments.c.shop == shop)).scalars():
+        # Two index seeks per segment on the (shop, segment, counted_at) key, however
+        # long the history has grown.
+        points = history(conn, name, 2, shop=shop)
         if points:
             last = points[-1]
             before = points[0] if len(points) == 2 else None
@@ -280,8 +313,12 @@ class Recount:
     """Counts across a change of some profiles; made by `begin_recount`."""
 
     def __init__(
-        self, conditions: Mapping[str, ColumnElement[bool]], profile_ids: list[int] | None
+        self,
+        shop: str,
+        conditions: Mapping[str, ColumnElement[bool]],
+        profile_ids: list[int] | None,
     ) -> None:
+        self.shop = shop
         self.names = list(conditions)
         self.conditions = list(conditions.values())
         self.profile_ids = profile_ids
@@ -289,13 +326,13 @@ class Recount:
         self.base: dict[str, int] | None = None  # the last recorded counts
         self.base_at: dt.datetime | None = None
         self.before: dict[str, int] | None = None  # the changed profiles' counts before
-        self.max_id = 0  # the largest profile id before the change
+        self.max_id = 0  # the shop's largest profile id before the change
         self.incremental: bool | None = None  # how finish() counted, once it has
 
     def finish(self, conn: Connection) -> dict[str, int]:
         """The counts of every segment now: the last counts moved by the changed
         profiles' difference, or a full count when that would not be exact."""
-        full_since = last_full_scoring(conn)
+        full_since = last_full_scoring(conn, shop=self.shop)
         if (
             self.before is None
             or self.base is None
@@ -304,13 +341,13 @@ class Recount:
             or (full_since is not None and full_since > self.base_at)
         ):
             self.incremental = False
-            return _count(conn, self.names, self.conditions, None)
-        # The same profiles again, and any made since begin (ids above the largest then:
-        # they counted nothing before).
+            return _count(conn, self.shop, self.names, self.conditions, None)
+        # The same profiles again, and any made since begin (ids above the shop's largest
+        # then: they counted nothing before).
         changed = profiles.c.id > self.max_id
         if self.profile_ids:
             changed = or_(among(conn, self.profile_ids), changed)
-        after = _count(conn, self.names, self.conditions, changed)
+        after = _count(conn, self.shop, self.names, self.conditions, changed)
         self.incremental = True
         return apply_delta(self.base, self.before, after)
 
@@ -320,8 +357,11 @@ def begin_recount(
     now: dt.datetime,
     tz: dt.tzinfo = DEFAULT_TZ,
     profile_ids: Collection[int] | None = None,
+    *,
+    shop: str,
 ) -> Recount:
-    """Start counting every defined segment across a change of ``profile_ids``.
+    """Start counting every segment of ``shop`` across a change of ``profile_ids`` (the
+    shop's profiles; another shop's ids count nothing).
 
     Call it before the change with the ids of every profile the change may alter or
     delete (None: anything may change), make the change, then call ``finish()`` for the
@@ -333,28 +373,36 @@ def begin_recount(
     (dates in expressions are whole days), with no full RFM or lifecycle scoring since;
     otherwise it counts everything.
     """
-    parsed = _parsed(conn)
+    parsed = _parsed(conn, shop)
     conditions = {name: compile_expression(node, now, tz) for name, (_, node) in parsed.items()}
     ids = None if profile_ids is None else sorted(set(profile_ids))
-    recount = Recount(conditions, ids)
+    recount = Recount(shop, conditions, ids)
     texts = {name: text for name, (text, _) in parsed.items()}
-    base, base_at = _trusted_base(conn, texts, now, tz)
+    base, base_at = _trusted_base(conn, shop, texts, now, tz)
     if ids is None or len(ids) > MAX_INCREMENTAL or base is None:
         return recount
     recount.base, recount.base_at = base, base_at
-    recount.max_id = conn.execute(select(func.max(profiles.c.id))).scalar() or 0
+    # One seek at the end of the shop's (shop, id) range; ids are given out store-wide
+    # in ascending order, so the shop's new profiles come above it.
+    recount.max_id = (
+        conn.execute(select(func.max(profiles.c.id)).where(of_shop(shop))).scalar() or 0
+    )
     if ids:
-        recount.before = _count(conn, recount.names, recount.conditions, among(conn, ids))
+        recount.before = _count(conn, shop, recount.names, recount.conditions, among(conn, ids))
     else:
         recount.before = dict.fromkeys(recount.names, 0)
     return recount
 
 
 def _trusted_base(
-    conn: Connection, expressions: Mapping[str, str], now: dt.datetime, tz: dt.tzinfo
+    conn: Connection,
+    shop: str,
+    expressions: Mapping[str, str],
+    now: dt.datetime,
+    tz: dt.tzinfo,
 ) -> tuple[dict[str, int] | None, dt.datetime | None]:
-    """The last recorded counts, if an incremental count can start from them."""
-    snapshot = get_state(conn, SNAPSHOT_STATE)
+    """The shop's last recorded counts, if an incremental count can start from them."""
+    snapshot = get_state(conn, SNAPSHOT_STATE, shop=shop)
     if not snapshot or not expressions:
         return None, None
     at = dt.datetime.fromisoformat(snapshot["at"])
@@ -363,7 +411,7 @@ def _trusted_base(
         return None, None  # a segment new or redefined since
     if at > now or local_today(at, tz) != local_today(now, tz):
         return None, None
-    full_since = last_full_scoring(conn)
+    full_since = last_full_scoring(conn, shop=shop)
     if full_since is not None and full_since > at:
         return None, None
     return {name: int(recorded[name][1]) for name in expressions}, at
@@ -387,10 +435,12 @@ class Member:
     lifecycle_stage: str
 
 
-def resolve(conn: Connection, name_or_expression: str) -> tuple[str | None, Node]:
-    """A segment's name and parsed expression, or (None, the parsed expression)."""
+def resolve(conn: Connection, name_or_expression: str, *, shop: str) -> tuple[str | None, Node]:
+    """``shop``'s segment's name and parsed expression, or (None, the parsed expression)."""
     row = conn.execute(
-        select(segments.c.expression).where(segments.c.name == name_or_expression)
+        select(segments.c.expression).where(
+            segments.c.shop == shop, segments.c.name == name_or_expression
+        )
     ).scalar()
     if row is not None:
         return name_or_expression, parse(row)
@@ -398,7 +448,7 @@ def resolve(conn: Connection, name_or_expression: str) -> tuple[str | None, Node
         return None, parse(name_or_expression)
     except SegmentSyntaxError:
         if NAME_PATTERN.fullmatch(name_or_expression):
-            get_segment(conn, name_or_expression)  # raises "no segment named ..."
+            get_segment(conn, name_or_expression, shop=shop)  # raises "no segment named ..."
         raise
 
 
@@ -408,11 +458,14 @@ def members(
     now: dt.datetime,
     tz: dt.tzinfo = DEFAULT_TZ,
     limit: int = 20,
+    *,
+    shop: str,
 ) -> list[Member]:
-    """Up to ``limit`` profiles of a segment (by name) or an expression, lowest id first."""
+    """Up to ``limit`` of ``shop``'s profiles in a segment (by name) or an expression,
+    lowest id first."""
     if limit < 0:
         raise SegmentError(f"limit must be 0 or more, got {limit}")
-    _, node = resolve(conn, name_or_expression)
+    _, node = resolve(conn, name_or_expression, shop=shop)
     condition: ColumnElement[bool] = compile_expression(node, now, tz)
     p = profiles.c
     rows = conn.execute(
@@ -428,7 +481,7 @@ def members(
             p.rfm_group,
             p.lifecycle_stage,
         )
-        .where(condition)
+        .where(of_shop(shop), condition)
         .order_by(p.id)
         .limit(limit)
     ).all()

@@ -15,7 +15,10 @@ scores F = 4. Profiles without a purchase have no scores and no group.
 Groups come from R and FM = floor((F + M) / 2) on the grid in `RFM_RULES` (every one of
 the 125 (R, F, M) combinations falls in exactly one group).
 
-The cuts are kept in ``crm_state`` ('rfm_cuts') with the day they were taken, so a
+Everything here works within one shop: the cuts are that shop's purchasers' (another
+shop's customers never move them), and only that shop's profiles are scored.
+
+The cuts are kept in the shop's ``crm_state`` ('rfm_cuts') with the day they were taken, so a
 refresh of a few profiles scores them against the same cuts. On a new day (in the
 shop's zone) every profile's recency has moved, so the next call rescoring all of them
 takes new cuts, whatever it was asked; `update_lifecycle` likewise.
@@ -33,7 +36,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, select, tupl
 
 from omnicrm.crm.schema import crm_state, profiles
 from omnicrm.crm.segments._dates import day_start, local_today
-from omnicrm.crm.segments._sql import among, get_state, put_state
+from omnicrm.crm.segments._sql import among, get_state, of_shop, put_state
 from omnicrm.crm.segments.compile import DEFAULT_TZ
 
 RFM_STATE = "rfm_cuts"
@@ -173,9 +176,9 @@ def _purchased() -> ColumnElement[bool]:
     return and_(profiles.c.number_of_orders > 0, profiles.c.last_order_at.is_not(None))
 
 
-def stored_cuts(conn: Connection) -> RfmCuts | None:
-    """The cuts the last full scoring took, if it found any purchases."""
-    state = get_state(conn, RFM_STATE)
+def stored_cuts(conn: Connection, *, shop: str) -> RfmCuts | None:
+    """The cuts ``shop``'s last full scoring took, if it found any purchases."""
+    state = get_state(conn, RFM_STATE, shop=shop)
     cuts = state.get("cuts") if state else None
     return RfmCuts.from_json(cuts) if cuts else None
 
@@ -185,17 +188,18 @@ def score_rfm(
     now: dt.datetime,
     profile_ids: Collection[int] | None = None,
     *,
+    shop: str,
     tz: dt.tzinfo = DEFAULT_TZ,
 ) -> RfmCuts | None:
-    """Set rfm_recency, rfm_frequency, rfm_monetary and rfm_group.
+    """Set rfm_recency, rfm_frequency, rfm_monetary and rfm_group of ``shop``'s profiles.
 
     Without ``profile_ids`` (or when the stored cuts are from an earlier day, or there
-    are none yet): new cuts over every profile with a purchase, stored in crm_state, and
-    every profile scored.
-    With ``profile_ids``: those profiles only, against the stored cuts. Returns the cuts
-    used (None when no profile has a purchase).
+    are none yet): new cuts over every profile of the shop with a purchase, stored in
+    crm_state, and every profile of the shop scored.
+    With ``profile_ids``: those profiles only (ids of another shop are left alone),
+    against the stored cuts. Returns the cuts used (None when no profile has a purchase).
     """
-    return _score(conn, now, profile_ids, tz, rfm=True, lifecycle=False)
+    return _score(conn, now, profile_ids, tz, shop, rfm=True, lifecycle=False)
 
 
 def update_lifecycle(
@@ -203,18 +207,20 @@ def update_lifecycle(
     now: dt.datetime,
     profile_ids: Collection[int] | None = None,
     *,
+    shop: str,
     tz: dt.tzinfo = DEFAULT_TZ,
 ) -> bool:
-    """Set lifecycle_stage; every profile when ``profile_ids`` is None or the day changed
-    since the last full update. Returns whether every profile was updated.
+    """Set lifecycle_stage of ``shop``'s profiles; every one of them when ``profile_ids``
+    is None or the day changed since the shop's last full update. Returns whether every
+    profile of the shop was updated.
 
     prospect: no purchase. lapsed: last purchase 365+ days ago. dormant: 90-364 days.
     Otherwise (active): new with one purchase under 30 days ago, second_purchase_candidate
     with one purchase 30-89 days ago, repeat with 2-4 purchases, loyal with 5 or more.
     """
     today = local_today(now, tz)
-    full = _full(conn, LIFECYCLE_STATE, today, profile_ids)
-    _score(conn, now, profile_ids, tz, rfm=False, lifecycle=True)
+    full = _full(conn, shop, LIFECYCLE_STATE, today, profile_ids)
+    _score(conn, now, profile_ids, tz, shop, rfm=False, lifecycle=True)
     return full
 
 
@@ -223,17 +229,19 @@ def score_profiles(
     now: dt.datetime,
     profile_ids: Collection[int] | None = None,
     *,
+    shop: str,
     tz: dt.tzinfo = DEFAULT_TZ,
 ) -> RfmCuts | None:
-    """`score_rfm` and `update_lifecycle` together, in one UPDATE of the profiles: what a
-    refresh calls. Every profile is scored when either would score every profile."""
-    return _score(conn, now, profile_ids, tz, rfm=True, lifecycle=True)
+    """`score_rfm` and `update_lifecycle` together, in one UPDATE of ``shop``'s profiles:
+    what a refresh calls. Every profile of the shop is scored when either would score
+    every profile."""
+    return _score(conn, now, profile_ids, tz, shop, rfm=True, lifecycle=True)
 
 
-def _full(conn: Connection, key: str, today: dt.date, profile_ids: object) -> bool:
+def _full(conn: Connection, shop: str, key: str, today: dt.date, profile_ids: object) -> bool:
     if profile_ids is None:
         return True
-    state = get_state(conn, key)
+    state = get_state(conn, key, shop=shop)
     return state is None or state.get("day") != today.isoformat()
 
 
@@ -242,21 +250,22 @@ def _score(
     now: dt.datetime,
     profile_ids: Collection[int] | None,
     tz: dt.tzinfo,
+    shop: str,
     *,
     rfm: bool,
     lifecycle: bool,
 ) -> RfmCuts | None:
     today = local_today(now, tz)
     keys = [key for key, wanted in ((RFM_STATE, rfm), (LIFECYCLE_STATE, lifecycle)) if wanted]
-    full = any(_full(conn, key, today, profile_ids) for key in keys)
-    cuts = stored_cuts(conn) if rfm and not full else None
+    full = any(_full(conn, shop, key, today, profile_ids) for key in keys)
+    cuts = stored_cuts(conn, shop=shop) if rfm and not full else None
     # No cuts yet (nobody had bought at the last full scoring): take them now, or the
     # first buyers would stay unscored until tomorrow.
     full = full or (rfm and cuts is None)
     values: dict[str, Any] = {}
     if rfm:
         if full:
-            cuts = _take_cuts(conn, now, tz)
+            cuts = _take_cuts(conn, now, tz, shop)
         values.update(_rfm_values(cuts, today, tz))
     if lifecycle:
         values["lifecycle_stage"] = _stage(today, tz)
@@ -266,27 +275,29 @@ def _score(
     changed = tuple_(*(profiles.c[name] for name in values)).is_distinct_from(
         tuple_(*values.values())
     )
-    for where in _targets(conn, None if full else profile_ids):
-        statement = update(profiles).values(**values).where(changed)
-        conn.execute(statement if where is None else statement.where(where))
+    for where in _targets(conn, shop, None if full else profile_ids):
+        conn.execute(update(profiles).values(**values).where(where, changed))
     if full:
         stamp = {"day": today.isoformat(), "full_at": now.isoformat()}
         if rfm:
-            put_state(conn, RFM_STATE, {**stamp, "cuts": cuts.as_json() if cuts else None}, now)
+            cut_state = {**stamp, "cuts": cuts.as_json() if cuts else None}
+            put_state(conn, RFM_STATE, cut_state, now, shop=shop)
         if lifecycle:
-            put_state(conn, LIFECYCLE_STATE, stamp, now)
+            put_state(conn, LIFECYCLE_STATE, stamp, now, shop=shop)
     return cuts
 
 
-def _take_cuts(conn: Connection, now: dt.datetime, tz: dt.tzinfo) -> RfmCuts | None:
+def _take_cuts(conn: Connection, now: dt.datetime, tz: dt.tzinfo, shop: str) -> RfmCuts | None:
     today = local_today(now, tz)
-    n = conn.execute(select(func.count()).select_from(profiles).where(_purchased())).scalar_one()
+    n = conn.execute(
+        select(func.count()).select_from(profiles).where(of_shop(shop), _purchased())
+    ).scalar_one()
     if n == 0:
         return None
     positions = [math.ceil(i * n / 5) for i in (1, 2, 3, 4)]
-    last = _cut_values(conn, profiles.c.last_order_at, positions)
-    frequency = _cut_values(conn, profiles.c.number_of_orders, positions)
-    monetary = _cut_values(conn, profiles.c.amount_spent, positions)
+    last = _cut_values(conn, shop, profiles.c.last_order_at, positions)
+    frequency = _cut_values(conn, shop, profiles.c.number_of_orders, positions)
+    monetary = _cut_values(conn, shop, profiles.c.amount_spent, positions)
     r = [(today - ts.astimezone(tz).date()).days for ts in last]
     f = [int(v) for v in frequency]
     m = [float(v) for v in monetary]
@@ -295,10 +306,10 @@ def _take_cuts(conn: Connection, now: dt.datetime, tz: dt.tzinfo) -> RfmCuts | N
     )
 
 
-def _cut_values(conn: Connection, column: Any, positions: list[int]) -> list[Any]:
-    """The values at 1-based ``positions`` of the purchasers ordered by ``column``."""
+def _cut_values(conn: Connection, shop: str, column: Any, positions: list[int]) -> list[Any]:
+    """The values at 1-based ``positions`` of ``shop``'s purchasers ordered by ``column``."""
     rank = func.row_number().over(order_by=column).label("rank")
-    ranked = select(column.label("value"), rank).where(_purchased()).subquery()
+    ranked = select(column.label("value"), rank).where(of_shop(shop), _purchased()).subquery()
     rows = conn.execute(
         select(ranked.c.rank, ranked.c.value).where(ranked.c.rank.in_(sorted(set(positions))))
     ).all()
@@ -376,18 +387,22 @@ def _stage(today: dt.date, tz: dt.tzinfo) -> ColumnElement[str]:
 
 
 def _targets(
-    conn: Connection, profile_ids: Collection[int] | None
-) -> list[ColumnElement[bool] | None]:
-    """The WHERE of an update: None (every profile), or those ids (nothing when empty)."""
+    conn: Connection, shop: str, profile_ids: Collection[int] | None
+) -> list[ColumnElement[bool]]:
+    """The WHERE of an update: every profile of the shop, or those ids of it (nothing
+    when empty)."""
     if profile_ids is None:
-        return [None]
-    return [among(conn, profile_ids)] if profile_ids else []
+        return [of_shop(shop)]
+    return [and_(of_shop(shop), among(conn, profile_ids))] if profile_ids else []
 
 
-def last_full_scoring(conn: Connection) -> dt.datetime | None:
-    """When RFM or lifecycle was last recomputed over every profile (the later of the two)."""
+def last_full_scoring(conn: Connection, *, shop: str) -> dt.datetime | None:
+    """When RFM or lifecycle was last recomputed over every profile of ``shop`` (the
+    later of the two)."""
     values = conn.execute(
-        select(crm_state.c.value).where(crm_state.c.key.in_([RFM_STATE, LIFECYCLE_STATE]))
+        select(crm_state.c.value).where(
+            crm_state.c.shop == shop, crm_state.c.key.in_([RFM_STATE, LIFECYCLE_STATE])
+        )
     ).scalars()
     moments = [
         dt.datetime.fromisoformat(value["full_at"])

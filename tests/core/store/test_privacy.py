@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Text, func, select
 
 from omnicrm import Customer, Order, OrderLine, Stream
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import RunStatus, Store, inbox
 from omnicrm.core.store.schema import metadata
 from omnicrm.core.store.schema import orders as orders_table
@@ -129,7 +130,7 @@ def test_a_redaction_clears_the_profile_at_once_and_counts_stay_exact(store: Sto
     store.redact_customer("shop", "c1")
     # Before any refresh (refresh_after_sync may be off): the profile forgot them.
     with store.engine.connect() as conn:
-        assert find_profiles(conn, "c1@example.jp") == []
+        assert find_profiles(conn, "c1@example.jp", shop=DEFAULT_SHOP) == []
         assert (
             conn.execute(
                 select(func.count())
@@ -140,9 +141,9 @@ def test_a_redaction_clears_the_profile_at_once_and_counts_stay_exact(store: Sto
         )
     refresh(store, now=T0 + dt.timedelta(minutes=1))
     with store.engine.connect() as conn:
-        assert profile_of(conn, "shop", "c1") is None
-        assert {n: c.count for n, c in latest_counts(conn).items()} == count_all(
-            conn, T0 + dt.timedelta(minutes=1)
+        assert profile_of(conn, "shop", "c1", shop=DEFAULT_SHOP) is None
+        assert {n: c.count for n, c in latest_counts(conn, shop=DEFAULT_SHOP).items()} == (
+            count_all(conn, T0 + dt.timedelta(minutes=1), shop=DEFAULT_SHOP)
         )
 
 

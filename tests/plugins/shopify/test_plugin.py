@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from omnicrm import Checkpoint, OrderStatus, Stream
 from omnicrm.app.config import Connection
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine
@@ -417,5 +418,5 @@ def test_furigana_in_metafields_make_customers_findable_by_kana(
     person = with_kana[0]
     hiragana = jaconv.kata2hira(f"{person.family_name_kana}{person.given_name_kana}")
     with store.engine.connect() as conn:
-        found = [m.id for m in find_profiles(conn, hiragana)]
-        assert profile_of(conn, "tokyo-tea", person.id) in found
+        found = [m.id for m in find_profiles(conn, hiragana, shop=DEFAULT_SHOP)]
+        assert profile_of(conn, "tokyo-tea", person.id, shop=DEFAULT_SHOP) in found
