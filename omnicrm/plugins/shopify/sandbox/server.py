@@ -168,7 +168,7 @@ class ShopifySandbox(Emulator):
     def settings(self) -> dict[str, Any]:
         """Settings of a connection to this sandbox (ShopifySettings accepts them)."""
         return {
-            "shop": self.shop,
+            "domain": self.shop,
             "access_token": self.access_token,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
