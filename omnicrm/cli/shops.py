@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from omnicrm.cli import STATUS_STYLE
 from omnicrm.cli._common import Context, console, err_console, errors
-from omnicrm.render import ZONED, Col, FitTable, local_time
+from omnicrm.render import Col, FitTable, local_time
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from omnicrm.app.config import Config
@@ -89,7 +89,9 @@ def _last_sync(shop: ShopSummary) -> str:
         return f"[{STATUS_STYLE['failed']}]failed[/]: {escape(names)}"
     latest = max(shop.last.values(), key=lambda run: run.started_at)
     style = STATUS_STYLE[latest.status]
-    return f"[{style}]{latest.status.value}[/] {local_time(latest.started_at, tz, ZONED)}"
+    return (
+        f"[{style}]{latest.status.value}[/] {local_time(latest.started_at, tz, '%m-%d %H:%M %Z')}"
+    )
 
 
 def shops_table(summaries: list[ShopSummary]) -> FitTable:
@@ -97,12 +99,12 @@ def shops_table(summaries: list[ShopSummary]) -> FitTable:
         [
             Col("shop"),
             Col("name", 2),
-            Col("timezone", 4),
-            Col("currency", 5, keep=True),
-            Col("connections", 1),
+            Col("timezone", 5),
+            Col("currency", 6, keep=True),
+            Col("connections", 3),
             Col("profiles", 0, "right", keep=True),
             Col("last sync", 0),
-            Col("segments", 3, "right", keep=True),
+            Col("segments", 1, "right", keep=True),
         ],
         title="shops",
     )

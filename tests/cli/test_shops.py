@@ -99,7 +99,7 @@ def test_shops_shows_each_shops_connections_profiles_last_sync_and_segments(
     assert tea[5] == "3" and tea[6] == "failed: tea-ec" and tea[7] == "2"
     assert coffee[1:6] == ["Hawaii Coffee", "Pacific/Honolulu", "USD", "coffee-ec", "2"]
     # Its last run, in the shop's own zone.
-    assert coffee[6].startswith("complete ") and coffee[6].endswith("HST") and coffee[7] == "1"
+    assert coffee[6].startswith("complete ") and coffee[6].endswith(" HST") and coffee[7] == "1"
     assert empty[1:] == ["empty-shop", "Asia/Tokyo", "JPY", "-", "0", "never synced", "0"]
 
 

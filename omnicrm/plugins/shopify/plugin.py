@@ -52,13 +52,14 @@ HISTORY_WINDOW = dt.timedelta(days=60)
 """How far back Shopify shows orders to an app without ``read_all_orders``."""
 
 
-def sandbox() -> AbstractContextManager[Mapping[str, Any]]:
-    """Start the local Shopify emulator; its context yields a connection's settings."""
+def sandbox(*, client: int = 0) -> AbstractContextManager[Mapping[str, Any]]:
+    """Start the local Shopify emulator; its context yields a connection's settings.
+    ``client`` > 0: another client business's store whose customers partly overlap."""
     # Imported on use: the emulator (a server, seeded data) is heavy, and `omnicrm
     # plugins` or a sync of a real shop must load without it.
     module = importlib.import_module("omnicrm.plugins.shopify.sandbox")
-    start: Callable[[], AbstractContextManager[Mapping[str, Any]]] = module.sandbox
-    return start()
+    start: Callable[..., AbstractContextManager[Mapping[str, Any]]] = module.sandbox
+    return start(client=client)
 
 
 def describe(settings: BaseModel) -> str:

@@ -101,8 +101,10 @@ class ShopifySandbox(Emulator):
         host: str = "127.0.0.1",
         port: int = 0,
         live_interval: float | None = None,
+        shared_with: int | None = None,
+        shared: float = 0.0,
     ) -> None:
-        self.data = ShopData(customers, seed, end=end)
+        self.data = ShopData(customers, seed, end=end, shared_with=shared_with, shared=shared)
         self.shop, self.shop_name = shop, shop_name
         self.access_token, self.client_id, self.client_secret = (
             access_token,
