@@ -240,12 +240,12 @@ COVERED: dict[tuple[str, ...], Case] = {
     ("nps", "summary"): lambda w: [Step(["nps", "summary"])],
     ("points", "adjust"): lambda w: [
         Step(["points", "adjust", str(w.a_id), "300", "--note", "AKA-adjust"]),
-        Step(["points", "adjust", str(w.b_id), "300"], refused=True),
+        Step(["points", "adjust", str(w.b_id), "300", "--note", "x"], refused=True),
     ],
     ("points", "redeem"): lambda w: [
-        Step(["points", "adjust", str(w.a_id), "50"]),
-        Step(["points", "redeem", str(w.a_id), "10"]),
-        Step(["points", "redeem", str(w.b_id), "10"], refused=True),
+        Step(["points", "adjust", str(w.a_id), "50", "--note", "AKA-gift"]),
+        Step(["points", "redeem", str(w.a_id), "10", "--note", "AKA-use"]),
+        Step(["points", "redeem", str(w.b_id), "10", "--note", "x"], refused=True),
     ],
     ("points", "balance"): lambda w: [
         Step(["points", "balance", str(w.a_id)]),
@@ -403,14 +403,21 @@ def fingerprint(url: str, shop: str) -> dict[str, object]:
         store.close()
 
 
+# An amount: comma-grouped, or six digits and more standing alone (not in a hex id, a
+# phone number or a date).
 _AMOUNT = re.compile(
-    r"(?<![\d.,+])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|(?<![\d.,+\-:])\d{6,}(?:\.\d+)?(?![\d:\-])"
+    r"(?<![\w.,+])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])"
+    r"|(?<![\w.,+:-])\d{6,}(?:\.\d+)?(?![\w:-])"
 )
-_LEADING_ID = re.compile(r"^\s*(\d+)\s", re.MULTILINE)
+# A table row that leads with a profile id (a summary line's "7 customers" does not).
+_LEADING_ID = re.compile(r"^\s*(\d+)\s{2,}", re.MULTILINE)
 
 
 def leaks(output: str, w: World, step: Step) -> list[str]:
-    """What of shop B ``output`` shows."""
+    """What of shop B ``output`` shows, beyond what the operator typed (a refusal may
+    quote the record it was given)."""
+    for arg in sorted(step.args, key=len, reverse=True):
+        output = output.replace(arg, "")
     found = [mark for mark in (MARK_B, "987,654", "987654") if mark in output]
     for number in _AMOUNT.findall(output):
         value = float(number.replace(",", ""))
