@@ -531,7 +531,7 @@ cli.lazy_commands.update(
         ),
         "segments": (
             "omnicrm.cli.segments:segments",
-            "Segments with their latest count and the change since the count before.",
+            "A shop's segments with their latest count and the change since the count before.",
         ),
         "shops": (
             "omnicrm.cli.shops:shops",
