@@ -90,9 +90,9 @@ def _say_where(path: Path | None) -> None:
         )
         return
     console.print(
-        f"config: {escape(str(path))} - `omnicrm status`, `omnicrm segments`, "
-        "`omnicrm points` and the rest read the demo's store through it from any "
-        "directory without an omnicrm.toml",
+        f"config: {escape(str(path))} - `omnicrm shops`, `omnicrm status`, "
+        f"`omnicrm segments --shop {DEMO_SHOPS[0][0]}` and the rest read the demo's store "
+        "through it from any directory without an omnicrm.toml",
         highlight=False,
     )
 
