@@ -361,7 +361,7 @@ def _page(nodes: list[dict[str, Any]], after: str | None) -> dict[str, Any]:
 
 def _read_pages(pages: Pages) -> list[Any]:
     valid: BaseModel = ShopifySettings(
-        shop="tokyo-tea.myshopify.com", access_token="shpat_x", api_url=pages.url
+        domain="tokyo-tea.myshopify.com", access_token="shpat_x", api_url=pages.url
     )
     pages.bodies["AccessScopes"] = [{"data": {"currentAppInstallation": {"accessScopes": []}}}]
     ctx = stream_context("shopify", valid, Stream.CUSTOMERS, since=LONG_AGO)

@@ -445,11 +445,22 @@ class ShopData:
         *,
         end: dt.datetime | None = None,
         background: bool | None = None,
+        shared_with: int | None = None,
+        shared: float = 0.0,
     ) -> None:
         if not 1 <= customers <= MAX_CUSTOMERS:
             raise ValueError(f"customers must be between 1 and {MAX_CUSTOMERS}")
+        if not 0.0 <= shared <= 1.0:
+            raise ValueError("shared must be between 0 and 1")
         self.n = customers
         self.seed = seed
+        # Another shop's people buying here too (the demo's overlapping client shops):
+        # `shared` of the customers are the same people (name, email, phone, address)
+        # as the customers of the same index in the shop seeded `shared_with`, each
+        # with an order history of this shop's own.
+        self.shared_with = shared_with if shared > 0 else None
+        self.shared = shared
+        self._shared_pools = None if self.shared_with is None else pools(self.shared_with)
         self.guests = max(1, customers // 12)
         stamp = end or dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.end = int(stamp.timestamp()) - EPOCH
@@ -735,10 +746,19 @@ class ShopData:
             self._base_core(c, j, self._order_time(c, first, span, count, j)) for j in range(count)
         ]
 
+    def person_seed(self, c: int) -> int:
+        """The seed of customer ``c``'s person: this shop's, or the other shop's for a
+        customer both shops share (a fixed spread of indexes, the same every run)."""
+        if self.shared_with is None or c >= self.n:
+            return self.seed
+        return self.shared_with if (c * 2_654_435_761) % 1000 < self.shared * 1000 else self.seed
+
     def customer(self, c: int) -> dict[str, Any]:
         """Customer ``c`` shaped as the Admin API's Customer."""
-        rng = random.Random((self.seed << 40) | (1 << 36) | c)
-        p = self.pools
+        person = self.person_seed(c)
+        rng = random.Random((person << 40) | (1 << 36) | c)
+        p = self.pools if person == self.seed else self._shared_pools
+        assert p is not None
         last, last_kana, last_roman = rng.choice(p.last_names)
         first, first_kana, first_roman = rng.choice(p.first_names)
         created, updated = self.customer_times(c)
@@ -749,10 +769,10 @@ class ShopData:
         email = phone = None
         if has_email:
             local = f"{first_roman}.{last_roman}" if rng.random() < 0.6 else last_roman
-            serial = (c * 2_654_435_761 + self.seed) % 10_000_000
+            serial = (c * 2_654_435_761 + person) % 10_000_000
             email = f"{local.lower()}.{serial}@{rng.choice(EMAIL_DOMAINS)}"
         if has_phone:
-            phone = japanese_phone(self.seed, c, rng.choice((70, 80, 90)))
+            phone = japanese_phone(person, c, rng.choice((70, 80, 90)))
         state = rng.choices(("ENABLED", "DISABLED", "INVITED", "DECLINED"), (55, 37, 6, 2))[0]
         tags = set()
         if len(cores) >= 3:
@@ -834,7 +854,7 @@ class ShopData:
             "updatedAt": iso(updated),
             "_index": c,
             "_kana": (last_kana, first_kana),
-            "_metafields": furigana(self.seed, c, last_kana, first_kana),
+            "_metafields": furigana(person, c, last_kana, first_kana),
         }
         change = self.customer_changes.get(c)
         if change:
