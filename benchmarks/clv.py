@@ -46,6 +46,7 @@ import numpy as np
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import orders
 from omnicrm.crm.analytics import reports
@@ -57,6 +58,8 @@ from omnicrm.crm.analytics.clv import (
 )
 from omnicrm.crm.analytics.scoring import score_clv
 from omnicrm.crm.schema import profile_members, profiles
+
+SHOP = DEFAULT_SHOP  # the store holds one shop
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "cdnow"
 CDNOW = REFERENCE / "CDNOW_sample.txt"
@@ -282,14 +285,24 @@ def fill(store: Store, n_orders: int, seed: int) -> int:
     n_customers = max(n_orders // 4, 1)
     now = dt.datetime.now(dt.UTC)
     start = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
+    # Rows written around the store: record the connection's shop as a sync would.
+    assert store.shop_of("shop") == SHOP
     with store.engine.begin() as conn:
         for lo in range(0, n_customers, 50_000):
             ids = range(lo + 1, min(n_customers, lo + 50_000) + 1)
-            conn.execute(insert(profiles), [{"id": i, "updated_at": now} for i in ids])
+            conn.execute(
+                insert(profiles), [{"id": i, "shop": SHOP, "updated_at": now} for i in ids]
+            )
             conn.execute(
                 insert(profile_members),
                 [
-                    {"connection": "shop", "record_id": f"c{i}", "profile_id": i, "joined_at": now}
+                    {
+                        "shop": SHOP,
+                        "connection": "shop",
+                        "record_id": f"c{i}",
+                        "profile_id": i,
+                        "joined_at": now,
+                    }
                     for i in ids
                 ],
             )
@@ -311,6 +324,7 @@ def fill(store: Store, n_orders: int, seed: int) -> int:
                 total = Decimal(int(amount[i]))
                 batch.append(
                     {
+                        "shop": SHOP,
                         "connection": "shop",
                         "id": f"o{i}",
                         "updated_at": at,
@@ -342,7 +356,9 @@ def store_bench(backend: str, n_orders: int, pg_url: str, seed: int) -> None:
             print(f"  {n_customers:,} customers")
             now = dt.datetime.now(dt.UTC)
             with store.engine.begin() as conn:
-                fit = timed("score_clv, end to end", lambda: score_clv(conn, now, tz=TOKYO))
+                fit = timed(
+                    "score_clv, end to end", lambda: score_clv(conn, now, shop=SHOP, tz=TOKYO)
+                )
             print(f"  {fit.status}: {fit.message}")
             for step, seconds in fit.seconds.items():
                 print(f"    {step:<26} {seconds:8.3f} s")
@@ -356,7 +372,9 @@ def store_bench(backend: str, n_orders: int, pg_url: str, seed: int) -> None:
                     reports.average_order_value,
                     reports.purchase_interval,
                 ):
-                    timed(f"report {make.__name__}", partial(make, conn, now=now, tz=TOKYO))
+                    timed(
+                        f"report {make.__name__}", partial(make, conn, shop=SHOP, now=now, tz=TOKYO)
+                    )
         finally:
             store.close()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.crm.identity import IdentitySettings, resolve_all, resolve_pending
@@ -122,7 +122,7 @@ def main() -> int:
 
         started = time.perf_counter()
         with store.engine.begin() as conn:
-            result = resolve_all(conn, settings)
+            result = resolve_all(conn, settings, shop=DEFAULT_SHOP)
         seconds = time.perf_counter() - started
         print(f"3. resolve_all (SQLite): {_rate(result.records, seconds)}")
         print(f"   {len(result.touched):,} profiles")
@@ -131,7 +131,7 @@ def main() -> int:
         store.write_batch("ec", Stream.CUSTOMERS, changed)
         started = time.perf_counter()
         with store.engine.begin() as conn:
-            result = resolve_pending(conn, settings)
+            result = resolve_pending(conn, settings, shop=DEFAULT_SHOP)
         seconds = time.perf_counter() - started
         print(
             f"4. resolve_pending after {len(changed):,} changed records (SQLite): "

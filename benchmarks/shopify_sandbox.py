@@ -1,9 +1,12 @@
 """The Shopify sandbox at a million customers: start-up, page times and memory.
 
 The sandbox generates its shop lazily, so a million-customer shop answers within seconds
-instead of after building every record. This prints how long it takes to serve its first
-customers and its first orders, the time of a first (filtered) page, pages of 100
-customers per second while paging on, an orders page, and the process's peak RSS, each
+instead of after building every record; its order index is built in the background
+meanwhile. This prints how long it takes to serve its first customers, the time of a
+first (filtered) page asked for at once (while the order index is being built), pages of
+100 customers per second while paging on, the slowest page of all those asked until the
+order index is ready (paging goes on until then: a page that waited for the build shows
+there), when the order index was ready, an orders page, and the process's peak RSS, each
 against its goal, and exits 1 when one is missed. Figures vary with machine load.
 
     .venv/bin/python benchmarks/shopify_sandbox.py
@@ -16,6 +19,7 @@ import argparse
 import datetime as dt
 import resource
 import sys
+import threading
 import time
 from typing import Any
 
@@ -45,6 +49,15 @@ def main(argv: list[str] | None = None) -> int:
 
     began = time.perf_counter()
     shop = ShopifySandbox(customers=args.customers, end=END, bucket_size=1e7, restore_rate=1e7)
+    # Stamped by a thread of its own: waiting only after paging would time the paging.
+    orders_ready: list[float] = []
+
+    def stamp_orders() -> None:
+        shop.data.wait_for_orders()
+        orders_ready.append(time.perf_counter())
+
+    watcher = threading.Thread(target=stamp_orders)
+    watcher.start()
     with (
         shop,
         httpx.Client(
@@ -52,19 +65,32 @@ def main(argv: list[str] | None = None) -> int:
         ) as http,
     ):
         started = time.perf_counter() - began
+        building = 0  # pages asked while the order index was still being built
+        slowest = 0.0
+
+        def customers(**variables: Any) -> dict[str, Any]:
+            nonlocal building, slowest
+            building += not shop.data.orders_ready.is_set()
+            asked = time.perf_counter()
+            page = _data(http, queries.CUSTOMERS, "Customers", first=100, **variables)
+            slowest = max(slowest, time.perf_counter() - asked)
+            return page
+
         t = time.perf_counter()
-        page = _data(
-            http, queries.CUSTOMERS, "Customers", first=100, query="updated_at:>='2025-12-01'"
-        )
+        page = customers(query="updated_at:>='2025-12-01'")
         first_page = time.perf_counter() - t
         cursor = page["customers"]["pageInfo"]["endCursor"]
         t = time.perf_counter()
         for _ in range(args.pages):
-            page = _data(http, queries.CUSTOMERS, "Customers", first=100, after=cursor)
+            page = customers(after=cursor)
             cursor = page["customers"]["pageInfo"]["endCursor"]
         per_second = args.pages / (time.perf_counter() - t)
-        shop.data.wait_for_orders()
-        orders_ready = time.perf_counter() - began
+        # Paging on until the index is ready: one first page meets a stall of the build
+        # or not by chance, the slowest of all these shows whether the build has any.
+        while watcher.is_alive():
+            page = customers(after=cursor)
+            cursor = page["customers"]["pageInfo"]["endCursor"]
+        watcher.join()
         t = time.perf_counter()
         _data(http, queries.ORDERS, "Orders", first=15, lines=5)
         orders_page = time.perf_counter() - t
@@ -84,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  {'pages of 100 per second':<24} {per_second:8.2f}   goal > "
         f"{PAGES_PER_SECOND_GOAL:g}   {'PASS' if ok else 'FAIL'}"
     )
-    print(f"  {'orders served (s)':<24} {orders_ready:8.3f}")
+    print(f"  {'slowest page (s)':<24} {slowest:8.3f}   of {building} asked during the build")
+    print(f"  {'orders ready (s)':<24} {orders_ready[0] - began:8.3f}")
     print(f"  {'orders page (s)':<24} {orders_page:8.3f}")
     print(f"  {'peak RSS (MB)':<24} {rss:8.0f}")
     return 1 if failed else 0

@@ -139,7 +139,7 @@ def client_main(url: str, events: int, concurrency: int) -> None:
 def make_runtime(store_url: str) -> Runtime:
     """The runtime of ``omnicrm webhooks serve``/``work`` with one Shopify connection."""
     settings = ShopifySettings(
-        shop=SHOP, access_token=SecretStr("shpat_bench"), client_secret=SecretStr(SECRET)
+        domain=SHOP, access_token=SecretStr("shpat_bench"), client_secret=SecretStr(SECRET)
     )
     config = Config(
         None, store_url, SchedulerSection(), {"bench": Connection("bench", "shopify", settings)}

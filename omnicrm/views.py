@@ -1,7 +1,8 @@
 """Rich renderings shared by the command line and the terminal UI.
 
 One place decides how a profile reads, so ``omnicrm customers show`` and the terminal
-UI's profile screen say the same thing the same way.
+UI's profile screen say the same thing the same way. A profile is read within one shop
+(a client business): asking a shop for another shop's profile finds nothing.
 """
 
 from __future__ import annotations
@@ -9,20 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.crm.identity import Explanation, Merge, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
 from omnicrm.crm.profiles import Profile, load_profile
+from omnicrm.crm.schema import profiles
 from omnicrm.render import ZONED, Col, FitTable, local_time
 
-__all__ = ["ProfileView", "load_profile_view", "local_time", "render_profile_view"]
+__all__ = [
+    "ProfileView",
+    "load_profile_view",
+    "local_time",
+    "profile_shop",
+    "render_profile_view",
+]
 
 RECENT_INTERACTIONS = 10
 _MEDIA = ("email", "sms", "line", "postal")
@@ -37,22 +47,44 @@ class ProfileView:
     wallet: Balance
     why: Explanation
     interactions: tuple[Interaction, ...]
+    # The shop it was read in, and the currency its amounts are shown in.
+    shop: str = DEFAULT_SHOP
+    currency: str = "JPY"
+
+
+def profile_shop(conn: Connection, profile_id: int) -> str | None:
+    """The shop ``profile_id`` belongs to (None: no such profile)."""
+    shop: str | None = conn.execute(
+        select(profiles.c.shop).where(profiles.c.id == profile_id)
+    ).scalar_one_or_none()
+    return shop
 
 
 def load_profile_view(
-    conn: Connection, profile_id: int, now: dt.datetime, points: PointsSettings
+    conn: Connection,
+    profile_id: int,
+    now: dt.datetime,
+    points: PointsSettings,
+    *,
+    shop: str,
+    currency: str = "JPY",
 ) -> ProfileView:
-    """The profile, its points (less any past their expiry date by ``now``), its merge
-    explanation and its latest interactions.
+    """The profile of ``shop``, its points (less any past their expiry date by ``now``;
+    ``points`` are the shop's settings), its merge explanation and its latest
+    interactions; amounts to be shown in the shop's ``currency``.
 
-    Raises DataError (or UnknownProfileError) when there is no such profile.
+    Raises DataError (or UnknownProfileError) when ``shop`` has no such profile: another
+    shop's profile is not shown, even to someone who knows its id.
     """
-    profile = load_profile(conn, profile_id)
+    # First: a profile of another shop is refused before anything of it is read.
+    profile = load_profile(conn, profile_id, shop=shop)
     return ProfileView(
         profile,
-        balance(conn, profile_id, now=now, settings=points),
-        explain(conn, profile_id),
-        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS)),
+        balance(conn, profile_id, now=now, settings=points, shop=shop),
+        explain(conn, profile_id, shop=shop),
+        tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS, shop=shop)),
+        shop=shop,
+        currency=currency,
     )
 
 
@@ -77,6 +109,13 @@ def _evidence(merge: Merge) -> str:
     keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
     names = evidence.get("names")
     return "; ".join(p for p in (keys, f"names {names}" if names else "") if p) or "-"
+
+
+def _money(amount: Decimal | float, currency: str) -> str:
+    """An amount in ``currency``: yen as '¥4,200', others as '12.50 USD'."""
+    if currency == "JPY":
+        return f"¥{amount:,.0f}"
+    return f"{amount:,.2f} {currency}"
 
 
 def _section(title: str) -> Text:
@@ -119,7 +158,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
         ("points", f"{view.wallet.total:,}" + (f" ({by_connection})" if by_connection else "")),
         (
             "purchases",
-            f"{p.number_of_orders} for ¥{p.amount_spent:,.0f}, first "
+            f"{p.number_of_orders} for {_money(p.amount_spent, view.currency)}, first "
             f"{local_time(p.first_order_at, tz, '%Y-%m-%d')}, last "
             f"{local_time(p.last_order_at, tz, '%Y-%m-%d')}",
         ),

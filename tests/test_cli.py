@@ -132,7 +132,7 @@ def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
 def test_demo_once_syncs_every_sandbox_into_the_data_dir(tmp_path: Path) -> None:
     result = run_cli("demo", "--once", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "demo-synthetic: complete, 70 read, 70 written" in result.stdout
+    assert "tokyo-tea-synthetic: complete, 70 read, 70 written" in result.stdout
     assert (tmp_path / "data" / "omnicrm.db").exists()
 
 

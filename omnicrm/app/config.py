@@ -299,6 +299,7 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         raise ConfigError(f"nested more than {MAX_NESTING} deep", file=path) from None
     declared = _declared_secrets(document.get("connections"), channel_settings)
     warnings = [_secret_warning(at, path, locate) for at in _inline_secrets(document, (), declared)]
+    warnings += _renamed_warnings(document.get("connections"), channel_settings, path, locate)
 
     raw_connections = document.pop("connections", {})
     if not isinstance(raw_connections, dict):
@@ -599,6 +600,40 @@ def _has_password(value: str) -> bool:
         return False
 
 
+def _renamed_warnings(
+    raw_connections: Any,
+    channel_settings: Mapping[str, type[BaseModel]],
+    path: Path,
+    locate: _Locator,
+) -> list[str]:
+    """A warning per setting written under its old name. A settings model lists its
+    renamed keys in ``renamed_settings`` (old -> new) and still reads the old ones."""
+    found: list[str] = []
+    if not isinstance(raw_connections, dict):
+        return found
+    for name, raw in raw_connections.items():
+        if not isinstance(raw, dict) or not isinstance(raw.get("settings"), dict):
+            continue
+        channel = raw.get("channel")
+        model = channel_settings.get(channel) if isinstance(channel, str) else None
+        renamed: Mapping[str, str] = getattr(model, "renamed_settings", None) or {}
+        for old, new in renamed.items():
+            if old in raw["settings"]:
+                at = ("connections", str(name), "settings", old)
+                found.append(
+                    str(
+                        ConfigError(
+                            f"{old!r} is now called {new!r}: rename it (the old name is read"
+                            " for now)",
+                            file=path,
+                            line=locate(at),
+                            key=".".join(at),
+                        )
+                    )
+                )
+    return found
+
+
 def _secret_warning(at: tuple[str, ...], path: Path, locate: _Locator) -> str:
     variable = (
         "OMNICRM_STORE_URL"
@@ -664,7 +699,31 @@ timezone = "Asia/Tokyo"     # cron schedules are read in this timezone
 # max_workers = 4           # how many connections sync at the same time
 # misfire_grace = "10m"     # how late a scheduled run may still start
 
-# One [connections.NAME] table per connection: one client shop on one platform.
+# The shop: one client business, one customer base. With a single shop its
+# connections need not name it.
+[shops.my-shop]
+name = "My Shop"
+timezone = "Asia/Tokyo"     # reports, segment dates and times shown are in this zone
+currency = "JPY"
+# This shop's CRM settings, overriding the top-level [identity], [points] and
+# [analytics] for it alone:
+# [shops.my-shop.points]
+# earn_per = 200
+
+# An agency adds each further client business as a shop of its own: its customers,
+# segments, points and reports never mix with another shop's, even where both know
+# the same person. Then every connection names its shop (`omnicrm connections` says
+# which one does not), and commands that show customers take --shop ID:
+# [shops.osaka-sweets]
+# name = "大阪スイーツ"
+# timezone = "Asia/Tokyo"
+# currency = "JPY"
+# [connections.osaka-sweets-shopify]
+# shop = "osaka-sweets"
+# channel = "shopify"
+# ...
+
+# One [connections.NAME] table per connection: one shop on one platform.
 # `omnicrm connections` checks them; `omnicrm sync NAME` runs one now.
 """
 
@@ -677,6 +736,7 @@ def example_config(channels: Mapping[str, type[BaseModel]]) -> str:
         lines = [
             f"[connections.{name}]",
             f'channel = "{channel}"',
+            'shop = "my-shop"          # needed once there are several shops',
             'every = "15m"             # or: cron = "0 3 * * *"',
             'lookback = "10m"          # re-read this much before the cursor',
             f"[connections.{name}.settings]",

@@ -118,7 +118,9 @@ class Runtime:
         for shop_id, shop in sorted(self.config.all_shops().items()):
             try:
                 self.refresh(shop_id, full=True)
-                found = run_reconciliation(self.store, shop.points, dt.datetime.now(dt.UTC))
+                found = run_reconciliation(
+                    self.store, shop.points, dt.datetime.now(dt.UTC), shop=shop_id
+                )
             except Exception:
                 log.exception("crm nightly of shop %s failed", shop_id)
                 continue

@@ -190,19 +190,27 @@ def connections(obj: Context) -> None:
     with errors():
         config = obj.runtime().config
     table = FitTable(
-        [Col("connection"), Col("channel"), Col("schedule", 2), Col("enabled", 1), Col("check")],
+        [
+            Col("connection"),
+            Col("shop"),
+            Col("channel"),
+            Col("schedule", 2),
+            Col("enabled", 1),
+            Col("check"),
+        ],
         title=escape(str(config.path)),
     )
     for name, conn in sorted(config.connections.items()):
         table.add_row(
             escape(name),
+            escape(conn.shop),
             escape(conn.channel),
             escape(conn.schedule),
             "yes" if conn.enabled else "no",
             "[green]ok[/]",
         )
     for name, error in sorted(config.invalid.items()):
-        table.add_row(escape(name), "?", "?", "?", f"[red]{escape(str(error))}[/]")
+        table.add_row(escape(name), "?", "?", "?", "?", f"[red]{escape(str(error))}[/]")
     console.print(table)
     if config.invalid:
         sys.exit(2)
@@ -523,7 +531,11 @@ cli.lazy_commands.update(
         ),
         "segments": (
             "omnicrm.cli.segments:segments",
-            "Segments with their latest count and the change since the count before.",
+            "A shop's segments with their latest count and the change since the count before.",
+        ),
+        "shops": (
+            "omnicrm.cli.shops:shops",
+            "Each client shop: its connections, profiles, last sync and segments.",
         ),
         "status": (
             "omnicrm.cli.status:status",

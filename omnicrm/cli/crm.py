@@ -1,4 +1,5 @@
-"""``omnicrm crm refresh`` and the profile lookups ``omnicrm customers find/show``."""
+"""``omnicrm crm refresh`` and the profile lookups ``omnicrm customers find/show``, each
+within one shop (``--shop``; may be left out when only one is configured)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.cli._common import Context, console, errors, fail, shop_option
 from omnicrm.errors import DataError
-from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.render import Col, FitTable, local_time, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from omnicrm.app.runtime import Runtime
@@ -31,12 +32,13 @@ def crm_group() -> None:
     is_flag=True,
     help="Re-resolve every identity from the source records (after changing [identity]).",
 )
+@shop_option
 @click.pass_obj
-def refresh_command(obj: Context, full: bool, rebuild: bool) -> None:
-    """Bring profiles up to date with what the syncs wrote."""
+def refresh_command(obj: Context, full: bool, rebuild: bool, shop: str | None) -> None:
+    """Bring the shop's profiles up to date with what the syncs wrote."""
     with errors():
         runtime = obj.runtime(need_config=False)
-        result = runtime.refresh(full=full, rebuild=rebuild)
+        result = runtime.refresh(shop, full=full, rebuild=rebuild)
     console.print(
         f"{result.profiles_touched:,} profile(s) updated, {result.profiles_removed:,} removed, "
         f"{len(result.counts)} segment(s) counted ({'full' if result.full else 'incremental'}) "
@@ -81,19 +83,23 @@ def print_summary(runtime: Runtime) -> None:
 @click.command("find")
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True, help="At most this many matches.")
+@shop_option
 @click.pass_obj
-def find_command(obj: Context, query: str, limit: int) -> None:
-    """Find profiles by email, phone, member code or name (kanji or kana)."""
+def find_command(obj: Context, query: str, limit: int, shop: str | None) -> None:
+    """Find the shop's profiles by email, phone, member code or name (kanji or kana)."""
     from omnicrm.crm.profiles import find_profiles
 
     with errors():
         runtime = obj.runtime(need_config=False)
+        settings = runtime.crm_settings(shop)
         with runtime.store.engine.connect() as conn:
-            found = find_profiles(conn, query, region=runtime.config.identity.region, limit=limit)
+            found = find_profiles(
+                conn, query, shop=settings.shop, region=settings.identity.region, limit=limit
+            )
     if not found:
         console.print(f"no profile matches {escape(query)!r}")
         return
-    tz = shop_zone(runtime.config)
+    tz = settings.tz
     table = FitTable(
         [
             Col("id", keep=True),
@@ -118,21 +124,29 @@ def find_command(obj: Context, query: str, limit: int) -> None:
 
 @click.command("show")
 @click.argument("profile_id", type=int)
+@shop_option
 @click.pass_obj
-def show_command(obj: Context, profile_id: int) -> None:
+def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
     """Everything known about one person: identity, purchases, points, consent, sources."""
     # Imported here: the profile view loads the identity, points and interactions code,
     # which `omnicrm customers --help` need not wait for.
+    from omnicrm.crm.identity import UnknownProfileError
     from omnicrm.views import load_profile_view, render_profile_view
 
     with errors():
         runtime = obj.runtime(need_config=False)
+        settings = runtime.crm_settings(shop)
         with runtime.store.engine.connect() as conn:
             try:
                 view = load_profile_view(
-                    conn, profile_id, dt.datetime.now(dt.UTC), runtime.config.points
+                    conn,
+                    profile_id,
+                    dt.datetime.now(dt.UTC),
+                    settings.points,
+                    shop=settings.shop,
+                    currency=settings.currency,
                 )
-            except DataError as exc:
+            except (DataError, UnknownProfileError) as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
-    tz = shop_zone(runtime.config)
+    tz = settings.tz
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))

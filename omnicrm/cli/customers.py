@@ -7,7 +7,11 @@
     omnicrm customers unmerge store P1001 --note "..."  # take a record out, for good
     omnicrm customers link store:P1001 ec:5512          # these two are one person
 
-Exit codes: 0 done; 1 the store failed; 2 an unknown profile or record, or bad usage.
+Each works within one shop (``--shop``, which may be left out when only one is
+configured): a profile or record of another shop is refused, never joined.
+
+Exit codes: 0 done; 1 the store failed; 2 an unknown profile or record, a record of
+another shop, an unknown or missing shop, or bad usage.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.markup import escape
 
-from omnicrm.cli._common import Context, console, errors, fail
+from omnicrm.cli._common import Context, console, errors, fail, shop_option
 from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
@@ -28,6 +32,7 @@ if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --h
 
     from omnicrm.app.runtime import Runtime
     from omnicrm.crm.identity import Explanation, Merge, RecordRef, ResolveResult
+    from omnicrm.crm.refresh import CrmSettings
 
 
 @click.group("customers")
@@ -40,6 +45,7 @@ def _runtime(obj: Context) -> Iterator[Runtime]:
     """The configured runtime; unknown ids exit 2 with their message."""
     from omnicrm.crm.identity import (
         NothingToUnmergeError,
+        OtherShopError,
         UnknownProfileError,
         UnknownRecordError,
     )
@@ -48,7 +54,12 @@ def _runtime(obj: Context) -> Iterator[Runtime]:
         runtime = obj.runtime(need_config=False)
         try:
             yield runtime
-        except (UnknownProfileError, UnknownRecordError, NothingToUnmergeError) as exc:
+        except (
+            UnknownProfileError,
+            UnknownRecordError,
+            NothingToUnmergeError,
+            OtherShopError,
+        ) as exc:
             fail(str(exc), 2)
         finally:
             runtime.close()
@@ -82,9 +93,10 @@ def _reason(evidence: dict[str, Any]) -> str:
     return escape(f"{keys}; names {evidence.get('names') or '-'}")
 
 
-def _refresh(runtime: Runtime, result: ResolveResult) -> None:
-    """Rebuild the profiles the action changed, rescore them and recount segments."""
-    refreshed = runtime.refresh()
+def _refresh(runtime: Runtime, shop: str, result: ResolveResult) -> None:
+    """Rebuild the profiles the action changed, rescore them and recount the shop's
+    segments."""
+    refreshed = runtime.refresh(shop)
     console.print(
         f"{len(result.touched)} profile(s) re-resolved ({_ids(result.touched)}), "
         f"{len(result.removed)} removed ({_ids(result.removed)}); "
@@ -98,14 +110,17 @@ def _ids(ids: frozenset[int]) -> str:
 
 @customers.command("explain")
 @click.argument("profile_id", type=int)
+@shop_option
 @click.pass_obj
-def explain_command(obj: Context, profile_id: int) -> None:
+def explain_command(obj: Context, profile_id: int, shop: str | None) -> None:
     """Why PROFILE_ID is one person: its records, each merge and its reason, overrides."""
     from omnicrm.crm.identity import explain
 
-    with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
-        why = explain(conn, profile_id)
-    _print_explanation(why, shop_zone(runtime.config))
+    with _runtime(obj) as runtime:
+        chosen = runtime.shop(shop)
+        with runtime.store.engine.connect() as conn:
+            why = explain(conn, profile_id, shop=chosen.id)
+    _print_explanation(why, shop_zone(runtime.config, chosen.id))
 
 
 def _print_explanation(why: Explanation, tz: dt.tzinfo) -> None:
@@ -182,53 +197,64 @@ def _merge_table(merges: list[Merge], tz: dt.tzinfo, *, with_profile: bool) -> F
 
 @customers.command("merges")
 @click.option("--limit", default=30, show_default=True, help="At most this many merges.")
+@shop_option
 @click.pass_obj
-def merges_command(obj: Context, limit: int) -> None:
-    """The latest merges across all profiles, with their reasons."""
+def merges_command(obj: Context, limit: int, shop: str | None) -> None:
+    """The latest merges across the shop's profiles, with their reasons."""
     from omnicrm.crm.identity import recent_merges
 
-    with _runtime(obj) as runtime, runtime.store.engine.connect() as conn:
-        found = recent_merges(conn, limit)
+    with _runtime(obj) as runtime:
+        chosen = runtime.shop(shop)
+        with runtime.store.engine.connect() as conn:
+            found = recent_merges(conn, limit, shop=chosen.id)
     if not found:
         console.print("no merges yet")
         return
-    console.print(_merge_table(found, shop_zone(runtime.config), with_profile=True))
+    console.print(_merge_table(found, shop_zone(runtime.config, chosen.id), with_profile=True))
 
 
 @customers.command("unmerge")
 @click.argument("connection")
 @click.argument("record_id")
 @click.option("--note", help="Why: kept with the override.")
+@shop_option
 @click.pass_obj
-def unmerge_command(obj: Context, connection: str, record_id: str, note: str | None) -> None:
+def unmerge_command(
+    obj: Context, connection: str, record_id: str, note: str | None, shop: str | None
+) -> None:
     """Take RECORD_ID of CONNECTION out of its profile; no later run merges it back."""
     with _runtime(obj) as runtime:
+        settings = runtime.crm_settings(shop)
         with runtime.store.engine.begin() as conn:
-            result = _unmerge(conn, runtime, connection, record_id, note)
+            result = _unmerge(conn, settings, connection, record_id, note)
         console.print(f"{escape(connection)}:{escape(record_id)} unmerged")
-        _refresh(runtime, result)
+        _refresh(runtime, settings.shop, result)
 
 
 def _unmerge(
-    conn: Connection, runtime: Runtime, connection: str, record_id: str, note: str | None
+    conn: Connection, settings: CrmSettings, connection: str, record_id: str, note: str | None
 ) -> ResolveResult:
     from omnicrm.crm.identity import unmerge
 
-    return unmerge(conn, connection, record_id, note, settings=runtime.config.identity)
+    return unmerge(
+        conn, connection, record_id, note, shop=settings.shop, settings=settings.identity
+    )
 
 
 @customers.command("link")
 @click.argument("first", metavar="CONNECTION:ID")
 @click.argument("second", metavar="CONNECTION:ID")
 @click.option("--note", help="Why: kept with the override.")
+@shop_option
 @click.pass_obj
-def link_command(obj: Context, first: str, second: str, note: str | None) -> None:
-    """Make two source records one person, whatever the rules say."""
+def link_command(obj: Context, first: str, second: str, note: str | None, shop: str | None) -> None:
+    """Make two source records of the shop one person, whatever the rules say."""
     from omnicrm.crm.identity import link
 
     a, b = _record(first), _record(second)
     with _runtime(obj) as runtime:
+        settings = runtime.crm_settings(shop)
         with runtime.store.engine.begin() as conn:
-            result = link(conn, a, b, note, settings=runtime.config.identity)
+            result = link(conn, a, b, note, shop=settings.shop, settings=settings.identity)
         console.print(f"{_show(a)} and {_show(b)} linked")
-        _refresh(runtime, result)
+        _refresh(runtime, settings.shop, result)

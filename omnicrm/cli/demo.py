@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,13 +31,24 @@ if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --h
 DEMO_MARK = "# Written by `omnicrm demo`."
 
 
+# The demo's client shops: (id, name). Each gets its own sandbox stores; their customer
+# lists overlap, and each shop keeps its own customer base.
+DEMO_SHOPS = (("tokyo-tea", "東京茶舗"), ("osaka-sweets", "大阪スイーツ"))
+
+
 def demo_config_text(store_url: str, timezone: str) -> str:
-    """The user config the demo leaves: its store and timezone, no connections."""
+    """The user config the demo leaves: its store, timezone and shops, no connections."""
     quoted = store_url.replace("\\", "\\\\").replace('"', '\\"')
+    shops = "".join(
+        f'\n[shops.{shop_id}]\nname = "{name}"\ntimezone = "{timezone}"\n'
+        for shop_id, name in DEMO_SHOPS
+    )
+    first = DEMO_SHOPS[0][0]
     return f"""{DEMO_MARK}
 # omnicrm commands read this file when there is no ./omnicrm.toml and neither --config
 # nor $OMNICRM_CONFIG is given: it points them at the demo's store. The demo's sandbox
 # connections live only while `omnicrm demo` runs, so none is listed here.
+# The demo runs two client shops: name one with --shop (`omnicrm segments --shop {first}`).
 # For a real shop, write ./omnicrm.toml with `omnicrm init`.
 
 [store]
@@ -43,7 +56,7 @@ url = "{quoted}"
 
 [scheduler]
 timezone = "{timezone}"
-"""
+{shops}"""
 
 
 def write_demo_config(store_url: str, timezone: str) -> Path | None:
@@ -77,9 +90,9 @@ def _say_where(path: Path | None) -> None:
         )
         return
     console.print(
-        f"config: {escape(str(path))} - `omnicrm status`, `omnicrm segments`, "
-        "`omnicrm points` and the rest read the demo's store through it from any "
-        "directory without an omnicrm.toml",
+        f"config: {escape(str(path))} - `omnicrm shops`, `omnicrm status`, "
+        f"`omnicrm segments --shop {DEMO_SHOPS[0][0]}` and the rest read the demo's store "
+        "through it from any directory without an omnicrm.toml",
         highlight=False,
     )
 
@@ -115,7 +128,13 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
     Uses the embedded default store (SQLite in the user's data dir) and writes the
     config other commands then read (omnicrm.toml in the data dir).
     """
-    from omnicrm.app.config import Config, Connection, SchedulerSection, default_store_url
+    from omnicrm.app.config import (
+        Config,
+        Connection,
+        SchedulerSection,
+        Shop,
+        default_store_url,
+    )
     from omnicrm.app.runtime import Runtime
     from omnicrm.cli import _serve
 
@@ -124,24 +143,36 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
         sandboxes = {n: ct for n, ct in runtime.host.channel_types.items() if ct.sandbox}
         if not sandboxes:
             fail("no installed channel plugin has a sandbox (see `omnicrm plugins`)", 2)
+        scheduler = SchedulerSection()
+        shops = {
+            shop_id: Shop(id=shop_id, name=name, timezone=scheduler.timezone)
+            for shop_id, name in DEMO_SHOPS
+        }
         connections: dict[str, Connection] = {}
-        for name, channel in sorted(sandboxes.items()):
-            assert channel.sandbox is not None
-            console.print(f"starting the {channel.title or name} sandbox ...")
-            settings = channel.settings.model_validate(dict(stack.enter_context(channel.sandbox())))
-            conn_name = f"demo-{name}"
-            connections[conn_name] = Connection(
-                name=conn_name,
-                channel=name,
-                settings=settings,
-                every=every,
-                lookback=dt.timedelta(minutes=1),
-            )
+        for client, shop_id in enumerate(shops):
+            for name, channel in sorted(sandboxes.items()):
+                assert channel.sandbox is not None
+                if client and not _serves_clients(channel.sandbox):
+                    continue  # a sandbox of one store only: in the first shop
+                title = channel.title or name
+                console.print(f"starting the {title} sandbox of shop {shop_id} ...")
+                started = channel.sandbox(client=client) if client else channel.sandbox()
+                settings = channel.settings.model_validate(dict(stack.enter_context(started)))
+                conn_name = f"{shop_id}-{name}"
+                connections[conn_name] = Connection(
+                    name=conn_name,
+                    channel=name,
+                    settings=settings,
+                    every=every,
+                    lookback=dt.timedelta(minutes=1),
+                    shop=shop_id,
+                )
         runtime.config = Config(
             path=None,
             store_url=default_store_url(),
-            scheduler=SchedulerSection(),
+            scheduler=scheduler,
             connections=connections,
+            shops=shops,
         )
         written = write_demo_config(runtime.config.store_url, runtime.config.scheduler.timezone)
         tz = shop_zone(runtime.config)
@@ -159,9 +190,18 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
         _serve(runtime, tui=watch)
 
 
+def _serves_clients(factory: Callable[..., object]) -> bool:
+    """Whether a sandbox factory starts other client businesses' stores (``client=``)."""
+    try:
+        return "client" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _once(runtime: Runtime, connections: dict[str, Connection]) -> bool:
-    """Sync each sandbox once and print the status and the summary; True if all ran."""
-    from omnicrm.cli.crm import print_summary
+    """Sync each sandbox once and print the status and each shop's summary; True if
+    all ran."""
+    from omnicrm.cli.shops import shop_summaries, shops_table
     from omnicrm.cli.status import print_last_errors, status_table
     from omnicrm.core.store import RunStatus
 
@@ -175,6 +215,80 @@ def _once(runtime: Runtime, connections: dict[str, Connection]) -> bool:
     last = runtime.store.last_runs()
     console.print(status_table(runtime.config, last))
     print_last_errors(last, shop_zone(runtime.config))
-    print_summary(runtime)
+    demo_shops = [
+        s for s in shop_summaries(runtime.config, runtime.store) if s.id in dict(DEMO_SHOPS)
+    ]
+    console.print(shops_table(demo_shops))
+    print_overlap(runtime)
+    for shop_id, _ in DEMO_SHOPS:
+        print_segment_counts(runtime, shop_id)
+    first, second = (shop_id for shop_id, _ in DEMO_SHOPS)
+    console.print(
+        f"more: `omnicrm segments --shop {first}`, `omnicrm report ltv --shop {second}`, "
+        f"`omnicrm customers find NAME --shop {first}`"
+    )
     runtime.close()
     return all(r.status is RunStatus.COMPLETE for r in results)
+
+
+def print_overlap(runtime: Runtime) -> None:
+    """How many people the demo's shops share, each shop keeping its own profile of
+    them: the point of separate customer bases."""
+    from sqlalchemy import and_, func, select
+
+    from omnicrm.crm.schema import profiles
+
+    (first, _), (second, _) = DEMO_SHOPS
+    a, b = profiles.alias("a"), profiles.alias("b")
+    # Read through each shop's (shop, email) index; an aggregate only, never a person.
+    both = (
+        select(func.count(func.distinct(a.c.email)))
+        .select_from(a.join(b, and_(b.c.shop == second, b.c.email == a.c.email)))
+        .where(a.c.shop == first, a.c.email.is_not(None))
+    )
+    with runtime.store.engine.connect() as conn:
+        shared = conn.execute(both).scalar_one()
+    console.print(
+        f"{shared:,} people (by email) buy from both {first} and {second}: each shop has "
+        "its own profile of them, its own segments, points and reports, and neither shop "
+        "sees the other's"
+    )
+
+
+def print_segment_counts(runtime: Runtime, shop: str) -> None:
+    """The shop's segments with their latest count, two to a row."""
+    from itertools import zip_longest
+
+    from rich import box
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from omnicrm.crm.schema import segment_counts
+
+    latest = (
+        select(segment_counts.c.segment, func.max(segment_counts.c.counted_at).label("at"))
+        .where(segment_counts.c.shop == shop)
+        .group_by(segment_counts.c.segment)
+        .subquery()
+    )
+    query = (
+        select(segment_counts.c.segment, segment_counts.c.count)
+        .join(
+            latest,
+            (segment_counts.c.segment == latest.c.segment)
+            & (segment_counts.c.counted_at == latest.c.at),
+        )
+        .where(segment_counts.c.shop == shop)
+        .order_by(segment_counts.c.segment)
+    )
+    with runtime.store.engine.connect() as conn:
+        cells = [(escape(name), f"{count:,}") for name, count in conn.execute(query)]
+    if not cells:
+        return
+    table = Table(
+        "segment", "count", "segment", "count", box=box.SIMPLE, title=f"segments of {shop}"
+    )
+    half = (len(cells) + 1) // 2
+    for left, right in zip_longest(cells[:half], cells[half:], fillvalue=("", "")):
+        table.add_row(*left, *right)
+    console.print(table)

@@ -1,4 +1,5 @@
-"""``omnicrm interactions``: a profile's inquiries, complaints and the like."""
+"""``omnicrm interactions``: a profile's inquiries, complaints and the like, in one shop
+(``--shop``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 from rich.markup import escape
 
-from omnicrm.cli._common import Context, console, err_console, errors, fail
-from omnicrm.cli.report import shop_zone
+from omnicrm.cli._common import Context, console, err_console, errors, fail, shop_option
 from omnicrm.render import Col, FitTable, local_time, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
@@ -59,6 +59,7 @@ class CsvImporter(Protocol):
         conn: Connection,
         path: Path,
         *,
+        shop: str,
         source: str,
         tz: ZoneInfo,
         encoding: str,
@@ -67,9 +68,10 @@ class CsvImporter(Protocol):
 
 
 def csv_import_command(importer: str, *, what: str, source_help: str, help: str) -> click.Command:
-    """An ``import FILE [--source] [--encoding]`` command running ``importer`` (a
+    """An ``import FILE [--source] [--encoding] [--shop]`` command running ``importer`` (a
     'module:function' :class:`CsvImporter`, imported when the command runs) in one
-    transaction; a file that cannot be imported exits 2, having written nothing.
+    transaction, into one shop; a file that cannot be imported exits 2, having written
+    nothing.
 
     ``what`` names the rows in the printed counts, e.g. 'answer(s)'.
     """
@@ -77,8 +79,9 @@ def csv_import_command(importer: str, *, what: str, source_help: str, help: str)
     @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
     @click.option("--source", default="csv", show_default=True, help=source_help)
     @encoding_option
+    @shop_option
     @click.pass_obj
-    def command(obj: Context, file: Path, source: str, encoding: str) -> None:
+    def command(obj: Context, file: Path, source: str, encoding: str, shop: str | None) -> None:
         from omnicrm.crm.csv_import import CsvImportError
 
         module, attribute = importer.split(":")
@@ -86,14 +89,16 @@ def csv_import_command(importer: str, *, what: str, source_help: str, help: str)
         with errors():
             runtime = obj.runtime(need_config=False)
             try:
+                settings = runtime.crm_settings(shop)
                 with runtime.store.engine.begin() as conn:
                     result = run_import(
                         conn,
                         file,
+                        shop=settings.shop,
                         source=source,
-                        tz=shop_zone(runtime),
+                        tz=settings.tz,
                         encoding=encoding,
-                        region=runtime.config.identity.region,
+                        region=settings.identity.region,
                     )
             except (CsvImportError, LookupError, ValueError) as exc:
                 fail(str(exc), 2)
@@ -138,6 +143,7 @@ interactions_group.add_command(import_command)
     metavar="TIME",
     help="When it happened (shop time), e.g. '2024-05-01 14:30'; default now.",
 )
+@shop_option
 @click.pass_obj
 def add_command(
     obj: Context,
@@ -147,6 +153,7 @@ def add_command(
     body: str | None,
     medium: str | None,
     at_text: str | None,
+    shop: str | None,
 ) -> None:
     """Add an interaction to a profile's history."""
     from omnicrm.crm.csv_import import parse_moment
@@ -155,14 +162,17 @@ def add_command(
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
+            settings = runtime.crm_settings(shop)
             when = dt.datetime.now(dt.UTC)
             if at_text:
                 try:
-                    when = parse_moment(at_text, shop_zone(runtime))
+                    when = parse_moment(at_text, settings.tz)
                 except ValueError as exc:
                     raise click.BadParameter(str(exc), param_hint="--at") from None
             with runtime.store.engine.begin() as conn:
-                added = add_interaction(conn, profile_id, kind, when, subject, body, medium)
+                added = add_interaction(
+                    conn, profile_id, kind, when, subject, body, medium, shop=settings.shop
+                )
         except ValueError as exc:
             fail(str(exc), 2)
         finally:
@@ -173,8 +183,9 @@ def add_command(
 @interactions_group.command("list")
 @click.argument("profile_id", type=int)
 @click.option("--limit", type=int, default=50, show_default=True, help="The newest this many.")
+@shop_option
 @click.pass_obj
-def list_command(obj: Context, profile_id: int, limit: int) -> None:
+def list_command(obj: Context, profile_id: int, limit: int, shop: str | None) -> None:
     """A profile's interactions, newest first."""
     from sqlalchemy import select
 
@@ -184,12 +195,17 @@ def list_command(obj: Context, profile_id: int, limit: int) -> None:
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
-            tz = shop_zone(runtime)
+            settings = runtime.crm_settings(shop)
+            tz = settings.tz
             with runtime.store.engine.connect() as conn:
-                known = conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id))
+                known = conn.execute(
+                    select(profiles.c.id).where(
+                        profiles.c.id == profile_id, profiles.c.shop == settings.shop
+                    )
+                )
                 if known.first() is None:
-                    fail(f"no profile {profile_id}", 2)
-                found = interactions_for(conn, profile_id, limit=limit)
+                    fail(f"no profile {profile_id} in shop {settings.shop!r}", 2)
+                found = interactions_for(conn, profile_id, limit=limit, shop=settings.shop)
         finally:
             runtime.close()
     if not found:

@@ -1,4 +1,6 @@
-"""``omnicrm points``: the shared wallet of each customer (see docs/points.md)."""
+"""``omnicrm points``: the shared wallet of each customer (see docs/points.md).
+
+Every command works in one shop (``--shop``): its profiles, its ledger, its settings."""
 
 from __future__ import annotations
 
@@ -12,34 +14,32 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from omnicrm.cli._common import Context, console, errors, fail
-from omnicrm.render import Col, FitTable, local_time, shop_zone, zone_name
+from omnicrm.cli._common import Context, console, errors, fail, shop_option
+from omnicrm.render import Col, FitTable, local_time, zone_name
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from omnicrm.app.runtime import Runtime
     from omnicrm.crm.points import (
         Entry,
     )
-    from omnicrm.crm.points.settings import PointsSettings
+    from omnicrm.crm.refresh import CrmSettings
 
 
 @contextlib.contextmanager
-def _run(obj: Context) -> Iterator[Runtime]:
-    """The runtime, closed afterwards; bad input exits 2, a refused operation 1."""
+def _run(obj: Context, shop: str | None) -> Iterator[tuple[Runtime, CrmSettings]]:
+    """The runtime (closed afterwards) and the settings of the shop worked in; bad input
+    (an unknown or missing --shop, a profile not of that shop) exits 2, a refused
+    operation 1."""
     from omnicrm.crm.points import PointsImportError, UnknownProfileError
 
     with errors():
         runtime = obj.runtime()
         try:
-            yield runtime
+            yield runtime, runtime.crm_settings(shop)
         except (UnknownProfileError, PointsImportError) as exc:
             fail(str(exc), 2)
         finally:
             runtime.close()
-
-
-def _settings(runtime: Runtime) -> PointsSettings:
-    return runtime.config.points
 
 
 def _now() -> dt.datetime:
@@ -65,13 +65,14 @@ def points() -> None:
 
 @points.command("balance")
 @click.argument("profile_id", type=int)
+@shop_option
 @click.pass_obj
-def balance_command(obj: Context, profile_id: int) -> None:
+def balance_command(obj: Context, profile_id: int, shop: str | None) -> None:
     """Show a profile's balance, in total and per connection."""
     from omnicrm.crm.points import balance
 
-    with _run(obj) as runtime, runtime.store.engine.connect() as conn:
-        found = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
+    with _run(obj, shop) as (runtime, crm), runtime.store.engine.connect() as conn:
+        found = balance(conn, profile_id, now=_now(), settings=crm.points, shop=crm.shop)
     table = FitTable(
         [Col("connection"), Col("points", justify="right", keep=True)],
         title=f"profile {profile_id}",
@@ -84,15 +85,16 @@ def balance_command(obj: Context, profile_id: int) -> None:
 
 @points.command("history")
 @click.argument("profile_id", type=int)
+@shop_option
 @click.pass_obj
-def history_command(obj: Context, profile_id: int) -> None:
+def history_command(obj: Context, profile_id: int, shop: str | None) -> None:
     """List every entry of a profile's wallet, oldest first."""
     from omnicrm.crm.points import balance, history
 
-    with _run(obj) as runtime, runtime.store.engine.connect() as conn:
-        entries = history(conn, profile_id)
-        wallet = balance(conn, profile_id, now=_now(), settings=_settings(runtime))
-    tz = shop_zone(runtime.config)
+    with _run(obj, shop) as (runtime, crm), runtime.store.engine.connect() as conn:
+        entries = history(conn, profile_id, shop=crm.shop)
+        wallet = balance(conn, profile_id, now=_now(), settings=crm.points, shop=crm.shop)
+    tz = crm.tz
     zone = zone_name(tz)
     table = FitTable(
         [
@@ -133,17 +135,23 @@ def history_command(obj: Context, profile_id: int) -> None:
 @click.argument("amount", metavar="POINTS", type=int)
 @click.option("--note", required=True, help="Why (kept with the entry).")
 @click.option("--event-id", help="Your id for this adjustment: the same id again does nothing.")
+@shop_option
 @click.pass_obj
 def adjust_command(
-    obj: Context, profile_id: int, amount: int, note: str, event_id: str | None
+    obj: Context,
+    profile_id: int,
+    amount: int,
+    note: str,
+    event_id: str | None,
+    shop: str | None,
 ) -> None:
     """Add POINTS to a profile's wallet (negative: take them away)."""
     from omnicrm.crm.points import adjust, balance
 
-    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
+    with _run(obj, shop) as (runtime, crm), runtime.store.engine.begin() as conn:
         now = _now()
-        entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=now)
-        total = balance(conn, profile_id, now=now, settings=_settings(runtime)).total
+        entry = adjust(conn, profile_id, amount, note, event_id=event_id, now=now, shop=crm.shop)
+        total = balance(conn, profile_id, now=now, settings=crm.points, shop=crm.shop).total
     console.print(f"{_entry_line(entry)}; balance now {total:,}")
 
 
@@ -152,40 +160,56 @@ def adjust_command(
 @click.argument("amount", metavar="POINTS", type=click.IntRange(min=1))
 @click.option("--note", help="What they were spent on.")
 @click.option("--event-id", help="Your id for this redemption: the same id again does nothing.")
+@shop_option
 @click.pass_obj
 def redeem_command(
-    obj: Context, profile_id: int, amount: int, note: str | None, event_id: str | None
+    obj: Context,
+    profile_id: int,
+    amount: int,
+    note: str | None,
+    event_id: str | None,
+    shop: str | None,
 ) -> None:
     """Spend POINTS from a profile's wallet (refused beyond its balance)."""
     from omnicrm.crm.points import balance, redeem
 
-    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
-        now, settings = _now(), _settings(runtime)
+    with _run(obj, shop) as (runtime, crm), runtime.store.engine.begin() as conn:
+        now, settings = _now(), crm.points
         entry = redeem(
-            conn, profile_id, amount, now=now, event_id=event_id, note=note, settings=settings
+            conn,
+            profile_id,
+            amount,
+            now=now,
+            event_id=event_id,
+            note=note,
+            settings=settings,
+            shop=crm.shop,
         )
-        total = balance(conn, profile_id, now=now, settings=settings).total
+        total = balance(conn, profile_id, now=now, settings=settings, shop=crm.shop).total
     console.print(f"{_entry_line(entry)}; balance now {total:,}")
 
 
 @points.command("expire")
+@shop_option
 @click.pass_obj
-def expire_command(obj: Context) -> None:
+def expire_command(obj: Context, shop: str | None) -> None:
     """Expire the points whose expiry date has passed (the nightly job does it too)."""
     from omnicrm.crm.points import expire
 
-    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
-        settings = _settings(runtime)
-        done = expire(conn, _now(), settings)
+    with _run(obj, shop) as (runtime, crm), runtime.store.engine.begin() as conn:
+        settings = crm.points
+        done = expire(conn, _now(), settings, shop=crm.shop)
     if settings.expiry_months is None:
         console.print("points never expire here ([points] expiry_months is none)")
         return
     console.print(f"{done.points:,} points expired ({done.entries:,} entries)")
 
 
-def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _time_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from omnicrm.crm.points.importer import time_zone
 
+    if value is None:
+        return None
     try:
         time_zone(value)
     except ValueError as exc:
@@ -197,10 +221,8 @@ def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
     "--timezone",
-    default="Asia/Tokyo",
-    show_default=True,
     callback=_time_zone,
-    help="Time zone of times written without an offset (an IANA name).",
+    help="Time zone of times written without an offset (an IANA name); default the shop's.",
 )
 @click.option(
     "--encoding",
@@ -208,18 +230,28 @@ def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
     show_default=True,
     help="auto (UTF-8 or Shift_JIS, told by the bytes), utf-8 or cp932.",
 )
+@shop_option
 @click.pass_obj
-def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> None:
-    """Import point events (a POS export) from a CSV FILE; all of it or nothing.
+def import_command(
+    obj: Context, file: Path, timezone: str | None, encoding: str, shop: str | None
+) -> None:
+    """Import point events (a POS export) from a CSV FILE into one shop; all of it or
+    nothing.
 
-    Columns: connection, customer_id, event_id, kind (earn, redeem, expire, adjust),
-    points, occurred_at, and optionally order_id and note.
+    Columns: connection (one of the shop's), customer_id, event_id, kind (earn, redeem,
+    expire, adjust), points, occurred_at, and optionally order_id and note.
     """
     from omnicrm.crm.points import import_point_events
 
-    with _run(obj) as runtime, runtime.store.engine.begin() as conn:
+    with _run(obj, shop) as (runtime, crm), runtime.store.engine.begin() as conn:
         done = import_point_events(
-            conn, file, _settings(runtime), timezone=timezone, encoding=encoding
+            conn,
+            file,
+            crm.points,
+            shop=crm.shop,
+            timezone=timezone or crm.timezone,
+            encoding=encoding,
+            configured=runtime.config.connection_shops(),
         )
     console.print(
         f"{escape(str(file))}: {done.rows:,} events, {done.inserted:,} new, "
@@ -228,14 +260,14 @@ def import_command(obj: Context, file: Path, timezone: str, encoding: str) -> No
 
 
 @points.command("reconcile")
+@shop_option
 @click.pass_obj
-def reconcile_command(obj: Context) -> None:
+def reconcile_command(obj: Context, shop: str | None) -> None:
     """Compare each platform's reported balance with the ledger; exit 1 on a difference."""
     from omnicrm.crm.points import run_reconciliation
 
-    with _run(obj) as runtime:
-        settings = _settings(runtime)
-        result = run_reconciliation(runtime.store, settings, _now())
+    with _run(obj, shop) as (runtime, crm):
+        result = run_reconciliation(runtime.store, crm.points, _now(), shop=crm.shop)
     against = "own entries" if result.against.value == "member" else "wallet total"
     if not result.differences:
         console.print(

@@ -1,4 +1,9 @@
-"""``omnicrm report ...``: the analytics reports as a table, CSV or JSON."""
+"""``omnicrm report ...``: the analytics reports as a table, CSV or JSON.
+
+Every report is one shop's (``--shop``; may be left out with one shop): its customers
+and orders only, amounts in its currency, days in its time zone, and its heading names
+the shop.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import click
 from rich import box
 from rich.markup import escape
 
-from omnicrm.cli._common import Context, console, err_console, errors, fail
+from omnicrm.cli._common import Context, console, err_console, errors, fail, shop_option
 from omnicrm.render import Col, FitTable
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
@@ -23,7 +28,7 @@ if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --h
 
     from omnicrm.app.runtime import Runtime
     from omnicrm.crm.analytics.reports import Report
-    from omnicrm.crm.analytics.settings import AnalyticsSettings
+    from omnicrm.crm.refresh import CrmSettings
 
 
 FORMATS = ("table", "csv", "json")
@@ -34,14 +39,15 @@ _NUMERIC = {"id", "int", "money", "ratio", "number"}
 # --------------------------------------------------------------------------- rendering
 
 
-def render(report: Report, fmt: str) -> None:
-    """Print ``report`` (and its parts) as a table, CSV or JSON on stdout."""
+def render(report: Report, fmt: str, shop_name: str | None = None) -> None:
+    """Print ``report`` (and its parts) as a table, CSV or JSON on stdout; a table's
+    heading names the shop (``shop_name``, else the report's shop id)."""
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     elif fmt == "csv":
         click.echo(_csv(report), nl=False)
     else:
-        _table(report)
+        _table(report, shop_heading(report, shop_name))
     if report.empty and fmt != "table":
         err_console.print(f"no data yet: {escape('; '.join(report.notes))}", highlight=False)
 
@@ -62,11 +68,23 @@ def _csv(report: Report) -> str:
     return out.getvalue()
 
 
-def _table(report: Report) -> None:
+def shop_heading(report: Report, shop_name: str | None = None) -> str:
+    """'shop NAME (ID)' for a table's heading, '' for a report of no shop."""
+    if report.shop is None:
+        return ""
+    if shop_name and shop_name != report.shop:
+        return f"shop {shop_name} ({report.shop})"
+    return f"shop {report.shop}"
+
+
+def _table(report: Report, heading: str = "") -> None:
     from omnicrm.crm.analytics.reports import Kind
 
+    def titled(title: str) -> str:
+        return f"{title} · {heading}" if heading else title
+
     if report.empty:
-        console.print(f"{escape(report.title)}: no data yet")
+        console.print(f"{escape(titled(report.title))}: no data yet")
         for note in report.notes:
             console.print(f"  {escape(note)}", highlight=False)
         return
@@ -83,7 +101,8 @@ def _table(report: Report) -> None:
                 )
                 for i, column in enumerate(part.columns)
             ],
-            title=part.title,
+            # The report's own heading names the shop; its parts are the same shop's.
+            title=escape(titled(part.title) if part is report else part.title),
             box=box.SIMPLE_HEAVY,
         )
         for row in part.text_rows():
@@ -94,11 +113,6 @@ def _table(report: Report) -> None:
 
 
 # --------------------------------------------------------------------------- options
-
-
-def analytics_settings(runtime: Runtime) -> AnalyticsSettings:
-    """The config's [analytics] section."""
-    return runtime.config.analytics
 
 
 def shop_zone(runtime: Runtime) -> ZoneInfo:
@@ -157,6 +171,20 @@ def _opened(obj: Context) -> Iterator[tuple[Runtime, Connection]]:
             runtime.close()
 
 
+@contextmanager
+def _in_shop(obj: Context, shop: str | None) -> Iterator[tuple[Runtime, CrmSettings, Connection]]:
+    """The runtime, the settings of the shop ``--shop`` names (exit 2 naming the shops
+    when it is unknown, or left out while several are configured) and a connection."""
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            settings = runtime.crm_settings(shop)
+            with runtime.store.engine.connect() as conn:
+                yield runtime, settings, conn
+        finally:
+            runtime.close()
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -164,8 +192,9 @@ def _opened(obj: Context) -> Iterator[tuple[Runtime, Connection]]:
 def report_group() -> None:
     """Analytics: LTV, cohorts, repeat rate, F2, retention, AOV, intervals, CLV, NPS.
 
-    A purchase is a paid or fulfilled order of a known customer; months and days are
-    the shop's ([scheduler] timezone). docs/reports.md defines every figure.
+    Each report is one shop's (--shop): a purchase is a paid or fulfilled order of a
+    known customer of that shop; amounts are in the shop's currency, months and days in
+    its time zone. docs/reports.md defines every figure.
     """
 
 
@@ -195,24 +224,32 @@ class _ReportCommand:
     def command(self) -> click.Command:
         """The click command."""
 
-        def run(obj: Context, fmt: str, as_of_text: str | None, **options: Any) -> None:
+        def run(
+            obj: Context, fmt: str, as_of_text: str | None, shop: str | None, **options: Any
+        ) -> None:
             from omnicrm.crm.analytics import reports
 
-            with _opened(obj) as (runtime, conn):
-                tz = shop_zone(runtime)
+            with _in_shop(obj, shop) as (runtime, settings, conn):
+                tz = settings.tz
                 for option in self.options:
                     if options[option.keyword] is None and option.setting is not None:
-                        options[option.keyword] = getattr(
-                            analytics_settings(runtime), option.setting
-                        )
+                        options[option.keyword] = getattr(settings.analytics, option.setting)
                 make: Callable[..., Report] = getattr(reports, self.make)
                 try:
-                    report = make(conn, now=as_of(as_of_text, tz), tz=tz, **options)
+                    report = make(
+                        conn,
+                        shop=settings.shop,
+                        now=as_of(as_of_text, tz),
+                        tz=tz,
+                        currency=settings.currency,
+                        **options,
+                    )
                 except ValueError as exc:
                     fail(str(exc), 2)
-            render(report, fmt)
+                name = runtime.shop(settings.shop).name
+            render(report, fmt, name)
 
-        command = _common(click.pass_obj(run))
+        command = shop_option(_common(click.pass_obj(run)))
         for option in reversed(self.options):  # listed in --help in the table's order
             command = click.option(
                 option.flag,
@@ -287,9 +324,10 @@ for _report in _REPORTS:
 @click.option("--limit", default=20, show_default=True, help="How many customers.")
 @click.option("--fit", is_flag=True, help="Fit the model now (otherwise the nightly fit is shown).")
 @format_option()
+@shop_option
 @click.pass_obj
-def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
-    """Predicted CLV (BG/NBD x Gamma-Gamma): parameters, top customers, deciles."""
+def clv_command(obj: Context, fmt: str, limit: int, fit: bool, shop: str | None) -> None:
+    """Predicted CLV (BG/NBD x Gamma-Gamma) of one shop: parameters, top customers, deciles."""
     # Imported here: the model needs numpy and scipy, which no other report (nor any
     # --help) should load.
     from omnicrm.crm.analytics.scoring import predicted_clv_report, score_clv
@@ -297,26 +335,34 @@ def clv_command(obj: Context, fmt: str, limit: int, fit: bool) -> None:
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
+            settings = runtime.crm_settings(shop)
             if fit:
-                settings = analytics_settings(runtime)
+                clv = settings.analytics
                 with runtime.store.engine.begin() as conn:
                     result = score_clv(
                         conn,
                         dt.datetime.now(dt.UTC),
-                        settings.clv_horizon_weeks,
-                        settings.clv_discount,
-                        tz=shop_zone(runtime),
-                        min_customers=settings.clv_min_customers,
-                        min_repeaters=settings.clv_min_repeaters,
+                        clv.clv_horizon_weeks,
+                        clv.clv_discount,
+                        shop=settings.shop,
+                        tz=settings.tz,
+                        min_customers=clv.clv_min_customers,
+                        min_repeaters=clv.clv_min_repeaters,
                     )
-                err_console.print(f"CLV fit: {escape(result.message)}", highlight=False)
+                err_console.print(
+                    f"CLV fit of shop {escape(settings.shop)}: {escape(result.message)}",
+                    highlight=False,
+                )
             with runtime.store.engine.connect() as conn:
-                report = predicted_clv_report(conn, limit=limit)
+                report = predicted_clv_report(
+                    conn, shop=settings.shop, limit=limit, currency=settings.currency
+                )
+            name = runtime.shop(settings.shop).name
         except ValueError as exc:
             fail(str(exc), 2)
         finally:
             runtime.close()
-    render(report, fmt)
+    render(report, fmt, name)
 
 
 def segment_conditions(
@@ -355,14 +401,21 @@ def nps_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def show_nps(
-    obj: Context, fmt: str, segment_names: tuple[str, ...], since: str | None, until: str | None
+    obj: Context,
+    fmt: str,
+    segment_names: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    shop: str | None = None,
 ) -> None:
-    """Render the NPS report, overall and per named segment, of responses in the bounds."""
+    """Render the NPS report of ``shop`` (None: the only one), overall and per named
+    segment, of responses in the bounds."""
     from omnicrm.crm.analytics.nps import nps_report
     from omnicrm.crm.csv_import import parse_moment
 
     with _opened(obj) as (runtime, conn):
-        tz = shop_zone(runtime)
+        settings = runtime.crm_settings(shop)
+        tz = settings.tz
         bounds = []
         for flag, text in (("--since", since), ("--until", until)):
             try:
@@ -370,8 +423,8 @@ def show_nps(
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=flag) from None
         now = dt.datetime.now(dt.UTC)
-        conditions = segment_conditions(conn, segment_names, now, tz, shop=runtime.shop().id)
-        report = nps_report(conn, conditions, since=bounds[0], until=bounds[1])
+        conditions = segment_conditions(conn, segment_names, now, tz, shop=settings.shop)
+        report = nps_report(conn, conditions, shop=settings.shop, since=bounds[0], until=bounds[1])
     render(report, fmt)
 
 
@@ -379,6 +432,7 @@ def nps_command_named(name: str, help: str) -> click.Command:
     """An NPS command (options: ``nps_options``): ``report nps`` and ``nps summary``."""
 
     @nps_options
+    @shop_option
     @click.pass_obj
     def command(
         obj: Context,
@@ -386,8 +440,9 @@ def nps_command_named(name: str, help: str) -> click.Command:
         segment_names: tuple[str, ...],
         since: str | None,
         until: str | None,
+        shop: str | None,
     ) -> None:
-        show_nps(obj, fmt, segment_names, since, until)
+        show_nps(obj, fmt, segment_names, since, until, shop)
 
     return click.command(name, help=help)(command)
 

@@ -36,8 +36,12 @@ class Stream(StrEnum):
     ORDERS = "orders"
 
 
-SandboxFactory = Callable[[], AbstractContextManager[Mapping[str, Any]]]
-"""Starts a local emulator of the platform; the context yields settings that reach it."""
+SandboxFactory = Callable[..., AbstractContextManager[Mapping[str, Any]]]
+"""Starts a local emulator of the platform; the context yields settings that reach it.
+
+Called without arguments. A factory that also takes a keyword ``client`` (an int)
+starts, for ``client`` 1, 2, ..., the store of another client business whose customers
+partly overlap client 0's: ``omnicrm demo`` runs such sandboxes as separate shops."""
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ or without a BOM) or Shift_JIS (cp932, what Excel and POS systems in Japan write
 detected; anything else (EUC-JP, UTF-16, binary) is refused by name rather than
 imported as garbled text. A control character in a value (a NUL, an escape) is
 refused where it stands. Problems are reported as ``file:line:field: what`` and raised
-together as ``CsvImportError``. Rows name their person by profile id, email or phone;
-they are matched to profiles with the identity resolver's normalisation
-(``profiles.email`` is the normalised email, ``profiles.phone`` E.164). Rows are kept
-per (source, external id), so importing a file again changes nothing it already holds
+together as ``CsvImportError``. A file is imported into one shop. Rows name their person
+by profile id, email or phone; they are matched to that shop's profiles only, with the
+identity resolver's normalisation (``profiles.email`` is the normalised email,
+``profiles.phone`` E.164): another shop holding the same email is never matched, and a
+profile id of another shop is a problem of its row. Rows are kept per (shop, source,
+external id), so importing a file again changes nothing it already holds
 (``import_rows``; one row at a time, ``save_row``).
 """
 
@@ -52,6 +54,7 @@ __all__ = [
     "SeenKeys",
     "Unmatched",
     "batches",
+    "foreign_profiles",
     "import_rows",
     "parse_moment",
     "respondent",
@@ -572,19 +575,18 @@ class Unmatched:
 
 
 class ProfileMatcher:
-    """Finds the profile of each respondent: by profile id, else a normalised email,
-    else an E.164 phone; a key that several profiles share matches none of them."""
+    """Finds the profile of each respondent among ``shop``'s: by profile id, else a
+    normalised email, else an E.164 phone; a key that several profiles share matches
+    none of them."""
 
-    def __init__(self, conn: Connection, respondents: Iterable[Respondent]) -> None:
+    def __init__(self, conn: Connection, respondents: Iterable[Respondent], *, shop: str) -> None:
         people = list(respondents)
         ids = sorted({r.profile_id for r in people if r.profile_id is not None})
-        self._ids = set(_lookup(conn, profiles.c.id, profiles.c.id, ids))
-        self._emails = _group(
-            _lookup_pairs(conn, profiles.c.email, sorted({r.email for r in people if r.email}))
-        )
-        self._phones = _group(
-            _lookup_pairs(conn, profiles.c.phone, sorted({r.phone for r in people if r.phone}))
-        )
+        self._ids = set(_lookup(conn, shop, profiles.c.id, profiles.c.id, ids))
+        emails = sorted({r.email for r in people if r.email})
+        phones = sorted({r.phone for r in people if r.phone})
+        self._emails = _group(_lookup_pairs(conn, shop, profiles.c.email, emails))
+        self._phones = _group(_lookup_pairs(conn, shop, profiles.c.phone, phones))
 
     def match(self, who: Respondent) -> tuple[int | None, str | None]:
         """(profile id, None) or (None, why not)."""
@@ -615,22 +617,44 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
         yield values[start : start + BATCH]
 
 
-def _lookup(conn: Connection, key: Any, want: Any, values: Sequence[Any]) -> list[Any]:
+def _lookup(conn: Connection, shop: str, key: Any, want: Any, values: Sequence[Any]) -> list[Any]:
     found: list[Any] = []
     for chunk in _chunks(values):
-        found += conn.execute(select(want).where(key.in_(chunk))).scalars().all()
+        found += (
+            conn.execute(select(want).where(profiles.c.shop == shop, key.in_(chunk)))
+            .scalars()
+            .all()
+        )
     return found
 
 
-def _lookup_pairs(conn: Connection, key: Any, values: Sequence[str]) -> list[tuple[str, int]]:
+def _lookup_pairs(
+    conn: Connection, shop: str, key: Any, values: Sequence[str]
+) -> list[tuple[str, int]]:
+    # (shop, email) and (shop, phone) are indexed: no other shop's profile is read.
     found: list[tuple[str, int]] = []
     for chunk in _chunks(values):
         found += [
             (k, i)
             for k, i in conn.execute(
-                select(key, profiles.c.id).where(key.in_(chunk)).order_by(profiles.c.id)
+                select(key, profiles.c.id)
+                .where(profiles.c.shop == shop, key.in_(chunk))
+                .order_by(profiles.c.id)
             )
         ]
+    return found
+
+
+def foreign_profiles(conn: Connection, shop: str, ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` are profiles of a shop other than ``shop``."""
+    wanted = sorted(set(ids))
+    found: set[int] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            conn.execute(
+                select(profiles.c.id).where(profiles.c.id.in_(chunk), profiles.c.shop != shop)
+            ).scalars()
+        )
     return found
 
 
@@ -674,7 +698,7 @@ class _Parsed:
 class CsvTarget:
     """What an import reads and where it writes.
 
-    ``table`` is keyed by (source, external_id) and has a ``profile_id``; ``id_column``
+    ``table`` is keyed by (shop, source, external_id) and has a ``profile_id``; ``id_column``
     holds the external id (required, unique in the file, at most 255 characters). A
     row whose person matches no profile is stored with profile_id NULL when
     ``keep_unmatched`` (or keeps the profile an earlier import matched), else skipped.
@@ -693,12 +717,16 @@ def import_rows(
     target: CsvTarget,
     values: RowValues,
     *,
+    shop: str,
     source: str,
     encoding: str,
     region: str,
     inserted_with: Mapping[str, Any] | None = None,
 ) -> ImportResult:
-    """Check every row of ``path``, then write them to ``target.table``.
+    """Check every row of ``path``, then write them to ``target.table``, in ``shop``.
+
+    Persons are matched to ``shop``'s profiles only; a row naming a profile id of
+    another shop is a problem (file:line:profile_id), like any bad value.
 
     ``values`` turns a row into the table's other columns, reporting bad values to the
     checker. Any problem raises ``CsvImportError`` and nothing is written. Rows whose
@@ -729,11 +757,14 @@ def import_rows(
             yield _Parsed(row.line, external_id, respondent(check, row, region), values(check, row))
 
     checked = Problems()
+    rows = 0
     with SeenKeys() as seen:
-        rows = sum(1 for _ in parsed(checked, seen))
+        for batch in batches(parsed(checked, seen)):
+            rows += len(batch)
+            _check_shop(conn, shop, reader.file, batch, checked)
     checked.raise_if_any()
 
-    writer = _Writer(conn, target, source, inserted_with)
+    writer = _Writer(conn, target, shop, source, inserted_with)
     again = Problems()  # none, unless the file changed since it was checked
     for batch in batches(parsed(again, None)):
         again.raise_if_any()
@@ -751,6 +782,21 @@ def import_rows(
     )
 
 
+def _check_shop(
+    conn: Connection, shop: str, file: str, batch: Sequence[_Parsed], problems: Problems
+) -> None:
+    """A problem for each row naming a profile id of another shop: an import never
+    reaches into another shop's customers (an unknown id is only unmatched)."""
+    named = [(p.line, p.who.profile_id) for p in batch if p.who.profile_id is not None]
+    if not named:
+        return
+    foreign = foreign_profiles(conn, shop, (profile_id for _, profile_id in named))
+    for line, profile_id in named:
+        if profile_id in foreign:
+            why = f"profile {profile_id} is not a profile of shop {shop!r}"
+            problems.add(CsvProblem(file, line, "profile_id", why))
+
+
 class _Writer:
     """Writes checked rows a batch at a time, counting what it did."""
 
@@ -758,11 +804,13 @@ class _Writer:
         self,
         conn: Connection,
         target: CsvTarget,
+        shop: str,
         source: str,
         inserted_with: Mapping[str, Any] | None,
     ) -> None:
         self.conn = conn
         self.target = target
+        self.shop = shop
         self.source = source
         self.inserted_with = inserted_with or {}
         self.inserted = self.updated = self.unchanged = self.more_unmatched = 0
@@ -770,8 +818,9 @@ class _Writer:
 
     def write(self, batch: Sequence[_Parsed]) -> None:
         conn, target = self.conn, self.target
-        matcher = ProfileMatcher(conn, (p.who for p in batch))
-        existing = _existing(conn, target.table, self.source, [str(p.external_id) for p in batch])
+        matcher = ProfileMatcher(conn, (p.who for p in batch), shop=self.shop)
+        ids = [str(p.external_id) for p in batch]
+        existing = _existing(conn, target.table, self.shop, self.source, ids)
         inserted: list[dict[str, Any]] = []
         for p in batch:
             assert p.external_id is not None
@@ -793,6 +842,7 @@ class _Writer:
             if before is None:
                 inserted.append(
                     {
+                        "shop": self.shop,
                         "source": self.source,
                         "external_id": p.external_id,
                         **self.inserted_with,
@@ -818,13 +868,18 @@ class _Writer:
 
 
 def _existing(
-    conn: Connection, target: Table, source: str, external_ids: Sequence[str]
+    conn: Connection, target: Table, shop: str, source: str, external_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """The rows of ``target`` already held for these ids of ``source``, by external id."""
+    """The rows of ``target`` ``shop`` already holds for these ids of ``source``, by
+    external id."""
     found: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(external_ids):
         for row in conn.execute(
-            select(target).where(target.c.source == source, target.c.external_id.in_(chunk))
+            select(target).where(
+                target.c.shop == shop,
+                target.c.source == source,
+                target.c.external_id.in_(chunk),
+            )
         ):
             found[row.external_id] = dict(row._mapping)
     return found
@@ -837,19 +892,30 @@ def save_row(
     external_id: str,
     values: Mapping[str, Any],
     *,
+    shop: str,
     inserted_with: Mapping[str, Any] | None = None,
 ) -> int:
-    """Set the row of (source, external_id) in ``target`` to ``values``, inserting it (with
-    ``inserted_with`` too) if there is none; returns its id."""
+    """Set ``shop``'s row of (source, external_id) in ``target`` to ``values``, inserting
+    it (with ``inserted_with`` too) if there is none; returns its id."""
     existing = conn.execute(
-        select(target.c.id).where(target.c.source == source, target.c.external_id == external_id)
+        select(target.c.id).where(
+            target.c.shop == shop,
+            target.c.source == source,
+            target.c.external_id == external_id,
+        )
     ).scalar_one_or_none()
     if existing is not None:
         conn.execute(update(target).where(target.c.id == existing).values(values))
         return int(existing)
     new_id = conn.execute(
         insert(target)
-        .values(source=source, external_id=external_id, **(inserted_with or {}), **values)
+        .values(
+            shop=shop,
+            source=source,
+            external_id=external_id,
+            **(inserted_with or {}),
+            **values,
+        )
         .returning(target.c.id)
     ).scalar_one()
     return int(new_id)

@@ -1,8 +1,9 @@
 """A profile's history of inquiries, complaints and the like.
 
 Added one at a time (``add_interaction``, the CLI) or imported from CSV
-(``import_interactions_csv``), each kept per (source, external id) so a file imported
-again changes nothing it already holds.
+(``import_interactions_csv``), each kept per (shop, source, external id) so a file
+imported again changes nothing it already holds. Everything here works in one shop: a
+row is matched only to that shop's profiles, and a profile of another shop is unknown.
 
 CSV columns (header line first, names case-insensitive, any order):
 
@@ -141,13 +142,15 @@ def add_interaction(
     medium: str | None = None,
     source: str = "cli",
     *,
+    shop: str,
     external_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> Interaction:
-    """Add one interaction to ``profile_id``'s history (ValueError naming the bad field).
+    """Add one interaction to ``profile_id``'s history in ``shop`` (ValueError naming the
+    bad field, also when the profile is not one of ``shop``'s).
 
     Without ``external_id`` a new one is made up, so each call adds a row; with one,
-    the same (source, external_id) again updates that row.
+    the same (shop, source, external_id) again updates that row.
     """
     if occurred_at.tzinfo is None:
         raise ValueError("occurred_at: must be timezone-aware")
@@ -155,9 +158,11 @@ def add_interaction(
         raise ValueError("source: must not be empty")
     if subject is not None and len(subject) > 255:
         raise ValueError(f"subject: longer than 255 characters ({len(subject)})")
-    known = conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id)).first()
+    known = conn.execute(
+        select(profiles.c.id).where(profiles.c.id == profile_id, profiles.c.shop == shop)
+    ).first()
     if known is None:
-        raise ValueError(f"profile_id: no profile {profile_id}")
+        raise ValueError(f"profile_id: no profile {profile_id} in shop {shop!r}")
     values = {
         "profile_id": profile_id,
         "kind": _kind(kind),
@@ -172,6 +177,7 @@ def add_interaction(
         source,
         external_id or uuid.uuid4().hex,
         values,
+        shop=shop,
         inserted_with={"created_at": now or dt.datetime.now(dt.UTC)},
     )
     found = conn.execute(select(interactions).where(interactions.c.id == row_id)).one()
@@ -182,15 +188,17 @@ def import_interactions_csv(
     conn: Connection,
     path: Path,
     *,
+    shop: str,
     source: str = "csv",
     tz: ZoneInfo = TOKYO,
     encoding: str = "auto",
     region: str = "JP",
     now: dt.datetime | None = None,
 ) -> ImportResult:
-    """Import interactions from ``path`` (columns in the module docstring).
+    """Import interactions from ``path`` into ``shop`` (columns in the module docstring).
 
-    Every row is checked first; any problem raises ``CsvImportError`` listing
+    Rows are matched to ``shop``'s profiles only. Every row is checked first; any
+    problem (a profile id of another shop too) raises ``CsvImportError`` listing
     file:line:field for each, and nothing is written. Rows whose person matches no
     profile are skipped and listed in the result. Runs in the caller's transaction.
     """
@@ -209,6 +217,7 @@ def import_interactions_csv(
         path,
         _CSV,
         values,
+        shop=shop,
         source=source,
         encoding=encoding,
         region=region,
@@ -217,12 +226,12 @@ def import_interactions_csv(
 
 
 def interactions_for(
-    conn: Connection, profile_id: int, *, limit: int | None = None
+    conn: Connection, profile_id: int, *, shop: str, limit: int | None = None
 ) -> list[Interaction]:
-    """``profile_id``'s interactions, newest first."""
+    """``profile_id``'s interactions in ``shop``, newest first."""
     query = (
         select(interactions)
-        .where(interactions.c.profile_id == profile_id)
+        .where(interactions.c.profile_id == profile_id, interactions.c.shop == shop)
         .order_by(interactions.c.occurred_at.desc(), interactions.c.id.desc())
     )
     if limit is not None:

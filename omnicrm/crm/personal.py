@@ -6,6 +6,10 @@ separations name the record (with a note), their profile carries their name and 
 interactions and NPS answers hang on that profile, points entries on the record. The
 store calls :data:`HOLDER` inside its own transaction (registered on import of
 ``omnicrm.crm``).
+
+A connection belongs to one shop (``connection_shops``); what is erased or exported is
+that shop's only. Another shop holding the same person (the same email, phone or name)
+is another business's customer: its keys, profiles and queue are left alone.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from sqlalchemy import (
 )
 
 from omnicrm.core.store.personal import chunks, register_holder
-from omnicrm.core.store.schema import profile_changes
+from omnicrm.core.store.schema import connection_shops, profile_changes
 from omnicrm.crm.schema import (
     crm_state,
     identity_keys,
@@ -66,9 +70,20 @@ _PROFILE_PERSON = {
 _SEGMENT_SNAPSHOT = "segment_counts"
 
 
-def forget_records(conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
-    """Erase what the CRM holds about these source customers, and queue for the next
-    refresh every record whose profile that may change.
+def shop_of(conn: Connection, connection: str) -> str | None:
+    """The shop ``connection`` belongs to; None when it never wrote a record (the CRM
+    then holds nothing built on it)."""
+    found: str | None = conn.execute(
+        select(connection_shops.c.shop).where(connection_shops.c.connection == connection)
+    ).scalar()
+    return found
+
+
+def forget_records(
+    conn: Connection, connection: str, record_ids: Sequence[str], *, shop: str
+) -> None:
+    """Erase what the CRM holds about these source customers of ``shop``, and queue for
+    the shop's next refresh every record whose profile that may change.
 
     Their identity keys and the merge edges naming them go (the evidence holds their
     email and phone), and so do the operator's links and separations naming them, notes
@@ -81,9 +96,14 @@ def forget_records(conn: Connection, connection: str, record_ids: Sequence[str])
         return
     requeue: set[RecordRef] = set()
     for chunk in chunks(ids):
-        mine = and_(identity_keys.c.connection == connection, identity_keys.c.record_id.in_(chunk))
+        mine = and_(
+            identity_keys.c.shop == shop,
+            identity_keys.c.connection == connection,
+            identity_keys.c.record_id.in_(chunk),
+        )
         keys = conn.execute(select(identity_keys.c.kind, identity_keys.c.value).where(mine)).all()
-        # One holder fewer can change what the others' shared key may join.
+        # One holder fewer can change what the others' shared key may join (in this
+        # shop: another shop's holders of the same value never joined them).
         by_kind: dict[str, list[str]] = {}
         for kind, value in keys:
             by_kind.setdefault(kind, []).append(value)
@@ -93,27 +113,33 @@ def forget_records(conn: Connection, connection: str, record_ids: Sequence[str])
                     (row.connection, row.record_id)
                     for row in conn.execute(
                         select(identity_keys.c.connection, identity_keys.c.record_id).where(
-                            identity_keys.c.kind == kind, identity_keys.c.value.in_(value_chunk)
+                            identity_keys.c.shop == shop,
+                            identity_keys.c.kind == kind,
+                            identity_keys.c.value.in_(value_chunk),
                         )
                     )
                 )
         conn.execute(delete(identity_keys).where(mine))
-        conn.execute(delete(identity_merges).where(_naming(identity_merges, connection, chunk)))
-        naming = _naming(identity_overrides, connection, chunk)
+        conn.execute(
+            delete(identity_merges).where(
+                identity_merges.c.shop == shop, _naming(identity_merges, connection, chunk)
+            )
+        )
+        naming = and_(
+            identity_overrides.c.shop == shop, _naming(identity_overrides, connection, chunk)
+        )
         for row in conn.execute(select(identity_overrides).where(naming)):
             requeue.add((row.a_connection, row.a_record))
             requeue.add((row.b_connection, row.b_record))
         conn.execute(delete(identity_overrides).where(naming))
-        _forget_in_profiles(conn, connection, chunk, set(ids), requeue)
+        _forget_in_profiles(conn, shop, connection, chunk, set(ids), requeue)
     requeue -= {(connection, i) for i in ids}
-    if requeue:
-        rows = [{"connection": c, "record_id": r} for c, r in sorted(requeue)]
-        for row_chunk in chunks(rows, 5000):
-            conn.execute(insert(profile_changes), row_chunk)
+    _queue(conn, shop, requeue)
 
 
 def _forget_in_profiles(
     conn: Connection,
+    shop: str,
     connection: str,
     chunk: Sequence[str],
     gone: set[str],
@@ -124,7 +150,9 @@ def _forget_in_profiles(
     profile_ids = set(
         conn.execute(
             select(profile_members.c.profile_id).where(
-                profile_members.c.connection == connection, profile_members.c.record_id.in_(chunk)
+                profile_members.c.shop == shop,
+                profile_members.c.connection == connection,
+                profile_members.c.record_id.in_(chunk),
             )
         ).scalars()
     )
@@ -132,7 +160,9 @@ def _forget_in_profiles(
         return
     others: dict[int, int] = dict.fromkeys(profile_ids, 0)
     for row in conn.execute(
-        select(profile_members).where(profile_members.c.profile_id.in_(sorted(profile_ids)))
+        select(profile_members).where(
+            profile_members.c.shop == shop, profile_members.c.profile_id.in_(sorted(profile_ids))
+        )
     ):
         requeue.add((row.connection, row.record_id))
         if not (row.connection == connection and row.record_id in gone):
@@ -142,9 +172,13 @@ def _forget_in_profiles(
         for table in (interactions, nps_responses):
             conn.execute(delete(table).where(table.c.profile_id.in_(alone)))
     conn.execute(
-        update(profiles).where(profiles.c.id.in_(sorted(profile_ids))).values(_PROFILE_PERSON)
+        update(profiles)
+        .where(profiles.c.shop == shop, profiles.c.id.in_(sorted(profile_ids)))
+        .values(_PROFILE_PERSON)
     )
-    conn.execute(delete(crm_state).where(crm_state.c.key == _SEGMENT_SNAPSHOT))
+    conn.execute(
+        delete(crm_state).where(crm_state.c.shop == shop, crm_state.c.key == _SEGMENT_SNAPSHOT)
+    )
 
 
 def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[bool]:
@@ -160,18 +194,23 @@ def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[
 # -- exporting ----------------------------------------------------------------------------
 
 
-def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
-    """What the CRM holds about one source customer, JSON-ready: their profile, identity
-    keys, points entries, the operator's links and separations naming them, and the
-    interactions and NPS answers of their profile."""
+def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str) -> dict[str, Any]:
+    """What the CRM holds about one source customer of ``shop``, JSON-ready: their
+    profile, identity keys, points entries, the operator's links and separations naming
+    them, and the interactions and NPS answers of their profile."""
     keys = conn.execute(
         select(identity_keys.c.kind, identity_keys.c.value)
-        .where(identity_keys.c.connection == connection, identity_keys.c.record_id == customer_id)
+        .where(
+            identity_keys.c.shop == shop,
+            identity_keys.c.connection == connection,
+            identity_keys.c.record_id == customer_id,
+        )
         .order_by(identity_keys.c.kind, identity_keys.c.value)
     ).all()
     points = conn.execute(
         select(points_entries)
         .where(
+            points_entries.c.shop == shop,
             points_entries.c.connection == connection,
             points_entries.c.customer_id == customer_id,
         )
@@ -179,11 +218,15 @@ def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str,
     ).mappings()
     overrides = conn.execute(
         select(identity_overrides)
-        .where(_naming(identity_overrides, connection, [customer_id]))
+        .where(
+            identity_overrides.c.shop == shop,
+            _naming(identity_overrides, connection, [customer_id]),
+        )
         .order_by(identity_overrides.c.id)
     ).mappings()
     profile_id = conn.execute(
         select(profile_members.c.profile_id).where(
+            profile_members.c.shop == shop,
             profile_members.c.connection == connection,
             profile_members.c.record_id == customer_id,
         )
@@ -198,10 +241,14 @@ def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str,
     }
     if profile_id is None:
         return data
-    profile = conn.execute(select(profiles).where(profiles.c.id == profile_id)).mappings().one()
+    profile = (
+        conn.execute(select(profiles).where(profiles.c.shop == shop, profiles.c.id == profile_id))
+        .mappings()
+        .one()
+    )
     members = conn.execute(
         select(profile_members.c.connection, profile_members.c.record_id)
-        .where(profile_members.c.profile_id == profile_id)
+        .where(profile_members.c.shop == shop, profile_members.c.profile_id == profile_id)
         .order_by(profile_members.c.connection, profile_members.c.record_id)
     ).all()
     data["profile"] = {
@@ -213,7 +260,9 @@ def crm_export(conn: Connection, connection: str, customer_id: str) -> dict[str,
         ("nps_answers", nps_responses, nps_responses.c.responded_at),
     ):
         found = conn.execute(
-            select(table).where(table.c.profile_id == profile_id).order_by(order, table.c.id)
+            select(table)
+            .where(table.c.shop == shop, table.c.profile_id == profile_id)
+            .order_by(order, table.c.id)
         ).mappings()
         data[name] = [_plain(row, drop=("id", "profile_id")) for row in found]
     return data
@@ -232,10 +281,12 @@ def _plain(row: RowMapping, *, drop: Sequence[str] = ()) -> dict[str, Any]:
 
 
 class CrmPersonalData:
-    """The CRM as a :class:`omnicrm.core.store.personal.PersonalDataHolder`."""
+    """The CRM as a :class:`omnicrm.core.store.personal.PersonalDataHolder`: each call
+    works in the shop of the connection it names."""
 
     def forget(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
         """Their points entries go, then :func:`forget_records`."""
+        # By connection (its index): a connection's entries are its shop's.
         for chunk in chunks(sorted(set(record_ids))):
             conn.execute(
                 delete(points_entries).where(
@@ -243,29 +294,46 @@ class CrmPersonalData:
                     points_entries.c.customer_id.in_(chunk),
                 )
             )
-        forget_records(conn, connection, record_ids)
+        shop = shop_of(conn, connection)
+        if shop is not None:
+            forget_records(conn, connection, record_ids, shop=shop)
 
     def erase(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
         """Queue every member of the connection for the refresh (their profiles lose
         them), forget them all, and drop the connection's points entries."""
+        conn.execute(delete(points_entries).where(points_entries.c.connection == connection))
+        shop = shop_of(conn, connection)
+        if shop is None:
+            return
         members = list(
             conn.execute(
                 select(profile_members.c.record_id).where(
-                    profile_members.c.connection == connection
+                    profile_members.c.shop == shop, profile_members.c.connection == connection
                 )
             ).scalars()
         )
-        _queue(conn, ((connection, record) for record in members))
-        forget_records(conn, connection, sorted({*record_ids, *members}))
-        conn.execute(delete(points_entries).where(points_entries.c.connection == connection))
+        _queue(conn, shop, ((connection, record) for record in members))
+        forget_records(conn, connection, sorted({*record_ids, *members}), shop=shop)
 
     def export(self, conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
-        """See :func:`crm_export`."""
-        return crm_export(conn, connection, customer_id)
+        """See :func:`crm_export` (nothing but empty lists for a connection that never
+        wrote a record)."""
+        shop = shop_of(conn, connection)
+        if shop is None:
+            return {
+                "identity_keys": [],
+                "points_entries": [],
+                "identity_overrides": [],
+                "profile": None,
+                "interactions": [],
+                "nps_answers": [],
+            }
+        return crm_export(conn, connection, customer_id, shop=shop)
 
 
-def _queue(conn: Connection, records: Iterable[RecordRef]) -> None:
-    rows = [{"connection": c, "record_id": r} for c, r in sorted(set(records))]
+def _queue(conn: Connection, shop: str, records: Iterable[RecordRef]) -> None:
+    """Queue source customers for ``shop``'s next refresh."""
+    rows = [{"shop": shop, "connection": c, "record_id": r} for c, r in sorted(set(records))]
     for row_chunk in chunks(rows, 5000):
         conn.execute(insert(profile_changes), row_chunk)
 

@@ -5,6 +5,9 @@ this module fills in that person's row of ``profiles`` (who they are, what they 
 their consent) and their multi-valued attributes, and reads a profile back whole for the
 command line and the terminal UI.
 
+Every profile belongs to one shop (a client business): builds and lookups work within
+the shop they are given and never read another shop's rows.
+
 Rules of the build, so a marketer can rely on them:
 
 - a field takes the most recently updated member's non-empty value;
@@ -94,20 +97,22 @@ def rebuild_profiles(
     conn: Connection,
     profile_ids: Collection[int] | None,
     *,
+    shop: str,
     now: dt.datetime,
     tz: ZoneInfo,
     region: str = "JP",
 ) -> int:
-    """Recompute the listed profiles (every profile when None) from their members.
+    """Recompute the listed profiles of ``shop`` (every profile of the shop when None)
+    from their members.
 
     Runs on ``conn`` inside the caller's transaction; returns how many were rebuilt.
     """
     built = 0
-    for ids in _chunks(conn, profile_ids):
-        members = _members(conn, ids)
-        purchases = _purchases(conn, ids, tz)
-        channels = _order_values(conn, ids, orders.c.channel)
-        stores = _order_values(conn, ids, orders.c.location)
+    for ids in _chunks(conn, shop, profile_ids):
+        members = _members(conn, shop, ids)
+        purchases = _purchases(conn, shop, ids, tz)
+        channels = _order_values(conn, shop, ids, orders.c.channel)
+        stores = _order_values(conn, shop, ids, orders.c.location)
         rows: list[dict[str, Any]] = []
         values: list[dict[str, Any]] = []
         for pid in ids:
@@ -128,16 +133,24 @@ def rebuild_profiles(
                 ("store", stores.get(pid, set())),
                 ("connection", connections),
             ):
-                values.extend({"profile_id": pid, "attr": attr, "value": v} for v in found)
+                values.extend(
+                    {"profile_id": pid, "attr": attr, "value": v, "shop": shop} for v in found
+                )
         # One statement each on PostgreSQL, not one per profile (omnicrm.crm.bulk).
-        update_rows(conn, profiles, rows, key="pid", column="id")
-        conn.execute(delete(profile_values).where(profile_values.c.profile_id.in_(ids)))
+        update_rows(conn, profiles, rows, key="pid", column="id", where=profiles.c.shop == shop)
+        conn.execute(
+            delete(profile_values).where(
+                profile_values.c.shop == shop, profile_values.c.profile_id.in_(ids)
+            )
+        )
         insert_rows(conn, profile_values, values)
         built += len(ids)
     return built
 
 
-def _chunks(conn: Connection, profile_ids: Collection[int] | None) -> Iterator[list[int]]:
+def _chunks(
+    conn: Connection, shop: str, profile_ids: Collection[int] | None
+) -> Iterator[list[int]]:
     if profile_ids is not None:
         ordered = sorted(profile_ids)
         for start in range(0, len(ordered), _CHUNK):
@@ -148,7 +161,7 @@ def _chunks(conn: Connection, profile_ids: Collection[int] | None) -> Iterator[l
         ids = list(
             conn.execute(
                 select(profiles.c.id)
-                .where(profiles.c.id > last)
+                .where(profiles.c.shop == shop, profiles.c.id > last)
                 .order_by(profiles.c.id)
                 .limit(_CHUNK)
             ).scalars()
@@ -159,7 +172,7 @@ def _chunks(conn: Connection, profile_ids: Collection[int] | None) -> Iterator[l
         last = ids[-1]
 
 
-def _members(conn: Connection, ids: Sequence[int]) -> dict[int, list[Mapping[Any, Any]]]:
+def _members(conn: Connection, shop: str, ids: Sequence[int]) -> dict[int, list[Mapping[Any, Any]]]:
     """Each profile's source customers, oldest update first."""
     query = (
         select(profile_members.c.profile_id, customers)
@@ -168,9 +181,10 @@ def _members(conn: Connection, ids: Sequence[int]) -> dict[int, list[Mapping[Any
             and_(
                 customers.c.connection == profile_members.c.connection,
                 customers.c.id == profile_members.c.record_id,
+                customers.c.shop == shop,
             ),
         )
-        .where(profile_members.c.profile_id.in_(ids))
+        .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(ids))
         # Ties broken by source, so every backend picks the same winner.
         .order_by(
             profile_members.c.profile_id,
@@ -271,11 +285,13 @@ class _Purchases:
         }
 
 
-def _purchases(conn: Connection, ids: Sequence[int], tz: ZoneInfo) -> dict[int, _Purchases]:
+def _purchases(
+    conn: Connection, shop: str, ids: Sequence[int], tz: ZoneInfo
+) -> dict[int, _Purchases]:
     query = (
         select(profile_members.c.profile_id, orders.c.placed_at, orders.c.total)
         .select_from(member_orders())
-        .where(profile_members.c.profile_id.in_(ids), is_purchase())
+        .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(ids), is_purchase())
     )
     found: dict[int, _Purchases] = defaultdict(_Purchases)
     for pid, placed_at, total in conn.execute(query):
@@ -288,11 +304,17 @@ def _purchases(conn: Connection, ids: Sequence[int], tz: ZoneInfo) -> dict[int, 
     return found
 
 
-def _order_values(conn: Connection, ids: Sequence[int], column: Any) -> dict[int, set[str]]:
+def _order_values(
+    conn: Connection, shop: str, ids: Sequence[int], column: Any
+) -> dict[int, set[str]]:
     query = (
         select(profile_members.c.profile_id, column)
         .select_from(member_orders())
-        .where(profile_members.c.profile_id.in_(ids), column.is_not(None))
+        .where(
+            profile_members.c.shop == shop,
+            profile_members.c.profile_id.in_(ids),
+            column.is_not(None),
+        )
         .distinct()
     )
     found: dict[int, set[str]] = defaultdict(set)
@@ -378,12 +400,18 @@ class Profile:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -> Profile:
-    """The whole profile; DataError when there is no such profile."""
-    row = conn.execute(select(profiles).where(profiles.c.id == profile_id)).mappings().first()
+def load_profile(
+    conn: Connection, profile_id: int, *, shop: str, orders_limit: int = 20
+) -> Profile:
+    """The whole profile of ``shop``; DataError when the shop has no such profile."""
+    row = (
+        conn.execute(select(profiles).where(profiles.c.shop == shop, profiles.c.id == profile_id))
+        .mappings()
+        .first()
+    )
     if row is None:
-        raise DataError(f"no profile {profile_id}")
-    member_rows = _members(conn, [profile_id]).get(profile_id, [])
+        raise DataError(f"no profile {profile_id} in shop {shop!r}")
+    member_rows = _members(conn, shop, [profile_id]).get(profile_id, [])
     addresses = [m["address"] for m in member_rows if m["address"]]  # oldest update first
     members = tuple(
         SourceCustomer(
@@ -402,7 +430,7 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
     recent = conn.execute(
         select(orders)
         .select_from(member_orders())
-        .where(profile_members.c.profile_id == profile_id)
+        .where(profile_members.c.shop == shop, profile_members.c.profile_id == profile_id)
         .order_by(orders.c.placed_at.desc())
         .limit(orders_limit)
     ).mappings()
@@ -434,7 +462,7 @@ def load_profile(conn: Connection, profile_id: int, *, orders_limit: int = 20) -
     values: dict[str, list[str]] = defaultdict(list)
     for attr, value in conn.execute(
         select(profile_values.c.attr, profile_values.c.value)
-        .where(profile_values.c.profile_id == profile_id)
+        .where(profile_values.c.shop == shop, profile_values.c.profile_id == profile_id)
         .order_by(profile_values.c.attr, profile_values.c.value)
     ):
         values[attr].append(value)
@@ -473,9 +501,10 @@ class ProfileMatch:
 
 
 def find_profiles(
-    conn: Connection, query: str, *, region: str = "JP", limit: int = 20
+    conn: Connection, query: str, *, shop: str, region: str = "JP", limit: int = 20
 ) -> list[ProfileMatch]:
-    """Profiles matching an email, a phone number, a member code or a name (kanji or kana).
+    """Profiles of ``shop`` matching an email, a phone number, a member code or a name
+    (kanji or kana).
 
     The query is normalised the way the profiles were, so ``ﾔﾏﾀﾞ``, ``ヤマダ`` and
     ``やまだ`` find the same person, and ``090-1234-5678`` finds ``+819012345678``.
@@ -509,7 +538,7 @@ def find_profiles(
             profiles.c.number_of_orders,
             profiles.c.last_order_at,
         )
-        .where(or_(*conditions))
+        .where(profiles.c.shop == shop, or_(*conditions))
         .order_by(profiles.c.last_order_at.desc(), profiles.c.id)
         .limit(limit)
     )
@@ -527,10 +556,11 @@ def find_profiles(
     ]
 
 
-def profile_of(conn: Connection, connection: str, record_id: str) -> int | None:
-    """The profile a source customer belongs to, if it has been resolved."""
+def profile_of(conn: Connection, connection: str, record_id: str, *, shop: str) -> int | None:
+    """The profile a source customer of ``shop`` belongs to, if it has been resolved."""
     found: int | None = conn.execute(
         select(profile_members.c.profile_id).where(
+            profile_members.c.shop == shop,
             profile_members.c.connection == connection,
             profile_members.c.record_id == record_id,
         )

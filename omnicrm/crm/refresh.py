@@ -17,6 +17,10 @@ Each refresh also expires the points whose date has come (see docs/points.md).
 ``full`` rescoring everything and recounts in full (the nightly job also fits predicted
 CLV and reconciles balances); ``rebuild`` re-resolves every identity
 from scratch (after the ``[identity]`` rules change).
+
+A refresh works on one shop (``CrmSettings.shop``): it drains that shop's changes only
+and passes the shop to everything it calls, so a refresh of shop A neither waits for
+nor drains shop B's queue (on PostgreSQL; SQLite has a single writer anyway).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -50,7 +55,8 @@ from omnicrm.crm.settings import CrmSection
 
 log = logging.getLogger("omnicrm.crm")
 
-# One key for every refresh: two refreshes at once would drain the same queue.
+# With the shop's key, one lock per shop: two refreshes of a shop at once would drain
+# the same queue, while refreshes of two shops touch disjoint rows and may overlap.
 _PG_LOCK_KEY = 0x6F6D6E69  # 'omni'
 
 
@@ -91,34 +97,41 @@ def refresh(
     rebuild: bool = False,
     now: dt.datetime | None = None,
 ) -> RefreshResult:
-    """Drain the change queue into profiles, scores and segment counts (one transaction)."""
+    """Drain the shop's change queue into its profiles, scores and segment counts (one
+    transaction)."""
     settings = settings or CrmSettings()
     now = now or dt.datetime.now(dt.UTC)
     tz = settings.tz
+    shop = settings.shop
     started = time.perf_counter()
     full = full or rebuild
     with store.engine.begin() as conn:
-        _serialise(conn, store.dialect)
-        ensure_builtin(conn, now, shop=settings.shop)
-        plan = identity.plan(conn, settings.identity, everything=rebuild)
-        recount = begin_recount(conn, now, tz, None if full else plan.reach, shop=settings.shop)
+        _serialise(conn, store.dialect, shop)
+        ensure_builtin(conn, now, shop=shop)
+        plan = identity.plan(conn, settings.identity, shop=shop, everything=rebuild)
+        recount = begin_recount(conn, now, tz, None if full else plan.reach, shop=shop)
         resolved = identity.apply(conn, plan, now)
         touched = sorted(resolved.touched)
         if rebuild:
-            apply_order_points(conn, settings.points, now)
+            apply_order_points(conn, settings.points, now, shop=shop)
         else:
             by_connection: dict[str, list[str]] = defaultdict(list)
             for connection, record_id in plan.changed:
                 by_connection[connection].append(record_id)
             for connection, ids in sorted(by_connection.items()):
-                apply_order_points(conn, settings.points, now, connection, ids)
+                apply_order_points(conn, settings.points, now, connection, ids, shop=shop)
         rebuild_profiles(
-            conn, None if rebuild else touched, now=now, tz=tz, region=settings.identity.region
+            conn,
+            None if rebuild else touched,
+            shop=shop,
+            now=now,
+            tz=tz,
+            region=settings.identity.region,
         )
-        refresh_balances(conn, None if rebuild else touched)
+        refresh_balances(conn, None if rebuild else touched, shop=shop)
         # Every refresh, not only the nightly one: a first import brings years-old
         # earns already past their date, and balances must never hold them.
-        expire(conn, now, settings.points)
+        expire(conn, now, settings.points, shop=shop)
         if full:
             clv = settings.analytics
             score_clv(
@@ -126,15 +139,16 @@ def refresh(
                 now,
                 clv.clv_horizon_weeks,
                 clv.clv_discount,
+                shop=shop,
                 tz=tz,
                 min_customers=clv.clv_min_customers,
                 min_repeaters=clv.clv_min_repeaters,
             )
-        score_profiles(conn, now, None if full else touched, shop=settings.shop, tz=tz)
+        score_profiles(conn, now, None if full else touched, shop=shop, tz=tz)
         counts = recount.finish(conn)
-        record_counts(conn, counts, now, shop=settings.shop)
+        record_counts(conn, counts, now, shop=shop)
         if full:
-            prune_history(conn, now, tz, shop=settings.shop)
+            prune_history(conn, now, tz, shop=shop)
     result = RefreshResult(
         full=full,
         profiles_touched=len(touched),
@@ -144,7 +158,8 @@ def refresh(
         seconds=time.perf_counter() - started,
     )
     log.info(
-        "crm refresh: %d profile(s) updated, %d removed, %d segment(s) counted in %.2fs",
+        "crm refresh of shop %s: %d profile(s) updated, %d removed, %d segment(s) counted in %.2fs",
+        shop,
         result.profiles_touched,
         result.profiles_removed,
         len(counts),
@@ -153,9 +168,20 @@ def refresh(
     return result
 
 
-def _serialise(conn: Connection, dialect: str) -> None:
-    """Wait for any other refresh (or writer) so the queue is drained once."""
+def _serialise(conn: Connection, dialect: str, shop: str) -> None:
+    """Wait for any other refresh of ``shop`` so its queue is drained once (on SQLite,
+    for any other writer: it has one at a time)."""
     if dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:key AS integer), CAST(:shop AS integer))"),
+            {"key": _PG_LOCK_KEY, "shop": shop_lock_key(shop)},
+        )
+
+
+def shop_lock_key(shop: str) -> int:
+    """``shop`` as the second key of a PostgreSQL advisory lock (a signed 32-bit int,
+    the same in every process; two shops sharing one merely wait for each other)."""
+    crc = zlib.crc32(shop.encode("utf-8"))
+    return crc - (1 << 32) if crc >= 1 << 31 else crc

@@ -135,6 +135,8 @@ identity_merges = Table(
     Column("evidence", Json, nullable=False),
     Column("merged_at", UtcDateTime(), nullable=False),
     Index(None, "profile_id"),
+    # A shop's latest merges (`omnicrm customers merges`) without reading another's.
+    Index(None, "shop", "merged_at"),
 )
 
 # The operator's word, which outranks every rule: 'link' joins two source customers,

@@ -33,7 +33,12 @@ from omnicrm.crm.schema import profiles
 from omnicrm.errors import DataError
 from omnicrm.tui.base import Clock, StoreScreen
 from omnicrm.tui.footer import KeysFooter
-from omnicrm.views import ProfileView, load_profile_view, local_time, render_profile_view
+from omnicrm.views import (
+    ProfileView,
+    load_profile_view,
+    local_time,
+    render_profile_view,
+)
 
 NO_PROFILES_HINT = (
     "No profiles yet. Sync a connection (`omnicrm sync NAME`), then build the profiles "
@@ -96,9 +101,17 @@ class CustomerLookupScreen(StoreScreen):
     ]
 
     def __init__(
-        self, runtime: Runtime, *, clock: Clock | None = None, debounce: float = 0.25
+        self,
+        runtime: Runtime,
+        *,
+        clock: Clock | None = None,
+        debounce: float = 0.25,
+        shop: str | None = None,
     ) -> None:
         super().__init__(runtime, clock=clock)
+        # The shop whose customers are looked up (None: the only one configured).
+        self.settings = runtime.crm_settings(shop)
+        self.shop = self.settings.shop
         self._debounce = debounce
         self._timer: Timer | None = None
         self._asked = 0  # searches started; only the latest one's answer is shown
@@ -162,10 +175,12 @@ class CustomerLookupScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, group="lookup-search")
     def _search(self, asked: int, query: str) -> None:
-        region = self.runtime.config.identity.region
+        region = self.settings.identity.region
         try:
             with self.engine().connect() as conn:
-                found = find_profiles(conn, query, region=region, limit=RESULT_LIMIT)
+                found = find_profiles(
+                    conn, query, shop=self.shop, region=region, limit=RESULT_LIMIT
+                )
         except Exception as exc:
             self.failed(exc)
             return
@@ -223,6 +238,7 @@ class CustomerLookupScreen(StoreScreen):
                     self.runtime,
                     int(event.row_key.value),
                     clock=self.clock,
+                    shop=self.shop,
                 )
             )
 
@@ -246,8 +262,17 @@ class CustomerProfileScreen(StoreScreen):
         Binding("r", "reload", "Reload"),
     ]
 
-    def __init__(self, runtime: Runtime, profile_id: int, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        profile_id: int,
+        *,
+        clock: Clock | None = None,
+        shop: str | None = None,
+    ) -> None:
         super().__init__(runtime, clock=clock)
+        # A profile of this shop only (None: the only one configured).
+        self.settings = runtime.crm_settings(shop)
         self.profile_id = profile_id
         self.title = f"Profile {profile_id}"
         self.view: ProfileView | None = None  # what is shown, once loaded
@@ -272,7 +297,12 @@ class CustomerProfileScreen(StoreScreen):
         try:
             with self.engine().connect() as conn:
                 view = load_profile_view(
-                    conn, self.profile_id, self.clock(), self.runtime.config.points
+                    conn,
+                    self.profile_id,
+                    self.clock(),
+                    self.settings.points,
+                    shop=self.settings.shop,
+                    currency=self.settings.currency,
                 )
         except (DataError, UnknownProfileError) as exc:
             if not worker.is_cancelled:

@@ -503,7 +503,9 @@ class SegmentScreen(StoreScreen):
         event.stop()
         if event.row_key.value is not None:
             self.app.push_screen(
-                CustomerProfileScreen(self.runtime, int(event.row_key.value), clock=self.clock)
+                CustomerProfileScreen(
+                    self.runtime, int(event.row_key.value), clock=self.clock, shop=self.shop
+                )
             )
 
     def action_reload(self) -> None:

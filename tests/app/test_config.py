@@ -314,7 +314,7 @@ def test_hostile_values_for_every_key_give_a_config_error_or_load(
     from omnicrm.plugins.shopify.settings import ShopifySettings
 
     channels: dict[str, type[BaseModel]] = {"shopify": ShopifySettings}
-    base = {"channel": '"shopify"', "settings.shop": '"x.myshopify.com"'}
+    base = {"channel": '"shopify"', "settings.domain": '"x.myshopify.com"'}
     for value in HOSTILE:
         if key[0] == "connections":
             lines = dict(base)

@@ -23,6 +23,7 @@ from omnicrm import ChannelType, Customer, Order, Stream, hookimpl
 from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.app.webhook_app import GroupCommit, InboxWorker, applying, create_app
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store, inbox
 from omnicrm.core.store.inbox import EventStatus
@@ -254,15 +255,15 @@ def test_profiles_follow_webhooks_a_redaction_at_once(app_url: str, store_url: s
         deadline = time.monotonic() + 15
         while True:
             with store.engine.connect() as conn:
-                if profile_of(conn, "tokyo", "c1") is not None:
+                if profile_of(conn, "tokyo", "c1", shop=DEFAULT_SHOP) is not None:
                     break
             assert time.monotonic() < deadline, "the profile never appeared"
             time.sleep(0.1)
         post(app_url, "customers/redact", {"customer": "c1", "orders": []}, "p2")
         # A redaction is out of the profiles by the time the platform has its 200.
         with store.engine.connect() as conn:
-            assert profile_of(conn, "tokyo", "c1") is None
-            assert find_profiles(conn, "a@example.jp") == []
+            assert profile_of(conn, "tokyo", "c1", shop=DEFAULT_SHOP) is None
+            assert find_profiles(conn, "a@example.jp", shop=DEFAULT_SHOP) == []
     finally:
         store.close()
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from omnicrm.cli._common import Context
 from omnicrm.cli.customers import customers
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import profile_changes
@@ -61,7 +61,7 @@ def config(store: Store, store_url: str, tmp_path: Path) -> Path:
         ],
     )
     with store.engine.begin() as conn:
-        resolve_all(conn, IdentitySettings(), T0)
+        resolve_all(conn, IdentitySettings(), T0, shop=DEFAULT_SHOP)
     path = tmp_path / "omnicrm.toml"
     path.write_text(f'[store]\nurl = "{store_url}"\n', encoding="utf-8")
     return path

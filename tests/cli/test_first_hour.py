@@ -139,13 +139,18 @@ def test_every_readme_and_hint_command_works_from_another_directory(demo: Demo) 
         for c in readme_commands() + hint_commands(demo.stdout)
         if not c.startswith(NOT_FOR_THE_DEMO)
     ]
-    assert {"omnicrm segments", "omnicrm points balance 42", "omnicrm status"} <= set(commands)
+    assert {
+        "omnicrm segments --shop tokyo-tea",
+        "omnicrm points balance 42 --shop tokyo-tea",
+        "omnicrm status",
+        "omnicrm shops",
+    } <= set(commands)
     config = demo.home / "xdg-data" / "omnicrm" / "omnicrm.toml"
     for done in demo.run_all(commands):
         command = done.command
         assert "Traceback" not in done.stderr, command
         assert "file not found" not in done.stderr, command
-        if command == "omnicrm customers unmerge pos P-17":
+        if command == "omnicrm customers unmerge pos P-17 --shop tokyo-tea":
             # The demo has no POS connection: the README's example record is unknown.
             assert done.returncode == 2 and "pos" in done.stderr, done.stderr
             continue
@@ -159,31 +164,32 @@ def test_a_config_here_or_given_wins_over_the_demos(demo: Demo) -> None:
     here.mkdir(exist_ok=True)
     store = here / "own.db"
     (here / "omnicrm.toml").write_text(f'[store]\nurl = "sqlite:///{store}"\n', encoding="utf-8")
-    done = demo.run("omnicrm segments", cwd=here)
+    done = demo.run("omnicrm segments", cwd=here)  # one shop here: no --shop needed
     assert done.returncode == 0, done.stderr
     assert "config:" not in done.stderr and store.exists()
 
 
-# Every command that prints a table, on the demo's data.
+# Every command that prints a table, on the demo's data (its first shop: the demo runs two).
 TABLE_COMMANDS = (
     "omnicrm plugins",
     "omnicrm status",
-    "omnicrm segments",
-    "omnicrm segments --live",
-    "omnicrm segments show rfm:champions",
-    "omnicrm customers find 子",
-    "omnicrm customers show 42",
-    "omnicrm customers explain 42",
-    "omnicrm points balance 42",
-    "omnicrm points history 42",
-    "omnicrm report ltv",
-    "omnicrm report cohorts",
-    "omnicrm report repeat",
-    "omnicrm report f2",
-    "omnicrm report retention",
-    "omnicrm report aov",
-    "omnicrm report interval",
-    "omnicrm report clv --fit",
+    "omnicrm shops",
+    "omnicrm segments --shop tokyo-tea",
+    "omnicrm segments --live --shop tokyo-tea",
+    "omnicrm segments show rfm:champions --shop tokyo-tea",
+    "omnicrm customers find 子 --shop tokyo-tea",
+    "omnicrm customers show 42 --shop tokyo-tea",
+    "omnicrm customers explain 42 --shop tokyo-tea",
+    "omnicrm points balance 42 --shop tokyo-tea",
+    "omnicrm points history 42 --shop tokyo-tea",
+    "omnicrm report ltv --shop tokyo-tea",
+    "omnicrm report cohorts --shop tokyo-tea",
+    "omnicrm report repeat --shop tokyo-tea",
+    "omnicrm report f2 --shop tokyo-tea",
+    "omnicrm report retention --shop tokyo-tea",
+    "omnicrm report aov --shop tokyo-tea",
+    "omnicrm report interval --shop tokyo-tea",
+    "omnicrm report clv --fit --shop tokyo-tea",
 )
 
 
@@ -208,7 +214,9 @@ def test_tables_fit_80_columns_without_cutting_cells(demo: Demo) -> None:
         assert_fits(done.command, done.returncode, done.stdout, done.stderr)
 
 
-@pytest.mark.parametrize("command", ["omnicrm status", "omnicrm report retention"])
+@pytest.mark.parametrize(
+    "command", ["omnicrm status", "omnicrm shops", "omnicrm report retention --shop tokyo-tea"]
+)
 def test_tables_piped_without_columns_fit_80(demo: Demo, command: str) -> None:
     env = {k: v for k, v in demo.env.items() if k != "COLUMNS"}
     done = subprocess.run(
@@ -224,7 +232,7 @@ def test_tables_piped_without_columns_fit_80(demo: Demo, command: str) -> None:
 
 def test_the_demo_logs_each_syncs_start_and_end_on_one_line(demo: Demo) -> None:
     lines = demo.stderr.splitlines()
-    for connection in ("demo-shopify", "demo-minishop"):
+    for connection in ("tokyo-tea-shopify", "tokyo-tea-minishop", "osaka-sweets-shopify"):
         started = [line for line in lines if f"{connection}: run " in line and "started" in line]
         ended = [line for line in lines if f"{connection}: run " in line and "complete in" in line]
         assert len(started) == 1 and len(ended) == 1, demo.stderr
@@ -245,3 +253,25 @@ def test_init_after_the_demo_writes_here_not_over_the_demos_config(demo: Demo) -
     assert (here / "omnicrm.toml").is_file()
     checked = demo.run("omnicrm connections", cwd=here)
     assert checked.returncode == 0 and "config:" not in checked.stderr, checked.stderr
+
+
+def test_the_demo_runs_two_client_shops_whose_customers_overlap_apart(demo: Demo) -> None:
+    out = " ".join(demo.stdout.split())
+    for connection in ("tokyo-tea-shopify", "osaka-sweets-shopify"):
+        assert f"{connection}: complete" in out
+    shared = re.search(
+        r"([\d,]+) people \(by email\) buy from both tokyo-tea and osaka-sweets", out
+    )
+    assert shared and int(shared.group(1).replace(",", "")) > 0, out
+    assert "segments of tokyo-tea" in out and "segments of osaka-sweets" in out
+    # Each shop's customer base is its own: the profiles add up to both shops' people.
+    done = demo.run("omnicrm shops")
+    assert done.returncode == 0, done.stderr
+    profiles = dict(
+        re.findall(r"^ (tokyo-tea|osaka-sweets) .*?\s([\d,]+)\s{2,}", done.stdout, re.M)
+    )
+    assert set(profiles) == {"tokyo-tea", "osaka-sweets"}, done.stdout
+    assert all(int(count.replace(",", "")) > 0 for count in profiles.values()), done.stdout
+    # Without --shop, a customer command names the shops and exits 2.
+    ambiguous = demo.run("omnicrm segments")
+    assert ambiguous.returncode == 2 and "osaka-sweets, tokyo-tea" in ambiguous.stderr

@@ -60,7 +60,7 @@ def test_work_applies_what_another_process_accepted_and_stops_on_sigterm(
         'channel = "shopify"\n'
         'cron = "0 3 1 1 *"\n'  # scheduled (for `run`), but no sync during the test
         "[connections.tokyo.settings]\n"
-        'shop = "tokyo.myshopify.com"\n'
+        'domain = "tokyo.myshopify.com"\n'
         'access_token = "shpat_x"\n'
         'client_secret = "shpss_x"\n',
         encoding="utf-8",

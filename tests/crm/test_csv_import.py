@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Table, func, select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.analytics.nps import import_nps_csv
 from omnicrm.crm.csv_import import MAX_LINE, CsvImportError
@@ -79,14 +80,14 @@ def _refused(store: Store, importer: Importer, path: Path, **options: object) ->
     """The error importing ``path`` gives; asserts nothing of it was written."""
     before = _count(store, importer.table)
     with pytest.raises(ERRORS) as caught, store.engine.begin() as conn:
-        importer.run(conn, path, **options)
+        importer.run(conn, path, shop=DEFAULT_SHOP, **options)
     assert _count(store, importer.table) == before
     return str(caught.value)
 
 
 def _imports(store: Store, importer: Importer, path: Path, **options: object) -> None:
     with store.engine.begin() as conn:
-        importer.run(conn, path, **options)
+        importer.run(conn, path, shop=DEFAULT_SHOP, **options)
 
 
 @pytest.fixture(params=[i.name for i in IMPORTERS])
@@ -217,7 +218,7 @@ def test_many_problems_are_counted_and_the_first_ones_kept(
 ) -> None:
     path = _write(tmp_path, importer, ["bad\x00"] * 5000)
     with pytest.raises(ERRORS) as caught, store.engine.begin() as conn:
-        importer.run(conn, path)
+        importer.run(conn, path, shop=DEFAULT_SHOP)
     assert caught.value.total == 5000 and len(caught.value.problems) == 1000
     assert "5000 problem(s)" in str(caught.value)
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from omnicrm.cli._common import Context
 from omnicrm.cli.interactions import interactions_group
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.csv_import import CsvImportError
 from omnicrm.crm.interactions import add_interaction, import_interactions_csv, interactions_for
@@ -42,19 +43,30 @@ def count(store: Store) -> int:
 def test_add_and_list(people: Store) -> None:
     with people.engine.begin() as conn:
         first = add_interaction(
-            conn, 1, "クレーム", jst(2024, 5, 1, 9), "配送遅延", "3日遅れ", "電話"
+            conn,
+            1,
+            "クレーム",
+            jst(2024, 5, 1, 9),
+            "配送遅延",
+            "3日遅れ",
+            "電話",
+            shop=DEFAULT_SHOP,
         )
-        later = add_interaction(conn, 1, " Inquiry ", jst(2024, 6, 1, 9), "在庫", medium="LINE")
-        add_interaction(conn, 2, "other", jst(2024, 7, 1), None)
+        later = add_interaction(
+            conn, 1, " Inquiry ", jst(2024, 6, 1, 9), "在庫", medium="LINE", shop=DEFAULT_SHOP
+        )
+        add_interaction(conn, 2, "other", jst(2024, 7, 1), None, shop=DEFAULT_SHOP)
         assert (first.kind, first.medium, first.source) == ("complaint", "phone", "cli")
         assert (later.kind, later.medium) == ("inquiry", "line")
-        listed = interactions_for(conn, 1)
+        listed = interactions_for(conn, 1, shop=DEFAULT_SHOP)
         with pytest.raises(ValueError, match="profile_id: no profile 9"):
-            add_interaction(conn, 9, "inquiry", jst(2024, 5, 1), "x")
+            add_interaction(conn, 9, "inquiry", jst(2024, 5, 1), "x", shop=DEFAULT_SHOP)
         with pytest.raises(ValueError, match="occurred_at"):
-            add_interaction(conn, 1, "inquiry", jst(2024, 5, 1).replace(tzinfo=None), "x")
+            add_interaction(
+                conn, 1, "inquiry", jst(2024, 5, 1).replace(tzinfo=None), "x", shop=DEFAULT_SHOP
+            )
         with pytest.raises(ValueError, match="kind"):
-            add_interaction(conn, 1, "x" * 33, jst(2024, 5, 1), "x")
+            add_interaction(conn, 1, "x" * 33, jst(2024, 5, 1), "x", shop=DEFAULT_SHOP)
     assert [i.id for i in listed] == [later.id, first.id]
     assert listed[1].occurred_at == jst(2024, 5, 1, 9)
     assert listed[1].body == "3日遅れ"
@@ -64,13 +76,13 @@ def test_import_matches_skips_the_unknown_and_is_idempotent(people: Store, tmp_p
     path = tmp_path / "support.csv"
     path.write_text(GOOD, encoding="utf-8")
     with people.engine.begin() as conn:
-        result = import_interactions_csv(conn, path, source="zendesk")
+        result = import_interactions_csv(conn, path, source="zendesk", shop=DEFAULT_SHOP)
     assert (result.rows, result.inserted, result.updated, result.unchanged) == (4, 3, 0, 0)
     assert [(u.line, u.external_id) for u in result.unmatched] == [(6, "t-4")]
     assert "no profile has email stranger@example.jp" in result.unmatched[0].reason
     with people.engine.connect() as conn:
-        mine = interactions_for(conn, 1)
-        theirs = interactions_for(conn, 2)
+        mine = interactions_for(conn, 1, shop=DEFAULT_SHOP)
+        theirs = interactions_for(conn, 2, shop=DEFAULT_SHOP)
     assert [(i.external_id, i.kind, i.medium) for i in mine] == [
         ("t-2", "complaint", "phone"),
         ("t-1", "inquiry", "email"),
@@ -80,13 +92,15 @@ def test_import_matches_skips_the_unknown_and_is_idempotent(people: Store, tmp_p
     assert [(i.external_id, i.kind, i.subject) for i in theirs] == [("t-3", "request", None)]
 
     with people.engine.begin() as conn:
-        again = import_interactions_csv(conn, path, source="zendesk")
+        again = import_interactions_csv(conn, path, source="zendesk", shop=DEFAULT_SHOP)
     assert (again.inserted, again.updated, again.unchanged, len(again.unmatched)) == (0, 0, 3, 1)
     # Once the stranger has a profile, importing the same file brings their row in.
     with people.engine.begin() as conn:
         stranger = add_profile(conn, email="stranger@example.jp")
-        third = import_interactions_csv(conn, path, source="zendesk")
-        assert [i.external_id for i in interactions_for(conn, stranger)] == ["t-4"]
+        third = import_interactions_csv(conn, path, source="zendesk", shop=DEFAULT_SHOP)
+        assert [i.external_id for i in interactions_for(conn, stranger, shop=DEFAULT_SHOP)] == [
+            "t-4"
+        ]
     assert (third.inserted, third.unchanged, third.unmatched) == (1, 3, ())
     assert count(people) == 4
 
@@ -107,7 +121,7 @@ def test_a_bad_row_names_file_line_and_field_and_writes_nothing(
     path = tmp_path / "support.csv"
     path.write_text(GOOD + row + "\n", encoding="utf-8")
     with pytest.raises(CsvImportError) as caught, people.engine.begin() as conn:
-        import_interactions_csv(conn, path)
+        import_interactions_csv(conn, path, shop=DEFAULT_SHOP)
     # t-2's body spans lines 3-4, so the added row is line 7.
     assert f"{path}:7:{field}: {message}" in str(caught.value)
     assert count(people) == 0
@@ -120,7 +134,7 @@ def test_unknown_column_is_refused(people: Store, tmp_path: Path) -> None:
         pytest.raises(CsvImportError, match=rf"{path}:1:note: unknown column"),
         people.engine.begin() as conn,
     ):
-        import_interactions_csv(conn, path)
+        import_interactions_csv(conn, path, shop=DEFAULT_SHOP)
 
 
 # --------------------------------------------------------------------------- CLI

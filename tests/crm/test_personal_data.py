@@ -25,6 +25,7 @@ from omnicrm.app.config import Config, Connection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.app.webhook_app import create_app
 from omnicrm.cli import cli
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import metadata
@@ -119,7 +120,7 @@ def omnicrm(world: World, *args: str) -> str:
 
 def profile_id(world: World, record: str) -> int:
     with world.store.engine.connect() as conn:
-        found = profile_of(conn, "tokyo", record)
+        found = profile_of(conn, "tokyo", record, shop=DEFAULT_SHOP)
     assert found is not None
     return found
 

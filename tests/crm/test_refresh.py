@@ -117,9 +117,9 @@ def test_first_refresh_builds_one_profile_per_person(shop: Store) -> None:
     with shop.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(profiles)).scalar_one() == 2
         assert conn.execute(select(func.count()).select_from(profile_changes)).scalar_one() == 0
-        hanako = profile_of(conn, "pos", "P1")
-        assert hanako is not None and hanako == profile_of(conn, "ec", "E1")
-        profile = load_profile(conn, hanako)
+        hanako = profile_of(conn, "pos", "P1", shop=DEFAULT_SHOP)
+        assert hanako is not None and hanako == profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
+        profile = load_profile(conn, hanako, shop=DEFAULT_SHOP)
         assert profile.email == "hanako@example.jp"
         assert profile.phone == "+819012345678"
         assert profile.number_of_orders == 2
@@ -135,15 +135,16 @@ def test_first_refresh_builds_one_profile_per_person(shop: Store) -> None:
         assert profile.lifecycle_stage == "repeat"
         assert profile.rfm_group is not None
         # 1 point per 100 yen by default, on every purchase, in one wallet.
-        assert balance(conn, hanako).total == 80
-        ichiro = profile_of(conn, "ec", "E2")
+        assert balance(conn, hanako, shop=DEFAULT_SHOP).total == 80
+        ichiro = profile_of(conn, "ec", "E2", shop=DEFAULT_SHOP)
         assert ichiro is not None
-        assert load_profile(conn, ichiro).number_of_orders == 1  # the cancelled one is not
-        assert load_profile(conn, ichiro).lifecycle_stage == "dormant"
+        # The cancelled order is not counted.
+        assert load_profile(conn, ichiro, shop=DEFAULT_SHOP).number_of_orders == 1
+        assert load_profile(conn, ichiro, shop=DEFAULT_SHOP).lifecycle_stage == "dormant"
         # Kana in any width finds her; so does her phone written the domestic way.
-        assert [m.id for m in find_profiles(conn, "やまだ")] == [hanako]
-        assert [m.id for m in find_profiles(conn, "ﾔﾏﾀﾞ ﾊﾅｺ")] == [hanako]
-        assert [m.id for m in find_profiles(conn, "090-1234-5678")] == [hanako]
+        assert [m.id for m in find_profiles(conn, "やまだ", shop=DEFAULT_SHOP)] == [hanako]
+        assert [m.id for m in find_profiles(conn, "ﾔﾏﾀﾞ ﾊﾅｺ", shop=DEFAULT_SHOP)] == [hanako]
+        assert [m.id for m in find_profiles(conn, "090-1234-5678", shop=DEFAULT_SHOP)] == [hanako]
         counts = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
         assert counts == count_all(conn, NOW, shop=DEFAULT_SHOP)
         assert counts["channel:both"] == 1
@@ -164,9 +165,9 @@ def test_incremental_refresh_matches_a_full_count(shop: Store) -> None:
     result = refresh(shop, now=later)
     assert result.incremental_count
     with shop.engine.connect() as conn:
-        ichiro = profile_of(conn, "ec", "E2")
-        assert ichiro is not None and profile_of(conn, "pos", "P2") == ichiro
-        assert load_profile(conn, ichiro).channel_mix == "both"
+        ichiro = profile_of(conn, "ec", "E2", shop=DEFAULT_SHOP)
+        assert ichiro is not None and profile_of(conn, "pos", "P2", shop=DEFAULT_SHOP) == ichiro
+        assert load_profile(conn, ichiro, shop=DEFAULT_SHOP).channel_mix == "both"
         counts = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
         assert counts == count_all(conn, later, shop=DEFAULT_SHOP)
 
@@ -176,16 +177,16 @@ def test_a_redacted_customer_leaves_their_profile(shop: Store) -> None:
     shop.redact_customer("ec", "E1")
     refresh(shop, now=NOW + dt.timedelta(minutes=5))
     with shop.engine.connect() as conn:
-        hanako = profile_of(conn, "pos", "P1")
+        hanako = profile_of(conn, "pos", "P1", shop=DEFAULT_SHOP)
         assert hanako is not None
-        assert profile_of(conn, "ec", "E1") is None
-        profile = load_profile(conn, hanako)
+        assert profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP) is None
+        profile = load_profile(conn, hanako, shop=DEFAULT_SHOP)
         # What only the erased record said is gone from the profile.
         assert profile.email is None
         assert profile.family_name is None
         assert "tag" not in profile.values
         assert [m.id for m in profile.members] == ["P1"]
-        assert find_profiles(conn, "hanako@example.jp") == []
+        assert find_profiles(conn, "hanako@example.jp", shop=DEFAULT_SHOP) == []
 
 
 def test_full_refresh_scores_everything_and_records_counts(shop: Store) -> None:
@@ -210,10 +211,10 @@ def test_a_first_import_never_shows_points_already_past_their_date(store: Store)
     )
     refresh(store, now=NOW)
     with store.engine.connect() as conn:
-        pid = profile_of(conn, "ec", "E1")
+        pid = profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
         assert pid is not None
-        assert balance(conn, pid).total == 70  # the 500 of 800 days ago are gone
-        assert load_profile(conn, pid).row["points_balance"] == 70
+        assert balance(conn, pid, shop=DEFAULT_SHOP).total == 70  # the 500 of 800 days ago are gone
+        assert load_profile(conn, pid, shop=DEFAULT_SHOP).row["points_balance"] == 70
         assert count_segments(conn, {"p": "points_balance = 70"}, NOW, shop=DEFAULT_SHOP) == {
             "p": 1
         }
@@ -229,10 +230,12 @@ def test_customers_find_matches_part_of_an_email_as_it_matches_part_of_a_name(
     )
     refresh(shop, now=NOW)
     with shop.engine.connect() as conn:
-        hanako, ichiro, hiroshi = (profile_of(conn, "ec", c) for c in ("E1", "E2", "E3"))
+        hanako, ichiro, hiroshi = (
+            profile_of(conn, "ec", c, shop=DEFAULT_SHOP) for c in ("E1", "E2", "E3")
+        )
 
         def found(query: str) -> set[int | None]:
-            return {m.id for m in find_profiles(conn, query)}
+            return {m.id for m in find_profiles(conn, query, shop=DEFAULT_SHOP)}
 
         assert found("hanako@") == {hanako}
         assert found("@example.jp") == {hanako, ichiro}

@@ -43,7 +43,7 @@ def shopify(name: str, shop: str, **options: Any) -> Connection:
     return Connection(
         name=name,
         channel="shopify",
-        settings=ShopifySettings(shop=shop, access_token="shpat_test"),
+        settings=ShopifySettings(domain=shop, access_token="shpat_test"),
         **options,
     )
 

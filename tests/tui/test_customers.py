@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Input, Static
 
 from omnicrm.app.config import Config, SchedulerSection
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.host import Host
 from omnicrm.core.records import (
     Address,
@@ -168,9 +168,10 @@ def seed_shop(store: Store, *, at: dt.datetime = NOW) -> None:
     )
     refresh(store, now=at)
     with store.engine.begin() as conn:
-        hanako = profile_of(conn, "ec", "E1")
+        hanako = profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
         conn.execute(
             insert(interactions).values(
+                shop=DEFAULT_SHOP,
                 profile_id=hanako,
                 source="support",
                 external_id="T-1",
@@ -185,7 +186,7 @@ def seed_shop(store: Store, *, at: dt.datetime = NOW) -> None:
 
 def hanako_id(store: Store) -> int:
     with store.engine.connect() as conn:
-        found = profile_of(conn, "ec", "E1")
+        found = profile_of(conn, "ec", "E1", shop=DEFAULT_SHOP)
     assert found is not None
     return found
 
@@ -356,7 +357,7 @@ def test_japanese_text_fits_the_width(store: Store, width: int) -> None:
     """Wide characters take two cells: the profile wraps, never overflows."""
     seed_shop(store)
     with store.engine.connect() as conn:
-        view = load_profile_view(conn, hanako_id(store), NOW, PointsSettings())
+        view = load_profile_view(conn, hanako_id(store), NOW, PointsSettings(), shop=DEFAULT_SHOP)
     text = rendered(view, width)
     assert "東京都 渋谷区 神南1-2-3" in text.replace("\n", " ") or width < 80
 
@@ -402,6 +403,6 @@ async def test_a_commit_while_open_brings_new_people_and_orders(store: Store) ->
 
 def profile_of_record(store: Store, connection: str, record_id: str) -> int:
     with store.engine.connect() as conn:
-        found = profile_of(conn, connection, record_id)
+        found = profile_of(conn, connection, record_id, shop=DEFAULT_SHOP)
     assert found is not None
     return found

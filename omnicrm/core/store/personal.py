@@ -181,9 +181,14 @@ def free_text_columns() -> Iterator[Column[Any]]:
                 yield column
 
 
-def scrub_free_text(conn: Connection, terms: Iterable[str]) -> int:
+def scrub_free_text(conn: Connection, terms: Iterable[str], *, shop: str | None = None) -> int:
     """Replace every mention of the person in the store's free text by '[redacted]';
-    how many values changed."""
+    how many values changed.
+
+    With ``shop``, rows of a table that has a shop column are scrubbed in that shop
+    only: another shop (client business) holding someone of the same name or email
+    holds its own customer's data, which this person's redaction must leave intact.
+    """
     terms = set(terms)
     pattern = person_pattern(terms)
     if pattern is None:
@@ -194,7 +199,10 @@ def scrub_free_text(conn: Connection, terms: Iterable[str]) -> int:
         table = column.table
         keys = list(table.primary_key.columns)
         mentions = or_(*(column.ilike(f"%{_escape_like(n)}%", escape="\\") for n in needles))
-        found = conn.execute(select(*keys, column).where(column.is_not(None), mentions)).all()
+        scope = [column.is_not(None), mentions]
+        if shop is not None and "shop" in table.c:
+            scope.append(table.c.shop == shop)
+        found = conn.execute(select(*keys, column).where(*scope)).all()
         for row in found:
             text = row[-1]
             cleaned = pattern.sub(REDACTED, text)

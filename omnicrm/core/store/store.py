@@ -817,7 +817,8 @@ class Store:
             # Webhooks about them still waiting to be applied hold their data raw.
             subjects = [*([customer_id] if customer_id is not None else []), *order_list]
             inbox.purge_pending(conn, connection, subjects)
-            personal.scrub_free_text(conn, terms)
+            # In the connection's shop: another shop's notes are its own customers'.
+            personal.scrub_free_text(conn, terms, shop=self.shop_of(connection, conn))
             tombstones = [(Stream.ORDERS, o) for o in order_list]
             if customer_id is not None:
                 tombstones.append((Stream.CUSTOMERS, customer_id))

@@ -2,8 +2,9 @@
 dispatch, summarised overall and per segment.
 
 Promoters answer 9-10, passives 7-8, detractors 0-6; the score is
-100 x (promoters - detractors) / responses, from -100 to 100. Answers are kept per
-(source, external id), so importing a file again changes nothing it already holds.
+100 x (promoters - detractors) / responses, from -100 to 100. Answers belong to one shop
+and are kept per (shop, source, external id), so importing a file again changes nothing
+it already holds; they are matched to that shop's profiles only and summed per shop.
 
 CSV columns (header line first, names case-insensitive, any order):
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from omnicrm.crm.analytics._sql import TOKYO
 from omnicrm.crm.analytics.reports import Column, Kind, Report
@@ -89,6 +90,7 @@ def _check_score(score: int) -> int:
 def record_response(
     conn: Connection,
     *,
+    shop: str,
     source: str,
     external_id: str,
     profile_id: int | None,
@@ -96,9 +98,10 @@ def record_response(
     responded_at: dt.datetime,
     comment: str | None = None,
 ) -> int:
-    """Record one answer (e.g. collected through a dispatch); returns its row id.
+    """Record one answer in ``shop`` (e.g. collected through a dispatch); returns its
+    row id. ``profile_id`` must be one of ``shop``'s profiles.
 
-    Recording the same (source, external_id) again updates that answer.
+    Recording the same (shop, source, external_id) again updates that answer.
     """
     _check_score(score)
     if responded_at.tzinfo is None:
@@ -106,30 +109,34 @@ def record_response(
     if not source or not external_id:
         raise ValueError("source and external_id: both are required")
     if profile_id is not None:
-        known = conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id)).first()
+        known = conn.execute(
+            select(profiles.c.id).where(profiles.c.id == profile_id, profiles.c.shop == shop)
+        ).first()
         if known is None:
-            raise ValueError(f"profile_id: no profile {profile_id}")
+            raise ValueError(f"profile_id: no profile {profile_id} in shop {shop!r}")
     values = {
         "profile_id": profile_id,
         "score": score,
         "comment": comment,
         "responded_at": responded_at,
     }
-    return save_row(conn, nps_responses, source, external_id, values)
+    return save_row(conn, nps_responses, source, external_id, values, shop=shop)
 
 
 def import_nps_csv(
     conn: Connection,
     path: Path,
     *,
+    shop: str,
     source: str = "csv",
     tz: ZoneInfo = TOKYO,
     encoding: str = "auto",
     region: str = "JP",
 ) -> ImportResult:
-    """Import survey answers from ``path`` (columns in the module docstring).
+    """Import survey answers from ``path`` into ``shop`` (columns in the module docstring).
 
-    Every row is checked first; any problem raises ``CsvImportError`` listing
+    Respondents are matched to ``shop``'s profiles only. Every row is checked first;
+    any problem (a profile id of another shop too) raises ``CsvImportError`` listing
     file:line:field for each, and nothing is written. Respondents that match no
     profile are stored with profile_id NULL and listed in the result. Runs in the
     caller's transaction.
@@ -142,7 +149,9 @@ def import_nps_csv(
             "comment": row.values.get("comment"),
         }
 
-    return import_rows(conn, path, _CSV, values, source=source, encoding=encoding, region=region)
+    return import_rows(
+        conn, path, _CSV, values, shop=shop, source=source, encoding=encoding, region=region
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -152,10 +161,12 @@ def nps_summary(
     conn: Connection,
     where: ColumnElement[bool] | None = None,
     *,
+    shop: str,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> NpsSummary:
-    """Promoters, passives, detractors and responses; the score is ``.score``.
+    """Promoters, passives, detractors and responses of ``shop``'s answers; the score is
+    ``.score``.
 
     ``where`` is a boolean over the profiles table (a compiled segment): only answers
     of matched profiles it selects count. ``since``/``until`` bound responded_at
@@ -168,8 +179,12 @@ def nps_summary(
         func.coalesce(func.sum(case((r.score.between(7, 8), 1), else_=0)), 0).label("passives"),
         func.coalesce(func.sum(case((r.score <= 6, 1), else_=0)), 0).label("detractors"),
     ).select_from(nps_responses)
+    # (shop, responded_at) is indexed: another shop's answers are never read.
+    query = query.where(r.shop == shop)
     if where is not None:
-        query = query.join(profiles, profiles.c.id == r.profile_id).where(where)
+        query = query.join(
+            profiles, and_(profiles.c.id == r.profile_id, profiles.c.shop == shop)
+        ).where(where)
     if since is not None:
         query = query.where(r.responded_at >= since)
     if until is not None:
@@ -184,12 +199,14 @@ def nps_by_segment(
     conn: Connection,
     segments: Mapping[str, ColumnElement[bool] | None],
     *,
+    shop: str,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> dict[str, NpsSummary]:
-    """``nps_summary`` for each named condition (None: every response)."""
+    """``nps_summary`` in ``shop`` for each named condition (None: every response)."""
     return {
-        name: nps_summary(conn, where, since=since, until=until) for name, where in segments.items()
+        name: nps_summary(conn, where, shop=shop, since=since, until=until)
+        for name, where in segments.items()
     }
 
 
@@ -197,10 +214,11 @@ def nps_report(
     conn: Connection,
     segments: Mapping[str, ColumnElement[bool]] | None = None,
     *,
+    shop: str,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> Report:
-    """NPS of every response, then of each named segment."""
+    """NPS of every response of ``shop``, then of each named segment."""
     columns = (
         Column("segment"),
         Column("responses", Kind.INT),
@@ -210,7 +228,7 @@ def nps_report(
         Column("NPS", Kind.NUMBER),
     )
     wanted: dict[str, ColumnElement[bool] | None] = {"all responses": None, **(segments or {})}
-    found = nps_by_segment(conn, wanted, since=since, until=until)
+    found = nps_by_segment(conn, wanted, shop=shop, since=since, until=until)
     title = "Net Promoter Score"
     if found["all responses"].responses == 0:
         return Report(
@@ -221,7 +239,9 @@ def nps_report(
         for name, s in found.items()
     )
     every = found["all responses"].responses
-    matched = nps_summary(conn, profiles.c.id.is_not(None), since=since, until=until).responses
+    matched = nps_summary(
+        conn, profiles.c.id.is_not(None), shop=shop, since=since, until=until
+    ).responses
     unmatched = every - matched
     notes = [
         "promoters answer 9-10, passives 7-8, detractors 0-6; NPS = % promoters - % detractors",

@@ -1,7 +1,9 @@
 """Reports over customers' purchases: LTV, cohorts, repeat rate, F2, retention, AOV, intervals.
 
-Every report is a function of a SQLAlchemy ``Connection`` returning a ``Report``: a
-title, typed columns, rows and notes, which the CLI and the terminal UI both render.
+Every report is a function of a SQLAlchemy ``Connection`` and a shop returning a
+``Report``: a title, typed columns, rows and notes, which the CLI and the terminal UI
+both render. A report is one shop's (a client business): its customers, its orders,
+amounts in its currency and days in its time zone; nothing of another shop enters it.
 Definitions (docs/reports.md has them for marketers):
 
 - a *purchase* is an order that is paid or fulfilled, placed at or before ``now``, by a
@@ -25,12 +27,13 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CTE, Connection, Subquery, case, func, select
+from sqlalchemy import CTE, Connection, Subquery, and_, case, func, select
 
 from omnicrm.core.store.schema import orders
 from omnicrm.crm.analytics._sql import (
     TOKYO,
     LocalCalendar,
+    ShopScope,
     customer_orders,
     display_name,
     is_purchase,
@@ -95,6 +98,9 @@ class Report:
     rows: tuple[tuple[Cell, ...], ...] = ()
     notes: tuple[str, ...] = ()
     parts: tuple[Report, ...] = field(default=())
+    # Whose figures these are, and the currency of their amounts (None: not said).
+    shop: str | None = None
+    currency: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -122,6 +128,8 @@ class Report:
         kinds = {c.name: c.kind for c in self.columns}
         return {
             "title": self.title,
+            "shop": self.shop,
+            "currency": self.currency,
             "columns": [{"name": c.name, "kind": c.kind.value} for c in self.columns],
             "rows": [
                 {name: _json_value(value, kinds[name]) for name, value in record.items()}
@@ -166,24 +174,55 @@ def format_cell(value: Cell, kind: Kind) -> str:
 
 
 class _Query:
-    """The calendar, cut-off and the per-customer purchase-day table one report needs."""
+    """The shop, calendar, cut-off and the per-customer purchase-day table one report
+    needs."""
 
-    def __init__(self, conn: Connection, now: dt.datetime | None, tz: ZoneInfo) -> None:
+    def __init__(
+        self, conn: Connection, now: dt.datetime | None, tz: ZoneInfo, shop: str, currency: str
+    ) -> None:
         if now is not None and now.tzinfo is None:
             raise ValueError("now: must be timezone-aware")
         self.conn = conn
+        self.shop = shop
+        self.currency = currency
         self.now = now or dt.datetime.now(dt.UTC)
         self.tz = tz
         self.dialect = conn.dialect.name
-        self.calendar = LocalCalendar.for_connection(conn, tz)
+        self.calendar = LocalCalendar.for_connection(conn, tz, shop=shop)
+        self.scope = ShopScope.of(conn, shop)
         self.today = local_day_number(self.now, tz)
         self.this_month = month_number(self.now.astimezone(tz).date())
 
+    def purchase(self) -> Any:
+        """The condition on orders: a purchase of this shop up to now."""
+        return is_purchase(self.now, shop=self.shop)
+
     def has_purchases(self) -> bool:
         found = self.conn.execute(
-            select(orders.c.id).select_from(customer_orders()).where(is_purchase(self.now)).limit(1)
+            select(orders.c.id)
+            .select_from(customer_orders(self.scope))
+            .where(self.purchase())
+            .limit(1)
         ).first()
         return found is not None
+
+    def report(
+        self,
+        title: str,
+        columns: Sequence[Column],
+        rows: Iterable[tuple[Cell, ...]] = (),
+        notes: Iterable[str] = (),
+    ) -> Report:
+        """The shop's report; where it has amounts, a note says their currency."""
+        notes = tuple(notes)
+        if any(c.kind is Kind.MONEY for c in columns):
+            notes += (f"amounts in {self.currency}, the shop's currency",)
+        return Report(
+            title, tuple(columns), tuple(rows), notes, shop=self.shop, currency=self.currency
+        )
+
+    def empty(self, title: str, columns: Sequence[Column]) -> Report:
+        return Report(title, tuple(columns), (), (NO_PURCHASES,), shop=self.shop)
 
     def units(self) -> Any:
         return money_units(orders.c.total, self.dialect)
@@ -191,7 +230,7 @@ class _Query:
     def purchase_days(self) -> CTE:
         """One row per (profile, local purchase day): day number ``dn``, month number
         ``mn``, the day's amount in ten-thousandths ``units`` and its ``orders``."""
-        per_day = purchase_days(self.calendar, self.now)
+        per_day = purchase_days(self.calendar, self.now, self.scope)
         return select(
             per_day.c.profile_id,
             self.calendar.day_number(per_day.c.day).label("dn"),
@@ -199,10 +238,6 @@ class _Query:
             per_day.c.units,
             per_day.c.orders,
         ).cte("purchase_days")
-
-
-def _empty(title: str, columns: Sequence[Column], *notes: str) -> Report:
-    return Report(title, tuple(columns), (), (NO_PURCHASES, *notes))
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -222,12 +257,18 @@ def _with_cohort(per_month: Subquery) -> Subquery:
 
 
 def ltv_customers(
-    conn: Connection, *, limit: int = 20, now: dt.datetime | None = None, tz: ZoneInfo = TOKYO
+    conn: Connection,
+    *,
+    shop: str,
+    limit: int = 20,
+    now: dt.datetime | None = None,
+    tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
-    """Historical LTV per customer: the top ``limit`` customers by total spend to date."""
+    """Historical LTV per customer of ``shop``: the top ``limit`` by total spend to date."""
     if limit < 1:
         raise ValueError("limit: must be at least 1")
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("profile", Kind.ID),
         Column("name"),
@@ -237,7 +278,7 @@ def ltv_customers(
         Column("last purchase", Kind.DATE),
     )
     title = f"Historical LTV: top {limit} customers by spend"
-    per_customer = purchases_per_profile(q.now, q.dialect).subquery("per_customer")
+    per_customer = purchases_per_profile(q.now, q.dialect, q.scope).subquery("per_customer")
     ranked = (
         select(
             per_customer,
@@ -251,11 +292,15 @@ def ltv_customers(
     )
     found = conn.execute(
         select(ranked, profiles.c.family_name, profiles.c.given_name)
-        .select_from(ranked.outerjoin(profiles, profiles.c.id == ranked.c.profile_id))
+        .select_from(
+            ranked.outerjoin(
+                profiles, and_(profiles.c.id == ranked.c.profile_id, profiles.c.shop == shop)
+            )
+        )
         .order_by(ranked.c.units.desc(), ranked.c.profile_id)
     ).all()
     if not found:
-        return _empty(title, columns)
+        return q.empty(title, columns)
     rows = tuple(
         (
             r.profile_id,
@@ -269,19 +314,21 @@ def ltv_customers(
     )
     customers, total = found[0].customers, found[0].total
     notes = (
-        f"{customers:,} customers with purchases; total spend {money(total):,}; "
-        f"average LTV {mean_money(total, customers):,}",
+        f"{customers:,} customers with purchases; total spend {money(total):,} {currency}; "
+        f"average LTV {mean_money(total, customers):,} {currency}",
         "spend = the totals of paid and fulfilled orders (tax and shipping included)",
     )
-    return Report(title, columns, rows, notes)
+    return q.report(title, columns, rows, notes)
 
 
 def ltv_cohorts(
     conn: Connection,
     *,
+    shop: str,
     horizons: Sequence[int] = (3, 6, 12),
     now: dt.datetime | None = None,
     tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
     """Historical LTV per acquisition cohort (month of first purchase).
 
@@ -290,7 +337,7 @@ def ltv_cohorts(
     """
     if not horizons or any(k < 0 for k in horizons):
         raise ValueError("horizons: give month offsets of 0 or more")
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("cohort"),
         Column("customers", Kind.INT),
@@ -321,7 +368,7 @@ def ltv_cohorts(
         .order_by(with_cohort.c.cohort)
     ).all()
     if not found:
-        return _empty(title, columns)
+        return q.empty(title, columns)
     rows = []
     for r in found:
         observed = [
@@ -342,17 +389,22 @@ def ltv_cohorts(
         "LTV +Nm counts the acquisition month and the N months after it; '-' until month +N "
         "has ended",
     )
-    return Report(title, columns, tuple(rows), notes)
+    return q.report(title, columns, rows, notes)
 
 
 # --------------------------------------------------------------------------- repeat, F2
 
 
 def repeat_rate(
-    conn: Connection, *, now: dt.datetime | None = None, tz: ZoneInfo = TOKYO
+    conn: Connection,
+    *,
+    shop: str,
+    now: dt.datetime | None = None,
+    tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
     """Share of customers with purchases on two or more days, overall and per cohort."""
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("cohort"),
         Column("customers", Kind.INT),
@@ -380,7 +432,7 @@ def repeat_rate(
         .order_by(per_profile.c.cohort)
     ).all()
     if not found:
-        return _empty(title, columns)
+        return q.empty(title, columns)
     customers = sum(r.customers for r in found)
     repeaters = sum(r.repeaters for r in found)
     rows: list[tuple[Cell, ...]] = [("all", customers, repeaters, _ratio(repeaters, customers))]
@@ -392,15 +444,17 @@ def repeat_rate(
         "repeater = a customer with purchases on two or more different days",
         "recent cohorts have had less time to come back: compare cohorts of similar age",
     )
-    return Report(title, columns, tuple(rows), notes)
+    return q.report(title, columns, rows, notes)
 
 
 def f2_conversion(
     conn: Connection,
     *,
+    shop: str,
     window_days: int = 90,
     now: dt.datetime | None = None,
     tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
     """F2 conversion per first-purchase month: second purchase within ``window_days``.
 
@@ -410,7 +464,7 @@ def f2_conversion(
     """
     if window_days < 1:
         raise ValueError("window_days: must be at least 1")
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("cohort"),
         Column("customers", Kind.INT),
@@ -447,7 +501,7 @@ def f2_conversion(
         .order_by(firsts.c.cohort)
     ).all()
     if not found:
-        return _empty(title, columns)
+        return q.empty(title, columns)
     rows: list[tuple[Cell, ...]] = []
     done_customers = done_converted = 0
     open_cohorts = 0
@@ -487,7 +541,7 @@ def f2_conversion(
             f"{open_cohorts} cohort(s) not rated yet: some of their customers still have time "
             "left in the window"
         )
-    return Report(title, columns, (total, *rows), tuple(notes))
+    return q.report(title, columns, (total, *rows), notes)
 
 
 def _month_last_day(number: int) -> dt.date:
@@ -505,9 +559,11 @@ def _day_number(day: dt.date) -> int:
 def cohort_retention(
     conn: Connection,
     *,
+    shop: str,
     months: int = 12,
     now: dt.datetime | None = None,
     tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
     """Per first-purchase month: the share of its customers who purchased in month +k.
 
@@ -516,7 +572,7 @@ def cohort_retention(
     """
     if months < 1:
         raise ValueError("months: must be at least 1")
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("cohort"),
         Column("customers", Kind.INT),
@@ -533,7 +589,7 @@ def cohort_retention(
         .group_by(with_cohort.c.cohort, with_cohort.c.mn - with_cohort.c.cohort)
     ).all()
     if not found:
-        return _empty(title, columns)
+        return q.empty(title, columns)
     counts: dict[int, dict[int, int]] = {}
     for r in found:
         counts.setdefault(r.cohort, {})[r.k] = r.customers
@@ -550,17 +606,22 @@ def cohort_retention(
         "after their first purchase's month",
         "'-': that month has not ended yet",
     )
-    return Report(title, columns, tuple(rows), notes)
+    return q.report(title, columns, rows, notes)
 
 
 # --------------------------------------------------------------------------- AOV, interval
 
 
 def average_order_value(
-    conn: Connection, *, now: dt.datetime | None = None, tz: ZoneInfo = TOKYO
+    conn: Connection,
+    *,
+    shop: str,
+    now: dt.datetime | None = None,
+    tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
     """Average order value overall, by channel (store vs EC) and by month."""
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("by"),
         Column("group"),
@@ -578,12 +639,12 @@ def average_order_value(
             func.count().label("orders"),
             func.sum(q.units()).label("units"),
         )
-        .select_from(customer_orders())
-        .where(is_purchase(q.now))
+        .select_from(customer_orders(q.scope))
+        .where(q.purchase())
         .group_by(is_store, month)
     ).all()
     if not found:
-        return _empty(title, columns)
+        return q.empty(title, columns)
 
     def row(by: str, group: str, parts: Iterable[Any]) -> tuple[Cell, ...]:
         items = list(parts)
@@ -604,27 +665,36 @@ def average_order_value(
         f"store = channel {' or '.join(STORE_CHANNELS)}, EC = every other channel",
     ]
     every_purchase = conn.execute(
-        select(func.count()).select_from(orders).where(is_purchase(q.now))
+        select(func.count()).select_from(orders).where(q.purchase())
     ).scalar_one()
     guests = every_purchase - sum(r.orders for r in found)
     if guests:
         notes.append(f"{guests:,} purchase(s) without a known customer are not included")
-    currencies = (
-        conn.execute(select(orders.c.currency).where(is_purchase(q.now)).distinct()).scalars().all()
-    )
-    if len(currencies) > 1:
-        notes.append(
-            f"orders are in several currencies ({', '.join(sorted(currencies))}): "
-            "amounts are added as they are"
+    others = (
+        conn.execute(
+            select(orders.c.currency).where(q.purchase(), orders.c.currency != currency).distinct()
         )
-    return Report(title, columns, tuple(rows), tuple(notes))
+        .scalars()
+        .all()
+    )
+    if others:
+        notes.append(
+            f"some orders are in other currencies than the shop's {currency} "
+            f"({', '.join(sorted(others))}): amounts are added as they are"
+        )
+    return q.report(title, columns, rows, notes)
 
 
 def purchase_interval(
-    conn: Connection, *, now: dt.datetime | None = None, tz: ZoneInfo = TOKYO
+    conn: Connection,
+    *,
+    shop: str,
+    now: dt.datetime | None = None,
+    tz: ZoneInfo = TOKYO,
+    currency: str = "JPY",
 ) -> Report:
     """Days between consecutive purchase days: all intervals, and first-to-second only."""
-    q = _Query(conn, now, tz)
+    q = _Query(conn, now, tz, shop, currency)
     columns = (
         Column("interval"),
         Column("intervals", Kind.INT),
@@ -648,7 +718,7 @@ def purchase_interval(
         .group_by(gaps.c.gap, second)
     ).all()
     if not found and not q.has_purchases():
-        return _empty(title, columns)
+        return q.empty(title, columns)
     every: dict[int, int] = {}
     first: dict[int, int] = {}
     for r in found:
@@ -665,7 +735,7 @@ def purchase_interval(
     ]
     if not every:
         notes.append("no customer has purchased on two different days yet")
-    return Report(title, columns, rows, tuple(notes))
+    return q.report(title, columns, rows, notes)
 
 
 def _histogram_stats(hist: dict[int, int]) -> tuple[int, float | None, float | None]:

@@ -1,10 +1,13 @@
 """Predicted CLV for every profile with purchases: BG/NBD x Gamma-Gamma (see clv.py).
 
-``score_clv`` reads each profile's purchase days from the store, fits both models on
-all of them, and writes ``profiles.predicted_clv`` (expected spend over the horizon,
-discounted) and ``profiles.p_alive`` in one set-based update. The fit, its parameters
-and timings go to ``crm_state`` under the key ``'clv'``, which ``predicted_clv_report``
-reads back.
+``score_clv`` reads each profile's purchase days of one shop from the store, fits both
+models on all of them, and writes ``profiles.predicted_clv`` (expected spend over the
+horizon, discounted) and ``profiles.p_alive`` in one set-based update. The fit, its
+parameters and timings go to that shop's ``crm_state`` row under the key ``'clv'``,
+which ``predicted_clv_report`` reads back.
+
+Each shop (a client business) has its own model: its customers buy from it at their
+own pace, and one shop's customers must never move another shop's predictions.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    and_,
     bindparam,
     delete,
     exists,
@@ -42,6 +46,7 @@ from omnicrm.crm.analytics._sql import (
     MONEY_SCALE,
     TOKYO,
     LocalCalendar,
+    ShopScope,
     display_name,
     local_date,
     money,
@@ -112,18 +117,20 @@ def score_clv(
     horizon_weeks: float = 52,
     discount: float = 0.10,
     *,
+    shop: str,
     tz: ZoneInfo = TOKYO,
     min_customers: int = 30,
     min_repeaters: int = 10,
 ) -> ClvFit:
-    """Fit BG/NBD and Gamma-Gamma on every profile's purchases up to ``now`` and write
-    ``predicted_clv`` and ``p_alive`` for each profile with purchases.
+    """Fit BG/NBD and Gamma-Gamma on the purchases up to ``now`` of every profile of
+    ``shop`` and write ``predicted_clv`` and ``p_alive`` for each of them with purchases.
 
     Time is in weeks and purchases are counted per shop-local day (as clv.py does);
     ``discount`` is an annual rate, applied per week. With fewer than ``min_customers``
     customers or ``min_repeaters`` customers who came back, or when a fit fails, nothing
-    is predicted: both columns are set to NULL for every profile, and the returned
-    ``ClvFit`` (also stored in crm_state['clv']) says why. Runs in the caller's
+    is predicted: both columns are set to NULL for every profile of the shop, and the
+    returned ``ClvFit`` (also stored in the shop's crm_state['clv']) says why. Other
+    shops' profiles and fits are left as they are. Runs in the caller's
     transaction.
     """
     if now.tzinfo is None:
@@ -141,14 +148,14 @@ def score_clv(
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
-    ids, days, amounts = _purchase_days(conn, now, tz)
+    ids, days, amounts = _purchase_days(conn, now, tz, shop)
     seconds["read"] = time.perf_counter() - started
     customers = int(np.unique(ids).size) if ids.size else 0
 
     def give_up(status: Literal["insufficient", "failed"], why: str, repeaters: int) -> ClvFit:
-        _clear_scores(conn)
+        _clear_scores(conn, shop)
         fit = ClvFit(status, why, now, customers, repeaters, seconds=seconds)
-        _save_state(conn, fit.state(**settings), now)
+        _save_state(conn, shop, fit.state(**settings), now)
         return fit
 
     if customers < min_customers:
@@ -198,7 +205,7 @@ def score_clv(
             repeaters,
         )
     started = time.perf_counter()
-    _write_scores(conn, summary.customer_ids.astype(np.int64), clv, alive)
+    _write_scores(conn, shop, summary.customer_ids.astype(np.int64), clv, alive)
     seconds["write"] = time.perf_counter() - started
     fit = ClvFit(
         "fitted",
@@ -211,7 +218,7 @@ def score_clv(
         gamma_gamma=gg,
         seconds=seconds,
     )
-    _save_state(conn, fit.state(**settings), now)
+    _save_state(conn, shop, fit.state(**settings), now)
     return fit
 
 
@@ -241,11 +248,12 @@ def _predict(
 
 
 def _purchase_days(
-    conn: Connection, now: dt.datetime, tz: ZoneInfo
+    conn: Connection, now: dt.datetime, tz: ZoneInfo, shop: str
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """(profile id, local day, amount) per profile and purchase day, as numpy arrays."""
-    calendar = LocalCalendar.for_connection(conn, tz)
-    per_day = purchase_days(calendar, now)
+    """(profile id, local day, amount) per profile of ``shop`` and purchase day, as numpy
+    arrays."""
+    calendar = LocalCalendar.for_connection(conn, tz, shop=shop)
+    per_day = purchase_days(calendar, now, ShopScope.of(conn, shop))
     rows = conn.execute(
         select(per_day.c.profile_id, calendar.day_number(per_day.c.day), per_day.c.units)
     ).all()
@@ -262,10 +270,11 @@ def _purchase_days(
     return ids, days.astype("datetime64[D]"), amounts
 
 
-def _clear_scores(conn: Connection, *where: ColumnElement[bool]) -> None:
-    """NULL the scores of every profile that has any (and matches ``where``)."""
+def _clear_scores(conn: Connection, shop: str, *where: ColumnElement[bool]) -> None:
+    """NULL the scores of every profile of ``shop`` that has any (and matches ``where``)."""
     conn.execute(
         update(profiles)
+        .where(profiles.c.shop == shop)
         .where(or_(profiles.c.predicted_clv.is_not(None), profiles.c.p_alive.is_not(None)))
         .where(*where)
         .values(predicted_clv=None, p_alive=None)
@@ -274,11 +283,12 @@ def _clear_scores(conn: Connection, *where: ColumnElement[bool]) -> None:
 
 def _write_scores(
     conn: Connection,
+    shop: str,
     ids: np.ndarray[Any, Any],
     clv: np.ndarray[Any, Any],
     alive: np.ndarray[Any, Any],
 ) -> None:
-    """Set the scores of ``ids`` and NULL everyone else's, set-based.
+    """Set the scores of ``ids`` and NULL those of everyone else in ``shop``, set-based.
 
     The new scores go into a temporary table (on PostgreSQL in one statement from three
     arrays), then two UPDATEs join against it.
@@ -318,25 +328,27 @@ def _write_scores(
                     for i, c, a in zip(ids.tolist(), clv.tolist(), alive.tolist(), strict=True)
                 ],
             )
-        _clear_scores(conn, ~exists().where(scores.c.profile_id == profiles.c.id))
+        _clear_scores(conn, shop, ~exists().where(scores.c.profile_id == profiles.c.id))
         conn.execute(
             update(profiles)
-            .where(profiles.c.id == scores.c.profile_id)
+            .where(profiles.c.id == scores.c.profile_id, profiles.c.shop == shop)
             .values(predicted_clv=scores.c.predicted_clv, p_alive=scores.c.p_alive)
         )
     finally:
         scores.drop(conn)
 
 
-def _save_state(conn: Connection, value: dict[str, Any], now: dt.datetime) -> None:
-    conn.execute(delete(crm_state).where(crm_state.c.key == STATE_KEY))
-    conn.execute(insert(crm_state).values(key=STATE_KEY, value=value, updated_at=now))
+def _save_state(conn: Connection, shop: str, value: dict[str, Any], now: dt.datetime) -> None:
+    mine = and_(crm_state.c.shop == shop, crm_state.c.key == STATE_KEY)
+    conn.execute(delete(crm_state).where(mine))
+    conn.execute(insert(crm_state).values(shop=shop, key=STATE_KEY, value=value, updated_at=now))
 
 
-def clv_state(conn: Connection) -> dict[str, Any] | None:
-    """The last fit as stored in crm_state['clv'], or None before the first."""
+def clv_state(conn: Connection, *, shop: str) -> dict[str, Any] | None:
+    """The last fit of ``shop`` as stored in its crm_state['clv'], or None before the
+    first."""
     value = conn.execute(
-        select(crm_state.c.value).where(crm_state.c.key == STATE_KEY)
+        select(crm_state.c.value).where(crm_state.c.shop == shop, crm_state.c.key == STATE_KEY)
     ).scalar_one_or_none()
     return dict(value) if value is not None else None
 
@@ -344,8 +356,11 @@ def clv_state(conn: Connection) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- report
 
 
-def predicted_clv_report(conn: Connection, *, limit: int = 20) -> Report:
-    """The last CLV fit: its parameters, the top customers and the distribution."""
+def predicted_clv_report(
+    conn: Connection, *, shop: str, limit: int = 20, currency: str = "JPY"
+) -> Report:
+    """The last CLV fit of ``shop``: its parameters, the top customers and the
+    distribution, amounts in the shop's ``currency``."""
     if limit < 1:
         raise ValueError("limit: must be at least 1")
     columns = (
@@ -357,16 +372,22 @@ def predicted_clv_report(conn: Connection, *, limit: int = 20) -> Report:
         Column("P(alive)", Kind.RATIO),
         Column("predicted CLV", Kind.MONEY),
     )
-    state = clv_state(conn)
+    state = clv_state(conn, shop=shop)
     if state is None:
         return Report(
             "Predicted CLV",
             columns,
             notes=("no CLV model fitted yet: run `omnicrm report clv --fit` or a CRM refresh",),
+            shop=shop,
         )
     title = f"Predicted CLV over {state['horizon_weeks']:g} weeks: top {limit} customers"
     if state["status"] != "fitted":
-        return Report(title, columns, notes=(f"{state['message']} (as of {state['fitted_at']})",))
+        return Report(
+            title,
+            columns,
+            notes=(f"{state['message']} (as of {state['fitted_at']})",),
+            shop=shop,
+        )
     zone = ZoneInfo(state.get("timezone") or "Asia/Tokyo")
     top = conn.execute(
         select(
@@ -376,11 +397,11 @@ def predicted_clv_report(conn: Connection, *, limit: int = 20) -> Report:
             profiles.c.p_alive,
             profiles.c.predicted_clv,
         )
-        .where(profiles.c.predicted_clv.is_not(None))
+        .where(profiles.c.shop == shop, profiles.c.predicted_clv.is_not(None))
         .order_by(profiles.c.predicted_clv.desc(), profiles.c.id)
         .limit(limit)
     ).all()
-    history = _history(conn, [r.id for r in top], state)
+    history = _history(conn, shop, [r.id for r in top], state)
     rows = []
     for r in top:
         n_orders, spend, last = history.get(r.id, (0, None, None))
@@ -404,19 +425,29 @@ def predicted_clv_report(conn: Connection, *, limit: int = 20) -> Report:
         f"Gamma-Gamma p={g['p']:.4f} q={g['q']:.4f} v={g['v']:.4f}",
         "predicted CLV = expected spend over the horizon (BG/NBD purchases x Gamma-Gamma "
         "spend per purchase), discounted; orders and spend to date up to the calibration end",
+        f"amounts in {currency}, the shop's currency",
     )
-    return Report(title, columns, tuple(rows), notes, parts=(_distribution(conn),))
+    return Report(
+        title,
+        columns,
+        tuple(rows),
+        notes,
+        parts=(_distribution(conn, shop, currency),),
+        shop=shop,
+        currency=currency,
+    )
 
 
 def _history(
-    conn: Connection, ids: list[int], state: dict[str, Any]
+    conn: Connection, shop: str, ids: list[int], state: dict[str, Any]
 ) -> dict[int, tuple[int, Decimal | None, dt.datetime | None]]:
-    """Orders, exact spend and last purchase of ``ids``, up to the fit's calibration."""
+    """Orders, exact spend and last purchase of ``ids`` (profiles of ``shop``), up to
+    the fit's calibration."""
     if not ids:
         return {}
     fitted_at = dt.datetime.fromisoformat(state["fitted_at"])
     found = conn.execute(
-        purchases_per_profile(fitted_at, conn.dialect.name).where(
+        purchases_per_profile(fitted_at, conn.dialect.name, ShopScope.of(conn, shop)).where(
             profile_members.c.profile_id.in_(ids)
         )
     ).all()
@@ -427,14 +458,15 @@ def _amount(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value)).quantize(Decimal("0.01"))
 
 
-def _distribution(conn: Connection) -> Report:
-    """Deciles of predicted CLV: customers, range, mean and share of the total."""
+def _distribution(conn: Connection, shop: str, currency: str) -> Report:
+    """Deciles of predicted CLV in ``shop``: customers, range, mean and share of the
+    total."""
     ranked = (
         select(
             profiles.c.predicted_clv.label("clv"),
             func.ntile(10).over(order_by=profiles.c.predicted_clv.desc()).label("decile"),
         )
-        .where(profiles.c.predicted_clv.is_not(None))
+        .where(profiles.c.shop == shop, profiles.c.predicted_clv.is_not(None))
         .subquery("ranked")
     )
     found = conn.execute(
@@ -471,4 +503,6 @@ def _distribution(conn: Connection) -> Report:
             Column("share of total", Kind.RATIO),
         ),
         rows,
+        shop=shop,
+        currency=currency,
     )

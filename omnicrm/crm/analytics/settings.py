@@ -1,6 +1,7 @@
 """The ``[analytics]`` section of omnicrm.toml: report windows and the CLV model's knobs.
 
-Months and days are the shop's: the ``[scheduler] timezone``.
+Months and days are the shop's (its ``[shops.ID] timezone``); a shop may override any of
+these in ``[shops.ID.analytics]``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Identity resolution: source customers joined into profiles, one per person.
+"""Identity resolution: source customers joined into profiles, one per person, within
+one shop (records of two shops are never one person).
 
 - `normalize`: match keys and names, normalised; how a name is shown (`person_name`);
 - `rules`: the ``[identity]`` settings (`IdentitySettings`);
@@ -19,7 +20,13 @@ from omnicrm.crm.identity.explanations import (
     explain,
     recent_merges,
 )
-from omnicrm.crm.identity.overrides import NothingToUnmergeError, UnknownRecordError, link, unmerge
+from omnicrm.crm.identity.overrides import (
+    NothingToUnmergeError,
+    OtherShopError,
+    UnknownRecordError,
+    link,
+    unmerge,
+)
 from omnicrm.crm.identity.resolver import RecordRef
 from omnicrm.crm.identity.resolving import (
     Plan,
@@ -37,6 +44,7 @@ __all__ = [
     "Member",
     "Merge",
     "NothingToUnmergeError",
+    "OtherShopError",
     "Override",
     "Plan",
     "RecordRef",

@@ -4,6 +4,10 @@ Key extraction (source customers read from ``customers`` and normalised, their k
 written to ``identity_keys``), memberships, the stored overrides, and chunked
 ``(connection, id) IN`` lists that both backends answer from an index. Private to the
 package: its callers are the modules beside it.
+
+Everything works within one shop (a client business): it reads only that shop's rows
+and writes the shop on every row, so records of two shops never meet, whatever they
+share.
 """
 
 from __future__ import annotations
@@ -44,15 +48,18 @@ _IDENTITY_COLUMNS = (
 
 
 def source_identities(
-    conn: Connection, settings: IdentitySettings, refs: set[RecordRef] | None
+    conn: Connection, settings: IdentitySettings, refs: set[RecordRef] | None, *, shop: str
 ) -> Iterator[SourceIdentity]:
-    """The source customers ``refs`` (None: all) that exist, normalised."""
+    """The source customers of ``shop`` among ``refs`` (None: all) that exist, normalised."""
     junk = settings.junk()
+    mine = customers.c.shop == shop
     if refs is None:
-        queries = [select(*_IDENTITY_COLUMNS)]
+        queries = [select(*_IDENTITY_COLUMNS).where(mine)]
     else:
         queries = [
-            select(*_IDENTITY_COLUMNS).where(pair_in(customers.c.connection, customers.c.id, chunk))
+            select(*_IDENTITY_COLUMNS).where(
+                mine, pair_in(customers.c.connection, customers.c.id, chunk)
+            )
             for chunk in pair_chunks(refs)
         ]
     for query in queries:
@@ -74,14 +81,15 @@ def source_identities(
             )
 
 
-def insert_keys(conn: Connection, identities: Iterable[SourceIdentity]) -> None:
-    """Write the identities' keys to ``identity_keys`` (the caller cleared the old ones)."""
+def insert_keys(conn: Connection, identities: Iterable[SourceIdentity], *, shop: str) -> None:
+    """Write the identities' keys to ``identity_keys`` under ``shop`` (the caller cleared
+    the old ones)."""
     rows = [
         {"connection": s.connection, "record_id": s.record_id, "kind": str(kind), "value": value}
         for s in identities
         for kind, value in s.keys
     ]
-    bulk_insert(conn, identity_keys, rows, {})
+    bulk_insert(conn, identity_keys, rows, {"shop": shop})
 
 
 def bulk_insert(
@@ -94,8 +102,8 @@ def bulk_insert(
         writer.insert(conn, writer.encode(chunk, same))
 
 
-def keys_of(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, set[Key]]:
-    """The stored keys of ``refs`` (those with none are left out)."""
+def keys_of(conn: Connection, refs: Iterable[RecordRef], *, shop: str) -> dict[RecordRef, set[Key]]:
+    """The stored keys of ``refs`` in ``shop`` (those with none are left out)."""
     found: dict[RecordRef, set[Key]] = {}
     for chunk in pair_chunks(refs):
         for row in conn.execute(
@@ -104,7 +112,10 @@ def keys_of(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, set[
                 identity_keys.c.record_id,
                 identity_keys.c.kind,
                 identity_keys.c.value,
-            ).where(pair_in(identity_keys.c.connection, identity_keys.c.record_id, chunk))
+            ).where(
+                identity_keys.c.shop == shop,
+                pair_in(identity_keys.c.connection, identity_keys.c.record_id, chunk),
+            )
         ):
             found.setdefault((row.connection, row.record_id), set()).add(
                 (KeyKind(row.kind), row.value)
@@ -112,8 +123,8 @@ def keys_of(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, set[
     return found
 
 
-def memberships(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, int]:
-    """The profile of each of ``refs`` that has one."""
+def memberships(conn: Connection, refs: Iterable[RecordRef], *, shop: str) -> dict[RecordRef, int]:
+    """The profile of each of ``refs`` that has one in ``shop``."""
     found: dict[RecordRef, int] = {}
     for chunk in pair_chunks(refs):
         for row in conn.execute(
@@ -121,19 +132,27 @@ def memberships(conn: Connection, refs: Iterable[RecordRef]) -> dict[RecordRef, 
                 profile_members.c.connection,
                 profile_members.c.record_id,
                 profile_members.c.profile_id,
-            ).where(pair_in(profile_members.c.connection, profile_members.c.record_id, chunk))
+            ).where(
+                profile_members.c.shop == shop,
+                pair_in(profile_members.c.connection, profile_members.c.record_id, chunk),
+            )
         ):
             found[(row.connection, row.record_id)] = row.profile_id
     return found
 
 
 def stored_overrides(
-    conn: Connection,
+    conn: Connection, *, shop: str
 ) -> tuple[list[tuple[RecordRef, RecordRef]], list[tuple[RecordRef, RecordRef]]]:
-    """The operator's links and separations (few: each is a decision someone made)."""
+    """The operator's links and separations in ``shop`` (few: each is a decision someone
+    made)."""
     links: list[tuple[RecordRef, RecordRef]] = []
     separations: list[tuple[RecordRef, RecordRef]] = []
-    for row in conn.execute(select(identity_overrides).order_by(identity_overrides.c.id)):
+    for row in conn.execute(
+        select(identity_overrides)
+        .where(identity_overrides.c.shop == shop)
+        .order_by(identity_overrides.c.id)
+    ):
         pair = ((row.a_connection, row.a_record), (row.b_connection, row.b_record))
         (links if row.kind == LINK else separations).append(pair)
     return links, separations
@@ -162,11 +181,11 @@ def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[list[T]]:
 
 
 def delete_where(
-    conn: Connection, table: Any, columns: tuple[Any, Any], refs: Iterable[RecordRef]
+    conn: Connection, table: Any, columns: tuple[Any, Any], refs: Iterable[RecordRef], *, shop: str
 ) -> None:
-    """Delete the rows of ``table`` whose ``columns`` hold one of ``refs``."""
+    """Delete the rows of ``table`` in ``shop`` whose ``columns`` hold one of ``refs``."""
     for chunk in pair_chunks(refs):
-        conn.execute(delete(table).where(pair_in(*columns, chunk)))
+        conn.execute(delete(table).where(table.c.shop == shop, pair_in(*columns, chunk)))
 
 
 def utc_now() -> dt.datetime:

@@ -1,4 +1,8 @@
-"""Why a profile is what it is: its members, the merges that made it, the overrides."""
+"""Why a profile is what it is: its members, the merges that made it, the overrides.
+
+Within one shop: a profile of another shop is not found, and no other shop's merge or
+override is read.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from omnicrm.errors import OmnicrmError
 
 
 class UnknownProfileError(OmnicrmError):
-    """No profile has this id."""
+    """No profile of the shop has this id."""
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,14 @@ class Explanation:
     overrides: list[Override] = field(default_factory=list)
 
 
-def explain(conn: Connection, profile_id: int) -> Explanation:
-    """A profile's members, the merges that made it and the overrides that bear on it."""
-    exists = conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id)).first()
+def explain(conn: Connection, profile_id: int, *, shop: str) -> Explanation:
+    """A profile of ``shop``: its members, the merges that made it and the overrides
+    that bear on it."""
+    exists = conn.execute(
+        select(profiles.c.id).where(profiles.c.shop == shop, profiles.c.id == profile_id)
+    ).first()
     if exists is None:
-        raise UnknownProfileError(f"no profile {profile_id}")
+        raise UnknownProfileError(f"no profile {profile_id} in shop {shop!r}")
     rows = conn.execute(
         select(
             profile_members.c.connection,
@@ -88,10 +95,11 @@ def explain(conn: Connection, profile_id: int) -> Explanation:
                 and_(
                     customers.c.connection == profile_members.c.connection,
                     customers.c.id == profile_members.c.record_id,
+                    customers.c.shop == shop,
                 ),
             )
         )
-        .where(profile_members.c.profile_id == profile_id)
+        .where(profile_members.c.shop == shop, profile_members.c.profile_id == profile_id)
         .order_by(profile_members.c.connection, profile_members.c.record_id)
     )
     members = [
@@ -116,7 +124,7 @@ def explain(conn: Connection, profile_id: int) -> Explanation:
         _merge(row)
         for row in conn.execute(
             select(identity_merges)
-            .where(identity_merges.c.profile_id == profile_id)
+            .where(identity_merges.c.shop == shop, identity_merges.c.profile_id == profile_id)
             .order_by(identity_merges.c.id)
         )
     ]
@@ -130,18 +138,23 @@ def explain(conn: Connection, profile_id: int) -> Explanation:
             row.note,
             row.created_at,
         )
-        for row in conn.execute(select(identity_overrides).order_by(identity_overrides.c.id))
+        for row in conn.execute(
+            select(identity_overrides)
+            .where(identity_overrides.c.shop == shop)
+            .order_by(identity_overrides.c.id)
+        )
         if (row.a_connection, row.a_record) in refs or (row.b_connection, row.b_record) in refs
     ]
     return Explanation(profile_id, members, merges, overrides)
 
 
-def recent_merges(conn: Connection, limit: int = 50) -> list[Merge]:
-    """The latest merges across all profiles, newest first."""
+def recent_merges(conn: Connection, limit: int = 50, *, shop: str) -> list[Merge]:
+    """The latest merges across the profiles of ``shop``, newest first."""
     return [
         _merge(row)
         for row in conn.execute(
             select(identity_merges)
+            .where(identity_merges.c.shop == shop)
             .order_by(identity_merges.c.merged_at.desc(), identity_merges.c.id.desc())
             .limit(limit)
         )

@@ -2,6 +2,10 @@
 
 Each decision is kept in ``identity_overrides`` and outranks every rule; the records
 it bears on are re-resolved at once, in the caller's transaction.
+
+A decision is made within one shop (a client business): both records must be that
+shop's. A record of another shop is refused, naming its shop, never linked: records of
+two shops are never one person.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
-from omnicrm.core.store.schema import customers, profile_changes
+from omnicrm.core.store.schema import connection_shops, customers, profile_changes
 from omnicrm.crm.identity._tables import LINK, SEPARATE, memberships, pair_in, utc_now
 from omnicrm.crm.identity.resolver import RecordRef
 from omnicrm.crm.identity.resolving import ResolveResult, resolve_reached
@@ -28,27 +32,35 @@ class NothingToUnmergeError(OmnicrmError):
     """The record is alone in its profile already."""
 
 
+class OtherShopError(OmnicrmError):
+    """The record belongs to another shop than the one the operator works in."""
+
+
 def link(
     conn: Connection,
     a: RecordRef,
     b: RecordRef,
     note: str | None = None,
     *,
+    shop: str,
     settings: IdentitySettings,
     now: dt.datetime | None = None,
 ) -> ResolveResult:
-    """Make two source customers one person, whatever the rules say (a must-link).
+    """Make two source customers of ``shop`` one person, whatever the rules say (a
+    must-link).
 
     Removes a separation between them, records the link, queues both profiles'
-    members for the next refresh and resolves them now.
+    members for the next refresh and resolves them now. A record of another shop
+    raises OtherShopError.
     """
     now = now or utc_now()
     if a == b:
         raise UnknownRecordError(f"cannot link {_show(a)} with itself")
-    _require_records(conn, [a, b])
-    _drop_overrides(conn, SEPARATE, a, [b])
+    _require_records(conn, [a, b], shop)
+    _drop_overrides(conn, shop, SEPARATE, a, [b])
     conn.execute(
         insert(identity_overrides).values(
+            shop=shop,
             kind=LINK,
             a_connection=a[0],
             a_record=a[1],
@@ -58,9 +70,9 @@ def link(
             created_at=now,
         )
     )
-    affected = _with_profile_members(conn, {a, b})
-    _queue(conn, affected)
-    return resolve_reached(conn, settings, affected, now)
+    affected = _with_profile_members(conn, shop, {a, b})
+    _queue(conn, shop, affected)
+    return resolve_reached(conn, settings, affected, now, shop=shop)
 
 
 def unmerge(
@@ -69,30 +81,32 @@ def unmerge(
     record_id: str,
     note: str | None = None,
     *,
+    shop: str,
     settings: IdentitySettings,
     now: dt.datetime | None = None,
 ) -> ResolveResult:
-    """Take a source customer out of its profile, for good.
+    """Take a source customer of ``shop`` out of its profile, for good.
 
     The record is separated from every other member (so no later run merges it back,
     directly or through others) and any link between them is dropped; the other members
     stay together where they still match. Queues the members for the next refresh and
-    resolves them now.
+    resolves them now. A record of another shop raises OtherShopError.
     """
     now = now or utc_now()
     ref = (connection, record_id)
-    _require_records(conn, [ref])
-    profile_id = memberships(conn, [ref]).get(ref)
-    members = _members_of(conn, profile_id) if profile_id is not None else []
+    _require_records(conn, [ref], shop)
+    profile_id = memberships(conn, [ref], shop=shop).get(ref)
+    members = _members_of(conn, shop, profile_id) if profile_id is not None else []
     others = [m for m in members if m != ref]
     if not others:
         raise NothingToUnmergeError(f"{_show(ref)} is alone in its profile: nothing to unmerge")
-    _drop_overrides(conn, LINK, ref, others)
-    _drop_overrides(conn, SEPARATE, ref, others)
+    _drop_overrides(conn, shop, LINK, ref, others)
+    _drop_overrides(conn, shop, SEPARATE, ref, others)
     conn.execute(
         insert(identity_overrides),
         [
             {
+                "shop": shop,
                 "kind": SEPARATE,
                 "a_connection": ref[0],
                 "a_record": ref[1],
@@ -105,30 +119,43 @@ def unmerge(
         ],
     )
     affected = {ref, *others}
-    _queue(conn, affected)
-    return resolve_reached(conn, settings, affected, now)
+    _queue(conn, shop, affected)
+    return resolve_reached(conn, settings, affected, now, shop=shop)
 
 
-def _require_records(conn: Connection, refs: Sequence[RecordRef]) -> None:
+def _require_records(conn: Connection, refs: Sequence[RecordRef], shop: str) -> None:
+    """Every one of ``refs`` is a source customer of ``shop``; else the error names the
+    shop its connection belongs to (from connection_shops: no other shop's customer row
+    is read)."""
     found = {
         (row.connection, row.id)
         for row in conn.execute(
             select(customers.c.connection, customers.c.id).where(
-                pair_in(customers.c.connection, customers.c.id, refs)
+                customers.c.shop == shop, pair_in(customers.c.connection, customers.c.id, refs)
             )
         )
     }
     for ref in refs:
-        if ref not in found:
-            raise UnknownRecordError(f"no source customer {_show(ref)} in the store")
+        if ref in found:
+            continue
+        owner = conn.execute(
+            select(connection_shops.c.shop).where(connection_shops.c.connection == ref[0])
+        ).scalar()
+        if owner is not None and owner != shop:
+            raise OtherShopError(
+                f"{_show(ref)} belongs to shop {owner!r}, not {shop!r}:"
+                " records of two shops are never one person"
+            )
+        raise UnknownRecordError(f"no source customer {_show(ref)} in shop {shop!r}")
 
 
 def _drop_overrides(
-    conn: Connection, kind: str, ref: RecordRef, others: Sequence[RecordRef]
+    conn: Connection, shop: str, kind: str, ref: RecordRef, others: Sequence[RecordRef]
 ) -> None:
     for other in others:
         conn.execute(
             delete(identity_overrides).where(
+                identity_overrides.c.shop == shop,
                 identity_overrides.c.kind == kind,
                 or_(
                     and_(
@@ -148,27 +175,28 @@ def _drop_overrides(
         )
 
 
-def _members_of(conn: Connection, profile_id: int) -> list[RecordRef]:
+def _members_of(conn: Connection, shop: str, profile_id: int) -> list[RecordRef]:
     return [
         (row.connection, row.record_id)
         for row in conn.execute(
             select(profile_members.c.connection, profile_members.c.record_id)
-            .where(profile_members.c.profile_id == profile_id)
+            .where(profile_members.c.shop == shop, profile_members.c.profile_id == profile_id)
             .order_by(profile_members.c.connection, profile_members.c.record_id)
         )
     ]
 
 
-def _with_profile_members(conn: Connection, refs: set[RecordRef]) -> set[RecordRef]:
+def _with_profile_members(conn: Connection, shop: str, refs: set[RecordRef]) -> set[RecordRef]:
     found = set(refs)
-    for profile_id in set(memberships(conn, refs).values()):
-        found.update(_members_of(conn, profile_id))
+    for profile_id in set(memberships(conn, refs, shop=shop).values()):
+        found.update(_members_of(conn, shop, profile_id))
     return found
 
 
-def _queue(conn: Connection, refs: Iterable[RecordRef]) -> None:
-    """Queue source customers for the next profile refresh (which rebuilds them)."""
-    rows = [{"connection": c, "record_id": r} for c, r in sorted(refs)]
+def _queue(conn: Connection, shop: str, refs: Iterable[RecordRef]) -> None:
+    """Queue source customers of ``shop`` for its next profile refresh (which rebuilds
+    them)."""
+    rows = [{"shop": shop, "connection": c, "record_id": r} for c, r in sorted(refs)]
     if rows:
         conn.execute(insert(profile_changes), rows)
 

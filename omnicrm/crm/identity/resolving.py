@@ -8,6 +8,11 @@ what the changed source customers reach: their profiles, the records sharing a k
 with them, and so on until nothing new is reached (a household, in practice). The
 resolver is deterministic and a reached group is closed under everything that could
 join it, so the result is the one a full :func:`resolve_all` would give.
+
+Resolution works within one shop (a client business, ``shop``): it drains that shop's
+changes, reads that shop's source customers and looks keys up under that shop only,
+so records of two shops are never one person, whatever they share (email, phone,
+member code, names). Every row it writes carries the shop.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class Plan:
     """
 
     settings: IdentitySettings
+    shop: str
     changed: frozenset[RecordRef]  # the source customers drained from profile_changes
     reach: frozenset[int]  # existing profiles that apply may alter or delete
     changes: int = 0  # profile_changes rows drained
@@ -81,14 +87,17 @@ class Plan:
     _old: dict[RecordRef, int] = field(default_factory=dict, repr=False)
 
 
-def plan(conn: Connection, settings: IdentitySettings, *, everything: bool = False) -> Plan:
-    """Drain ``profile_changes`` and prepare to re-resolve what the changes reach;
-    ``everything``: every source customer (a first run, changed ``[identity]`` rules)."""
-    seeds, drained = _drain(conn)
+def plan(
+    conn: Connection, settings: IdentitySettings, *, shop: str, everything: bool = False
+) -> Plan:
+    """Drain ``shop``'s ``profile_changes`` and prepare to re-resolve what the changes
+    reach; ``everything``: every source customer of the shop (a first run, changed
+    ``[identity]`` rules)."""
+    seeds, drained = _drain(conn, shop)
     with without_gc():
         if everything:
-            return _plan_all(conn, settings, seeds, drained)
-        return _plan_reached(conn, settings, seeds, drained)
+            return _plan_all(conn, settings, shop, seeds, drained)
+        return _plan_reached(conn, settings, shop, seeds, drained)
 
 
 def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> ResolveResult:
@@ -96,7 +105,8 @@ def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> R
     now = now or utc_now()
     if not prepared.everything and not prepared._identities and not prepared._old:
         return ResolveResult(changes=prepared.changes)
-    links, separations = stored_overrides(conn)
+    shop = prepared.shop
+    links, separations = stored_overrides(conn, shop=shop)
     with without_gc():
         resolution = resolve(
             prepared._identities, prepared.settings, links=links, separations=separations
@@ -105,6 +115,7 @@ def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> R
             conn,
             resolution,
             prepared._old,
+            shop=shop,
             seeds=None if prepared.everything else set(prepared.changed),
             now=now,
         )
@@ -112,46 +123,49 @@ def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> R
 
 
 def resolve_pending(
-    conn: Connection, settings: IdentitySettings, now: dt.datetime | None = None
+    conn: Connection, settings: IdentitySettings, now: dt.datetime | None = None, *, shop: str
 ) -> ResolveResult:
-    """Drain ``profile_changes`` and re-resolve what the changed source customers reach."""
-    return apply(conn, plan(conn, settings), now)
+    """Drain ``shop``'s ``profile_changes`` and re-resolve what the changed source
+    customers reach."""
+    return apply(conn, plan(conn, settings, shop=shop), now)
 
 
 def resolve_all(
-    conn: Connection, settings: IdentitySettings, now: dt.datetime | None = None
+    conn: Connection, settings: IdentitySettings, now: dt.datetime | None = None, *, shop: str
 ) -> ResolveResult:
-    """Re-resolve every source customer (a first run, or changed ``[identity]`` settings).
+    """Re-resolve every source customer of ``shop`` (a first run, or changed
+    ``[identity]`` settings).
 
-    Drains ``profile_changes`` too: everything pending is covered. Every profile left is
-    reported touched.
+    Drains the shop's ``profile_changes`` too: everything pending is covered. Every
+    profile of the shop left is reported touched.
     """
-    return apply(conn, plan(conn, settings, everything=True), now)
+    return apply(conn, plan(conn, settings, shop=shop, everything=True), now)
 
 
-def _drain(conn: Connection) -> tuple[set[RecordRef], int]:
-    """Take everything queued up to now (later rows are left for the next refresh)."""
-    max_seq = conn.execute(select(func.max(profile_changes.c.seq))).scalar()
+def _drain(conn: Connection, shop: str) -> tuple[set[RecordRef], int]:
+    """Take everything ``shop`` queued up to now (later rows, and other shops' rows, are
+    left for their next refresh). Reads by the (shop, seq) index only."""
+    mine = profile_changes.c.shop == shop
+    max_seq = conn.execute(select(func.max(profile_changes.c.seq)).where(mine)).scalar()
     if max_seq is None:
         return set(), 0
+    upto = profile_changes.c.seq <= max_seq
     seeds = {
         (row.connection, row.record_id)
         for row in conn.execute(
-            select(profile_changes.c.connection, profile_changes.c.record_id).where(
-                profile_changes.c.seq <= max_seq
-            )
+            select(profile_changes.c.connection, profile_changes.c.record_id).where(mine, upto)
         )
     }
-    drained = conn.execute(delete(profile_changes).where(profile_changes.c.seq <= max_seq))
+    drained = conn.execute(delete(profile_changes).where(mine, upto))
     return seeds, int(drained.rowcount)
 
 
 def _plan_all(
-    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], drained: int
+    conn: Connection, settings: IdentitySettings, shop: str, seeds: set[RecordRef], drained: int
 ) -> Plan:
-    identities = tuple(source_identities(conn, settings, None))
-    conn.execute(delete(identity_keys))
-    insert_keys(conn, identities)
+    identities = tuple(source_identities(conn, settings, None, shop=shop))
+    conn.execute(delete(identity_keys).where(identity_keys.c.shop == shop))
+    insert_keys(conn, identities, shop=shop)
     old = {
         (row.connection, row.record_id): row.profile_id
         for row in conn.execute(
@@ -159,29 +173,35 @@ def _plan_all(
                 profile_members.c.connection,
                 profile_members.c.record_id,
                 profile_members.c.profile_id,
-            )
+            ).where(profile_members.c.shop == shop)
         )
     }
-    reach = frozenset(conn.execute(select(profiles.c.id)).scalars())
-    return Plan(settings, frozenset(seeds), reach, drained, True, identities, old)
+    reach = frozenset(conn.execute(select(profiles.c.id).where(profiles.c.shop == shop)).scalars())
+    return Plan(settings, shop, frozenset(seeds), reach, drained, True, identities, old)
 
 
 def _plan_reached(
-    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], drained: int
+    conn: Connection, settings: IdentitySettings, shop: str, seeds: set[RecordRef], drained: int
 ) -> Plan:
-    """Refresh the seeds' keys, then gather everything they reach."""
+    """Refresh the seeds' keys, then gather everything they reach (within ``shop``)."""
     if not seeds:
-        return Plan(settings, frozenset(), frozenset(), drained)
-    old_keys = keys_of(conn, seeds)
-    fresh = {s.ref: s for s in source_identities(conn, settings, seeds)}
+        return Plan(settings, shop, frozenset(), frozenset(), drained)
+    old_keys = keys_of(conn, seeds, shop=shop)
+    fresh = {s.ref: s for s in source_identities(conn, settings, seeds, shop=shop)}
     delete_where(
-        conn, identity_keys, (identity_keys.c.connection, identity_keys.c.record_id), seeds
+        conn,
+        identity_keys,
+        (identity_keys.c.connection, identity_keys.c.record_id),
+        seeds,
+        shop=shop,
     )
-    insert_keys(conn, fresh.values())
+    insert_keys(conn, fresh.values(), shop=shop)
 
-    reached, oversized = _reach(conn, settings, seeds, {k for ks in old_keys.values() for k in ks})
+    reached, oversized = _reach(
+        conn, settings, shop, seeds, {k for ks in old_keys.values() for k in ks}
+    )
     others = reached - fresh.keys()
-    identities = list(fresh.values()) + list(source_identities(conn, settings, others))
+    identities = list(fresh.values()) + list(source_identities(conn, settings, others, shop=shop))
     if oversized:
         # The resolver sees only the reached holders of a key; the store knows it is
         # held by more than max_key_group and so is nobody's key.
@@ -196,26 +216,44 @@ def _plan_reached(
             )
             for s in identities
         ]
-    old = memberships(conn, reached)
+    old = memberships(conn, reached, shop=shop)
     return Plan(
-        settings, frozenset(seeds), frozenset(old.values()), drained, False, tuple(identities), old
+        settings,
+        shop,
+        frozenset(seeds),
+        frozenset(old.values()),
+        drained,
+        False,
+        tuple(identities),
+        old,
     )
 
 
 def resolve_reached(
-    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], now: dt.datetime
+    conn: Connection,
+    settings: IdentitySettings,
+    seeds: set[RecordRef],
+    now: dt.datetime,
+    *,
+    shop: str,
 ) -> ResolveResult:
-    """Re-resolve what ``seeds`` reach now, leaving the queue as it is."""
-    return apply(conn, _plan_reached(conn, settings, seeds, 0), now)
+    """Re-resolve what ``seeds`` reach now in ``shop``, leaving the queue as it is."""
+    return apply(conn, _plan_reached(conn, settings, shop, seeds, 0), now)
 
 
 def _reach(
-    conn: Connection, settings: IdentitySettings, seeds: set[RecordRef], extra_keys: set[Key]
+    conn: Connection,
+    settings: IdentitySettings,
+    shop: str,
+    seeds: set[RecordRef],
+    extra_keys: set[Key],
 ) -> tuple[set[RecordRef], set[Key]]:
     """The records ``seeds`` reach through profiles, shared keys and operator links,
-    transitively; and the keys found held by too many records to count."""
+    transitively, within ``shop``; and the keys found held by too many records to
+    count. A key another shop's records hold too reaches none of them: the lookup
+    leads with the shop (the (shop, kind, value) index)."""
     links: dict[RecordRef, set[RecordRef]] = {}
-    for a, b in stored_overrides(conn)[0]:
+    for a, b in stored_overrides(conn, shop=shop)[0]:
         links.setdefault(a, set()).add(b)
         links.setdefault(b, set()).add(a)
     reached: set[RecordRef] = set(seeds)
@@ -227,19 +265,19 @@ def _reach(
     while frontier or pending_keys:
         found: set[RecordRef] = set()
         # Whole profiles: a member that leaves changes what its profile may join.
-        profile_ids = set(memberships(conn, frontier).values()) - seen_profiles
+        profile_ids = set(memberships(conn, frontier, shop=shop).values()) - seen_profiles
         seen_profiles |= profile_ids
         for chunk in chunks(sorted(profile_ids)):
             found.update(
                 (row.connection, row.record_id)
                 for row in conn.execute(
                     select(profile_members.c.connection, profile_members.c.record_id).where(
-                        profile_members.c.profile_id.in_(chunk)
+                        profile_members.c.shop == shop, profile_members.c.profile_id.in_(chunk)
                     )
                 )
             )
         # Records sharing a key.
-        keys = {k for ks in keys_of(conn, frontier).values() for k in ks} | pending_keys
+        keys = {k for ks in keys_of(conn, frontier, shop=shop).values() for k in ks} | pending_keys
         keys -= seen_keys
         seen_keys |= keys
         pending_keys = set()
@@ -251,7 +289,10 @@ def _reach(
                     identity_keys.c.value,
                     identity_keys.c.connection,
                     identity_keys.c.record_id,
-                ).where(pair_in(identity_keys.c.kind, identity_keys.c.value, key_chunk))
+                ).where(
+                    identity_keys.c.shop == shop,
+                    pair_in(identity_keys.c.kind, identity_keys.c.value, key_chunk),
+                )
             ):
                 holders.setdefault((KeyKind(row.kind), row.value), []).append(
                     (row.connection, row.record_id)
@@ -273,6 +314,7 @@ def _apply(
     resolution: Resolution,
     old: dict[RecordRef, int],
     *,
+    shop: str,
     seeds: set[RecordRef] | None,
     now: dt.datetime,
 ) -> ResolveResult:
@@ -307,7 +349,7 @@ def _apply(
             fresh_positions.append(position)
     fresh_positions.sort()
     if fresh_positions:
-        new_ids = _new_profiles(conn, len(fresh_positions), now)
+        new_ids = _new_profiles(conn, len(fresh_positions), shop, now)
         for position, pid in zip(fresh_positions, new_ids, strict=True):
             assigned[position] = pid
 
@@ -332,42 +374,52 @@ def _apply(
         if new.get(ref) != pid and pid not in retired:
             touched.add(pid)
 
-    _write_members(conn, old, new, now)
-    _write_merges(conn, resolution.edges, new, old_ids | set(assigned.values()), now)
-    _retire(conn, retired, old, new)
+    _write_members(conn, shop, old, new, now)
+    _write_merges(conn, shop, resolution.edges, new, old_ids | set(assigned.values()), now)
+    _retire(conn, shop, retired, old, new)
     return ResolveResult(frozenset(touched), frozenset(retired), len(new))
 
 
-def _new_profiles(conn: Connection, count: int, now: dt.datetime) -> list[int]:
-    """Insert ``count`` bare profiles (the profile refresh fills them in); their ids."""
+def _new_profiles(conn: Connection, count: int, shop: str, now: dt.datetime) -> list[int]:
+    """Insert ``count`` bare profiles of ``shop`` (the profile refresh fills them in);
+    their ids."""
     ids: list[int] = []
     for start in range(0, count, 1000):
         n = min(1000, count - start)
         rows = conn.execute(
             insert(profiles).returning(profiles.c.id, sort_by_parameter_order=True),
-            [{"updated_at": now} for _ in range(n)],
+            [{"shop": shop, "updated_at": now} for _ in range(n)],
         )
         ids.extend(int(row.id) for row in rows)
     return ids
 
 
 def _write_members(
-    conn: Connection, old: dict[RecordRef, int], new: dict[RecordRef, int], now: dt.datetime
+    conn: Connection,
+    shop: str,
+    old: dict[RecordRef, int],
+    new: dict[RecordRef, int],
+    now: dt.datetime,
 ) -> None:
     gone = [ref for ref, pid in old.items() if new.get(ref) != pid]
     delete_where(
-        conn, profile_members, (profile_members.c.connection, profile_members.c.record_id), gone
+        conn,
+        profile_members,
+        (profile_members.c.connection, profile_members.c.record_id),
+        gone,
+        shop=shop,
     )
     rows = [
         {"connection": ref[0], "record_id": ref[1], "profile_id": pid}
         for ref, pid in sorted(new.items())
         if old.get(ref) != pid
     ]
-    bulk_insert(conn, profile_members, rows, {"joined_at": now})
+    bulk_insert(conn, profile_members, rows, {"shop": shop, "joined_at": now})
 
 
 def _write_merges(
     conn: Connection,
+    shop: str,
     edges: Sequence[MergeEdge],
     new: dict[RecordRef, int],
     profile_ids: set[int],
@@ -385,13 +437,18 @@ def _write_merges(
                 identity_merges.c.b_record,
                 identity_merges.c.rule,
                 identity_merges.c.merged_at,
-            ).where(identity_merges.c.profile_id.in_(chunk))
+            ).where(identity_merges.c.shop == shop, identity_merges.c.profile_id.in_(chunk))
         ):
             a, b = (row.a_connection, row.a_record), (row.b_connection, row.b_record)
             before[(a, b, row.rule)] = row.merged_at
-        conn.execute(delete(identity_merges).where(identity_merges.c.profile_id.in_(chunk)))
+        conn.execute(
+            delete(identity_merges).where(
+                identity_merges.c.shop == shop, identity_merges.c.profile_id.in_(chunk)
+            )
+        )
     rows = [
         {
+            "shop": shop,
             "profile_id": new[edge.a],
             "a_connection": edge.a[0],
             "a_record": edge.a[1],
@@ -408,7 +465,11 @@ def _write_merges(
 
 
 def _retire(
-    conn: Connection, retired: set[int], old: dict[RecordRef, int], new: dict[RecordRef, int]
+    conn: Connection,
+    shop: str,
+    retired: set[int],
+    old: dict[RecordRef, int],
+    new: dict[RecordRef, int],
 ) -> None:
     """Delete profiles no cluster kept. One whose members live on elsewhere hands its
     interactions and NPS answers to the profile that took most of them; one whose
@@ -427,5 +488,9 @@ def _retire(
             else:
                 conn.execute(delete(table).where(table.c.profile_id == pid))
     for chunk in chunks(sorted(retired)):
-        conn.execute(delete(profile_values).where(profile_values.c.profile_id.in_(chunk)))
-        conn.execute(delete(profiles).where(profiles.c.id.in_(chunk)))
+        conn.execute(
+            delete(profile_values).where(
+                profile_values.c.shop == shop, profile_values.c.profile_id.in_(chunk)
+            )
+        )
+        conn.execute(delete(profiles).where(profiles.c.shop == shop, profiles.c.id.in_(chunk)))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Join,
     Select,
     String,
+    and_,
     case,
     func,
     insert,
@@ -32,7 +33,9 @@ from omnicrm.crm.profiles import joined_to_profiles
 from omnicrm.crm.schema import crm_state, points_entries, profile_members, profiles
 from omnicrm.errors import OmnicrmError
 
+# The shop first: every entry belongs to one shop, and the ledger's key leads with it.
 ENTRY_COLUMNS = (
+    "shop",
     "source",
     "event_id",
     "connection",
@@ -85,6 +88,7 @@ class Entry:
     """One row of the ledger."""
 
     id: int
+    shop: str
     source: str
     event_id: str
     connection: str
@@ -100,6 +104,7 @@ class Entry:
 def entry_from_row(row: Mapping[Any, Any]) -> Entry:
     return Entry(
         id=row["id"],
+        shop=row["shop"],
         source=row["source"],
         event_id=row["event_id"],
         connection=row["connection"],
@@ -121,10 +126,10 @@ def _insert(conn: Connection) -> Insert:
     """INSERT into the ledger that skips a key another writer recorded meanwhile."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(points_entries).on_conflict_do_nothing(
-            index_elements=["source", "event_id"]
+            index_elements=["shop", "source", "event_id"]
         )
     return sqlite.insert(points_entries).on_conflict_do_nothing(
-        index_elements=["source", "event_id"]
+        index_elements=["shop", "source", "event_id"]
     )
 
 
@@ -136,7 +141,7 @@ def insert_select(conn: Connection, query: Select[Any]) -> int:
     # PostgreSQL the NOT EXISTS lookups could otherwise interleave with the inserts, and
     # a ledger the planner believes empty is then looked up by scanning it, new rows
     # included, once per order: quadratic. (SQLite buffers INSERT ... SELECT anyway.)
-    ordered = query.order_by(query.selected_columns[1])
+    ordered = query.order_by(query.selected_columns[ENTRY_COLUMNS.index("event_id")])
     statement = _insert(conn).from_select(list(ENTRY_COLUMNS), ordered)
     # SQLAlchemy keeps an INSERT's rowcount only when asked to.
     result = conn.execute(statement.execution_options(preserve_rowcount=True))
@@ -199,20 +204,25 @@ def refresh_where(conn: Connection, condition: ColumnElement[bool]) -> int:
     return max(int(result.rowcount), 0)
 
 
-def refresh_since(conn: Connection, after_id: int) -> int:
-    """Recompute the balances of the profiles that entries newer than ``after_id`` reach."""
+def refresh_since(conn: Connection, after_id: int, *, shop: str) -> int:
+    """Recompute the balances of ``shop``'s profiles that entries newer than ``after_id``
+    reach (a writer of another shop meanwhile is that shop's business)."""
     # Two steps: as one UPDATE ... WHERE id IN (SELECT ...), PostgreSQL may hash-join the
     # whole ledger even when nothing is new.
     touched = sorted(
         conn.execute(
             select(profile_members.c.profile_id)
             .select_from(member_join())
+            # No shop filter here: one would tempt SQLite to walk the shop's ledger (or
+            # the members) instead of the few new ids; the profiles updated are the shop's.
             .where(points_entries.c.id > after_id)
             .distinct()
         ).scalars()
     )
     return sum(
-        refresh_where(conn, profiles.c.id.in_(touched[start : start + 5000]))
+        refresh_where(
+            conn, and_(profiles.c.shop == shop, profiles.c.id.in_(touched[start : start + 5000]))
+        )
         for start in range(0, len(touched), 5000)
     )
 
@@ -246,14 +256,19 @@ def prefixed(prefix: str, column: Any) -> Any:
     return literal(prefix, String).concat(column)
 
 
-def put_state(conn: Connection, key: str, value: Any, now: dt.datetime) -> None:
-    """Write one crm_state row."""
+def put_state(conn: Connection, key: str, value: Any, now: dt.datetime, *, shop: str) -> None:
+    """Write ``shop``'s crm_state row ``key``."""
     done = conn.execute(
-        update(crm_state).where(crm_state.c.key == key).values(value=value, updated_at=now)
+        update(crm_state)
+        .where(crm_state.c.shop == shop, crm_state.c.key == key)
+        .values(value=value, updated_at=now)
     )
     if done.rowcount == 0:
-        conn.execute(insert(crm_state).values(key=key, value=value, updated_at=now))
+        conn.execute(insert(crm_state).values(shop=shop, key=key, value=value, updated_at=now))
 
 
-def get_state(conn: Connection, key: str) -> Any:
-    return conn.execute(select(crm_state.c.value).where(crm_state.c.key == key)).scalar()
+def get_state(conn: Connection, key: str, *, shop: str) -> Any:
+    """``shop``'s crm_state value ``key``, or None."""
+    return conn.execute(
+        select(crm_state.c.value).where(crm_state.c.shop == shop, crm_state.c.key == key)
+    ).scalar()

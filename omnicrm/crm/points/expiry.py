@@ -4,7 +4,8 @@ A wallet's entries are replayed in time order. Every positive entry is a lot (an
 points given back by a cancelled order, a grant); spending takes from the oldest lot
 still holding points (first in, first out), a reversal or expiry from its own lot first.
 A lot whose expiry date has passed loses what is left of it in one ``expire`` entry keyed
-``expire:<the lot's event id>`` under the lot's source, so it happens once.
+``expire:<the lot's event id>`` under the lot's shop and source, so it happens once.
+Each shop's ledger expires on its own, with its own settings and its own progress mark.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Expired:
 
 @dataclass
 class _Lot:
+    shop: str
     source: str
     event_id: str
     connection: str
@@ -54,16 +56,16 @@ class _Lot:
     remaining: int
 
 
-def expire(conn: Connection, now: dt.datetime, settings: PointsSettings) -> Expired:
-    """Expire what is left of every lot whose expiry date is at or before ``now``.
+def expire(conn: Connection, now: dt.datetime, settings: PointsSettings, *, shop: str) -> Expired:
+    """Expire what is left of every lot of ``shop`` whose expiry date is at or before ``now``.
 
     Does nothing when ``settings.expiry_months`` is none (the shop has no expiry). Only
     wallets holding a lot that reached its date since the last run (or a lot written since)
-    are replayed; crm_state 'points_expiry' remembers where the last run got to.
+    are replayed; the shop's crm_state 'points_expiry' remembers where its last run got to.
     """
     if settings.expiry_months is None:
         return Expired()
-    mark = get_state(conn, STATE_KEY) or {}
+    mark = get_state(conn, STATE_KEY, shop=shop) or {}
     through = dt.datetime.fromisoformat(mark["through"]) if "through" in mark else None
     seen_id = int(mark.get("max_entry_id", 0))
     top = max_entry_id(conn)
@@ -71,11 +73,13 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings) -> Expi
     lot = points_entries
     done = points_entries.alias("done")
     due = [
+        lot.c.shop == shop,
         lot.c.points > 0,
         lot.c.expires_at.is_not(None),
         lot.c.expires_at <= now,
         lot.c.id <= top,
         ~exists().where(
+            done.c.shop == lot.c.shop,
             done.c.source == lot.c.source,
             done.c.event_id == prefixed("expire:", lot.c.event_id),
         ),
@@ -98,6 +102,8 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings) -> Expi
         .where(*due)
         .distinct()
     ).all()
+    # The wallets and loners found are the shop's: what is read of them next goes by
+    # profile and by connection, whose entries are all of the shop.
     wallets = sorted({r.profile_id for r in rows if r.profile_id is not None})
     loners = sorted({(r.connection, r.customer_id) for r in rows if r.profile_id is None})
 
@@ -134,14 +140,15 @@ def expire(conn: Connection, now: dt.datetime, settings: PointsSettings) -> Expi
             new.extend(_settle_grouped(result, "customer_id", now))
 
     insert_rows(conn, new)
-    refresh_since(conn, top)
+    refresh_since(conn, top, shop=shop)
     latest = now if through is None else max(now, through)
-    put_state(conn, STATE_KEY, {"through": latest.isoformat(), "max_entry_id": top}, now)
+    mark = {"through": latest.isoformat(), "max_entry_id": top}
+    put_state(conn, STATE_KEY, mark, now, shop=shop)
     return Expired(len(new), -sum(row["points"] for row in new))
 
 
 def pending(
-    conn: Connection, profile_id: int, now: dt.datetime, settings: PointsSettings
+    conn: Connection, profile_id: int, now: dt.datetime, settings: PointsSettings, *, shop: str
 ) -> list[dict[str, Any]]:
     """The expiries of one wallet due by ``now`` and not written yet (nothing is written).
 
@@ -153,7 +160,7 @@ def pending(
     result = conn.execute(
         select(profile_members.c.profile_id, points_entries)
         .select_from(member_join())
-        .where(profile_members.c.profile_id == profile_id)
+        .where(profile_members.c.profile_id == profile_id, profile_members.c.shop == shop)
         .order_by(points_entries.c.occurred_at, points_entries.c.id)
     ).mappings()
     return _settle(list(result), now)
@@ -188,6 +195,7 @@ def _settle(entries: Sequence[Any], now: dt.datetime) -> list[dict[str, Any]]:
             pay = min(debt, points)
             debt -= pay
             new = _Lot(
+                e["shop"],
                 e["source"],
                 e["event_id"],
                 e["connection"],
@@ -219,6 +227,7 @@ def _settle(entries: Sequence[Any], now: dt.datetime) -> list[dict[str, Any]]:
         debt += need
     return [
         {
+            "shop": lot.shop,
             "source": lot.source,
             "event_id": f"expire:{lot.event_id}",
             "connection": lot.connection,
@@ -249,7 +258,7 @@ def _target(entry: Any) -> tuple[str, str] | None:
     return None
 
 
-def run_expiry(store: Store, settings: PointsSettings, now: dt.datetime) -> Expired:
+def run_expiry(store: Store, settings: PointsSettings, now: dt.datetime, *, shop: str) -> Expired:
     """:func:`expire` as a whole command, in a transaction of its own (the nightly job)."""
     with store.engine.begin() as conn:
-        return expire(conn, now, settings)
+        return expire(conn, now, settings, shop=shop)

@@ -1,8 +1,9 @@
 """POS point events from CSV, written as ledger entries: all of a file or nothing.
 
 Columns (a header row names them, in any order): connection, customer_id, event_id,
-kind, points, occurred_at, and optionally order_id and note. Each event is keyed
-(connection, ``event:<event_id>``): importing the same file again writes nothing.
+kind, points, occurred_at, and optionally order_id and note. A file is imported into one
+shop: a connection of another shop in it is a problem of its row. Each event is keyed
+(shop, connection, ``event:<event_id>``): importing the same file again writes nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import datetime as dt
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
+from omnicrm.core.store.schema import connection_shops
 from omnicrm.crm.csv_import import (
     MAX_SHOWN,
     CsvImportError,
@@ -79,10 +81,16 @@ def import_point_events(
     path: Path,
     settings: PointsSettings | None = None,
     *,
+    shop: str,
     timezone: str = "Asia/Tokyo",
     encoding: str = "auto",
+    configured: Mapping[str, str] | None = None,
 ) -> ImportResult:
-    """Import the point events in the CSV at ``path``.
+    """Import the point events in the CSV at ``path`` into ``shop``'s ledger.
+
+    Each row's connection must be one of ``shop``'s: the shop the store has recorded for
+    it, else the one ``configured`` (connection -> shop, from the config) names; a
+    connection known to neither is taken as ``shop``'s (a POS that only sends files).
 
     ``points`` is a whole number (full-width digits and thousands separators are
     fine) of at most MAX_POINTS; earn must not be negative, redeem and expire take
@@ -97,7 +105,7 @@ def import_point_events(
     settings = settings or PointsSettings()
     zone = time_zone(timezone)
     try:
-        return _Import(conn, path, zone, settings, encoding).run()
+        return _Import(conn, path, zone, settings, encoding, shop, configured or {}).run()
     except CsvImportError as exc:
         raise PointsImportError.of(path, exc) from None
 
@@ -123,34 +131,67 @@ class _Import:
         zone: dt.tzinfo,
         settings: PointsSettings,
         encoding: str,
+        shop: str,
+        configured: Mapping[str, str],
     ) -> None:
         self.conn = conn
         self.path = path
         self.zone = zone
         self.settings = settings
+        self.shop = shop
+        self.configured = configured
+        self.shop_of: dict[str, str | None] = {}  # connection -> its shop, None: unknown
         self.reader = CsvReader(path, required=REQUIRED, optional=OPTIONAL, encoding=encoding)
 
     def entries(self, problems: Problems) -> Iterator[tuple[int, dict[str, Any]]]:
         for row in self.reader.rows(problems):
             entry = _row(row, self.reader.file, self.zone, self.settings, problems)
             if entry is not None:
+                entry["shop"] = self.shop
                 yield row.line, entry
+
+    def check_shops(self, batch: list[tuple[int, dict[str, Any]]], problems: Problems) -> None:
+        """A problem for each row whose connection belongs to another shop."""
+        names = sorted({e["connection"] for _, e in batch} - self.shop_of.keys())
+        if names:
+            found = self.conn.execute(
+                select(connection_shops.c.connection, connection_shops.c.shop).where(
+                    connection_shops.c.connection.in_(names)
+                )
+            )
+            stored = {name: shop for name, shop in found}
+            for name in names:
+                self.shop_of[name] = stored.get(name, self.configured.get(name))
+        for line, entry in batch:
+            owner = self.shop_of[entry["connection"]]
+            if owner is not None and owner != self.shop:
+                problems.add(
+                    CsvProblem(
+                        self.reader.file,
+                        line,
+                        "connection",
+                        f"{entry['connection']!r} is a connection of another shop, "
+                        f"not of {self.shop!r}",
+                    )
+                )
 
     def run(self) -> ImportResult:
         problems = Problems()
         rows = 0
         with SeenKeys() as seen:
             # The same event twice in a file is fine if it says the same thing.
-            for line, entry in self.entries(problems):
-                rows += 1
-                first = seen.first(_key(entry), line, repr(_content(entry)))
-                if first is not None and first[1] != repr(_content(entry)):
-                    self.problem(
-                        problems,
-                        line,
-                        f"{entry['event_id'][6:]!r} of {entry['source']!r} is already on line "
-                        f"{first[0]}, with different contents",
-                    )
+            for batch in batches(self.entries(problems)):
+                self.check_shops(batch, problems)
+                for line, entry in batch:
+                    rows += 1
+                    first = seen.first(_key(entry), line, repr(_content(entry)))
+                    if first is not None and first[1] != repr(_content(entry)):
+                        self.problem(
+                            problems,
+                            line,
+                            f"{entry['event_id'][6:]!r} of {entry['source']!r} is already on "
+                            f"line {first[0]}, with different contents",
+                        )
             problems.raise_if_any()
 
             before = max_entry_id(self.conn)
@@ -161,7 +202,7 @@ class _Import:
                 if seen.first_line(_key(entry)) == line
             )
             for batch in batches(fresh):
-                known = _recorded(self.conn, [_pair(e) for _, e in batch])
+                known = _recorded(self.conn, self.shop, [_pair(e) for _, e in batch])
                 new = []
                 for line, entry in batch:
                     stored = known.get(_pair(entry))
@@ -179,7 +220,7 @@ class _Import:
                     insert_rows(self.conn, new)
                     inserted += len(new)
             problems.raise_if_any()
-        refresh_since(self.conn, before)
+        refresh_since(self.conn, before, shop=self.shop)
         return ImportResult(rows, inserted, rows - inserted)
 
     def problem(self, problems: Problems, line: int, message: str) -> None:
@@ -199,32 +240,41 @@ def _content(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _recorded(
-    conn: Connection, keys: list[tuple[str, str]]
+    conn: Connection, shop: str, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """The contents of the events already in the ledger, by key."""
+    """The contents of the events already in ``shop``'s ledger, by key."""
     found: dict[tuple[str, str], tuple[Any, ...]] = {}
     pe = points_entries
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        result = conn.execute(
-            select(
-                pe.c.source,
-                pe.c.event_id,
-                pe.c.kind,
-                pe.c.points,
-                pe.c.connection,
-                pe.c.customer_id,
-                pe.c.order_id,
-            ).where(tuple_(pe.c.source, pe.c.event_id).in_(chunk))
-        )
-        for r in result:
-            found[(r.source, r.event_id)] = (
-                r.kind,
-                r.points,
-                r.connection,
-                r.customer_id,
-                r.order_id,
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        by_source.setdefault(source, []).append(event_id)
+    for source, event_ids in sorted(by_source.items()):
+        for start in range(0, len(event_ids), 500):
+            # shop = and source = before the IN list: SQLite probes the ledger's key
+            # (shop, source, event_id) per event; with a row-value IN it scans the ledger.
+            result = conn.execute(
+                select(
+                    pe.c.source,
+                    pe.c.event_id,
+                    pe.c.kind,
+                    pe.c.points,
+                    pe.c.connection,
+                    pe.c.customer_id,
+                    pe.c.order_id,
+                ).where(
+                    pe.c.shop == shop,
+                    pe.c.source == source,
+                    pe.c.event_id.in_(event_ids[start : start + 500]),
+                )
             )
+            for r in result:
+                found[(r.source, r.event_id)] = (
+                    r.kind,
+                    r.points,
+                    r.connection,
+                    r.customer_id,
+                    r.order_id,
+                )
     return found
 
 

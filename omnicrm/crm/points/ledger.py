@@ -1,8 +1,9 @@
 """The shared wallet: earning on orders, redeeming, adjusting, balances.
 
-Every entry hangs on a source customer (connection, customer_id) and is unique on
-(source, event_id); a profile's wallet is the sum over its members. All functions work on
-a SQLAlchemy ``Connection`` inside the caller's transaction.
+Every entry belongs to one shop, hangs on a source customer (connection, customer_id) of
+that shop and is unique on (shop, source, event_id); a profile's wallet is the sum over
+its members. Every function works within the shop it is given: a profile of another shop
+is unknown there. All work on a SQLAlchemy ``Connection`` inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
-    true,
     update,
 )
 
 from omnicrm.core.records import OrderStatus
-from omnicrm.core.store.schema import customers, orders
+from omnicrm.core.store.schema import connection_shops, customers, orders
 from omnicrm.crm.points._common import (
     MAX_ID,
     Entry,
@@ -96,6 +96,8 @@ def apply_order_points(
     now: dt.datetime,
     connection: str | None = None,
     customer_ids: Iterable[str] | None = None,
+    *,
+    shop: str,
 ) -> AppliedPoints:
     """Write the entries the orders call for and that are not in the ledger yet.
 
@@ -104,14 +106,19 @@ def apply_order_points(
     (``points_redeemed``) are ``redeem:<order id>``. An order later cancelled, refunded or
     returned gets ``reverse:earn:<order id>`` and ``reverse:redeem:<order id>`` undoing
     those. All keyed under the order's connection, so running it again writes nothing.
-    ``connection`` and ``customer_ids`` (of that connection) narrow it to those orders.
-    Balances of the profiles reached are refreshed.
+    Only ``shop``'s orders; ``connection`` and ``customer_ids`` (of that connection)
+    narrow it to those orders. Balances of the profiles reached are refreshed.
     """
     if not settings.enabled:
         return AppliedPoints()
     # Only orders of a customer: entries hang on one. (IS NOT NULL is not repeated beside
     # an IN list: SQLite would range-scan the index for it instead of probing the list.)
     scopes: list[ColumnElement[bool]]
+    if connection is not None:
+        # A connection's orders are all of its shop: no shop filter on them, which would
+        # tempt SQLite to walk the shop's (shop, placed_at) index instead of probing
+        # (connection, customer_id) for the few customers changed.
+        _check_connection(conn, connection, shop)
     if customer_ids is not None:
         if connection is None:
             raise ValueError("customer_ids needs the connection they belong to")
@@ -126,21 +133,33 @@ def apply_order_points(
     elif connection is not None:
         scopes = [and_(orders.c.connection == connection, orders.c.customer_id.is_not(None))]
     else:
-        scopes = [orders.c.customer_id.is_not(None)]
+        scopes = [and_(orders.c.shop == shop, orders.c.customer_id.is_not(None))]
     before = max_entry_id(conn)
     earned = redeemed = reversed_ = 0
     for scope in scopes:
-        earned += insert_select(conn, _earn_query(conn, settings, now, scope))
-        redeemed += insert_select(conn, _redeem_query(scope))
+        earned += insert_select(conn, _earn_query(conn, settings, now, scope, shop))
+        redeemed += insert_select(conn, _redeem_query(scope, shop))
         for kind in (EntryKind.EARN, EntryKind.REDEEM):
-            reversed_ += insert_select(conn, _reverse_query(conn, settings, kind, scope))
-    refresh_since(conn, before)
+            reversed_ += insert_select(conn, _reverse_query(conn, settings, kind, scope, shop))
+    refresh_since(conn, before, shop=shop)
     return AppliedPoints(earned, redeemed, reversed_)
 
 
-def _not_recorded(source: Any, event_id: Any) -> ColumnElement[bool]:
+def _check_connection(conn: Connection, connection: str, shop: str) -> None:
+    """ValueError when ``connection`` belongs to another shop than ``shop``."""
+    owner = conn.execute(
+        select(connection_shops.c.shop).where(connection_shops.c.connection == connection)
+    ).scalar()
+    if owner is not None and owner != shop:
+        raise ValueError(f"connection {connection!r} belongs to another shop, not {shop!r}")
+
+
+def _not_recorded(shop: str, source: Any, event_id: Any) -> ColumnElement[bool]:
+    # The shop first: the ledger's unique key (shop, source, event_id) answers it.
     seen = points_entries.alias("seen")
-    return ~exists().where(seen.c.source == source, seen.c.event_id == event_id)
+    return ~exists().where(
+        seen.c.shop == shop, seen.c.source == source, seen.c.event_id == event_id
+    )
 
 
 def _units(column: Any) -> Any:
@@ -204,7 +223,11 @@ def _rule_points(settings: PointsSettings) -> Any:
 
 
 def _earn_query(
-    conn: Connection, settings: PointsSettings, now: dt.datetime, scope: ColumnElement[bool]
+    conn: Connection,
+    settings: PointsSettings,
+    now: dt.datetime,
+    scope: ColumnElement[bool],
+    shop: str,
 ) -> Any:
     by_rule: list[ColumnElement[bool]] = [
         orders.c.currency == settings.currency,
@@ -234,6 +257,7 @@ def _earn_query(
     if settings.expiry_months is not None:
         expires = sql_plus_months(conn, candidates.c.placed_at, settings.expiry_months)
     return select(
+        literal(shop),
         candidates.c.connection,
         event_id,
         candidates.c.connection,
@@ -244,12 +268,13 @@ def _earn_query(
         expires,
         candidates.c.id,
         null(),
-    ).where(candidates.c.points > 0, _not_recorded(candidates.c.connection, event_id))
+    ).where(candidates.c.points > 0, _not_recorded(shop, candidates.c.connection, event_id))
 
 
-def _redeem_query(scope: ColumnElement[bool]) -> Any:
+def _redeem_query(scope: ColumnElement[bool], shop: str) -> Any:
     event_id = prefixed("redeem:", orders.c.id)
     return select(
+        literal(shop),
         orders.c.connection,
         event_id,
         orders.c.connection,
@@ -264,12 +289,16 @@ def _redeem_query(scope: ColumnElement[bool]) -> Any:
         scope,
         orders.c.status.in_(PURCHASE_STATUSES),
         orders.c.points_redeemed > 0,
-        _not_recorded(orders.c.connection, event_id),
+        _not_recorded(shop, orders.c.connection, event_id),
     )
 
 
 def _reverse_query(
-    conn: Connection, settings: PointsSettings, kind: EntryKind, scope: ColumnElement[bool]
+    conn: Connection,
+    settings: PointsSettings,
+    kind: EntryKind,
+    scope: ColumnElement[bool],
+    shop: str,
 ) -> Any:
     """Undo the earn (or redemption) of orders now cancelled, refunded or returned."""
     target = points_entries.alias("target")
@@ -280,6 +309,7 @@ def _reverse_query(
     already_expired = (
         select(expired.c.points)
         .where(
+            expired.c.shop == shop,
             expired.c.source == target.c.source,
             expired.c.event_id == prefixed("expire:", target.c.event_id),
         )
@@ -291,6 +321,7 @@ def _reverse_query(
         expires = sql_plus_months(conn, undone_at, settings.expiry_months)
     return (
         select(
+            literal(shop),
             target.c.source,
             event_id,
             target.c.connection,
@@ -306,27 +337,29 @@ def _reverse_query(
             orders.join(
                 target,
                 and_(
+                    target.c.shop == shop,
                     target.c.source == orders.c.connection,
                     target.c.event_id == prefixed(f"{kind.value}:", orders.c.id),
                 ),
             )
         )
-        .where(scope, orders.c.status.in_(UNDONE), _not_recorded(target.c.source, event_id))
+        .where(scope, orders.c.status.in_(UNDONE), _not_recorded(shop, target.c.source, event_id))
     )
 
 
 # -- operator and caller entries ------------------------------------------------------------
 
 
-def primary_member(conn: Connection, profile_id: int) -> tuple[str, str]:
+def primary_member(conn: Connection, profile_id: int, *, shop: str) -> tuple[str, str]:
     """The source customer new redemptions and adjustments of a profile hang on.
 
     The member whose customer record was updated most recently (ties: by connection and
     id), so points follow the account the person actually uses; a member whose record is
     gone counts as the oldest. Holds the profile until the transaction ends (a row lock on
     PostgreSQL, the write lock on SQLite), so a balance read next stays true.
+    UnknownProfileError when ``shop`` has no such profile.
     """
-    _lock_profile(conn, profile_id)
+    _lock_profile(conn, profile_id, shop)
     row = conn.execute(
         select(profile_members.c.connection, profile_members.c.record_id)
         .select_from(
@@ -362,32 +395,34 @@ def redeem(
     source: str = OPERATOR,
     note: str | None = None,
     settings: PointsSettings | None = None,
+    shop: str,
 ) -> Entry:
     """Spend ``points`` from the profile's wallet; refuses to overdraw it.
 
     With ``settings``, points whose expiry date has come by ``now`` expire first, so
     they cannot be spent.
 
-    Keyed (``source``, ``redeem:<event_id>``): the same event again returns the entry
-    already recorded and spends nothing. Without an event id every call is a new one.
+    Keyed (``shop``, ``source``, ``redeem:<event_id>``): the same event again returns the
+    entry already recorded and spends nothing. Without an event id every call is a new one.
     """
     if points <= 0:
         raise PointsError(f"points to redeem must be positive, got {points}")
     key = _caller_key(EntryKind.REDEEM, event_id)
-    connection, customer_id = primary_member(conn, profile_id)  # holds the wallet
-    found = _recorded(conn, source, key)
+    connection, customer_id = primary_member(conn, profile_id, shop=shop)  # holds the wallet
+    found = _recorded(conn, shop, source, key)
     if found is not None:
         return _same_or_conflict(conn, found, profile_id, EntryKind.REDEEM, -points)
     now = now or utc_now()
     if settings is not None:
         # Points past their date are gone before anything is spent from the wallet.
-        insert_rows(conn, pending(conn, profile_id, now, settings))
+        insert_rows(conn, pending(conn, profile_id, now, settings, shop=shop))
     available = _wallet_total(conn, profile_id)
     if points > available:
         raise InsufficientPointsError(profile_id, points, available)
     return _record(
         conn,
         profile_id,
+        shop=shop,
         source=source,
         event_id=key,
         connection=connection,
@@ -410,10 +445,11 @@ def adjust(
     now: dt.datetime | None = None,
     source: str = OPERATOR,
     expires_at: dt.datetime | None = None,
+    shop: str,
 ) -> Entry:
     """Add (or, negative, take away) points by hand, with the reason in ``note``.
 
-    Keyed (``source``, ``adjust:<event_id>``) like :func:`redeem`. May take a wallet
+    Keyed (``shop``, ``source``, ``adjust:<event_id>``) like :func:`redeem`. May take a wallet
     below zero (a correction is a correction). Granted points never expire unless
     ``expires_at`` says when.
     """
@@ -422,13 +458,14 @@ def adjust(
     if not note.strip():
         raise PointsError("an adjustment needs a note saying why")
     key = _caller_key(EntryKind.ADJUST, event_id)
-    connection, customer_id = primary_member(conn, profile_id)  # holds the wallet
-    found = _recorded(conn, source, key)
+    connection, customer_id = primary_member(conn, profile_id, shop=shop)  # holds the wallet
+    found = _recorded(conn, shop, source, key)
     if found is not None:
         return _same_or_conflict(conn, found, profile_id, EntryKind.ADJUST, points)
     return _record(
         conn,
         profile_id,
+        shop=shop,
         source=source,
         event_id=key,
         connection=connection,
@@ -449,11 +486,13 @@ def _caller_key(kind: EntryKind, event_id: str | None) -> str:
     return f"{kind.value}:{event_id}"
 
 
-def _recorded(conn: Connection, source: str, event_id: str) -> Entry | None:
+def _recorded(conn: Connection, shop: str, source: str, event_id: str) -> Entry | None:
     row = (
         conn.execute(
             select(points_entries).where(
-                points_entries.c.source == source, points_entries.c.event_id == event_id
+                points_entries.c.shop == shop,
+                points_entries.c.source == source,
+                points_entries.c.event_id == event_id,
             )
         )
         .mappings()
@@ -482,31 +521,43 @@ def _same_or_conflict(
 
 def _record(conn: Connection, profile_id: int, **values: Any) -> Entry:
     insert_rows(conn, [values])
-    entry = _recorded(conn, values["source"], values["event_id"])
+    entry = _recorded(conn, values["shop"], values["source"], values["event_id"])
     assert entry is not None  # just written in this transaction
     refresh_where(conn, profiles.c.id == profile_id)
     return entry
 
 
-def _lock_profile(conn: Connection, profile_id: int) -> None:
-    """Check the profile exists and hold it until the transaction ends, so two
+def _lock_profile(conn: Connection, profile_id: int, shop: str) -> None:
+    """Check ``shop`` has the profile and hold it until the transaction ends, so two
     redemptions of one wallet cannot both pass the balance check."""
+    mine = and_(profiles.c.id == profile_id, profiles.c.shop == shop)
     if conn.dialect.name == "sqlite":
         # A write (of nothing) takes SQLite's write lock before the balance is read; a
         # read alone would not, and another writer could spend the same points meanwhile.
-        written = conn.execute(
-            update(profiles).where(profiles.c.id == profile_id).values(id=profiles.c.id)
-        )
+        written = conn.execute(update(profiles).where(mine).values(id=profiles.c.id))
         found = written.rowcount > 0
     else:
         found = (
-            conn.execute(
-                select(profiles.c.id).where(profiles.c.id == profile_id).with_for_update()
-            ).first()
-            is not None
+            conn.execute(select(profiles.c.id).where(mine).with_for_update()).first() is not None
         )
     if not found:
-        raise UnknownProfileError(f"no profile {profile_id}")
+        raise UnknownProfileError(_unknown(profile_id, shop))
+
+
+def _unknown(profile_id: int, shop: str) -> str:
+    # The same words whether the id is free or another shop's: nothing of it shows here.
+    return f"no profile {profile_id} in shop {shop!r}"
+
+
+def _check_profile(conn: Connection, profile_id: int, shop: str) -> None:
+    # Once the profile is known to be the shop's, its wallet is read through its members
+    # (all of the shop) with no shop filter on the ledger: one would tempt SQLite to walk
+    # the shop's whole ledger by its (shop, source, event_id) key.
+    found = conn.execute(
+        select(profiles.c.id).where(profiles.c.id == profile_id, profiles.c.shop == shop)
+    ).first()
+    if found is None:
+        raise UnknownProfileError(_unknown(profile_id, shop))
 
 
 def _wallet_total(conn: Connection, profile_id: int) -> int:
@@ -528,16 +579,17 @@ def balance(
     *,
     now: dt.datetime | None = None,
     settings: PointsSettings | None = None,
+    shop: str,
 ) -> Balance:
     """The profile's wallet: in total and per connection of its members.
 
     With ``now`` and ``settings``, points whose expiry date has come by ``now`` are left
     out even when no expiry run has written them yet (read-only: nothing is written).
     Without, the ledger as recorded. Every screen showing a balance passes both.
+    UnknownProfileError when ``shop`` has no such profile.
     """
-    if conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id)).first() is None:
-        raise UnknownProfileError(f"no profile {profile_id}")
-    due = pending(conn, profile_id, now, settings) if now and settings else []
+    _check_profile(conn, profile_id, shop)
+    due = pending(conn, profile_id, now, settings, shop=shop) if now and settings else []
     rows = conn.execute(
         select(points_entries.c.connection, func.sum(points_entries.c.points))
         .select_from(member_join())
@@ -551,10 +603,10 @@ def balance(
     return Balance(profile_id, sum(by_connection.values()), by_connection)
 
 
-def history(conn: Connection, profile_id: int) -> list[Entry]:
-    """Every entry of the profile's wallet, oldest first."""
-    if conn.execute(select(profiles.c.id).where(profiles.c.id == profile_id)).first() is None:
-        raise UnknownProfileError(f"no profile {profile_id}")
+def history(conn: Connection, profile_id: int, *, shop: str) -> list[Entry]:
+    """Every entry of the profile's wallet, oldest first (UnknownProfileError when
+    ``shop`` has no such profile)."""
+    _check_profile(conn, profile_id, shop)
     result = conn.execute(
         select(points_entries)
         .select_from(member_join())
@@ -564,17 +616,22 @@ def history(conn: Connection, profile_id: int) -> list[Entry]:
     return [entry_from_row(row) for row in result]
 
 
-def refresh_balances(conn: Connection, profile_ids: Iterable[int] | None = None) -> int:
-    """Write profiles.points_balance from the ledger (all profiles, or those given).
+def refresh_balances(
+    conn: Connection, profile_ids: Iterable[int] | None = None, *, shop: str
+) -> int:
+    """Write profiles.points_balance from the ledger (all of ``shop``'s profiles, or those
+    of them given).
 
     Needed after anything that changes which source customers a profile holds (a merge,
     an unmerge); the ledger's own writers refresh the profiles they reach. Returns how
     many profiles were updated.
     """
     if profile_ids is None:
-        return refresh_where(conn, true())
+        return refresh_where(conn, profiles.c.shop == shop)
     ids = sorted(set(profile_ids))
     return sum(
-        refresh_where(conn, profiles.c.id.in_(ids[start : start + _CHUNK]))
+        refresh_where(
+            conn, and_(profiles.c.shop == shop, profiles.c.id.in_(ids[start : start + _CHUNK]))
+        )
         for start in range(0, len(ids), _CHUNK)
     )

@@ -1,4 +1,4 @@
-"""Reconciliation: the balance a platform reports against the ledger's."""
+"""Reconciliation: the balance a platform reports against the ledger's, one shop at a time."""
 
 from __future__ import annotations
 
@@ -43,21 +43,24 @@ class Reconciliation:
     differences: list[Discrepancy]
 
 
-def reconcile(conn: Connection, settings: PointsSettings) -> list[Discrepancy]:
-    """Every source customer whose reported balance (customers.points) differs from the
-    ledger: that member's own entries, or the whole wallet of its profile, per
+def reconcile(conn: Connection, settings: PointsSettings, *, shop: str) -> list[Discrepancy]:
+    """Every source customer of ``shop`` whose reported balance (customers.points) differs
+    from the ledger: that member's own entries, or the whole wallet of its profile, per
     ``settings.reconcile_against``. Sorted by connection and customer id."""
-    return _compare(conn, settings)[1]
+    return _compare(conn, settings, shop)[1]
 
 
-def _compare(conn: Connection, settings: PointsSettings) -> tuple[int, list[Discrepancy]]:
-    reporting = customers.c.points.is_not(None)
+def _compare(
+    conn: Connection, settings: PointsSettings, shop: str
+) -> tuple[int, list[Discrepancy]]:
+    reporting = and_(customers.c.shop == shop, customers.c.points.is_not(None))
     own = (
         select(
             points_entries.c.connection,
             points_entries.c.customer_id,
             func.sum(points_entries.c.points).label("points"),
         )
+        .where(points_entries.c.shop == shop)
         .group_by(points_entries.c.connection, points_entries.c.customer_id)
         .subquery("own")
     )
@@ -90,7 +93,10 @@ def _compare(conn: Connection, settings: PointsSettings) -> tuple[int, list[Disc
                 func.sum(points_entries.c.points).label("points"),
             )
             .select_from(member_join())
-            .where(profile_members.c.profile_id.in_(reporting_profiles))
+            .where(
+                points_entries.c.shop == shop,
+                profile_members.c.profile_id.in_(reporting_profiles),
+            )
             .group_by(profile_members.c.profile_id)
             .subquery("wallet")
         )
@@ -117,12 +123,14 @@ def _compare(conn: Connection, settings: PointsSettings) -> tuple[int, list[Disc
     ]
 
 
-def run_reconciliation(store: Store, settings: PointsSettings, now: dt.datetime) -> Reconciliation:
-    """Reconcile as a whole command (the nightly job) and record the outcome in crm_state
-    'points_reconciliation': {ran_at, against, checked, count, differences (the first
-    1000, each with its difference), truncated}."""
+def run_reconciliation(
+    store: Store, settings: PointsSettings, now: dt.datetime, *, shop: str
+) -> Reconciliation:
+    """Reconcile ``shop`` as a whole command (the nightly job) and record the outcome in
+    the shop's crm_state 'points_reconciliation': {ran_at, against, checked, count,
+    differences (the first 1000, each with its difference), truncated}."""
     with store.engine.begin() as conn:
-        checked, found = _compare(conn, settings)
+        checked, found = _compare(conn, settings, shop)
         recorded = [{**asdict(d), "difference": d.difference} for d in found[:MAX_RECORDED]]
         put_state(
             conn,
@@ -136,11 +144,12 @@ def run_reconciliation(store: Store, settings: PointsSettings, now: dt.datetime)
                 "truncated": len(found) > MAX_RECORDED,
             },
             now,
+            shop=shop,
         )
     return Reconciliation(now, settings.reconcile_against, checked, found)
 
 
-def last_reconciliation(conn: Connection) -> dict[str, object] | None:
-    """What the last run recorded (see :func:`run_reconciliation`), or None."""
-    value = get_state(conn, STATE_KEY)
+def last_reconciliation(conn: Connection, *, shop: str) -> dict[str, object] | None:
+    """What the last run in ``shop`` recorded (see :func:`run_reconciliation`), or None."""
+    value = get_state(conn, STATE_KEY, shop=shop)
     return dict(value) if value is not None else None

@@ -273,11 +273,11 @@ def _exchange_client_credentials(settings: ShopifySettings) -> _Token:
     try:
         with httpx.Client(transport=transport, timeout=settings.timeout) as http:
             result = app.exchange_using_client_credentials(
-                settings.shop.removesuffix(".myshopify.com"), http_client=http
+                settings.domain.removesuffix(".myshopify.com"), http_client=http
             )
     except ValueError as exc:  # a 200 whose body is not JSON
         raise TransientError(
-            f"Shopify's token endpoint for {settings.shop} sent malformed JSON"
+            f"Shopify's token endpoint for {settings.domain} sent malformed JSON"
         ) from exc
     if result.ok and result.access_token is not None and result.access_token.token:
         expires = None
@@ -288,15 +288,15 @@ def _exchange_client_credentials(settings: ShopifySettings) -> _Token:
         return _Token(result.access_token.token, expires)
     code = result.log.code
     if code == "network_error":
-        raise TransientError(f"cannot reach Shopify's token endpoint for {settings.shop}")
+        raise TransientError(f"cannot reach Shopify's token endpoint for {settings.domain}")
     if code == "invalid_client":
         raise AuthError(
-            f"Shopify refused the app's client credentials for {settings.shop} "
+            f"Shopify refused the app's client credentials for {settings.domain} "
             "(invalid_client): check client_id and client_secret, and that the app is "
             "installed on the shop"
         )
     raise AuthError(
-        f"Shopify refused the client-credentials exchange for {settings.shop} ({code}); "
+        f"Shopify refused the client-credentials exchange for {settings.domain} ({code}); "
         "check client_id and client_secret in the connection's settings"
     )
 
@@ -306,7 +306,7 @@ class _Credentials:
 
     def __init__(self, settings: ShopifySettings) -> None:
         self._settings = settings
-        self._key = (settings.base_url, settings.shop, settings.client_id or "")
+        self._key = (settings.base_url, settings.domain, settings.client_id or "")
 
     @property
     def renewable(self) -> bool:
@@ -397,7 +397,7 @@ class ShopifyClient:
         self.requests = 0
 
     def __repr__(self) -> str:
-        return f"ShopifyClient({self.settings.shop!r})"  # never the token
+        return f"ShopifyClient({self.settings.domain!r})"  # never the token
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -509,7 +509,7 @@ class ShopifyClient:
         except httpx.TimeoutException as exc:
             raise _Again(
                 "transient",
-                f"Shopify ({self.settings.shop}) did not answer {operation} within "
+                f"Shopify ({self.settings.domain}) did not answer {operation} within "
                 f"{self.settings.timeout:g}s",
             ) from exc
         except httpx.RequestError as exc:
@@ -528,9 +528,9 @@ class ShopifyClient:
             raise AuthError(self._auth_message(status, reply))
         if status == 404:
             raise ConfigError(
-                f"{self.endpoint} does not exist (HTTP 404): is {self.settings.shop} the "
+                f"{self.endpoint} does not exist (HTTP 404): is {self.settings.domain} the "
                 "shop's myshopify domain, and the app installed on it?",
-                key="api_url" if self.settings.api_url else "shop",
+                key="api_url" if self.settings.api_url else "domain",
             )
         error = error_for_status(reply, "Shopify", action=operation, detail=_message(reply))
         if isinstance(error, RateLimitedError):  # 429: waited out here if short
@@ -559,7 +559,7 @@ class ShopifyClient:
             if code == "THROTTLED":
                 raise _Again("throttled", f"{operation} THROTTLED", hint=requested)
             if code == "ACCESS_DENIED":
-                raise AuthError(_scope_message(self.settings.shop, errors, message))
+                raise AuthError(_scope_message(self.settings.domain, errors, message))
             if code in ("INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE"):
                 raise _Again("transient", f"Shopify failed on {operation} ({code}: {message})")
             raise SyncError(
@@ -635,12 +635,12 @@ class ShopifyClient:
         scope = _scope_in(detail)
         if scope:
             return (
-                f"the Shopify app on {self.settings.shop} lacks the {scope} scope "
+                f"the Shopify app on {self.settings.domain} lacks the {scope} scope "
                 f"(HTTP {status}: {detail}); grant it in the app's settings"
             )
         what = "access token" if self.settings.access_token else "client credentials"
         return (
-            f"Shopify rejected the {what} for {self.settings.shop} (HTTP {status}: "
+            f"Shopify rejected the {what} for {self.settings.domain} (HTTP {status}: "
             f"{detail}); check the connection's settings"
         )
 

@@ -52,18 +52,19 @@ HISTORY_WINDOW = dt.timedelta(days=60)
 """How far back Shopify shows orders to an app without ``read_all_orders``."""
 
 
-def sandbox() -> AbstractContextManager[Mapping[str, Any]]:
-    """Start the local Shopify emulator; its context yields a connection's settings."""
+def sandbox(*, client: int = 0) -> AbstractContextManager[Mapping[str, Any]]:
+    """Start the local Shopify emulator; its context yields a connection's settings.
+    ``client`` > 0: another client business's store whose customers partly overlap."""
     # Imported on use: the emulator (a server, seeded data) is heavy, and `omnicrm
     # plugins` or a sync of a real shop must load without it.
     module = importlib.import_module("omnicrm.plugins.shopify.sandbox")
-    start: Callable[[], AbstractContextManager[Mapping[str, Any]]] = module.sandbox
-    return start()
+    start: Callable[..., AbstractContextManager[Mapping[str, Any]]] = module.sandbox
+    return start(client=client)
 
 
 def describe(settings: BaseModel) -> str:
     """Where a connection points: its shop's myshopify domain."""
-    return cast(ShopifySettings, settings).shop
+    return cast(ShopifySettings, settings).domain
 
 
 CHANNEL = ChannelType(
@@ -114,7 +115,7 @@ def _read(ctx: StreamContext[BaseModel], stream: Stream) -> Iterator[Customer | 
         else:
             yield from _paged(client, ctx, stream, settings)
         ctx.logger.info(
-            "shopify: %s of %s read in %d requests", stream, settings.shop, client.requests
+            "shopify: %s of %s read in %d requests", stream, settings.domain, client.requests
         )
 
 
@@ -136,7 +137,7 @@ def _check_order_history(
         ctx.logger.info(
             "shopify: %s has no read_all_orders scope: changes to orders older than 60 "
             "days (a late refund) are not visible to omnicrm",
-            settings.shop,
+            settings.domain,
         )
         return
     asked = (
@@ -145,7 +146,7 @@ def _check_order_history(
         else f"orders changed since {ctx.since:%Y-%m-%d}"
     )
     message = (
-        f"the Shopify app on {settings.shop} needs the read_all_orders scope for {asked}: "
+        f"the Shopify app on {settings.domain} needs the read_all_orders scope for {asked}: "
         "without it Shopify shows only the last 60 days of orders, and older ones would "
         "be missing without a trace. Grant read_all_orders in the app's settings "
         "(Shopify admin > Settings > Apps and sales channels > Develop apps > "
@@ -157,7 +158,7 @@ def _check_order_history(
     ctx.logger.warning(
         "shopify: %s has no read_all_orders scope; recent_orders_only is set, so only "
         "orders of the last 60 days are imported",
-        settings.shop,
+        settings.domain,
     )
 
 

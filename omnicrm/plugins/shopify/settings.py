@@ -1,8 +1,9 @@
-"""Settings of one Shopify connection (one shop)."""
+"""Settings of one Shopify connection (one Shopify store)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -14,7 +15,11 @@ class ShopifySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    shop: str = Field(description="The shop's myshopify domain, e.g. 'tokyo-tea.myshopify.com'.")
+    # Keys of older configs, still read (with a warning from the config loader): `shop`
+    # was the domain until a connection's `shop` came to name the client business.
+    renamed_settings: ClassVar[dict[str, str]] = {"shop": "domain"}
+
+    domain: str = Field(description="The store's myshopify domain, e.g. 'tokyo-tea.myshopify.com'.")
     access_token: SecretStr | None = Field(
         default=None, description="Admin API access token of a custom app."
     )
@@ -26,7 +31,7 @@ class ShopifySettings(BaseModel):
     )
     api_url: str | None = Field(
         default=None,
-        description="Where the Admin API answers; default https://SHOP (sandboxes set it).",
+        description="Where the Admin API answers; default https://DOMAIN (sandboxes set it).",
     )
     page_size: int = Field(
         default=250,
@@ -71,7 +76,19 @@ class ShopifySettings(BaseModel):
     )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
 
-    @field_validator("shop")
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for old, new in cls.renamed_settings.items():
+            if old in data:
+                if new in data:
+                    raise ValueError(f"give {new!r} only: {old!r} is its old name")
+                data = {new if k == old else k: v for k, v in data.items()}
+        return data
+
+    @field_validator("domain")
     @classmethod
     def _myshopify_domain(cls, value: str) -> str:
         value = value.strip().lower().removeprefix("https://").rstrip("/")
@@ -88,4 +105,4 @@ class ShopifySettings(BaseModel):
     @property
     def base_url(self) -> str:
         """The Admin API's origin: the sandbox's when set, else the shop's own."""
-        return (self.api_url or f"https://{self.shop}").rstrip("/")
+        return (self.api_url or f"https://{self.domain}").rstrip("/")

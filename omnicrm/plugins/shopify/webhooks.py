@@ -83,7 +83,7 @@ class ShopifyWebhooks:
             (
                 c
                 for c in connections
-                if isinstance(c.settings, ShopifySettings) and c.settings.shop == domain
+                if isinstance(c.settings, ShopifySettings) and c.settings.domain == domain
             ),
             None,
         )
@@ -124,9 +124,9 @@ class ShopifyWebhooks:
             raise WebhookInvalid(
                 f"the body is not a {topic} payload: {_describe(exc)}", **where
             ) from None
-        if isinstance(parsed, ShopRedactPayload) and parsed.shop_domain.lower() != settings.shop:
+        if isinstance(parsed, ShopRedactPayload) and parsed.shop_domain.lower() != settings.domain:
             raise WebhookInvalid(
-                f"{topic} names another shop than the connection's ({settings.shop})", **where
+                f"{topic} names another shop than the connection's ({settings.domain})", **where
             )
         customer_id, record_id = _subjects(parsed)
         return WebhookEvent(

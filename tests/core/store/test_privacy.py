@@ -130,7 +130,7 @@ def test_a_redaction_clears_the_profile_at_once_and_counts_stay_exact(store: Sto
     store.redact_customer("shop", "c1")
     # Before any refresh (refresh_after_sync may be off): the profile forgot them.
     with store.engine.connect() as conn:
-        assert find_profiles(conn, "c1@example.jp") == []
+        assert find_profiles(conn, "c1@example.jp", shop=DEFAULT_SHOP) == []
         assert (
             conn.execute(
                 select(func.count())
@@ -141,9 +141,9 @@ def test_a_redaction_clears_the_profile_at_once_and_counts_stay_exact(store: Sto
         )
     refresh(store, now=T0 + dt.timedelta(minutes=1))
     with store.engine.connect() as conn:
-        assert profile_of(conn, "shop", "c1") is None
-        assert {n: c.count for n, c in latest_counts(conn, shop=DEFAULT_SHOP).items()} == count_all(
-            conn, T0 + dt.timedelta(minutes=1), shop=DEFAULT_SHOP
+        assert profile_of(conn, "shop", "c1", shop=DEFAULT_SHOP) is None
+        assert {n: c.count for n, c in latest_counts(conn, shop=DEFAULT_SHOP).items()} == (
+            count_all(conn, T0 + dt.timedelta(minutes=1), shop=DEFAULT_SHOP)
         )
 
 

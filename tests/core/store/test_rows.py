@@ -36,7 +36,8 @@ ORDER = Order.model_validate(
 
 def test_value_columns_are_the_tables_columns() -> None:
     # A column missing here fails the encoder; one too many would be dropped silently.
-    assert sorted([*rows.ORDER_COLUMNS, "synced_at"]) == sorted(orders.columns.keys())
+    # The store gives every row of a batch its shop and sync time.
+    assert sorted([*rows.ORDER_COLUMNS, "shop", "synced_at"]) == sorted(orders.columns.keys())
     assert sorted(rows.LINE_COLUMNS) == sorted(order_lines.columns.keys())
 
 
@@ -44,9 +45,9 @@ def test_value_columns_are_the_tables_columns() -> None:
 def test_values_encode_as_the_row_dicts_do(url: str) -> None:
     writers = table_writers.writers(create_engine(url))
     order_writer, line_writer = writers(orders), writers(order_lines)
-    from_dicts = order_writer.encode([rows.order_row("shop", ORDER, NOW)], {})
+    from_dicts = order_writer.encode([rows.order_row("shop", ORDER, NOW)], {"shop": "tea"})
     from_values = order_writer.encode(
-        [rows.order_values("shop", ORDER)], {"synced_at": NOW}, rows.ORDER_COLUMNS
+        [rows.order_values("shop", ORDER)], {"shop": "tea", "synced_at": NOW}, rows.ORDER_COLUMNS
     )
     assert _plain(from_values) == _plain(from_dicts)
     lines = line_writer.encode(rows.line_values("shop", ORDER), {}, rows.LINE_COLUMNS)
@@ -60,8 +61,10 @@ def test_rows_read_from_records_encode_as_the_row_dicts_do(url: str) -> None:
     order_writer, line_writer = writers(orders), writers(order_lines)
     other = ORDER.model_copy(update={"id": "gid://shopify/Order/2", "lines": ORDER.lines[::-1]})
     records = [ORDER, other]
-    from_dicts = order_writer.encode([rows.order_row("shop", o, NOW) for o in records], {})
-    same = {"connection": "shop", "synced_at": NOW}
+    from_dicts = order_writer.encode(
+        [rows.order_row("shop", o, NOW) for o in records], {"shop": "tea"}
+    )
+    same = {"shop": "tea", "connection": "shop", "synced_at": NOW}
     from_records = order_writer.encode_records(records, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
     assert _plain(from_records) == _plain(from_dicts)
     lines = line_writer.encode_records(

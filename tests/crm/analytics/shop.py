@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, insert
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Order, OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.crm.schema import profile_members, profiles
@@ -34,14 +34,16 @@ def add_profile(
     family_name: str | None = None,
     given_name: str | None = None,
     connection: str = CONNECTION,
+    shop: str = DEFAULT_SHOP,
     **columns: object,
 ) -> int:
-    """A profile whose source customers are ``members`` (record ids in ``connection``);
-    ``columns`` sets further profiles columns (prefecture=...)."""
+    """A profile of ``shop`` whose source customers are ``members`` (record ids in
+    ``connection``); ``columns`` sets further profiles columns (prefecture=...)."""
     now = dt.datetime.now(dt.UTC)
     profile_id: int = conn.execute(
         insert(profiles)
         .values(
+            shop=shop,
             email=email,
             phone=phone,
             family_name=family_name,
@@ -58,6 +60,7 @@ def add_profile(
                 {
                     "connection": connection,
                     "record_id": m,
+                    "shop": shop,
                     "profile_id": profile_id,
                     "joined_at": now,
                 }

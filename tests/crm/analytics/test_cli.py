@@ -126,7 +126,7 @@ def test_clv_fit_and_report(config: Path, store: Store) -> None:
     assert before.exit_code == 0 and "no CLV model fitted yet" in before.output
     fitted = report(config, "clv", "--fit", "--limit", "3")
     assert fitted.exit_code == 0, fitted.output
-    assert "CLV fit: fitted on 60 customers" in fitted.output
+    assert "CLV fit of shop default: fitted on 60 customers" in fitted.output
     assert "BG/NBD r=" in fitted.output and "top 10%" in fitted.output
     as_csv = report(config, "clv", "--format", "csv", "--limit", "3").stdout
     tables = as_csv.split("\n\n")

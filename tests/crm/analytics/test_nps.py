@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.analytics.nps import (
     import_nps_csv,
@@ -64,7 +65,7 @@ def stored(store: Store) -> dict[str, tuple[int | None, int, str | None]]:
 def test_import_matches_respondents_and_keeps_the_unmatched(people: Store, tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     with people.engine.begin() as conn:
-        result = import_nps_csv(conn, path, source="survey-2024-05")
+        result = import_nps_csv(conn, path, source="survey-2024-05", shop=DEFAULT_SHOP)
     assert (result.rows, result.inserted, result.updated, result.unchanged) == (6, 6, 0, 0)
     assert stored(people) == {
         "r1": (1, 10, "最高でした"),
@@ -92,18 +93,18 @@ def test_import_again_is_idempotent_and_updates_changed_answers(
 ) -> None:
     path = write(tmp_path, GOOD)
     with people.engine.begin() as conn:
-        import_nps_csv(conn, path)
+        import_nps_csv(conn, path, shop=DEFAULT_SHOP)
     with people.engine.begin() as conn:
-        again = import_nps_csv(conn, path)
+        again = import_nps_csv(conn, path, shop=DEFAULT_SHOP)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 6)
     changed = write(tmp_path, GOOD.replace("r3,,,2,8,", "r3,,,2,3,"), "changed.csv")
     with people.engine.begin() as conn:
-        third = import_nps_csv(conn, changed)
+        third = import_nps_csv(conn, changed, shop=DEFAULT_SHOP)
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 5)
     assert stored(people)["r3"] == (2, 3, None)
     # Another source keeps its own ids.
     with people.engine.begin() as conn:
-        other = import_nps_csv(conn, path, source="other-survey")
+        other = import_nps_csv(conn, path, source="other-survey", shop=DEFAULT_SHOP)
     assert other.inserted == 6
     assert len(stored(people)) == 6 and count(people) == 12
 
@@ -133,7 +134,7 @@ def test_a_bad_row_names_file_line_and_field_and_writes_nothing(
 ) -> None:
     path = write(tmp_path, GOOD + row + "\n")
     with pytest.raises(CsvImportError) as caught, people.engine.begin() as conn:
-        import_nps_csv(conn, path)
+        import_nps_csv(conn, path, shop=DEFAULT_SHOP)
     assert f"{path}:9:{field}: {message}" in str(caught.value)
     assert "nothing was imported" in str(caught.value)
     assert count(people) == 0
@@ -147,26 +148,26 @@ def test_header_problems_and_every_problem_reported(people: Store, tmp_path: Pat
         pytest.raises(CsvImportError, match=rf"{unknown}:1:rating: unknown column"),
         people.engine.begin() as conn,
     ):
-        import_nps_csv(conn, unknown)
+        import_nps_csv(conn, unknown, shop=DEFAULT_SHOP)
     missing = write(tmp_path, "response_id,email,responded_at\n1,a@b.jp,2024-05-01\n", "m.csv")
     with (
         pytest.raises(CsvImportError, match=rf"{missing}:1:score: required column is missing"),
         people.engine.begin() as conn,
     ):
-        import_nps_csv(conn, missing)
+        import_nps_csv(conn, missing, shop=DEFAULT_SHOP)
     nobody = write(tmp_path, "response_id,score,responded_at\n1,5,2024-05-01\n", "n.csv")
     with (
         pytest.raises(CsvImportError, match="needs at least one of the columns profile_id"),
         people.engine.begin() as conn,
     ):
-        import_nps_csv(conn, nobody)
+        import_nps_csv(conn, nobody, shop=DEFAULT_SHOP)
     several = write(
         tmp_path,
         HEADER + "a,,,,5,2024-05-01,\nb,x@y.jp,,,99,2024-05-01,\nc,x@y.jp,,,5\n",
         "s.csv",
     )
     with pytest.raises(CsvImportError) as caught, people.engine.begin() as conn:
-        import_nps_csv(conn, several)
+        import_nps_csv(conn, several, shop=DEFAULT_SHOP)
     text = str(caught.value)
     assert "3 problem(s)" in text
     assert f"{several}:2: no respondent: give a profile_id, email or phone" in text
@@ -182,22 +183,22 @@ def test_encodings(people: Store, tmp_path: Path) -> None:
         pytest.raises(CsvImportError, match=r"excel\.csv:\d+: cannot be read as utf-8"),
         people.engine.begin() as conn,
     ):
-        import_nps_csv(conn, sjis, encoding="utf-8")
+        import_nps_csv(conn, sjis, encoding="utf-8", shop=DEFAULT_SHOP)
     # ...and by default its encoding is detected (it used to need --encoding cp932).
     with people.engine.begin() as conn:
-        result = import_nps_csv(conn, sjis)
+        result = import_nps_csv(conn, sjis, shop=DEFAULT_SHOP)
     assert result.inserted == 6 and stored(people)["r1"][2] == "最高でした"
     bom = write(tmp_path, "\ufeff" + GOOD, "bom.csv")
     with people.engine.begin() as conn:
-        assert import_nps_csv(conn, bom, source="bom").inserted == 6
+        assert import_nps_csv(conn, bom, source="bom", shop=DEFAULT_SHOP).inserted == 6
 
 
 def test_summary_overall_and_per_segment(people: Store, tmp_path: Path) -> None:
     with people.engine.begin() as conn:
-        import_nps_csv(conn, write(tmp_path, GOOD))
+        import_nps_csv(conn, write(tmp_path, GOOD), shop=DEFAULT_SHOP)
     now = dt.datetime.now(dt.UTC)
     with people.engine.connect() as conn:
-        overall = nps_summary(conn)
+        overall = nps_summary(conn, shop=DEFAULT_SHOP)
         # Promoters r1 (10) and r2 (9); passives r3 (8), r6 (7); detractors r4 (6), r5 (0).
         assert (overall.responses, overall.promoters, overall.passives, overall.detractors) == (
             6,
@@ -208,7 +209,7 @@ def test_summary_overall_and_per_segment(people: Store, tmp_path: Path) -> None:
         assert overall.score == 0.0
         tokyo = compile_expression("prefecture = '東京都'", now)
         osaka = profiles.c.prefecture == "大阪府"
-        found = nps_by_segment(conn, {"tokyo": tokyo, "osaka": osaka})
+        found = nps_by_segment(conn, {"tokyo": tokyo, "osaka": osaka}, shop=DEFAULT_SHOP)
         # Tokyo: r1 and r2 (profile 1); the shared-email answer r4 matched nobody.
         assert (found["tokyo"].responses, found["tokyo"].score) == (2, 100.0)
         assert (found["osaka"].responses, found["osaka"].passives, found["osaka"].score) == (
@@ -217,9 +218,9 @@ def test_summary_overall_and_per_segment(people: Store, tmp_path: Path) -> None:
             0.0,
         )
         # Responses from 3 May on (shop time): r3..r6, 1 passive + 2 detractors + 1 passive.
-        since = nps_summary(conn, since=jst(2024, 5, 3, 0, 0))
+        since = nps_summary(conn, since=jst(2024, 5, 3, 0, 0), shop=DEFAULT_SHOP)
         assert (since.responses, since.score) == (4, -50.0)
-        report = nps_report(conn, {"tokyo": tokyo})
+        report = nps_report(conn, {"tokyo": tokyo}, shop=DEFAULT_SHOP)
     assert [row[0] for row in report.rows] == ["all responses", "tokyo"]
     assert report.rows[1] == ("tokyo", 2, 2, 0, 0, 100.0)
     assert any("3 response(s) are not matched" in n for n in report.notes)
@@ -227,8 +228,8 @@ def test_summary_overall_and_per_segment(people: Store, tmp_path: Path) -> None:
 
 def test_empty_summary(store: Store) -> None:
     with store.engine.connect() as conn:
-        assert nps_summary(conn).score is None
-        assert nps_report(conn).empty
+        assert nps_summary(conn, shop=DEFAULT_SHOP).score is None
+        assert nps_report(conn, shop=DEFAULT_SHOP).empty
 
 
 def test_record_response_from_a_dispatch(people: Store) -> None:
@@ -240,6 +241,7 @@ def test_record_response_from_a_dispatch(people: Store) -> None:
             profile_id=2,
             score=9,
             responded_at=jst(2024, 6, 1),
+            shop=DEFAULT_SHOP,
         )
         again = record_response(
             conn,
@@ -249,6 +251,7 @@ def test_record_response_from_a_dispatch(people: Store) -> None:
             score=4,
             responded_at=jst(2024, 6, 1),
             comment="届くのが遅い",
+            shop=DEFAULT_SHOP,
         )
         assert first == again
         with pytest.raises(ValueError, match="score"):
@@ -259,6 +262,7 @@ def test_record_response_from_a_dispatch(people: Store) -> None:
                 profile_id=2,
                 score=11,
                 responded_at=jst(2024, 6, 1),
+                shop=DEFAULT_SHOP,
             )
         with pytest.raises(ValueError, match="no profile 42"):
             record_response(
@@ -268,5 +272,6 @@ def test_record_response_from_a_dispatch(people: Store) -> None:
                 profile_id=42,
                 score=5,
                 responded_at=jst(2024, 6, 1),
+                shop=DEFAULT_SHOP,
             )
     assert stored(people) == {"msg-1": (2, 4, "届くのが遅い")}

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.records import OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.crm.analytics import reports
@@ -43,7 +44,7 @@ def shop(store: Store) -> Store:
         # A's second source customer, in the store's POS connection.
         conn.execute(
             insert(profile_members).values(
-                connection="pos", record_id="a-pos", profile_id=a, joined_at=NOW
+                shop=DEFAULT_SHOP, connection="pos", record_id="a-pos", profile_id=a, joined_at=NOW
             )
         )
     write_orders(
@@ -72,7 +73,7 @@ def shop(store: Store) -> Store:
 def run(store: Store, make: object, **kwargs: object) -> Report:
     with store.engine.connect() as conn:
         assert callable(make)
-        report = make(conn, now=NOW, **kwargs)
+        report = make(conn, shop=DEFAULT_SHOP, now=NOW, **kwargs)
     assert isinstance(report, Report)
     return report
 
@@ -99,7 +100,7 @@ def test_ltv_per_customer(shop: Store) -> None:
     )
     # 10,799.75 over 4 customers = 2,699.9375, shown to the hundredth.
     assert (
-        "4 customers with purchases; total spend 10,799.75; average LTV 2,699.94"
+        "4 customers with purchases; total spend 10,799.75 JPY; average LTV 2,699.94 JPY"
         in (report.notes[0])
     )
 
@@ -233,8 +234,8 @@ def test_months_follow_the_shop_zone_through_daylight_saving(store: Store) -> No
         ],
     )
     with store.engine.connect() as conn:
-        aov = reports.average_order_value(conn, now=NOW, tz=new_york)
-        interval = reports.purchase_interval(conn, now=NOW, tz=new_york)
+        aov = reports.average_order_value(conn, shop=DEFAULT_SHOP, now=NOW, tz=new_york)
+        interval = reports.purchase_interval(conn, shop=DEFAULT_SHOP, now=NOW, tz=new_york)
     months = {r[1]: r[2] for r in aov.rows if r[0] == "month"}
     assert months == {"2024-01": 1, "2024-03": 2, "2024-04": 1}
     # w: 31 Jan -> 9 Mar = 38 days; s: 10 Mar (03:30 EDT) -> 1 Apr = 22 days.
@@ -244,13 +245,13 @@ def test_months_follow_the_shop_zone_through_daylight_saving(store: Store) -> No
 def test_empty_store_says_there_is_nothing_yet(store: Store) -> None:
     with store.engine.connect() as conn:
         made = [
-            reports.ltv_customers(conn),
-            reports.ltv_cohorts(conn),
-            reports.repeat_rate(conn),
-            reports.f2_conversion(conn),
-            reports.cohort_retention(conn),
-            reports.average_order_value(conn),
-            reports.purchase_interval(conn),
+            reports.ltv_customers(conn, shop=DEFAULT_SHOP),
+            reports.ltv_cohorts(conn, shop=DEFAULT_SHOP),
+            reports.repeat_rate(conn, shop=DEFAULT_SHOP),
+            reports.f2_conversion(conn, shop=DEFAULT_SHOP),
+            reports.cohort_retention(conn, shop=DEFAULT_SHOP),
+            reports.average_order_value(conn, shop=DEFAULT_SHOP),
+            reports.purchase_interval(conn, shop=DEFAULT_SHOP),
         ]
     for report in made:
         assert report.empty, report.title
@@ -265,20 +266,20 @@ def test_money_is_exact_to_the_ten_thousandth(store: Store) -> None:
         store, [order(f"m{i}", "m", jst(2024, 1, 1 + i), a) for i, a in enumerate(amounts)]
     )
     with store.engine.connect() as conn:
-        report = reports.ltv_customers(conn, now=NOW)
+        report = reports.ltv_customers(conn, shop=DEFAULT_SHOP, now=NOW)
     assert report.rows[0][3] == sum(Decimal(a) for a in amounts) == Decimal("100001000.4234")
 
 
 def test_bad_arguments(store: Store) -> None:
     with store.engine.connect() as conn:
         with pytest.raises(ValueError, match="window_days"):
-            reports.f2_conversion(conn, window_days=0)
+            reports.f2_conversion(conn, shop=DEFAULT_SHOP, window_days=0)
         with pytest.raises(ValueError, match="months"):
-            reports.cohort_retention(conn, months=0)
+            reports.cohort_retention(conn, shop=DEFAULT_SHOP, months=0)
         with pytest.raises(ValueError, match="limit"):
-            reports.ltv_customers(conn, limit=0)
+            reports.ltv_customers(conn, shop=DEFAULT_SHOP, limit=0)
         with pytest.raises(ValueError, match="now"):
-            reports.repeat_rate(conn, now=dt.datetime(2024, 1, 1))
+            reports.repeat_rate(conn, shop=DEFAULT_SHOP, now=dt.datetime(2024, 1, 1))
 
 
 def test_rendering_text_and_json(shop: Store) -> None:

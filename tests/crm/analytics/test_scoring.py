@@ -9,19 +9,28 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.records import Order, OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.crm.analytics.clv import BgNbd, GammaGamma, predicted_clv, rfm_summary
 from omnicrm.crm.analytics.scoring import clv_state, predicted_clv_report, score_clv
 from omnicrm.crm.schema import profiles
-from tests.crm.analytics.shop import JST, add_profile, jst, order, write_orders
+from tests.crm.analytics.shop import CONNECTION, JST, add_profile, jst, order, write_orders
 
 NOW = jst(2024, 12, 31, 20)
 START = jst(2024, 1, 1, 9)
 
 
-def simulate(store: Store, n: int, seed: int = 7) -> dict[int, list[tuple[dt.date, Decimal]]]:
-    """``n`` customers buying as BG/NBD says (varied rates, dropping out), each a profile.
+def simulate(
+    store: Store,
+    n: int,
+    seed: int = 7,
+    *,
+    shop: str = DEFAULT_SHOP,
+    connection: str = CONNECTION,
+) -> dict[int, list[tuple[dt.date, Decimal]]]:
+    """``n`` customers buying as BG/NBD says (varied rates, dropping out), each a profile
+    of ``shop`` (source customers c0, c1 ... of ``connection``, a connection of it).
 
     Returns what the model must be fitted on: each profile's purchases as (Tokyo day,
     amount), counted by hand here: cancelled orders left out.
@@ -30,7 +39,7 @@ def simulate(store: Store, n: int, seed: int = 7) -> dict[int, list[tuple[dt.dat
     records: list[Order] = []
     bought: dict[int, list[tuple[dt.date, Decimal]]] = {}
     with store.engine.begin() as conn:
-        ids = [add_profile(conn, f"c{i}") for i in range(n)]
+        ids = [add_profile(conn, f"c{i}", connection=connection, shop=shop) for i in range(n)]
     for i, profile_id in enumerate(ids):
         rate = rng.gamma(0.6, 1 / 12)  # purchases a day
         drop = rng.beta(1.0, 3.0)
@@ -47,7 +56,7 @@ def simulate(store: Store, n: int, seed: int = 7) -> dict[int, list[tuple[dt.dat
             if rng.random() < drop:
                 break
             at += dt.timedelta(days=min(float(rng.exponential(1 / rate)), 1000.0))
-    write_orders(store, records)
+    write_orders(store, records, connection)
     return bought
 
 
@@ -61,7 +70,7 @@ def test_scores_every_profile_with_purchases(store: Store) -> None:
     bought = simulate(store, 300)
     with store.engine.begin() as conn:
         idle = add_profile(conn, "no-orders")
-        fit = score_clv(conn, NOW, horizon_weeks=26, discount=0.08)
+        fit = score_clv(conn, NOW, shop=DEFAULT_SHOP, horizon_weeks=26, discount=0.08)
     assert fit.status == "fitted", fit.message
     assert fit.customers == fit.scored == len(bought) == 300
 
@@ -97,7 +106,7 @@ def test_scores_every_profile_with_purchases(store: Store) -> None:
 
 def clv_state_of(store: Store) -> dict[str, object]:
     with store.engine.connect() as conn:
-        state = clv_state(conn)
+        state = clv_state(conn, shop=DEFAULT_SHOP)
     assert state is not None
     return state
 
@@ -118,14 +127,14 @@ def test_too_little_data_is_said_and_leaves_nulls(store: Store) -> None:
         ],
     )
     with store.engine.begin() as conn:
-        fit = score_clv(conn, NOW)
+        fit = score_clv(conn, NOW, shop=DEFAULT_SHOP)
     assert fit.status == "insufficient"
     assert "3 customer(s) with purchases, at least 30 needed" in fit.message
     assert set(scores(store).values()) == {(None, None)}
     state = clv_state_of(store)
     assert state["status"] == "insufficient" and "bgnbd" not in state
     with store.engine.connect() as conn:
-        report = predicted_clv_report(conn)
+        report = predicted_clv_report(conn, shop=DEFAULT_SHOP)
     assert report.empty and "3 customer(s)" in report.notes[0]
 
 
@@ -137,21 +146,21 @@ def test_no_repeat_buyers_is_too_little_data(store: Store) -> None:
         store, [order(f"o{i}", f"c{i}", jst(2024, 3, 1 + i % 20), 1000) for i in range(40)]
     )
     with store.engine.begin() as conn:
-        fit = score_clv(conn, NOW)
+        fit = score_clv(conn, NOW, shop=DEFAULT_SHOP)
     assert fit.status == "insufficient"
     assert "0 of 40 customers came back for a second purchase day" in fit.message
 
 
 def test_report_before_and_after_a_fit(store: Store) -> None:
     with store.engine.connect() as conn:
-        before = predicted_clv_report(conn)
+        before = predicted_clv_report(conn, shop=DEFAULT_SHOP)
     assert before.empty and "no CLV model fitted yet" in before.notes[0]
     bought = simulate(store, 120, seed=11)
     with store.engine.begin() as conn:
-        fit = score_clv(conn, NOW)
+        fit = score_clv(conn, NOW, shop=DEFAULT_SHOP)
     assert fit.status == "fitted", fit.message
     with store.engine.connect() as conn:
-        report = predicted_clv_report(conn, limit=5)
+        report = predicted_clv_report(conn, shop=DEFAULT_SHOP, limit=5)
     assert len(report.rows) == 5
     values = [row[-1] for row in report.rows]
     assert values == sorted(values, reverse=True)
@@ -171,8 +180,8 @@ def test_report_before_and_after_a_fit(store: Store) -> None:
 def test_arguments_are_checked(store: Store) -> None:
     with store.engine.begin() as conn:
         with pytest.raises(ValueError, match="now"):
-            score_clv(conn, dt.datetime(2024, 1, 1))
+            score_clv(conn, dt.datetime(2024, 1, 1), shop=DEFAULT_SHOP)
         with pytest.raises(ValueError, match="horizon_weeks"):
-            score_clv(conn, NOW, horizon_weeks=0)
+            score_clv(conn, NOW, shop=DEFAULT_SHOP, horizon_weeks=0)
         with pytest.raises(ValueError, match="discount"):
-            score_clv(conn, NOW, discount=-0.1)
+            score_clv(conn, NOW, shop=DEFAULT_SHOP, discount=-0.1)

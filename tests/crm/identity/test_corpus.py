@@ -8,7 +8,7 @@ import random
 import pytest
 from sqlalchemy import select
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.crm.identity import IdentitySettings, RecordRef, resolve_all, resolve_pending
@@ -41,7 +41,7 @@ def test_precision_is_perfect_and_recall_at_least_95_percent(store: Store) -> No
     corpus = generate(1500, seed=7)
     _write(store, corpus.customers)
     with store.engine.begin() as conn:
-        result = resolve_all(conn, IdentitySettings())
+        result = resolve_all(conn, IdentitySettings(), shop=DEFAULT_SHOP)
     membership = _membership(store)
     assert set(membership) == set(corpus.truth)  # every record has a profile
     assert result.touched == frozenset(membership.values())
@@ -80,19 +80,19 @@ def test_an_incremental_run_gives_the_clusters_of_a_full_run(store: Store) -> No
     settings = IdentitySettings()
     _write(store, first)
     with store.engine.begin() as conn:
-        resolve_all(conn, settings)
+        resolve_all(conn, settings, shop=DEFAULT_SHOP)
     _write(store, second)
     # Some records are deleted on the platform too.
     gone = [c.id for c in first[EC][:15]]
     store.delete_records(EC, Stream.CUSTOMERS, gone)
     with store.engine.begin() as conn:
-        result = resolve_pending(conn, settings)
+        result = resolve_pending(conn, settings, shop=DEFAULT_SHOP)
     incremental = _membership(store)
     assert result.changes > 0
     assert not any((EC, record_id) in incremental for record_id in gone)
 
     with store.engine.begin() as conn:
-        resolve_all(conn, settings)
+        resolve_all(conn, settings, shop=DEFAULT_SHOP)
     full = _membership(store)
     assert _clusters(incremental) == _clusters(full)
     assert incremental == full  # and the profile ids did not move

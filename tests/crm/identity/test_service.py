@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, func, insert, select
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import profile_changes
@@ -64,12 +64,12 @@ def write(store: Store, connection: str, *records: Customer) -> None:
 
 def pending(store: Store, now: dt.datetime = T0) -> Any:
     with store.engine.begin() as conn:
-        return resolve_pending(conn, SETTINGS, now)
+        return resolve_pending(conn, SETTINGS, now, shop=DEFAULT_SHOP)
 
 
 def everything(store: Store, now: dt.datetime = T0) -> Any:
     with store.engine.begin() as conn:
-        return resolve_all(conn, SETTINGS, now)
+        return resolve_all(conn, SETTINGS, now, shop=DEFAULT_SHOP)
 
 
 def members(store: Store) -> dict[RecordRef, int]:
@@ -87,6 +87,7 @@ def count(store: Store, table: Any, *where: Any) -> int:
 def add_history(conn: Connection, profile_id: int, tag: str) -> None:
     conn.execute(
         insert(interactions).values(
+            shop=DEFAULT_SHOP,
             profile_id=profile_id,
             source="csv",
             external_id=tag,
@@ -97,10 +98,19 @@ def add_history(conn: Connection, profile_id: int, tag: str) -> None:
     )
     conn.execute(
         insert(nps_responses).values(
-            profile_id=profile_id, source="survey", external_id=tag, score=9, responded_at=T0
+            shop=DEFAULT_SHOP,
+            profile_id=profile_id,
+            source="survey",
+            external_id=tag,
+            score=9,
+            responded_at=T0,
         )
     )
-    conn.execute(insert(profile_values).values(profile_id=profile_id, attr="tag", value=tag))
+    conn.execute(
+        insert(profile_values).values(
+            shop=DEFAULT_SHOP, profile_id=profile_id, attr="tag", value=tag
+        )
+    )
 
 
 def test_a_first_run_makes_profiles_and_keys_and_drains_the_queue(store: Store) -> None:
@@ -171,7 +181,7 @@ def test_plan_names_the_reached_profiles_before_anything_changes(store: Store) -
     m = members(store)
     write(store, "store", customer("P1", email="hanako@example.jp", **HANAKO))
     with store.engine.begin() as conn:
-        prepared = plan(conn, SETTINGS)
+        prepared = plan(conn, SETTINGS, shop=DEFAULT_SHOP)
         assert prepared.changed == {("store", "P1")}
         assert prepared.reach == {m[("ec", "1")]}
         assert conn.execute(select(func.count()).select_from(profile_members)).scalar_one() == 2
@@ -202,7 +212,7 @@ def test_two_profiles_merge_into_the_lower_id_taking_the_history_along(store: St
 
 def _merges(store: Store) -> list[Any]:
     with store.engine.connect() as conn:
-        return recent_merges(conn)
+        return recent_merges(conn, shop=DEFAULT_SHOP)
 
 
 def test_a_redacted_record_leaves_its_profile_and_a_lone_one_takes_the_profile_along(
@@ -267,7 +277,9 @@ def test_unmerge_takes_a_record_out_for_good(store: Store) -> None:
     everything(store)
     (pid,) = set(members(store).values())
     with store.engine.begin() as conn:
-        result = unmerge(conn, "ec", "1", "two people after all", settings=SETTINGS, now=T0)
+        result = unmerge(
+            conn, "ec", "1", "two people after all", shop=DEFAULT_SHOP, settings=SETTINGS, now=T0
+        )
     m = members(store)
     assert m[("store", "P1")] == m[("store", "P2")] == pid != m[("ec", "1")]
     assert result.touched == {pid, m[("ec", "1")]}
@@ -282,7 +294,7 @@ def test_unmerge_takes_a_record_out_for_good(store: Store) -> None:
     everything(store)
     assert members(store) == m
     with store.engine.connect() as conn:
-        why = explain(conn, m[("ec", "1")])
+        why = explain(conn, m[("ec", "1")], shop=DEFAULT_SHOP)
     assert [(o.kind, o.note) for o in why.overrides] == [("separate", "two people after all")] * 2
 
 
@@ -296,7 +308,7 @@ def test_after_an_unmerge_the_rest_stay_together_only_where_they_still_match(sto
     )
     everything(store)
     with store.engine.begin() as conn:
-        unmerge(conn, "ec", "1", settings=SETTINGS, now=T0)
+        unmerge(conn, "ec", "1", shop=DEFAULT_SHOP, settings=SETTINGS, now=T0)
     assert len(set(members(store).values())) == 3  # P1 and P2 were joined only through 1
 
 
@@ -304,9 +316,9 @@ def test_unmerge_errors(store: Store) -> None:
     write(store, "ec", customer("1", email="hanako@example.jp", **HANAKO))
     everything(store)
     with store.engine.begin() as conn, pytest.raises(UnknownRecordError, match="ec:nope"):
-        unmerge(conn, "ec", "nope", settings=SETTINGS)
+        unmerge(conn, "ec", "nope", shop=DEFAULT_SHOP, settings=SETTINGS)
     with store.engine.begin() as conn, pytest.raises(NothingToUnmergeError, match="alone"):
-        unmerge(conn, "ec", "1", settings=SETTINGS)
+        unmerge(conn, "ec", "1", shop=DEFAULT_SHOP, settings=SETTINGS)
 
 
 def test_link_joins_two_people_the_rules_keep_apart_and_undoes_an_unmerge(store: Store) -> None:
@@ -317,7 +329,13 @@ def test_link_joins_two_people_the_rules_keep_apart_and_undoes_an_unmerge(store:
     assert m[("ec", "1")] != m[("store", "P1")]
     with store.engine.begin() as conn:
         result = link(
-            conn, ("store", "P1"), ("ec", "1"), "same card holder", settings=SETTINGS, now=T0
+            conn,
+            ("store", "P1"),
+            ("ec", "1"),
+            "same card holder",
+            shop=DEFAULT_SHOP,
+            settings=SETTINGS,
+            now=T0,
         )
     m = members(store)
     assert m[("ec", "1")] == m[("store", "P1")]
@@ -326,10 +344,10 @@ def test_link_joins_two_people_the_rules_keep_apart_and_undoes_an_unmerge(store:
     assert (edge.rule, edge.evidence) == ("link", {"operator": "link"})
     # An unmerge, then a link again: the separation is gone and the link holds.
     with store.engine.begin() as conn:
-        unmerge(conn, "store", "P1", settings=SETTINGS)
+        unmerge(conn, "store", "P1", shop=DEFAULT_SHOP, settings=SETTINGS)
     assert members(store)[("ec", "1")] != members(store)[("store", "P1")]
     with store.engine.begin() as conn:
-        link(conn, ("ec", "1"), ("store", "P1"), settings=SETTINGS)
+        link(conn, ("ec", "1"), ("store", "P1"), shop=DEFAULT_SHOP, settings=SETTINGS)
         kinds = [r.kind for r in conn.execute(select(identity_overrides))]
     assert kinds == ["link"]
     everything(store)
@@ -339,9 +357,9 @@ def test_link_joins_two_people_the_rules_keep_apart_and_undoes_an_unmerge(store:
 def test_link_errors(store: Store) -> None:
     write(store, "ec", customer("1"))
     with store.engine.begin() as conn, pytest.raises(UnknownRecordError, match="store:P9"):
-        link(conn, ("ec", "1"), ("store", "P9"), settings=SETTINGS)
+        link(conn, ("ec", "1"), ("store", "P9"), shop=DEFAULT_SHOP, settings=SETTINGS)
     with store.engine.begin() as conn, pytest.raises(UnknownRecordError, match="itself"):
-        link(conn, ("ec", "1"), ("ec", "1"), settings=SETTINGS)
+        link(conn, ("ec", "1"), ("ec", "1"), shop=DEFAULT_SHOP, settings=SETTINGS)
 
 
 def test_explain(store: Store) -> None:
@@ -354,9 +372,9 @@ def test_explain(store: Store) -> None:
     everything(store)
     (pid,) = set(members(store).values())
     with store.engine.connect() as conn:
-        why = explain(conn, pid)
+        why = explain(conn, pid, shop=DEFAULT_SHOP)
         with pytest.raises(UnknownProfileError, match="no profile 999"):
-            explain(conn, 999)
+            explain(conn, 999, shop=DEFAULT_SHOP)
     assert [(m.connection, m.record_id, m.name, m.phone) for m in why.members] == [
         ("ec", "1", "山田 花子 (ヤマダ ハナコ)", "090-1111-2222"),
         ("store", "P1", "ﾔﾏﾀﾞ ﾊﾅｺ", "09011112222"),

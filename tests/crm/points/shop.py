@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer, Order, OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.crm.schema import points_entries, profile_members, profiles
@@ -65,14 +65,20 @@ def write(store: Store, connection: str, *records: Order | Customer) -> None:
         store.write_batch(connection, Stream.ORDERS, orders)
 
 
-def add_profile(store: Store, profile_id: int, *members: tuple[str, str]) -> None:
-    """A profile holding ``members`` (connection, customer id)."""
+def add_profile(
+    store: Store, profile_id: int, *members: tuple[str, str], shop: str = DEFAULT_SHOP
+) -> None:
+    """A profile of ``shop`` holding ``members`` (connection, customer id)."""
     with store.engine.begin() as conn:
-        conn.execute(insert(profiles).values(id=profile_id, updated_at=T0))
+        conn.execute(insert(profiles).values(id=profile_id, shop=shop, updated_at=T0))
         for connection, record_id in members:
             conn.execute(
                 insert(profile_members).values(
-                    connection=connection, record_id=record_id, profile_id=profile_id, joined_at=T0
+                    connection=connection,
+                    record_id=record_id,
+                    shop=shop,
+                    profile_id=profile_id,
+                    joined_at=T0,
                 )
             )
 

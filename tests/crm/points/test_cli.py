@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from omnicrm.cli._common import Context
 from omnicrm.cli.points import points
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.points import PointsSettings, apply_order_points
 from tests.crm.points.shop import T0, add_profile, customer, ledger, order, write
@@ -49,7 +50,7 @@ SETTINGS = PointsSettings.model_validate({"channel_multipliers": {"pos": 2}})
 
 def _apply(store: Store) -> None:
     with store.engine.begin() as conn:
-        apply_order_points(conn, SETTINGS, dt.datetime.now(dt.UTC))
+        apply_order_points(conn, SETTINGS, dt.datetime.now(dt.UTC), shop=DEFAULT_SHOP)
 
 
 def _old_order(store: Store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.points import (
     PointsSettings,
@@ -24,12 +25,12 @@ DAY = dt.timedelta(days=1)
 
 def _apply(store: Store, now: dt.datetime, settings: PointsSettings = SETTINGS) -> None:
     with store.engine.begin() as conn:
-        apply_order_points(conn, settings, now)
+        apply_order_points(conn, settings, now, shop=DEFAULT_SHOP)
 
 
 def _expire(store: Store, now: dt.datetime, settings: PointsSettings = SETTINGS) -> int:
     """Run expiry; the points it took."""
-    return run_expiry(store, settings, now).points
+    return run_expiry(store, settings, now, shop=DEFAULT_SHOP).points
 
 
 def _expiries(store: Store) -> dict[str, int]:
@@ -43,7 +44,7 @@ def test_spending_takes_the_oldest_earn_first_and_only_the_rest_expires(store: S
     add_profile(store, 1, ("ec", "c1"))
     _apply(store, b)
     with store.engine.begin() as conn:
-        redeem(conn, 1, 30, now=b + DAY)
+        redeem(conn, 1, 30, now=b + DAY, shop=DEFAULT_SHOP)
 
     due_a = plus_months(a, 12)
     assert _expire(store, due_a - dt.timedelta(microseconds=1)) == 0  # not yet
@@ -51,15 +52,15 @@ def test_spending_takes_the_oldest_earn_first_and_only_the_rest_expires(store: S
     assert _expire(store, due_a + DAY) == 0  # once
     assert _expiries(store) == {"expire:earn:a": -70}
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == 50
-        last = history(conn, 1)[-1]
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 50
+        last = history(conn, 1, shop=DEFAULT_SHOP)[-1]
     assert (last.kind.value, last.occurred_at, last.order_id) == ("expire", due_a, "a")
     assert last.note == f"earned {a.date()}, expired {due_a.date()}"
 
     assert _expire(store, plus_months(b, 12) + DAY) == 50
     assert _expiries(store) == {"expire:earn:a": -70, "expire:earn:b": -50}
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == 0
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 0
 
 
 def test_one_wallet_across_members_spends_the_oldest_earn_wherever_it_was_earned(
@@ -99,7 +100,7 @@ def test_a_spend_beyond_every_earn_is_paid_by_the_next_earn(store: Store) -> Non
     assert _expire(store, plus_months(T0, 12) + 3 * DAY, masters) == 250
     assert _expiries(store) == {"expire:earn:p3": -250}
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == 0
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 0
 
 
 def test_a_reversal_takes_back_only_what_did_not_expire(store: Store) -> None:
@@ -107,7 +108,7 @@ def test_a_reversal_takes_back_only_what_did_not_expire(store: Store) -> None:
     add_profile(store, 1, ("ec", "c1"))
     _apply(store, T0)
     with store.engine.begin() as conn:
-        redeem(conn, 1, 30, now=T0 + DAY)
+        redeem(conn, 1, 30, now=T0 + DAY, shop=DEFAULT_SHOP)
     due = plus_months(T0, 12)
     assert _expire(store, due) == 70
     # Returned after the points expired: the 30 spent come back off the wallet, not 100.
@@ -115,7 +116,7 @@ def test_a_reversal_takes_back_only_what_did_not_expire(store: Store) -> None:
     _apply(store, due + DAY)
     assert ledger(store)[("ec", "reverse:earn:o1")] == -30
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == -30
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == -30
     assert _expire(store, due + 2 * DAY) == 0
 
 
@@ -138,8 +139,16 @@ def test_grants_expire_only_when_given_a_date_and_loners_expire_too(store: Store
     add_profile(store, 1, ("ec", "c1"))
     _apply(store, T0)
     with store.engine.begin() as conn:
-        adjust(conn, 1, 300, "campaign", now=T0, expires_at=T0 + dt.timedelta(days=30))
-        adjust(conn, 1, 5, "apology", now=T0)
+        adjust(
+            conn,
+            1,
+            300,
+            "campaign",
+            now=T0,
+            expires_at=T0 + dt.timedelta(days=30),
+            shop=DEFAULT_SHOP,
+        )
+        adjust(conn, 1, 5, "apology", now=T0, shop=DEFAULT_SHOP)
     assert _expire(store, T0 + dt.timedelta(days=31)) == 300
     assert _expire(store, plus_months(T0, 12)) == 30  # earn:o1 and the loner's earn:x1
     assert sorted(e.rsplit(":", 1)[0] for e in _expiries(store)) == [
@@ -149,7 +158,7 @@ def test_grants_expire_only_when_given_a_date_and_loners_expire_too(store: Store
     ]
     assert _expiries(store)["expire:earn:x1"] == -20
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == 5
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 5
 
 
 def test_no_expiry_configured_expires_nothing(store: Store) -> None:
@@ -159,11 +168,11 @@ def test_no_expiry_configured_expires_nothing(store: Store) -> None:
     _apply(store, T0, never)
     assert rows(store)[0]["expires_at"] is None
     with store.engine.begin() as conn:
-        assert expire(conn, T0 + dt.timedelta(days=4000), never).entries == 0
+        assert expire(conn, T0 + dt.timedelta(days=4000), never, shop=DEFAULT_SHOP).entries == 0
     # Lots that carry a date (earned under an earlier rule) stay too.
     write(store, "ec", order("o2", "c1", 1000))
     _apply(store, T0)
     assert rows(store)[1]["expires_at"] is not None
     with store.engine.begin() as conn:
-        assert expire(conn, T0 + dt.timedelta(days=4000), never).entries == 0
+        assert expire(conn, T0 + dt.timedelta(days=4000), never, shop=DEFAULT_SHOP).entries == 0
     assert _expiries(store) == {}

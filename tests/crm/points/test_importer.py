@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.points import (
     ImportResult,
@@ -41,7 +42,7 @@ def _file(tmp_path: Path, text: str, name: str = "events.csv", encoding: str = "
 
 def _import(store: Store, path: Path, settings: PointsSettings | None = None) -> ImportResult:
     with store.engine.begin() as conn:
-        return import_point_events(conn, path, settings)
+        return import_point_events(conn, path, settings, shop=DEFAULT_SHOP)
 
 
 def test_events_become_entries_and_a_re_import_writes_nothing(store: Store, tmp_path: Path) -> None:
@@ -154,4 +155,4 @@ def test_an_event_imported_before_with_other_contents_is_refused(
     ]
     assert ledger(store) == {("pos", "event:E-1"): 10}
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == 10
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 10

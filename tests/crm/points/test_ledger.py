@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.points import (
     AppliedPoints,
@@ -52,7 +53,7 @@ def _apply(
 ) -> AppliedPoints:
     with store.engine.begin() as conn:
         return apply_order_points(
-            conn, settings or PointsSettings(), LATER, connection, customer_ids
+            conn, settings or PointsSettings(), LATER, connection, customer_ids, shop=DEFAULT_SHOP
         )
 
 
@@ -272,7 +273,7 @@ def test_expiry_dates_are_calendar_months_clamped_to_the_month_end(
 ) -> None:
     write(store, "ec", order("o1", "c1", 1000, placed=placed))
     with store.engine.begin() as conn:
-        apply_order_points(conn, PointsSettings(expiry_months=months), placed)
+        apply_order_points(conn, PointsSettings(expiry_months=months), placed, shop=DEFAULT_SHOP)
     (entry,) = rows(store)
     assert entry["expires_at"] == plus_months(placed, months)
     assert entry["expires_at"].day <= placed.day
@@ -308,8 +309,8 @@ def _two_member_profile(store: Store) -> None:
 def test_balance_by_connection_and_in_total_across_members(store: Store) -> None:
     _two_member_profile(store)
     with store.engine.connect() as conn:
-        one, two = balance(conn, 1), balance(conn, 2)
-        entries = history(conn, 1)
+        one, two = balance(conn, 1, shop=DEFAULT_SHOP), balance(conn, 2, shop=DEFAULT_SHOP)
+        entries = history(conn, 1, shop=DEFAULT_SHOP)
     assert (one.total, dict(one.by_connection)) == (90, {"ec": 30, "store": 60})
     assert (two.total, dict(two.by_connection)) == (7, {"ec": 7})
     assert [e.event_id for e in entries] == ["earn:o1", "earn:o2", "earn:s1"]
@@ -326,8 +327,8 @@ def test_moving_a_member_to_another_profile_moves_its_points(store: Store) -> No
             .where(profile_members.c.connection == "store", profile_members.c.record_id == "m1")
             .values(profile_id=2)
         )
-        assert refresh_balances(conn, [1, 2]) == 2
-        one, two = balance(conn, 1), balance(conn, 2)
+        assert refresh_balances(conn, [1, 2], shop=DEFAULT_SHOP) == 2
+        one, two = balance(conn, 1, shop=DEFAULT_SHOP), balance(conn, 2, shop=DEFAULT_SHOP)
     assert (one.total, dict(one.by_connection)) == (30, {"ec": 30})
     assert (two.total, dict(two.by_connection)) == (67, {"ec": 7, "store": 60})
     assert (stored_balance(store, 1), stored_balance(store, 2)) == (30, 67)
@@ -338,7 +339,7 @@ def test_refresh_balances_of_every_profile(store: Store) -> None:
     add_profile(store, 3)  # no members: zero
     with store.engine.begin() as conn:
         conn.execute(update(profile_members).values(profile_id=3))
-        assert refresh_balances(conn) == 3
+        assert refresh_balances(conn, shop=DEFAULT_SHOP) == 3
     assert [stored_balance(store, p) for p in (1, 2, 3)] == [0, 0, 97]
 
 
@@ -346,11 +347,11 @@ def test_unknown_profiles_are_refused(store: Store) -> None:
     add_profile(store, 5)  # a profile with no source customer
     with store.engine.begin() as conn:
         with pytest.raises(UnknownProfileError, match="no profile 42"):
-            balance(conn, 42)
+            balance(conn, 42, shop=DEFAULT_SHOP)
         with pytest.raises(UnknownProfileError, match="no profile 42"):
-            history(conn, 42)
+            history(conn, 42, shop=DEFAULT_SHOP)
         with pytest.raises(UnknownProfileError, match="profile 5 has no source customer"):
-            adjust(conn, 5, 10, "welcome")
+            adjust(conn, 5, 10, "welcome", shop=DEFAULT_SHOP)
     assert ledger(store) == {}
 
 
@@ -361,13 +362,13 @@ def test_redeem_refuses_to_overdraw_and_writes_nothing(store: Store) -> None:
     _two_member_profile(store)
     before = rows(store)
     with store.engine.begin() as conn, pytest.raises(InsufficientPointsError) as caught:
-        redeem(conn, 1, 91)
+        redeem(conn, 1, 91, shop=DEFAULT_SHOP)
     assert str(caught.value) == "profile 1 has 90 points; cannot redeem 91"
     assert (caught.value.balance, caught.value.requested) == (90, 91)
     assert rows(store) == before
     with store.engine.begin() as conn:
-        entry = redeem(conn, 1, 90, now=LATER, note="a gift")
-        assert balance(conn, 1).total == 0
+        entry = redeem(conn, 1, 90, now=LATER, note="a gift", shop=DEFAULT_SHOP)
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 0
     assert (entry.kind.value, entry.points, entry.note, entry.source) == (
         "redeem",
         -90,
@@ -376,52 +377,54 @@ def test_redeem_refuses_to_overdraw_and_writes_nothing(store: Store) -> None:
     )
     assert stored_balance(store, 1) == 0
     with store.engine.begin() as conn, pytest.raises(PointsError, match="positive"):
-        redeem(conn, 1, 0)
+        redeem(conn, 1, 0, shop=DEFAULT_SHOP)
 
 
 def test_the_primary_member_is_the_most_recently_updated(store: Store) -> None:
     _two_member_profile(store)
     with store.engine.begin() as conn:
-        assert primary_member(conn, 1) == ("store", "m1")
-        entry = redeem(conn, 1, 10, now=LATER)
+        assert primary_member(conn, 1, shop=DEFAULT_SHOP) == ("store", "m1")
+        entry = redeem(conn, 1, 10, now=LATER, shop=DEFAULT_SHOP)
     assert (entry.connection, entry.customer_id) == ("store", "m1")
     write(store, "ec", customer("c1", updated=T0 + dt.timedelta(days=2)))
     with store.engine.begin() as conn:
-        assert primary_member(conn, 1) == ("ec", "c1")
+        assert primary_member(conn, 1, shop=DEFAULT_SHOP) == ("ec", "c1")
 
 
 def test_redeem_and_adjust_with_an_event_id_happen_once(store: Store) -> None:
     _two_member_profile(store)
     with store.engine.begin() as conn:
-        first = redeem(conn, 1, 40, event_id="till-7:0042", now=LATER)
-        again = redeem(conn, 1, 40, event_id="till-7:0042", now=LATER)
-        bonus = adjust(conn, 1, 500, "birthday", event_id="bday-2024", now=LATER)
-        bonus_again = adjust(conn, 1, 500, "birthday", event_id="bday-2024", now=LATER)
-        assert balance(conn, 1).total == 90 - 40 + 500
+        first = redeem(conn, 1, 40, event_id="till-7:0042", now=LATER, shop=DEFAULT_SHOP)
+        again = redeem(conn, 1, 40, event_id="till-7:0042", now=LATER, shop=DEFAULT_SHOP)
+        bonus = adjust(conn, 1, 500, "birthday", event_id="bday-2024", now=LATER, shop=DEFAULT_SHOP)
+        bonus_again = adjust(
+            conn, 1, 500, "birthday", event_id="bday-2024", now=LATER, shop=DEFAULT_SHOP
+        )
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 90 - 40 + 500
     assert first == again and bonus == bonus_again
     assert first.event_id == "redeem:till-7:0042" and bonus.event_id == "adjust:bday-2024"
     with store.engine.begin() as conn, pytest.raises(EventConflictError, match="till-7:0042"):
-        redeem(conn, 1, 41, event_id="till-7:0042")
+        redeem(conn, 1, 41, event_id="till-7:0042", shop=DEFAULT_SHOP)
     with store.engine.begin() as conn, pytest.raises(EventConflictError, match="profile 1"):
-        adjust(conn, 2, 500, "birthday", event_id="bday-2024")
+        adjust(conn, 2, 500, "birthday", event_id="bday-2024", shop=DEFAULT_SHOP)
     with store.engine.begin() as conn:  # without an id, each call is a new event
-        adjust(conn, 2, 5, "sorry")
-        adjust(conn, 2, 5, "sorry")
-        assert balance(conn, 2).total == 17
+        adjust(conn, 2, 5, "sorry", shop=DEFAULT_SHOP)
+        adjust(conn, 2, 5, "sorry", shop=DEFAULT_SHOP)
+        assert balance(conn, 2, shop=DEFAULT_SHOP).total == 17
 
 
 def test_adjust_can_take_points_away_but_needs_a_reason(store: Store) -> None:
     _two_member_profile(store)
     with store.engine.begin() as conn:
-        entry = adjust(conn, 2, -20, "double-counted visit", now=LATER)
-        assert balance(conn, 2).total == -13  # a correction may leave a debt
+        entry = adjust(conn, 2, -20, "double-counted visit", now=LATER, shop=DEFAULT_SHOP)
+        assert balance(conn, 2, shop=DEFAULT_SHOP).total == -13  # a correction may leave a debt
         assert entry.expires_at is None
         with pytest.raises(PointsError, match="note"):
-            adjust(conn, 2, 5, "  ")
+            adjust(conn, 2, 5, "  ", shop=DEFAULT_SHOP)
         with pytest.raises(PointsError, match="0 points"):
-            adjust(conn, 2, 0, "nothing")
+            adjust(conn, 2, 0, "nothing", shop=DEFAULT_SHOP)
         with pytest.raises(PointsError, match="event id"):
-            adjust(conn, 2, 5, "x", event_id="e" * 256)
+            adjust(conn, 2, 5, "x", event_id="e" * 256, shop=DEFAULT_SHOP)
     assert stored_balance(store, 2) == -13
 
 
@@ -432,13 +435,13 @@ def test_two_redemptions_at_once_cannot_both_spend_the_same_points(store: Store)
     def second() -> None:
         try:
             with store.engine.begin() as conn:
-                redeem(conn, 1, 60, now=LATER)
+                redeem(conn, 1, 60, now=LATER, shop=DEFAULT_SHOP)
             outcome.append(None)
         except InsufficientPointsError as exc:
             outcome.append(exc)
 
     with store.engine.begin() as conn:
-        redeem(conn, 1, 60, now=LATER)
+        redeem(conn, 1, 60, now=LATER, shop=DEFAULT_SHOP)
         # The second starts while the first is not committed yet: it waits for the
         # profile's row lock (PostgreSQL) or the write lock (SQLite), then finds 30.
         thread = threading.Thread(target=second)
@@ -450,4 +453,4 @@ def test_two_redemptions_at_once_cannot_both_spend_the_same_points(store: Store)
     assert isinstance(outcome[0], InsufficientPointsError)
     assert outcome[0].balance == 30
     with store.engine.connect() as conn:
-        assert balance(conn, 1).total == 30
+        assert balance(conn, 1, shop=DEFAULT_SHOP).total == 30

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.points import (
     Discrepancy,
@@ -46,13 +47,13 @@ def _shop(store: Store) -> None:
     add_profile(store, 1, ("ec", "c1"), ("pos", "m1"))
     add_profile(store, 2, ("pos", "m2"))
     with store.engine.begin() as conn:
-        apply_order_points(conn, PointsSettings(masters=["pos"]), NOW)
+        apply_order_points(conn, PointsSettings(masters=["pos"]), NOW, shop=DEFAULT_SHOP)
 
 
 def test_each_member_against_its_own_entries(store: Store) -> None:
     _shop(store)
     with store.engine.connect() as conn:
-        found = reconcile(conn, PointsSettings())
+        found = reconcile(conn, PointsSettings(), shop=DEFAULT_SHOP)
     assert found == [
         Discrepancy(1, "pos", "m1", 60, 50),
         Discrepancy(2, "pos", "m2", 15, 20),
@@ -65,7 +66,7 @@ def test_each_member_against_its_wallet_total(store: Store) -> None:
     _shop(store)
     wallet = PointsSettings(reconcile_against=ReconcileAgainst.WALLET)
     with store.engine.connect() as conn:
-        found = reconcile(conn, wallet)
+        found = reconcile(conn, wallet, shop=DEFAULT_SHOP)
     # m1 reports the wallet (60 = 10 + 50): fine now; c1 reports only its own 10.
     assert found == [
         Discrepancy(1, "ec", "c1", 10, 60),
@@ -73,16 +74,16 @@ def test_each_member_against_its_wallet_total(store: Store) -> None:
         Discrepancy(None, "pos", "m3", 8, 0),
     ]
     with store.engine.begin() as conn:
-        adjust(conn, 2, -5, "match the till", now=NOW)
-        assert [d.customer_id for d in reconcile(conn, wallet)] == ["c1", "m3"]
+        adjust(conn, 2, -5, "match the till", now=NOW, shop=DEFAULT_SHOP)
+        assert [d.customer_id for d in reconcile(conn, wallet, shop=DEFAULT_SHOP)] == ["c1", "m3"]
 
 
 def test_run_reconciliation_records_its_result_for_the_ui(store: Store) -> None:
     _shop(store)
-    result = run_reconciliation(store, PointsSettings(), NOW)
+    result = run_reconciliation(store, PointsSettings(), NOW, shop=DEFAULT_SHOP)
     assert (result.ran_at, result.checked, len(result.differences)) == (NOW, 4, 3)
     with store.engine.connect() as conn:
-        recorded = last_reconciliation(conn)
+        recorded = last_reconciliation(conn, shop=DEFAULT_SHOP)
         updated = conn.execute(
             select(crm_state.c.updated_at).where(crm_state.c.key == "points_reconciliation")
         ).scalar_one()
@@ -129,9 +130,9 @@ def test_run_reconciliation_records_its_result_for_the_ui(store: Store) -> None:
         customer("m3", points=0, updated=NOW),
     )
     later = NOW + dt.timedelta(days=1)
-    assert run_reconciliation(store, PointsSettings(), later).differences == []
+    assert run_reconciliation(store, PointsSettings(), later, shop=DEFAULT_SHOP).differences == []
     with store.engine.connect() as conn:
-        recorded = last_reconciliation(conn)
+        recorded = last_reconciliation(conn, shop=DEFAULT_SHOP)
     assert recorded is not None
     assert (recorded["ran_at"], recorded["count"], recorded["differences"]) == (
         later.isoformat(),
@@ -143,5 +144,5 @@ def test_run_reconciliation_records_its_result_for_the_ui(store: Store) -> None:
 def test_nothing_reported_nothing_to_reconcile(store: Store) -> None:
     write(store, "ec", customer("c1"), order("o1", "c1", 1000))
     with store.engine.connect() as conn:
-        assert reconcile(conn, PointsSettings()) == []
-        assert last_reconciliation(conn) is None
+        assert reconcile(conn, PointsSettings(), shop=DEFAULT_SHOP) == []
+        assert last_reconciliation(conn, shop=DEFAULT_SHOP) is None

@@ -42,7 +42,7 @@ END = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 @pytest.mark.parametrize("operation", sorted(queries.OPERATIONS))
 def test_every_operation_fits_well_under_the_single_query_limit(operation: str) -> None:
-    client = ShopifyClient(ShopifySettings(shop="x.myshopify.com", access_token="shpat_x"))
+    client = ShopifyClient(ShopifySettings(domain="x.myshopify.com", access_token="shpat_x"))
     # As Shopify reports a standard plan's bucket (no request is made here).
     client.budget.update(ThrottleStatus(1000, 1000, 100, time.monotonic()))
     variables: dict[str, Any] = {"lines": 10}
@@ -67,7 +67,7 @@ def test_every_operation_fits_well_under_the_single_query_limit(operation: str) 
 def test_pages_are_sized_to_the_bucket_the_shop_reports(
     maximum: float, restore: float, ceiling: float
 ) -> None:
-    client = ShopifyClient(ShopifySettings(shop="x.myshopify.com", access_token="shpat_x"))
+    client = ShopifyClient(ShopifySettings(domain="x.myshopify.com", access_token="shpat_x"))
     client.budget.update(ThrottleStatus(maximum, maximum, restore, time.monotonic()))
     assert client.ceiling() == ceiling
     lines = ShopifySettings.model_fields["lines_page_size"].default
@@ -401,7 +401,7 @@ def scripted() -> Iterator[Scripted]:
 
 def _scripted_client(scripted: Scripted, clock: Clock) -> ShopifyClient:
     settings = ShopifySettings(
-        shop="tokyo-tea.myshopify.com", access_token="shpat_x", api_url=scripted.url
+        domain="tokyo-tea.myshopify.com", access_token="shpat_x", api_url=scripted.url
     )
     client = ShopifyClient(settings, on_rate_limit=clock.wait_for_rate_limit, sleep=clock.sleep)
     client.budget.update(ThrottleStatus(1000, 1000, 100, time.monotonic()))

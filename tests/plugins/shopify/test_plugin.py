@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from omnicrm import Checkpoint, OrderStatus, Stream
 from omnicrm.app.config import Connection
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine
@@ -360,7 +361,7 @@ def _page(nodes: list[dict[str, Any]], after: str | None) -> dict[str, Any]:
 
 def _read_pages(pages: Pages) -> list[Any]:
     valid: BaseModel = ShopifySettings(
-        shop="tokyo-tea.myshopify.com", access_token="shpat_x", api_url=pages.url
+        domain="tokyo-tea.myshopify.com", access_token="shpat_x", api_url=pages.url
     )
     pages.bodies["AccessScopes"] = [{"data": {"currentAppInstallation": {"accessScopes": []}}}]
     ctx = stream_context("shopify", valid, Stream.CUSTOMERS, since=LONG_AGO)
@@ -417,5 +418,5 @@ def test_furigana_in_metafields_make_customers_findable_by_kana(
     person = with_kana[0]
     hiragana = jaconv.kata2hira(f"{person.family_name_kana}{person.given_name_kana}")
     with store.engine.connect() as conn:
-        found = [m.id for m in find_profiles(conn, hiragana)]
-        assert profile_of(conn, "tokyo-tea", person.id) in found
+        found = [m.id for m in find_profiles(conn, hiragana, shop=DEFAULT_SHOP)]
+        assert profile_of(conn, "tokyo-tea", person.id, shop=DEFAULT_SHOP) in found

@@ -48,7 +48,7 @@ def sample(topic: str) -> dict[str, Any]:
 
 def connection() -> Connection:
     settings = ShopifySettings(
-        shop=SHOP, access_token=SecretStr("shpat_x"), client_secret=SecretStr(SECRET)
+        domain=SHOP, access_token=SecretStr("shpat_x"), client_secret=SecretStr(SECRET)
     )
     return Connection("tokyo", "shopify", settings)
 

@@ -6,7 +6,8 @@ Heavy imports (Starlette, uvicorn, graphql-core, Faker) wait until a sandbox sta
 loading the plugin stays cheap. Environment variables tune the factory's sandbox:
 
 =================================  =======  =================================================
-``SHOPIFY_SANDBOX_CUSTOMERS``      3000     customers (10..1,000,000; orders follow, ~2.2x)
+``SHOPIFY_SANDBOX_CUSTOMERS``      3000     customers (10..1,000,000; orders follow, ~2.2x);
+                                           another client's shop has half
 ``SHOPIFY_SANDBOX_SEED``           1        the same seed gives the same shop
 ``SHOPIFY_SANDBOX_BUCKET_SIZE``    2000     cost bucket size (points)
 ``SHOPIFY_SANDBOX_RESTORE_RATE``   100      points restored per second
@@ -69,16 +70,43 @@ def _env(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
-@contextmanager
-def sandbox() -> Iterator[dict[str, Any]]:
-    """Start a Shopify sandbox; yield settings that reach it (validated)."""
-    from ..settings import ShopifySettings
-    from .server import ShopifySandbox
+# The demo's further client shops: half the first's size, and this share of their
+# customers also buy from the first (the same people: name, email, phone, address).
+CLIENT_SIZE = 0.5
+CLIENT_SHARED = 0.3
 
+
+@contextmanager
+def sandbox(*, client: int = 0) -> Iterator[dict[str, Any]]:
+    """Start a Shopify sandbox; yield settings that reach it (validated).
+
+    ``client`` 0 is the shop the variables describe; another number is another client
+    business's Shopify store (its own domain, seed and orders, half the size), some of
+    whose customers are client 0's too: the demo's overlapping customer bases.
+    """
+    from ..settings import ShopifySettings
+    from .server import DEFAULT_SHOP, ShopifySandbox
+
+    if client < 0:
+        raise ValueError(f"client must be 0 or more, not {client}")
     live = _env("SHOPIFY_SANDBOX_LIVE", DEFAULT_LIVE_INTERVAL, 0, 3600)
+    customers = int(_env("SHOPIFY_SANDBOX_CUSTOMERS", 3000, 10, 1_000_000))
+    seed = int(_env("SHOPIFY_SANDBOX_SEED", 1, 0, 2**31))
+    others: dict[str, Any] = {}
+    if client:
+        customers = max(10, int(customers * CLIENT_SIZE))
+        domain = DEFAULT_SHOP.replace(".myshopify.com", f"-{client + 1}.myshopify.com")
+        others = {
+            "shop": domain,
+            "shop_name": f"OmniCRM デモ商店 {client + 1}",
+            "shared_with": seed,
+            "shared": CLIENT_SHARED,
+        }
+        seed += client
     shop = ShopifySandbox(
-        customers=int(_env("SHOPIFY_SANDBOX_CUSTOMERS", 3000, 10, 1_000_000)),
-        seed=int(_env("SHOPIFY_SANDBOX_SEED", 1, 0, 2**31)),
+        customers=customers,
+        seed=seed,
+        **others,
         bucket_size=_env("SHOPIFY_SANDBOX_BUCKET_SIZE", STANDARD_BUCKET, 1, 10**9),
         restore_rate=_env("SHOPIFY_SANDBOX_RESTORE_RATE", STANDARD_RESTORE_RATE, 1, 10**9),
         live_interval=live or None,

@@ -30,11 +30,11 @@ import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
-from operator import add, and_, mul
 from typing import Any
 
 import jaconv
+import numpy as np
+import numpy.typing as npt
 
 from .catalog import (
     CITIES,
@@ -72,6 +72,12 @@ STRIDE = 1_000
 """Ids step by about STRIDE: real ids are sparse, and these stay invertible."""
 
 WEB, POS, DRAFT = "web", "pos", "shopify_draft_order"
+
+Ints = npt.NDArray[np.int64]
+Small = npt.NDArray[np.int32]
+
+ORDER_CHUNK = 1 << 18
+"""Orders the index build computes at a time."""
 
 _RANDOM_PER_SLOT = 6  # uint16 per customer slot: jitter, count, activity, delay, edit, last
 
@@ -254,31 +260,34 @@ def order_events(created: int, flags: int, delays: int, end: int) -> Events:
     )  # fmt: skip
 
 
-def _updated(created: int, flags: int, delays: int, end: int) -> int:
-    """``order_events(...).updated`` without building Events (the index's hot path)."""
+def _updated_times(created: Ints, flags: Small, delays: Small, end: int) -> Ints:
+    """``order_events(...).updated`` of many orders at once (the index's hot path).
+
+    ``flags`` and ``delays`` are the orders' random uint16s, widened to int32 (numpy
+    computes on those faster than on int64). Integer arithmetic only, so it gives
+    exactly what ``order_events`` gives.
+    """
     pick = flags % 20
     bucket = (flags >> 5) & 31
-    updated = created + 1 if created < end else created
-    if bucket == 0:  # cancelled within three days
-        cancelled = created + 600 + (delays >> 4) % (3 * DAY)
-        if cancelled > end:
-            cancelled = end
-        return cancelled if cancelled > updated else updated
-    if pick < 13:
-        if bucket == 1 and created > end - 3 * DAY:  # konbini payment still pending
-            return updated
-        fulfilled = created + 3600 * (2 + delays % 70)
-    elif pick < 18:
-        fulfilled = created + 30 + delays % 300
-    else:
-        fulfilled = created + 3600 * (1 + delays % 48)
-    if fulfilled > end:
-        return updated
-    if (flags >> 10) % 24 == 0:
-        refund = fulfilled + DAY * (3 + (delays >> 6) % 28)
-        if refund <= end:
-            return refund
-    return fulfilled if fulfilled > updated else updated
+    updated = np.where(created < end, created + 1, created)
+    cancelled = np.maximum(np.minimum(created + (600 + (delays >> 4) % (3 * DAY)), end), updated)
+    web = pick < 13
+    delay = np.where(
+        web,
+        3600 * (2 + delays % 70),
+        np.where(pick < 18, 30 + delays % 300, 3600 * (1 + delays % 48)),
+    )
+    fulfilled = created + delay
+    refund = fulfilled + DAY * (3 + (delays >> 6) % 28)
+    result = np.where(
+        ((flags >> 10) % 24 == 0) & (refund <= end), refund, np.maximum(fulfilled, updated)
+    )
+    result = np.where(fulfilled > end, updated, result)
+    # konbini payment still pending: nothing happened since
+    result = np.where(web & (bucket == 1) & (created > end - 3 * DAY), updated, result)
+    # cancelled within three days
+    result = np.where(bucket == 0, cancelled, result)
+    return result
 
 
 @dataclass(frozen=True)
@@ -436,11 +445,22 @@ class ShopData:
         *,
         end: dt.datetime | None = None,
         background: bool | None = None,
+        shared_with: int | None = None,
+        shared: float = 0.0,
     ) -> None:
         if not 1 <= customers <= MAX_CUSTOMERS:
             raise ValueError(f"customers must be between 1 and {MAX_CUSTOMERS}")
+        if not 0.0 <= shared <= 1.0:
+            raise ValueError("shared must be between 0 and 1")
         self.n = customers
         self.seed = seed
+        # Another shop's people buying here too (the demo's overlapping client shops):
+        # `shared` of the customers are the same people (name, email, phone, address)
+        # as the customers of the same index in the shop seeded `shared_with`, each
+        # with an order history of this shop's own.
+        self.shared_with = shared_with if shared > 0 else None
+        self.shared = shared
+        self._shared_pools = None if self.shared_with is None else pools(self.shared_with)
         self.guests = max(1, customers // 12)
         stamp = end or dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.end = int(stamp.timestamp()) - EPOCH
@@ -594,38 +614,63 @@ class ShopData:
 
         Runs in the background for big shops: order listings wait for it, customer
         listings do not. Orders are first laid out customer-major (position ``p``, the
-        slot's offset + j); ``by_created`` holds ``created * SHIFT + p``. Where it can,
-        the work is done by ``map`` over arrays, which runs at C speed.
+        slot's offset + j); ``by_created`` holds ``created * SHIFT + p``.
+
+        The work is done by numpy over whole arrays: it takes a fraction of a second for
+        a million customers, and numpy lets go of the GIL while it sorts and computes, so
+        the server's thread answers meanwhile. (Built with ``map`` and ``list.sort``, it
+        took seconds in C calls that hold the GIL throughout, and a customers page asked
+        for just after start-up waited for them.) Integer arithmetic only (the keys stay
+        below 2**53): the indexes are exactly what ``_order_time`` and ``order_events``
+        give, on any machine.
         """
-        rand, orand, offsets, end = self.rand, self.order_rand, self.offsets, self.end
-        times = array("l", chain.from_iterable(map(repeat, self.firsts, self.counts)))
-        for c, count in enumerate(self.counts[: self.n]):
-            if count < 2:
-                continue
-            # _order_time for j >= 1, inlined (a test checks they agree)
-            at, first, b = offsets[c], self.firsts[c], _RANDOM_PER_SLOT * c
-            room = (((end - first) * (9830 + ((rand[b + 2] * 55706) >> 16))) >> 16) - 3600 * count
-            if room < 0:
-                room = 0
-            div = (count - 1) * 65536
-            for j in range(1, count):
-                u = rand[b + 5] if j == count - 1 else orand[3 * (at + j)]
-                times[at + j] = first + 3600 * j + (room * ((j - 1) * 65536 + u)) // div
-        updated_of = array("l", map(_updated, times, orand[1::3], orand[2::3], repeat(end)))
-        created = list(map(float, map(add, map(mul, times, repeat(SHIFT)), itertools.count())))
-        del times
-        created.sort()
-        by_created = array("d", created)
-        del created
-        positions = map(and_, map(int, by_created), repeat(MASK))
-        stamps = map(updated_of.__getitem__, positions)
-        updated = list(map(float, map(add, map(mul, stamps, repeat(SHIFT)), itertools.count())))
+        end, total = self.end, self.base_orders
+        counts = np.frombuffer(self.counts, np.uint8)
+        offsets = np.frombuffer(self.offsets, np.int64)
+        firsts = np.frombuffer(self.firsts, self.firsts.typecode)
+        rand = np.frombuffer(self.rand, np.uint16).reshape(-1, _RANDOM_PER_SLOT)
+        orand = np.frombuffer(self.order_rand, np.uint16).reshape(-1, 3)
+        owners = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        created = np.empty(total, np.int64)
+        updated_of = np.empty(total, np.int64)
+        # In chunks, so the temporaries stay a few MB each (peak memory is a goal too).
+        for low in range(0, total, ORDER_CHUNK):
+            high = min(low + ORDER_CHUNK, total)
+            slot = owners[low:high]
+            positions = np.arange(low, high, dtype=np.int64)
+            j = positions - offsets[slot]
+            times = firsts[slot].astype(np.int64)
+            # _order_time for j >= 1 (guest slots have one order only)
+            later = np.flatnonzero(j)
+            c, k = slot[later], j[later]
+            count = counts[c].astype(np.int64)
+            first = times[later]
+            activity = 9830 + ((rand[c, 2].astype(np.int64) * 55706) >> 16)
+            room = np.maximum((((end - first) * activity) >> 16) - 3600 * count, 0)
+            u = np.where(k == count - 1, rand[c, 5], orand[low + later, 0])
+            span = (room * ((k - 1) * 65536 + u)) // ((count - 1) * 65536)
+            times[later] = first + 3600 * k + span
+            flags = orand[low:high, 1].astype(np.int32)
+            delays = orand[low:high, 2].astype(np.int32)
+            updated_of[low:high] = _updated_times(times, flags, delays, end)
+            created[low:high] = times * SHIFT + positions
+        del owners
+        created.sort()  # the keys are distinct: any sort gives this order
+        updated = updated_of[created & MASK]
         del updated_of
+        updated *= SHIFT
+        updated += np.arange(total, dtype=np.int64)
         updated.sort()
         # Published without the lock (readers wait for ``orders_ready`` first), so a
-        # reader holding the lock while it waits cannot deadlock the build.
+        # reader holding the lock while it waits cannot deadlock the build. Kept as
+        # array.array: it reads one item faster than numpy, and listings read so.
+        by_created = array("d")
+        by_created.frombytes(created.astype(np.float64).data.cast("B"))
+        del created
+        by_updated = array("d")
+        by_updated.frombytes(updated.astype(np.float64).data.cast("B"))
         self.by_created = by_created
-        self.orders_by_updated.base = array("d", updated)
+        self.orders_by_updated.base = by_updated
         self.orders_ready.set()
 
     def wait_for_orders(self, timeout: float | None = None) -> bool:
@@ -701,10 +746,19 @@ class ShopData:
             self._base_core(c, j, self._order_time(c, first, span, count, j)) for j in range(count)
         ]
 
+    def person_seed(self, c: int) -> int:
+        """The seed of customer ``c``'s person: this shop's, or the other shop's for a
+        customer both shops share (a fixed spread of indexes, the same every run)."""
+        if self.shared_with is None or c >= self.n:
+            return self.seed
+        return self.shared_with if (c * 2_654_435_761) % 1000 < self.shared * 1000 else self.seed
+
     def customer(self, c: int) -> dict[str, Any]:
         """Customer ``c`` shaped as the Admin API's Customer."""
-        rng = random.Random((self.seed << 40) | (1 << 36) | c)
-        p = self.pools
+        person = self.person_seed(c)
+        rng = random.Random((person << 40) | (1 << 36) | c)
+        p = self.pools if person == self.seed else self._shared_pools
+        assert p is not None
         last, last_kana, last_roman = rng.choice(p.last_names)
         first, first_kana, first_roman = rng.choice(p.first_names)
         created, updated = self.customer_times(c)
@@ -715,10 +769,10 @@ class ShopData:
         email = phone = None
         if has_email:
             local = f"{first_roman}.{last_roman}" if rng.random() < 0.6 else last_roman
-            serial = (c * 2_654_435_761 + self.seed) % 10_000_000
+            serial = (c * 2_654_435_761 + person) % 10_000_000
             email = f"{local.lower()}.{serial}@{rng.choice(EMAIL_DOMAINS)}"
         if has_phone:
-            phone = japanese_phone(self.seed, c, rng.choice((70, 80, 90)))
+            phone = japanese_phone(person, c, rng.choice((70, 80, 90)))
         state = rng.choices(("ENABLED", "DISABLED", "INVITED", "DECLINED"), (55, 37, 6, 2))[0]
         tags = set()
         if len(cores) >= 3:
@@ -800,7 +854,7 @@ class ShopData:
             "updatedAt": iso(updated),
             "_index": c,
             "_kana": (last_kana, first_kana),
-            "_metafields": furigana(self.seed, c, last_kana, first_kana),
+            "_metafields": furigana(person, c, last_kana, first_kana),
         }
         change = self.customer_changes.get(c)
         if change:

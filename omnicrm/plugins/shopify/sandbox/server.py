@@ -101,8 +101,10 @@ class ShopifySandbox(Emulator):
         host: str = "127.0.0.1",
         port: int = 0,
         live_interval: float | None = None,
+        shared_with: int | None = None,
+        shared: float = 0.0,
     ) -> None:
-        self.data = ShopData(customers, seed, end=end)
+        self.data = ShopData(customers, seed, end=end, shared_with=shared_with, shared=shared)
         self.shop, self.shop_name = shop, shop_name
         self.access_token, self.client_id, self.client_secret = (
             access_token,
@@ -168,7 +170,7 @@ class ShopifySandbox(Emulator):
     def settings(self) -> dict[str, Any]:
         """Settings of a connection to this sandbox (ShopifySettings accepts them)."""
         return {
-            "shop": self.shop,
+            "domain": self.shop,
             "access_token": self.access_token,
             "client_id": self.client_id,
             "client_secret": self.client_secret,

@@ -8,16 +8,18 @@ import random
 import re
 from functools import cache
 
+import numpy as np
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
+from omnicrm.plugins.shopify.sandbox import data as data_module
 from omnicrm.plugins.shopify.sandbox.data import (
     EPOCH,
     MASK,
     SHIFT,
     ShopData,
-    _updated,
+    _updated_times,
     customer_number,
     order_events,
 )
@@ -59,16 +61,31 @@ def test_the_fast_indexes_agree_with_the_record_by_record_definitions() -> None:
         assert [data.order_created(r) for r in data.customer_orders(c)] == times
 
 
-def test_the_inlined_update_time_matches_the_order_events() -> None:
+def test_the_order_index_built_in_chunks_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = shop()  # one chunk, checked record by record above
+    monkeypatch.setattr(data_module, "ORDER_CHUNK", 97)  # bounds fall amid a customer's orders
+    chunked = ShopData(600, 3, end=END, background=False)
+    assert chunked.by_created == whole.by_created
+    assert chunked.orders_by_updated.base == whole.orders_by_updated.base
+
+
+def test_the_vectorised_update_time_matches_the_order_events() -> None:
     rng = random.Random(5)
     end = 200_000_000
-    for _ in range(20_000):
-        created = end - rng.choice((0, 1, 600, 3600, 5 * 86_400, 40 * 86_400, 10**7))
-        flags, delays = rng.randrange(65536), rng.randrange(65536)
-        assert (
-            _updated(created, flags, delays, end)
-            == order_events(created, flags, delays, end).updated
+    samples = [
+        (
+            end - rng.choice((0, 1, 600, 3600, 5 * 86_400, 40 * 86_400, 10**7)),
+            rng.randrange(65536),
+            rng.randrange(65536),
         )
+        for _ in range(20_000)
+    ]
+    created, flags, delays = (np.array(column) for column in zip(*samples, strict=True))
+    updated = _updated_times(
+        created.astype(np.int64), flags.astype(np.int32), delays.astype(np.int32), end
+    )
+    expected = [order_events(c, f, d, end).updated for c, f, d in samples]
+    assert updated.tolist() == expected
 
 
 def test_listings_are_sorted_by_update_then_id() -> None:

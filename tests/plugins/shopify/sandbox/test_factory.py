@@ -22,9 +22,9 @@ def test_the_factory_yields_settings_that_reach_a_live_sandbox(
     monkeypatch.setenv("SHOPIFY_SANDBOX_LIVE", "0")
     factory: SandboxFactory = sandbox
     with factory() as settings:
-        assert set(settings) == {"shop", "access_token", "client_id", "client_secret", "api_url"}
+        assert set(settings) == {"domain", "access_token", "client_id", "client_secret", "api_url"}
         parsed = ShopifySettings.model_validate(dict(settings))
-        assert parsed.shop == "omnicrm-demo.myshopify.com"
+        assert parsed.domain == "omnicrm-demo.myshopify.com"
         assert parsed.base_url.startswith("http://127.0.0.1:")
         response = httpx.post(
             f"{parsed.base_url}/admin/api/{queries.API_VERSION}/graphql.json",

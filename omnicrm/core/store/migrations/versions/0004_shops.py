@@ -158,6 +158,10 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_identity_overrides_shop_id"), ["shop", "id"], unique=False
         )
+    with op.batch_alter_table("identity_merges", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_identity_merges_shop_merged_at"), ["shop", "merged_at"], unique=False
+        )
     with op.batch_alter_table("interactions", schema=None) as batch_op:
         batch_op.drop_constraint("uq_interactions_source_external_id", type_="unique")
         batch_op.create_unique_constraint(
@@ -213,6 +217,8 @@ def downgrade() -> None:
             batch_op.create_unique_constraint(name, columns)
     with op.batch_alter_table("nps_responses", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_nps_responses_shop_responded_at"))
+    with op.batch_alter_table("identity_merges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_identity_merges_shop_merged_at"))
     with op.batch_alter_table("identity_overrides", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_overrides_shop_id"))
     with op.batch_alter_table("identity_keys", schema=None) as batch_op:
