@@ -1,20 +1,25 @@
-"""Segment counts over 1,000,000 profiles: a full recount and an incremental one.
+"""Segment counts over 1,000,000 profiles: a full recount and an incremental one, in a
+store of one shop or of several.
 
 Generates N profiles (default 1,000,000) with realistic distributions straight into a
 fresh store's ``profiles`` and ``profile_values`` (``executemany`` on SQLite, ``COPY`` on
-PostgreSQL; not timed), scores RFM and lifecycle over all of them (timed, for the
-record), then measures:
+PostgreSQL, then ANALYZE (and VACUUM on PostgreSQL) as a store in use has had; not
+timed). With ``--shops N`` the profiles are N shops' (N / shops each, in blocks of 50,000
+ids taking turns), and shop-0 is measured there and again in a store holding only it,
+built from the same seed: the same people, the same changes. On the shop measured it
+scores RFM and lifecycle over all its profiles (timed, for the record), then measures:
 
 - the full recount of the 20 built-in segments, one scan (goal < 2 s on SQLite);
 - an incremental recount after 1,000 profiles change (goal < 100 ms), all of it timed:
   counting the 1,000 before the change, the change itself (their columns and tags, as
-  a profile refresh writes them with executemany, then their RFM and lifecycle scores),
-  counting them after it and applying the difference to the last recorded counts. The
-  counting alone is printed too. Every round's result is checked against a full
-  recount.
+  the profile refresh writes them: ``crm.bulk``, with ``--writes executemany`` or
+  ``both`` also as it did before), then their RFM and lifecycle scores, counting them
+  after it and applying the difference to the last recorded counts. The counting alone
+  is printed too. Every round's result is checked against a full recount.
 
     .venv/bin/python benchmarks/segments.py                      # both backends
     .venv/bin/python benchmarks/segments.py --backend sqlite --profiles 200000
+    .venv/bin/python benchmarks/segments.py --shops 10 --writes both
 
 Exits 1 when a goal is missed or an incremental count differs from the full one.
 """
@@ -40,10 +45,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
-from sqlalchemy import Connection, bindparam, create_engine, func, insert, text, update
+from sqlalchemy import Connection, Float, bindparam, case, create_engine, func, insert, text, update
 from sqlalchemy.engine import make_url
 
 from omnicrm.core.store import Store
+from omnicrm.crm.bulk import insert_rows, update_rows
 from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments import (
     BUILTIN_SEGMENTS,
@@ -102,15 +108,19 @@ def _timestamps(epoch: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def generate(
-    n: int, seed: int, postgres: bool
+    blocks: Sequence[np.ndarray[Any, Any]], seed: int, postgres: bool, shop: str
 ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """Chunks of (profile rows, profile_values rows), in the tables' column order."""
+    """One shop's chunks of (profile rows, profile_values rows), in the tables' column
+    order, one chunk per block of ids. The same seed and block sizes make the same people
+    whatever their ids (the emails and phones number them within the shop)."""
     rng = np.random.default_rng(seed)
     now_s = NOW.timestamp()
     columns = [c.name for c in profiles.columns]
-    for start in range(0, n, CHUNK):
-        size = min(CHUNK, n - start)
-        ids = np.arange(start + 1, start + size + 1)
+    start = 0
+    for ids in blocks:
+        size = len(ids)
+        person = np.arange(start + 1, start + size + 1)
+        start += size
         buyer = rng.random(size) < 0.8
         orders = np.where(buyer, np.minimum(rng.geometric(0.45, size), 60), 0)
         days = np.minimum(rng.exponential(220, size), 1500)
@@ -150,10 +160,11 @@ def generate(
             b = bool(buyer[i])
             value = {
                 "id": int(ids[i]),
+                "shop": shop,
                 "family_name": FAMILY[family[i]],
                 "given_name": GIVEN[given[i]],
-                "email": f"customer{ids[i]}@example.jp",
-                "phone": f"+8190{ids[i]:08d}",
+                "email": f"customer{person[i]}@example.jp",
+                "phone": f"+8190{person[i]:08d}",
                 "birth_date": birth[i] if known_birth[i] else None,
                 "gender": gender[i],
                 "prefecture": pref_names[pref[i]],
@@ -195,25 +206,74 @@ def generate(
                 found.append(("connection", "shopify"))
             if m == "none":
                 found.append(("connection", "shopify" if app[i] else "ec-cube"))
-            values.extend((pid, attr, v) for attr, v in sorted(set(found)))
+            values.extend((pid, attr, v, shop) for attr, v in sorted(set(found)))
         yield rows, values
 
 
-def load_sqlite(path: Path, n: int, seed: int) -> None:
+@dataclass(frozen=True)
+class Layout:
+    """Which shops a store holds and where their profiles' ids lie: each shop's profiles
+    in blocks of CHUNK consecutive ids, the shops' blocks taking turns, as shops' first
+    syncs and later growth interleave in a real store."""
+
+    shops: list[str]
+    blocks: dict[str, list[np.ndarray[Any, Any]]]
+    order: list[str]  # whose block comes next, in id order
+
+    @classmethod
+    def of(cls, shops: list[str], per_shop: int) -> Layout:
+        sizes = [min(CHUNK, per_shop - start) for start in range(0, per_shop, CHUNK)]
+        blocks: dict[str, list[np.ndarray[Any, Any]]] = {shop: [] for shop in shops}
+        order: list[str] = []
+        next_id = 1
+        for size in sizes:
+            for shop in shops:
+                blocks[shop].append(np.arange(next_id, next_id + size))
+                order.append(shop)
+                next_id += size
+        return cls(shops, blocks, order)
+
+    @property
+    def total(self) -> int:
+        return sum(len(b) for blocks in self.blocks.values() for b in blocks)
+
+    def ids(self, shop: str) -> np.ndarray[Any, Any]:
+        return np.concatenate(self.blocks[shop])
+
+    def chunks(
+        self, seed: int, postgres: bool
+    ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """Every shop's chunks in id order; shop i's people from seed + i, the same in
+        any store that holds that shop."""
+        made = {
+            shop: generate(self.blocks[shop], seed + _shop_number(shop), postgres, shop)
+            for shop in self.shops
+        }
+        for shop in self.order:
+            yield next(made[shop])
+
+
+def _shop_number(shop: str) -> int:
+    return int(shop.rsplit("-", 1)[1])
+
+
+def load_sqlite(path: Path, layout: Layout, seed: int) -> None:
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     p_sql = _insert_sql(profiles.name, [c.name for c in profiles.columns], "?")
     v_sql = _insert_sql(profile_values.name, [c.name for c in profile_values.columns], "?")
-    for rows, values in generate(n, seed, postgres=False):
+    for rows, values in layout.chunks(seed, postgres=False):
         db.executemany(p_sql, rows)
         db.executemany(v_sql, values)
         db.commit()
+    db.execute("ANALYZE")  # as a store in use would have: the planner's statistics
+    db.commit()
     db.close()
 
 
-def load_postgres(url: str, n: int, seed: int) -> None:
+def load_postgres(url: str, layout: Layout, seed: int) -> None:
     with psycopg.connect(_libpq(url)) as db:
-        for rows, values in generate(n, seed, postgres=True):
+        for rows, values in layout.chunks(seed, postgres=True):
             with db.cursor() as cur:
                 for table, data in ((profiles, rows), (profile_values, values)):
                     names = ", ".join(f'"{c.name}"' for c in table.columns)
@@ -222,10 +282,14 @@ def load_postgres(url: str, n: int, seed: int) -> None:
                             copy.write_row(row)
             db.commit()
         # The sequence behind profiles.id, past the ids written by hand.
-        db.execute("SELECT setval(pg_get_serial_sequence('profiles', 'id'), %s)", (n,))
-        db.execute("ANALYZE profiles")
-        db.execute("ANALYZE profile_values")
+        db.execute("SELECT setval(pg_get_serial_sequence('profiles', 'id'), %s)", (layout.total,))
         db.commit()
+        # As autovacuum leaves a store in use: statistics, and pages whose rows are known
+        # visible (a page first read after COPY is otherwise written back for its hint
+        # bits, in the middle of the timed counts).
+        db.autocommit = True
+        db.execute("VACUUM ANALYZE profiles")
+        db.execute("VACUUM ANALYZE profile_values")
 
 
 def _insert_sql(table: str, columns: list[str], mark: str) -> str:
@@ -239,14 +303,21 @@ def _libpq(url: str) -> str:
 
 # -- the measurements ------------------------------------------------------------------
 
+# How the change writes the changed profiles: as the profile refresh does now
+# (crm.bulk.update_rows: on PostgreSQL a COPY and one UPDATE ... FROM), or as it did
+# before (an executemany of single-row UPDATEs), for comparison in the same run.
+WRITES = ("bulk", "executemany")
+
 
 @dataclass
 class Result:
     backend: str
+    store: str  # what the store holds, e.g. '10 shops, 1,000,000 profiles'
+    profiles: int  # of the shop measured
     load_s: float = 0.0
     scoring_s: float = 0.0
     full_s: list[float] = field(default_factory=list)
-    rounds: list[dict[str, float]] = field(default_factory=list)
+    rounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     mismatches: int = 0
 
@@ -254,14 +325,16 @@ class Result:
     def full(self) -> float:
         return statistics.median(self.full_s)
 
-    @property
-    def incremental(self) -> float:
-        return statistics.median(r["total"] for r in self.rounds)
+    def incremental(self, writes: str = "bulk") -> float:
+        return statistics.median(r["total"] for r in self.rounds[writes])
+
+    def part(self, writes: str, key: str) -> float:
+        return statistics.median(r[key] for r in self.rounds[writes])
 
     @property
     def ok(self) -> bool:
         full_ok = self.backend != "sqlite" or self.full < FULL_GOAL
-        return full_ok and self.incremental < INCREMENTAL_GOAL and self.mismatches == 0
+        return full_ok and self.incremental() < INCREMENTAL_GOAL and self.mismatches == 0
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -270,36 +343,42 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
-def measure(store: Store, n: int, args: argparse.Namespace, result: Result) -> None:
+def measure(
+    store: Store, shop: str, ids: np.ndarray[Any, Any], args: argparse.Namespace, result: Result
+) -> None:
+    """Score, recount in full and incrementally the profiles of ``shop`` (ids ``ids``)."""
     builtins = {s.name: s.expression for s in BUILTIN_SEGMENTS}
     with store.engine.begin() as conn:
-        result.scoring_s, _ = _timed(lambda: score_profiles(conn, NOW, tz=TZ))
-        ensure_builtin(conn, NOW)
+        result.scoring_s, _ = _timed(lambda: score_profiles(conn, NOW, shop=shop, tz=TZ))
+        ensure_builtin(conn, NOW, shop=shop)
     if store.dialect == "postgresql":
         with store.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE profiles")  # as autovacuum would after the scoring
     with store.engine.begin() as conn:
         for _ in range(args.repeat):
-            seconds, counts = _timed(lambda: count_segments(conn, builtins, NOW, TZ))
+            seconds, counts = _timed(lambda: count_segments(conn, builtins, NOW, TZ, shop=shop))
             result.full_s.append(seconds)
         result.counts = counts
-        record_counts(conn, counts, NOW)
+        record_counts(conn, counts, NOW, shop=shop)
     rng = np.random.default_rng(args.seed + 1)
-    for round_ in range(args.rounds):
+    writes = list(WRITES) if args.writes == "both" else [args.writes]
+    result.rounds = {w: [] for w in writes}
+    for round_ in range(args.rounds * len(writes)):
+        way = writes[round_ % len(writes)]  # taking turns, so both see the same machine
         now = NOW + dt.timedelta(minutes=1 + round_)
-        ids = sorted(int(i) for i in rng.choice(n, args.changed, replace=False) + 1)
-        changes = _changes(ids, now, rng, round_)
+        changed = sorted(int(i) for i in ids[rng.choice(len(ids), args.changed, replace=False)])
+        changes = _changes(changed, now, rng, round_)
         with store.engine.connect() as conn:
             trans = conn.begin()
             timings: dict[str, float] = {}
             start = time.perf_counter()
-            recount = begin_recount(conn, now, TZ, ids)
+            recount = begin_recount(conn, now, TZ, changed, shop=shop)
             timings["before"] = time.perf_counter() - start
             mark = time.perf_counter()
-            _apply(conn, changes)
+            _apply(conn, changes, shop, way)
             timings["update"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            score_profiles(conn, now, ids, tz=TZ)
+            score_profiles(conn, now, changed, shop=shop, tz=TZ)
             timings["rescore"] = time.perf_counter() - mark
             mark = time.perf_counter()
             counts = recount.finish(conn)
@@ -307,19 +386,19 @@ def measure(store: Store, n: int, args: argparse.Namespace, result: Result) -> N
             timings["total"] = time.perf_counter() - start
             timings["recount"] = timings["before"] + timings["after"]
             mark = time.perf_counter()
-            record_counts(conn, counts, now)
+            record_counts(conn, counts, now, shop=shop)
             trans.commit()
             timings["record+commit"] = time.perf_counter() - mark
             if not recount.incremental:
                 print(f"  round {round_}: counted in full, not incrementally", flush=True)
                 result.mismatches += 1
             with conn.begin():
-                full = count_segments(conn, builtins, now, TZ)
+                full = count_segments(conn, builtins, now, TZ, shop=shop)
             if full != counts:
                 result.mismatches += 1
                 diff = {k: (counts[k], full[k]) for k in full if full[k] != counts[k]}
                 print(f"  round {round_}: incremental != full: {diff}", flush=True)
-        result.rounds.append(timings)
+        result.rounds[way].append(timings)
 
 
 def _changes(
@@ -342,68 +421,122 @@ def _changes(
     return {"buys": buys, "refunds": refunds, "tags": tags, "tag": f"キャンペーン{round_}"}
 
 
-def _apply(conn: Connection, changes: dict[str, Any]) -> None:
+def _apply(conn: Connection, changes: dict[str, Any], shop: str, writes: str) -> None:
     p = profiles.c
     last = p.last_order_at.type
-    if changes["buys"]:
-        conn.execute(
-            update(profiles)
-            .where(p.id == bindparam("pid"))
-            .values(
-                number_of_orders=p.number_of_orders + 1,
-                amount_spent=p.amount_spent + bindparam("spent"),
-                last_order_at=bindparam("last", type_=last),
-                first_order_at=func.coalesce(p.first_order_at, bindparam("last", type_=last)),
-            ),
-            changes["buys"],
-        )
-    if changes["refunds"]:
-        conn.execute(
-            update(profiles)
-            .where(p.id == bindparam("pid"), p.number_of_orders > 0)
-            .values(number_of_orders=p.number_of_orders - 1),
-            changes["refunds"],
-        )
+    buy_values = {
+        "number_of_orders": p.number_of_orders + 1,
+        "first_order_at": func.coalesce(p.first_order_at, bindparam("last", type_=last)),
+    }
+    if writes == "bulk":
+        if changes["buys"]:
+            update_rows(
+                conn,
+                profiles,
+                changes["buys"],
+                key="pid",
+                column="id",
+                types={"spent": Float(), "last": last},
+                values=lambda s: {
+                    "number_of_orders": p.number_of_orders + 1,
+                    "amount_spent": p.amount_spent + s["spent"],
+                    "last_order_at": s["last"],
+                    "first_order_at": func.coalesce(p.first_order_at, s["last"]),
+                },
+            )
+        if changes["refunds"]:
+            update_rows(
+                conn,
+                profiles,
+                changes["refunds"],
+                key="pid",
+                column="id",
+                values=lambda s: {
+                    "number_of_orders": case(
+                        (p.number_of_orders > 0, p.number_of_orders - 1), else_=0
+                    )
+                },
+            )
+        if changes["tags"]:
+            update_rows(
+                conn,
+                profiles,
+                [{"pid": pid, "prefecture": "東京都"} for pid in changes["tags"]],
+                key="pid",
+                column="id",
+            )
+    else:
+        if changes["buys"]:
+            conn.execute(
+                update(profiles)
+                .where(p.id == bindparam("pid"))
+                .values(
+                    amount_spent=p.amount_spent + bindparam("spent"),
+                    last_order_at=bindparam("last", type_=last),
+                    **buy_values,
+                ),
+                changes["buys"],
+            )
+        if changes["refunds"]:
+            conn.execute(
+                update(profiles)
+                .where(p.id == bindparam("pid"), p.number_of_orders > 0)
+                .values(number_of_orders=p.number_of_orders - 1),
+                changes["refunds"],
+            )
+        if changes["tags"]:
+            conn.execute(
+                update(profiles).where(p.id == bindparam("pid")).values(prefecture="東京都"),
+                [{"pid": pid} for pid in changes["tags"]],
+            )
     if changes["tags"]:
-        conn.execute(
-            insert(profile_values),
-            [
-                {"profile_id": pid, "attr": "tag", "value": changes["tag"]}
-                for pid in changes["tags"]
-            ],
-        )
-        conn.execute(
-            update(profiles).where(p.id == bindparam("pid")).values(prefecture="東京都"),
-            [{"pid": pid} for pid in changes["tags"]],
-        )
+        tagged = [
+            {"profile_id": pid, "shop": shop, "attr": "tag", "value": changes["tag"]}
+            for pid in changes["tags"]
+        ]
+        if writes == "bulk":
+            insert_rows(conn, profile_values, tagged)
+        else:
+            conn.execute(insert(profile_values), tagged)
 
 
 # -- running -------------------------------------------------------------------------------
 
 
-def sqlite(args: argparse.Namespace) -> Result:
+def shop_names(n: int) -> list[str]:
+    return [f"shop-{i}" for i in range(n)]
+
+
+def describe(layout: Layout) -> str:
+    shops = len(layout.shops)
+    return f"{shops} shop{'s' if shops > 1 else ''}, {layout.total:,} profiles"
+
+
+def sqlite(args: argparse.Namespace, layout: Layout, shop: str) -> Result:
     tmp = Path(tempfile.mkdtemp(prefix="omnicrm-bench-segments-"))
     try:
         path = tmp / "store.db"
         store = Store.open(f"sqlite:///{path}")
-        result = Result("sqlite")
-        result.load_s, _ = _timed(lambda: load_sqlite(path, args.profiles, args.seed))
-        measure(store, args.profiles, args, result)
+        ids = layout.ids(shop)
+        result = Result("sqlite", describe(layout), len(ids))
+        result.load_s, _ = _timed(lambda: load_sqlite(path, layout, args.seed))
+        measure(store, shop, ids, args, result)
         store.close()
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def postgresql(args: argparse.Namespace) -> Result | None:
+def postgresql(args: argparse.Namespace, layout: Layout, shop: str) -> Result | None:
     admin_url = make_url(args.pg_url)
     try:
         with _database(args.pg_url) as name:
             url = admin_url.set(database=name).render_as_string(hide_password=False)
             store = Store.open(url)
-            result = Result("postgresql")
-            result.load_s, _ = _timed(lambda: load_postgres(url, args.profiles, args.seed))
-            measure(store, args.profiles, args, result)
+            ids = layout.ids(shop)
+            result = Result("postgresql", describe(layout), len(ids))
+            result.load_s, _ = _timed(lambda: load_postgres(url, layout, args.seed))
+            measure(store, shop, ids, args, result)
             store.close()
             return result
     except _Unreachable as exc:
@@ -433,53 +566,86 @@ def _database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def report(result: Result, args: argparse.Namespace) -> None:
-    def ms(seconds: float) -> str:
-        return f"{seconds * 1000:7.1f} ms"
+PARTS = {
+    "before": "count them before",
+    "update": "the change (their columns, tags)",
+    "rescore": "their RFM and lifecycle",
+    "after": "count them after, apply",
+    "recount": "the counting alone",
+    "record+commit": "(after: history, commit)",
+}
 
-    print(f"{result.backend}: {args.profiles:,} profiles", flush=True)
-    print(f"  (not timed: generating and loading {result.load_s:.1f} s)")
-    print(
-        f"  full scoring (RFM cuts, then RFM and lifecycle of every profile) "
-        f"{result.scoring_s:.2f} s"
-    )
-    runs = ", ".join(f"{s:.3f}" for s in result.full_s)
-    goal = f" (goal < {FULL_GOAL:.0f} s: {'ok' if result.full < FULL_GOAL else 'MISSED'})"
-    print(
-        f"  full recount, 20 built-in segments: median {result.full:.3f} s of [{runs}]"
-        + (goal if result.backend == "sqlite" else "")
-    )
-    inc_ok = "ok" if result.incremental < INCREMENTAL_GOAL else "MISSED"
-    print(
-        f"  incremental recount after {args.changed:,} profiles change: median "
-        f"{ms(result.incremental).strip()} over {len(result.rounds)} rounds, from counting the"
-        f" {args.changed:,} before the change to the new counts (goal < "
-        f"{INCREMENTAL_GOAL * 1000:.0f} ms: {inc_ok}), of which:"
-    )
-    parts = {
-        "before": "count them before",
-        "update": "the change (their columns, tags)",
-        "rescore": "their RFM and lifecycle",
-        "after": "count them after, apply",
-        "recount": "the counting alone",
-        "record+commit": "(after: history, commit)",
-    }
-    for key, what in parts.items():
-        values = [r[key] for r in result.rounds]
-        print(f"    {what:<34} median {ms(statistics.median(values))}  max {ms(max(values))}")
-    check = "all equal to a full recount" if not result.mismatches else f"{result.mismatches} WRONG"
-    print(f"  incremental counts: {check}")
-    shown = ", ".join(f"{k} {v:,}" for k, v in result.counts.items())
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    """The figures of one backend: one column per store (the shop measured in a store of
+    several shops, then the same shop in a store of its own)."""
+
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:.1f} ms"
+
+    first = results[0]
+    print(f"{first.backend}: shop-0 ({first.profiles:,} profiles) in", flush=True)
+    rows: list[tuple[str, list[str]]] = [
+        ("store", [r.store for r in results]),
+        ("(not timed: generating, loading)", [f"{r.load_s:.1f} s" for r in results]),
+        ("full scoring of the shop", [f"{r.scoring_s:.2f} s" for r in results]),
+        (
+            f"full recount, 20 built-ins (median of {args.repeat})",
+            [f"{r.full:.3f} s" for r in results],
+        ),
+    ]
+    for writes in first.rounds:
+        label = "" if len(first.rounds) == 1 else f" [{writes} writes]"
+        rows.append(
+            (
+                f"incremental, {args.changed:,} changed{label}",
+                [ms(r.incremental(writes)) for r in results],
+            )
+        )
+        rows += [
+            (f"  {what}", [ms(r.part(writes, key)) for r in results]) for key, what in PARTS.items()
+        ]
+    width = max(len(label) for label, _ in rows)
+    for label, cells in rows:
+        print(f"  {label:<{width}}  " + "  ".join(f"{c:>26}" for c in cells))
+    for r in results:
+        goal = f"full < {FULL_GOAL:.0f} s: {'ok' if r.full < FULL_GOAL else 'MISSED'}, "
+        inc = "ok" if r.incremental() < INCREMENTAL_GOAL else "MISSED"
+        check = "all equal to a full recount" if not r.mismatches else f"{r.mismatches} WRONG"
+        print(
+            f"  {r.store}: goals: {goal if r.backend == 'sqlite' else ''}"
+            f"incremental < {INCREMENTAL_GOAL * 1000:.0f} ms: {inc}; incremental counts: {check}"
+        )
+        for writes, rounds in r.rounds.items():
+            runs = ", ".join(f"{x['total'] * 1000:.0f}" for x in rounds)
+            print(f"    incremental rounds [{writes}], ms: {runs}")
+    shown = ", ".join(f"{k} {v:,}" for k, v in first.counts.items())
     print(f"  counts: {shown}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument(
+        "--profiles", type=int, default=1_000_000, help="profiles in the store, all shops"
+    )
+    parser.add_argument(
+        "--shops",
+        type=int,
+        default=1,
+        help="shops sharing the store (the profiles spread evenly); with more than one, "
+        "shop-0 is measured there and again in a store holding only it",
+    )
     parser.add_argument("--changed", type=int, default=1000, help="profiles changed per round")
     parser.add_argument("--rounds", type=int, default=5, help="incremental rounds")
     parser.add_argument("--repeat", type=int, default=5, help="full recounts")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--writes",
+        choices=[*WRITES, "both"],
+        default="bulk",
+        help="how the change writes the profiles: as the refresh does (bulk), the "
+        "executemany it did before, or both, taking turns (--rounds of each)",
+    )
     parser.add_argument(
         "--pg-url",
         default="postgresql+psycopg://127.0.0.1:5432/test",
@@ -487,24 +653,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=20250616)
     args = parser.parse_args(argv)
+    if args.shops < 1 or args.profiles < args.shops:
+        parser.error("--shops must be 1 or more, and at most --profiles")
+    shared = Layout.of(shop_names(args.shops), args.profiles // args.shops)
+    layouts = [shared]
+    if args.shops > 1:
+        layouts.append(Layout.of(shop_names(1), args.profiles // args.shops))
     print(
-        f"segment count benchmark: {args.profiles:,} profiles, Python {sys.version.split()[0]},"
+        f"segment count benchmark: {describe(shared)}, Python {sys.version.split()[0]},"
         f" SQLite {sqlite3.sqlite_version}, psycopg {psycopg.__version__},"
         f" {os.cpu_count()} CPUs, load average {_load()}",
         flush=True,
     )
     ok = True
     if args.backend in ("sqlite", "both"):
-        result = sqlite(args)
-        report(result, args)
-        ok = ok and result.ok
+        results = [sqlite(args, layout, "shop-0") for layout in layouts]
+        report(results, args)
+        ok = ok and all(r.ok for r in results)
     if args.backend in ("postgresql", "both"):
-        pg = postgresql(args)
-        if pg is not None:
+        found = [postgresql(args, layout, "shop-0") for layout in layouts]
+        pg = [r for r in found if r is not None]
+        if pg:
+            print(f"  server: {_pg_settings(args.pg_url)}")
             report(pg, args)
-            ok = ok and pg.ok
+            ok = ok and all(r.ok for r in pg)
     print(f"load average at the end {_load()}")
     return 0 if ok else 1
+
+
+def _pg_settings(url: str) -> str:
+    """The server's size, which decides whether the changed profiles are read from disk."""
+    with psycopg.connect(_libpq(url)) as db:
+        found = [
+            f"{name} {db.execute(f'SHOW {name}').fetchone()[0]}"  # type: ignore[index]
+            for name in ("server_version", "shared_buffers", "work_mem")
+        ]
+    return ", ".join(found)
 
 
 def _load() -> str:

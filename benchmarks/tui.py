@@ -74,7 +74,7 @@ from textual.worker import NoActiveWorker, Worker, get_current_worker
 
 from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import sync_runs
@@ -161,14 +161,23 @@ def seed(store: Store, names: list[str], runs: int, segments: int, points: int) 
             )
     with store.engine.begin() as conn:
         conn.execute(insert(sync_runs), rows)
-        ensure_builtin(conn, now)
+        ensure_builtin(conn, now, shop=DEFAULT_SHOP)
         for i in range(max(0, segments - len(BUILTIN_SEGMENTS))):
             expression = BUILTIN_SEGMENTS[i % len(BUILTIN_SEGMENTS)].expression
-            define(conn, f"user-{i:03d}", expression, description=f"bench {i}", now=now)
-        names_ = [s.name for s in list_segments(conn)][:segments]
+            define(
+                conn,
+                f"user-{i:03d}",
+                expression,
+                description=f"bench {i}",
+                now=now,
+                shop=DEFAULT_SHOP,
+            )
+        names_ = [s.name for s in list_segments(conn, shop=DEFAULT_SHOP)][:segments]
         for p in range(points):
             at = now - dt.timedelta(hours=points - p)
-            record_counts(conn, {n: 1000 + 7 * j + p for j, n in enumerate(names_)}, at)
+            record_counts(
+                conn, {n: 1000 + 7 * j + p for j, n in enumerate(names_)}, at, shop=DEFAULT_SHOP
+            )
     return names_
 
 
@@ -287,7 +296,7 @@ def write(job: Background) -> int:
                 step += 1
                 counts = {n: 5000 + 7 * j + step for j, n in enumerate(job.segments)}
                 with store.engine.begin() as conn:
-                    record_counts(conn, counts, dt.datetime.now(dt.UTC))
+                    record_counts(conn, counts, dt.datetime.now(dt.UTC), shop=DEFAULT_SHOP)
                 committed = time.monotonic()
                 commits += 1
                 for j in range(0, len(job.segments), max(1, len(job.segments) // 5)):

@@ -366,16 +366,17 @@ def clv_command(obj: Context, fmt: str, limit: int, fit: bool, shop: str | None)
 
 
 def segment_conditions(
-    conn: Connection, names: tuple[str, ...], now: dt.datetime, tz: ZoneInfo
+    conn: Connection, names: tuple[str, ...], now: dt.datetime, tz: ZoneInfo, *, shop: str
 ) -> dict[str, ColumnElement[bool]]:
-    """Each named segment compiled to a condition over profiles (exit 2 if unknown)."""
+    """Each of ``shop``'s named segments compiled to a condition over profiles (exit 2
+    if unknown)."""
 
     from omnicrm.crm.segments import SegmentError, compile_expression, get_segment
 
     out: dict[str, ColumnElement[bool]] = {}
     for name in names:
         try:
-            out[name] = compile_expression(get_segment(conn, name).expression, now, tz)
+            out[name] = compile_expression(get_segment(conn, name, shop=shop).expression, now, tz)
         except SegmentError as exc:
             fail(str(exc), 2)
     return out
@@ -422,7 +423,7 @@ def show_nps(
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=flag) from None
         now = dt.datetime.now(dt.UTC)
-        conditions = segment_conditions(conn, segment_names, now, tz)
+        conditions = segment_conditions(conn, segment_names, now, tz, shop=settings.shop)
         report = nps_report(conn, conditions, shop=settings.shop, since=bounds[0], until=bounds[1])
     render(report, fmt)
 

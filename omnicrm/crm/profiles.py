@@ -30,12 +30,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Join, Table, and_, bindparam, delete, insert, or_, select, tuple_
-from sqlalchemy import update as sql_update
+from sqlalchemy import Connection, Join, Table, and_, delete, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
 from omnicrm.core.store.schema import customers, order_lines, orders
+from omnicrm.crm.bulk import insert_rows, update_rows
 from omnicrm.crm.identity.normalize import (
     normalize_email,
     normalize_kana,
@@ -136,20 +136,14 @@ def rebuild_profiles(
                 values.extend(
                     {"profile_id": pid, "attr": attr, "value": v, "shop": shop} for v in found
                 )
-        if rows:
-            conn.execute(
-                sql_update(profiles)
-                .where(profiles.c.shop == shop, profiles.c.id == bindparam("pid"))
-                .values({name: bindparam(name) for name in rows[0] if name != "pid"}),
-                rows,
-            )
+        # One statement each on PostgreSQL, not one per profile (omnicrm.crm.bulk).
+        update_rows(conn, profiles, rows, key="pid", column="id", where=profiles.c.shop == shop)
         conn.execute(
             delete(profile_values).where(
                 profile_values.c.shop == shop, profile_values.c.profile_id.in_(ids)
             )
         )
-        if values:
-            conn.execute(insert(profile_values), values)
+        insert_rows(conn, profile_values, values)
         built += len(ids)
     return built
 

@@ -123,6 +123,16 @@ class SegmentRow:
         return self.points[-1].at if self.points else None
 
 
+def screen_shop(runtime: Runtime, shop: str | None) -> str:
+    """The shop a segments screen shows: the one given, the only one, or (until the
+    app lets the operator pick one) the first by id; the header always names it."""
+    if shop is None:
+        shops = sorted(runtime.config.all_shops())
+        if len(shops) > 1:
+            return shops[0]
+    return runtime.shop(shop).id
+
+
 def load_segment_rows(
     conn: Connection, points: int = HISTORY_POINTS, *, shop: str
 ) -> list[SegmentRow]:
@@ -209,8 +219,9 @@ class SegmentsScreen(StoreScreen):
         shop: str | None = None,
     ) -> None:
         super().__init__(runtime, clock=clock, poll_interval=poll_interval)
-        # The shop whose segments show (None: the only one configured).
-        self.shop = runtime.shop(shop).id
+        self.shop = screen_shop(runtime, shop)
+        if len(runtime.config.all_shops()) > 1:  # one shop needs no naming
+            self.sub_title = f"shop {self.shop} · {self.zone_label}"
         self._check: ChangeCheck | None = None
         self._checking = threading.Lock()  # one check at a time: it keeps a connection
         self._force = False  # reload even when the check says nothing moved
@@ -387,7 +398,9 @@ class SegmentScreen(StoreScreen):
         shop: str | None = None,
     ) -> None:
         super().__init__(runtime, clock=clock)
-        self.shop = runtime.shop(shop).id  # None: the only shop configured
+        self.shop = screen_shop(runtime, shop)
+        if len(runtime.config.all_shops()) > 1:  # one shop needs no naming
+            self.sub_title = f"shop {self.shop} · {self.zone_label}"
         self.segment_name = name
         self.title = f"Segment {name}"
         self.detail: SegmentDetail | None = None  # what is shown, once loaded

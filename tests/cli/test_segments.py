@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from omnicrm.cli import cli
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.segments import define, ensure_builtin, record_counts
 from tests.crm.segments.profiles import add_profile, jst
@@ -59,10 +60,10 @@ def test_the_list_shows_every_segment_and_says_when_none_was_counted(config: Pat
 
 def test_the_list_shows_the_last_count_and_its_change(config: Path, store: Store) -> None:
     with store.engine.begin() as conn:
-        ensure_builtin(conn)
-        define(conn, "tokyo", "prefecture = '東京都'")
-        record_counts(conn, {"tokyo": 4, "channel:both": 9}, jst(2024, 5, 1, 9))
-        record_counts(conn, {"tokyo": 7, "channel:both": 5}, jst(2024, 5, 1, 10))
+        ensure_builtin(conn, shop=DEFAULT_SHOP)
+        define(conn, "tokyo", "prefecture = '東京都'", shop=DEFAULT_SHOP)
+        record_counts(conn, {"tokyo": 4, "channel:both": 9}, jst(2024, 5, 1, 9), shop=DEFAULT_SHOP)
+        record_counts(conn, {"tokyo": 7, "channel:both": 5}, jst(2024, 5, 1, 10), shop=DEFAULT_SHOP)
     lines = run(config).output.splitlines()
     tokyo = next(line for line in lines if line.strip().startswith("tokyo"))
     assert tokyo.split()[-4:] == ["7", "+3", "2024-05-01", "10:00"]
@@ -144,3 +145,72 @@ def test_bad_names_exit_2(config: Path, args: tuple[str, ...], message: str) -> 
     result = run(config, *args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.fixture
+def two_shops(store: Store, store_url: str, tmp_path: Path) -> Path:
+    """Two shops whose customers are the same people (same names, emails, places), and
+    one more customer in the second shop."""
+    with store.engine.begin() as conn:
+        for shop in ("tokyo-tea", "osaka-sweets"):
+            add_profile(
+                conn,
+                {"tag": ["vip"]},
+                shop=shop,
+                family_name="山田",
+                given_name="花子",
+                email="hanako@example.jp",
+                prefecture="東京都",
+                number_of_orders=3,
+                last_order_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=3),
+                lifecycle_stage="repeat",
+            )
+            add_profile(conn, shop=shop, prefecture="大阪府")
+        add_profile(conn, shop="osaka-sweets", prefecture="東京都", email="jiro@example.jp")
+    path = tmp_path / "omnicrm.toml"
+    path.write_text(
+        f'[store]\nurl = "{store_url}"\n\n'
+        '[shops.tokyo-tea]\nname = "Tokyo Tea"\n\n'
+        '[shops.osaka-sweets]\nname = "Osaka Sweets"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_with_two_shops_each_command_works_within_the_one_named(two_shops: Path) -> None:
+    for args in ((), ("show", "rfm:lost"), ("check", "age > 1"), ("add", "x", "age > 1")):
+        result = run(two_shops, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "name one with --shop (osaka-sweets, tokyo-tea)" in result.output
+    unknown = run(two_shops, "--shop", "kyoto", "check", "age > 1")
+    assert unknown.exit_code == 2 and "no shop named 'kyoto'" in unknown.output
+
+    tokyo = "prefecture = '東京都'"
+    added = run(two_shops, "add", "tokyo", tokyo, "--shop", "tokyo-tea")
+    assert added.exit_code == 0, added.output
+    assert "added tokyo: 1 profiles now" in added.output  # not the other shop's 2
+    # The group's --shop serves its commands too.
+    assert (
+        "valid: 2 of 3 profiles" in run(two_shops, "--shop", "osaka-sweets", "check", tokyo).output
+    )
+    assert "valid: 1 of 2 profiles" in run(two_shops, "check", tokyo, "--shop", "tokyo-tea").output
+
+    assert "tokyo" in run(two_shops, "--shop", "tokyo-tea").output.split()
+    assert "tokyo" not in run(two_shops, "--shop", "osaka-sweets").output.split()
+    missing = run(two_shops, "show", "tokyo", "--shop", "osaka-sweets")
+    assert missing.exit_code == 2 and "no segment named 'tokyo'" in missing.output
+    # The same name in the other shop is that shop's own segment.
+    other = run(
+        two_shops,
+        "add",
+        "tokyo",
+        "number_of_orders = 0 AND prefecture = '東京都'",
+        "--shop",
+        "osaka-sweets",
+    )
+    assert "added tokyo: 1 profiles now" in other.output
+    shown = run(two_shops, "show", "tokyo", "--shop", "osaka-sweets")
+    assert "jiro@example.jp" in shown.output and "hanako" not in shown.output
+    removed = run(two_shops, "remove", "tokyo", "--shop", "tokyo-tea")
+    assert removed.exit_code == 0, removed.output
+    assert "tokyo" in run(two_shops, "--shop", "osaka-sweets").output.split()

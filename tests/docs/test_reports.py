@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from omnicrm.cli import cli
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.segments import ensure_builtin
 from tests.crm.segments.profiles import add_profile
@@ -46,7 +47,7 @@ def test_the_nps_example_runs_as_written(
     # A shop as `omnicrm init` leaves it (the built-in segments), where Hanako, who
     # answered twice (by email, then by phone), is one of the champions.
     with store.engine.begin() as conn:
-        ensure_builtin(conn)
+        ensure_builtin(conn, shop=DEFAULT_SHOP)
         add_profile(
             conn,
             family_name="山田",

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from omnicrm.app.config import Config, SchedulerSection
 from omnicrm.app.runtime import Runtime
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
 from omnicrm.crm.schema import segments
@@ -60,8 +61,8 @@ def test_sparkline_scales_between_lowest_and_highest() -> None:
 async def test_the_table_shows_every_segment_with_its_count(store: Store) -> None:
     seed_shop(store)
     with store.engine.connect() as conn:
-        expected = {name: c.count for name, c in latest_counts(conn).items()}
-        titles = {s.name: s.title for s in list_segments(conn)}
+        expected = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
+        titles = {s.name: s.title for s in list_segments(conn, shop=DEFAULT_SHOP)}
     screen = SegmentsScreen(runtime_for(store), clock=clock, poll_interval=0.1)
     app = ScreenHost(screen)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -94,7 +95,10 @@ async def test_a_new_count_updates_its_row_in_place(store: Store) -> None:
         # Another process (the scheduler's refresh) records new counts.
         with store.engine.begin() as conn:
             record_counts(
-                conn, {"channel:both": 4, "lifecycle:dormant": 0}, NOW + dt.timedelta(hours=1)
+                conn,
+                {"channel:both": 4, "lifecycle:dormant": 0},
+                NOW + dt.timedelta(hours=1),
+                shop=DEFAULT_SHOP,
             )
         await wait_until(
             pilot, lambda: plain(table.get_cell("channel:both", "count")) == "4", "the new count"
@@ -197,11 +201,15 @@ def test_snapshot_segment(store: Store, snap_compare: Any) -> None:
 def seed_more(store: Store) -> None:
     """Earlier days' counts of a few segments, as history to draw."""
     with store.engine.begin() as conn:
-        last = {name: c.count for name, c in latest_counts(conn).items()}
+        last = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
         for days, both, dormant in ((3, 0, 3), (2, 2, 2), (1, 1, 2)):
             at = NOW - dt.timedelta(days=days)
-            record_counts(conn, {"channel:both": both, "lifecycle:dormant": dormant}, at)
-        record_counts(conn, last, NOW)  # the latest snapshot stays the latest counts
+            record_counts(
+                conn, {"channel:both": both, "lifecycle:dormant": dormant}, at, shop=DEFAULT_SHOP
+            )
+        record_counts(
+            conn, last, NOW, shop=DEFAULT_SHOP
+        )  # the latest snapshot stays the latest counts
 
 
 @pytest.mark.anyio
@@ -220,7 +228,7 @@ async def test_the_app_shell_mounts_both_screens(store: Store) -> None:
         await wait_until(pilot, lambda: screen.loads >= 1, "the first load")
         assert app.reader is not None and screen.engine() is app.reader.engine
         with store.engine.begin() as conn:
-            record_counts(conn, {"channel:both": 7}, NOW + dt.timedelta(hours=1))
+            record_counts(conn, {"channel:both": 7}, NOW + dt.timedelta(hours=1), shop=DEFAULT_SHOP)
         table = table_of(screen)
         await wait_until(
             pilot, lambda: plain(table.get_cell("channel:both", "count")) == "7", "the update"

@@ -48,6 +48,17 @@ def get_state(conn: Connection, key: str, *, shop: str) -> dict[str, Any] | None
     return value if isinstance(value, dict) else None
 
 
+def get_states(conn: Connection, keys: Collection[str], *, shop: str) -> dict[str, dict[str, Any]]:
+    """The crm_state values of ``shop`` under ``keys`` that exist, in one query: a
+    refresh reads several, and each query is a round trip."""
+    rows = conn.execute(
+        select(crm_state.c.key, crm_state.c.value).where(
+            crm_state.c.shop == shop, crm_state.c.key.in_(list(keys))
+        )
+    )
+    return {key: value for key, value in rows if isinstance(value, dict)}
+
+
 def put_state(
     conn: Connection, key: str, value: dict[str, Any], now: dt.datetime, *, shop: str
 ) -> None:

@@ -26,13 +26,12 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
 )
 
 from omnicrm.crm.schema import profiles, segment_counts, segments
 from omnicrm.crm.segments._dates import local_today
-from omnicrm.crm.segments._sql import among, get_state, of_shop, put_state
+from omnicrm.crm.segments._sql import among, get_state, get_states, of_shop, put_state
 from omnicrm.crm.segments.catalog import NAME_PATTERN, get_segment
 from omnicrm.crm.segments.compile import DEFAULT_TZ, compile_expression
 from omnicrm.crm.segments.language import (
@@ -41,7 +40,12 @@ from omnicrm.crm.segments.language import (
     SegmentSyntaxError,
     parse,
 )
-from omnicrm.crm.segments.scoring import last_full_scoring
+from omnicrm.crm.segments.scoring import (
+    LIFECYCLE_STATE,
+    RFM_STATE,
+    full_scoring_of,
+    last_full_scoring,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +89,40 @@ def _count(
 ) -> dict[str, int]:
     """SUM(CASE WHEN condition THEN 1 ELSE 0 END) per condition, in one scan of the
     shop's profiles (``where`` narrows it further)."""
+    return _count_also(conn, shop, names, conditions, where, None)[0]
+
+
+def _count_also(
+    conn: Connection,
+    shop: str,
+    names: list[str],
+    conditions: list[ColumnElement[bool]],
+    where: ColumnElement[bool] | None,
+    also: ColumnElement[Any] | None,
+) -> tuple[dict[str, int], Any]:
+    """`_count`, and the value of the scalar subquery ``also`` from the same round trip."""
     counts = dict.fromkeys(names, 0)
-    for start in range(0, len(names), _SEGMENT_CHUNK):
+    extra = None
+    for start in range(0, max(len(names), 1), _SEGMENT_CHUNK):
         part = names[start : start + _SEGMENT_CHUNK]
-        columns = [
+        columns: list[ColumnElement[Any]] = [
             func.sum(case((cond, 1), else_=0))
             for cond in conditions[start : start + _SEGMENT_CHUNK]
         ]
+        if also is not None and start == 0:
+            columns.append(also)
+        if not columns:
+            break
         query = select(*columns).select_from(profiles).where(of_shop(shop))
         if where is not None:
             query = query.where(where)
-        row = conn.execute(query).one()
+        row = tuple(conn.execute(query).one())
+        if also is not None and start == 0:
+            extra = row[-1]
+            row = row[:-1]
         for name, value in zip(part, row, strict=True):
             counts[name] = int(value or 0)
-    return counts
+    return counts, extra
 
 
 def _parsed(conn: Connection, shop: str) -> dict[str, tuple[str, Node]]:
@@ -343,11 +367,19 @@ class Recount:
             self.incremental = False
             return _count(conn, self.shop, self.names, self.conditions, None)
         # The same profiles again, and any made since begin (ids above the shop's largest
-        # then: they counted nothing before).
-        changed = profiles.c.id > self.max_id
-        if self.profile_ids:
-            changed = or_(among(conn, self.profile_ids), changed)
-        after = _count(conn, self.shop, self.names, self.conditions, changed)
+        # then: they counted nothing before), found first by a range of the (shop, id)
+        # index. In one WHERE, ``ids OR id > max_id`` was answered by reading the whole
+        # shop's index range (PostgreSQL and SQLite), or without the shop on that side
+        # from the primary key, through every later profile of every other shop.
+        made = conn.execute(
+            select(profiles.c.id).where(of_shop(self.shop), profiles.c.id > self.max_id)
+        ).scalars()
+        ids = [*self.profile_ids, *made]
+        after = (
+            _count(conn, self.shop, self.names, self.conditions, among(conn, ids))
+            if ids
+            else dict.fromkeys(self.names, 0)
+        )
         self.incremental = True
         return apply_delta(self.base, self.before, after)
 
@@ -382,15 +414,14 @@ def begin_recount(
     if ids is None or len(ids) > MAX_INCREMENTAL or base is None:
         return recount
     recount.base, recount.base_at = base, base_at
-    # One seek at the end of the shop's (shop, id) range; ids are given out store-wide
-    # in ascending order, so the shop's new profiles come above it.
-    recount.max_id = (
-        conn.execute(select(func.max(profiles.c.id)).where(of_shop(shop))).scalar() or 0
-    )
-    if ids:
-        recount.before = _count(conn, shop, recount.names, recount.conditions, among(conn, ids))
-    else:
-        recount.before = dict.fromkeys(recount.names, 0)
+    # One seek at the end of the shop's (shop, id) range, asked with the count (one round
+    # trip less); ids are given out store-wide in ascending order, so the shop's new
+    # profiles come above it.
+    top = select(func.max(profiles.c.id)).where(of_shop(shop)).scalar_subquery()
+    # Nothing matches no ids: the count is all zeros, and the largest id still comes.
+    where = among(conn, ids) if ids else profiles.c.id.is_(None)
+    recount.before, max_id = _count_also(conn, shop, recount.names, recount.conditions, where, top)
+    recount.max_id = int(max_id or 0)
     return recount
 
 
@@ -402,7 +433,9 @@ def _trusted_base(
     tz: dt.tzinfo,
 ) -> tuple[dict[str, int] | None, dt.datetime | None]:
     """The shop's last recorded counts, if an incremental count can start from them."""
-    snapshot = get_state(conn, SNAPSHOT_STATE, shop=shop)
+    # The snapshot and when the scores were last all redone, in one query.
+    states = get_states(conn, [SNAPSHOT_STATE, RFM_STATE, LIFECYCLE_STATE], shop=shop)
+    snapshot = states.get(SNAPSHOT_STATE)
     if not snapshot or not expressions:
         return None, None
     at = dt.datetime.fromisoformat(snapshot["at"])
@@ -411,7 +444,7 @@ def _trusted_base(
         return None, None  # a segment new or redefined since
     if at > now or local_today(at, tz) != local_today(now, tz):
         return None, None
-    full_since = last_full_scoring(conn, shop=shop)
+    full_since = full_scoring_of(states)
     if full_since is not None and full_since > at:
         return None, None
     return {name: int(recorded[name][1]) for name in expressions}, at

@@ -27,6 +27,7 @@ takes new cuts, whatever it was asked; `update_lifecycle` likewise.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -34,9 +35,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, select, tuple_, update
 
-from omnicrm.crm.schema import crm_state, profiles
+from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments._dates import day_start, local_today
-from omnicrm.crm.segments._sql import among, get_state, of_shop, put_state
+from omnicrm.crm.segments._sql import among, get_state, get_states, of_shop, put_state
 from omnicrm.crm.segments.compile import DEFAULT_TZ
 
 RFM_STATE = "rfm_cuts"
@@ -178,7 +179,10 @@ def _purchased() -> ColumnElement[bool]:
 
 def stored_cuts(conn: Connection, *, shop: str) -> RfmCuts | None:
     """The cuts ``shop``'s last full scoring took, if it found any purchases."""
-    state = get_state(conn, RFM_STATE, shop=shop)
+    return _cuts_of(get_state(conn, RFM_STATE, shop=shop))
+
+
+def _cuts_of(state: dict[str, Any] | None) -> RfmCuts | None:
     cuts = state.get("cuts") if state else None
     return RfmCuts.from_json(cuts) if cuts else None
 
@@ -219,7 +223,8 @@ def update_lifecycle(
     with one purchase 30-89 days ago, repeat with 2-4 purchases, loyal with 5 or more.
     """
     today = local_today(now, tz)
-    full = _full(conn, shop, LIFECYCLE_STATE, today, profile_ids)
+    state = get_state(conn, LIFECYCLE_STATE, shop=shop)
+    full = _full(state, today, profile_ids)
     _score(conn, now, profile_ids, tz, shop, rfm=False, lifecycle=True)
     return full
 
@@ -238,10 +243,11 @@ def score_profiles(
     return _score(conn, now, profile_ids, tz, shop, rfm=True, lifecycle=True)
 
 
-def _full(conn: Connection, shop: str, key: str, today: dt.date, profile_ids: object) -> bool:
+def _full(state: dict[str, Any] | None, today: dt.date, profile_ids: object) -> bool:
+    """Whether every profile is to be scored: asked to, or the last full scoring (its
+    ``state``) was not today."""
     if profile_ids is None:
         return True
-    state = get_state(conn, key, shop=shop)
     return state is None or state.get("day") != today.isoformat()
 
 
@@ -257,8 +263,10 @@ def _score(
 ) -> RfmCuts | None:
     today = local_today(now, tz)
     keys = [key for key, wanted in ((RFM_STATE, rfm), (LIFECYCLE_STATE, lifecycle)) if wanted]
-    full = any(_full(conn, shop, key, today, profile_ids) for key in keys)
-    cuts = stored_cuts(conn, shop=shop) if rfm and not full else None
+    # Both states in one query (the cuts are in the RFM one).
+    states = get_states(conn, keys, shop=shop) if profile_ids is not None else {}
+    full = any(_full(states.get(key), today, profile_ids) for key in keys)
+    cuts = _cuts_of(states.get(RFM_STATE)) if rfm and not full else None
     # No cuts yet (nobody had bought at the last full scoring): take them now, or the
     # first buyers would stay unscored until tomorrow.
     full = full or (rfm and cuts is None)
@@ -334,19 +342,25 @@ def _rfm_values(cuts: RfmCuts | None, today: dt.date, tz: dt.tzinfo) -> dict[str
     frequency = _above(profiles.c.number_of_orders, cuts.frequency)
     monetary = _above(profiles.c.amount_spent, cuts.monetary)
     # One CASE on R * 100 + F + M (evaluated once per row) over the 125 combinations.
-    groups = {
-        r * 100 + f + m: rfm_group(r, f, m)
-        for r in range(1, 6)
-        for f in range(1, 6)
-        for m in range(1, 6)
-    }
-    group = case(groups, value=recency * 100 + frequency + monetary)
+    group = case(_groups(), value=recency * 100 + frequency + monetary)
     scored = _purchased()
     return {
         "rfm_recency": case((scored, recency), else_=None),
         "rfm_frequency": case((scored, frequency), else_=None),
         "rfm_monetary": case((scored, monetary), else_=None),
         "rfm_group": case((scored, group), else_=None),
+    }
+
+
+@functools.cache
+def _groups() -> dict[int, str]:
+    """R * 100 + F + M to its group, for every combination: worked out once, not on
+    every refresh."""
+    return {
+        r * 100 + f + m: rfm_group(r, f, m)
+        for r in range(1, 6)
+        for f in range(1, 6)
+        for m in range(1, 6)
     }
 
 
@@ -399,14 +413,14 @@ def _targets(
 def last_full_scoring(conn: Connection, *, shop: str) -> dt.datetime | None:
     """When RFM or lifecycle was last recomputed over every profile of ``shop`` (the
     later of the two)."""
-    values = conn.execute(
-        select(crm_state.c.value).where(
-            crm_state.c.shop == shop, crm_state.c.key.in_([RFM_STATE, LIFECYCLE_STATE])
-        )
-    ).scalars()
+    return full_scoring_of(get_states(conn, [RFM_STATE, LIFECYCLE_STATE], shop=shop))
+
+
+def full_scoring_of(states: dict[str, dict[str, Any]]) -> dt.datetime | None:
+    """`last_full_scoring` from the crm_state values already read (by key)."""
     moments = [
-        dt.datetime.fromisoformat(value["full_at"])
-        for value in values
-        if isinstance(value, dict) and value.get("full_at")
+        dt.datetime.fromisoformat(states[key]["full_at"])
+        for key in (RFM_STATE, LIFECYCLE_STATE)
+        if states.get(key, {}).get("full_at")
     ]
     return max(moments) if moments else None

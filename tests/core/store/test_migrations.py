@@ -15,6 +15,7 @@ import omnicrm.core.store.store as store_module
 import omnicrm.crm.schema  # noqa: F401  (the CRM declares its tables on the same metadata)
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import metadata
+from omnicrm.crm.schema import profiles
 
 MIGRATIONS = Path(store_module.__file__).with_name("migrations")
 
@@ -35,6 +36,18 @@ def test_the_migrated_database_matches_the_metadata(store: Store) -> None:
             conn, opts={"compare_type": True, "compare_server_default": True}
         )
         assert compare_metadata(context, metadata) == []
+
+
+def test_profiles_keep_room_for_new_row_versions_on_postgresql(store: Store) -> None:
+    """The table option compare_metadata does not look at: what makes a refresh's
+    updates of profiles HOT (migration 0005)."""
+    with store.engine.connect() as conn:
+        if store.dialect != "postgresql":
+            return
+        options = conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'profiles'"
+        ).scalar()
+    assert options == [f"fillfactor={profiles.kwargs['postgresql_with']['fillfactor']}"]
 
 
 def test_open_migrates_to_head_and_again_does_nothing(store_url: str) -> None:

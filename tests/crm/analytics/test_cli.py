@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from omnicrm.cli._common import Context
 from omnicrm.cli.nps import nps_group
 from omnicrm.cli.report import report_group
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.segments import define
 from tests.crm.analytics.shop import add_profile, jst, order, write_orders
@@ -137,7 +138,7 @@ def test_nps_import_and_summary_per_segment(config: Path, store: Store, tmp_path
     with store.engine.begin() as conn:
         add_profile(conn, email="hanako@example.jp", phone="+819012345678", prefecture="東京都")
         add_profile(conn, email="taro@example.jp", prefecture="大阪府")
-        define(conn, "tokyo", "prefecture = '東京都'")
+        define(conn, "tokyo", "prefecture = '東京都'", shop=DEFAULT_SHOP)
     path = tmp_path / "answers.csv"
     path.write_text(GOOD, encoding="utf-8")
     imported = nps(config, "import", str(path), "--source", "may")

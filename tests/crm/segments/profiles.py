@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.crm.schema import profile_values, profiles
 from omnicrm.crm.segments.compile import compile_expression
 
@@ -30,16 +31,20 @@ def days_ago(days: int, hour: int = 12) -> dt.datetime:
 
 
 def add_profile(
-    conn: Connection, values: Mapping[str, Iterable[str]] | None = None, **columns: Any
+    conn: Connection,
+    values: Mapping[str, Iterable[str]] | None = None,
+    *,
+    shop: str = DEFAULT_SHOP,
+    **columns: Any,
 ) -> int:
-    """Insert a profile with ``columns`` (the rest default) and its multi-valued
-    attributes (``{'tag': ['vip'], 'channel': ['pos']}``); returns its id."""
+    """Insert a profile of ``shop`` with ``columns`` (the rest default) and its
+    multi-valued attributes (``{'tag': ['vip'], 'channel': ['pos']}``); returns its id."""
     columns.setdefault("updated_at", NOW)
     profile_id: int = conn.execute(
-        insert(profiles).values(**columns).returning(profiles.c.id)
+        insert(profiles).values(shop=shop, **columns).returning(profiles.c.id)
     ).scalar_one()
     rows = [
-        {"profile_id": profile_id, "attr": attr, "value": value}
+        {"profile_id": profile_id, "shop": shop, "attr": attr, "value": value}
         for attr, found in (values or {}).items()
         for value in found
     ]
@@ -67,9 +72,9 @@ STORES = ["shibuya", "umeda", "tenjin"]
 CONSENTS = ["opted_in", "opted_out", "pending", "unknown"]
 
 
-def populate(conn: Connection, n: int, seed: int = 1) -> list[int]:
-    """``n`` random profiles with every attribute in play (about one in six without a
-    purchase); returns their ids."""
+def populate(conn: Connection, n: int, seed: int = 1, *, shop: str = DEFAULT_SHOP) -> list[int]:
+    """``n`` random profiles of ``shop`` with every attribute in play (about one in six
+    without a purchase); returns their ids."""
     import random
 
     rng = random.Random(seed)
@@ -92,6 +97,7 @@ def populate(conn: Connection, n: int, seed: int = 1) -> list[int]:
             add_profile(
                 conn,
                 values,
+                shop=shop,
                 prefecture=rng.choice(PREFECTURES),
                 number_of_orders=orders,
                 amount_spent=round(rng.uniform(800, 60000) * orders, 2),

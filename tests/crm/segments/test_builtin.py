@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import select
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments.builtin import BUILTIN_SEGMENTS
@@ -47,7 +48,7 @@ def test_twenty_named_titled_and_described() -> None:
 def test_each_scored_profile_is_in_exactly_one_rfm_group(store: Store) -> None:
     with store.engine.begin() as conn:
         populate(conn, 400, seed=3)
-        score_rfm(conn, NOW)
+        score_rfm(conn, NOW, shop=DEFAULT_SHOP)
         buyers = set(
             conn.execute(select(profiles.c.id).where(profiles.c.number_of_orders > 0)).scalars()
         )
@@ -64,7 +65,7 @@ def test_each_scored_profile_is_in_exactly_one_rfm_group(store: Store) -> None:
 def test_lifecycle_segments_match_their_definition_in_words(store: Store) -> None:
     with store.engine.begin() as conn:
         populate(conn, 400, seed=4)
-        update_lifecycle(conn, NOW)
+        update_lifecycle(conn, NOW, shop=DEFAULT_SHOP)
         everyone = all_ids(conn)
         covered: set[int] = set()
         for segment in BUILTIN_SEGMENTS:
@@ -96,6 +97,7 @@ def test_channel_mix_segments_split_the_buyers(store: Store) -> None:
             conn,
             {s.name: s.expression for s in BUILTIN_SEGMENTS if s.name.startswith("channel:")},
             NOW,
+            shop=DEFAULT_SHOP,
         )
         assert counts == {
             "channel:store-only": len(store_only),

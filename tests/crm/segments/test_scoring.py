@@ -10,6 +10,7 @@ import random
 import pytest
 from sqlalchemy import Connection, select, update
 
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.schema import profiles
 from omnicrm.crm.segments.language import LIFECYCLE_VALUES, RFM_GROUP_VALUES
@@ -123,7 +124,7 @@ def test_scores_are_quintiles_of_the_purchasers(store: Store) -> None:
             )
             metrics[pid] = (d, f, m)
         prospects = {add_profile(conn) for _ in range(5)}
-        cuts = score_rfm(conn, NOW, tz=TOKYO)
+        cuts = score_rfm(conn, NOW, tz=TOKYO, shop=DEFAULT_SHOP)
         got = scores(conn)
     expected = _reference_scores(metrics)
     assert cuts is not None and cuts.profiles == 237 and cuts.day == dt.date(2024, 5, 1)
@@ -146,7 +147,7 @@ def test_ties_take_the_lower_score(store: Store) -> None:
             )
             for i, n in enumerate(orders)
         ]
-        cuts = score_rfm(conn, NOW)
+        cuts = score_rfm(conn, NOW, shop=DEFAULT_SHOP)
         got = scores(conn)
     assert cuts is not None and cuts.frequency == (1, 1, 1, 2)
     assert [got[i][1] for i in ids] == [1, 1, 1, 1, 1, 1, 4, 4, 5, 5]
@@ -166,7 +167,7 @@ def test_a_purchase_just_after_midnight_counts_for_that_day(store: Store) -> Non
         late = add_profile(
             conn, number_of_orders=1, amount_spent=100.0, last_order_at=days_ago(3, hour=23)
         )
-        cuts = score_rfm(conn, NOW)
+        cuts = score_rfm(conn, NOW, shop=DEFAULT_SHOP)
         got = scores(conn)
     # Days ago, oldest first: 4 3 3 2 1 0; cuts at positions 2, 3, 4, 5. The purchase at
     # 23:00 three days ago is on the same day as the one at 00:00: the same score.
@@ -186,7 +187,7 @@ def test_incremental_rescoring_uses_the_stored_cuts(store: Store) -> None:
             )
             for i in range(20)
         ]
-        first = score_rfm(conn, NOW)
+        first = score_rfm(conn, NOW, shop=DEFAULT_SHOP)
         before = scores(conn)
         changed, stale = ids[0], ids[1]
         for pid in (changed, stale):
@@ -195,9 +196,9 @@ def test_incremental_rescoring_uses_the_stored_cuts(store: Store) -> None:
                 .where(profiles.c.id == pid)
                 .values(number_of_orders=50, amount_spent=10.0, last_order_at=days_ago(100))
             )
-        again = score_rfm(conn, NOW + dt.timedelta(hours=3), [changed])
+        again = score_rfm(conn, NOW + dt.timedelta(hours=3), [changed], shop=DEFAULT_SHOP)
         after = scores(conn)
-        assert stored_cuts(conn) == first
+        assert stored_cuts(conn, shop=DEFAULT_SHOP) == first
     assert again == first
     assert after[changed][:3] == (1, 5, 1)  # against the old cuts: oldest, most, least
     assert after[changed][3] == rfm_group(1, 5, 1)
@@ -213,13 +214,13 @@ def test_a_new_day_rescores_everyone(store: Store) -> None:
             add_profile(conn, number_of_orders=1, amount_spent=100.0 * i, last_order_at=days_ago(i))
             for i in range(1, 11)
         ]
-        score_rfm(conn, NOW)
+        score_rfm(conn, NOW, shop=DEFAULT_SHOP)
         conn.execute(
             update(profiles)
             .where(profiles.c.id == ids[0])
             .values(number_of_orders=0, last_order_at=None)
         )
-        cuts = score_rfm(conn, TOMORROW, [ids[5]])
+        cuts = score_rfm(conn, TOMORROW, [ids[5]], shop=DEFAULT_SHOP)
         got = scores(conn)
         assert cuts is not None and cuts.day == dt.date(2024, 5, 2) and cuts.profiles == 9
         assert got[ids[0]] == (None, None, None, None)  # rescored although not asked for
@@ -229,15 +230,15 @@ def test_no_purchases_means_no_scores(store: Store) -> None:
     with store.engine.begin() as conn:
         buyer = add_profile(conn, number_of_orders=1, amount_spent=10.0, last_order_at=days_ago(1))
         prospect = add_profile(conn)
-        assert isinstance(score_rfm(conn, NOW), RfmCuts)
+        assert isinstance(score_rfm(conn, NOW, shop=DEFAULT_SHOP), RfmCuts)
         # The one purchase is refunded: no purchaser is left.
         conn.execute(
             update(profiles)
             .where(profiles.c.id == buyer)
             .values(number_of_orders=0, amount_spent=0.0, last_order_at=None)
         )
-        assert score_rfm(conn, NOW) is None
-        assert stored_cuts(conn) is None
+        assert score_rfm(conn, NOW, shop=DEFAULT_SHOP) is None
+        assert stored_cuts(conn, shop=DEFAULT_SHOP) is None
         got = scores(conn)
         assert got[buyer] == got[prospect] == (None, None, None, None)
         # With no cuts stored, an incremental call takes them: the first buyer is scored.
@@ -246,7 +247,7 @@ def test_no_purchases_means_no_scores(store: Store) -> None:
             .where(profiles.c.id == buyer)
             .values(number_of_orders=1, amount_spent=10.0, last_order_at=days_ago(0))
         )
-        cuts = score_rfm(conn, NOW, [buyer])
+        cuts = score_rfm(conn, NOW, [buyer], shop=DEFAULT_SHOP)
         assert cuts is not None and cuts.profiles == 1
         assert scores(conn)[buyer] == (1, 1, 1, "lost")  # alone, it ties every cut
 
@@ -279,11 +280,13 @@ def test_lifecycle_stages_at_their_boundaries(store: Store, incremental: bool) -
             for n, at, stage in cases
         }
         if incremental:
-            update_lifecycle(conn, NOW, [])  # the first call is full anyway: set everyone
+            update_lifecycle(
+                conn, NOW, [], shop=DEFAULT_SHOP
+            )  # the first call is full anyway: set everyone
             conn.execute(update(profiles).values(lifecycle_stage="prospect"))
-            assert update_lifecycle(conn, NOW, list(ids)) is False
+            assert update_lifecycle(conn, NOW, list(ids), shop=DEFAULT_SHOP) is False
         else:
-            assert update_lifecycle(conn, NOW) is True
+            assert update_lifecycle(conn, NOW, shop=DEFAULT_SHOP) is True
         assert stages(conn) == ids
     assert set(ids.values()) == set(LIFECYCLE_VALUES)
 
@@ -292,14 +295,14 @@ def test_lifecycle_moves_with_the_calendar(store: Store) -> None:
     with store.engine.begin() as conn:
         newcomer = add_profile(conn, number_of_orders=1, last_order_at=days_ago(29))
         other = add_profile(conn, number_of_orders=1, last_order_at=days_ago(29))
-        update_lifecycle(conn, NOW)
+        update_lifecycle(conn, NOW, shop=DEFAULT_SHOP)
         assert stages(conn) == {newcomer: "new", other: "new"}
         # The same day: only the profiles asked for.
         conn.execute(update(profiles).where(profiles.c.id == other).values(number_of_orders=2))
-        assert update_lifecycle(conn, NOW, [newcomer]) is False
+        assert update_lifecycle(conn, NOW, [newcomer], shop=DEFAULT_SHOP) is False
         assert stages(conn) == {newcomer: "new", other: "new"}
         # The next day in Tokyo every profile is looked at again.
-        assert update_lifecycle(conn, TOMORROW, [newcomer]) is True
+        assert update_lifecycle(conn, TOMORROW, [newcomer], shop=DEFAULT_SHOP) is True
         assert stages(conn) == {newcomer: "second_purchase_candidate", other: "repeat"}
 
 
@@ -315,11 +318,11 @@ def test_score_profiles_is_both_in_one(store: Store) -> None:
     with store.engine.begin() as conn:
         ids = populate(conn, 200, seed=8)
         with conn.begin_nested() as apart:
-            score_rfm(conn, NOW)
-            update_lifecycle(conn, NOW)
+            score_rfm(conn, NOW, shop=DEFAULT_SHOP)
+            update_lifecycle(conn, NOW, shop=DEFAULT_SHOP)
             expected = _scored(conn)
             apart.rollback()
-        assert score_profiles(conn, NOW) == stored_cuts(conn)
+        assert score_profiles(conn, NOW, shop=DEFAULT_SHOP) == stored_cuts(conn, shop=DEFAULT_SHOP)
         assert _scored(conn) == expected
         # Incremental, the same day: the same as the two calls for those profiles.
         later = NOW + dt.timedelta(hours=5)
@@ -330,9 +333,9 @@ def test_score_profiles_is_both_in_one(store: Store) -> None:
             .values(number_of_orders=profiles.c.number_of_orders + 1, last_order_at=later)
         )
         with conn.begin_nested() as apart:
-            score_rfm(conn, later, changed)
-            update_lifecycle(conn, later, changed)
+            score_rfm(conn, later, changed, shop=DEFAULT_SHOP)
+            update_lifecycle(conn, later, changed, shop=DEFAULT_SHOP)
             expected = _scored(conn)
             apart.rollback()
-        score_profiles(conn, later, changed)
+        score_profiles(conn, later, changed, shop=DEFAULT_SHOP)
         assert _scored(conn) == expected

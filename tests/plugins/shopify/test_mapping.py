@@ -20,6 +20,7 @@ from graphql import (
 from pydantic import BaseModel
 
 from omnicrm import ConsentState, Medium, OrderStatus, Stream
+from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.store import Store
 from omnicrm.crm.refresh import refresh
 from omnicrm.crm.segments import count_segments
@@ -746,6 +747,7 @@ def test_a_customer_never_asked_is_never_asked_in_segments(store: Store) -> None
                 "in": "email_subscription_status = SUBSCRIBED",
             },
             dt.datetime.now(dt.UTC),
+            shop=DEFAULT_SHOP,
         )
     assert counts == {"never": 1, "out": 1, "in": 0}
     assert all(c.state is not ConsentState.OPTED_IN for c in never_asked.consents)
