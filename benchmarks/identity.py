@@ -370,11 +370,15 @@ def _among_shops(args: argparse.Namespace, settings: IdentitySettings) -> int:
             changed = _changes(corpus, args.changed, start=0, days=100)
             many.write_batch(_connection(target, "ec"), Stream.CUSTOMERS, changed)
             refresh(many, CrmSettings(shop=target, identity=settings))
+            # The nightly one (CLV, every score, history) and a rebuild (new rules).
+            refresh(many, CrmSettings(shop=target, identity=settings), full=True)
+            refresh(many, CrmSettings(shop=target, identity=settings), rebuild=True)
         scans, others = _scans(many, statements)
         print(
             f"{'EXPLAIN' if many.dialect == 'postgresql' else 'EXPLAIN QUERY PLAN'} of the "
             f"{len(statements)} distinct statements of a round, a whole-shop resolution and "
-            f"a refresh: {len(scans)} scan(s) of a table of several shops; other scans: "
+            f"refreshes (incremental, full, rebuild): {len(scans)} scan(s) of a table of "
+            "several shops; other scans: "
             f"{', '.join(sorted(others)) or 'none'}"
         )
         for line in scans:
