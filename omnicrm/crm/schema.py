@@ -102,8 +102,6 @@ profile_members = Table(
     Column("profile_id", Integer, nullable=False),
     Column("joined_at", UtcDateTime(), nullable=False),
     Index(None, "profile_id"),
-    # A shop's members (a whole-shop resolution) without a scan of the other shops'.
-    Index(None, "shop", "profile_id"),
 )
 
 # Normalised match keys of each source customer (email, phone, member_code).

@@ -154,10 +154,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_identity_keys_shop_kind_value"), ["shop", "kind", "value"], unique=False
         )
-    with op.batch_alter_table("profile_members", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_profile_members_shop_profile_id"), ["shop", "profile_id"], unique=False
-        )
     with op.batch_alter_table("identity_overrides", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_identity_overrides_shop_id"), ["shop", "id"], unique=False
@@ -225,8 +221,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_identity_merges_shop_merged_at"))
     with op.batch_alter_table("identity_overrides", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_overrides_shop_id"))
-    with op.batch_alter_table("profile_members", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_profile_members_shop_profile_id"))
     with op.batch_alter_table("identity_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identity_keys_shop_kind_value"))
         batch_op.create_index(
