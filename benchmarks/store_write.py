@@ -15,6 +15,8 @@ memory stays bounded. Store and floor batches alternate, so both see the same ma
 
 The goal: the store reaches at least 0.7 of the floor's rows/s on each backend at 1,000,000
 lines. At the end every row of both databases is compared, in primary-key order.
+``--shops N`` sends the batches round N connections, each of a shop of its own (issue 12:
+every order carries its shop, the floor writes the same column).
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ import psycopg
 from sqlalchemy import Dialect, Table, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from omnicrm.core.channels import Stream
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Order
 from omnicrm.core.store import RunStatus, Store, StreamState, rows
 from omnicrm.core.store.schema import json_text, order_lines, orders
 from omnicrm.core.store.store import _sqlite_pragmas
 
 GOAL = 0.7
+CONNECTION = "bench"
 JST = dt.timezone(dt.timedelta(hours=9))
 START = dt.datetime(2024, 1, 1, 9, 0, tzinfo=JST)
 PRODUCTS = [
@@ -143,8 +146,14 @@ def _order(rng: random.Random, i: int, n_lines: int) -> Order:
     )
 
 
-def floor_tuples(dialect: Dialect, batch: Sequence[Order]) -> tuple[list[tuple[Any, ...]], ...]:
-    """The batch's order and line rows as the driver takes them (not timed).
+def floor_tuples(
+    dialect: Dialect,
+    batch: Sequence[Order],
+    connection: str = CONNECTION,
+    shop: str = DEFAULT_SHOP,
+) -> tuple[list[tuple[Any, ...]], ...]:
+    """The batch's order and line rows as the driver takes them (not timed), with the
+    shop the store writes on every order (the floor writes the same columns).
 
     Values are encoded by the columns' own SQLAlchemy types, as the store writes them;
     JSON is handed over as text.
@@ -163,8 +172,8 @@ def floor_tuples(dialect: Dialect, batch: Sequence[Order]) -> tuple[list[tuple[A
             tuple(p(d[k]) if p else d[k] for k, p in zip(names, procs, strict=True)) for d in dicts
         ]
 
-    order_dicts = [rows.order_row("bench", o, now) for o in batch]
-    line_dicts = [line for o in batch for line in rows.line_rows("bench", o)]
+    order_dicts = [{**rows.order_row(connection, o, now), "shop": shop} for o in batch]
+    line_dicts = [line for o in batch for line in rows.line_rows(connection, o)]
     return encode(orders, order_dicts), encode(order_lines, line_dicts)
 
 
@@ -265,23 +274,32 @@ def run(
     args: argparse.Namespace,
     profiler: cProfile.Profile | None,
 ) -> Result:
-    store = Store.open(store_url)
+    shops = connection_shops(args.shops)
+    store = Store.open(store_url, shops=shops)
     Store.open(floor_url).close()  # the identical, migrated tables of the floor
     writer = floor()
     dialect = store.engine.dialect
     store_s = floor_s = prepare_s = 0.0
     n_orders = n_lines = 0
+    connections = list(shops) or [CONNECTION]
     try:
-        run_id = store.start_run("bench", trigger="benchmark", full=True)
+        run_ids = {c: store.start_run(c, trigger="benchmark", full=True) for c in connections}
         t = time.perf_counter()
         for n, batch in enumerate(generate(args.lines, args.batch, args.seed)):
+            # Batches go round the shops' connections, as syncs of several shops run.
+            connection = connections[n % len(connections)]
             checkpoint = StreamState(batch[-1].updated_at, {"batch": n})
             t0 = time.perf_counter()
             prepare_s += t0 - t
             if profiler:
                 profiler.enable()
             written = store.write_batch(
-                "bench", Stream.ORDERS, batch, checkpoint, run_id=run_id, read=len(batch)
+                connection,
+                Stream.ORDERS,
+                batch,
+                checkpoint,
+                run_id=run_ids[connection],
+                read=len(batch),
             )
             if profiler:
                 profiler.disable()
@@ -289,7 +307,9 @@ def run(
             store_s += t1 - t0
             assert written == len(batch), (written, len(batch))
 
-            order_rows, line_rows = floor_tuples(dialect, batch)
+            order_rows, line_rows = floor_tuples(
+                dialect, batch, connection, shops.get(connection, DEFAULT_SHOP)
+            )
             t2 = time.perf_counter()
             prepare_s += t2 - t1
             writer.write(order_rows, line_rows)
@@ -299,12 +319,21 @@ def run(
             n_lines += len(line_rows)
             if args.progress and n % 50 == 0:
                 print(f"  {backend}: {n_lines:,} lines", file=sys.stderr, flush=True)
-        store.finish_run(run_id, RunStatus.COMPLETE)
+        for run_id in run_ids.values():
+            store.finish_run(run_id, RunStatus.COMPLETE)
     finally:
         writer.close()
         store.close()
     _check_same(store_url, floor_url, n_orders, n_lines)
     return Result(backend, n_orders, n_lines, store_s, floor_s, prepare_s)
+
+
+def connection_shops(n: int) -> dict[str, str]:
+    """``n`` connections, each in a shop of its own (none: the one connection in the
+    default shop)."""
+    if n <= 1:
+        return {}
+    return {f"{CONNECTION}{i}": f"shop{i:02d}" for i in range(n)}
 
 
 def _check_same(store_url: str, floor_url: str, n_orders: int, n_lines: int) -> None:
@@ -423,6 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="postgresql+psycopg://127.0.0.1:5432/test",
         help="a PostgreSQL server's admin URL; the benchmark creates and drops its databases",
     )
+    parser.add_argument(
+        "--shops",
+        type=int,
+        default=1,
+        help="write round the connections of N shops (one connection each), batch by batch",
+    )
     parser.add_argument("--seed", type=int, default=20240501)
     parser.add_argument("--profile", metavar="FILE", help="cProfile the store's writes to FILE")
     parser.add_argument("--progress", action="store_true", help="report progress on stderr")
@@ -435,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backends.append(postgresql)
     print(
         f"store write benchmark: {args.lines:,} order lines, {args.batch:,} orders per batch,"
+        f" {max(args.shops, 1)} shop(s),"
         f" Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version},"
         f" psycopg {psycopg.__version__}",
         flush=True,

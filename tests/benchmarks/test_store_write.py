@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from benchmarks.store_write import SqliteFloor, _check_same, floor_tuples, generate
+from omnicrm.core.channels import Stream
 from omnicrm.core.store import Store
 
 
@@ -41,3 +43,43 @@ def test_a_line_that_differs_is_reported_by_its_key(tmp_path: Path) -> None:
     second = _fill(tmp_path / "b.db", order_rows, changed)
     with pytest.raises(AssertionError, match="different order_lines: store connection="):
         _check_same(first, second, len(order_rows), len(line_rows))
+
+
+def test_the_floor_writes_the_shop_the_store_writes(tmp_path: Path) -> None:
+    # Orders of connections in two shops: the floor's rows must hold each order's shop
+    # as the store's do, or the comparison fails (and the floor would write less).
+    shops = {"bench0": "shop00", "bench1": "shop01"}
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(store_url, shops=shops)
+    floor_url = f"sqlite:///{tmp_path / 'floor.db'}"
+    Store.open(floor_url).close()
+    floor = SqliteFloor(tmp_path / "floor.db")
+    n_orders = n_lines = 0
+    per_shop = {"shop00": 0, "shop01": 0}
+    for n, batch in enumerate(generate(400, 50, seed=2)):
+        connection = f"bench{n % 2}"
+        per_shop[shops[connection]] += len(batch)
+        store.write_batch(connection, Stream.ORDERS, batch)
+        order_rows, line_rows = floor_tuples(
+            store.engine.dialect, batch, connection, shops[connection]
+        )
+        floor.write(order_rows, line_rows)
+        n_orders += len(order_rows)
+        n_lines += len(line_rows)
+    floor.close()
+    store.close()
+    _check_same(store_url, floor_url, n_orders, n_lines)
+    with Store(floor_url).engine.connect() as conn:
+        held = conn.execute(text("SELECT shop, count(*) FROM orders GROUP BY shop")).all()
+    assert sorted(held) == sorted(per_shop.items())
+    assert per_shop["shop01"] > 0
+
+    # A floor writing the default shop instead is caught by the comparison.
+    other = tmp_path / "other.db"
+    Store.open(f"sqlite:///{other}").close()
+    wrong = SqliteFloor(other)
+    for n, batch in enumerate(generate(400, 50, seed=2)):
+        wrong.write(*floor_tuples(Store("sqlite://").engine.dialect, batch, f"bench{n % 2}"))
+    wrong.close()
+    with pytest.raises(AssertionError, match="different orders"):
+        _check_same(store_url, f"sqlite:///{other}", n_orders, n_lines)

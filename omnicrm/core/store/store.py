@@ -429,7 +429,7 @@ class Store:
         writer.update(conn, changed_rows)
         writer.insert(conn, new_rows)
         if new_rows:
-            writers.ensure_stats(conn, customers)
+            writers.ensure_stats(conn, customers, connection, len(new_rows))
         return [c.id for c in [*new, *changed]]
 
     def _upsert_orders(
@@ -466,10 +466,10 @@ class Store:
         order_writer.insert(conn, new_rows)
         if new_rows:
             # Before the lines: their foreign-key checks look orders up by primary key.
-            writers.ensure_stats(conn, orders)
+            writers.ensure_stats(conn, orders, connection, len(new_rows))
         line_writer.insert(conn, line_rows)
         if line_rows:
-            writers.ensure_stats(conn, order_lines)
+            writers.ensure_stats(conn, order_lines, connection, len(line_rows))
         return [o.customer_id for o in [*new, *changed]]
 
     def _note_changes(

@@ -273,6 +273,10 @@ class Writers:
     dialect: Dialect
     tables: dict[tuple[str, tuple[str, ...]], TableWriter] = field(default_factory=dict)
     have_stats: set[str] = field(default_factory=set)
+    # (table, connection): statistics known to count the connection, or new rows of the
+    # connection written since the table's statistics were looked at.
+    connections_known: set[tuple[str, str]] = field(default_factory=set)
+    connections_new: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def __call__(self, table: Table, columns: Sequence[str] = ()) -> TableWriter:
         """The writer of ``table``'s ``columns`` (default: all of them)."""
@@ -282,7 +286,9 @@ class Writers:
             writer = self.tables[key] = TableWriter(table, self.dialect, columns or None)
         return writer
 
-    def ensure_stats(self, conn: Connection, table: Table) -> None:
+    def ensure_stats(
+        self, conn: Connection, table: Table, connection: str | None = None, new: int = 0
+    ) -> None:
         """ANALYZE a PostgreSQL table that has no planner statistics yet, once it has rows.
 
         Without statistics the planner cannot tell the primary key from the
@@ -293,18 +299,42 @@ class Writers:
         counts the transaction's own new rows, and its lock does not hold writers up.
         It waits for ``_STATS_ROWS`` rows: statistics of a table of a handful of rows
         (each of another connection, say) would mislead the planner the same way.
+
+        The same holds for a ``connection`` the statistics predate (a second shop's first
+        sync, into a table analyzed when it held one connection's rows): they say it has
+        next to no rows, and its lookups take the (connection, updated_at) index. So once
+        this process has written ``_STATS_ROWS`` ``new`` rows of a connection the
+        statistics' common values leave out, the table is analyzed again (once per
+        connection and table in a process: a large write, next to which it costs little).
         """
-        if self.dialect.name != "postgresql" or table.name in self.have_stats:
+        if self.dialect.name != "postgresql":
             return
         name = self.dialect.identifier_preparer.quote(table.name)
-        has_stats, rows = conn.execute(
-            text(_STATS_SQL.format(table=name)), {"name": name, "enough": _STATS_ROWS}
-        ).one()
-        if not has_stats:
-            if rows < _STATS_ROWS:
-                return  # look again after the next batch
+        if table.name not in self.have_stats:
+            has_stats, rows = conn.execute(
+                text(_STATS_SQL.format(table=name)), {"name": name, "enough": _STATS_ROWS}
+            ).one()
+            if not has_stats:
+                if rows < _STATS_ROWS:
+                    return  # look again after the next batch
+                conn.exec_driver_sql(f"ANALYZE {name}")
+            self.have_stats.add(table.name)
+        if connection is None:
+            return
+        key = (table.name, connection)
+        if key in self.connections_known:
+            return
+        written = self.connections_new.get(key, 0) + new
+        if written < _STATS_ROWS:
+            self.connections_new[key] = written
+            return
+        counted = conn.execute(
+            text(_CONNECTION_STATS_SQL), {"name": name, "connection": connection}
+        ).scalar()
+        if not counted:
             conn.exec_driver_sql(f"ANALYZE {name}")
-        self.have_stats.add(table.name)
+        self.connections_known.add(key)
+        self.connections_new.pop(key, None)
 
 
 _STATS_ROWS = 1000
@@ -317,6 +347,17 @@ _STATS_SQL = """
             WHERE c.oid = to_regclass(:name)
         ),
         (SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :enough) AS enough)
+"""
+
+# Whether the table's statistics name ``connection`` among its most common connections.
+_CONNECTION_STATS_SQL = """
+    SELECT EXISTS (
+        SELECT 1 FROM pg_stats s
+        JOIN pg_namespace n ON n.nspname = s.schemaname
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+        WHERE c.oid = to_regclass(:name) AND s.attname = 'connection'
+        AND CAST(:connection AS text) = ANY(CAST(CAST(s.most_common_vals AS text) AS text[]))
+    )
 """
 
 _writers: weakref.WeakKeyDictionary[Engine, Writers] = weakref.WeakKeyDictionary()

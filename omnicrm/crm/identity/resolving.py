@@ -166,6 +166,9 @@ def _plan_all(
     identities = tuple(source_identities(conn, settings, None, shop=shop))
     conn.execute(delete(identity_keys).where(identity_keys.c.shop == shop))
     insert_keys(conn, identities, shop=shop)
+    # From the shop's profiles (the (shop, id) index) to their members (by profile id):
+    # no index of profile_members leads with the shop, and one that did would be taken
+    # by SQLite for the lookups by (connection, record_id), reading the whole shop.
     old = {
         (row.connection, row.record_id): row.profile_id
         for row in conn.execute(
@@ -173,7 +176,10 @@ def _plan_all(
                 profile_members.c.connection,
                 profile_members.c.record_id,
                 profile_members.c.profile_id,
-            ).where(profile_members.c.shop == shop)
+            )
+            .select_from(profiles)
+            .join(profile_members, profile_members.c.profile_id == profiles.c.id)
+            .where(profiles.c.shop == shop, profile_members.c.shop == shop)
         )
     }
     reach = frozenset(conn.execute(select(profiles.c.id).where(profiles.c.shop == shop)).scalars())
