@@ -6,8 +6,8 @@ Rich (about 400 on the connections screen: 40-90 ms on a quiet two-core machine,
 150 ms on a busy one, all of it on the UI thread a key press waits behind). The lists of
 this UI change a few cells at a time, several times a second. `LiveTable` keeps the
 counter where it was and forgets only the renders of the cells that changed; when a
-change alters a column's width (which every cached render of that column depends on) it
-forgets everything, as the DataTable would.
+change alters a column's width it forgets the renders of that column (the DataTable
+forgot every render of every column).
 
 It reaches into the DataTable's render caches (private to Textual): the tests render a
 `LiveTable` and a plain `DataTable` through the same changes and compare them line by
@@ -16,14 +16,16 @@ line, so a Textual release that changes those caches fails there, not on screen.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Self, TypeVar
 
 from textual.cache import LRUCache
 from textual.geometry import Region
+from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellType, ColumnKey, RowKey
+from textual.widgets._data_table import default_cell_formatter
+from textual.widgets.data_table import CellKey, CellType, ColumnKey, RowKey
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -39,6 +41,7 @@ class LiveTable(DataTable[Any]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._stale: set[tuple[RowKey, ColumnKey]] = set()  # changed since the last render
+        self._measured: dict[ColumnKey, dict[RowKey, int]] = {}  # each cell's width
 
     def update_cell(
         self,
@@ -79,19 +82,73 @@ class LiveTable(DataTable[Any]):
             return None
         return row
 
-    # -- widths: a changed width makes every render of its column stale --------------------
+    # -- widths ------------------------------------------------------------------------------
+    #
+    # The DataTable measures a changed cell, and when it is narrower than its column
+    # measures the whole column again through Rich, once per changed cell: a live row's
+    # counter is nearly always narrower than the widest, so each refresh measured whole
+    # columns several times. Here each cell's width is kept once measured, and a column's
+    # width is the widest kept (the same width the DataTable arrives at).
 
-    def _widths(self) -> list[int]:
-        return [column.get_render_width(self) for column in self.ordered_columns]
+    def add_row(self, *cells: CellType, **kwargs: Any) -> RowKey:
+        self._measured.clear()  # rows move: measure afresh at the next change
+        return super().add_row(*cells, **kwargs)
 
-    def _update_column_widths(self, updated_cells: Any) -> None:
-        before = self._widths()
-        super()._update_column_widths(updated_cells)
-        if self._widths() != before:
-            self._update_count += 1
+    def remove_row(self, row_key: RowKey | str) -> None:
+        self._measured.clear()
+        super().remove_row(row_key)
 
-    def _update_dimensions(self, new_rows: Any) -> None:
-        before = self._widths()
+    def clear(self, columns: bool = False) -> Self:
+        self._measured.clear()
+        self._stale.clear()
+        return super().clear(columns)
+
+    def _measure(self, row_key: RowKey, column_key: ColumnKey) -> int:
+        height = self.rows[row_key].height
+        cell = default_cell_formatter(
+            self._data[row_key][column_key], wrap=height != 1, height=height
+        )
+        return measure(self.app.console, cell, 1)
+
+    def _update_column_widths(self, updated_cells: set[CellKey]) -> None:
+        changed: dict[ColumnKey, set[RowKey]] = {}
+        for row_key, column_key in updated_cells:
+            if column_key in self.columns and row_key in self.rows:
+                changed.setdefault(column_key, set()).add(row_key)
+        wider: set[ColumnKey] = set()
+        for column_key, rows in changed.items():
+            column = self.columns[column_key]
+            known = self._measured.get(column_key)
+            if known is None:
+                known = {row: self._measure(row, column_key) for row in self.rows}
+                self._measured[column_key] = known
+            else:
+                known.update((row, self._measure(row, column_key)) for row in rows)
+            before = column.get_render_width(self)
+            label = measure(self.app.console, column.label, 1)
+            column.content_width = max(label, *known.values())
+            if column.get_render_width(self) != before:
+                wider.add(column_key)
+        self._require_update_dimensions = True
+        self._forget_columns(wider)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        before = {key: column.get_render_width(self) for key, column in self.columns.items()}
         super()._update_dimensions(new_rows)
-        if self._widths() != before:
-            self._update_count += 1
+        self._forget_columns(
+            {
+                key
+                for key, column in self.columns.items()
+                if column.get_render_width(self) != before.get(key)
+            }
+        )
+
+    def _forget_columns(self, columns: set[ColumnKey]) -> None:
+        """A column's width changed: its cells are rendered again at the new width, and
+        every line is put together again (the columns after it moved)."""
+        if not columns:
+            return
+        _drop(self._cell_render_cache, lambda key: key[1] in columns)
+        self._row_render_cache.clear()
+        self._line_cache.clear()
+        self.refresh()
