@@ -5,9 +5,10 @@ caches, so after any change the next frame renders every visible cell again thro
 Rich (about 400 on the connections screen: 40-90 ms on a quiet two-core machine, over
 150 ms on a busy one, all of it on the UI thread a key press waits behind). The lists of
 this UI change a few cells at a time, several times a second. `LiveTable` keeps the
-counter where it was and forgets only the renders of the cells that changed; when a
-change alters a column's width it forgets the renders of that column (the DataTable
-forgot every render of every column).
+counter where it was, forgets only the renders of the cells that changed and paints only
+their rows again; when a change alters a column's width it forgets the renders of that
+column (the DataTable forgot every render of every column), and it keeps each cell's
+measured width (the DataTable measured a whole column again for each narrower cell).
 
 It reaches into the DataTable's render caches (private to Textual): the tests render a
 `LiveTable` and a plain `DataTable` through the same changes and compare them line by
@@ -25,7 +26,7 @@ from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets._data_table import default_cell_formatter
-from textual.widgets.data_table import CellKey, CellType, ColumnKey, RowKey
+from textual.widgets.data_table import CellDoesNotExist, CellKey, CellType, ColumnKey, RowKey
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -51,14 +52,22 @@ class LiveTable(DataTable[Any]):
         *,
         update_width: bool = False,
     ) -> None:
-        kept = self._update_count
-        super().update_cell(row_key, column_key, value, update_width=update_width)
-        # Every other cell's render stays valid: only this one is forgotten (at the next
-        # render, once for all the cells changed meanwhile).
-        self._update_count = kept
+        # What DataTable.update_cell does, but the counter in the render caches' keys is
+        # left alone (only this cell's renders are forgotten, at the next render, once
+        # for all the cells changed meanwhile), and only the row is painted again, not
+        # every line of the table.
         row = row_key if isinstance(row_key, RowKey) else RowKey(row_key)
         column = column_key if isinstance(column_key, ColumnKey) else ColumnKey(column_key)
+        index = self._row_locations.get(row)
+        if index is None or column not in self._column_locations:
+            raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
+        self._data[row][column] = value
         self._stale.add((row, column))
+        if update_width:
+            self._updated_cells.add(CellKey(row, column))
+            self._require_update_dimensions = True
+            self.check_idle()  # widths are measured when the table is idle
+        self.refresh_row(index)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         if self._stale:
