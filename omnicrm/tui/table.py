@@ -43,6 +43,7 @@ class LiveTable(DataTable[Any]):
         super().__init__(**kwargs)
         self._stale: set[tuple[RowKey, ColumnKey]] = set()  # changed since the last render
         self._measured: dict[ColumnKey, dict[RowKey, int]] = {}  # each cell's width
+        self._repaint: set[RowKey] = set()  # rows to paint again
 
     def update_cell(
         self,
@@ -58,8 +59,7 @@ class LiveTable(DataTable[Any]):
         # every line of the table.
         row = row_key if isinstance(row_key, RowKey) else RowKey(row_key)
         column = column_key if isinstance(column_key, ColumnKey) else ColumnKey(column_key)
-        index = self._row_locations.get(row)
-        if index is None or column not in self._column_locations:
+        if row not in self._row_locations or column not in self._column_locations:
             raise CellDoesNotExist(f"No cell exists for row_key={row!r}, column_key={column!r}.")
         self._data[row][column] = value
         self._stale.add((row, column))
@@ -67,7 +67,19 @@ class LiveTable(DataTable[Any]):
             self._updated_cells.add(CellKey(row, column))
             self._require_update_dimensions = True
             self.check_idle()  # widths are measured when the table is idle
-        self.refresh_row(index)
+        if not self._repaint:
+            self.call_later(self._repaint_rows)  # once for all the cells changed meanwhile
+        self._repaint.add(row)
+
+    def _repaint_rows(self) -> None:
+        rows, self._repaint = self._repaint, set()
+        indexes = [self._row_locations.get(row) for row in rows]
+        shown = [index for index in indexes if index is not None]
+        if 2 * len(shown) > self.size.height:
+            self.refresh()  # most of what is shown: the table at once
+            return
+        for index in shown:
+            self.refresh_row(index)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         if self._stale:
