@@ -136,7 +136,7 @@ class LiveTable(DataTable[Any]):
         for row_key, column_key in updated_cells:
             if column_key in self.columns and row_key in self.rows:
                 changed.setdefault(column_key, set()).add(row_key)
-        wider: set[ColumnKey] = set()
+        resized: set[ColumnKey] = set()
         for column_key, rows in changed.items():
             column = self.columns[column_key]
             known = self._measured.get(column_key)
@@ -147,11 +147,11 @@ class LiveTable(DataTable[Any]):
                 known.update((row, self._measure(row, column_key)) for row in rows)
             before = column.get_render_width(self)
             label = measure(self.app.console, column.label, 1)
-            column.content_width = max(label, *known.values())
+            column.content_width = max([label, *known.values()])
             if column.get_render_width(self) != before:
-                wider.add(column_key)
+                resized.add(column_key)
         self._require_update_dimensions = True
-        self._forget_columns(wider)
+        self._forget_columns(resized)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         before = {key: column.get_render_width(self) for key, column in self.columns.items()}
