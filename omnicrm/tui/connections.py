@@ -33,6 +33,7 @@ from omnicrm.tui.data import (
     connection_rows,
 )
 from omnicrm.tui.footer import KeysFooter
+from omnicrm.tui.table import LiveTable
 
 if TYPE_CHECKING:
     from omnicrm.tui.app import OmnicrmApp
@@ -219,14 +220,19 @@ class ConnectionsScreen(StoreScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, rows: list[ConnectionRow], now: dt.datetime) -> None:
+        """The rows read, and their cells (made in the worker, off the UI thread)."""
+
+        def __init__(
+            self, rows: list[ConnectionRow], cells: list[dict[str, Any]], now: dt.datetime
+        ) -> None:
             super().__init__()
             self.rows = rows
+            self.cells = cells
             self.now = now
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[Any] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
+        table = LiveTable(id="connections", cursor_type="row", zebra_stripes=True)
         for key, label in CONNECTION_COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -249,17 +255,18 @@ class ConnectionsScreen(StoreScreen):
             rows = connection_rows(
                 reader, self.runtime.config, now, self.runtime.host.channel_types
             )
+            cells = [connection_cells(row, self.tz, now) for row in rows]
         except Exception as exc:
             self.failed(exc)
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Loaded(rows, now))
+            self.post_message(self.Loaded(rows, cells, now))
 
     def on_connections_screen_loaded(self, message: ConnectionsScreen.Loaded) -> None:
         table = self.query_one("#connections", DataTable)
         self.live = any(r.health == RunStatus.RUNNING.value for r in message.rows)
-        for row in message.rows:
-            cells = connection_cells(row, self.tz, message.now)
+        # Only the cells that differ are updated: the LiveTable renders only those again.
+        for row, cells in zip(message.rows, message.cells, strict=True):
             if row.name not in table.rows:
                 table.add_row(*(cells[key] for key, _ in CONNECTION_COLUMNS), key=row.name)
                 continue

@@ -47,6 +47,7 @@ from omnicrm.crm.segments.counts import SNAPSHOT_STATE
 from omnicrm.tui.base import Clock, StoreScreen
 from omnicrm.tui.customers import CustomerProfileScreen, fill_table
 from omnicrm.tui.footer import KeysFooter
+from omnicrm.tui.table import LiveTable
 from omnicrm.views import local_time
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -131,6 +132,20 @@ def screen_shop(runtime: Runtime, shop: str | None) -> str:
         if len(shops) > 1:
             return shops[0]
     return runtime.shop(shop).id
+
+
+Cells = tuple[Text, Text, Text, Text]  # title, count, change, history
+
+
+def segment_cells(row: SegmentRow) -> Cells:
+    """The cells of one segments-table row (pure: the same row, the same cells)."""
+    count = (
+        Text(f"{row.count:,}", justify="right")
+        if row.count is not None
+        else Text("—", style="dim", justify="right")
+    )
+    spark = Text(sparkline([p.count for p in row.points]), style="cyan")
+    return (Text(row.title), count, change_text(row.change), spark)
 
 
 def load_segment_rows(
@@ -226,12 +241,13 @@ class SegmentsScreen(StoreScreen):
         self._checking = threading.Lock()  # one check at a time: it keeps a connection
         self._force = False  # reload even when the check says nothing moved
         self._queued = False  # a load worker waits for the check
-        self._shown: dict[str, tuple[object, ...]] = {}
+        self._shown: dict[str, Cells] = {}
+        self._status: str | Text = ""  # what the status line says
         self.loads = 0  # how many times the table was (re)loaded: for tests and benchmarks
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[Any] = DataTable(id="segments", cursor_type="row", zebra_stripes=True)
+        table = LiveTable(id="segments", cursor_type="row", zebra_stripes=True)
         for label, key, width in SEGMENT_COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
@@ -277,6 +293,8 @@ class SegmentsScreen(StoreScreen):
                     return
                 with self.engine().connect() as conn:
                     rows = load_segment_rows(conn, shop=self.shop)
+                # The cells are made here too, off the UI thread: it only compares them.
+                shown = [(row, segment_cells(row)) for row in rows]
             except Exception as exc:  # shown; the next change or Reload tries again
                 self._close_check()
                 self.failed(exc)
@@ -285,20 +303,13 @@ class SegmentsScreen(StoreScreen):
                 if self._stop.is_set():
                     self._close_check()
         with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
-            self.app.call_from_thread(self._show, rows)
+            self.app.call_from_thread(self._show, shown)
 
-    def _cells(self, row: SegmentRow) -> tuple[object, ...]:
-        count = (
-            Text(f"{row.count:,}", justify="right")
-            if row.count is not None
-            else Text("—", style="dim", justify="right")
-        )
-        spark = Text(sparkline([p.count for p in row.points]), style="cyan")
-        return (Text(row.title), count, change_text(row.change), spark)
-
-    def _show(self, rows: list[SegmentRow]) -> None:
-        """Bring the table in line with ``rows``, touching only the cells that differ."""
+    def _show(self, shown: list[tuple[SegmentRow, Cells]]) -> None:
+        """Bring the table in line with ``shown`` (each row with its cells), touching only
+        the cells that differ."""
         self.loads += 1
+        rows = [row for row, _ in shown]
         table: DataTable[Any] = self.query_one("#segments", DataTable)
         keys = [key for _, key, _ in SEGMENT_COLUMNS]
         if not self._shown and rows:
@@ -309,8 +320,7 @@ class SegmentsScreen(StoreScreen):
             table.clear(columns=True)
             for label, key, fixed in SEGMENT_COLUMNS:
                 table.add_column(label, key=key, width=fixed or width)
-        for row in rows:
-            cells = self._cells(row)
+        for row, cells in shown:
             old = self._shown.get(row.name)
             if old is None:
                 table.add_row(*cells, key=row.name)
@@ -322,7 +332,12 @@ class SegmentsScreen(StoreScreen):
         for gone in set(self._shown) - {row.name for row in rows}:
             table.remove_row(gone)
             del self._shown[gone]
-        self.query_one("#status", Static).update(self._summary(rows))
+        summary = self._summary(rows)
+        if summary != self._status:
+            # Only when it reads differently: a new text lays the screen out again, and
+            # a layout paints every widget (the whole table) again.
+            self._status = summary
+            self.query_one("#status", Static).update(summary)
 
     def _summary(self, rows: list[SegmentRow]) -> str:
         if not rows:
@@ -334,7 +349,8 @@ class SegmentsScreen(StoreScreen):
         return f"{len(rows)} segments, last counted {last}. Enter opens one."
 
     def show_failure(self, exc: BaseException, message: str) -> None:
-        self.query_one("#status", Static).update(Text(message, style="bold red"))
+        self._status = Text(message, style="bold red")
+        self.query_one("#status", Static).update(self._status)
 
     def action_reload(self) -> None:
         self._force = True
