@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Join, Table, and_, delete, or_, select, tuple
 from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
+from omnicrm.core.store.planner import unindexed
 from omnicrm.core.store.schema import customers, order_lines, orders
 from omnicrm.crm.bulk import insert_rows, update_rows
 from omnicrm.crm.identity.normalize import (
@@ -140,7 +141,7 @@ def rebuild_profiles(
         update_rows(conn, profiles, rows, key="pid", column="id", where=profiles.c.shop == shop)
         conn.execute(
             delete(profile_values).where(
-                profile_values.c.shop == shop, profile_values.c.profile_id.in_(ids)
+                unindexed(profile_values.c.shop) == shop, profile_values.c.profile_id.in_(ids)
             )
         )
         insert_rows(conn, profile_values, values)
@@ -181,7 +182,7 @@ def _members(conn: Connection, shop: str, ids: Sequence[int]) -> dict[int, list[
             and_(
                 customers.c.connection == profile_members.c.connection,
                 customers.c.id == profile_members.c.record_id,
-                customers.c.shop == shop,
+                unindexed(customers.c.shop) == shop,
             ),
         )
         .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(ids))

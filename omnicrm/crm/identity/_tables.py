@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, and_, delete, or_, select
 
 from omnicrm.core.store import table_writers
+from omnicrm.core.store.planner import unindexed
 from omnicrm.core.store.schema import customers
 from omnicrm.crm.identity.resolver import Key, RecordRef, SourceIdentity
 from omnicrm.crm.identity.rules import IdentitySettings, KeyKind
@@ -56,9 +57,11 @@ def source_identities(
     if refs is None:
         queries = [select(*_IDENTITY_COLUMNS).where(mine)]
     else:
+        # Found by key: the shop only checks them (see omnicrm.core.store.planner).
         queries = [
             select(*_IDENTITY_COLUMNS).where(
-                mine, pair_in(customers.c.connection, customers.c.id, chunk)
+                unindexed(customers.c.shop) == shop,
+                pair_in(customers.c.connection, customers.c.id, chunk),
             )
             for chunk in pair_chunks(refs)
         ]
@@ -113,7 +116,7 @@ def keys_of(conn: Connection, refs: Iterable[RecordRef], *, shop: str) -> dict[R
                 identity_keys.c.kind,
                 identity_keys.c.value,
             ).where(
-                identity_keys.c.shop == shop,
+                unindexed(identity_keys.c.shop) == shop,
                 pair_in(identity_keys.c.connection, identity_keys.c.record_id, chunk),
             )
         ):
@@ -185,7 +188,7 @@ def delete_where(
 ) -> None:
     """Delete the rows of ``table`` in ``shop`` whose ``columns`` hold one of ``refs``."""
     for chunk in pair_chunks(refs):
-        conn.execute(delete(table).where(table.c.shop == shop, pair_in(*columns, chunk)))
+        conn.execute(delete(table).where(unindexed(table.c.shop) == shop, pair_in(*columns, chunk)))
 
 
 def utc_now() -> dt.datetime:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from omnicrm.core.store.planner import unindexed
 from omnicrm.core.store.schema import profile_changes
 from omnicrm.crm.identity._tables import (
     bulk_insert,
@@ -443,13 +444,17 @@ def _write_merges(
                 identity_merges.c.b_record,
                 identity_merges.c.rule,
                 identity_merges.c.merged_at,
-            ).where(identity_merges.c.shop == shop, identity_merges.c.profile_id.in_(chunk))
+            ).where(
+                unindexed(identity_merges.c.shop) == shop,
+                identity_merges.c.profile_id.in_(chunk),
+            )
         ):
             a, b = (row.a_connection, row.a_record), (row.b_connection, row.b_record)
             before[(a, b, row.rule)] = row.merged_at
         conn.execute(
             delete(identity_merges).where(
-                identity_merges.c.shop == shop, identity_merges.c.profile_id.in_(chunk)
+                unindexed(identity_merges.c.shop) == shop,
+                identity_merges.c.profile_id.in_(chunk),
             )
         )
     rows = [
@@ -496,7 +501,7 @@ def _retire(
     for chunk in chunks(sorted(retired)):
         conn.execute(
             delete(profile_values).where(
-                profile_values.c.shop == shop, profile_values.c.profile_id.in_(chunk)
+                unindexed(profile_values.c.shop) == shop, profile_values.c.profile_id.in_(chunk)
             )
         )
         conn.execute(delete(profiles).where(profiles.c.shop == shop, profiles.c.id.in_(chunk)))

@@ -1,0 +1,47 @@
+"""Hints to the query planners that hold on both backends.
+
+SQLite keeps no statistics unless asked (the store never runs ANALYZE on it), so given
+``shop = ? AND connection = ? AND id IN (...)`` it may pick an index that leads with the
+shop, ``shop = ?`` alone, and read the whole shop for each lookup instead of using the
+primary key. :func:`unindexed` keeps a term out of SQLite's index choice (its unary
+``+``); PostgreSQL, which plans from statistics, gets the plain column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+
+class _Unindexed(ColumnElement[Any]):
+    inherit_cache = True
+    # The column is part of the cache key: two columns, two statements.
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return self.column._from_objects
+
+
+def unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` for a filter that must not choose the index (a shop term beside a
+    key lookup: the rows are found by the key, the shop term only checks them)."""
+    return _Unindexed(column)
+
+
+@compiles(_Unindexed)
+def _plain(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _unary_plus(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)

@@ -1,0 +1,50 @@
+"""A shop term beside a key lookup never steers SQLite to the shop-led index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+
+import omnicrm.crm.schema  # noqa: F401  (the CRM's tables on the store's metadata)
+from omnicrm.core.store import Store
+from omnicrm.core.store.planner import unindexed
+from omnicrm.crm.schema import identity_keys
+
+
+def _plan(store: Store, query: object) -> str:
+    compiled = query.compile(store.engine, compile_kwargs={"literal_binds": True})  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+def _lookup(shop_term: object) -> object:
+    return select(identity_keys.c.kind, identity_keys.c.value).where(
+        shop_term,
+        identity_keys.c.connection == "ec",
+        identity_keys.c.record_id.in_(["1", "2", "3"]),
+    )
+
+
+def test_a_key_lookup_with_an_unindexed_shop_term_uses_the_primary_key(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'omnicrm.db'}")
+    try:
+        plan = _plan(store, _lookup(unindexed(identity_keys.c.shop) == "tea"))
+        assert "ix_identity_keys_shop_kind_value" not in plan, plan
+        assert "sqlite_autoindex_identity_keys" in plan, plan
+        # The plain term is what led SQLite astray: the shop-led index, by shop alone.
+        plain = _plan(store, _lookup(identity_keys.c.shop == "tea"))
+        assert "ix_identity_keys_shop_kind_value (shop=?)" in plain, plain
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("column", [identity_keys.c.shop, identity_keys.c.kind])
+def test_other_backends_get_the_plain_column(column: object) -> None:
+    sql = str(unindexed(column) == "x").replace("\n", " ")  # type: ignore[arg-type]
+    pg = str((unindexed(column) == "x").compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
+    assert "+" not in pg and column.name in pg  # type: ignore[attr-defined]
+    assert column.name in sql  # type: ignore[attr-defined]
