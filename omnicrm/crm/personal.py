@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from omnicrm.core.store.personal import chunks, register_holder
+from omnicrm.core.store.planner import unindexed
 from omnicrm.core.store.schema import connection_shops, profile_changes
 from omnicrm.crm.schema import (
     crm_state,
@@ -96,8 +97,9 @@ def forget_records(
         return
     requeue: set[RecordRef] = set()
     for chunk in chunks(ids):
+        # Found by key: the shop term only checks them (omnicrm.core.store.planner).
         mine = and_(
-            identity_keys.c.shop == shop,
+            unindexed(identity_keys.c.shop) == shop,
             identity_keys.c.connection == connection,
             identity_keys.c.record_id.in_(chunk),
         )
@@ -126,7 +128,8 @@ def forget_records(
             )
         )
         naming = and_(
-            identity_overrides.c.shop == shop, _naming(identity_overrides, connection, chunk)
+            unindexed(identity_overrides.c.shop) == shop,
+            _naming(identity_overrides, connection, chunk),
         )
         for row in conn.execute(select(identity_overrides).where(naming)):
             requeue.add((row.a_connection, row.a_record))
@@ -201,7 +204,7 @@ def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str
     keys = conn.execute(
         select(identity_keys.c.kind, identity_keys.c.value)
         .where(
-            identity_keys.c.shop == shop,
+            unindexed(identity_keys.c.shop) == shop,
             identity_keys.c.connection == connection,
             identity_keys.c.record_id == customer_id,
         )
@@ -210,7 +213,7 @@ def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str
     points = conn.execute(
         select(points_entries)
         .where(
-            points_entries.c.shop == shop,
+            unindexed(points_entries.c.shop) == shop,
             points_entries.c.connection == connection,
             points_entries.c.customer_id == customer_id,
         )
@@ -219,7 +222,7 @@ def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str
     overrides = conn.execute(
         select(identity_overrides)
         .where(
-            identity_overrides.c.shop == shop,
+            unindexed(identity_overrides.c.shop) == shop,
             _naming(identity_overrides, connection, [customer_id]),
         )
         .order_by(identity_overrides.c.id)

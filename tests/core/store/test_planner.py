@@ -48,3 +48,24 @@ def test_other_backends_get_the_plain_column(column: object) -> None:
     pg = str((unindexed(column) == "x").compile(dialect=postgresql.dialect()))  # type: ignore[arg-type]
     assert "+" not in pg and column.name in pg  # type: ignore[attr-defined]
     assert column.name in sql  # type: ignore[attr-defined]
+
+
+def test_a_shop_term_beside_an_or_of_keys_keeps_both_key_indexes(tmp_path: Path) -> None:
+    from sqlalchemy import and_, or_
+
+    from omnicrm.crm.schema import identity_overrides as overrides
+
+    naming = or_(
+        and_(overrides.c.a_connection == "ec", overrides.c.a_record == "1"),
+        and_(overrides.c.b_connection == "ec", overrides.c.b_record == "1"),
+    )
+    store = Store.open(f"sqlite:///{tmp_path / 'omnicrm.db'}")
+    try:
+        plan = _plan(
+            store, select(overrides.c.id).where(unindexed(overrides.c.shop) == "tea", naming)
+        )
+        assert "MULTI-INDEX OR" in plan and "ix_identity_overrides_shop_id" not in plan, plan
+        plain = _plan(store, select(overrides.c.id).where(overrides.c.shop == "tea", naming))
+        assert "ix_identity_overrides_shop_id (shop=?)" in plain, plain
+    finally:
+        store.close()
