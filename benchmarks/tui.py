@@ -439,9 +439,9 @@ def hook_segments(screen: SegmentsScreen) -> Refreshes:
     with screen._checking:  # swapped between checks, never under one
         setattr(screen, "_checking", _TimedLock(took))  # noqa: B010
 
-    def timed_show(rows: list[Any]) -> None:
+    def timed_show(*args: Any) -> None:
         begun = time.perf_counter()
-        show(rows)
+        show(*args)
         done = time.perf_counter()
         found.update.append(done - begun)
         if took:

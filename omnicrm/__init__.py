@@ -1,7 +1,7 @@
 """omnicrm: CRM for the EC platforms a shop already runs.
 
-The public API for plugin authors: this module, ``omnicrm.errors``, ``omnicrm.webhooks``
-and ``omnicrm.testing``. Everything else (``omnicrm.core``, ``omnicrm.crm``,
+The public API for plugin authors: this module, ``omnicrm.errors``, ``omnicrm.webhooks``,
+``omnicrm.csvfiles`` and ``omnicrm.testing``. Everything else (``omnicrm.core``, ``omnicrm.crm``,
 ``omnicrm.app``, ...) is private and may change between releases; a plugin imports
 nothing from it (tests/test_public_api.py holds the built-in ones to that).
 """
@@ -13,6 +13,7 @@ from omnicrm import errors
 
 if TYPE_CHECKING:
     from omnicrm.core.channels import (
+        ChannelModules,
         ChannelType,
         Checkpoint,
         Connection,
@@ -20,11 +21,24 @@ if TYPE_CHECKING:
         Stream,
         StreamContext,
     )
-    from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
+    from omnicrm.core.dispatch import (
+        DeliveryStatus,
+        Dispatcher,
+        DispatchOutcome,
+        Message,
+        MessageParts,
+        Renderer,
+    )
     from omnicrm.core.hookspecs import hookimpl
     from omnicrm.core.host import Registrar
-    from omnicrm.core.http import error_for_status, retry_after
-    from omnicrm.core.recommend import Purchase, RecommendationRequest, Recommender, ScoredProduct
+    from omnicrm.core.http import error_for_status, is_loopback, retry_after
+    from omnicrm.core.recommend import (
+        Purchase,
+        PurchaseHistory,
+        RecommendationRequest,
+        Recommender,
+        ScoredProduct,
+    )
     from omnicrm.core.records import (
         Address,
         Consent,
@@ -35,7 +49,11 @@ if TYPE_CHECKING:
         Order,
         OrderLine,
         OrderStatus,
+        Product,
+        ProductStatus,
+        ProductVariant,
     )
+    from omnicrm.core.settings import TimeZoneName, data_dir
 
 __version__ = "0.1.0"
 
@@ -43,6 +61,7 @@ __version__ = "0.1.0"
 # `--help` needs only __version__, not the pydantic record models.
 _EXPORTS = {
     "Address": "omnicrm.core.records",
+    "ChannelModules": "omnicrm.core.channels",
     "ChannelType": "omnicrm.core.channels",
     "Checkpoint": "omnicrm.core.channels",
     "Connection": "omnicrm.core.channels",
@@ -55,19 +74,28 @@ _EXPORTS = {
     "Gender": "omnicrm.core.records",
     "Medium": "omnicrm.core.records",
     "Message": "omnicrm.core.dispatch",
+    "MessageParts": "omnicrm.core.dispatch",
     "Order": "omnicrm.core.records",
     "OrderLine": "omnicrm.core.records",
     "OrderStatus": "omnicrm.core.records",
+    "Product": "omnicrm.core.records",
+    "ProductStatus": "omnicrm.core.records",
+    "ProductVariant": "omnicrm.core.records",
     "Purchase": "omnicrm.core.recommend",
+    "PurchaseHistory": "omnicrm.core.recommend",
     "RecommendationRequest": "omnicrm.core.recommend",
     "Recommender": "omnicrm.core.recommend",
     "Registrar": "omnicrm.core.host",
+    "Renderer": "omnicrm.core.dispatch",
     "SandboxFactory": "omnicrm.core.channels",
     "ScoredProduct": "omnicrm.core.recommend",
     "Stream": "omnicrm.core.channels",
     "StreamContext": "omnicrm.core.channels",
+    "TimeZoneName": "omnicrm.core.settings",
+    "data_dir": "omnicrm.core.settings",
     "error_for_status": "omnicrm.core.http",
     "hookimpl": "omnicrm.core.hookspecs",
+    "is_loopback": "omnicrm.core.http",
     "retry_after": "omnicrm.core.http",
 }
 
@@ -87,6 +115,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Address",
+    "ChannelModules",
     "ChannelType",
     "Checkpoint",
     "Connection",
@@ -99,19 +128,28 @@ __all__ = [
     "Gender",
     "Medium",
     "Message",
+    "MessageParts",
     "Order",
     "OrderLine",
     "OrderStatus",
+    "Product",
+    "ProductStatus",
+    "ProductVariant",
     "Purchase",
+    "PurchaseHistory",
     "RecommendationRequest",
     "Recommender",
     "Registrar",
+    "Renderer",
     "SandboxFactory",
     "ScoredProduct",
     "Stream",
     "StreamContext",
+    "TimeZoneName",
+    "data_dir",
     "error_for_status",
     "errors",
     "hookimpl",
+    "is_loopback",
     "retry_after",
 ]

@@ -8,6 +8,9 @@
     │                            makes the CLI exit 2
     ├── PluginError              a plugin failed to load or broke the plugin contract
     ├── LockedError              another run of the same connection holds its lock
+    ├── TemplateError            a message template does not parse, names an unknown
+    │                            field, or failed to render: names the part, the line
+    │                            and the names
     ├── StoreError               the store failed (unreachable, credentials refused,
     │                            disk full, read-only): one line naming the store
     │                            (password hidden), the cause and what to do; the CLI
@@ -72,6 +75,31 @@ class LockedError(OmnicrmError):
     """Another run of the same connection is in progress."""
 
 
+class TemplateError(OmnicrmError):
+    """A message template is wrong: ``part`` (subject, body, html), ``line`` and the
+    unknown ``names`` say where and what, so a campaign can refuse it before sending."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        part: str | None = None,
+        line: int | None = None,
+        names: tuple[str, ...] = (),
+    ) -> None:
+        self.reason = reason
+        self.part = part
+        self.line = line
+        self.names = names
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.part or ""
+        if self.line:
+            where = f"{where} line {self.line}".strip()
+        return f"{where}: {self.reason}" if where else self.reason
+
+
 class StoreError(OmnicrmError):
     """The store failed. The message names the store (never its password), the cause
     (never a record's values) and the next step; ``opening`` is true when the store could
@@ -117,5 +145,6 @@ __all__ = [
     "RateLimitedError",
     "StoreError",
     "SyncError",
+    "TemplateError",
     "TransientError",
 ]

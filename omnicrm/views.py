@@ -22,7 +22,7 @@ from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.crm.identity import Explanation, Merge, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
-from omnicrm.crm.profiles import Profile, load_profile
+from omnicrm.crm.profiles import Profile, SourceRecord, load_profile
 from omnicrm.crm.schema import profiles
 from omnicrm.render import ZONED, Col, FitTable, local_time
 
@@ -32,6 +32,8 @@ __all__ = [
     "local_time",
     "profile_shop",
     "render_profile_view",
+    "render_withdrawn_record",
+    "withdrawn_label",
 ]
 
 RECENT_INTERACTIONS = 10
@@ -122,6 +124,31 @@ def _section(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
+def withdrawn_label(at: dt.datetime | None, tz: dt.tzinfo) -> str | None:
+    """``退会 withdrawn 2026-11-02`` (the shop's date) for a member who left; None else."""
+    return None if at is None else f"退会 withdrawn {local_time(at, tz, '%Y-%m-%d')}"
+
+
+def render_withdrawn_record(record: SourceRecord, tz: dt.tzinfo, currency: str) -> RenderableType:
+    """A source customer who withdrew (退会): in no profile, so shown on its own."""
+    m = record.customer
+    label = withdrawn_label(m.withdrawn_at, tz) or ""
+    lines = [
+        Text.assemble((f"{m.connection}:{m.id}", "bold"), "  ", m.name or "(no name)"),
+        Text(label, style="bold red"),
+        Text(
+            "a withdrawn member joins no person and is never messaged; "
+            "their points are forfeit (in no wallet)",
+            style="dim",
+        ),
+        Text(
+            f"{record.orders} purchase(s), {_money(record.total, currency)}: "
+            "counted in the shop's sales, attributed to nobody"
+        ),
+    ]
+    return Group(*lines)
+
+
 def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> RenderableType:
     """The profile as the operator reads it, top to bottom."""
     p = view.profile
@@ -205,6 +232,8 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
         parts.append(Text("no orders", style="dim"))
 
     parts.append(_section(f"Source records ({len(p.members)})"))
+    # A status column only when a member withdrew (until the next refresh takes them out).
+    withdrawn = any(m.withdrawn_at is not None for m in p.members)
     sources = FitTable(
         [
             Col("connection"),
@@ -213,6 +242,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
             Col("email", 2),
             Col("phone", 3, keep=True),
             Col("updated", 4, keep=True),
+            *([Col("status", keep=True)] if withdrawn else []),
         ],
         expand=True,
     )
@@ -224,6 +254,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
             escape(m.email or "-"),
             escape(m.phone or "-"),
             local_time(m.updated_at, tz, "%Y-%m-%d"),
+            *([withdrawn_label(m.withdrawn_at, tz) or "-"] if withdrawn else []),
         )
     parts.append(sources)
 

@@ -4,15 +4,19 @@ given, what it returns, and the signature helpers most platforms need.
 A receiver (:class:`WebhookReceiver`) verifies a request over its raw body and parses it
 into a :class:`WebhookEvent`, then says what the event asks for as :data:`Action` values
 (:class:`Upsert`, :class:`Delete`, :class:`Redact`, :class:`EraseConnection`,
-:class:`Export`); the core applies them. See docs/plugins.md, "Webhooks".
+:class:`Export`; for a messaging platform, :class:`ConsentChange` and :class:`LinkAddress`);
+the core applies them. See docs/plugins.md, "Webhooks".
 """
 
 from omnicrm.core.webhooks import (
     DEFAULT_MAX_BODY,
+    PATH_TOKEN_HEADER,
     Action,
+    ConsentChange,
     Delete,
     EraseConnection,
     Export,
+    LinkAddress,
     Redact,
     Upsert,
     WebhookEvent,
@@ -25,10 +29,13 @@ from omnicrm.core.webhooks import (
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "PATH_TOKEN_HEADER",
     "Action",
+    "ConsentChange",
     "Delete",
     "EraseConnection",
     "Export",
+    "LinkAddress",
     "Redact",
     "Upsert",
     "WebhookEvent",

@@ -8,6 +8,7 @@ and dropped at the end; where no server answers they are skipped, saying why.
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -54,6 +55,26 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     store.close()
     return url
+
+
+# The collector as the test run started, before any runtime settled it.
+_COLLECTOR_THRESHOLDS = gc.get_threshold()
+
+
+def _reset_collector() -> None:
+    gc.unfreeze()
+    gc.enable()
+    gc.set_threshold(*_COLLECTOR_THRESHOLDS)
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    """Each test starts and ends with the collector as the run started: a command run
+    in-process (CliRunner) or a fixture that built a runtime may have settled it
+    (omnicrm.core.heap.settle_heap), and that must never change how a test measures."""
+    _reset_collector()
+    yield
+    _reset_collector()
 
 
 @pytest.fixture

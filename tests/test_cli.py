@@ -107,13 +107,13 @@ def test_status_without_a_config_reads_the_default_store(tmp_path: Path) -> None
     assert result.exit_code == 0 and "agency-shop" in result.output and "missed" in result.output
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "omnicrm.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env=os.environ.copy(),
     )
 
@@ -129,11 +129,33 @@ def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "no connection named 'nope'" in unknown.stderr
 
 
-def test_demo_once_syncs_every_sandbox_into_the_data_dir(tmp_path: Path) -> None:
-    result = run_cli("demo", "--once", cwd=tmp_path)
+def test_demo_once_syncs_every_sandbox_into_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The POS sandboxes at a tenth of their demo size: this is about the demo's wiring.
+    for name, value in {
+        "SMAREGI_SANDBOX_MEMBERS": "60",
+        "SMAREGI_SANDBOX_SALES": "600",
+        "SQUARE_SANDBOX_MEMBERS": "60",
+        "SQUARE_SANDBOX_SALES": "600",
+        "ECCUBE_SANDBOX_CUSTOMERS": "60",
+        "ECCUBE_SANDBOX_ORDERS": "300",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # Seven sandboxes start and sync one after another: a loaded CI machine needs time.
+    result = run_cli("demo", "--once", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "tokyo-tea-synthetic: complete, 70 read, 70 written" in result.stdout
+    connections = ("tokyo-tea-smaregi", "tokyo-tea-square", "osaka-sweets-square")
+    for connection in (*connections, "osaka-sweets-ec_cube"):
+        assert f"{connection}: complete," in result.stdout
     assert (tmp_path / "data" / "omnicrm.db").exists()
+    # Each shop's mail goes to its own catcher, kept in a Maildir; its campaign waits.
+    assert "campaigns: tokyo-tea, osaka-sweets each have second-purchase ready" in result.stdout
+    for shop in ("tokyo-tea", "osaka-sweets"):
+        assert (tmp_path / "data" / "demo-messages" / f"{shop}-email" / "new").is_dir()
+        # Postal DM files go to a directory kept beside it.
+        assert (tmp_path / "data" / "demo-messages" / f"{shop}-postal").is_dir()
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "omnicrm"
 LAYERS = {
     "omnicrm.errors": 0,
     "omnicrm.webhooks": 0,  # the public face of core.webhooks
+    "omnicrm.csvfiles": 0,  # the public face of core.csvfiles
     "omnicrm.core": 0,
     "omnicrm.crm": 1,
     "omnicrm.engage": 2,

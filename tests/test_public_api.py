@@ -25,7 +25,13 @@ import omnicrm.webhooks
 from tests.docs.markdown import blocks
 
 ROOT = Path(__file__).parents[1]
-PUBLIC_MODULES = ("omnicrm", "omnicrm.errors", "omnicrm.webhooks", "omnicrm.testing")
+PUBLIC_MODULES = (
+    "omnicrm",
+    "omnicrm.errors",
+    "omnicrm.webhooks",
+    "omnicrm.csvfiles",
+    "omnicrm.testing",
+)
 
 
 def public_names(module: str) -> frozenset[str]:

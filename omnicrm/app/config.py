@@ -2,8 +2,8 @@
 
 A shop (``[shops.ID]``) is one client business: one customer base, with its name,
 timezone, currency and CRM settings (``[shops.ID.identity]`` and the like override the
-top-level ``[identity]``, ``[points]`` and ``[analytics]`` for that shop only). A file
-without ``[shops]`` has one shop, ``default``. Every connection belongs to one shop
+top-level ``[identity]``, ``[points]``, ``[analytics]`` and ``[products]`` for that shop
+only). A file without ``[shops]`` has one shop, ``default``. Every connection belongs to one shop
 (``shop = "ID"``; with one shop it may be left out).
 
 A connection names a channel type and gives its settings, validated by the pydantic model
@@ -34,6 +34,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -45,15 +46,19 @@ from omnicrm.core.settings import (
     MAX_DURATION,
     Duration,
     SchedulerSection,
+    TimeZoneName,
     check_cron,
     data_dir,
     default_store_url,
     parse_duration,
 )
+from omnicrm.core.signing import check_secret
 from omnicrm.crm.analytics.settings import AnalyticsSettings
 from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
+from omnicrm.crm.products import ProductSettings
 from omnicrm.crm.settings import CrmSection
+from omnicrm.engage.settings import MessagingSettings
 from omnicrm.errors import ConfigError
 
 __all__ = [
@@ -66,6 +71,7 @@ __all__ = [
     "CrmSection",
     "SchedulerSection",
     "Shop",
+    "WebSection",
     "data_dir",
     "default_store_url",
     "format_duration",
@@ -89,6 +95,45 @@ class _Section(BaseModel):
 
 class StoreSection(_Section):
     url: str | None = None
+
+
+class WebSection(_Section):
+    """``[web]``: the public face of ``omnicrm webhooks serve`` (unsubscribe, tracking)."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="The public https address the web app is reached at; links in "
+        "messages point there.",
+    )
+    secret: SecretStr | None = Field(
+        default=None,
+        description='The links\' signing secret: write  secret = { env = "NAME" }; '
+        "without it one is made and kept in the data dir.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(
+                f"must be an https URL such as 'https://crm.example.jp', not {value!r}"
+            )
+        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise ValueError("must be https (only a loopback address may be http)")
+        if parts.query or parts.fragment:
+            raise ValueError("must have no ?query or #fragment")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
 
 
 class ConnectionSection(_Section):
@@ -126,17 +171,14 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 
 class ShopSection(_Section):
     name: str | None = Field(default=None, max_length=200)
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
     currency: str = "JPY"
     # Overrides of the top-level sections, validated once merged onto them.
     identity: dict[str, Any] = Field(default_factory=dict)
     points: dict[str, Any] = Field(default_factory=dict)
     analytics: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return None if value is None else SchedulerSection._known_zone(value)
+    messaging: dict[str, Any] = Field(default_factory=dict)
+    products: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("currency")
     @classmethod
@@ -157,15 +199,20 @@ class Shop:
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    products: ProductSettings = field(default_factory=ProductSettings)
 
 
 class _File(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     crm: CrmSection = Field(default_factory=CrmSection)
+    web: WebSection = Field(default_factory=WebSection)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     points: PointsSettings = Field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    products: ProductSettings = Field(default_factory=ProductSettings)
     connections: dict[str, ConnectionSection] = Field(default_factory=dict)
 
 
@@ -180,9 +227,12 @@ class Config:
     invalid: dict[str, ConfigError] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # e.g. a secret written in the file: 'file:line [key]: ...'
     crm: CrmSection = field(default_factory=CrmSection)
+    web: WebSection = field(default_factory=WebSection)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    products: ProductSettings = field(default_factory=ProductSettings)
     # Empty: the one implicit shop, DEFAULT_SHOP, with the top-level settings.
     shops: dict[str, Shop] = field(default_factory=dict)
 
@@ -198,6 +248,8 @@ class Config:
                 identity=self.identity,
                 points=self.points,
                 analytics=self.analytics,
+                messaging=self.messaging,
+                products=self.products,
             )
         }
 
@@ -336,9 +388,12 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         invalid=invalid,
         warnings=tuple(warnings),
         crm=parsed.crm,
+        web=parsed.web,
         identity=parsed.identity,
         points=parsed.points,
         analytics=parsed.analytics,
+        messaging=parsed.messaging,
+        products=parsed.products,
         shops=shops,
     )
 
@@ -367,6 +422,8 @@ def _shop(
         ("identity", IdentitySettings),
         ("points", PointsSettings),
         ("analytics", AnalyticsSettings),
+        ("messaging", MessagingSettings),
+        ("products", ProductSettings),
     ):
         override = getattr(section, key)
         if not override:
@@ -698,6 +755,13 @@ _HEADER = """\
 timezone = "Asia/Tokyo"     # cron schedules are read in this timezone
 # max_workers = 4           # how many connections sync at the same time
 # misfire_grace = "10m"     # how late a scheduled run may still start
+# reconcile = "0 3 * * *"   # nightly: find records a platform deleted without notice
+
+# The public face of `omnicrm webhooks serve`: messages' unsubscribe, open and click
+# links point there, signed with the secret (unset: one is made in the data dir).
+# [web]
+# base_url = "https://crm.example.jp"
+# secret = { env = "OMNICRM_WEB_SECRET" }
 
 # The shop: one client business, one customer base. With a single shop its
 # connections need not name it.
@@ -709,6 +773,10 @@ currency = "JPY"
 # [analytics] for it alone:
 # [shops.my-shop.points]
 # earn_per = 200
+# What recommendations never offer (SKU, product id or handle patterns; tags; types):
+# [shops.my-shop.products]
+# exclude = ["GFT-*"]
+# exclude_tags = ["送料", "非推奨"]
 
 # An agency adds each further client business as a shop of its own: its customers,
 # segments, points and reports never mix with another shop's, even where both know

@@ -21,6 +21,7 @@ NIGHTLY_JOB = "crm:nightly"
 
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
+    from omnicrm.engage.tracking import Links
 
 
 def crm_jobs(config: Config, nightly: Callable[[], None]) -> list[CronJob]:
@@ -37,6 +38,7 @@ class Runtime:
     host: Host
     config: Config
     _store: Store | None = field(default=None, repr=False)
+    _links: Links | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, config_path: Path | None, *, host: Host | None = None) -> Runtime:
@@ -58,10 +60,27 @@ class Runtime:
                     self.config.store_url,
                     shops=self.config.connection_shops(),
                     default_shop=self.config.default_shop,
+                    shop_ids=self.config.all_shops(),
                 )
             except ConfigError as exc:
                 raise ConfigError(exc.reason, file=self.config.path, key=exc.key) from None
         return self._store
+
+    def links(self) -> Links:
+        """How messages link back to the web app: ``[web] base_url`` and the signing
+        secret (``[web] secret``, else the one made and kept in the data dir)."""
+        if self._links is None:
+            from omnicrm.core.signing import installation_secret
+            from omnicrm.engage.tracking import Links
+
+            web = self.config.web
+            secret = (
+                web.secret.get_secret_value().encode("utf-8")
+                if web.secret is not None
+                else installation_secret()
+            )
+            self._links = Links(secret, web.base_url)
+        return self._links
 
     def engine(self) -> SyncEngine:
         """The sync engine; each run ends with a CRM refresh unless the config says not to."""

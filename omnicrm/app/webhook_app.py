@@ -1,4 +1,14 @@
-"""The ASGI app behind ``omnicrm webhooks serve``: POST /webhooks/CHANNEL.
+"""The ASGI app behind ``omnicrm webhooks serve``: POST /webhooks/CHANNEL, and the links
+messages carry (unsubscribe, open, click: :mod:`omnicrm.app.web.tracking`).
+
+A channel whose receiver sets ``path_token`` (a platform that cannot add a header, such
+as Smaregi) is also served at POST /webhooks/CHANNEL/TOKEN; the receiver finds TOKEN
+under :data:`~omnicrm.core.webhooks.PATH_TOKEN_HEADER` and compares it. The token is a
+secret: it is never logged (nor is the path it came in).
+
+A dispatcher with a receiver (LINE) is served at POST /webhooks/DISPATCHER: its receiver
+is given one connection per shop sending through it (``DISPATCHER@SHOP``, the shop's
+dispatcher settings), and its consent changes and links are applied to that shop.
 
 Intake is quick and does no work of the event's own: the body is read up to the
 receiver's ``max_body`` (413 beyond, counted while it streams in), verified by the
@@ -29,31 +39,42 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from pydantic import ValidationError
 from pydantic_core import from_json
+from sqlalchemy import Connection as SqlConnection
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from omnicrm.app.runtime import Runtime
-from omnicrm.core.channels import Stream
-from omnicrm.core.records import Customer, Order
+from omnicrm.app.web.tracking import routes as tracking_routes
+from omnicrm.core import consent, links
+from omnicrm.core.channels import Connection, Stream
+from omnicrm.core.consent import Method, Refusal
+from omnicrm.core.records import ConsentState, Record
 from omnicrm.core.store import inbox
 from omnicrm.core.store.inbox import EventStatus, InboxItem
+from omnicrm.core.streams import stream_of
 from omnicrm.core.webhooks import (
     DEFAULT_MAX_BODY,
+    PATH_TOKEN_HEADER,
     Action,
+    ConsentChange,
     Delete,
     EraseConnection,
     Export,
+    LinkAddress,
     Redact,
     Upsert,
     WebhookEvent,
     WebhookInvalid,
     WebhookReceiver,
     WebhookRejected,
+    event_actions,
 )
 from omnicrm.errors import DataError, OmnicrmError, TransientError
 
@@ -126,23 +147,22 @@ def apply_event(
     runtime: Runtime,
     event: WebhookEvent,
     receiver: WebhookReceiver,
+    connection: Connection,
     refresher: ProfileRefresher | None = None,
 ) -> str:
-    """Apply one verified, claimed event to the store; returns 'processed'.
+    """Apply one verified, claimed event of ``connection`` to the store; returns
+    'processed'.
 
     Raises WebhookInvalid (or DataError) when the event can never be applied, before
     anything was changed: a destructive action must agree with what the store holds.
     """
     store = runtime.store
-    actions = list(receiver.actions(event))
+    actions = event_actions(receiver, event, connection)
     _check_destructive(runtime, event, actions)
     for action in actions:
         if isinstance(action, Upsert):
             action.record.connection = event.connection
-            if isinstance(action.record, Customer):
-                store.write_batch(event.connection, Stream.CUSTOMERS, [action.record])
-            else:
-                store.write_batch(event.connection, Stream.ORDERS, [action.record])
+            store.write_batch(event.connection, stream_of(action.record), [action.record])
         elif isinstance(action, Delete):
             store.delete_records(event.connection, Stream(action.kind), action.ids)
         elif isinstance(action, Redact):
@@ -154,12 +174,92 @@ def apply_event(
             # request's id (body text) and the event id (an unsigned header) only go inside.
             path = store.write_export(event.connection, action.customer_id, action.request_id)
             log.warning("%s: data request exported to %s", event.connection, path)
+        elif isinstance(action, ConsentChange):
+            with store.engine.begin() as conn:
+                apply_consent_change(conn, connection.shop, action)
+        elif isinstance(action, LinkAddress):
+            with store.engine.begin() as conn:
+                apply_link(conn, connection.shop, action)
     if refresher is not None:
         if any(isinstance(a, Redact | EraseConnection) for a in actions):
             refresher.now()
         else:
             refresher.soon()
     return "processed"
+
+
+def apply_consent_change(conn: SqlConnection, shop: str, change: ConsentChange) -> None:
+    """Record a platform's consent statement (a LINE follow or block) on the customers
+    the address is linked to; a withdrawal suppresses the address itself too (linked or
+    not yet), an opt-in lifts an unsubscribed one."""
+    members = links.linked_members(conn, shop=shop, medium=change.medium, address=change.address)
+    if members:
+        consent.record_consent(
+            conn,
+            shop=shop,
+            members=members,
+            medium=change.medium,
+            state=change.state,
+            at=change.at,
+            source=change.source,
+            method=change.method,
+        )
+    if change.state == ConsentState.OPTED_OUT:
+        consent.suppress(
+            conn,
+            shop=shop,
+            medium=change.medium,
+            address=change.address,
+            reason=Refusal.UNSUBSCRIBED,
+            at=change.at,
+            detail=f"{change.method} via {change.source}",
+        )
+    else:
+        consent.lift_suppression(conn, shop=shop, medium=change.medium, address=change.address)
+
+
+def apply_link(conn: SqlConnection, shop: str, action: LinkAddress) -> None:
+    """Link the address to the customer the nonce names; the person's linking is their
+    opt-in for the medium (DataError for a nonce that is unknown, used or expired)."""
+    member = links.link_by_nonce(
+        conn,
+        shop=shop,
+        medium=action.medium,
+        address=action.address,
+        nonce=action.nonce,
+        at=action.at,
+    )
+    consent.record_consent(
+        conn,
+        shop=shop,
+        members=[member],
+        medium=action.medium,
+        state=ConsentState.OPTED_IN,
+        at=action.at,
+        source=action.medium.value,
+        method=Method.LINE_LINK,
+    )
+    consent.lift_suppression(conn, shop=shop, medium=action.medium, address=action.address)
+
+
+def dispatcher_connections(runtime: Runtime, name: str) -> list[Connection]:
+    """One connection per shop that sends through dispatcher ``name`` (see
+    :class:`~omnicrm.core.dispatch.Dispatcher`): ``NAME@SHOP``, its settings."""
+    spec = runtime.host.dispatchers.get(name)
+    if spec is None:
+        return []
+    found = []
+    for shop in runtime.config.all_shops().values():
+        choice = shop.messaging.dispatchers.get(spec.medium)
+        if choice is None or choice.dispatcher != name:
+            continue
+        try:
+            settings = spec.settings.model_validate(choice.settings)
+        except ValidationError:
+            log.error("%s@%s: the dispatcher's settings are not valid", name, shop.id)
+            continue
+        found.append(Connection(f"{name}@{shop.id}", name, settings, shop=shop.id))
+    return found
 
 
 def _check_destructive(runtime: Runtime, event: WebhookEvent, actions: Sequence[Action]) -> None:
@@ -230,11 +330,21 @@ class InboxWorker:
         self.burst_batch = 16
         self._burst_began: float | None = None
 
-    def receiver_of(self, connection: str) -> WebhookReceiver | None:
-        """The webhook receiver of a configured connection's channel."""
+    def receiver_of(self, connection: str) -> tuple[WebhookReceiver, Connection] | None:
+        """The webhook receiver of a configured connection's channel, and the connection
+        as configured now (what the receiver fetches with)."""
         config = self._runtime.config.connections.get(connection)
+        if config is None and "@" in connection:
+            name = connection.partition("@")[0]
+            spec = self._runtime.host.dispatchers.get(name)
+            found = [c for c in dispatcher_connections(self._runtime, name) if c.name == connection]
+            if spec is None or spec.webhooks is None or not found:
+                return None
+            return spec.webhooks, found[0]
         channel = self._runtime.host.channel_types.get(config.channel) if config else None
-        return channel.webhooks if channel else None
+        if config is None or channel is None or channel.webhooks is None:
+            return None
+        return channel.webhooks, config
 
     def start(self) -> None:
         with self._start_lock:
@@ -356,12 +466,13 @@ class InboxWorker:
 
     def _upserts_of(self, item: InboxItem) -> list[Upsert] | None:
         """The event's actions if they are all upserts, else None (applied on its own)."""
-        receiver = self.receiver_of(item.source)
-        if receiver is None:
+        found = self.receiver_of(item.source)
+        if found is None:
             return None
+        receiver, connection = found
         try:
             event = WebhookEvent(item.source, item.event_id, item.topic, from_json(item.body))
-            actions = list(receiver.actions(event))
+            actions = event_actions(receiver, event, connection)
         except Exception:
             return None  # apply() derives them again and records why they fail
         if not actions or not all(isinstance(a, Upsert) for a in actions):
@@ -372,15 +483,15 @@ class InboxWorker:
         if not run:
             return
         store = self._runtime.store
-        batches: dict[tuple[str, Stream], list[Customer | Order]] = {}
+        batches: dict[tuple[str, Stream], list[Record]] = {}
         for item, upserts in run:
             for action in upserts:
                 action.record.connection = item.source
-                stream = Stream.CUSTOMERS if isinstance(action.record, Customer) else Stream.ORDERS
+                stream = stream_of(action.record)
                 batches.setdefault((item.source, stream), []).append(action.record)
         try:
             for (connection, stream), records in batches.items():
-                store.write_batch(connection, stream, records)  # type: ignore[arg-type]
+                store.write_batch(connection, stream, records)
         except Exception:
             for item, _ in run:  # each again on its own: the failure is then its own
                 self.apply(item)
@@ -398,16 +509,17 @@ class InboxWorker:
     def apply(self, item: InboxItem) -> EventStatus | None:
         """Apply one claimed event and record its outcome (None: released for a retry)."""
         store = self._runtime.store
-        receiver = self.receiver_of(item.source)
+        found = self.receiver_of(item.source)
         try:
-            if receiver is None:
+            if found is None:
                 raise WebhookInvalid(f"connection {item.source!r} no longer receives webhooks")
+            receiver, connection = found
             try:
                 payload = from_json(item.body)
             except ValueError as exc:
                 raise WebhookInvalid(f"the queued body is not JSON: {exc}") from None
             event = WebhookEvent(item.source, item.event_id, item.topic, payload)
-            apply_event(self._runtime, event, receiver, self.refresher)
+            apply_event(self._runtime, event, receiver, connection, self.refresher)
         except (WebhookInvalid, DataError) as exc:
             reason = _reason(exc)
             log.warning(
@@ -627,6 +739,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _with_path_token(headers: Headers, token: str | None) -> Headers:
+    """The request's headers as the receiver sees them: the path's token, if any, under
+    PATH_TOKEN_HEADER, and never a header of that name the sender set."""
+    key = PATH_TOKEN_HEADER.encode()
+    if token is None and key not in (name for name, _ in headers.raw):
+        return headers
+    raw = [(name, value) for name, value in headers.raw if name != key]
+    if token is not None:
+        raw.append((key, token.encode()))
+    return Headers(raw=raw)
+
+
 def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = True) -> Starlette:
     """The webhook app for the channels and connections of ``runtime``; profiles are
     refreshed ``refresh_delay`` seconds after a change (at once after a redaction).
@@ -648,6 +772,8 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
         """The verified event; why a genuine one is invalid (to record, off the event
         loop); or the answer to a delivery that is not genuine."""
         connections = [c for c in runtime.config.connections.values() if c.channel == channel]
+        if channel not in runtime.host.channel_types:
+            connections = dispatcher_connections(runtime, channel)
         try:
             return receiver.verify(headers, body, connections)
         except WebhookRejected as exc:
@@ -713,8 +839,14 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
         channel = request.path_params["channel"]
         channel_type = runtime.host.channel_types.get(channel)
         receiver = channel_type.webhooks if channel_type else None
+        if channel_type is None and channel in runtime.host.dispatchers:
+            receiver = runtime.host.dispatchers[channel].webhooks
         if receiver is None:
             return JSONResponse({"error": f"no webhooks for channel {channel!r}"}, 404)
+        token: str | None = request.path_params.get("token")
+        if token is not None and not getattr(receiver, "path_token", False):
+            return JSONResponse({"error": f"channel {channel!r} takes no token in the path"}, 404)
+        headers = _with_path_token(request.headers, token)
         limit = int(getattr(receiver, "max_body", DEFAULT_MAX_BODY))
         try:
             body = await _read_body(request, limit)
@@ -727,7 +859,7 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
 
         def check() -> inbox.Arrival | None:
             """Verify (HMAC over the raw bytes first) and, for an event, its arrival."""
-            checked = verify(channel, receiver, request.headers, body)
+            checked = verify(channel, receiver, headers, body)
             checks.append(checked)
             if not isinstance(checked, WebhookEvent):
                 return None
@@ -775,7 +907,12 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
             refresher.close()
 
     app = Starlette(
-        routes=[Route("/webhooks/{channel}", receive, methods=["POST"])], lifespan=lifespan
+        routes=[
+            Route("/webhooks/{channel}", receive, methods=["POST"]),
+            Route("/webhooks/{channel}/{token}", receive, methods=["POST"]),
+            *tracking_routes(runtime),
+        ],
+        lifespan=lifespan,
     )
     app.state.inbox = worker
     return app

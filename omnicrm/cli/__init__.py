@@ -399,12 +399,20 @@ def webhooks_serve(obj: Context, host: str, port: int, apply: bool) -> None:
             fail("no installed channel receives webhooks (see `omnicrm plugins`)", 2)
         for channel in channels:
             console.print(f"listening: http://{host}:{port}/webhooks/{channel}")
+            if getattr(runtime.host.channel_types[channel].webhooks, "path_token", False):
+                console.print(f"       or: http://{host}:{port}/webhooks/{channel}/TOKEN")
         if not apply:
             console.print("accepting only: run `omnicrm webhooks work` to apply the events")
         try:
             # uvicorn takes uvloop and httptools (dependencies) by itself: about a third
             # less CPU per request than asyncio and h11 (benchmarks/README.md).
-            uvicorn.run(create_app(runtime, apply=apply), host=host, port=port, log_level="warning")
+            uvicorn.run(
+                create_app(runtime, apply=apply),
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,  # a path may carry a webhook token (a secret)
+            )
         finally:
             runtime.close()
 
@@ -503,6 +511,14 @@ WEBHOOK_STYLE = {"queued": "yellow", "applied": "green", "rejected": "red", "fai
 # docstring lines (tests/cli/test_startup.py holds them equal).
 cli.lazy_commands.update(
     {
+        "campaigns": (
+            "omnicrm.cli.campaigns:campaigns_group",
+            "Campaigns: a segment, a message and a medium; planned, sent once, reported.",
+        ),
+        "connect": (
+            "omnicrm.cli.connect:connect",
+            "Authorise an EC-CUBE connection once (OAuth2), or show which are authorised.",
+        ),
         "crm": ("omnicrm.cli.crm:crm_group", "Unified profiles, scores and segment counts."),
         "customers": (
             "omnicrm.cli.customers:customers",
@@ -512,6 +528,10 @@ cli.lazy_commands.update(
             "omnicrm.cli.demo:demo",
             "Start the local sandboxes of installed channels and sync them on a schedule, "
             "watched in the terminal UI.",
+        ),
+        "import": (
+            "omnicrm.cli.imports:import_group",
+            "Import a connection's records from files its platform exports (POS CSV, EC-CUBE CSV).",
         ),
         "interactions": (
             "omnicrm.cli.interactions:interactions_group",
@@ -525,6 +545,16 @@ cli.lazy_commands.update(
             "omnicrm.cli.points:points",
             "The shared points wallet: balances, history, adjustments, expiry, reconciliation.",
         ),
+        "reconcile": (
+            "omnicrm.cli.reconcile:reconcile",
+            "Delete stored records the platform deleted without notice (EC-CUBE), as the "
+            "nightly job does; every reconciling connection unless some are named.",
+        ),
+        "recommend": (
+            "omnicrm.cli.recommend:recommend",
+            "Recommended products for a customer (profile id) or alongside --product, scored "
+            "by the installed recommenders, each with its reason.",
+        ),
         "report": (
             "omnicrm.cli.report:report_group",
             "Analytics: LTV, cohorts, repeat rate, F2, retention, AOV, intervals, CLV, NPS.",
@@ -536,6 +566,10 @@ cli.lazy_commands.update(
         "shops": (
             "omnicrm.cli.shops:shops",
             "Each client shop: its connections, profiles, last sync and segments.",
+        ),
+        "products": (
+            "omnicrm.cli.products:products",
+            "A shop's products that recommendations may offer, with price and link.",
         ),
         "status": (
             "omnicrm.cli.status:status",

@@ -70,6 +70,9 @@ class Context:
             self.loaded = Runtime.load(path)
         for warning in self.loaded.config.warnings:
             err_console.print(f"warning: {escape(warning)}", highlight=False, soft_wrap=True)
+        from omnicrm.core.heap import settle_heap
+
+        settle_heap()  # what is loaded now lives as long as the command
         return self.loaded
 
     def config_file(self) -> Path:

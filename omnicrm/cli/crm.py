@@ -123,24 +123,43 @@ def find_command(obj: Context, query: str, limit: int, shop: str | None) -> None
 
 
 @click.command("show")
-@click.argument("profile_id", type=int)
+@click.argument("profile_id")
 @shop_option
 @click.pass_obj
-def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
+def show_command(obj: Context, profile_id: str, shop: str | None) -> None:
     """Everything known about one person: identity, purchases, points, consent, sources."""
+    # PROFILE_ID is a profile's number, or CONNECTION:ID of a source record: its
+    # profile, or (a member who withdrew, 退会, in no profile) the record on its own.
     # Imported here: the profile view loads the identity, points and interactions code,
     # which `omnicrm customers --help` need not wait for.
     from omnicrm.crm.identity import UnknownProfileError
-    from omnicrm.views import load_profile_view, render_profile_view
+    from omnicrm.crm.profiles import load_record
+    from omnicrm.views import load_profile_view, render_profile_view, render_withdrawn_record
 
     with errors():
         runtime = obj.runtime(need_config=False)
         settings = runtime.crm_settings(shop)
+        tz = settings.tz
         with runtime.store.engine.connect() as conn:
+            if profile_id.strip().isdigit():
+                number = int(profile_id)
+            else:
+                connection, sep, record_id = profile_id.partition(":")
+                if not sep or not connection or not record_id:
+                    fail(f"{profile_id!r} is neither a profile id nor CONNECTION:ID", 2)
+                record = load_record(conn, connection, record_id, shop=settings.shop)
+                if record is None:
+                    fail(f"no source customer {profile_id} in shop {settings.shop!r}", 2)
+                if record.profile_id is None:
+                    if record.customer.withdrawn_at is None:
+                        fail(f"{profile_id} is in no profile yet: run `omnicrm crm refresh`", 2)
+                    console.print(render_withdrawn_record(record, tz, settings.currency))
+                    return
+                number = record.profile_id
             try:
                 view = load_profile_view(
                     conn,
-                    profile_id,
+                    number,
                     dt.datetime.now(dt.UTC),
                     settings.points,
                     shop=settings.shop,
@@ -148,5 +167,4 @@ def show_command(obj: Context, profile_id: int, shop: str | None) -> None:
                 )
             except (DataError, UnknownProfileError) as exc:
                 fail(f"{exc}: find one with `omnicrm customers find`", 2)
-    tz = settings.tz
     console.print(render_profile_view(view, dt.datetime.now(tz).date(), tz))

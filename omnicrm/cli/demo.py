@@ -2,7 +2,11 @@
 
 The demo writes the user config (``omnicrm.toml`` in the data dir) pointing at its
 store, so ``omnicrm segments``, ``omnicrm points`` and the rest work from any directory
-afterwards. Exit codes: 0 done; 1 a sync failed; 2 no sandbox or bad usage.
+afterwards. The installed dispatchers' sandboxes (the email plugin's SMTP catcher) start
+too, each demo shop's messaging goes to them, what arrives is kept under the data dir,
+and each shop gets a ready campaign (:data:`DEMO_CAMPAIGN`) that ``omnicrm campaigns
+send`` sends while the demo runs. Exit codes: 0 done; 1 a sync failed; 2 no sandbox or
+bad usage.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import inspect
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +30,8 @@ from omnicrm.render import shop_zone
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
     from omnicrm.app.config import Connection
     from omnicrm.app.runtime import Runtime
+    from omnicrm.core.dispatch import Dispatcher
+    from omnicrm.engage.settings import MessagingSettings
 
 
 # The first line of the config the demo writes: the demo rewrites only a file it wrote.
@@ -35,31 +42,93 @@ DEMO_MARK = "# Written by `omnicrm demo`."
 # lists overlap, and each shop keeps its own customer base.
 DEMO_SHOPS = (("tokyo-tea", "東京茶舗"), ("osaka-sweets", "大阪スイーツ"))
 
+# Where the dispatchers' sandboxes keep what they receive: DIR/<shop>-<dispatcher>.
+DEMO_MESSAGES = "demo-messages"
 
-def demo_config_text(store_url: str, timezone: str) -> str:
-    """The user config the demo leaves: its store, timezone and shops, no connections."""
-    quoted = store_url.replace("\\", "\\\\").replace('"', '\\"')
+# Each demo shop's ready campaign: a nudge to one-time buyers, A/B on the subject line,
+# a tenth held out to measure what the nudge changed.
+DEMO_CAMPAIGN = "second-purchase"
+DEMO_SEGMENT = "lifecycle:second-purchase-candidate"
+DEMO_HOLDOUT = 0.1
+DEMO_SUBJECTS = (
+    "{{ name }}、2回目のお買い物に{{ points }}ポイントをお使いいただけます",
+    "【{{ shop_name }}】{{ name }}へ 次のお買い物のご案内",
+)
+DEMO_BODY = """{{ name }}
+
+先日は{{ shop_name }}をご利用いただき、誠にありがとうございました。
+{% if last_purchase %}お買い上げいただいた「{{ last_purchase }}」はいかがでしたか。
+{% endif %}
+ただいまのポイント残高は {{ points }} ポイントです。
+次のお買い物で1ポイント1円としてお使いいただけます。
+
+またのご利用を心よりお待ちしております。
+"""
+
+
+def _toml(value: object) -> str:
+    """A TOML value: a JSON string is a TOML basic string, and so are its escapes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _messaging_text(shop_id: str, messaging: MessagingSettings) -> str:
+    """``[shops.ID.messaging.dispatchers.MEDIUM]`` tables of the demo's sandboxes."""
+    text = ""
+    for medium, choice in messaging.dispatchers.items():
+        table = f"shops.{shop_id}.messaging.dispatchers.{medium.value}"
+        settings = "".join(f"{key} = {_toml(v)}\n" for key, v in choice.settings.items())
+        text += (
+            f"\n[{table}]\ndispatcher = {_toml(choice.dispatcher)}\n"
+            f"\n[{table}.settings]\n{settings}"
+        )
+    return text
+
+
+def demo_config_text(
+    store_url: str,
+    timezone: str,
+    messaging: Mapping[str, MessagingSettings] | None = None,
+) -> str:
+    """The user config the demo leaves: its store, timezone and shops, no connections;
+    each shop's messaging through the dispatchers' sandboxes the demo started."""
+    messaging = messaging or {}
     shops = "".join(
-        f'\n[shops.{shop_id}]\nname = "{name}"\ntimezone = "{timezone}"\n'
+        f"\n[shops.{shop_id}]\nname = {_toml(name)}\ntimezone = {_toml(timezone)}\n"
+        # The registers' paper bags and gift wrapping are sold, but never recommended.
+        + f'\n[shops.{shop_id}.products]\nexclude = ["BAG-*", "WRAP"]\n'
+        + (_messaging_text(shop_id, messaging[shop_id]) if shop_id in messaging else "")
         for shop_id, name in DEMO_SHOPS
     )
     first = DEMO_SHOPS[0][0]
+    sends = ""
+    if any(m.dispatchers for m in messaging.values()):
+        sends = (
+            "\n# Each shop's messages go to a local server the demo started (an SMTP catcher\n"
+            "# keeping them under the data dir), which lives only while `omnicrm demo` runs:\n"
+            f"# `omnicrm campaigns send {DEMO_CAMPAIGN} --shop {first}` needs the demo running."
+        )
     return f"""{DEMO_MARK}
 # omnicrm commands read this file when there is no ./omnicrm.toml and neither --config
 # nor $OMNICRM_CONFIG is given: it points them at the demo's store. The demo's sandbox
 # connections live only while `omnicrm demo` runs, so none is listed here.
 # The demo runs two client shops: name one with --shop (`omnicrm segments --shop {first}`).
-# For a real shop, write ./omnicrm.toml with `omnicrm init`.
+# For a real shop, write ./omnicrm.toml with `omnicrm init`.{sends}
 
 [store]
-url = "{quoted}"
+url = {_toml(store_url)}
 
 [scheduler]
 timezone = "{timezone}"
 {shops}"""
 
 
-def write_demo_config(store_url: str, timezone: str) -> Path | None:
+def write_demo_config(
+    store_url: str, timezone: str, messaging: Mapping[str, MessagingSettings] | None = None
+) -> Path | None:
     """Write (or refresh) the user config for the demo's store; None if the user keeps
     a config of their own there, which is left alone."""
     from omnicrm.app.config import user_config
@@ -74,7 +143,7 @@ def write_demo_config(store_url: str, timezone: str) -> Path | None:
             return None
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(demo_config_text(store_url, timezone), encoding="utf-8")
+    partial.write_text(demo_config_text(store_url, timezone, messaging), encoding="utf-8")
     partial.replace(path)  # never a half-written config
     return path
 
@@ -144,19 +213,23 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
         if not sandboxes:
             fail("no installed channel plugin has a sandbox (see `omnicrm plugins`)", 2)
         scheduler = SchedulerSection()
+        messaging = _start_dispatchers(stack, runtime, [shop_id for shop_id, _ in DEMO_SHOPS])
         shops = {
-            shop_id: Shop(id=shop_id, name=name, timezone=scheduler.timezone)
+            shop_id: Shop(
+                id=shop_id, name=name, timezone=scheduler.timezone, messaging=messaging[shop_id]
+            )
             for shop_id, name in DEMO_SHOPS
         }
         connections: dict[str, Connection] = {}
         for client, shop_id in enumerate(shops):
             for name, channel in sorted(sandboxes.items()):
                 assert channel.sandbox is not None
-                if client and not _serves_clients(channel.sandbox):
+                if not _serves_shop(channel.sandbox, client):
                     continue  # a sandbox of one store only: in the first shop
                 title = channel.title or name
                 console.print(f"starting the {title} sandbox of shop {shop_id} ...")
-                started = channel.sandbox(client=client) if client else channel.sandbox()
+                takes_client = client and _serves_clients(channel.sandbox)
+                started = channel.sandbox(client=client) if takes_client else channel.sandbox()
                 settings = channel.settings.model_validate(dict(stack.enter_context(started)))
                 conn_name = f"{shop_id}-{name}"
                 connections[conn_name] = Connection(
@@ -174,28 +247,152 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
             connections=connections,
             shops=shops,
         )
-        written = write_demo_config(runtime.config.store_url, runtime.config.scheduler.timezone)
+        written = write_demo_config(
+            runtime.config.store_url, runtime.config.scheduler.timezone, messaging
+        )
+        ready = ready_campaigns(runtime)
         tz = shop_zone(runtime.config)
         if once:
             log_runs(tz)
             complete = _once(runtime, connections)
             _say_where(written)
+            _say_campaigns(ready, running=False)
             if not complete:
                 sys.exit(1)
             return
         watch = sys.stdout.isatty() if tui is None else tui
         _say_where(written)
+        _say_campaigns(ready, running=True)
         if not watch:
             log_runs(tz)
         _serve(runtime, tui=watch)
 
 
+def _serves_shop(factory: Callable[..., object], client: int) -> bool:
+    """Whether a sandbox runs in the demo's shop number ``client``: the shops its factory
+    names in ``demo_clients`` (e.g. EC-CUBE is the second shop's EC site only), else the
+    first shop, and the others when it starts other client businesses' stores."""
+    only = getattr(factory, "demo_clients", None)
+    if only is not None:
+        return client in only
+    return client == 0 or _serves_clients(factory)
+
+
 def _serves_clients(factory: Callable[..., object]) -> bool:
     """Whether a sandbox factory starts other client businesses' stores (``client=``)."""
+    return _takes(factory, "client")
+
+
+def _takes(factory: Callable[..., object], keyword: str) -> bool:
     try:
-        return "client" in inspect.signature(factory).parameters
+        return keyword in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _secret(spec: Dispatcher) -> bool:
+    """Whether the dispatcher's settings need a secret (its sandbox's would be written)."""
+    fields = spec.settings.model_fields.values()
+    return any(f.is_required() and "Secret" in str(f.annotation) for f in fields)
+
+
+def _start_dispatchers(
+    stack: contextlib.ExitStack, runtime: Runtime, shop_ids: list[str]
+) -> dict[str, MessagingSettings]:
+    """Start each installed dispatcher's sandbox for each demo shop (the first shop
+    only, for a sandbox of one sender); each shop's messaging, sending to them."""
+    from omnicrm.core.records import Medium
+    from omnicrm.core.settings import data_dir
+    from omnicrm.engage.settings import DispatcherChoice, MessagingSettings
+
+    # A sandbox whose settings hold secrets (LINE's token and channel secret) is left
+    # out: the demo writes its shops' settings into the config, and every later command
+    # would warn of a secret written in the file.
+    sandboxes = {n: d for n, d in runtime.host.dispatchers.items() if d.sandbox and not _secret(d)}
+    found: dict[str, MessagingSettings] = {}
+    for client, shop_id in enumerate(shop_ids):
+        chosen: dict[Medium, DispatcherChoice] = {}
+        for name, spec in sorted(sandboxes.items()):
+            assert spec.sandbox is not None
+            if spec.medium in chosen or (client and not _serves_clients(spec.sandbox)):
+                continue  # one dispatcher per medium; a sandbox of one sender: shop one
+            title = spec.title or name
+            console.print(f"starting the {title} sandbox of shop {shop_id} ...")
+            options: dict[str, object] = {"client": client} if client else {}
+            kept = None
+            if _takes(spec.sandbox, "keep_in"):
+                kept = data_dir() / DEMO_MESSAGES / f"{shop_id}-{name}"
+                options["keep_in"] = kept
+            settings = dict(stack.enter_context(spec.sandbox(**options)))
+            spec.settings.model_validate(settings)  # a broken sandbox fails now, not at send
+            chosen[spec.medium] = DispatcherChoice(dispatcher=name, settings=settings)
+            if kept is not None:
+                console.print(  # unwrapped: the path stays whole for copying
+                    f"{spec.medium.value} of shop {shop_id} goes to the {title} sandbox, "
+                    f"kept in {escape(str(kept))}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        found[shop_id] = MessagingSettings(dispatchers=chosen)
+    return found
+
+
+def ready_campaigns(runtime: Runtime) -> list[str]:
+    """Create each demo shop's :data:`DEMO_CAMPAIGN` (a draft: ``campaigns send`` plans
+    and sends it) unless the shop has it from an earlier run; the shops that have it."""
+    from omnicrm.core.records import Medium
+    from omnicrm.crm.segments import ensure_builtin
+    from omnicrm.engage import campaigns
+
+    variants = [
+        campaigns.Variant(name=chr(ord("A") + n), subject=subject, body=DEMO_BODY)
+        for n, subject in enumerate(DEMO_SUBJECTS)
+    ]
+    ready = []
+    for shop_id, _ in DEMO_SHOPS:
+        shop = runtime.config.shop(shop_id)
+        if Medium.EMAIL not in shop.messaging.dispatchers:
+            continue  # no email dispatcher has a sandbox here
+        with runtime.store.engine.begin() as conn:
+            try:
+                campaigns.get(conn, DEMO_CAMPAIGN, shop=shop_id)
+            except campaigns.CampaignError:
+                # The built-in segments arrive with the first CRM refresh: before it too.
+                ensure_builtin(conn, shop=shop_id)
+                campaigns.create(
+                    conn,
+                    runtime.host,
+                    shop.messaging,
+                    shop=shop_id,
+                    name=DEMO_CAMPAIGN,
+                    segment=DEMO_SEGMENT,
+                    medium=Medium.EMAIL,
+                    variants=variants,
+                    holdout=DEMO_HOLDOUT,
+                    now=dt.datetime.now(dt.UTC),
+                )
+        ready.append(shop_id)
+    return ready
+
+
+def _say_campaigns(ready: list[str], *, running: bool) -> None:
+    if not ready:
+        return
+    first = ready[0]
+    console.print(
+        f"campaigns: {', '.join(ready)} each have {DEMO_CAMPAIGN} ready (email to "
+        f"{DEMO_SEGMENT} with an opt-in, subjects A/B, {DEMO_HOLDOUT:.0%} held out)",
+        highlight=False,
+    )
+    send = f"`omnicrm campaigns send {DEMO_CAMPAIGN} --shop {first}`"
+    report = f"`omnicrm campaigns report {DEMO_CAMPAIGN} --shop {first}`"
+    if running:
+        console.print(f"send it while the demo runs: {send}, then {report}", highlight=False)
+    else:
+        console.print(
+            f"sends need the demo's mail catcher: run `omnicrm demo` and, while it runs, {send}",
+            highlight=False,
+        )
 
 
 def _once(runtime: Runtime, connections: dict[str, Connection]) -> bool:

@@ -56,7 +56,7 @@ def _csv(report: Report) -> str:
     """Machine values: exact decimals, ratios as fractions, ISO dates, empty for none.
 
     Parts follow, each after a blank line with its own header."""
-    from omnicrm.crm.csv_export import CsvWriter
+    from omnicrm.core.csv_export import CsvWriter
 
     out = io.StringIO()
     writer = CsvWriter(out, lineterminator="\n")

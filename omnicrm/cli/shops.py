@@ -1,7 +1,9 @@
 """``omnicrm shops``: each client shop with its connections, customer base, last sync
-and segments, so an agency operator sees which shop needs attention.
+and segments, so an agency operator sees which shop needs attention; ``omnicrm shops
+rename OLD NEW`` gives a shop the id the config now names it by.
 
-Exit codes: 0 shown; 1 the store failed; 2 bad configuration.
+Exit codes: 0 shown (renamed); 1 the store failed; 2 bad configuration, or a rename the
+store refuses.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import click
 from rich.markup import escape
 
 from omnicrm.cli import STATUS_STYLE
-from omnicrm.cli._common import Context, console, err_console, errors
+from omnicrm.cli._common import Context, console, err_console, errors, fail
 from omnicrm.render import Col, FitTable, local_time
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
@@ -122,10 +124,13 @@ def shops_table(summaries: list[ShopSummary]) -> FitTable:
     return table
 
 
-@click.command("shops")
-@click.pass_obj
-def shops(obj: Context) -> None:
+@click.group("shops", invoke_without_command=True)
+@click.pass_context
+def shops(ctx: click.Context) -> None:
     """Each client shop: its connections, profiles, last sync and segments."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
     with errors():
         runtime = obj.runtime(need_config=False)
         try:
@@ -135,3 +140,49 @@ def shops(obj: Context) -> None:
     console.print(shops_table(summaries))
     for name, error in sorted(runtime.config.invalid.items()):
         err_console.print(f"[red]{escape(name)}:[/] {escape(str(error))}", highlight=False)
+
+
+@shops.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.pass_obj
+def rename(obj: Context, old: str, new: str) -> None:
+    """Give shop OLD the id NEW: all its data, in one transaction.
+
+    For a store used before the config named its shop (its data is under `default`),
+    or a shop whose id changes. NEW must be a shop of the config and hold no data: two
+    shops' customers are never joined. Stop the scheduler (`omnicrm run`) first.
+    """
+    from omnicrm.core.store import Store
+    from omnicrm.core.store.shop_rename import ShopRenameError
+
+    with errors():
+        runtime = obj.runtime()
+        config = runtime.config
+        configured = config.all_shops()
+        if new not in configured:
+            fail(
+                f"{config.path}: no shop named {new!r} (shops: {', '.join(sorted(configured))});"
+                f" add [shops.{new}] to the config first",
+                2,
+            )
+        # Opened without the check of the config's connections: it refuses the very
+        # config this rename is for.
+        store = Store.open(
+            config.store_url,
+            shops=config.connection_shops(),
+            default_shop=config.default_shop,
+            check_shops=False,
+        )
+        try:
+            moved = store.rename_shop(old, new)
+        except ShopRenameError as exc:
+            held = sorted(set(store.shops().values()))
+            fail(f"{exc} (the store's shops: {', '.join(held) or 'none'})", 2)
+        finally:
+            store.close()
+    rows = sum(moved.values())
+    console.print(
+        f"shop {escape(old)!r} is now {escape(new)!r}: {rows:,} rows in {len(moved)} tables",
+        highlight=False,
+    )

@@ -11,9 +11,10 @@ carrying plugin state to resume from.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from omnicrm.core._public import public
+from omnicrm.errors import PluginError
 
 if TYPE_CHECKING:
     from omnicrm.core.webhooks import WebhookReceiver
@@ -34,6 +36,7 @@ class Stream(StrEnum):
 
     CUSTOMERS = "customers"
     ORDERS = "orders"
+    PRODUCTS = "products"
 
 
 SandboxFactory = Callable[..., AbstractContextManager[Mapping[str, Any]]]
@@ -41,7 +44,9 @@ SandboxFactory = Callable[..., AbstractContextManager[Mapping[str, Any]]]
 
 Called without arguments. A factory that also takes a keyword ``client`` (an int)
 starts, for ``client`` 1, 2, ..., the store of another client business whose customers
-partly overlap client 0's: ``omnicrm demo`` runs such sandboxes as separate shops."""
+partly overlap client 0's: ``omnicrm demo`` runs such sandboxes as separate shops. A
+dispatcher's sandbox (a local server of the medium) that takes a keyword ``keep_in`` (a
+directory) keeps what it receives there, for the demo's user to read."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ChannelType:
     sandbox: SandboxFactory | None = None
     webhooks: WebhookReceiver | None = None
     describe: Callable[[BaseModel], str] | None = None
+    reconciles: tuple[Stream, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,4 +156,37 @@ def format_duration(value: dt.timedelta) -> str:
     return f"{seconds}s"
 
 
-public(Stream, ChannelType, Connection, Checkpoint, StreamContext)
+class ChannelModules:
+    """A plugin's channel types, one module each, and the module a stream call is for.
+
+    Each module exposes ``CHANNEL`` (a :class:`ChannelType`) and its stream readers
+    (``sync_customers(ctx)``, ``import_orders(ctx)``, ...). The host calls a stream hook
+    only on the plugin that registered the connection's channel type, so a plugin with
+    several types routes each call by ``ctx.channel``: ``modules.of(ctx).import_orders(ctx)``.
+    The modules are imported on first use, so loading the plugin stays cheap.
+    """
+
+    def __init__(self, plugin: str, modules: Sequence[str]) -> None:
+        self.plugin = plugin
+        self.names = tuple(modules)
+        self._by_type: dict[str, Any] | None = None
+
+    def _modules(self) -> dict[str, Any]:
+        if self._by_type is None:
+            found = [importlib.import_module(name) for name in self.names]
+            self._by_type = {module.CHANNEL.name: module for module in found}
+        return self._by_type
+
+    def types(self) -> list[ChannelType]:
+        """The channel types, to register."""
+        return [module.CHANNEL for module in self._modules().values()]
+
+    def of(self, ctx: StreamContext[Any]) -> Any:
+        """The module of ``ctx``'s channel type; a :class:`PluginError` if it has none."""
+        try:
+            return self._modules()[ctx.channel]
+        except KeyError:
+            raise PluginError(f"{self.plugin} has no channel type {ctx.channel!r}") from None
+
+
+public(Stream, ChannelType, ChannelModules, Connection, Checkpoint, StreamContext)

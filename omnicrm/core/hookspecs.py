@@ -1,7 +1,7 @@
 """The hooks a plugin implements. Every hook is documented here and in docs/plugins.md.
 
-Mark implementations with ``omnicrm.hookimpl``. The four product hooks (two stream
-hooks, recommendation, dispatch) are called only on the plugin that registered the
+Mark implementations with ``omnicrm.hookimpl``. The product hooks (three stream
+hooks, reconciliation, recommendation, dispatch) are called only on the plugin that registered the
 channel type, recommender or dispatcher being used, so an implementation never has to
 check whether a call is meant for it; it returns a result, never ``None``.
 """
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from omnicrm.core.dispatch import DispatchOutcome, Message
     from omnicrm.core.host import Registrar
     from omnicrm.core.recommend import RecommendationRequest, ScoredProduct
-    from omnicrm.core.records import Customer, Order
+    from omnicrm.core.records import Customer, Order, Product
 
 PROJECT = "omnicrm"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -71,14 +71,49 @@ def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterable[Order | Che
 
 
 @hookspec(firstresult=True)
+def omnicrm_sync_products(ctx: StreamContext[BaseModel]) -> Iterable[Product | Checkpoint]:
+    """Product sync: yield the channel's products, each with all of its variants, changed
+    since ``ctx.since``.
+
+    Fires for each run of the ``products`` stream of a connection whose channel type
+    offers it (``ChannelType.streams``; a channel without a catalogue leaves it out and
+    need not implement this hook). Returns an iterable of :class:`~omnicrm.Product`
+    records in ascending ``updated_at`` order, drafts and archived products included
+    (their ``status`` says so: a product taken off sale must reach the store to stop
+    being offered), optionally interleaved with :class:`~omnicrm.Checkpoint` objects.
+    Errors and pacing as for ``omnicrm_sync_customers``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def omnicrm_reconcile(ctx: StreamContext[BaseModel], stored: frozenset[str]) -> Iterable[str]:
+    """Id reconciliation: which of the ``stored`` record ids the platform no longer has.
+
+    Fires nightly (and on ``omnicrm reconcile``) for each stream a channel type lists in
+    ``ChannelType.reconciles``, with every id of ``ctx.stream`` the store holds for
+    ``ctx.connection``. ``ctx.until`` is when the reconciliation started; ``since`` and
+    ``state`` mean nothing here. Returns the ids, drawn from ``stored``, of records the
+    platform deleted; the store deletes them as it would on a delete webhook. Return only
+    ids confirmed gone: a record that merely moved while a listing paged, or that was
+    created after ``ctx.until``, must never be returned. Errors and pacing as for
+    ``omnicrm_sync_customers``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
 def omnicrm_recommend(request: RecommendationRequest) -> list[ScoredProduct]:
     """Recommendation: score products for a customer, or alongside a product.
 
     Fires when a recommendation is asked of a recommender this plugin registered
-    (``request.recommender`` names it). Returns up to ``request.limit``
-    :class:`~omnicrm.ScoredProduct` objects, best first, drawn from
-    ``request.candidates`` (or from any product in ``request.history`` when no candidates
-    are given). Return an empty list when there is nothing to recommend.
+    (``request.recommender`` names it). ``request.history`` is the shop's
+    :class:`~omnicrm.PurchaseHistory`, the same object for every request until the shop's
+    data changes: fit a model once per history (``history.model(key, fit)``) and score
+    from it. Returns up to ``request.limit`` :class:`~omnicrm.ScoredProduct` objects,
+    best first, each with its reason in words and the numbers behind it, drawn from
+    ``request.candidates`` (or from any product in the history when no candidates are
+    given). Return an empty list when there is nothing to recommend.
     """
     raise NotImplementedError
 

@@ -22,9 +22,10 @@ from omnicrm.core._public import public
 from omnicrm.core.channels import ChannelType, Checkpoint, StreamContext
 from omnicrm.core.dispatch import DeliveryStatus, Dispatcher, DispatchOutcome, Message
 from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
-from omnicrm.core.records import Consent, ConsentState, Customer, Order
+from omnicrm.core.records import Consent, ConsentState, Record
 from omnicrm.core.streams import stream_kind
 from omnicrm.core.tracing import HookTracer, tracing_from_env
+from omnicrm.core.webhooks import check_receiver
 from omnicrm.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "omnicrm"
@@ -75,12 +76,24 @@ class Registrar:
         _expect(channel, ChannelType, "channel_type")
         if not channel.streams:
             raise PluginError(f"channel {channel.name!r} offers no stream")
+        if channel.webhooks is not None:
+            check_receiver(channel.webhooks)  # and reads the form its actions take, once
         hooks = [stream_kind(stream).hook for stream in channel.streams]
+        if channel.reconciles:
+            unoffered = [str(s) for s in channel.reconciles if s not in channel.streams]
+            if unoffered:
+                raise PluginError(
+                    f"channel {channel.name!r} reconciles {', '.join(unoffered)}, "
+                    "which it does not offer"
+                )
+            hooks.append("omnicrm_reconcile")
         self._accept("channel", channel.name, channel, hooks)
 
     def dispatcher(self, dispatcher: Dispatcher) -> None:
         """Register a dispatcher; the plugin must implement ``omnicrm_dispatch_message``."""
         _expect(dispatcher, Dispatcher, "dispatcher")
+        if dispatcher.webhooks is not None:
+            check_receiver(dispatcher.webhooks)
         self._accept("dispatcher", dispatcher.name, dispatcher, ["omnicrm_dispatch_message"])
 
     def recommender(self, recommender: Recommender) -> None:
@@ -254,14 +267,33 @@ class Host:
         others = [p for p in self._pm.get_plugins() if self._pm.get_name(p) != owner]
         return self._pm.subset_hook_caller(hook, remove_plugins=others)
 
-    def open_stream(self, ctx: StreamContext[BaseModel]) -> Iterable[Customer | Order | Checkpoint]:
+    def open_stream(self, ctx: StreamContext[BaseModel]) -> Iterable[Record | Checkpoint]:
         """Call the stream hook of the plugin that owns ``ctx.channel``."""
         self.channel_type(ctx.channel)
         caller = self._owned_caller("channel", ctx.channel, stream_kind(ctx.stream).hook)
         result = caller(ctx=ctx)
         if result is None:
             raise PluginError(f"channel {ctx.channel!r} returned nothing for stream {ctx.stream}")
-        return cast(Iterable[Customer | Order | Checkpoint], result)
+        return cast(Iterable[Record | Checkpoint], result)
+
+    def reconcile(self, ctx: StreamContext[BaseModel], stored: frozenset[str]) -> list[str]:
+        """Ask the plugin that owns ``ctx.channel`` which ``stored`` ids of ``ctx.stream``
+        the platform no longer has; a PluginError if it names an id not stored."""
+        channel = self.channel_type(ctx.channel)
+        if ctx.stream not in channel.reconciles:
+            raise PluginError(f"channel {ctx.channel!r} does not reconcile {ctx.stream}")
+        caller = self._owned_caller("channel", ctx.channel, "omnicrm_reconcile")
+        result = caller(ctx=ctx, stored=stored)
+        if result is None:
+            raise PluginError(f"channel {ctx.channel!r} returned nothing for reconciliation")
+        gone = sorted(set(cast(Iterable[str], result)))
+        strangers = [ident for ident in gone if ident not in stored]
+        if strangers:
+            raise PluginError(
+                f"channel {ctx.channel!r} reconciled {ctx.stream} ids the store does not "
+                f"hold: {', '.join(strangers[:5])}"
+            )
+        return gone
 
     def recommend(self, request: RecommendationRequest) -> list[ScoredProduct]:
         """Ask the recommender named in ``request``."""
@@ -310,6 +342,16 @@ class Host:
                 f"dispatcher {dispatcher!r} returned {result!r}, not a DispatchOutcome"
             )
         return result
+
+    def finish(self, dispatcher: str, settings: BaseModel, *, shop: str, campaign: str) -> None:
+        """Tell ``dispatcher`` that a run of ``shop``'s ``campaign`` through it has ended
+        (its :attr:`Dispatcher.finish`, when it has one)."""
+        spec = self.dispatchers.get(dispatcher)
+        if spec is None:
+            known = ", ".join(sorted(self.dispatchers)) or "none installed"
+            raise ConfigError(f"unknown dispatcher {dispatcher!r} (known: {known})")
+        if spec.finish is not None:
+            spec.finish(settings, shop, campaign)
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import ipaddress
 import math
 
 import httpx
@@ -132,4 +133,16 @@ def error_for_status(
     return SyncError(f"{service} refused {action or 'the request'} ({said})")
 
 
-public(retry_after, error_for_status)
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) is this
+    machine: ``localhost``, 127.0.0.0/8 or ::1. Settings allow plain http, or a password
+    over an unencrypted connection, only to such a host (a sandbox, a local tool)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+public(retry_after, error_for_status, is_loopback)

@@ -1,4 +1,4 @@
-"""The records channels yield: customers and orders as a platform gave them.
+"""The records channels yield: customers, orders and products as a platform gave them.
 
 Every record keeps the platform's own id as a string (a Shopify GID, never a JSON
 number), tz-aware datetimes (stored in UTC), money as ``Decimal`` with an ISO 4217
@@ -18,6 +18,7 @@ never changed: one the store cannot hold fails validation.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from contextvars import ContextVar
@@ -120,7 +121,26 @@ def _storable(value: Any, changed: list[bool]) -> Any:
     return value
 
 
+# In JSON text (ASCII-escaped) a NUL is \u0000 and a surrogate \ud800-\udfff; a
+# character outside the BMP is a surrogate pair there, so it takes the walk, harmlessly.
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|d[89a-f])")
+
+
+def _plainly_storable(value: dict[str, Any]) -> bool:
+    """Whether ``value`` surely holds no NUL, unpaired surrogate or non-finite number:
+    one pass of the C JSON encoder instead of a walk in Python over every value (most
+    payloads are clean, and the walk was a third of an order's mapping). Any doubt, a
+    type JSON does not take included, answers False: the walk decides."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return _ESCAPED_UNSTORABLE.search(text) is None
+
+
 def _raw(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    if _plainly_storable(value):
+        return value
     changed = [False]
     cleaned: dict[str, Any] = _storable(value, changed)
     if changed[0]:
@@ -270,6 +290,11 @@ class Customer(_Record):
         description="The point balance the platform itself reports (reconciled against "
         "the shared ledger); None where the platform keeps no points.",
     )
+    withdrawn_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the member left the platform (退会); a withdrawn record keeps "
+        "its orders but joins no person and is never messaged.",
+    )
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime
     connection: str | None = Field(
@@ -327,6 +352,80 @@ class Order(_Record):
     raw: RawPayload = Field(default_factory=dict, description="The platform's payload.")
 
 
-Record = Customer | Order  # what a stream yields: a new stream kind adds its model here
+class ProductStatus(StrEnum):
+    """Whether a product is on sale: only an active one is ever offered to a customer."""
 
-public(Medium, ConsentState, Gender, OrderStatus, Consent, Address, Customer, OrderLine, Order)
+    ACTIVE = "active"
+    DRAFT = "draft"  # not published yet
+    ARCHIVED = "archived"  # no longer sold
+
+
+Url = Annotated[str, _key(2048)]
+"""A link: kept exactly, or dropped when longer than 2,048 characters (a cut one is wrong)."""
+
+
+class ProductVariant(_Record):
+    """One sellable variant of a product (a size, a colour): what an order line buys.
+
+    ``available`` is whether it can be bought now (in stock, or sold without stock);
+    ``inventory`` the quantity the platform reports, None where it tracks none.
+    """
+
+    id: NonEmptyId
+    sku: Annotated[str, _key(255)] | None = None
+    title: Name | None = Field(default=None, description="The variant's own title, e.g. '100g'.")
+    price: Money
+    compare_at_price: Money | None = None
+    available: bool = True
+    inventory: Count | None = None
+    image_url: Url | None = None
+
+
+class Product(_Record):
+    """A product with its variants, as one channel sells it.
+
+    ``url`` is where a customer sees it (the shop's product page); ``status`` says whether
+    it is on sale; ``currency`` applies to every variant's price. A product with no
+    variant of its own (a POS item with one price) carries one variant all the same,
+    so that every price, SKU and availability lives in one place.
+    """
+
+    _nested = ("variants",)
+
+    id: NonEmptyId
+    title: Name
+    handle: Annotated[str, _key(255)] | None = Field(
+        default=None, description="The URL slug a storefront knows the product by."
+    )
+    url: Url | None = None
+    image_url: Url | None = None
+    product_type: Name | None = None
+    vendor: Name | None = None
+    tags: list[Name] = Field(default_factory=list)
+    status: ProductStatus = ProductStatus.ACTIVE
+    currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
+    variants: list[ProductVariant] = Field(default_factory=list)
+    created_at: UtcDatetime | None = None
+    updated_at: UtcDatetime
+    connection: str | None = Field(
+        default=None, description="The connection it came from; set by the engine."
+    )
+    raw: RawPayload = Field(default_factory=dict, description="The platform's payload.")
+
+
+Record = Customer | Order | Product  # what a stream yields: a new stream kind adds its model here
+
+public(
+    Medium,
+    ConsentState,
+    Gender,
+    OrderStatus,
+    ProductStatus,
+    Consent,
+    Address,
+    Customer,
+    OrderLine,
+    Order,
+    ProductVariant,
+    Product,
+)

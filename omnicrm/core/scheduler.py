@@ -1,6 +1,8 @@
 """The scheduler: one APScheduler job per connection, rebuilt from config at start.
 
-Jobs have explicit ids (``sync:NAME``), never overlap (``max_instances=1`` here, the
+A connection whose channel type reconciles (``ChannelType.reconciles``) also gets a
+``reconcile:NAME`` job on ``[scheduler] reconcile``. Jobs have explicit ids
+(``sync:NAME``), never overlap (``max_instances=1`` here, the
 connection lock across processes), coalesce a backlog into one run, and tolerate a
 generous misfire grace. Cursors and run history live in the store, not in a job store;
 runs the scheduler missed or had to skip are recorded there too.
@@ -36,6 +38,7 @@ from omnicrm.errors import LockedError
 log = logging.getLogger("omnicrm.scheduler")
 
 JOB_PREFIX = "sync:"
+RECONCILE_PREFIX = "reconcile:"
 
 
 class Schedule(Protocol):
@@ -95,6 +98,21 @@ def run_scheduled(engine: SyncEngine, connection: Connection) -> None:
         log.exception("%s: scheduled sync crashed", connection.name)
 
 
+def run_reconcile(engine: SyncEngine, connection: Connection) -> None:
+    """The nightly id reconciliation of one connection. Never raises."""
+    try:
+        if connection.name in engine.store.paused():
+            return
+        engine.reconcile(connection, trigger="schedule")
+    except Interrupted as exc:
+        log.info("%s: reconciliation stopped: %s", connection.name, exc.reason)
+    except LockedError as exc:
+        # A sync is running: the next night's reconciliation catches up.
+        log.info("%s: reconciliation skipped: %s", connection.name, exc)
+    except Exception:
+        log.exception("%s: reconciliation crashed", connection.name)
+
+
 def _run_cron_job(job: CronJob) -> None:
     try:
         job.run()
@@ -142,6 +160,7 @@ def add_jobs(
     """Add or replace the job of each enabled, scheduled connection of ``config``."""
     now = dt.datetime.now(dt.UTC)
     for connection in config.connections.values():
+        _add_reconcile_job(sched, config, engine, connection)
         trigger = trigger_for(connection, config.scheduler.timezone)
         if not connection.enabled or trigger is None:
             continue
@@ -160,6 +179,27 @@ def add_jobs(
             misfire_grace_time=int(config.scheduler.misfire_grace.total_seconds()),
             **extra,
         )
+
+
+def _add_reconcile_job(
+    sched: BaseScheduler, config: Schedule, engine: SyncEngine, connection: Connection
+) -> None:
+    """The nightly reconciliation of ``connection``, if its channel type reconciles."""
+    cron = config.scheduler.reconcile
+    job = f"{RECONCILE_PREFIX}{connection.name}"
+    channel = engine.host.channel_types.get(connection.channel)
+    if not connection.enabled or not cron or channel is None or not channel.reconciles:
+        if sched.get_job(job) is not None:
+            sched.remove_job(job)
+        return
+    sched.add_job(
+        run_reconcile,
+        CronTrigger.from_crontab(cron, timezone=config.scheduler.timezone),
+        args=[engine, connection],
+        id=job,
+        name=f"reconcile {connection.name} (cron {cron})",
+        replace_existing=True,
+    )
 
 
 def _recorder(engine: SyncEngine) -> Callable[[JobExecutionEvent | JobSubmissionEvent], None]:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import platformdirs
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from omnicrm.core._public import public
 
 DATA_DIR_ENV = "OMNICRM_DATA_DIR"
 
@@ -24,7 +26,8 @@ MAX_DURATION = dt.timedelta(days=3650)  # ten years: beyond it a schedule means 
 
 
 def data_dir() -> Path:
-    """Where omnicrm keeps its embedded database: ``$OMNICRM_DATA_DIR`` or the user data dir."""
+    """Where omnicrm keeps its data (the embedded database; a plugin's files, such as a
+    connection's OAuth tokens): ``$OMNICRM_DATA_DIR`` or the user data dir."""
     return Path(os.environ.get(DATA_DIR_ENV) or platformdirs.user_data_dir("omnicrm"))
 
 
@@ -69,20 +72,43 @@ def check_cron(value: str | None) -> str | None:
     return value
 
 
+def _cron_or_off(value: str | None) -> str | None:
+    if value is not None and value.strip().lower() == "off":
+        return None
+    return check_cron(value)
+
+
+CronOrOff = Annotated[str | None, AfterValidator(_cron_or_off)]
+"""A settings field holding a job's cron expression, or ``"off"`` (None) for no job."""
+
+
+def known_timezone(value: str) -> str:
+    """``value`` when it names an IANA time zone; a ValueError naming it otherwise."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    # OSError: with the tzdata package, a name too long for a file name.
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown timezone {value!r} (e.g. 'Asia/Tokyo')") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(known_timezone)]
+"""A settings field holding an IANA time zone name, checked when the settings load."""
+
+
 class SchedulerSection(BaseModel):
     """How the scheduler runs: its timezone, its worker threads, its misfire grace."""
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = "Asia/Tokyo"
+    timezone: TimeZoneName = "Asia/Tokyo"
     max_workers: int = Field(default=4, ge=1, le=64)
     misfire_grace: Duration = dt.timedelta(minutes=10)
+    reconcile: CronOrOff = Field(
+        default="0 3 * * *",
+        description="Cron of the id reconciliation of every connection whose channel type "
+        'reconciles (deletes the platform never announced); "off" to turn it off.',
+    )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
+
+public(data_dir, TimeZoneName)

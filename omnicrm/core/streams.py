@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from omnicrm.core.channels import Stream
-from omnicrm.core.records import Customer, Order, Record
+from omnicrm.core.records import Customer, Order, Product, Record
 from omnicrm.errors import PluginError
 
 
@@ -31,8 +31,18 @@ STREAM_KINDS: Mapping[Stream, StreamKind] = {
     for kind in (
         StreamKind(Stream.CUSTOMERS, Customer, "omnicrm_sync_customers"),
         StreamKind(Stream.ORDERS, Order, "omnicrm_import_orders"),
+        StreamKind(Stream.PRODUCTS, Product, "omnicrm_sync_products"),
     )
 }
+
+
+def stream_of(record: Record) -> Stream:
+    """The stream whose records are of ``record``'s type (a webhook's upsert is written
+    to it)."""
+    for kind in STREAM_KINDS.values():
+        if type(record) is kind.record:
+            return kind.stream
+    raise PluginError(f"no stream carries {type(record).__name__} records")
 
 
 def stream_kind(stream: str) -> StreamKind:

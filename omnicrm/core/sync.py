@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +121,15 @@ class SyncResult:
     @property
     def written(self) -> int:
         return sum(s.written for s in self.streams.values())
+
+
+@dataclass
+class ReconcileResult(SyncResult):
+    """How a reconciliation ended: per stream, ``read`` counts the stored ids checked,
+    ``written`` the records deleted, and ``gone`` lists the ids the platform no longer
+    has (deleted, unless it was a dry run)."""
+
+    gone: dict[Stream, list[str]] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[StreamProgress], None]
@@ -246,15 +255,100 @@ class SyncEngine:
         except SQLAlchemyError as exc:
             # The store failed before the run was recorded: nothing to record it in.
             raise self.store.error(exc) from None
-        # Not after a failing store: what the run wrote stays queued for the next refresh.
-        if self._after_run is not None and result.error_kind != "store":
-            try:
-                self._after_run(result)
-            except SQLAlchemyError as exc:
-                log.error("%s: after run %d: %s", connection.name, result.run_id, cause(exc))
-            except Exception:
-                log.exception("%s: after run %d", connection.name, result.run_id)
+        self._after(result)
         return result
+
+    def _after(self, result: SyncResult) -> None:
+        # Not after a failing store: what the run wrote stays queued for the next refresh.
+        if self._after_run is None or result.error_kind == "store":
+            return
+        try:
+            self._after_run(result)
+        except SQLAlchemyError as exc:
+            log.error("%s: after run %d: %s", result.connection, result.run_id, cause(exc))
+        except Exception:
+            log.exception("%s: after run %d", result.connection, result.run_id)
+
+    def reconcile(
+        self, connection: Connection, *, trigger: str = "manual", dry_run: bool = False
+    ) -> ReconcileResult:
+        """Ask the channel which stored records of each stream it reconciles
+        (``ChannelType.reconciles``) the platform no longer has, and delete them.
+
+        Holds the connection's lock like a sync (LockedError if a run holds it) and is
+        recorded as a run with trigger ``reconcile``; failures are recorded on it, as a
+        sync's are, and a reconciliation that deleted anything is followed by the
+        ``after_run`` callback, as a sync is. ``dry_run`` only reports what is gone:
+        nothing is deleted or recorded. Transient errors are retried as a stream's are.
+        """
+        channel = self.host.channel_type(connection.channel)
+        if dry_run:
+            result = ReconcileResult(0, connection.name, RunStatus.COMPLETE)
+            self._reconcile_streams(connection, channel.reconciles, result, dry_run=True)
+            return result
+        with self.store.lock(connection.name):
+            self.store.abandon_running(connection.name)
+            run_id = self.store.start_run(connection.name, trigger="reconcile")
+            result = ReconcileResult(run_id, connection.name, RunStatus.COMPLETE)
+            log.info("%s: reconciliation %d (%s) started", connection.name, run_id, trigger)
+            try:
+                self._reconcile_streams(connection, channel.reconciles, result, dry_run=False)
+            except BaseException as exc:
+                self._failed(result, exc)
+                self._record_end(result, exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                self._record_end(result, None)
+        log.info(
+            "%s: reconciliation %d %s: %d record(s) the platform no longer has deleted",
+            connection.name,
+            run_id,
+            result.status.value,
+            result.written,
+        )
+        if result.written:
+            self._after(result)  # the CRM forgets what was deleted
+        return result
+
+    def _reconcile_streams(
+        self,
+        connection: Connection,
+        streams: Sequence[Stream],
+        result: ReconcileResult,
+        *,
+        dry_run: bool,
+    ) -> None:
+        started = dt.datetime.now(dt.UTC)
+        for stream in streams:
+            self._check_stop()
+            counters = StreamProgress(stream)
+            result.streams[stream] = counters
+            stored = self.store.record_ids(connection.name, stream)
+            counters.read = len(stored)
+            ctx = self._context(connection, stream, None, started, {})
+            attempt = 0
+            while True:
+                try:
+                    gone = self.host.reconcile(ctx, stored) if stored else []
+                    break
+                except TransientError as exc:
+                    attempt += 1
+                    self._back_off(exc, attempt, result, f"{connection.name}: reconciling {stream}")
+                finally:
+                    result.rate_limit_wait += ctx.rate_limit_wait
+                    ctx.rate_limit_wait = 0.0  # counted; the next attempt counts its own
+            result.gone[stream] = gone
+            if gone and not dry_run:
+                counters.written = self.store.delete_records(connection.name, stream, gone)
+                log.warning(
+                    "%s: %d %s deleted on the platform without notice, deleted here: %s",
+                    connection.name,
+                    len(gone),
+                    stream,
+                    ", ".join(gone[:10]) + (", ..." if len(gone) > 10 else ""),
+                )
+            counters.done = True
 
     def _locked_run(
         self,
@@ -358,18 +452,8 @@ class SyncEngine:
         attempt = 0
         while True:
             cursor = resume[0].cursor
-            ctx = StreamContext(
-                connection=connection.name,
-                channel=connection.channel,
-                stream=stream,
-                settings=connection.settings,
-                since=None if cursor is None else cursor - connection.lookback,
-                until=started,
-                state=dict(resume[0].state),
-                full=cursor is None,
-                logger=logging.getLogger(f"omnicrm.channel.{connection.channel}"),
-                sleep=self._pause,
-            )
+            since = None if cursor is None else cursor - connection.lookback
+            ctx = self._context(connection, stream, since, started, resume[0].state)
             try:
                 self._consume(connection, ctx, resume, counters, result, progress)
                 counters.done = True
@@ -378,29 +462,47 @@ class SyncEngine:
                 return
             except TransientError as exc:
                 attempt += 1
-                if attempt >= self.retry.attempts:
-                    raise  # counted once, by sync()
-                if (
-                    isinstance(exc, RateLimitedError)
-                    and (exc.retry_after or 0) > self.retry.longest_wait
-                ):
-                    raise
-                result.errors += 1
-                delay = self.retry.delay(attempt, exc)
-                log.warning(
-                    "%s: %s: %s; retry %d/%d in %.1fs",
-                    connection.name,
-                    stream,
-                    exc,
-                    attempt,
-                    self.retry.attempts - 1,
-                    delay,
-                )
-                self._pause(delay)
-                if isinstance(exc, RateLimitedError):
-                    result.rate_limit_wait += delay
+                self._back_off(exc, attempt, result, f"{connection.name}: {stream}")
             finally:
                 result.rate_limit_wait += ctx.rate_limit_wait
+
+    def _context(
+        self,
+        connection: Connection,
+        stream: Stream,
+        since: dt.datetime | None,
+        until: dt.datetime,
+        state: Mapping[str, Any],
+    ) -> StreamContext[Any]:
+        """What a stream or reconciliation hook of ``connection`` is called with."""
+        return StreamContext(
+            connection=connection.name,
+            channel=connection.channel,
+            stream=stream,
+            settings=connection.settings,
+            since=since,
+            until=until,
+            state=dict(state),
+            full=since is None,
+            logger=logging.getLogger(f"omnicrm.channel.{connection.channel}"),
+            sleep=self._pause,
+        )
+
+    def _back_off(self, exc: TransientError, attempt: int, result: SyncResult, where: str) -> None:
+        """Wait before retry ``attempt`` after ``exc``, or re-raise it when the attempts
+        are spent or the platform asks for a longer wait than the run may take."""
+        if attempt >= self.retry.attempts:
+            raise exc  # counted once, by the run
+        if isinstance(exc, RateLimitedError) and (exc.retry_after or 0) > self.retry.longest_wait:
+            raise exc
+        result.errors += 1
+        delay = self.retry.delay(attempt, exc)
+        log.warning(
+            "%s: %s; retry %d/%d in %.1fs", where, exc, attempt, self.retry.attempts - 1, delay
+        )
+        self._pause(delay)
+        if isinstance(exc, RateLimitedError):
+            result.rate_limit_wait += delay
 
     def _consume(
         self,

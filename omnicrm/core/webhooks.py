@@ -8,26 +8,41 @@ transaction; behind the answer the receiver derives the event's actions (upsert 
 record, delete one, redact a customer, erase a shop, export a customer's data) and the
 core applies them. Plugins never touch the store: they only say what should happen.
 
+The applier hands ``actions`` the event's :class:`Connection` (its settings), so a
+receiver that fetches what the event names needs to remember nothing between ``verify``
+and ``actions``: the event may be applied by another process, after a restart. A receiver
+written when ``actions`` took the event alone still works: :func:`event_actions` calls it
+in the form it was written in (read once, when its channel type is registered).
+
 Headers a platform does not sign (the topic, the event id) decide nothing on their own:
 the body must parse as the topic's payload, and a destructive action must agree with it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
 import hmac
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from omnicrm.core._public import public
 from omnicrm.core.channels import Connection
-from omnicrm.core.records import Customer, Order
-from omnicrm.errors import OmnicrmError
+from omnicrm.core.records import ConsentState, Medium, Record
+from omnicrm.errors import OmnicrmError, PluginError
 
 # The body size a receiver accepts unless it says otherwise (``max_body``): larger
 # requests are refused with 413 while they stream in, before any of it is kept whole.
 DEFAULT_MAX_BODY = 1024 * 1024
+
+# For platforms that cannot add a header to their webhooks: a receiver that sets
+# ``path_token = True`` also receives POST /webhooks/CHANNEL/TOKEN, and finds TOKEN in
+# its headers under this name. The app drops a header of this name a sender sent, so
+# only the path can set it.
+PATH_TOKEN_HEADER = "x-omnicrm-path-token"
 
 
 class WebhookRejected(OmnicrmError):
@@ -79,14 +94,14 @@ class WebhookEvent:
 class Upsert:
     """Write this record as if a sync had read it."""
 
-    record: Customer | Order
+    record: Record
 
 
 @dataclass(frozen=True)
 class Delete:
     """The platform deleted these records."""
 
-    kind: str  # "customers" or "orders"
+    kind: str  # a stream: "customers", "orders" or "products"
     ids: Sequence[str]
 
 
@@ -111,14 +126,43 @@ class Export:
     request_id: str
 
 
-Action = Upsert | Delete | Redact | EraseConnection | Export
+@dataclass(frozen=True)
+class ConsentChange:
+    """The person at ``address`` of ``medium`` gave or withdrew consent, as the platform
+    states (a LINE follow or block): recorded on the source customers the address is
+    linked to; a withdrawal also puts the address on the shop's suppression list, so
+    nothing is sent to it even before it is linked. ``method`` is a
+    :class:`~omnicrm.core.consent.Method` value."""
+
+    medium: Medium
+    address: str
+    state: ConsentState
+    at: dt.datetime
+    method: str
+    source: str
+
+
+@dataclass(frozen=True)
+class LinkAddress:
+    """Link ``address`` of ``medium`` (a LINE user id) to the source customer the shop
+    issued ``nonce`` for (LINE's account link flow); a nonce unknown, used or expired is
+    refused."""
+
+    medium: Medium
+    address: str
+    nonce: str
+    at: dt.datetime
+
+
+Action = Upsert | Delete | Redact | EraseConnection | Export | ConsentChange | LinkAddress
 
 
 class WebhookReceiver(Protocol):
     """What a channel type provides to receive its platform's webhooks.
 
-    It may also set ``max_body`` (bytes, default :data:`DEFAULT_MAX_BODY`). Both methods
-    run in a worker thread, never on the event loop.
+    It may also set ``max_body`` (bytes, default :data:`DEFAULT_MAX_BODY`) and
+    ``path_token`` (see :data:`PATH_TOKEN_HEADER`). Both methods run in a worker thread,
+    never on the event loop.
     """
 
     def verify(
@@ -130,10 +174,65 @@ class WebhookReceiver(Protocol):
         WebhookInvalid if it is genuine but can never be applied."""
         ...
 
-    def actions(self, event: WebhookEvent) -> Iterable[Action]:
+    def actions(self, event: WebhookEvent, connection: Connection) -> Iterable[Action]:
         """What the event asks the store to do (``event.payload`` is the body as JSON,
-        parsed again from the inbox). Raise WebhookInvalid or DataError if it cannot."""
+        parsed again from the inbox; ``connection`` is the event's connection as now
+        configured, its settings to fetch with). Raise WebhookInvalid or DataError if it
+        cannot. ``actions(self, event)``, the form before ``connection`` was passed, is
+        still called that way."""
         ...
+
+
+def check_receiver(receiver: object) -> None:
+    """Raise PluginError unless ``receiver`` has ``verify`` and an ``actions`` taking the
+    event and the connection, or the event alone (the host checks at registration)."""
+    if not callable(getattr(receiver, "verify", None)):
+        raise PluginError(f"webhook receiver {receiver!r} has no verify method")
+    _takes_connection(receiver)
+
+
+def event_actions(
+    receiver: WebhookReceiver, event: WebhookEvent, connection: Connection
+) -> list[Action]:
+    """The receiver's actions for ``event``, called in the form its ``actions`` takes."""
+    if _takes_connection(receiver):
+        return list(receiver.actions(event, connection))
+    return list(receiver.actions(event))  # type: ignore[call-arg]
+
+
+def _takes_connection(receiver: object) -> bool:
+    method = getattr(receiver, "actions", None)
+    if not callable(method):
+        raise PluginError(f"webhook receiver {receiver!r} has no actions method")
+    # The form is the function's: read once per function, whatever the instance.
+    return _form_of(getattr(method, "__func__", method), hasattr(method, "__func__"))
+
+
+@functools.cache
+def _form_of(function: Any, bound: bool) -> bool:
+    """Whether ``function`` (a method when ``bound``) takes (event, connection)."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return True  # no signature to read (a builtin): the current form
+    if bound and parameters:
+        parameters = parameters[1:]  # self
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return True
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in parameters if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
+    # An optional second parameter of another name was the receiver's own before the
+    # connection was passed: it is not handed the connection.
+    if len(positional) >= 2 and len(required) <= 2:
+        second = positional[1]
+        if second.default is second.empty or second.name == "connection":
+            return True
+    if len(positional) >= 1 and len(required) <= 1:
+        return False
+    raise PluginError(
+        f"webhook receiver's actions{inspect.signature(function)} takes neither "
+        "(event, connection) nor (event)"
+    )
 
 
 def hmac_sha256(secret: str, body: bytes) -> bytes:
@@ -157,6 +256,8 @@ public(
     Redact,
     EraseConnection,
     Export,
+    ConsentChange,
+    LinkAddress,
     WebhookReceiver,
     hmac_sha256,
     signatures_match,

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Join, Table, and_, delete, or_, select, tuple_
+from sqlalchemy import Connection, Join, Table, and_, delete, func, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
@@ -348,6 +348,9 @@ class SourceCustomer:
     phone: str | None
     member_code: str | None
     updated_at: dt.datetime
+    withdrawn_at: dt.datetime | None = None
+    """When the member left the platform (退会); the next refresh takes them out of the
+    profile (a withdrawn record joins no person)."""
 
 
 @dataclass(frozen=True)
@@ -414,20 +417,7 @@ def load_profile(
         raise DataError(f"no profile {profile_id} in shop {shop!r}")
     member_rows = _members(conn, shop, [profile_id]).get(profile_id, [])
     addresses = [m["address"] for m in member_rows if m["address"]]  # oldest update first
-    members = tuple(
-        SourceCustomer(
-            connection=m["connection"],
-            id=m["id"],
-            name=person_name(
-                m["family_name"], m["given_name"], m["family_name_kana"], m["given_name_kana"]
-            ),
-            email=m["email"],
-            phone=m["phone"],
-            member_code=m["member_code"],
-            updated_at=m["updated_at"],
-        )
-        for m in member_rows
-    )
+    members = tuple(_source_customer(m) for m in member_rows)
     recent = conn.execute(
         select(orders)
         .select_from(member_orders())
@@ -474,6 +464,22 @@ def load_profile(
         orders=held,
         values={k: tuple(v) for k, v in values.items()},
         address=addresses[-1] if addresses else None,
+    )
+
+
+def _source_customer(row: Mapping[Any, Any]) -> SourceCustomer:
+    """A ``customers`` row as a :class:`SourceCustomer`."""
+    return SourceCustomer(
+        connection=row["connection"],
+        id=row["id"],
+        name=person_name(
+            row["family_name"], row["given_name"], row["family_name_kana"], row["given_name_kana"]
+        ),
+        email=row["email"],
+        phone=row["phone"],
+        member_code=row["member_code"],
+        updated_at=row["updated_at"],
+        withdrawn_at=row["withdrawn_at"],
     )
 
 
@@ -569,6 +575,50 @@ def profile_of(conn: Connection, connection: str, record_id: str, *, shop: str) 
     return found
 
 
+@dataclass(frozen=True)
+class SourceRecord:
+    """One source customer on its own: who it is, whether it withdrew (退会), the person
+    it belongs to and what its orders add up to (a withdrawn member's orders count in
+    the shop's sales, attributed to nobody)."""
+
+    customer: SourceCustomer
+    profile_id: int | None
+    orders: int  # purchases (paid or fulfilled)
+    total: Decimal  # their totals, in the record's orders' currencies summed as given
+
+
+def load_record(
+    conn: Connection, connection: str, record_id: str, *, shop: str
+) -> SourceRecord | None:
+    """The source customer ``connection``:``record_id`` of ``shop``; None if it has none."""
+    row = (
+        conn.execute(
+            select(customers).where(
+                customers.c.shop == shop,
+                customers.c.connection == connection,
+                customers.c.id == record_id,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    count, total = conn.execute(
+        select(func.count(), func.coalesce(func.sum(orders.c.total), 0)).where(
+            orders.c.connection == connection,
+            orders.c.customer_id == record_id,
+            is_purchase(),
+        )
+    ).one()
+    return SourceRecord(
+        _source_customer(row),
+        profile_of(conn, connection, record_id, shop=shop),
+        int(count),
+        Decimal(total),
+    )
+
+
 __all__ = [
     "PURCHASE_STATUSES",
     "STORE_CHANNELS",
@@ -576,10 +626,12 @@ __all__ = [
     "ProfileMatch",
     "ProfileOrder",
     "SourceCustomer",
+    "SourceRecord",
     "find_profiles",
     "is_purchase",
     "joined_to_profiles",
     "load_profile",
+    "load_record",
     "member_orders",
     "person_name",
     "profile_of",

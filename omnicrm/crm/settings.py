@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from omnicrm.core.settings import check_cron
+from omnicrm.core.settings import CronOrOff
 
 
 class CrmSection(BaseModel):
@@ -15,15 +15,8 @@ class CrmSection(BaseModel):
     refresh_after_sync: bool = Field(
         default=True, description="Refresh the profiles a sync touched as soon as it ends."
     )
-    nightly: str | None = Field(
+    nightly: CronOrOff = Field(
         default="30 3 * * *",
         description="Cron (scheduler timezone) of the full refresh: rescoring, segment "
         'recount, predicted CLV, point expiry and reconciliation; "off" to turn it off.',
     )
-
-    @field_validator("nightly")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() == "off":
-            return None
-        return check_cron(value)

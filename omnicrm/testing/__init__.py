@@ -1,4 +1,5 @@
-"""The plugin author's kit: a conformance test class every channel plugin runs, a host
+"""The plugin author's kit: a conformance test class every channel plugin runs (and
+:class:`DispatcherConformance` for dispatchers), a host
 loaded with the plugin for its own tests, and a base for the platform emulator its tests
 (and ``omnicrm demo``) talk to.
 
@@ -26,13 +27,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from omnicrm.testing._host import load_host
     from omnicrm.testing.conformance import ChannelConformance, stream_context
-    from omnicrm.testing.emulator import Emulator
+    from omnicrm.testing.dispatcher import DispatcherConformance
+    from omnicrm.testing.emulator import Emulator, env_number
 
 # Each name imported on first use, so `from omnicrm.testing import Emulator` does not
 # import pytest (which the conformance suite needs).
 _EXPORTS = {
     "ChannelConformance": "omnicrm.testing.conformance",
+    "DispatcherConformance": "omnicrm.testing.dispatcher",
     "Emulator": "omnicrm.testing.emulator",
+    "env_number": "omnicrm.testing.emulator",
     "load_host": "omnicrm.testing._host",
     "stream_context": "omnicrm.testing.conformance",
 }
@@ -51,4 +55,11 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
-__all__ = ["ChannelConformance", "Emulator", "load_host", "stream_context"]
+__all__ = [
+    "ChannelConformance",
+    "DispatcherConformance",
+    "Emulator",
+    "env_number",
+    "load_host",
+    "stream_context",
+]

@@ -24,11 +24,11 @@ from omnicrm.core.channels import (
     StreamContext,
 )
 from omnicrm.core.host import Host
-from omnicrm.core.records import Customer, Order
+from omnicrm.core.records import Product, Record
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.streams import stream_kind
 from omnicrm.core.sync import SyncEngine
-from omnicrm.errors import ConfigError
+from omnicrm.errors import ConfigError, PluginError
 
 
 def _toml_value(value: Any) -> str:
@@ -74,7 +74,9 @@ class ChannelConformance:
 
     Each check that concerns a stream runs once for every stream the channel type
     offers, so a failure's test id names it (``test_cursors_ascend[orders]``).
-    Override the fixtures ``settings`` (valid settings for a connection; by default
+    A channel that reconciles a stream is also checked to report exactly the stored ids
+    the platform lacks (``missing_id``, stored beside a full sync's). Override the
+    fixtures ``settings`` (valid settings for a connection; by default
     the channel's own sandbox is started) and ``invalid_settings`` (settings its model
     must refuse) where the defaults do not fit.
     """
@@ -82,6 +84,8 @@ class ChannelConformance:
     channel: ClassVar[str]
     plugin: ClassVar[object | None] = None
     max_records: ClassVar[int] = 2000
+    missing_id: ClassVar[str] = "999999937"
+    """An id no record of the sandbox has (the reconciliation check stores it)."""
 
     @classmethod
     def _load_host(cls) -> Host:
@@ -142,7 +146,7 @@ class ChannelConformance:
 
     def _read(
         self, host: Host, connection: Connection, stream: Stream, since: dt.datetime | None = None
-    ) -> list[Customer | Order | Checkpoint]:
+    ) -> list[Record | Checkpoint]:
         ctx = stream_context(
             connection.channel, connection.settings, stream, since=since, connection=connection.name
         )
@@ -150,7 +154,7 @@ class ChannelConformance:
 
     def _records(
         self, host: Host, connection: Connection, stream: Stream, since: dt.datetime | None = None
-    ) -> list[Customer | Order]:
+    ) -> list[Record]:
         return [
             i for i in self._read(host, connection, stream, since) if not isinstance(i, Checkpoint)
         ]
@@ -170,6 +174,13 @@ class ChannelConformance:
             assert again == record, f"{record.id} does not survive validation"
             assert record.updated_at.tzinfo is not None
             assert record.raw, f"{record.id} carries no raw payload"
+            if isinstance(record, Product):
+                # A product sells through its variants: one at least (a product with one
+                # price has one), each with an id of its own and no negative price.
+                ids = [v.id for v in record.variants]
+                assert ids, f"product {record.id} has no variant"
+                assert len(ids) == len(set(ids)), f"product {record.id} repeats a variant id"
+                assert all(v.price >= 0 for v in record.variants), record.id
 
     def test_primary_keys_are_unique(
         self, host: Host, connection: Connection, stream: Stream
@@ -220,6 +231,32 @@ class ChannelConformance:
         assert second.status is RunStatus.COMPLETE, second.error
         assert second.streams[stream].read <= first.streams[stream].read, (
             f"the second run read more {stream} than the first"
+        )
+
+    def test_reconciliation_finds_only_what_is_gone(
+        self,
+        host: Host,
+        channel_type: ChannelType,
+        connection: Connection,
+        store: Store,
+        stream: Stream,
+    ) -> None:
+        ctx = stream_context(
+            connection.channel, connection.settings, stream, connection=connection.name
+        )
+        if stream not in channel_type.reconciles:
+            # Deletes of this stream are announced: the host never asks the plugin.
+            with pytest.raises(PluginError, match="does not reconcile"):
+                host.reconcile(ctx, frozenset({self.missing_id}))
+            return
+        first = SyncEngine(host, store).sync(connection)
+        assert first.status is RunStatus.COMPLETE, first.error
+        synced = store.record_ids(connection.name, stream)
+        assert synced, f"the {stream} stream of the sandbox yielded no record"
+        assert self.missing_id not in synced, "set `missing_id` to an id the sandbox lacks"
+        gone = host.reconcile(ctx, synced | {self.missing_id})
+        assert gone == [self.missing_id], (
+            f"reconciling {stream} should find only the id never on the platform, found {gone[:5]}"
         )
 
     def test_invalid_settings_fail_cleanly(

@@ -7,6 +7,7 @@ runs in ``omnicrm demo``, where the test tools are not installed.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -24,6 +25,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from omnicrm.core._public import public
 
 _STARTUP_TIMEOUT = 30.0
+
+
+def env_number(name: str, default: float, low: float, high: float, *, whole: bool = False) -> float:
+    """A sandbox's size or pace from the environment variable ``name`` (``default`` when
+    unset or blank), refused by name when it is not a number (``whole``: not a whole
+    number) or lies outside ``low``..``high``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a {'whole ' if whole else ''}number") from None
+    if not low <= value <= high:
+        bounds = f"{low} and {high}" if whole else f"{low:g} and {high:g}"
+        raise ValueError(f"{name}={raw!r} must be between {bounds}")
+    return value
 
 
 class Emulator:
@@ -248,4 +266,4 @@ class _Malformer:
         await self.send(message)
 
 
-public(Emulator, module="omnicrm.testing")
+public(Emulator, env_number, module="omnicrm.testing")

@@ -37,7 +37,16 @@ from omnicrm.tui.connections import (
     MessageScreen,
     fmt_seconds,
 )
-from omnicrm.tui.data import Reader, StoreChanged
+from omnicrm.tui.data import (
+    Reader,
+    ShopRow,
+    ShopSwitched,
+    StoreChanged,
+    connection_rows,
+    shop_label,
+    shop_rows,
+)
+from omnicrm.tui.shops import ShopPicker
 
 # Screens written alongside this one; the app offers them once their modules exist.
 _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
@@ -56,12 +65,12 @@ _LIST_ACTIONS = {
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
 
 
-def _optional_screen(mode: str) -> Callable[[Runtime], Screen[Any]] | None:
+def _optional_screen(mode: str) -> Callable[..., Screen[Any]] | None:
     module, name = _OPTIONAL_SCREENS[mode]
     if importlib.util.find_spec(module) is None:
         return None
-    # Each is constructed as Screen(runtime).
-    screen: Callable[[Runtime], Screen[Any]] = getattr(importlib.import_module(module), name)
+    # Each is constructed as Screen(runtime, shop=SHOP).
+    screen: Callable[..., Screen[Any]] = getattr(importlib.import_module(module), name)
     return screen
 
 
@@ -72,7 +81,11 @@ def _short(exc: BaseException) -> str:
 
 class OmnicrmApp(App[None]):
     """The operator's window into every connection (and, when present, segments and
-    customers). ``clock`` gives 'now' (tests fix it so screens render the same)."""
+    customers). ``clock`` gives 'now' (tests fix it so screens render the same).
+
+    ``shop`` is the shop whose segments and customers are shown first (by default the
+    first by id); the operator picks another with the shop switcher (h, F5).
+    """
 
     TITLE = "omnicrm"
     CSS_PATH = STYLESHEET
@@ -81,6 +94,7 @@ class OmnicrmApp(App[None]):
         Binding("c,f2", "show_connections", "Connections"),
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
+        Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
         # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -103,10 +117,19 @@ class OmnicrmApp(App[None]):
         pass
 
     def __init__(
-        self, runtime: Runtime, *, clock: Clock = utc_now, poll_interval: float = 0.5
+        self,
+        runtime: Runtime,
+        *,
+        clock: Clock = utc_now,
+        poll_interval: float = 0.5,
+        shop: str | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
+        shops = runtime.config.all_shops()
+        # A shop named that is not configured is a ConfigError naming the shops.
+        self.shop = runtime.config.shop(shop).id if shop is not None else min(shops)
+        self.several_shops = len(shops) > 1
         self.clock = clock
         self.poll_interval = poll_interval
         self.reader: Reader | None = None
@@ -116,7 +139,7 @@ class OmnicrmApp(App[None]):
         self._screens = {mode: _optional_screen(mode) for mode in _OPTIONAL_SCREENS}
         # Every time on every screen is in the shop's zone: the header says which.
         self.zone_label = f"times in {zone_name(ZoneInfo(runtime.config.scheduler.timezone))}"
-        self.sub_title = self.zone_label
+        self._show_heading()
 
     # -- garbage collection ----------------------------------------------------------
 
@@ -178,8 +201,9 @@ class OmnicrmApp(App[None]):
         self._open_store()
         self._calm_collector()
 
-    def _factory(self, screen: Callable[[Runtime], Screen[Any]]) -> Callable[[], Screen[Any]]:
-        return lambda: screen(self.runtime)
+    def _factory(self, screen: Callable[..., Screen[Any]]) -> Callable[[], Screen[Any]]:
+        # Made when first shown, in the shop picked by then; it follows later picks.
+        return lambda: screen(self.runtime, shop=self.shop)
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def _open_store(self) -> None:
@@ -251,6 +275,8 @@ class OmnicrmApp(App[None]):
     # -- navigation ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "pick_shop":  # one shop: nothing to pick, no key in the way
+            return self.several_shops and not isinstance(self.screen, ModalScreen)
         mode = _LIST_ACTIONS.get(action)
         if mode is None:
             return True
@@ -294,6 +320,52 @@ class OmnicrmApp(App[None]):
         """Show one connection's detail."""
         self.show_list("connections")
         self.push_screen(ConnectionScreen(self.runtime, name))
+
+    # -- the shop ------------------------------------------------------------------------
+
+    @property
+    def shop_label(self) -> str:
+        """The picked shop as the UI names it."""
+        return shop_label(self.shop, self.runtime.config.all_shops()[self.shop].name)
+
+    def _show_heading(self) -> None:
+        # The subtitle of screens that write none of their own (an explanation).
+        shop = f"shop {self.shop_label} · " if self.several_shops else ""
+        self.sub_title = shop + self.zone_label
+
+    def action_pick_shop(self) -> None:
+        """Open the shop switcher (each shop with its connections in trouble)."""
+        self.push_screen(
+            ShopPicker(shop_rows(self.runtime.config), self.shop, self._shop_health),
+            self._picked,
+        )
+
+    def _picked(self, shop: str | None) -> None:
+        if shop is not None:
+            self.switch_shop(shop)
+
+    def _shop_health(self) -> list[ShopRow]:
+        """Every shop with its connections in trouble (call from a worker)."""
+        config = self.runtime.config
+        if self.reader is None:
+            return shop_rows(config)
+        now = self.clock()
+        return shop_rows(
+            config, connection_rows(self.reader, config, now, self.runtime.host.channel_types)
+        )
+
+    def switch_shop(self, shop: str) -> None:
+        """Work in ``shop``: the segments and the lookup show its data (each reloads when
+        shown), and what was opened from them in the other shop (a segment, a profile)
+        closes."""
+        if shop == self.shop or shop not in self.runtime.config.all_shops():
+            return
+        self.shop = shop
+        self._show_heading()
+        while len(self.screen_stack) > 1 and getattr(self.screen, "shop", shop) != shop:
+            self.pop_screen()
+        self.screen.post_message(ShopSwitched())
+        self.notify(f"now in shop {self.shop_label}")
 
     # -- actions -----------------------------------------------------------------------
 
@@ -380,6 +452,16 @@ class OmnicrmApp(App[None]):
             yield SystemCommand("Segments", "Segment counts", self.action_show_segments)
         if self._screens["customers"] is not None:
             yield SystemCommand("Customer lookup", "Find a customer", self.action_show_customers)
+        if self.several_shops:
+            yield SystemCommand("Switch shop", "Pick the shop to work in", self.action_pick_shop)
+            for shop in shop_rows(self.runtime.config):
+                # Listed on search only, as each connection's commands are.
+                yield SystemCommand(
+                    f"Shop {shop.label}",
+                    "Work in this shop",
+                    lambda shop_id=shop.id: self.switch_shop(shop_id),
+                    discover=False,
+                )
         for name in sorted(self.runtime.config.connections):
             for title, help_text, callback in self._connection_commands(name):
                 # Listed on search only: 5 per connection would flood the empty palette.

@@ -29,7 +29,7 @@ from omnicrm.app.runtime import Runtime
 from omnicrm.core.store import failures
 from omnicrm.errors import ConfigError, StoreError
 from omnicrm.render import zone_name
-from omnicrm.tui.data import Reader, StoreChanged
+from omnicrm.tui.data import Reader, ShopSwitched, StoreChanged, shop_label
 
 Clock = Callable[[], dt.datetime]
 
@@ -109,7 +109,9 @@ class StoreScreen(Screen[None]):
     """A screen over the store, with times in the shop's zone.
 
     Subclasses say how they load in `reload` (from a thread worker: never block the UI
-    thread on the store) and where a failure is written in `show_failure`. Textual
+    thread on the store) and where a failure is written in `show_failure`. The header's
+    subtitle says what the screen shows (``heading``), in which shop (the one the
+    operator picked, when there are several) and in which time zone. Textual
     calls the handler of every class in the MRO, so a subclass's own ``on_mount`` runs
     before this one's without calling it, and `StoreChanged` and resume are left here.
     ``clock`` overrides the app shell's clock; ``poll_interval`` makes a screen shown
@@ -117,6 +119,7 @@ class StoreScreen(Screen[None]):
     """
 
     CSS_PATH: ClassVar[str | Path | None] = STYLESHEET
+    heading = ""  # what the screen shows, first in the header's subtitle
 
     def __init__(
         self,
@@ -130,6 +133,7 @@ class StoreScreen(Screen[None]):
         self.tz = ZoneInfo(runtime.config.scheduler.timezone)
         self.zone_label = f"times in {zone_name(self.tz)}"
         self.sub_title = self.zone_label  # the header says which zone
+        self.several_shops = len(runtime.config.all_shops()) > 1
         self.live = False  # something shown counts with the clock: reload every second
         self._given_clock = clock
         self._poll_interval = poll_interval
@@ -145,6 +149,33 @@ class StoreScreen(Screen[None]):
             return self._given_clock
         found = getattr(self.app, "clock", None)
         return found if callable(found) else utc_now
+
+    # -- the shop ----------------------------------------------------------------------
+
+    @property
+    def app_shop(self) -> str | None:
+        """The shop the operator picked in the app shell (None: no shell picks one)."""
+        found = getattr(self.app, "shop", None)
+        return found if isinstance(found, str) else None
+
+    def shop_label(self, shop: str) -> str:
+        """``shop`` as the UI names it: its display name, with its id."""
+        return shop_label(shop, self.runtime.config.all_shops()[shop].name)
+
+    def shop_heading(self) -> str:
+        """The shop part of the subtitle: the picked shop, when there are several
+        (a screen of one shop's data names its own)."""
+        shop = self.app_shop
+        return "" if shop is None else self.heading_for(shop)
+
+    def heading_for(self, shop: str) -> str:
+        """'shop NAME (ID)', or nothing when there is one shop (it needs no naming)."""
+        return f"shop {self.shop_label(shop)}" if self.several_shops else ""
+
+    def show_heading(self) -> None:
+        """Write the header's subtitle: what is shown, in which shop, which time zone."""
+        parts = (self.heading, self.shop_heading(), self.zone_label)
+        self.sub_title = " · ".join(part for part in parts if part)
 
     # -- the store ---------------------------------------------------------------------
 
@@ -195,6 +226,7 @@ class StoreScreen(Screen[None]):
     def on_mount(self) -> None:
         # A live run's "took" keeps counting even while nothing is committed (a sync
         # waiting out a rate limit): reload once a second while one is shown.
+        self.show_heading()
         self.set_interval(1.0, self._tick)
         if self._poll_interval is not None and not self._in_shell():
             self._watch(self._poll_interval)
@@ -206,12 +238,18 @@ class StoreScreen(Screen[None]):
     def on_store_changed(self, _message: StoreChanged) -> None:
         self.reload()
 
+    def on_shop_switched(self, _message: ShopSwitched) -> None:
+        # The operator picked another shop: say so, and show that shop's data.
+        self.show_heading()
+        self.reload()
+
     def on_screen_suspend(self, _event: events.ScreenSuspend) -> None:
         self._behind = True
 
     def on_screen_resume(self, _event: events.ScreenResume) -> None:
-        # The app shell tells only the screen in front of a commit: one coming back to
-        # the front may have missed some.
+        # The app shell tells only the screen in front of a commit (or of another shop
+        # picked): one coming back to the front may have missed some.
+        self.show_heading()
         if self._behind:
             self._behind = False
             self.reload()

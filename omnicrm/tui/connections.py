@@ -29,6 +29,7 @@ from omnicrm.tui.base import STYLESHEET, StoreScreen
 from omnicrm.tui.data import (
     ConnectionDetail,
     ConnectionRow,
+    ShopSwitched,
     connection_detail,
     connection_rows,
 )
@@ -99,7 +100,8 @@ def _took(run: Run, now: dt.datetime) -> str:
     return fmt_seconds(run.duration)
 
 
-# Health first: at 80 columns the plugin and shop are the ones scrolled off to the right.
+# Health first: at 80 columns the plugin and where it points are the ones scrolled off
+# to the right. With several shops each row names its shop, right after its name.
 CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "connection"),
     ("status", "status"),
@@ -110,8 +112,17 @@ CONNECTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("waited", "waited"),
     ("next", "next"),
     ("plugin", "plugin"),
-    ("shop", "shop"),
+    ("where", "points to"),
 )
+SHOP_COLUMN = ("shop", "shop")
+
+
+def connection_columns(several_shops: bool) -> tuple[tuple[str, str], ...]:
+    """The connections table's columns: a shop column only when there are shops to tell
+    apart."""
+    if not several_shops:
+        return CONNECTION_COLUMNS
+    return (CONNECTION_COLUMNS[0], SHOP_COLUMN, *CONNECTION_COLUMNS[1:])
 
 
 def next_text(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> str:
@@ -123,11 +134,17 @@ def next_text(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> str:
     return fmt_time(row.next_run, tz, now)
 
 
-def connection_cells(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> dict[str, Any]:
+def connection_cells(
+    row: ConnectionRow,
+    tz: dt.tzinfo,
+    now: dt.datetime,
+    shop_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The cells of one connections-table row, keyed by column.
 
     A running sync shows its progress: records read so far (its run row is bumped as
-    each batch commits) and the time it has taken so far.
+    each batch commits) and the time it has taken so far. The shop is shown by its
+    display name (``shop_names``: by id); an invalid connection's shop is not known.
     """
     health = row.health
     run = row.last
@@ -141,7 +158,8 @@ def connection_cells(row: ConnectionRow, tz: dt.tzinfo, now: dt.datetime) -> dic
         "waited": Text(fmt_seconds(run.rate_limit_wait) if run else "-", justify="right"),
         "next": next_text(row, tz, now),
         "plugin": row.plugin or "-",
-        "shop": row.shop or "-",
+        "where": row.where or "-",
+        "shop": (shop_names or {}).get(row.shop, row.shop) or "?",
     }
 
 
@@ -208,7 +226,11 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class ConnectionsScreen(StoreScreen):
-    """One row per configured connection, coloured by health, updated in place."""
+    """One row per configured connection, coloured by health, updated in place.
+
+    With several shops each row names its shop and the rows go shop by shop; ``o``
+    narrows them to the shop the operator picked, ``t`` to the connections in trouble.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # A priority binding, so the footer shows it even while the table has the focus.
@@ -217,6 +239,8 @@ class ConnectionsScreen(StoreScreen):
         Binding("f", "full_resync", "Full resync"),
         Binding("p", "pause", "Pause"),
         Binding("r", "resume", "Resume"),
+        Binding("o", "only_shop", "This shop"),
+        Binding("t", "only_trouble", "Trouble"),
     ]
 
     class Loaded(Message):
@@ -230,16 +254,55 @@ class ConnectionsScreen(StoreScreen):
             self.cells = cells
             self.now = now
 
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(runtime, **kwargs)
+        self.columns = connection_columns(self.several_shops)
+        self.shop_names = {id: shop.name for id, shop in runtime.config.all_shops().items()}
+        self.only_shop = False  # only the picked shop's connections
+        self.only_trouble = False  # only those whose health needs the operator
+        self._loaded: list[tuple[ConnectionRow, dict[str, Any]]] = []
+        self._keys: list[str] = []  # the rows shown, in order
+
     def compose(self) -> ComposeResult:
         yield Header()
         table = LiveTable(id="connections", cursor_type="row", zebra_stripes=True)
-        for key, label in CONNECTION_COLUMNS:
+        for key, label in self.columns:
             table.add_column(label, key=key)
         yield table
+        yield Static("", id="filtered")
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"connections · {self.zone_label}"
+        self.query_one("#filtered", Static).display = False
+
+    # -- what is shown -----------------------------------------------------------------
+
+    def shown(self, row: ConnectionRow) -> bool:
+        """Whether the filters let ``row`` through. An invalid connection names no shop
+        for sure: it stays under every shop's filter (it is trouble)."""
+        if self.only_trouble and not row.trouble:
+            return False
+        return not (self.only_shop and row.shop not in ("", self.app_shop))
+
+    def show_heading(self) -> None:
+        # The shop first: at 80 columns the end of the subtitle is cut off.
+        shop = super().shop_heading()
+        if not shop:
+            scope = "connections"
+        elif self.only_shop:
+            scope = shop
+        else:
+            scope = f"all shops · picked {shop}"
+        counted = f"{len(self._keys)} of {len(self._loaded)}"
+        if self.only_trouble:
+            scope += f" · in trouble: {counted}"
+        elif self.only_shop:
+            scope += f" · {counted}"
+        self.heading = scope
+        super().show_heading()
+
+    def shop_heading(self) -> str:
+        return ""  # in the heading, before the filters
 
     def reload(self) -> None:
         if self.reader is not None:  # the app shell has opened the store
@@ -255,7 +318,9 @@ class ConnectionsScreen(StoreScreen):
             rows = connection_rows(
                 reader, self.runtime.config, now, self.runtime.host.channel_types
             )
-            cells = [connection_cells(row, self.tz, now) for row in rows]
+            if self.several_shops:
+                rows.sort(key=lambda row: row.shop)  # shop by shop, each by name
+            cells = [connection_cells(row, self.tz, now, self.shop_names) for row in rows]
         except Exception as exc:
             self.failed(exc)
             return
@@ -263,17 +328,62 @@ class ConnectionsScreen(StoreScreen):
             self.post_message(self.Loaded(rows, cells, now))
 
     def on_connections_screen_loaded(self, message: ConnectionsScreen.Loaded) -> None:
-        table = self.query_one("#connections", DataTable)
         self.live = any(r.health == RunStatus.RUNNING.value for r in message.rows)
-        # Only the cells that differ are updated: the LiveTable renders only those again.
-        for row, cells in zip(message.rows, message.cells, strict=True):
-            if row.name not in table.rows:
-                table.add_row(*(cells[key] for key, _ in CONNECTION_COLUMNS), key=row.name)
-                continue
-            current = table.get_row(row.name)
-            for (key, _), old in zip(CONNECTION_COLUMNS, current, strict=True):
-                if cells[key] != old:
-                    table.update_cell(row.name, key, cells[key], update_width=True)
+        self._loaded = list(zip(message.rows, message.cells, strict=True))
+        self._fill()
+
+    def _fill(self) -> None:
+        """Bring the table in line with the rows loaded that the filters let through."""
+        table = self.query_one("#connections", LiveTable)
+        shown = [(row, cells) for row, cells in self._loaded if self.shown(row)]
+        keys = [row.name for row, _ in shown]
+        if keys != self._keys:
+            # Rows come or go (a filter changed): lay the rows out again, the cursor
+            # staying on its connection if it is still shown.
+            current = self.selected()
+            table.clear()
+            for row, cells in shown:
+                table.add_row(*(cells[key] for key, _ in self.columns), key=row.name)
+            self._keys = keys
+            if current in keys:
+                table.move_cursor(row=keys.index(current), animate=False)
+        else:
+            # Only the cells that differ are updated: the LiveTable renders only those again.
+            for row, cells in shown:
+                current_cells = table.get_row(row.name)
+                for (key, _), old in zip(self.columns, current_cells, strict=True):
+                    if cells[key] != old:
+                        table.update_cell(row.name, key, cells[key], update_width=True)
+        self._say_filtered(bool(self._loaded) and not keys)
+        self.show_heading()
+
+    def _say_filtered(self, empty: bool) -> None:
+        note = self.query_one("#filtered", Static)
+        note.display = empty
+        if empty:
+            where = f" of shop {self.shop_label(self.app_shop or '')}" if self.only_shop else ""
+            which = "in trouble" if self.only_trouble else "configured"
+            keys = " and ".join(
+                key for key, on in (("t", self.only_trouble), ("o", self.only_shop)) if on
+            )
+            note.update(f"No connection{where} is {which}: {keys} shows the others.")
+
+    def on_shop_switched(self, _message: ShopSwitched) -> None:
+        # The rows loaded are every shop's: another shop picked only filters again.
+        self._fill()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "only_shop":
+            return self.several_shops and self.app_shop is not None
+        return super().check_action(action, parameters)
+
+    def action_only_shop(self) -> None:
+        self.only_shop = not self.only_shop
+        self._fill()
+
+    def action_only_trouble(self) -> None:
+        self.only_trouble = not self.only_trouble
+        self._fill()
 
     def selected(self) -> str | None:
         """The connection under the cursor."""
@@ -372,6 +482,12 @@ class ConnectionScreen(StoreScreen):
     def __init__(self, runtime: Runtime, name: str) -> None:
         super().__init__(runtime)
         self.connection = name
+        self.heading = name
+
+    def shop_heading(self) -> str:
+        # The connection's own shop, whichever the operator picked.
+        connection = self.runtime.config.connections.get(self.connection)
+        return "" if connection is None else self.heading_for(connection.shop)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -390,9 +506,6 @@ class ConnectionScreen(StoreScreen):
         with VerticalScroll(id="errors-box"):
             yield Static("none", id="errors")
         yield KeysFooter()
-
-    def on_mount(self) -> None:
-        self.sub_title = f"{self.connection} · {self.zone_label}"
 
     def reload(self) -> None:
         if self.reader is not None:  # the app shell has opened the store
@@ -462,8 +575,8 @@ class ConnectionScreen(StoreScreen):
             parts += ["  ", (row.invalid, "red")]
             return Text.assemble(*parts)
         parts += [f"  {row.plugin}"]
-        if row.shop:
-            parts += [f"  shop {row.shop}"]
+        if row.where:
+            parts += [f"  points to {row.where}"]
         parts += [f"  {row.schedule}", "  next "]
         parts += [next_text(row, self.tz, now)]
         return Text.assemble(*parts)

@@ -133,24 +133,45 @@ class CustomerLookupScreen(StoreScreen):
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
 
+    def shop_heading(self) -> str:
+        return self.heading_for(self.shop)
+
     def reload(self) -> None:
         # On mount and whenever something was committed: a sync may have brought the
         # person being looked for, so ask again (the table changes only if the answer
-        # did).
+        # did). Another shop picked: the same words are looked up in that shop.
+        picked = self.app_shop
+        if picked is not None and picked != self.shop:
+            self._switch_shop(picked)
         if self._empty:
             self._check_empty()
         if self.query_one("#query", Input).value.strip():
             self._start_search()
 
+    def _switch_shop(self, shop: str) -> None:
+        """Look up in ``shop``: the other shop's results go at once."""
+        self.settings = self.runtime.crm_settings(shop)
+        self.shop = shop
+        self.show_heading()
+        self._asked += 1  # an answer on its way is the other shop's: it is not shown
+        self._shown = None
+        self._empty = True
+        fill_table(self.query_one("#results", DataTable), RESULT_COLUMNS, [])
+        self._status(SEARCH_HINT)
+
     @work(thread=True, group="lookup-empty")
     def _check_empty(self) -> None:
-        """Say what to run when there is nobody to find yet."""
+        """Say what to run when the shop has nobody to find yet."""
+        shop = self.shop
+        query = select(func.count()).select_from(profiles).where(profiles.c.shop == shop)
         try:
             with self.engine().connect() as conn:
-                anyone = conn.execute(select(func.count()).select_from(profiles)).scalar_one()
+                anyone = conn.execute(query).scalar_one()
         except Exception as exc:
             self.failed(exc)
             return
+        if shop != self.shop:
+            return  # another shop was picked meanwhile: its own check follows
         self._empty = not anyone
         if not anyone and not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._status, NO_PROFILES_HINT, "yellow")
@@ -175,11 +196,12 @@ class CustomerLookupScreen(StoreScreen):
 
     @work(thread=True, exclusive=True, group="lookup-search")
     def _search(self, asked: int, query: str) -> None:
-        region = self.settings.identity.region
+        settings = self.settings  # the shop's: taken once, whatever is picked meanwhile
+        region = settings.identity.region
         try:
             with self.engine().connect() as conn:
                 found = find_profiles(
-                    conn, query, shop=self.shop, region=region, limit=RESULT_LIMIT
+                    conn, query, shop=settings.shop, region=region, limit=RESULT_LIMIT
                 )
         except Exception as exc:
             self.failed(exc)
@@ -273,6 +295,7 @@ class CustomerProfileScreen(StoreScreen):
         super().__init__(runtime, clock=clock)
         # A profile of this shop only (None: the only one configured).
         self.settings = runtime.crm_settings(shop)
+        self.shop = self.settings.shop
         self.profile_id = profile_id
         self.title = f"Profile {profile_id}"
         self.view: ProfileView | None = None  # what is shown, once loaded
@@ -285,6 +308,9 @@ class CustomerProfileScreen(StoreScreen):
 
     def on_mount(self) -> None:
         self.query_one("#profile", VerticalScroll).focus()
+
+    def shop_heading(self) -> str:
+        return self.heading_for(self.shop)
 
     def reload(self) -> None:
         # On mount and whenever something was committed: the person as they are now

@@ -31,6 +31,10 @@ class StoreChanged(Message):
     """Posted to the screens when something was committed to the store since last look."""
 
 
+class ShopSwitched(Message):
+    """Posted to the screen in front when the operator picked another shop."""
+
+
 class Reader:
     """Read access to a store for the UI, with a cheap check for new commits.
 
@@ -88,19 +92,31 @@ class Reader:
             self.engine.dispose()
 
 
+TROUBLE = frozenset(
+    {
+        "invalid",
+        RunStatus.FAILED.value,
+        RunStatus.RATE_LIMITED.value,
+        RunStatus.MISSED.value,
+    }
+)
+"""The healths that need the operator (the connections screen's trouble filter)."""
+
+
 @dataclass(frozen=True)
 class ConnectionRow:
     """One connection as the connections table shows it."""
 
     name: str
     plugin: str
-    shop: str
+    where: str  # where it points, as its channel type says (a Shopify shop's domain)
     schedule: str
     enabled: bool
     paused: bool
     last: Run | None
     next_run: dt.datetime | None
     invalid: str | None = None
+    shop: str = ""  # the id of the shop (client business) it belongs to; "" if invalid
 
     @property
     def health(self) -> str:
@@ -108,6 +124,12 @@ class ConnectionRow:
         if self.invalid is not None:
             return "invalid"
         return self.last.status.value if self.last else "never"
+
+    @property
+    def trouble(self) -> bool:
+        """Whether it needs the operator: its last run failed, was rate-limited or
+        missed, or its config does not validate."""
+        return self.health in TROUBLE
 
     @property
     def next_label(self) -> str | None:
@@ -209,7 +231,7 @@ def _row(
         return ConnectionRow(
             name=name,
             plugin="",
-            shop="",
+            where="",
             schedule="",
             enabled=False,
             paused=name in paused,
@@ -222,7 +244,8 @@ def _row(
     return ConnectionRow(
         name=name,
         plugin=connection.channel,
-        shop=where_label(connection, channels.get(connection.channel)),
+        where=where_label(connection, channels.get(connection.channel)),
+        shop=connection.shop,
         schedule=connection.schedule,
         enabled=connection.enabled,
         paused=name in paused,
@@ -248,6 +271,48 @@ def connection_rows(
     paused = _paused(reader.engine)
     known = channels or {}
     return [_row(config, name, last.get(name), paused, now, known) for name in names]
+
+
+@dataclass(frozen=True)
+class ShopRow:
+    """One shop as the shop switcher lists it: its connections and how many of them are
+    in trouble (None: not read yet)."""
+
+    id: str
+    name: str
+    connections: int
+    trouble: int | None = None
+
+    @property
+    def label(self) -> str:
+        """Its display name, with the id when the two differ."""
+        return shop_label(self.id, self.name)
+
+
+def shop_label(shop_id: str, name: str) -> str:
+    """A shop as the UI names it: '東京茶舗 (tokyo-tea)', or just the id."""
+    return name if name == shop_id else f"{name} ({shop_id})"
+
+
+def shop_rows(config: Config, rows: list[ConnectionRow] | None = None) -> list[ShopRow]:
+    """Every shop with its valid connections; given the connection ``rows``, with how
+    many are in trouble, those shops first (the most first). Otherwise by id.
+
+    An invalid connection names no shop for sure: it counts in none.
+    """
+    trouble: dict[str, int] = {}
+    for row in rows or []:
+        trouble[row.shop] = trouble.get(row.shop, 0) + row.trouble
+    shops = [
+        ShopRow(
+            id=shop.id,
+            name=shop.name,
+            connections=len(config.connections_of(shop.id)),
+            trouble=None if rows is None else trouble.get(shop.id, 0),
+        )
+        for shop in config.all_shops().values()
+    ]
+    return sorted(shops, key=lambda shop: (-(shop.trouble or 0), shop.id))
 
 
 def connection_detail(

@@ -125,8 +125,8 @@ class SegmentRow:
 
 
 def screen_shop(runtime: Runtime, shop: str | None) -> str:
-    """The shop a segments screen shows: the one given, the only one, or (until the
-    app lets the operator pick one) the first by id; the header always names it."""
+    """The shop a screen of one shop's data shows: the one given (the app shell gives
+    the one the operator picked), the only one, or else the first by id."""
     if shop is None:
         shops = sorted(runtime.config.all_shops())
         if len(shops) > 1:
@@ -172,7 +172,7 @@ class ChangeCheck:
 
     def __init__(self, engine: Engine, shop: str) -> None:
         self._engine = engine
-        self._shop = shop  # another shop's counts moving reload nothing here
+        self.shop = shop  # another shop's counts moving reload nothing here
         self._conn: Connection | None = None
         self._version: int | None = None
         self._signature: tuple[Any, ...] | None = None
@@ -191,11 +191,11 @@ class ChangeCheck:
             signature = (
                 conn.execute(
                     select(crm_state.c.updated_at).where(
-                        crm_state.c.shop == self._shop, crm_state.c.key == SNAPSHOT_STATE
+                        crm_state.c.shop == self.shop, crm_state.c.key == SNAPSHOT_STATE
                     )
                 ).scalar(),
                 conn.execute(
-                    select(func.count()).select_from(segments).where(segments.c.shop == self._shop)
+                    select(func.count()).select_from(segments).where(segments.c.shop == self.shop)
                 ).scalar(),
             )
         finally:
@@ -235,8 +235,6 @@ class SegmentsScreen(StoreScreen):
     ) -> None:
         super().__init__(runtime, clock=clock, poll_interval=poll_interval)
         self.shop = screen_shop(runtime, shop)
-        if len(runtime.config.all_shops()) > 1:  # one shop needs no naming
-            self.sub_title = f"shop {self.shop} · {self.zone_label}"
         self._check: ChangeCheck | None = None
         self._checking = threading.Lock()  # one check at a time: it keeps a connection
         self._force = False  # reload even when the check says nothing moved
@@ -254,10 +252,26 @@ class SegmentsScreen(StoreScreen):
         yield Static("Loading segments…", id="status")
         yield KeysFooter()
 
+    def shop_heading(self) -> str:
+        return self.heading_for(self.shop)
+
     def reload(self) -> None:
+        picked = self.app_shop
+        if picked is not None and picked != self.shop:
+            self._switch_shop(picked)
         if not self._queued:  # one waiting check answers every change seen before it
             self._queued = True
             self._load()
+
+    def _switch_shop(self, shop: str) -> None:
+        """Show ``shop``'s segments: the other shop's rows go at once, the next load
+        counts afresh (the check follows the shop)."""
+        self.shop = shop
+        self.show_heading()
+        self.query_one("#segments", DataTable).clear()
+        self._shown.clear()
+        self._status = f"Loading the segments of {self.shop_label(shop)}…"
+        self.query_one("#status", Static).update(self._status)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -283,16 +297,19 @@ class SegmentsScreen(StoreScreen):
             if self._stop.is_set():
                 self._close_check()
                 return
+            shop = self.shop  # the operator may pick another meanwhile: see _show
             try:
+                if self._check is not None and self._check.shop != shop:
+                    self._close_check()
                 if self._check is None:
-                    self._check = ChangeCheck(self.engine(), self.shop)
+                    self._check = ChangeCheck(self.engine(), shop)
                 if self._force:
                     self._force = False
                     self._check.reset()
                 if not self._check.changed():
                     return
                 with self.engine().connect() as conn:
-                    rows = load_segment_rows(conn, shop=self.shop)
+                    rows = load_segment_rows(conn, shop=shop)
                 # The cells are made here too, off the UI thread: it only compares them.
                 shown = [(row, segment_cells(row)) for row in rows]
             except Exception as exc:  # shown; the next change or Reload tries again
@@ -303,11 +320,13 @@ class SegmentsScreen(StoreScreen):
                 if self._stop.is_set():
                     self._close_check()
         with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
-            self.app.call_from_thread(self._show, shown)
+            self.app.call_from_thread(self._show, shown, shop)
 
-    def _show(self, shown: list[tuple[SegmentRow, Cells]]) -> None:
+    def _show(self, shown: list[tuple[SegmentRow, Cells]], shop: str) -> None:
         """Bring the table in line with ``shown`` (each row with its cells), touching only
-        the cells that differ."""
+        the cells that differ; rows of a shop no longer picked are dropped."""
+        if shop != self.shop:
+            return  # the load of the shop picked now follows
         self.loads += 1
         rows = [row for row, _ in shown]
         table: DataTable[Any] = self.query_one("#segments", DataTable)
@@ -415,8 +434,6 @@ class SegmentScreen(StoreScreen):
     ) -> None:
         super().__init__(runtime, clock=clock)
         self.shop = screen_shop(runtime, shop)
-        if len(runtime.config.all_shops()) > 1:  # one shop needs no naming
-            self.sub_title = f"shop {self.shop} · {self.zone_label}"
         self.segment_name = name
         self.title = f"Segment {name}"
         self.detail: SegmentDetail | None = None  # what is shown, once loaded
@@ -432,6 +449,9 @@ class SegmentScreen(StoreScreen):
                 table.add_column(label, key=key)
             yield table
         yield KeysFooter()
+
+    def shop_heading(self) -> str:
+        return self.heading_for(self.shop)
 
     def reload(self) -> None:
         self._load()

@@ -339,3 +339,26 @@ def test_hostile_values_for_every_key_give_a_config_error_or_load(
                 continue
             assert connection.every is None or connection.every <= dt.timedelta(days=3650)
             assert connection.lookback <= dt.timedelta(days=3650)
+
+
+def test_web_takes_a_public_base_url_and_a_long_secret_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEB_SECRET", "s" * 40)
+    path = write(
+        tmp_path,
+        '[web]\nbase_url = "https://crm.example.jp/"\nsecret = { env = "WEB_SECRET" }\n',
+    )
+    config = load_config(path, CHANNELS)
+    assert config.web.base_url == "https://crm.example.jp"
+    assert config.web.secret is not None and config.web.secret.get_secret_value() == "s" * 40
+    assert "s" * 40 not in repr(config) and not config.warnings
+    monkeypatch.setenv("WEB_SECRET", "short")
+    for text, problem in (
+        ('[web]\nsecret = { env = "WEB_SECRET" }\n', "web.secret.*at least 32"),
+        ('[web]\nbase_url = "http://crm.example.jp"\n', "web.base_url.*https"),
+        ('[web]\nbase_url = "crm.example.jp"\n', "web.base_url"),
+        ('[web]\nbase_url = "https://crm.example.jp/?a=1"\n', "web.base_url.*query"),
+    ):
+        with pytest.raises(ConfigError, match=problem):
+            load_config(write(tmp_path, text), CHANNELS)

@@ -218,6 +218,21 @@ def test_unknown_channel_is_404(app_url: str) -> None:
     assert httpx.post(f"{app_url}/webhooks/nope", content=b"{}").status_code == 404
 
 
+def test_a_token_in_the_path_is_404_where_the_receiver_takes_none(
+    app_url: str, store_url: str
+) -> None:
+    # The receiver (which sets no ``path_token``) is never asked: a signed delivery is
+    # refused at that address all the same.
+    update = {"id": "c8", "email": "x@example.jp", "updated_at": "2026-05-01T10:00:00+09:00"}
+    body = json.dumps(update).encode()
+    sig = base64.b64encode(hmac_sha256(SECRET, body)).decode()
+    headers = {"x-shop": "tokyo", "x-sig": sig, "x-topic": "customers/update", "x-event": "e8"}
+    answer = httpx.post(f"{app_url}/webhooks/hooked/s3cr3t-9x", content=body, headers=headers)
+    assert answer.status_code == 404 and "s3cr3t-9x" not in answer.text
+    assert httpx.post(f"{app_url}/webhooks/nope/s3cr3t-9x", content=b"{}").status_code == 404
+    assert post(app_url, "customers/update", update, "e8").json() == {"status": "queued"}
+
+
 def test_redact_erase_and_data_request(app_url: str, store_url: str, tmp_path: Path) -> None:
     update = {"id": "c1", "email": "a@example.jp", "updated_at": "2026-05-01T10:00:00+09:00"}
     post(app_url, "customers/update", update, "e1")

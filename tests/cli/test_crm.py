@@ -98,3 +98,39 @@ def test_find_nothing_says_so(config: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(config), "customers", "find", "nobody"])
     assert result.exit_code == 0
     assert "no profile matches 'nobody'" in result.output
+
+
+def test_show_says_when_a_member_withdrew(store: Store, config: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(config), "crm", "refresh"]).exit_code == 0
+    shown = runner.invoke(cli, ["--config", str(config), "customers", "show", "ec:E1"])
+    assert shown.exit_code == 0, shown.output
+    assert "Source records (1)" in shown.output and "退会" not in shown.output
+    left = dt.datetime(2026, 2, 1, 16, tzinfo=dt.UTC)  # 2 February in Tokyo
+    withdrawn = Customer(
+        id="E1", family_name="鈴木", given_name="一郎", updated_at=left, withdrawn_at=left
+    )
+    store.write_batch("ec", Stream.CUSTOMERS, [withdrawn])
+    # Synced, not refreshed yet: still in the profile, marked.
+    shown = runner.invoke(cli, ["--config", str(config), "customers", "show", "ec:E1"])
+    assert shown.exit_code == 0, shown.output
+    assert "退会 withdrawn 2026-02-02" in shown.output
+    # Refreshed: in no profile; shown on its own, with its sale counted for nobody.
+    assert runner.invoke(cli, ["--config", str(config), "crm", "refresh"]).exit_code == 0
+    shown = runner.invoke(cli, ["--config", str(config), "customers", "show", "ec:E1"])
+    assert shown.exit_code == 0, shown.output
+    for expected in ("ec:E1", "鈴木 一郎", "退会 withdrawn 2026-02-02", "1 purchase(s), ¥4,200"):
+        assert expected in shown.output
+    assert "Source records" not in shown.output
+    found = runner.invoke(cli, ["--config", str(config), "customers", "find", "すずき"])
+    assert "no profile matches" in found.output
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [("ec:NOPE", "no source customer ec:NOPE"), ("E1", "neither a profile id nor CONNECTION:ID")],
+)
+def test_show_by_record_names_what_is_wrong(config: Path, arg: str, message: str) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(config), "customers", "show", arg])
+    assert result.exit_code == 2
+    assert message in result.output

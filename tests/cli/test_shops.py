@@ -113,3 +113,55 @@ def test_a_shop_the_config_dropped_still_shows_with_its_customers(
     assert result.exit_code == 0, result.output
     assert "hawaii-coffee" in result.output and "(not in the config)" in result.output
     assert "coffee-ec" in result.output
+
+
+# -- omnicrm shops rename --------------------------------------------------------------
+
+
+def test_a_store_used_before_its_shop_was_named_is_renamed_to_the_configs_shop(
+    store_url: str, tmp_path: Path, synthetic_installed: Path
+) -> None:
+    # Used without [shops]: its customers and profiles are the implicit shop 'default'.
+    store = Store.open(store_url)
+    try:
+        store.write_batch("tea-pos", Stream.CUSTOMERS, [Customer(id="c1", updated_at=NOW)])
+        with store.engine.begin() as conn:
+            conn.execute(insert(profiles).values(shop="default", updated_at=NOW))
+    finally:
+        store.close()
+    path = tmp_path / "omnicrm.toml"
+    path.write_text(
+        f'[store]\nurl = "{store_url}"\n[shops.tokyo-tea]\nname = "東京茶舗"\n'
+        '[connections.tea-pos]\nchannel = "synthetic"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner(env={"COLUMNS": "220"})
+
+    refused = runner.invoke(cli, ["--config", str(path), "shops"])
+    assert refused.exit_code == 2
+    flat = " ".join(refused.output.split())
+    assert "the store holds shop 'default'; the config names 'tokyo-tea'" in flat
+    assert "run `omnicrm shops rename default tokyo-tea`" in flat
+
+    # A typo of the new id, or an old id the store does not hold: refused, nothing moved.
+    typo = runner.invoke(cli, ["--config", str(path), "shops", "rename", "default", "tokio-tea"])
+    assert typo.exit_code == 2
+    assert "no shop named 'tokio-tea' (shops: tokyo-tea)" in " ".join(typo.output.split())
+    unknown = runner.invoke(cli, ["--config", str(path), "shops", "rename", "kyoto", "tokyo-tea"])
+    assert unknown.exit_code == 2
+    flat = " ".join(unknown.output.split())
+    assert "no shop 'kyoto' (the store's shops: default)" in flat
+
+    renamed = runner.invoke(cli, ["--config", str(path), "shops", "rename", "default", "tokyo-tea"])
+    assert renamed.exit_code == 0, renamed.output
+    assert "shop 'default' is now 'tokyo-tea'" in renamed.output
+
+    shown = runner.invoke(cli, ["--config", str(path), "shops"])
+    assert shown.exit_code == 0, shown.output
+    rows = _rows(shown.output)
+    assert rows["tokyo-tea"][1] == "東京茶舗" and rows["tokyo-tea"][4:6] == ["tea-pos", "1"]
+    assert "default" not in shown.output
+
+    again = runner.invoke(cli, ["--config", str(path), "shops", "rename", "default", "tokyo-tea"])
+    assert again.exit_code == 2
+    assert "already holds data" in " ".join(again.output.split())

@@ -8,10 +8,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import String, Table
 
-from omnicrm.core.records import Address, Customer, Order, OrderLine
+from omnicrm.core.records import (
+    Address,
+    Customer,
+    Order,
+    OrderLine,
+    _plainly_storable,
+    _storable,
+)
 from omnicrm.core.store.schema import customers, order_lines, orders
 from omnicrm.crm.schema import profile_values
 
@@ -105,3 +114,34 @@ def test_ids_are_never_changed_only_refused() -> None:
         with pytest.raises(ValidationError) as info:
             Customer(id=bad, updated_at=NOW)
         assert "C\x001" not in str(info.value.errors(include_input=False))
+
+
+_payloads = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and infinities included
+    | st.text(alphabet=st.characters(codec=None, exclude_categories=())),  # NUL, surrogates
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(max_size=5), _payloads, max_size=5))
+@settings(max_examples=400, deadline=None)
+def test_the_quick_check_never_passes_a_payload_the_walk_would_change(
+    payload: dict[str, Any],
+) -> None:
+    changed = [False]
+    _storable(payload, changed)
+    if _plainly_storable(payload):
+        assert not changed[0], payload
+
+
+def test_the_quick_check_passes_clean_japanese_payloads() -> None:
+    clean = {"name": "山田 花子", "lines": [{"sku": "TEA-01", "price": 1080.0, "tags": ["抹茶"]}]}
+    assert _plainly_storable(clean)
+    assert not _plainly_storable({"name": "山田\x00"})
+    assert not _plainly_storable({"total": float("inf")})

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import omnicrm
-from omnicrm.crm.csv_export import CsvWriter, cell
+from omnicrm.csvfiles import CsvWriter, cell
 
 PACKAGE = Path(omnicrm.__file__).parent
 
@@ -81,11 +81,14 @@ def test_the_scan_finds_a_csv_writer() -> None:
 
 
 def test_every_csv_the_package_writes_goes_through_csv_writer() -> None:
-    helper = PACKAGE / "crm" / "csv_export.py"
+    helper = PACKAGE / "core" / "csv_export.py"
+    # Plays EC-CUBE's admin screen for the tests and the demo: writes exactly what
+    # EC-CUBE writes (a customer's data read back by omnicrm, never handed to a person).
+    emulator = PACKAGE / "plugins" / "ec_cube" / "csv" / "exports.py"
     offenders = [
         f"{path.relative_to(PACKAGE.parent)}:{line}"
         for path in sorted(PACKAGE.rglob("*.py"))
-        if path != helper
+        if path not in (helper, emulator)
         for line in _csv_writer_uses(ast.parse(path.read_text(encoding="utf-8")))
     ]
-    assert offenders == [], "write CSV with omnicrm.crm.csv_export.CsvWriter"
+    assert offenders == [], "write CSV with omnicrm.csvfiles.CsvWriter"

@@ -57,5 +57,50 @@ def test_a_sound_plugin_passes_every_check_of_every_stream(pytester: pytest.Pyte
     )
     outcomes = _outcomes(pytester)
     per_stream = [name for name in outcomes if name.endswith(("[customers]", "[orders]"))]
-    assert len(per_stream) == 2 * 6, sorted(outcomes)
+    assert len(per_stream) == 2 * 7, sorted(outcomes)
     assert set(outcomes.values()) == {"passed"}, outcomes
+
+
+# A channel that reconciles orders, but answers that nothing is ever gone.
+BLIND_RECONCILER = """
+
+import omnicrm
+from omnicrm.testing import ChannelConformance
+from tests import synthetic_plugin
+
+
+class Blind:
+    omnicrm_sync_customers = staticmethod(synthetic_plugin.omnicrm_sync_customers)
+    omnicrm_import_orders = staticmethod(synthetic_plugin.omnicrm_import_orders)
+
+    @staticmethod
+    @omnicrm.hookimpl
+    def omnicrm_register(register):
+        register.channel_type(
+            omnicrm.ChannelType(
+                name="synthetic",
+                settings=synthetic_plugin.SyntheticSettings,
+                sandbox=synthetic_plugin.sandbox,
+                reconciles=(omnicrm.Stream.ORDERS,),
+            )
+        )
+
+    @staticmethod
+    @omnicrm.hookimpl
+    def omnicrm_reconcile(ctx, stored):
+        return []
+
+
+class TestBlind(ChannelConformance):
+    channel = "synthetic"
+    plugin = Blind
+"""
+
+
+def test_a_reconciler_that_misses_a_deleted_record_fails_on_its_stream(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_blind=BLIND_RECONCILER)
+    outcomes = _outcomes(pytester)
+    assert outcomes["test_reconciliation_finds_only_what_is_gone[orders]"] == "failed"
+    assert outcomes["test_reconciliation_finds_only_what_is_gone[customers]"] == "passed"

@@ -24,6 +24,18 @@ def test_a_missing_config_file_exits_2(tmp_path: Path) -> None:
     assert "missing.toml" in result.output
 
 
+def test_a_shop_not_configured_exits_2_naming_the_shops(tmp_path: Path) -> None:
+    config = tmp_path / "omnicrm.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n'
+        "[shops.tokyo-tea]\n[shops.osaka-sweets]\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(tui_command, ["--shop", "kyoto"], obj=Context(config))
+    assert result.exit_code == 2, result.output
+    assert "kyoto" in result.output and "osaka-sweets, tokyo-tea" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import OperationalError
 
 from omnicrm.app.config import Config, Connection, SchedulerSection
-from omnicrm.core.channels import ChannelType
+from omnicrm.core.channels import DEFAULT_SHOP, ChannelType
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import connection_controls
 from omnicrm.plugins.shopify import plugin as shopify_plugin
@@ -126,7 +126,7 @@ def test_where_a_connection_points_comes_from_its_channel_type(store: Store) -> 
     channels = {"pos": pos, "other": other, "shopify": shopify_plugin.CHANNEL}
     reader = Reader(store)
     try:
-        rows = {row.name: row.shop for row in connection_rows(reader, config, NOW, channels)}
+        rows = {row.name: row.where for row in connection_rows(reader, config, NOW, channels)}
         detail = connection_detail(reader, config, "shibuya", NOW, channels=channels)
     finally:
         reader.close()
@@ -136,4 +136,5 @@ def test_where_a_connection_points_comes_from_its_channel_type(store: Store) -> 
         "guess": "",  # no label is guessed from the settings: the channel column says "other"
         "unknown": "",
     }
-    assert detail.row.shop == "store S1"
+    assert detail.row.where == "store S1"
+    assert detail.row.shop == DEFAULT_SHOP  # the omnicrm shop it belongs to: another thing

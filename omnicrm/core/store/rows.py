@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from omnicrm.core.records import Customer, Order, OrderLine
+from omnicrm.core.records import Customer, Order, OrderLine, Product, ProductVariant
 
 Row = tuple[Any, ...]
 
@@ -34,6 +34,7 @@ def customer_row(connection: str, c: Customer, synced_at: dt.datetime) -> dict[s
         "tags": list(c.tags),
         "consents": [consent.model_dump(mode="json") for consent in c.consents],
         "points": c.points,
+        "withdrawn_at": c.withdrawn_at,
         "raw": c.raw,
         "synced_at": synced_at,
     }
@@ -85,6 +86,43 @@ LINE_COLUMNS = tuple(LINE_FIELDS)
 LINE_LOOP = "for o in records for n, line in enumerate(o.lines, start=1)"
 
 
+# How each product column is read from a product ``p`` of ``connection`` (shop and
+# synced_at, one for a whole batch, apart); the bulk encoder is generated from it.
+PRODUCT_FIELDS: dict[str, str] = {
+    "connection": "connection",
+    "id": "p.id",
+    "updated_at": "p.updated_at",
+    "created_at": "p.created_at",
+    "title": "p.title",
+    "handle": "p.handle",
+    "url": "p.url",
+    "image_url": "p.image_url",
+    "product_type": "p.product_type",
+    "vendor": "p.vendor",
+    "tags": "p.tags",
+    "status": "p.status._value_",
+    "currency": "p.currency",
+    "raw": "p.raw",
+}
+PRODUCT_LOOP = "for p in records"
+
+# How each variant column is read from ``v``, the ``n``-th variant of product ``p``.
+VARIANT_FIELDS: dict[str, str] = {
+    "connection": "connection",
+    "product_id": "p.id",
+    "position": "n",
+    "id": "v.id",
+    "sku": "v.sku",
+    "title": "v.title",
+    "price": "v.price",
+    "compare_at_price": "v.compare_at_price",
+    "available": "v.available",
+    "inventory": "v.inventory",
+    "image_url": "v.image_url",
+}
+VARIANT_LOOP = "for p in records for n, v in enumerate(p.variants, start=1)"
+
+
 def _rows_of(fields: Mapping[str, str], loop: str) -> Callable[[str, Sequence[Any]], list[Row]]:
     """A function from (connection, records) to their rows' values in ``fields`` order.
 
@@ -130,3 +168,9 @@ def order_from_row(row: Mapping[Any, Any], lines: Sequence[Mapping[Any, Any]]) -
     fields = {name: row[name] for name in Order.model_fields if name != "lines"}
     fields["lines"] = [{name: line[name] for name in OrderLine.model_fields} for line in lines]
     return Order.model_validate(fields)
+
+
+def product_from_row(row: Mapping[Any, Any], variants: Sequence[Mapping[Any, Any]]) -> Product:
+    fields = {name: row[name] for name in Product.model_fields if name != "variants"}
+    fields["variants"] = [{name: v[name] for name in ProductVariant.model_fields} for v in variants]
+    return Product.model_validate(fields)

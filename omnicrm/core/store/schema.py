@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -220,8 +221,17 @@ customers = Table(
     Column("raw", Json, nullable=False),
     Column("synced_at", UtcDateTime(), nullable=False),
     Column("points", Integer),
+    Column("withdrawn_at", UtcDateTime()),
     Index(None, "connection", "updated_at"),
     Index(None, "shop", "email"),
+    # The few members who withdrew (退会), for campaign planning (migration 0010).
+    Index(
+        None,
+        "shop",
+        "withdrawn_at",
+        postgresql_where=text("withdrawn_at IS NOT NULL"),
+        sqlite_where=text("withdrawn_at IS NOT NULL"),
+    ),
 )
 
 orders = Table(
@@ -269,6 +279,56 @@ order_lines = Table(
     ForeignKeyConstraint(
         ["connection", "order_id"], ["orders.connection", "orders.id"], ondelete="CASCADE"
     ),
+)
+
+# A channel's catalogue: what recommendations may offer (names, prices, links) and
+# whether it can be bought now. Not personal data. Keyed by connection as customers
+# and orders are; the shop is on every row, for the shop-wide catalogue a recommender
+# reads (a SKU sold online and in the store is one product of the shop).
+products = Table(
+    "products",
+    metadata,
+    Column("shop", String(100), nullable=False),
+    Column("connection", String(100), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime()),
+    Column("title", String(255), nullable=False),
+    Column("handle", String(255)),
+    Column("url", String(2048)),
+    Column("image_url", String(2048)),
+    Column("product_type", String(255)),
+    Column("vendor", String(255)),
+    Column("tags", Json, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("raw", Json, nullable=False),
+    Column("synced_at", UtcDateTime(), nullable=False),
+    Index(None, "connection", "updated_at"),
+    Index(None, "shop", "status"),
+)
+
+# A product's variants, replaced with it as an order's lines are.
+product_variants = Table(
+    "product_variants",
+    metadata,
+    Column("shop", String(100), nullable=False),
+    Column("connection", String(100), primary_key=True),
+    Column("product_id", String(255), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("id", String(255), nullable=False),
+    Column("sku", String(255)),
+    Column("title", String(255)),
+    Column("price", Money(), nullable=False),
+    Column("compare_at_price", Money()),
+    Column("available", Boolean, nullable=False),
+    Column("inventory", Integer),
+    Column("image_url", String(2048)),
+    ForeignKeyConstraint(
+        ["connection", "product_id"], ["products.connection", "products.id"], ondelete="CASCADE"
+    ),
+    Index(None, "shop", "sku"),
+    Index(None, "connection", "id"),
 )
 
 sync_state = Table(
@@ -385,4 +445,75 @@ connection_shops = Table(
     Column("shop", String(100), nullable=False),
     Column("assigned_at", UtcDateTime(), nullable=False),
     Index(None, "shop"),
+)
+
+
+# Consent statements made through omnicrm itself (an operator's action, an unsubscribe
+# link, a LINE block, a sign-up form), appended, never overwritten: Japan's 特定電子メール法
+# asks the sender to keep when, where and how each consent was given or withdrawn. A
+# statement names a source customer (connection, record_id), which outlives any merge
+# or unmerge of the profiles built on it; the channels' own statements stay on
+# ``customers.consents``.
+consent_records = Table(
+    "consent_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("medium", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # opted_in, opted_out
+    Column("stated_at", UtcDateTime(), nullable=False),  # when the person said so
+    Column("source", String(255), nullable=False),  # where: a page, a connection, 'operator'
+    Column("method", String(32), nullable=False),  # how: operator, one_click, form, ...
+    Column("evidence", Text, info=FREE_TEXT),  # e.g. the form's wording, the mail's id
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Index(None, "shop", "medium", "connection", "record_id", "stated_at"),
+)
+
+# Addresses not to send to in a shop, whoever they belong to now: an unsubscribed or
+# hard-bounced email, a LINE user who blocked the account. An address is kept as the
+# dispatcher receives it (emails lower-cased).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("medium", String(16), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("reason", String(32), nullable=False),  # unsubscribed, bounced
+    Column("since", UtcDateTime(), nullable=False),
+    Column("detail", Text, info=FREE_TEXT),
+)
+
+# A medium's user id (a LINE userId) linked to a shop's source customer: where a message
+# through that medium reaches the person. One customer per address in a shop; a customer
+# may have several (a new LINE account). ``method`` says how it was linked (line_link:
+# LINE's account link flow; import).
+address_links = Table(
+    "address_links",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("medium", String(16), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("connection", String(100), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("linked_at", UtcDateTime(), nullable=False),
+    Column("method", String(32), nullable=False),
+    Index(None, "shop", "connection", "record_id"),
+)
+
+# Nonces the shop issued for a source customer who logged in to link an address (LINE's
+# account link flow): used once, before they expire.
+link_nonces = Table(
+    "link_nonces",
+    metadata,
+    Column("nonce", String(255), primary_key=True),
+    Column("shop", String(100), nullable=False),
+    Column("medium", String(16), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime()),
+    Index(None, "shop", "connection", "record_id"),
 )

@@ -6,9 +6,10 @@ of a batch of records and the checkpoint that covers them happen in one transact
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,8 +41,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
-from omnicrm.core.records import Customer, Order
-from omnicrm.core.store import exports, failures, locks, personal, rows, table_writers
+from omnicrm.core.records import Customer, Order, Product, Record
+from omnicrm.core.store import (
+    exports,
+    failures,
+    locks,
+    personal,
+    rows,
+    shop_rename,
+    table_writers,
+)
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     connection_controls,
@@ -50,6 +59,8 @@ from omnicrm.core.store.schema import (
     json_text,
     order_lines,
     orders,
+    product_variants,
+    products,
     redactions,
     sync_runs,
     sync_state,
@@ -128,6 +139,7 @@ class Store:
         exports_dir: Path | None = None,
         shops: Mapping[str, str] | None = None,
         default_shop: str = DEFAULT_SHOP,
+        shop_ids: Iterable[str] = (),
     ) -> None:
         parsed = failures.parse_url(url)
         backend = parsed.get_backend_name()
@@ -160,6 +172,7 @@ class Store:
         # does not name; what the store holds (connection_shops) wins, see shop_of.
         self._configured_shops = dict(shops or {})
         self.default_shop = default_shop
+        self._shop_ids = frozenset(shop_ids)  # the config's shops, where known
         self._shops: dict[str, str] = {}
         # Errors never show the values of a statement: they are customers' personal data.
         self.engine: Engine = create_engine(parsed, json_serializer=json_text, hide_parameters=True)
@@ -176,22 +189,34 @@ class Store:
         exports_dir: Path | None = None,
         shops: Mapping[str, str] | None = None,
         default_shop: str = DEFAULT_SHOP,
+        shop_ids: Iterable[str] = (),
+        check_shops: bool = True,
     ) -> Store:
         """Open the store at ``url``, bringing its schema up to date unless told not to.
 
         ``shops`` maps connection names to the shop (client business) each belongs to;
         connections it leaves out belong to ``default_shop``. A connection keeps the shop
-        its records were first written under: a config that moves one raises ConfigError.
+        its records were first written under: a config that moves one raises ConfigError
+        (unless ``check_shops`` is False: `rename_shop` is how such a config is met),
+        which offers the rename when the shop it leaves is not among ``shop_ids`` (the
+        config's shops, where known).
 
         A store that cannot be opened raises StoreError (``opening`` set). Opening it for
         writing also ends the runs a dead process (or a lost store) left 'running'.
         """
-        store = cls(url, exports_dir=exports_dir, shops=shops, default_shop=default_shop)
+        store = cls(
+            url,
+            exports_dir=exports_dir,
+            shops=shops,
+            default_shop=default_shop,
+            shop_ids=shop_ids,
+        )
         if migrate:
             try:
                 store.migrate()
                 store.reap_stale_runs()
-                store._check_shops()
+                if check_shops:
+                    store._check_shops()
             except (SQLAlchemyError, OSError) as exc:
                 store.close()
                 raise failures.store_error(exc, store.url, opening=True) from None
@@ -285,9 +310,12 @@ class Store:
                     continue
                 if self._holds_records(conn, connection):
                     raise ConfigError(
-                        f"connection {connection!r} holds the customers of shop {held!r} and"
-                        f" cannot move to shop {shop!r}: a shop's customers never join another"
-                        " shop's; give the new shop a connection of its own",
+                        self._renamed(stored, held, shop)
+                        or (
+                            f"connection {connection!r} holds the customers of shop {held!r}"
+                            f" and cannot move to shop {shop!r}: a shop's customers never"
+                            " join another shop's; give the new shop a connection of its own"
+                        ),
                         key=f"connections.{connection}.shop",
                     )
                 conn.execute(
@@ -296,6 +324,32 @@ class Store:
                     .values(shop=shop, assigned_at=_now())
                 )
 
+    def _renamed(self, stored: Mapping[str, str], held: str, shop: str) -> str | None:
+        """The refusal for a config that gives shop ``held`` a new name, ``shop``: every
+        connection of ``held`` the config names goes to ``shop``, which holds none yet.
+        Offered, not done: a rename moves a whole customer base, and a typo in the config
+        must not do that (``omnicrm shops rename``)."""
+        if held in self._shop_ids or shop in stored.values():
+            return None  # two shops of the config, or one holding data already: a move
+        named = [c for c, s in stored.items() if s == held and c in self._configured_shops]
+        if any(self._configured_shops[c] != shop for c in named):
+            return None
+        return (
+            f"the store holds shop {held!r}; the config names {shop!r} for its connections"
+            f" ({', '.join(sorted(named))}): if {shop!r} is {held!r} under a new name, run"
+            f" `omnicrm shops rename {held} {shop}` (its customers, segments, points and"
+            " history move with it)"
+        )
+
+    def rename_shop(self, old: str, new: str) -> dict[str, int]:
+        """Give shop ``old`` the id ``new``: every row of it, in every table with a shop
+        column, in one transaction; the rows moved, by table. Raises ShopRenameError when
+        the store holds no shop ``old`` or ``new`` already holds data."""
+        with self.engine.begin() as conn:
+            moved = shop_rename.rename_shop(conn, old, new)
+        self._shops.clear()
+        return moved
+
     @staticmethod
     def _holds_records(conn: Connection, connection: str) -> bool:
         return any(
@@ -303,7 +357,7 @@ class Store:
                 select(table.c.connection).where(table.c.connection == connection).limit(1)
             ).first()
             is not None
-            for table in (customers, orders)
+            for table in (customers, orders, products)
         )
 
     # -- locks ---------------------------------------------------------------
@@ -332,7 +386,7 @@ class Store:
         self,
         connection: str,
         stream: Stream,
-        records: Sequence[Customer] | Sequence[Order],
+        records: Sequence[Record],
         checkpoint: StreamState | None = None,
         *,
         run_id: int | None = None,
@@ -345,25 +399,48 @@ class Store:
         ``read`` bump that run's live counters in the same transaction. Returns how many
         records were written.
         """
-        if stream not in (Stream.CUSTOMERS, Stream.ORDERS):
-            # A new stream kind brings its own storage (docs/plugins.md, "Adding a stream
-            # kind"): never write its records into another stream's table.
-            raise StoreError(f"the store keeps no {stream} records ({connection!r})")
+        self._check_stream(connection, stream)
+        return self._write_batches(connection, [(stream, records, read)], checkpoint, run_id)[
+            stream
+        ]
+
+    def write_all(
+        self,
+        connection: str,
+        batches: Iterable[tuple[Stream, Sequence[Record]]],
+        *,
+        run_id: int | None = None,
+    ) -> dict[Stream, int]:
+        """Write every batch of ``batches`` (stream, records) in one transaction: all of
+        them or, on any error, none (an imported file is whole or not there at all).
+
+        Each batch is written as :meth:`write_batch` writes one, without a checkpoint;
+        ``batches`` is read as it is written, so it may stream a file of any size.
+        Returns how many records of each stream were written.
+        """
+        counted = ((stream, records, len(records)) for stream, records in batches)
+        return self._write_batches(connection, counted, None, run_id)
+
+    def _write_batches(
+        self,
+        connection: str,
+        batches: Iterable[tuple[Stream, Sequence[Record], int]],
+        checkpoint: StreamState | None,
+        run_id: int | None,
+    ) -> dict[Stream, int]:
+        """Write (stream, records, read) batches, each with ``checkpoint`` (given for one
+        batch only), in one transaction; see :meth:`write_batch`."""
+        written: dict[Stream, int] = {}
+        # Named in an error before the first batch.
+        stream: Stream = Stream.ORDERS
+        records: Sequence[Any] = ()
         try:
-            with self.engine.begin() as conn:
-                if self.dialect == "sqlite":
-                    # Take the write lock before reading, so no other writer (a webhook)
-                    # can slip in between _newer's read and our write.
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                records = self._not_redacted(conn, connection, stream, records)
-                touched: Sequence[str | None]
-                if stream is Stream.CUSTOMERS:
-                    touched = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
-                else:
-                    touched = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
-                written = len(touched)
-                self._note_changes(conn, connection, touched)
-                self._save_progress(conn, connection, stream, checkpoint, run_id, read, written)
+            with self._writing() as conn:
+                for stream, records, read in batches:
+                    self._check_stream(connection, stream)
+                    count = self._write_records(conn, connection, stream, records)
+                    written[stream] = written.get(stream, 0) + count
+                    self._save_progress(conn, connection, stream, checkpoint, run_id, read, count)
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 # Another writer inserted one of these ids between our read and write.
@@ -379,6 +456,43 @@ class Store:
         return written
 
     @staticmethod
+    def _check_stream(connection: str, stream: Stream) -> None:
+        if stream not in (Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS):
+            # A new stream kind brings its own storage (docs/plugins.md, "Adding a stream
+            # kind"): never write its records into another stream's table.
+            raise StoreError(f"the store keeps no {stream} records ({connection!r})")
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from the start, so no
+        other writer (a webhook) can slip in between _newer's read and our write."""
+        with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+
+    def _write_records(
+        self,
+        conn: Connection,
+        connection: str,
+        stream: Stream,
+        records: Sequence[Record],
+    ) -> int:
+        """Upsert ``records`` in ``conn``'s transaction, queueing the profiles they reach;
+        returns how many were written."""
+        records = self._not_redacted(conn, connection, stream, records)
+        touched: Sequence[str | None]
+        if stream is Stream.PRODUCTS:
+            # A catalogue reaches no customer's profile.
+            return self._upsert_products(conn, connection, records)  # type: ignore[arg-type]
+        if stream is Stream.CUSTOMERS:
+            touched = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
+        else:
+            touched = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
+        self._note_changes(conn, connection, touched)
+        return len(touched)
+
+    @staticmethod
     def _refused(
         connection: str, stream: Stream, records: Sequence[Any], exc: SQLAlchemyError
     ) -> DataError:
@@ -389,10 +503,14 @@ class Store:
         )
 
     def _newer(
-        self, conn: Connection, table: Any, connection: str, batch: Sequence[Customer | Order]
+        self,
+        conn: Connection,
+        table: Any,
+        connection: str,
+        batch: Sequence[Customer | Order | Product],
     ) -> tuple[list[Any], list[Any]]:
         """Split a batch into (new, updated) records, dropping duplicates and stale ones."""
-        latest: dict[str, Customer | Order] = {record.id: record for record in batch}
+        latest: dict[str, Customer | Order | Product] = {record.id: record for record in batch}
         if len(latest) < len(batch):
             # An id more than once: its latest version, the first of equal ones.
             latest = {}
@@ -472,6 +590,41 @@ class Store:
             writers.ensure_stats(conn, order_lines, connection, len(line_rows))
         return [o.customer_id for o in [*new, *changed]]
 
+    def _upsert_products(self, conn: Connection, connection: str, batch: Sequence[Product]) -> int:
+        """Write the new and changed products, each with all of its variants (which
+        replace the stored ones); returns how many products were written."""
+        new, changed = self._newer(conn, products, connection, batch)
+        writers = table_writers.writers(self.engine)
+        product_writer, variant_writer = writers(products), writers(product_variants)
+        shop = self.shop_of(connection, conn)
+        same = {"shop": shop, "connection": connection, "synced_at": _now()}
+        # All encoded before anything is written, as orders are.
+        new_rows = product_writer.encode_records(new, rows.PRODUCT_FIELDS, rows.PRODUCT_LOOP, same)
+        changed_rows = product_writer.encode_records(
+            changed, rows.PRODUCT_FIELDS, rows.PRODUCT_LOOP, same
+        )
+        variant_rows = variant_writer.encode_records(
+            [*new, *changed],
+            rows.VARIANT_FIELDS,
+            rows.VARIANT_LOOP,
+            {"shop": shop, "connection": connection},
+        )
+        if changed:
+            ids = [p.id for p in changed]
+            for start in range(0, len(ids), 5000):
+                conn.execute(
+                    delete(product_variants).where(
+                        product_variants.c.connection == connection,
+                        self._one_of(product_variants.c.product_id, ids[start : start + 5000]),
+                    )
+                )
+            product_writer.update(conn, changed_rows)
+        product_writer.insert(conn, new_rows)
+        if new_rows:
+            writers.ensure_stats(conn, products, connection, len(new_rows))
+        variant_writer.insert(conn, variant_rows)
+        return len(new) + len(changed)
+
     def _note_changes(
         self, conn: Connection, connection: str, customer_ids: Iterable[str | None]
     ) -> None:
@@ -529,34 +682,64 @@ class Store:
             query = query.where(orders.c.connection == connection)
         return self._read_orders(query)
 
+    def products(self, connection: str | None = None) -> Iterator[Product]:
+        """Stored products with their variants, in (connection, id) order."""
+        query = select(products).order_by(products.c.connection, products.c.id)
+        if connection is not None:
+            query = query.where(products.c.connection == connection)
+        variants = select(product_variants).order_by(product_variants.c.position)
+        return self._with_children(
+            query, variants, product_variants.c.product_id, rows.product_from_row
+        )
+
     def _read_orders(self, query: Any) -> Iterator[Order]:
-        line_query = select(order_lines).order_by(order_lines.c.line_no)
+        lines = select(order_lines).order_by(order_lines.c.line_no)
+        return self._with_children(query, lines, order_lines.c.order_id, rows.order_from_row)
+
+    def _with_children(
+        self,
+        query: Any,
+        children: Any,
+        parent_id: Any,
+        build: Callable[[Any, list[Any]], Any],
+    ) -> Iterator[Any]:
+        """The records ``query`` selects, each built with its rows of ``children`` (an
+        order's lines, a product's variants) whose ``parent_id`` column names it."""
+        table = parent_id.table
         with self.engine.connect() as conn:
-            # Lines are fetched per chunk of orders and grouped by key, so the result
+            # Children are fetched per chunk of parents and grouped by key, so the result
             # does not depend on how the database collates strings.
             result = conn.execute(query).mappings()
             while chunk := result.fetchmany(1000):
-                by_order: dict[tuple[str, str], list[Any]] = {}
+                by_parent: dict[tuple[str, str], list[Any]] = {}
                 for conn_name in {row["connection"] for row in chunk}:
                     ids = [row["id"] for row in chunk if row["connection"] == conn_name]
-                    for line in conn.execute(
-                        line_query.where(
-                            order_lines.c.connection == conn_name,
-                            self._one_of(order_lines.c.order_id, ids),
+                    for child in conn.execute(
+                        children.where(
+                            table.c.connection == conn_name, self._one_of(parent_id, ids)
                         )
                     ).mappings():
-                        by_order.setdefault((line["connection"], line["order_id"]), []).append(line)
+                        key = (child["connection"], child[parent_id.name])
+                        by_parent.setdefault(key, []).append(child)
                 for row in chunk:
-                    yield rows.order_from_row(row, by_order.get((row["connection"], row["id"]), []))
+                    yield build(row, by_parent.get((row["connection"], row["id"]), []))
 
     def count(self, stream: Stream, connection: str | None = None) -> int:
         """How many records of ``stream`` are stored."""
-        table = customers if stream is Stream.CUSTOMERS else orders
+        table = _TABLES[stream]
         query = select(func.count()).select_from(table)
         if connection is not None:
             query = query.where(table.c.connection == connection)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def record_ids(self, connection: str, stream: Stream) -> frozenset[str]:
+        """The ids of every record of ``stream`` stored for ``connection``."""
+        table = _TABLES[stream]
+        with self.engine.connect() as conn:
+            return frozenset(
+                conn.execute(select(table.c.id).where(table.c.connection == connection)).scalars()
+            )
 
     # -- run history -------------------------------------------------------------
 
@@ -725,13 +908,21 @@ class Store:
     # -- deletions and personal data ---------------------------------------------
 
     def delete_records(self, connection: str, stream: Stream, ids: Sequence[str]) -> int:
-        """Delete records the platform deleted (an order's lines go with it)."""
-        table = customers if stream is Stream.CUSTOMERS else orders
+        """Delete records the platform deleted (an order's lines, a product's variants go
+        with it)."""
+        table = _TABLES[stream]
         deleted = 0
         with self.engine.begin() as conn:
             for start in range(0, len(ids), 5000):
                 chunk = list(ids[start : start + 5000])
-                if stream is Stream.CUSTOMERS:
+                if stream is Stream.PRODUCTS:
+                    conn.execute(
+                        delete(product_variants).where(
+                            product_variants.c.connection == connection,
+                            product_variants.c.product_id.in_(chunk),
+                        )
+                    )
+                elif stream is Stream.CUSTOMERS:
                     self._note_changes(conn, connection, chunk)
                 else:
                     owners = select(orders.c.customer_id).where(
@@ -858,7 +1049,15 @@ class Store:
             for holder in personal.holders():
                 holder.erase(conn, connection, records)
             inbox.purge_pending(conn, connection, None)
-            for table in (order_lines, orders, customers, sync_state, redactions):
+            for table in (
+                order_lines,
+                orders,
+                customers,
+                product_variants,
+                products,
+                sync_state,
+                redactions,
+            ):
                 conn.execute(delete(table).where(table.c.connection == connection))
             conn.execute(delete(webhook_events).where(webhook_events.c.source == connection))
         exports.remove_exports(self.exports_dir, connection)
@@ -921,10 +1120,9 @@ class Store:
         self, conn: Connection, connection: str, stream: Stream, records: Sequence[Any]
     ) -> Sequence[Any]:
         """Drop records a redaction erased; cheap when the connection has none."""
-        any_redacted = conn.execute(
-            select(redactions.c.record_id)
-            .where(redactions.c.connection == connection, redactions.c.stream == stream.value)
-            .limit(1)
+        # Asked of every batch: the driver's SQL, no statement built or looked up.
+        any_redacted = conn.exec_driver_sql(
+            _ANY_REDACTED[self.dialect], (connection, stream.value)
         ).first()
         if any_redacted is None:
             return records
@@ -981,7 +1179,15 @@ def _progress_statements(dialect: str, checkpoint: bool, run: bool) -> tuple[Exe
 
 _STATE_COLUMNS = ("connection", "stream", "cursor", "state", "updated_at")
 
+# Where each stream's records are kept.
+_TABLES = {Stream.CUSTOMERS: customers, Stream.ORDERS: orders, Stream.PRODUCTS: products}
+
 # In the array's order, so the queue's sequence follows it.
+_ANY_REDACTED = {
+    "sqlite": "SELECT 1 FROM redactions WHERE connection = ? AND stream = ? LIMIT 1",
+    "postgresql": "SELECT 1 FROM redactions WHERE connection = %s AND stream = %s LIMIT 1",
+}
+
 _QUEUE_CHANGES = {
     "sqlite": "INSERT INTO profile_changes (shop, connection, record_id)"
     " SELECT ?, ?, value FROM json_each(?) ORDER BY key",

@@ -669,7 +669,10 @@ def average_order_value(
     ).scalar_one()
     guests = every_purchase - sum(r.orders for r in found)
     if guests:
-        notes.append(f"{guests:,} purchase(s) without a known customer are not included")
+        notes.append(
+            f"{guests:,} purchase(s) without a known customer are not included"
+            " (guests, and members who withdrew: 退会)"
+        )
     others = (
         conn.execute(
             select(orders.c.currency).where(q.purchase(), orders.c.currency != currency).distinct()

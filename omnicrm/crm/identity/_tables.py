@@ -51,17 +51,25 @@ _IDENTITY_COLUMNS = (
 def source_identities(
     conn: Connection, settings: IdentitySettings, refs: set[RecordRef] | None, *, shop: str
 ) -> Iterator[SourceIdentity]:
-    """The source customers of ``shop`` among ``refs`` (None: all) that exist, normalised."""
+    """The source customers of ``shop`` among ``refs`` (None: all) that exist and have
+    not withdrawn, normalised.
+
+    A withdrawn member (退会, ``withdrawn_at`` set) is left out as a deleted one is: it
+    holds no identity keys, so it joins no profile, leaves the one it was in and never
+    starts one. Cleared again (a re-registration), it is read as any other record.
+    """
     junk = settings.junk()
     mine = customers.c.shop == shop
+    present = customers.c.withdrawn_at.is_(None)
     if refs is None:
-        queries = [select(*_IDENTITY_COLUMNS).where(mine)]
+        queries = [select(*_IDENTITY_COLUMNS).where(mine, present)]
     else:
         # Found by key: the shop only checks them (see omnicrm.core.store.planner).
         queries = [
             select(*_IDENTITY_COLUMNS).where(
                 unindexed(customers.c.shop) == shop,
                 pair_in(customers.c.connection, customers.c.id, chunk),
+                present,
             )
             for chunk in pair_chunks(refs)
         ]

@@ -15,7 +15,7 @@ import functools
 import re
 import unicodedata
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jaconv
 import phonenumbers
@@ -59,6 +59,42 @@ def normalize_phone(value: str | None, region: str = "JP") -> str | None:
     return _e164(("+" if text.startswith("+") else "") + digits, region.upper())
 
 
+# What a field holding only a phone number is written with (after NFKC): digits, '+',
+# spaces, hyphens and their look-alikes, parentheses, dots.
+_PHONE_ONLY = re.compile(r"[0-9+\s\-‐‑‒–—―−ー().]+")
+_DASHES = re.compile(r"[‐‑‒–—―−ー]")
+
+
+def phone_numbers(value: str | None, region: str = "JP") -> tuple[str, ...]:
+    """Every valid phone number in a field, in E.164, in the order written, each once.
+
+    A register's phone field holds more than a number: an extension
+    (``03-1234-5678 内線12``), a note (``090-1234-5678 平日18時以降``), two numbers
+    (``自宅03-3456-7890 携帯090-1234-5678``). A field that is just a number is read as
+    :func:`normalize_phone` reads it; anything else is searched for numbers.
+    """
+    if value is None:
+        return ()
+    text = unicodedata.normalize("NFKC", value).strip()
+    if not text:
+        return ()
+    if _PHONE_ONLY.fullmatch(text):
+        single = normalize_phone(text, region)
+        if single is not None:
+            return (single,)
+    return _numbers_in(_DASHES.sub("-", text), region.upper())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _numbers_in(text: str, region: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for match in phonenumbers.PhoneNumberMatcher(text, region):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if e164 not in found:
+            found.append(e164)
+    return tuple(found)
+
+
 @functools.lru_cache(maxsize=1 << 18)
 def _e164(cleaned: str, region: str) -> str | None:
     # phonenumbers is exact but slow (tens of microseconds a number); the same family
@@ -83,15 +119,48 @@ def is_mobile(e164: str) -> bool:
     return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
 
 
-_SPACE_OR_DASH = re.compile(r"[\s\-‐‑‒–—―−ー_]+")
+# Spaces, hyphens and their look-alikes, and the marks written between a prefix and
+# the number (No.123, 会員#123, 会員番号:123).
+_CODE_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー_.:#]+")
+_DIGITS = re.compile(r"[0-9]+")
+
+DEFAULT_CODE_PREFIXES = ("会員番号", "会員NO", "会員", "MEMBER", "NO", "M")
+"""Prefixes a register writes before a member number (M-00123, No.123, 会員123)."""
 
 
-def normalize_member_code(value: str | None) -> str | None:
-    """A member or point-card code: NFKC, upper-case, without spaces or hyphens."""
+def normalize_member_code(
+    value: str | None,
+    *,
+    prefixes: tuple[str, ...] = DEFAULT_CODE_PREFIXES,
+    keep_leading_zeros: bool = False,
+    pattern: re.Pattern[str] | None = None,
+) -> str | None:
+    """A member or point-card code as a match key: one card, however it is written.
+
+    NFKC (full-width digits), upper case, without spaces, hyphens or dots. A numeric
+    code loses one of ``prefixes`` (``M-00123``, ``No.123``, ``会員123``) and, unless
+    ``keep_leading_zeros``, its leading zeros: ``00123`` and ``123`` are one card. A
+    ``pattern`` whose group ``code`` matches the upper-cased code takes that group
+    first (a POS writing ``S01-000123``: store 01, card 123).
+    """
     if value is None:
         return None
-    text = _SPACE_OR_DASH.sub("", unicodedata.normalize("NFKC", value)).upper()
-    return text or None
+    text = unicodedata.normalize("NFKC", value).strip().upper()
+    if pattern is not None and (found := pattern.fullmatch(text)) is not None:
+        text = found.group("code") or ""
+    text = _CODE_SEPARATORS.sub("", text)
+    if not text:
+        return None
+    if not _DIGITS.fullmatch(text):
+        for prefix in sorted(prefixes, key=len, reverse=True):
+            clean = _CODE_SEPARATORS.sub("", unicodedata.normalize("NFKC", prefix).upper())
+            rest = text[len(clean) :]
+            if clean and text.startswith(clean) and _DIGITS.fullmatch(rest):
+                text = rest
+                break
+    if not keep_leading_zeros and _DIGITS.fullmatch(text):
+        text = text.lstrip("0") or "0"
+    return text
 
 
 # -- names -------------------------------------------------------------------------------
@@ -100,12 +169,61 @@ def normalize_member_code(value: str | None) -> str | None:
 # written in kana (ジョン・スミス, ジョン＝スミス).
 _NAME_GAPS = re.compile(r"[\s・･=＝.,]+")
 
-# Variant kanji that stand for the same character in names (异体字): a customer types
-# the common form, the store's register has the official one. Only pairs that are the
-# same name by every reading; 斉/斎 (two distinct family names) are not folded.
-_KANJI_VARIANTS = str.maketrans(
-    {"髙": "高", "﨑": "崎", "嵜": "崎", "邊": "辺", "邉": "辺", "濵": "浜", "濱": "浜", "德": "徳"}
-)
+# Variants neither table folds: 斉 and 斎 (both さい in 斉藤/斎藤, which customers and
+# registers write for each other), and two kanji outside the BMP that names are
+# registered with (𠮷田, 𡈽屋), whose everyday form customers type.
+_ALSO_ONE = {"斉": "斎", "\U00020bb7": "吉", "\U0002123d": "土"}
+# Variation selectors (IVS, U+E0100-U+E01EF, and U+FE00-U+FE0F): one glyph of a kanji.
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+@functools.cache
+def _kanji_variants() -> dict[int, str]:
+    """Variant kanji (異体字) mapped to the form in everyday use: 澤→沢, 櫻→桜, 國→国,
+    齋→斎, 齊→斉→斎, 惠→恵, 邉/邊→辺 (kakasi's table, as pykakasi ships it), and a
+    kanji outside JIS X 0208 (髙, 﨑: a register's extended set) to its variant inside
+    it (ja-itaiji's families).
+
+    ja-itaiji's families are too wide to fold kanji that are both in JIS X 0208 (田 and
+    佃, 井 and 丼 are variants there, and different names): only the outside ones are
+    taken from it, to the most common member of their family.
+    """
+    from ja_itaiji import Itaiji
+    from pykakasi.kanji import Itaiji as KakasiItaiji
+
+    table: dict[int, str] = {}
+    for kanji, family in Itaiji.dictionary.items():
+        if len(kanji) != 1 or _in_jis(kanji):
+            continue
+        inside = [c for c in family if c != kanji and len(c) == 1 and _in_jis(c)]
+        if inside:
+            # The most general form: the one with the widest family (崎 for 﨑).
+            table[ord(kanji)] = max(inside, key=lambda c: (len(Itaiji.get_family(c)), -ord(c)))
+    # It also drops the variation selectors (to None).
+    kakasi: dict[int, str | None] = KakasiItaiji()._itaijidict  # type: ignore[no-untyped-call]
+    table.update({code: form for code, form in kakasi.items() if form is not None})
+    table.update({ord(c): form for c, form in _ALSO_ONE.items()})
+    # Chains (齊→斉→斎) end in one form.
+    for code, form in list(table.items()):
+        seen = {code}
+        while len(form) == 1 and ord(form) in table and ord(form) not in seen:
+            seen.add(ord(form))
+            form = table[ord(form)]
+        table[code] = form
+    return table
+
+
+def _in_jis(c: str) -> bool:
+    """Whether ``c`` is in JIS X 0208, the set every Japanese register can store."""
+    try:
+        c.encode("shift_jis")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kanji_form(text: str) -> str:
+    return text.translate(_kanji_variants())
 
 
 def person_name(
@@ -129,11 +247,12 @@ def person_name(
 
 
 def normalize_name(value: str | None) -> str | None:
-    """A kanji or latin name for comparison: NFKC, no spaces, lower-case latin."""
+    """A kanji or latin name for comparison: NFKC, no spaces, lower-case latin, every
+    variant kanji in one form (齋藤, 斉藤 and 斎藤 compare equal)."""
     if value is None:
         return None
-    text = _NAME_GAPS.sub("", unicodedata.normalize("NFKC", value)).lower()
-    return text.translate(_KANJI_VARIANTS) or None
+    text = _NAME_GAPS.sub("", unicodedata.normalize("NFKC", _SELECTORS.sub("", value))).lower()
+    return _kanji_form(text) or None
 
 
 def normalize_kana(value: str | None) -> str | None:
@@ -146,8 +265,39 @@ def normalize_kana(value: str | None) -> str | None:
         return None
     text = unicodedata.normalize("NFKC", value)
     text = jaconv.h2z(text, kana=True, ascii=False, digit=False)
-    text = jaconv.kata2hira(_NAME_GAPS.sub("", text))
-    return text.lower() or None
+    text = jaconv.kata2hira(_NAME_GAPS.sub("", text)).lower()
+    return _fold_kana(text) or None
+
+
+# The characters typed for the long-vowel mark (ｰ is ー after NFKC): hyphens, dashes,
+# minus signs, the wave dash.
+_LONG_MARKS = re.compile("[\\-‐‑‒–—―−－～〜]")
+_V_SOUNDS = (("ゔぁ", "ば"), ("ゔぃ", "び"), ("ゔぇ", "べ"), ("ゔぉ", "ぼ"), ("ゔ", "ぶ"))
+_VOWEL_OF = {
+    **dict.fromkeys("あかさたなはまやらわがざだばぱぁゃゎ", "あ"),
+    **dict.fromkeys("いきしちにひみりぎじぢびぴぃ", "い"),
+    **dict.fromkeys("うくすつぬふむゆるぐずづぶぷぅゅ", "う"),
+    **dict.fromkeys("えけせてねへめれげぜでべぺぇ", "え"),
+    **dict.fromkeys("おこそとのほもよろをごぞどぼぽぉょ", "お"),
+}
+
+
+def _fold_kana(text: str) -> str:
+    """One spelling of a reading: ヴ as ブ (ヴァ as バ), any dash as the long-vowel mark,
+    and a long vowel however it is spelt (こう, こお, こー; ゆう, ゆー; ねえ, ねー) as
+    the mark."""
+    text = _LONG_MARKS.sub("ー", text)
+    for old, new in _V_SOUNDS:
+        text = text.replace(old, new)
+    out: list[str] = []
+    for ch in text:
+        vowel = _VOWEL_OF.get(out[-1]) if out else None
+        if vowel is not None and (
+            ch == vowel or (vowel == "お" and ch == "う") or (vowel == "え" and ch == "い")
+        ):
+            ch = "ー"
+        out.append(ch)
+    return "".join(out)
 
 
 _KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff]+")  # hiragana, katakana, ー
@@ -217,6 +367,7 @@ class _Part(StrEnum):
     AGREE = "agree"
     CLOSE = "close"
     NEAR = "near"  # one edit apart but too short to call it a typo
+    READING = "reading"  # the kanji of one side can be read as the other's reading
     CONFLICT = "conflict"
     NONE = "none"
 
@@ -315,6 +466,75 @@ def _romaji(text: str) -> str:
     return text
 
 
+_MAX_READINGS = 64
+
+
+@functools.cache
+def _sudachi() -> Any:
+    from sudachipy import Dictionary
+
+    return Dictionary(dict="core")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def readings(written: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The candidate readings of a name part in kanji (folded as :func:`normalize_kana`
+    folds a reading), from SudachiDict; and those the dictionary gives for the part as
+    a word (a reading none of these matches is another name).
+
+    Name readings vary (裕子 is ゆうこ or ひろこ, 山崎 やまざき or やまさき): every
+    reading the dictionary lists counts, and a part it does not know whole (陽翔) gets
+    the readings of its pieces put together, which can support but never refuse.
+    """
+    if not _KANJI.search(written):
+        return frozenset(), frozenset()
+    dictionary = _sudachi()
+    found = {m.reading_form() for m in dictionary.lookup(written)}
+    pieces = [
+        {m.reading_form() for m in dictionary.lookup(morpheme.surface())}
+        | {morpheme.reading_form()}
+        for morpheme in dictionary.tokenizer().tokenize(written)
+    ]
+    known = _folded(found)
+    found |= _joined(pieces)
+    if len(written) <= 4:
+        # Character by character too: a given name read in a way the dictionary does
+        # not list as a word (陽菜 is はるな there, ひな as often).
+        found |= _joined([{m.reading_form() for m in dictionary.lookup(c)} for c in written])
+    return _folded(found) | known, known
+
+
+def _folded(found: set[str]) -> frozenset[str]:
+    folded = {normalize_kana(r) for r in found if r}
+    return frozenset(r for r in folded if r is not None and _is_kana(r))
+
+
+def _joined(pieces: list[set[str]]) -> set[str]:
+    """Every reading of the pieces put together in order (at most _MAX_READINGS)."""
+    combined: set[str] = {""}
+    for options in pieces:
+        if not options:
+            return set()
+        combined = {head + tail for head in combined for tail in options}
+        if len(combined) > _MAX_READINGS:
+            combined = set(sorted(combined)[:_MAX_READINGS])
+    return combined
+
+
+def _compare_reading(written: str, kana: str) -> _Part:
+    """A part written in kanji on one side, its reading on the other."""
+    candidates, known = readings(written)
+    if not candidates:
+        return _Part.NONE
+    if kana in candidates or jaconv.enlarge_smallkana(kana) in {
+        jaconv.enlarge_smallkana(c) for c in candidates
+    }:
+        return _Part.READING
+    if known and all(_compare_kana(kana, c) in (_Part.CONFLICT, _Part.NEAR) for c in known):
+        return _Part.CONFLICT
+    return _Part.NONE
+
+
 def _compare_part(
     written_a: str | None, written_b: str | None, kana_a: str | None, kana_b: str | None
 ) -> _Part:
@@ -340,6 +560,13 @@ def _compare_part(
             and _romaji(latin) == _romaji(jaconv.kana2alphabet(reading))
         ):
             written = _Part.AGREE
+    if written is _Part.NONE and kana is _Part.NONE:
+        # Kanji on one side, only its reading on the other: what the kanji can be read as.
+        for kanji, reading in ((written_a, kana_b), (written_b, kana_a)):
+            if kanji and reading and not _is_latin(kanji) and written is _Part.NONE:
+                written = _compare_reading(kanji, reading)
+        if written is not _Part.NONE:
+            return written
     verdicts = {written, kana} - {_Part.NONE}
     if not verdicts:
         return _Part.NONE
@@ -367,12 +594,114 @@ def compare_names(a: PersonName, b: PersonName) -> NameMatch:
         # The common case, decided without comparing part by part.
         known = (a.family or a.family_kana) and (a.given or a.given_kana)
         return NameMatch.AGREE if known else NameMatch.UNKNOWN
+    verdict = _by_parts(a, b)
+    if verdict is NameMatch.AGREE:
+        return verdict
+    # Family and given name swapped, the whole name in one field, a western order: only
+    # agreement found that way counts; it never hides a conflict it does not resolve.
+    for found in (_by_parts(a, _swapped(b)), _by_parts(_swapped(a), b)):
+        if found in (NameMatch.AGREE, NameMatch.CLOSE) and _RANK[found] < _RANK[verdict]:
+            verdict = found
+    whole = _compare_whole(a, b)
+    if whole is not None and _RANK[whole] < _RANK[verdict]:
+        verdict = whole
+    return verdict
+
+
+_RANK = {NameMatch.AGREE: 0, NameMatch.CLOSE: 1, NameMatch.UNKNOWN: 2, NameMatch.CONFLICT: 3}
+
+
+def _swapped(name: PersonName) -> PersonName:
+    return PersonName(name.given, name.family, name.given_kana, name.family_kana)
+
+
+def _wholes(first: str | None, second: str | None) -> tuple[set[str], bool]:
+    """The whole name in either order, and whether both parts are known."""
+    if first and second:
+        return {first + second, second + first}, True
+    one = first or second
+    return ({one} if one and len(one) >= 2 else set()), False
+
+
+def _unvoiced(text: str) -> str:
+    return jaconv.enlarge_smallkana(text).translate(_UNVOICE)
+
+
+def _compare_whole(a: PersonName, b: PersonName) -> NameMatch | None:
+    """The whole names compared, whatever their order and split: AGREE (or CLOSE, a
+    reading whose voicing marks a register dropped) when some script has the same whole
+    name and every script both sides have agrees; None otherwise."""
+    written_a, full_wa = _wholes(a.family, a.given)
+    written_b, full_wb = _wholes(b.family, b.given)
+    kana_a, full_ka = _wholes(a.family_kana, a.given_kana)
+    kana_b, full_kb = _wholes(b.family_kana, b.given_kana)
+    found: list[NameMatch] = []
+    latin_a = bool(written_a) and all(_is_latin(w) for w in written_a)
+    latin_b = bool(written_b) and all(_is_latin(w) for w in written_b)
+    if written_a and written_b and latin_a == latin_b:
+        same = {_romaji(w) if _is_latin(w) else w for w in written_a} & {
+            _romaji(w) if _is_latin(w) else w for w in written_b
+        }
+        if not same:
+            return None
+        if full_wa or full_wb:
+            found.append(NameMatch.AGREE)
+    if kana_a and kana_b:
+        if kana_a & kana_b:
+            verdict = NameMatch.AGREE
+        elif _dropped_marks(kana_a, kana_b) or _dropped_marks(kana_b, kana_a):
+            verdict = NameMatch.CLOSE
+        else:
+            return None
+        if full_ka or full_kb:
+            found.append(verdict)
+    # Romaji on one side, a reading on the other.
+    for latin, full_l, kana, full_k in (
+        (written_a, full_wa, kana_b, full_kb),
+        (written_b, full_wb, kana_a, full_ka),
+    ):
+        if latin and kana and all(_is_latin(w) for w in latin) and (full_l or full_k):
+            romaji = {_romaji(w) for w in latin}
+            if romaji & {_romaji(jaconv.kana2alphabet(k)) for k in kana}:
+                found.append(NameMatch.AGREE)
+    # Kanji on one side, only the reading on the other: one of its readings.
+    for written, kana, full in ((written_a, kana_b, full_kb), (written_b, kana_a, full_ka)):
+        if (
+            written
+            and kana
+            and not kana_a & kana_b
+            and not any(map(_is_latin, written))
+            and any(kana & readings(w)[0] for w in written)
+            and (full or len(written) == 2)
+        ):
+            found.append(NameMatch.CLOSE)
+    if not found:
+        return None
+    return max(found, key=lambda v: _RANK[v])
+
+
+def _dropped_marks(plain: set[str], voiced: set[str]) -> bool:
+    """Whether ``plain`` is ``voiced`` written by a register that has no voicing marks."""
+    marked = {v for v in voiced if _unvoiced(v) != jaconv.enlarge_smallkana(v)}
+    if not marked:
+        return False
+    bare = {p for p in plain if _unvoiced(p) == jaconv.enlarge_smallkana(p)}
+    return bool(bare & {_unvoiced(v) for v in marked})
+
+
+def _by_parts(a: PersonName, b: PersonName) -> NameMatch:
     a, b = _resplit(a, b), _resplit(b, a)
     family = _compare_part(a.family, b.family, a.family_kana, b.family_kana)
     given = _compare_part(a.given, b.given, a.given_kana, b.given_kana)
     parts = (family, given)
     if _Part.CONFLICT in parts or _Part.NEAR in parts:
         return NameMatch.CONFLICT
+    if _Part.READING in parts:
+        # A reading the kanji may have supports, but is not the name written twice.
+        plain = [_Part.AGREE if p is _Part.READING else p for p in parts]
+        if _Part.NONE in plain:
+            return NameMatch.UNKNOWN
+        return NameMatch.CLOSE if plain.count(_Part.CLOSE) < 2 else NameMatch.CONFLICT
     if parts.count(_Part.CLOSE) == 2:
         return NameMatch.CONFLICT  # two typos make another person
     if _Part.NONE in parts:

@@ -51,12 +51,13 @@ def link(
 
     Removes a separation between them, records the link, queues both profiles'
     members for the next refresh and resolves them now. A record of another shop
-    raises OtherShopError.
+    raises OtherShopError; a withdrawn one (退会) UnknownRecordError: it joins no person.
     """
     now = now or utc_now()
     if a == b:
         raise UnknownRecordError(f"cannot link {_show(a)} with itself")
     _require_records(conn, [a, b], shop)
+    _refuse_withdrawn(conn, [a, b], shop)
     _drop_overrides(conn, shop, SEPARATE, a, [b])
     conn.execute(
         insert(identity_overrides).values(
@@ -199,6 +200,22 @@ def _queue(conn: Connection, shop: str, refs: Iterable[RecordRef]) -> None:
     rows = [{"shop": shop, "connection": c, "record_id": r} for c, r in sorted(refs)]
     if rows:
         conn.execute(insert(profile_changes), rows)
+
+
+def _refuse_withdrawn(conn: Connection, refs: Sequence[RecordRef], shop: str) -> None:
+    """None of ``refs`` (records of ``shop``) has withdrawn: a withdrawn member joins no
+    person, so a link to one would be a decision that never takes effect."""
+    for row in conn.execute(
+        select(customers.c.connection, customers.c.id, customers.c.withdrawn_at).where(
+            customers.c.shop == shop,
+            pair_in(customers.c.connection, customers.c.id, refs),
+            customers.c.withdrawn_at.is_not(None),
+        )
+    ):
+        raise UnknownRecordError(
+            f"{_show((row.connection, row.id))} withdrew (退会) on"
+            f" {row.withdrawn_at.date().isoformat()}: a withdrawn member joins no person"
+        )
 
 
 def _show(ref: RecordRef) -> str:

@@ -28,8 +28,7 @@ from omnicrm.crm.identity.normalize import (
     compare_names,
     is_mobile,
     normalize_email,
-    normalize_member_code,
-    normalize_phone,
+    phone_numbers,
 )
 from omnicrm.crm.identity.rules import IdentitySettings, KeyKind, MatchRule
 
@@ -85,8 +84,8 @@ class SourceIdentity:
         found: list[Key] = []
         for kind, value in (
             (KeyKind.EMAIL, normalize_email(email)),
-            (KeyKind.PHONE, normalize_phone(phone, settings.region)),
-            (KeyKind.MEMBER_CODE, normalize_member_code(member_code)),
+            *((KeyKind.PHONE, number) for number in phone_numbers(phone, settings.region)),
+            (KeyKind.MEMBER_CODE, settings.member_code_format(connection).normalize(member_code)),
         ):
             if value is not None and (kind, value) not in junk:
                 found.append((kind, value))
@@ -109,14 +108,17 @@ class MergeEdge:
     rule: str
     keys: tuple[Key, ...] = ()
     names: NameMatch | None = None
+    birth_date: str | None = None  # 'same', or 'unknown' (one record has none)
 
     def evidence(self) -> dict[str, Any]:
-        """The reason as JSON-ready data: the keys both records hold, how names compared."""
+        """The reason as JSON-ready data: the keys both records hold, how names compared,
+        how the birth dates did."""
         if self.rule == LINK_RULE:
             return {"operator": "link"}
         return {
             "keys": {str(kind): value for kind, value in self.keys},
             "names": None if self.names is None else str(self.names),
+            "birth_date": self.birth_date,
         }
 
 
@@ -319,10 +321,15 @@ def _resolve(
             # Whatever joins these two is held by two different people.
             contested.update(needed)
             continue
-        if verdict is NameMatch.UNKNOWN and clusters.ambiguous(ri, rj, neighbours):
+        if (
+            verdict is NameMatch.UNKNOWN
+            and not _vouched(people[i], people[j], keys, contested, settings)
+            and clusters.ambiguous(ri, rj, neighbours)
+        ):
             continue
         clusters.union(ri, rj)
-        accepted.append(MergeEdge(people[i].ref, people[j].ref, rule.name, keys, verdict))
+        born = "same" if _same_birth_date(people[i], people[j]) else "unknown"
+        accepted.append(MergeEdge(people[i].ref, people[j].ref, rule.name, keys, verdict, born))
 
     groups: dict[int, list[RecordRef]] = {}
     for i, person in enumerate(people):
@@ -407,6 +414,23 @@ def _personal_key(keys: Iterable[Key], contested: set[Key], settings: IdentitySe
         else:
             return True
     return False
+
+
+def _vouched(
+    a: SourceIdentity,
+    b: SourceIdentity,
+    keys: Iterable[Key],
+    contested: set[Key],
+    settings: IdentitySettings,
+) -> bool:
+    """Whether a pair says by itself which of a household it is: it shares a member card
+    no two people are seen with, or a personal mobile and the birth date. Then a landline
+    or an email the rest of the household shares does not make it ambiguous."""
+    keys = list(keys)
+    card = KeyKind.MEMBER_CODE not in settings.household_keys and any(
+        k[0] is KeyKind.MEMBER_CODE and k not in contested for k in keys
+    )
+    return card or (_same_birth_date(a, b) and _personal_key(keys, contested, settings))
 
 
 def _same_birth_date(a: SourceIdentity, b: SourceIdentity) -> bool:

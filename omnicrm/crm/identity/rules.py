@@ -14,18 +14,28 @@
     names = "not_conflict"     # or "agree" (one typo allowed), "exact"
     same_birth_date = false    # true: both records must carry the same birth date
 
+    [identity.member_codes]    # how member codes are read (M-00123 = No.123 = 123)
+    prefixes = ["会員番号", "会員NO", "会員", "MEMBER", "NO", "M"]
+    keep_leading_zeros = false
+
+    [identity.connections.pos-shibuya.member_codes]   # one POS writes its own way
+    pattern = '^S[0-9]{2}-(?P<code>[0-9]+)$'          # S01-000123: store 01, card 123
+
 Birth dates that differ (and a known female against a known male) always keep two
 records apart; only an operator's ``omnicrm customers link`` joins them anyway.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omnicrm.crm.identity.normalize import (
+    DEFAULT_CODE_PREFIXES,
     NameMatch,
     normalize_email,
     normalize_member_code,
@@ -96,6 +106,57 @@ def _default_rules() -> tuple[MatchRule, ...]:
     )
 
 
+class MemberCodeFormat(_Model):
+    """How one connection writes member codes; every spelling of a card gives one key."""
+
+    prefixes: tuple[str, ...] = Field(
+        default=DEFAULT_CODE_PREFIXES,
+        description="Written before a numeric code and dropped (M-00123, No.123, 会員123).",
+    )
+    keep_leading_zeros: bool = Field(
+        default=False, description="false: 00123 and 123 are one card."
+    )
+    pattern: str | None = Field(
+        default=None,
+        max_length=500,
+        description="A regular expression with a group 'code': a code it matches (upper "
+        "case, after NFKC) is read as that group.",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _code_group(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if "code" not in compiled.groupindex:
+            raise ValueError("the pattern needs a group named 'code': (?P<code>...)")
+        return pattern
+
+    def normalize(self, value: str | None) -> str | None:
+        """``value`` as a member-code key (see :func:`normalize_member_code`)."""
+        return normalize_member_code(
+            value,
+            prefixes=self.prefixes,
+            keep_leading_zeros=self.keep_leading_zeros,
+            pattern=None if self.pattern is None else _compiled(self.pattern),
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+class ConnectionIdentity(_Model):
+    """What one connection's records need read their own way."""
+
+    member_codes: MemberCodeFormat = Field(default_factory=MemberCodeFormat)
+
+
 class IdentitySettings(_Model):
     """How source customers are resolved into profiles (the ``[identity]`` section)."""
 
@@ -132,6 +193,14 @@ class IdentitySettings(_Model):
         default=(),
         description="Member codes that identify nobody (a register's guest card).",
     )
+    member_codes: MemberCodeFormat = Field(
+        default_factory=MemberCodeFormat,
+        description="How member codes are read, for every connection not listed in connections.",
+    )
+    connections: dict[str, ConnectionIdentity] = Field(
+        default_factory=dict,
+        description="Per connection (by name): how its member codes are read.",
+    )
     household_keys: tuple[KeyKind, ...] = Field(
         default=(KeyKind.EMAIL, KeyKind.PHONE),
         description="Keys a household may share. Through them, two records whose names "
@@ -163,6 +232,11 @@ class IdentitySettings(_Model):
             raise ValueError(f"rules: duplicate rule name {', '.join(duplicated)}")
         return self
 
+    def member_code_format(self, connection: str) -> MemberCodeFormat:
+        """How ``connection`` writes member codes."""
+        own = self.connections.get(connection)
+        return self.member_codes if own is None else own.member_codes
+
     def junk(self) -> frozenset[tuple[KeyKind, str]]:
         """The junk values, normalised as keys are, so any spelling of them matches."""
         found: set[tuple[KeyKind, str]] = set()
@@ -174,7 +248,9 @@ class IdentitySettings(_Model):
             # the list because a register's '03-1234-5678' sample number is valid.
             if (value := normalize_phone(phone, self.region)) is not None:
                 found.add((KeyKind.PHONE, value))
+        formats = {self.member_codes} | {c.member_codes for c in self.connections.values()}
         for code in self.junk_member_codes:
-            if (value := normalize_member_code(code)) is not None:
-                found.add((KeyKind.MEMBER_CODE, value))
+            for fmt in formats:
+                if (value := fmt.normalize(code)) is not None:
+                    found.add((KeyKind.MEMBER_CODE, value))
         return frozenset(found)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from omnicrm.core.settings import known_timezone
 from omnicrm.core.store.schema import connection_shops
 from omnicrm.crm.csv_import import (
     MAX_SHOWN,
@@ -112,12 +113,7 @@ def import_point_events(
 
 def time_zone(name: str) -> zoneinfo.ZoneInfo:
     """The IANA time zone ``name``; ValueError naming it when there is none."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA name such as Asia/Tokyo"
-        ) from None
+    return zoneinfo.ZoneInfo(known_timezone(name))
 
 
 class _Import:

@@ -53,7 +53,12 @@ def reconcile(conn: Connection, settings: PointsSettings, *, shop: str) -> list[
 def _compare(
     conn: Connection, settings: PointsSettings, shop: str
 ) -> tuple[int, list[Discrepancy]]:
-    reporting = and_(customers.c.shop == shop, customers.c.points.is_not(None))
+    # A withdrawn member's points are forfeit (docs/points.md): nothing to reconcile.
+    reporting = and_(
+        customers.c.shop == shop,
+        customers.c.points.is_not(None),
+        customers.c.withdrawn_at.is_(None),
+    )
     own = (
         select(
             points_entries.c.connection,

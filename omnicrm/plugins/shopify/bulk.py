@@ -38,6 +38,7 @@ STATE_KEY = "bulk_operation"
 
 _RUNNING = ("CREATED", "RUNNING")
 _BATCH = 2000  # rows per executemany: bounded memory, few round trips
+_POLL_GROWTH = 1.2  # each poll waits this much longer than the last, up to the maximum
 
 # Which connection of the parent a child's lines belong to, by the child's GID type.
 _CONNECTIONS = {"LineItem": "lineItems"}
@@ -208,7 +209,8 @@ class BulkExport:
                 )
             self._sleep(interval)
             waited += interval
-            interval = min(self._max_poll_interval, interval * 1.5)
+            # Slow growth: an operation is noticed done at most ~20% of its run late.
+            interval = min(self._max_poll_interval, interval * _POLL_GROWTH)
             current = current_operation(self.client)
             if current is None or current.id != operation.id:
                 if others:  # finished, and something newer started: check afresh

@@ -33,6 +33,9 @@ from omnicrm import (
     Order,
     OrderLine,
     OrderStatus,
+    Product,
+    ProductStatus,
+    ProductVariant,
 )
 from omnicrm.errors import DataError
 
@@ -502,6 +505,85 @@ def order_from_node(
     assert record_id is not None
     r.record_id = record_id
     return _order(r, record_id, r.nodes("lineItems") if lines is None else lines, rest=False)
+
+
+# -- products
+
+_PRODUCT_STATUSES = {
+    "ACTIVE": ProductStatus.ACTIVE,
+    "DRAFT": ProductStatus.DRAFT,
+    "ARCHIVED": ProductStatus.ARCHIVED,
+}
+
+
+def _variant(r: _Reader) -> ProductVariant:
+    record_id = r.gid("id", required=True)
+    price = r.amount("price")
+    if price is None:
+        r.fail("price", "is required")
+    available = r.payload.get("availableForSale")
+    if not isinstance(available, bool):
+        r.fail("availableForSale", "is not a boolean", available)
+    inventory = r.payload.get("inventoryQuantity")
+    if inventory is not None and (isinstance(inventory, bool) or not isinstance(inventory, int)):
+        r.fail("inventoryQuantity", "is not a whole number", inventory)
+    return r.build(
+        ProductVariant,
+        id=record_id,
+        sku=r.text("sku"),
+        title=r.text("title"),
+        price=price,
+        compare_at_price=r.amount("compareAtPrice"),
+        available=available,
+        # Negative when oversold: nothing is left, whatever the number says.
+        inventory=None if inventory is None else max(inventory, 0),
+    )
+
+
+def product_from_node(
+    node: Mapping[str, Any],
+    domain: str,
+    variants: Sequence[Mapping[str, Any]] | None = None,
+    currency: str = "JPY",
+) -> Product:
+    """Map a GraphQL ``Product`` node (fragment ``ProductFields``) to a Product.
+
+    ``variants`` are its ``ProductVariant`` nodes when they came apart from it (pages
+    of ``PRODUCT_VARIANTS``); by default they are read from ``node["variants"]``. The
+    link is the online store's page (``onlineStoreUrl``) when the product is published
+    there, else ``https://DOMAIN/products/HANDLE``, where the shop's domain redirects
+    to it once it is. Prices are in the shop's ``currency`` (Shopify's ``Money`` carries
+    none).
+    """
+    r = _Reader("product", node)
+    record_id = r.gid("id", required=True)
+    assert record_id is not None
+    r.record_id = record_id
+    status = r.text("status") or "ACTIVE"
+    if status not in _PRODUCT_STATUSES:
+        r.fail("status", "is not a known product status", status)
+    handle = r.text("handle")
+    url = r.text("onlineStoreUrl") or (f"https://{domain}/products/{handle}" if handle else None)
+    items = r.nodes("variants") if variants is None else variants
+    return r.build(
+        Product,
+        id=record_id,
+        title=r.text("title", required=True),
+        handle=handle,
+        url=url,
+        product_type=r.text("productType"),
+        vendor=r.text("vendor"),
+        tags=r.strings("tags"),
+        status=_PRODUCT_STATUSES[status],
+        currency=currency,
+        variants=[
+            _variant(_Reader("product", v, record_id, f"variants[{i}]."))
+            for i, v in enumerate(items)
+        ],
+        created_at=r.timestamp("createdAt"),
+        updated_at=r.timestamp("updatedAt", required=True),
+        raw=dict(r.payload),
+    )
 
 
 # -- webhooks (REST-shaped bodies)

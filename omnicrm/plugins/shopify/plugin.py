@@ -1,4 +1,4 @@
-"""The Shopify channel: registration and the two stream hooks.
+"""The Shopify channel: registration and the three stream hooks.
 
 This module is what the ``omnicrm`` entry point ``shopify`` names. The HTTP work is in
 :mod:`~omnicrm.plugins.shopify.client`, bulk exports in :mod:`~omnicrm.plugins.shopify.bulk`,
@@ -12,6 +12,8 @@ How a stream reads:
   Reading stops at the first record changed after the run began (``ctx.until``): the
   engine's cursor never passes that point anyway, and a busy shop would otherwise keep
   one run paging for ever.
+* products are always paged (a catalogue is small next to its orders), each with its
+  variants; drafts and archived products included, as their status must reach the store.
 * **by bulk operation** for every full read (the first sync, ``--full``), whatever the
   shop's size: paging a whole shop at a standard shop's 100 points/s takes half an hour
   where a bulk operation takes seconds (``bulk_threshold`` above 0 pages the full read
@@ -39,11 +41,17 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 import omnicrm
-from omnicrm import ChannelType, Checkpoint, Customer, Order, Stream, StreamContext
-from omnicrm.errors import AuthError, DataError, PluginError, SyncError, TransientError
+from omnicrm import ChannelType, Checkpoint, Customer, Order, Product, Stream, StreamContext
+from omnicrm.errors import AuthError, PluginError, SyncError, TransientError
 from omnicrm.plugins.shopify.bulk import STATE_KEY, BulkExport
 from omnicrm.plugins.shopify.client import ShopifyClient, search_since
-from omnicrm.plugins.shopify.mapping import customer_from_node, order_from_node
+from omnicrm.plugins.shopify.mapping import (
+    customer_from_node,
+    order_from_node,
+    product_from_node,
+)
+from omnicrm.plugins.shopify.pages import pages, rest_of
+from omnicrm.plugins.shopify.products import product_nodes, shop_currency
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
 
@@ -70,6 +78,7 @@ def describe(settings: BaseModel) -> str:
 CHANNEL = ChannelType(
     name=CHANNEL_NAME,
     settings=ShopifySettings,
+    streams=(Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS),
     title="Shopify",
     sandbox=sandbox,
     webhooks=ShopifyWebhooks(),
@@ -95,7 +104,16 @@ def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Che
     return cast("Iterator[Order | Checkpoint]", _read(ctx, Stream.ORDERS))
 
 
-def _read(ctx: StreamContext[BaseModel], stream: Stream) -> Iterator[Customer | Order | Checkpoint]:
+@omnicrm.hookimpl
+def omnicrm_sync_products(ctx: StreamContext[BaseModel]) -> Iterator[Product | Checkpoint]:
+    """Products, each with all of its variants, changed since ``ctx.since``, ascending."""
+    return cast("Iterator[Product | Checkpoint]", _read(ctx, Stream.PRODUCTS))
+
+
+Record = Customer | Order | Product
+
+
+def _read(ctx: StreamContext[BaseModel], stream: Stream) -> Iterator[Record | Checkpoint]:
     settings = ctx.settings
     if not isinstance(settings, ShopifySettings):
         raise PluginError(f"shopify got settings of type {type(settings).__name__}")
@@ -108,7 +126,9 @@ def _read(ctx: StreamContext[BaseModel], stream: Stream) -> Iterator[Customer | 
         if stream is Stream.ORDERS:
             _check_order_history(client, ctx, settings)
         resume = ctx.state.get(STATE_KEY)
-        if isinstance(resume, str) or (ctx.full and _is_large(client, stream, settings)):
+        if stream is Stream.PRODUCTS:
+            yield from _paged(client, ctx, stream, settings)
+        elif isinstance(resume, str) or (ctx.full and _is_large(client, stream, settings)):
             yield from _bulk(
                 client, ctx, stream, settings, resume if isinstance(resume, str) else None
             )
@@ -225,22 +245,27 @@ def _paged(
     ctx: StreamContext[BaseModel],
     stream: Stream,
     settings: ShopifySettings,
-) -> Iterator[Customer | Order]:
+) -> Iterator[Record]:
     search = search_since(ctx.since)
-    nodes = (
-        _customer_nodes(client, search, settings)
-        if stream is Stream.CUSTOMERS
-        else (_order_nodes(client, search, settings))
-    )
+    make: Callable[[Any], Record]
+    if stream is Stream.CUSTOMERS:
+        nodes, make = _customer_nodes(client, search, settings), customer_from_node
+    elif stream is Stream.ORDERS:
+        nodes, make = _order_nodes(client, search, settings), order_from_node
+    else:
+        currency = shop_currency(client)
+        nodes = product_nodes(client, search, settings)
+
+        def make(node: Any) -> Record:
+            return product_from_node(node, settings.domain, currency=currency)
+
     # Versions already yielded at the current updatedAt: in an ascending listing a
     # repeat can only be a tie with the last one, so memory stays bounded by the ties.
     seen: set[str] = set()
     last: dt.datetime | None = None
     count = 0
     for node in nodes:
-        record: Customer | Order = (
-            customer_from_node(node) if stream is Stream.CUSTOMERS else order_from_node(node)
-        )
+        record = make(node)
         if record.updated_at == last and record.id in seen:
             continue  # the same version twice (a page boundary shifted under us)
         if record.updated_at > ctx.until:
@@ -267,39 +292,13 @@ def _paged(
     ctx.logger.info("shopify: %d %s changed since %s", count, stream, since)
 
 
-def _connection(data: Mapping[str, Any], name: str) -> tuple[list[Any], str | None]:
-    """A page's nodes and the cursor of the next page (None on the last)."""
-    connection = data.get(name)
-    if not isinstance(connection, Mapping) or not isinstance(connection.get("nodes"), list):
-        raise DataError(f"Shopify's answer has no {name} connection")
-    info = connection.get("pageInfo") or {}
-    cursor = info.get("endCursor") if info.get("hasNextPage") else None
-    return connection["nodes"], cursor
-
-
-def _pages(
-    client: ShopifyClient, operation: str, name: str, variables: Callable[[], dict[str, Any]]
-) -> Iterator[Any]:
-    after: str | None = None
-    while True:
-        page = client.execute(operation, {**variables(), "after": after}).data
-        nodes, cursor = _connection(page, name)
-        yield from nodes
-        if cursor is None:
-            return
-        if cursor == after:
-            # Asking again would loop for ever; stop the run and say so.
-            raise SyncError(f"Shopify returned the same {name} page cursor twice")
-        after = cursor
-
-
 def _customer_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) -> Iterator[Any]:
     def variables() -> dict[str, Any]:
         base = {"query": search or None}
         # Refitted every page: the first page teaches the client what a customer costs.
         return {**base, "first": client.fit("Customers", base, desired=settings.page_size)}
 
-    return _pages(client, "Customers", "customers", variables)
+    return pages(client, "Customers", "customers", variables)
 
 
 def _order_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) -> Iterator[Any]:
@@ -311,7 +310,7 @@ def _order_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) 
         base["lines"] = lines
         return {**base, "first": client.fit("Orders", base, desired=settings.orders_page_size)}
 
-    for node in _pages(client, "Orders", "orders", variables):
+    for node in pages(client, "Orders", "orders", variables):
         items = node.get("lineItems") if isinstance(node, Mapping) else None
         info = items.get("pageInfo") if isinstance(items, Mapping) else None
         if not isinstance(items, Mapping):
@@ -329,20 +328,6 @@ def _order_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) 
 
 def _more_lines(client: ShopifyClient, order_id: str, after: Any) -> list[Any] | None:
     """The line items of ``order_id`` after the cursor ``after``; None if it is gone."""
-    lines: list[Any] = []
-    while True:
-        base = {"id": order_id}
-        # Most orders that spill over have a few lines more; the full page's cost must
-        # be available up front (the unused part is refunded), so ask for a modest one.
-        first = client.fit("OrderLineItems", base, desired=50)
-        data = client.execute("OrderLineItems", {**base, "first": first, "after": after}).data
-        order = data.get("order")
-        if order is None:
-            return None
-        nodes, cursor = _connection(order, "lineItems")
-        lines.extend(nodes)
-        if cursor is None:
-            return lines
-        if cursor == after:
-            raise SyncError(f"Shopify returned the same line item cursor twice for {order_id}")
-        after = cursor
+    # Most orders that spill over have a few lines more; the full page's cost must be
+    # available up front (the unused part is refunded), so ask for a modest one.
+    return rest_of(client, "OrderLineItems", "order", "lineItems", order_id, after, desired=50)

@@ -87,6 +87,34 @@ fragment OrderFields on Order {{
 }}
 """
 
+VARIANT_FIELDS = """
+fragment VariantFields on ProductVariant {
+  id
+  sku
+  title
+  price
+  compareAtPrice
+  availableForSale
+  inventoryQuantity
+  updatedAt
+}
+"""
+
+PRODUCT_FIELDS = """
+fragment ProductFields on Product {
+  id
+  title
+  handle
+  onlineStoreUrl
+  productType
+  vendor
+  tags
+  status
+  createdAt
+  updatedAt
+}
+"""
+
 CUSTOMERS = (
     """
 query Customers($first: Int!, $after: String, $query: String) {
@@ -130,6 +158,55 @@ query OrderLineItems($id: ID!, $first: Int!, $after: String) {
 }
 """
     + LINE_ITEM_FIELDS
+)
+
+PRODUCTS = (
+    """
+query Products($first: Int!, $variants: Int!, $after: String, $query: String) {
+  products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ...ProductFields
+      variants(first: $variants) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ...VariantFields }
+      }
+    }
+  }
+}
+"""
+    + PRODUCT_FIELDS
+    + VARIANT_FIELDS
+)
+
+PRODUCT = (
+    """
+query Product($id: ID!, $variants: Int!) {
+  product(id: $id) {
+    ...ProductFields
+    variants(first: $variants) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...VariantFields }
+    }
+  }
+}
+"""
+    + PRODUCT_FIELDS
+    + VARIANT_FIELDS
+)
+
+PRODUCT_VARIANTS = (
+    """
+query ProductVariants($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    variants(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...VariantFields }
+    }
+  }
+}
+"""
+    + VARIANT_FIELDS
 )
 
 ACCESS_SCOPES = """
@@ -211,6 +288,9 @@ OPERATIONS = {
     "Customers": CUSTOMERS,
     "Orders": ORDERS,
     "OrderLineItems": ORDER_LINE_ITEMS,
+    "Products": PRODUCTS,
+    "ProductVariants": PRODUCT_VARIANTS,
+    "Product": PRODUCT,
     "AccessScopes": ACCESS_SCOPES,
     "CustomersCount": CUSTOMERS_COUNT,
     "OrdersCount": ORDERS_COUNT,

@@ -54,6 +54,13 @@ class ShopifySettings(BaseModel):
         description="Line items read with each order; an order with more has the rest "
         "read in follow-up requests.",
     )
+    variants_page_size: int = Field(
+        default=10,
+        ge=1,
+        le=250,
+        description="Variants read with each product; a product with more has the rest "
+        "read in follow-up requests.",
+    )
     bulk_threshold: int = Field(
         default=0,
         ge=0,

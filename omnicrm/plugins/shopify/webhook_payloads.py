@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StrictInt, StringConstraints
 
 CustomerGid = Annotated[str, StringConstraints(pattern=r"^gid://shopify/Customer/[0-9]+$")]
+ProductGid = Annotated[str, StringConstraints(pattern=r"^gid://shopify/Product/[0-9]+$")]
 OrderGid = Annotated[str, StringConstraints(pattern=r"^gid://shopify/Order/[0-9]+$")]
 ShopDomain = Annotated[str, StringConstraints(max_length=255, strip_whitespace=True)]
 Id = StrictInt  # never a string or a float: a float has lost digits already
@@ -65,6 +66,20 @@ class CustomerDeletePayload(_Closed):
     id: Id
     admin_graphql_api_id: CustomerGid
     tax_exemptions: list[str] = []
+
+
+class ProductPayload(_Open):
+    """products/create and products/update: only the id is read (the product itself is
+    fetched by GraphQL, whose shape is checked against the Admin API schema)."""
+
+    id: Id
+    admin_graphql_api_id: ProductGid
+
+
+class ProductDeletePayload(_Closed):
+    """products/delete: only the id."""
+
+    id: Id
 
 
 class OrderDeletePayload(_Closed):
@@ -119,12 +134,16 @@ ORDER_UPSERTS = frozenset(
     }
 )
 
+PRODUCT_UPSERTS = frozenset({"products/create", "products/update"})
+
 # Every topic the channel applies, with the model its body must parse as.
 MODELS: dict[str, type[BaseModel]] = {
     **dict.fromkeys(CUSTOMER_UPSERTS, CustomerPayload),
     **dict.fromkeys(ORDER_UPSERTS, OrderPayload),
     "customers/delete": CustomerDeletePayload,
     "orders/delete": OrderDeletePayload,
+    **dict.fromkeys(PRODUCT_UPSERTS, ProductPayload),
+    "products/delete": ProductDeletePayload,
     "customers/redact": CustomerRedactPayload,
     "customers/data_request": DataRequestPayload,
     "shop/redact": ShopRedactPayload,

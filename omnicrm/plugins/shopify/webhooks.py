@@ -8,6 +8,9 @@ so a body that is not that topic's is refused (recorded as rejected). The privac
 must name the connection's own shop in their body, since one app secret signs for every
 shop that installed the app and the shop-domain header is not signed either. Events are
 deduplicated by X-Shopify-Event-Id (the same event retried keeps its id).
+
+A product's webhook is a hint: the product is fetched by GraphQL (all of its variants,
+the shape the sync reads) and written; one gone meanwhile is deleted.
 """
 
 from __future__ import annotations
@@ -22,17 +25,21 @@ from pydantic_core import from_json
 
 from omnicrm import Connection
 from omnicrm.plugins.shopify import mapping
+from omnicrm.plugins.shopify.products import fetch_product
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhook_payloads import (
     CUSTOMER_UPSERTS,
     MODELS,
     ORDER_UPSERTS,
+    PRODUCT_UPSERTS,
     CustomerDeletePayload,
     CustomerPayload,
     CustomerRedactPayload,
     DataRequestPayload,
     OrderDeletePayload,
     OrderPayload,
+    ProductDeletePayload,
+    ProductPayload,
     ShopRedactPayload,
 )
 from omnicrm.webhooks import (
@@ -140,12 +147,20 @@ class ShopifyWebhooks:
             urgent=topic in ("customers/redact", "shop/redact"),
         )
 
-    def actions(self, event: WebhookEvent) -> Iterator[Action]:
+    def actions(self, event: WebhookEvent, connection: Connection) -> Iterator[Action]:
+        # Everything is in the body (a product is fetched, with the connection's settings).
         topic, body = event.topic, event.payload
         if topic in CUSTOMER_UPSERTS:
             yield Upsert(mapping.customer_from_webhook(body))
         elif topic in ORDER_UPSERTS:
             yield Upsert(mapping.order_from_webhook(body))
+        elif topic in PRODUCT_UPSERTS:
+            product_id = ProductPayload.model_validate(body).admin_graphql_api_id
+            product = fetch_product(connection.settings, product_id)
+            yield Delete("products", [product_id]) if product is None else Upsert(product)
+        elif topic == "products/delete":
+            gone = ProductDeletePayload.model_validate(body).id
+            yield Delete("products", [f"gid://shopify/Product/{gone}"])
         elif topic == "customers/delete":
             yield Delete("customers", [mapping.deleted_customer_id(body)])
         elif topic == "orders/delete":
@@ -174,6 +189,8 @@ def _subjects(parsed: BaseModel) -> tuple[str | None, str | None]:
                 f"gid://shopify/Customer/{owner.id}" if owner.id is not None else None
             )
         return owner_id, parsed.admin_graphql_api_id
+    if isinstance(parsed, ProductPayload):
+        return None, parsed.admin_graphql_api_id
     if isinstance(parsed, OrderDeletePayload):
         return None, f"gid://shopify/Order/{parsed.id}"
     if isinstance(parsed, CustomerRedactPayload | DataRequestPayload):

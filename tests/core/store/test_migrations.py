@@ -12,7 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 import omnicrm.core.store.store as store_module
-import omnicrm.crm.schema  # noqa: F401  (the CRM declares its tables on the same metadata)
+import omnicrm.crm.schema
+import omnicrm.engage.schema  # noqa: F401  (and so does the engagement layer)
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import metadata
 from omnicrm.crm.schema import profiles

@@ -172,7 +172,7 @@ def test_header_problems_and_every_problem_reported(people: Store, tmp_path: Pat
     assert "3 problem(s)" in text
     assert f"{several}:2: no respondent: give a profile_id, email or phone" in text
     assert f"{several}:3:score:" in text
-    assert f"{several}:4: 5 values, the header has 7" in text
+    assert f"{several}:4:responded_at: 5 values, the header has 7" in text
     assert count(people) == 0
 
 

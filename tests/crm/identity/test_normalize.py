@@ -16,6 +16,7 @@ from omnicrm.crm.identity.normalize import (
     normalize_name,
     normalize_phone,
     person_name,
+    phone_numbers,
 )
 
 
@@ -90,17 +91,68 @@ def test_mobile_numbers_are_told_from_landlines() -> None:
 @pytest.mark.parametrize(
     ("written", "expected"),
     [
-        ("M0012345", "M0012345"),
-        ("m001-2345", "M0012345"),
-        ("ｍ００１　２３４５", "M0012345"),
+        # One card, however a register writes it: prefixes, zeros, hyphens, full width.
+        ("M0012345", "12345"),
+        ("m001-2345", "12345"),
+        ("ｍ００１　２３４５", "12345"),
+        ("M-0012345", "12345"),
+        ("No.12345", "12345"),
+        ("NO：１２３４５", "12345"),
+        ("会員No.0012345", "12345"),
+        ("会員番号 ０１２３４５", "12345"),
+        ("会員12345", "12345"),
+        ("0012345", "12345"),
         ("1234 5678", "12345678"),
         ("1234ー5678", "12345678"),
+        ("1234‐5678", "12345678"),
+        # Letters that are part of the code stay: only a prefix before digits goes.
+        ("AB-1234", "AB1234"),
+        ("M12A", "M12A"),
+        ("NOZOMI", "NOZOMI"),
+        ("0000", "0"),
         (" - ", None),
+        ("No.", "NO"),
         (None, None),
     ],
 )
 def test_member_code(written: str | None, expected: str | None) -> None:
     assert normalize_member_code(written) == expected
+
+
+def test_member_code_keeps_zeros_and_reads_a_pattern_when_told() -> None:
+    import re
+
+    assert normalize_member_code("M-00123", keep_leading_zeros=True) == "00123"
+    assert normalize_member_code("M-00123", prefixes=()) == "M00123"
+    store_card = re.compile(r"S[0-9]{2}-(?P<code>[0-9]+)")
+    assert normalize_member_code("s01-000123", pattern=store_card) == "123"
+    assert normalize_member_code("000123", pattern=store_card) == "123"
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("090-1234-5678", ("+819012345678",)),
+        ("０９０－１２３４－５６７８", ("+819012345678",)),
+        ("03-1234-5678 内線12", ("+81312345678",)),
+        ("03-1234-5678（内線 123）", ("+81312345678",)),
+        ("03-1234-5678 ext. 12", ("+81312345678",)),
+        ("０３ー１２３４ー５６７８　内線１２", ("+81312345678",)),
+        ("090-1234-5678 平日18時以降", ("+819012345678",)),
+        ("090-1234-5678（夜のみ）", ("+819012345678",)),
+        ("TEL:0312345678", ("+81312345678",)),
+        ("090-1234-5678 / 03-3456-7890", ("+819012345678", "+81334567890")),
+        ("自宅03-3456-7890 携帯090-1234-5678", ("+81334567890", "+819012345678")),
+        ("090-1234-5678 090-1234-5678", ("+819012345678",)),
+        ("09012345678 0334567890", ("+819012345678", "+81334567890")),
+        ("なし", ()),
+        ("平日18時以降", ()),
+        ("", ()),
+        (None, ()),
+    ],
+)
+def test_every_number_of_a_phone_field(written: str | None, expected: tuple[str, ...]) -> None:
+    assert phone_numbers(written) == expected
 
 
 @pytest.mark.parametrize(
@@ -110,6 +162,24 @@ def test_member_code(written: str | None, expected: str | None) -> None:
         ("山田　太郎", "山田太郎"),
         ("ＹＡＭＡＤＡ Taro", "yamadataro"),
         ("髙橋", "高橋"),  # a variant kanji folded
+        ("澤田", "沢田"),
+        ("櫻井", "桜井"),
+        ("國分", "国分"),
+        ("齋藤", "斎藤"),
+        ("齊藤", "斎藤"),
+        ("斉藤", "斎藤"),
+        ("惠子", "恵子"),
+        ("山﨑", "山崎"),
+        ("渡邉", "渡辺"),
+        ("渡邊", "渡辺"),
+        ("\U00020bb7田", "吉田"),  # 𠮷, outside the BMP
+        ("\U0002123d屋", "土屋"),  # 𡈽
+        ("葛\U000e0100城", "葛城"),  # an ideographic variation selector
+        ("辻\ufe00", "辻"),
+        # Variants in some tables that are different names here.
+        ("田中", "田中"),
+        ("佃", "佃"),
+        ("井上", "井上"),
         ("", None),
     ],
 )
@@ -120,11 +190,24 @@ def test_name(written: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("written", "expected"),
     [
-        ("ﾔﾏﾀﾞ ﾀﾛｳ", "やまだたろう"),
-        ("ヤマダ　タロウ", "やまだたろう"),
-        ("やまだ たろう", "やまだたろう"),
-        ("ｷｮｳｺ", "きょうこ"),
+        # A long vowel is one mark however it is spelt: たろう = たろー.
+        ("ﾔﾏﾀﾞ ﾀﾛｳ", "やまだたろー"),
+        ("ヤマダ　タロウ", "やまだたろー"),
+        ("やまだ たろう", "やまだたろー"),
+        ("ヤマダ タロー", "やまだたろー"),
+        ("ﾔﾏﾀﾞ ﾀﾛｰ", "やまだたろー"),
+        ("ヤマダ タロ−", "やまだたろー"),  # the minus sign typed for it
+        ("ヤマダ タロ－", "やまだたろー"),
+        ("ヤマダ タロ‐", "やまだたろー"),
+        ("オオノ", "おーの"),
+        ("オウノ", "おーの"),
+        ("ユウコ", "ゆーこ"),
+        ("ケイコ", "けーこ"),
+        ("ｷｮｳｺ", "きょーこ"),
+        ("ヴィクトリア", "びくとりあ"),
+        ("ビクトリア", "びくとりあ"),
         ("ジョン・スミス", "じょんすみす"),
+        ("アイ", "あい"),
         ("", None),
     ],
 )
@@ -133,7 +216,7 @@ def test_kana(written: str, expected: str | None) -> None:
 
 
 def test_a_written_name_in_kana_counts_as_the_reading() -> None:
-    assert PersonName.of("ﾔﾏﾀﾞ", "ﾀﾛｳ") == PersonName(None, None, "やまだ", "たろう")
+    assert PersonName.of("ﾔﾏﾀﾞ", "ﾀﾛｳ") == PersonName(None, None, "やまだ", "たろー")
     assert PersonName.of("Yamada", "Taro") == PersonName("yamada", "taro", None, None)
 
 
@@ -166,9 +249,15 @@ P = PersonName.of
             P("山崎", "花子", "ヤマサキ", "ハナコ"),
             NameMatch.CLOSE,
         ),
+        # A long vowel spelt two ways is one reading.
         (
             P(None, None, "たかはし", "ゆういちろう"),
             P(None, None, "たかはし", "ゆういちろお"),
+            NameMatch.AGREE,
+        ),
+        (
+            P(None, None, "たかはし", "ゆういちろう"),
+            P(None, None, "たかはし", "ゆういちろ"),
             NameMatch.CLOSE,
         ),
         (P("Yamaguchi", "Kazuhiro"), P("Yamaguchi", "Kazuhito"), NameMatch.CLOSE),
@@ -190,8 +279,16 @@ P = PersonName.of
             NameMatch.CONFLICT,
         ),
         (P("長谷川", "由美子"), P("長谷山", "由実子"), NameMatch.CONFLICT),  # two typos
+        # Kanji against a reading: one of its readings supports (CLOSE, never AGREE), a
+        # reading the dictionary does not give the name is another person.
+        (P("山田", "太郎"), P(None, None, "ﾔﾏﾀﾞ", "ﾀﾛｳ"), NameMatch.CLOSE),
+        (P("佐藤", "翔太"), P(None, None, "ｻﾄｳ", "ｼｮｳﾍｲ"), NameMatch.CONFLICT),
+        (P("鈴木", "恵子"), P(None, None, "スズキ", "ハルト"), NameMatch.CONFLICT),
+        (P("中島", "裕子"), P(None, None, "ナカシマ", "ヒロコ"), NameMatch.CLOSE),
+        (P("田中", "陽菜"), P(None, None, "タナカ", "ヒナ"), NameMatch.CLOSE),
+        # A name the dictionary does not know whole supports at most.
+        (P("鈴木", "陽翔"), P(None, None, "スズキ", "ハルト"), NameMatch.UNKNOWN),
         # Nothing to compare.
-        (P("山田", "太郎"), P(None, None, "ﾔﾏﾀﾞ", "ﾀﾛｳ"), NameMatch.UNKNOWN),
         (P("山田"), P("山田", "太郎"), NameMatch.UNKNOWN),  # a family name is a household
         (P("山田"), P("山田"), NameMatch.UNKNOWN),
         (P(), P("山田", "太郎"), NameMatch.UNKNOWN),
@@ -219,3 +316,61 @@ def test_person_name(
     """Profiles show the written name; explanations add the reading the resolver compared."""
     assert person_name(*parts) == shown
     assert person_name(*parts, reading=True) == with_reading
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        # Family and given name swapped, in kanji, kana or romaji.
+        (PersonName.of("太郎", "山田"), PersonName.of("山田", "太郎"), NameMatch.AGREE),
+        (
+            PersonName.of(None, None, "タロウ", "ヤマダ"),
+            PersonName.of(None, None, "ヤマダ", "タロウ"),
+            NameMatch.AGREE,
+        ),
+        # The whole name in one field, either one.
+        (PersonName.of("山田太郎"), PersonName.of("山田", "太郎"), NameMatch.AGREE),
+        (PersonName.of(None, "山田太郎"), PersonName.of("山田", "太郎"), NameMatch.AGREE),
+        (PersonName.of(None, "山田　太郎"), PersonName.of("太郎", "山田"), NameMatch.AGREE),
+        # Western order and romaji in one field, against a reading.
+        (
+            PersonName.of("Taro Yamada"),
+            PersonName.of("山田", "太郎", "ヤマダ", "タロウ"),
+            NameMatch.AGREE,
+        ),
+        (
+            PersonName.of("TARO", "YAMADA"),
+            PersonName.of(None, None, "やまだ", "たろう"),
+            NameMatch.AGREE,
+        ),
+        # Variant kanji of one name.
+        (PersonName.of("齋藤", "惠"), PersonName.of("斉藤", "恵"), NameMatch.AGREE),
+        (PersonName.of("𠮷田", "髙志"), PersonName.of("吉田", "高志"), NameMatch.AGREE),
+        # ヴ and ブ, and the long vowel however it is typed.
+        (
+            PersonName.of(None, None, "サトウ", "ヴィクトル"),
+            PersonName.of(None, None, "サトー", "ビクトル"),
+            NameMatch.AGREE,
+        ),
+        # A register that has no voicing marks, in both parts.
+        (
+            PersonName.of(None, None, "ﾔﾏｻｷ", "ｼﾝｼ"),
+            PersonName.of(None, None, "ヤマザキ", "シンジ"),
+            NameMatch.CLOSE,
+        ),
+        # Reordering never hides a difference.
+        (PersonName.of("佐藤", "翔太"), PersonName.of("翔平", "佐藤"), NameMatch.CONFLICT),
+        (PersonName.of("佐藤翔太"), PersonName.of("佐藤", "翔平"), NameMatch.CONFLICT),
+        (
+            PersonName.of("Shota Sato"),
+            PersonName.of(None, None, "さとう", "しょうへい"),
+            NameMatch.UNKNOWN,
+        ),
+        (PersonName.of("山田"), PersonName.of(None, "山田"), NameMatch.UNKNOWN),
+    ],
+)
+def test_names_compare_whatever_their_order_and_split(
+    a: PersonName, b: PersonName, expected: NameMatch
+) -> None:
+    assert compare_names(a, b) is expected
+    assert compare_names(b, a) is expected

@@ -50,7 +50,11 @@ def test_a_shared_email_joins_and_says_why() -> None:
     assert result.clusters == [(("ec", "1"), ("store", "P1"))]
     (edge,) = result.edges
     assert (edge.a, edge.b, edge.rule) == (("ec", "1"), ("store", "P1"), "email")
-    assert edge.evidence() == {"keys": {"email": "hanako@example.jp"}, "names": "agree"}
+    assert edge.evidence() == {
+        "keys": {"email": "hanako@example.jp"},
+        "names": "agree",
+        "birth_date": "unknown",
+    }
 
 
 def test_records_sharing_no_key_stay_apart_whatever_their_names() -> None:
@@ -113,11 +117,31 @@ def test_a_landline_needs_the_names_to_agree() -> None:
 
 
 def test_names_that_cannot_be_compared_need_a_birthday_or_a_personal_key() -> None:
-    kanji = {"family_name": "山田", "given_name": "花子"}
-    kana = {"family_name_kana": "ﾔﾏﾀﾞ", "given_name_kana": "ﾊﾅｺ"}
+    # 陽翔 is no word of the dictionary, and no reading of its kanji is はると: kanji
+    # only against kana only, nothing to compare.
+    kanji = {"family_name": "山田", "given_name": "陽翔"}
+    kana = {"family_name_kana": "ﾔﾏﾀﾞ", "given_name_kana": "ﾊﾙﾄ"}
     family = "yamada.family@example.jp"
     email_only = resolve([rec("1", email=family, **kanji), rec("2", email=family, **kana)], DEFAULT)
     assert not together(email_only, "1", "2")
+    # A reading the kanji has supports; one it cannot have refuses even a mobile.
+    hanako = {"family_name": "山田", "given_name": "花子"}
+    read = resolve(
+        [
+            rec("1", email=family, **hanako),
+            rec("2", email=family, family_name_kana="ﾔﾏﾀﾞ", given_name_kana="ﾊﾅｺ"),
+        ],
+        DEFAULT,
+    )
+    assert together(read, "1", "2") and read.edges[0].names is NameMatch.CLOSE
+    son = resolve(
+        [
+            rec("1", phone=MOBILE_A, **hanako),
+            rec("2", phone=MOBILE_A, family_name_kana="ﾔﾏﾀﾞ", given_name_kana="ﾀﾛｳ"),
+        ],
+        DEFAULT,
+    )
+    assert not together(son, "1", "2")
     born = dt.date(1970, 4, 1)
     birthday = resolve(
         [
@@ -127,6 +151,7 @@ def test_names_that_cannot_be_compared_need_a_birthday_or_a_personal_key() -> No
         DEFAULT,
     )
     assert together(birthday, "1", "2")
+    assert birthday.edges[0].evidence()["birth_date"] == "same"
     mobile = resolve(
         [
             rec("1", email=family, phone=MOBILE_A, **kanji),
@@ -207,7 +232,8 @@ def test_a_chain_is_refused_when_the_clusters_conflict_as_wholes() -> None:
     )
     assert together(result, "A", "B")
     assert not together(result, "B", "C")
-    # Without A, B and C are joined: the mobile vouches where names cannot be compared.
+    # Without A, B and C are joined where their names cannot be compared (陽翔 is no
+    # word of the dictionary): the mobile vouches.
     alone = resolve(
         [
             rec(
@@ -215,9 +241,9 @@ def test_a_chain_is_refused_when_the_clusters_conflict_as_wholes() -> None:
                 email="hanako@example.jp",
                 phone=MOBILE_A,
                 family_name="山田",
-                given_name="花子",
+                given_name="陽翔",
             ),
-            rec("C", phone=MOBILE_A, family_name_kana="ﾔﾏﾀﾞ", given_name_kana="ﾀﾛｳ"),
+            rec("C", phone=MOBILE_A, family_name_kana="ﾔﾏﾀﾞ", given_name_kana="ﾊﾙﾄ"),
         ],
         DEFAULT,
     )
@@ -341,7 +367,7 @@ def test_rules_apply_in_order_and_the_first_one_met_is_the_reason() -> None:
     result = resolve([rec("1", **both), rec("2", **both)], DEFAULT)
     (edge,) = result.edges
     assert edge.rule == "member_code"
-    assert edge.keys == ((KeyKind.EMAIL, "hanako@example.jp"), (KeyKind.MEMBER_CODE, "M1"))
+    assert edge.keys == ((KeyKind.EMAIL, "hanako@example.jp"), (KeyKind.MEMBER_CODE, "1"))
     assert edge.names is NameMatch.AGREE
     strict = IdentitySettings(
         rules=[MatchRule(name="both", keys=["email", "member_code"], names="exact")]

@@ -138,7 +138,7 @@ def test_a_first_run_makes_profiles_and_keys_and_drains_the_queue(store: Store) 
         ("ec", "1", "email", "hanako@example.jp"),
         ("ec", "1", "phone", "+819011112222"),
         ("store", "P1", "phone", "+819011112222"),
-        ("store", "P1", "member_code", "M1"),
+        ("store", "P1", "member_code", "1"),
         ("ec", "2", "email", "taro@example.jp"),
     }
     assert (bare.gender, bare.lifecycle_stage, bare.number_of_orders, bare.updated_at) == (
@@ -148,7 +148,11 @@ def test_a_first_run_makes_profiles_and_keys_and_drains_the_queue(store: Store) 
         T0,
     )
     assert (edge.profile_id, edge.rule, edge.merged_at) == (m[("ec", "1")], "phone", T0)
-    assert edge.evidence == {"keys": {"phone": "+819011112222"}, "names": "agree"}
+    assert edge.evidence == {
+        "keys": {"phone": "+819011112222"},
+        "names": "agree",
+        "birth_date": "unknown",
+    }
 
 
 def test_a_record_joining_keeps_the_profile_id_and_touches_only_what_it_reaches(
@@ -381,7 +385,11 @@ def test_explain(store: Store) -> None:
     ]
     (merge,) = why.merges
     assert (merge.a, merge.b, merge.rule) == (("ec", "1"), ("store", "P1"), "phone")
-    assert merge.evidence == {"keys": {"phone": "+819011112222"}, "names": "agree"}
+    assert merge.evidence == {
+        "keys": {"phone": "+819011112222"},
+        "names": "agree",
+        "birth_date": "unknown",
+    }
     assert why.overrides == []
 
 

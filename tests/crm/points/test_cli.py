@@ -127,7 +127,7 @@ def test_import_refuses_hostile_input_with_exit_2_and_no_traceback(
     good.write_text(header + "pos,m1,E-1,earn,5,2025-04-01 10:00\n", encoding="utf-8")
     result = run(config, "import", str(good), "--timezone", "Mars/Base")
     assert result.exit_code == 2
-    assert "unknown time zone 'Mars/Base'" in result.output
+    assert "unknown timezone 'Mars/Base'" in result.output
     for name, text in [
         ("huge.csv", header + "pos,m1,E-1,earn,99999999999999999999,2025-04-01 10:00\n"),
         ("nul.csv", header + "pos,m\x001,E-1,earn,5,2025-04-01 10:00\n"),

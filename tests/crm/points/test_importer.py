@@ -111,7 +111,7 @@ def test_bad_rows_are_all_named_by_file_line_and_field_and_nothing_is_written(
         "(e.g. 2025-04-01T10:30:00+09:00 or 2025/04/01 10:30)",
         f"{path}:6:customer_id: missing",
         f"{path}:7:points: an earn cannot be negative (-5)",
-        f"{path}:8: 5 values, the header has 6",
+        f"{path}:8:occurred_at: 5 values, the header has 6",  # the first column it lacks
         f"{path}:9:event_id: 'E-1' of 'pos' is already on line 2, with different contents",
     ]
     assert str(caught.value).startswith(f"{path}: 7 problem(s), nothing imported:\n")

@@ -45,9 +45,11 @@ def test_every_operation_fits_well_under_the_single_query_limit(operation: str) 
     client = ShopifyClient(ShopifySettings(domain="x.myshopify.com", access_token="shpat_x"))
     # As Shopify reports a standard plan's bucket (no request is made here).
     client.budget.update(ThrottleStatus(1000, 1000, 100, time.monotonic()))
-    variables: dict[str, Any] = {"lines": 10}
+    variables: dict[str, Any] = {"lines": 10, "variants": 10}
     if operation == "Orders":
         variables["lines"] = client.fit(operation, {"first": 1}, "lines", desired=250)
+    if operation == "Products":
+        variables["variants"] = client.fit(operation, {"first": 1}, "variants", desired=250)
     variables["first"] = client.fit(operation, variables, desired=250)
     cost = estimate_cost(operation, variables)
     assert 1 <= cost <= client.ceiling() <= SINGLE_QUERY_LIMIT / 2
@@ -319,17 +321,19 @@ def test_wrong_client_credentials_are_an_auth_error(shop: ShopifySandbox, clock:
 
 
 def test_pacing_runs_near_the_restore_rate_without_throttling(clock: Clock) -> None:
-    rate = 2000.0
+    # Slow enough a refill (a page of ~250 points every ~0.6 s) that even a loaded
+    # machine is bound by the budget, not by its own speed.
+    rate = 400.0
     with ShopifySandbox(customers=60, seed=2, end=END, bucket_size=400, restore_rate=rate) as shop:
         with connect(shop, clock, client_id=None, client_secret=None) as client:
             first = client.fit("Customers", {}, desired=250)
             started = time.monotonic()
-            for _ in range(16):
+            for _ in range(8):
                 client.execute("Customers", {"first": first})
             elapsed = time.monotonic() - started
         stats = shop.stats
     assert stats.throttled == 0
-    assert stats.requested_cost <= 16 * client.ceiling()  # pages fitted to the budget
+    assert stats.requested_cost <= 8 * client.ceiling()  # pages fitted to the budget
     assert sum(clock.rate_limit) > 0  # it did have to wait, and said so
     # Points spent beyond the bucket it started with, per second, against the rate.
     efficiency = (stats.actual_cost - 400) / elapsed / rate

@@ -75,7 +75,7 @@ def test_registers_the_shopify_channel_type() -> None:
     [channel] = load_host(plugin).channel_types.values()
     assert (channel.name, channel.title) == ("shopify", "Shopify")
     assert channel.settings is ShopifySettings
-    assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS}
+    assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS}
     assert channel.sandbox is plugin.sandbox
     assert isinstance(channel.webhooks, ShopifyWebhooks)
 
@@ -279,7 +279,7 @@ def test_a_bulk_sync_that_breaks_resumes_its_operation(
 
 def test_waiting_for_the_budget_is_recorded_on_the_run(store: Store) -> None:
     host = Host.load(use_entry_points=False, extra={"shopify": plugin})
-    with ShopifySandbox(customers=60, seed=9, end=END, bucket_size=300, restore_rate=3000) as shop:
+    with ShopifySandbox(customers=60, seed=9, end=END, bucket_size=300, restore_rate=300) as shop:
         # Paged (a bulk export, the default for a full read, costs a few points).
         result = SyncEngine(host, store).sync(connection(shop, bulk_threshold=10**6))
         assert result.status is RunStatus.COMPLETE, result.error

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from omnicrm import ChannelType, Stream, hookimpl
-from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
+from omnicrm.app.config import Config, Connection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.app.webhook_app import create_app
 from omnicrm.core.host import Host
@@ -32,7 +32,7 @@ from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
 from tests.support.http import serve
 from tests.support.reference import shopify_webhook_sample
-from tests.support.webhooks import settled
+from tests.support.webhooks import quiet_webhook_app, settled
 
 SHOP = "tokyo-tea.myshopify.com"
 SECRET = "shpss_test_secret"
@@ -101,7 +101,7 @@ def test_every_sample_maps_to_its_action(topic: str, kind: type) -> None:
     body = json.dumps(sample(topic)).encode()
     receiver = ShopifyWebhooks()
     event = receiver.verify(headers(body, topic, "e"), body, [connection()])
-    (action,) = list(receiver.actions(event))
+    (action,) = list(receiver.actions(event, connection()))
     assert isinstance(action, kind)
     if isinstance(action, Upsert):
         # The sample's numeric ids lost precision; the GID carries the true one.
@@ -172,19 +172,8 @@ def quiet_app(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     """The app without profile refreshes: none is left running for the next test."""
     monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
     host = Host.load(use_entry_points=False, extra={"shopify": ShopifyHooksOnly()})
-    config = Config(
-        None,
-        store_url,
-        SchedulerSection(),
-        {"tokyo": connection()},
-        crm=CrmSection(refresh_after_sync=False),
-    )
-    runtime = Runtime(host, config)
-    web = create_app(runtime)
-    with serve(web) as url:
+    with quiet_webhook_app(host, store_url, {"tokyo": connection()}) as url:
         yield url
-    web.state.inbox.close()
-    runtime.close()
 
 
 def test_a_data_request_without_an_id_never_names_a_file_after_the_event_header(

@@ -24,10 +24,11 @@ variables to try those.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from omnicrm.testing import env_number
 
 if TYPE_CHECKING:
     from .server import ShopifySandbox
@@ -57,19 +58,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def _env(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name}={raw!r} must be between {low:g} and {high:g}")
-    return value
-
-
 # The demo's further client shops: half the first's size, and this share of their
 # customers also buy from the first (the same people: name, email, phone, address).
 CLIENT_SIZE = 0.5
@@ -89,9 +77,9 @@ def sandbox(*, client: int = 0) -> Iterator[dict[str, Any]]:
 
     if client < 0:
         raise ValueError(f"client must be 0 or more, not {client}")
-    live = _env("SHOPIFY_SANDBOX_LIVE", DEFAULT_LIVE_INTERVAL, 0, 3600)
-    customers = int(_env("SHOPIFY_SANDBOX_CUSTOMERS", 3000, 10, 1_000_000))
-    seed = int(_env("SHOPIFY_SANDBOX_SEED", 1, 0, 2**31))
+    live = env_number("SHOPIFY_SANDBOX_LIVE", DEFAULT_LIVE_INTERVAL, 0, 3600)
+    customers = int(env_number("SHOPIFY_SANDBOX_CUSTOMERS", 3000, 10, 1_000_000))
+    seed = int(env_number("SHOPIFY_SANDBOX_SEED", 1, 0, 2**31))
     others: dict[str, Any] = {}
     if client:
         customers = max(10, int(customers * CLIENT_SIZE))
@@ -107,8 +95,8 @@ def sandbox(*, client: int = 0) -> Iterator[dict[str, Any]]:
         customers=customers,
         seed=seed,
         **others,
-        bucket_size=_env("SHOPIFY_SANDBOX_BUCKET_SIZE", STANDARD_BUCKET, 1, 10**9),
-        restore_rate=_env("SHOPIFY_SANDBOX_RESTORE_RATE", STANDARD_RESTORE_RATE, 1, 10**9),
+        bucket_size=env_number("SHOPIFY_SANDBOX_BUCKET_SIZE", STANDARD_BUCKET, 1, 10**9),
+        restore_rate=env_number("SHOPIFY_SANDBOX_RESTORE_RATE", STANDARD_RESTORE_RATE, 1, 10**9),
         live_interval=live or None,
     )
     with shop:

@@ -475,6 +475,10 @@ class ShopData:
         self.read_all_orders = True
         self.clock: Callable[[], float] = time.time
         """Wall-clock seconds for changes and "now" in searches (tests may replace it)."""
+        # Imported here: products.py builds on this module's helpers.
+        from .products import Products
+
+        self.products = Products(self.variants, seed, self.start, self.end, lambda: self.clock())
 
         slots = self.n + self.guests
         rng = random.Random(seed)

@@ -78,6 +78,8 @@ def sandbox_schema() -> GraphQLSchema:
     query.fields["customersCount"].resolve = _customers_count
     query.fields["ordersCount"].resolve = _orders_count
     query.fields["order"].resolve = _order
+    query.fields["products"].resolve = _products
+    query.fields["product"].resolve = _product
     query.fields["node"].resolve = _node
     query.fields["nodes"].resolve = _nodes
     query.fields["shop"].resolve = _shop
@@ -93,6 +95,9 @@ def sandbox_schema() -> GraphQLSchema:
     order.fields["lineItems"].resolve = _line_items  # type: ignore[attr-defined]
     order.fields["customer"].resolve = _order_customer  # type: ignore[attr-defined]
     order.fields["refunds"].resolve = _refunds  # type: ignore[attr-defined]
+    product = schema.get_type("Product")
+    assert product is not None
+    product.fields["variants"].resolve = _variants  # type: ignore[attr-defined]
     node.resolve_type = lambda obj, _info, _type: obj.get("__typename")  # type: ignore[attr-defined]
     return schema
 
@@ -273,7 +278,76 @@ def _order(_root: Any, info: Info, id: str) -> dict[str, Any] | None:
     return _order_by_gid(info.context, id)
 
 
+def _products(_root: Any, info: Info, **args: Any) -> dict[str, Any]:
+    """Products by updatedAt or id, filtered by ``updated_at`` and ``id`` searches."""
+    ctx: Context = info.context
+    first, last = args.get("first"), args.get("last")
+    _page_size(first, last)
+    by_updated = args.get("sortKey") == "UPDATED_AT"
+    found = search_syntax.parse(args.get("query"), id_fields={"id"}, now=ctx.data.clock())
+    if found.warnings:
+        ctx.warnings.append(
+            {"path": [info.field_name], "query": args.get("query"), "warnings": found.warnings}
+        )
+    reverse = bool(args.get("reverse"))
+    after = None if args.get("after") is None else _product_key(args["after"])
+    before = None if args.get("before") is None else _product_key(args["before"])
+
+    def past(key: tuple[int, int], mark: tuple[int, int]) -> bool:
+        """Whether ``key`` comes after ``mark`` in the listing's order (a cursor keeps
+        its place even when its product changed or went since)."""
+        return key < mark if reverse else key > mark
+
+    catalogue = ctx.data.products
+    with catalogue.lock:
+        listed = catalogue.listing(found, by_updated)
+        if reverse:
+            listed.reverse()
+        window = [
+            (key, number)
+            for key, number in listed
+            if (after is None or past(key, after)) and (before is None or past(before, key))
+        ]
+        front = after is not None and any(not past(key, after) for key, _ in listed)
+        back = before is not None and any(not past(before, key) for key, _ in listed)
+        if first is not None:
+            chosen = window[:first]
+            has_next, has_previous = len(window) > first or back, front
+        else:
+            size = last or 0
+            chosen = window[max(0, len(window) - size) :]
+            has_next, has_previous = back, len(window) > size or front
+        nodes = [catalogue.node(number, ctx.shop) for _, number in chosen]
+    cursors = [_encode_cursor(key[1], str(key[0])) for key, _ in chosen]
+    return _connection(nodes, cursors, has_next, has_previous)
+
+
+def _product_key(cursor: str) -> tuple[int, int]:
+    number, value = _decode_cursor(cursor)
+    try:
+        return int(value), number
+    except ValueError as exc:
+        raise UserFacingError(f"Invalid cursor: {cursor!r}") from exc
+
+
+def _product_by_gid(ctx: Context, value: str) -> dict[str, Any] | None:
+    catalogue = ctx.data.products
+    with catalogue.lock:
+        number = catalogue.number(value)
+        return None if number is None else catalogue.node(number, ctx.shop)
+
+
+def _product(_root: Any, info: Info, id: str) -> dict[str, Any] | None:
+    return _product_by_gid(info.context, id)
+
+
+def _variants(product: dict[str, Any], _info: Info, **args: Any) -> Any:
+    return _nested_page(product["_variants"], args)
+
+
 def _by_gid(ctx: Context, value: str) -> dict[str, Any] | None:
+    if value.startswith("gid://shopify/Product/"):
+        return _product_by_gid(ctx, value)
     if value.startswith("gid://shopify/Customer/"):
         return _customer_by_gid(ctx, value)
     if value.startswith("gid://shopify/Order/"):
@@ -360,9 +434,14 @@ def _refunds(order: dict[str, Any], _info: Info, first: int | None = None) -> An
 
 
 def _line_items(order: dict[str, Any], _info: Info, **args: Any) -> Any:
+    return _nested_page(order["_lines"], args)
+
+
+def _nested_page(lines: list[dict[str, Any]], args: dict[str, Any]) -> Any:
+    """A page of an object's own list (an order's lines, a product's variants), its
+    cursors the items' numeric ids."""
     first, last = args.get("first"), args.get("last")
     _page_size(first, last)
-    lines: list[dict[str, Any]] = order["_lines"]
     numbers = [int(line["id"].rsplit("/", 1)[1]) for line in lines]
     order_ = list(range(len(lines)))
     if args.get("reverse"):

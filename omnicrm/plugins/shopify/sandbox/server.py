@@ -265,6 +265,24 @@ class ShopifySandbox(Emulator):
         """Delete an order (it leaves every listing)."""
         self.data.delete_order(self._order(gid))
 
+    def update_product(self, gid: str, **fields: Any) -> dict[str, Any]:
+        """Edit a product now (``status``, ``title``, ``available``); its updatedAt
+        becomes now. Returns it as the API shows it."""
+        products = self.data.products
+        number = products.number(gid)
+        if number is None:
+            raise KeyError(gid)
+        products.update(number, **fields)
+        with products.lock:
+            return products.node(number, self.shop)
+
+    def delete_product(self, gid: str) -> None:
+        """Delete a product (it leaves every listing)."""
+        number = self.data.products.number(gid)
+        if number is None:
+            raise KeyError(gid)
+        self.data.products.delete(number)
+
     def monthly_orders(self) -> float:
         """Orders a month in the seeded history's last year (what the shop normally sells)."""
         data = self.data

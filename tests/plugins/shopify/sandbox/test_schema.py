@@ -215,6 +215,7 @@ class Shape:
             "Boolean": lambda v: isinstance(v, bool),
             "DateTime": lambda v: isinstance(v, str) and bool(DATETIME.match(v)),
             "Decimal": lambda v: isinstance(v, str) and bool(DECIMAL.match(v)),
+            "Money": lambda v: isinstance(v, str) and bool(DECIMAL.match(v)),
             "UnsignedInt64": lambda v: isinstance(v, str) and bool(DIGITS.match(v)),
             "URL": lambda v: isinstance(v, str) and v.startswith(("http://", "https://")),
         }[name](value)
@@ -226,10 +227,17 @@ def _sample_documents(admin: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     """Each request document with variables that make it return real data."""
     orders = admin.data(queries.ORDERS, "Orders", first=5, lines=5)["orders"]["nodes"]
     several = max(orders, key=lambda o: len(o["lineItems"]["nodes"]))
+    products = admin.data(queries.PRODUCTS, "Products", first=5, variants=5)["products"]["nodes"]
     return {
         "Customers": (queries.CUSTOMERS, {"first": 50, "query": "updated_at:>='2020-01-01'"}),
         "Orders": (queries.ORDERS, {"first": 10, "lines": 5}),
         "OrderLineItems": (queries.ORDER_LINE_ITEMS, {"id": several["id"], "first": 2}),
+        "Products": (
+            queries.PRODUCTS,
+            {"first": 20, "variants": 2, "query": "updated_at:>='2020-01-01'"},
+        ),
+        "ProductVariants": (queries.PRODUCT_VARIANTS, {"id": products[0]["id"], "first": 2}),
+        "Product": (queries.PRODUCT, {"id": products[0]["id"], "variants": 3}),
         "AccessScopes": (queries.ACCESS_SCOPES, {}),
         "CustomersCount": (queries.CUSTOMERS_COUNT, {"query": "updated_at:>='2025-01-01'"}),
         "OrdersCount": (queries.ORDERS_COUNT, {"query": "updated_at:>='2025-01-01'", "limit": 50}),

@@ -1,0 +1,301 @@
+"""May this shop message this person through this medium now? The check every send makes.
+
+:func:`may_send` puts together what the core says about consent (the person's latest
+statement across their merged records, the suppression list) with what the shop's
+messaging settings add: the frequency caps, the quiet hours and a campaign's hold-out
+group. The answer names the first reason that stops the message, or allows it with the
+address to send to. :func:`change_consent` records a person's word (an unsubscribe,
+an opt-in) across all of their source customers at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from omnicrm.core import consent, links
+from omnicrm.core.consent import Member, Method, Refusal, Statement
+from omnicrm.core.records import ConsentState, Medium
+from omnicrm.core.store.schema import customers
+from omnicrm.crm.schema import profile_members, profiles
+from omnicrm.engage.schema import outbox
+from omnicrm.engage.settings import MessagingSettings
+from omnicrm.errors import DataError
+
+COUNTED = ("handed_over", "sent", "unknown")
+"""Outbox states that count against a frequency cap: it went, or may have."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A shop's sending rules: its messaging settings in its timezone."""
+
+    settings: MessagingSettings
+    tz: ZoneInfo
+
+    def quiet_until(self, now: dt.datetime) -> dt.datetime | None:
+        """The end of the quiet hours ``now`` is in (UTC), or None outside them."""
+        window = self.settings.quiet
+        if window is None:
+            return None
+        local = now.astimezone(self.tz)
+        if not window.contains(local.time()):
+            return None
+        end = dt.datetime.combine(local.date(), window.end, tzinfo=self.tz)
+        if end <= local:
+            end = dt.datetime.combine(local.date() + dt.timedelta(days=1), window.end, self.tz)
+        return end.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer of :func:`may_send`."""
+
+    allowed: bool
+    refusal: Refusal | None = None
+    address: str | None = None
+    statement: Statement | None = None
+    wait_until: dt.datetime | None = None  # quiet hours: when sending may resume
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def members_of(conn: Connection, profile_id: int, *, shop: str) -> list[Member]:
+    """The source customers merged into ``shop``'s profile ``profile_id``."""
+    return members_by_profile(conn, [profile_id], shop=shop)[profile_id]
+
+
+def members_by_profile(
+    conn: Connection, profile_ids: Collection[int], *, shop: str
+) -> dict[int, list[Member]]:
+    """:func:`members_of` for many profiles, in one query."""
+    pm = profile_members.c
+    found: dict[int, list[Member]] = {pid: [] for pid in profile_ids}
+    rows = conn.execute(
+        select(pm.profile_id, pm.connection, pm.record_id).where(
+            pm.shop == shop, pm.profile_id.in_(list(found))
+        )
+    )
+    for pid, connection, record_id in rows:
+        found[pid].append((connection, record_id))
+    return found
+
+
+def address_of(conn: Connection, profile_id: int, medium: Medium, *, shop: str) -> str | None:
+    """Where ``medium`` reaches ``shop``'s profile ``profile_id``, or None.
+
+    Email and SMS: the profile's email and phone. Postal: the latest member's full
+    address (the profile keeps only the postal code). LINE: the user id most lately
+    linked to one of the profile's members (:mod:`omnicrm.core.links`).
+    """
+    return addresses_of(conn, [profile_id], medium, shop=shop)[profile_id]
+
+
+def addresses_of(
+    conn: Connection, profile_ids: Collection[int], medium: Medium, *, shop: str
+) -> dict[int, str | None]:
+    """:func:`address_of` for many profiles, in one query."""
+    p = profiles.c
+    found: dict[int, str | None] = dict.fromkeys(profile_ids)
+    if medium in (Medium.EMAIL, Medium.SMS):
+        column = p.email if medium == Medium.EMAIL else p.phone
+        rows = conn.execute(select(p.id, column).where(p.shop == shop, p.id.in_(list(found))))
+        found.update((pid, value or None) for pid, value in rows)
+    elif medium == Medium.POSTAL:
+        for pid, stored in postal_addresses_of(conn, list(found), shop=shop).items():
+            found[pid] = postal_line(stored) if stored else None
+    elif medium == Medium.LINE:
+        owner = {
+            member: pid
+            for pid, members in members_by_profile(conn, list(found), shop=shop).items()
+            for member in members
+        }
+        linked = links.addresses_of_members(conn, shop=shop, medium=medium, members=owner)
+        for member, address in linked:  # oldest first: the latest link wins
+            found[owner[member]] = address
+    return found
+
+
+def postal_addresses_of(
+    conn: Connection, profile_ids: Collection[int], *, shop: str
+) -> dict[int, dict[str, str | None] | None]:
+    """The postal address of each of ``shop``'s profiles as stored (``postal_code``,
+    ``prefecture``, ``city``, ``line1``, ``line2``): the latest member's, or None."""
+    pm = profile_members.c
+    found: dict[int, dict[str, str | None] | None] = dict.fromkeys(profile_ids)
+    rows = conn.execute(
+        select(pm.profile_id, customers.c.address)
+        .join(
+            profile_members,
+            (pm.connection == customers.c.connection) & (pm.record_id == customers.c.id),
+        )
+        .where(
+            pm.shop == shop,
+            pm.profile_id.in_(list(found)),
+            customers.c.address.is_not(None),
+        )
+        .order_by(pm.profile_id, customers.c.updated_at.desc())
+    )
+    seen: set[int] = set()
+    for pid, address in rows:
+        if pid not in seen:  # the latest member's address
+            seen.add(pid)
+            found[pid] = dict(address) if address else None
+    return found
+
+
+def postal_line(address: dict[str, str | None]) -> str | None:
+    """A stored address as one line, Japanese order; None without a postal code."""
+    code = address.get("postal_code")
+    if not code:
+        return None
+    parts = [address.get(k) for k in ("prefecture", "city", "line1", "line2")]
+    return f"〒{code} " + " ".join(p for p in parts if p)
+
+
+def sent_lately(
+    conn: Connection,
+    profile_ids: Collection[int],
+    medium: Medium,
+    since: dt.datetime,
+    *,
+    shop: str,
+) -> dict[int, int]:
+    """How many messages went (or may have) to each profile through ``medium`` since
+    (profiles with none left out)."""
+    o = outbox.c
+    rows = conn.execute(
+        select(o.profile_id, func.count())
+        .where(
+            o.shop == shop,
+            o.profile_id.in_(list(profile_ids)),
+            o.medium == medium.value,
+            o.handed_at >= since,
+            o.status.in_(COUNTED),
+        )
+        .group_by(o.profile_id)
+    )
+    return {pid: int(n) for pid, n in rows}
+
+
+def may_send(
+    conn: Connection,
+    *,
+    shop: str,
+    profile_id: int,
+    medium: Medium,
+    now: dt.datetime,
+    policy: Policy,
+    holdout: bool = False,
+) -> Verdict:
+    """May ``shop`` message profile ``profile_id`` through ``medium`` at ``now``?
+
+    Checked in this order, the first failing one answering: a member who withdrew
+    (退会, never messaged), an address to send to, consent (and the suppression list),
+    the frequency caps, then the hold-out group (those of it who would have been sent
+    the message), then the quiet hours (which only delay: ``wait_until`` says until
+    when).
+    """
+    verdict = may_send_many(
+        conn, shop=shop, profile_ids=[profile_id], medium=medium, now=now, policy=policy
+    )[profile_id]
+    if holdout and (verdict.allowed or verdict.refusal == Refusal.QUIET_HOURS):
+        return Verdict(False, Refusal.HOLDOUT, verdict.address, verdict.statement)
+    return verdict
+
+
+def may_send_many(
+    conn: Connection,
+    *,
+    shop: str,
+    profile_ids: Collection[int],
+    medium: Medium,
+    now: dt.datetime,
+    policy: Policy,
+) -> dict[int, Verdict]:
+    """:func:`may_send` for a batch of profiles (none in a hold-out group): a handful of
+    queries for the whole batch, however large, so a sender checks each batch just
+    before it hands it over."""
+    addresses = addresses_of(conn, profile_ids, medium, shop=shop)
+    members = members_by_profile(conn, profile_ids, shop=shop)
+    consents = consent.consents_of(
+        conn,
+        shop=shop,
+        people={pid: (members[pid], addresses[pid]) for pid in addresses},
+        medium=medium,
+    )
+    verdicts: dict[int, Verdict] = {}
+    for pid, verdict in consents.items():
+        if not verdict:
+            verdicts[pid] = Verdict(False, verdict.refusal, addresses[pid], verdict.statement)
+    open_ids = [pid for pid in addresses if pid not in verdicts]
+    for cap in policy.settings.caps_for(medium):
+        if not open_ids:
+            break
+        counts = sent_lately(conn, open_ids, medium, now - cap.per, shop=shop)
+        for pid in open_ids:
+            if counts.get(pid, 0) >= cap.count:
+                verdicts[pid] = Verdict(
+                    False, Refusal.FREQUENCY_CAP, addresses[pid], consents[pid].statement
+                )
+        open_ids = [pid for pid in open_ids if pid not in verdicts]
+    wait = policy.quiet_until(now)
+    for pid in open_ids:
+        statement = consents[pid].statement
+        verdicts[pid] = (
+            Verdict(True, None, addresses[pid], statement)
+            if wait is None
+            else Verdict(False, Refusal.QUIET_HOURS, addresses[pid], statement, wait_until=wait)
+        )
+    return verdicts
+
+
+def change_consent(
+    conn: Connection,
+    *,
+    shop: str,
+    profile_id: int,
+    medium: Medium,
+    state: ConsentState,
+    at: dt.datetime,
+    source: str,
+    method: Method,
+    evidence: str | None = None,
+) -> int:
+    """Record the person's word on ``medium`` on each of their source customers, so it
+    holds before the next send whatever record a campaign finds them by. An opt-out
+    (an unsubscribe) also puts their address on the suppression list; an opt-in takes
+    an unsubscribed address off it. Returns the records touched."""
+    members = members_of(conn, profile_id, shop=shop)
+    if not members:
+        raise DataError(f"shop {shop!r} has no profile {profile_id}")
+    count = consent.record_consent(
+        conn,
+        shop=shop,
+        members=members,
+        medium=medium,
+        state=state,
+        at=at,
+        source=source,
+        method=method,
+        evidence=evidence,
+    )
+    address = address_of(conn, profile_id, medium, shop=shop)
+    if address and state == ConsentState.OPTED_OUT:
+        consent.suppress(
+            conn,
+            shop=shop,
+            medium=medium,
+            address=address,
+            reason=Refusal.UNSUBSCRIBED,
+            at=at,
+            detail=f"{method.value} via {source}",
+        )
+    elif address:
+        consent.lift_suppression(conn, shop=shop, medium=medium, address=address)
+    return count

@@ -1,0 +1,166 @@
+"""What the engagement layer holds of a person, erased and exported with the rest.
+
+A redaction (or the erasure of a connection) clears the addresses the person's messages
+went to, unlinks their LINE user ids and deletes the consent statements made through
+omnicrm on their records: with
+no statement left there is no opt-in, so nothing more is sent to what remains of them,
+and the shop's suppression list (an address, not a person) still keeps an unsubscribed
+address from being mailed again. The outbox rows themselves stay, without the address,
+so a campaign's counts do not change after the fact. Registered with the store on import
+(:mod:`omnicrm.core.store.personal`), after the CRM's holder, whose profile links it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from omnicrm.core import links
+from omnicrm.core.store.personal import chunks, register_holder
+from omnicrm.core.store.schema import address_links, connection_shops, consent_records
+from omnicrm.crm.schema import profile_members
+from omnicrm.engage.schema import campaigns, message_events, outbox
+
+
+def _shop_of(conn: Connection, connection: str) -> str | None:
+    return conn.execute(
+        select(connection_shops.c.shop).where(connection_shops.c.connection == connection)
+    ).scalar_one_or_none()
+
+
+def _profiles(conn: Connection, shop: str, connection: str, record_ids: Sequence[str]) -> list[int]:
+    found: set[int] = set()
+    for chunk in chunks(sorted(set(record_ids))):
+        found.update(
+            conn.execute(
+                select(profile_members.c.profile_id).where(
+                    profile_members.c.shop == shop,
+                    profile_members.c.connection == connection,
+                    profile_members.c.record_id.in_(chunk),
+                )
+            ).scalars()
+        )
+    return sorted(found)
+
+
+class EngagePersonalData:
+    """The engagement layer's :class:`~omnicrm.core.store.personal.PersonalDataHolder`."""
+
+    def forget(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+        """Clear the addresses of the records' profiles' messages; drop the records'
+        consent statements."""
+        shop = _shop_of(conn, connection)
+        if shop is None:
+            return
+        for chunk in chunks(_profiles(conn, shop, connection, record_ids)):
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.shop == shop, outbox.c.profile_id.in_(chunk))
+                .values(address=None)
+            )
+        for chunk in chunks(sorted(set(record_ids))):
+            links.unlink_records(conn, shop=shop, connection=connection, record_ids=chunk)
+            conn.execute(
+                delete(consent_records).where(
+                    consent_records.c.shop == shop,
+                    consent_records.c.connection == connection,
+                    consent_records.c.record_id.in_(chunk),
+                )
+            )
+
+    def erase(self, conn: Connection, connection: str, record_ids: Sequence[str]) -> None:
+        """As :meth:`forget`, for every record the connection holds or held."""
+        shop = _shop_of(conn, connection)
+        if shop is None:
+            return
+        members = conn.execute(
+            select(profile_members.c.record_id).where(
+                profile_members.c.shop == shop, profile_members.c.connection == connection
+            )
+        ).scalars()
+        self.forget(conn, connection, sorted({*record_ids, *members}))
+        conn.execute(
+            delete(consent_records).where(
+                consent_records.c.shop == shop, consent_records.c.connection == connection
+            )
+        )
+
+    def export(self, conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
+        """The consent statements made on the record, the messages sent to its profile
+        (with when each was first opened and clicked) and the addresses (LINE user ids)
+        linked to it."""
+        shop = _shop_of(conn, connection)
+        if shop is None:
+            return {"consent_statements": [], "messages": [], "linked_addresses": []}
+        statements = conn.execute(
+            select(
+                consent_records.c.medium,
+                consent_records.c.state,
+                consent_records.c.stated_at,
+                consent_records.c.source,
+                consent_records.c.method,
+            )
+            .where(
+                consent_records.c.shop == shop,
+                consent_records.c.connection == connection,
+                consent_records.c.record_id == customer_id,
+            )
+            .order_by(consent_records.c.stated_at)
+        ).mappings()
+        profile_ids = _profiles(conn, shop, connection, [customer_id])
+        opens, clicks = message_events.alias("opens"), message_events.alias("clicks")
+        messages = conn.execute(
+            select(
+                campaigns.c.name.label("campaign"),
+                outbox.c.medium,
+                outbox.c.status,
+                outbox.c.address,
+                outbox.c.handed_at,
+                opens.c.first_at.label("first_opened_at"),
+                clicks.c.first_at.label("first_clicked_at"),
+            )
+            .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
+            .outerjoin(
+                opens,
+                (opens.c.shop == outbox.c.shop)
+                & (opens.c.outbox_id == outbox.c.id)
+                & (opens.c.kind == "open"),
+            )
+            .outerjoin(
+                clicks,
+                (clicks.c.shop == outbox.c.shop)
+                & (clicks.c.outbox_id == outbox.c.id)
+                & (clicks.c.kind == "click"),
+            )
+            .where(outbox.c.shop == shop, outbox.c.profile_id.in_(profile_ids))
+            .order_by(outbox.c.id)
+        ).mappings()
+        linked = conn.execute(
+            select(
+                address_links.c.medium,
+                address_links.c.address,
+                address_links.c.linked_at,
+                address_links.c.method,
+            )
+            .where(
+                address_links.c.shop == shop,
+                address_links.c.connection == connection,
+                address_links.c.record_id == customer_id,
+            )
+            .order_by(address_links.c.linked_at)
+        ).mappings()
+        return {
+            "consent_statements": [_plain(row) for row in statements],
+            "messages": [_plain(row) for row in messages],
+            "linked_addresses": [_plain(row) for row in linked],
+        }
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+HOLDER = EngagePersonalData()
+register_holder("engage", HOLDER)

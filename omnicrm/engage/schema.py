@@ -1,0 +1,94 @@
+"""Tables of the engagement layer, declared on the store's metadata: campaigns, the
+outbox every message goes through, and what became of the messages (opens, clicks).
+
+All belong to one shop and lead their keys and indexes with it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from omnicrm.core.store.schema import FREE_TEXT, Json, UtcDateTime, metadata
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("segment", Text, nullable=False),  # a segment's name or an expression
+    Column("medium", String(16), nullable=False),
+    Column("dispatcher", String(100), nullable=False),
+    # [{"name": "A", "weight": 1, "subject": "...", "body": "..."}, ...]
+    Column("variants", Json, nullable=False),
+    Column("holdout", Float, nullable=False),  # the share that receives nothing, 0 to 0.5
+    # draft, scheduled, planned, sending, paused, done, cancelled
+    Column("status", String(16), nullable=False),
+    Column("scheduled_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("planned_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("note", Text, info=FREE_TEXT),
+    Column("tracking", Boolean),  # opens and clicks; NULL: as the shop's [messaging] says
+    Column("attribution_days", Integer),  # NULL: as the shop's [messaging] says
+    UniqueConstraint("shop", "name"),
+    Index(None, "shop", "status"),
+)
+
+# One row per (campaign, recipient, medium), written when the campaign is planned:
+# planned -> claimed (by a sender) -> handed_over (to the dispatcher) -> sent, rejected
+# or failed; or suppressed (with its reason) at planning or just before hand-over. A row
+# found handed_over by a restart is 'unknown': it may have gone out, and is never resent
+# without the operator's word.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
+    Column("campaign_id", Integer, nullable=False),
+    Column("profile_id", Integer, nullable=False),
+    Column("medium", String(16), nullable=False),
+    Column("variant", String(32), nullable=False),  # a variant's name, or 'holdout'
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32)),  # why suppressed (omnicrm.core.consent.Refusal)
+    Column("address", String(320)),  # where it went, as handed over
+    Column("message_id", String(255), nullable=False),  # deterministic: the same on a retry
+    Column("provider_id", String(255)),
+    Column("error", Text, info=FREE_TEXT),
+    Column("claimed_by", String(64)),
+    Column("planned_at", UtcDateTime(), nullable=False),
+    Column("claimed_at", UtcDateTime()),
+    Column("handed_at", UtcDateTime()),
+    Column("answered_at", UtcDateTime()),
+    UniqueConstraint("shop", "campaign_id", "profile_id", "medium"),
+    Index(None, "shop", "campaign_id", "status"),
+    # Frequency caps: what went to a person through a medium lately.
+    Index(None, "shop", "profile_id", "medium", "handed_at"),
+)
+
+# What a recipient did with a message, one row per outbox row and kind ('open', 'click'):
+# when first and last, and how often. Ids only: who it was is the outbox row's profile.
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("shop", String(100), nullable=False),
+    Column("outbox_id", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("campaign_id", Integer, nullable=False),
+    Column("first_at", UtcDateTime(), nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("shop", "outbox_id", "kind"),
+    Index(None, "shop", "campaign_id", "kind"),
+)

@@ -1,0 +1,117 @@
+"""``[messaging]`` of ``omnicrm.toml`` (per shop: ``[shops.ID.messaging]``): which
+dispatcher sends each medium, frequency caps, quiet hours and the default hold-out.
+
+```toml
+[shops.my-shop.messaging]
+quiet_hours = "21:00-08:00"          # in the shop's timezone; sends wait until it ends
+holdout = 0.05                       # default share of a campaign that receives nothing
+tracking = true                      # email opens and clicks (default: on with [web] base_url)
+attribution_days = 7                 # an order this many days after a message is its conversion
+caps = [{ medium = "email", count = 2, per = "7d" }]
+
+[shops.my-shop.messaging.dispatchers.email]
+dispatcher = "smtp"                  # a dispatcher a plugin registered
+settings = { host = "localhost", password = { env = "SMTP_PASSWORD" } }
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from omnicrm.core.records import Medium
+from omnicrm.core.settings import Duration
+
+_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class Cap(BaseModel):
+    """At most ``count`` messages to a person through ``medium`` per ``per``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    medium: Medium
+    count: int = Field(ge=1, le=1000)
+    per: Duration
+
+
+class DispatcherChoice(BaseModel):
+    """The dispatcher that sends a medium, and its settings (validated by its plugin)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dispatcher: str = Field(min_length=1, max_length=100)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class QuietHours(BaseModel):
+    """A daily window (local time) with no sends; it may span midnight."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def parse_window(value: str) -> QuietHours:
+    """'21:00-08:00' as :class:`QuietHours`."""
+    match = _WINDOW.match(value)
+    if not match:
+        raise ValueError(
+            f"quiet hours are written 'HH:MM-HH:MM', e.g. '21:00-08:00', not {value!r}"
+        )
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = dt.time(h1, m1), dt.time(h2, m2)
+    except ValueError:
+        raise ValueError(f"not a time of day in {value!r}") from None
+    if start == end:
+        raise ValueError(f"quiet hours {value!r} start and end at the same time")
+    return QuietHours(start=start, end=end)
+
+
+class MessagingSettings(BaseModel):
+    """What sending in one shop runs with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quiet_hours: str | None = Field(
+        default=None, description="'HH:MM-HH:MM' in the shop's timezone; no sends inside."
+    )
+    holdout: float = Field(default=0.0, ge=0.0, le=0.5)
+    tracking: bool | None = Field(
+        default=None,
+        description="Track email opens and clicks; unset: on where [web] base_url is set.",
+    )
+    attribution_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="An order within this many days after a message counts as its conversion.",
+    )
+    caps: list[Cap] = Field(default_factory=list)
+    dispatchers: dict[Medium, DispatcherChoice] = Field(default_factory=dict)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_window(value)
+        return value
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        return None if self.quiet_hours is None else parse_window(self.quiet_hours)
+
+    def caps_for(self, medium: Medium) -> list[Cap]:
+        return [cap for cap in self.caps if cap.medium == medium]

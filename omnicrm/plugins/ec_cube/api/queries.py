@@ -1,0 +1,197 @@
+"""Every GraphQL document the EC-CUBE plugin sends, in one place.
+
+Each validates against the Api42 plugin's schema (a test checks them against the SDL in
+the shared reference). The statuses asked for are written into the documents, not left
+to the API's defaults: ``customers`` hides withdrawn members (status 3) unless asked, and
+``orders`` must leave out unfinished checkouts (7 決済処理中, 8 購入処理中), which are not
+sales. Update-date windows are ``update_datetime_start`` (inclusive) and
+``update_datetime_end`` (exclusive), as EC-CUBE's admin search repositories compare
+them, sent as ``YYYY-MM-DDThh:mm:ss+09:00`` in the shop's zone.
+"""
+
+from __future__ import annotations
+
+from omnicrm.plugins.ec_cube.masters import CUSTOMER_STATUS_IDS, SALES_STATUSES
+
+
+def _strings(ids: tuple[int, ...]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in ids) + "]"
+
+
+CUSTOMER_STATUSES_ARG = _strings(CUSTOMER_STATUS_IDS)
+ORDER_STATUSES_ARG = _strings(SALES_STATUSES)
+
+CUSTOMER_FIELDS = """
+fragment CustomerFields on Customer {
+  id
+  name01
+  name02
+  kana01
+  kana02
+  company_name
+  postal_code
+  addr01
+  addr02
+  email
+  phone_number
+  birth
+  first_buy_date
+  last_buy_date
+  buy_times
+  buy_total
+  point
+  create_date
+  update_date
+  Status { id name }
+  Sex { id name }
+  Job { id name }
+  Pref { id name }
+}
+"""
+
+ORDER_FIELDS = """
+fragment OrderFields on Order {
+  id
+  order_no
+  name01
+  name02
+  kana01
+  kana02
+  company_name
+  email
+  phone_number
+  postal_code
+  addr01
+  addr02
+  subtotal
+  discount
+  delivery_fee_total
+  charge
+  tax
+  total
+  payment_total
+  payment_method
+  currency_code
+  create_date
+  update_date
+  order_date
+  payment_date
+  add_point
+  use_point
+  Customer { id }
+  Pref { id name }
+  OrderStatus { id name }
+  OrderItems {
+    id
+    product_name
+    product_code
+    class_category_name1
+    class_category_name2
+    price
+    quantity
+    tax
+    tax_rate
+    OrderItemType { id name }
+    Product { id }
+    ProductClass { id code }
+  }
+  Shippings { id shipping_date }
+}
+"""
+
+CUSTOMERS = (
+    f"""
+query Customers($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
+  customers(
+    page: $page
+    limit: $limit
+    customer_status: {CUSTOMER_STATUSES_ARG}
+    update_datetime_start: $start
+    update_datetime_end: $end
+  ) {{
+    totalCount
+    pageInfo {{ hasNextPage hasPreviousPage }}
+    nodes {{ ...CustomerFields }}
+  }}
+}}
+"""
+    + CUSTOMER_FIELDS
+)
+
+ORDERS = (
+    f"""
+query Orders($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
+  orders(
+    page: $page
+    limit: $limit
+    status: {ORDER_STATUSES_ARG}
+    update_datetime_start: $start
+    update_datetime_end: $end
+  ) {{
+    totalCount
+    pageInfo {{ hasNextPage hasPreviousPage }}
+    nodes {{ ...OrderFields }}
+  }}
+}}
+"""
+    + ORDER_FIELDS
+)
+
+CUSTOMER_IDS = f"""
+query CustomerIds($page: Int!, $limit: Int!, $end: DateTime) {{
+  customers(
+    page: $page
+    limit: $limit
+    customer_status: {CUSTOMER_STATUSES_ARG}
+    update_datetime_end: $end
+  ) {{
+    totalCount
+    nodes {{ id update_date }}
+  }}
+}}
+"""
+
+ORDER_IDS = f"""
+query OrderIds($page: Int!, $limit: Int!, $end: DateTime) {{
+  orders(page: $page, limit: $limit, status: {ORDER_STATUSES_ARG}, update_datetime_end: $end) {{
+    totalCount
+    nodes {{ id update_date }}
+  }}
+}}
+"""
+
+CUSTOMER = (
+    """
+query Customer($id: ID!) {
+  customer(id: $id) { ...CustomerFields }
+}
+"""
+    + CUSTOMER_FIELDS
+)
+
+ORDER = (
+    """
+query Order($id: ID!) {
+  order(id: $id) { ...OrderFields }
+}
+"""
+    + ORDER_FIELDS
+)
+
+OPERATIONS = {
+    "Customers": CUSTOMERS,
+    "Orders": ORDERS,
+    "CustomerIds": CUSTOMER_IDS,
+    "OrderIds": ORDER_IDS,
+    "Customer": CUSTOMER,
+    "Order": ORDER,
+}
+"""The documents sent as requests, by operation name."""
+
+LISTS = {
+    "Customers": "customers",
+    "Orders": "orders",
+    "CustomerIds": "customers",
+    "OrderIds": "orders",
+}
+"""The root field each list operation reads."""

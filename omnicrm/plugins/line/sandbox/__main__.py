@@ -1,0 +1,3 @@
+from omnicrm.plugins.line.sandbox import main
+
+main()

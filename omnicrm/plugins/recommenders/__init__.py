@@ -1,0 +1,1 @@
+"""The built-in recommenders: bought together, re-order timing, popular in the segment."""

@@ -1,0 +1,77 @@
+"""`omnicrm campaigns`: create (refused with the reason), preview, send, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from omnicrm.cli import cli
+from omnicrm.core.store import Store
+from tests.conftest import install_plugin
+from tests.engage.conftest import build, person
+from tests.support.filedrop_plugin import arrived
+
+
+@pytest.fixture
+def config(
+    store_url: str, plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))  # the links' secret
+    install_plugin(plugin_dir, "filedrop", "tests.support.filedrop_plugin")
+    store = Store.open(store_url)
+    build(store, [person(1), person(2), person(3, consent=None)])
+    store.close()
+    (tmp_path / "winter.txt").write_text(
+        "Subject: {{ name }}へ冬のご案内\n\n{{ name }}、ポイント残高は{{ points }}点です。\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "bad.txt").write_text("Subject: x\n\n{{ coupon_code }}\n", encoding="utf-8")
+    path = tmp_path / "omnicrm.toml"
+    path.write_text(
+        f'[store]\nurl = "{store_url}"\n\n'
+        "[messaging.dispatchers.email]\n"
+        f'dispatcher = "filedrop"\nsettings = {{ path = "{tmp_path / "drop.jsonl"}" }}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["--config", str(config), "campaigns", *args, "--shop", "default"],
+        catch_exceptions=False,
+    )
+
+
+def create(config: Path, name: str, segment: str, template: str) -> Result:
+    folder = config.parent
+    return run(config, "create", name, "--segment", segment, "--template", str(folder / template))
+
+
+def test_create_preview_send_and_report(config: Path) -> None:
+    folder = config.parent
+    bad = create(config, "x", "number_of_orders >= 1", "bad.txt")
+    assert bad.exit_code == 2 and "unknown field(s) coupon_code" in bad.output
+    refused = create(config, "x", "number_of_orders >>", "winter.txt")
+    assert refused.exit_code == 2 and "segment" in refused.output
+    made = create(config, "winter", "number_of_orders >= 1", "winter.txt")
+    assert made.exit_code == 0, made.output
+    shown = run(config, "preview", "winter", "--profile", "1")
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "山田 花子1 様へ冬のご案内" in shown.output and "ポイント残高は30点" in shown.output
+    )  # the ledger: 1% of a 3,000 yen order
+    sent = run(config, "send", "winter")
+    assert sent.exit_code == 0, sent.output
+    assert "sent 2" in sent.output and "no_consent" in sent.output
+    assert sorted(m["to"] for m in arrived(folder / "drop.jsonl")) == [
+        "p1@example.jp",
+        "p2@example.jp",
+    ]
+    report = run(config, "report", "winter")
+    assert report.exit_code == 0, report.output
+    assert "sent" in report.output and "no_consent" in report.output
+    assert run(config, "cancel", "winter").exit_code == 2  # done: nothing to cancel
