@@ -58,7 +58,7 @@ from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.products import ProductSettings
 from omnicrm.crm.settings import CrmSection
-from omnicrm.engage.settings import MessagingSettings
+from omnicrm.engage.settings import MessagingSettings, RecommendSection
 from omnicrm.errors import ConfigError
 
 __all__ = [
@@ -207,6 +207,7 @@ class _File(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     crm: CrmSection = Field(default_factory=CrmSection)
+    recommend: RecommendSection = Field(default_factory=RecommendSection)
     web: WebSection = Field(default_factory=WebSection)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     points: PointsSettings = Field(default_factory=PointsSettings)
@@ -227,6 +228,7 @@ class Config:
     invalid: dict[str, ConfigError] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # e.g. a secret written in the file: 'file:line [key]: ...'
     crm: CrmSection = field(default_factory=CrmSection)
+    recommend: RecommendSection = field(default_factory=RecommendSection)
     web: WebSection = field(default_factory=WebSection)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
@@ -388,6 +390,7 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         invalid=invalid,
         warnings=tuple(warnings),
         crm=parsed.crm,
+        recommend=parsed.recommend,
         web=parsed.web,
         identity=parsed.identity,
         points=parsed.points,

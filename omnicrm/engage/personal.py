@@ -5,7 +5,8 @@ went to, unlinks their LINE user ids and deletes the consent statements made thr
 omnicrm on their records: with
 no statement left there is no opt-in, so nothing more is sent to what remains of them,
 and the shop's suppression list (an address, not a person) still keeps an unsubscribed
-address from being mailed again. The outbox rows themselves stay, without the address,
+address from being mailed again. What the recommendation write-back recorded of their
+platform record goes too. The outbox rows themselves stay, without the address,
 so a campaign's counts do not change after the fact. Registered with the store on import
 (:mod:`omnicrm.core.store.personal`), after the CRM's holder, whose profile links it reads.
 """
@@ -21,7 +22,7 @@ from omnicrm.core import links
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.schema import address_links, connection_shops, consent_records
 from omnicrm.crm.schema import profile_members
-from omnicrm.engage.schema import campaigns, message_events, outbox
+from omnicrm.engage.schema import campaigns, message_events, outbox, writeback_state
 
 
 def _shop_of(conn: Connection, connection: str) -> str | None:
@@ -62,6 +63,15 @@ class EngagePersonalData:
             )
         for chunk in chunks(sorted(set(record_ids))):
             links.unlink_records(conn, shop=shop, connection=connection, record_ids=chunk)
+            # What the write-back stored on them: the next one finds nothing to compare.
+            conn.execute(
+                delete(writeback_state).where(
+                    writeback_state.c.shop == shop,
+                    writeback_state.c.connection == connection,
+                    writeback_state.c.owner == "customer",
+                    writeback_state.c.owner_id.in_(chunk),
+                )
+            )
             conn.execute(
                 delete(consent_records).where(
                     consent_records.c.shop == shop,

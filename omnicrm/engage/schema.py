@@ -1,5 +1,6 @@
 """Tables of the engagement layer, declared on the store's metadata: campaigns, the
-outbox every message goes through, and what became of the messages (opens, clicks).
+outbox every message goes through, what became of the messages (opens, clicks), coupon
+codes and the recommendation write-back.
 
 All belong to one shop and lead their keys and indexes with it.
 """
@@ -91,4 +92,47 @@ message_events = Table(
     Column("count", Integer, nullable=False),
     PrimaryKeyConstraint("shop", "outbox_id", "kind"),
     Index(None, "shop", "campaign_id", "kind"),
+)
+
+# A campaign's coupon: the discount every code gives (a CouponSpec as JSON), the
+# connection whose platform creates the codes (NULL: none does, the codes live in
+# omnicrm only), and the platform's id of the discount once it exists.
+campaign_coupons = Table(
+    "campaign_coupons",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("campaign_id", Integer, primary_key=True, autoincrement=False),
+    Column("spec", Json, nullable=False),
+    Column("connection", String(100)),
+    Column("discount_id", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# One unique code per recipient of a campaign, issued when it is planned; unique in the
+# shop (a code names one person's coupon). ``published_at``: when the platform accepted
+# it (NULL: not yet, or no platform creates the shop's codes).
+coupon_codes = Table(
+    "coupon_codes",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("campaign_id", Integer, nullable=False),
+    Column("profile_id", Integer, nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime()),
+    UniqueConstraint("shop", "campaign_id", "profile_id"),
+    Index(None, "shop", "campaign_id", "published_at"),
+)
+
+# What the last recommendation write-back stored on each customer and product of a
+# connection (a digest of the items): only what changed is written again.
+writeback_state = Table(
+    "writeback_state",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("connection", String(100), primary_key=True),
+    Column("owner", String(16), primary_key=True),  # customer, product
+    Column("owner_id", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
 )
