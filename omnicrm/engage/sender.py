@@ -33,6 +33,9 @@ its List-Unsubscribe link and mailto), and the HTML body of a tracked email camp
 (:func:`~omnicrm.engage.campaigns.tracks`) has its links rewritten and the open pixel
 added (:func:`~omnicrm.engage.tracking.instrument`).
 
+A coupon campaign's codes are created on its platform (:func:`omnicrm.engage.coupons.publish`)
+before its first row is claimed; while any is missing there nothing is sent.
+
 :meth:`Sender.recover` settles a dead sender's rows at start, for rows of senders that
 are no longer alive (on PostgreSQL each live sender holds an advisory lock named after
 it; on SQLite the shop's lock means no other sender runs).
@@ -249,8 +252,11 @@ class Sender:
                     self.host, self.settings, campaign.medium, shop=self.shop
                 )
                 self._tracks(campaign)  # refused before anything is sent
-                self._set_status(conn, campaign, "sending")
+            # Before the status moves: a campaign whose codes cannot be created stays
+            # as it was, with nothing sent.
             self._publish_coupons(campaign)
+            with self.store.engine.begin() as conn:
+                self._set_status(conn, campaign, "sending")
             self.recover(campaign)
             # One group is dispatched (on a thread of its own) while the next is checked,
             # rendered and handed over, so the database's and the renderer's time

@@ -275,7 +275,11 @@ class ShopifySandbox(Emulator):
         the order lists the code in ``discountCodes``."""
         order = self.create_order(customer)
         subtotal = int(float(order["subtotalPriceSet"]["shopMoney"]["amount"]))
-        held = self.writes.redeem(code, subtotal, order["createdAt"])
+        try:
+            held = self.writes.redeem(code, subtotal, order["createdAt"])
+        except ValueError:
+            self.delete_order(order["id"])  # the checkout never completed
+            raise
         return self.update_order(order["id"], discountCodes=[held])
 
     def metafield(self, owner: str, namespace: str, key: str) -> dict[str, Any] | None:
