@@ -296,7 +296,7 @@ def codes_for(
                     k.campaign_id == campaign_id,
                     k.profile_id.in_(wanted[start : start + 5000]),
                 )
-            ).tuples()
+            ).all()
         )
     return found
 

@@ -114,7 +114,7 @@ def test_codes_created_on_shopify_before_sending_and_redeemed(
                 select(coupon_codes.c.profile_id, coupon_codes.c.code).where(
                     coupon_codes.c.campaign_id == campaign.id
                 )
-            ).tuples()
+            ).all()
         )
     assert len(issued) == 5 and len(set(issued.values())) == 5
     assert all(CODE.match(c) for c in issued.values())

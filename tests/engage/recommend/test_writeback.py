@@ -17,7 +17,9 @@ from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine
 from omnicrm.crm.refresh import CrmSettings, refresh
-from omnicrm.engage.recommend.writeback import write_back, writing_connections
+from omnicrm.core.writeback import Owner
+from omnicrm.engage.recommend import shop_catalogue, shop_history
+from omnicrm.engage.recommend.writeback import targets, write_back, writing_connections
 from omnicrm.engage.schema import writeback_state
 from omnicrm.plugins.recommenders import plugin as recommenders
 from omnicrm.plugins.shopify import plugin as shopify
@@ -60,18 +62,33 @@ def test_recommendations_land_in_metafields_and_only_changes_are_rewritten(
     )
     assert writing_connections(host, [platform], shop=SHOP) == [platform]
     synced(store, host, platform)
-    # A product deleted on Shopify since the sync: its write is refused, the rest lands.
-    # The best seller: it has an "also bought" list to write.
-    sold = Counter(line.product_id for order in store.orders("tokyo-tea") for line in order.lines)
-    active = {p.id for p in store.products("tokyo-tea") if p.status.value == "active"}
-    gone = max(active, key=lambda product: (sold[product], product))
+    # A product deleted on Shopify since the sync: one with an "also bought" list of its
+    # own, named in as few others' as can be. Its write is refused, and those naming it.
+    with store.engine.connect() as conn:
+        planned = targets(
+            conn,
+            host,
+            shop_history(store.engine, SHOP),
+            shop_catalogue(conn, SHOP),
+            shop=SHOP,
+            connection="tokyo-tea",
+            limit=5,
+        )
+    lists = {t.owner_id: t.items for t in planned if t.owner is Owner.PRODUCT and t.items}
+    assert len(lists) > 5
+    named = Counter(i.product_id for items in lists.values() for i in items)
+    gone = min(lists, key=lambda product: (named[product], product))
     shop.delete_product(gone)
+    naming = {p for p, items in lists.items() if gone in {i.product_id for i in items}}
     now = dt.datetime.now(dt.UTC)
 
     first = write_back(store, host, platform, limit=5, now=now)
-    assert set(first.refused) == {gone}
+    assert set(first.refused) == {gone} | naming
+    assert "Owner does not exist" in first.refused[gone]
+    assert all(gone in first.refused[p] for p in naming)
     written = first.written["customer"] + first.written["product"]
-    assert first.written["customer"] > 30 and first.written["product"] > 5
+    assert first.written["customer"] > 30
+    assert first.written["product"] == len(lists) - 1 - len(naming)
     assert shop.stats.operations["MetafieldsSet"] >= math.ceil(written / 25)
 
     with store.engine.connect() as conn:
@@ -93,7 +110,8 @@ def test_recommendations_land_in_metafields_and_only_changes_are_rewritten(
     calls = shop.stats.operations["MetafieldsSet"]
     second = write_back(store, host, platform, limit=5, now=now)
     assert second.written == {"customer": 0, "product": 0}
-    assert set(second.refused) == {gone}
+    assert second.refused == first.refused
+    # Only the refused ones went again: one call, which Shopify refused whole.
     assert shop.stats.operations["MetafieldsSet"] == calls + 1
 
     # A customer buys more: their recommendations (and some products') change.

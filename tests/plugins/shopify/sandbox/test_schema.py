@@ -159,7 +159,9 @@ class Shape:
             elif isinstance(s, FragmentSpreadNode):
                 out.extend(self._fields(type_, self.fragments[s.name.value].selection_set))
             elif isinstance(s, InlineFragmentNode):
-                out.extend(self._fields(type_, s.selection_set))
+                on = s.type_condition.name.value if s.type_condition else type_.name
+                if on == type_.name or on in {i.name for i in type_.interfaces}:
+                    out.extend(self._fields(type_, s.selection_set))
         return out
 
     def _object(
@@ -202,8 +204,15 @@ class Shape:
             self._scalar(type_.name, value, path)
             return
         if isinstance(type_, GraphQLInterfaceType | GraphQLUnionType):
-            self.problems.append(f"{path}: abstract types are not expected here")
-            return
+            # An abstract type is checked as the object type its __typename names.
+            name = value.get("__typename") if isinstance(value, dict) else None
+            concrete = self.schema.get_type(name) if isinstance(name, str) else None
+            if not isinstance(concrete, GraphQLObjectType) or not self.schema.is_sub_type(
+                type_, concrete
+            ):
+                self.problems.append(f"{path}: {name!r} is not a {type_.name}")
+                return
+            type_ = concrete
         assert isinstance(type_, GraphQLObjectType) and f.selection_set is not None
         self._object(type_, f.selection_set, value, path)
 
