@@ -119,11 +119,11 @@ class ShopifyCoupons:
                 batch = rest[start : start + CODES_PER_CALL]
                 failed = self._add_codes(ctx, client, discount_id, batch)
                 for code in batch:
-                    why = failed.get(code)
-                    if why is None or self._holds(client, discount_id, code):
+                    reason = failed.get(code)
+                    if reason is None or self._holds(client, discount_id, code):
                         created.append(code)
                     else:
-                        refused[code] = why
+                        refused[code] = reason
         ctx.logger.info(
             "shopify: discount %s holds %d new code(s); %d refused",
             discount_id,

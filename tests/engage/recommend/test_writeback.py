@@ -16,8 +16,8 @@ from omnicrm.core.channels import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import RetryPolicy, SyncEngine
-from omnicrm.crm.refresh import CrmSettings, refresh
 from omnicrm.core.writeback import Owner
+from omnicrm.crm.refresh import CrmSettings, refresh
 from omnicrm.engage.recommend import shop_catalogue, shop_history
 from omnicrm.engage.recommend.writeback import targets, write_back, writing_connections
 from omnicrm.engage.schema import writeback_state

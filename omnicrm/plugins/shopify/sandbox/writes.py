@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -196,7 +196,7 @@ class Writes:
             return {"codeDiscountNode": discount.node(), "userErrors": []}
 
     def add_codes(
-        self, discount_id: str, codes: list[Mapping[str, Any]], *, later: Callable[..., Any]
+        self, discount_id: str, codes: Sequence[Mapping[str, Any]], *, later: Callable[..., Any]
     ) -> dict[str, Any]:
         """``discountRedeemCodeBulkAdd``'s payload; ``later(seconds, fn)`` runs the import."""
         with self.lock:
@@ -281,7 +281,7 @@ class Writes:
     # -- metafields --------------------------------------------------------------------
 
     def set_metafields(
-        self, inputs: list[Mapping[str, Any]], exists: Callable[[str], bool]
+        self, inputs: Sequence[Mapping[str, Any]], exists: Callable[[str], bool]
     ) -> dict[str, Any]:
         """``metafieldsSet``'s payload; ``exists(gid)`` says whether an owner or a
         referenced product exists."""
