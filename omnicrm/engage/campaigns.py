@@ -223,9 +223,7 @@ def create(
             check_template(v.subject, what=f"variant {v.name} subject", coupon=has_coupon)
         check_template(v.body, what=f"variant {v.name} body", coupon=has_coupon)
         if v.html is not None:
-            check_template(
-                v.html, what=f"variant {v.name} HTML body", html=True, coupon=has_coupon
-            )
+            check_template(v.html, what=f"variant {v.name} HTML body", html=True, coupon=has_coupon)
     if tracking and medium != Medium.EMAIL:
         raise CampaignError("tracking opens and clicks is for email (its HTML body) only")
     if attribution_days is not None and not 1 <= attribution_days <= 90:
