@@ -51,6 +51,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from omnicrm.app.runtime import Runtime
+from omnicrm.app.web import storefront
 from omnicrm.app.web.tracking import routes as tracking_routes
 from omnicrm.core import consent, links
 from omnicrm.core.channels import Connection, Stream
@@ -911,6 +912,7 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
             Route("/webhooks/{channel}", receive, methods=["POST"]),
             Route("/webhooks/{channel}/{token}", receive, methods=["POST"]),
             *tracking_routes(runtime),
+            *storefront.routes(runtime),
         ],
         lifespan=lifespan,
     )

@@ -68,7 +68,7 @@ from omnicrm.core.writeback import CouponSpec
 from omnicrm.crm.schema import profile_members, profiles
 from omnicrm.crm.segments import SegmentError, compile_expression
 from omnicrm.crm.segments.counts import resolve
-from omnicrm.engage import coupons
+from omnicrm.engage import coupons, split
 from omnicrm.engage.permission import COUNTED
 from omnicrm.engage.schema import campaigns, outbox
 from omnicrm.engage.settings import MessagingSettings
@@ -308,7 +308,7 @@ def list_campaigns(conn: Connection, *, shop: str) -> list[Campaign]:
 # keyed by the campaign followed by x**5, a bijection modulo this prime that mixes
 # neighbouring ids apart; two rounds split consecutive ids and different campaigns
 # independently (within a tenth of a per cent over a million ids).
-_PRIME = 2**31 - 1
+_PRIME = split.SPAN
 
 
 def _keys(campaign_id: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -333,15 +333,13 @@ def _unit(campaign_id: int, profile_id: int) -> int:
 
 def _edges(campaign: Campaign) -> list[tuple[int, str]]:
     """(upper bound of the hash, group) for the hold-out group then each variant."""
-    holdout = int(campaign.holdout * _PRIME)
-    edges = [(holdout, HOLDOUT)]
-    total = sum(v.weight for v in campaign.variants)
-    share = 0.0
-    for v in campaign.variants[:-1]:
-        share += v.weight / total
-        edges.append((holdout + int((_PRIME - holdout) * share), v.name))
-    edges.append((_PRIME, campaign.variants[-1].name))
-    return edges
+    bounds = split.edges(
+        [(v.name, v.weight) for v in campaign.variants],
+        holdout=campaign.holdout,
+        holdout_name=HOLDOUT,
+    )
+    # The hold-out group keeps its (empty) share when there is none: planning names it.
+    return bounds if campaign.holdout > 0 else [(0, HOLDOUT), *bounds]
 
 
 def assign(campaign: Campaign, profile_id: int) -> str:
