@@ -387,7 +387,7 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         raise ConfigError(
             "with several shops, each writes its offers under [shops.ID.offers.NAME]",
             file=path,
-            line=locate(("offers",)),
+            line=locate(("offers", next(iter(parsed.offers)))),
             key="offers",
         )
 
@@ -488,7 +488,7 @@ def _check_storefronts(config: Config, path: Path, locate: _Locator) -> None:
         front = shop.storefront
         for key in ("customer_connection", "shopify_connection"):
             named = getattr(front, key)
-            if named is None:
+            if named is None or named in config.invalid:  # its own error says why
                 continue
             at = (*prefix, "storefront", key)
             connection = config.connections.get(named)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicrm.core.store.schema import customers, orders
 from omnicrm.crm.schema import profile_members, profiles
@@ -57,25 +58,23 @@ class Customer:
 
 
 def touch(conn: Connection, shop: str, visitor: str, *, now: dt.datetime, new_visit: bool) -> None:
-    """Note that ``visitor`` is here: first seen, or seen again (one more visit if the
-    script says a visit begins)."""
-    v = onsite_visitors.c
-    done = conn.execute(
-        update(onsite_visitors)
-        .where(v.shop == shop, v.id == visitor)
-        .values(last_seen_at=now, visits=v.visits + (1 if new_visit else 0))
-    ).rowcount
-    if not done:
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(onsite_visitors).values(
-                        shop=shop, id=visitor, visits=1, first_seen_at=now, last_seen_at=now
-                    )
-                )
-        except IntegrityError:  # a second request of the same new visitor got there first
-            return touch(conn, shop, visitor, now=now, new_visit=new_visit)
-    if new_visit or not done:
+    """Note that ``visitor`` is here: first seen (its first visit), or seen again (one
+    more visit if the script says a visit begins)."""
+    insert_of = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = insert_of(onsite_visitors).values(
+        shop=shop, id=visitor, visits=1, first_seen_at=now, last_seen_at=now
+    )
+    # One statement: two first requests of a new visitor at once cannot collide.
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[onsite_visitors.c.shop, onsite_visitors.c.id],
+            set_={
+                "last_seen_at": upsert.excluded.last_seen_at,
+                "visits": onsite_visitors.c.visits + (1 if new_visit else 0),
+            },
+        )
+    )
+    if new_visit:
         conn.execute(insert(onsite_events).values(shop=shop, visitor=visitor, kind="visit", at=now))
 
 
