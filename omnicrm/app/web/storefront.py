@@ -193,6 +193,8 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
 
         def make() -> list[dict[str, Any]]:
             catalogue = catalogue_of(shop)
+            if catalogue is None:  # nothing says what can be bought: offer nothing
+                return []
             history = shop_history(runtime.store.engine, shop.id)
             try:
                 if product is not None:
@@ -213,7 +215,6 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             except Exception:  # a recommender's bug: the page still gets its offers
                 log.exception("storefront recommendations of shop %s failed", shop.id)
                 return []
-            listed = catalogue or {}
             return [
                 {
                     "product": item.product_id,
@@ -221,14 +222,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                     "price": None if item.price is None else str(item.price),
                     "currency": item.currency,
                     "url": item.url,
-                    "image": listed[item.product_id].image_url
-                    if item.product_id in listed
+                    "image": catalogue[item.product_id].image_url
+                    if item.product_id in catalogue
                     else None,
                     "reason": item.reason,
                 }
                 for item in found
-                # Without a catalogue nothing says what can be bought: offer only what can.
-                if catalogue is not None
             ]
 
         who = f"p{profile_id}" if profile_id is not None else ""
