@@ -18,6 +18,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -61,31 +62,34 @@ class OfferResult:
     variants: list[VariantResult]
 
 
+def _by_person(conn: Connection, shop: str, offer: str, kind: str) -> Any:
+    """Per visitor and variant: how many ``kind`` events, the first one's time, and the
+    profile the visitor signed in as (None: anonymous)."""
+    e, v, pm = onsite_events.c, onsite_visitors.c, profile_members.c
+    signed_in = and_(pm.shop == v.shop, pm.connection == v.connection, pm.record_id == v.record_id)
+    return conn.execute(
+        select(e.visitor, e.variant, func.count(), func.min(e.at), pm.profile_id)
+        .select_from(
+            onsite_events.join(
+                onsite_visitors, and_(v.shop == e.shop, v.id == e.visitor)
+            ).outerjoin(profile_members, signed_in)
+        )
+        .where(e.shop == shop, e.offer == offer, e.kind == kind)
+        .group_by(e.visitor, e.variant, pm.profile_id)
+    )
+
+
+def _key(visitor: str, profile: int | None) -> str:
+    return f"p{profile}" if profile is not None else f"v{visitor}"
+
+
 def _people(
     conn: Connection, shop: str, offer: str
 ) -> dict[str, tuple[str, dt.datetime, int | None]]:
     """Person key -> (variant, first impression, profile id) for ``offer``."""
-    e, v, pm = onsite_events.c, onsite_visitors.c, profile_members.c
-    rows = conn.execute(
-        select(e.visitor, e.variant, func.min(e.at).label("first"), pm.profile_id)
-        .select_from(
-            onsite_events.join(
-                onsite_visitors, and_(v.shop == e.shop, v.id == e.visitor)
-            ).outerjoin(
-                profile_members,
-                and_(
-                    pm.shop == v.shop,
-                    pm.connection == v.connection,
-                    pm.record_id == v.record_id,
-                ),
-            )
-        )
-        .where(e.shop == shop, e.offer == offer, e.kind == "impression")
-        .group_by(e.visitor, e.variant, pm.profile_id)
-    )
     found: dict[str, tuple[str, dt.datetime, int | None]] = {}
-    for visitor, variant, first, profile in rows:
-        key = f"p{profile}" if profile is not None else f"v{visitor}"
+    for visitor, variant, _n, first, profile in _by_person(conn, shop, offer, "impression"):
+        key = _key(visitor, profile)
         if key not in found or first < found[key][1]:
             found[key] = (variant, first, profile)
     return found
@@ -93,29 +97,11 @@ def _people(
 
 def _clickers(conn: Connection, shop: str, offer: str) -> tuple[dict[str, int], set[str]]:
     """Clicks per variant, and the person keys of who clicked."""
-    e, v, pm = onsite_events.c, onsite_visitors.c, profile_members.c
-    rows = conn.execute(
-        select(e.visitor, e.variant, func.count(), pm.profile_id)
-        .select_from(
-            onsite_events.join(
-                onsite_visitors, and_(v.shop == e.shop, v.id == e.visitor)
-            ).outerjoin(
-                profile_members,
-                and_(
-                    pm.shop == v.shop,
-                    pm.connection == v.connection,
-                    pm.record_id == v.record_id,
-                ),
-            )
-        )
-        .where(e.shop == shop, e.offer == offer, e.kind == "click")
-        .group_by(e.visitor, e.variant, pm.profile_id)
-    )
     clicks: dict[str, int] = {}
     who: set[str] = set()
-    for visitor, variant, n, profile in rows:
+    for visitor, variant, n, _first, profile in _by_person(conn, shop, offer, "click"):
         clicks[variant] = clicks.get(variant, 0) + int(n)
-        who.add(f"p{profile}" if profile is not None else f"v{visitor}")
+        who.add(_key(visitor, profile))
     return clicks, who
 
 

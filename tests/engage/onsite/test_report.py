@@ -4,7 +4,6 @@ window after the first impression, revenue, and the differences from the control
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -16,18 +15,10 @@ from omnicrm.engage.onsite import visitors
 from omnicrm.engage.onsite.report import offer_report
 from omnicrm.engage.onsite.visitors import Event
 from omnicrm.engage.stats import rate_difference
-from tests.support.storefront import SHOP, customer, make_runtime, order, popup, seed
+from tests.engage.onsite.conftest import NOW
+from tests.support.storefront import SHOP, customer, order, popup
 
-NOW = dt.datetime(2026, 12, 10, 3, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture
-def runtime(store_url: str) -> Iterator[Runtime]:
-    made = make_runtime(store_url, offers={"second": popup()}, domains=[])
-    seed(made.store, NOW)
-    yield made
-    made.close()
 
 
 def see(runtime: Runtime, visitor: str, variant: str, at: dt.datetime, *more: Event) -> None:

@@ -4,7 +4,6 @@ joining the customer who signs in, what the rules read, and a redaction taking i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,19 +13,11 @@ from omnicrm.app.runtime import Runtime
 from omnicrm.engage.onsite import visitors
 from omnicrm.engage.onsite.visitors import BadEvent, Customer, Event
 from omnicrm.engage.schema import onsite_events, onsite_visitors
-from tests.support.storefront import SHOP, make_runtime, popup, seed
+from tests.engage.onsite.conftest import NOW
+from tests.support.storefront import SHOP, popup
 
-NOW = dt.datetime(2026, 12, 10, 3, 0, tzinfo=dt.UTC)  # noon in Tokyo
 TOKYO = ZoneInfo("Asia/Tokyo")
 V1, V2, V3 = "visitor-aaaaaaaaaaaa", "visitor-bbbbbbbbbbbb", "visitor-cccccccccccc"
-
-
-@pytest.fixture
-def runtime(store_url: str) -> Iterator[Runtime]:
-    made = make_runtime(store_url, offers={"second": popup()}, domains=[])
-    seed(made.store, NOW)
-    yield made
-    made.close()
 
 
 def customer(runtime: Runtime, record: str) -> Customer:
