@@ -17,9 +17,10 @@ from omnicrm.engage.onsite.tokens import (
 )
 
 STAMP = 1317327555
-# Shopify's documented forwarded query (secret 'hush'), with its repeated 'extra'.
+# Shopify's documented forwarded query (secret 'hush', the shop 'shop-name'), with its
+# repeated 'extra'.
 QUERY = (
-    "extra=1&extra=2&shop=some-shop.myshopify.com&logged_in_customer_id=1"
+    "extra=1&extra=2&shop=shop-name.myshopify.com&logged_in_customer_id=1"
     f"&path_prefix=%2Fapps%2Fawesome_reviews&timestamp={STAMP}"
 )
 
@@ -29,11 +30,17 @@ def signed(query: str, secret: str = "hush") -> list[tuple[str, str]]:
     return [*params, ("signature", app_proxy_signature(params, secret))]
 
 
+def test_the_signature_is_shopifys_own_example() -> None:
+    # shopify.dev, "Authenticate app proxies": the forwarded request's signature.
+    documented = "4c68c8624d737112c91818c11017d24d334b524cb5c2b8ba08daa056f7395ddb"
+    assert app_proxy_signature(urllib.parse.parse_qsl(QUERY), "hush") == documented
+
+
 def test_the_signature_is_over_the_sorted_pairs_without_separators() -> None:
     # Written out by hand from Shopify's rule, independent of the code under test.
     message = (
         "extra=1,2logged_in_customer_id=1path_prefix=/apps/awesome_reviews"
-        f"shop=some-shop.myshopify.comtimestamp={STAMP}"
+        f"shop=shop-name.myshopify.comtimestamp={STAMP}"
     )
     expected = hmac.new(b"hush", message.encode(), hashlib.sha256).hexdigest()
     assert app_proxy_signature(urllib.parse.parse_qsl(QUERY), "hush") == expected
@@ -41,7 +48,7 @@ def test_the_signature_is_over_the_sorted_pairs_without_separators() -> None:
 
 def test_a_signed_query_names_its_shop_and_customer() -> None:
     found = verify_app_proxy(signed(QUERY), "hush", now=STAMP + 5)
-    assert (found.shop_domain, found.customer_id) == ("some-shop.myshopify.com", "1")
+    assert (found.shop_domain, found.customer_id) == ("shop-name.myshopify.com", "1")
     anonymous = QUERY.replace("logged_in_customer_id=1", "logged_in_customer_id=")
     assert verify_app_proxy(signed(anonymous), "hush", now=STAMP).customer_id is None
 
