@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -210,7 +211,7 @@ def offer_report(
 
 def _moments(values: Sequence[float]) -> tuple[int, float, float]:
     n = len(values)
-    mean = statistics.fmean(values) if n else 0.0
+    mean = statistics.fmean(values) if n else math.nan
     variance = statistics.variance(values) if n >= 2 else 0.0
     return n, mean, variance
 
