@@ -27,6 +27,8 @@ def _difference(found: Difference | None, *, money: bool = False) -> str:
     """'+1.2pt [-0.4, +2.8]' (rates in points) or '+120 [-30, +270]' (money)."""
     if found is None:
         return "control"
+    if math.isnan(found.value):  # a group nobody is in yet
+        return "-"
     scale, unit, digits = (1.0, "", 0) if money else (100.0, "pt", 1)
     value = f"{found.value * scale:+.{digits}f}{unit}"
     if math.isnan(found.low):
