@@ -106,14 +106,11 @@ def report(
                 Col("people", justify="right", keep=True),
                 Col("clicks", justify="right", keep=True),
                 Col("CTR", justify="right", keep=True),
-                Col("CTR vs control", 1),
-                Col("conv.", justify="right", keep=True),
+                Col("conversions", justify="right", keep=True),
                 Col("CVR", justify="right", keep=True),
-                Col("CVR vs control", 1),
                 Col("revenue", justify="right", keep=True),
-                Col("revenue/person vs control", 2),
             ],
-            title=f"{found.offer} (conversions within {window} days; control {found.control})",
+            title=f"{found.offer} (conversions within {window} days)",
         )
         for v in found.variants:
             table.add_row(
@@ -122,11 +119,18 @@ def report(
                 f"{v.people:,}",
                 f"{v.clicks:,}",
                 _percent(v.ctr),
-                _difference(v.ctr_difference),
                 f"{v.conversions:,}",
                 _percent(v.cvr),
-                _difference(v.cvr_difference),
                 f"{v.revenue:,.0f}",
-                _difference(v.revenue_difference, money=True),
             )
         console.print(table)
+        # The differences on lines of their own: intervals do not fit a table's column.
+        for v in found.variants:
+            if v.ctr_difference is None:
+                continue
+            console.print(
+                f"  {escape(v.variant)} vs {escape(found.control)} (95% interval; * leaves out 0):"
+                f" CTR {_difference(v.ctr_difference)}, CVR {_difference(v.cvr_difference)},"
+                f" revenue/person {_difference(v.revenue_difference, money=True)}",
+                highlight=False,
+            )
