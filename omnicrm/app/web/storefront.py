@@ -219,7 +219,8 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 {
                     "product": item.product_id,
                     "name": item.name,
-                    "price": None if item.price is None else str(item.price),
+                    # The same text on every backend: 1500, not 1500.0000.
+                    "price": None if item.price is None else f"{item.price.normalize():f}",
                     "currency": item.currency,
                     "url": item.url,
                     "image": catalogue[item.product_id].image_url

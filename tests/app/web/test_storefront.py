@@ -214,7 +214,7 @@ def test_events_are_recorded_and_bad_ones_refused(site: tuple[str, Runtime]) -> 
         kinds = conn.execute(
             select(onsite_events.c.kind).where(onsite_events.c.visitor == HANAKO)
         ).scalars()
-        assert sorted(kinds) == ["click", "impression", "view", "visit"]
+        assert sorted(kinds) == ["click", "impression", "view"]
         joined = conn.execute(
             select(onsite_visitors.c.record_id).where(onsite_visitors.c.id == HANAKO)
         ).scalar_one()
