@@ -157,13 +157,14 @@ def offer_report(
             f"offer {name} has no variant {chosen!r} (variants: {', '.join(variants)})"
         )
     e = onsite_events.c
-    impressions = dict(
-        conn.execute(
+    impressions: dict[str, int] = {
+        variant: int(n)
+        for variant, n in conn.execute(
             select(e.variant, func.count())
             .where(e.shop == shop, e.offer == name, e.kind == "impression")
             .group_by(e.variant)
-        ).all()
-    )
+        )
+    }
     people = _people(conn, shop, name)
     clicks, clickers = _clickers(conn, shop, name)
     bought = _revenue(
@@ -179,7 +180,7 @@ def offer_report(
         ]
         raw[variant] = VariantResult(
             variant=variant,
-            impressions=int(impressions.get(variant, 0)),
+            impressions=impressions.get(variant, 0),
             people=len(members),
             clicks=clicks.get(variant, 0),
             clickers=sum(1 for key, _ in members if key in clickers),
