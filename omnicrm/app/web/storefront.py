@@ -18,6 +18,7 @@ Answers carry no personal data but the signed-in visitor's first name.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -231,9 +232,39 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 for item in found
             ]
 
-        who = f"p{profile_id}" if profile_id is not None else ""
+        # What goes with a product is the same for everyone: one answer per product.
+        who = f"p{profile_id}" if profile_id is not None and product is None else ""
         rows: list[dict[str, Any]] = cache.get(("rec", shop.id, who, product or ""), make)
         return rows
+
+    def who(
+        caller: Caller, now: dt.datetime, tz: ZoneInfo
+    ) -> tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]:
+        """The signed-in customer, what the rules need of them and their first name;
+        kept CACHE_SECONDS (a purchase or a segment change shows within a minute)."""
+        shop = caller.shop
+        if caller.connection is None:
+            return None, None, None
+        connection = caller.connection
+
+        def load() -> tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]:
+            with runtime.store.engine.connect() as conn:
+                customer = visitors.customer_of(conn, shop.id, connection, caller.record_ids)
+                if customer is None:
+                    return None, None, None
+                facts = visitors.customer_facts(
+                    conn, shop.id, shop.offers, customer, now=now, tz=tz
+                )
+                name = (
+                    visitors.first_name(conn, shop.id, customer.profile_id)
+                    if customer.profile_id is not None
+                    else None
+                )
+            return customer, facts, name
+
+        found: tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]
+        found = cache.get(("who", shop.id, connection, *caller.record_ids), load)
+        return found
 
     def answer_offers(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
         shop, now = caller.shop, now_of()
@@ -243,23 +274,20 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         if (page is not None and len(page) > 2000) or (product is not None and len(product) > 255):
             raise _Refusal(400, "page or product too long")
         tz = ZoneInfo(shop.timezone)
-        with runtime.store.engine.begin() as conn:
-            visitors.touch(
-                conn, shop.id, visitor, now=now, new_visit=params.get("new_visit") == "1"
-            )
-            customer = None
-            if caller.connection is not None:
-                customer = visitors.customer_of(conn, shop.id, caller.connection, caller.record_ids)
-                if customer is not None:
-                    visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
+        new_visit = params.get("new_visit") == "1"
+        customer, facts, name = who(caller, now, tz)
+        # Read first, then write in a short transaction of its own: SQLite has one writer
+        # at a time, and a transaction that wrote first would hold it through the reads.
+        with runtime.store.engine.connect() as conn:
             state = visitors.state(
-                conn, shop.id, visitor, shop.offers, customer=customer, now=now, tz=tz
+                conn, shop.id, visitor, shop.offers, customer=customer, now=now, tz=tz, facts=facts
             )
-            name = (
-                visitors.first_name(conn, shop.id, customer.profile_id)
-                if customer is not None and customer.profile_id is not None
-                else None
-            )
+        if new_visit or not state.known:  # this request begins a visit
+            state = dataclasses.replace(state, visits=state.visits + 1)
+        with runtime.store.engine.begin() as conn:
+            visitors.touch(conn, shop.id, visitor, now=now, new_visit=new_visit)
+            if customer is not None:
+                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
         shown = onsite_offers.choose(shop.offers, visitor, state, page=page, now=now)
         profile_id = customer.profile_id if customer is not None else None
         return {

@@ -30,6 +30,7 @@ class VisitorState:
     in_segment: Mapping[str, bool] = field(default_factory=dict)
     # Offer name -> (impressions today, impressions in total).
     impressions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    known: bool = True  # seen before this request (False: this request is its first visit)
 
 
 @dataclass(frozen=True)

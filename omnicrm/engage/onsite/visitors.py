@@ -144,46 +144,48 @@ def _visitors_of(conn: Connection, shop: str, visitor: str, customer: Customer |
     return sorted({visitor, *found})
 
 
-def state(
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What the rules need of a signed-in customer: whether they bought anything, and
+    which offers' segments hold them (by offer name)."""
+
+    purchased: bool
+    in_segment: Mapping[str, bool]
+
+
+def customer_facts(
     conn: Connection,
     shop: str,
-    visitor: str,
     offers: Mapping[str, OfferSettings],
+    customer: Customer,
     *,
-    customer: Customer | None,
     now: dt.datetime,
     tz: ZoneInfo,
-) -> VisitorState:
-    """What the offers' rules need to know of ``visitor`` (signed in as ``customer``)."""
-    v, e = onsite_visitors.c, onsite_events.c
-    browsers = _visitors_of(conn, shop, visitor, customer)
-    visits = conn.execute(
-        select(func.coalesce(func.sum(v.visits), 0)).where(v.shop == shop, v.id.in_(browsers))
-    ).scalar_one()
+) -> CustomerFacts:
+    """``customer``'s purchases (any channel of their profile) and segments."""
     purchased = False
-    if customer is not None:
-        if customer.profile_id is not None:
-            purchased = bool(
-                conn.execute(
-                    select(profiles.c.number_of_orders).where(
-                        profiles.c.shop == shop, profiles.c.id == customer.profile_id
-                    )
-                ).scalar_one_or_none()
-            )
-        purchased = purchased or (
+    if customer.profile_id is not None:
+        purchased = bool(
             conn.execute(
-                select(orders.c.id)
-                .where(
-                    orders.c.connection == customer.connection,
-                    orders.c.customer_id == customer.record_id,
+                select(profiles.c.number_of_orders).where(
+                    profiles.c.shop == shop, profiles.c.id == customer.profile_id
                 )
-                .limit(1)
-            ).first()
-            is not None
+            ).scalar_one_or_none()
         )
+    purchased = purchased or (
+        conn.execute(
+            select(orders.c.id)
+            .where(
+                orders.c.connection == customer.connection,
+                orders.c.customer_id == customer.record_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
     in_segment: dict[str, bool] = {}
     for name, offer in offers.items():
-        if offer.segment is None or customer is None or customer.profile_id is None:
+        if offer.segment is None or customer.profile_id is None:
             continue
         try:
             _, node = resolve(conn, offer.segment, shop=shop)
@@ -199,6 +201,32 @@ def state(
             ).first()
             is not None
         )
+    return CustomerFacts(purchased, in_segment)
+
+
+def state(
+    conn: Connection,
+    shop: str,
+    visitor: str,
+    offers: Mapping[str, OfferSettings],
+    *,
+    customer: Customer | None,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    facts: CustomerFacts | None = None,
+) -> VisitorState:
+    """What the offers' rules need to know of ``visitor`` (signed in as ``customer``,
+    whose ``facts`` the caller may have at hand)."""
+    v, e = onsite_visitors.c, onsite_events.c
+    browsers = _visitors_of(conn, shop, visitor, customer)
+    visits, known = conn.execute(
+        select(
+            func.coalesce(func.sum(v.visits), 0),
+            func.coalesce(func.max(case((v.id == visitor, 1), else_=0)), 0),
+        ).where(v.shop == shop, v.id.in_(browsers))
+    ).one()
+    if customer is not None and facts is None:
+        facts = customer_facts(conn, shop, offers, customer, now=now, tz=tz)
     capped = [name for name, offer in offers.items() if offer.max_impressions is not None]
     impressions: dict[str, tuple[int, int]] = {}
     if capped:
@@ -221,7 +249,11 @@ def state(
         for offer_name, total, today in rows:
             impressions[offer_name] = (int(today), int(total))
     return VisitorState(
-        visits=int(visits), purchased=purchased, in_segment=in_segment, impressions=impressions
+        visits=int(visits),
+        purchased=facts.purchased if facts is not None else False,
+        in_segment=dict(facts.in_segment) if facts is not None else {},
+        impressions=impressions,
+        known=bool(known),
     )
 
 
