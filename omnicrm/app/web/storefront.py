@@ -18,18 +18,22 @@ Answers carry no personal data but the signed-in visitor's first name.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection as SqlConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -94,6 +98,72 @@ class _Ttl:
         return value
 
 
+Work = Callable[[SqlConnection], int]
+
+
+class _GroupWriter:
+    """The storefront's writes (a visit, a join, events) of many requests in one
+    transaction: a request hands its write over and waits for the commit, so it still
+    reads its own writes, while a burst shares one commit and SQLite's one writer is
+    taken once per batch, not once per request. The thread starts on the first write
+    and ends after a quiet while (an app that is dropped leaves no thread behind).
+    """
+
+    IDLE = 5.0  # seconds without a write before the thread ends
+
+    def __init__(self, runtime: Runtime, batch: int = 256) -> None:
+        self._runtime = runtime
+        self._batch = batch
+        self._queue: queue.SimpleQueue[tuple[Work, Future[int]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, work: Work) -> Future[int]:
+        done: Future[int] = Future()
+        self._queue.put((work, done))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="omnicrm-storefront-writes", daemon=True
+                )
+                self._thread.start()
+        return done
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                items = [self._queue.get(timeout=self.IDLE)]
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():  # a write arriving now starts a new thread
+                        self._thread = None
+                        return
+                continue
+            while len(items) < self._batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(items)
+
+    def _write(self, items: list[tuple[Work, Future[int]]]) -> None:
+        engine = self._runtime.store.engine
+        try:
+            with engine.begin() as conn:
+                results = [work(conn) for work, _ in items]
+        except Exception:
+            # One bad write must not fail the others: each again on its own.
+            for work, done in items:
+                try:
+                    with engine.begin() as conn:
+                        done.set_result(work(conn))
+                except Exception as exc:
+                    done.set_exception(exc)
+            return
+        for (_, done), result in zip(items, results, strict=True):
+            done.set_result(result)
+
+
 def _script() -> bytes:
     return resources.files("omnicrm.app.web").joinpath("omnicrm.js").read_bytes()
 
@@ -102,6 +172,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     """The storefront's routes over ``runtime``'s shops and store."""
     now_of = clock or (lambda: dt.datetime.now(dt.UTC))
     cache = _Ttl()
+    writer = _GroupWriter(runtime)
     script = _script()
 
     def by_key(key: str) -> Shop | None:
@@ -266,7 +337,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         found = cache.get(("who", shop.id, connection, *caller.record_ids), load)
         return found
 
-    def answer_offers(caller: Caller, params: dict[str, str]) -> dict[str, Any]:
+    def answer_offers(caller: Caller, params: dict[str, str]) -> tuple[dict[str, Any], Work]:
         shop, now = caller.shop, now_of()
         visitor = visitor_of(params.get("visitor"))
         page = params.get("page") or None
@@ -284,10 +355,13 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             )
         if new_visit or not state.known:  # this request begins a visit
             state = dataclasses.replace(state, visits=state.visits + 1)
-        with runtime.store.engine.begin() as conn:
+
+        def write(conn: SqlConnection) -> int:
             visitors.touch(conn, shop.id, visitor, now=now, new_visit=new_visit)
             if customer is not None:
                 visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
+            return 0
+
         shown = onsite_offers.choose(shop.offers, visitor, state, page=page, now=now)
         profile_id = customer.profile_id if customer is not None else None
         return {
@@ -306,9 +380,9 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 for s in shown
             ],
             "recommendations": recommend(shop, profile_id, product),
-        }
+        }, write
 
-    def take_events(caller: Caller, params: dict[str, str], body: bytes) -> int:
+    def take_events(caller: Caller, params: dict[str, str], body: bytes) -> Work:
         try:
             document = json.loads(body or b"null")
         except ValueError:
@@ -321,18 +395,23 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             events = visitors.check_events(document, shop.offers)
         except visitors.BadEvent as exc:
             raise _Refusal(400, str(exc)) from None
-        with runtime.store.engine.begin() as conn:
+        customer, _facts, _name = who(caller, now, ZoneInfo(shop.timezone))
+
+        def write(conn: SqlConnection) -> int:
             visitors.touch(conn, shop.id, visitor, now=now, new_visit=False)
-            if caller.connection is not None:
-                customer = visitors.customer_of(conn, shop.id, caller.connection, caller.record_ids)
-                if customer is not None:
-                    visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
+            if customer is not None:
+                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
             return visitors.record(conn, shop.id, visitor, events, now=now)
+
+        return write
 
     async def get_offers(request: Request) -> Response:
         try:
             caller = identify(request)
-            found = await run_in_threadpool(answer_offers, caller, dict(request.query_params))
+            found, write = await run_in_threadpool(
+                answer_offers, caller, dict(request.query_params)
+            )
+            await asyncio.wrap_future(writer.submit(write))
         except _Refusal as exc:
             return refused(exc)
         return cors(JSONResponse(found), caller.origin)
@@ -348,7 +427,8 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 body += chunk
                 if len(body) > MAX_BODY:
                     raise _Refusal(413, f"the body is over {MAX_BODY} bytes")
-            written = await run_in_threadpool(take_events, caller, dict(request.query_params), body)
+            write = await run_in_threadpool(take_events, caller, dict(request.query_params), body)
+            written = await asyncio.wrap_future(writer.submit(write))
         except _Refusal as exc:
             return refused(exc)
         except ClientDisconnect:

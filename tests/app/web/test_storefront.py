@@ -229,3 +229,28 @@ def test_events_are_recorded_and_bad_ones_refused(site: tuple[str, Runtime]) -> 
     assert forged.status_code == 401
     huge = httpx.post(f"{url}/storefront/events", params={"key": KEY}, content=b" " * 20_000)
     assert huge.status_code == 413
+
+
+def test_one_failing_write_does_not_fail_the_others_of_its_batch(store_url: str) -> None:
+    from omnicrm.app.web.storefront import _GroupWriter
+    from omnicrm.engage.onsite import visitors
+
+    runtime = make_runtime(store_url, offers={}, domains=[])
+    writer = _GroupWriter(runtime)
+    now = dt.datetime.now(dt.UTC)
+
+    def good(conn: Any) -> int:
+        visitors.touch(conn, "tokyo-tea", "visitor-kept-000001", now=now, new_visit=True)
+        return 1
+
+    def bad(conn: Any) -> int:
+        raise RuntimeError("broken write")
+
+    # Submitted together, they are likely to share a batch; either way each gets its own fate.
+    results = [writer.submit(work) for work in (good, bad, good)]
+    assert results[0].result(10) == 1 and results[2].result(10) == 1
+    with pytest.raises(RuntimeError, match="broken write"):
+        results[1].result(10)
+    with runtime.store.engine.connect() as conn:
+        assert conn.execute(select(onsite_visitors.c.visits)).scalars().all() == [2]
+    runtime.close()
