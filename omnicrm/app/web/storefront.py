@@ -156,9 +156,12 @@ class _GroupWriter:
             for work, done in items:
                 try:
                     with engine.begin() as conn:
-                        done.set_result(work(conn))
+                        result = work(conn)
                 except Exception as exc:
                     done.set_exception(exc)
+                else:
+                    # Only once committed: the request then reads its own write.
+                    done.set_result(result)
             return
         for (_, done), result in zip(items, results, strict=True):
             done.set_result(result)
