@@ -18,9 +18,11 @@ from omnicrm.errors import ConfigError
 log = logging.getLogger("omnicrm")
 
 NIGHTLY_JOB = "crm:nightly"
+WRITE_BACK_JOB = "recommend:write_back"
 
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
+    from omnicrm.engage.recommend.writeback import WriteBackResult
     from omnicrm.engage.tracking import Links
 
 
@@ -150,9 +152,46 @@ class Runtime:
                     len(found.differences),
                 )
 
+    def write_back(self, shop: str | None = None) -> list[WriteBackResult]:
+        """Write ``shop``'s recommendations (None: the only shop) to every connection of
+        it that stores them (see omnicrm.engage.recommend.writeback)."""
+        import datetime as dt
+
+        from omnicrm.engage.recommend.writeback import write_back, writing_connections
+
+        chosen = self.config.shop(shop)
+        return [
+            write_back(
+                self.store,
+                self.host,
+                connection,
+                products_settings=chosen.products,
+                limit=self.config.recommend.items,
+                now=dt.datetime.now(dt.UTC),
+            )
+            for connection in writing_connections(
+                self.host, self.config.connections.values(), shop=chosen.id
+            )
+        ]
+
+    def write_back_all(self) -> None:
+        """:meth:`write_back` every shop; one shop's failure is logged, the others run."""
+        for shop in sorted(self.config.all_shops()):
+            try:
+                self.write_back(shop)
+            except Exception:
+                log.exception("recommendation write-back of shop %s failed", shop)
+
     def jobs(self) -> list[CronJob]:
-        """The scheduled jobs beside the syncs (see :func:`crm_jobs`)."""
-        return crm_jobs(self.config, self.nightly)
+        """The scheduled jobs beside the syncs (see :func:`crm_jobs`), and the nightly
+        recommendation write-back on ``[recommend] write_back``."""
+        jobs = crm_jobs(self.config, self.nightly)
+        cron = self.config.recommend.write_back
+        if cron:
+            jobs.append(
+                CronJob(WRITE_BACK_JOB, "recommendation write-back", cron, self.write_back_all)
+            )
+        return jobs
 
     def _after_sync(self, result: SyncResult) -> None:
         self.refresh(self.store.shop_of(result.connection))
