@@ -139,7 +139,7 @@ def failures_of(message: MailMessage, where: str) -> list[Failure] | None:
             status_part = part
         elif kind == "message/rfc822" and original_id is None:
             inner = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], MailMessage):
                 original_id = _header(inner[0], "Message-ID")
         elif kind == "text/rfc822-headers" and original_id is None:
             raw = part.get_payload(decode=True)
@@ -151,7 +151,10 @@ def failures_of(message: MailMessage, where: str) -> list[Failure] | None:
     if not isinstance(blocks, list) or len(blocks) < 2:
         return []  # per-message fields only: no recipient to speak of
     found = []
-    for block in blocks[1:]:  # the first block is about the message, the rest per recipient
+    # The first block is about the message, the rest one per recipient.
+    for block in blocks[1:]:
+        if not isinstance(block, MailMessage):
+            continue
         recipient = _address(block.get("Original-Recipient")) or _address(
             block.get("Final-Recipient")
         )
@@ -220,7 +223,7 @@ def apply(
     )
     by_address: dict[str, str] = {}
     if recipients:
-        for address, name in conn.execute(
+        for sent, name in conn.execute(
             select(o.address, campaigns.c.name)
             .join(campaigns, campaigns.c.id == o.campaign_id)
             .where(
@@ -231,7 +234,7 @@ def apply(
             )
             .order_by(o.id)
         ):
-            by_address[normalize_address(Medium.EMAIL, address)] = name
+            by_address[normalize_address(Medium.EMAIL, sent)] = name
     listed = set(suppressed(conn, shop=shop, medium=Medium.EMAIL))
     done: list[Matched] = []
     for failure in failures:

@@ -5,8 +5,6 @@ as bounced; a temporary failure does not. A real SMTP server (aiosmtpd) answers.
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import mailbox
 from collections.abc import Iterator
 from email.message import EmailMessage
