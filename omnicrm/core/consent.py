@@ -358,6 +358,37 @@ def suppressed(
     return {address: Refusal(reason) for address, reason in conn.execute(query)}
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """An address on a shop's suppression list: why, since when, and what was said."""
+
+    medium: Medium
+    address: str
+    reason: Refusal
+    since: dt.datetime
+    detail: str | None
+
+
+def suppressions_of(
+    conn: Connection, *, shop: str, addresses: Mapping[Medium, Iterable[str]]
+) -> list[Suppression]:
+    """The entries of ``shop``'s suppression list for ``addresses`` (per medium: a
+    person's email addresses, their LINE user ids), oldest first, for their profile."""
+    s = suppressions.c
+    found: list[Suppression] = []
+    for medium, given in addresses.items():
+        keys = sorted({normalize_address(medium, a) for a in given if a and a.strip()})
+        if not keys:
+            continue
+        rows = conn.execute(
+            select(s.address, s.reason, s.since, s.detail).where(
+                s.shop == shop, s.medium == Medium(medium).value, s.address.in_(keys)
+            )
+        )
+        found += [Suppression(Medium(medium), a, Refusal(r), at, d) for a, r, at, d in rows]
+    return sorted(found, key=lambda x: (x.since, x.medium.value, x.address))
+
+
 def recorded_statements(conn: Connection, *, shop: str, medium: Medium) -> dict[Member, Statement]:
     """The latest statement made through omnicrm for each source customer of ``shop``
     about ``medium`` (one scan, for planning a campaign)."""

@@ -29,7 +29,7 @@ from email.parser import BytesHeaderParser
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from omnicrm.core.consent import Refusal, normalize_address, suppress, suppressed
 from omnicrm.core.dispatch import is_hard_bounce
@@ -212,12 +212,12 @@ def apply(
     wanted = sorted({_id_key(f.message_id) for f in failures if f.message_id})
     by_id: dict[str, tuple[str | None, str]] = {}
     if wanted:
-        for provider, address, name in conn.execute(
+        for provider, to, name in conn.execute(
             select(o.provider_id, o.address, campaigns.c.name)
             .join(campaigns, campaigns.c.id == o.campaign_id)
             .where(o.shop == shop, o.medium == Medium.EMAIL.value, o.provider_id.in_(wanted))
         ):
-            by_id[_id_key(provider)] = (address, name)
+            by_id[_id_key(provider)] = (to, name)
     recipients = sorted(
         {normalize_address(Medium.EMAIL, f.recipient) for f in failures if f.recipient}
     )
@@ -229,7 +229,7 @@ def apply(
             .where(
                 o.shop == shop,
                 o.medium == Medium.EMAIL.value,
-                o.address.in_(recipients),
+                func.lower(o.address).in_(recipients),
                 o.status == "sent",
             )
             .order_by(o.id)
