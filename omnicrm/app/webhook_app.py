@@ -166,13 +166,13 @@ def apply_event(
         elif isinstance(action, Delete):
             store.delete_records(event.connection, Stream(action.kind), action.ids)
         elif isinstance(action, Redact):
-            store.redact_customer(event.connection, action.customer_id, action.order_ids)
+            runtime.redact_customer(event.connection, action.customer_id, action.order_ids)
         elif isinstance(action, EraseConnection):
             store.erase_connection(event.connection)
         elif isinstance(action, Export):
             # Named from the connection, the checked customer id and the time; the
             # request's id (body text) and the event id (an unsigned header) only go inside.
-            path = store.write_export(event.connection, action.customer_id, action.request_id)
+            path = runtime.write_export(event.connection, action.customer_id, action.request_id)
             log.warning("%s: data request exported to %s", event.connection, path)
         elif isinstance(action, ConsentChange):
             with store.engine.begin() as conn:

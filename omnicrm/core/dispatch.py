@@ -62,6 +62,14 @@ class Dispatcher:
     messages into files (the postal dispatcher's recipient list and address labels)
     completes them here, once per run rather than once per message; an exception keeps
     the campaign from being marked done, so the next run finishes again.
+
+    ``forget`` and ``holding``, when given, are for a medium that keeps messages in files
+    of its own (the postal dispatcher's runs): ``forget(settings, shop, message_ids)``
+    takes those messages (a redacted person's) out of every file that holds them,
+    rebuilding each atomically or deleting what cannot be rebuilt, and returns the
+    names of the files it changed or deleted; ``holding(settings, shop, message_ids)``
+    names the files that hold any of them, for a data request. Both are called with
+    the ids of every message of the person the medium was given (``Message.id``).
     """
 
     name: str
@@ -72,6 +80,8 @@ class Dispatcher:
     sandbox: SandboxFactory | None = None
     webhooks: WebhookReceiver | None = None
     finish: Callable[[BaseModel, str, str], None] | None = None
+    forget: Callable[[BaseModel, str, Collection[str]], list[str]] | None = None
+    holding: Callable[[BaseModel, str, Collection[str]], list[str]] | None = None
 
 
 @dataclass(frozen=True)
