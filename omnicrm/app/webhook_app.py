@@ -55,7 +55,7 @@ from omnicrm.app.web.tracking import routes as tracking_routes
 from omnicrm.core import consent, links
 from omnicrm.core.channels import Connection, Stream
 from omnicrm.core.consent import Method, Refusal
-from omnicrm.core.records import ConsentState, Record
+from omnicrm.core.records import ConsentState, Medium, Record
 from omnicrm.core.store import inbox
 from omnicrm.core.store.inbox import EventStatus, InboxItem
 from omnicrm.core.streams import stream_of
@@ -215,7 +215,15 @@ def apply_consent_change(conn: SqlConnection, shop: str, change: ConsentChange) 
             detail=f"{change.method} via {change.source}",
         )
     else:
-        consent.lift_suppression(conn, shop=shop, medium=change.medium, address=change.address)
+        # A LINE follow ends what a bounce there meant (not a friend); an email opt-in
+        # does not make a dead mailbox deliverable.
+        consent.lift_suppression(
+            conn,
+            shop=shop,
+            medium=change.medium,
+            address=change.address,
+            bounced=change.medium == Medium.LINE,
+        )
 
 
 def apply_link(conn: SqlConnection, shop: str, action: LinkAddress) -> None:

@@ -182,16 +182,20 @@ def suppress(
         )
 
 
-def lift_suppression(conn: Connection, *, shop: str, medium: Medium, address: str) -> bool:
+def lift_suppression(
+    conn: Connection, *, shop: str, medium: Medium, address: str, bounced: bool = False
+) -> bool:
     """Take an unsubscribed ``address`` off the suppression list (the person opted in
     again through omnicrm); returns whether it was there. A bounced address stays: a
-    new opt-in does not make it deliverable."""
+    new opt-in does not make it deliverable; unless ``bounced``, for a statement that
+    proves it is (a LINE follow: the user is a friend again)."""
+    reasons = [Refusal.UNSUBSCRIBED.value] + ([Refusal.BOUNCED.value] if bounced else [])
     result = conn.execute(
         delete(suppressions).where(
             suppressions.c.shop == shop,
             suppressions.c.medium == Medium(medium).value,
             suppressions.c.address == normalize_address(medium, address),
-            suppressions.c.reason == Refusal.UNSUBSCRIBED.value,
+            suppressions.c.reason.in_(reasons),
         )
     )
     return bool(result.rowcount)

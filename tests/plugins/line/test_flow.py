@@ -314,3 +314,8 @@ def test_a_user_who_is_not_a_friend_is_suppressed_as_bounced(
         assert sorted(reasons, key=str) == [None, "bounced"]
     assert sender.send(second.id).sent == 1
     assert line.received_by(HANAKO) == []
+    # She adds the account again: the follow ends the bounce (and restores consent).
+    line.follow(HANAKO, unblocked=True)
+    settled(store)
+    with store.engine.connect() as conn:
+        assert consent.suppressed(conn, shop=SHOP, medium=Medium.LINE) == {}
