@@ -32,6 +32,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicrm.core.records import ConsentState, Medium
 from omnicrm.core.store.schema import consent_records, customers, suppressions
@@ -162,24 +164,21 @@ def suppress(
     key = normalize_address(medium, address)
     if not key:
         return
-    exists = conn.execute(
-        select(suppressions.c.reason).where(
-            suppressions.c.shop == shop,
-            suppressions.c.medium == Medium(medium).value,
-            suppressions.c.address == key,
+    # One statement that leaves an entry alone: two senders (PostgreSQL) answered a
+    # bounce of the same address at once must not fail the commit of their answers.
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        upsert(suppressions)
+        .values(
+            shop=shop,
+            medium=Medium(medium).value,
+            address=key,
+            reason=reason.value,
+            since=at,
+            detail=detail,
         )
-    ).first()
-    if exists is None:
-        conn.execute(
-            insert(suppressions).values(
-                shop=shop,
-                medium=Medium(medium).value,
-                address=key,
-                reason=reason.value,
-                since=at,
-                detail=detail,
-            )
-        )
+        .on_conflict_do_nothing()
+    )
 
 
 def lift_suppression(
