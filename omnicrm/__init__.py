@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         Message,
         MessageParts,
         Renderer,
+        is_hard_bounce,
     )
     from omnicrm.core.hookspecs import hookimpl
     from omnicrm.core.host import Registrar
@@ -115,6 +116,7 @@ _EXPORTS = {
     "data_dir": "omnicrm.core.settings",
     "error_for_status": "omnicrm.core.http",
     "hookimpl": "omnicrm.core.hookspecs",
+    "is_hard_bounce": "omnicrm.core.dispatch",
     "is_loopback": "omnicrm.core.http",
     "retry_after": "omnicrm.core.http",
 }
@@ -179,6 +181,7 @@ __all__ = [
     "error_for_status",
     "errors",
     "hookimpl",
+    "is_hard_bounce",
     "is_loopback",
     "retry_after",
 ]

@@ -19,6 +19,9 @@ from rich.text import Text
 from sqlalchemy import Connection, select
 
 from omnicrm.core.channels import DEFAULT_SHOP
+from omnicrm.core.consent import Suppression, suppressions_of
+from omnicrm.core.links import addresses_of_members
+from omnicrm.core.records import Medium
 from omnicrm.crm.identity import Explanation, Merge, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
@@ -52,6 +55,8 @@ class ProfileView:
     # The shop it was read in, and the currency its amounts are shown in.
     shop: str = DEFAULT_SHOP
     currency: str = "JPY"
+    # Their addresses on the shop's suppression list (unsubscribed, bounced).
+    suppressions: tuple[Suppression, ...] = ()
 
 
 def profile_shop(conn: Connection, profile_id: int) -> str | None:
@@ -80,6 +85,14 @@ def load_profile_view(
     """
     # First: a profile of another shop is refused before anything of it is read.
     profile = load_profile(conn, profile_id, shop=shop)
+    members = [(m.connection, m.id) for m in profile.members]
+    line_ids = addresses_of_members(conn, shop=shop, medium=Medium.LINE, members=members)
+    emails = [profile.email or "", *(m.email or "" for m in profile.members)]
+    listed = suppressions_of(
+        conn,
+        shop=shop,
+        addresses={Medium.EMAIL: emails, Medium.LINE: [address for _, address in line_ids]},
+    )
     return ProfileView(
         profile,
         balance(conn, profile_id, now=now, settings=points, shop=shop),
@@ -87,7 +100,21 @@ def load_profile_view(
         tuple(interactions_for(conn, profile_id, limit=RECENT_INTERACTIONS, shop=shop)),
         shop=shop,
         currency=currency,
+        suppressions=tuple(listed),
     )
+
+
+def _suppressions(view: ProfileView, tz: dt.tzinfo) -> Text:
+    """One line per suppressed address: medium, address, reason, since when, why."""
+    lines = Text()
+    for i, s in enumerate(view.suppressions):
+        lines.append("\n" if i else "")
+        lines.append(f"{s.medium.value} {s.address} ")
+        lines.append(s.reason.value, style="red")
+        lines.append(f" since {local_time(s.since, tz, '%Y-%m-%d %H:%M')}")
+        if s.detail:
+            lines.append(f" ({s.detail})", style="dim")
+    return lines
 
 
 def _address(profile: Profile) -> str:
@@ -182,6 +209,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
         ("company", p.company or "-"),
         ("member code", p.member_code or "-"),
         ("consent", consent),
+        *([("suppressed", _suppressions(view, tz))] if view.suppressions else []),
         ("points", f"{view.wallet.total:,}" + (f" ({by_connection})" if by_connection else "")),
         (
             "purchases",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ WRITE_BACK_JOB = "recommend:write_back"
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
     from omnicrm.engage.recommend.writeback import WriteBackResult
+    from omnicrm.engage.settings import MessagingSettings
     from omnicrm.engage.tracking import Links
 
 
@@ -181,6 +182,59 @@ class Runtime:
                 self.write_back(shop)
             except Exception:
                 log.exception("recommendation write-back of shop %s failed", shop)
+
+    def redact_customer(
+        self, connection: str, customer_id: str | None, order_ids: Sequence[str] = ()
+    ) -> None:
+        """:meth:`Store.redact_customer`, and the files kept outside the store: every
+        dispatcher that keeps messages in files (postal DM runs) takes the person's out
+        of them, before the store's redaction and once more after it (a message handed
+        over in between; after it, nothing more is sent to them)."""
+        if customer_id is None:
+            self.store.redact_customer(connection, customer_id, order_ids)
+            return
+        from omnicrm.engage.personal import forget_files, messages_of_records
+
+        with self.store.engine.connect() as conn:
+            shop, messages = messages_of_records(conn, connection, [customer_id])
+        settings = self._messaging(shop) if messages else None
+        if shop is not None and settings is not None:
+            forget_files(self.host, settings, shop, messages)
+        self.store.redact_customer(connection, customer_id, order_ids)
+        if shop is not None and settings is not None:
+            changed = forget_files(self.host, settings, shop, messages)
+            if changed:
+                log.info("%s: redaction took them out of %s", connection, ", ".join(changed))
+
+    def write_export(
+        self, connection: str, customer_id: str, request_id: str | None = None
+    ) -> Path:
+        """:meth:`Store.write_export`, with the files outside the store that hold the
+        customer's messages (``message_files``: each dispatcher's runs)."""
+        from omnicrm.engage.personal import files_holding, messages_of_records
+
+        with self.store.engine.connect() as conn:
+            shop, messages = messages_of_records(conn, connection, [customer_id])
+        settings = self._messaging(shop) if messages else None
+        held = (
+            files_holding(self.host, settings, shop, messages)
+            if shop is not None and settings is not None
+            else []
+        )
+        return self.store.write_export(
+            connection, customer_id, request_id, extra={"message_files": held}
+        )
+
+    def _messaging(self, shop: str | None) -> MessagingSettings | None:
+        """``shop``'s messaging settings; None (said in the log) for a shop the config
+        no longer has, whose dispatchers' files cannot be found."""
+        if shop is None:
+            return None
+        try:
+            return self.config.shop(shop).messaging
+        except ConfigError as exc:
+            log.warning("shop %s: its dispatchers' files not reached: %s", shop, exc)
+            return None
 
     def jobs(self) -> list[CronJob]:
         """The scheduled jobs beside the syncs (see :func:`crm_jobs`), and the nightly

@@ -56,7 +56,7 @@ from omnicrm.app.web.tracking import routes as tracking_routes
 from omnicrm.core import links
 from omnicrm.core.channels import Connection, Stream
 from omnicrm.core.consent import Method
-from omnicrm.core.records import ConsentState, Record
+from omnicrm.core.records import ConsentState, Medium, Record
 from omnicrm.core.store import inbox
 from omnicrm.core.store.inbox import EventStatus, InboxItem
 from omnicrm.core.streams import stream_of
@@ -168,13 +168,13 @@ def apply_event(
         elif isinstance(action, Delete):
             store.delete_records(event.connection, Stream(action.kind), action.ids)
         elif isinstance(action, Redact):
-            store.redact_customer(event.connection, action.customer_id, action.order_ids)
+            runtime.redact_customer(event.connection, action.customer_id, action.order_ids)
         elif isinstance(action, EraseConnection):
             store.erase_connection(event.connection)
         elif isinstance(action, Export):
             # Named from the connection, the checked customer id and the time; the
             # request's id (body text) and the event id (an unsigned header) only go inside.
-            path = store.write_export(event.connection, action.customer_id, action.request_id)
+            path = runtime.write_export(event.connection, action.customer_id, action.request_id)
             log.warning("%s: data request exported to %s", event.connection, path)
         elif isinstance(action, ConsentChange):
             with store.engine.begin() as conn:
@@ -204,6 +204,9 @@ def apply_consent_change(conn: SqlConnection, shop: str, change: ConsentChange) 
         at=change.at,
         source=change.source,
         method=change.method,
+        # A LINE follow ends what a bounce there meant (not a friend); an email
+        # opt-in does not make a dead mailbox deliverable.
+        ends_bounce=change.medium == Medium.LINE,
     )
 
 

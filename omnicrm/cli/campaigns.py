@@ -1,4 +1,5 @@
-"""``omnicrm campaigns``: create, preview, schedule, send, pause, resume, cancel, report.
+"""``omnicrm campaigns``: create, preview, schedule, send, pause, resume, cancel, report,
+and ``bounces`` (delivery reports that came back by mail).
 
 A template file is the message: an optional first line ``Subject: ...``, a blank line,
 then the body; each ``--template`` is one A/B variant (A, B, ...), and the n-th
@@ -372,6 +373,48 @@ def send(
         console.print(f"stopped: the campaign is {result.stopped}")
     if result.failed:
         ctx.exit(1)
+
+
+@campaigns_group.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@shop_option
+@click.pass_context
+def bounces(ctx: click.Context, files: tuple[Path, ...], shop: str | None) -> None:
+    """Read delivery reports (bounces, RFC 3464) from FILES (.eml files, mbox files,
+    Maildirs), match each to the email it reports on and put hard-bounced addresses
+    (5.1.x, 5.2.1) on the shop's suppression list; list what matched and what did not.
+    Temporary failures and delays suppress nothing."""
+    from omnicrm.engage.bounces import Outcome, apply, read_reports
+    from omnicrm.errors import DataError
+
+    with _runtime(ctx, shop) as (runtime, chosen):
+        try:
+            found = read_reports(files)  # every file read before anything is written
+        except DataError as exc:
+            fail(str(exc), 2)
+        with runtime.store.engine.begin() as conn:
+            done = apply(conn, found.failures, shop=chosen.id, now=_now())
+    for matched in done:
+        f = matched.failure
+        style = {Outcome.SUPPRESSED: "red", Outcome.UNMATCHED: "yellow"}.get(matched.outcome)
+        what = f"{f.status or '-'} {f.action or '-'}"
+        whom = matched.address or f.recipient or "(no recipient)"
+        campaign = f" (campaign {matched.campaign})" if matched.campaign else ""
+        text = f"{escape(whom)}{escape(campaign)}: {what}: {matched.outcome.value}"
+        console.print(
+            f"[{style}]{text}[/]" if style else text,
+            f"  [dim]{escape(f.where)}[/]",
+            highlight=False,
+        )
+    counts: dict[str, int] = {}
+    for matched in done:
+        counts[matched.outcome.value] = counts.get(matched.outcome.value, 0) + 1
+    summary = ", ".join(f"{n} {what}" for what, n in counts.items()) or "no failure reported"
+    console.print(
+        f"{found.read} message(s) read, {len(found.failures)} failure(s): {summary}; "
+        f"{len(found.not_reports)} not a delivery report",
+        highlight=False,
+    )
 
 
 @campaigns_group.command()

@@ -32,6 +32,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicrm.core.records import ConsentState, Medium
 from omnicrm.core.store.schema import consent_records, customers, suppressions
@@ -162,36 +164,37 @@ def suppress(
     key = normalize_address(medium, address)
     if not key:
         return
-    exists = conn.execute(
-        select(suppressions.c.reason).where(
-            suppressions.c.shop == shop,
-            suppressions.c.medium == Medium(medium).value,
-            suppressions.c.address == key,
+    # One statement that leaves an entry alone: two senders (PostgreSQL) answered a
+    # bounce of the same address at once must not fail the commit of their answers.
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        upsert(suppressions)
+        .values(
+            shop=shop,
+            medium=Medium(medium).value,
+            address=key,
+            reason=reason.value,
+            since=at,
+            detail=detail,
         )
-    ).first()
-    if exists is None:
-        conn.execute(
-            insert(suppressions).values(
-                shop=shop,
-                medium=Medium(medium).value,
-                address=key,
-                reason=reason.value,
-                since=at,
-                detail=detail,
-            )
-        )
+        .on_conflict_do_nothing()
+    )
 
 
-def lift_suppression(conn: Connection, *, shop: str, medium: Medium, address: str) -> bool:
+def lift_suppression(
+    conn: Connection, *, shop: str, medium: Medium, address: str, bounced: bool = False
+) -> bool:
     """Take an unsubscribed ``address`` off the suppression list (the person opted in
     again through omnicrm); returns whether it was there. A bounced address stays: a
-    new opt-in does not make it deliverable."""
+    new opt-in does not make it deliverable; unless ``bounced``, for a statement that
+    proves it is (a LINE follow: the user is a friend again)."""
+    reasons = [Refusal.UNSUBSCRIBED.value] + ([Refusal.BOUNCED.value] if bounced else [])
     result = conn.execute(
         delete(suppressions).where(
             suppressions.c.shop == shop,
             suppressions.c.medium == Medium(medium).value,
             suppressions.c.address == normalize_address(medium, address),
-            suppressions.c.reason == Refusal.UNSUBSCRIBED.value,
+            suppressions.c.reason.in_(reasons),
         )
     )
     return bool(result.rowcount)
@@ -356,6 +359,37 @@ def suppressed(
         keys = [normalize_address(medium, a) for a in addresses]
         query = query.where(s.address.in_(keys))
     return {address: Refusal(reason) for address, reason in conn.execute(query)}
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An address on a shop's suppression list: why, since when, and what was said."""
+
+    medium: Medium
+    address: str
+    reason: Refusal
+    since: dt.datetime
+    detail: str | None
+
+
+def suppressions_of(
+    conn: Connection, *, shop: str, addresses: Mapping[Medium, Iterable[str]]
+) -> list[Suppression]:
+    """The entries of ``shop``'s suppression list for ``addresses`` (per medium: a
+    person's email addresses, their LINE user ids), oldest first, for their profile."""
+    s = suppressions.c
+    found: list[Suppression] = []
+    for medium, given in addresses.items():
+        keys = sorted({normalize_address(medium, a) for a in given if a and a.strip()})
+        if not keys:
+            continue
+        rows = conn.execute(
+            select(s.address, s.reason, s.since, s.detail).where(
+                s.shop == shop, s.medium == Medium(medium).value, s.address.in_(keys)
+            )
+        )
+        found += [Suppression(Medium(medium), a, Refusal(r), at, d) for a, r, at, d in rows]
+    return sorted(found, key=lambda x: (x.since, x.medium.value, x.address))
 
 
 def recorded_statements(conn: Connection, *, shop: str, medium: Medium) -> dict[Member, Statement]:

@@ -10,6 +10,7 @@ inserts, a text part does not; LINE has no subject).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -61,6 +62,14 @@ class Dispatcher:
     messages into files (the postal dispatcher's recipient list and address labels)
     completes them here, once per run rather than once per message; an exception keeps
     the campaign from being marked done, so the next run finishes again.
+
+    ``forget`` and ``holding``, when given, are for a medium that keeps messages in files
+    of its own (the postal dispatcher's runs): ``forget(settings, shop, message_ids)``
+    takes those messages (a redacted person's) out of every file that holds them,
+    rebuilding each atomically or deleting what cannot be rebuilt, and returns the
+    names of the files it changed or deleted; ``holding(settings, shop, message_ids)``
+    names the files that hold any of them, for a data request. Both are called with
+    the ids of every message of the person the medium was given (``Message.id``).
     """
 
     name: str
@@ -71,6 +80,8 @@ class Dispatcher:
     sandbox: SandboxFactory | None = None
     webhooks: WebhookReceiver | None = None
     finish: Callable[[BaseModel, str, str], None] | None = None
+    forget: Callable[[BaseModel, str, Collection[str]], list[str]] | None = None
+    holding: Callable[[BaseModel, str, Collection[str]], list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,11 +114,39 @@ class DeliveryStatus(StrEnum):
 
 @dataclass(frozen=True)
 class DispatchOutcome:
-    """What happened to one message."""
+    """What happened to one message.
+
+    ``bounced`` (with ``rejected``) says the refusal is about the address itself, for
+    good: an SMTP server's 5xx for the recipient (no such mailbox), LINE's answer for a
+    user who is not a friend or blocked the account. The host then puts the address on
+    the shop's suppression list (reason ``bounced``), so nothing more is sent to it. A
+    refusal of the message (its content, a header) or of the sender is not a bounce.
+    """
 
     status: DeliveryStatus
     provider_id: str | None = None
     error: str | None = None
+    bounced: bool = False
 
 
-public(Dispatcher, Message, MessageParts, Renderer, DeliveryStatus, DispatchOutcome)
+_ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+
+
+def is_hard_bounce(status: str) -> bool:
+    """Whether an enhanced mail status code (RFC 3463, such as ``5.1.1``, as an SMTP
+    reply's text or a DSN's ``Status`` field begins) says the recipient's address
+    cannot receive mail, for good: a permanent failure (5) of the address (``5.1.x``,
+    bar 5.1.7 and 5.1.8, which are about the sender's address) or a disabled mailbox
+    (5.2.1). Other permanent failures (a full mailbox, a policy refusal, a relay that
+    will not relay for us) are about this message or this sender: suppressing the
+    address for them could silence a whole list over one misconfigured relay."""
+    found = _ENHANCED.match(status.strip())
+    if found is None:
+        return False
+    klass, subject, detail = (int(g) for g in found.groups())
+    if klass != 5:
+        return False
+    return (subject == 1 and detail not in (7, 8)) or (subject, detail) == (2, 1)
+
+
+public(Dispatcher, Message, MessageParts, Renderer, DeliveryStatus, DispatchOutcome, is_hard_bounce)

@@ -303,11 +303,14 @@ def record_word(
     source: str,
     method: Method | str,
     evidence: str | None = None,
+    ends_bounce: bool = False,
 ) -> int:
     """A person's word on ``medium``: the statement on each of ``members`` (their source
     customers; none: only the address is known), then ``address`` (None: none known)
-    put on the suppression list on an opt-out, or taken off it (if it was unsubscribed)
-    on an opt-in. Returns the records the statement was written on."""
+    put on the suppression list on an opt-out, or taken off it on an opt-in if it was
+    unsubscribed (bounced too when ``ends_bounce``: a statement that proves the address
+    reaches them again, such as a LINE follow). Returns the records the statement was
+    written on."""
     count = (
         consent.record_consent(
             conn,
@@ -334,5 +337,7 @@ def record_word(
             detail=f"{method} via {source}",  # a Method is its value as text
         )
     elif address:
-        consent.lift_suppression(conn, shop=shop, medium=medium, address=address)
+        consent.lift_suppression(
+            conn, shop=shop, medium=medium, address=address, bounced=ends_bounce
+        )
     return count

@@ -10,19 +10,30 @@ address from being mailed again. What the recommendation write-back recorded of 
 platform record goes too. The outbox rows themselves stay, without the address,
 so a campaign's counts do not change after the fact. Registered with the store on import
 (:mod:`omnicrm.core.store.personal`), after the CRM's holder, whose profile links it reads.
+
+Some media keep messages in files of their own (the postal dispatcher's recipient lists
+and label PDFs): the store's transaction cannot reach those, so whoever redacts with the
+host and the shop's settings at hand (:meth:`omnicrm.app.runtime.Runtime.redact_customer`)
+finds the person's messages (:func:`messages_of_records`) and has each dispatcher take
+them out of its files (:func:`forget_files`), and a data request names the files that
+hold them (:func:`files_holding`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
 from omnicrm.core import links
+from omnicrm.core.host import Host
+from omnicrm.core.records import Medium
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.schema import address_links, connection_shops, consent_records
 from omnicrm.crm.schema import profile_members
+from omnicrm.engage.campaigns import dispatcher_for
 from omnicrm.engage.onsite import visitors
 from omnicrm.engage.schema import (
     campaigns,
@@ -31,6 +42,10 @@ from omnicrm.engage.schema import (
     outbox,
     writeback_state,
 )
+from omnicrm.engage.settings import MessagingSettings
+from omnicrm.errors import ConfigError
+
+log = logging.getLogger("omnicrm.engage")
 
 
 def _shop_of(conn: Connection, connection: str) -> str | None:
@@ -190,6 +205,70 @@ class EngagePersonalData:
 
 def _plain(row: Any) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def messages_of_records(
+    conn: Connection, connection: str, record_ids: Sequence[str]
+) -> tuple[str | None, dict[Medium, list[str]]]:
+    """The shop of ``connection`` and the ids of every message to the profiles of
+    ``record_ids`` (outbox rows, whatever became of them), by medium."""
+    shop = _shop_of(conn, connection)
+    found: dict[Medium, list[str]] = {}
+    if shop is None:
+        return None, found
+    for chunk in chunks(_profiles(conn, shop, connection, record_ids)):
+        for medium, message_id in conn.execute(
+            select(outbox.c.medium, outbox.c.message_id)
+            .where(outbox.c.shop == shop, outbox.c.profile_id.in_(chunk))
+            .order_by(outbox.c.id)
+        ):
+            found.setdefault(Medium(medium), []).append(message_id)
+    return shop, found
+
+
+def _keepers(
+    host: Host, settings: MessagingSettings, shop: str, messages: Mapping[Medium, Collection[str]]
+) -> list[tuple[str, Any, Collection[str]]]:
+    """(dispatcher, its settings, the messages) for each medium whose dispatcher keeps
+    files of its own."""
+    found = []
+    for medium, ids in messages.items():
+        if not ids or medium not in settings.dispatchers:
+            continue
+        try:
+            name, chosen = dispatcher_for(host, settings, medium, shop=shop)
+        except ConfigError as exc:  # its files cannot be found: said, not hidden
+            log.warning("shop %s: the %s dispatcher's files not reached: %s", shop, medium, exc)
+            continue
+        spec = host.dispatchers[name]
+        if spec.forget is not None or spec.holding is not None:
+            found.append((name, chosen, ids))
+    return found
+
+
+def forget_files(
+    host: Host, settings: MessagingSettings, shop: str, messages: Mapping[Medium, Collection[str]]
+) -> list[str]:
+    """Have each dispatcher take ``messages`` (a redacted person's, by medium) out of
+    the files it keeps; the files changed or deleted."""
+    changed: list[str] = []
+    for name, chosen, ids in _keepers(host, settings, shop, messages):
+        forget = host.dispatchers[name].forget
+        if forget is not None:
+            changed += forget(chosen, shop, ids)
+    return changed
+
+
+def files_holding(
+    host: Host, settings: MessagingSettings, shop: str, messages: Mapping[Medium, Collection[str]]
+) -> list[dict[str, Any]]:
+    """The files of each dispatcher that hold any of ``messages``, for a data request."""
+    found: list[dict[str, Any]] = []
+    for name, chosen, ids in _keepers(host, settings, shop, messages):
+        holding = host.dispatchers[name].holding
+        if holding is not None:
+            found += [{"dispatcher": name, "run": run} for run in holding(chosen, shop, ids)]
+    return found
 
 
 HOLDER = EngagePersonalData()

@@ -11,7 +11,10 @@ Each row goes through three committed steps:
    ``suppressed`` with the reason), in one transaction committed before the first of
    them goes to the dispatcher;
 3. the provider's answers: ``sent``, ``rejected`` or ``failed``, recorded for the
-   group once it has been dispatched.
+   group once it has been dispatched. A refusal the dispatcher calls a bounce (a
+   permanent SMTP failure of the address, LINE's "not a friend":
+   :attr:`omnicrm.DispatchOutcome.bounced`) also puts the address on the shop's
+   suppression list as ``bounced``, in the same commit, so no later message goes to it.
 
 A sender that dies leaves rows claimed (never handed over: back to ``planned``) or
 handed over without an answer: those may have gone out, so they become ``unknown`` and
@@ -57,7 +60,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from omnicrm.core.channels import Connection as PlatformConnection
-from omnicrm.core.consent import Refusal
+from omnicrm.core.consent import Refusal, suppress
 from omnicrm.core.dispatch import DeliveryStatus, DispatchOutcome, Message
 from omnicrm.core.host import Host
 from omnicrm.core.records import Consent, ConsentState, Medium
@@ -435,9 +438,12 @@ class Sender:
         """Dispatch the handed-over rows, then record their answers in one commit."""
         answers: list[dict[str, object]] = []
         statuses: list[DeliveryStatus] = []
+        bounced: list[tuple[str, str | None]] = []  # (address, the provider's answer)
         for row_id, message, verdict in handed:
             outcome = self._dispatch_one(dispatcher, message, settings, verdict)
             statuses.append(outcome.status)
+            if outcome.bounced and outcome.status == DeliveryStatus.REJECTED:
+                bounced.append((message.to, outcome.error))
             answers.append(
                 {
                     "row": row_id,
@@ -458,6 +464,20 @@ class Sender:
                     error=bindparam("error"),
                     answered_at=bindparam("at"),
                 )
+                for address, answer in bounced:
+                    suppress(
+                        conn,
+                        shop=self.shop,
+                        medium=campaign.medium,
+                        address=address,
+                        reason=Refusal.BOUNCED,
+                        at=self.clock(),
+                        detail=answer,
+                    )
+        if bounced:
+            log.info(
+                "campaign %s: %d address(es) bounced, now suppressed", campaign.name, len(bounced)
+            )
         return statuses
 
     def _update_rows(

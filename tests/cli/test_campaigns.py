@@ -94,3 +94,52 @@ def test_a_coupon_campaign_without_a_platform_keeps_its_codes(config: Path) -> N
     assert len(set(codes)) == 2 and all(c.startswith("GIFT-") and len(c) == 15 for c in codes)
     report = run(config, "report", "gift")
     assert report.exit_code == 0, report.output
+
+
+def test_bounces_at_send_and_by_report_show_on_the_profile(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from omnicrm.plugins.email.sandbox import SmtpCatcher
+    from omnicrm.plugins.email.smtp import POOL
+    from tests.engage.test_bounces import dsn
+
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    store = Store.open(store_url)
+    build(store, [person(1), person(2, email="bounce@example.jp"), person(3)])
+    store.close()
+    (tmp_path / "winter.txt").write_text("Subject: 冬のご案内\n\n{{ name }}、こんにちは。\n")
+    POOL.close()
+    with SmtpCatcher() as catcher:
+        settings = ", ".join(f"{k} = {json.dumps(v)}" for k, v in catcher.settings().items())
+        config = tmp_path / "omnicrm.toml"
+        config.write_text(
+            f'[store]\nurl = "{store_url}"\n\n[messaging.dispatchers.email]\n'
+            f'dispatcher = "email"\nsettings = {{ {settings} }}\n',
+            encoding="utf-8",
+        )
+        assert create(config, "winter", "number_of_orders >= 1", "winter.txt").exit_code == 0
+        sent = run(config, "send", "winter")
+        assert "sent 2, rejected 1" in sent.output, sent.output
+        arrived = {a.rcpt_tos[0]: a.data for a in catcher.wait_for(2)}
+    POOL.close()
+    (tmp_path / "dsn.eml").write_bytes(dsn(arrived["p3@example.jp"], "p3@example.jp", "5.1.1"))
+    (tmp_path / "other.eml").write_bytes(dsn(None, "nobody@example.jp", "5.1.1"))
+    read = run(config, "bounces", str(tmp_path / "dsn.eml"), str(tmp_path / "other.eml"))
+    assert read.exit_code == 0, read.output
+    assert "p3@example.jp (campaign winter): 5.1.1 failed: suppressed" in read.output
+    assert "nobody@example.jp: 5.1.1 failed: unmatched" in read.output
+    assert "1 suppressed, 1 unmatched" in read.output
+    missing = run(config, "bounces", str(tmp_path))
+    assert missing.exit_code == 2 and "no Maildir" in missing.output
+    for record, address, why in (("C2", "bounce@example.jp", "550 5.1.1"), ("C3", "p3", "DSN")):
+        shown = CliRunner().invoke(
+            cli,
+            ["--config", str(config), "customers", "show", f"web:{record}", "--shop", "default"],
+            catch_exceptions=False,
+            terminal_width=200,
+        )
+        assert shown.exit_code == 0, shown.output
+        line = next(x for x in shown.output.splitlines() if "suppressed" in x)
+        assert address in line and "bounced since 2026-" in line and why in line, line

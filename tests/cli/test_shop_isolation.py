@@ -217,7 +217,18 @@ def _points_csv(w: World, connection: str, customer: str, event: str) -> str:
     )
 
 
+def _dsn(w: World) -> str:
+    """A delivery report (RFC 3464) of a hard bounce for twin1, whom both shops hold."""
+    from tests.engage.test_bounces import dsn
+
+    path = w.files / "bounce.eml"
+    path.write_bytes(dsn(None, twins_plugin.email(1), "5.1.1"))
+    return str(path)
+
+
 COVERED: dict[tuple[str, ...], Case] = {
+    # Matched against shop A's messages only: B's list and outbox are never touched.
+    ("campaigns", "bounces"): lambda w: [Step(["campaigns", "bounces", _dsn(w)])],
     ("campaigns", "create"): lambda w: [_campaign(w, "iso-create")],
     ("campaigns", "preview"): lambda w: [
         _campaign(w, "iso-preview"),

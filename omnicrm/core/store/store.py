@@ -1099,15 +1099,22 @@ class Store:
         }
 
     def write_export(
-        self, connection: str, customer_id: str, request_id: str | None = None
+        self,
+        connection: str,
+        customer_id: str,
+        request_id: str | None = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> Path:
         """Export one customer's data to a new owner-only JSON file; its path.
 
         The file is named from the connection, the customer's id (checked: a DataError
         if it is not a record id) and the time, under ``exports_dir``; ``request_id``
         (the platform's, unverified text) is recorded inside the file, never in its name.
+        ``extra`` joins the document (what is held outside the store: files).
         """
         data = self.export_customer(connection, customer_id)
+        data.update(extra or {})
         data["request_id"] = request_id
         return exports.write_export(self.exports_dir, connection, customer_id, data, _now())
 

@@ -11,7 +11,10 @@ What the server answers decides the outcome:
 
 * 2xx to ``DATA``: ``sent``, with the Message-ID as the provider's id;
 * 5xx to ``RCPT TO`` or ``DATA``: ``rejected`` (this recipient or this message is
-  refused for good: not retried);
+  refused for good: not retried); ``bounced`` as well when the refusal is about the
+  address (:func:`omnicrm.is_hard_bounce`: 5.1.x, 5.2.1; or, from a server that gives
+  no enhanced status code, a bare 550, 551 or 553 to ``RCPT TO``), so the host
+  suppresses it: a refusal of the content (5.7.1 spam) or a full mailbox is not;
 * 4xx anywhere, 5xx to ``MAIL FROM`` (the sender's problem, not the recipient's), a
   refused login, a connection lost or a timeout: ``failed`` (may be retried). Lost
   after the message was handed over, it may have been delivered: the error says so,
@@ -29,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from omnicrm import DeliveryStatus, DispatchOutcome
+from omnicrm import DeliveryStatus, DispatchOutcome, is_hard_bounce
 from omnicrm.plugins.email.settings import EmailSettings
 
 IDLE_TIMEOUT = 30.0
@@ -175,10 +178,19 @@ def _transaction(
     return DispatchOutcome(DeliveryStatus.SENT, provider_id=message_id)
 
 
+# Without an enhanced status code, what a 5xx to RCPT TO says of the mailbox (RFC 5321
+# 4.2.3): 550 unavailable, 551 not local, 553 name not allowed.
+_ADDRESS_REPLIES = (550, 551, 553)
+
+
 def _answer(code: int, reply: bytes | str, stage: str) -> DispatchOutcome:
-    error = f"{code} {_text(reply)} ({stage})"
+    text = _text(reply)
+    error = f"{code} {text} ({stage})"
     if 500 <= code < 600:
-        return DispatchOutcome(DeliveryStatus.REJECTED, error=error)
+        bounced = is_hard_bounce(text)
+        if not bounced and not text[:1].isdigit():  # no enhanced status code
+            bounced = stage.startswith("RCPT") and code in _ADDRESS_REPLIES
+        return DispatchOutcome(DeliveryStatus.REJECTED, error=error, bounced=bounced)
     return _failed(error)
 
 

@@ -9,7 +9,10 @@ next try without a second delivery. What an answer means:
 * 200, or 409 on a repeated retry key: ``sent`` (the id of the first sent message is the
   provider's id);
 * 400: ``rejected`` (LINE refuses this recipient or this message for good: an invalid
-  or unknown user id, a user who is not a friend, a message it cannot take);
+  or unknown user id, a user who is not a friend, a message it cannot take); LINE's
+  answers about the recipient (``Failed to send messages``, which a push to a user who
+  never added the account or blocked it gets, and an invalid ``to``) are ``bounced``
+  too, so the host suppresses the user id; a refusal of the message's body is not;
 * 429, 5xx, a timeout or a lost connection: tried again after a backoff, up to the
   settings' ``attempts`` (Retry-After is honoured), then ``failed`` (may be retried);
 * 401 and 403 (the token is wrong or lacks the right): ``failed``, the operator's to fix.
@@ -211,7 +214,9 @@ def _settle(answer: Answer) -> DispatchOutcome | None:
         accepted = answer.request_id
         return DispatchOutcome(DeliveryStatus.SENT, provider_id=_sent_id(answer) or accepted)
     if status == 400:
-        return DispatchOutcome(DeliveryStatus.REJECTED, error=f"400 {answer.message}")
+        return DispatchOutcome(
+            DeliveryStatus.REJECTED, error=f"400 {answer.message}", bounced=_about_recipient(answer)
+        )
     if status in (401, 403):
         return DispatchOutcome(
             DeliveryStatus.FAILED,
@@ -220,6 +225,17 @@ def _settle(answer: Answer) -> DispatchOutcome | None:
     if status is None or _retried(status):
         return None
     return DispatchOutcome(DeliveryStatus.FAILED, error=f"{status} {answer.message}")
+
+
+# LINE's 400 for a push to a user who is not a friend (never added, or blocked).
+NOT_A_FRIEND = "Failed to send messages"
+
+
+def _about_recipient(answer: Answer) -> bool:
+    """Whether a 400 refuses the recipient (not a friend, an invalid user id), not the
+    message."""
+    text = str(answer.body.get("message") or "")
+    return text == NOT_A_FRIEND or "'to'" in text
 
 
 def _retried(status: int) -> bool:

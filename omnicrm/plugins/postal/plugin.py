@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -66,6 +67,28 @@ def finish(settings: BaseModel, shop: str, campaign: str) -> None:
         log.info("postal DM of %s/%s: %s", shop, campaign, ", ".join(str(p) for p in written))
 
 
+def forget(settings: BaseModel, shop: str, message_ids: Collection[str]) -> list[str]:
+    """Take a redacted person's messages out of ``shop``'s runs and rebuild (or delete)
+    the files that held them; the names of those files."""
+    from omnicrm.plugins.postal.runs import runs_in
+
+    chosen = _settings(settings)
+    changed = runs_in(directory_of(chosen)).forget(shop, message_ids, chosen)
+    if changed:
+        log.info("postal DM of %s: rebuilt without a redacted person: %s", shop, ", ".join(changed))
+    return changed
+
+
+def holding(settings: BaseModel, shop: str, message_ids: Collection[str]) -> list[str]:
+    """The runs of ``shop`` that hold any of ``message_ids`` (a data request)."""
+    from omnicrm.plugins.postal.runs import runs_in
+
+    directory = directory_of(_settings(settings))
+    if not directory.is_dir():
+        return []  # nothing was ever written
+    return runs_in(directory).holding(shop, message_ids)
+
+
 DISPATCHER = Dispatcher(
     name=DISPATCHER_NAME,
     medium=Medium.POSTAL,
@@ -73,6 +96,8 @@ DISPATCHER = Dispatcher(
     title="Postal DM (print files)",
     sandbox=sandbox,
     finish=finish,
+    forget=forget,
+    holding=holding,
 )
 
 

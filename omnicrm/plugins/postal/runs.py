@@ -29,6 +29,15 @@ never changes under it; the next message of the campaign opens a new run. Runs a
 messages refused, with the reason, when there are any), and the journal
 ``.journal/NAME.jsonl``. Processes writing the same directory take turns on a lock
 file (``fcntl.flock``), and each reads what the others appended before it writes.
+
+A redaction is the one exception to "never written again": :meth:`Runs.forget` takes a
+person's messages out of every run's journal (the journal rewritten through a temporary
+file renamed over it, so another process sees a new file and reads it whole) and
+rebuilds the files of each finished run from what is left, each atomically; a finished
+run whose files can no longer be built under the settings now (an encoding changed) has
+them deleted instead, and a file left with nobody in it (the labels, the unaddressable
+list) is deleted. The labels after a removed one move up by one; the label numbers the
+outbox recorded for the others are not rewritten.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +95,7 @@ class Run:
     recipients: list[Recipient] = field(default_factory=list)
     unaddressable: dict[str, list[str]] = field(default_factory=dict)  # id -> CSV row
     finished: bool = False
+    inode: int = 0  # of the journal read: a rewritten journal (a redaction) is read again
 
     @property
     def name(self) -> str:
@@ -128,8 +138,12 @@ class Runs:
 
     def _refresh(self, path: Path) -> Run | None:
         run = self._runs.get(path)
-        start = run.offset if run is not None else 0
         with open(path, "rb") as journal:
+            inode = os.fstat(journal.fileno()).st_ino
+            if run is not None and run.inode != inode:
+                run = None  # rewritten by a redaction since: what was read is gone
+                del self._runs[path]
+            start = run.offset if run is not None else 0
             journal.seek(start)
             data = journal.read()
         end = data.rfind(b"\n") + 1  # a torn last line is left for later, or cut off
@@ -138,7 +152,7 @@ class Runs:
             if not lines:
                 return None  # being created by another process, or cut short at birth
             head = json.loads(lines.pop(0))
-            run = Run(path, str(head["shop"]), str(head["campaign"]))
+            run = Run(path, str(head["shop"]), str(head["campaign"]), inode=inode)
             self._runs[path] = run
         for line in lines:
             _apply(run, json.loads(line))
@@ -183,7 +197,8 @@ class Runs:
             finally:
                 os.close(fd)
             _fsync_dir(self.journals)
-            run = Run(self.journals / f"{name}.jsonl", shop, campaign, offset=len(head) + 1)
+            path = self.journals / f"{name}.jsonl"
+            run = Run(path, shop, campaign, offset=len(head) + 1, inode=path.stat().st_ino)
             self._runs[run.path] = run
             return run
         raise DataError(f"{self.directory}: no free name for another run of {base}")
@@ -239,6 +254,62 @@ class Runs:
                 self._append(run, {"finished": dt.datetime.now(dt.UTC).isoformat()})
         return written
 
+    def holding(self, shop: str, message_ids: Collection[str]) -> list[str]:
+        """The runs of ``shop`` whose journal holds any of ``message_ids`` (a person's
+        messages: a label or a line of the unaddressable list), oldest first."""
+        wanted = set(message_ids)
+        with self._locked():
+            return [run.name for run in self._all(shop) if wanted & _held(run)]
+
+    def forget(
+        self, shop: str, message_ids: Collection[str], settings: PostalSettings
+    ) -> list[str]:
+        """Take ``message_ids`` out of every run of ``shop`` and rebuild (or delete) the
+        files that held them (see the module); the names of the files changed."""
+        wanted = set(message_ids)
+        changed: list[str] = []
+        with self._locked():
+            for run in self._all(shop):
+                if not wanted & _held(run):
+                    continue
+                run = self._rewrite(run, wanted)
+                if not run.finished:
+                    continue  # its files are built, from what is left, when it finishes
+                present = {p for p in self.files(run.name) if p.exists()}
+                try:
+                    written = set(self._build(run, settings))
+                except DataError:
+                    written = set()  # cannot be rebuilt as it was: deleted instead
+                for stale in sorted(present - written):
+                    stale.unlink()
+                _fsync_dir(self.directory)
+                changed += [p.name for p in sorted(present | written)]
+        return changed
+
+    def _all(self, shop: str) -> list[Run]:
+        """Every run of ``shop``, whatever its campaign, each read to its end."""
+        found = []
+        for path in sorted(self.journals.glob("*.jsonl")):
+            run = self._refresh(path)
+            if run is not None and run.shop == shop:
+                found.append(run)
+        return found
+
+    def _rewrite(self, run: Run, wanted: set[str]) -> Run:
+        """Write ``run``'s journal again without the lines of ``wanted``; the run as read
+        from the new journal."""
+        with open(run.path, "rb") as journal:
+            data = journal.read()
+        lines = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)  # a torn line: gone
+        kept = [lines[0]] + [
+            line for line in lines[1:] if str(json.loads(line).get("id")) not in wanted
+        ]
+        _write_atomically(run.path, b"".join(kept))
+        del self._runs[run.path]
+        fresh = self._refresh(run.path)
+        assert fresh is not None  # its first line was kept
+        return fresh
+
     def _build(self, run: Run, settings: PostalSettings) -> list[Path]:
         recipients_csv, labels_pdf, unaddressable_csv = self.files(run.name)
         written = [recipients_csv]
@@ -257,6 +328,11 @@ class Runs:
             _write_atomically(unaddressable_csv, _csv_bytes(rows, "utf-8-sig", unaddressable_csv))
             written.append(unaddressable_csv)
         return written
+
+
+def _held(run: Run) -> set[str]:
+    """The message ids ``run`` holds: its labels and its unaddressable lines."""
+    return set(run.labels) | set(run.unaddressable)
 
 
 def _apply(run: Run, entry: dict[str, Any]) -> None:

@@ -220,11 +220,23 @@ def test_a_refused_recipient_is_rejected_and_a_deferred_one_failed(
     assert refused.status is DeliveryStatus.REJECTED
     assert refused.error is not None and refused.error.startswith("550 5.1.1")
     assert "RCPT TO bounce@example.jp" in refused.error
+    assert refused.bounced  # the address itself: the host suppresses it
     deferred = send(settings, to="defer@example.jp")
     assert deferred.status is DeliveryStatus.FAILED
     assert deferred.error is not None and deferred.error.startswith("451")
+    assert not deferred.bounced
+    # A refusal that is about the sender or the message is no bounce of the address.
     catcher.refuse_next(reply="554 5.7.1 Relay access denied")
-    assert send(settings).status is DeliveryStatus.REJECTED
+    relay = send(settings)
+    assert relay.status is DeliveryStatus.REJECTED and not relay.bounced
+    catcher.refuse_next(reply="552 5.2.2 Mailbox full")
+    assert not send(settings).bounced
+    catcher.refuse_next(reply="550 5.2.1 Mailbox disabled")
+    assert send(settings).bounced
+    catcher.refuse_next(reply="550 No such user here")  # no enhanced status code
+    assert send(settings).bounced
+    catcher.refuse_next(reply="554 Transaction failed")
+    assert not send(settings).bounced
     catcher.defer_next(reply="452 4.2.2 Mailbox full")
     assert send(settings).status is DeliveryStatus.FAILED
     # None of them arrived; the connection goes on serving the next message.

@@ -263,3 +263,59 @@ def test_a_link_is_exported_with_the_customer_and_gone_with_a_redaction(
     with store.engine.connect() as conn:
         nonces = conn.execute(select(links.link_nonces.c.record_id)).scalars().all()
     assert nonces == ["C2"]
+
+
+def _line_campaign(
+    store: Store, host: Host, messaging: MessagingSettings, name: str
+) -> campaigns.Campaign:
+    with store.engine.begin() as conn:
+        cid = campaigns.create(
+            conn,
+            host,
+            messaging,
+            shop=SHOP,
+            name=name,
+            segment="number_of_orders >= 1",
+            medium=Medium.LINE,
+            variants=[Variant(name="A", body="{{ name }}、冬のセールのご案内です。")],
+            now=NOW,
+        )
+        campaign = campaigns.get(conn, cid, shop=SHOP)
+        campaigns.plan(conn, campaign, messaging, now=NOW, tz=TOKYO)
+    return campaign
+
+
+def test_a_user_who_is_not_a_friend_is_suppressed_as_bounced(
+    store: Store, host: Host, line: LineEmulator, messaging: MessagingSettings, app: str
+) -> None:
+    build(store, [person(1), person(2)])
+    for user, record_id in ((HANAKO, "C1"), (TARO, "C2")):
+        assert link(store, line, user, record_id).status_code == 200
+    settled(store)
+    # Hanako blocked the account and no unfollow webhook came (the server was down):
+    # LINE answers the push 400, "Failed to send messages".
+    line.block(HANAKO)
+    first = _line_campaign(store, host, messaging, "first")
+    sender = Sender(
+        store, host, shop=SHOP, shop_name="見本店", settings=messaging, tz=TOKYO, clock=lambda: NOW
+    )
+    result = sender.send(first.id)
+    assert (result.sent, result.rejected) == (1, 1)
+    assert [d.to for d in line.delivered] == [(TARO,)]
+    with store.engine.connect() as conn:
+        listed = consent.suppressed(conn, shop=SHOP, medium=Medium.LINE)
+    assert listed == {HANAKO: consent.Refusal.BOUNCED}
+    # The next campaign skips her with reason bounced, before anything is pushed.
+    second = _line_campaign(store, host, messaging, "second")
+    with store.engine.connect() as conn:
+        reasons = conn.execute(
+            select(outbox.c.reason).where(outbox.c.campaign_id == second.id)
+        ).scalars()
+        assert sorted(reasons, key=str) == [None, "bounced"]
+    assert sender.send(second.id).sent == 1
+    assert line.received_by(HANAKO) == []
+    # She adds the account again: the follow ends the bounce (and restores consent).
+    line.follow(HANAKO, unblocked=True)
+    settled(store)
+    with store.engine.connect() as conn:
+        assert consent.suppressed(conn, shop=SHOP, medium=Medium.LINE) == {}

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from omnicrm import DeliveryStatus
 from omnicrm.errors import DataError
-from omnicrm.plugins.postal import runs
+from omnicrm.plugins.postal import plugin, runs
 from omnicrm.plugins.postal.settings import PostalSettings
 from tests.plugins.postal.conftest import ADDRESS, Postal, message
 
@@ -260,3 +260,60 @@ def test_two_campaigns_of_one_directory_keep_their_own_runs(
     a = read_csv(only(directory, "tokyo-tea_a_2*[0-9].csv"))
     ab = read_csv(only(directory, "tokyo-tea_a_b_*[0-9].csv"))
     assert [r[6] for r in a[1:]] == ["1", "3"] and [r[6] for r in ab[1:]] == ["2"]
+
+
+def forget(settings: PostalSettings, *numbers: int) -> list[str]:
+    """The dispatcher's ``forget``, for messages ``numbers`` (a redacted person's)."""
+    ids = [f"tokyo-tea.c1.p{n}.postal" for n in numbers]
+    return plugin.DISPATCHER.forget(settings, "tokyo-tea", ids)  # type: ignore[misc]
+
+
+def test_a_redaction_takes_a_message_out_of_an_open_run_seen_by_another_process(
+    settings: PostalSettings, directory: Path
+) -> None:
+    writer = Postal(settings)
+    first = writer.send(message(1), message(2, given_name="美咲"), message(3))
+    run = first[0].provider_id.split("#")[0]  # type: ignore[union-attr]
+    journal = directory / ".journal" / f"{run}.jsonl"
+    assert "美咲".encode() in journal.read_bytes()
+    holding = plugin.DISPATCHER.holding
+    assert holding is not None
+    assert holding(settings, "tokyo-tea", ["tokyo-tea.c1.p2.postal"]) == [run]
+    # Another process (its own memory of the journal) redacts while the run is open.
+    other = runs.Runs(directory.resolve())
+    assert other.forget("tokyo-tea", ["tokyo-tea.c1.p2.postal"], settings) == []
+    assert "美咲".encode() not in journal.read_bytes()
+    assert holding(settings, "tokyo-tea", ["tokyo-tea.c1.p2.postal"]) == []
+    # The writer, which had read the journal before, reads it again and goes on.
+    (fourth,) = writer.send(message(4))
+    writer.finish()
+    rows = read_csv(directory / f"{run}.csv")[1:]
+    assert [r[8] for r in rows] == [f"tokyo-tea.c1.p{n}.postal" for n in (1, 3, 4)]
+    assert fourth.provider_id == f"{run}#3"
+    assert not any("美咲" in page for page in pdf_text(directory / f"{run}-labels.pdf"))
+
+
+def test_a_redaction_rebuilds_a_finished_run_or_deletes_what_cannot_be_rebuilt(
+    settings: PostalSettings, directory: Path
+) -> None:
+    postal = Postal(settings)
+    (one, _two, _bad) = postal.send(
+        message(1),
+        message(2, given_name="㐂子"),
+        message(3, postal_address={**ADDRESS, "postal_code": "1"}),
+    )
+    postal.finish()
+    run = one.provider_id.split("#")[0]  # type: ignore[union-attr]
+    assert (directory / f"{run}-unaddressable.csv").exists()
+    # Message 3 was the only one listed as unaddressable: that list goes.
+    changed = forget(settings, 3)
+    assert f"{run}-unaddressable.csv" in changed
+    assert not (directory / f"{run}-unaddressable.csv").exists()
+    assert len(read_csv(directory / f"{run}.csv")) == 3  # the header and two labels
+    # The print service's encoding changed since: the run cannot be built again, so a
+    # redaction of message 1 deletes its files rather than keep her in them.
+    cp932 = PostalSettings(directory=directory, encoding="cp932")
+    assert sorted(forget(cp932, 1)) == [f"{run}-labels.pdf", f"{run}.csv"]
+    assert not list(directory.glob(f"{run}*"))
+    journal = (directory / ".journal" / f"{run}.jsonl").read_bytes()
+    assert b"p1.postal" not in journal and b"p2.postal" in journal
