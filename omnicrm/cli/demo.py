@@ -77,10 +77,12 @@ DEMO_LINE_BODY = """{{ name }}
 ただいまのポイント残高は {{ points }} ポイントです。次のお買い物でお使いいただけます。
 """
 # Demo customers 0..19 of each shop's Shopify store are linked to the LINE emulator's
-# friends demo_user(client, 0..19); the first 15 opted in to LINE (a sign-up form), the
-# other 5 did not: linked, but never messaged.
+# friends demo_user(client, 0..19) by the store's LINE-connect app (a customer
+# metafield the sync reads); the first 15 opted in to LINE (a sign-up form), the other
+# 5 did not: linked, but never messaged.
 DEMO_LINE_LINKED = 20
 DEMO_LINE_OPTED_IN = 15
+DEMO_LINE_SOURCE = "demo: the shop's LINE sign-up form (made up)"
 
 # Where the demo keeps the secrets of its sandboxes' settings (a LINE channel's token
 # and secret), one 0600 file each, named in the config as { file = "PATH" }.
@@ -233,6 +235,7 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
     )
     from omnicrm.app.runtime import Runtime
     from omnicrm.cli import _serve
+    from omnicrm.core.records import Medium
 
     with errors(), contextlib.ExitStack() as stack:
         runtime = Runtime.load(None)
@@ -255,8 +258,16 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
                     continue  # a sandbox of one store only: in the first shop
                 title = channel.title or name
                 console.print(f"starting the {title} sandbox of shop {shop_id} ...")
-                takes_client = client and _serves_clients(channel.sandbox)
-                started = channel.sandbox(client=client) if takes_client else channel.sandbox()
+                options: dict[str, object] = {}
+                if client and _serves_clients(channel.sandbox):
+                    options["client"] = client
+                if _takes(channel.sandbox, "line_users") and Medium.LINE in (
+                    messaging[shop_id].dispatchers
+                ):
+                    # A store whose LINE-connect app linked customers to the emulator's
+                    # friends: the sync links them (a customer metafield).
+                    options["line_users"] = DEMO_LINE_LINKED
+                started = channel.sandbox(**options)
                 settings = channel.settings.model_validate(dict(stack.enter_context(started)))
                 conn_name = f"{shop_id}-{name}"
                 connections[conn_name] = Connection(
@@ -421,7 +432,7 @@ def ready_campaigns(runtime: Runtime) -> dict[str, list[str]]:
     line = [campaigns.Variant(name="A", subject=None, body=DEMO_LINE_BODY)]
     ready: dict[str, list[str]] = {}
     now = dt.datetime.now(dt.UTC)
-    for client, (shop_id, _) in enumerate(DEMO_SHOPS):
+    for shop_id, _ in DEMO_SHOPS:
         shop = runtime.config.shop(shop_id)
         if Medium.EMAIL not in shop.messaging.dispatchers:
             continue  # no email dispatcher has a sandbox here
@@ -444,8 +455,8 @@ def ready_campaigns(runtime: Runtime) -> dict[str, list[str]]:
                     now=now,
                 )
             ready[shop_id] = [DEMO_CAMPAIGN]
-            if Medium.LINE in shop.messaging.dispatchers and _link_line_friends(
-                conn, runtime, shop_id, client, now
+            if Medium.LINE in shop.messaging.dispatchers and _opt_in_line_friends(
+                conn, runtime, shop_id, now
             ):
                 ready[shop_id].append(DEMO_LINE_CAMPAIGN)
                 try:
@@ -465,40 +476,45 @@ def ready_campaigns(runtime: Runtime) -> dict[str, list[str]]:
     return ready
 
 
-def _link_line_friends(
-    conn: DbConnection, runtime: Runtime, shop_id: str, client: int, now: dt.datetime
+def _opt_in_line_friends(
+    conn: DbConnection, runtime: Runtime, shop_id: str, now: dt.datetime
 ) -> bool:
-    """Link demo customers 0..19 of the shop's Shopify store to the LINE emulator's
-    friends and record the first 15's opt-in (once: a later run finds them linked);
-    whether the shop has that store. Linked by record id before the first sync brings
-    the customers: a link and a consent statement name a source customer, not a row."""
+    """Record the LINE opt-in (a sign-up form, made up) of the first 15 of the demo
+    customers the shop's Shopify store links to the LINE emulator's friends, once;
+    whether the shop has that store. The sync links all 20 (their LINE-connect app's
+    metafield); a link is no consent, so the other 5 are never messaged. Recorded by
+    record id before the first sync brings the customers: a consent statement names a
+    source customer, not a row."""
+    from sqlalchemy import select
+
     from omnicrm.core.consent import Method, record_consent
-    from omnicrm.core.links import link, linked_members
     from omnicrm.core.records import ConsentState, Medium
-    from omnicrm.plugins.line.sandbox import demo_user
+    from omnicrm.core.store.schema import consent_records
     from omnicrm.plugins.shopify.sandbox.data import customer_number
 
     connection = f"{shop_id}-shopify"
     if connection not in runtime.config.connections:
         return False
-    for number in range(DEMO_LINE_LINKED):
-        user = demo_user(client, number)
-        if linked_members(conn, shop=shop_id, medium=Medium.LINE, address=user):
-            continue
-        member = (connection, f"gid://shopify/Customer/{customer_number(number)}")
-        link(conn, shop=shop_id, medium=Medium.LINE, address=user, member=member, at=now,
-             method="demo")  # fmt: skip
-        if number < DEMO_LINE_OPTED_IN:
-            record_consent(
-                conn,
-                shop=shop_id,
-                members=[member],
-                medium=Medium.LINE,
-                state=ConsentState.OPTED_IN,
-                at=now,
-                source="demo: the shop's LINE sign-up form (made up)",
-                method=Method.FORM,
-            )
+    c = consent_records.c
+    done = conn.execute(
+        select(c.record_id)
+        .where(c.shop == shop_id, c.connection == connection, c.source == DEMO_LINE_SOURCE)
+        .limit(1)
+    ).first()
+    if done is None:
+        record_consent(
+            conn,
+            shop=shop_id,
+            members=[
+                (connection, f"gid://shopify/Customer/{customer_number(number)}")
+                for number in range(DEMO_LINE_OPTED_IN)
+            ],
+            medium=Medium.LINE,
+            state=ConsentState.OPTED_IN,
+            at=now,
+            source=DEMO_LINE_SOURCE,
+            method=Method.FORM,
+        )
     return True
 
 

@@ -40,6 +40,7 @@ NOT_FOR_THE_DEMO = (
     "omnicrm shops rename default",  # names a store of one's own, kept before [shops]
     "omnicrm import pos-csv",  # needs a pos_csv connection and a file of one's own
     "omnicrm import ec_cube-csv",  # needs an ec_cube_csv connection and files of one's own
+    "omnicrm import line-links",  # needs a file of one's own
     "omnicrm connect",  # authorises a shop's own EC-CUBE connection in its browser
     "omnicrm campaigns create",  # needs template files of one's own
     "omnicrm campaigns send",  # needs the running demo: the last test sends so
