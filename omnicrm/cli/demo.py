@@ -266,7 +266,11 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
                 ):
                     # A store whose LINE-connect app linked customers to the emulator's
                     # friends: the sync links them (a customer metafield).
-                    options["line_users"] = DEMO_LINE_LINKED
+                    from omnicrm.plugins.line.sandbox import demo_user
+
+                    options["line_users"] = {
+                        n: demo_user(client, n) for n in range(DEMO_LINE_LINKED)
+                    }
                 started = channel.sandbox(**options)
                 settings = channel.settings.model_validate(dict(stack.enter_context(started)))
                 conn_name = f"{shop_id}-{name}"

@@ -60,11 +60,13 @@ HISTORY_WINDOW = dt.timedelta(days=60)
 """How far back Shopify shows orders to an app without ``read_all_orders``."""
 
 
-def sandbox(*, client: int = 0, line_users: int = 0) -> AbstractContextManager[Mapping[str, Any]]:
+def sandbox(
+    *, client: int = 0, line_users: Mapping[int, str] | None = None
+) -> AbstractContextManager[Mapping[str, Any]]:
     """Start the local Shopify emulator; its context yields a connection's settings.
     ``client`` > 0: another client business's store whose customers partly overlap.
-    ``line_users``: that many customers linked to the LINE emulator's demo friends by a
-    LINE-connect app (a customer metafield), which the settings read."""
+    ``line_users`` (customer index -> LINE user id): customers a LINE-connect app linked
+    to LINE (a customer metafield), which the settings read."""
     # Imported on use: the emulator (a server, seeded data) is heavy, and `omnicrm
     # plugins` or a sync of a real shop must load without it.
     module = importlib.import_module("omnicrm.plugins.shopify.sandbox")

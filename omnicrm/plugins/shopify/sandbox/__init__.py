@@ -24,7 +24,7 @@ variables to try those.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -65,14 +65,16 @@ CLIENT_SHARED = 0.3
 
 
 @contextmanager
-def sandbox(*, client: int = 0, line_users: int = 0) -> Iterator[dict[str, Any]]:
+def sandbox(
+    *, client: int = 0, line_users: Mapping[int, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Start a Shopify sandbox; yield settings that reach it (validated).
 
     ``client`` 0 is the shop the variables describe; another number is another client
     business's Shopify store (its own domain, seed and orders, half the size), some of
     whose customers are client 0's too: the demo's overlapping customer bases.
-    ``line_users``: customers 0 to that number less one have a LINE user id (the LINE
-    emulator's ``demo_user(client, n)``) in the metafield a LINE-connect app keeps it in
+    ``line_users`` (customer index -> LINE user id, e.g. the LINE emulator's demo
+    friends): those customers have it in the metafield a LINE-connect app keeps it in
     (:data:`~.data.LINE_METAFIELD`), and the settings read it.
     """
     from ..settings import ShopifySettings
@@ -104,9 +106,7 @@ def sandbox(*, client: int = 0, line_users: int = 0) -> Iterator[dict[str, Any]]
         live_interval=live or None,
     )
     if line_users:
-        from omnicrm.plugins.line.sandbox import demo_user
-
-        shop.data.link_line_users({n: demo_user(client, n) for n in range(line_users)})
+        shop.data.link_line_users(line_users)
     with shop:
         settings = shop.settings()
         if line_users:
