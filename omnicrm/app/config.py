@@ -8,7 +8,9 @@ only). A file without ``[shops]`` has one shop, ``default``. Every connection be
 
 A connection names a channel type and gives its settings, validated by the pydantic model
 the channel's plugin registered. Secrets are never written in the file: a value written
-``{ env = "NAME" }`` is read from the environment variable NAME.
+``{ env = "NAME" }`` is read from the environment variable NAME, one written
+``{ file = "PATH" }`` from a file only its owner may read (PATH relative to the config's
+folder).
 
 Errors name the file, the line and the key. Problems in one connection leave the others
 usable: they are collected in :attr:`Config.invalid`. A secret written in the file
@@ -621,9 +623,41 @@ def _resolve_env(value: Any, where: tuple[str, ...], path: Path, locate: _Locato
                     key=key,
                 )
             return os.environ[name]
+        if set(value) == {"file"}:
+            return _secret_file(value["file"], ".".join(where), path, locate(where))
         return {k: _resolve_env(v, (*where, k), path, locate) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve_env(v, (*where, str(i)), path, locate) for i, v in enumerate(value)]
+    return value
+
+
+def _secret_file(name: Any, key: str, path: Path, line: int | None) -> str:
+    """The secret kept in file ``name`` (relative to the config's folder): its text
+    without the final newline. Only its owner may read it (mode 0600), as ssh asks of
+    a private key, so a secret moved out of the config is not left readable to all."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(
+            "'file' must name a file holding the secret", file=path, line=line, key=key
+        )
+    secret = path.parent / Path(name).expanduser()
+    try:
+        mode = secret.stat().st_mode
+        if os.name == "posix" and mode & 0o077:
+            raise ConfigError(
+                f"{secret} may be read by others than its owner: chmod 600 it",
+                file=path,
+                line=line,
+                key=key,
+            )
+        text = secret.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"cannot read {secret}: {reason}", file=path, line=line, key=key
+        ) from None
+    value = text.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise ConfigError(f"{secret} is empty", file=path, line=line, key=key)
     return value
 
 

@@ -28,6 +28,8 @@ from omnicrm.cli._logging import log_runs
 from omnicrm.render import shop_zone
 
 if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --help
+    from sqlalchemy import Connection as DbConnection
+
     from omnicrm.app.config import Connection
     from omnicrm.app.runtime import Runtime
     from omnicrm.core.dispatch import Dispatcher
@@ -66,6 +68,27 @@ DEMO_BODY = """{{ name }}
 """
 
 
+# Each demo shop's ready LINE campaign, to the customers linked to the LINE emulator's
+# friends who opted in; it arrives in DIR/<shop>-line/delivered.jsonl.
+DEMO_LINE_CAMPAIGN = "line-points"
+DEMO_LINE_SEGMENT = "number_of_orders >= 1"
+DEMO_LINE_BODY = """{{ name }}
+{{ shop_name }}のLINE公式アカウントです。
+ただいまのポイント残高は {{ points }} ポイントです。次のお買い物でお使いいただけます。
+"""
+# Demo customers 0..19 of each shop's Shopify store are linked to the LINE emulator's
+# friends demo_user(client, 0..19) by the store's LINE-connect app (a customer
+# metafield the sync reads); the first 15 opted in to LINE (a sign-up form), the other
+# 5 did not: linked, but never messaged.
+DEMO_LINE_LINKED = 20
+DEMO_LINE_OPTED_IN = 15
+DEMO_LINE_SOURCE = "demo: the shop's LINE sign-up form (made up)"
+
+# Where the demo keeps the secrets of its sandboxes' settings (a LINE channel's token
+# and secret), one 0600 file each, named in the config as { file = "PATH" }.
+DEMO_SECRETS = "demo-secrets"
+
+
 def _toml(value: object) -> str:
     """A TOML value: a JSON string is a TOML basic string, and so are its escapes."""
     if isinstance(value, bool):
@@ -76,11 +99,16 @@ def _toml(value: object) -> str:
 
 
 def _messaging_text(shop_id: str, messaging: MessagingSettings) -> str:
-    """``[shops.ID.messaging.dispatchers.MEDIUM]`` tables of the demo's sandboxes."""
+    """``[shops.ID.messaging.dispatchers.MEDIUM]`` tables of the demo's sandboxes; a
+    secret setting is written as the file the demo keeps it in, never its value."""
     text = ""
     for medium, choice in messaging.dispatchers.items():
         table = f"shops.{shop_id}.messaging.dispatchers.{medium.value}"
-        settings = "".join(f"{key} = {_toml(v)}\n" for key, v in choice.settings.items())
+        kept = _secret_files(shop_id, choice.dispatcher)
+        settings = "".join(
+            f"{key} = {{ file = {_toml(kept[key])} }}\n" if key in kept else f"{key} = {_toml(v)}\n"
+            for key, v in choice.settings.items()
+        )
         text += (
             f"\n[{table}]\ndispatcher = {_toml(choice.dispatcher)}\n"
             f"\n[{table}.settings]\n{settings}"
@@ -121,8 +149,9 @@ def demo_config_text(
     sends = ""
     if any(m.dispatchers for m in messaging.values()):
         sends = (
-            "\n# Each shop's messages go to a local server the demo started (an SMTP catcher\n"
-            "# keeping them under the data dir), which lives only while `omnicrm demo` runs:\n"
+            "\n# Each shop's messages go to local servers the demo started (an SMTP catcher and\n"
+            "# a LINE emulator keeping them under the data dir; the emulator's made-up token\n"
+            "# and secret in 0600 files), which live only while `omnicrm demo` runs:\n"
             f"# `omnicrm campaigns send {DEMO_CAMPAIGN} --shop {first}` needs the demo running."
         )
     return f"""{DEMO_MARK}
@@ -220,6 +249,7 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
     )
     from omnicrm.app.runtime import Runtime
     from omnicrm.cli import _serve
+    from omnicrm.core.records import Medium
 
     with errors(), contextlib.ExitStack() as stack:
         runtime = Runtime.load(None)
@@ -242,8 +272,20 @@ def demo(obj: Context, every: dt.timedelta, once: bool, tui: bool | None) -> Non
                     continue  # a sandbox of one store only: in the first shop
                 title = channel.title or name
                 console.print(f"starting the {title} sandbox of shop {shop_id} ...")
-                takes_client = client and _serves_clients(channel.sandbox)
-                started = channel.sandbox(client=client) if takes_client else channel.sandbox()
+                options: dict[str, object] = {}
+                if client and _serves_clients(channel.sandbox):
+                    options["client"] = client
+                if _takes(channel.sandbox, "line_users") and Medium.LINE in (
+                    messaging[shop_id].dispatchers
+                ):
+                    # A store whose LINE-connect app linked customers to the emulator's
+                    # friends: the sync links them (a customer metafield).
+                    from omnicrm.plugins.line.sandbox import demo_user
+
+                    options["line_users"] = {
+                        n: demo_user(client, n) for n in range(DEMO_LINE_LINKED)
+                    }
+                started = channel.sandbox(**options)
                 settings = channel.settings.model_validate(dict(stack.enter_context(started)))
                 conn_name = f"{shop_id}-{name}"
                 connections[conn_name] = Connection(
@@ -304,10 +346,52 @@ def _takes(factory: Callable[..., object], keyword: str) -> bool:
         return False
 
 
-def _secret(spec: Dispatcher) -> bool:
-    """Whether the dispatcher's settings need a secret (its sandbox's would be written)."""
-    fields = spec.settings.model_fields.values()
-    return any(f.is_required() and "Secret" in str(f.annotation) for f in fields)
+def _secret_keys(spec: Dispatcher) -> list[str]:
+    """The dispatcher's settings that hold a secret (a LINE channel's token and secret)."""
+    fields = spec.settings.model_fields.items()
+    return [name for name, f in fields if "Secret" in str(f.annotation)]
+
+
+# The secret files of each (shop, dispatcher) the demo started: setting -> path.
+_SECRET_FILES: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _secret_files(shop_id: str, dispatcher: str) -> dict[str, str]:
+    return _SECRET_FILES.get((shop_id, dispatcher), {})
+
+
+def keep_secret(path: Path, value: str) -> None:
+    """Write ``value`` to ``path``, readable by its owner only (0600) from the moment
+    it exists, replacing what was there whole (never half a file)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(value + "\n")
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _keep_secrets(
+    shop_id: str, name: str, spec: Dispatcher, settings: Mapping[str, object]
+) -> None:
+    """Keep the secrets of a sandbox's ``settings`` in the demo's files (the sandbox
+    made them up; each run writes its own), for the config to name."""
+    from omnicrm.core.settings import data_dir
+
+    kept: dict[str, str] = {}
+    for key in _secret_keys(spec):
+        if settings.get(key) is not None:
+            path = data_dir() / DEMO_SECRETS / f"{shop_id}-{name}-{key}"
+            keep_secret(path, str(settings[key]))
+            kept[key] = str(path)
+    _SECRET_FILES[(shop_id, name)] = kept
 
 
 def _start_dispatchers(
@@ -319,10 +403,7 @@ def _start_dispatchers(
     from omnicrm.core.settings import data_dir
     from omnicrm.engage.settings import DispatcherChoice, MessagingSettings
 
-    # A sandbox whose settings hold secrets (LINE's token and channel secret) is left
-    # out: the demo writes its shops' settings into the config, and every later command
-    # would warn of a secret written in the file.
-    sandboxes = {n: d for n, d in runtime.host.dispatchers.items() if d.sandbox and not _secret(d)}
+    sandboxes = {n: d for n, d in runtime.host.dispatchers.items() if d.sandbox}
     found: dict[str, MessagingSettings] = {}
     for client, shop_id in enumerate(shop_ids):
         chosen: dict[Medium, DispatcherChoice] = {}
@@ -339,6 +420,9 @@ def _start_dispatchers(
                 options["keep_in"] = kept
             settings = dict(stack.enter_context(spec.sandbox(**options)))
             spec.settings.model_validate(settings)  # a broken sandbox fails now, not at send
+            # Its secrets (LINE's token and channel secret) go to files of the demo's,
+            # which the config names: never written in the config, never printed.
+            _keep_secrets(shop_id, name, spec, settings)
             chosen[spec.medium] = DispatcherChoice(dispatcher=name, settings=settings)
             if kept is not None:
                 console.print(  # unwrapped: the path stays whole for copying
@@ -351,9 +435,10 @@ def _start_dispatchers(
     return found
 
 
-def ready_campaigns(runtime: Runtime) -> list[str]:
+def ready_campaigns(runtime: Runtime) -> dict[str, list[str]]:
     """Create each demo shop's :data:`DEMO_CAMPAIGN` (a draft: ``campaigns send`` plans
-    and sends it) unless the shop has it from an earlier run; the shops that have it."""
+    and sends it), and with the LINE emulator its :data:`DEMO_LINE_CAMPAIGN`, unless the
+    shop has them from an earlier run; each shop's ready campaigns."""
     from omnicrm.core.records import Medium
     from omnicrm.crm.segments import ensure_builtin
     from omnicrm.engage import campaigns
@@ -362,7 +447,9 @@ def ready_campaigns(runtime: Runtime) -> list[str]:
         campaigns.Variant(name=chr(ord("A") + n), subject=subject, body=DEMO_BODY)
         for n, subject in enumerate(DEMO_SUBJECTS)
     ]
-    ready = []
+    line = [campaigns.Variant(name="A", subject=None, body=DEMO_LINE_BODY)]
+    ready: dict[str, list[str]] = {}
+    now = dt.datetime.now(dt.UTC)
     for shop_id, _ in DEMO_SHOPS:
         shop = runtime.config.shop(shop_id)
         if Medium.EMAIL not in shop.messaging.dispatchers:
@@ -383,23 +470,93 @@ def ready_campaigns(runtime: Runtime) -> list[str]:
                     medium=Medium.EMAIL,
                     variants=variants,
                     holdout=DEMO_HOLDOUT,
-                    now=dt.datetime.now(dt.UTC),
+                    now=now,
                 )
-        ready.append(shop_id)
+            ready[shop_id] = [DEMO_CAMPAIGN]
+            if Medium.LINE in shop.messaging.dispatchers and _opt_in_line_friends(
+                conn, runtime, shop_id, now
+            ):
+                ready[shop_id].append(DEMO_LINE_CAMPAIGN)
+                try:
+                    campaigns.get(conn, DEMO_LINE_CAMPAIGN, shop=shop_id)
+                except campaigns.CampaignError:
+                    campaigns.create(
+                        conn,
+                        runtime.host,
+                        shop.messaging,
+                        shop=shop_id,
+                        name=DEMO_LINE_CAMPAIGN,
+                        segment=DEMO_LINE_SEGMENT,
+                        medium=Medium.LINE,
+                        variants=line,
+                        now=now,
+                    )
     return ready
 
 
-def _say_campaigns(ready: list[str], *, running: bool) -> None:
+def _opt_in_line_friends(
+    conn: DbConnection, runtime: Runtime, shop_id: str, now: dt.datetime
+) -> bool:
+    """Record the LINE opt-in (a sign-up form, made up) of the first 15 of the demo
+    customers the shop's Shopify store links to the LINE emulator's friends, once;
+    whether the shop has that store. The sync links all 20 (their LINE-connect app's
+    metafield); a link is no consent, so the other 5 are never messaged. Recorded by
+    record id before the first sync brings the customers: a consent statement names a
+    source customer, not a row."""
+    from sqlalchemy import select
+
+    from omnicrm.core.consent import Method, record_consent
+    from omnicrm.core.records import ConsentState, Medium
+    from omnicrm.core.store.schema import consent_records
+    from omnicrm.plugins.shopify.sandbox.data import customer_number
+
+    connection = f"{shop_id}-shopify"
+    if connection not in runtime.config.connections:
+        return False
+    c = consent_records.c
+    done = conn.execute(
+        select(c.record_id)
+        .where(c.shop == shop_id, c.connection == connection, c.source == DEMO_LINE_SOURCE)
+        .limit(1)
+    ).first()
+    if done is None:
+        record_consent(
+            conn,
+            shop=shop_id,
+            members=[
+                (connection, f"gid://shopify/Customer/{customer_number(number)}")
+                for number in range(DEMO_LINE_OPTED_IN)
+            ],
+            medium=Medium.LINE,
+            state=ConsentState.OPTED_IN,
+            at=now,
+            source=DEMO_LINE_SOURCE,
+            method=Method.FORM,
+        )
+    return True
+
+
+def _say_campaigns(ready: dict[str, list[str]], *, running: bool) -> None:
     if not ready:
         return
-    first = ready[0]
+    first = next(iter(ready))
     console.print(
         f"campaigns: {', '.join(ready)} each have {DEMO_CAMPAIGN} ready (email to "
         f"{DEMO_SEGMENT} with an opt-in, subjects A/B, {DEMO_HOLDOUT:.0%} held out)",
         highlight=False,
     )
+    line = [shop for shop, names in ready.items() if DEMO_LINE_CAMPAIGN in names]
+    if line:
+        console.print(
+            f"LINE: {', '.join(line)} each have {DEMO_LINE_CAMPAIGN} ready (LINE to the "
+            f"{DEMO_LINE_OPTED_IN} of {DEMO_LINE_LINKED} customers linked to the LINE "
+            "emulator's friends who opted in; a link alone is no consent)",
+            highlight=False,
+        )
     send = f"`omnicrm campaigns send {DEMO_CAMPAIGN} --shop {first}`"
     report = f"`omnicrm campaigns report {DEMO_CAMPAIGN} --shop {first}`"
+    if line:
+        send += f" (and `omnicrm campaigns send {DEMO_LINE_CAMPAIGN} --shop {line[0]}`)"
     if running:
         console.print(f"send it while the demo runs: {send}, then {report}", highlight=False)
     else:

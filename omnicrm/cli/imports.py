@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 from rich.markup import escape
 
-from omnicrm.cli._common import Context, console, err_console, errors, fail
+from omnicrm.cli._common import Context, console, err_console, errors, fail, shop_option
 
 if TYPE_CHECKING:
     from omnicrm import Customer, Order, Stream
@@ -207,3 +207,53 @@ def ec_cube_csv(obj: Context, connection: str, files: tuple[Path, ...], encoding
             f"of {export.rows:,} row(s){skipped}; {changed:,} new or changed",
             soft_wrap=True,
         )
+
+
+@import_group.command("line-links")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--encoding",
+    default="auto",
+    show_default=True,
+    help="utf-8 or cp932 (Shift_JIS); auto tells them apart.",
+)
+@shop_option
+@click.pass_obj
+def line_links(obj: Context, file: Path, encoding: str, shop: str | None) -> None:
+    """Link LINE user ids to the shop's customers from a CSV file (docs/line.md).
+
+    Columns: line_user_id (U and 32 hex digits) and the customer's profile_id, email,
+    phone or member_code. The whole file or nothing: a bad user id, one given twice, or
+    a customer the shop does not have (or has twice) is listed by file, line and column
+    and nothing is linked. Linking grants no LINE consent.
+    """
+    import datetime as dt
+
+    from omnicrm.crm.line_links import import_line_links
+    from omnicrm.csvfiles import CsvImportError
+
+    with errors():
+        runtime = obj.runtime(need_config=False)
+        try:
+            settings = runtime.crm_settings(shop)
+            try:
+                with runtime.store.engine.begin() as conn:
+                    result = import_line_links(
+                        conn,
+                        file,
+                        shop=settings.shop,
+                        now=dt.datetime.now(dt.UTC),
+                        encoding=encoding,
+                        region=settings.identity.region,
+                    )
+            except CsvImportError as exc:
+                _refused(file, exc)
+        finally:
+            runtime.close()
+    console.print(
+        f"{escape(str(file))}: {result.rows:,} row(s) - {result.linked:,} linked, "
+        f"{result.moved:,} moved from another customer, {result.unchanged:,} unchanged "
+        f"(shop {settings.shop}; LINE consent is as recorded)",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -296,6 +296,11 @@ class Customer(_Record):
         description="When the member left the platform (退会); a withdrawn record keeps "
         "its orders but joins no person and is never messaged.",
     )
+    line_user_id: Annotated[str, Field(pattern=r"^U[0-9a-f]{32}$")] | None = Field(
+        default=None,
+        description="The customer's LINE user id as the platform keeps it (a Shopify "
+        "LINE-connect app's metafield): linked to them for LINE messages, no consent.",
+    )
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime
     connection: str | None = Field(

@@ -83,6 +83,36 @@ def test_one_bad_connection_leaves_the_others_usable(
         config.connection("osaka")
 
 
+FROM_FILE = """\
+[connections.tokyo]
+channel = "shop"
+[connections.tokyo.settings]
+base_url = "https://tokyo.example.jp"
+api_key = { file = "secrets/tokyo-key" }
+"""
+
+
+def test_a_secret_is_read_from_a_file_only_its_owner_reads(tmp_path: Path) -> None:
+    import os
+
+    secret = tmp_path / "secrets" / "tokyo-key"
+    secret.parent.mkdir()
+    secret.write_text("tk-from-file\n", encoding="utf-8")
+    os.chmod(secret, 0o600)
+    config = load_config(write(tmp_path, FROM_FILE), CHANNELS)
+    tokyo = config.connection("tokyo")
+    assert isinstance(tokyo.settings, ShopSettings)
+    assert tokyo.settings.api_key.get_secret_value() == "tk-from-file"
+    assert not config.warnings  # nothing secret is written in the file
+    os.chmod(secret, 0o644)
+    error = load_config(write(tmp_path, FROM_FILE), CHANNELS).invalid["tokyo"]
+    assert (error.key, error.line) == ("connections.tokyo.settings.api_key", 5)
+    assert error.reason == f"{secret} may be read by others than its owner: chmod 600 it"
+    secret.unlink()
+    error = load_config(write(tmp_path, FROM_FILE), CHANNELS).invalid["tokyo"]
+    assert error.reason.startswith(f"cannot read {secret}: ")
+
+
 def test_a_missing_environment_variable_is_named(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD), CHANNELS)
     error = config.invalid["tokyo"]

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
+from omnicrm.plugins.line.sandbox import demo_user
+
 ROOT = Path(__file__).resolve().parents[2]
 # Commands that need a shop's own config, serve until stopped, or take over the terminal.
 NOT_FOR_THE_DEMO = (
@@ -38,6 +40,7 @@ NOT_FOR_THE_DEMO = (
     "omnicrm shops rename default",  # names a store of one's own, kept before [shops]
     "omnicrm import pos-csv",  # needs a pos_csv connection and a file of one's own
     "omnicrm import ec_cube-csv",  # needs an ec_cube_csv connection and files of one's own
+    "omnicrm import line-links",  # needs a file of one's own
     "omnicrm connect",  # authorises a shop's own EC-CUBE connection in its browser
     "omnicrm campaigns create",  # needs template files of one's own
     "omnicrm campaigns send",  # needs the running demo: the last test sends so
@@ -306,9 +309,29 @@ def test_the_demo_leaves_a_campaign_per_shop_ready_to_send(demo: Demo) -> None:
         listed = demo.run(f"omnicrm campaigns --shop {shop}")
         assert listed.returncode == 0, listed.stderr
         assert listed.stdout.split() == [
-            "second-purchase", "email", "draft", "segment:", "lifecycle:second-purchase-candidate"
+            "second-purchase", "email", "draft", "segment:", "lifecycle:second-purchase-candidate",
+            "line-points", "line", "draft", "segment:", "number_of_orders", ">=", "1",
         ]  # fmt: skip
     assert "needs the demo running" in config
+    assert "LINE: tokyo-tea, osaka-sweets each have line-points ready" in out
+
+
+def test_the_demos_line_secrets_are_in_owner_only_files_never_shown(demo: Demo) -> None:
+    """The LINE emulator's token and channel secret: named in the config as files only
+    their owner reads, never written there nor printed; later commands read them
+    without a warning."""
+    data = demo.home / "xdg-data" / "omnicrm"
+    config = (data / "omnicrm.toml").read_text(encoding="utf-8")
+    for shop in ("tokyo-tea", "osaka-sweets"):
+        for key in ("channel_access_token", "channel_secret"):
+            path = data / "demo-secrets" / f"{shop}-line-{key}"
+            assert f'{key} = {{ file = "{path}" }}' in config
+            assert path.stat().st_mode & 0o777 == 0o600
+            secret = path.read_text(encoding="utf-8").strip()
+            assert len(secret) >= 16
+            assert secret not in config and secret not in demo.stdout + demo.stderr
+    listed = demo.run("omnicrm campaigns --shop tokyo-tea")
+    assert listed.returncode == 0 and "warning" not in listed.stderr, listed.stderr
 
 
 def _mails(maildir: Path) -> list[EmailMessage]:
@@ -349,6 +372,7 @@ def test_a_campaign_sent_to_the_running_demo_arrives_in_its_maildir(demo: Demo) 
         assert count > 0, sent.stdout
         mails = _mails(demo.home / "xdg-data" / "omnicrm" / "demo-messages" / "tokyo-tea-email")
         report = demo.run("omnicrm campaigns report second-purchase --shop tokyo-tea")
+        line = demo.run("omnicrm campaigns send line-points --shop tokyo-tea")
         listed = demo.run("omnicrm campaigns --shop tokyo-tea")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -372,6 +396,19 @@ def test_a_campaign_sent_to_the_running_demo_arrives_in_its_maildir(demo: Demo) 
         text = body.get_content()
         assert "様" in text and "ポイント" in text and "東京都千代田区" in text
     assert re.search(rf"sent\s+{count:,}\b", report.stdout), report.stdout
-    # The restart kept the campaign the first run made: one, and now done.
+    # The restart kept the campaigns the first run made: one of each, and now done.
     assert listed.stdout.split()[:3] == ["second-purchase", "email", "done"], listed.stdout
-    assert len(listed.stdout.splitlines()) == 1, listed.stdout
+    assert len(listed.stdout.splitlines()) == 2, listed.stdout
+    assert line.returncode == 0, line.stderr
+    pushed = int(re.search(r"sent ([\d,]+),", line.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert pushed > 0, line.stdout
+    # Each LINE message arrived in the emulator, to a friend who opted in; the linked
+    # friends who did not opt in got nothing (a link is no consent).
+    kept = demo.home / "xdg-data" / "omnicrm" / "demo-messages" / "tokyo-tea-line"
+    arrived = [json.loads(x) for x in (kept / "delivered.jsonl").read_text("utf-8").splitlines()]
+    assert len(arrived) == pushed
+    opted_in = {demo_user(0, n) for n in range(15)}
+    assert all(m["to"][0] in opted_in for m in arrived), arrived
+    for message in arrived:
+        (text,) = message["messages"]
+        assert "様" in text["text"] and "東京茶舗" in text["text"] and "ポイント" in text["text"]

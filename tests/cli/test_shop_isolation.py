@@ -184,6 +184,7 @@ class Step:
 Case = Callable[[World], list[Step]]
 
 _NOW = "2026-11-20T10:00:00+09:00"
+_LINE_A, _LINE_B = "U" + "a" * 32, "U" + "b" * 32
 
 
 def _interactions_csv(w: World) -> str:
@@ -299,6 +300,25 @@ COVERED: dict[tuple[str, ...], Case] = {
         Step(["interactions", "import", _interactions_csv(w), "--source", "desk"]),
     ],
     ("nps", "import"): lambda w: [Step(["nps", "import", _nps_csv(w), "--source", "survey"])],
+    ("import", "line-links"): lambda w: [
+        # The email both shops know: linked to A's customer only.
+        Step(
+            [
+                "import",
+                "line-links",
+                w.csv("line-a.csv", f"line_user_id,email\n{_LINE_A},twin2@example.jp\n"),
+            ]
+        ),
+        # B's profile named from A: no customer of A, nothing linked.
+        Step(
+            [
+                "import",
+                "line-links",
+                w.csv("line-b.csv", f"line_user_id,profile_id\n{_LINE_B},{w.b_id}\n"),
+            ],
+            refused=True,
+        ),
+    ],
     ("nps", "summary"): lambda w: [Step(["nps", "summary"])],
     ("points", "adjust"): lambda w: [
         Step(["points", "adjust", str(w.a_id), "300", "--note", "AKA-adjust"]),

@@ -35,6 +35,7 @@ def customer_row(connection: str, c: Customer, synced_at: dt.datetime) -> dict[s
         "consents": [consent.model_dump(mode="json") for consent in c.consents],
         "points": c.points,
         "withdrawn_at": c.withdrawn_at,
+        "line_user_id": c.line_user_id,
         "raw": c.raw,
         "synced_at": synced_at,
     }

@@ -222,6 +222,7 @@ customers = Table(
     Column("synced_at", UtcDateTime(), nullable=False),
     Column("points", Integer),
     Column("withdrawn_at", UtcDateTime()),
+    Column("line_user_id", String(64)),  # migration 0012
     Index(None, "connection", "updated_at"),
     Index(None, "shop", "email"),
     # The few members who withdrew (退会), for campaign planning (migration 0010).

@@ -41,7 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
-from omnicrm.core.records import Customer, Order, Product, Record
+from omnicrm.core.records import Customer, Medium, Order, Product, Record
 from omnicrm.core.store import (
     exports,
     failures,
@@ -53,6 +53,7 @@ from omnicrm.core.store import (
 )
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
+    address_links,
     connection_controls,
     connection_shops,
     customers,
@@ -541,14 +542,52 @@ class Store:
         writers = table_writers.writers(self.engine)
         writer = writers(customers)
         now = _now()
-        same = {"shop": self.shop_of(connection, conn), "synced_at": now}
+        shop = self.shop_of(connection, conn)
+        same = {"shop": shop, "synced_at": now}
         new_rows = writer.encode([rows.customer_row(connection, c, now) for c in new], same)
         changed_rows = writer.encode([rows.customer_row(connection, c, now) for c in changed], same)
         writer.update(conn, changed_rows)
         writer.insert(conn, new_rows)
         if new_rows:
             writers.ensure_stats(conn, customers, connection, len(new_rows))
+        self._link_line_users(conn, connection, shop, [*new, *changed], now)
         return [c.id for c in [*new, *changed]]
+
+    @staticmethod
+    def _link_line_users(
+        conn: Connection, connection: str, shop: str, batch: Sequence[Customer], now: dt.datetime
+    ) -> None:
+        """Link the LINE user id a platform keeps for a customer (a LINE-connect app's)
+        to them, as the account link flow would; a link already naming them is left as
+        it is. Never a consent (docs/line.md)."""
+        from omnicrm.core import links  # imported here: links imports the store's schema
+
+        wanted = {c.line_user_id: c.id for c in batch if c.line_user_id}
+        if not wanted:
+            return
+        a = address_links.c
+        addresses = sorted(wanted)
+        have: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(addresses), 5000):
+            rows = conn.execute(
+                select(a.address, a.connection, a.record_id).where(
+                    a.shop == shop,
+                    a.medium == Medium.LINE.value,
+                    a.address.in_(addresses[start : start + 5000]),
+                )
+            )
+            have.update({address: (c, r) for address, c, r in rows})
+        for address, record_id in wanted.items():
+            if have.get(address) != (connection, record_id):
+                links.link(
+                    conn,
+                    shop=shop,
+                    medium=Medium.LINE,
+                    address=address,
+                    member=(connection, record_id),
+                    at=now,
+                    method="channel",
+                )
 
     def _upsert_orders(
         self, conn: Connection, connection: str, batch: Sequence[Order]

@@ -12,6 +12,7 @@ import importlib
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,13 +35,16 @@ USER_ID = re.compile(r"U[0-9a-f]{32}")
 """A LINE user id as the Messaging API gives it (webhooks' ``source.userId``)."""
 
 
-def sandbox(*, client: int = 0) -> AbstractContextManager[Mapping[str, Any]]:
+def sandbox(
+    *, client: int = 0, keep_in: Path | None = None
+) -> AbstractContextManager[Mapping[str, Any]]:
     """Start a local LINE Messaging API emulator; its context yields settings that send
-    to it as demo shop ``client``."""
+    to it as demo shop ``client``; with ``keep_in``, what it delivers is kept there
+    (``delivered.jsonl``)."""
     # Imported on use: the emulator's server is no part of a real send.
     module = importlib.import_module("omnicrm.plugins.line.sandbox")
     start: Callable[..., AbstractContextManager[Mapping[str, Any]]] = module.sandbox
-    return start(client=client)
+    return start(client=client, keep_in=keep_in)
 
 
 DISPATCHER = Dispatcher(

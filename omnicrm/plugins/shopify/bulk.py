@@ -98,6 +98,7 @@ class BulkExport:
         stream: str,
         search: str,
         *,
+        line: tuple[str, str] | None = None,
         resume_id: str | None = None,
         since: dt.datetime | None = None,
         sleep: Callable[[float], None],
@@ -109,7 +110,7 @@ class BulkExport:
     ) -> None:
         self.client = client
         self.stream = stream
-        self.query = bulk_query(stream, search)
+        self.query = bulk_query(stream, search, line=line)
         self.resume_id = resume_id
         self.since = since
         self._sleep = sleep

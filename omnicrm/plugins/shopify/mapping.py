@@ -17,6 +17,7 @@ field, so the shop owner can find it in Shopify's admin.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -69,6 +70,7 @@ _CONSENT_STATES = {
     "REDACTED": ConsentState.UNKNOWN,  # erased on request: nothing left to tell
 }
 
+USER_ID = re.compile(r"U[0-9a-f]{32}")  # a LINE user id, as the Messaging API gives it
 KANA_NAMESPACE = "custom"  # the metafields holding furigana (see queries.CUSTOMER_FIELDS)
 
 # subtotal, discounts, shipping, tax, total: each a MoneyBag.
@@ -327,6 +329,17 @@ def _kana(r: _Reader, name: str, *, rest: bool) -> str | None:
     return None
 
 
+def _line_user_id(r: _Reader, *, rest: bool) -> str | None:
+    """The LINE user id a LINE-connect app keeps in a metafield, read by alias (only
+    when the connection names that metafield); not one (the app's own format, a typo)
+    is left out rather than linked. A webhook carries no metafield of its namespace."""
+    if rest:
+        return None
+    found = r.child("lineUserId")
+    value = found.text("value") if found else None
+    return value.strip() if value and USER_ID.fullmatch(value.strip()) else None
+
+
 def _customer(r: _Reader, record_id: str, *, rest: bool) -> Customer:
     address_reader = r.child("default_address" if rest else "defaultAddress")
     address, company = _address(address_reader, rest=rest)
@@ -364,6 +377,7 @@ def _customer(r: _Reader, record_id: str, *, rest: bool) -> Customer:
         company=company,
         tags=r.strings("tags"),
         consents=consents,
+        line_user_id=_line_user_id(r, rest=rest),
         created_at=r.timestamp(created),
         updated_at=r.timestamp(updated, required=True),
         raw=dict(r.payload),

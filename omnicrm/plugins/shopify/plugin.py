@@ -61,14 +61,18 @@ HISTORY_WINDOW = dt.timedelta(days=60)
 """How far back Shopify shows orders to an app without ``read_all_orders``."""
 
 
-def sandbox(*, client: int = 0) -> AbstractContextManager[Mapping[str, Any]]:
+def sandbox(
+    *, client: int = 0, line_users: Mapping[int, str] | None = None
+) -> AbstractContextManager[Mapping[str, Any]]:
     """Start the local Shopify emulator; its context yields a connection's settings.
-    ``client`` > 0: another client business's store whose customers partly overlap."""
+    ``client`` > 0: another client business's store whose customers partly overlap.
+    ``line_users`` (customer index -> LINE user id): customers a LINE-connect app linked
+    to LINE (a customer metafield), which the settings read."""
     # Imported on use: the emulator (a server, seeded data) is heavy, and `omnicrm
     # plugins` or a sync of a real shop must load without it.
     module = importlib.import_module("omnicrm.plugins.shopify.sandbox")
     start: Callable[..., AbstractContextManager[Mapping[str, Any]]] = module.sandbox
-    return start(client=client)
+    return start(client=client, line_users=line_users)
 
 
 def describe(settings: BaseModel) -> str:
@@ -215,6 +219,7 @@ def _bulk(
         client,
         stream.value,
         search_since(ctx.since),
+        line=settings.line_metafield,
         resume_id=resume,
         since=ctx.since,
         sleep=ctx.sleep,
@@ -296,12 +301,18 @@ def _paged(
 
 
 def _customer_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) -> Iterator[Any]:
-    def variables() -> dict[str, Any]:
-        base = {"query": search or None}
-        # Refitted every page: the first page teaches the client what a customer costs.
-        return {**base, "first": client.fit("Customers", base, desired=settings.page_size)}
+    # With a LINE-connect app's metafield named, the document that reads it too.
+    line = settings.line_metafield
+    operation = "Customers" if line is None else "CustomersLine"
+    base: dict[str, Any] = {"query": search or None}
+    if line is not None:
+        base |= {"lineNamespace": line[0], "lineKey": line[1]}
 
-    return pages(client, "Customers", "customers", variables)
+    def variables() -> dict[str, Any]:
+        # Refitted every page: the first page teaches the client what a customer costs.
+        return {**base, "first": client.fit(operation, base, desired=settings.page_size)}
+
+    return pages(client, operation, "customers", variables)
 
 
 def _order_nodes(client: ShopifyClient, search: str, settings: ShopifySettings) -> Iterator[Any]:

@@ -12,10 +12,10 @@ API_VERSION = "2024-12"
 
 _MONEY = "shopMoney { amount currencyCode }"
 
-CUSTOMER_FIELDS = """
+_CUSTOMER_FIELDS = """
 fragment CustomerFields on Customer {
   id
-  firstName
+$LINE  firstName
   lastName
   familyNameKana: metafield(namespace: "custom", key: "family_name_kana") { value }
   givenNameKana: metafield(namespace: "custom", key: "given_name_kana") { value }
@@ -48,6 +48,12 @@ fragment CustomerFields on Customer {
   updatedAt
 }
 """
+CUSTOMER_FIELDS = _CUSTOMER_FIELDS.replace("$LINE", "")
+# With the metafield where a LINE-connect app keeps the customer's LINE user id, read
+# by alias; its namespace and key are the connection's (variables in a paged query,
+# written in by bulk_query in a bulk one, which takes no variables).
+LINE_USER_ID = "  lineUserId: metafield(namespace: $lineNamespace, key: $lineKey) { value }\n"
+CUSTOMER_LINE_FIELDS = _CUSTOMER_FIELDS.replace("$LINE", LINE_USER_ID)
 
 LINE_ITEM_FIELDS = f"""
 fragment LineItemFields on LineItem {{
@@ -127,6 +133,25 @@ query Customers($first: Int!, $after: String, $query: String) {
 """
     + CUSTOMER_FIELDS
 )
+
+CUSTOMERS_LINE = (
+    """
+query CustomersLine(
+  $first: Int!
+  $after: String
+  $query: String
+  $lineNamespace: String!
+  $lineKey: String!
+) {
+  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...CustomerFields }
+  }
+}
+"""
+    + CUSTOMER_LINE_FIELDS
+)
+"""``Customers`` with each customer's LINE user id from the connection's metafield."""
 
 ORDERS = (
     """
@@ -342,6 +367,7 @@ mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
 
 OPERATIONS = {
     "Customers": CUSTOMERS,
+    "CustomersLine": CUSTOMERS_LINE,
     "Orders": ORDERS,
     "OrderLineItems": ORDER_LINE_ITEMS,
     "Products": PRODUCTS,
@@ -364,7 +390,19 @@ BULK_QUERIES = {"customers": BULK_CUSTOMERS, "orders": BULK_ORDERS}
 """The queries run inside bulk operations, by stream."""
 
 
-def bulk_query(stream: str, search: str) -> str:
-    """The bulk query text for ``stream`` filtered by the search string ``search``."""
-    quoted = '"' + search.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return BULK_QUERIES[stream].replace("$QUERY", quoted)
+def _quoted(text: str) -> str:
+    """A GraphQL string literal of ``text``."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def bulk_query(stream: str, search: str, *, line: tuple[str, str] | None = None) -> str:
+    """The bulk query text for ``stream`` filtered by the search string ``search``;
+    customers with ``line`` read the LINE user id from that (namespace, key) metafield."""
+    text = BULK_QUERIES[stream]
+    if line is not None and stream == "customers":
+        namespace, key = line
+        field = LINE_USER_ID.replace("$lineNamespace", _quoted(namespace))
+        text = BULK_CUSTOMERS.replace(CUSTOMER_FIELDS, CUSTOMER_LINE_FIELDS).replace(
+            LINE_USER_ID, field.replace("$lineKey", _quoted(key))
+        )
+    return text.replace("$QUERY", _quoted(search))

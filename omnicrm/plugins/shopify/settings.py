@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+# Shopify's metafield namespace (3-255) and key (2-64): letters, digits, '-' and '_'.
+_METAFIELD = re.compile(r"[A-Za-z0-9_-]{3,255}\.[A-Za-z0-9_-]{2,64}")
 
 
 class ShopifySettings(BaseModel):
@@ -82,6 +84,12 @@ class ShopifySettings(BaseModel):
         "partial order history.",
     )
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
+    line_user_id_metafield: str | None = Field(
+        default=None,
+        description="NAMESPACE.KEY of the customer metafield where the shop's LINE-connect "
+        "app keeps the customer's LINE user id; each customer's is linked to them for LINE "
+        "messages (no LINE consent by itself). None: not read.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -102,6 +110,27 @@ class ShopifySettings(BaseModel):
         if not _SHOP.match(value):
             raise ValueError("must be the shop's myshopify domain, e.g. 'tokyo-tea.myshopify.com'")
         return value
+
+    @field_validator("line_user_id_metafield")
+    @classmethod
+    def _metafield(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _METAFIELD.fullmatch(value.strip()):
+            raise ValueError(
+                "must be NAMESPACE.KEY as Shopify names a metafield (letters, digits, '-' "
+                "and '_'; a namespace of 3 to 255 characters, a key of 2 to 64), e.g. "
+                "'line_connect.line_user_id'"
+            )
+        return value.strip()
+
+    @property
+    def line_metafield(self) -> tuple[str, str] | None:
+        """(namespace, key) of :attr:`line_user_id_metafield`, if set."""
+        if self.line_user_id_metafield is None:
+            return None
+        namespace, key = self.line_user_id_metafield.split(".")
+        return namespace, key
 
     @model_validator(mode="after")
     def _credentials(self) -> ShopifySettings:

@@ -3,14 +3,22 @@ means, the retry key that keeps a retried message from arriving twice, multicast
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import pytest
 
 from omnicrm import DeliveryStatus, Medium, Message
 from omnicrm.plugins.line import plugin
 from omnicrm.plugins.line.client import MULTICAST_LIMIT, Client, LineError, retry_key, text_message
-from omnicrm.plugins.line.sandbox import DEMO_FRIENDS, LineEmulator, demo_user
+from omnicrm.plugins.line.sandbox import (
+    DEMO_FRIENDS,
+    KEPT_FILE,
+    LineEmulator,
+    demo_user,
+    sandbox,
+)
 from omnicrm.plugins.line.settings import LineSettings
 
 FRIEND = demo_user(0, 0)
@@ -182,3 +190,20 @@ def test_link_tokens_are_issued_for_friends_only(
             client.link_token(BLOCKED)
     finally:
         client.close()
+
+
+def test_the_sandbox_keeps_what_it_delivered_in_a_file(tmp_path: Path) -> None:
+    """The demo's view of the emulator: each accepted push a JSON line, once, and a
+    refused one (a user who blocked the account) not at all."""
+    with sandbox(keep_in=tmp_path / "kept") as found:
+        settings = LineSettings.model_validate(dict(found))
+        for _ in range(2):  # the same message again: one delivery
+            sent = plugin.omnicrm_dispatch_message(message(), settings)
+            assert sent.status is DeliveryStatus.SENT, sent.error
+        blocked = plugin.omnicrm_dispatch_message(message(BLOCKED, id="s.c1.p2.line"), settings)
+        assert blocked.status is DeliveryStatus.REJECTED
+    lines = (tmp_path / "kept" / KEPT_FILE).read_text(encoding="utf-8").splitlines()
+    (kept,) = [json.loads(line) for line in lines]
+    assert kept["to"] == [FRIEND] and kept["kind"] == "push"
+    assert kept["messages"] == [{"type": "text", "text": "山田 花子 様\n冬のセールのご案内です。"}]
+    assert kept["retry_key"] == retry_key("s.c1.p1.line")

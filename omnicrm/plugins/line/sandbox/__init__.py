@@ -10,9 +10,16 @@ import argparse
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from omnicrm.plugins.line.sandbox.emulator import Delivery, Exchange, LineEmulator, demo_user
+from omnicrm.plugins.line.sandbox.emulator import (
+    KEPT_FILE,
+    Delivery,
+    Exchange,
+    LineEmulator,
+    demo_user,
+)
 
 DEMO_FRIENDS = 20
 """Demo users who follow each demo shop's account (``demo_user(client, 0..19)``)."""
@@ -21,10 +28,11 @@ DEMO_BLOCKED = 1
 
 
 @contextmanager
-def sandbox(*, client: int = 0) -> Iterator[Mapping[str, Any]]:
+def sandbox(*, client: int = 0, keep_in: Path | None = None) -> Iterator[Mapping[str, Any]]:
     """A running emulator for demo shop ``client``, its friends added; yields settings
-    of the ``line`` dispatcher that reach it."""
-    with LineEmulator() as emulator:
+    of the ``line`` dispatcher that reach it. With ``keep_in``, every delivery is also
+    appended to ``keep_in/delivered.jsonl``."""
+    with LineEmulator(keep_in=keep_in) as emulator:
         seed(emulator, client)
         yield emulator.settings()
 
@@ -54,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
 __all__ = [
     "DEMO_BLOCKED",
     "DEMO_FRIENDS",
+    "KEPT_FILE",
     "Delivery",
     "Exchange",
     "LineEmulator",

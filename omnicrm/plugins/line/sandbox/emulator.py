@@ -23,6 +23,7 @@ issued, unused and fresh; ``failed`` otherwise).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 import secrets
@@ -31,6 +32,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,6 +52,8 @@ MESSAGE_TYPES = frozenset(
      "template", "flex", "coupon"}
 )  # fmt: skip
 LINK_TOKEN_TTL = 600.0
+KEPT_FILE = "delivered.jsonl"
+"""With ``keep_in``: the file each delivery is appended to, one JSON object a line."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,13 @@ class LineEmulator(Emulator):
         bot_user_id: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        keep_in: Path | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
+        # Where each delivery is also appended, a JSON line, for the demo's operator.
+        self.kept = None if keep_in is None else keep_in / KEPT_FILE
+        if self.kept is not None:
+            self.kept.parent.mkdir(parents=True, exist_ok=True)
         self.channel_access_token = channel_access_token or secrets.token_urlsafe(32)
         self.channel_secret = channel_secret or secrets.token_hex(16)
         self.webhook_url = webhook_url
@@ -299,7 +308,22 @@ class LineEmulator(Emulator):
             if key is not None:
                 self._state.accepted[key] = delivery
             self._state.delivered.append(delivery)
+            if self.kept is not None:
+                self._keep(delivery)
         return delivery
+
+    def _keep(self, delivery: Delivery) -> None:
+        """Append ``delivery`` to the kept file (under the lock: one writer at a time)."""
+        line = {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "kind": delivery.kind,
+            "to": list(delivery.to),
+            "messages": list(delivery.messages),
+            "retry_key": delivery.retry_key,
+        }
+        assert self.kept is not None
+        with self.kept.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     async def _push(self, request: Request) -> Response:
         body, refused = await self._body(request, many=False)

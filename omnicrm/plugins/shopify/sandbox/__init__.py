@@ -24,7 +24,7 @@ variables to try those.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -65,14 +65,20 @@ CLIENT_SHARED = 0.3
 
 
 @contextmanager
-def sandbox(*, client: int = 0) -> Iterator[dict[str, Any]]:
+def sandbox(
+    *, client: int = 0, line_users: Mapping[int, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Start a Shopify sandbox; yield settings that reach it (validated).
 
     ``client`` 0 is the shop the variables describe; another number is another client
     business's Shopify store (its own domain, seed and orders, half the size), some of
     whose customers are client 0's too: the demo's overlapping customer bases.
+    ``line_users`` (customer index -> LINE user id, e.g. the LINE emulator's demo
+    friends): those customers have it in the metafield a LINE-connect app keeps it in
+    (:data:`~.data.LINE_METAFIELD`), and the settings read it.
     """
     from ..settings import ShopifySettings
+    from .data import LINE_METAFIELD
     from .server import DEFAULT_SHOP, ShopifySandbox
 
     if client < 0:
@@ -99,7 +105,11 @@ def sandbox(*, client: int = 0) -> Iterator[dict[str, Any]]:
         restore_rate=env_number("SHOPIFY_SANDBOX_RESTORE_RATE", STANDARD_RESTORE_RATE, 1, 10**9),
         live_interval=live or None,
     )
+    if line_users:
+        shop.data.link_line_users(line_users)
     with shop:
         settings = shop.settings()
+        if line_users:
+            settings["line_user_id_metafield"] = ".".join(LINE_METAFIELD)
         ShopifySettings.model_validate(settings)
         yield settings

@@ -28,7 +28,7 @@ import random
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -426,6 +426,10 @@ class SortedKeys:
             yield key
 
 
+LINE_METAFIELD = ("line_connect", "line_user_id")
+"""Where the sandbox's LINE-connect app keeps a customer's LINE user id (namespace, key)."""
+
+
 @dataclass
 class Page:
     """One page of a listing: record indexes with their sort keys."""
@@ -454,6 +458,7 @@ class ShopData:
             raise ValueError("shared must be between 0 and 1")
         self.n = customers
         self.seed = seed
+        self.line_users: dict[int, str] = {}  # see link_line_users
         # Another shop's people buying here too (the demo's overlapping client shops):
         # `shared` of the customers are the same people (name, email, phone, address)
         # as the customers of the same index in the shop seeded `shared_with`, each
@@ -757,6 +762,16 @@ class ShopData:
             return self.seed
         return self.shared_with if (c * 2_654_435_761) % 1000 < self.shared * 1000 else self.seed
 
+    def link_line_users(self, users: Mapping[int, str]) -> None:
+        """Have customers ``users`` (index -> LINE user id) linked to LINE by a
+        LINE-connect app, which keeps the id in :data:`LINE_METAFIELD`."""
+        with self.lock:
+            self.line_users = dict(users)
+
+    def _line(self, c: int) -> dict[tuple[str, str], str]:
+        user = self.line_users.get(c)
+        return {LINE_METAFIELD: user} if user else {}
+
     def customer(self, c: int) -> dict[str, Any]:
         """Customer ``c`` shaped as the Admin API's Customer."""
         person = self.person_seed(c)
@@ -858,7 +873,7 @@ class ShopData:
             "updatedAt": iso(updated),
             "_index": c,
             "_kana": (last_kana, first_kana),
-            "_metafields": furigana(person, c, last_kana, first_kana),
+            "_metafields": furigana(person, c, last_kana, first_kana) | self._line(c),
         }
         change = self.customer_changes.get(c)
         if change:

@@ -30,6 +30,7 @@ from graphql import (
 )
 
 from omnicrm.plugins.shopify import queries
+from omnicrm.plugins.shopify.sandbox.data import LINE_METAFIELD
 from omnicrm.plugins.shopify.sandbox.schema import sandbox_schema
 
 GID = re.compile(r"^gid://shopify/[A-Za-z]+/\d+$")
@@ -261,6 +262,10 @@ def _sample_documents(admin: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     }
     return {
         "Customers": (queries.CUSTOMERS, {"first": 50, "query": "updated_at:>='2020-01-01'"}),
+        "CustomersLine": (
+            queries.CUSTOMERS_LINE,
+            {"first": 20, "lineNamespace": LINE_METAFIELD[0], "lineKey": LINE_METAFIELD[1]},
+        ),
         "Orders": (queries.ORDERS, {"first": 10, "lines": 5}),
         "OrderLineItems": (queries.ORDER_LINE_ITEMS, {"id": several["id"], "first": 2}),
         "Products": (
@@ -291,8 +296,14 @@ def _sample_documents(admin: Any) -> dict[str, tuple[str, dict[str, Any]]]:
 def test_every_request_document_answers_in_shopifys_shape(
     admin: Any, shop: Any, shopify_schema: GraphQLSchema
 ) -> None:
+    # A few customers a LINE-connect app linked: their metafield is set, the rest null.
+    shop.data.link_line_users({n: "U" + f"{n:x}" * 32 for n in range(1, 4)})
     samples = _sample_documents(admin)
     assert set(samples) == set(queries.OPERATIONS), "a new document needs a sample here"
+    nodes = admin.run(*samples["CustomersLine"][:1], "CustomersLine", **samples["CustomersLine"][1])
+    users = [n["lineUserId"] for n in nodes["data"]["customers"]["nodes"]]
+    assert None in users and {u["value"][:2] for u in users if u} <= {"U1", "U2", "U3"}
+    assert any(users)
     for name in sorted(samples):
         document, variables = samples[name]
         body = admin.run(document, name, **variables)
