@@ -39,6 +39,7 @@ from omnicrm.crm.schema import (
     identity_keys,
     identity_merges,
     identity_overrides,
+    identity_suggestions,
     interactions,
     nps_responses,
     points_entries,
@@ -125,6 +126,13 @@ def forget_records(
         conn.execute(
             delete(identity_merges).where(
                 identity_merges.c.shop == shop, _naming(identity_merges, connection, chunk)
+            )
+        )
+        # A suggestion's evidence holds the record's keys and birth date.
+        conn.execute(
+            delete(identity_suggestions).where(
+                unindexed(identity_suggestions.c.shop) == shop,
+                _naming(identity_suggestions, connection, chunk),
             )
         )
         naming = and_(
