@@ -332,11 +332,14 @@ def _side(name: str | None, born: dt.date | None) -> str:
     return f"{name or '(no name)'}{'' if born is None else f', born {born.isoformat()}'}"
 
 
-def _decide(ctx: click.Context, suggestion_id: int, decision: str, note: str | None) -> None:
+def _decide(
+    ctx: click.Context, suggestion_id: int, decision: str, note: str | None, shop: str | None
+) -> None:
     from omnicrm.crm.identity import decide
 
     obj: Context = ctx.obj
-    shop = ctx.parent.params.get("shop") if ctx.parent is not None else None
+    if shop is None and ctx.parent is not None:  # given before the subcommand
+        shop = ctx.parent.params.get("shop")
     with _runtime(obj) as runtime:
         settings = runtime.crm_settings(shop)
         with runtime.store.engine.begin() as conn:
@@ -351,16 +354,22 @@ def _decide(ctx: click.Context, suggestion_id: int, decision: str, note: str | N
 @suggestions_command.command("link")
 @click.argument("suggestion_id", metavar="N", type=int)
 @click.option("--note", help="Why: kept with the override.")
+@shop_option
 @click.pass_context
-def suggestion_link(ctx: click.Context, suggestion_id: int, note: str | None) -> None:
+def suggestion_link(
+    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
+) -> None:
     """Suggestion N is one person: link its two records (remembered for good)."""
-    _decide(ctx, suggestion_id, "link", note)
+    _decide(ctx, suggestion_id, "link", note, shop)
 
 
 @suggestions_command.command("separate")
 @click.argument("suggestion_id", metavar="N", type=int)
 @click.option("--note", help="Why: kept with the override.")
+@shop_option
 @click.pass_context
-def suggestion_separate(ctx: click.Context, suggestion_id: int, note: str | None) -> None:
+def suggestion_separate(
+    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
+) -> None:
     """Suggestion N is two people: keep its records apart (remembered for good)."""
-    _decide(ctx, suggestion_id, "separate", note)
+    _decide(ctx, suggestion_id, "separate", note, shop)
