@@ -22,7 +22,7 @@ from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.consent import Suppression, suppressions_of
 from omnicrm.core.links import addresses_of_members
 from omnicrm.core.records import Medium
-from omnicrm.crm.identity import Explanation, Merge, explain
+from omnicrm.crm.identity import Explanation, Merge, describe, explain
 from omnicrm.crm.interactions import Interaction, interactions_for
 from omnicrm.crm.points import Balance, PointsSettings, balance
 from omnicrm.crm.profiles import Profile, SourceRecord, load_profile
@@ -132,12 +132,7 @@ def _address(profile: Profile) -> str:
 
 
 def _evidence(merge: Merge) -> str:
-    evidence = merge.evidence
-    if "operator" in evidence:
-        return "linked by an operator"
-    keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
-    names = evidence.get("names")
-    return "; ".join(p for p in (keys, f"names {names}" if names else "") if p) or "-"
+    return describe(merge.evidence)
 
 
 def _money(amount: Decimal | float, currency: str) -> str:

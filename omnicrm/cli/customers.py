@@ -6,12 +6,15 @@
     omnicrm customers merges                            # the latest merges, with reasons
     omnicrm customers unmerge store P1001 --note "..."  # take a record out, for good
     omnicrm customers link store:P1001 ec:5512          # these two are one person
+    omnicrm customers suggestions                       # pairs refused for one reason
+    omnicrm customers suggestions link 3                # suggestion 3: one person
+    omnicrm customers suggestions separate 4            # suggestion 4: two people
 
 Each works within one shop (``--shop``, which may be left out when only one is
 configured): a profile or record of another shop is refused, never joined.
 
-Exit codes: 0 done; 1 the store failed; 2 an unknown profile or record, a record of
-another shop, an unknown or missing shop, or bad usage.
+Exit codes: 0 done; 1 the store failed; 2 an unknown profile, record or suggestion, a
+record of another shop, an unknown or missing shop, or bad usage.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ if TYPE_CHECKING:  # the store and the CRM load when a command runs, not for --h
     from sqlalchemy import Connection
 
     from omnicrm.app.runtime import Runtime
-    from omnicrm.crm.identity import Explanation, Merge, RecordRef, ResolveResult
+    from omnicrm.crm.identity import (
+        Explanation,
+        Merge,
+        PairSuggestion,
+        RecordRef,
+        ResolveResult,
+    )
     from omnicrm.crm.refresh import CrmSettings
 
 
@@ -48,6 +57,7 @@ def _runtime(obj: Context) -> Iterator[Runtime]:
         OtherShopError,
         UnknownProfileError,
         UnknownRecordError,
+        UnknownSuggestionError,
     )
 
     with errors():
@@ -59,6 +69,7 @@ def _runtime(obj: Context) -> Iterator[Runtime]:
             UnknownRecordError,
             NothingToUnmergeError,
             OtherShopError,
+            UnknownSuggestionError,
         ) as exc:
             fail(str(exc), 2)
         finally:
@@ -87,10 +98,9 @@ def _at(header: str, tz: dt.tzinfo) -> str:
 
 
 def _reason(evidence: dict[str, Any]) -> str:
-    if "operator" in evidence:
-        return "linked by an operator"
-    keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
-    return escape(f"{keys}; names {evidence.get('names') or '-'}")
+    from omnicrm.crm.identity import describe
+
+    return escape(describe(evidence))
 
 
 def _refresh(runtime: Runtime, shop: str, result: ResolveResult) -> None:
@@ -132,6 +142,7 @@ def _print_explanation(why: Explanation, tz: dt.tzinfo) -> None:
             Col("name"),
             Col("email", 1),
             Col("phone", 2, keep=True),
+            Col("born", 2, keep=True),
             Col(_at("joined", tz), 3, keep=True),
         ]
     )
@@ -142,6 +153,7 @@ def _print_explanation(why: Explanation, tz: dt.tzinfo) -> None:
             escape(m.name or "-"),
             escape(m.email or "-"),
             escape(m.phone or "-"),
+            "-" if m.birth_date is None else m.birth_date.isoformat(),
             _when(m.joined_at, tz),
         )
     console.print(members)
@@ -258,3 +270,106 @@ def link_command(obj: Context, first: str, second: str, note: str | None, shop: 
             result = link(conn, a, b, note, shop=settings.shop, settings=settings.identity)
         console.print(f"{_show(a)} and {_show(b)} linked")
         _refresh(runtime, settings.shop, result)
+
+
+@customers.group("suggestions", invoke_without_command=True)
+@click.option("--limit", default=50, show_default=True, help="At most this many pairs.")
+@click.option("--json", "as_json", is_flag=True, help="The pairs and their evidence as JSON.")
+@shop_option
+@click.pass_context
+def suggestions_command(ctx: click.Context, limit: int, as_json: bool, shop: str | None) -> None:
+    """Likely pairs the rules refused for one reason, strongest first, with the evidence:
+    what agreed, what conflicted and why. Decide one with `link N` or `separate N`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from omnicrm.crm.identity import suggestions
+
+    obj: Context = ctx.obj
+    with _runtime(obj) as runtime:
+        chosen = runtime.shop(shop)
+        with runtime.store.engine.connect() as conn:
+            found = suggestions(conn, shop=chosen.id, limit=limit)
+    if as_json:
+        click.echo(json.dumps([s.as_json() for s in found], ensure_ascii=False, indent=2))
+        return
+    if not found:
+        console.print("no suggestions: every pair the rules refused was refused for good reasons")
+        return
+    console.print(_suggestion_table(found))
+    console.print(
+        "decide one: `omnicrm customers suggestions link N` (one person) or "
+        "`... separate N` (two people)"
+    )
+
+
+def _suggestion_table(found: list[PairSuggestion]) -> FitTable:
+    table = FitTable(
+        [
+            Col("#", keep=True),
+            Col("strength", keep=True),
+            Col("records"),
+            Col("names"),
+            Col("refused for", 1),
+            Col("evidence weighed", 2),
+        ],
+        title="suggestions (strongest first)",
+    )
+    for s in found:
+        table.add_row(
+            str(s.id),
+            str(s.strength),
+            f"{_show(s.a.ref)}\n{_show(s.b.ref)}",
+            escape(f"{_side(s.a.name, s.a.birth_date)}\n{_side(s.b.name, s.b.birth_date)}"),
+            escape(str(s.evidence.get("detail", s.conflict))),
+            _reason(s.evidence),
+        )
+    return table
+
+
+def _side(name: str | None, born: dt.date | None) -> str:
+    return f"{name or '(no name)'}{'' if born is None else f', born {born.isoformat()}'}"
+
+
+def _decide(
+    ctx: click.Context, suggestion_id: int, decision: str, note: str | None, shop: str | None
+) -> None:
+    from omnicrm.crm.identity import decide
+
+    obj: Context = ctx.obj
+    if shop is None and ctx.parent is not None:  # given before the subcommand
+        shop = ctx.parent.params.get("shop")
+    with _runtime(obj) as runtime:
+        settings = runtime.crm_settings(shop)
+        with runtime.store.engine.begin() as conn:
+            chosen, result = decide(
+                conn, suggestion_id, decision, note, shop=settings.shop, settings=settings.identity
+            )
+        verb = "linked: one person" if decision == "link" else "separated: two people, for good"
+        console.print(f"{_show(chosen.a.ref)} and {_show(chosen.b.ref)} {verb}")
+        _refresh(runtime, settings.shop, result)
+
+
+@suggestions_command.command("link")
+@click.argument("suggestion_id", metavar="N", type=int)
+@click.option("--note", help="Why: kept with the override.")
+@shop_option
+@click.pass_context
+def suggestion_link(
+    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
+) -> None:
+    """Suggestion N is one person: link its two records (remembered for good)."""
+    _decide(ctx, suggestion_id, "link", note, shop)
+
+
+@suggestions_command.command("separate")
+@click.argument("suggestion_id", metavar="N", type=int)
+@click.option("--note", help="Why: kept with the override.")
+@shop_option
+@click.pass_context
+def suggestion_separate(
+    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
+) -> None:
+    """Suggestion N is two people: keep its records apart (remembered for good)."""
+    _decide(ctx, suggestion_id, "separate", note, shop)

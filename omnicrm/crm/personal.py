@@ -39,6 +39,7 @@ from omnicrm.crm.schema import (
     identity_keys,
     identity_merges,
     identity_overrides,
+    identity_suggestions,
     interactions,
     nps_responses,
     points_entries,
@@ -86,11 +87,12 @@ def forget_records(
     """Erase what the CRM holds about these source customers of ``shop``, and queue for
     the shop's next refresh every record whose profile that may change.
 
-    Their identity keys and the merge edges naming them go (the evidence holds their
-    email and phone), and so do the operator's links and separations naming them, notes
-    included. Their profiles lose what they said of the person at once (the refresh
-    rebuilds them from the remaining members); a profile they were alone in loses its
-    interactions and NPS answers too, as it goes at the refresh.
+    Their identity keys and the merge edges and suggested pairs naming them go (the
+    evidence holds their email, phone and birth date), and so do the operator's links
+    and separations naming them, notes included. Their profiles lose what they said of
+    the person at once (the refresh rebuilds them from the remaining members); a profile
+    they were alone in loses its interactions and NPS answers too, as it goes at the
+    refresh.
     """
     ids = sorted(set(record_ids))
     if not ids:
@@ -125,6 +127,13 @@ def forget_records(
         conn.execute(
             delete(identity_merges).where(
                 identity_merges.c.shop == shop, _naming(identity_merges, connection, chunk)
+            )
+        )
+        # A suggestion's evidence holds the record's keys and birth date.
+        conn.execute(
+            delete(identity_suggestions).where(
+                unindexed(identity_suggestions.c.shop) == shop,
+                _naming(identity_suggestions, connection, chunk),
             )
         )
         naming = and_(

@@ -158,6 +158,29 @@ identity_overrides = Table(
     Index(None, "b_connection", "b_record"),
 )
 
+# Pairs the rules refused for one reason only (one conflicting field, or a key a
+# household may share), with their evidence, for an operator to link or separate. The
+# resolver rewrites those of the records it re-resolves; a decided pair (an override)
+# is never suggested again.
+identity_suggestions = Table(
+    "identity_suggestions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
+    Column("a_connection", String(100), nullable=False),
+    Column("a_record", String(255), nullable=False),
+    Column("b_connection", String(100), nullable=False),
+    Column("b_record", String(255), nullable=False),
+    Column("conflict", String(32), nullable=False),
+    Column("strength", Integer, nullable=False),
+    Column("evidence", Json, nullable=False),
+    Column("found_at", UtcDateTime(), nullable=False),
+    # A shop's list, strongest first.
+    Index(None, "shop", "strength"),
+    Index(None, "a_connection", "a_record"),
+    Index(None, "b_connection", "b_record"),
+)
+
 # Inquiries, complaints and the like, imported from CSV or added by hand.
 interactions = Table(
     "interactions",

@@ -52,6 +52,7 @@ from omnicrm.tui.shops import ShopPicker
 _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "segments": ("omnicrm.tui.segments", "SegmentsScreen"),
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
+    "suggestions": ("omnicrm.tui.suggestions", "SuggestionsScreen"),
 }
 
 
@@ -60,6 +61,7 @@ _LIST_ACTIONS = {
     "show_connections": "connections",
     "show_segments": "segments",
     "show_customers": "customers",
+    "show_suggestions": "suggestions",
 }
 
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
@@ -94,6 +96,7 @@ class OmnicrmApp(App[None]):
         Binding("c,f2", "show_connections", "Connections"),
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
+        Binding("m,f6", "show_suggestions", "Pairs"),
         Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
         # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
@@ -287,8 +290,9 @@ class OmnicrmApp(App[None]):
         return not isinstance(self.screen, ModalScreen)
 
     def show_list(self, mode: str) -> None:
-        """Show the list ``mode`` names (connections, segments, customers) itself, not a
-        detail opened from it earlier: what was opened on top of it is closed."""
+        """Show the list ``mode`` names (connections, segments, customers, suggestions)
+        itself, not a detail opened from it earlier: what was opened on top of it is
+        closed."""
         if mode != "connections" and self._screens[mode] is None:
             return
         self.switch_mode(mode)
@@ -315,6 +319,9 @@ class OmnicrmApp(App[None]):
 
     def action_show_customers(self) -> None:
         self.show_list("customers")
+
+    def action_show_suggestions(self) -> None:
+        self.show_list("suggestions")
 
     def open_connection(self, name: str) -> None:
         """Show one connection's detail."""
@@ -452,6 +459,12 @@ class OmnicrmApp(App[None]):
             yield SystemCommand("Segments", "Segment counts", self.action_show_segments)
         if self._screens["customers"] is not None:
             yield SystemCommand("Customer lookup", "Find a customer", self.action_show_customers)
+        if self._screens["suggestions"] is not None:
+            yield SystemCommand(
+                "Suggested pairs",
+                "Records the rules refused for one reason: link or separate them",
+                self.action_show_suggestions,
+            )
         if self.several_shops:
             yield SystemCommand("Switch shop", "Pick the shop to work in", self.action_pick_shop)
             for shop in shop_rows(self.runtime.config):

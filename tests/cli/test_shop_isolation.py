@@ -17,6 +17,7 @@ covered here or listed, with the reason, as showing no customer data: else
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sys
 import uuid
@@ -27,13 +28,13 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from omnicrm.cli import cli
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import customers, metadata
-from omnicrm.crm.schema import points_entries, profiles
+from omnicrm.crm.schema import identity_suggestions, points_entries, profiles
 from omnicrm.engage import schema as engage_schema
 from tests.conftest import PG_URL, install_plugin
 from tests.support import twins_plugin
@@ -155,6 +156,7 @@ class World:
     ids: dict[str, set[int]] = field(default_factory=dict)  # each shop's profile ids
     a_id: int = 0  # twin1's profile in A
     b_id: int = 0  # twin1's profile in B
+    b_suggestion: int = 0  # a suggested pair of B's records
 
     def run(self, *args: str) -> Result:
         # The data dir beside the config: a send keeps the links' secret there.
@@ -227,6 +229,33 @@ def _dsn(w: World) -> str:
     return str(path)
 
 
+def _suggest_in_b(url: str) -> int:
+    """A suggested pair of B's records (as a refresh of B writes one), for A to be
+    refused deciding it."""
+    store = Store(url)
+    try:
+        with store.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    insert(identity_suggestions)
+                    .values(
+                        shop=B,
+                        a_connection="sweets-ec",
+                        a_record="BLUE-cust-0",
+                        b_connection="sweets-ec",
+                        b_record="BLUE-cust-1",
+                        conflict="birth_date",
+                        strength=70,
+                        evidence={"keys": {"email": "BLUE@example.jp"}, "detail": "BLUE"},
+                        found_at=dt.datetime.now(dt.UTC),
+                    )
+                    .returning(identity_suggestions.c.id)
+                ).scalar_one()
+            )
+    finally:
+        store.close()
+
+
 COVERED: dict[tuple[str, ...], Case] = {
     # Matched against shop A's messages only: B's list and outbox are never touched.
     ("campaigns", "bounces"): lambda w: [Step(["campaigns", "bounces", _dsn(w)])],
@@ -259,6 +288,16 @@ COVERED: dict[tuple[str, ...], Case] = {
     ("customers", "link"): lambda w: [
         Step(["customers", "link", "tea-ec:AKA-cust-0", "sweets-ec:BLUE-cust-0"], refused=True),
         Step(["customers", "link", "tea-ec:AKA-cust-2", "tea-pos:AKAPOS-cust-2"]),
+    ],
+    ("customers", "suggestions"): lambda w: [
+        Step(["customers", "suggestions"]),
+        Step(["customers", "suggestions", "--json"]),
+    ],
+    ("customers", "suggestions", "link"): lambda w: [
+        Step(["customers", "suggestions", "link", str(w.b_suggestion)], refused=True),
+    ],
+    ("customers", "suggestions", "separate"): lambda w: [
+        Step(["customers", "suggestions", "separate", str(w.b_suggestion)], refused=True),
     ],
     ("customers", "unmerge"): lambda w: [
         Step(["customers", "unmerge", "sweets-ec", "BLUE-cust-0"], refused=True),
@@ -429,6 +468,7 @@ def world(
         for shop in (A, B):
             done = w.run("crm", "refresh", "--shop", shop)
             assert done.exit_code == 0, done.output
+        w.b_suggestion = _suggest_in_b(url)
         store = Store(url)
         try:
             with store.engine.connect() as conn:

@@ -281,6 +281,7 @@ def test_the_docs_name_the_keys_the_app_binds() -> None:
         "Connections": "show_connections",
         "Segments": "show_segments",
         "Customer lookup": "show_customers",
+        "Suggested pairs": "show_suggestions",
     }
     for title, action in lists.items():
         found = re.search(rf"\*\*{title}\*\* \(([^)]*)\)", text)

@@ -6,7 +6,9 @@ one shop (records of two shops are never one person).
 - `resolver`: the clustering, in memory;
 - `resolving`: against the store, incremental (`resolve_pending`) or whole (`resolve_all`);
 - `overrides`: the operator's `link` and `unmerge`;
-- `explanations`: why a profile is one person (`explain`, `recent_merges`).
+- `explanations`: why a profile is one person (`explain`, `recent_merges`);
+- `suggestions`: pairs refused for one reason, and the operator's decision on one
+  (`suggestions`, `decide`); `nearmiss` says what a suggestion is.
 
 docs/identity.md is the user's reference.
 """
@@ -17,6 +19,7 @@ from omnicrm.crm.identity.explanations import (
     Merge,
     Override,
     UnknownProfileError,
+    describe,
     explain,
     recent_merges,
 )
@@ -25,6 +28,7 @@ from omnicrm.crm.identity.overrides import (
     OtherShopError,
     UnknownRecordError,
     link,
+    separate,
     unmerge,
 )
 from omnicrm.crm.identity.resolver import RecordRef
@@ -37,6 +41,12 @@ from omnicrm.crm.identity.resolving import (
     resolve_pending,
 )
 from omnicrm.crm.identity.rules import IdentitySettings
+from omnicrm.crm.identity.suggestions import (
+    PairSuggestion,
+    UnknownSuggestionError,
+    decide,
+    suggestions,
+)
 
 __all__ = [
     "Explanation",
@@ -46,17 +56,23 @@ __all__ = [
     "NothingToUnmergeError",
     "OtherShopError",
     "Override",
+    "PairSuggestion",
     "Plan",
     "RecordRef",
     "ResolveResult",
     "UnknownProfileError",
     "UnknownRecordError",
+    "UnknownSuggestionError",
     "apply",
+    "decide",
+    "describe",
     "explain",
     "link",
     "plan",
     "recent_merges",
     "resolve_all",
     "resolve_pending",
+    "separate",
+    "suggestions",
     "unmerge",
 ]

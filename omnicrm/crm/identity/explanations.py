@@ -33,6 +33,8 @@ class Member:
     email: str | None
     phone: str | None
     joined_at: dt.datetime
+    birth_date: dt.date | None = None
+    gender: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def explain(conn: Connection, profile_id: int, *, shop: str) -> Explanation:
             customers.c.given_name_kana,
             customers.c.email,
             customers.c.phone,
+            customers.c.birth_date,
+            customers.c.gender,
         )
         .select_from(
             profile_members.outerjoin(
@@ -117,6 +121,8 @@ def explain(conn: Connection, profile_id: int, *, shop: str) -> Explanation:
             row.email,
             row.phone,
             row.joined_at,
+            row.birth_date,
+            row.gender,
         )
         for row in rows
     ]
@@ -146,6 +152,20 @@ def explain(conn: Connection, profile_id: int, *, shop: str) -> Explanation:
         if (row.a_connection, row.a_record) in refs or (row.b_connection, row.b_record) in refs
     ]
     return Explanation(profile_id, members, merges, overrides)
+
+
+_WEIGHED = (("names", "names"), ("birth_date", "birth date"), ("gender", "gender"))
+
+
+def describe(evidence: dict[str, Any]) -> str:
+    """Every piece of evidence weighed, in a line: the keys both records hold, how their
+    names, birth dates and genders compared (``email a@b.jp; names agree; birth date
+    same; gender unknown``); an operator's link says so."""
+    if "operator" in evidence:
+        return "linked by an operator"
+    keys = ", ".join(f"{kind} {value}" for kind, value in sorted(evidence.get("keys", {}).items()))
+    weighed = [f"{label} {evidence[name]}" for name, label in _WEIGHED if evidence.get(name)]
+    return "; ".join(part for part in (keys, *weighed) if part) or "-"
 
 
 def recent_merges(conn: Connection, limit: int = 50, *, shop: str) -> list[Merge]:

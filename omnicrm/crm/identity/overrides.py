@@ -59,10 +59,51 @@ def link(
     _require_records(conn, [a, b], shop)
     _refuse_withdrawn(conn, [a, b], shop)
     _drop_overrides(conn, shop, SEPARATE, a, [b])
+    return _decide(conn, LINK, a, b, note, shop=shop, settings=settings, now=now)
+
+
+def separate(
+    conn: Connection,
+    a: RecordRef,
+    b: RecordRef,
+    note: str | None = None,
+    *,
+    shop: str,
+    settings: IdentitySettings,
+    now: dt.datetime | None = None,
+) -> ResolveResult:
+    """Keep two source customers of ``shop`` apart for good (a cannot-link): no later
+    run joins them, directly or through others.
+
+    Removes a link between them, records the separation, queues both profiles' members
+    and resolves them now. A record of another shop raises OtherShopError.
+    """
+    now = now or utc_now()
+    if a == b:
+        raise UnknownRecordError(f"cannot separate {_show(a)} from itself")
+    _require_records(conn, [a, b], shop)
+    _drop_overrides(conn, shop, LINK, a, [b])
+    _drop_overrides(conn, shop, SEPARATE, a, [b])
+    return _decide(conn, SEPARATE, a, b, note, shop=shop, settings=settings, now=now)
+
+
+def _decide(
+    conn: Connection,
+    kind: str,
+    a: RecordRef,
+    b: RecordRef,
+    note: str | None,
+    *,
+    shop: str,
+    settings: IdentitySettings,
+    now: dt.datetime,
+) -> ResolveResult:
+    """Record a link or a separation of ``a`` and ``b``, queue both profiles' members
+    and resolve them now."""
     conn.execute(
         insert(identity_overrides).values(
             shop=shop,
-            kind=LINK,
+            kind=kind,
             a_connection=a[0],
             a_record=a[1],
             b_connection=b[0],

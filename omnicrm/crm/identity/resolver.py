@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from omnicrm.crm.identity.nearmiss import SLIPS, Suggestion, birth_date_slip
 from omnicrm.crm.identity.normalize import (
     NameMatch,
     PersonName,
@@ -109,25 +110,29 @@ class MergeEdge:
     keys: tuple[Key, ...] = ()
     names: NameMatch | None = None
     birth_date: str | None = None  # 'same', or 'unknown' (one record has none)
+    gender: str | None = None  # 'same', or 'unknown'
 
     def evidence(self) -> dict[str, Any]:
         """The reason as JSON-ready data: the keys both records hold, how names compared,
-        how the birth dates did."""
+        how the birth dates and genders did."""
         if self.rule == LINK_RULE:
             return {"operator": "link"}
         return {
             "keys": {str(kind): value for kind, value in self.keys},
             "names": None if self.names is None else str(self.names),
             "birth_date": self.birth_date,
+            "gender": self.gender,
         }
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """Clusters (each sorted, in order of their first member) and the edges that made them."""
+    """Clusters (each sorted, in order of their first member), the edges that made them,
+    and the pairs refused for one reason only (strongest first), for an operator."""
 
     clusters: list[tuple[RecordRef, ...]]
     edges: list[MergeEdge]
+    suggestions: list[Suggestion] = field(default_factory=list)
     _index: dict[RecordRef, int] = field(default_factory=dict, repr=False, compare=False)
 
     def cluster_of(self, ref: RecordRef) -> int:
@@ -191,10 +196,11 @@ class _Clusters:
                         return True
         return False
 
-    def conflict(self, ra: int, rb: int, *, operator: bool) -> bool:
+    def conflict(self, ra: int, rb: int, *, operator: bool, ignore: str = "") -> bool:
         """Whether clusters ``ra`` and ``rb`` are known to be different people.
 
         An operator's link overrides names, birth dates and gender, never a separation.
+        ``ignore`` names a field (``names``, ``birth_date``, ``gender``) not to count.
         """
         if self.separations:
             small, other = (ra, rb) if self.size[ra] <= self.size[rb] else (rb, ra)
@@ -205,13 +211,13 @@ class _Clusters:
         if operator:
             return False
         births_a, births_b = self.births.get(ra), self.births.get(rb)
-        if births_a and births_b and births_a != births_b:
+        if births_a and births_b and births_a != births_b and ignore != "birth_date":
             return True
         genders_a, genders_b = self.genders.get(ra), self.genders.get(rb)
-        if genders_a and genders_b and genders_a != genders_b:
+        if genders_a and genders_b and genders_a != genders_b and ignore != "gender":
             return True
         names_a, names_b = self.names.get(ra), self.names.get(rb)
-        if names_a and names_b:
+        if names_a and names_b and ignore != "names":
             for x in names_a:
                 for y in names_b:
                     if compare_names(x, y) is NameMatch.CONFLICT:
@@ -291,8 +297,8 @@ def _resolve(
             apart.setdefault(sx, set()).add(sy)
             apart.setdefault(sy, set()).add(sx)
 
-    candidates, contested, neighbours = _candidate_pairs(people, settings, apart)
-    edges = _edges(people, settings, candidates, contested)
+    candidates, contested, neighbours, refused = _candidate_pairs(people, settings, apart)
+    edges, unmatched = _edges(people, settings, candidates, contested)
 
     clusters = _Clusters(people, apart)
     accepted: list[MergeEdge] = []
@@ -307,13 +313,16 @@ def _resolve(
             clusters.union(ri, rj)
             accepted.append(MergeEdge(people[i].ref, people[j].ref, LINK_RULE))
 
+    blocked: list[_Blocked] = []
     for _phase, _rule, _rank, _nkeys, i, j, rule, verdict, keys in edges:
         ri, rj = clusters.find(i), clusters.find(j)
         if ri == rj:
             continue
         needed = [k for k in keys if k[0] in rule.keys]
         if verdict is NameMatch.UNKNOWN and any(k in contested for k in needed):
-            continue  # contested since the edge was chosen, by a refusal below
+            # Contested since the edge was chosen, by a refusal below.
+            blocked.append((i, j, keys, verdict, rule, _HELD_BY_TWO))
+            continue
         # Two single records were judged as a pair already (names, birth dates, gender,
         # separation); only clusters can hide a conflict between other members.
         single = clusters.size[ri] == 1 and clusters.size[rj] == 1
@@ -326,26 +335,43 @@ def _resolve(
             and not _vouched(people[i], people[j], keys, contested, settings)
             and clusters.ambiguous(ri, rj, neighbours)
         ):
+            blocked.append((i, j, keys, verdict, rule, "also leads to another person"))
             continue
         clusters.union(ri, rj)
         born = "same" if _same_birth_date(people[i], people[j]) else "unknown"
-        accepted.append(MergeEdge(people[i].ref, people[j].ref, rule.name, keys, verdict, born))
+        sex = "same" if people[i].gender and people[i].gender == people[j].gender else "unknown"
+        accepted.append(
+            MergeEdge(people[i].ref, people[j].ref, rule.name, keys, verdict, born, sex)
+        )
 
     groups: dict[int, list[RecordRef]] = {}
     for i, person in enumerate(people):
         groups.setdefault(clusters.find(i), []).append(person.ref)
     # Members come in index order, so each list is sorted and the first is the least.
     ordered = sorted((tuple(members) for members in groups.values()), key=lambda c: c[0])
-    return Resolution(ordered, accepted)
+    near = _NearMisses(people, settings, clusters, contested, refused.contests)
+    return Resolution(ordered, accepted, near.find(refused.pairs, unmatched, blocked))
+
+
+_Candidate = tuple[int, int, tuple[Key, ...], NameMatch]
+
+
+@dataclass
+class _Refused:
+    """The pairs refused as two people for one field only (a near miss's first kind),
+    and how many refused pairs contest each key (one: only the pair itself does)."""
+
+    pairs: list[tuple[int, int, tuple[Key, ...], NameMatch, str]] = field(default_factory=list)
+    contests: dict[Key, int] = field(default_factory=dict)
 
 
 def _candidate_pairs(
     people: Sequence[SourceIdentity], settings: IdentitySettings, apart: Mapping[int, set[int]]
-) -> tuple[list[tuple[int, int, tuple[Key, ...], NameMatch]], set[Key], dict[int, list[int]]]:
+) -> tuple[list[_Candidate], set[Key], dict[int, list[int]], _Refused]:
     """Every pair that shares a usable key value and is not known to be two people, with
     the keys it shares and how its names compare; the key values seen held by two
-    different people; and, for records whose names do not compare with a key
-    neighbour's, all their key neighbours."""
+    different people; for records whose names do not compare with a key neighbour's,
+    all their key neighbours; and the pairs refused for one conflicting field."""
     holders: dict[Key, list[int]] = {}
     for i, person in enumerate(people):
         for key in person.keys:
@@ -369,23 +395,34 @@ def _candidate_pairs(
                     keys.append(key)
 
     gender_blocks = settings.gender_blocks
-    candidates: list[tuple[int, int, tuple[Key, ...], NameMatch]] = []
+    candidates: list[_Candidate] = []
     contested: set[Key] = set()
+    refused = _Refused()
     unsure: set[int] = set()
     for (i, j), keys in shared.items():
         a, b = people[i], people[j]
         verdict = compare_names(a.name, b.name)
-        if (
-            verdict is NameMatch.CONFLICT
-            or (
-                a.birth_date is not None
-                and b.birth_date is not None
-                and a.birth_date != b.birth_date
+        conflicts = [
+            field
+            for field, differs in (
+                ("names", verdict is NameMatch.CONFLICT),
+                (
+                    "birth_date",
+                    a.birth_date is not None
+                    and b.birth_date is not None
+                    and a.birth_date != b.birth_date,
+                ),
+                ("gender", bool(gender_blocks and a.gender and b.gender and a.gender != b.gender)),
             )
-            or (gender_blocks and a.gender and b.gender and a.gender != b.gender)
-            or j in apart.get(i, ())
-        ):
+            if differs
+        ]
+        separated = j in apart.get(i, ())
+        if conflicts or separated:
             contested.update(keys)
+            for key in keys:
+                refused.contests[key] = refused.contests.get(key, 0) + 1
+            if len(conflicts) == 1 and not separated:
+                refused.pairs.append((i, j, tuple(sorted(keys)), verdict, conflicts[0]))
         else:
             candidates.append((i, j, tuple(sorted(keys)), verdict))
             if verdict is NameMatch.UNKNOWN:
@@ -399,10 +436,12 @@ def _candidate_pairs(
                 neighbours.setdefault(i, []).append(j)
             if j in unsure:
                 neighbours.setdefault(j, []).append(i)
-    return candidates, contested, neighbours
+    return candidates, contested, neighbours, refused
 
 
-def _personal_key(keys: Iterable[Key], contested: set[Key], settings: IdentitySettings) -> bool:
+def _personal_key(
+    keys: Iterable[Key], contested: Container[Key], settings: IdentitySettings
+) -> bool:
     """Whether ``keys`` hold a key of one person that no two people are seen to share."""
     for key in keys:
         kind, value = key
@@ -440,46 +479,226 @@ def _same_birth_date(a: SourceIdentity, b: SourceIdentity) -> bool:
 _Edge = tuple[int, int, int, int, int, int, MatchRule, NameMatch, tuple[Key, ...]]
 
 
+def _rule_for(
+    a: SourceIdentity,
+    b: SourceIdentity,
+    keys: tuple[Key, ...],
+    verdict: NameMatch,
+    contested: Container[Key],
+    settings: IdentitySettings,
+    *,
+    same_birth: bool,
+    trusted: bool = False,
+) -> tuple[int, MatchRule] | None:
+    """The first rule (and its position) that joins a pair sharing ``keys`` whose names
+    compare as ``verdict``; ``trusted``: counting the keys a household may share or two
+    people are seen with as if they were one person's."""
+    kinds = {kind for kind, _value in keys}
+    if verdict is NameMatch.UNKNOWN and not trusted:
+        # A contested key cannot vouch for a record that shows no comparable name.
+        kinds -= {kind for kind, value in keys if (kind, value) in contested}
+        if (
+            settings.household_keys
+            and not same_birth
+            and not _personal_key(keys, contested, settings)
+        ):
+            # ﾅｵｺ and 翔太 on a family's email and landline, or a newsletter signup
+            # with no name on it: they may be mother and son. Only a birthday or a
+            # key of one person (a card, a mobile) says they are not.
+            kinds -= set(settings.household_keys)
+    for position, rule in enumerate(settings.rules):
+        if (
+            rule.names.allows(verdict)
+            and all(k in kinds for k in rule.keys)
+            and (not rule.same_birth_date or same_birth)
+        ):
+            return position, rule
+    return None
+
+
 def _edges(
     people: Sequence[SourceIdentity],
     settings: IdentitySettings,
-    candidates: Iterable[tuple[int, int, tuple[Key, ...], NameMatch]],
+    candidates: Iterable[_Candidate],
     contested: set[Key],
-) -> list[_Edge]:
-    """The pairs some rule accepts, strongest evidence first.
+) -> tuple[list[_Edge], list[_Candidate]]:
+    """The pairs some rule accepts, strongest evidence first; and the pairs whose names
+    cannot be compared that no rule accepts.
 
     Pairs whose names compare are taken before pairs whose names cannot be compared,
     so a cluster has gathered what is known of its names before a nameless record
     tests it; then by rule order, name agreement, number of shared keys, and the
     records' own order (so the result does not depend on the input order).
     """
-    rules = settings.rules
-    household = set(settings.household_keys)
     edges: list[_Edge] = []
-    for i, j, keys, verdict in candidates:
-        kinds = {kind for kind, _value in keys}
-        if verdict is NameMatch.UNKNOWN:
-            # A contested key cannot vouch for a record that shows no comparable name.
-            kinds -= {kind for kind, value in keys if (kind, value) in contested}
-            if (
-                household
-                and not _same_birth_date(people[i], people[j])
-                and not _personal_key(keys, contested, settings)
-            ):
-                # ﾅｵｺ and 翔太 on a family's email and landline, or a newsletter signup
-                # with no name on it: they may be mother and son. Only a birthday or a
-                # key of one person (a card, a mobile) says they are not.
-                kinds -= household
-        for position, rule in enumerate(rules):
-            if (
-                rule.names.allows(verdict)
-                and all(k in kinds for k in rule.keys)
-                and (not rule.same_birth_date or _same_birth_date(people[i], people[j]))
-            ):
-                phase = 1 if verdict is NameMatch.UNKNOWN else 0
-                edges.append(
-                    (phase, position, _NAME_RANK[verdict], -len(keys), i, j, rule, verdict, keys)
-                )
-                break
+    unmatched: list[_Candidate] = []
+    for candidate in candidates:
+        i, j, keys, verdict = candidate
+        found = _rule_for(
+            people[i],
+            people[j],
+            keys,
+            verdict,
+            contested,
+            settings,
+            same_birth=_same_birth_date(people[i], people[j]),
+        )
+        if found is None:
+            if verdict is NameMatch.UNKNOWN:
+                unmatched.append(candidate)
+            continue
+        position, rule = found
+        phase = 1 if verdict is NameMatch.UNKNOWN else 0
+        edges.append((phase, position, _NAME_RANK[verdict], -len(keys), i, j, rule, verdict, keys))
     edges.sort(key=lambda e: e[:6])
-    return edges
+    return edges, unmatched
+
+
+_HELD_BY_TWO = "held by two different people"
+_SHARED = "a household may share it"
+
+_Blocked = tuple[int, int, tuple[Key, ...], NameMatch, MatchRule, str]
+
+
+class _OthersContest:
+    """The keys contested by some refused pair other than the one asking."""
+
+    def __init__(self, contested: set[Key], contests: Mapping[Key, int], own: Iterable[Key]):
+        self.contested = contested
+        self.own = {k for k in own if contests.get(k, 0) == 1}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.contested and key not in self.own
+
+
+class _NearMisses:
+    """The pairs refused for one reason only, from what the resolution weighed: a pair
+    is suggested when, but for that reason, a rule would have joined it, and its
+    records ended in two clusters no operator separated."""
+
+    def __init__(
+        self,
+        people: Sequence[SourceIdentity],
+        settings: IdentitySettings,
+        clusters: _Clusters,
+        contested: set[Key],
+        contests: Mapping[Key, int],
+    ):
+        self.people = people
+        self.settings = settings
+        self.clusters = clusters
+        self.contested = contested
+        self.contests = contests
+
+    def find(
+        self,
+        refused: Iterable[tuple[int, int, tuple[Key, ...], NameMatch, str]],
+        unmatched: Iterable[_Candidate],
+        blocked: Iterable[_Blocked],
+    ) -> list[Suggestion]:
+        best: dict[tuple[int, int], Suggestion] = {}
+        found = [
+            *(self._conflicting(*pair) for pair in refused),
+            *(self._household(*pair) for pair in unmatched),
+            *(self._blocked(*pair) for pair in blocked),
+        ]
+        for pair, suggestion in found:
+            if suggestion is None or suggestion.strength <= 0:
+                continue  # no more for it than against it
+            ri, rj = self.clusters.find(pair[0]), self.clusters.find(pair[1])
+            if ri == rj:
+                continue  # one person after all
+            if self.clusters.conflict(ri, rj, operator=False, ignore=suggestion.conflict):
+                # An operator kept them apart, or their clusters are two people for
+                # another reason than this pair's own (a son's name against the mother's
+                # a nameless record joined): deciding this pair would not decide that.
+                continue
+            # One suggestion per two clusters: deciding it decides them all.
+            slot = (min(ri, rj), max(ri, rj))
+            held = best.get(slot)
+            if held is None or suggestion.order() < held.order():
+                best[slot] = suggestion
+        return sorted(best.values(), key=Suggestion.order)
+
+    def _make(
+        self,
+        i: int,
+        j: int,
+        keys: tuple[Key, ...],
+        verdict: NameMatch,
+        conflict: str,
+        detail: str,
+        rule: MatchRule,
+    ) -> Suggestion:
+        a, b = self.people[i], self.people[j]
+        if a.birth_date is None or b.birth_date is None:
+            born = "unknown"
+        elif a.birth_date == b.birth_date:
+            born = "same"
+        else:
+            born = birth_date_slip(a.birth_date, b.birth_date)
+        if a.gender is None or b.gender is None:
+            sex = "unknown"
+        else:
+            sex = "same" if a.gender == b.gender else "differs"
+        return Suggestion(a.ref, b.ref, conflict, detail, rule.name, keys, verdict, born, sex)
+
+    def _conflicting(
+        self, i: int, j: int, keys: tuple[Key, ...], verdict: NameMatch, conflict: str
+    ) -> tuple[tuple[int, int], Suggestion | None]:
+        a, b = self.people[i], self.people[j]
+        others = _OthersContest(self.contested, self.contests, keys)
+        if conflict == "names":
+            # Names that conflict are strong evidence: only a key of one person (a
+            # card, a mobile) says otherwise, not a birth date twins share.
+            unknown = NameMatch.UNKNOWN
+            found = _rule_for(a, b, keys, unknown, others, self.settings, same_birth=False)
+            detail = "the names differ"
+        else:
+            same_birth = conflict != "birth_date" and _same_birth_date(a, b)
+            found = _rule_for(a, b, keys, verdict, others, self.settings, same_birth=same_birth)
+            if conflict == "birth_date" and a.birth_date and b.birth_date:
+                slip = birth_date_slip(a.birth_date, b.birth_date)
+                detail = f"birth dates {a.birth_date} and {b.birth_date}: {SLIPS[slip]}"
+            else:
+                detail = f"genders {a.gender} and {b.gender}"
+        if found is None:
+            return (i, j), None
+        return (i, j), self._make(i, j, keys, verdict, conflict, detail, found[1])
+
+    def _household(
+        self, i: int, j: int, keys: tuple[Key, ...], verdict: NameMatch
+    ) -> tuple[tuple[int, int], Suggestion | None]:
+        a, b = self.people[i], self.people[j]
+        found = _rule_for(
+            a,
+            b,
+            keys,
+            verdict,
+            self.contested,
+            self.settings,
+            same_birth=_same_birth_date(a, b),
+            trusted=True,
+        )
+        if found is None:
+            return (i, j), None
+        discounted = [
+            f"{kind} {value} ({_HELD_BY_TWO if (kind, value) in self.contested else _SHARED})"
+            for kind, value in keys
+            if (kind, value) in self.contested or kind in self.settings.household_keys
+        ]
+        detail = "names cannot be compared, and " + "; ".join(discounted)
+        return (i, j), self._make(i, j, keys, verdict, "household", detail, found[1])
+
+    def _blocked(
+        self,
+        i: int,
+        j: int,
+        keys: tuple[Key, ...],
+        verdict: NameMatch,
+        rule: MatchRule,
+        why: str,
+    ) -> tuple[tuple[int, int], Suggestion | None]:
+        needed = ", ".join(f"{kind} {value}" for kind, value in keys if kind in rule.keys)
+        detail = f"names cannot be compared, and {needed} {why}"
+        return (i, j), self._make(i, j, keys, verdict, "household", detail, rule)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -38,6 +39,7 @@ from omnicrm.crm.identity._tables import (
     stored_overrides,
     utc_now,
 )
+from omnicrm.crm.identity.nearmiss import Suggestion
 from omnicrm.crm.identity.resolver import (
     Key,
     MergeEdge,
@@ -51,6 +53,7 @@ from omnicrm.crm.identity.rules import IdentitySettings, KeyKind
 from omnicrm.crm.schema import (
     identity_keys,
     identity_merges,
+    identity_suggestions,
     interactions,
     nps_responses,
     profile_members,
@@ -383,6 +386,8 @@ def _apply(
 
     _write_members(conn, shop, old, new, now)
     _write_merges(conn, shop, resolution.edges, new, old_ids | set(assigned.values()), now)
+    covered = None if seeds is None else set(new) | set(old)
+    _write_suggestions(conn, shop, resolution.suggestions, covered, now)
     _retire(conn, shop, retired, old, new)
     return ResolveResult(frozenset(touched), frozenset(retired), len(new))
 
@@ -473,6 +478,65 @@ def _write_merges(
     ]
     for row_chunk in chunks(rows, 5000):
         conn.execute(insert(identity_merges), row_chunk)
+
+
+def _write_suggestions(
+    conn: Connection,
+    shop: str,
+    found: Sequence[Suggestion],
+    covered: set[RecordRef] | None,
+    now: dt.datetime,
+) -> None:
+    """Replace the suggestions naming the re-resolved records (``covered``; None: every
+    record of the shop) with ``found``. A pair suggested before keeps its row (its id,
+    which the operator decides by, and its time); one no longer suggested (decided,
+    merged, changed) goes."""
+    table = identity_suggestions
+    if covered is None:
+        queries = [select(table).where(table.c.shop == shop)]
+    else:
+        # Found by key: the shop only checks them (see omnicrm.core.store.planner).
+        queries = [
+            select(table).where(unindexed(table.c.shop) == shop, pair_in(*columns, chunk))
+            for columns in (
+                (table.c.a_connection, table.c.a_record),
+                (table.c.b_connection, table.c.b_record),
+            )
+            for chunk in pair_chunks(covered)
+        ]
+    before: dict[tuple[RecordRef, RecordRef], Any] = {}
+    for query in queries:
+        for row in conn.execute(query):
+            before[((row.a_connection, row.a_record), (row.b_connection, row.b_record))] = row
+    fresh = {(s.a, s.b): s for s in found}
+    stale = sorted(row.id for pair, row in before.items() if pair not in fresh)
+    for id_chunk in chunks(stale):
+        conn.execute(delete(table).where(table.c.id.in_(id_chunk)))
+    rows = []
+    for pair, suggestion in fresh.items():
+        evidence = suggestion.evidence()
+        values = {
+            "conflict": suggestion.conflict,
+            "strength": suggestion.strength,
+            "evidence": evidence,
+        }
+        held = before.get(pair)
+        if held is None:
+            rows.append(
+                {
+                    "shop": shop,
+                    "a_connection": pair[0][0],
+                    "a_record": pair[0][1],
+                    "b_connection": pair[1][0],
+                    "b_record": pair[1][1],
+                    "found_at": now,
+                    **values,
+                }
+            )
+        elif (held.conflict, held.strength, dict(held.evidence)) != tuple(values.values()):
+            conn.execute(update(table).where(table.c.id == held.id).values(**values))
+    for row_chunk in chunks(rows, 5000):
+        conn.execute(insert(table), row_chunk)
 
 
 def _retire(

@@ -54,6 +54,7 @@ def test_a_shared_email_joins_and_says_why() -> None:
         "keys": {"email": "hanako@example.jp"},
         "names": "agree",
         "birth_date": "unknown",
+        "gender": "unknown",
     }
 
 

@@ -152,6 +152,7 @@ def test_a_first_run_makes_profiles_and_keys_and_drains_the_queue(store: Store) 
         "keys": {"phone": "+819011112222"},
         "names": "agree",
         "birth_date": "unknown",
+        "gender": "unknown",
     }
 
 
@@ -389,6 +390,7 @@ def test_explain(store: Store) -> None:
         "keys": {"phone": "+819011112222"},
         "names": "agree",
         "birth_date": "unknown",
+        "gender": "unknown",
     }
     assert why.overrides == []
 
