@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from omnicrm.app.config import Config, SchedulerSection, Shop, default_store_url, load_config
 from omnicrm.core.host import Host
-from omnicrm.core.scheduler import CronJob
+from omnicrm.core.scheduler import CronJob, IntervalJob
 from omnicrm.core.store import Store
 from omnicrm.core.sync import SyncEngine, SyncResult
 from omnicrm.errors import ConfigError
@@ -18,9 +19,12 @@ from omnicrm.errors import ConfigError
 log = logging.getLogger("omnicrm")
 
 NIGHTLY_JOB = "crm:nightly"
+CAMPAIGNS_JOB = "campaigns:"  # and the shop's id: one check per shop
 
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
+    from omnicrm.engage.scheduled import Sent
+    from omnicrm.engage.sender import Sender
     from omnicrm.engage.tracking import Links
 
 
@@ -150,9 +154,52 @@ class Runtime:
                     len(found.differences),
                 )
 
-    def jobs(self) -> list[CronJob]:
-        """The scheduled jobs beside the syncs (see :func:`crm_jobs`)."""
-        return crm_jobs(self.config, self.nightly)
+    def sender(self, shop: str | None = None) -> Sender:
+        """A sender of ``shop``'s campaigns (None: the only shop), its links signed with
+        the installation's secret."""
+        from zoneinfo import ZoneInfo
+
+        from omnicrm.engage.sender import Sender
+
+        chosen = self.config.shop(shop)
+        return Sender(
+            self.store,
+            self.host,
+            shop=chosen.id,
+            shop_name=chosen.name,
+            settings=chosen.messaging,
+            tz=ZoneInfo(chosen.timezone),
+            links=self.links(),
+        )
+
+    def send_due(self, shop: str) -> list[Sent]:
+        """Plan and send ``shop``'s campaigns whose scheduled time has come (see
+        omnicrm.engage.scheduled)."""
+        from omnicrm.engage.scheduled import send_due
+
+        return send_due(self.sender(shop))
+
+    def campaign_jobs(self) -> list[IntervalJob]:
+        """One check for due campaigns per shop that can send (a dispatcher configured),
+        every ``[messaging] check_every``."""
+        return [
+            IntervalJob(
+                f"{CAMPAIGNS_JOB}{shop_id}",
+                f"campaigns of {shop_id}",
+                shop.messaging.check_every,
+                functools.partial(self._send_due, shop_id),
+            )
+            for shop_id, shop in sorted(self.config.all_shops().items())
+            if shop.messaging.dispatchers
+        ]
+
+    def _send_due(self, shop: str) -> None:
+        self.send_due(shop)
+
+    def jobs(self) -> list[CronJob | IntervalJob]:
+        """The scheduled jobs beside the syncs: the CRM's (see :func:`crm_jobs`) and
+        each shop's check for due campaigns."""
+        return [*crm_jobs(self.config, self.nightly), *self.campaign_jobs()]
 
     def _after_sync(self, result: SyncResult) -> None:
         self.refresh(self.store.shop_of(result.connection))

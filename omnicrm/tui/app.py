@@ -52,6 +52,7 @@ from omnicrm.tui.shops import ShopPicker
 _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "segments": ("omnicrm.tui.segments", "SegmentsScreen"),
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
+    "campaigns": ("omnicrm.tui.campaigns", "CampaignsScreen"),
 }
 
 
@@ -60,6 +61,7 @@ _LIST_ACTIONS = {
     "show_connections": "connections",
     "show_segments": "segments",
     "show_customers": "customers",
+    "show_campaigns": "campaigns",
 }
 
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
@@ -80,8 +82,8 @@ def _short(exc: BaseException) -> str:
 
 
 class OmnicrmApp(App[None]):
-    """The operator's window into every connection (and, when present, segments and
-    customers). ``clock`` gives 'now' (tests fix it so screens render the same).
+    """The operator's window into every connection (and, when present, segments,
+    customers and campaigns). ``clock`` gives 'now' (tests fix it so screens render the same).
 
     ``shop`` is the shop whose segments and customers are shown first (by default the
     first by id); the operator picks another with the shop switcher (h, F5).
@@ -94,6 +96,7 @@ class OmnicrmApp(App[None]):
         Binding("c,f2", "show_connections", "Connections"),
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
+        Binding("m,f6", "show_campaigns", "Campaigns"),
         Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
         # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
@@ -316,6 +319,9 @@ class OmnicrmApp(App[None]):
     def action_show_customers(self) -> None:
         self.show_list("customers")
 
+    def action_show_campaigns(self) -> None:
+        self.show_list("campaigns")
+
     def open_connection(self, name: str) -> None:
         """Show one connection's detail."""
         self.show_list("connections")
@@ -452,6 +458,10 @@ class OmnicrmApp(App[None]):
             yield SystemCommand("Segments", "Segment counts", self.action_show_segments)
         if self._screens["customers"] is not None:
             yield SystemCommand("Customer lookup", "Find a customer", self.action_show_customers)
+        if self._screens["campaigns"] is not None:
+            yield SystemCommand(
+                "Campaigns", "Send campaigns and watch their reports", self.action_show_campaigns
+            )
         if self.several_shops:
             yield SystemCommand("Switch shop", "Pick the shop to work in", self.action_pick_shop)
             for shop in shop_rows(self.runtime.config):
