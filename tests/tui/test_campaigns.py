@@ -17,8 +17,9 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from omnicrm.app.config import Config, CrmSection, SchedulerSection
+from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection, Shop
 from omnicrm.app.runtime import Runtime
+from omnicrm.cli.demo import DEMO_CAMPAIGN, DEMO_SHOPS, ready_campaigns
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
 from omnicrm.engage.settings import MessagingSettings
@@ -30,6 +31,7 @@ from omnicrm.tui.connections import ConfirmScreen
 from tests import synthetic_plugin
 from tests.engage.conftest import SHOP, build, person
 from tests.engage.test_scheduled import create, status_of
+from tests.synthetic_plugin import SyntheticSettings
 from tests.tui.helpers import synthetic, wait_until
 
 PEOPLE = 15
@@ -188,3 +190,50 @@ async def test_a_shop_without_campaigns_says_how_to_make_one(runtime: Runtime) -
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_campaigns(app, pilot, "f6")
         assert str(screen.query_one("#status", Static).content) == EMPTY_HINT
+
+
+@pytest.mark.anyio
+async def test_the_demos_ready_campaign_is_sent_from_the_tui(
+    store_url: str, catcher: SmtpCatcher
+) -> None:
+    """The demo's shops and ready campaign (omnicrm.cli.demo), customers in the second
+    shop: the operator opens the campaigns, sends second-purchase, and it arrives."""
+    messaging = MessagingSettings.model_validate(
+        {"dispatchers": {"email": {"dispatcher": "email", "settings": catcher.settings()}}}
+    )
+    shop = DEMO_SHOPS[1][0]
+    web = Connection(name="web", channel="synthetic", settings=SyntheticSettings(), shop=shop)
+    runtime = Runtime(
+        Host.load(
+            use_entry_points=False, extra={"synthetic": synthetic_plugin, "email": email_plugin}
+        ),
+        Config(
+            path=None,
+            store_url=store_url,
+            scheduler=SchedulerSection(),
+            connections={"web": web},
+            crm=CrmSection(refresh_after_sync=False),
+            shops={i: Shop(id=i, name=name, messaging=messaging) for i, name in DEMO_SHOPS},
+        ),
+    )
+    try:
+        build(runtime.store, [person(i) for i in range(PEOPLE)])  # one order each
+        runtime.refresh(shop, full=True)
+        assert ready_campaigns(runtime) == [s for s, _ in DEMO_SHOPS]
+        app = OmnicrmApp(runtime, poll_interval=0.1, shop=shop)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_campaigns(app, pilot)
+            assert screen.shop == shop
+            assert cell(screen, DEMO_CAMPAIGN, "state") == "draft"
+            await pilot.press("s", "y")
+            await wait_until(lambda: cell(screen, DEMO_CAMPAIGN, "state") == "done")
+            sent = int(cell(screen, DEMO_CAMPAIGN, "sent"))
+            assert sent > 0
+            arrived = catcher.wait_for(sent)
+            assert len(arrived) == sent
+            subjects = {str(a.parse()["Subject"]) for a in arrived}
+            assert all("様" in s for s in subjects), subjects  # the demo's A/B subjects
+            sender = catcher.settings()["sender_address"]
+            assert all(sender in str(a.parse()["From"]) for a in arrived)
+    finally:
+        runtime.close()
