@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from rich.console import Group
 from rich.text import Text
@@ -31,6 +32,7 @@ from textual.widgets import DataTable, Header, Static
 from omnicrm.app.runtime import Runtime
 from omnicrm.engage import campaigns
 from omnicrm.engage.results import Results, results_of
+from omnicrm.render import ZONED, local_time
 from omnicrm.tui.base import StoreScreen
 from omnicrm.tui.connections import ConfirmScreen
 from omnicrm.tui.footer import KeysFooter
@@ -155,7 +157,9 @@ def send_campaign(runtime: Runtime, shop: str, name: str, now: dt.datetime) -> s
     if suppressed:
         said += f", suppressed {suppressed:,}"
     if result.waiting_until is not None:
-        said += f"; quiet hours: the rest waits until {result.waiting_until:%H:%M} UTC"
+        zone = ZoneInfo(runtime.shop(shop).timezone)
+        until = local_time(result.waiting_until, zone, ZONED)
+        said += f"; quiet hours: send the rest (s) from {until}"
     elif result.stopped:
         said += f"; stopped: the campaign is {result.stopped}"
     return said

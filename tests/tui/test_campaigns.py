@@ -6,11 +6,13 @@ another process (here a thread) sends."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import threading
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
@@ -237,3 +239,19 @@ async def test_the_demos_ready_campaign_is_sent_from_the_tui(
             assert all(sender in str(a.parse()["From"]) for a in arrived)
     finally:
         runtime.close()
+
+
+def test_a_send_in_the_quiet_hours_waits_and_says_until_when(
+    runtime: Runtime, catcher: SmtpCatcher
+) -> None:
+    tokyo = dt.datetime.now(ZoneInfo("Asia/Tokyo"))
+    window = f"{tokyo - dt.timedelta(hours=1):%H:%M}-{tokyo + dt.timedelta(hours=1):%H:%M}"
+    quiet = runtime.config.messaging.model_copy(update={"quiet_hours": window})
+    runtime.config = dataclasses.replace(runtime.config, messaging=quiet)
+    create(runtime, "night")
+    said = send_campaign(runtime, SHOP, "night", dt.datetime.now(dt.UTC))
+    until = f"{tokyo + dt.timedelta(hours=1):%Y-%m-%d %H:%M} JST"
+    assert said.startswith(f"night: planned {PEOPLE}, sent 0, suppressed ")  # the held out
+    assert said.endswith(f"; quiet hours: send the rest (s) from {until}")
+    assert catcher.arrivals == []
+    assert status_of(runtime.store, "night") == "sending"  # planned, waiting
