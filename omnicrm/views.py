@@ -43,6 +43,7 @@ __all__ = [
     "profile_shop",
     "render_profile_view",
     "render_withdrawn_record",
+    "report_amount",
     "withdrawn_label",
 ]
 
@@ -315,7 +316,7 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
 # -- a campaign's report -------------------------------------------------------------------
 
 
-def _amount(amount: float, currency: str) -> str:
+def report_amount(amount: float, currency: str) -> str:
     """An amount as the campaign report shows it: '4,200 JPY', '12.50 USD'."""
     digits = 0 if currency in ("JPY", "KRW", "TWD") else 2
     return f"{amount:,.{digits}f} {currency}"
@@ -385,13 +386,13 @@ def campaign_report(
     row("recipients", [f"{g.recipients:,}" for g in groups])
     row("converted", [f"{g.converted:,}" for g in groups])
     row("conversion rate", [_pct(g.conversion_rate) for g in groups])
-    row("revenue", [_amount(float(g.revenue), currency) for g in groups])
+    row("revenue", [report_amount(float(g.revenue), currency) for g in groups])
     row(
         "revenue / recipient",
         [
             "-"
             if math.isnan(g.revenue_per_recipient)
-            else _amount(g.revenue_per_recipient, currency)
+            else report_amount(g.revenue_per_recipient, currency)
             for g in groups
         ],
     )

@@ -58,7 +58,8 @@ from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.products import ProductSettings
 from omnicrm.crm.settings import CrmSection
-from omnicrm.engage.settings import MessagingSettings
+from omnicrm.engage.onsite.settings import OFFER_NAME, OfferSettings, StorefrontSettings
+from omnicrm.engage.settings import MessagingSettings, RecommendSection
 from omnicrm.errors import ConfigError
 
 __all__ = [
@@ -179,6 +180,8 @@ class ShopSection(_Section):
     analytics: dict[str, Any] = Field(default_factory=dict)
     messaging: dict[str, Any] = Field(default_factory=dict)
     products: dict[str, Any] = Field(default_factory=dict)
+    storefront: dict[str, Any] = Field(default_factory=dict)
+    offers: dict[str, OfferSettings] = Field(default_factory=dict)
 
     @field_validator("currency")
     @classmethod
@@ -201,18 +204,23 @@ class Shop:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     products: ProductSettings = field(default_factory=ProductSettings)
+    storefront: StorefrontSettings = field(default_factory=StorefrontSettings)
+    offers: dict[str, OfferSettings] = field(default_factory=dict)
 
 
 class _File(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     crm: CrmSection = Field(default_factory=CrmSection)
+    recommend: RecommendSection = Field(default_factory=RecommendSection)
     web: WebSection = Field(default_factory=WebSection)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     points: PointsSettings = Field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     products: ProductSettings = Field(default_factory=ProductSettings)
+    storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
+    offers: dict[str, OfferSettings] = Field(default_factory=dict)
     connections: dict[str, ConnectionSection] = Field(default_factory=dict)
 
 
@@ -227,12 +235,15 @@ class Config:
     invalid: dict[str, ConfigError] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # e.g. a secret written in the file: 'file:line [key]: ...'
     crm: CrmSection = field(default_factory=CrmSection)
+    recommend: RecommendSection = field(default_factory=RecommendSection)
     web: WebSection = field(default_factory=WebSection)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     points: PointsSettings = field(default_factory=PointsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     products: ProductSettings = field(default_factory=ProductSettings)
+    storefront: StorefrontSettings = field(default_factory=StorefrontSettings)
+    offers: dict[str, OfferSettings] = field(default_factory=dict)
     # Empty: the one implicit shop, DEFAULT_SHOP, with the top-level settings.
     shops: dict[str, Shop] = field(default_factory=dict)
 
@@ -250,6 +261,8 @@ class Config:
                 analytics=self.analytics,
                 messaging=self.messaging,
                 products=self.products,
+                storefront=self.storefront,
+                offers=self.offers,
             )
         }
 
@@ -370,6 +383,13 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         shop_id: _shop(shop_id, raw, top, parsed, path, locate)
         for shop_id, raw in raw_shops.items()
     }
+    if parsed.offers and len(shops) > 1:
+        raise ConfigError(
+            "with several shops, each writes its offers under [shops.ID.offers.NAME]",
+            file=path,
+            line=locate(("offers", next(iter(parsed.offers)))),
+            key="offers",
+        )
 
     connections: dict[str, Connection] = {}
     invalid: dict[str, ConfigError] = {}
@@ -380,7 +400,7 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
             connections[name] = _in_shop(connection, raw, shops, prefix, path, locate)
         except ConfigError as exc:
             invalid[name] = exc
-    return Config(
+    config = Config(
         path=path,
         store_url=parsed.store.url or default_store_url(),
         scheduler=parsed.scheduler,
@@ -388,14 +408,19 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         invalid=invalid,
         warnings=tuple(warnings),
         crm=parsed.crm,
+        recommend=parsed.recommend,
         web=parsed.web,
         identity=parsed.identity,
         points=parsed.points,
         analytics=parsed.analytics,
         messaging=parsed.messaging,
         products=parsed.products,
+        storefront=parsed.storefront,
+        offers=parsed.offers,
         shops=shops,
     )
+    _check_storefronts(config, path, locate)
+    return config
 
 
 def _shop(
@@ -424,6 +449,7 @@ def _shop(
         ("analytics", AnalyticsSettings),
         ("messaging", MessagingSettings),
         ("products", ProductSettings),
+        ("storefront", StorefrontSettings),
     ):
         override = getattr(section, key)
         if not override:
@@ -439,8 +465,50 @@ def _shop(
         name=section.name or shop_id,
         timezone=section.timezone or parsed.scheduler.timezone,
         currency=section.currency,
+        offers=section.offers or parsed.offers,
         **merged,
     )
+
+
+def _check_storefronts(config: Config, path: Path, locate: _Locator) -> None:
+    """Each shop's storefront names connections of its own shop, offers have usable
+    names, and no two shops share a public key (it is what picks the shop)."""
+    keys: dict[str, str] = {}
+    for shop_id, shop in config.all_shops().items():
+        prefix = ("shops", shop_id) if config.shops else ()
+        for name in shop.offers:
+            if not OFFER_NAME.match(name):
+                at = (*prefix, "offers", name)
+                raise ConfigError(
+                    "offer names use letters, digits, '-', '_' and '.' (at most 100)",
+                    file=path,
+                    line=locate(at),
+                    key=".".join(at),
+                )
+        front = shop.storefront
+        for key in ("customer_connection", "shopify_connection"):
+            named = getattr(front, key)
+            if named is None or named in config.invalid:  # its own error says why
+                continue
+            at = (*prefix, "storefront", key)
+            connection = config.connections.get(named)
+            if connection is None or connection.shop != shop_id:
+                raise ConfigError(
+                    f"no valid connection {named!r} in shop {shop_id!r}",
+                    file=path,
+                    line=locate(at),
+                    key=".".join(at),
+                )
+        if front.public_key is not None:
+            if front.public_key in keys:
+                at = (*prefix, "storefront", "public_key")
+                raise ConfigError(
+                    f"shop {keys[front.public_key]!r} has the same public key: each shop's differs",
+                    file=path,
+                    line=locate(at),
+                    key=".".join(at),
+                )
+            keys[front.public_key] = shop_id
 
 
 def _in_shop(

@@ -20,9 +20,11 @@ log = logging.getLogger("omnicrm")
 
 NIGHTLY_JOB = "crm:nightly"
 CAMPAIGNS_JOB = "campaigns:"  # and the shop's id: one check per shop
+WRITE_BACK_JOB = "recommend:write_back"
 
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
+    from omnicrm.engage.recommend.writeback import WriteBackResult
     from omnicrm.engage.scheduled import Sent
     from omnicrm.engage.sender import Sender
     from omnicrm.engage.tracking import Links
@@ -170,6 +172,7 @@ class Runtime:
             settings=chosen.messaging,
             tz=ZoneInfo(chosen.timezone),
             links=self.links(),
+            connections=self.config.connections,
         )
 
     def send_due(self, shop: str) -> list[Sent]:
@@ -196,10 +199,47 @@ class Runtime:
     def _send_due(self, shop: str) -> None:
         self.send_due(shop)
 
+    def write_back(self, shop: str | None = None) -> list[WriteBackResult]:
+        """Write ``shop``'s recommendations (None: the only shop) to every connection of
+        it that stores them (see omnicrm.engage.recommend.writeback)."""
+        import datetime as dt
+
+        from omnicrm.engage.recommend.writeback import write_back, writing_connections
+
+        chosen = self.config.shop(shop)
+        return [
+            write_back(
+                self.store,
+                self.host,
+                connection,
+                products_settings=chosen.products,
+                limit=self.config.recommend.items,
+                now=dt.datetime.now(dt.UTC),
+            )
+            for connection in writing_connections(
+                self.host, self.config.connections.values(), shop=chosen.id
+            )
+        ]
+
+    def write_back_all(self) -> None:
+        """:meth:`write_back` every shop; one shop's failure is logged, the others run."""
+        for shop in sorted(self.config.all_shops()):
+            try:
+                self.write_back(shop)
+            except Exception:
+                log.exception("recommendation write-back of shop %s failed", shop)
+
     def jobs(self) -> list[CronJob | IntervalJob]:
-        """The scheduled jobs beside the syncs: the CRM's (see :func:`crm_jobs`) and
-        each shop's check for due campaigns."""
-        return [*crm_jobs(self.config, self.nightly), *self.campaign_jobs()]
+        """The scheduled jobs beside the syncs: the CRM's (see :func:`crm_jobs`), the
+        nightly recommendation write-back on ``[recommend] write_back``, and each shop's
+        check for due campaigns."""
+        jobs: list[CronJob | IntervalJob] = [*crm_jobs(self.config, self.nightly)]
+        cron = self.config.recommend.write_back
+        if cron:
+            jobs.append(
+                CronJob(WRITE_BACK_JOB, "recommendation write-back", cron, self.write_back_all)
+            )
+        return [*jobs, *self.campaign_jobs()]
 
     def _after_sync(self, result: SyncResult) -> None:
         self.refresh(self.store.shop_of(result.connection))

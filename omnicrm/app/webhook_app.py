@@ -51,10 +51,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from omnicrm.app.runtime import Runtime
+from omnicrm.app.web import storefront
 from omnicrm.app.web.tracking import routes as tracking_routes
-from omnicrm.core import consent, links
+from omnicrm.core import links
 from omnicrm.core.channels import Connection, Stream
-from omnicrm.core.consent import Method, Refusal
+from omnicrm.core.consent import Method
 from omnicrm.core.records import ConsentState, Record
 from omnicrm.core.store import inbox
 from omnicrm.core.store.inbox import EventStatus, InboxItem
@@ -76,6 +77,7 @@ from omnicrm.core.webhooks import (
     WebhookRejected,
     event_actions,
 )
+from omnicrm.engage.permission import record_word
 from omnicrm.errors import DataError, OmnicrmError, TransientError
 
 log = logging.getLogger("omnicrm.webhooks")
@@ -192,30 +194,17 @@ def apply_consent_change(conn: SqlConnection, shop: str, change: ConsentChange) 
     """Record a platform's consent statement (a LINE follow or block) on the customers
     the address is linked to; a withdrawal suppresses the address itself too (linked or
     not yet), an opt-in lifts an unsubscribed one."""
-    members = links.linked_members(conn, shop=shop, medium=change.medium, address=change.address)
-    if members:
-        consent.record_consent(
-            conn,
-            shop=shop,
-            members=members,
-            medium=change.medium,
-            state=change.state,
-            at=change.at,
-            source=change.source,
-            method=change.method,
-        )
-    if change.state == ConsentState.OPTED_OUT:
-        consent.suppress(
-            conn,
-            shop=shop,
-            medium=change.medium,
-            address=change.address,
-            reason=Refusal.UNSUBSCRIBED,
-            at=change.at,
-            detail=f"{change.method} via {change.source}",
-        )
-    else:
-        consent.lift_suppression(conn, shop=shop, medium=change.medium, address=change.address)
+    record_word(
+        conn,
+        shop=shop,
+        members=links.linked_members(conn, shop=shop, medium=change.medium, address=change.address),
+        address=change.address,
+        medium=change.medium,
+        state=change.state,
+        at=change.at,
+        source=change.source,
+        method=change.method,
+    )
 
 
 def apply_link(conn: SqlConnection, shop: str, action: LinkAddress) -> None:
@@ -229,17 +218,17 @@ def apply_link(conn: SqlConnection, shop: str, action: LinkAddress) -> None:
         nonce=action.nonce,
         at=action.at,
     )
-    consent.record_consent(
+    record_word(
         conn,
         shop=shop,
         members=[member],
+        address=action.address,
         medium=action.medium,
         state=ConsentState.OPTED_IN,
         at=action.at,
         source=action.medium.value,
         method=Method.LINE_LINK,
     )
-    consent.lift_suppression(conn, shop=shop, medium=action.medium, address=action.address)
 
 
 def dispatcher_connections(runtime: Runtime, name: str) -> list[Connection]:
@@ -911,6 +900,7 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
             Route("/webhooks/{channel}", receive, methods=["POST"]),
             Route("/webhooks/{channel}/{token}", receive, methods=["POST"]),
             *tracking_routes(runtime),
+            *storefront.routes(runtime),
         ],
         lifespan=lifespan,
     )

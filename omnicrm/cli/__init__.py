@@ -387,7 +387,8 @@ def webhooks() -> None:
 )
 @click.pass_obj
 def webhooks_serve(obj: Context, host: str, port: int, apply: bool) -> None:
-    """Serve POST /webhooks/CHANNEL for every connection of the config."""
+    """Serve POST /webhooks/CHANNEL for every connection of the config, and the
+    storefront endpoint (/storefront/...) for the shops' own sites."""
     import uvicorn
 
     from omnicrm.app.webhook_app import create_app
@@ -401,6 +402,11 @@ def webhooks_serve(obj: Context, host: str, port: int, apply: bool) -> None:
             console.print(f"listening: http://{host}:{port}/webhooks/{channel}")
             if getattr(runtime.host.channel_types[channel].webhooks, "path_token", False):
                 console.print(f"       or: http://{host}:{port}/webhooks/{channel}/TOKEN")
+        if any(
+            shop.storefront.public_key or shop.storefront.shopify_connection
+            for shop in runtime.config.all_shops().values()
+        ):
+            console.print(f"storefront: http://{host}:{port}/storefront/omnicrm.js")
         if not apply:
             console.print("accepting only: run `omnicrm webhooks work` to apply the events")
         try:
@@ -540,6 +546,10 @@ cli.lazy_commands.update(
         "nps": (
             "omnicrm.cli.nps:nps_group",
             "Net Promoter Score: survey answers (0-10) and the score per segment.",
+        ),
+        "offers": (
+            "omnicrm.cli.offers:offers_group",
+            "On-site offers: what each variant did (impressions, clicks, conversions, revenue).",
         ),
         "points": (
             "omnicrm.cli.points:points",

@@ -37,6 +37,7 @@ def _now() -> dt.datetime:
 def _runtime(ctx: click.Context, shop: str | None) -> Iterator[tuple[Runtime, Shop]]:
     """The runtime and the shop; campaign mistakes exit 2 with their reason."""
     from omnicrm.engage.campaigns import CampaignError
+    from omnicrm.engage.coupons import CouponError
     from omnicrm.engage.templates import TemplateError
 
     obj = ctx.find_object(Context)
@@ -47,7 +48,7 @@ def _runtime(ctx: click.Context, shop: str | None) -> Iterator[tuple[Runtime, Sh
             chosen = runtime.shop(shop or _parent_shop(ctx))
             try:
                 yield runtime, chosen
-            except (CampaignError, TemplateError) as exc:
+            except (CampaignError, CouponError, TemplateError) as exc:
                 fail(str(exc), 2)
         finally:
             runtime.close()
@@ -147,6 +148,20 @@ def campaigns_group(ctx: click.Context, shop: str | None) -> None:
     help="An order this many days after the message is its conversion "
     "(default: [messaging] attribution_days, 7).",
 )
+@click.option(
+    "--coupon",
+    default=None,
+    metavar="SPEC",
+    help="A unique coupon code per recipient ({{ coupon_code }}): '10%' or '500' (an "
+    "amount), then min=AMOUNT, expires=YYYY-MM-DD (required), prefix=LETTERS; e.g. "
+    "'10%,min=3000,expires=2027-01-31,prefix=XMAS'.",
+)
+@click.option(
+    "--coupon-connection",
+    default=None,
+    metavar="NAME",
+    help="The connection whose platform creates the codes (default: the shop's only one that can).",
+)
 @shop_option
 @click.pass_context
 def create(
@@ -160,11 +175,15 @@ def create(
     at: str | None,
     tracking: bool | None,
     attribution_days: int | None,
+    coupon: str | None,
+    coupon_connection: str | None,
     shop: str | None,
 ) -> None:
     """Create a campaign; refused, with the reason, if any part of it is wrong."""
+    from zoneinfo import ZoneInfo
+
     from omnicrm.core.records import Medium
-    from omnicrm.engage import campaigns
+    from omnicrm.engage import campaigns, coupons
 
     try:
         chosen_medium = Medium(medium)
@@ -179,23 +198,58 @@ def create(
         variants.append(
             campaigns.Variant(name=chr(ord("A") + n), subject=subject, body=body, html=page)
         )
-    with _runtime(ctx, shop) as (runtime, chosen), runtime.store.engine.begin() as conn:
-        cid = campaigns.create(
-            conn,
-            runtime.host,
-            chosen.messaging,
-            shop=chosen.id,
-            name=name,
-            segment=segment,
-            medium=chosen_medium,
-            variants=variants,
-            holdout=holdout,
-            scheduled_at=_when(at, chosen.timezone),
-            tracking=tracking,
-            attribution_days=attribution_days,
-            now=_now(),
+    if coupon_connection is not None and coupon is None:
+        fail("--coupon-connection needs --coupon", 2)
+    with _runtime(ctx, shop) as (runtime, chosen):
+        now = _now()
+        spec = (
+            None
+            if coupon is None
+            else coupons.parse_spec(
+                coupon,
+                title=f"omnicrm {name}",
+                currency=chosen.currency,
+                tz=ZoneInfo(chosen.timezone),
+                now=now,
+            )
         )
+        where = (
+            None
+            if coupon is None
+            else coupons.platform_connection(
+                runtime.host,
+                list(runtime.config.connections.values()),
+                shop=chosen.id,
+                chosen=coupon_connection,
+            )
+        )
+        with runtime.store.engine.begin() as conn:
+            cid = campaigns.create(
+                conn,
+                runtime.host,
+                chosen.messaging,
+                shop=chosen.id,
+                name=name,
+                segment=segment,
+                medium=chosen_medium,
+                variants=variants,
+                holdout=holdout,
+                scheduled_at=_when(at, chosen.timezone),
+                tracking=tracking,
+                attribution_days=attribution_days,
+                now=now,
+                coupon=spec,
+                coupon_connection=where,
+            )
     console.print(f"campaign {escape(name)} created (id {cid})", highlight=False)
+    if spec is not None:
+        place = (
+            f"created on {where} before sending"
+            if where
+            else "kept in omnicrm only (no connection of the shop creates codes: enter them "
+            "in your platform)"
+        )
+        console.print(f"coupon: {escape(coupons.describe(spec))}; codes {escape(place)}")
 
 
 @campaigns_group.command()
@@ -309,22 +363,35 @@ def send(
 def report(ctx: click.Context, name: str, as_json: bool, shop: str | None) -> None:
     """Per variant and the hold-out group: planned, sent, suppressed by reason,
     delivered, bounced, opened, clicked, converted and revenue; each variant's lift
-    over the hold-out group with its 95% interval."""
+    over the hold-out group with its 95% interval; coupons redeemed and their orders'
+    revenue."""
     import json
 
-    from omnicrm.engage import campaigns
+    from omnicrm.engage import campaigns, coupons
     from omnicrm.engage.results import results_of
+    from omnicrm.views import report_amount
 
     with _runtime(ctx, shop) as (runtime, chosen), runtime.store.engine.connect() as conn:
         campaign = campaigns.get(conn, name, shop=chosen.id)
         found = results_of(conn, campaign, chosen.messaging, runtime.config.web.base_url)
         unknown = list(campaigns.unknown_rows(conn, campaign))
+        redeemed = coupons.redemptions(conn, shop=chosen.id, campaign_id=campaign.id)
     if as_json:
         document = found.to_json()
         document["currency"] = chosen.currency
+        document["coupons"] = {
+            variant: {"redeemed": used.redeemed, "revenue": str(used.revenue)}
+            for variant, used in redeemed.items()
+        }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
     print_results(found, chosen.currency, chosen.timezone, now=_now())
+    for variant, used in redeemed.items():
+        console.print(
+            f"coupons, variant {escape(variant)}: redeemed {used.redeemed:,}, revenue "
+            f"{report_amount(float(used.revenue), chosen.currency)}",
+            highlight=False,
+        )
     if unknown:
         console.print(
             f"[yellow]{len(unknown)} message(s) handed over without an answer (unknown; "

@@ -90,6 +90,17 @@ def _messaging_text(shop_id: str, messaging: MessagingSettings) -> str:
     return text
 
 
+_DEMO_OFFER = """kind = "popup"
+text = "2回目のご来店ありがとうございます。初回購入10%OFFクーポンをどうぞ"
+coupon = "WELCOME10"
+segment = "lifecycle_stage = 'prospect'"
+min_visits = 2
+no_purchase_yet = true
+max_impressions = 3
+variants = [{ name = "A" }, { name = "B", coupon = "WELCOME15", text = "今だけ15%OFF" }]
+"""
+
+
 def demo_config_text(
     store_url: str,
     timezone: str,
@@ -102,6 +113,9 @@ def demo_config_text(
         f"\n[shops.{shop_id}]\nname = {_toml(name)}\ntimezone = {_toml(timezone)}\n"
         # The registers' paper bags and gift wrapping are sold, but never recommended.
         + f'\n[shops.{shop_id}.products]\nexclude = ["BAG-*", "WRAP"]\n'
+        # An on-site offer (docs/onsite.md): `omnicrm offers report` measures it once a
+        # storefront serves it.
+        + f"\n[shops.{shop_id}.offers.second-visit]\n{_DEMO_OFFER}"
         + (_messaging_text(shop_id, messaging[shop_id]) if shop_id in messaging else "")
         for shop_id, name in DEMO_SHOPS
     )

@@ -43,6 +43,30 @@ def _print_due(found: list[DueCustomer]) -> None:
     console.print(table)
 
 
+def _write_back(obj: Context, shop: str | None) -> None:
+    with errors():
+        runtime = obj.runtime()
+        try:
+            if not runtime.host.recommenders:
+                fail("no recommender installed (omnicrm plugins lists what is)", 2)
+            results = runtime.write_back(shop)
+        finally:
+            runtime.close()
+    if not results:
+        fail(
+            "no connection of the shop stores recommendations (a Shopify connection does)",
+            2,
+        )
+    for result in results:
+        console.print(
+            f"{escape(result.connection)}: customers {result.written['customer']:,} written, "
+            f"{result.unchanged['customer']:,} unchanged; products "
+            f"{result.written['product']:,} written, {result.unchanged['product']:,} "
+            f"unchanged; refused {len(result.refused):,}",
+            highlight=False,
+        )
+
+
 @click.command("recommend")
 @click.argument("customer", type=int, required=False)
 @click.option("--product", "product", metavar="SKU", help="What goes with this product instead.")
@@ -50,6 +74,13 @@ def _print_due(found: list[DueCustomer]) -> None:
     "--due",
     is_flag=True,
     help="Who is due to buy a repeat product again now (of --product, if given).",
+)
+@click.option(
+    "--write-back",
+    "write_back",
+    is_flag=True,
+    help="Store every customer's and product's recommendations on the shop's platforms "
+    "that keep them (Shopify metafields); only what changed since the last write.",
 )
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @shop_option
@@ -59,13 +90,20 @@ def recommend(
     customer: int | None,
     product: str | None,
     due: bool,
+    write_back: bool,
     limit: int,
     shop: str | None,
 ) -> None:
     """Recommended products for a customer (profile id) or alongside --product, scored
     by the installed recommenders, each with its reason.
 
-    With --due: the customers due to buy a repeat product again now."""
+    With --due: the customers due to buy a repeat product again now. With --write-back:
+    store them on the shop's platforms for its theme to show."""
+    if write_back:
+        if due or customer is not None or product is not None:
+            fail("--write-back writes every customer's and product's: give nothing else", 2)
+        _write_back(obj, shop)
+        return
     from sqlalchemy import select
 
     from omnicrm.crm.schema import profiles

@@ -27,6 +27,7 @@ from omnicrm.errors import PluginError
 
 if TYPE_CHECKING:
     from omnicrm.core.webhooks import WebhookReceiver
+    from omnicrm.core.writeback import CouponIssuer, RecommendationWriter
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -58,6 +59,9 @@ class ChannelType:
     runs a local emulator for the demo and for tests. ``webhooks``, when given, receives
     the platform's webhooks (``omnicrm webhooks serve``). ``describe``, when given, is a
     short label of where a connection points (its settings in, e.g. the shop's domain).
+    ``coupons`` and ``recommendations``, when given, write back to the platform: a
+    campaign's coupon codes as its discount codes, and recommendations where its
+    storefront can show them (see :mod:`omnicrm.core.writeback`).
     """
 
     name: str
@@ -68,6 +72,8 @@ class ChannelType:
     webhooks: WebhookReceiver | None = None
     describe: Callable[[BaseModel], str] | None = None
     reconciles: tuple[Stream, ...] = ()
+    coupons: CouponIssuer | None = None
+    recommendations: RecommendationWriter | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -315,6 +316,15 @@ class OrderLine(_Record):
     discount: Money = Decimal(0)
 
 
+def _codes(value: Any) -> Any:
+    # A row stored before the column existed holds NULL: no code used.
+    return [] if value is None else value
+
+
+DiscountCodes = Annotated[list[Annotated[str, _text(255)]], BeforeValidator(_codes)]
+"""Discount codes: an order's list, NULL read as none."""
+
+
 class Order(_Record):
     """An order with its lines, as one channel knows it."""
 
@@ -344,6 +354,11 @@ class Order(_Record):
     )
     points_redeemed: Count | None = Field(
         default=None, ge=0, description="Points spent on this order, as the platform reports."
+    )
+    discount_codes: DiscountCodes = Field(
+        default_factory=list,
+        description="The discount (coupon) codes the order used, as the customer typed "
+        "them: a campaign's coupon redemptions are read from here.",
     )
     lines: list[OrderLine] = Field(default_factory=list)
     connection: str | None = Field(

@@ -64,9 +64,11 @@ from omnicrm.core.store.schema import (
     customers,
     suppressions,
 )
+from omnicrm.core.writeback import CouponSpec
 from omnicrm.crm.schema import profile_members, profiles
 from omnicrm.crm.segments import SegmentError, compile_expression
 from omnicrm.crm.segments.counts import resolve
+from omnicrm.engage import coupons, split
 from omnicrm.engage.permission import COUNTED
 from omnicrm.engage.schema import campaigns, outbox
 from omnicrm.engage.settings import MessagingSettings
@@ -184,8 +186,14 @@ def create(
     tracking: bool | None = None,
     attribution_days: int | None = None,
     now: dt.datetime,
+    coupon: CouponSpec | None = None,
+    coupon_connection: str | None = None,
 ) -> int:
-    """Create a campaign of ``shop``, checked whole first (see the module); its id."""
+    """Create a campaign of ``shop``, checked whole first (see the module); its id.
+
+    ``coupon``: every recipient gets a unique code of this discount (the template field
+    ``coupon_code``), created on ``coupon_connection``'s platform before sending (None:
+    on none; see :mod:`omnicrm.engage.coupons`)."""
     if not _NAME.fullmatch(name):
         raise CampaignError(
             f"campaign name {name!r}: letters, digits, '-', '_' and '.' (at most 100)"
@@ -210,11 +218,12 @@ def create(
             raise CampaignError(f"variant {v.name}: a LINE message has no subject")
         if v.html is not None and medium != Medium.EMAIL:
             raise CampaignError(f"variant {v.name}: only an email has an HTML body")
+        has_coupon = coupon is not None
         if v.subject:
-            check_template(v.subject, what=f"variant {v.name} subject")
-        check_template(v.body, what=f"variant {v.name} body")
+            check_template(v.subject, what=f"variant {v.name} subject", coupon=has_coupon)
+        check_template(v.body, what=f"variant {v.name} body", coupon=has_coupon)
         if v.html is not None:
-            check_template(v.html, what=f"variant {v.name} HTML body", html=True)
+            check_template(v.html, what=f"variant {v.name} HTML body", html=True, coupon=has_coupon)
     if tracking and medium != Medium.EMAIL:
         raise CampaignError("tracking opens and clicks is for email (its HTML body) only")
     if attribution_days is not None and not 1 <= attribution_days <= 90:
@@ -241,6 +250,15 @@ def create(
         )
     )
     campaign_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    if coupon is not None:
+        coupons.attach(
+            conn,
+            shop=shop,
+            campaign_id=campaign_id,
+            spec=coupon,
+            connection=coupon_connection,
+            now=now,
+        )
     log.info("campaign %s created in shop %s (%s, %s)", name, shop, medium.value, dispatcher)
     return campaign_id
 
@@ -290,7 +308,7 @@ def list_campaigns(conn: Connection, *, shop: str) -> list[Campaign]:
 # keyed by the campaign followed by x**5, a bijection modulo this prime that mixes
 # neighbouring ids apart; two rounds split consecutive ids and different campaigns
 # independently (within a tenth of a per cent over a million ids).
-_PRIME = 2**31 - 1
+_PRIME = split.SPAN
 
 
 def _keys(campaign_id: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -315,15 +333,13 @@ def _unit(campaign_id: int, profile_id: int) -> int:
 
 def _edges(campaign: Campaign) -> list[tuple[int, str]]:
     """(upper bound of the hash, group) for the hold-out group then each variant."""
-    holdout = int(campaign.holdout * _PRIME)
-    edges = [(holdout, HOLDOUT)]
-    total = sum(v.weight for v in campaign.variants)
-    share = 0.0
-    for v in campaign.variants[:-1]:
-        share += v.weight / total
-        edges.append((holdout + int((_PRIME - holdout) * share), v.name))
-    edges.append((_PRIME, campaign.variants[-1].name))
-    return edges
+    bounds = split.edges(
+        [(v.name, v.weight) for v in campaign.variants],
+        holdout=campaign.holdout,
+        holdout_name=HOLDOUT,
+    )
+    # The hold-out group keeps its (empty) share when there is none: planning names it.
+    return bounds if campaign.holdout > 0 else [(0, HOLDOUT), *bounds]
 
 
 def assign(campaign: Campaign, profile_id: int) -> str:
@@ -508,6 +524,9 @@ def plan(
     if jit is not None:
         conn.execute(select(func.set_config("jit", jit, True)))
     _suppress_irregular(conn, campaign, address)
+    issued = coupons.issue(conn, shop=shop, campaign_id=campaign.id, now=now)
+    if issued:
+        log.info("campaign %s of shop %s: %d coupon code(s) issued", campaign.name, shop, issued)
     conn.execute(
         update(campaigns)
         .where(campaigns.c.shop == shop, campaigns.c.id == campaign.id)

@@ -5,13 +5,16 @@ statement across their merged records, the suppression list) with what the shop'
 messaging settings add: the frequency caps, the quiet hours and a campaign's hold-out
 group. The answer names the first reason that stops the message, or allows it with the
 address to send to. :func:`change_consent` records a person's word (an unsubscribe,
-an opt-in) across all of their source customers at once.
+an opt-in) across all of their source customers at once; :func:`record_word` is what
+every way a word arrives goes through (the operator, an unsubscribe link, a platform's
+follow or block, an account link): the statement on the records, then the address
+suppressed on an opt-out or let go again on an opt-in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -274,10 +277,11 @@ def change_consent(
     members = members_of(conn, profile_id, shop=shop)
     if not members:
         raise DataError(f"shop {shop!r} has no profile {profile_id}")
-    count = consent.record_consent(
+    return record_word(
         conn,
         shop=shop,
         members=members,
+        address=address_of(conn, profile_id, medium, shop=shop),
         medium=medium,
         state=state,
         at=at,
@@ -285,7 +289,40 @@ def change_consent(
         method=method,
         evidence=evidence,
     )
-    address = address_of(conn, profile_id, medium, shop=shop)
+
+
+def record_word(
+    conn: Connection,
+    *,
+    shop: str,
+    members: Sequence[Member],
+    address: str | None,
+    medium: Medium,
+    state: ConsentState,
+    at: dt.datetime,
+    source: str,
+    method: Method | str,
+    evidence: str | None = None,
+) -> int:
+    """A person's word on ``medium``: the statement on each of ``members`` (their source
+    customers; none: only the address is known), then ``address`` (None: none known)
+    put on the suppression list on an opt-out, or taken off it (if it was unsubscribed)
+    on an opt-in. Returns the records the statement was written on."""
+    count = (
+        consent.record_consent(
+            conn,
+            shop=shop,
+            members=members,
+            medium=medium,
+            state=state,
+            at=at,
+            source=source,
+            method=method,
+            evidence=evidence,
+        )
+        if members
+        else 0
+    )
     if address and state == ConsentState.OPTED_OUT:
         consent.suppress(
             conn,
@@ -294,7 +331,7 @@ def change_consent(
             address=address,
             reason=Refusal.UNSUBSCRIBED,
             at=at,
-            detail=f"{method.value} via {source}",
+            detail=f"{method} via {source}",  # a Method is its value as text
         )
     elif address:
         consent.lift_suppression(conn, shop=shop, medium=medium, address=address)

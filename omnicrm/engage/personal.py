@@ -1,11 +1,13 @@
 """What the engagement layer holds of a person, erased and exported with the rest.
 
 A redaction (or the erasure of a connection) clears the addresses the person's messages
-went to, unlinks their LINE user ids and deletes the consent statements made through
+went to, unlinks their LINE user ids, deletes the storefront visitors who signed in as
+them (with what they saw and clicked) and deletes the consent statements made through
 omnicrm on their records: with
 no statement left there is no opt-in, so nothing more is sent to what remains of them,
 and the shop's suppression list (an address, not a person) still keeps an unsubscribed
-address from being mailed again. The outbox rows themselves stay, without the address,
+address from being mailed again. What the recommendation write-back recorded of their
+platform record goes too. The outbox rows themselves stay, without the address,
 so a campaign's counts do not change after the fact. Registered with the store on import
 (:mod:`omnicrm.core.store.personal`), after the CRM's holder, whose profile links it reads.
 """
@@ -21,7 +23,14 @@ from omnicrm.core import links
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.schema import address_links, connection_shops, consent_records
 from omnicrm.crm.schema import profile_members
-from omnicrm.engage.schema import campaigns, message_events, outbox
+from omnicrm.engage.onsite import visitors
+from omnicrm.engage.schema import (
+    campaigns,
+    message_events,
+    onsite_visitors,
+    outbox,
+    writeback_state,
+)
 
 
 def _shop_of(conn: Connection, connection: str) -> str | None:
@@ -61,7 +70,17 @@ class EngagePersonalData:
                 .values(address=None)
             )
         for chunk in chunks(sorted(set(record_ids))):
+            visitors.forget(conn, shop, connection, chunk)
             links.unlink_records(conn, shop=shop, connection=connection, record_ids=chunk)
+            # What the write-back stored on them: the next one finds nothing to compare.
+            conn.execute(
+                delete(writeback_state).where(
+                    writeback_state.c.shop == shop,
+                    writeback_state.c.connection == connection,
+                    writeback_state.c.owner == "customer",
+                    writeback_state.c.owner_id.in_(chunk),
+                )
+            )
             conn.execute(
                 delete(consent_records).where(
                     consent_records.c.shop == shop,
@@ -80,7 +99,12 @@ class EngagePersonalData:
                 profile_members.c.shop == shop, profile_members.c.connection == connection
             )
         ).scalars()
-        self.forget(conn, connection, sorted({*record_ids, *members}))
+        signed_in = conn.execute(
+            select(onsite_visitors.c.record_id).where(
+                onsite_visitors.c.shop == shop, onsite_visitors.c.connection == connection
+            )
+        ).scalars()
+        self.forget(conn, connection, sorted({*record_ids, *members, *signed_in}))
         conn.execute(
             delete(consent_records).where(
                 consent_records.c.shop == shop, consent_records.c.connection == connection
@@ -89,11 +113,16 @@ class EngagePersonalData:
 
     def export(self, conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
         """The consent statements made on the record, the messages sent to its profile
-        (with when each was first opened and clicked) and the addresses (LINE user ids)
-        linked to it."""
+        (with when each was first opened and clicked), the addresses (LINE user ids)
+        linked to it and the storefront visitors who signed in as it."""
         shop = _shop_of(conn, connection)
         if shop is None:
-            return {"consent_statements": [], "messages": [], "linked_addresses": []}
+            return {
+                "consent_statements": [],
+                "messages": [],
+                "linked_addresses": [],
+                "storefront_visitors": [],
+            }
         statements = conn.execute(
             select(
                 consent_records.c.medium,
@@ -155,6 +184,7 @@ class EngagePersonalData:
             "consent_statements": [_plain(row) for row in statements],
             "messages": [_plain(row) for row in messages],
             "linked_addresses": [_plain(row) for row in linked],
+            "storefront_visitors": visitors.export(conn, shop, connection, customer_id),
         }
 
 

@@ -1,5 +1,6 @@
 """Tables of the engagement layer, declared on the store's metadata: campaigns, the
-outbox every message goes through, and what became of the messages (opens, clicks).
+outbox every message goes through, what became of the messages (opens, clicks), coupon
+codes, the recommendation write-back, and the storefront's visitors and their events.
 
 All belong to one shop and lead their keys and indexes with it.
 """
@@ -91,4 +92,84 @@ message_events = Table(
     Column("count", Integer, nullable=False),
     PrimaryKeyConstraint("shop", "outbox_id", "kind"),
     Index(None, "shop", "campaign_id", "kind"),
+)
+
+# A campaign's coupon: the discount every code gives (a CouponSpec as JSON), the
+# connection whose platform creates the codes (NULL: none does, the codes live in
+# omnicrm only), and the platform's id of the discount once it exists.
+campaign_coupons = Table(
+    "campaign_coupons",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("campaign_id", Integer, primary_key=True, autoincrement=False),
+    Column("spec", Json, nullable=False),
+    Column("connection", String(100)),
+    Column("discount_id", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# One unique code per recipient of a campaign, issued when it is planned; unique in the
+# shop (a code names one person's coupon). ``published_at``: when the platform accepted
+# it (NULL: not yet, or no platform creates the shop's codes).
+coupon_codes = Table(
+    "coupon_codes",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("campaign_id", Integer, nullable=False),
+    Column("profile_id", Integer, nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime()),
+    UniqueConstraint("shop", "campaign_id", "profile_id"),
+    Index(None, "shop", "campaign_id", "published_at"),
+)
+
+# What the last recommendation write-back stored on each customer and product of a
+# connection (a digest of the items): only what changed is written again.
+writeback_state = Table(
+    "writeback_state",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("connection", String(100), primary_key=True),
+    Column("owner", String(16), primary_key=True),  # customer, product
+    Column("owner_id", String(255), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
+)
+
+# -- on-site engagement (the storefront script) -------------------------------------------
+
+# A browser seen on the shop's own site, by the random first-party id its script keeps.
+# Once a signed-in customer arrives with it, it joins that source customer
+# (``connection``, ``record_id``): its visits and events then count for the customer's
+# profile, whichever channel the profile's orders come from. No personal data but ids.
+onsite_visitors = Table(
+    "onsite_visitors",
+    metadata,
+    Column("shop", String(100), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("connection", String(100)),
+    Column("record_id", String(255)),
+    Column("visits", Integer, nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Index(None, "shop", "connection", "record_id"),
+)
+
+# What a visitor did: 'visit', 'impression' and 'click' (of an offer's variant), 'view'
+# (of a product). Events stay with their visitor: joining a customer moves them along.
+onsite_events = Table(
+    "onsite_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
+    Column("visitor", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("offer", String(100)),
+    Column("variant", String(32)),
+    Column("product", String(255)),
+    Column("at", UtcDateTime(), nullable=False),
+    # A visitor's caps and history; an offer's report.
+    Index(None, "shop", "visitor", "kind", "offer", "at"),
+    Index(None, "shop", "offer", "kind", "variant"),
 )

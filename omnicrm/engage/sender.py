@@ -33,6 +33,9 @@ its List-Unsubscribe link and mailto), and the HTML body of a tracked email camp
 (:func:`~omnicrm.engage.campaigns.tracks`) has its links rewritten and the open pixel
 added (:func:`~omnicrm.engage.tracking.instrument`).
 
+A coupon campaign's codes are created on its platform (:func:`omnicrm.engage.coupons.publish`)
+before its first row is claimed; while any is missing there nothing is sent.
+
 :meth:`Sender.recover` settles a dead sender's rows at start, for rows of senders that
 are no longer alive (on PostgreSQL each live sender holds an advisory lock named after
 it; on SQLite the shop's lock means no other sender runs).
@@ -44,7 +47,7 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from omnicrm.core.channels import Connection as PlatformConnection
 from omnicrm.core.consent import Refusal
 from omnicrm.core.dispatch import DeliveryStatus, DispatchOutcome, Message
 from omnicrm.core.host import Host
@@ -61,6 +65,7 @@ from omnicrm.core.store import Store
 from omnicrm.core.store.schema import order_lines, orders
 from omnicrm.crm.profiles import is_purchase, member_orders
 from omnicrm.crm.schema import profile_members, profiles
+from omnicrm.engage import coupons
 from omnicrm.engage.campaigns import (
     HOLDOUT,
     Campaign,
@@ -132,8 +137,12 @@ class Sender:
         clock: Callable[[], dt.datetime] = _now,
         sender_id: str | None = None,
         links: Links | None = None,
+        connections: Mapping[str, PlatformConnection] | None = None,
     ) -> None:
         self.store = store
+        # Where a coupon campaign's codes are created before its first message.
+        self.connections = connections or {}
+        self._coupons: dict[int, coupons.CampaignCoupon | None] = {}  # by campaign id
         self.host = host
         self.shop = shop
         self.shop_name = shop_name
@@ -243,6 +252,10 @@ class Sender:
                     self.host, self.settings, campaign.medium, shop=self.shop
                 )
                 self._tracks(campaign)  # refused before anything is sent
+            # Before the status moves: a campaign whose codes cannot be created stays
+            # as it was, with nothing sent.
+            self._publish_coupons(campaign)
+            with self.store.engine.begin() as conn:
                 self._set_status(conn, campaign, "sending")
             self.recover(campaign)
             # One group is dispatched (on a thread of its own) while the next is checked,
@@ -300,6 +313,35 @@ class Sender:
                         result.finished = False
         return result
 
+    def _publish_coupons(self, campaign: Campaign) -> None:
+        """Create the campaign's coupon codes on its platform before any message names
+        them; a CampaignError (nothing sent) if some are still missing there."""
+        with self.store.engine.connect() as conn:
+            coupon = self._coupon(conn, campaign)
+        if coupon is None or coupon.connection is None:
+            return
+        if coupon.connection not in self.connections:
+            raise CampaignError(
+                f"campaign {campaign.name}'s coupon codes are created on connection "
+                f"{coupon.connection!r}, which this sender was not given"
+            )
+        done = coupons.publish(
+            self.store,
+            self.host,
+            self.connections,
+            shop=self.shop,
+            campaign_id=campaign.id,
+            now=self.clock(),
+        )
+        if done.created or done.replaced:
+            log.info(
+                "campaign %s: %d coupon code(s) created on %s (%d replaced after a refusal)",
+                campaign.name,
+                done.created,
+                coupon.connection,
+                done.replaced,
+            )
+
     def _hand_over(
         self, campaign: Campaign, row_ids: list[int], result: SendResult
     ) -> list[tuple[int, Message, Verdict]]:
@@ -324,7 +366,9 @@ class Sender:
                 policy=self.policy,
             )
             fields = self._fields(
-                conn, {r.profile_id: r.variant for r in rows if verdicts[r.profile_id]}
+                conn,
+                {r.profile_id: r.variant for r in rows if verdicts[r.profile_id]},
+                campaign,
             )
             postal = self._postal(conn, campaign, [r.profile_id for r in rows])
             for row in rows:
@@ -464,7 +508,7 @@ class Sender:
             variant = assign(campaign, profile_id)
             if variant == HOLDOUT:
                 variant = campaign.variants[0].name
-            fields = self._fields(conn, {profile_id: variant})[profile_id]
+            fields = self._fields(conn, {profile_id: variant}, campaign, preview=True)[profile_id]
             postal = self._postal(conn, campaign, [profile_id]).get(profile_id)
             message = self._message(campaign, profile_id, fields, verdict.address, postal)
         return verdict, message
@@ -492,6 +536,8 @@ class Sender:
         row_id: int | None = None,
     ) -> Message:
         """The message of outbox row ``row_id`` (None: a preview, with no links back)."""
+        if fields.coupon_code is None and self._has_coupon(campaign):
+            raise TemplateError(f"profile {profile_id} has no coupon code of this campaign")
         variant = next(v for v in campaign.variants if v.name == fields.variant)
         subject = render(variant.subject, fields, what="subject") if variant.subject else None
         page = render(variant.html, fields, what="HTML body", html=True) if variant.html else None
@@ -522,10 +568,25 @@ class Sender:
             html=page,
         )
 
-    def _fields(self, conn: Connection, variants: dict[int, str]) -> dict[int, Fields]:
-        """The template fields of each profile (given with its variant), in two queries."""
+    def _fields(
+        self,
+        conn: Connection,
+        variants: dict[int, str],
+        campaign: Campaign,
+        *,
+        preview: bool = False,
+    ) -> dict[int, Fields]:
+        """The template fields of each profile (given with its variant), in a few
+        queries. A coupon campaign's recipient without a code renders no message (the
+        TemplateError says so), except in a preview, which shows a sample code."""
         if not variants:
             return {}
+        codes: dict[int, str] = {}
+        coupon = self._coupon(conn, campaign)
+        if coupon is not None:
+            codes = coupons.codes_for(
+                conn, shop=self.shop, campaign_id=campaign.id, profile_ids=variants
+            )
         p = profiles.c
         pm = profile_members.c
         people = conn.execute(
@@ -572,8 +633,24 @@ class Sender:
                 last_purchase=bought.product_name if bought else None,
                 shop_name=self.shop_name,
                 variant=variants[person.id],
+                coupon_code=codes.get(person.id)
+                or (_preview_code(coupon.spec.prefix) if coupon and preview else None),
             )
         return found
+
+    def _coupon(self, conn: Connection, campaign: Campaign) -> coupons.CampaignCoupon | None:
+        # A campaign's coupon never changes once it is created: read it once.
+        if campaign.id not in self._coupons:
+            self._coupons[campaign.id] = coupons.coupon_of(
+                conn, shop=self.shop, campaign_id=campaign.id
+            )
+        return self._coupons[campaign.id]
+
+    def _has_coupon(self, campaign: Campaign) -> bool:
+        if campaign.id not in self._coupons:
+            with self.store.engine.connect() as conn:
+                self._coupon(conn, campaign)
+        return self._coupons[campaign.id] is not None
 
     # -- status --------------------------------------------------------------------------
 
@@ -629,6 +706,11 @@ class Sender:
             )
             .values(**values)
         )
+
+
+def _preview_code(prefix: str) -> str:
+    """What a preview shows for a code not issued yet (a plan issues the real ones)."""
+    return f"{prefix}-XXXXXXXXXX" if prefix else "XXXXXXXXXX"
 
 
 __all__ = ["BATCH", "HANDOVER", "Recovered", "Refusal", "SendResult", "Sender"]

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omnicrm.core.records import Medium
-from omnicrm.core.settings import Duration
+from omnicrm.core.settings import CronOrOff, Duration
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -127,3 +127,26 @@ class MessagingSettings(BaseModel):
 
     def caps_for(self, medium: Medium) -> list[Cap]:
         return [cap for cap in self.caps if cap.medium == medium]
+
+
+class RecommendSection(BaseModel):
+    """``[recommend]`` of ``omnicrm.toml``: the write-back of recommendations to the
+    platforms that store them (Shopify metafields; ``omnicrm recommend --write-back``).
+
+    ```toml
+    [recommend]
+    write_back = "0 4 * * *"   # nightly, in the scheduler's timezone; "off" (the default)
+    items = 10                 # products stored per customer and per product
+    ```
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    write_back: CronOrOff = Field(
+        default=None,
+        description="Cron (scheduler timezone) of the nightly write-back of every shop's "
+        'recommendations to its platforms; "off" (the default) for none.',
+    )
+    items: int = Field(
+        default=10, ge=1, le=50, description="Products stored per customer and per product."
+    )

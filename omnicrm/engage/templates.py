@@ -28,6 +28,8 @@ FIELDS: dict[str, str] = {
     "last_purchase": "the product of the last purchase (empty if none)",
     "shop_name": "the shop's name",
     "variant": "the A/B variant the person is in, e.g. 'A'",
+    "coupon_code": "the person's own coupon code, e.g. 'XMAS-7KQ3MZP9TA' (campaigns with "
+    "--coupon only)",
 }
 """The per-customer fields a template may use, with what each holds."""
 
@@ -53,6 +55,7 @@ class Fields:
     last_purchase: str | None
     shop_name: str
     variant: str
+    coupon_code: str | None = None
 
     def context(self) -> dict[str, Any]:
         written = " ".join(p for p in (self.family_name, self.given_name) if p)
@@ -65,23 +68,34 @@ class Fields:
             "last_purchase": self.last_purchase or "",
             "shop_name": self.shop_name,
             "variant": self.variant,
+            "coupon_code": self.coupon_code or "",
         }
 
 
-SAMPLE = Fields("山田", "花子", 1200, dt.date(2026, 11, 1), "緑茶 100g", "見本店", "A")
+SAMPLE = Fields(
+    "山田", "花子", 1200, dt.date(2026, 11, 1), "緑茶 100g", "見本店", "A", "SAMPLE-7KQ3MZP9TA"
+)
 
 
-def check_template(source: str, *, what: str = "template", html: bool = False) -> None:
+def check_template(
+    source: str, *, what: str = "template", html: bool = False, coupon: bool = True
+) -> None:
     """Refuse ``source`` (TemplateError naming ``what`` and the line) when it does not
-    parse, names a field not in :data:`FIELDS`, or fails on a sample customer."""
+    parse, names a field not in :data:`FIELDS` (``coupon_code`` only when the campaign
+    has a ``coupon``), or fails on a sample customer."""
     try:
         parsed = (_HTML_ENV if html else _ENV).parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{what}, line {exc.lineno}: {exc.message}") from None
-    unknown = sorted(meta.find_undeclared_variables(parsed) - FIELDS.keys())
+    named = meta.find_undeclared_variables(parsed)
+    unknown = sorted(named - FIELDS.keys())
     if unknown:
         raise TemplateError(
             f"{what} names unknown field(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})"
+        )
+    if not coupon and "coupon_code" in named:
+        raise TemplateError(
+            f"{what} names coupon_code, but the campaign has no coupon (give --coupon)"
         )
     render(source, SAMPLE, what=what, html=html)
 

@@ -34,9 +34,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from omnicrm.core import consent, signing
-from omnicrm.core.consent import Method, Refusal
+from omnicrm.core.consent import Method
 from omnicrm.core.records import ConsentState, Medium
-from omnicrm.engage.permission import change_consent, members_of
+from omnicrm.engage.permission import members_of, record_word
 from omnicrm.engage.schema import campaigns, message_events, outbox
 
 UNSUBSCRIBE_PATH = "/u"
@@ -260,34 +260,27 @@ def unsubscribe(conn: Connection, ref: MessageRef, *, at: dt.datetime, method: M
         select(campaigns.c.name).where(campaigns.c.shop == shop, campaigns.c.id == ref.campaign_id)
     ).scalar_one()
     source = f"campaign:{name}"
+    # None: the person was forgotten since; the address is still suppressed.
     members = members_of(conn, sent.profile_id, shop=shop)
-    if members:  # none: the person was forgotten since; the address is still suppressed
+    if members:
         standing = consent.latest_statement(conn, shop=shop, members=members, medium=medium)
-        done = (
+        if (
             standing is not None
             and standing.state == ConsentState.OPTED_OUT
             and standing.method is not None
-        )
-        if not done:
-            change_consent(
-                conn,
-                shop=shop,
-                profile_id=sent.profile_id,
-                medium=medium,
-                state=ConsentState.OPTED_OUT,
-                at=at,
-                source=source,
-                method=method,
-                evidence=sent.message_id,
-            )
-    if sent.address:
-        consent.suppress(
-            conn,
-            shop=shop,
-            medium=medium,
-            address=sent.address,
-            reason=Refusal.UNSUBSCRIBED,
-            at=at,
-            detail=f"{method.value} via {source}",
-        )
+        ):
+            members = []  # unsubscribed through omnicrm already: no second statement
+    # The address the message went to, which may differ from the profile's current one.
+    record_word(
+        conn,
+        shop=shop,
+        members=members,
+        address=sent.address,
+        medium=medium,
+        state=ConsentState.OPTED_OUT,
+        at=at,
+        source=source,
+        method=method,
+        evidence=sent.message_id,
+    )
     return True

@@ -263,11 +263,14 @@ def _fields(model: type[BaseModel], prefix: tuple[str, ...]) -> list[tuple[str, 
 
 def _every_key() -> list[tuple[str, ...]]:
     from omnicrm.app.config import ConnectionSection, _File
+    from omnicrm.engage.onsite.settings import OfferSettings
     from omnicrm.plugins.shopify.settings import ShopifySettings
 
     keys: list[tuple[str, ...]] = []
     for section, info in _File.model_fields.items():
-        if section != "connections":
+        if section == "offers":  # a table of tables: [offers.NAME]
+            keys += _fields(OfferSettings, (section, "x"))
+        elif section != "connections":
             assert isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
             keys += _fields(info.annotation, (section,))
     keys += [k for k in _fields(ConnectionSection, ("connections", "a")) if k[-1] != "settings"]
@@ -325,7 +328,7 @@ def test_hostile_values_for_every_key_give_a_config_error_or_load(
             )
             text = "[connections.a]\n" + body
         else:
-            text = f"[{key[0]}]\n{key[1]} = {value}\n"
+            text = f"[{'.'.join(key[:-1])}]\n{key[-1]} = {value}\n"
         path = write(tmp_path, text)
         try:
             config = load_config(path, channels)

@@ -61,7 +61,7 @@ def create(config: Path, name: str, segment: str, template: str) -> Result:
 def test_create_preview_send_and_report(config: Path) -> None:
     folder = config.parent
     bad = create(config, "x", "number_of_orders >= 1", "bad.txt")
-    assert bad.exit_code == 2 and "unknown field(s) coupon_code" in bad.output
+    assert bad.exit_code == 2 and "coupon_code, but the campaign has no coupon" in bad.output
     refused = create(config, "x", "number_of_orders >>", "winter.txt")
     assert refused.exit_code == 2 and "segment" in refused.output
     made = create(config, "winter", "number_of_orders >= 1", "winter.txt")
@@ -129,3 +129,22 @@ def test_omnicrm_run_sends_a_scheduled_campaign_at_its_time(
     assert sorted(a.rcpt_tos[0] for a in arrived_mail) == sorted(
         f"p{i}@example.jp" for i in range(10)
     )
+
+
+def test_a_coupon_campaign_without_a_platform_keeps_its_codes(config: Path) -> None:
+    folder = config.parent
+    template = str(folder / "bad.txt")  # {{ coupon_code }}: fine with a coupon
+    args = ("create", "gift", "--segment", "number_of_orders >= 1", "--template", template)
+    wrong = run(config, *args, "--coupon", "10%,expires=2020-01-01")
+    assert wrong.exit_code == 2 and "already past" in wrong.output
+    made = run(config, *args, "--coupon", "500,min=3000,expires=2099-12-31,prefix=GIFT")
+    assert made.exit_code == 0, made.output
+    assert "kept in omnicrm only" in made.output
+    shown = run(config, "preview", "gift", "--profile", "1")
+    assert "GIFT-XXXXXXXXXX" in shown.output  # no code is issued before planning
+    sent = run(config, "send", "gift")
+    assert sent.exit_code == 0 and "sent 2" in sent.output, sent.output
+    codes = [m["body"].strip() for m in arrived(folder / "drop.jsonl")]
+    assert len(set(codes)) == 2 and all(c.startswith("GIFT-") and len(c) == 15 for c in codes)
+    report = run(config, "report", "gift")
+    assert report.exit_code == 0, report.output

@@ -133,6 +133,8 @@ NOT_CUSTOMER_DATA: dict[tuple[str, ...], str] = {
     ("tui",): "interactive: its shop switcher is tested in tests/tui",
     ("campaigns",): "each campaign's name, state and counts: no person's data",
     ("campaigns", "report"): "a campaign's counts by outcome and variant: no person's data",
+    ("offers", "report"): "an offer's counts and sums per variant of --shop's own events and "
+    "orders: no person's data (tests/engage/onsite/test_report.py)",
     ("campaigns", "schedule"): "sets a campaign's time; its rows were planned in its shop",
     ("campaigns", "pause"): "a campaign's state only",
     ("campaigns", "resume"): "a campaign's state only",

@@ -62,6 +62,7 @@ ORDER_FIELDS: dict[str, str] = {
     "total": "o.total",
     "points_earned": "o.points_earned",
     "points_redeemed": "o.points_redeemed",
+    "discount_codes": "o.discount_codes or None",  # NULL for the many without one
     "raw": "o.raw",
 }
 ORDER_COLUMNS = tuple(ORDER_FIELDS)

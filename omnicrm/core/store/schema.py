@@ -258,6 +258,9 @@ orders = Table(
     Column("synced_at", UtcDateTime(), nullable=False),
     Column("points_earned", Integer),
     Column("points_redeemed", Integer),
+    # The discount codes used (a JSON list; NULL for none), for coupon redemptions
+    # (migration 0012).
+    Column("discount_codes", Json),
     Index(None, "connection", "updated_at"),
     Index(None, "connection", "customer_id"),
     Index(None, "shop", "placed_at"),

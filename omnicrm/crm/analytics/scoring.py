@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -195,7 +195,7 @@ def score_clv(
         seconds["predict"] = time.perf_counter() - started
     except (ValueError, RuntimeError) as exc:
         return give_up("failed", f"the CLV model could not be fitted: {exc}", repeaters)
-    if not (np.isfinite(clv).all() and np.isfinite(alive).all()):
+    if not (np.isfinite(clv).all() and np.isfinite(alive).all()) or _implausible_spend(gg, summary):
         return give_up(
             "failed",
             "the fitted CLV model is degenerate and predicts nothing finite "
@@ -454,8 +454,23 @@ def _history(
     return {r.profile_id: (r.orders, money(r.units), r.last) for r in found}
 
 
+def _implausible_spend(gg: GammaGamma, summary: RfmSummary) -> bool:
+    """Whether the Gamma-Gamma fit puts the population's mean spend per purchase,
+    p·v/(q-1), far beyond any spend seen: with q barely above 1 it diverges, and every
+    one-time buyer would be predicted an absurd (if finite) CLV."""
+    seen = float(summary.m.max()) if summary.m.size else 0.0
+    mean = gg.p * gg.v / (gg.q - 1.0)
+    return not np.isfinite(mean) or mean > 100.0 * max(seen, 1.0)
+
+
+# Enough digits for any finite float stored as an amount, to the cent.
+_AMOUNTS = Context(prec=400)
+
+
 def _amount(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(repr(value)).quantize(Decimal("0.01"))
+    return (
+        None if value is None else Decimal(repr(value)).quantize(Decimal("0.01"), context=_AMOUNTS)
+    )
 
 
 def _distribution(conn: Connection, shop: str, currency: str) -> Report:

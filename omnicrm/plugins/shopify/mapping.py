@@ -486,9 +486,22 @@ def _order(r: _Reader, record_id: str, lines: Sequence[Any], *, rest: bool) -> O
         shipping_total=_amount(r, names[2], Decimal(0)),
         tax_total=_amount(r, names[3], Decimal(0)),
         total=total[0],
+        discount_codes=_discount_codes(r, rest=rest),
         lines=line_records,
         raw=dict(r.payload),
     )
+
+
+def _discount_codes(r: _Reader, *, rest: bool) -> list[str]:
+    """The discount codes the order used: GraphQL's ``discountCodes`` (strings), REST's
+    ``discount_codes`` (objects with a ``code``)."""
+    if not rest:
+        return r.strings("discountCodes")
+    value = r.payload.get("discount_codes") or []
+    if not isinstance(value, list):
+        r.fail("discount_codes", "is not a list", value)
+    codes = [item.get("code") for item in value if isinstance(item, Mapping)]
+    return [c for c in codes if isinstance(c, str) and c.strip()]
 
 
 def order_from_node(

@@ -54,6 +54,7 @@ from omnicrm.plugins.shopify.pages import pages, rest_of
 from omnicrm.plugins.shopify.products import product_nodes, shop_currency
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.plugins.shopify.webhooks import ShopifyWebhooks
+from omnicrm.plugins.shopify.writeback import ShopifyCoupons, ShopifyRecommendations
 
 CHANNEL_NAME = "shopify"
 HISTORY_WINDOW = dt.timedelta(days=60)
@@ -83,6 +84,8 @@ CHANNEL = ChannelType(
     sandbox=sandbox,
     webhooks=ShopifyWebhooks(),
     describe=describe,
+    coupons=ShopifyCoupons(),
+    recommendations=ShopifyRecommendations(),
 )
 
 

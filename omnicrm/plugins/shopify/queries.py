@@ -81,6 +81,7 @@ fragment OrderFields on Order {{
   totalPriceSet {{ {_MONEY} }}
   displayFinancialStatus
   displayFulfillmentStatus
+  discountCodes
   sourceName
   retailLocation {{ id name }}
   refunds {{ id createdAt totalRefundedSet {{ {_MONEY} }} }}
@@ -284,6 +285,61 @@ BULK_ORDERS = (
     + LINE_ITEM_FIELDS
 )
 
+DISCOUNT_CREATE = """
+mutation DiscountCreate($discount: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $discount) {
+    codeDiscountNode { id }
+    userErrors { field message code extraInfo }
+  }
+}
+"""
+
+DISCOUNT_CODES_ADD = """
+mutation DiscountCodesAdd($id: ID!, $codes: [DiscountRedeemCodeInput!]!) {
+  discountRedeemCodeBulkAdd(discountId: $id, codes: $codes) {
+    bulkCreation { id done codesCount importedCount failedCount }
+    userErrors { field message code }
+  }
+}
+"""
+
+DISCOUNT_CODES_CREATION = """
+query DiscountCodesCreation($id: ID!, $first: Int!, $after: String) {
+  discountRedeemCodeBulkCreation(id: $id) {
+    id
+    done
+    codesCount
+    importedCount
+    failedCount
+    codes(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { code errors { code message } }
+    }
+  }
+}
+"""
+
+DISCOUNT_BY_CODE = """
+query DiscountByCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) {
+    id
+    codeDiscount {
+      __typename
+      ... on DiscountCodeBasic { title }
+    }
+  }
+}
+"""
+
+METAFIELDS_SET = """
+mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
+  metafieldsSet(metafields: $metafields) {
+    metafields { namespace key }
+    userErrors { field message code elementIndex }
+  }
+}
+"""
+
 OPERATIONS = {
     "Customers": CUSTOMERS,
     "Orders": ORDERS,
@@ -296,6 +352,11 @@ OPERATIONS = {
     "OrdersCount": ORDERS_COUNT,
     "BulkRun": BULK_RUN,
     "BulkCurrent": BULK_CURRENT,
+    "DiscountCreate": DISCOUNT_CREATE,
+    "DiscountCodesAdd": DISCOUNT_CODES_ADD,
+    "DiscountCodesCreation": DISCOUNT_CODES_CREATION,
+    "DiscountByCode": DISCOUNT_BY_CODE,
+    "MetafieldsSet": METAFIELDS_SET,
 }
 """The documents sent as requests, by operation name."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import numpy as np
 import pytest
@@ -13,7 +13,12 @@ from omnicrm.core.channels import DEFAULT_SHOP
 from omnicrm.core.records import Order, OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.crm.analytics.clv import BgNbd, GammaGamma, predicted_clv, rfm_summary
-from omnicrm.crm.analytics.scoring import clv_state, predicted_clv_report, score_clv
+from omnicrm.crm.analytics.scoring import (
+    _implausible_spend,
+    clv_state,
+    predicted_clv_report,
+    score_clv,
+)
 from omnicrm.crm.schema import profiles
 from tests.crm.analytics.shop import CONNECTION, JST, add_profile, jst, order, write_orders
 
@@ -185,3 +190,28 @@ def test_arguments_are_checked(store: Store) -> None:
             score_clv(conn, NOW, shop=DEFAULT_SHOP, horizon_weeks=0)
         with pytest.raises(ValueError, match="discount"):
             score_clv(conn, NOW, shop=DEFAULT_SHOP, discount=-0.1)
+
+
+def test_a_fit_whose_mean_spend_diverges_is_implausible() -> None:
+    """q barely above 1 puts the mean spend p·v/(q-1) beyond any seen: such a fit would
+    predict every one-time buyer an absurd CLV, so it is given up, not stored."""
+    summary = rfm_summary(
+        [(1, dt.date(2024, 1, 1), 5000.0), (1, dt.date(2024, 2, 1), 7000.0)], dt.date(2024, 12, 31)
+    )
+    sane = GammaGamma(p=6.0, q=4.0, v=2000.0)
+    diverging = GammaGamma(p=6.0, q=1.0 + 1e-9, v=2000.0)
+    assert not _implausible_spend(sane, summary)
+    assert _implausible_spend(diverging, summary)
+
+
+def test_the_report_shows_any_stored_amount(store: Store) -> None:
+    """A very large stored prediction is shown to the cent, never a crash."""
+    simulate(store, 120, seed=11)
+    with store.engine.begin() as conn:
+        assert score_clv(conn, NOW, shop=DEFAULT_SHOP).status == "fitted"
+        conn.execute(update(profiles).where(profiles.c.id == 1).values(predicted_clv=3.5e40))
+    with store.engine.connect() as conn:
+        report = predicted_clv_report(conn, shop=DEFAULT_SHOP, limit=1)
+    assert report.rows[0][-1] == Decimal("3.5e40").quantize(
+        Decimal("0.01"), context=Context(prec=60)
+    )

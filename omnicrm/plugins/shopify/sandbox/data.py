@@ -979,6 +979,7 @@ class ShopData:
             "totalPriceSet": money_bag(core.total),
             "displayFinancialStatus": ev.financial,
             "displayFulfillmentStatus": "FULFILLED" if ev.fulfilled_at else "UNFULFILLED",
+            "discountCodes": [],  # a code used at checkout: create_order_with_code
             "sourceName": ev.source,
             "retailLocation": None
             if core.store is None

@@ -45,6 +45,7 @@ from .data import (
     gid,
     order_number,
 )
+from .writes import Writes
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -86,6 +87,16 @@ def sandbox_schema() -> GraphQLSchema:
     query.fields["currentAppInstallation"].resolve = _installation
     query.fields["currentBulkOperation"].resolve = _current_bulk
     mutation.fields["bulkOperationRunQuery"].resolve = _bulk_run
+    mutation.fields["discountCodeBasicCreate"].resolve = _discount_create
+    mutation.fields["discountRedeemCodeBulkAdd"].resolve = _discount_codes_add
+    mutation.fields["metafieldsSet"].resolve = _metafields_set
+    query.fields["codeDiscountNodeByCode"].resolve = _discount_by_code
+    query.fields["discountRedeemCodeBulkCreation"].resolve = _discount_creation
+    creation = schema.get_type("DiscountRedeemCodeBulkCreation")
+    union = schema.get_type("DiscountCode")
+    assert creation is not None and union is not None
+    creation.fields["codes"].resolve = _creation_codes  # type: ignore[attr-defined]
+    union.resolve_type = lambda obj, _info, _type: obj.get("__typename")  # type: ignore[attr-defined]
     customer = schema.get_type("Customer")
     assert customer is not None
     customer.fields["metafield"].resolve = _metafield  # type: ignore[attr-defined]
@@ -95,6 +106,7 @@ def sandbox_schema() -> GraphQLSchema:
     order.fields["lineItems"].resolve = _line_items  # type: ignore[attr-defined]
     order.fields["customer"].resolve = _order_customer  # type: ignore[attr-defined]
     order.fields["refunds"].resolve = _refunds  # type: ignore[attr-defined]
+    order.fields["discountCodes"].resolve = _discount_codes  # type: ignore[attr-defined]
     product = schema.get_type("Product")
     assert product is not None
     product.fields["variants"].resolve = _variants  # type: ignore[attr-defined]
@@ -111,6 +123,8 @@ class Context:
     shop: str
     shop_name: str
     scopes: list[str]
+    writes: Writes = field(default_factory=Writes)
+    later: Callable[[float, Callable[[], None]], None] = field(default=lambda _s, fn: fn())
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -419,13 +433,64 @@ def _order_customer(order: dict[str, Any], info: Info) -> Any:
 
 
 def _metafield(
-    customer: dict[str, Any], _info: Info, key: str, namespace: str | None = None
+    customer: dict[str, Any], info: Info, key: str, namespace: str | None = None
 ) -> dict[str, Any] | None:
-    """A customer's metafield (the furigana a Japanese shop keeps there), if it has one."""
+    """A customer's metafield (the furigana a Japanese shop keeps there, or one an app
+    set), if it has one."""
+    ctx: Context = info.context
+    written = ctx.writes.metafield(customer["id"], namespace or "", key)
+    if written is not None:
+        return written
     value = (customer.get("_metafields") or {}).get((namespace, key))
     if value is None:
         return None
     return {"namespace": namespace, "key": key, "type": "single_line_text_field", "value": value}
+
+
+def _discount_codes(order: dict[str, Any], _info: Info) -> list[str]:
+    return list(order.get("discountCodes") or [])
+
+
+def _discount_create(_root: Any, info: Info, basicCodeDiscount: dict[str, Any]) -> Any:
+    ctx: Context = info.context
+    return ctx.writes.create_discount(basicCodeDiscount)
+
+
+def _discount_codes_add(
+    _root: Any, info: Info, discountId: str, codes: list[dict[str, Any]]
+) -> Any:
+    ctx: Context = info.context
+    return ctx.writes.add_codes(discountId, codes, later=ctx.later)
+
+
+def _discount_by_code(_root: Any, info: Info, code: str) -> Any:
+    ctx: Context = info.context
+    return ctx.writes.by_code(code)
+
+
+def _discount_creation(_root: Any, info: Info, id: str) -> Any:
+    ctx: Context = info.context
+    return ctx.writes.creation(id)
+
+
+def _creation_codes(creation: dict[str, Any], _info: Info, **args: Any) -> Any:
+    codes = creation["_codes"]
+    first, after = args.get("first"), args.get("after")
+    _page_size(first, args.get("last"))
+    start = 0 if after is None else _decode_cursor(after)[0] + 1
+    size = first if first is not None else len(codes)
+    chosen = list(range(start, min(len(codes), start + size)))
+    cursors = [_encode_cursor(i, str(i)) for i in chosen]
+    return _connection([codes[i] for i in chosen], cursors, start + size < len(codes), start > 0)
+
+
+def _metafields_set(_root: Any, info: Info, metafields: list[dict[str, Any]]) -> Any:
+    ctx: Context = info.context
+
+    def exists(value: str) -> bool:
+        return _by_gid(ctx, value) is not None
+
+    return ctx.writes.set_metafields(metafields, exists)
 
 
 def _refunds(order: dict[str, Any], _info: Info, first: int | None = None) -> Any:

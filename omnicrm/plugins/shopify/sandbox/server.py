@@ -44,6 +44,7 @@ from .bulk import BulkManager
 from .cost import LeakyBucket
 from .data import DAY, SHIFT, ShopData
 from .schema import SCOPES, Context, GraphQLService, sandbox_schema
+from .writes import Writes
 
 YEAR = 365 * DAY
 LIVE_MONTH_HOURS = 24.0
@@ -56,6 +57,13 @@ DEFAULT_CLIENT_SECRET = "shpss_0mn1crm5andb0x5ecre7000000000"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 TOKEN_LIFETIME = 86_399
 _JSON = "application/json; charset=utf-8"
+
+
+def _later(seconds: float, run: Any) -> None:
+    """Run ``run`` in the background ``seconds`` from now (Shopify's asynchronous jobs)."""
+    timer = threading.Timer(seconds, run)
+    timer.daemon = True
+    timer.start()
 
 
 @dataclass
@@ -117,6 +125,7 @@ class ShopifySandbox(Emulator):
         self.bulk = BulkManager(
             self.data, sandbox_schema(), Path(self._files.name), self._bulk_url, seed=seed
         )
+        self.writes = Writes()
         self.service = GraphQLService(self._context, self.bucket, max_cost=max_cost)
         self.tokens: dict[str, float] = {access_token: math.inf}
         self.stats = Stats()
@@ -181,7 +190,10 @@ class ShopifySandbox(Emulator):
         return f"{self.url}/bulk/{number}.jsonl"
 
     def _context(self) -> Context:
-        return Context(self.data, self.bulk, self.shop, self.shop_name, self.scopes())
+        return Context(
+            self.data, self.bulk, self.shop, self.shop_name, self.scopes(),
+            writes=self.writes, later=_later,
+        )  # fmt: skip
 
     def scopes(self) -> list[str]:
         """The access scopes the app holds."""
@@ -256,6 +268,24 @@ class ShopifySandbox(Emulator):
         """A web order placed now by ``customer`` (a GID) or a guest."""
         self.data.wait_for_orders()
         return self.data.create_order(None if customer is None else self._customer(customer))
+
+    def create_order_with_code(self, customer: str, code: str) -> dict[str, Any]:
+        """A web order placed now by ``customer`` (a GID) with the discount ``code``,
+        checked as Shopify's checkout checks it (a ValueError if it refuses the code):
+        the order lists the code in ``discountCodes``."""
+        order = self.create_order(customer)
+        subtotal = int(float(order["subtotalPriceSet"]["shopMoney"]["amount"]))
+        try:
+            held = self.writes.redeem(code, subtotal, order["createdAt"])
+        except ValueError:
+            self.delete_order(order["id"])  # the checkout never completed
+            raise
+        return self.update_order(order["id"], discountCodes=[held])
+
+    def metafield(self, owner: str, namespace: str, key: str) -> dict[str, Any] | None:
+        """The metafield an app set on ``owner`` (a customer or product GID), if any:
+        ``namespace``, ``key``, ``type``, ``value`` (a string), ``updatedAt``."""
+        return self.writes.metafield(owner, namespace, key)
 
     def delete_customer(self, gid: str) -> None:
         """Delete a customer (it leaves every listing)."""

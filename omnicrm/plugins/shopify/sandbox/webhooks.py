@@ -287,7 +287,11 @@ def order_payload(data: ShopData, rank: int, shop: str) -> dict[str, Any]:
         "current_total_tax_set": _money_set(current_total * 10 // 110),
         "customer_locale": "ja",
         "device_id": None,
-        "discount_codes": [],
+        # The code as the order used it; the sandbox takes no discount off the totals.
+        "discount_codes": [
+            {"code": code, "amount": "0", "type": "fixed_amount"}
+            for code in record.get("discountCodes") or []
+        ],
         "duties_included": False,
         "email": email,
         "estimated_taxes": False,

@@ -1,0 +1,466 @@
+"""The storefront endpoint: what the script on a shop's own pages asks and tells.
+
+- ``GET /storefront/omnicrm.js``: the script (docs/onsite.md installs it).
+- ``GET /storefront/offers``: the visitor's offers and recommendations.
+- ``POST /storefront/events``: impressions, clicks and product views.
+
+A request proves its shop one of two ways (:mod:`omnicrm.engage.onsite.tokens`): through
+a Shopify App Proxy (a ``signature`` over the query, keyed with the app's secret; the
+``shop`` parameter picks the shop whose ``shopify_connection`` has that domain, and
+``logged_in_customer_id`` is the signed-in customer), or with the shop's public ``key``
+and, for a signed-in customer, a ``token`` the site's server signed. A forged signature,
+key or token is answered 401. Browsers may call from the shop's ``domains`` only (CORS);
+a request from another origin is answered 403. Every request names its ``visitor``: the
+random id the script keeps in the site's own storage.
+
+Answers carry no personal data but the signed-in visitor's first name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection as SqlConnection
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from omnicrm.app.config import Shop
+from omnicrm.app.runtime import Runtime
+from omnicrm.engage.onsite import offers as onsite_offers
+from omnicrm.engage.onsite import tokens, visitors
+from omnicrm.engage.recommend import (
+    UnknownProductError,
+    for_customer,
+    for_product,
+    shop_catalogue,
+    shop_history,
+)
+from omnicrm.engage.recommend.merge import Catalogue
+
+log = logging.getLogger("omnicrm.storefront")
+
+MAX_BODY = 16 * 1024
+SHOPIFY_CUSTOMER = "gid://shopify/Customer/{}"
+CACHE_SECONDS = 60.0  # how long a shop's catalogue and a visitor's recommendations are kept
+_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as proven: the shop, the origin to allow, the signed-in customer."""
+
+    shop: Shop
+    origin: str | None
+    connection: str | None = None
+    record_ids: tuple[str, ...] = ()
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class _Ttl:
+    """A small cache of recent answers, each kept ``CACHE_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            held = self._items.get(key)
+            if held is not None and now - held[0] < CACHE_SECONDS:
+                return held[1]
+        value = make()
+        with self._lock:
+            if len(self._items) >= _CACHE_SIZE:
+                self._items.clear()
+            self._items[key] = (now, value)
+        return value
+
+
+Work = Callable[[SqlConnection], int]
+
+
+class _GroupWriter:
+    """The storefront's writes (a visit, a join, events) of many requests in one
+    transaction: a request hands its write over and waits for the commit, so it still
+    reads its own writes, while a burst shares one commit and SQLite's one writer is
+    taken once per batch, not once per request. The thread starts on the first write
+    and ends after a quiet while (an app that is dropped leaves no thread behind).
+    """
+
+    IDLE = 5.0  # seconds without a write before the thread ends
+
+    def __init__(self, runtime: Runtime, batch: int = 256) -> None:
+        self._runtime = runtime
+        self._batch = batch
+        self._queue: queue.SimpleQueue[tuple[Work, Future[int]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, work: Work) -> Future[int]:
+        done: Future[int] = Future()
+        self._queue.put((work, done))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="omnicrm-storefront-writes", daemon=True
+                )
+                self._thread.start()
+        return done
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                items = [self._queue.get(timeout=self.IDLE)]
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():  # a write arriving now starts a new thread
+                        self._thread = None
+                        return
+                continue
+            while len(items) < self._batch:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(items)
+
+    def _write(self, items: list[tuple[Work, Future[int]]]) -> None:
+        engine = self._runtime.store.engine
+        try:
+            with engine.begin() as conn:
+                results = [work(conn) for work, _ in items]
+        except Exception:
+            # One bad write must not fail the others: each again on its own.
+            for work, done in items:
+                try:
+                    with engine.begin() as conn:
+                        result = work(conn)
+                except Exception as exc:
+                    done.set_exception(exc)
+                else:
+                    # Only once committed: the request then reads its own write.
+                    done.set_result(result)
+            return
+        for (_, done), result in zip(items, results, strict=True):
+            done.set_result(result)
+
+
+def _script() -> bytes:
+    return resources.files("omnicrm.app.web").joinpath("omnicrm.js").read_bytes()
+
+
+def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) -> list[Route]:
+    """The storefront's routes over ``runtime``'s shops and store."""
+    now_of = clock or (lambda: dt.datetime.now(dt.UTC))
+    cache = _Ttl()
+    writer = _GroupWriter(runtime)
+    script = _script()
+
+    def by_key(key: str) -> Shop | None:
+        for shop in runtime.config.all_shops().values():
+            if shop.storefront.public_key == key:
+                return shop
+        return None
+
+    def by_shopify_domain(domain: str) -> Shop | None:
+        for shop in runtime.config.all_shops().values():
+            name = shop.storefront.shopify_connection
+            connection = runtime.config.connections.get(name) if name else None
+            if connection is not None and getattr(connection.settings, "domain", None) == domain:
+                return shop
+        return None
+
+    def identify(request: Request) -> Caller:
+        params = list(request.query_params.multi_items())
+        origin = request.headers.get("origin")
+        if any(key == "signature" for key, _ in params):
+            domain = request.query_params.get("shop", "")
+            shop = by_shopify_domain(domain)
+            secret = shop.storefront.app_proxy_secret if shop is not None else None
+            if shop is None or secret is None:
+                raise _Refusal(401, "not verified")
+            try:
+                proxied = tokens.verify_app_proxy(
+                    params, secret.get_secret_value(), now=now_of().timestamp()
+                )
+            except tokens.Refused as exc:
+                log.warning("storefront request for %s refused: %s", domain, exc)
+                raise _Refusal(401, "not verified") from None
+            customer = proxied.customer_id
+            # Through the proxy the page and the endpoint share the shop's origin.
+            return Caller(
+                shop,
+                None,
+                shop.storefront.shopify_connection if customer else None,
+                (SHOPIFY_CUSTOMER.format(customer), customer) if customer else (),
+            )
+        key = request.query_params.get("key") or request.headers.get("x-omnicrm-key") or ""
+        shop = by_key(key) if key else None
+        if shop is None:
+            raise _Refusal(401, "unknown key")
+        front = shop.storefront
+        if origin is not None and origin.lower() not in front.domains:
+            log.warning("storefront request of shop %s from origin %s refused", shop.id, origin)
+            raise _Refusal(403, "origin not allowed")
+        token = request.query_params.get("token")
+        if not token:
+            return Caller(shop, origin)
+        if front.token_secret is None or front.customer_connection is None:
+            raise _Refusal(401, "this shop takes no customer tokens")
+        try:
+            customer_id = tokens.verify_customer_token(
+                token, front.token_secret.get_secret_value(), now=now_of().timestamp()
+            )
+        except tokens.Refused as exc:
+            log.warning("storefront token of shop %s refused: %s", shop.id, exc)
+            raise _Refusal(401, "not verified") from None
+        return Caller(shop, origin, front.customer_connection, (customer_id,))
+
+    def cors(response: Response, origin: str | None) -> Response:
+        response.headers["Vary"] = "Origin"
+        response.headers["Cache-Control"] = "no-store"
+        if origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+        return response
+
+    def refused(exc: _Refusal) -> Response:
+        return cors(JSONResponse({"error": exc.reason}, exc.status), None)
+
+    def visitor_of(value: str | None) -> str:
+        if value is None or not visitors.VISITOR_ID.fullmatch(value):
+            raise _Refusal(400, "visitor: 16 to 64 letters, digits, '-' or '_'")
+        return value
+
+    def catalogue_of(shop: Shop) -> Catalogue | None:
+        def load() -> Catalogue | None:
+            with runtime.store.engine.connect() as conn:
+                return shop_catalogue(conn, shop.id, shop.products)
+
+        found: Catalogue | None = cache.get(("catalogue", shop.id), load)
+        return found
+
+    def recommend(shop: Shop, profile_id: int | None, product: str | None) -> list[dict[str, Any]]:
+        limit = shop.storefront.recommendations
+        if limit == 0 or not runtime.host.recommenders:
+            return []
+
+        def make() -> list[dict[str, Any]]:
+            catalogue = catalogue_of(shop)
+            if catalogue is None:  # nothing says what can be bought: offer nothing
+                return []
+            history = shop_history(runtime.store.engine, shop.id)
+            try:
+                if product is not None:
+                    found = for_product(
+                        runtime.host, history, product, limit=limit, catalogue=catalogue
+                    )
+                else:
+                    # Someone unknown gets what is popular across the shop.
+                    found = for_customer(
+                        runtime.host,
+                        history,
+                        "" if profile_id is None else str(profile_id),
+                        limit=limit,
+                        catalogue=catalogue,
+                    )
+            except UnknownProductError:
+                return []
+            except Exception:  # a recommender's bug: the page still gets its offers
+                log.exception("storefront recommendations of shop %s failed", shop.id)
+                return []
+            return [
+                {
+                    "product": item.product_id,
+                    "name": item.name,
+                    # The same text on every backend: 1500, not 1500.0000.
+                    "price": None if item.price is None else f"{item.price.normalize():f}",
+                    "currency": item.currency,
+                    "url": item.url,
+                    "image": catalogue[item.product_id].image_url
+                    if item.product_id in catalogue
+                    else None,
+                    "reason": item.reason,
+                }
+                for item in found
+            ]
+
+        # What goes with a product is the same for everyone: one answer per product.
+        who = f"p{profile_id}" if profile_id is not None and product is None else ""
+        rows: list[dict[str, Any]] = cache.get(("rec", shop.id, who, product or ""), make)
+        return rows
+
+    def who(
+        caller: Caller, now: dt.datetime, tz: ZoneInfo
+    ) -> tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]:
+        """The signed-in customer, what the rules need of them and their first name;
+        kept CACHE_SECONDS (a purchase or a segment change shows within a minute)."""
+        shop = caller.shop
+        if caller.connection is None:
+            return None, None, None
+        connection = caller.connection
+
+        def load() -> tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]:
+            with runtime.store.engine.connect() as conn:
+                customer = visitors.customer_of(conn, shop.id, connection, caller.record_ids)
+                if customer is None:
+                    return None, None, None
+                facts = visitors.customer_facts(
+                    conn, shop.id, shop.offers, customer, now=now, tz=tz
+                )
+                name = (
+                    visitors.first_name(conn, shop.id, customer.profile_id)
+                    if customer.profile_id is not None
+                    else None
+                )
+            return customer, facts, name
+
+        found: tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]
+        found = cache.get(("who", shop.id, connection, *caller.record_ids), load)
+        return found
+
+    def answer_offers(caller: Caller, params: dict[str, str]) -> tuple[dict[str, Any], Work]:
+        shop, now = caller.shop, now_of()
+        visitor = visitor_of(params.get("visitor"))
+        page = params.get("page") or None
+        product = params.get("product") or None
+        if (page is not None and len(page) > 2000) or (product is not None and len(product) > 255):
+            raise _Refusal(400, "page or product too long")
+        tz = ZoneInfo(shop.timezone)
+        new_visit = params.get("new_visit") == "1"
+        customer, facts, name = who(caller, now, tz)
+        # Read first, then write in a short transaction of its own: SQLite has one writer
+        # at a time, and a transaction that wrote first would hold it through the reads.
+        with runtime.store.engine.connect() as conn:
+            state = visitors.state(
+                conn, shop.id, visitor, shop.offers, customer=customer, now=now, tz=tz, facts=facts
+            )
+        if new_visit or not state.known:  # this request begins a visit
+            state = dataclasses.replace(state, visits=state.visits + 1)
+
+        def write(conn: SqlConnection) -> int:
+            visitors.touch(conn, shop.id, visitor, now=now, new_visit=new_visit)
+            if customer is not None:
+                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
+            return 0
+
+        shown = onsite_offers.choose(shop.offers, visitor, state, page=page, now=now)
+        profile_id = customer.profile_id if customer is not None else None
+        return {
+            "visitor": visitor,
+            "customer": None if customer is None else {"first_name": name},
+            "offers": [
+                {
+                    "offer": s.name,
+                    "variant": s.variant,
+                    "kind": s.kind,
+                    "text": s.text,
+                    "image": s.image,
+                    "link": s.link,
+                    "coupon": s.coupon,
+                }
+                for s in shown
+            ],
+            "recommendations": recommend(shop, profile_id, product),
+        }, write
+
+    def take_events(caller: Caller, params: dict[str, str], body: bytes) -> Work:
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            raise _Refusal(400, "the body is not JSON") from None
+        visitor = visitor_of(
+            document.get("visitor") if isinstance(document, dict) else params.get("visitor")
+        )
+        shop, now = caller.shop, now_of()
+        try:
+            events = visitors.check_events(document, shop.offers)
+        except visitors.BadEvent as exc:
+            raise _Refusal(400, str(exc)) from None
+        customer, _facts, _name = who(caller, now, ZoneInfo(shop.timezone))
+
+        def write(conn: SqlConnection) -> int:
+            visitors.touch(conn, shop.id, visitor, now=now, new_visit=False)
+            if customer is not None:
+                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
+            return visitors.record(conn, shop.id, visitor, events, now=now)
+
+        return write
+
+    async def get_offers(request: Request) -> Response:
+        try:
+            caller = identify(request)
+            found, write = await run_in_threadpool(
+                answer_offers, caller, dict(request.query_params)
+            )
+            await asyncio.wrap_future(writer.submit(write))
+        except _Refusal as exc:
+            return refused(exc)
+        return cors(JSONResponse(found), caller.origin)
+
+    async def post_events(request: Request) -> Response:
+        try:
+            caller = identify(request)
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+                raise _Refusal(413, f"the body is over {MAX_BODY} bytes")
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise _Refusal(413, f"the body is over {MAX_BODY} bytes")
+            write = await run_in_threadpool(take_events, caller, dict(request.query_params), body)
+            written = await asyncio.wrap_future(writer.submit(write))
+        except _Refusal as exc:
+            return refused(exc)
+        except ClientDisconnect:
+            return JSONResponse({"error": "incomplete body"}, 400)
+        return cors(JSONResponse({"recorded": written}), caller.origin)
+
+    async def preflight(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        key = request.query_params.get("key", "")
+        shop = by_key(key) if key else None
+        if shop is None or origin is None or origin.lower() not in shop.storefront.domains:
+            return Response(status_code=403)
+        response = Response(status_code=204)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Omnicrm-Key"
+        response.headers["Access-Control-Max-Age"] = "600"
+        return cors(response, origin)
+
+    async def get_script(_request: Request) -> Response:
+        return Response(
+            script,
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    return [
+        Route("/storefront/omnicrm.js", get_script, methods=["GET"]),
+        Route("/storefront/offers", get_offers, methods=["GET"]),
+        Route("/storefront/events", post_events, methods=["POST"]),
+        Route("/storefront/offers", preflight, methods=["OPTIONS"]),
+        Route("/storefront/events", preflight, methods=["OPTIONS"]),
+    ]

@@ -1,0 +1,358 @@
+"""The storefront's visitors and events in the store: visits counted, a visitor joined
+to the customer who signs in with it, what the offers need to know of a visitor
+(:class:`~omnicrm.engage.onsite.offers.VisitorState`), and the impressions, clicks and
+product views the script reports. Every function works inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from omnicrm.core.store.schema import customers, orders
+from omnicrm.crm.schema import profile_members, profiles
+from omnicrm.crm.segments import SegmentError, compile_expression
+from omnicrm.crm.segments.counts import resolve
+from omnicrm.engage.onsite.offers import VisitorState
+from omnicrm.engage.onsite.settings import OfferSettings
+from omnicrm.engage.schema import onsite_events, onsite_visitors
+
+log = logging.getLogger("omnicrm.engage")
+
+# What the script makes: 22+ URL-safe characters of a random UUID or better. Anything
+# else is refused, so an id can carry nothing of a person's.
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+KINDS = ("impression", "click", "view")
+MAX_EVENTS = 50  # per report
+
+
+class BadEvent(ValueError):
+    """An event the script could not have sent; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a visitor did: saw or clicked an offer's variant, or viewed a product."""
+
+    kind: str
+    offer: str | None = None
+    variant: str | None = None
+    product: str | None = None
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The source customer a visitor signed in as, and the profile that holds them."""
+
+    connection: str
+    record_id: str
+    profile_id: int | None
+
+
+def touch(conn: Connection, shop: str, visitor: str, *, now: dt.datetime, new_visit: bool) -> None:
+    """Note that ``visitor`` is here: first seen (its first visit), or seen again (one
+    more visit if the script says a visit begins)."""
+    insert_of = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = insert_of(onsite_visitors).values(
+        shop=shop, id=visitor, visits=1, first_seen_at=now, last_seen_at=now
+    )
+    # One statement: two first requests of a new visitor at once cannot collide.
+    conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[onsite_visitors.c.shop, onsite_visitors.c.id],
+            set_={
+                "last_seen_at": upsert.excluded.last_seen_at,
+                "visits": onsite_visitors.c.visits + (1 if new_visit else 0),
+            },
+        )
+    )
+    if new_visit:
+        conn.execute(insert(onsite_events).values(shop=shop, visitor=visitor, kind="visit", at=now))
+
+
+def join(conn: Connection, shop: str, visitor: str, connection: str, record_id: str) -> None:
+    """``visitor`` is the customer ``record_id`` of ``connection`` from now on, with its
+    past visits and events (they are keyed by the visitor)."""
+    v = onsite_visitors.c
+    conn.execute(
+        update(onsite_visitors)
+        .where(
+            v.shop == shop,
+            v.id == visitor,
+            or_(v.connection.is_(None), v.connection != connection, v.record_id != record_id),
+        )
+        .values(connection=connection, record_id=record_id)
+    )
+
+
+def customer_of(
+    conn: Connection, shop: str, connection: str, record_ids: Sequence[str]
+) -> Customer | None:
+    """The first of ``record_ids`` (ways a platform writes one customer's id) that the
+    shop knows in ``connection``, with its profile; None if none is known."""
+    c = orders.c  # a customer known only by orders still counts
+    pm = profile_members.c
+    for record_id in record_ids:
+        profile = conn.execute(
+            select(pm.profile_id).where(
+                pm.shop == shop, pm.connection == connection, pm.record_id == record_id
+            )
+        ).scalar_one_or_none()
+        if profile is not None:
+            return Customer(connection, record_id, profile)
+    for record_id in record_ids:
+        known = (
+            conn.execute(
+                select(customers.c.id).where(
+                    customers.c.connection == connection, customers.c.id == record_id
+                )
+            ).first()
+            or conn.execute(
+                select(c.id).where(c.connection == connection, c.customer_id == record_id).limit(1)
+            ).first()
+        )
+        if known is not None:
+            return Customer(connection, record_id, None)
+    return None
+
+
+def first_name(conn: Connection, shop: str, profile_id: int) -> str | None:
+    """The profile's given name: the one piece of personal data the storefront shows."""
+    return conn.execute(
+        select(profiles.c.given_name).where(profiles.c.shop == shop, profiles.c.id == profile_id)
+    ).scalar_one_or_none()
+
+
+def _visitors_of(conn: Connection, shop: str, visitor: str, customer: Customer | None) -> list[str]:
+    """``visitor`` and the other browsers the same customer signed in from."""
+    if customer is None:
+        return [visitor]
+    v = onsite_visitors.c
+    found = conn.execute(
+        select(v.id).where(
+            v.shop == shop, v.connection == customer.connection, v.record_id == customer.record_id
+        )
+    ).scalars()
+    return sorted({visitor, *found})
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What the rules need of a signed-in customer: whether they bought anything, and
+    which offers' segments hold them (by offer name)."""
+
+    purchased: bool
+    in_segment: Mapping[str, bool]
+
+
+def customer_facts(
+    conn: Connection,
+    shop: str,
+    offers: Mapping[str, OfferSettings],
+    customer: Customer,
+    *,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> CustomerFacts:
+    """``customer``'s purchases (any channel of their profile) and segments."""
+    purchased = False
+    if customer.profile_id is not None:
+        purchased = bool(
+            conn.execute(
+                select(profiles.c.number_of_orders).where(
+                    profiles.c.shop == shop, profiles.c.id == customer.profile_id
+                )
+            ).scalar_one_or_none()
+        )
+    purchased = purchased or (
+        conn.execute(
+            select(orders.c.id)
+            .where(
+                orders.c.connection == customer.connection,
+                orders.c.customer_id == customer.record_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+    in_segment: dict[str, bool] = {}
+    for name, offer in offers.items():
+        if offer.segment is None or customer.profile_id is None:
+            continue
+        try:
+            _, node = resolve(conn, offer.segment, shop=shop)
+            condition = compile_expression(node, now, tz)
+        except SegmentError as exc:
+            log.warning("offer %s of shop %s: segment: %s", name, shop, exc)
+            continue
+        in_segment[name] = (
+            conn.execute(
+                select(profiles.c.id).where(
+                    profiles.c.shop == shop, profiles.c.id == customer.profile_id, condition
+                )
+            ).first()
+            is not None
+        )
+    return CustomerFacts(purchased, in_segment)
+
+
+def state(
+    conn: Connection,
+    shop: str,
+    visitor: str,
+    offers: Mapping[str, OfferSettings],
+    *,
+    customer: Customer | None,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    facts: CustomerFacts | None = None,
+) -> VisitorState:
+    """What the offers' rules need to know of ``visitor`` (signed in as ``customer``,
+    whose ``facts`` the caller may have at hand)."""
+    v, e = onsite_visitors.c, onsite_events.c
+    browsers = _visitors_of(conn, shop, visitor, customer)
+    visits, known = conn.execute(
+        select(
+            func.coalesce(func.sum(v.visits), 0),
+            func.coalesce(func.max(case((v.id == visitor, 1), else_=0)), 0),
+        ).where(v.shop == shop, v.id.in_(browsers))
+    ).one()
+    if customer is not None and facts is None:
+        facts = customer_facts(conn, shop, offers, customer, now=now, tz=tz)
+    capped = [name for name, offer in offers.items() if offer.max_impressions is not None]
+    impressions: dict[str, tuple[int, int]] = {}
+    if capped:
+        local = now.astimezone(tz)
+        midnight = dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+        rows = conn.execute(
+            select(
+                e.offer,
+                func.count(),
+                func.coalesce(func.sum(case((e.at >= midnight, 1), else_=0)), 0),
+            )
+            .where(
+                e.shop == shop,
+                e.visitor.in_(browsers),
+                e.kind == "impression",
+                e.offer.in_(capped),
+            )
+            .group_by(e.offer)
+        )
+        for offer_name, total, today in rows:
+            impressions[offer_name] = (int(today), int(total))
+    return VisitorState(
+        visits=int(visits),
+        purchased=facts.purchased if facts is not None else False,
+        in_segment=dict(facts.in_segment) if facts is not None else {},
+        impressions=impressions,
+        known=bool(known),
+    )
+
+
+def check_events(raw: object, offers: Mapping[str, OfferSettings]) -> list[Event]:
+    """The events of a report body (``{"events": [...]}``), each checked against the
+    shop's offers; :class:`BadEvent` naming the first wrong one."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
+        raise BadEvent('the body is {"events": [...]}')
+    items = raw["events"]
+    if len(items) > MAX_EVENTS:
+        raise BadEvent(f"at most {MAX_EVENTS} events per report")
+    found: list[Event] = []
+    for index, item in enumerate(items):
+        where = f"events[{index}]"
+        if not isinstance(item, dict):
+            raise BadEvent(f"{where}: an object")
+        kind = item.get("kind")
+        if kind not in KINDS:
+            raise BadEvent(f"{where}.kind: one of {', '.join(KINDS)}")
+        if kind == "view":
+            product = item.get("product")
+            if not isinstance(product, str) or not 0 < len(product) <= 255:
+                raise BadEvent(f"{where}.product: a product id or SKU")
+            found.append(Event("view", product=product))
+            continue
+        name, variant = item.get("offer"), item.get("variant")
+        offer = offers.get(name) if isinstance(name, str) else None
+        if offer is None:
+            raise BadEvent(f"{where}.offer: not an offer of this shop")
+        if variant not in {v.name for v in offer.all_variants()}:
+            raise BadEvent(f"{where}.variant: not a variant of offer {name}")
+        found.append(Event(kind, offer=name, variant=str(variant)))
+    return found
+
+
+def record(
+    conn: Connection, shop: str, visitor: str, events: Sequence[Event], *, now: dt.datetime
+) -> int:
+    """Write ``events`` of ``visitor``; how many."""
+    if not events:
+        return 0
+    conn.execute(
+        insert(onsite_events),
+        [
+            {
+                "shop": shop,
+                "visitor": visitor,
+                "kind": ev.kind,
+                "offer": ev.offer,
+                "variant": ev.variant,
+                "product": ev.product,
+                "at": now,
+            }
+            for ev in events
+        ],
+    )
+    return len(events)
+
+
+def forget(conn: Connection, shop: str, connection: str, record_ids: Sequence[str]) -> None:
+    """Delete the visitors who signed in as these customers, with their events."""
+    v, e = onsite_visitors.c, onsite_events.c
+    ids = list(
+        conn.execute(
+            select(v.id).where(
+                v.shop == shop, v.connection == connection, v.record_id.in_(list(record_ids))
+            )
+        ).scalars()
+    )
+    if not ids:
+        return
+    conn.execute(delete(onsite_events).where(e.shop == shop, e.visitor.in_(ids)))
+    conn.execute(delete(onsite_visitors).where(v.shop == shop, v.id.in_(ids)))
+
+
+def export(conn: Connection, shop: str, connection: str, record_id: str) -> list[dict[str, object]]:
+    """The visitors who signed in as the customer, each with its events."""
+    v, e = onsite_visitors.c, onsite_events.c
+    found: list[dict[str, object]] = []
+    for row in conn.execute(
+        select(v.id, v.visits, v.first_seen_at, v.last_seen_at)
+        .where(and_(v.shop == shop, v.connection == connection, v.record_id == record_id))
+        .order_by(v.first_seen_at)
+    ):
+        events = conn.execute(
+            select(e.kind, e.offer, e.variant, e.product, e.at)
+            .where(e.shop == shop, e.visitor == row.id)
+            .order_by(e.id)
+        ).mappings()
+        found.append(
+            {
+                "visitor": row.id,
+                "visits": row.visits,
+                "first_seen_at": row.first_seen_at.isoformat(),
+                "last_seen_at": row.last_seen_at.isoformat(),
+                "events": [
+                    {k: (x.isoformat() if isinstance(x, dt.datetime) else x) for k, x in ev.items()}
+                    for ev in events
+                ],
+            }
+        )
+    return found

@@ -1,0 +1,256 @@
+"""The storefront endpoint over real HTTP: who may ask (key, token, App Proxy
+signature, origin), what a visitor is shown, what the script reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from omnicrm.app.runtime import Runtime
+from omnicrm.app.webhook_app import create_app
+from omnicrm.core.host import Host
+from omnicrm.engage.onsite.tokens import app_proxy_signature, customer_token
+from omnicrm.engage.schema import onsite_events, onsite_visitors
+from tests.support.http import serve
+from tests.support.storefront import (
+    KEY,
+    PROXY_SECRET,
+    SHOPIFY_DOMAIN,
+    TOKEN_SECRET,
+    make_runtime,
+    popup,
+    seed,
+)
+
+ORIGIN = "https://tokyo-tea.jp"
+HANAKO = "visitor-hanako-000001"  # C1: a prospect, the popup's segment
+TARO = "visitor-taro-0000001"  # C2: has bought
+
+
+@pytest.fixture(scope="module")
+def host() -> Host:
+    return Host.load(extra={}, use_entry_points=True)
+
+
+@pytest.fixture
+def site(store_url: str, host: Host) -> Iterator[tuple[str, Runtime]]:
+    runtime = make_runtime(store_url, offers={"second": popup()}, domains=[ORIGIN], host=host)
+    seed(runtime.store, dt.datetime.now(dt.UTC))
+    app = create_app(runtime)
+    with serve(app) as url:
+        yield url, runtime
+    app.state.inbox.close()
+    runtime.close()
+
+
+def token(customer: str, secret: str = TOKEN_SECRET, ttl: int = 600) -> str:
+    return customer_token(customer, int(time.time()) + ttl, secret)
+
+
+def offers(url: str, visitor: str, *, origin: str | None = ORIGIN, **params: str) -> httpx.Response:
+    query = {"key": KEY, "visitor": visitor, **params}
+    headers = {"Origin": origin} if origin else {}
+    return httpx.get(f"{url}/storefront/offers", params=query, headers=headers)
+
+
+def proxied(url: str, path: str, secret: str = PROXY_SECRET, **params: str) -> httpx.Response:
+    """A request as Shopify's App Proxy forwards it: its parameters added and signed."""
+    pairs = [
+        *params.items(),
+        ("shop", SHOPIFY_DOMAIN),
+        ("path_prefix", "/apps/omnicrm"),
+        ("timestamp", str(int(time.time()))),
+    ]
+    pairs.append(("signature", app_proxy_signature(pairs, secret)))
+    return httpx.get(f"{url}/storefront/{path}?{urllib.parse.urlencode(pairs)}")
+
+
+def test_the_script_is_served_as_javascript(site: tuple[str, Runtime]) -> None:
+    url, _ = site
+    answer = httpx.get(f"{url}/storefront/omnicrm.js")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/javascript")
+    assert "data-omnicrm-recommendations" in answer.text
+    # It asks nothing of anyone but omnicrm: no absolute URL of another host in it.
+    assert "http://" not in answer.text.replace("https://CRM", "")
+    assert "https://" not in answer.text.replace("https://CRM", "")
+
+
+def test_a_signed_in_prospect_sees_the_popup_on_the_second_visit(
+    site: tuple[str, Runtime],
+) -> None:
+    url, _ = site
+    first = offers(url, HANAKO, token=token("C1"), new_visit="1", page="/")
+    assert first.status_code == 200, first.text
+    assert first.json()["offers"] == []
+    second = offers(url, HANAKO, token=token("C1"), new_visit="1", page="/").json()
+    assert [(o["offer"], o["kind"]) for o in second["offers"]] == [("second", "popup")]
+    assert second["offers"][0]["coupon"] in {"WELCOME10", "WELCOME15"}
+    assert second["customer"] == {"first_name": "花子"}
+    # A buyer and an anonymous visitor are not in the offer's audience.
+    for visitor, extra in ((TARO, {"token": token("C2")}), ("visitor-nobody-000001", {})):
+        for _ in range(2):
+            seen = offers(url, visitor, new_visit="1", **extra).json()
+        assert seen["offers"] == []
+
+
+def test_answers_carry_no_personal_data_but_the_first_name(site: tuple[str, Runtime]) -> None:
+    url, _ = site
+    for _ in range(2):
+        answer = offers(url, HANAKO, token=token("C1"), new_visit="1", product="TEA-01")
+    text = answer.text
+    assert "花子" in text
+    for personal in ("山田", "example.jp", "C1", "profile"):
+        assert personal not in text
+
+
+def test_recommendations_are_available_products_of_the_shop(site: tuple[str, Runtime]) -> None:
+    url, _ = site
+    found = offers(url, HANAKO, token=token("C1"), product="TEA-01").json()["recommendations"]
+    products = [item["product"] for item in found]
+    assert products and products[0] == "TEA-02"
+    assert "CUP-01" not in products  # sold out
+    assert found[0]["name"] == "ほうじ茶 100g" and found[0]["price"] == "1500"
+    assert found[0]["url"] == "https://tokyo-tea.jp/products/tea-02"
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"key": "pk-somebody-else-1"}, 401),
+        ({"key": ""}, 401),
+        ({"token": "C1.9999999999.0000"}, 401),  # forged
+        ({"token": "ignored"}, 401),  # malformed
+        ({"visitor": "short"}, 400),
+    ],
+    ids=["unknown-key", "no-key", "forged-token", "bad-token", "bad-visitor"],
+)
+def test_a_forged_key_or_token_is_refused(
+    site: tuple[str, Runtime], params: dict[str, str], status: int
+) -> None:
+    url, _ = site
+    query = {"key": KEY, "visitor": HANAKO, **params}
+    answer = httpx.get(f"{url}/storefront/offers", params=query, headers={"Origin": ORIGIN})
+    assert answer.status_code == status, answer.text
+    assert "access-control-allow-origin" not in answer.headers
+
+
+def test_a_token_signed_with_another_secret_or_expired_is_refused(
+    site: tuple[str, Runtime],
+) -> None:
+    url, _ = site
+    assert offers(url, HANAKO, token=token("C1", secret="guess")).status_code == 401
+    assert offers(url, HANAKO, token=token("C1", ttl=-10)).status_code == 401
+
+
+def test_only_the_shops_origins_may_call(site: tuple[str, Runtime]) -> None:
+    url, _ = site
+    allowed = offers(url, HANAKO)
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
+    assert "Origin" in allowed.headers["vary"]
+    refused = offers(url, HANAKO, origin="https://evil.example")
+    assert refused.status_code == 403
+    assert "access-control-allow-origin" not in refused.headers
+    preflight = httpx.options(
+        f"{url}/storefront/events",
+        params={"key": KEY},
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == ORIGIN
+    bad = httpx.options(
+        f"{url}/storefront/events", params={"key": KEY}, headers={"Origin": "https://evil.example"}
+    )
+    assert bad.status_code == 403
+
+
+def test_the_app_proxy_signature_names_the_shop_and_customer(site: tuple[str, Runtime]) -> None:
+    url, runtime = site
+    visitor = "visitor-hina-00000001"
+    answer = proxied(url, "offers", visitor=visitor, logged_in_customer_id="77", new_visit="1")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["customer"] == {"first_name": "陽菜"}
+    with runtime.store.engine.connect() as conn:
+        joined = conn.execute(
+            select(onsite_visitors.c.connection, onsite_visitors.c.record_id).where(
+                onsite_visitors.c.id == visitor
+            )
+        ).one()
+    assert tuple(joined) == ("shopify", "gid://shopify/Customer/77")
+    anonymous = proxied(url, "offers", visitor=visitor, logged_in_customer_id="")
+    assert anonymous.json()["customer"] is None
+    forged = proxied(url, "offers", secret="guess", visitor=visitor, logged_in_customer_id="77")
+    assert forged.status_code == 401
+
+
+def test_events_are_recorded_and_bad_ones_refused(site: tuple[str, Runtime]) -> None:
+    url, runtime = site
+    body: dict[str, Any] = {
+        "visitor": HANAKO,
+        "events": [
+            {"kind": "impression", "offer": "second", "variant": "A"},
+            {"kind": "click", "offer": "second", "variant": "A"},
+            {"kind": "view", "product": "TEA-01"},
+        ],
+    }
+    sent = httpx.post(
+        f"{url}/storefront/events",
+        params={"key": KEY, "token": token("C1")},
+        headers={"Origin": ORIGIN, "Content-Type": "text/plain;charset=UTF-8"},
+        content=json.dumps(body),
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"recorded": 3}
+    assert sent.headers["access-control-allow-origin"] == ORIGIN
+    with runtime.store.engine.connect() as conn:
+        kinds = conn.execute(
+            select(onsite_events.c.kind).where(onsite_events.c.visitor == HANAKO)
+        ).scalars()
+        assert sorted(kinds) == ["click", "impression", "view"]
+        joined = conn.execute(
+            select(onsite_visitors.c.record_id).where(onsite_visitors.c.id == HANAKO)
+        ).scalar_one()
+    assert joined == "C1"
+    wrong = httpx.post(
+        f"{url}/storefront/events",
+        params={"key": KEY},
+        content=b'{"visitor": "visitor-hanako-000001", "events": [{"kind": "buy"}]}',
+    )
+    assert wrong.status_code == 400 and "events[0].kind" in wrong.text
+    forged = httpx.post(f"{url}/storefront/events", params={"key": "pk-forged-0000"}, content=b"{}")
+    assert forged.status_code == 401
+    huge = httpx.post(f"{url}/storefront/events", params={"key": KEY}, content=b" " * 20_000)
+    assert huge.status_code == 413
+
+
+def test_one_failing_write_does_not_fail_the_others_of_its_batch(store_url: str) -> None:
+    from omnicrm.app.web.storefront import _GroupWriter
+    from omnicrm.engage.onsite import visitors
+
+    runtime = make_runtime(store_url, offers={}, domains=[])
+    writer = _GroupWriter(runtime)
+    now = dt.datetime.now(dt.UTC)
+
+    def good(conn: Any) -> int:
+        visitors.touch(conn, "tokyo-tea", "visitor-kept-000001", now=now, new_visit=True)
+        return 1
+
+    def bad(conn: Any) -> int:
+        raise RuntimeError("broken write")
+
+    # Submitted together, they are likely to share a batch; either way each gets its own fate.
+    results = [writer.submit(work) for work in (good, bad, good)]
+    assert results[0].result(10) == 1 and results[2].result(10) == 1
+    with pytest.raises(RuntimeError, match="broken write"):
+        results[1].result(10)
+    with runtime.store.engine.connect() as conn:
+        assert conn.execute(select(onsite_visitors.c.visits)).scalars().all() == [2]
+    runtime.close()
