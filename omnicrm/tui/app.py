@@ -53,6 +53,7 @@ _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "segments": ("omnicrm.tui.segments", "SegmentsScreen"),
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
     "suggestions": ("omnicrm.tui.suggestions", "SuggestionsScreen"),
+    "campaigns": ("omnicrm.tui.campaigns", "CampaignsScreen"),
 }
 
 
@@ -62,6 +63,7 @@ _LIST_ACTIONS = {
     "show_segments": "segments",
     "show_customers": "customers",
     "show_suggestions": "suggestions",
+    "show_campaigns": "campaigns",
 }
 
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
@@ -82,8 +84,8 @@ def _short(exc: BaseException) -> str:
 
 
 class OmnicrmApp(App[None]):
-    """The operator's window into every connection (and, when present, segments and
-    customers). ``clock`` gives 'now' (tests fix it so screens render the same).
+    """The operator's window into every connection (and, when present, segments,
+    customers and campaigns). ``clock`` gives 'now' (tests fix it so screens render the same).
 
     ``shop`` is the shop whose segments and customers are shown first (by default the
     first by id); the operator picks another with the shop switcher (h, F5).
@@ -96,7 +98,8 @@ class OmnicrmApp(App[None]):
         Binding("c,f2", "show_connections", "Connections"),
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
-        Binding("m,f6", "show_suggestions", "Pairs"),
+        Binding("d,f7", "show_suggestions", "Pairs"),
+        Binding("m,f6", "show_campaigns", "Campaigns"),
         Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
         # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
@@ -323,6 +326,9 @@ class OmnicrmApp(App[None]):
     def action_show_suggestions(self) -> None:
         self.show_list("suggestions")
 
+    def action_show_campaigns(self) -> None:
+        self.show_list("campaigns")
+
     def open_connection(self, name: str) -> None:
         """Show one connection's detail."""
         self.show_list("connections")
@@ -464,6 +470,10 @@ class OmnicrmApp(App[None]):
                 "Suggested pairs",
                 "Records the rules refused for one reason: link or separate them",
                 self.action_show_suggestions,
+            )
+        if self._screens["campaigns"] is not None:
+            yield SystemCommand(
+                "Campaigns", "Send campaigns and watch their reports", self.action_show_campaigns
             )
         if self.several_shops:
             yield SystemCommand("Switch shop", "Pick the shop to work in", self.action_pick_shop)
