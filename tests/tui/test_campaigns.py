@@ -221,7 +221,7 @@ async def test_the_demos_ready_campaign_is_sent_from_the_tui(
     try:
         build(runtime.store, [person(i) for i in range(PEOPLE)])  # one order each
         runtime.refresh(shop, full=True)
-        assert ready_campaigns(runtime) == [s for s, _ in DEMO_SHOPS]
+        assert ready_campaigns(runtime) == {s: [DEMO_CAMPAIGN] for s, _ in DEMO_SHOPS}
         app = OmnicrmApp(runtime, poll_interval=0.1, shop=shop)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await open_campaigns(app, pilot)
