@@ -4,14 +4,19 @@ Each validates against the Api42 plugin's schema (a test checks them against the
 the shared reference). The statuses asked for are written into the documents, not left
 to the API's defaults: ``customers`` hides withdrawn members (status 3) unless asked, and
 ``orders`` must leave out unfinished checkouts (7 決済処理中, 8 購入処理中), which are not
-sales. Update-date windows are ``update_datetime_start`` (inclusive) and
+sales; ``products`` hides discontinued products (status 3 廃止), which must arrive to
+stop being offered. Update-date windows are ``update_datetime_start`` (inclusive) and
 ``update_datetime_end`` (exclusive), as EC-CUBE's admin search repositories compare
 them, sent as ``YYYY-MM-DDThh:mm:ss+09:00`` in the shop's zone.
 """
 
 from __future__ import annotations
 
-from omnicrm.plugins.ec_cube.masters import CUSTOMER_STATUS_IDS, SALES_STATUSES
+from omnicrm.plugins.ec_cube.masters import (
+    CUSTOMER_STATUS_IDS,
+    PRODUCT_STATUS_IDS,
+    SALES_STATUSES,
+)
 
 
 def _strings(ids: tuple[int, ...]) -> str:
@@ -20,6 +25,7 @@ def _strings(ids: tuple[int, ...]) -> str:
 
 CUSTOMER_STATUSES_ARG = _strings(CUSTOMER_STATUS_IDS)
 ORDER_STATUSES_ARG = _strings(SALES_STATUSES)
+PRODUCT_STATUSES_ARG = _strings(PRODUCT_STATUS_IDS)
 
 CUSTOMER_FIELDS = """
 fragment CustomerFields on Customer {
@@ -99,43 +105,61 @@ fragment OrderFields on Order {
 }
 """
 
-CUSTOMERS = (
-    f"""
-query Customers($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
-  customers(
-    page: $page
-    limit: $limit
-    customer_status: {CUSTOMER_STATUSES_ARG}
-    update_datetime_start: $start
-    update_datetime_end: $end
-  ) {{
-    totalCount
-    pageInfo {{ hasNextPage hasPreviousPage }}
-    nodes {{ ...CustomerFields }}
-  }}
-}}
+PRODUCT_FIELDS = """
+fragment ProductFields on Product {
+  id
+  name
+  create_date
+  update_date
+  Status { id name }
+  ProductImage { file_name sort_no }
+  ProductTag { Tag { name } }
+  ProductClasses {
+    id
+    code
+    stock
+    stock_unlimited
+    price01
+    price02
+    visible
+    currency_code
+    update_date
+    ClassCategory1 { id name }
+    ClassCategory2 { id name }
+    TaxRule { tax_rate tax_adjust RoundingType { id } }
+  }
+}
 """
-    + CUSTOMER_FIELDS
-)
 
-ORDERS = (
-    f"""
-query Orders($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
-  orders(
+
+def _window_list(operation: str, root: str, status: str, fragment: str) -> str:
+    """A list read by update-date window, page by page, in the statuses written in."""
+    name = fragment.split()[1]
+    return (
+        f"""
+query {operation}($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
+  {root}(
     page: $page
     limit: $limit
-    status: {ORDER_STATUSES_ARG}
+    {status}
     update_datetime_start: $start
     update_datetime_end: $end
   ) {{
     totalCount
     pageInfo {{ hasNextPage hasPreviousPage }}
-    nodes {{ ...OrderFields }}
+    nodes {{ ...{name} }}
   }}
 }}
 """
-    + ORDER_FIELDS
+        + fragment
+    )
+
+
+CUSTOMERS = _window_list(
+    "Customers", "customers", f"customer_status: {CUSTOMER_STATUSES_ARG}", CUSTOMER_FIELDS
 )
+ORDERS = _window_list("Orders", "orders", f"status: {ORDER_STATUSES_ARG}", ORDER_FIELDS)
+PRODUCTS = _window_list("Products", "products", f"status: {PRODUCT_STATUSES_ARG}", PRODUCT_FIELDS)
 
 CUSTOMER_IDS = f"""
 query CustomerIds($page: Int!, $limit: Int!, $end: DateTime) {{
@@ -178,9 +202,20 @@ query Order($id: ID!) {
     + ORDER_FIELDS
 )
 
+PRODUCT = (
+    """
+query Product($id: ID!) {
+  product(id: $id) { ...ProductFields }
+}
+"""
+    + PRODUCT_FIELDS
+)
+
 OPERATIONS = {
     "Customers": CUSTOMERS,
     "Orders": ORDERS,
+    "Products": PRODUCTS,
+    "Product": PRODUCT,
     "CustomerIds": CUSTOMER_IDS,
     "OrderIds": ORDER_IDS,
     "Customer": CUSTOMER,
@@ -191,6 +226,7 @@ OPERATIONS = {
 LISTS = {
     "Customers": "customers",
     "Orders": "orders",
+    "Products": "products",
     "CustomerIds": "customers",
     "OrderIds": "orders",
 }
