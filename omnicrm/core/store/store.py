@@ -1120,7 +1120,8 @@ class Store:
 
     def export_customer(self, connection: str, customer_id: str) -> dict[str, Any]:
         """Everything held about one customer, as JSON-ready data (a data request): the
-        source record (with its consents), their orders, and what the CRM built on it
+        source record (with its consents), their orders and abandoned checkouts, and what
+        the CRM built on it
         (profile, identity keys, points entries, the operator's decisions naming them,
         interactions, NPS answers)."""
         found = self._customers_where(connection, customers.c.id == customer_id)
@@ -1134,6 +1135,20 @@ class Store:
         )
         held_above: dict[str, Any] = {}
         with self.engine.connect() as conn:
+            left = conn.execute(
+                select(checkouts)
+                .where(checkouts.c.connection == connection, checkouts.c.customer_id == customer_id)
+                .order_by(checkouts.c.created_at, checkouts.c.id)
+            ).mappings()
+            carts = [
+                {
+                    key: value.isoformat() if isinstance(value, dt.datetime) else value
+                    for key, value in row.items()
+                    if key not in ("shop", "synced_at")
+                }
+                | {"total": str(row["total"])}
+                for row in left
+            ]
             for holder in personal.holders():
                 held_above.update(holder.export(conn, connection, customer_id))
         return {
@@ -1143,6 +1158,7 @@ class Store:
             "customer": customer,
             "consents": customer["consents"] if customer else [],
             "orders": [o.model_dump(mode="json") for o in held],
+            "checkouts": carts,
             **held_above,
         }
 
