@@ -15,7 +15,7 @@ from typing import cast
 from pydantic import BaseModel
 
 import omnicrm
-from omnicrm import Checkpoint, Customer, Order, Product, StreamContext
+from omnicrm import Checkout, Checkpoint, Customer, Order, Product, StreamContext
 
 CHANNEL_MODULES: tuple[str, ...] = (
     "omnicrm.plugins.ec_cube.api.channel",
@@ -49,6 +49,12 @@ def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterable[Order | Che
 def omnicrm_sync_products(ctx: StreamContext[BaseModel]) -> Iterable[Product | Checkpoint]:
     """Products (with their classes) changed since ``ctx.since``, ascending."""
     return cast("Iterable[Product | Checkpoint]", CHANNELS.of(ctx).sync_products(ctx))
+
+
+@omnicrm.hookimpl
+def omnicrm_sync_checkouts(ctx: StreamContext[BaseModel]) -> Iterable[Checkout | Checkpoint]:
+    """Carts left in the shopping flow, changed since ``ctx.since``, ascending."""
+    return cast("Iterable[Checkout | Checkpoint]", CHANNELS.of(ctx).sync_checkouts(ctx))
 
 
 @omnicrm.hookimpl

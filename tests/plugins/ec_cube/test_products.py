@@ -14,9 +14,7 @@ from pydantic import BaseModel
 
 from omnicrm import Checkpoint, Product, ProductStatus, Stream
 from omnicrm.app.config import Connection
-from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
-from omnicrm.core.sync import RetryPolicy, SyncEngine
 from omnicrm.crm.products import available_products
 from omnicrm.errors import DataError
 from omnicrm.plugins.ec_cube import plugin
@@ -26,6 +24,7 @@ from omnicrm.plugins.ec_cube.api.settings import EccubeSettings
 from omnicrm.plugins.ec_cube.sandbox.data import ShopData
 from omnicrm.plugins.ec_cube.sandbox.server import EccubeSandbox
 from omnicrm.testing import stream_context
+from tests.support.syncing import engine_for
 
 BASE = "https://shop.example.jp"
 
@@ -207,16 +206,10 @@ def test_a_class_sold_out_by_a_sale_is_read_though_its_product_is_not_stamped(
 
 
 def test_sync_into_the_store_and_offer_only_what_can_be_bought(
-    store: Store, sandbox: EccubeSandbox, settings: EccubeSettings
+    store: Store, sandbox: EccubeSandbox, live_connection: Connection
 ) -> None:
-    host = Host.load(use_entry_points=False, extra={"ec_cube": plugin})
-    engine = SyncEngine(host, store, retry=RetryPolicy(attempts=3, base=0.01))
-    connection = Connection(
-        name="shop",
-        channel="ec_cube",
-        settings=settings.model_copy(update={"settle_seconds": 0.0}),
-        lookback=dt.timedelta(seconds=0),
-    )
+    engine = engine_for(store, "ec_cube", plugin)
+    connection = live_connection
     first = engine.sync(connection)
     assert first.status is RunStatus.COMPLETE, first.error
     stored = {p.id: p for p in store.products("shop")}

@@ -16,10 +16,8 @@ from sqlalchemy import func, select
 
 from omnicrm import Checkout, Checkpoint, Stream
 from omnicrm.app.config import Connection
-from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import checkouts as checkouts_table
-from omnicrm.core.sync import RetryPolicy, SyncEngine
 from omnicrm.crm.refresh import refresh
 from omnicrm.crm.schema import profile_members, profiles
 from omnicrm.crm.segments import members
@@ -30,6 +28,7 @@ from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.sandbox.data import customer_number, gid
 from omnicrm.plugins.shopify.settings import ShopifySettings
 from omnicrm.testing import stream_context
+from tests.support.syncing import abandoned_at, engine_for
 
 END = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 SEGMENT = "abandoned_checkout_date > -3d"
@@ -107,16 +106,6 @@ def test_the_sandbox_serves_every_checkout_and_a_read_from_a_cursor_the_rest(
     assert {c.id for c in later} == {c.id for c in found if c.updated_at >= since}
 
 
-def _abandoned_at(store: Store, customer: str) -> dt.datetime | None:
-    with store.engine.connect() as conn:
-        value: dt.datetime | None = conn.execute(
-            select(profiles.c.abandoned_checkout_at)
-            .join(profile_members, profile_members.c.profile_id == profiles.c.id)
-            .where(profile_members.c.record_id == customer)
-        ).scalar_one()
-    return value
-
-
 def _in_segment(store: Store, customer: str) -> bool:
     with store.engine.connect() as conn:
         pid = conn.execute(
@@ -129,8 +118,7 @@ def _in_segment(store: Store, customer: str) -> bool:
 def test_a_cart_left_is_a_segment_until_completed_or_an_order_follows(
     store: Store, shop: ShopifySandbox
 ) -> None:
-    host = Host.load(use_entry_points=False, extra={"shopify": plugin})
-    engine = SyncEngine(host, store, retry=RetryPolicy(attempts=3, base=0.01))
+    engine = engine_for(store, "shopify", plugin)
     connection = Connection(
         name="tokyo-tea",
         channel="shopify",
@@ -155,7 +143,7 @@ def test_a_cart_left_is_a_segment_until_completed_or_an_order_follows(
     carts = [shop.data.checkouts.abandon(c) for c in (first, second)]
     sync_and_refresh()
     for customer in gids:
-        assert _abandoned_at(store, customer) is not None
+        assert abandoned_at(store, customer) is not None
         assert _in_segment(store, customer)
 
     # One completes the checkout; the other buys in a new order: both leave the segment.
@@ -163,7 +151,7 @@ def test_a_cart_left_is_a_segment_until_completed_or_an_order_follows(
     shop.create_order(gids[1])
     sync_and_refresh()
     for customer in gids:
-        assert _abandoned_at(store, customer) is None
+        assert abandoned_at(store, customer) is None
         assert not _in_segment(store, customer)
 
     # Every member of the segment left a cart in the last three days, and no one else.

@@ -1,4 +1,5 @@
-"""The EC-CUBE Web API channel type and its stream readers (customers, orders, products).
+"""The EC-CUBE Web API channel type and its stream readers (customers, orders, products,
+checkouts).
 
 How a stream reads without skipping: the API pages by offset in ``update_date`` DESC
 order, so a row updated while a run pages leaves its place and shifts every later page
@@ -35,10 +36,20 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from omnicrm import ChannelType, Checkpoint, Customer, Order, Product, Stream, StreamContext
+from omnicrm import (
+    ChannelType,
+    Checkout,
+    Checkpoint,
+    Customer,
+    Order,
+    Product,
+    Stream,
+    StreamContext,
+)
 from omnicrm.errors import TransientError
 from omnicrm.plugins.ec_cube.api.client import EccubeClient
 from omnicrm.plugins.ec_cube.api.mapping import (
+    checkout_from_node,
     customer_from_node,
     order_from_node,
     product_from_node,
@@ -77,7 +88,7 @@ CHANNEL = ChannelType(
     sandbox=sandbox,
     webhooks=EccubeWebhooks(),
     describe=describe,
-    streams=(Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS),
+    streams=(Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS, Stream.CHECKOUTS),
     # EC-CUBE never retries a webhook: a hard delete whose notice was lost is found
     # only by listing the ids the shop still has.
     reconciles=(Stream.CUSTOMERS, Stream.ORDERS),
@@ -286,6 +297,14 @@ def sync_products(ctx: StreamContext[BaseModel]) -> Iterator[Product | Checkpoin
     found.sort(key=lambda p: (p.updated_at, p.id))
     yield from found
     yield Checkpoint(cursor=high)
+
+
+def sync_checkouts(ctx: StreamContext[BaseModel]) -> Iterator[Checkout | Checkpoint]:
+    """Carts left in the shopping flow (orders in status 7, 8) changed since
+    ``ctx.since``, ascending by update date."""
+    return cast(
+        Iterator[Checkout | Checkpoint], read(ctx, "Checkouts", "orders", checkout_from_node)
+    )
 
 
 def reconcile(ctx: StreamContext[BaseModel], stored: frozenset[str]) -> list[str]:

@@ -39,7 +39,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from omnicrm import Customer, Order, Product
+from omnicrm import Checkout, Customer, Order, Product
 from omnicrm.errors import DataError
 from omnicrm.plugins.ec_cube import masters
 
@@ -360,3 +360,37 @@ def product_from_node(
         "raw": dict(r.node),
     }
     return _validated(r, Product, values)  # type: ignore[no-any-return]
+
+
+def checkout_from_node(node: Any, zone: dt.tzinfo = JST) -> Checkout:
+    """One unfinished order (status 7 決済処理中, 8 購入処理中: a cart the customer took
+    into the shopping flow and left) as an abandoned checkout. Once completed, the same
+    order becomes a sale in the orders stream, which clears the abandonment."""
+    r = _Reader("checkout", node, zone)
+    status = r.master("OrderStatus")
+    if status is None or not status.isdigit() or int(status) not in masters.UNFINISHED:
+        raise r.fail("OrderStatus", "is not an unfinished checkout (7, 8)")
+    customer = r.node.get("Customer")
+    items = r.node.get("OrderItems") or []
+    if not isinstance(items, list):
+        raise r.fail("OrderItems", "is not a list")
+    count = 0
+    for n, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise r.fail(f"OrderItems[{n}]", "is not an object")
+        kind = item.get("OrderItemType")
+        if masters.is_product_line(kind.get("id") if isinstance(kind, Mapping) else None):
+            count += r.whole("quantity", item)
+    values: dict[str, Any] = {
+        "id": r.required("id"),
+        "customer_id": str(customer["id"])
+        if isinstance(customer, Mapping) and customer.get("id") is not None
+        else None,
+        "created_at": r.required_time("create_date"),
+        "updated_at": r.required_time("update_date"),
+        "currency": r.text("currency_code") or "JPY",
+        "total": r.money("payment_total"),
+        "item_count": count,
+        "raw": dict(r.node),
+    }
+    return _validated(r, Checkout, values)  # type: ignore[no-any-return]

@@ -4,7 +4,8 @@ Each validates against the Api42 plugin's schema (a test checks them against the
 the shared reference). The statuses asked for are written into the documents, not left
 to the API's defaults: ``customers`` hides withdrawn members (status 3) unless asked, and
 ``orders`` must leave out unfinished checkouts (7 決済処理中, 8 購入処理中), which are not
-sales; ``products`` hides discontinued products (status 3 廃止), which must arrive to
+sales (``Checkouts`` asks for exactly those: carts left in the shopping flow);
+``products`` hides discontinued products (status 3 廃止), which must arrive to
 stop being offered. Update-date windows are ``update_datetime_start`` (inclusive) and
 ``update_datetime_end`` (exclusive), as EC-CUBE's admin search repositories compare
 them, sent as ``YYYY-MM-DDThh:mm:ss+09:00`` in the shop's zone.
@@ -16,6 +17,7 @@ from omnicrm.plugins.ec_cube.masters import (
     CUSTOMER_STATUS_IDS,
     PRODUCT_STATUS_IDS,
     SALES_STATUSES,
+    UNFINISHED,
 )
 
 
@@ -26,6 +28,7 @@ def _strings(ids: tuple[int, ...]) -> str:
 CUSTOMER_STATUSES_ARG = _strings(CUSTOMER_STATUS_IDS)
 ORDER_STATUSES_ARG = _strings(SALES_STATUSES)
 PRODUCT_STATUSES_ARG = _strings(PRODUCT_STATUS_IDS)
+UNFINISHED_ARG = _strings(tuple(sorted(UNFINISHED)))
 
 CUSTOMER_FIELDS = """
 fragment CustomerFields on Customer {
@@ -132,6 +135,21 @@ fragment ProductFields on Product {
 """
 
 
+# A checkout left in the shopping flow: its order row in status 7 or 8 (no address).
+CHECKOUT_FIELDS = """
+fragment CheckoutFields on Order {
+  id
+  create_date
+  update_date
+  payment_total
+  currency_code
+  Customer { id }
+  OrderStatus { id name }
+  OrderItems { quantity OrderItemType { id } }
+}
+"""
+
+
 def _window_list(operation: str, root: str, status: str, fragment: str) -> str:
     """A list read by update-date window, page by page, in the statuses written in."""
     name = fragment.split()[1]
@@ -160,6 +178,7 @@ CUSTOMERS = _window_list(
 )
 ORDERS = _window_list("Orders", "orders", f"status: {ORDER_STATUSES_ARG}", ORDER_FIELDS)
 PRODUCTS = _window_list("Products", "products", f"status: {PRODUCT_STATUSES_ARG}", PRODUCT_FIELDS)
+CHECKOUTS = _window_list("Checkouts", "orders", f"status: {UNFINISHED_ARG}", CHECKOUT_FIELDS)
 
 CUSTOMER_IDS = f"""
 query CustomerIds($page: Int!, $limit: Int!, $end: DateTime) {{
@@ -216,6 +235,7 @@ OPERATIONS = {
     "Orders": ORDERS,
     "Products": PRODUCTS,
     "Product": PRODUCT,
+    "Checkouts": CHECKOUTS,
     "CustomerIds": CUSTOMER_IDS,
     "OrderIds": ORDER_IDS,
     "Customer": CUSTOMER,
@@ -227,6 +247,7 @@ LISTS = {
     "Customers": "customers",
     "Orders": "orders",
     "Products": "products",
+    "Checkouts": "orders",
     "CustomerIds": "customers",
     "OrderIds": "orders",
 }
