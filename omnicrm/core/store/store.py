@@ -1036,12 +1036,15 @@ class Store:
                     )
                 )
                 # Their abandoned carts: a recovery link leads to their checkout.
-                conn.execute(
-                    delete(checkouts).where(
+                carts = conn.execute(
+                    delete(checkouts)
+                    .where(
                         checkouts.c.connection == connection,
                         checkouts.c.customer_id == customer_id,
                     )
-                )
+                    .returning(checkouts.c.id)
+                ).scalars()
+                cart_ids = sorted(carts)
                 # What the layers above built on them (the CRM's profile, keys, points).
                 for holder in personal.holders():
                     holder.forget(conn, connection, [customer_id])
@@ -1060,6 +1063,7 @@ class Store:
             tombstones = [(Stream.ORDERS, o) for o in order_list]
             if customer_id is not None:
                 tombstones.append((Stream.CUSTOMERS, customer_id))
+                tombstones.extend((Stream.CHECKOUTS, c) for c in cart_ids)
             known = {
                 (row.stream, row.record_id)
                 for row in conn.execute(

@@ -51,6 +51,14 @@ def test_a_redaction_takes_the_customers_carts_and_an_erasure_all(store: Store) 
     store.write_batch("shop", Stream.CHECKOUTS, [cart("k1", "c1"), cart("k2", None)])
     store.redact_customer("shop", "c1")
     assert _count(store) == 1
+    # A later sync cannot bring the redacted customer's cart back.
+    assert (
+        store.write_batch(
+            "shop", Stream.CHECKOUTS, [cart("k1", "c1", updated_at=AT + dt.timedelta(days=1))]
+        )
+        == 0
+    )
+    assert _count(store) == 1
     assert store.delete_records("shop", Stream.CHECKOUTS, ["k2"]) == 1
     store.write_batch("shop", Stream.CHECKOUTS, [cart("k3", None)])
     store.erase_connection("shop")
