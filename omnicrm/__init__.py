@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     )
     from omnicrm.core.records import (
         Address,
+        Checkout,
         Consent,
         ConsentState,
         Customer,
@@ -91,6 +92,7 @@ _EXPORTS = {
     "Medium": "omnicrm.core.records",
     "Message": "omnicrm.core.dispatch",
     "MessageParts": "omnicrm.core.dispatch",
+    "Checkout": "omnicrm.core.records",
     "Order": "omnicrm.core.records",
     "OrderLine": "omnicrm.core.records",
     "OrderStatus": "omnicrm.core.records",
@@ -139,6 +141,7 @@ __all__ = [
     "Address",
     "ChannelModules",
     "ChannelType",
+    "Checkout",
     "Checkpoint",
     "Connection",
     "Consent",

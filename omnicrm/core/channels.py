@@ -38,6 +38,7 @@ class Stream(StrEnum):
     CUSTOMERS = "customers"
     ORDERS = "orders"
     PRODUCTS = "products"
+    CHECKOUTS = "checkouts"
 
 
 SandboxFactory = Callable[..., AbstractContextManager[Mapping[str, Any]]]

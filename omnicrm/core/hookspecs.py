@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from omnicrm.core.dispatch import DispatchOutcome, Message
     from omnicrm.core.host import Registrar
     from omnicrm.core.recommend import RecommendationRequest, ScoredProduct
-    from omnicrm.core.records import Customer, Order, Product
+    from omnicrm.core.records import Checkout, Customer, Order, Product
 
 PROJECT = "omnicrm"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -82,6 +82,20 @@ def omnicrm_sync_products(ctx: StreamContext[BaseModel]) -> Iterable[Product | C
     (their ``status`` says so: a product taken off sale must reach the store to stop
     being offered), optionally interleaved with :class:`~omnicrm.Checkpoint` objects.
     Errors and pacing as for ``omnicrm_sync_customers``.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def omnicrm_sync_checkouts(ctx: StreamContext[BaseModel]) -> Iterable[Checkout | Checkpoint]:
+    """Abandoned checkout sync: yield the checkouts customers began and left, changed
+    since ``ctx.since``.
+
+    Fires for each run of the ``checkouts`` stream of a connection whose channel type
+    offers it (``ChannelType.streams``). Returns an iterable of :class:`~omnicrm.Checkout`
+    records in ascending ``updated_at`` order, completed ones included (``completed_at``
+    says so), optionally interleaved with :class:`~omnicrm.Checkpoint` objects. Errors and
+    pacing as for ``omnicrm_sync_customers``.
     """
     raise NotImplementedError
 

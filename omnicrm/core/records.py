@@ -433,7 +433,31 @@ class Product(_Record):
     raw: RawPayload = Field(default_factory=dict, description="The platform's payload.")
 
 
-Record = Customer | Order | Product  # what a stream yields: a new stream kind adds its model here
+class Checkout(_Record):
+    """A checkout a customer began and left (an abandoned cart), as the platform keeps it.
+
+    ``completed_at`` is set once the buyer completed it (then it is no longer abandoned);
+    ``recovery_url`` is the link that takes the buyer back to it. A channel asks for
+    ids, times and amounts only (no address: the customer record holds the person), so
+    ``raw`` holds no more than that.
+    """
+
+    id: NonEmptyId
+    customer_id: NonEmptyId | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    completed_at: UtcDatetime | None = None
+    currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
+    total: Money = Decimal(0)
+    item_count: Count = Field(default=0, ge=0)
+    recovery_url: Url | None = None
+    connection: str | None = Field(
+        default=None, description="The connection it came from; set by the engine."
+    )
+    raw: RawPayload = Field(default_factory=dict, description="The platform's payload.")
+
+
+Record = Customer | Order | Product | Checkout  # what a stream yields: a new kind adds its model
 
 public(
     Medium,
@@ -448,4 +472,5 @@ public(
     Order,
     ProductVariant,
     Product,
+    Checkout,
 )

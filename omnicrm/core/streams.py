@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from omnicrm.core.channels import Stream
-from omnicrm.core.records import Customer, Order, Product, Record
+from omnicrm.core.records import Checkout, Customer, Order, Product, Record
 from omnicrm.errors import PluginError
 
 
@@ -32,6 +32,7 @@ STREAM_KINDS: Mapping[Stream, StreamKind] = {
         StreamKind(Stream.CUSTOMERS, Customer, "omnicrm_sync_customers"),
         StreamKind(Stream.ORDERS, Order, "omnicrm_import_orders"),
         StreamKind(Stream.PRODUCTS, Product, "omnicrm_sync_products"),
+        StreamKind(Stream.CHECKOUTS, Checkout, "omnicrm_sync_checkouts"),
     )
 }
 

@@ -15,7 +15,10 @@ Rules of the build, so a marketer can rely on them:
   opt-out wins (never message someone on a guess);
 - a purchase is an order that is paid or fulfilled; pending, cancelled, refunded and
   returned orders are kept but not counted;
-- store means an order of channel ``pos``; every other channel is EC.
+- store means an order of channel ``pos``; every other channel is EC;
+- an abandoned checkout is the latest checkout a member began and did not complete,
+  kept only while no order of the person was placed at or after it began (an order
+  later means they came back and bought).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
 from omnicrm.core.store.planner import unindexed
-from omnicrm.core.store.schema import customers, order_lines, orders
+from omnicrm.core.store.schema import checkouts, customers, order_lines, orders
 from omnicrm.crm.bulk import insert_rows, update_rows
 from omnicrm.crm.identity.normalize import (
     normalize_email,
@@ -114,6 +117,7 @@ def rebuild_profiles(
         purchases = _purchases(conn, shop, ids, tz)
         channels = _order_values(conn, shop, ids, orders.c.channel)
         stores = _order_values(conn, shop, ids, orders.c.location)
+        abandoned = _abandoned_checkouts(conn, shop, ids)
         rows: list[dict[str, Any]] = []
         values: list[dict[str, Any]] = []
         for pid in ids:
@@ -123,6 +127,7 @@ def rebuild_profiles(
             row.update(bought.columns())
             own_channels = channels.get(pid, set())
             row["channel_mix"] = _channel_mix(own_channels)
+            row["abandoned_checkout_at"] = abandoned.get(pid)
             row["updated_at"] = now
             row["pid"] = pid
             rows.append(row)
@@ -302,6 +307,34 @@ def _purchases(
         p.first = placed_at if p.first is None or placed_at < p.first else p.first
         p.last = placed_at if p.last is None or placed_at > p.last else p.last
         p.days.add(placed_at.astimezone(tz).date())
+    return found
+
+
+def _abandoned_checkouts(conn: Connection, shop: str, ids: Sequence[int]) -> dict[int, dt.datetime]:
+    """When each person's latest abandoned checkout began, for those who placed no order
+    (of any status) at or after it."""
+    left = (
+        select(profile_members.c.profile_id, func.max(checkouts.c.created_at))
+        .select_from(joined_to_profiles(checkouts))
+        .where(
+            profile_members.c.shop == shop,
+            profile_members.c.profile_id.in_(ids),
+            checkouts.c.completed_at.is_(None),
+        )
+        .group_by(profile_members.c.profile_id)
+    )
+    found: dict[int, dt.datetime] = {pid: at for pid, at in conn.execute(left)}
+    if not found:
+        return found
+    ordered = (
+        select(profile_members.c.profile_id, func.max(orders.c.placed_at))
+        .select_from(member_orders())
+        .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(list(found)))
+        .group_by(profile_members.c.profile_id)
+    )
+    for pid, placed in conn.execute(ordered):
+        if placed is not None and placed >= found[pid]:
+            del found[pid]
     return found
 
 

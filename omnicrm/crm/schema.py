@@ -59,6 +59,8 @@ profiles = Table(
     Column("amount_spent", Float, nullable=False, default=0.0),
     Column("first_order_at", UtcDateTime()),
     Column("last_order_at", UtcDateTime()),
+    # The latest checkout left and not followed by an order (omnicrm.crm.profiles).
+    Column("abandoned_checkout_at", UtcDateTime()),
     Column("purchase_days", Integer, nullable=False, default=0),  # distinct days with a purchase
     Column(
         "channel_mix", String(16), nullable=False, default="none"

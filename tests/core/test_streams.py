@@ -39,6 +39,7 @@ def test_a_record_names_its_stream() -> None:
 
 def test_an_unknown_stream_is_named() -> None:
     with pytest.raises(
-        PluginError, match=r"stream .coupons. \(known: customers, orders, products\)"
+        PluginError,
+        match=r"stream .coupons. \(known: customers, orders, products, checkouts\)",
     ):
         stream_kind("coupons")

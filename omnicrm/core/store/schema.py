@@ -335,6 +335,27 @@ product_variants = Table(
     Index(None, "connection", "id"),
 )
 
+# Checkouts customers began and left (abandoned carts); ids and amounts, no address.
+checkouts = Table(
+    "checkouts",
+    metadata,
+    Column("shop", String(100), nullable=False),
+    Column("connection", String(100), primary_key=True),
+    Column("id", String(255), primary_key=True),
+    Column("customer_id", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime()),
+    Column("currency", String(3), nullable=False),
+    Column("total", Money(), nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("recovery_url", String(2048)),
+    Column("raw", Json, nullable=False),
+    Column("synced_at", UtcDateTime(), nullable=False),
+    Index(None, "connection", "updated_at"),
+    Index(None, "connection", "customer_id"),
+)
+
 sync_state = Table(
     "sync_state",
     metadata,

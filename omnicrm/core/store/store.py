@@ -41,7 +41,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
-from omnicrm.core.records import Customer, Medium, Order, Product, Record
+from omnicrm.core.records import Checkout, Customer, Medium, Order, Product, Record
 from omnicrm.core.store import (
     exports,
     failures,
@@ -54,6 +54,7 @@ from omnicrm.core.store import (
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     address_links,
+    checkouts,
     connection_controls,
     connection_shops,
     customers,
@@ -458,7 +459,7 @@ class Store:
 
     @staticmethod
     def _check_stream(connection: str, stream: Stream) -> None:
-        if stream not in (Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS):
+        if stream not in _TABLES:
             # A new stream kind brings its own storage (docs/plugins.md, "Adding a stream
             # kind"): never write its records into another stream's table.
             raise StoreError(f"the store keeps no {stream} records ({connection!r})")
@@ -488,6 +489,8 @@ class Store:
             return self._upsert_products(conn, connection, records)  # type: ignore[arg-type]
         if stream is Stream.CUSTOMERS:
             touched = self._upsert_customers(conn, connection, records)  # type: ignore[arg-type]
+        elif stream is Stream.CHECKOUTS:
+            touched = self._upsert_checkouts(conn, connection, records)  # type: ignore[arg-type]
         else:
             touched = self._upsert_orders(conn, connection, records)  # type: ignore[arg-type]
         self._note_changes(conn, connection, touched)
@@ -508,10 +511,10 @@ class Store:
         conn: Connection,
         table: Any,
         connection: str,
-        batch: Sequence[Customer | Order | Product],
+        batch: Sequence[Record],
     ) -> tuple[list[Any], list[Any]]:
         """Split a batch into (new, updated) records, dropping duplicates and stale ones."""
-        latest: dict[str, Customer | Order | Product] = {record.id: record for record in batch}
+        latest: dict[str, Record] = {record.id: record for record in batch}
         if len(latest) < len(batch):
             # An id more than once: its latest version, the first of equal ones.
             latest = {}
@@ -628,6 +631,38 @@ class Store:
         if line_rows:
             writers.ensure_stats(conn, order_lines, connection, len(line_rows))
         return [o.customer_id for o in [*new, *changed]]
+
+    def _upsert_checkouts(
+        self, conn: Connection, connection: str, batch: Sequence[Checkout]
+    ) -> list[str | None]:
+        """Write the new and changed checkouts; returns their customers' ids, one each."""
+        new, changed = self._newer(conn, checkouts, connection, batch)
+        writer = table_writers.writers(self.engine)(checkouts)
+        same = {
+            "shop": self.shop_of(connection, conn),
+            "connection": connection,
+            "synced_at": _now(),
+        }
+        fields = ("id", "customer_id", "created_at", "updated_at", "completed_at", "currency")
+        encoded = [
+            writer.encode(
+                [
+                    {
+                        **{name: getattr(c, name) for name in fields},
+                        "total": c.total,
+                        "item_count": c.item_count,
+                        "recovery_url": c.recovery_url,
+                        "raw": c.raw,
+                    }
+                    for c in part
+                ],
+                same,
+            )
+            for part in (new, changed)
+        ]
+        writer.update(conn, encoded[1])
+        writer.insert(conn, encoded[0])
+        return [c.customer_id for c in [*new, *changed]]
 
     def _upsert_products(self, conn: Connection, connection: str, batch: Sequence[Product]) -> int:
         """Write the new and changed products, each with all of its variants (which
@@ -963,6 +998,11 @@ class Store:
                     )
                 elif stream is Stream.CUSTOMERS:
                     self._note_changes(conn, connection, chunk)
+                elif stream is Stream.CHECKOUTS:
+                    left = select(checkouts.c.customer_id).where(
+                        checkouts.c.connection == connection, checkouts.c.id.in_(chunk)
+                    )
+                    self._note_changes(conn, connection, conn.execute(left).scalars())
                 else:
                     owners = select(orders.c.customer_id).where(
                         orders.c.connection == connection, orders.c.id.in_(chunk)
@@ -1034,6 +1074,16 @@ class Store:
                         customers.c.connection == connection, customers.c.id == customer_id
                     )
                 )
+                # Their abandoned carts: a recovery link leads to their checkout.
+                carts = conn.execute(
+                    delete(checkouts)
+                    .where(
+                        checkouts.c.connection == connection,
+                        checkouts.c.customer_id == customer_id,
+                    )
+                    .returning(checkouts.c.id)
+                ).scalars()
+                cart_ids = sorted(carts)
                 # What the layers above built on them (the CRM's profile, keys, points).
                 for holder in personal.holders():
                     holder.forget(conn, connection, [customer_id])
@@ -1052,6 +1102,7 @@ class Store:
             tombstones = [(Stream.ORDERS, o) for o in order_list]
             if customer_id is not None:
                 tombstones.append((Stream.CUSTOMERS, customer_id))
+                tombstones.extend((Stream.CHECKOUTS, c) for c in cart_ids)
             known = {
                 (row.stream, row.record_id)
                 for row in conn.execute(
@@ -1094,6 +1145,7 @@ class Store:
                 customers,
                 product_variants,
                 products,
+                checkouts,
                 sync_state,
                 redactions,
             ):
@@ -1111,7 +1163,8 @@ class Store:
 
     def export_customer(self, connection: str, customer_id: str) -> dict[str, Any]:
         """Everything held about one customer, as JSON-ready data (a data request): the
-        source record (with its consents), their orders, and what the CRM built on it
+        source record (with its consents), their orders and abandoned checkouts, and what
+        the CRM built on it
         (profile, identity keys, points entries, the operator's decisions naming them,
         interactions, NPS answers)."""
         found = self._customers_where(connection, customers.c.id == customer_id)
@@ -1125,6 +1178,20 @@ class Store:
         )
         held_above: dict[str, Any] = {}
         with self.engine.connect() as conn:
+            left = conn.execute(
+                select(checkouts)
+                .where(checkouts.c.connection == connection, checkouts.c.customer_id == customer_id)
+                .order_by(checkouts.c.created_at, checkouts.c.id)
+            ).mappings()
+            carts = [
+                {
+                    key: value.isoformat() if isinstance(value, dt.datetime) else value
+                    for key, value in row.items()
+                    if key not in ("shop", "synced_at")
+                }
+                | {"total": str(row["total"])}
+                for row in left
+            ]
             for holder in personal.holders():
                 held_above.update(holder.export(conn, connection, customer_id))
         return {
@@ -1134,6 +1201,7 @@ class Store:
             "customer": customer,
             "consents": customer["consents"] if customer else [],
             "orders": [o.model_dump(mode="json") for o in held],
+            "checkouts": carts,
             **held_above,
         }
 
@@ -1226,7 +1294,12 @@ def _progress_statements(dialect: str, checkpoint: bool, run: bool) -> tuple[Exe
 _STATE_COLUMNS = ("connection", "stream", "cursor", "state", "updated_at")
 
 # Where each stream's records are kept.
-_TABLES = {Stream.CUSTOMERS: customers, Stream.ORDERS: orders, Stream.PRODUCTS: products}
+_TABLES = {
+    Stream.CUSTOMERS: customers,
+    Stream.ORDERS: orders,
+    Stream.PRODUCTS: products,
+    Stream.CHECKOUTS: checkouts,
+}
 
 # In the array's order, so the queue's sequence follows it.
 _ANY_REDACTED = {

@@ -235,6 +235,13 @@ ATTRIBUTES: dict[str, Attribute] = {
             "last_order_date", Kind.DATE, "last_order_at", "Day of the latest purchase.", True
         ),
         Attribute(
+            "abandoned_checkout_date",
+            Kind.DATE,
+            "abandoned_checkout_at",
+            "Day the person began a checkout they left, with no order since.",
+            True,
+        ),
+        Attribute(
             "customer_added_date",
             Kind.DATE,
             "first_seen_at",
@@ -326,6 +333,8 @@ _HINTS = {
     "stores": "store",
     "location": "store",
     "created_at": "customer_added_date",
+    "abandoned_cart": "abandoned_checkout_date",
+    "cart_abandoned": "abandoned_checkout_date",
     "birth_date": "age",
     "birthday": "age",
     "clv": "predicted_clv",

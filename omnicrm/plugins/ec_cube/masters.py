@@ -11,7 +11,7 @@ be guessed at (an order status).
 
 from __future__ import annotations
 
-from omnicrm import Gender, OrderStatus
+from omnicrm import Gender, OrderStatus, ProductStatus
 
 PREFECTURES: dict[int, str] = {
     1: "北海道",
@@ -134,6 +134,15 @@ SALES_STATUSES = tuple(sorted(set(ORDER_STATUSES) - UNFINISHED))
 CUSTOMER_STATUS_IDS = tuple(sorted(CUSTOMER_STATUSES))
 """Every customer status (the API hides withdrawn members unless asked)."""
 
+PRODUCT_STATUSES: dict[int, str] = {1: "公開", 2: "非公開", 3: "廃止"}
+"""公開ステータス (mtb_product_status), by id, as EC-CUBE 4 seeds it."""
+PRODUCT_STATUS_IDS = tuple(sorted(PRODUCT_STATUSES))
+"""Every product status (the API hides discontinued products, 3, unless asked)."""
+ROUNDING_TYPES: dict[int, str] = {1: "四捨五入", 2: "切り捨て", 3: "切り上げ"}
+"""丸め規則 (mtb_rounding_type) of a tax rule, by id."""
+ROUND_HALF_UP = 1
+
+_PRODUCT_STATUSES = {1: ProductStatus.ACTIVE, 2: ProductStatus.DRAFT, 3: ProductStatus.ARCHIVED}
 _GENDERS = {1: Gender.MALE, 2: Gender.FEMALE, 3: Gender.OTHER, 4: Gender.UNKNOWN}
 _ORDER_STATUSES = {
     1: OrderStatus.PENDING,  # 新規受付: placed, not yet paid
@@ -213,3 +222,12 @@ def order_status_name(value: int | str | None) -> str | None:
     """The name of an order status id, else None."""
     key = _id(value)
     return ORDER_STATUSES.get(key) if key is not None else None
+
+
+def product_status(value: int | str | None) -> ProductStatus:
+    """omnicrm's status for a product status id; a status the shop added is taken as not
+    shown (draft), so nothing of unknown standing is ever offered."""
+    key = _id(value)
+    return (
+        _PRODUCT_STATUSES.get(key, ProductStatus.DRAFT) if key is not None else ProductStatus.DRAFT
+    )

@@ -2,7 +2,8 @@
 
 Each way of reaching a shop (the Web API, the admin CSV exports) lives in a module
 exposing ``CHANNEL`` (a :class:`~omnicrm.ChannelType`) and the stream readers
-``sync_customers(ctx)`` and ``import_orders(ctx)``; :class:`~omnicrm.ChannelModules` picks
+``sync_customers(ctx)`` and ``import_orders(ctx)`` (and ``sync_products(ctx)`` where the
+channel type lists the products stream); :class:`~omnicrm.ChannelModules` picks
 the module by ``ctx.channel``.
 """
 
@@ -14,7 +15,7 @@ from typing import cast
 from pydantic import BaseModel
 
 import omnicrm
-from omnicrm import Checkpoint, Customer, Order, StreamContext
+from omnicrm import Checkout, Checkpoint, Customer, Order, Product, StreamContext
 
 CHANNEL_MODULES: tuple[str, ...] = (
     "omnicrm.plugins.ec_cube.api.channel",
@@ -42,6 +43,18 @@ def omnicrm_sync_customers(ctx: StreamContext[BaseModel]) -> Iterable[Customer |
 def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterable[Order | Checkpoint]:
     """Orders (with their lines) changed since ``ctx.since``, ascending."""
     return cast("Iterable[Order | Checkpoint]", CHANNELS.of(ctx).import_orders(ctx))
+
+
+@omnicrm.hookimpl
+def omnicrm_sync_products(ctx: StreamContext[BaseModel]) -> Iterable[Product | Checkpoint]:
+    """Products (with their classes) changed since ``ctx.since``, ascending."""
+    return cast("Iterable[Product | Checkpoint]", CHANNELS.of(ctx).sync_products(ctx))
+
+
+@omnicrm.hookimpl
+def omnicrm_sync_checkouts(ctx: StreamContext[BaseModel]) -> Iterable[Checkout | Checkpoint]:
+    """Carts left in the shopping flow, changed since ``ctx.since``, ascending."""
+    return cast("Iterable[Checkout | Checkpoint]", CHANNELS.of(ctx).sync_checkouts(ctx))
 
 
 @omnicrm.hookimpl

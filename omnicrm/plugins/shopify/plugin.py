@@ -41,7 +41,16 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 import omnicrm
-from omnicrm import ChannelType, Checkpoint, Customer, Order, Product, Stream, StreamContext
+from omnicrm import (
+    ChannelType,
+    Checkout,
+    Checkpoint,
+    Customer,
+    Order,
+    Product,
+    Stream,
+    StreamContext,
+)
 from omnicrm.errors import AuthError, PluginError, SyncError, TransientError
 from omnicrm.plugins.shopify.bulk import STATE_KEY, BulkExport
 from omnicrm.plugins.shopify.client import ShopifyClient, search_since
@@ -83,7 +92,7 @@ def describe(settings: BaseModel) -> str:
 CHANNEL = ChannelType(
     name=CHANNEL_NAME,
     settings=ShopifySettings,
-    streams=(Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS),
+    streams=(Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS, Stream.CHECKOUTS),
     title="Shopify",
     sandbox=sandbox,
     webhooks=ShopifyWebhooks(),
@@ -115,6 +124,14 @@ def omnicrm_import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Che
 def omnicrm_sync_products(ctx: StreamContext[BaseModel]) -> Iterator[Product | Checkpoint]:
     """Products, each with all of its variants, changed since ``ctx.since``, ascending."""
     return cast("Iterator[Product | Checkpoint]", _read(ctx, Stream.PRODUCTS))
+
+
+@omnicrm.hookimpl
+def omnicrm_sync_checkouts(ctx: StreamContext[BaseModel]) -> Iterator[Checkout | Checkpoint]:
+    """Abandoned checkouts changed since ``ctx.since``, ascending (see .checkouts)."""
+    from omnicrm.plugins.shopify.checkouts import sync_checkouts
+
+    return sync_checkouts(ctx)
 
 
 Record = Customer | Order | Product

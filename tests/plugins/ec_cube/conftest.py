@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from omnicrm.app.config import Connection
 from omnicrm.plugins.ec_cube.api.settings import EccubeSettings
 from omnicrm.plugins.ec_cube.sandbox import authorise
 from omnicrm.plugins.ec_cube.sandbox.data import ShopData, generate
@@ -37,3 +38,15 @@ def token_file(tmp_path: Path) -> Path:
 def settings(sandbox: EccubeSandbox, token_file: Path) -> EccubeSettings:
     values = authorise(sandbox, token_file, retries=3)
     return EccubeSettings.model_validate(values)
+
+
+@pytest.fixture
+def live_connection(settings: EccubeSettings) -> Connection:
+    """The sandbox as a configured connection whose reads end at the run's start (no
+    settling minute, no look-back): a change made before a run is read by it."""
+    return Connection(
+        name="shop",
+        channel="ec_cube",
+        settings=settings.model_copy(update={"settle_seconds": 0.0}),
+        lookback=dt.timedelta(seconds=0),
+    )

@@ -63,7 +63,12 @@ def test_orders_are_asked_for_by_status_without_unfinished_checkouts(name: str) 
     assert _root_argument(name, "status") == ["1", "3", "4", "5", "6", "9"]
 
 
-@pytest.mark.parametrize("name", ["Customers", "Orders"])
+def test_products_are_asked_for_in_every_status() -> None:
+    # The API's default is ["1", "2"]: a discontinued product (3) would stay offered.
+    assert _root_argument("Products", "status") == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("name", ["Customers", "Orders", "Products"])
 def test_lists_read_by_update_date_windows(name: str) -> None:
     assert _root_argument(name, "update_datetime_start") == "VariableNode"
     assert _root_argument(name, "update_datetime_end") == "VariableNode"

@@ -81,7 +81,11 @@ def test_notices_become_upserts_and_deletes(
     event = receiver.verify(headers, body, [connection])
     actions = list(receiver.actions(event, connection))
     upserts = [a.record for a in actions if isinstance(a, Upsert)]
-    assert [r.id for r in upserts] == [str(order), "3"]
+    assert [(type(r).__name__, r.id) for r in upserts] == [
+        ("Order", str(order)),
+        ("Customer", "3"),
+        ("Product", "2"),
+    ]
     deletes = [(a.kind, tuple(a.ids)) for a in actions if isinstance(a, Delete)]
     assert deletes == [("orders", ("999999",)), ("customers", ("4",))]
 

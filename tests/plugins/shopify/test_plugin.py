@@ -75,7 +75,12 @@ def test_registers_the_shopify_channel_type() -> None:
     [channel] = load_host(plugin).channel_types.values()
     assert (channel.name, channel.title) == ("shopify", "Shopify")
     assert channel.settings is ShopifySettings
-    assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS}
+    assert set(channel.streams) == {
+        Stream.CUSTOMERS,
+        Stream.ORDERS,
+        Stream.PRODUCTS,
+        Stream.CHECKOUTS,
+    }
     assert channel.sandbox is plugin.sandbox
     assert isinstance(channel.webhooks, ShopifyWebhooks)
 

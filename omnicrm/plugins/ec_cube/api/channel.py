@@ -1,4 +1,5 @@
-"""The EC-CUBE Web API channel type and its two stream readers.
+"""The EC-CUBE Web API channel type and its stream readers (customers, orders, products,
+checkouts).
 
 How a stream reads without skipping: the API pages by offset in ``update_date`` DESC
 order, so a row updated while a run pages leaves its place and shifts every later page
@@ -24,6 +25,7 @@ A window's rows are then yielded ascending by update date and a checkpoint at it
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 from collections.abc import Callable, Iterator, Mapping
@@ -34,10 +36,24 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from omnicrm import ChannelType, Checkpoint, Customer, Order, Stream, StreamContext
+from omnicrm import (
+    ChannelType,
+    Checkout,
+    Checkpoint,
+    Customer,
+    Order,
+    Product,
+    Stream,
+    StreamContext,
+)
 from omnicrm.errors import TransientError
 from omnicrm.plugins.ec_cube.api.client import EccubeClient
-from omnicrm.plugins.ec_cube.api.mapping import customer_from_node, order_from_node
+from omnicrm.plugins.ec_cube.api.mapping import (
+    checkout_from_node,
+    customer_from_node,
+    order_from_node,
+    product_from_node,
+)
 from omnicrm.plugins.ec_cube.api.reconcile import deleted_ids
 from omnicrm.plugins.ec_cube.api.settings import EccubeSettings
 from omnicrm.plugins.ec_cube.api.webhooks import EccubeWebhooks
@@ -72,6 +88,7 @@ CHANNEL = ChannelType(
     sandbox=sandbox,
     webhooks=EccubeWebhooks(),
     describe=describe,
+    streams=(Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS, Stream.CHECKOUTS),
     # EC-CUBE never retries a webhook: a hard delete whose notice was lost is found
     # only by listing the ids the shop still has.
     reconciles=(Stream.CUSTOMERS, Stream.ORDERS),
@@ -89,7 +106,7 @@ def _floor(value: dt.datetime) -> dt.datetime:
 
 @dataclass
 class Reader:
-    """Reads one list operation (``Customers`` or ``Orders``) window by window."""
+    """Reads one list operation (``Customers``, ``Orders``, ``Products``) window by window."""
 
     api: EccubeClient
     operation: str
@@ -248,6 +265,46 @@ def sync_customers(ctx: StreamContext[BaseModel]) -> Iterator[Customer | Checkpo
 def import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]:
     """Orders (every status but unfinished checkouts) changed since ``ctx.since``."""
     return cast(Iterator[Order | Checkpoint], read(ctx, "Orders", "orders", order_from_node))
+
+
+def sync_products(ctx: StreamContext[BaseModel]) -> Iterator[Product | Checkpoint]:
+    """Products of every status (discontinued ones too) changed since ``ctx.since``,
+    each with all of its classes, ascending by when the product or any class changed.
+
+    EC-CUBE stamps each entity it saves: a sale that takes stock stamps the product class
+    (商品規格), never its product, and the API filters by the product's date only. So the
+    whole catalogue is read each run (one request per ``page_size`` products) and what
+    changed since ``ctx.since``, the product or any of its classes, is passed on: a class
+    sold out by a sale reaches the store on the next run.
+    """
+    settings = cast(EccubeSettings, ctx.settings)
+    low, high = _range(ctx)
+    if high <= low:
+        return
+    start = _range(dataclasses.replace(ctx, since=None))[0]
+    found: list[Product] = []
+    with _client(ctx) as api:
+        reader = Reader(
+            api, "Products", "products", settings.zone, settings.page_size, settings.window_size
+        )
+        for span in reader.windows(start, high):
+            for node in reader.window(*span):
+                product = product_from_node(
+                    node, settings.zone, base=settings.base, tax_rate=settings.tax_rate
+                )
+                if ctx.since is None or product.updated_at >= low:
+                    found.append(product)
+    found.sort(key=lambda p: (p.updated_at, p.id))
+    yield from found
+    yield Checkpoint(cursor=high)
+
+
+def sync_checkouts(ctx: StreamContext[BaseModel]) -> Iterator[Checkout | Checkpoint]:
+    """Carts left in the shopping flow (orders in status 7, 8) changed since
+    ``ctx.since``, ascending by update date."""
+    return cast(
+        Iterator[Checkout | Checkpoint], read(ctx, "Checkouts", "orders", checkout_from_node)
+    )
 
 
 def reconcile(ctx: StreamContext[BaseModel], stored: frozenset[str]) -> list[str]:

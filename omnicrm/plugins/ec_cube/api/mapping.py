@@ -17,6 +17,16 @@ discounts (割引), tax (税) and point lines stay on the order's totals (``subt
 ``delivery_fee_total``, ``charge``, ``discount``, ``tax``, ``payment_total``). Points used
 and added become ``points_redeemed`` and ``points_earned``. Unfinished checkouts (status
 7, 8) are never asked for; one that comes anyway (a webhook) maps to None.
+
+Products (商品): each product class (商品規格, ``ProductClass``) is a variant; its SKU is
+the class's ``code`` (商品コード). ``price02`` (販売価格) is before tax, so the price is
+taxed by the class's own tax rule (商品別税率, the reduced 8% of food) or else the
+shop's rate (the connection's ``tax_rate``), rounded by the rule's 丸め規則 (四捨五入 by
+default), as the storefront shows it. A class can be bought when it is ``visible`` and
+in stock (``stock`` > 0, or ``stock_unlimited``); a product is on sale only when its
+status is 公開 (非公開 is a draft, 廃止 archived). The class-less class EC-CUBE keeps
+hidden once a product has classes (no code, no 規格) is left out. A product's update
+time is the latest of its own and its classes' (a sale stamps only the class).
 """
 
 from __future__ import annotations
@@ -24,12 +34,12 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 
-from omnicrm import Customer, Order
+from omnicrm import Checkout, Customer, Order, Product
 from omnicrm.errors import DataError
 from omnicrm.plugins.ec_cube import masters
 
@@ -239,3 +249,148 @@ def order_from_node(node: Any, zone: dt.tzinfo = JST) -> Order | None:
         "raw": dict(r.node),
     }
     return _validated(r, Order, values)  # type: ignore[no-any-return]
+
+
+_ROUNDING = {1: ROUND_HALF_UP, 2: ROUND_FLOOR, 3: ROUND_CEILING}
+
+
+def taxed(price: Decimal, rate: Decimal, rounding: int | None, adjust: Decimal) -> Decimal:
+    """A price before tax with its tax added, the tax rounded to the yen as EC-CUBE
+    rounds it (``rounding`` a 丸め規則 id; 四捨五入 when None or unknown)."""
+    tax = (price * rate / 100).quantize(Decimal(1), _ROUNDING.get(rounding or 1, ROUND_HALF_UP))
+    total = price + tax + adjust
+    # 1800.0 from the API's Float is 1800: whole yen stay whole.
+    return total.quantize(Decimal(1)) if total == total.to_integral_value() else total
+
+
+def _named(value: Any) -> str | None:
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        return value["name"].strip() or None
+    return None
+
+
+def _variant(
+    r: _Reader, n: int, item: Any, tax_rate: Decimal, several: bool
+) -> dict[str, Any] | None:
+    field = f"ProductClasses[{n}]"
+    if not isinstance(item, Mapping):
+        raise r.fail(field, "is not an object")
+    options = [
+        v for v in (_named(item.get("ClassCategory1")), _named(item.get("ClassCategory2"))) if v
+    ]
+    code = r.text("code", item)
+    visible = item.get("visible")
+    if not isinstance(visible, bool):
+        raise r.fail(f"{field}.visible", "is not true or false")
+    if several and not visible and not options and code is None:
+        return None  # the hidden class-less class of a product with classes
+    if item.get("price02") is None:
+        raise r.fail(f"{field}.price02", "is missing")
+    rule = item.get("TaxRule")
+    rate, rounding, adjust = tax_rate, None, Decimal(0)
+    if isinstance(rule, Mapping):
+        rate = r.money("tax_rate", rule)
+        adjust = r.money("tax_adjust", rule)
+        kind = rule.get("RoundingType")
+        rounding = (
+            int(kind["id"]) if isinstance(kind, Mapping) and str(kind.get("id")).isdigit() else None
+        )
+    unlimited = item.get("stock_unlimited") is True
+    stock = None if unlimited or item.get("stock") is None else r.whole("stock", item)
+    regular = item.get("price01")
+    ident = r.text("id", item)
+    if ident is None:
+        raise r.fail(f"{field}.id", "is missing")
+    return {
+        "id": ident,
+        "sku": code,
+        "title": " / ".join(options) or None,
+        "price": taxed(r.money("price02", item), rate, rounding, adjust),
+        "compare_at_price": taxed(r.money("price01", item), rate, rounding, adjust)
+        if regular is not None
+        else None,
+        "available": visible and (unlimited or (stock is not None and stock > 0)),
+        "inventory": None if stock is None else max(stock, 0),
+    }
+
+
+def product_from_node(
+    node: Any, zone: dt.tzinfo = JST, *, base: str, tax_rate: Decimal = Decimal(10)
+) -> Product:
+    """One ``Product`` node as an omnicrm product with a variant per product class;
+    ``base`` is the shop's URL (links to ``/products/detail/ID`` and uploaded images)."""
+    r = _Reader("product", node, zone)
+    ident = r.required("id")
+    classes = r.node.get("ProductClasses") or []
+    if not isinstance(classes, list):
+        raise r.fail("ProductClasses", "is not a list")
+    several = len(classes) > 1
+    variants = [v for n, c in enumerate(classes) if (v := _variant(r, n, c, tax_rate, several))]
+    # A sale stamps the class it took stock from, not the product: the later of the two.
+    changed = [t for c in classes if isinstance(c, Mapping) and (t := r.time("update_date", c))]
+    images = r.node.get("ProductImage") or []
+    named = (
+        [i for i in images if isinstance(i, Mapping) and r.text("file_name", i)]
+        if isinstance(images, list)
+        else []
+    )
+    first = min(named, key=lambda i: i.get("sort_no") or 0) if named else None
+    tags = r.node.get("ProductTag") or []
+    currency = next(
+        (
+            c.get("currency_code")
+            for c in classes
+            if isinstance(c, Mapping) and c.get("currency_code")
+        ),
+        None,
+    )
+    values: dict[str, Any] = {
+        "id": ident,
+        "title": r.required("name"),
+        "url": f"{base}/products/detail/{ident}",
+        "image_url": f"{base}/html/upload/save_image/{first['file_name']}" if first else None,
+        "tags": [t for t in (_named(t.get("Tag")) for t in tags if isinstance(t, Mapping)) if t]
+        if isinstance(tags, list)
+        else [],
+        "status": masters.product_status(r.master("Status")),
+        "currency": currency or "JPY",
+        "variants": variants,
+        "created_at": r.time("create_date"),
+        "updated_at": max([r.required_time("update_date"), *changed]),
+        "raw": dict(r.node),
+    }
+    return _validated(r, Product, values)  # type: ignore[no-any-return]
+
+
+def checkout_from_node(node: Any, zone: dt.tzinfo = JST) -> Checkout:
+    """One unfinished order (status 7 決済処理中, 8 購入処理中: a cart the customer took
+    into the shopping flow and left) as an abandoned checkout. Once completed, the same
+    order becomes a sale in the orders stream, which clears the abandonment."""
+    r = _Reader("checkout", node, zone)
+    status = r.master("OrderStatus")
+    if status is None or not status.isdigit() or int(status) not in masters.UNFINISHED:
+        raise r.fail("OrderStatus", "is not an unfinished checkout (7, 8)")
+    customer = r.node.get("Customer")
+    items = r.node.get("OrderItems") or []
+    if not isinstance(items, list):
+        raise r.fail("OrderItems", "is not a list")
+    count = 0
+    for n, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise r.fail(f"OrderItems[{n}]", "is not an object")
+        kind = item.get("OrderItemType")
+        if masters.is_product_line(kind.get("id") if isinstance(kind, Mapping) else None):
+            count += r.whole("quantity", item)
+    values: dict[str, Any] = {
+        "id": r.required("id"),
+        "customer_id": str(customer["id"])
+        if isinstance(customer, Mapping) and customer.get("id") is not None
+        else None,
+        "created_at": r.required_time("create_date"),
+        "updated_at": r.required_time("update_date"),
+        "currency": r.text("currency_code") or "JPY",
+        "total": r.money("payment_total"),
+        "item_count": count,
+        "raw": dict(r.node),
+    }
+    return _validated(r, Checkout, values)  # type: ignore[no-any-return]

@@ -4,14 +4,21 @@ Each validates against the Api42 plugin's schema (a test checks them against the
 the shared reference). The statuses asked for are written into the documents, not left
 to the API's defaults: ``customers`` hides withdrawn members (status 3) unless asked, and
 ``orders`` must leave out unfinished checkouts (7 決済処理中, 8 購入処理中), which are not
-sales. Update-date windows are ``update_datetime_start`` (inclusive) and
+sales (``Checkouts`` asks for exactly those: carts left in the shopping flow);
+``products`` hides discontinued products (status 3 廃止), which must arrive to
+stop being offered. Update-date windows are ``update_datetime_start`` (inclusive) and
 ``update_datetime_end`` (exclusive), as EC-CUBE's admin search repositories compare
 them, sent as ``YYYY-MM-DDThh:mm:ss+09:00`` in the shop's zone.
 """
 
 from __future__ import annotations
 
-from omnicrm.plugins.ec_cube.masters import CUSTOMER_STATUS_IDS, SALES_STATUSES
+from omnicrm.plugins.ec_cube.masters import (
+    CUSTOMER_STATUS_IDS,
+    PRODUCT_STATUS_IDS,
+    SALES_STATUSES,
+    UNFINISHED,
+)
 
 
 def _strings(ids: tuple[int, ...]) -> str:
@@ -20,6 +27,8 @@ def _strings(ids: tuple[int, ...]) -> str:
 
 CUSTOMER_STATUSES_ARG = _strings(CUSTOMER_STATUS_IDS)
 ORDER_STATUSES_ARG = _strings(SALES_STATUSES)
+PRODUCT_STATUSES_ARG = _strings(PRODUCT_STATUS_IDS)
+UNFINISHED_ARG = _strings(tuple(sorted(UNFINISHED)))
 
 CUSTOMER_FIELDS = """
 fragment CustomerFields on Customer {
@@ -99,43 +108,77 @@ fragment OrderFields on Order {
 }
 """
 
-CUSTOMERS = (
-    f"""
-query Customers($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
-  customers(
-    page: $page
-    limit: $limit
-    customer_status: {CUSTOMER_STATUSES_ARG}
-    update_datetime_start: $start
-    update_datetime_end: $end
-  ) {{
-    totalCount
-    pageInfo {{ hasNextPage hasPreviousPage }}
-    nodes {{ ...CustomerFields }}
-  }}
-}}
+PRODUCT_FIELDS = """
+fragment ProductFields on Product {
+  id
+  name
+  create_date
+  update_date
+  Status { id name }
+  ProductImage { file_name sort_no }
+  ProductTag { Tag { name } }
+  ProductClasses {
+    id
+    code
+    stock
+    stock_unlimited
+    price01
+    price02
+    visible
+    currency_code
+    update_date
+    ClassCategory1 { id name }
+    ClassCategory2 { id name }
+    TaxRule { tax_rate tax_adjust RoundingType { id } }
+  }
+}
 """
-    + CUSTOMER_FIELDS
-)
 
-ORDERS = (
-    f"""
-query Orders($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
-  orders(
+
+# A checkout left in the shopping flow: its order row in status 7 or 8 (no address).
+CHECKOUT_FIELDS = """
+fragment CheckoutFields on Order {
+  id
+  create_date
+  update_date
+  payment_total
+  currency_code
+  Customer { id }
+  OrderStatus { id name }
+  OrderItems { quantity OrderItemType { id } }
+}
+"""
+
+
+def _window_list(operation: str, root: str, status: str, fragment: str) -> str:
+    """A list read by update-date window, page by page, in the statuses written in."""
+    name = fragment.split()[1]
+    return (
+        f"""
+query {operation}($page: Int!, $limit: Int!, $start: DateTime, $end: DateTime) {{
+  {root}(
     page: $page
     limit: $limit
-    status: {ORDER_STATUSES_ARG}
+    {status}
     update_datetime_start: $start
     update_datetime_end: $end
   ) {{
     totalCount
     pageInfo {{ hasNextPage hasPreviousPage }}
-    nodes {{ ...OrderFields }}
+    nodes {{ ...{name} }}
   }}
 }}
 """
-    + ORDER_FIELDS
+        + fragment
+    )
+
+
+CUSTOMERS = _window_list(
+    "Customers", "customers", f"customer_status: {CUSTOMER_STATUSES_ARG}", CUSTOMER_FIELDS
 )
+ORDERS = _window_list("Orders", "orders", f"status: {ORDER_STATUSES_ARG}", ORDER_FIELDS)
+PRODUCTS = _window_list("Products", "products", f"status: {PRODUCT_STATUSES_ARG}", PRODUCT_FIELDS)
+CHECKOUTS = _window_list("Checkouts", "orders", f"status: {UNFINISHED_ARG}", CHECKOUT_FIELDS)
 
 CUSTOMER_IDS = f"""
 query CustomerIds($page: Int!, $limit: Int!, $end: DateTime) {{
@@ -178,9 +221,21 @@ query Order($id: ID!) {
     + ORDER_FIELDS
 )
 
+PRODUCT = (
+    """
+query Product($id: ID!) {
+  product(id: $id) { ...ProductFields }
+}
+"""
+    + PRODUCT_FIELDS
+)
+
 OPERATIONS = {
     "Customers": CUSTOMERS,
     "Orders": ORDERS,
+    "Products": PRODUCTS,
+    "Product": PRODUCT,
+    "Checkouts": CHECKOUTS,
     "CustomerIds": CUSTOMER_IDS,
     "OrderIds": ORDER_IDS,
     "Customer": CUSTOMER,
@@ -191,6 +246,8 @@ OPERATIONS = {
 LISTS = {
     "Customers": "customers",
     "Orders": "orders",
+    "Products": "products",
+    "Checkouts": "orders",
     "CustomerIds": "customers",
     "OrderIds": "orders",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -66,6 +67,13 @@ class EccubeSettings(BaseModel):
         le=3600,
         description="Reads end this long before the run's start: a record whose update "
         "is still being committed is read by the next run.",
+    )
+    tax_rate: Decimal = Field(
+        default=Decimal(10),
+        ge=0,
+        le=100,
+        description="The shop's consumption tax rate in percent (税率設定): product prices "
+        "(price02, before tax) are shown with it, unless a product has its own rule.",
     )
     history_start: dt.date | None = Field(
         default=None, description="Records updated before this date are not read."

@@ -8,9 +8,10 @@ candidate is computed, compared in constant time); ``X-ECCUBE-URL``, when sent a
 matching a connection's ``url``, narrows the candidates. EC-CUBE sends no event id, so
 the body's hash is the id (a resend of the same body is the same event).
 
-A create or update fetches the record (``customer(id)`` / ``order(id)``) and upserts it;
-a delete, or a record the API no longer returns, deletes it. Product changes are not
-omnicrm's. EC-CUBE does not retry a webhook, so the scheduled sync still runs.
+A create or update fetches the record (``customer(id)`` / ``order(id)`` /
+``product(id)``) and upserts it; a delete, or a record the API no longer returns,
+deletes it (a product taken away is then never offered). EC-CUBE does not retry a
+webhook, so the scheduled sync still runs.
 """
 
 from __future__ import annotations
@@ -130,7 +131,11 @@ class EccubeWebhooks:
     def actions(self, event: WebhookEvent, connection: Connection) -> Iterator[Action]:
         # Imported here: the client and mapping are not needed to verify a delivery.
         from omnicrm.plugins.ec_cube.api.client import EccubeClient
-        from omnicrm.plugins.ec_cube.api.mapping import customer_from_node, order_from_node
+        from omnicrm.plugins.ec_cube.api.mapping import (
+            customer_from_node,
+            order_from_node,
+            product_from_node,
+        )
 
         settings = connection.settings
         if not isinstance(settings, EccubeSettings):
@@ -146,13 +151,21 @@ class EccubeWebhooks:
         with EccubeClient(settings, connection.name) as api:
             for item in items:
                 entity, ident = item["entity"], item["id"]
-                if entity == "product":
-                    continue
-                kind = "customers" if entity == "customer" else "orders"
+                kind = f"{entity}s"
                 if item["action"] == "deleted":
                     yield Delete(kind, (ident,))
                     continue
-                if entity == "customer":
+                if entity == "product":
+                    node = api.run("Product", {"id": ident}).get("product")
+                    if node is None:
+                        yield Delete(kind, (ident,))
+                    else:
+                        yield Upsert(
+                            product_from_node(
+                                node, settings.zone, base=settings.base, tax_rate=settings.tax_rate
+                            )
+                        )
+                elif entity == "customer":
                     node = api.run("Customer", {"id": ident}).get("customer")
                     if node is None:
                         yield Delete(kind, (ident,))

@@ -9,6 +9,7 @@ Environment variables size it:
 =============================  =======  ===========================================
 ``ECCUBE_SANDBOX_CUSTOMERS``   500      members (some provisional, some withdrawn)
 ``ECCUBE_SANDBOX_ORDERS``      3000     orders over the year up to now (some unfinished)
+``ECCUBE_SANDBOX_PRODUCTS``    300      products (some sold out, hidden or discontinued)
 ``ECCUBE_SANDBOX_SEED``        1        the same seed gives the same shop
 =============================  =======  ===========================================
 """
@@ -35,11 +36,11 @@ __all__ = ["authorise", "sandbox", "seeded"]
 
 
 @functools.cache
-def seeded(seed: int, customers: int, orders: int) -> ShopData:
+def seeded(seed: int, customers: int, orders: int, products: int = 300) -> ShopData:
     """The seed's shop, generated once per process (each sandbox copies what it changes)."""
     from .data import generate
 
-    return generate(seed, customers=customers, orders=orders)
+    return generate(seed, customers=customers, orders=orders, products=products)
 
 
 def authorise(server: EccubeSandbox, token_file: Path, **extra: Any) -> dict[str, Any]:
@@ -78,6 +79,7 @@ def sandbox() -> Iterator[dict[str, Any]]:
         int(env_number("ECCUBE_SANDBOX_SEED", 1, 0, 2**31, whole=True)),
         int(env_number("ECCUBE_SANDBOX_CUSTOMERS", 500, 1, 1_000_000, whole=True)),
         int(env_number("ECCUBE_SANDBOX_ORDERS", 3000, 0, 5_000_000, whole=True)),
+        int(env_number("ECCUBE_SANDBOX_PRODUCTS", 300, 1, 100_000, whole=True)),
     )
     with (
         tempfile.TemporaryDirectory(prefix="omnicrm-eccube-") as folder,

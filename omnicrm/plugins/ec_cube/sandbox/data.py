@@ -1,4 +1,5 @@
-"""A seeded Japanese EC-CUBE shop: members and orders shaped as the Web API's nodes.
+"""A seeded Japanese EC-CUBE shop: members, orders and products (:mod:`.catalogue`)
+shaped as the Web API's nodes.
 
 The same seed and end give the same shop (``random.Random`` and Faker ``ja_JP``, both
 seeded). Nodes hold what the GraphQL types name (``name01``, ``OrderItems``,
@@ -80,6 +81,7 @@ class ShopData:
     end: dt.datetime
     customers: dict[int, Row] = field(default_factory=dict)
     orders: dict[int, Row] = field(default_factory=dict)
+    products: dict[int, Row] = field(default_factory=dict)
 
 
 def _customer(fake: Faker, rng: random.Random, cid: int, end: dt.datetime) -> Row:
@@ -154,6 +156,7 @@ def _order(
     end: dt.datetime,
     customers: list[Row],
     first_item: int,
+    owners: list[int],
 ) -> Row:
     status = rng.choices([s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])[0]
     created = end - dt.timedelta(seconds=rng.randrange(60, 365 * 86400))
@@ -175,7 +178,7 @@ def _order(
                 8 if food else 10,
                 code=f"SKU-{index + 1:03d}",
                 category=category,
-                product={"id": str(index // 2 + 1)},
+                product={"id": str(owners[index])},
                 variant={"id": str(index + 1), "code": f"SKU-{index + 1:03d}"},
             )
         )
@@ -253,22 +256,31 @@ def _order(
 
 
 def generate(
-    seed: int = 1, *, customers: int = 500, orders: int = 3000, end: dt.datetime | None = None
+    seed: int = 1,
+    *,
+    customers: int = 500,
+    orders: int = 3000,
+    products: int = 300,
+    end: dt.datetime | None = None,
 ) -> ShopData:
     """A shop of ``customers`` members and ``orders`` orders over the year up to ``end``
-    (default now, whole seconds)."""
+    (default now, whole seconds), with a catalogue of ``products`` (at least those the
+    orders buy)."""
+    from omnicrm.plugins.ec_cube.sandbox.catalogue import generate_catalogue
+
     end = (end or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     rng = random.Random(seed)
     fake = Faker("ja_JP")
     fake.seed_instance(seed)
     shop = ShopData(end=end)
+    shop.products, owners = generate_catalogue(seed, end, PRODUCTS, products)
     for n in range(customers):
         row = _customer(fake, rng, n + 1, end)
         shop.customers[row.id] = row
     members = list(shop.customers.values())
     item = 1
     for n in range(orders):
-        row = _order(fake, rng, n + 1, end, members, item)
+        row = _order(fake, rng, n + 1, end, members, item, owners)
         item += len(row.node["OrderItems"])
         shop.orders[row.id] = row
     return shop

@@ -3,12 +3,13 @@
 What it holds to, as EC-CUBE 4.2 with the Api42 plugin does:
 
 * ``POST /api``: GraphQL over :file:`schema.graphql` (the reference schema's types, a
-  subset); a bearer access token is required (401 without a valid one). ``customers``
-  and ``orders`` page by ``page`` (from 1) and ``limit`` (1..100) in ``update_date``
+  subset); a bearer access token is required (401 without a valid one). ``customers``,
+  ``orders`` and ``products`` page by ``page`` (from 1) and ``limit`` (1..100) in ``update_date``
   DESC order (then id DESC) with ``totalCount``; ``update_datetime_start`` is inclusive
   and ``update_datetime_end`` exclusive (``Y-m-d\\TH:i:sP``). Hidden unless asked:
-  withdrawn members (``customer_status`` defaults to ["1", "2"]) and unfinished
-  checkouts (``status`` null leaves out 7 and 8). An argument it does not emulate is an
+  withdrawn members (``customer_status`` defaults to ["1", "2"]), unfinished
+  checkouts (``status`` null leaves out 7 and 8) and discontinued products (``status``
+  defaults to ["1", "2"]). An argument it does not emulate is an
   error, never silently ignored.
 * ``GET /{admin}/authorize`` (the operator is taken as logged in and approving): a code
   valid ten minutes, once, redirected to the registered ``redirect_uri`` with ``state``.
@@ -80,6 +81,7 @@ EMULATED = {
         "limit",
     },
     "orders": {"status", "update_datetime_start", "update_datetime_end", "page", "limit"},
+    "products": {"status", "update_datetime_start", "update_datetime_end", "page", "limit"},
 }
 
 
@@ -239,6 +241,7 @@ class EccubeSandbox(Emulator):
         self.lock = threading.RLock()
         self.customers = _Table(data.customers.values())
         self.orders = _Table(data.orders.values())
+        self.products = _Table(data.products.values())
         self.codes: dict[str, tuple[float, str]] = {}  # code -> (expiry, redirect_uri)
         self.access: dict[str, float] = {}  # access token -> expiry (time.time())
         self.refresh: dict[str, float] = {}  # live refresh token -> expiry
@@ -420,8 +423,10 @@ class EccubeSandbox(Emulator):
         return {
             "customers": self._customers,
             "orders": self._orders,
+            "products": self._products,
             "customer": self._customer,
             "order": self._order,
+            "product": self._product,
         }
 
     @staticmethod
@@ -475,6 +480,15 @@ class EccubeSandbox(Emulator):
             return self._list("orders", self.orders, frozenset(str(s) for s in wanted), True, args)
         return self._list("orders", self.orders, HIDDEN_ORDER_STATUSES, False, args)
 
+    def _products(self, info: Any, **args: Any) -> dict[str, Any]:
+        # The API's default (status ["1", "2"]) hides discontinued products (3 廃止).
+        wanted = args.get("status") or ["1", "2"]
+        return self._list("products", self.products, frozenset(str(s) for s in wanted), True, args)
+
+    def _product(self, info: Any, id: str) -> dict[str, Any] | None:
+        row = self.products.rows.get(int(id)) if str(id).isdigit() else None
+        return row.node if row else None
+
     def _customer(self, info: Any, id: str) -> dict[str, Any] | None:
         row = self.customers.rows.get(int(id)) if str(id).isdigit() else None
         return row.node if row else None
@@ -486,7 +500,7 @@ class EccubeSandbox(Emulator):
     # --- changes and webhooks ---------------------------------------------------------------
 
     def _table(self, entity: str) -> _Table:
-        return self.customers if entity == "customer" else self.orders
+        return {"customer": self.customers, "product": self.products}.get(entity, self.orders)
 
     def update(
         self,
@@ -497,20 +511,36 @@ class EccubeSandbox(Emulator):
         at: dt.datetime | None = None,
         notify: bool = False,
     ) -> dict[str, Any]:
-        """Change a customer or order (``entity``) and stamp it ``at`` (default the
-        clock's now), as the admin screen saving it would; returns its node."""
+        """Change a customer, order or product (``entity``) and stamp it ``at`` (default
+        the clock's now), as the admin screen saving it would; returns its node."""
         when = (at or self.clock()).replace(microsecond=0)
         with self.lock:
             table = self._table(entity)
             row = table.rows[ident]
             row.node = {**row.node, **(changes or {}), "update_date": stamp(when)}
-            if entity == "customer":
+            if entity in ("customer", "product"):
                 row.status = str(row.node["Status"]["id"])
             else:
                 row.status = str(row.node["OrderStatus"]["id"])
             table.restamp(row, int(when.timestamp()))
         if notify:
             self.deliver([{"entity": entity, "id": ident, "action": "updated"}])
+        return row.node
+
+    def sell(self, product: int, class_id: str, quantity: int) -> dict[str, Any]:
+        """A sale takes ``quantity`` from a product class's stock, as an order does: the
+        class is stamped now, the product keeps its update date (EC-CUBE saves only the
+        class), so the product stays where it was in ``update_date`` order."""
+        when = stamp(self.clock().replace(microsecond=0))
+        with self.lock:
+            row = self.products.rows[product]
+            classes = []
+            for item in row.node["ProductClasses"]:
+                if item["id"] == class_id and not item["stock_unlimited"]:
+                    item = {**item, "stock": max(0.0, item["stock"] - quantity)}
+                    item["update_date"] = when
+                classes.append(item)
+            row.node = {**row.node, "ProductClasses": classes}
         return row.node
 
     def withdraw(self, ident: int, *, notify: bool = False) -> dict[str, Any]:

@@ -507,6 +507,10 @@ class ShopData:
         self.extra_orders: dict[int, list[int]] = {}
         self.deleted_customers: set[int] = set()
         self.deleted_orders: set[int] = set()
+        from .checkouts import Checkouts
+
+        self.checkouts = Checkouts(self)
+        """Carts customers left (``abandonedCheckouts``)."""
         self.next_customer = self.n + self.guests
         self.next_order = self.base_orders
 

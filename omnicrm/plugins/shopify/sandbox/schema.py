@@ -110,6 +110,13 @@ def sandbox_schema() -> GraphQLSchema:
     product = schema.get_type("Product")
     assert product is not None
     product.fields["variants"].resolve = _variants  # type: ignore[attr-defined]
+    # Imported here: the checkouts module builds on this one's helpers.
+    from .checkouts import abandoned_checkouts, line_items
+
+    query.fields["abandonedCheckouts"].resolve = abandoned_checkouts
+    checkout = schema.get_type("AbandonedCheckout")
+    assert checkout is not None
+    checkout.fields["lineItems"].resolve = line_items  # type: ignore[attr-defined]
     node.resolve_type = lambda obj, _info, _type: obj.get("__typename")  # type: ignore[attr-defined]
     return schema
 

@@ -274,6 +274,10 @@ def _sample_documents(admin: Any) -> dict[str, tuple[str, dict[str, Any]]]:
         ),
         "ProductVariants": (queries.PRODUCT_VARIANTS, {"id": products[0]["id"], "first": 2}),
         "Product": (queries.PRODUCT, {"id": products[0]["id"], "variants": 3}),
+        "AbandonedCheckouts": (
+            queries.ABANDONED_CHECKOUTS,
+            {"first": 10, "lines": 5, "query": "updated_at:>='2020-01-01'"},
+        ),
         "AccessScopes": (queries.ACCESS_SCOPES, {}),
         "CustomersCount": (queries.CUSTOMERS_COUNT, {"query": "updated_at:>='2025-01-01'"}),
         "OrdersCount": (queries.ORDERS_COUNT, {"query": "updated_at:>='2025-01-01'", "limit": 50}),
