@@ -53,6 +53,7 @@ _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "segments": ("omnicrm.tui.segments", "SegmentsScreen"),
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
     "suggestions": ("omnicrm.tui.suggestions", "SuggestionsScreen"),
+    "offers": ("omnicrm.tui.offers", "OffersScreen"),
 }
 
 
@@ -62,6 +63,7 @@ _LIST_ACTIONS = {
     "show_segments": "segments",
     "show_customers": "customers",
     "show_suggestions": "suggestions",
+    "show_offers": "offers",
 }
 
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
@@ -97,6 +99,7 @@ class OmnicrmApp(App[None]):
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
         Binding("m,f6", "show_suggestions", "Pairs"),
+        Binding("w,f8", "show_offers", "Offers"),  # w: Web接客, on-site offers
         Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
         # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
@@ -290,8 +293,8 @@ class OmnicrmApp(App[None]):
         return not isinstance(self.screen, ModalScreen)
 
     def show_list(self, mode: str) -> None:
-        """Show the list ``mode`` names (connections, segments, customers, suggestions)
-        itself, not a detail opened from it earlier: what was opened on top of it is
+        """Show the list ``mode`` names (connections, segments, customers, suggestions,
+        offers) itself, not a detail opened from it earlier: what was opened on top of it is
         closed."""
         if mode != "connections" and self._screens[mode] is None:
             return
@@ -322,6 +325,9 @@ class OmnicrmApp(App[None]):
 
     def action_show_suggestions(self) -> None:
         self.show_list("suggestions")
+
+    def action_show_offers(self) -> None:
+        self.show_list("offers")
 
     def open_connection(self, name: str) -> None:
         """Show one connection's detail."""
@@ -464,6 +470,12 @@ class OmnicrmApp(App[None]):
                 "Suggested pairs",
                 "Records the rules refused for one reason: link or separate them",
                 self.action_show_suggestions,
+            )
+        if self._screens["offers"] is not None:
+            yield SystemCommand(
+                "On-site offers",
+                "What each offer and variant did: impressions, clicks, CVR, revenue",
+                self.action_show_offers,
             )
         if self.several_shops:
             yield SystemCommand("Switch shop", "Pick the shop to work in", self.action_pick_shop)
