@@ -35,7 +35,7 @@ from textual.widgets import DataTable, Header, Static
 
 from omnicrm.app.runtime import Runtime
 from omnicrm.engage.onsite.report import OfferResult, VariantResult, offer_report
-from omnicrm.engage.onsite.settings import OfferSettings
+from omnicrm.engage.onsite.settings import OfferSettings, OfferVariant
 from omnicrm.engage.stats import Difference
 from omnicrm.render import difference_text, local_time, percent
 from omnicrm.tui.base import Clock, StoreScreen
@@ -377,6 +377,18 @@ class OffersScreen(_ReportScreen):
             )
 
 
+def variant_text(variant: OfferVariant) -> str:
+    """'B (weight 1: coupon WELCOME15, text 今だけ15%OFF)': its weight and what it
+    changes of the offer."""
+    changed = [
+        f"{field} {value}"
+        for field in ("coupon", "text", "image", "link")
+        if (value := getattr(variant, field)) is not None
+    ]
+    what = f": {', '.join(changed)}" if changed else ""
+    return f"{variant.name} (weight {variant.weight:g}{what})"
+
+
 def about_text(name: str, offer: OfferSettings, now: dt.datetime, tz: ZoneInfo, days: int) -> Text:
     """What the offer is: its kind, state, text, coupon, audience, rule and period."""
     about = Text()
@@ -391,8 +403,7 @@ def about_text(name: str, offer: OfferSettings, now: dt.datetime, tz: ZoneInfo, 
     start = local_time(offer.start, tz) if offer.start else "always"
     end = local_time(offer.end, tz) if offer.end else "open-ended"
     about.append(f"\nperiod    {start} to {end}")
-    weights = ", ".join(f"{v.name} ({v.weight:g})" for v in offer.all_variants())
-    about.append(f"\nvariants  {weights}")
+    about.append(f"\nvariants  {', '.join(variant_text(v) for v in offer.all_variants())}")
     about.append(
         f"\nA conversion is an order from any channel within {days} days of a person's "
         "first impression.",

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from textual.pilot import Pilot
@@ -100,8 +102,6 @@ def test_the_rule_and_the_state_in_words() -> None:
     )
     assert rule_text(banner(max_impressions=1, per="day")) == "max 1 a day"
     assert rule_text(banner()) == "every visit"
-    from zoneinfo import ZoneInfo
-
     tz = ZoneInfo("Asia/Tokyo")
     later = banner(start="2026-12-20T00:00:00+09:00", end="2027-01-01T00:00:00+09:00")
     assert offer_state(later, NOW, tz).plain == "from 12-20 00:00"
@@ -174,6 +174,7 @@ async def test_the_detail_shows_the_reports_figures_and_intervals_live(runtime: 
         assert "A" not in differences.rows  # the control is what the others are compared with
         about = str(detail.query_one("#about", Static).content)
         assert "coupon WELCOME10" in about and "within 7 days" in about
+        assert "A (weight 1), B (weight 1: coupon WELCOME15, text 今だけ15%OFF)" in about
         assert "vs control A" in str(detail.query_one("#compared", Static).content)
 
         # Forty more see A and nobody clicks, twenty see B and ten click: the interval
@@ -197,6 +198,23 @@ async def test_the_detail_shows_the_reports_figures_and_intervals_live(runtime: 
         assert cells(differences, "B")[1].endswith(" *")
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, OffersScreen)
+
+
+@pytest.mark.anyio
+async def test_an_offer_starting_turns_running_with_no_commit(store_url: str) -> None:
+    start = NOW + dt.timedelta(seconds=1)
+    made = make_runtime(store_url, offers={"soon": banner(start=start)}, domains=[])
+    now = [NOW]
+    try:
+        screen = OffersScreen(made, clock=lambda: now[0])
+        async with ScreenHost(screen).run_test(size=(100, 24)) as pilot:
+            table = screen.query_one("#offers", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, "the offer")
+            assert cells(table, "soon")[1] == "from 12-10 12:00"
+            now[0] = start  # nothing committed: the screen's timer reloads at the start
+            await wait_until(pilot, lambda: cells(table, "soon")[1] == "running", "the start")
+    finally:
+        made.close()
 
 
 @pytest.mark.anyio
@@ -237,3 +255,48 @@ def test_w_and_f8_open_the_offers_from_the_app(
         assert "On-site offers" in {c.title for c in app.get_system_commands(app.screen)}
 
     run(app, body)
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[Runtime]:
+    """The offers of `runtime` with `traffic`, on SQLite (the snapshots are drawn once)."""
+    made = make_runtime(
+        f"sqlite:///{tmp_path / 'omnicrm.db'}",
+        offers={
+            "second": popup(page="/products/*", max_impressions=3),
+            "shipping": banner(start="2026-12-20T00:00:00+09:00"),
+        },
+        domains=[],
+    )
+    seed(made.store, NOW - DAY)
+    traffic(made)
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=["100x30", "80x24"])
+def test_snapshot_offers(seeded: Runtime, snap_compare: Any, size: tuple[int, int]) -> None:
+    screen = OffersScreen(seeded, clock=clock)
+
+    async def loaded(pilot: Pilot[None]) -> None:
+        await wait_until(pilot, lambda: screen.loads >= 1, "the offers")
+        await pilot.pause()
+
+    assert snap_compare(ScreenHost(screen), terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)], ids=["100x30", "80x24"])
+def test_snapshot_offer(seeded: Runtime, snap_compare: Any, size: tuple[int, int]) -> None:
+    screen = OffersScreen(seeded, clock=clock)
+
+    async def opened(pilot: Pilot[None]) -> None:
+        await wait_until(pilot, lambda: screen.loads >= 1, "the offers")
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, OfferScreen) and pilot.app.screen.loads >= 1,
+            "the offer",
+        )
+        await pilot.pause()
+
+    assert snap_compare(ScreenHost(screen), terminal_size=size, run_before=opened)
