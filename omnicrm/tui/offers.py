@@ -439,14 +439,20 @@ class OfferScreen(_ReportScreen):
             yield Static("", id="status")
         yield KeysFooter()
 
-    def read(self, conn: Connection, shop: str, now: dt.datetime) -> tuple[Text, OfferResult]:
+    def read(
+        self, conn: Connection, shop: str, now: dt.datetime
+    ) -> tuple[Text, OfferResult] | None:
         offer = self.runtime.config.all_shops()[shop].offers.get(self.offer_name)
-        if offer is None:  # the config is read once: only a shop switch gets here
-            raise LookupError(f"shop {shop} has no offer {self.offer_name}")
+        if offer is None:  # opened by name for a shop that has no such offer
+            return None
         about = about_text(self.offer_name, offer, now, self.tz, self.days)
         return about, offer_report(conn, shop, self.offer_name, offer, days=self.days)
 
-    def show(self, found: tuple[Text, OfferResult]) -> None:
+    def show(self, found: tuple[Text, OfferResult] | None) -> None:
+        if found is None:
+            missing = f"{self.shop_label(self.shop)} has no offer {self.offer_name}. Esc goes back."
+            self.query_one("#about", Static).update(Text(missing, style="bold red"))
+            return
         about, result = found
         self.result = result
         self.query_one("#about", Static).update(about)

@@ -14,8 +14,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from omnicrm.app.config import Config, Connection, SchedulerSection, Shop
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.channels import Stream
+from omnicrm.core.host import Host
 from omnicrm.crm.refresh import CrmSettings, refresh
 from omnicrm.engage.onsite import visitors
 from omnicrm.engage.onsite.report import offer_report
@@ -31,7 +33,7 @@ from omnicrm.tui.offers import (
     offer_state,
     rule_text,
 )
-from tests.support.storefront import SHOP, make_runtime, order, popup, seed
+from tests.support.storefront import SHOP, SiteSettings, make_runtime, order, popup, seed
 from tests.tui.helpers import RuntimeFactory, synthetic
 from tests.tui.test_app import run
 from tests.tui.test_customers import ScreenHost, plain, wait_until
@@ -213,6 +215,43 @@ async def test_an_offer_starting_turns_running_with_no_commit(store_url: str) ->
             assert cells(table, "soon")[1] == "from 12-10 12:00"
             now[0] = start  # nothing committed: the screen's timer reloads at the start
             await wait_until(pilot, lambda: cells(table, "soon")[1] == "running", "the start")
+    finally:
+        made.close()
+
+
+@pytest.mark.anyio
+async def test_each_shop_shows_its_own_offers(store_url: str) -> None:
+    shops = {
+        SHOP: Shop(id=SHOP, name="東京茶舗", offers={"second": popup()}),
+        "outlet": Shop(id="outlet", name="outlet", offers={"clearance": banner()}),
+    }
+    connections = {
+        name: Connection(name, "site", SiteSettings(), shop=shop)
+        for name, shop in (("web", SHOP), ("outlet-web", "outlet"))
+    }
+    config = Config(None, store_url, SchedulerSection(), connections, shops=shops)
+    made = Runtime(Host.load(use_entry_points=False), config)
+    try:
+        see(made, "visitor-anonymous-01", "B")  # tokyo-tea's
+        with made.store.engine.begin() as conn:  # the outlet's, by another visitor
+            visitors.touch(conn, "outlet", "visitor-outlet-0001", now=NOW, new_visit=True)
+            seen = [Event("impression", "clearance", "A")] * 2
+            visitors.record(conn, "outlet", "visitor-outlet-0001", seen, now=NOW)
+        app = OmnicrmApp(made, clock=clock, shop=SHOP)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("w")
+            screen = app.screen
+            assert isinstance(screen, OffersScreen)
+            table = screen.query_one("#offers", DataTable)
+            await wait_until(pilot, lambda: list(table.rows) == ["second"], "tokyo-tea's")
+            assert cells(table, "second")[2] == "1"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, OfferScreen), "the offer")
+            app.switch_shop("outlet")  # the offer of the other shop closes
+            await wait_until(pilot, lambda: app.screen is screen, "the list")
+            await wait_until(pilot, lambda: list(table.rows) == ["clearance"], "the outlet's")
+            assert cells(table, "clearance")[2] == "2"
+            assert "shop outlet" in screen.sub_title
     finally:
         made.close()
 
