@@ -8,10 +8,15 @@ UI's profile screen say the same thing the same way. A profile is read within on
 from __future__ import annotations
 
 import datetime as dt
+import math
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -29,13 +34,19 @@ from omnicrm.crm.profiles import Profile, SourceRecord, load_profile
 from omnicrm.crm.schema import profiles
 from omnicrm.render import ZONED, Col, FitTable, local_time
 
+if TYPE_CHECKING:  # the report's figures load with the command that shows them
+    from omnicrm.engage.results import Results
+    from omnicrm.engage.stats import Difference
+
 __all__ = [
     "ProfileView",
+    "campaign_report",
     "load_profile_view",
     "local_time",
     "profile_shop",
     "render_profile_view",
     "render_withdrawn_record",
+    "report_amount",
     "withdrawn_label",
 ]
 
@@ -323,3 +334,108 @@ def render_profile_view(view: ProfileView, today: dt.date, tz: dt.tzinfo) -> Ren
     else:
         parts.append(Text("none recorded", style="dim"))
     return Group(*parts)
+
+
+# -- a campaign's report -------------------------------------------------------------------
+
+
+def report_amount(amount: float, currency: str) -> str:
+    """An amount as the campaign report shows it: '4,200 JPY', '12.50 USD'."""
+    digits = 0 if currency in ("JPY", "KRW", "TWD") else 2
+    return f"{amount:,.{digits}f} {currency}"
+
+
+def _interval(d: Difference, show: Callable[[float], str]) -> str:
+    if math.isnan(d.low):
+        return f"{show(d.value)} (too few to tell)" if not math.isnan(d.value) else "-"
+    mark = " [bold green]significant[/]" if d.significant else ""
+    return f"{show(d.value)} ({d.confidence:.0%}: {show(d.low)} to {show(d.high)}){mark}"
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.2%}"
+
+
+def campaign_report(
+    found: Results, currency: str, zone: ZoneInfo, *, now: dt.datetime
+) -> list[RenderableType]:
+    """What ``omnicrm campaigns report`` prints and the terminal UI's campaign screen
+    shows: a summary line, a column per variant and one for the hold-out group, then
+    each variant against the hold-out group (see omnicrm.engage.results)."""
+    from omnicrm.engage.campaigns import HOLDOUT
+
+    campaign = found.campaign
+    groups = found.groups
+    parts: list[RenderableType] = [
+        Text.from_markup(
+            f"[bold]{escape(campaign.name)}[/] ({campaign.medium.value}, {campaign.status}): "
+            f"planned {sum(g.planned for g in groups):,}, "
+            f"sent {sum(g.sent for g in groups):,}, "
+            f"suppressed {sum(sum(g.suppressed.values()) for g in groups):,}; tracking "
+            f"{'on' if found.tracked else 'off'}; conversions: orders within "
+            f"{found.window.days} day(s) of the message"
+        )
+    ]
+    if found.sent_from is not None and found.counted_until is not None:
+        still = " (still open: conversions may yet come in)" if found.open(now) else ""
+        parts.append(
+            Text(
+                f"sent from {found.sent_from.astimezone(zone):%Y-%m-%d %H:%M}; windows close "
+                f"{found.counted_until.astimezone(zone):%Y-%m-%d %H:%M}{still}"
+            )
+        )
+    table = Table("", box=box.SIMPLE)
+    for g in groups:
+        table.add_column("hold-out" if g.name == HOLDOUT else f"variant {g.name}", justify="right")
+
+    def row(label: str, values: list[str]) -> None:
+        table.add_row(label, *values)
+
+    row("planned", [f"{g.planned:,}" for g in groups])
+    row("sent", [f"{g.sent:,}" for g in groups])
+    for status in ("rejected", "failed", "unknown", "planned", "claimed", "cancelled"):
+        if any(g.statuses.get(status) for g in groups):
+            row(f"  {status}", [f"{g.statuses.get(status, 0):,}" for g in groups])
+    reasons = sorted({r for g in groups for r in g.suppressed})
+    row("suppressed", [f"{sum(g.suppressed.values()):,}" for g in groups])
+    for reason in reasons:
+        label = "  held out" if reason == HOLDOUT else f"  {reason}"
+        row(label, [f"{g.suppressed.get(reason, 0):,}" for g in groups])
+    row("delivered", [f"{g.delivered:,}" for g in groups])
+    row("bounced", [f"{g.bounced:,}" for g in groups])
+    tracked = found.tracked
+    row("opened", [f"{g.opened:,}" if tracked and g.name != HOLDOUT else "-" for g in groups])
+    row("clicked", [f"{g.clicked:,}" if tracked and g.name != HOLDOUT else "-" for g in groups])
+    row("recipients", [f"{g.recipients:,}" for g in groups])
+    row("converted", [f"{g.converted:,}" for g in groups])
+    row("conversion rate", [_pct(g.conversion_rate) for g in groups])
+    row("revenue", [report_amount(float(g.revenue), currency) for g in groups])
+    row(
+        "revenue / recipient",
+        [
+            "-"
+            if math.isnan(g.revenue_per_recipient)
+            else report_amount(g.revenue_per_recipient, currency)
+            for g in groups
+        ],
+    )
+    parts.append(table)
+    parts.append(
+        Text(
+            "recipients: messages sent (a variant); members who would have been sent it "
+            "(the hold-out group)",
+            style="dim",
+        )
+    )
+    if not found.comparisons:
+        parts.append(Text("no hold-out group: nothing to compare the variants with", "dim"))
+    for k in found.comparisons:
+        points = _interval(k.conversion_rate, lambda x: f"{x * 100:+.2f} pt")
+        money = _interval(k.revenue_per_recipient, lambda x: f"{x:+,.0f} {currency}")
+        parts.append(
+            Text.from_markup(
+                f"variant {escape(k.variant)} vs hold-out: conversion rate {points}; "
+                f"revenue per recipient {money}"
+            )
+        )
+    return parts

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -20,6 +21,9 @@ from sqlalchemy.engine import make_url
 
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import metadata
+
+if TYPE_CHECKING:
+    from omnicrm.plugins.email.sandbox import SmtpCatcher
 
 PG_URL = os.environ.get("OMNICRM_TEST_PG_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 
@@ -111,3 +115,16 @@ def synthetic_installed(plugin_dir: Path) -> Path:
     """The synthetic test channel, installed through a real entry point."""
     install_plugin(plugin_dir, "synthetic", "tests.synthetic_plugin")
     return plugin_dir
+
+
+@pytest.fixture
+def catcher() -> Iterator[SmtpCatcher]:
+    """A real SMTP server on loopback (the email plugin's catcher), no connection to an
+    earlier test's kept open."""
+    from omnicrm.plugins.email.sandbox import SmtpCatcher
+    from omnicrm.plugins.email.smtp import POOL
+
+    POOL.close()
+    with SmtpCatcher() as server:
+        yield server
+    POOL.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from omnicrm.app.config import Config, SchedulerSection, Shop, default_store_url, load_config
 from omnicrm.core.host import Host
-from omnicrm.core.scheduler import CronJob
+from omnicrm.core.scheduler import CronJob, IntervalJob
 from omnicrm.core.store import Store
 from omnicrm.core.sync import SyncEngine, SyncResult
 from omnicrm.errors import ConfigError
@@ -18,11 +19,14 @@ from omnicrm.errors import ConfigError
 log = logging.getLogger("omnicrm")
 
 NIGHTLY_JOB = "crm:nightly"
+CAMPAIGNS_JOB = "campaigns:"  # and the shop's id: one check per shop
 WRITE_BACK_JOB = "recommend:write_back"
 
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
     from omnicrm.engage.recommend.writeback import WriteBackResult
+    from omnicrm.engage.scheduled import Sent
+    from omnicrm.engage.sender import Sender
     from omnicrm.engage.settings import MessagingSettings
     from omnicrm.engage.tracking import Links
 
@@ -153,6 +157,49 @@ class Runtime:
                     len(found.differences),
                 )
 
+    def sender(self, shop: str | None = None) -> Sender:
+        """A sender of ``shop``'s campaigns (None: the only shop), its links signed with
+        the installation's secret."""
+        from zoneinfo import ZoneInfo
+
+        from omnicrm.engage.sender import Sender
+
+        chosen = self.config.shop(shop)
+        return Sender(
+            self.store,
+            self.host,
+            shop=chosen.id,
+            shop_name=chosen.name,
+            settings=chosen.messaging,
+            tz=ZoneInfo(chosen.timezone),
+            links=self.links(),
+            connections=self.config.connections,
+        )
+
+    def send_due(self, shop: str) -> list[Sent]:
+        """Plan and send ``shop``'s campaigns whose scheduled time has come (see
+        omnicrm.engage.scheduled)."""
+        from omnicrm.engage.scheduled import send_due
+
+        return send_due(self.sender(shop))
+
+    def campaign_jobs(self) -> list[IntervalJob]:
+        """One check for due campaigns per shop that can send (a dispatcher configured),
+        every ``[messaging] check_every``."""
+        return [
+            IntervalJob(
+                f"{CAMPAIGNS_JOB}{shop_id}",
+                f"campaigns of {shop_id}",
+                shop.messaging.check_every,
+                functools.partial(self._send_due, shop_id),
+            )
+            for shop_id, shop in sorted(self.config.all_shops().items())
+            if shop.messaging.dispatchers
+        ]
+
+    def _send_due(self, shop: str) -> None:
+        self.send_due(shop)
+
     def write_back(self, shop: str | None = None) -> list[WriteBackResult]:
         """Write ``shop``'s recommendations (None: the only shop) to every connection of
         it that stores them (see omnicrm.engage.recommend.writeback)."""
@@ -236,16 +283,17 @@ class Runtime:
             log.warning("shop %s: its dispatchers' files not reached: %s", shop, exc)
             return None
 
-    def jobs(self) -> list[CronJob]:
-        """The scheduled jobs beside the syncs (see :func:`crm_jobs`), and the nightly
-        recommendation write-back on ``[recommend] write_back``."""
-        jobs = crm_jobs(self.config, self.nightly)
+    def jobs(self) -> list[CronJob | IntervalJob]:
+        """The scheduled jobs beside the syncs: the CRM's (see :func:`crm_jobs`), the
+        nightly recommendation write-back on ``[recommend] write_back``, and each shop's
+        check for due campaigns."""
+        jobs: list[CronJob | IntervalJob] = [*crm_jobs(self.config, self.nightly)]
         cron = self.config.recommend.write_back
         if cron:
             jobs.append(
                 CronJob(WRITE_BACK_JOB, "recommendation write-back", cron, self.write_back_all)
             )
-        return jobs
+        return [*jobs, *self.campaign_jobs()]
 
     def _after_sync(self, result: SyncResult) -> None:
         self.refresh(self.store.shop_of(result.connection))

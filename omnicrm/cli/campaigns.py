@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from omnicrm.app.runtime import Runtime
     from omnicrm.engage.results import Results
     from omnicrm.engage.sender import Sender
-    from omnicrm.engage.stats import Difference
 
 
 def _now() -> dt.datetime:
@@ -62,20 +61,7 @@ def _parent_shop(ctx: click.Context) -> str | None:
 
 
 def _sender(runtime: Runtime, shop: Shop) -> Sender:
-    from zoneinfo import ZoneInfo
-
-    from omnicrm.engage.sender import Sender
-
-    return Sender(
-        runtime.store,
-        runtime.host,
-        shop=shop.id,
-        shop_name=shop.name,
-        settings=shop.messaging,
-        tz=ZoneInfo(shop.timezone),
-        links=runtime.links(),
-        connections=runtime.config.connections,
-    )
+    return runtime.sender(shop.id)
 
 
 def read_template(path: Path) -> tuple[str | None, str]:
@@ -301,7 +287,7 @@ def _move(
 @shop_option
 @click.pass_context
 def schedule(ctx: click.Context, name: str, at: str, shop: str | None) -> None:
-    """Send the campaign at a time (`omnicrm campaigns send` sends it once due)."""
+    """Send the campaign at a time: `omnicrm run` (and the demo) sends it then."""
     _move(ctx, name, "schedule", shop, at)
 
 
@@ -332,36 +318,31 @@ def send(
     ctx: click.Context, name: str, limit: int | None, now_flag: bool, shop: str | None
 ) -> None:
     """Plan the campaign if it is not yet (its recipients fixed), then send it."""
-    from zoneinfo import ZoneInfo
-
     from omnicrm.engage import campaigns
+    from omnicrm.engage.scheduled import start
 
     now = _now()
     with _runtime(ctx, shop) as (runtime, chosen):
-        with runtime.store.engine.begin() as conn:
+        sender = _sender(runtime, chosen)
+        with runtime.store.engine.connect() as conn:
             campaign = campaigns.get(conn, name, shop=chosen.id)
-            if campaign.status in ("draft", "scheduled"):
-                due = campaign.scheduled_at
-                if due is not None and due > now and not now_flag:
-                    fail(
-                        f"campaign {name} is scheduled for {due.isoformat()}: "
-                        "send it then, or now with --now",
-                        2,
-                    )
-                planned = campaigns.plan(
-                    conn,
-                    campaign,
-                    chosen.messaging,
-                    now=now,
-                    tz=ZoneInfo(chosen.timezone),
-                    base_url=runtime.config.web.base_url,
-                )
-                console.print(
-                    f"planned {planned.total:,}: {planned.planned:,} to send, "
-                    f"suppressed {planned.suppressed or 'none'}",
-                    highlight=False,
-                )
-        result = _sender(runtime, chosen).send(name, limit=limit)
+        due = campaign.scheduled_at
+        early = due is not None and due > now and not now_flag
+        if campaign.status in ("draft", "scheduled") and early:
+            assert due is not None
+            fail(
+                f"campaign {name} is scheduled for {due.isoformat()}: "
+                "send it then, or now with --now",
+                2,
+            )
+        planned = start(sender, name, now=now)
+        if planned is not None:
+            console.print(
+                f"planned {planned.total:,}: {planned.planned:,} to send, "
+                f"suppressed {planned.suppressed or 'none'}",
+                highlight=False,
+            )
+        result = sender.send(name, limit=limit)
     console.print(
         f"sent {result.sent:,}, rejected {result.rejected:,}, failed {result.failed:,}, "
         f"suppressed {result.suppressed or 'none'}",
@@ -430,17 +411,12 @@ def report(ctx: click.Context, name: str, as_json: bool, shop: str | None) -> No
     import json
 
     from omnicrm.engage import campaigns, coupons
-    from omnicrm.engage.results import campaign_results
+    from omnicrm.engage.results import results_of
+    from omnicrm.views import report_amount
 
     with _runtime(ctx, shop) as (runtime, chosen), runtime.store.engine.connect() as conn:
         campaign = campaigns.get(conn, name, shop=chosen.id)
-        try:
-            tracked = campaigns.tracks(campaign, chosen.messaging, runtime.config.web.base_url)
-        except campaigns.CampaignError:
-            tracked = False  # told to track, never could: nothing was tracked
-        found = campaign_results(
-            conn, campaign, window=campaign.window(chosen.messaging), tracked=tracked
-        )
+        found = results_of(conn, campaign, chosen.messaging, runtime.config.web.base_url)
         unknown = list(campaigns.unknown_rows(conn, campaign))
         redeemed = coupons.redemptions(conn, shop=chosen.id, campaign_id=campaign.id)
     if as_json:
@@ -456,7 +432,7 @@ def report(ctx: click.Context, name: str, as_json: bool, shop: str | None) -> No
     for variant, used in redeemed.items():
         console.print(
             f"coupons, variant {escape(variant)}: redeemed {used.redeemed:,}, revenue "
-            f"{_money(float(used.revenue), chosen.currency)}",
+            f"{report_amount(float(used.revenue), chosen.currency)}",
             highlight=False,
         )
     if unknown:
@@ -468,102 +444,12 @@ def report(ctx: click.Context, name: str, as_json: bool, shop: str | None) -> No
             console.print(f"  profile {profile_id}: {escape(message_id)}", highlight=False)
 
 
-def _money(amount: float, currency: str) -> str:
-    digits = 0 if currency in ("JPY", "KRW", "TWD") else 2
-    return f"{amount:,.{digits}f} {currency}"
-
-
-def _interval(d: Difference, show: Callable[[float], str]) -> str:
-    import math
-
-    if math.isnan(d.low):
-        return f"{show(d.value)} (too few to tell)" if not math.isnan(d.value) else "-"
-    mark = " [bold green]significant[/]" if d.significant else ""
-    return f"{show(d.value)} ({d.confidence:.0%}: {show(d.low)} to {show(d.high)}){mark}"
-
-
 def print_results(found: Results, currency: str, timezone: str, *, now: dt.datetime) -> None:
     """The campaign's figures, a column per variant and one for the hold-out group,
-    then each variant against the hold-out group."""
-    import math
+    then each variant against the hold-out group (see omnicrm.views.campaign_report)."""
     from zoneinfo import ZoneInfo
 
-    from rich import box
-    from rich.table import Table
+    from omnicrm.views import campaign_report
 
-    from omnicrm.engage.campaigns import HOLDOUT
-
-    campaign = found.campaign
-    zone = ZoneInfo(timezone)
-    console.print(
-        f"[bold]{escape(campaign.name)}[/] ({campaign.medium.value}, {campaign.status}): "
-        f"planned {sum(g.planned for g in found.groups):,}, "
-        f"sent {sum(g.sent for g in found.groups):,}, "
-        f"suppressed {sum(sum(g.suppressed.values()) for g in found.groups):,}; tracking "
-        f"{'on' if found.tracked else 'off'}; conversions: orders within "
-        f"{found.window.days} day(s) of the message",
-        highlight=False,
-    )
-    if found.sent_from is not None and found.counted_until is not None:
-        still = " (still open: conversions may yet come in)" if found.open(now) else ""
-        console.print(
-            f"sent from {found.sent_from.astimezone(zone):%Y-%m-%d %H:%M}; windows close "
-            f"{found.counted_until.astimezone(zone):%Y-%m-%d %H:%M}{still}",
-            highlight=False,
-        )
-    groups = found.groups
-    table = Table("", box=box.SIMPLE)
-    for g in groups:
-        table.add_column("hold-out" if g.name == HOLDOUT else f"variant {g.name}", justify="right")
-
-    def row(label: str, values: list[str]) -> None:
-        table.add_row(label, *values)
-
-    def pct(x: float) -> str:
-        return "-" if math.isnan(x) else f"{x:.2%}"
-
-    row("planned", [f"{g.planned:,}" for g in groups])
-    row("sent", [f"{g.sent:,}" for g in groups])
-    for status in ("rejected", "failed", "unknown", "planned", "claimed", "cancelled"):
-        if any(g.statuses.get(status) for g in groups):
-            row(f"  {status}", [f"{g.statuses.get(status, 0):,}" for g in groups])
-    reasons = sorted({r for g in groups for r in g.suppressed})
-    row("suppressed", [f"{sum(g.suppressed.values()):,}" for g in groups])
-    for reason in reasons:
-        label = "  held out" if reason == HOLDOUT else f"  {reason}"
-        row(label, [f"{g.suppressed.get(reason, 0):,}" for g in groups])
-    row("delivered", [f"{g.delivered:,}" for g in groups])
-    row("bounced", [f"{g.bounced:,}" for g in groups])
-    tracked = found.tracked
-    row("opened", [f"{g.opened:,}" if tracked and g.name != HOLDOUT else "-" for g in groups])
-    row("clicked", [f"{g.clicked:,}" if tracked and g.name != HOLDOUT else "-" for g in groups])
-    row("recipients", [f"{g.recipients:,}" for g in groups])
-    row("converted", [f"{g.converted:,}" for g in groups])
-    row("conversion rate", [pct(g.conversion_rate) for g in groups])
-    row("revenue", [_money(float(g.revenue), currency) for g in groups])
-    row(
-        "revenue / recipient",
-        [
-            "-"
-            if math.isnan(g.revenue_per_recipient)
-            else _money(g.revenue_per_recipient, currency)
-            for g in groups
-        ],
-    )
-    console.print(table)
-    console.print(
-        "recipients: messages sent (a variant); members who would have been sent it "
-        "(the hold-out group)",
-        style="dim",
-        highlight=False,
-    )
-    if not found.comparisons:
-        console.print("no hold-out group: nothing to compare the variants with", style="dim")
-    for k in found.comparisons:
-        points = _interval(k.conversion_rate, lambda x: f"{x * 100:+.2f} pt")
-        money = _interval(k.revenue_per_recipient, lambda x: f"{x:+,.0f} {currency}")
-        console.print(
-            f"variant {escape(k.variant)} vs hold-out: conversion rate {points}; "
-            f"revenue per recipient {money}",
-            highlight=False,
-        )
+    for part in campaign_report(found, currency, ZoneInfo(timezone), now=now):
+        console.print(part, highlight=False)

@@ -4,8 +4,10 @@ The demo writes the user config (``omnicrm.toml`` in the data dir) pointing at i
 store, so ``omnicrm segments``, ``omnicrm points`` and the rest work from any directory
 afterwards. The installed dispatchers' sandboxes (the email plugin's SMTP catcher) start
 too, each demo shop's messaging goes to them, what arrives is kept under the data dir,
-and each shop gets a ready campaign (:data:`DEMO_CAMPAIGN`) that ``omnicrm campaigns
-send`` sends while the demo runs. Exit codes: 0 done; 1 a sync failed; 2 no sandbox or
+and each shop gets a ready campaign (:data:`DEMO_CAMPAIGN`) that the operator sends
+from the terminal UI's campaigns screen (``m``, then ``s``), or with ``omnicrm campaigns
+send`` while the demo runs; one scheduled with ``omnicrm campaigns schedule`` goes at its
+time, sent by the demo's scheduler. Exit codes: 0 done; 1 a sync failed; 2 no sandbox or
 bad usage.
 """
 
@@ -558,7 +560,11 @@ def _say_campaigns(ready: dict[str, list[str]], *, running: bool) -> None:
     if line:
         send += f" (and `omnicrm campaigns send {DEMO_LINE_CAMPAIGN} --shop {line[0]}`)"
     if running:
-        console.print(f"send it while the demo runs: {send}, then {report}", highlight=False)
+        console.print(
+            f"send it while the demo runs: in the terminal UI press m (campaigns), then s; "
+            f"or {send}, then {report}",
+            highlight=False,
+        )
     else:
         console.print(
             f"sends need the demo's mail catcher: run `omnicrm demo` and, while it runs, {send}",

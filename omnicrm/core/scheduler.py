@@ -62,6 +62,18 @@ class CronJob:
     run: Callable[[], None]
 
 
+@dataclass(frozen=True)
+class IntervalJob:
+    """A job of a layer above the framework run every ``every`` (a check for scheduled
+    campaigns that are due), the first time at start; failures are logged, never raised.
+    A run still going when the next is due makes the next wait (``max_instances=1``)."""
+
+    id: str
+    name: str
+    every: dt.timedelta
+    run: Callable[[], None]
+
+
 def job_id(connection: str) -> str:
     return f"{JOB_PREFIX}{connection}"
 
@@ -113,7 +125,7 @@ def run_reconcile(engine: SyncEngine, connection: Connection) -> None:
         log.exception("%s: reconciliation crashed", connection.name)
 
 
-def _run_cron_job(job: CronJob) -> None:
+def _run_cron_job(job: CronJob | IntervalJob) -> None:
     try:
         job.run()
     except Exception:
@@ -126,10 +138,11 @@ def build_scheduler(
     *,
     scheduler: BaseScheduler | None = None,
     run_at_start: bool = True,
-    jobs: Sequence[CronJob] = (),
+    jobs: Sequence[CronJob | IntervalJob] = (),
 ) -> BaseScheduler:
     """A scheduler with one job per enabled, scheduled connection of ``config``, and
-    ``jobs`` from the layers above (the CRM's nightly refresh) on their cron."""
+    ``jobs`` from the layers above (the CRM's nightly refresh on its cron, the check for
+    due campaigns every few seconds)."""
     sched = scheduler or BlockingScheduler()
     sched.configure(
         timezone=config.scheduler.timezone,
@@ -141,14 +154,24 @@ def build_scheduler(
         },
     )
     add_jobs(sched, config, engine, run_at_start=run_at_start)
+    zone = config.scheduler.timezone
     for job in jobs:
+        trigger: BaseTrigger
+        if isinstance(job, IntervalJob):
+            trigger = IntervalTrigger(seconds=job.every.total_seconds(), timezone=zone)
+            every = f"every {job.every.total_seconds():g}s"
+            extra: dict[str, Any] = {"next_run_time": dt.datetime.now(dt.UTC)}
+        else:
+            trigger = CronTrigger.from_crontab(job.cron, timezone=zone)
+            every, extra = f"cron {job.cron}", {}
         sched.add_job(
             _run_cron_job,
-            CronTrigger.from_crontab(job.cron, timezone=config.scheduler.timezone),
+            trigger,
             args=[job],
             id=job.id,
-            name=f"{job.name} (cron {job.cron})",
+            name=f"{job.name} ({every})",
             replace_existing=True,
+            **extra,
         )
     sched.add_listener(_recorder(engine), EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return sched

@@ -42,8 +42,9 @@ from omnicrm.core.records import Medium
 from omnicrm.core.store.schema import orders, suppressions
 from omnicrm.crm.profiles import is_purchase
 from omnicrm.crm.schema import profile_members
-from omnicrm.engage.campaigns import HOLDOUT, Campaign
+from omnicrm.engage.campaigns import HOLDOUT, Campaign, CampaignError, tracks
 from omnicrm.engage.schema import message_events, outbox
+from omnicrm.engage.settings import MessagingSettings
 from omnicrm.engage.stats import Difference, mean_difference, rate_difference
 
 RECIPIENT = "sent"
@@ -346,6 +347,18 @@ def campaign_results(
         comparisons,
         unknown,
     )
+
+
+def results_of(
+    conn: Connection, campaign: Campaign, settings: MessagingSettings, base_url: str | None
+) -> Results:
+    """:func:`campaign_results` as the shop's messaging settings (``settings``) and
+    ``[web] base_url`` say: tracked as the campaign is, over its attribution window."""
+    try:
+        tracked = tracks(campaign, settings, base_url)
+    except CampaignError:
+        tracked = False  # told to track, never could: nothing was tracked
+    return campaign_results(conn, campaign, window=campaign.window(settings), tracked=tracked)
 
 
 def _bounced_later(conn: Connection, campaign: Campaign) -> dict[str, int]:

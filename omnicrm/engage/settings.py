@@ -100,6 +100,11 @@ class MessagingSettings(BaseModel):
         description="An order within this many days after a message counts as its conversion.",
     )
     caps: list[Cap] = Field(default_factory=list)
+    check_every: Duration = Field(
+        default=dt.timedelta(seconds=15),
+        description="How often `omnicrm run` looks for scheduled campaigns whose time has "
+        "come (and ones waiting for the quiet hours to end), and sends them.",
+    )
     dispatchers: dict[Medium, DispatcherChoice] = Field(default_factory=dict)
 
     @field_validator("quiet_hours")
@@ -107,6 +112,13 @@ class MessagingSettings(BaseModel):
     def _window(cls, value: str | None) -> str | None:
         if value is not None:
             parse_window(value)
+        return value
+
+    @field_validator("check_every")
+    @classmethod
+    def _positive(cls, value: dt.timedelta) -> dt.timedelta:
+        if value < dt.timedelta(seconds=1):
+            raise ValueError("check_every: at least 1s")
         return value
 
     @property

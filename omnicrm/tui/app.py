@@ -53,6 +53,7 @@ _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "segments": ("omnicrm.tui.segments", "SegmentsScreen"),
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
     "suggestions": ("omnicrm.tui.suggestions", "SuggestionsScreen"),
+    "campaigns": ("omnicrm.tui.campaigns", "CampaignsScreen"),
     "offers": ("omnicrm.tui.offers", "OffersScreen"),
 }
 
@@ -63,6 +64,7 @@ _LIST_ACTIONS = {
     "show_segments": "segments",
     "show_customers": "customers",
     "show_suggestions": "suggestions",
+    "show_campaigns": "campaigns",
     "show_offers": "offers",
 }
 
@@ -84,8 +86,8 @@ def _short(exc: BaseException) -> str:
 
 
 class OmnicrmApp(App[None]):
-    """The operator's window into every connection (and, when present, segments and
-    customers). ``clock`` gives 'now' (tests fix it so screens render the same).
+    """The operator's window into every connection (and, when present, segments,
+    customers and campaigns). ``clock`` gives 'now' (tests fix it so screens render the same).
 
     ``shop`` is the shop whose segments and customers are shown first (by default the
     first by id); the operator picks another with the shop switcher (h, F5).
@@ -98,7 +100,8 @@ class OmnicrmApp(App[None]):
         Binding("c,f2", "show_connections", "Connections"),
         Binding("g,f3", "show_segments", "Segments"),
         Binding("l,f4", "show_customers", "Lookup"),
-        Binding("m,f6", "show_suggestions", "Pairs"),
+        Binding("d,f7", "show_suggestions", "Pairs"),
+        Binding("m,f6", "show_campaigns", "Campaigns"),
         Binding("w,f8", "show_offers", "Offers"),  # w: Web接客, on-site offers
         Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
@@ -294,8 +297,8 @@ class OmnicrmApp(App[None]):
 
     def show_list(self, mode: str) -> None:
         """Show the list ``mode`` names (connections, segments, customers, suggestions,
-        offers) itself, not a detail opened from it earlier: what was opened on top of it is
-        closed."""
+        campaigns, offers) itself, not a detail opened from it earlier: what was opened on
+        top of it is closed."""
         if mode != "connections" and self._screens[mode] is None:
             return
         self.switch_mode(mode)
@@ -325,6 +328,9 @@ class OmnicrmApp(App[None]):
 
     def action_show_suggestions(self) -> None:
         self.show_list("suggestions")
+
+    def action_show_campaigns(self) -> None:
+        self.show_list("campaigns")
 
     def action_show_offers(self) -> None:
         self.show_list("offers")
@@ -470,6 +476,10 @@ class OmnicrmApp(App[None]):
                 "Suggested pairs",
                 "Records the rules refused for one reason: link or separate them",
                 self.action_show_suggestions,
+            )
+        if self._screens["campaigns"] is not None:
+            yield SystemCommand(
+                "Campaigns", "Send campaigns and watch their reports", self.action_show_campaigns
             )
         if self._screens["offers"] is not None:
             yield SystemCommand(

@@ -47,7 +47,7 @@ from omnicrm.crm.segments.counts import SNAPSHOT_STATE
 from omnicrm.tui.base import Clock, StoreScreen
 from omnicrm.tui.customers import CustomerProfileScreen, fill_table
 from omnicrm.tui.footer import KeysFooter
-from omnicrm.tui.table import LiveTable
+from omnicrm.tui.table import LiveTable, show_rows
 from omnicrm.views import local_time
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
@@ -339,18 +339,7 @@ class SegmentsScreen(StoreScreen):
             table.clear(columns=True)
             for label, key, fixed in SEGMENT_COLUMNS:
                 table.add_column(label, key=key, width=fixed or width)
-        for row, cells in shown:
-            old = self._shown.get(row.name)
-            if old is None:
-                table.add_row(*cells, key=row.name)
-            else:
-                for key, before, after in zip(keys, old, cells, strict=True):
-                    if before != after:
-                        table.update_cell(row.name, key, after)
-            self._shown[row.name] = cells
-        for gone in set(self._shown) - {row.name for row in rows}:
-            table.remove_row(gone)
-            del self._shown[gone]
+        show_rows(table, self._shown, [(row.name, cells) for row, cells in shown], keys)
         summary = self._summary(rows)
         if summary != self._status:
             # Only when it reads differently: a new text lays the screen out again, and

@@ -17,7 +17,7 @@ line, so a Textual release that changes those caches fails there, not on screen.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Self, TypeVar
 
 from textual.cache import LRUCache
@@ -173,3 +173,27 @@ class LiveTable(DataTable[Any]):
         self._row_render_cache.clear()
         self._line_cache.clear()
         self.refresh()
+
+
+def show_rows(
+    table: DataTable[Any],
+    shown: dict[str, tuple[Any, ...]],
+    rows: Sequence[tuple[str, tuple[Any, ...]]],
+    columns: Sequence[str],
+) -> None:
+    """Bring ``table`` in line with ``rows`` (each its key and its cells, one per column
+    key of ``columns``), ``shown`` being what it shows now (brought in line too): a new
+    row is added, a row gone is removed, and of the others only the cells that differ
+    are updated (so the cursor stays, and a `LiveTable` paints only those)."""
+    for key, cells in rows:
+        old = shown.get(key)
+        if old is None:
+            table.add_row(*cells, key=key)
+        else:
+            for column, before, after in zip(columns, old, cells, strict=True):
+                if before != after:
+                    table.update_cell(key, column, after)
+        shown[key] = cells
+    for gone in set(shown) - {key for key, _ in rows}:
+        table.remove_row(gone)
+        del shown[gone]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from omnicrm.cli import cli
 from omnicrm.core.store import Store
+from omnicrm.plugins.email.sandbox import SmtpCatcher
 from tests.conftest import install_plugin
 from tests.engage.conftest import build, person
 from tests.support.filedrop_plugin import arrived
@@ -75,6 +82,53 @@ def test_create_preview_send_and_report(config: Path) -> None:
     assert report.exit_code == 0, report.output
     assert "sent" in report.output and "no_consent" in report.output
     assert run(config, "cancel", "winter").exit_code == 2  # done: nothing to cancel
+
+
+def test_omnicrm_run_sends_a_scheduled_campaign_at_its_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catcher: SmtpCatcher
+) -> None:
+    """`campaigns schedule`, then nobody runs `send`: the scheduler of `omnicrm run`
+    sends it through the email dispatcher to a real SMTP server."""
+    monkeypatch.setenv("OMNICRM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("OMNICRM_CONFIG", raising=False)
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    store = Store.open(url)
+    build(store, [person(i) for i in range(10)])
+    settings = "\n".join(f"{k} = {json.dumps(v)}" for k, v in catcher.settings().items())
+    config = tmp_path / "omnicrm.toml"
+    config.write_text(
+        f'[store]\nurl = "{url}"\n\n[messaging]\ncheck_every = "1s"\n\n'
+        f'[messaging.dispatchers.email]\ndispatcher = "email"\n\n'
+        f"[messaging.dispatchers.email.settings]\n{settings}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "a.txt").write_text("Subject: ご案内\n\n{{ name }}、セールです。\n", "utf-8")
+    made = run(config, "create", "soon", "--segment", "number_of_orders >= 1",
+               "--template", str(tmp_path / "a.txt"))  # fmt: skip
+    assert made.exit_code == 0, made.output
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omnicrm.cli", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
+        scheduled = run(config, "schedule", "soon", "--at", at)
+        assert scheduled.exit_code == 0, scheduled.output
+        arrived_mail = catcher.wait_for(10, timeout=60)
+        deadline = time.monotonic() + 30
+        while "soon  email  done" not in run(config).output:
+            assert time.monotonic() < deadline, run(config).output
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        store.close()
+    assert "scheduled: campaigns of default (every 1s)" in out, out + err
+    assert sorted(a.rcpt_tos[0] for a in arrived_mail) == sorted(
+        f"p{i}@example.jp" for i in range(10)
+    )
 
 
 def test_a_coupon_campaign_without_a_platform_keeps_its_codes(config: Path) -> None:

@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from omnicrm.app.config import Config, Connection, CrmSection, SchedulerSection
 from omnicrm.app.runtime import NIGHTLY_JOB, crm_jobs
 from omnicrm.core.host import Host
-from omnicrm.core.scheduler import add_jobs, build_scheduler, run_scheduled
+from omnicrm.core.scheduler import IntervalJob, add_jobs, build_scheduler, run_scheduled
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.sync import SyncEngine
 from tests import synthetic_plugin
@@ -162,6 +162,27 @@ def test_the_crm_nightly_job_runs_on_its_cron_and_can_be_turned_off(
         assert sched.get_job(NIGHTLY_JOB) is None
     finally:
         sched.shutdown(wait=False)
+
+
+def test_an_interval_job_runs_at_start_then_every_interval_and_survives_failing(
+    store: Store, engine: SyncEngine
+) -> None:
+    ran: list[float] = []
+
+    def body() -> None:
+        ran.append(time.monotonic())
+        raise RuntimeError("a failing check is logged, and the next one still runs")
+
+    job = IntervalJob("campaigns:x", "campaigns of x", dt.timedelta(seconds=1), body)
+    sched = build_scheduler(config(store), engine, scheduler=BackgroundScheduler(), jobs=[job])
+    started = time.monotonic()
+    sched.start()
+    try:
+        wait_for(lambda: len(ran) >= 2)
+    finally:
+        sched.shutdown(wait=True)
+    assert ran[0] - started < 0.6  # at start, not after a first interval
+    assert ran[1] - ran[0] > 0.8
 
 
 def test_a_paused_connection_is_skipped_and_recorded(store: Store, engine: SyncEngine) -> None:

@@ -169,19 +169,19 @@ async def test_no_pairs_says_so(store: Store) -> None:
         assert not screen.check_action("decide", ("link",))
 
 
-def test_m_and_f6_open_the_pairs_from_the_app(store: Store, make_runtime: RuntimeFactory) -> None:
+def test_d_and_f7_open_the_pairs_from_the_app(store: Store, make_runtime: RuntimeFactory) -> None:
     seed(store)
     runtime = make_runtime(store.url.render_as_string(hide_password=False), synthetic())
     app = OmnicrmApp(runtime, clock=fixed_clock)
 
     async def body(pilot: Pilot[None]) -> None:
-        await pilot.press("m")
+        await pilot.press("d")
         assert isinstance(app.screen, SuggestionsScreen)
         screen = app.screen
         await wait_until(pilot, lambda: table_of(screen).row_count == 2, "the pairs")
         await pilot.press("c")
         assert isinstance(app.screen, ConnectionsScreen)
-        await pilot.press("f6")
+        await pilot.press("f7")
         assert isinstance(app.screen, SuggestionsScreen)
         assert "Suggested pairs" in {c.title for c in app.get_system_commands(app.screen)}
 

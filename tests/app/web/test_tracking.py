@@ -11,7 +11,6 @@ import json
 import re
 import statistics
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,6 @@ from omnicrm.engage.schema import outbox
 from omnicrm.engage.sender import Sender
 from omnicrm.engage.tracking import Links
 from omnicrm.plugins.email.sandbox import SmtpCatcher
-from omnicrm.plugins.email.smtp import POOL
 from tests.engage.conftest import NOW, SHOP, TOKYO, build, messaging, person
 from tests.engage.test_results import order
 from tests.support import filedrop_plugin
@@ -46,14 +44,6 @@ from tests.support.http import serve
 SECRET_ENV = "OMNICRM_TEST_WEB_SECRET"
 TARGET = "https://shop.example.jp/sale?x=1&y=%E8%8C%B6"
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture
-def catcher() -> Iterator[SmtpCatcher]:
-    POOL.close()
-    with SmtpCatcher() as server:
-        yield server
-    POOL.close()
 
 
 def write_config(path: Path, store_url: str, catcher: SmtpCatcher, base_url: str | None) -> Path:
