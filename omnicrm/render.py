@@ -7,6 +7,7 @@ Light on purpose (rich only): every command imports it, `--help` included.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from omnicrm.app.config import Config
+    from omnicrm.engage.stats import Difference
 
 
 # A time that names its zone, for a line of text: "2026-12-02 09:41 JST".
@@ -47,6 +49,29 @@ def shop_zone(config: Config, shop: str | None = None) -> ZoneInfo:
 def zone_name(tz: dt.tzinfo, at: dt.datetime | None = None) -> str:
     """The zone's abbreviation now (or ``at``), e.g. 'JST', for a heading."""
     return (at or dt.datetime.now(dt.UTC)).astimezone(tz).strftime("%Z")
+
+
+def percent(value: float) -> str:
+    """A rate as '12.5%'; '-' where there is none (nobody to divide by)."""
+    return "-" if math.isnan(value) else f"{value:.1%}"
+
+
+def difference_text(found: Difference | None, *, money: bool = False) -> str:
+    """A difference from the control with its interval, as the offer report writes it:
+    '+1.2pt [-0.4, +2.8]' (rates, in points) or '+120 [-30, +270]' (money), with ' *'
+    where the interval leaves out zero; 'control' for the control itself, '-' while a
+    group is empty, '[n/a]' where a group is too small for an interval."""
+    if found is None:
+        return "control"
+    if math.isnan(found.value):
+        return "-"
+    scale, unit, digits = (1.0, "", 0) if money else (100.0, "pt", 1)
+    value = f"{found.value * scale:+.{digits}f}{unit}"
+    if math.isnan(found.low):
+        return f"{value} [n/a]"
+    interval = f"[{found.low * scale:+.{digits}f}, {found.high * scale:+.{digits}f}]"
+    mark = " *" if found.significant else ""
+    return f"{value} {interval}{mark}"
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,18 @@
-"""omnicrm.render: tables that fit their width, and times that name their zone."""
+"""omnicrm.render: tables that fit their width, times that name their zone, and the
+reports' differences with their intervals."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from zoneinfo import ZoneInfo
 
 from rich.cells import cell_len
 from rich.console import Console
 
-from omnicrm.render import ZONED, Col, FitTable, local_time
+from omnicrm.engage.stats import Difference
+from omnicrm.render import ZONED, Col, FitTable, difference_text, local_time, percent
 
 
 def drawn(table: FitTable, width: int) -> list[str]:
@@ -66,3 +69,14 @@ def test_local_time_names_the_zone() -> None:
     assert local_time(moment, ZoneInfo("Asia/Tokyo"), ZONED) == "2026-12-02 09:41 JST"
     assert local_time(moment, ZoneInfo("Europe/Paris"), ZONED) == "2026-12-02 01:41 CET"
     assert local_time(None, ZoneInfo("Asia/Tokyo")) == "-"
+
+
+def test_a_difference_reads_as_the_offer_report_writes_it() -> None:
+    nan = math.nan
+    assert difference_text(None) == "control"
+    assert difference_text(Difference(nan, nan, nan)) == "-"  # a group nobody is in
+    assert difference_text(Difference(0.02, nan, nan)) == "+2.0pt [n/a]"
+    assert difference_text(Difference(0.012, -0.004, 0.028)) == "+1.2pt [-0.4, +2.8]"
+    assert difference_text(Difference(-0.25, -0.4, -0.1)) == "-25.0pt [-40.0, -10.0] *"
+    assert difference_text(Difference(120.4, 30, 270), money=True) == "+120 [+30, +270] *"
+    assert percent(1 / 6) == "16.7%" and percent(nan) == "-"

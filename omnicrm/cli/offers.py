@@ -6,36 +6,11 @@ usage.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING
-
 import click
 from rich.markup import escape
 
 from omnicrm.cli._common import Context, console, errors, fail, shop_option
-from omnicrm.render import Col, FitTable
-
-if TYPE_CHECKING:  # the engagement layer loads when the command runs, not for --help
-    from omnicrm.engage.stats import Difference
-
-
-def _percent(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.1%}"
-
-
-def _difference(found: Difference | None, *, money: bool = False) -> str:
-    """'+1.2pt [-0.4, +2.8]' (rates in points) or '+120 [-30, +270]' (money)."""
-    if found is None:
-        return "control"
-    if math.isnan(found.value):  # a group nobody is in yet
-        return "-"
-    scale, unit, digits = (1.0, "", 0) if money else (100.0, "pt", 1)
-    value = f"{found.value * scale:+.{digits}f}{unit}"
-    if math.isnan(found.low):
-        return f"{value} [n/a]"
-    interval = f"[{found.low * scale:+.{digits}f}, {found.high * scale:+.{digits}f}]"
-    mark = " *" if found.significant else ""
-    return f"{value} {interval}{mark}"
+from omnicrm.render import Col, FitTable, difference_text, percent
 
 
 @click.group("offers")
@@ -118,9 +93,9 @@ def report(
                 f"{v.impressions:,}",
                 f"{v.people:,}",
                 f"{v.clicks:,}",
-                _percent(v.ctr),
+                percent(v.ctr),
                 f"{v.conversions:,}",
-                _percent(v.cvr),
+                percent(v.cvr),
                 f"{v.revenue:,.0f}",
             )
         console.print(table)
@@ -130,7 +105,8 @@ def report(
                 continue
             console.print(
                 f"  {escape(v.variant)} vs {escape(found.control)} (95% interval; * leaves out 0):"
-                f" CTR {_difference(v.ctr_difference)}, CVR {_difference(v.cvr_difference)},"
-                f" revenue/person {_difference(v.revenue_difference, money=True)}",
+                f" CTR {difference_text(v.ctr_difference)},"
+                f" CVR {difference_text(v.cvr_difference)},"
+                f" revenue/person {difference_text(v.revenue_difference, money=True)}",
                 highlight=False,
             )

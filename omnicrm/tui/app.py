@@ -54,6 +54,7 @@ _OPTIONAL_SCREENS: dict[str, tuple[str, str]] = {
     "customers": ("omnicrm.tui.customers", "CustomerLookupScreen"),
     "suggestions": ("omnicrm.tui.suggestions", "SuggestionsScreen"),
     "campaigns": ("omnicrm.tui.campaigns", "CampaignsScreen"),
+    "offers": ("omnicrm.tui.offers", "OffersScreen"),
 }
 
 
@@ -64,6 +65,7 @@ _LIST_ACTIONS = {
     "show_customers": "customers",
     "show_suggestions": "suggestions",
     "show_campaigns": "campaigns",
+    "show_offers": "offers",
 }
 
 OPEN_RETRY = 3.0  # seconds between attempts to open a store that did not answer
@@ -100,6 +102,7 @@ class OmnicrmApp(App[None]):
         Binding("l,f4", "show_customers", "Lookup"),
         Binding("d,f7", "show_suggestions", "Pairs"),
         Binding("m,f6", "show_campaigns", "Campaigns"),
+        Binding("w,f8", "show_offers", "Offers"),  # w: Web接客, on-site offers
         Binding("h,f5", "pick_shop", "Shop"),
         Binding("q", "quit", "Quit"),
         # Where a text box has the focus 'q' types a q: the footer then offers Ctrl+Q.
@@ -293,9 +296,9 @@ class OmnicrmApp(App[None]):
         return not isinstance(self.screen, ModalScreen)
 
     def show_list(self, mode: str) -> None:
-        """Show the list ``mode`` names (connections, segments, customers, suggestions)
-        itself, not a detail opened from it earlier: what was opened on top of it is
-        closed."""
+        """Show the list ``mode`` names (connections, segments, customers, suggestions,
+        campaigns, offers) itself, not a detail opened from it earlier: what was opened on
+        top of it is closed."""
         if mode != "connections" and self._screens[mode] is None:
             return
         self.switch_mode(mode)
@@ -328,6 +331,9 @@ class OmnicrmApp(App[None]):
 
     def action_show_campaigns(self) -> None:
         self.show_list("campaigns")
+
+    def action_show_offers(self) -> None:
+        self.show_list("offers")
 
     def open_connection(self, name: str) -> None:
         """Show one connection's detail."""
@@ -474,6 +480,12 @@ class OmnicrmApp(App[None]):
         if self._screens["campaigns"] is not None:
             yield SystemCommand(
                 "Campaigns", "Send campaigns and watch their reports", self.action_show_campaigns
+            )
+        if self._screens["offers"] is not None:
+            yield SystemCommand(
+                "On-site offers",
+                "What each offer and variant did: impressions, clicks, CVR, revenue",
+                self.action_show_offers,
             )
         if self.several_shops:
             yield SystemCommand("Switch shop", "Pick the shop to work in", self.action_pick_shop)

@@ -22,9 +22,11 @@ from textual.widgets import DataTable, Footer, Input
 from textual.widgets._toast import Toast
 
 from omnicrm.core.store import Store
+from omnicrm.engage.onsite.settings import OfferSettings
 from omnicrm.tui.app import OmnicrmApp
 from omnicrm.tui.connections import ConfirmScreen, ConnectionScreen, ConnectionsScreen
 from omnicrm.tui.customers import CustomerLookupScreen, CustomerProfileScreen
+from omnicrm.tui.offers import OfferScreen, OffersScreen
 from omnicrm.tui.segments import SegmentScreen, SegmentsScreen
 from tests.tui.helpers import RuntimeFactory, synthetic, wait_until
 from tests.tui.test_customers import clock, seed_shop
@@ -79,15 +81,20 @@ async def to_connection(pilot: Pilot[Any]) -> None:
     await wait_until(lambda: isinstance(pilot.app.screen, ConnectionScreen))
 
 
-async def to_segments(pilot: Pilot[Any]) -> None:
+async def to_list(pilot: Pilot[Any], key: str, kind: type[Screen[Any]]) -> None:
+    """From the connections, ``key`` to the list ``kind``, until it shows rows."""
     await to_connections(pilot)
-    await pilot.press("g")
+    await pilot.press(key)
     await wait_until(
         lambda: (
-            isinstance(pilot.app.screen, SegmentsScreen)
+            isinstance(pilot.app.screen, kind)
             and pilot.app.screen.query_one(DataTable).row_count > 0
         )
     )
+
+
+async def to_segments(pilot: Pilot[Any]) -> None:
+    await to_list(pilot, "g", SegmentsScreen)
 
 
 async def to_segment(pilot: Pilot[Any]) -> None:
@@ -141,6 +148,18 @@ async def to_member(pilot: Pilot[Any]) -> None:
     await open_profile(pilot)
 
 
+async def to_offers(pilot: Pilot[Any]) -> None:
+    await to_list(pilot, "w", OffersScreen)
+
+
+async def to_offer(pilot: Pilot[Any]) -> None:
+    await to_offers(pilot)
+    await pilot.press("enter")
+    await wait_until(
+        lambda: isinstance(pilot.app.screen, OfferScreen) and pilot.app.screen.result is not None
+    )
+
+
 async def to_confirm(pilot: Pilot[Any]) -> None:
     await to_connections(pilot)
     await pilot.press("f")
@@ -159,6 +178,8 @@ SCREENS: dict[str, tuple[Walk, type[Screen[Any]] | None]] = {
     "lookup": (to_lookup, ConnectionsScreen),
     "results": (to_results, ConnectionsScreen),
     "profile": (to_profile, CustomerLookupScreen),
+    "offers": (to_offers, ConnectionsScreen),
+    "offer": (to_offer, OffersScreen),
     "confirm": (to_confirm, ConnectionsScreen),
 }
 
@@ -169,7 +190,8 @@ def app(tmp_path: Path, make_runtime: RuntimeFactory) -> OmnicrmApp:
     store = Store.open(url)
     seed_shop(store)
     store.close()
-    return OmnicrmApp(make_runtime(url, synthetic("shop")), clock=clock)
+    offer = OfferSettings(kind="popup", text="10%OFF")
+    return OmnicrmApp(make_runtime(url, synthetic("shop"), offers={"second": offer}), clock=clock)
 
 
 def drive(app: OmnicrmApp, size: tuple[int, int], body: Walk, notifications: bool = False) -> None:
@@ -267,7 +289,8 @@ def test_notifications_leave_the_footer_readable(app: OmnicrmApp) -> None:
         await wait_until(lambda: bool(pilot.app.screen.query(Toast)))
         await settle(pilot)
         footer = pilot.app.screen.query_one(Footer).region
-        assert footer.height == 2  # every key at 80 columns takes two lines
+        # At 80 columns the connections' 13 keys take three lines: the toast clears all.
+        assert footer.height == 3
         (toast,) = pilot.app.screen.query(Toast)
         assert not toast.region.overlaps(footer), (toast.region, footer)
 
@@ -282,6 +305,7 @@ def test_the_docs_name_the_keys_the_app_binds() -> None:
         "Segments": "show_segments",
         "Customer lookup": "show_customers",
         "Suggested pairs": "show_suggestions",
+        "On-site offers": "show_offers",
     }
     for title, action in lists.items():
         found = re.search(rf"\*\*{title}\*\* \(([^)]*)\)", text)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from omnicrm.tui import base, connections, customers, segments
+from omnicrm.tui import base, connections, customers, offers, segments
 from omnicrm.tui.app import OmnicrmApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +41,8 @@ def test_every_screen_and_the_app_load_the_one_stylesheet() -> None:
         customers.CustomerProfileScreen,
         segments.SegmentsScreen,
         segments.SegmentScreen,
+        offers.OffersScreen,
+        offers.OfferScreen,
     ]
     for screen in [*screens, OmnicrmApp]:
         assert screen.CSS_PATH == base.STYLESHEET, screen

@@ -58,9 +58,38 @@ class VariantResult:
 
 @dataclass(frozen=True)
 class OfferResult:
+    """An offer's figures per variant; the properties add its variants up (a person is
+    in one variant only, so the sums count each person once)."""
+
     offer: str
     control: str
     variants: list[VariantResult]
+
+    @property
+    def impressions(self) -> int:
+        return sum(v.impressions for v in self.variants)
+
+    @property
+    def people(self) -> int:
+        return sum(v.people for v in self.variants)
+
+    @property
+    def clicks(self) -> int:
+        return sum(v.clicks for v in self.variants)
+
+    @property
+    def conversions(self) -> int:
+        return sum(v.conversions for v in self.variants)
+
+    @property
+    def revenue(self) -> Decimal:
+        return sum((v.revenue for v in self.variants), Decimal(0))
+
+    @property
+    def cvr(self) -> float:
+        """Conversions over people, every variant together (NaN before anyone saw it)."""
+        people = self.people
+        return self.conversions / people if people else float("nan")
 
 
 def _by_person(conn: Connection, shop: str, offer: str, kind: str) -> Any:
