@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
@@ -42,7 +42,7 @@ from starlette.routing import Route
 from omnicrm.app.config import Shop
 from omnicrm.app.runtime import Runtime
 from omnicrm.engage.onsite import offers as onsite_offers
-from omnicrm.engage.onsite import tokens, visitors
+from omnicrm.engage.onsite import recent, tokens, visitors
 from omnicrm.engage.recommend import (
     UnknownProductError,
     for_customer,
@@ -176,6 +176,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     now_of = clock or (lambda: dt.datetime.now(dt.UTC))
     cache = _Ttl()
     writer = _GroupWriter(runtime)
+    book = recent.RecentVisitors(ttl=CACHE_SECONDS)
     script = _script()
 
     def by_key(key: str) -> Shop | None:
@@ -340,7 +341,46 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         found = cache.get(("who", shop.id, connection, *caller.record_ids), load)
         return found
 
-    def answer_offers(caller: Caller, params: dict[str, str]) -> tuple[dict[str, Any], Work]:
+    def visit_of(
+        shop: str,
+        visitor: str,
+        customer: visitors.Customer | None,
+        *,
+        now: dt.datetime,
+        new_visit: bool,
+        events: list[visitors.Event] | None = None,
+        impressions: Sequence[str] = (),
+    ) -> tuple[Work, tuple[recent.Key, ...]]:
+        """The write of a request (the visit, the join, the events), counted in memory
+        as it is handed over; with the keys to release once committed."""
+        join = customer is not None and not book.joined(shop, visitor, customer)
+        keys = book.hand_over(
+            shop,
+            visitor,
+            new_visit=new_visit,
+            customer=customer,
+            impressions=impressions,
+            now=now,
+        )
+
+        def write(conn: SqlConnection) -> int:
+            visitors.touch(conn, shop, visitor, now=now, new_visit=new_visit)
+            if join and customer is not None:
+                visitors.join(conn, shop, visitor, customer.connection, customer.record_id)
+            return visitors.record(conn, shop, visitor, events, now=now) if events else 0
+
+        return write, keys
+
+    async def written(work: tuple[Work, tuple[recent.Key, ...]]) -> int:
+        """Hand the write over and wait for its commit (the answer follows it)."""
+        write, keys = work
+        future = writer.submit(write)
+        future.add_done_callback(lambda _: book.committed(keys))
+        return await asyncio.wrap_future(future)
+
+    def answer_offers(
+        caller: Caller, params: dict[str, str]
+    ) -> tuple[dict[str, Any], tuple[Work, tuple[recent.Key, ...]]]:
         shop, now = caller.shop, now_of()
         visitor = visitor_of(params.get("visitor"))
         page = params.get("page") or None
@@ -350,20 +390,21 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         tz = ZoneInfo(shop.timezone)
         new_visit = params.get("new_visit") == "1"
         customer, facts, name = who(caller, now, tz)
-        # Read first, then write in a short transaction of its own: SQLite has one writer
-        # at a time, and a transaction that wrote first would hold it through the reads.
-        with runtime.store.engine.connect() as conn:
-            state = visitors.state(
-                conn, shop.id, visitor, shop.offers, customer=customer, now=now, tz=tz, facts=facts
-            )
+        # Read (from memory, mostly), then write in a transaction shared with other
+        # answers' writes: SQLite has one writer at a time.
+        state = book.state(
+            runtime.store.engine.connect,
+            shop.id,
+            visitor,
+            shop.offers,
+            customer=customer,
+            facts=facts,
+            now=now,
+            tz=tz,
+        )
         if new_visit or not state.known:  # this request begins a visit
             state = dataclasses.replace(state, visits=state.visits + 1)
-
-        def write(conn: SqlConnection) -> int:
-            visitors.touch(conn, shop.id, visitor, now=now, new_visit=new_visit)
-            if customer is not None:
-                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
-            return 0
+        write = visit_of(shop.id, visitor, customer, now=now, new_visit=new_visit)
 
         shown = onsite_offers.choose(shop.offers, visitor, state, page=page, now=now)
         profile_id = customer.profile_id if customer is not None else None
@@ -385,7 +426,9 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             "recommendations": recommend(shop, profile_id, product),
         }, write
 
-    def take_events(caller: Caller, params: dict[str, str], body: bytes) -> Work:
+    def take_events(
+        caller: Caller, params: dict[str, str], body: bytes
+    ) -> tuple[Work, tuple[recent.Key, ...]]:
         try:
             document = json.loads(body or b"null")
         except ValueError:
@@ -399,14 +442,17 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         except visitors.BadEvent as exc:
             raise _Refusal(400, str(exc)) from None
         customer, _facts, _name = who(caller, now, ZoneInfo(shop.timezone))
-
-        def write(conn: SqlConnection) -> int:
-            visitors.touch(conn, shop.id, visitor, now=now, new_visit=False)
-            if customer is not None:
-                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
-            return visitors.record(conn, shop.id, visitor, events, now=now)
-
-        return write
+        capped = visitors.capped(shop.offers)
+        shown = [e.offer for e in events if e.kind == "impression" and e.offer in capped]
+        return visit_of(
+            shop.id,
+            visitor,
+            customer,
+            now=now,
+            new_visit=False,
+            events=events,
+            impressions=[offer for offer in shown if offer is not None],
+        )
 
     async def get_offers(request: Request) -> Response:
         try:
@@ -414,7 +460,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             found, write = await run_in_threadpool(
                 answer_offers, caller, dict(request.query_params)
             )
-            await asyncio.wrap_future(writer.submit(write))
+            await written(write)
         except _Refusal as exc:
             return refused(exc)
         return cors(JSONResponse(found), caller.origin)
@@ -431,12 +477,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 if len(body) > MAX_BODY:
                     raise _Refusal(413, f"the body is over {MAX_BODY} bytes")
             write = await run_in_threadpool(take_events, caller, dict(request.query_params), body)
-            written = await asyncio.wrap_future(writer.submit(write))
+            count = await written(write)
         except _Refusal as exc:
             return refused(exc)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete body"}, 400)
-        return cors(JSONResponse({"recorded": written}), caller.origin)
+        return cors(JSONResponse({"recorded": count}), caller.origin)
 
     async def preflight(request: Request) -> Response:
         origin = request.headers.get("origin")

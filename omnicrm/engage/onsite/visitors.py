@@ -9,11 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,22 +69,36 @@ class Customer:
     profile_id: int | None
 
 
+_UPSERTS: dict[str, Insert] = {}
+
+
+def _upsert(dialect: str) -> Insert:
+    """The statement of :func:`touch`, built once per backend (it runs on every request)."""
+    made = _UPSERTS.get(dialect)
+    if made is None:
+        v = onsite_visitors.c
+        insert_of = pg_insert if dialect == "postgresql" else sqlite_insert
+        at = bindparam("now", type_=v.last_seen_at.type)
+        upsert = insert_of(onsite_visitors).values(
+            shop=bindparam("shop"), id=bindparam("id"), visits=1, first_seen_at=at, last_seen_at=at
+        )
+        # One statement: two first requests of a new visitor at once cannot collide.
+        made = _UPSERTS[dialect] = upsert.on_conflict_do_update(
+            index_elements=[v.shop, v.id],
+            set_={
+                "last_seen_at": upsert.excluded.last_seen_at,
+                "visits": v.visits + bindparam("more", type_=Integer()),
+            },
+        )
+    return made
+
+
 def touch(conn: Connection, shop: str, visitor: str, *, now: dt.datetime, new_visit: bool) -> None:
     """Note that ``visitor`` is here: first seen (its first visit), or seen again (one
     more visit if the script says a visit begins)."""
-    insert_of = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    upsert = insert_of(onsite_visitors).values(
-        shop=shop, id=visitor, visits=1, first_seen_at=now, last_seen_at=now
-    )
-    # One statement: two first requests of a new visitor at once cannot collide.
     conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[onsite_visitors.c.shop, onsite_visitors.c.id],
-            set_={
-                "last_seen_at": upsert.excluded.last_seen_at,
-                "visits": onsite_visitors.c.visits + (1 if new_visit else 0),
-            },
-        )
+        _upsert(conn.dialect.name),
+        {"shop": shop, "id": visitor, "now": now, "more": 1 if new_visit else 0},
     )
     if new_visit:
         conn.execute(insert(onsite_events).values(shop=shop, visitor=visitor, kind="visit", at=now))
@@ -131,17 +157,98 @@ def first_name(conn: Connection, shop: str, profile_id: int) -> str | None:
     ).scalar_one_or_none()
 
 
-def _visitors_of(conn: Connection, shop: str, visitor: str, customer: Customer | None) -> list[str]:
-    """``visitor`` and the other browsers the same customer signed in from."""
-    if customer is None:
-        return [visitor]
+def browsers(conn: Connection, shop: str, customer: Customer) -> list[str]:
+    """The browsers (visitor ids) that signed in as ``customer``."""
     v = onsite_visitors.c
-    found = conn.execute(
-        select(v.id).where(
-            v.shop == shop, v.connection == customer.connection, v.record_id == customer.record_id
+    return list(
+        conn.execute(
+            select(v.id).where(
+                v.shop == shop,
+                v.connection == customer.connection,
+                v.record_id == customer.record_id,
+            )
+        ).scalars()
+    )
+
+
+# Impressions this recent are kept one by one (older ones only counted): today in any
+# zone began less than this long ago.
+RECENT = dt.timedelta(days=2)
+
+
+@dataclass
+class Seen:
+    """One browser as the store has it: its visits, the customer it signed in as, and
+    its impressions of capped offers (the count per offer, and the recent ones' times)."""
+
+    visits: int
+    customer: tuple[str, str] | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+    recent: dict[str, list[dt.datetime]] = field(default_factory=dict)
+
+
+def seen(
+    conn: Connection, shop: str, ids: Sequence[str], capped: Sequence[str], *, now: dt.datetime
+) -> dict[str, Seen]:
+    """The browsers ``ids`` the store knows (one missing is new), with their impressions
+    of the ``capped`` offers."""
+    v, e = onsite_visitors.c, onsite_events.c
+    found = {
+        row.id: Seen(
+            row.visits, None if row.connection is None else (row.connection, row.record_id)
         )
-    ).scalars()
-    return sorted({visitor, *found})
+        for row in conn.execute(
+            select(v.id, v.visits, v.connection, v.record_id).where(
+                v.shop == shop, v.id.in_(list(ids))
+            )
+        )
+    }
+    if not capped or not found:
+        return found
+    mine = and_(
+        e.shop == shop,
+        e.visitor.in_(list(found)),
+        e.kind == "impression",
+        e.offer.in_(list(capped)),
+    )
+    for visitor, offer, total in conn.execute(
+        select(e.visitor, e.offer, func.count()).where(mine).group_by(e.visitor, e.offer)
+    ):
+        found[visitor].totals[offer] = int(total)
+    for visitor, offer, at in conn.execute(
+        select(e.visitor, e.offer, e.at).where(mine, e.at >= now - RECENT)
+    ):
+        found[visitor].recent.setdefault(offer, []).append(at)
+    return found
+
+
+def sum_state(
+    browsers: Iterable[Seen],
+    *,
+    known: bool,
+    facts: CustomerFacts | None,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> VisitorState:
+    """The :class:`VisitorState` of a visitor seen in ``browsers`` (one, or every
+    browser of a signed-in customer)."""
+    local = now.astimezone(tz)
+    midnight = dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    visits = 0
+    impressions: dict[str, tuple[int, int]] = {}
+    for browser in browsers:
+        visits += browser.visits
+        for offer, total in browser.totals.items():
+            today = sum(1 for at in browser.recent.get(offer, ()) if at >= midnight)
+            before = impressions.get(offer, (0, 0))
+            impressions[offer] = (before[0] + today, before[1] + total)
+    return VisitorState(
+        visits=visits,
+        purchased=facts.purchased if facts is not None else False,
+        in_segment=dict(facts.in_segment) if facts is not None else {},
+        impressions=impressions,
+        known=known,
+    )
 
 
 @dataclass(frozen=True)
@@ -204,6 +311,11 @@ def customer_facts(
     return CustomerFacts(purchased, in_segment)
 
 
+def capped(offers: Mapping[str, OfferSettings]) -> list[str]:
+    """The offers with a cap of impressions: the ones whose impressions the rules count."""
+    return [name for name, offer in offers.items() if offer.max_impressions is not None]
+
+
 def state(
     conn: Connection,
     shop: str,
@@ -216,45 +328,13 @@ def state(
     facts: CustomerFacts | None = None,
 ) -> VisitorState:
     """What the offers' rules need to know of ``visitor`` (signed in as ``customer``,
-    whose ``facts`` the caller may have at hand)."""
-    v, e = onsite_visitors.c, onsite_events.c
-    browsers = _visitors_of(conn, shop, visitor, customer)
-    visits, known = conn.execute(
-        select(
-            func.coalesce(func.sum(v.visits), 0),
-            func.coalesce(func.max(case((v.id == visitor, 1), else_=0)), 0),
-        ).where(v.shop == shop, v.id.in_(browsers))
-    ).one()
+    whose ``facts`` the caller may have at hand): ``visitor`` and the customer's other
+    browsers summed."""
+    ids = {visitor, *(browsers(conn, shop, customer) if customer is not None else ())}
+    found = seen(conn, shop, sorted(ids), capped(offers), now=now)
     if customer is not None and facts is None:
         facts = customer_facts(conn, shop, offers, customer, now=now, tz=tz)
-    capped = [name for name, offer in offers.items() if offer.max_impressions is not None]
-    impressions: dict[str, tuple[int, int]] = {}
-    if capped:
-        local = now.astimezone(tz)
-        midnight = dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-        rows = conn.execute(
-            select(
-                e.offer,
-                func.count(),
-                func.coalesce(func.sum(case((e.at >= midnight, 1), else_=0)), 0),
-            )
-            .where(
-                e.shop == shop,
-                e.visitor.in_(browsers),
-                e.kind == "impression",
-                e.offer.in_(capped),
-            )
-            .group_by(e.offer)
-        )
-        for offer_name, total, today in rows:
-            impressions[offer_name] = (int(today), int(total))
-    return VisitorState(
-        visits=int(visits),
-        purchased=facts.purchased if facts is not None else False,
-        in_segment=dict(facts.in_segment) if facts is not None else {},
-        impressions=impressions,
-        known=bool(known),
-    )
+    return sum_state(found.values(), known=visitor in found, facts=facts, now=now, tz=tz)
 
 
 def check_events(raw: object, offers: Mapping[str, OfferSettings]) -> list[Event]:
