@@ -33,6 +33,9 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
+import anyio.to_thread
+import orjson
 from sqlalchemy import Connection as SqlConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -58,6 +61,7 @@ MAX_BODY = 16 * 1024
 SHOPIFY_CUSTOMER = "gid://shopify/Customer/{}"
 CACHE_SECONDS = 60.0  # how long a shop's catalogue and a visitor's recommendations are kept
 _CACHE_SIZE = 10_000
+READERS = 4  # threads answering from the store at once (SQLAlchemy's pool keeps 5)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,19 @@ class _Refusal(Exception):
         self.reason = reason
 
 
+class _Json(Response):
+    """A JSON answer written by orjson (several times quicker than the json module)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class _Miss(Exception):
+    """An answer begun on the event loop needs the store: it is answered in a thread."""
+
+
 class _Ttl:
     """A small cache of recent answers, each kept ``CACHE_SECONDS``."""
 
@@ -84,12 +101,15 @@ class _Ttl:
         self._items: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+    def get(self, key: tuple[str, ...], make: Callable[[], Any], *, reads: bool = True) -> Any:
+        """The value held for ``key``, or made now (:class:`_Miss` if not ``reads``)."""
         now = time.monotonic()
         with self._lock:
             held = self._items.get(key)
             if held is not None and now - held[0] < CACHE_SECONDS:
                 return held[1]
+        if not reads:
+            raise _Miss
         value = make()
         with self._lock:
             if len(self._items) >= _CACHE_SIZE:
@@ -177,6 +197,15 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     cache = _Ttl()
     writer = _GroupWriter(runtime)
     book = recent.RecentVisitors(ttl=CACHE_SECONDS)
+    limiters: list[anyio.CapacityLimiter] = []
+
+    def readers() -> anyio.CapacityLimiter:
+        """A few threads read the store at a time: within the connection pool (more
+        would open and close a connection each), and fewer threads contend for the GIL."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(READERS))
+        return limiters[0]
+
     script = _script()
 
     def by_key(key: str) -> Shop | None:
@@ -262,7 +291,9 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         found: Catalogue | None = cache.get(("catalogue", shop.id), load)
         return found
 
-    def recommend(shop: Shop, profile_id: int | None, product: str | None) -> list[dict[str, Any]]:
+    def recommend(
+        shop: Shop, profile_id: int | None, product: str | None, *, reads: bool
+    ) -> list[dict[str, Any]]:
         limit = shop.storefront.recommendations
         if limit == 0 or not runtime.host.recommenders:
             return []
@@ -309,11 +340,13 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
 
         # What goes with a product is the same for everyone: one answer per product.
         who = f"p{profile_id}" if profile_id is not None and product is None else ""
-        rows: list[dict[str, Any]] = cache.get(("rec", shop.id, who, product or ""), make)
+        rows: list[dict[str, Any]] = cache.get(
+            ("rec", shop.id, who, product or ""), make, reads=reads
+        )
         return rows
 
     def who(
-        caller: Caller, now: dt.datetime, tz: ZoneInfo
+        caller: Caller, now: dt.datetime, tz: ZoneInfo, *, reads: bool = True
     ) -> tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]:
         """The signed-in customer, what the rules need of them and their first name;
         kept CACHE_SECONDS (a purchase or a segment change shows within a minute)."""
@@ -327,8 +360,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 customer = visitors.customer_of(conn, shop.id, connection, caller.record_ids)
                 if customer is None:
                     return None, None, None
+                members: dict[str, frozenset[int]] = cache.get(
+                    ("segments", shop.id),
+                    lambda: visitors.segment_members(conn, shop.id, shop.offers, now=now, tz=tz),
+                )
                 facts = visitors.customer_facts(
-                    conn, shop.id, shop.offers, customer, now=now, tz=tz
+                    conn, shop.id, shop.offers, customer, now=now, tz=tz, members=members
                 )
                 name = (
                     visitors.first_name(conn, shop.id, customer.profile_id)
@@ -338,7 +375,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             return customer, facts, name
 
         found: tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]
-        found = cache.get(("who", shop.id, connection, *caller.record_ids), load)
+        found = cache.get(("who", shop.id, connection, *caller.record_ids), load, reads=reads)
         return found
 
     def visit_of(
@@ -379,8 +416,10 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         return await asyncio.wrap_future(future)
 
     def answer_offers(
-        caller: Caller, params: dict[str, str]
+        caller: Caller, params: dict[str, str], reads: bool = True
     ) -> tuple[dict[str, Any], tuple[Work, tuple[recent.Key, ...]]]:
+        """The visitor's offers and the write of the visit; with ``reads`` False,
+        :class:`_Miss` (before anything is counted) if it needs the store."""
         shop, now = caller.shop, now_of()
         visitor = visitor_of(params.get("visitor"))
         page = params.get("page") or None
@@ -389,7 +428,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             raise _Refusal(400, "page or product too long")
         tz = ZoneInfo(shop.timezone)
         new_visit = params.get("new_visit") == "1"
-        customer, facts, name = who(caller, now, tz)
+        customer, facts, name = who(caller, now, tz, reads=reads)
         # Read (from memory, mostly), then write in a transaction shared with other
         # answers' writes: SQLite has one writer at a time.
         state = book.state(
@@ -401,13 +440,16 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             facts=facts,
             now=now,
             tz=tz,
+            reads=reads,
         )
+        if state is None:
+            raise _Miss
+        profile_id = customer.profile_id if customer is not None else None
+        recommended = recommend(shop, profile_id, product, reads=reads)
         if new_visit or not state.known:  # this request begins a visit
             state = dataclasses.replace(state, visits=state.visits + 1)
         write = visit_of(shop.id, visitor, customer, now=now, new_visit=new_visit)
-
         shown = onsite_offers.choose(shop.offers, visitor, state, page=page, now=now)
-        profile_id = customer.profile_id if customer is not None else None
         return {
             "visitor": visitor,
             "customer": None if customer is None else {"first_name": name},
@@ -423,7 +465,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 }
                 for s in shown
             ],
-            "recommendations": recommend(shop, profile_id, product),
+            "recommendations": recommended,
         }, write
 
     def take_events(
@@ -457,13 +499,18 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     async def get_offers(request: Request) -> Response:
         try:
             caller = identify(request)
-            found, write = await run_in_threadpool(
-                answer_offers, caller, dict(request.query_params)
-            )
+            params = dict(request.query_params)
+            try:
+                # Most answers are in memory: no thread for them.
+                found, write = answer_offers(caller, params, reads=False)
+            except _Miss:
+                found, write = await anyio.to_thread.run_sync(
+                    answer_offers, caller, params, True, limiter=readers()
+                )
             await written(write)
         except _Refusal as exc:
             return refused(exc)
-        return cors(JSONResponse(found), caller.origin)
+        return cors(_Json(found), caller.origin)
 
     async def post_events(request: Request) -> Response:
         try:

@@ -73,10 +73,14 @@ class RecentVisitors:
         facts: visitors.CustomerFacts | None,
         now: dt.datetime,
         tz: ZoneInfo,
-    ) -> VisitorState:
+        reads: bool = True,
+    ) -> VisitorState | None:
         """What the rules need to know of ``visitor`` (signed in as ``customer``, whose
-        ``facts`` the caller has): what :func:`visitors.state` reads from the store."""
-        found = self._gather(connect, shop, visitor, customer, offers, now)
+        ``facts`` the caller has): what :func:`visitors.state` reads from the store.
+        None if that needs the store and ``reads`` is False."""
+        found = self._gather(connect, shop, visitor, customer, offers, now, reads)
+        if found is None:
+            return None
         return visitors.sum_state(
             found.values(), known=found[visitor].visits > 0, facts=facts, now=now, tz=tz
         )
@@ -89,7 +93,8 @@ class RecentVisitors:
         customer: visitors.Customer | None,
         offers: Mapping[str, OfferSettings],
         now: dt.datetime,
-    ) -> dict[str, visitors.Seen]:
+        reads: bool,
+    ) -> dict[str, visitors.Seen] | None:
         """``visitor`` and the customer's other browsers, each held or read (and then
         kept unless a write of its own may be missing from what was read)."""
         tick = self._clock()
@@ -105,6 +110,8 @@ class RecentVisitors:
                     found[v] = held[0]
             if not need_members and len(found) == len(ids):
                 return found
+            if not reads:
+                return None
             since = self._seq
         others: list[str] = []
         with connect() as conn:

@@ -101,21 +101,61 @@ def touch(conn: Connection, shop: str, visitor: str, *, now: dt.datetime, new_vi
         {"shop": shop, "id": visitor, "now": now, "more": 1 if new_visit else 0},
     )
     if new_visit:
-        conn.execute(insert(onsite_events).values(shop=shop, visitor=visitor, kind="visit", at=now))
+        conn.execute(_VISIT, {"shop": shop, "visitor": visitor, "at": now})
+
+
+# The storefront's statements, built once: they run on every request (building one
+# costs about as much as running it on SQLite).
+_VISIT = insert(onsite_events).values(
+    shop=bindparam("shop"), visitor=bindparam("visitor"), kind="visit", at=bindparam("at")
+)
+_V, _E = onsite_visitors.c, onsite_events.c
+_JOIN = (
+    update(onsite_visitors)
+    .where(
+        _V.shop == bindparam("to_shop"),
+        _V.id == bindparam("to_visitor"),
+        or_(
+            _V.connection.is_(None),
+            _V.connection != bindparam("to_connection"),
+            _V.record_id != bindparam("to_record_id"),
+        ),
+    )
+    .values(connection=bindparam("to_connection"), record_id=bindparam("to_record_id"))
+)
+_SEEN = select(_V.id, _V.visits, _V.connection, _V.record_id).where(
+    _V.shop == bindparam("shop"), _V.id.in_(bindparam("ids", expanding=True))
+)
+_IMPRESSIONS = and_(
+    _E.shop == bindparam("shop"),
+    _E.visitor.in_(bindparam("ids", expanding=True)),
+    _E.kind == "impression",
+    _E.offer.in_(bindparam("capped", expanding=True)),
+)
+_TOTALS = (
+    select(_E.visitor, _E.offer, func.count()).where(_IMPRESSIONS).group_by(_E.visitor, _E.offer)
+)
+_RECENT = select(_E.visitor, _E.offer, _E.at).where(
+    _IMPRESSIONS, _E.at >= bindparam("since", type_=_E.at.type)
+)
+_BROWSERS = select(_V.id).where(
+    _V.shop == bindparam("shop"),
+    _V.connection == bindparam("connection"),
+    _V.record_id == bindparam("record_id"),
+)
 
 
 def join(conn: Connection, shop: str, visitor: str, connection: str, record_id: str) -> None:
     """``visitor`` is the customer ``record_id`` of ``connection`` from now on, with its
     past visits and events (they are keyed by the visitor)."""
-    v = onsite_visitors.c
     conn.execute(
-        update(onsite_visitors)
-        .where(
-            v.shop == shop,
-            v.id == visitor,
-            or_(v.connection.is_(None), v.connection != connection, v.record_id != record_id),
-        )
-        .values(connection=connection, record_id=record_id)
+        _JOIN,
+        {
+            "to_shop": shop,
+            "to_visitor": visitor,
+            "to_connection": connection,
+            "to_record_id": record_id,
+        },
     )
 
 
@@ -159,14 +199,10 @@ def first_name(conn: Connection, shop: str, profile_id: int) -> str | None:
 
 def browsers(conn: Connection, shop: str, customer: Customer) -> list[str]:
     """The browsers (visitor ids) that signed in as ``customer``."""
-    v = onsite_visitors.c
     return list(
         conn.execute(
-            select(v.id).where(
-                v.shop == shop,
-                v.connection == customer.connection,
-                v.record_id == customer.record_id,
-            )
+            _BROWSERS,
+            {"shop": shop, "connection": customer.connection, "record_id": customer.record_id},
         ).scalars()
     )
 
@@ -192,32 +228,18 @@ def seen(
 ) -> dict[str, Seen]:
     """The browsers ``ids`` the store knows (one missing is new), with their impressions
     of the ``capped`` offers."""
-    v, e = onsite_visitors.c, onsite_events.c
     found = {
         row.id: Seen(
             row.visits, None if row.connection is None else (row.connection, row.record_id)
         )
-        for row in conn.execute(
-            select(v.id, v.visits, v.connection, v.record_id).where(
-                v.shop == shop, v.id.in_(list(ids))
-            )
-        )
+        for row in conn.execute(_SEEN, {"shop": shop, "ids": list(ids)})
     }
     if not capped or not found:
         return found
-    mine = and_(
-        e.shop == shop,
-        e.visitor.in_(list(found)),
-        e.kind == "impression",
-        e.offer.in_(list(capped)),
-    )
-    for visitor, offer, total in conn.execute(
-        select(e.visitor, e.offer, func.count()).where(mine).group_by(e.visitor, e.offer)
-    ):
+    mine = {"shop": shop, "ids": list(found), "capped": list(capped)}
+    for visitor, offer, total in conn.execute(_TOTALS, mine):
         found[visitor].totals[offer] = int(total)
-    for visitor, offer, at in conn.execute(
-        select(e.visitor, e.offer, e.at).where(mine, e.at >= now - RECENT)
-    ):
+    for visitor, offer, at in conn.execute(_RECENT, {**mine, "since": now - RECENT}):
         found[visitor].recent.setdefault(offer, []).append(at)
     return found
 
@@ -260,6 +282,32 @@ class CustomerFacts:
     in_segment: Mapping[str, bool]
 
 
+def segment_members(
+    conn: Connection,
+    shop: str,
+    offers: Mapping[str, OfferSettings],
+    *,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> dict[str, frozenset[int]]:
+    """The profiles in each offer's segment (offers naming one), read in one statement
+    per offer: the storefront keeps them a while instead of asking per customer."""
+    found: dict[str, frozenset[int]] = {}
+    for name, offer in offers.items():
+        if offer.segment is None:
+            continue
+        try:
+            _, node = resolve(conn, offer.segment, shop=shop)
+            condition = compile_expression(node, now, tz)
+        except SegmentError as exc:
+            log.warning("offer %s of shop %s: segment: %s", name, shop, exc)
+            continue
+        found[name] = frozenset(
+            conn.execute(select(profiles.c.id).where(profiles.c.shop == shop, condition)).scalars()
+        )
+    return found
+
+
 def customer_facts(
     conn: Connection,
     shop: str,
@@ -268,8 +316,10 @@ def customer_facts(
     *,
     now: dt.datetime,
     tz: ZoneInfo,
+    members: Mapping[str, frozenset[int]] | None = None,
 ) -> CustomerFacts:
-    """``customer``'s purchases (any channel of their profile) and segments."""
+    """``customer``'s purchases (any channel of their profile) and segments (from
+    ``members``, :func:`segment_members`, if the caller has them)."""
     purchased = False
     if customer.profile_id is not None:
         purchased = bool(
@@ -291,6 +341,10 @@ def customer_facts(
         is not None
     )
     in_segment: dict[str, bool] = {}
+    if members is not None:
+        if customer.profile_id is not None:
+            in_segment = {name: customer.profile_id in held for name, held in members.items()}
+        return CustomerFacts(purchased, in_segment)
     for name, offer in offers.items():
         if offer.segment is None or customer.profile_id is None:
             continue
