@@ -118,7 +118,7 @@ class _Ttl:
         return value
 
 
-Work = Callable[[SqlConnection], int]
+Work = Callable[[SqlConnection], int] | visitors.Visit
 
 
 class _GroupWriter:
@@ -170,13 +170,13 @@ class _GroupWriter:
         engine = self._runtime.store.engine
         try:
             with engine.begin() as conn:
-                results = [work(conn) for work, _ in items]
+                results = self._run(conn, [work for work, _ in items])
         except Exception:
             # One bad write must not fail the others: each again on its own.
             for work, done in items:
                 try:
                     with engine.begin() as conn:
-                        result = work(conn)
+                        (result,) = self._run(conn, [work])
                 except Exception as exc:
                     done.set_exception(exc)
                 else:
@@ -185,6 +185,20 @@ class _GroupWriter:
             return
         for (_, done), result in zip(items, results, strict=True):
             done.set_result(result)
+
+    @staticmethod
+    def _run(conn: SqlConnection, works: list[Work]) -> list[int]:
+        """Each work's result: the requests' visits with one statement of each kind."""
+        results = [0] * len(works)
+        at = [k for k, work in enumerate(works) if isinstance(work, visitors.Visit)]
+        if at:
+            visits = [work for work in works if isinstance(work, visitors.Visit)]
+            for k, count in zip(at, visitors.write_visits(conn, visits), strict=True):
+                results[k] = count
+        for k, work in enumerate(works):
+            if not isinstance(work, visitors.Visit):
+                results[k] = work(conn)
+        return results
 
 
 def _script() -> bytes:
@@ -400,12 +414,14 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             now=now,
         )
 
-        def write(conn: SqlConnection) -> int:
-            visitors.touch(conn, shop, visitor, now=now, new_visit=new_visit)
-            if join and customer is not None:
-                visitors.join(conn, shop, visitor, customer.connection, customer.record_id)
-            return visitors.record(conn, shop, visitor, events, now=now) if events else 0
-
+        write = visitors.Visit(
+            shop,
+            visitor,
+            now,
+            new_visit,
+            (customer.connection, customer.record_id) if join and customer is not None else None,
+            events or (),
+        )
         return write, keys
 
     async def written(work: tuple[Work, tuple[recent.Key, ...]]) -> int:

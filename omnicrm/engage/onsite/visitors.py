@@ -104,6 +104,41 @@ def touch(conn: Connection, shop: str, visitor: str, *, now: dt.datetime, new_vi
         conn.execute(_VISIT, {"shop": shop, "visitor": visitor, "at": now})
 
 
+@dataclass(frozen=True)
+class Visit:
+    """What one storefront request writes: ``visitor`` seen (``new_visit``: a visit
+    begins), joined to ``join`` (connection, record id) if given, its ``events``."""
+
+    shop: str
+    visitor: str
+    now: dt.datetime
+    new_visit: bool
+    join: tuple[str, str] | None = None
+    events: Sequence[Event] = ()
+
+
+def write_visits(conn: Connection, items: Sequence[Visit]) -> list[int]:
+    """Write many requests' :class:`Visit` with one statement of each kind (in order:
+    the visitors, their visits, the joins, the events); how many events each had."""
+    conn.execute(
+        _upsert(conn.dialect.name),
+        [
+            {"shop": i.shop, "id": i.visitor, "now": i.now, "more": 1 if i.new_visit else 0}
+            for i in items
+        ],
+    )
+    begun = [{"shop": i.shop, "visitor": i.visitor, "at": i.now} for i in items if i.new_visit]
+    if begun:
+        conn.execute(_VISIT, begun)
+    for i in items:
+        if i.join is not None:
+            join(conn, i.shop, i.visitor, *i.join)
+    events = [row for i in items for row in _event_rows(i.shop, i.visitor, i.events, i.now)]
+    if events:
+        conn.execute(insert(onsite_events), events)
+    return [len(i.events) for i in items]
+
+
 # The storefront's statements, built once: they run on every request (building one
 # costs about as much as running it on SQLite).
 _VISIT = insert(onsite_events).values(
@@ -429,22 +464,25 @@ def record(
     """Write ``events`` of ``visitor``; how many."""
     if not events:
         return 0
-    conn.execute(
-        insert(onsite_events),
-        [
-            {
-                "shop": shop,
-                "visitor": visitor,
-                "kind": ev.kind,
-                "offer": ev.offer,
-                "variant": ev.variant,
-                "product": ev.product,
-                "at": now,
-            }
-            for ev in events
-        ],
-    )
+    conn.execute(insert(onsite_events), _event_rows(shop, visitor, events, now))
     return len(events)
+
+
+def _event_rows(
+    shop: str, visitor: str, events: Sequence[Event], now: dt.datetime
+) -> list[dict[str, object]]:
+    return [
+        {
+            "shop": shop,
+            "visitor": visitor,
+            "kind": ev.kind,
+            "offer": ev.offer,
+            "variant": ev.variant,
+            "product": ev.product,
+            "at": now,
+        }
+        for ev in events
+    ]
 
 
 def forget(conn: Connection, shop: str, connection: str, record_ids: Sequence[str]) -> None:

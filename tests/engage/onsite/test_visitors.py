@@ -132,3 +132,22 @@ def test_erasing_the_connection_deletes_its_signed_in_visitors_only(runtime: Run
 def test_an_event_the_script_could_not_send_is_refused(body: object, message: str) -> None:
     with pytest.raises(BadEvent, match=message):
         visitors.check_events(body, {"second": popup()})
+
+
+def test_segment_members_read_once_give_the_same_facts_as_asking_per_customer(
+    runtime: Runtime,
+) -> None:
+    offers = {"second": popup(), "everyone": popup(segment=None)}
+    with runtime.store.engine.connect() as conn:
+        members = visitors.segment_members(conn, SHOP, offers, now=NOW, tz=TOKYO)
+        assert set(members) == {"second"}  # an offer for everyone names no segment
+        facts: list[visitors.CustomerFacts] = []
+        for record in ("C1", "C2"):
+            who = customer(runtime, record)
+            each = visitors.customer_facts(conn, SHOP, offers, who, now=NOW, tz=TOKYO)
+            kept = visitors.customer_facts(
+                conn, SHOP, offers, who, now=NOW, tz=TOKYO, members=members
+            )
+            assert kept == each
+            facts.append(kept)
+    assert [f.in_segment for f in facts] == [{"second": True}, {"second": False}]
