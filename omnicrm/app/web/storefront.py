@@ -123,9 +123,10 @@ Work = Callable[[SqlConnection], int] | visitors.Visit
 
 class _GroupWriter:
     """The storefront's writes (a visit, a join, events) of many requests in one
-    transaction: a request hands its write over and waits for the commit, so it still
-    reads its own writes, while a burst shares one commit and SQLite's one writer is
-    taken once per batch, not once per request. The thread starts on the first write
+    transaction: a request hands its write over and waits for the commit (its answer is
+    sent once what it says happened is stored), while a burst shares one commit, one
+    statement of each kind, and SQLite's one writer is taken once per batch, not once
+    per request. The thread starts on the first write
     and ends after a quiet while (an app that is dropped leaves no thread behind).
     """
 
