@@ -117,6 +117,11 @@ class _Ttl:
             self._items[key] = (now, value)
         return value
 
+    def clear(self) -> None:
+        """Drop everything held."""
+        with self._lock:
+            self._items.clear()
+
 
 Work = Callable[[SqlConnection], int] | visitors.Visit
 
@@ -212,6 +217,14 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     cache = _Ttl()
     writer = _GroupWriter(runtime)
     book = recent.RecentVisitors(ttl=CACHE_SECONDS)
+
+    def forget(_connection: str, _customer_id: str) -> None:
+        # A redaction is rare: drop all that is held (first names, who signed in where)
+        # rather than find the person's entries; the next answers read the store again.
+        cache.clear()
+        book.clear()
+
+    runtime.redacted.append(forget)
     limiters: list[anyio.CapacityLimiter] = []
 
     def readers() -> anyio.CapacityLimiter:

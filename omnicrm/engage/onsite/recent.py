@@ -123,10 +123,7 @@ class RecentVisitors:
         tick = self._clock()
         with self._lock:
             if len(self._browsers) + len(missing) > self._size or len(self._last) > self._size:
-                self._browsers.clear()
-                self._customers.clear()
-                self._last.clear()
-                self._floor = self._seq
+                self._clear()
             for v in missing:
                 browser = read.get(v) or visitors.Seen(0)
                 found[v] = browser
@@ -176,6 +173,17 @@ class RecentVisitors:
                 self._in_flight[k] = self._in_flight.get(k, 0) + 1
                 self._last[k] = self._seq
         return tuple(keys)
+
+    def clear(self) -> None:
+        """Drop everything held (a redaction): reads begun before it are not kept."""
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:  # the lock held
+        self._browsers.clear()
+        self._customers.clear()
+        self._last.clear()
+        self._floor = self._seq
 
     def joined(self, shop: str, visitor: str, customer: visitors.Customer) -> bool:
         """Whether ``visitor`` is known to have signed in as ``customer`` already."""
