@@ -151,3 +151,32 @@ def test_segment_members_read_once_give_the_same_facts_as_asking_per_customer(
             assert kept == each
             facts.append(kept)
     assert [f.in_segment for f in facts] == [{"second": True}, {"second": False}]
+
+
+def test_a_batch_of_visits_is_written_as_the_requests_one_by_one(runtime: Runtime) -> None:
+    view = Event("view", product="TEA-01")
+    batch = [
+        visitors.Visit(SHOP, V1, NOW, True),
+        visitors.Visit(SHOP, V1, NOW, False, events=(view,)),  # the same visitor twice
+        visitors.Visit(SHOP, V1, NOW, True, join=("web", "C1")),
+        visitors.Visit(SHOP, V2, NOW, False, events=(view, view)),
+    ]
+    with runtime.store.engine.begin() as conn:
+        assert visitors.write_visits(conn, batch) == [0, 1, 0, 2]
+    with runtime.store.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                onsite_visitors.c.id, onsite_visitors.c.visits, onsite_visitors.c.record_id
+            ).order_by(onsite_visitors.c.id)
+        ).all()
+        kinds = conn.execute(
+            select(onsite_events.c.visitor, onsite_events.c.kind).order_by(onsite_events.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(V1, 2, "C1"), (V2, 1, None)]
+    assert [tuple(k) for k in kinds] == [
+        (V1, "visit"),
+        (V1, "visit"),
+        (V1, "view"),
+        (V2, "view"),
+        (V2, "view"),
+    ]
