@@ -266,7 +266,14 @@ def main() -> int:
         print(f"seeded {args.customers} customers in {time.perf_counter() - began:.1f} s")
         app = create_app(runtime)
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                access_log=False,  # as `omnicrm webhooks serve` runs it
+                lifespan="on",
+            )
         )
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

@@ -46,6 +46,9 @@ class Runtime:
     config: Config
     _store: Store | None = field(default=None, repr=False)
     _links: Links | None = field(default=None, repr=False)
+    # Called with (connection, customer id) after each redaction: what a server keeps
+    # in memory of people (the storefront's) is dropped with them.
+    redacted: list[Callable[[str, str], None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def load(cls, config_path: Path | None, *, host: Host | None = None) -> Runtime:
@@ -252,6 +255,8 @@ class Runtime:
             changed = forget_files(self.host, settings, shop, messages)
             if changed:
                 log.info("%s: redaction took them out of %s", connection, ", ".join(changed))
+        for listener in self.redacted:
+            listener(connection, customer_id)
 
     def write_export(
         self, connection: str, customer_id: str, request_id: str | None = None

@@ -26,13 +26,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anyio
+import anyio.to_thread
+import orjson
 from sqlalchemy import Connection as SqlConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -42,7 +45,7 @@ from starlette.routing import Route
 from omnicrm.app.config import Shop
 from omnicrm.app.runtime import Runtime
 from omnicrm.engage.onsite import offers as onsite_offers
-from omnicrm.engage.onsite import tokens, visitors
+from omnicrm.engage.onsite import recent, tokens, visitors
 from omnicrm.engage.recommend import (
     UnknownProductError,
     for_customer,
@@ -58,6 +61,7 @@ MAX_BODY = 16 * 1024
 SHOPIFY_CUSTOMER = "gid://shopify/Customer/{}"
 CACHE_SECONDS = 60.0  # how long a shop's catalogue and a visitor's recommendations are kept
 _CACHE_SIZE = 10_000
+READERS = 4  # threads answering from the store at once (SQLAlchemy's pool keeps 5)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,19 @@ class _Refusal(Exception):
         self.reason = reason
 
 
+class _Json(Response):
+    """A JSON answer written by orjson (several times quicker than the json module)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class _Miss(Exception):
+    """An answer begun on the event loop needs the store: it is answered in a thread."""
+
+
 class _Ttl:
     """A small cache of recent answers, each kept ``CACHE_SECONDS``."""
 
@@ -84,12 +101,15 @@ class _Ttl:
         self._items: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+    def get(self, key: tuple[str, ...], make: Callable[[], Any], *, reads: bool = True) -> Any:
+        """The value held for ``key``, or made now (:class:`_Miss` if not ``reads``)."""
         now = time.monotonic()
         with self._lock:
             held = self._items.get(key)
             if held is not None and now - held[0] < CACHE_SECONDS:
                 return held[1]
+        if not reads:
+            raise _Miss
         value = make()
         with self._lock:
             if len(self._items) >= _CACHE_SIZE:
@@ -97,15 +117,21 @@ class _Ttl:
             self._items[key] = (now, value)
         return value
 
+    def clear(self) -> None:
+        """Drop everything held."""
+        with self._lock:
+            self._items.clear()
 
-Work = Callable[[SqlConnection], int]
+
+Work = Callable[[SqlConnection], int] | visitors.Visit
 
 
 class _GroupWriter:
     """The storefront's writes (a visit, a join, events) of many requests in one
-    transaction: a request hands its write over and waits for the commit, so it still
-    reads its own writes, while a burst shares one commit and SQLite's one writer is
-    taken once per batch, not once per request. The thread starts on the first write
+    transaction: a request hands its write over and waits for the commit (its answer is
+    sent once what it says happened is stored), while a burst shares one commit, one
+    statement of each kind, and SQLite's one writer is taken once per batch, not once
+    per request. The thread starts on the first write
     and ends after a quiet while (an app that is dropped leaves no thread behind).
     """
 
@@ -150,13 +176,13 @@ class _GroupWriter:
         engine = self._runtime.store.engine
         try:
             with engine.begin() as conn:
-                results = [work(conn) for work, _ in items]
+                results = self._run(conn, [work for work, _ in items])
         except Exception:
             # One bad write must not fail the others: each again on its own.
             for work, done in items:
                 try:
                     with engine.begin() as conn:
-                        result = work(conn)
+                        (result,) = self._run(conn, [work])
                 except Exception as exc:
                     done.set_exception(exc)
                 else:
@@ -165,6 +191,20 @@ class _GroupWriter:
             return
         for (_, done), result in zip(items, results, strict=True):
             done.set_result(result)
+
+    @staticmethod
+    def _run(conn: SqlConnection, works: list[Work]) -> list[int]:
+        """Each work's result: the requests' visits with one statement of each kind."""
+        results = [0] * len(works)
+        at = [k for k, work in enumerate(works) if isinstance(work, visitors.Visit)]
+        if at:
+            visits = [work for work in works if isinstance(work, visitors.Visit)]
+            for k, count in zip(at, visitors.write_visits(conn, visits), strict=True):
+                results[k] = count
+        for k, work in enumerate(works):
+            if not isinstance(work, visitors.Visit):
+                results[k] = work(conn)
+        return results
 
 
 def _script() -> bytes:
@@ -176,6 +216,24 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     now_of = clock or (lambda: dt.datetime.now(dt.UTC))
     cache = _Ttl()
     writer = _GroupWriter(runtime)
+    book = recent.RecentVisitors(ttl=CACHE_SECONDS)
+
+    def forget(_connection: str, _customer_id: str) -> None:
+        # A redaction is rare: drop all that is held (first names, who signed in where)
+        # rather than find the person's entries; the next answers read the store again.
+        cache.clear()
+        book.clear()
+
+    runtime.redacted.append(forget)
+    limiters: list[anyio.CapacityLimiter] = []
+
+    def readers() -> anyio.CapacityLimiter:
+        """A few threads read the store at a time: within the connection pool (more
+        would open and close a connection each), and fewer threads contend for the GIL."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(READERS))
+        return limiters[0]
+
     script = _script()
 
     def by_key(key: str) -> Shop | None:
@@ -261,7 +319,9 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         found: Catalogue | None = cache.get(("catalogue", shop.id), load)
         return found
 
-    def recommend(shop: Shop, profile_id: int | None, product: str | None) -> list[dict[str, Any]]:
+    def recommend(
+        shop: Shop, profile_id: int | None, product: str | None, *, reads: bool
+    ) -> list[dict[str, Any]]:
         limit = shop.storefront.recommendations
         if limit == 0 or not runtime.host.recommenders:
             return []
@@ -308,11 +368,13 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
 
         # What goes with a product is the same for everyone: one answer per product.
         who = f"p{profile_id}" if profile_id is not None and product is None else ""
-        rows: list[dict[str, Any]] = cache.get(("rec", shop.id, who, product or ""), make)
+        rows: list[dict[str, Any]] = cache.get(
+            ("rec", shop.id, who, product or ""), make, reads=reads
+        )
         return rows
 
     def who(
-        caller: Caller, now: dt.datetime, tz: ZoneInfo
+        caller: Caller, now: dt.datetime, tz: ZoneInfo, *, reads: bool = True
     ) -> tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]:
         """The signed-in customer, what the rules need of them and their first name;
         kept CACHE_SECONDS (a purchase or a segment change shows within a minute)."""
@@ -326,8 +388,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 customer = visitors.customer_of(conn, shop.id, connection, caller.record_ids)
                 if customer is None:
                     return None, None, None
+                members: dict[str, frozenset[int]] = cache.get(
+                    ("segments", shop.id),
+                    lambda: visitors.segment_members(conn, shop.id, shop.offers, now=now, tz=tz),
+                )
                 facts = visitors.customer_facts(
-                    conn, shop.id, shop.offers, customer, now=now, tz=tz
+                    conn, shop.id, shop.offers, customer, now=now, tz=tz, members=members
                 )
                 name = (
                     visitors.first_name(conn, shop.id, customer.profile_id)
@@ -337,10 +403,53 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             return customer, facts, name
 
         found: tuple[visitors.Customer | None, visitors.CustomerFacts | None, str | None]
-        found = cache.get(("who", shop.id, connection, *caller.record_ids), load)
+        found = cache.get(("who", shop.id, connection, *caller.record_ids), load, reads=reads)
         return found
 
-    def answer_offers(caller: Caller, params: dict[str, str]) -> tuple[dict[str, Any], Work]:
+    def visit_of(
+        shop: str,
+        visitor: str,
+        customer: visitors.Customer | None,
+        *,
+        now: dt.datetime,
+        new_visit: bool,
+        events: list[visitors.Event] | None = None,
+        impressions: Sequence[str] = (),
+    ) -> tuple[Work, tuple[recent.Key, ...]]:
+        """The write of a request (the visit, the join, the events), counted in memory
+        as it is handed over; with the keys to release once committed."""
+        join = customer is not None and not book.joined(shop, visitor, customer)
+        keys = book.hand_over(
+            shop,
+            visitor,
+            new_visit=new_visit,
+            customer=customer,
+            impressions=impressions,
+            now=now,
+        )
+
+        write = visitors.Visit(
+            shop,
+            visitor,
+            now,
+            new_visit,
+            (customer.connection, customer.record_id) if join and customer is not None else None,
+            events or (),
+        )
+        return write, keys
+
+    async def written(work: tuple[Work, tuple[recent.Key, ...]]) -> int:
+        """Hand the write over and wait for its commit (the answer follows it)."""
+        write, keys = work
+        future = writer.submit(write)
+        future.add_done_callback(lambda _: book.committed(keys))
+        return await asyncio.wrap_future(future)
+
+    def answer_offers(
+        caller: Caller, params: dict[str, str], reads: bool = True
+    ) -> tuple[dict[str, Any], tuple[Work, tuple[recent.Key, ...]]]:
+        """The visitor's offers and the write of the visit; with ``reads`` False,
+        :class:`_Miss` (before anything is counted) if it needs the store."""
         shop, now = caller.shop, now_of()
         visitor = visitor_of(params.get("visitor"))
         page = params.get("page") or None
@@ -349,24 +458,28 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             raise _Refusal(400, "page or product too long")
         tz = ZoneInfo(shop.timezone)
         new_visit = params.get("new_visit") == "1"
-        customer, facts, name = who(caller, now, tz)
-        # Read first, then write in a short transaction of its own: SQLite has one writer
-        # at a time, and a transaction that wrote first would hold it through the reads.
-        with runtime.store.engine.connect() as conn:
-            state = visitors.state(
-                conn, shop.id, visitor, shop.offers, customer=customer, now=now, tz=tz, facts=facts
-            )
+        customer, facts, name = who(caller, now, tz, reads=reads)
+        # Read (from memory, mostly), then write in a transaction shared with other
+        # answers' writes: SQLite has one writer at a time.
+        state = book.state(
+            runtime.store.engine.connect,
+            shop.id,
+            visitor,
+            shop.offers,
+            customer=customer,
+            facts=facts,
+            now=now,
+            tz=tz,
+            reads=reads,
+        )
+        if state is None:
+            raise _Miss
+        profile_id = customer.profile_id if customer is not None else None
+        recommended = recommend(shop, profile_id, product, reads=reads)
         if new_visit or not state.known:  # this request begins a visit
             state = dataclasses.replace(state, visits=state.visits + 1)
-
-        def write(conn: SqlConnection) -> int:
-            visitors.touch(conn, shop.id, visitor, now=now, new_visit=new_visit)
-            if customer is not None:
-                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
-            return 0
-
+        write = visit_of(shop.id, visitor, customer, now=now, new_visit=new_visit)
         shown = onsite_offers.choose(shop.offers, visitor, state, page=page, now=now)
-        profile_id = customer.profile_id if customer is not None else None
         return {
             "visitor": visitor,
             "customer": None if customer is None else {"first_name": name},
@@ -382,10 +495,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 }
                 for s in shown
             ],
-            "recommendations": recommend(shop, profile_id, product),
+            "recommendations": recommended,
         }, write
 
-    def take_events(caller: Caller, params: dict[str, str], body: bytes) -> Work:
+    def take_events(
+        caller: Caller, params: dict[str, str], body: bytes
+    ) -> tuple[Work, tuple[recent.Key, ...]]:
         try:
             document = json.loads(body or b"null")
         except ValueError:
@@ -399,25 +514,33 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         except visitors.BadEvent as exc:
             raise _Refusal(400, str(exc)) from None
         customer, _facts, _name = who(caller, now, ZoneInfo(shop.timezone))
-
-        def write(conn: SqlConnection) -> int:
-            visitors.touch(conn, shop.id, visitor, now=now, new_visit=False)
-            if customer is not None:
-                visitors.join(conn, shop.id, visitor, customer.connection, customer.record_id)
-            return visitors.record(conn, shop.id, visitor, events, now=now)
-
-        return write
+        capped = visitors.capped(shop.offers)
+        shown = [e.offer for e in events if e.kind == "impression" and e.offer in capped]
+        return visit_of(
+            shop.id,
+            visitor,
+            customer,
+            now=now,
+            new_visit=False,
+            events=events,
+            impressions=[offer for offer in shown if offer is not None],
+        )
 
     async def get_offers(request: Request) -> Response:
         try:
             caller = identify(request)
-            found, write = await run_in_threadpool(
-                answer_offers, caller, dict(request.query_params)
-            )
-            await asyncio.wrap_future(writer.submit(write))
+            params = dict(request.query_params)
+            try:
+                # Most answers are in memory: no thread for them.
+                found, write = answer_offers(caller, params, reads=False)
+            except _Miss:
+                found, write = await anyio.to_thread.run_sync(
+                    answer_offers, caller, params, True, limiter=readers()
+                )
+            await written(write)
         except _Refusal as exc:
             return refused(exc)
-        return cors(JSONResponse(found), caller.origin)
+        return cors(_Json(found), caller.origin)
 
     async def post_events(request: Request) -> Response:
         try:
@@ -431,12 +554,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 if len(body) > MAX_BODY:
                     raise _Refusal(413, f"the body is over {MAX_BODY} bytes")
             write = await run_in_threadpool(take_events, caller, dict(request.query_params), body)
-            written = await asyncio.wrap_future(writer.submit(write))
+            count = await written(write)
         except _Refusal as exc:
             return refused(exc)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete body"}, 400)
-        return cors(JSONResponse({"recorded": written}), caller.origin)
+        return cors(JSONResponse({"recorded": count}), caller.origin)
 
     async def preflight(request: Request) -> Response:
         origin = request.headers.get("origin")

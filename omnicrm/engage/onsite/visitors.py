@@ -9,11 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,39 +69,128 @@ class Customer:
     profile_id: int | None
 
 
+_UPSERTS: dict[str, Insert] = {}
+
+
+def _upsert(dialect: str) -> Insert:
+    """The statement of :func:`touch`, built once per backend (it runs on every request)."""
+    made = _UPSERTS.get(dialect)
+    if made is None:
+        v = onsite_visitors.c
+        insert_of = pg_insert if dialect == "postgresql" else sqlite_insert
+        at = bindparam("now", type_=v.last_seen_at.type)
+        upsert = insert_of(onsite_visitors).values(
+            shop=bindparam("shop"), id=bindparam("id"), visits=1, first_seen_at=at, last_seen_at=at
+        )
+        # One statement: two first requests of a new visitor at once cannot collide.
+        made = _UPSERTS[dialect] = upsert.on_conflict_do_update(
+            index_elements=[v.shop, v.id],
+            set_={
+                "last_seen_at": upsert.excluded.last_seen_at,
+                "visits": v.visits + bindparam("more", type_=Integer()),
+            },
+        )
+    return made
+
+
 def touch(conn: Connection, shop: str, visitor: str, *, now: dt.datetime, new_visit: bool) -> None:
     """Note that ``visitor`` is here: first seen (its first visit), or seen again (one
     more visit if the script says a visit begins)."""
-    insert_of = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    upsert = insert_of(onsite_visitors).values(
-        shop=shop, id=visitor, visits=1, first_seen_at=now, last_seen_at=now
-    )
-    # One statement: two first requests of a new visitor at once cannot collide.
     conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[onsite_visitors.c.shop, onsite_visitors.c.id],
-            set_={
-                "last_seen_at": upsert.excluded.last_seen_at,
-                "visits": onsite_visitors.c.visits + (1 if new_visit else 0),
-            },
-        )
+        _upsert(conn.dialect.name),
+        {"shop": shop, "id": visitor, "now": now, "more": 1 if new_visit else 0},
     )
     if new_visit:
-        conn.execute(insert(onsite_events).values(shop=shop, visitor=visitor, kind="visit", at=now))
+        conn.execute(_VISIT, {"shop": shop, "visitor": visitor, "at": now})
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What one storefront request writes: ``visitor`` seen (``new_visit``: a visit
+    begins), joined to ``join`` (connection, record id) if given, its ``events``."""
+
+    shop: str
+    visitor: str
+    now: dt.datetime
+    new_visit: bool
+    join: tuple[str, str] | None = None
+    events: Sequence[Event] = ()
+
+
+def write_visits(conn: Connection, items: Sequence[Visit]) -> list[int]:
+    """Write many requests' :class:`Visit` with one statement of each kind (in order:
+    the visitors, their visits, the joins, the events); how many events each had."""
+    conn.execute(
+        _upsert(conn.dialect.name),
+        [
+            {"shop": i.shop, "id": i.visitor, "now": i.now, "more": 1 if i.new_visit else 0}
+            for i in items
+        ],
+    )
+    begun = [{"shop": i.shop, "visitor": i.visitor, "at": i.now} for i in items if i.new_visit]
+    if begun:
+        conn.execute(_VISIT, begun)
+    for i in items:
+        if i.join is not None:
+            join(conn, i.shop, i.visitor, *i.join)
+    events = [row for i in items for row in _event_rows(i.shop, i.visitor, i.events, i.now)]
+    if events:
+        conn.execute(insert(onsite_events), events)
+    return [len(i.events) for i in items]
+
+
+# The storefront's statements, built once: they run on every request (building one
+# costs about as much as running it on SQLite).
+_VISIT = insert(onsite_events).values(
+    shop=bindparam("shop"), visitor=bindparam("visitor"), kind="visit", at=bindparam("at")
+)
+_V, _E = onsite_visitors.c, onsite_events.c
+_JOIN = (
+    update(onsite_visitors)
+    .where(
+        _V.shop == bindparam("to_shop"),
+        _V.id == bindparam("to_visitor"),
+        or_(
+            _V.connection.is_(None),
+            _V.connection != bindparam("to_connection"),
+            _V.record_id != bindparam("to_record_id"),
+        ),
+    )
+    .values(connection=bindparam("to_connection"), record_id=bindparam("to_record_id"))
+)
+_SEEN = select(_V.id, _V.visits, _V.connection, _V.record_id).where(
+    _V.shop == bindparam("shop"), _V.id.in_(bindparam("ids", expanding=True))
+)
+_IMPRESSIONS = and_(
+    _E.shop == bindparam("shop"),
+    _E.visitor.in_(bindparam("ids", expanding=True)),
+    _E.kind == "impression",
+    _E.offer.in_(bindparam("capped", expanding=True)),
+)
+_TOTALS = (
+    select(_E.visitor, _E.offer, func.count()).where(_IMPRESSIONS).group_by(_E.visitor, _E.offer)
+)
+_RECENT = select(_E.visitor, _E.offer, _E.at).where(
+    _IMPRESSIONS, _E.at >= bindparam("since", type_=_E.at.type)
+)
+_BROWSERS = select(_V.id).where(
+    _V.shop == bindparam("shop"),
+    _V.connection == bindparam("connection"),
+    _V.record_id == bindparam("record_id"),
+)
 
 
 def join(conn: Connection, shop: str, visitor: str, connection: str, record_id: str) -> None:
     """``visitor`` is the customer ``record_id`` of ``connection`` from now on, with its
     past visits and events (they are keyed by the visitor)."""
-    v = onsite_visitors.c
     conn.execute(
-        update(onsite_visitors)
-        .where(
-            v.shop == shop,
-            v.id == visitor,
-            or_(v.connection.is_(None), v.connection != connection, v.record_id != record_id),
-        )
-        .values(connection=connection, record_id=record_id)
+        _JOIN,
+        {
+            "to_shop": shop,
+            "to_visitor": visitor,
+            "to_connection": connection,
+            "to_record_id": record_id,
+        },
     )
 
 
@@ -131,17 +232,80 @@ def first_name(conn: Connection, shop: str, profile_id: int) -> str | None:
     ).scalar_one_or_none()
 
 
-def _visitors_of(conn: Connection, shop: str, visitor: str, customer: Customer | None) -> list[str]:
-    """``visitor`` and the other browsers the same customer signed in from."""
-    if customer is None:
-        return [visitor]
-    v = onsite_visitors.c
-    found = conn.execute(
-        select(v.id).where(
-            v.shop == shop, v.connection == customer.connection, v.record_id == customer.record_id
+def browsers(conn: Connection, shop: str, customer: Customer) -> list[str]:
+    """The browsers (visitor ids) that signed in as ``customer``."""
+    return list(
+        conn.execute(
+            _BROWSERS,
+            {"shop": shop, "connection": customer.connection, "record_id": customer.record_id},
+        ).scalars()
+    )
+
+
+# Impressions this recent are kept one by one (older ones only counted): today in any
+# zone began less than this long ago.
+RECENT = dt.timedelta(days=2)
+
+
+@dataclass
+class Seen:
+    """One browser as the store has it: its visits, the customer it signed in as, and
+    its impressions of capped offers (the count per offer, and the recent ones' times)."""
+
+    visits: int
+    customer: tuple[str, str] | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+    recent: dict[str, list[dt.datetime]] = field(default_factory=dict)
+
+
+def seen(
+    conn: Connection, shop: str, ids: Sequence[str], capped: Sequence[str], *, now: dt.datetime
+) -> dict[str, Seen]:
+    """The browsers ``ids`` the store knows (one missing is new), with their impressions
+    of the ``capped`` offers."""
+    found = {
+        row.id: Seen(
+            row.visits, None if row.connection is None else (row.connection, row.record_id)
         )
-    ).scalars()
-    return sorted({visitor, *found})
+        for row in conn.execute(_SEEN, {"shop": shop, "ids": list(ids)})
+    }
+    if not capped or not found:
+        return found
+    mine = {"shop": shop, "ids": list(found), "capped": list(capped)}
+    for visitor, offer, total in conn.execute(_TOTALS, mine):
+        found[visitor].totals[offer] = int(total)
+    for visitor, offer, at in conn.execute(_RECENT, {**mine, "since": now - RECENT}):
+        found[visitor].recent.setdefault(offer, []).append(at)
+    return found
+
+
+def sum_state(
+    browsers: Iterable[Seen],
+    *,
+    known: bool,
+    facts: CustomerFacts | None,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> VisitorState:
+    """The :class:`VisitorState` of a visitor seen in ``browsers`` (one, or every
+    browser of a signed-in customer)."""
+    local = now.astimezone(tz)
+    midnight = dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    visits = 0
+    impressions: dict[str, tuple[int, int]] = {}
+    for browser in browsers:
+        visits += browser.visits
+        for offer, total in browser.totals.items():
+            today = sum(1 for at in browser.recent.get(offer, ()) if at >= midnight)
+            before = impressions.get(offer, (0, 0))
+            impressions[offer] = (before[0] + today, before[1] + total)
+    return VisitorState(
+        visits=visits,
+        purchased=facts.purchased if facts is not None else False,
+        in_segment=dict(facts.in_segment) if facts is not None else {},
+        impressions=impressions,
+        known=known,
+    )
 
 
 @dataclass(frozen=True)
@@ -153,6 +317,32 @@ class CustomerFacts:
     in_segment: Mapping[str, bool]
 
 
+def segment_members(
+    conn: Connection,
+    shop: str,
+    offers: Mapping[str, OfferSettings],
+    *,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> dict[str, frozenset[int]]:
+    """The profiles in each offer's segment (offers naming one), read in one statement
+    per offer: the storefront keeps them a while instead of asking per customer."""
+    found: dict[str, frozenset[int]] = {}
+    for name, offer in offers.items():
+        if offer.segment is None:
+            continue
+        try:
+            _, node = resolve(conn, offer.segment, shop=shop)
+            condition = compile_expression(node, now, tz)
+        except SegmentError as exc:
+            log.warning("offer %s of shop %s: segment: %s", name, shop, exc)
+            continue
+        found[name] = frozenset(
+            conn.execute(select(profiles.c.id).where(profiles.c.shop == shop, condition)).scalars()
+        )
+    return found
+
+
 def customer_facts(
     conn: Connection,
     shop: str,
@@ -161,8 +351,10 @@ def customer_facts(
     *,
     now: dt.datetime,
     tz: ZoneInfo,
+    members: Mapping[str, frozenset[int]] | None = None,
 ) -> CustomerFacts:
-    """``customer``'s purchases (any channel of their profile) and segments."""
+    """``customer``'s purchases (any channel of their profile) and segments (from
+    ``members``, :func:`segment_members`, if the caller has them)."""
     purchased = False
     if customer.profile_id is not None:
         purchased = bool(
@@ -184,6 +376,10 @@ def customer_facts(
         is not None
     )
     in_segment: dict[str, bool] = {}
+    if members is not None:
+        if customer.profile_id is not None:
+            in_segment = {name: customer.profile_id in held for name, held in members.items()}
+        return CustomerFacts(purchased, in_segment)
     for name, offer in offers.items():
         if offer.segment is None or customer.profile_id is None:
             continue
@@ -204,6 +400,11 @@ def customer_facts(
     return CustomerFacts(purchased, in_segment)
 
 
+def capped(offers: Mapping[str, OfferSettings]) -> list[str]:
+    """The offers with a cap of impressions: the ones whose impressions the rules count."""
+    return [name for name, offer in offers.items() if offer.max_impressions is not None]
+
+
 def state(
     conn: Connection,
     shop: str,
@@ -216,45 +417,13 @@ def state(
     facts: CustomerFacts | None = None,
 ) -> VisitorState:
     """What the offers' rules need to know of ``visitor`` (signed in as ``customer``,
-    whose ``facts`` the caller may have at hand)."""
-    v, e = onsite_visitors.c, onsite_events.c
-    browsers = _visitors_of(conn, shop, visitor, customer)
-    visits, known = conn.execute(
-        select(
-            func.coalesce(func.sum(v.visits), 0),
-            func.coalesce(func.max(case((v.id == visitor, 1), else_=0)), 0),
-        ).where(v.shop == shop, v.id.in_(browsers))
-    ).one()
+    whose ``facts`` the caller may have at hand): ``visitor`` and the customer's other
+    browsers summed."""
+    ids = {visitor, *(browsers(conn, shop, customer) if customer is not None else ())}
+    found = seen(conn, shop, sorted(ids), capped(offers), now=now)
     if customer is not None and facts is None:
         facts = customer_facts(conn, shop, offers, customer, now=now, tz=tz)
-    capped = [name for name, offer in offers.items() if offer.max_impressions is not None]
-    impressions: dict[str, tuple[int, int]] = {}
-    if capped:
-        local = now.astimezone(tz)
-        midnight = dt.datetime.combine(local.date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
-        rows = conn.execute(
-            select(
-                e.offer,
-                func.count(),
-                func.coalesce(func.sum(case((e.at >= midnight, 1), else_=0)), 0),
-            )
-            .where(
-                e.shop == shop,
-                e.visitor.in_(browsers),
-                e.kind == "impression",
-                e.offer.in_(capped),
-            )
-            .group_by(e.offer)
-        )
-        for offer_name, total, today in rows:
-            impressions[offer_name] = (int(today), int(total))
-    return VisitorState(
-        visits=int(visits),
-        purchased=facts.purchased if facts is not None else False,
-        in_segment=dict(facts.in_segment) if facts is not None else {},
-        impressions=impressions,
-        known=bool(known),
-    )
+    return sum_state(found.values(), known=visitor in found, facts=facts, now=now, tz=tz)
 
 
 def check_events(raw: object, offers: Mapping[str, OfferSettings]) -> list[Event]:
@@ -295,22 +464,25 @@ def record(
     """Write ``events`` of ``visitor``; how many."""
     if not events:
         return 0
-    conn.execute(
-        insert(onsite_events),
-        [
-            {
-                "shop": shop,
-                "visitor": visitor,
-                "kind": ev.kind,
-                "offer": ev.offer,
-                "variant": ev.variant,
-                "product": ev.product,
-                "at": now,
-            }
-            for ev in events
-        ],
-    )
+    conn.execute(insert(onsite_events), _event_rows(shop, visitor, events, now))
     return len(events)
+
+
+def _event_rows(
+    shop: str, visitor: str, events: Sequence[Event], now: dt.datetime
+) -> list[dict[str, object]]:
+    return [
+        {
+            "shop": shop,
+            "visitor": visitor,
+            "kind": ev.kind,
+            "offer": ev.offer,
+            "variant": ev.variant,
+            "product": ev.product,
+            "at": now,
+        }
+        for ev in events
+    ]
 
 
 def forget(conn: Connection, shop: str, connection: str, record_ids: Sequence[str]) -> None:

@@ -112,6 +112,25 @@ def test_answers_carry_no_personal_data_but_the_first_name(site: tuple[str, Runt
         assert personal not in text
 
 
+def test_a_redaction_drops_what_the_server_keeps_of_the_person(
+    site: tuple[str, Runtime],
+) -> None:
+    url, runtime = site
+    for _ in range(2):
+        answer = offers(url, HANAKO, token=token("C1"), new_visit="1").json()
+    assert answer["customer"] == {"first_name": "花子"} and answer["offers"]
+    runtime.redact_customer("web", "C1")  # as a redaction webhook applies it, in-process
+    after = offers(url, HANAKO, token=token("C1")).json()
+    assert "花子" not in json.dumps(after, ensure_ascii=False)
+    # Her browser's visits went with her: it is a first visit again, no popup.
+    assert after["offers"] == []
+    with runtime.store.engine.connect() as conn:
+        visits = conn.execute(
+            select(onsite_visitors.c.visits).where(onsite_visitors.c.id == HANAKO)
+        ).scalar_one()
+    assert visits == 1
+
+
 def test_recommendations_are_available_products_of_the_shop(site: tuple[str, Runtime]) -> None:
     url, _ = site
     found = offers(url, HANAKO, token=token("C1"), product="TEA-01").json()["recommendations"]

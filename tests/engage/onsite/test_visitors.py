@@ -132,3 +132,51 @@ def test_erasing_the_connection_deletes_its_signed_in_visitors_only(runtime: Run
 def test_an_event_the_script_could_not_send_is_refused(body: object, message: str) -> None:
     with pytest.raises(BadEvent, match=message):
         visitors.check_events(body, {"second": popup()})
+
+
+def test_segment_members_read_once_give_the_same_facts_as_asking_per_customer(
+    runtime: Runtime,
+) -> None:
+    offers = {"second": popup(), "everyone": popup(segment=None)}
+    with runtime.store.engine.connect() as conn:
+        members = visitors.segment_members(conn, SHOP, offers, now=NOW, tz=TOKYO)
+        assert set(members) == {"second"}  # an offer for everyone names no segment
+        facts: list[visitors.CustomerFacts] = []
+        for record in ("C1", "C2"):
+            who = customer(runtime, record)
+            each = visitors.customer_facts(conn, SHOP, offers, who, now=NOW, tz=TOKYO)
+            kept = visitors.customer_facts(
+                conn, SHOP, offers, who, now=NOW, tz=TOKYO, members=members
+            )
+            assert kept == each
+            facts.append(kept)
+    assert [f.in_segment for f in facts] == [{"second": True}, {"second": False}]
+
+
+def test_a_batch_of_visits_is_written_as_the_requests_one_by_one(runtime: Runtime) -> None:
+    view = Event("view", product="TEA-01")
+    batch = [
+        visitors.Visit(SHOP, V1, NOW, True),
+        visitors.Visit(SHOP, V1, NOW, False, events=(view,)),  # the same visitor twice
+        visitors.Visit(SHOP, V1, NOW, True, join=("web", "C1")),
+        visitors.Visit(SHOP, V2, NOW, False, events=(view, view)),
+    ]
+    with runtime.store.engine.begin() as conn:
+        assert visitors.write_visits(conn, batch) == [0, 1, 0, 2]
+    with runtime.store.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                onsite_visitors.c.id, onsite_visitors.c.visits, onsite_visitors.c.record_id
+            ).order_by(onsite_visitors.c.id)
+        ).all()
+        kinds = conn.execute(
+            select(onsite_events.c.visitor, onsite_events.c.kind).order_by(onsite_events.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(V1, 2, "C1"), (V2, 1, None)]
+    assert [tuple(k) for k in kinds] == [
+        (V1, "visit"),
+        (V1, "visit"),
+        (V1, "view"),
+        (V2, "view"),
+        (V2, "view"),
+    ]
