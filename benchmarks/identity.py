@@ -241,8 +241,7 @@ def _first_refresh(args: argparse.Namespace, settings: IdentitySettings) -> int:
                 for start in range(0, len(customers), 5000):
                     store.write_batch(connection, Stream.CUSTOMERS, customers[start : start + 5000])
             print(
-                f"{backend}: records written in {time.perf_counter() - started:.1f} s "
-                "(not timed)",
+                f"{backend}: records written in {time.perf_counter() - started:.1f} s (not timed)",
                 flush=True,
             )
             with _timed_statements(store) as timings:
@@ -256,9 +255,9 @@ def _first_refresh(args: argparse.Namespace, settings: IdentitySettings) -> int:
                 f"{REFRESH_GOAL_S:.0f} s, {verdict}; load average {load} -> {_load()}",
                 flush=True,
             )
-            for statement, (count, total) in sorted(
-                timings.items(), key=lambda item: -item[1][1]
-            )[: args.statements]:
+            for statement, (count, total) in sorted(timings.items(), key=lambda item: -item[1][1])[
+                : args.statements
+            ]:
                 print(f"   {total:8.2f} s {count:7,} x  {statement}")
             groups[backend] = _groups(store, DEFAULT_SHOP)
             store.close()

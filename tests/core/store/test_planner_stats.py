@@ -131,7 +131,8 @@ def _queue(conn: Connection, start: int, n: int) -> None:
     conn.execute(
         text(
             "INSERT INTO profile_changes (shop, connection, record_id)"
-            " SELECT 'default', 'shop', CAST(g AS text) FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) AS g"
+            " SELECT 'default', 'shop', CAST(g AS text)"
+            " FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) AS g"
         ),
         {"a": start, "b": start + n - 1},
     )
