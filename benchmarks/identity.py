@@ -27,10 +27,20 @@ profiles; and it runs ``EXPLAIN QUERY PLAN`` on every statement of an incrementa
 and of a whole-shop resolution, reporting a scan of any table holding several shops'
 rows. Exit 1 on any of these.
 
+With ``--first-refresh`` it measures instead the first ``crm.refresh.refresh`` after an
+import (issue 14): the records written into a fresh store of each backend (SQLite in a
+temp dir, PostgreSQL in a database of its own, dropped afterwards; not timed), every
+record queued and none resolved, then the refresh timed, with the load average before
+and after. ``--statements N`` prints the N statements that took longest in all (COPY,
+the PostgreSQL bulk writer, is not counted). Goal: under 3 minutes at 1,000,000 records
+on each backend, and PostgreSQL within 1.5 times SQLite; both must give the same
+profiles. Exit 1 on a ratio over 1.5 or differing profiles.
+
     .venv/bin/python benchmarks/identity.py                    # 1,000,000 records
     .venv/bin/python benchmarks/identity.py --records 100000   # a quick check
     .venv/bin/python benchmarks/identity.py --memory-only      # skip the store
     .venv/bin/python benchmarks/identity.py --shops 10 --records 50000   # per shop
+    .venv/bin/python benchmarks/identity.py --first-refresh --records 100000 --statements 10
 """
 
 from __future__ import annotations
