@@ -348,6 +348,8 @@ class Writers:
         transaction counts its own new rows; autovacuum would come only after the commit.
         A write that does not double the table leaves the statistics as they are (their
         proportions still hold), and below ``_STATS_ROWS`` rows nothing is done.
+        ANALYZE's lock, held to the commit, blocks no reader or writer: only another
+        ANALYZE of the table (a second shop's first refresh at the same time) waits.
         """
         if self.dialect.name != "postgresql" or written < _STATS_ROWS:
             return
