@@ -27,10 +27,21 @@ profiles; and it runs ``EXPLAIN QUERY PLAN`` on every statement of an incrementa
 and of a whole-shop resolution, reporting a scan of any table holding several shops'
 rows. Exit 1 on any of these.
 
+With ``--first-refresh`` it measures instead the first ``crm.refresh.refresh`` after an
+import (issue 14): the records written into a fresh store of each backend (SQLite in a
+temp dir, PostgreSQL in a database of its own, dropped afterwards; not timed), every
+record queued and none resolved, then the refresh timed (and the CPU time this process
+spent in it: the database server's is not counted), with the load average before
+and after. ``--statements N`` prints the N statements that took longest in all (COPY,
+the PostgreSQL bulk writer, is not counted). Goal: under 3 minutes at 1,000,000 records
+on each backend, and PostgreSQL within 1.5 times SQLite; both must give the same
+profiles. Exit 1 on a ratio over 1.5 or differing profiles.
+
     .venv/bin/python benchmarks/identity.py                    # 1,000,000 records
     .venv/bin/python benchmarks/identity.py --records 100000   # a quick check
     .venv/bin/python benchmarks/identity.py --memory-only      # skip the store
     .venv/bin/python benchmarks/identity.py --shops 10 --records 50000   # per shop
+    .venv/bin/python benchmarks/identity.py --first-refresh --records 100000 --statements 10
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import os
 import re
 import statistics
 import sys
@@ -120,7 +132,21 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=5, help="incremental rounds (--shops)")
     parser.add_argument(
-        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="with --shops"
+        "--backend",
+        choices=["sqlite", "postgresql", "both"],
+        default=None,
+        help="with --shops (default sqlite) or --first-refresh (default both)",
+    )
+    parser.add_argument(
+        "--first-refresh",
+        action="store_true",
+        help="time the first refresh after the import, on each backend (issue 14)",
+    )
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        help="with --first-refresh: print the N statements that took longest in all",
     )
     parser.add_argument(
         "--pg-url",
@@ -133,6 +159,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     settings = IdentitySettings()
+    if args.first_refresh:
+        return _first_refresh(args, settings)
+    if args.backend is None:
+        args.backend = "sqlite"
+    if args.backend == "both":
+        parser.error("--backend both goes with --first-refresh")
     if args.shops > 1:
         return _among_shops(args, settings)
 
@@ -185,6 +217,105 @@ def main() -> int:
         )
         store.close()
     return 0
+
+
+# -- the first refresh after a large import (issue 14) ---------------------------------
+
+REFRESH_GOAL_S = 180.0  # at 1,000,000 records, on each backend
+REFRESH_GOAL_RATIO = 1.5  # PostgreSQL / SQLite
+
+
+def _first_refresh(args: argparse.Namespace, settings: IdentitySettings) -> int:
+    """Import the corpus into a fresh store of each backend (not timed), then time the
+    first ``refresh`` of the shop: every record queued, none resolved yet."""
+    backends = ["sqlite", "postgresql"] if args.backend in (None, "both") else [args.backend]
+    started = time.perf_counter()
+    corpus = _corpus(args.records, args.seed)
+    print(
+        f"generated {corpus.records:,} records of {corpus.people:,} people "
+        f"({time.perf_counter() - started:.1f} s, not timed)"
+    )
+    seconds: dict[str, float] = {}
+    groups: dict[str, set[frozenset[tuple[str, str]]]] = {}
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        for backend in backends:
+            if backend == "sqlite":
+                url = f"sqlite:///{tmp / 'refresh.db'}"
+            else:
+                (name,) = stack.enter_context(_databases(args.pg_url, ["refresh"]))
+                url = make_url(args.pg_url).set(database=name).render_as_string(False)
+            store = Store.open(url)
+            load = _load()
+            started = time.perf_counter()
+            for connection, customers in corpus.customers.items():
+                for start in range(0, len(customers), 5000):
+                    store.write_batch(connection, Stream.CUSTOMERS, customers[start : start + 5000])
+            print(
+                f"{backend}: records written in {time.perf_counter() - started:.1f} s (not timed)",
+                flush=True,
+            )
+            cpu = time.process_time()
+            with _timed_statements(store) as timings:
+                result = refresh(store, CrmSettings(identity=settings))
+            cpu = time.process_time() - cpu
+            seconds[backend] = result.seconds
+            verdict = "PASS" if result.seconds < REFRESH_GOAL_S else "FAIL"
+            if corpus.records < 1_000_000:
+                verdict = "not judged below it"
+            print(
+                f"{backend}: first refresh of {corpus.records:,} records in "
+                f"{result.seconds:.1f} s ({corpus.records / result.seconds:,.0f} records/s; "
+                f"this process's CPU {cpu:.1f} s), "
+                f"{result.profiles_touched:,} profiles; goal at 1,000,000 records: under "
+                f"{REFRESH_GOAL_S:.0f} s, {verdict}; load average {load} -> {_load()}",
+                flush=True,
+            )
+            for statement, (count, total) in sorted(timings.items(), key=lambda item: -item[1][1])[
+                : args.statements
+            ]:
+                print(f"   {total:8.2f} s {count:7,} x  {statement}")
+            groups[backend] = _groups(store, DEFAULT_SHOP)
+            store.close()
+    if len(seconds) < 2:
+        return 0
+    ratio = seconds["postgresql"] / seconds["sqlite"]
+    same = groups["sqlite"] == groups["postgresql"]
+    print(
+        f"PostgreSQL / SQLite: {ratio:.2f} (goal <= {REFRESH_GOAL_RATIO}: "
+        f"{'PASS' if ratio <= REFRESH_GOAL_RATIO else 'FAIL'}); the same profiles on both: "
+        f"{'yes' if same else 'NO'} ({len(groups['sqlite']):,} / {len(groups['postgresql']):,})"
+    )
+    return 0 if same and ratio <= REFRESH_GOAL_RATIO else 1
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+@contextlib.contextmanager
+def _timed_statements(store: Store) -> Iterator[dict[str, list[float]]]:
+    """Time spent in each distinct statement (its first 160 characters) meanwhile:
+    [executions, seconds]."""
+    timings: dict[str, list[float]] = {}
+    starts: list[float] = []
+
+    def before(*_: Any) -> None:
+        starts.append(time.perf_counter())
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        elapsed = time.perf_counter() - starts.pop()
+        entry = timings.setdefault(" ".join(statement.split())[:160], [0, 0.0])
+        entry[0] += 1
+        entry[1] += elapsed
+
+    event.listen(store.engine, "before_cursor_execute", before)
+    event.listen(store.engine, "after_cursor_execute", after)
+    try:
+        yield timings
+    finally:
+        event.remove(store.engine, "before_cursor_execute", before)
+        event.remove(store.engine, "after_cursor_execute", after)
 
 
 def _changes(corpus: Corpus, n: int, start: int = 0, days: int = 1) -> list[Customer]:

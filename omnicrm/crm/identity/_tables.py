@@ -108,9 +108,12 @@ def bulk_insert(
 ) -> None:
     """Insert many rows through the store's bulk writer (COPY on PostgreSQL): a full run
     writes a row per source customer and per key, millions of them."""
-    writer = table_writers.writers(conn.engine)(table)
+    writers = table_writers.writers(conn.engine)
+    writer = writers(table)
     for chunk in chunks(rows, 20000):
         writer.insert(conn, writer.encode(chunk, same))
+    # The same refresh looks these rows up next (keys by value, members by record).
+    writers.restat_after(conn, table, len(rows))
 
 
 def keys_of(conn: Connection, refs: Iterable[RecordRef], *, shop: str) -> dict[RecordRef, set[Key]]:

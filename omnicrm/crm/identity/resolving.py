@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
 from omnicrm.core.store.planner import unindexed
 from omnicrm.core.store.schema import profile_changes
@@ -394,7 +394,20 @@ def _apply(
 
 def _new_profiles(conn: Connection, count: int, shop: str, now: dt.datetime) -> list[int]:
     """Insert ``count`` bare profiles of ``shop`` (the profile refresh fills them in);
-    their ids."""
+    their ids, ascending."""
+    if conn.dialect.name == "postgresql":
+        # One statement whatever the count: a row per number of a series, the columns'
+        # defaults bound once. The executemany below with RETURNING cost ~160 us a row
+        # here (a first refresh creates a profile per person: 10 s at 100,000 records).
+        series = select(
+            literal(shop, profiles.c.shop.type), literal(now, profiles.c.updated_at.type)
+        ).select_from(func.generate_series(1, count))
+        statement = (
+            insert(profiles)
+            .from_select(["shop", "updated_at"], series, include_defaults=True)
+            .returning(profiles.c.id)
+        )
+        return sorted(int(pid) for pid in conn.execute(statement).scalars())
     ids: list[int] = []
     for start in range(0, count, 1000):
         n = min(1000, count - start)

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from omnicrm.core.channels import Stream
 from omnicrm.core.records import Order, OrderLine
-from omnicrm.core.store import Store
+from omnicrm.core.store import Store, table_writers
+from omnicrm.core.store.schema import profile_changes
 
 PG_URL = os.environ.get("OMNICRM_TEST_PG_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 T0 = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
@@ -115,3 +116,48 @@ def test_a_connection_the_statistics_predate_gets_them_from_its_first_big_batch(
         ).scalar()
     assert common is not None and "other" in common
     assert fresh_pg.count(Stream.ORDERS) == 2410
+
+
+def _counted(store: Store, table: str) -> float:
+    with store.engine.connect() as conn:
+        return float(
+            conn.execute(
+                text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
+            ).scalar_one()
+        )
+
+
+def _queue(conn: Connection, start: int, n: int) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO profile_changes (shop, connection, record_id)"
+            " SELECT 'default', 'shop', CAST(g AS text)"
+            " FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) AS g"
+        ),
+        {"a": start, "b": start + n - 1},
+    )
+
+
+def test_a_write_that_doubles_a_table_takes_its_statistics_again(fresh_pg: Store) -> None:
+    # Issue 14: a refresh fills the identity tables and reads them back in the same
+    # transaction, before autovacuum could see them.
+    writers = table_writers.writers(fresh_pg.engine)
+    with fresh_pg.engine.begin() as conn:
+        _queue(conn, 0, 500)
+        writers.restat_after(conn, profile_changes, 500)  # too few to be worth it
+    assert _counted(fresh_pg, "profile_changes") == -1  # never analyzed
+    with fresh_pg.engine.begin() as conn:
+        _queue(conn, 500, 3000)
+        writers.restat_after(conn, profile_changes, 3000)
+        # Taken inside the transaction, its own rows counted.
+        assert conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'profile_changes'")
+        ).scalar_one() == pytest.approx(3500, rel=0.05)
+    with fresh_pg.engine.begin() as conn:
+        _queue(conn, 3500, 2000)  # 3,500 -> 5,500: not doubled, proportions still hold
+        writers.restat_after(conn, profile_changes, 2000)
+    assert _counted(fresh_pg, "profile_changes") == pytest.approx(3500, rel=0.05)
+    with fresh_pg.engine.begin() as conn:
+        _queue(conn, 5500, 6000)  # more than the 3,500 counted
+        writers.restat_after(conn, profile_changes, 6000)
+    assert _counted(fresh_pg, "profile_changes") == pytest.approx(11500, rel=0.05)
