@@ -2,8 +2,8 @@
 
 A shop of ``--profiles`` profiles (one source customer each; 70 % with an order, 80 %
 opted in to email, 1 % unsubscribed through omnicrm, 0.5 % of addresses bounced, 2 %
-sent to yesterday under a cap of 1 a week) is loaded straight into the tables, then
-one campaign with two variants and a 10 % hold-out is planned, timed: the segment
+(``--sent``) sent to yesterday under a cap of 1 a week) is loaded straight into the
+tables, then one campaign with two variants and a 10 % hold-out is planned, timed: the segment
 query, the consent statements and suppression list, the caps, the hash assignment and
 every outbox row written. Goal (issue 15): under 20 s for 1,000,000 profiles.
 
@@ -67,7 +67,7 @@ SETTINGS = MessagingSettings.model_validate(
 )
 
 
-def load(store: Store, n: int, seed: int) -> None:
+def load(store: Store, n: int, seed: int, sent: float = 0.02) -> None:
     rng = random.Random(seed)
     with store.engine.begin() as conn:
         for start in range(1, n + 1, CHUNK):
@@ -147,18 +147,18 @@ def load(store: Store, n: int, seed: int) -> None:
                     "planned_at": earlier,
                     "handed_at": earlier,
                 }
-                for i in rng.sample(range(1, n + 1), n // 50)
+                for i in rng.sample(range(1, n + 1), round(n * sent))
             ],
         )
     with store.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
 
 
-def run(url: str, n: int, seed: int) -> tuple[float, campaigns.Plan]:
+def run(url: str, n: int, seed: int, sent: float) -> tuple[float, campaigns.Plan]:
     store = Store.open(url)
     try:
         start = time.perf_counter()
-        load(store, n, seed)
+        load(store, n, seed, sent)
         print(f"  loaded {n:,} profiles in {time.perf_counter() - start:.1f} s", flush=True)
         host = Host.load(extra={"bench": _Plugin()}, use_entry_points=False)
         variants = [
@@ -193,13 +193,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--pg", default="postgresql+psycopg://127.0.0.1:5432/test")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--sent",
+        type=float,
+        default=0.02,
+        help="share of the profiles sent a message yesterday (under the cap): 0.02",
+    )
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
         print(f"{backend}: planning a campaign for {args.profiles:,} profiles", flush=True)
         if backend == "sqlite":
             with tempfile.TemporaryDirectory() as folder:
-                seconds, plan = run(f"sqlite:///{Path(folder) / 'b.db'}", args.profiles, args.seed)
+                seconds, plan = run(
+                    f"sqlite:///{Path(folder) / 'b.db'}", args.profiles, args.seed, args.sent
+                )
         else:
             admin = create_engine(make_url(args.pg), isolation_level="AUTOCOMMIT")
             name = f"omnicrm_bench_{uuid.uuid4().hex[:8]}"
@@ -207,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             try:
                 url = make_url(args.pg).set(database=name).render_as_string(hide_password=False)
-                seconds, plan = run(url, args.profiles, args.seed)
+                seconds, plan = run(url, args.profiles, args.seed, args.sent)
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -48,8 +48,8 @@ from sqlalchemy import (
     insert,
     literal,
     null,
-    or_,
     select,
+    union,
     update,
 )
 
@@ -436,11 +436,21 @@ def plan(
         & (s.address == (func.lower(key) if medium == Medium.EMAIL else key))
         & ~_irregular(conn, address)
     )
-    capped = or_(
-        false(),
-        *(p.id.in_(query) for query in _over_caps(shop, medium, settings, now)),
-    )
-    withdrawn = p.id.in_(_withdrawn_profiles(shop))
+    # The caps and withdrawals as joins, not IN lists in the select list: PostgreSQL
+    # runs an IN list it expects to be large again for every row (no hash), which
+    # made a re-plan of a million profiles take minutes.
+    over = _over_caps(shop, medium, settings, now)
+    capped_ids: Subquery | None = None
+    if over:
+        capped_ids = (union(*over) if len(over) > 1 else over[0]).subquery("capped")
+    gone = _withdrawn_profiles(shop).subquery("gone")
+    source: Any = profiles.outerjoin(statement, statement.c.profile_id == p.id)
+    source = source.outerjoin(suppressions, listed).outerjoin(gone, gone.c.profile_id == p.id)
+    capped: ColumnElement[bool] = false()
+    if capped_ids is not None:
+        source = source.outerjoin(capped_ids, capped_ids.c.profile_id == p.id)
+        capped = capped_ids.c.profile_id.is_not(None)
+    withdrawn = gone.c.profile_id.is_not(None)
     # Fences (OFFSET 0) keep the database from computing the hash's rounds and the
     # lookups again for every place the next query uses them.
     first, second = _keys(campaign.id)
@@ -455,11 +465,7 @@ def plan(
             capped.label("capped"),
             withdrawn.label("withdrawn"),
         )
-        .select_from(
-            profiles.outerjoin(statement, statement.c.profile_id == p.id).outerjoin(
-                suppressions, listed
-            )
-        )
+        .select_from(source)
         .where(p.shop == shop, compile_expression(node, now, tz))
         .offset(0)
         .subquery("recipient")
@@ -635,6 +641,7 @@ def _withdrawn_profiles(shop: str) -> Select[tuple[int]]:
             (customers.c.connection == pm.connection) & (customers.c.id == pm.record_id),
         )
         .where(pm.shop == shop, customers.c.shop == shop, customers.c.withdrawn_at.is_not(None))
+        .distinct()
     )
 
 

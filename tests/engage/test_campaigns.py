@@ -244,3 +244,73 @@ def test_a_frequency_cap_counts_what_went_before(store: Store, host: Host, drop:
     with store.engine.begin() as conn:
         result = campaigns.plan(conn, third, capped, now=NOW + dt.timedelta(days=8), tz=TOKYO)
     assert result.planned == 2
+
+
+def test_several_caps_in_the_plan_agree_with_may_send(store: Store, host: Host, drop: Path) -> None:
+    """Two caps over one medium (planning joins their union): each person's reason is
+    the one the sender's per-person check gives, whatever went to them before."""
+    build(store, [person(i) for i in range(1, 13)])
+    settings = messaging(
+        drop,
+        caps=[
+            {"medium": "email", "count": 1, "per": "1d"},
+            {"medium": "email", "count": 3, "per": "7d"},
+        ],
+    )
+    with store.engine.begin() as conn:
+        pid = {i: profile_of(conn, "web", f"C{i}", shop=SHOP) for i in range(1, 13)}
+        # (person, hours ago, status) of what went before: under, at and over each cap;
+        # a suppressed or a failed row does not count, one older than the week neither.
+        earlier = [
+            (1, 2, "sent"),
+            (2, 30, "sent"),
+            (3, 30, "sent"),
+            (3, 50, "handed_over"),
+            (3, 70, "unknown"),
+            (4, 30, "sent"),
+            (4, 50, "sent"),
+            (5, 2, "suppressed"),
+            (6, 30, "failed"),
+            (6, 50, "sent"),
+            (6, 70, "sent"),
+            (7, 200, "sent"),
+            (7, 210, "sent"),
+            (7, 220, "sent"),
+            (8, 2, "sent"),
+            (8, 30, "sent"),
+            (8, 50, "sent"),
+        ]
+        for n, (i, hours, status) in enumerate(earlier):
+            at = NOW - dt.timedelta(hours=hours)
+            conn.execute(
+                outbox.insert().values(
+                    shop=SHOP,
+                    campaign_id=1000 + n,
+                    profile_id=pid[i],
+                    medium="email",
+                    variant="A",
+                    status=status,
+                    message_id=f"earlier.{n}",
+                    planned_at=at,
+                    handed_at=at,
+                )
+            )
+    campaign = make(store, host, drop, settings=settings, holdout=0)
+    check = partial(
+        may_send, shop=SHOP, medium=Medium.EMAIL, now=NOW, policy=Policy(settings, TOKYO)
+    )
+    with store.engine.begin() as conn:
+        result = campaigns.plan(conn, campaign, settings, now=NOW, tz=TOKYO)
+        rows = dict(
+            conn.execute(
+                select(outbox.c.profile_id, outbox.c.reason).where(
+                    outbox.c.campaign_id == campaign.id
+                )
+            ).all()
+        )
+        for i in range(1, 13):
+            verdict = check(conn, profile_id=pid[i])  # type: ignore[arg-type]
+            assert rows[pid[i]] == (verdict.refusal.value if verdict.refusal else None), i
+    capped = {i for i in range(1, 13) if rows[pid[i]] == "frequency_cap"}
+    assert capped == {1, 3, 8}
+    assert result.planned == 9 and result.suppressed == {"frequency_cap": 3}

@@ -108,3 +108,18 @@ def test_after_the_refresh_a_withdrawn_member_is_in_no_campaign(
     assert reasons(store, campaign) == {two: None}
     assert sender(store, host, messaging(drop)).send(campaign.id).sent == 1
     assert [m["to"] for m in arrived(drop)] == ["p2@example.jp"]
+
+
+def test_a_person_two_of_whose_records_withdrew_is_planned_once(
+    store: Store, host: Host, drop: Path
+) -> None:
+    build(store, [person(1), person(2)])
+    build(store, [person(1, id="POS1")], connection="pos")  # one person, two records
+    withdraw(store, 1)
+    withdraw(store, 1, connection="pos", id="POS1")
+    campaign = planned(store, host, drop)
+    with store.engine.connect() as conn:
+        one = profile_of(conn, "web", "C1", shop=SHOP)
+        two = profile_of(conn, "web", "C2", shop=SHOP)
+        assert one == profile_of(conn, "pos", "POS1", shop=SHOP)
+    assert reasons(store, campaign) == {one: "withdrawn", two: None}  # type: ignore[dict-item]
