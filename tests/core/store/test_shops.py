@@ -321,7 +321,7 @@ def _order_by(table: sa.Table) -> list[Any]:
 
 
 # Columns the 0003 schema lacks: the shop (added by 0004) and later additions.
-NOT_IN_0003 = {"shop", "withdrawn_at", "discount_codes", "abandoned_checkout_at"}
+NOT_IN_0003 = {"shop", "withdrawn_at", "discount_codes", "abandoned_checkout_at", "line_user_id"}
 
 
 # The 0003 rows are written through today's tables, whose keys include the shop.
