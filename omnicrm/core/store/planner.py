@@ -1,5 +1,7 @@
 """Hints to the query planners that hold on both backends.
 
+:func:`one_of` writes ``column IN values`` so that PostgreSQL gets ONE parameter.
+
 SQLite keeps no statistics unless asked (the store never runs ANALYZE on it), so given
 ``shop = ? AND connection = ? AND id IN (...)`` it may pick an index that leads with the
 shop, ``shop = ?`` alone, and read the whole shop for each lookup instead of using the
@@ -9,8 +11,10 @@ primary key. :func:`unindexed` keeps a term out of SQLite's index choice (its un
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import ARRAY, any_, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -45,3 +49,12 @@ def _plain(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(_Unindexed, "sqlite")
 def _unary_plus(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return "+" + compiler.process(element.column, **kw)
+
+
+def one_of(dialect: str, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter, whose SQL the
+    driver does not parse afresh for each chunk (thousands of separate parameters cost
+    more to send and parse than the lookup itself), and the same index scan."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Integer,
     Row,
     RowMapping,
-    any_,
     bindparam,
     create_engine,
     delete,
@@ -35,7 +34,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
@@ -51,6 +49,7 @@ from omnicrm.core.store import (
     shop_rename,
     table_writers,
 )
+from omnicrm.core.store.planner import one_of
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
     address_links,
@@ -531,11 +530,8 @@ class Store:
         return new, changed
 
     def _one_of(self, column: Any, values: list[str]) -> ColumnElement[bool]:
-        """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter, whose SQL
-        the driver does not have to parse afresh for each batch."""
-        if self.dialect == "postgresql":
-            return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-        return column.in_(values)  # type: ignore[no-any-return]
+        """``column IN values``, one parameter on PostgreSQL (see planner.one_of)."""
+        return one_of(self.dialect, column, values)
 
     def _upsert_customers(
         self, conn: Connection, connection: str, batch: Sequence[Customer]

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from omnicrm.core.records import OrderStatus
+from omnicrm.core.store.planner import one_of
 from omnicrm.core.store.schema import connection_shops, customers, orders
 from omnicrm.crm.points._common import (
     MAX_ID,
@@ -126,7 +127,7 @@ def apply_order_points(
         scopes = [
             and_(
                 orders.c.connection == connection,
-                orders.c.customer_id.in_(ids[start : start + _CHUNK]),
+                one_of(conn.dialect.name, orders.c.customer_id, ids[start : start + _CHUNK]),
             )
             for start in range(0, len(ids), _CHUNK)
         ]
