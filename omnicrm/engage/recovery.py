@@ -140,6 +140,17 @@ def _campaign_of_month(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
     coupon = rule.coupon_spec(month_end, sender.policy.tz, currency)
+    # Where the codes are created: the rule's connection, or the shop's only one that can.
+    maker = (
+        coupons.platform_connection(
+            sender.host,
+            list(sender.connections.values()),
+            shop=sender.shop,
+            chosen=rule.coupon_connection,
+        )
+        if coupon
+        else None
+    )
     try:
         with sender.store.engine.begin() as conn:
             campaign_id = campaigns_.create(
@@ -153,7 +164,7 @@ def _campaign_of_month(
                 variants=[Variant(name="A", subject=rule.subject, body=rule.body, html=rule.html)],
                 now=now,
                 coupon=coupon,
-                coupon_connection=rule.coupon_connection if coupon else None,
+                coupon_connection=maker,
                 checkout=True,
             )
             conn.execute(
@@ -410,15 +421,13 @@ def _with_rows_to_send(sender: Sender) -> list[Campaign]:
             select(c.id)
             .where(
                 c.shop == sender.shop,
-                c.status.in_(("planned", "sending", "done")),
+                c.status.in_(("planned", "sending")),
                 exists().where(r.shop == c.shop, r.campaign_id == c.id),
                 exists().where(o.shop == c.shop, o.campaign_id == c.id, o.status == "planned"),
             )
             .order_by(c.id)
         ).scalars()
-        found = [campaigns_.get(conn, i, shop=sender.shop) for i in list(ids)]
-    # A finished month whose taken-back rows left nothing: not sent.
-    return [f for f in found if f.status != "done"]
+        return [campaigns_.get(conn, i, shop=sender.shop) for i in list(ids)]
 
 
 def checkout_fields(

@@ -124,7 +124,12 @@ class CartRecoverySettings(BaseModel):
         default=None,
         description="A discount as `--coupon` writes it, without expires: '10%,min=3000'.",
     )
-    coupon_days: int = Field(default=7, ge=1, le=365, description="How long a code works.")
+    coupon_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A month's codes work until this many days after the month ends.",
+    )
     coupon_connection: str | None = None
 
     @field_validator("delay", "expires")

@@ -32,7 +32,7 @@ from omnicrm.crm.schema import profile_members, profiles
 from omnicrm.engage import campaigns
 from omnicrm.engage.recovery import Recovery, recover_carts
 from omnicrm.engage.results import results_of
-from omnicrm.engage.schema import cart_recoveries, outbox
+from omnicrm.engage.schema import cart_recoveries, coupon_codes, outbox
 from omnicrm.engage.sender import Sender
 from omnicrm.engage.settings import MessagingSettings
 from omnicrm.errors import ConfigError
@@ -375,3 +375,37 @@ def test_a_cart_left_at_the_shopify_sandbox_is_recovered_by_its_link(
             .where(profile_members.c.record_id == gid("Customer", customer_number(leaving[0])))
         ).scalar_one()
     assert to == email
+
+
+def test_the_hold_out_share_and_a_coupon_hold_as_in_a_campaign(
+    runtime: Runtime, store_url: str, tmp_path: Path, catcher: SmtpCatcher
+) -> None:
+    body = BODY + "{{ coupon_code }}\n"
+    path = write_config(
+        tmp_path / "c.toml", store_url, catcher, coupon="10%,prefix=CART", body=body
+    )
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("[messaging]\n", "[messaging]\nholdout = 0.5\n", 1), "utf-8")
+    coupon = Runtime.load(path)
+    try:
+        store = coupon.store
+        store.write_batch("web", Stream.CHECKOUTS, [cart(f"C{i}") for i in range(1, 5)])
+        done = recover(coupon, LEFT + HOUR + dt.timedelta(minutes=1))
+        with store.engine.connect() as conn:
+            campaign = campaigns.get(conn, MONTH, shop=SHOP)
+            rows = conn.execute(select(outbox.c.profile_id, outbox.c.status, outbox.c.reason)).all()
+            codes = dict(conn.execute(select(coupon_codes.c.profile_id, coupon_codes.c.code)).all())
+    finally:
+        coupon.close()
+    assert campaign.holdout == 0.5 and done.planned == 4
+    held = {pid for pid, status, reason in rows if reason == "holdout"}
+    sent = {pid for pid, status, _ in rows if status == "sent"}
+    assert held == {pid for pid, *_ in rows if campaigns.assign(campaign, pid) == "holdout"}
+    assert held and sent and held | sent == {pid for pid, *_ in rows}
+    # Each recipient's message carries their own code, issued to them only.
+    assert set(codes) == sent
+    bodies = [body for _, body in arrived(catcher)]
+    assert sorted(code for body in bodies for code in codes.values() if code in body) == sorted(
+        codes.values()
+    )
+    assert all(code.startswith("X-") for code in codes.values())
