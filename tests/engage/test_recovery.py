@@ -409,3 +409,30 @@ def test_the_hold_out_share_and_a_coupon_hold_as_in_a_campaign(
         codes.values()
     )
     assert all(code.startswith("X-") for code in codes.values())
+
+
+def test_the_scheduler_sends_it_by_itself(
+    runtime: Runtime, store_url: str, tmp_path: Path, catcher: SmtpCatcher
+) -> None:
+    """`omnicrm run`'s jobs (a real APScheduler, real time, no quiet hours): the shop's
+    campaign check sends the due message with nobody calling anything, and only once
+    however many checks follow."""
+    path = write_config(tmp_path / "run.toml", store_url, catcher)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('quiet_hours = "21:00-08:00"\n', "", 1), "utf-8")
+    running = Runtime.load(path)
+    try:
+        assert running.shop().messaging.quiet_hours is None
+        now = dt.datetime.now(dt.UTC)
+        running.store.write_batch("web", Stream.CHECKOUTS, [cart("C1", now - HOUR - HOUR / 60)])
+        scheduler = scheduled.running(running)
+        try:
+            deadline = time.monotonic() + 20
+            while not catcher.arrivals and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(2.5)  # two more checks
+        finally:
+            scheduler.shutdown(wait=True)
+    finally:
+        running.close()
+    assert [to for to, _ in arrived(catcher)] == ["p1@example.jp"]
