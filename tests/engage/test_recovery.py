@@ -112,22 +112,8 @@ def order(owner: str, at: dt.datetime) -> Order:
     )
 
 
-def sender(runtime: Runtime, clock: dt.datetime) -> Sender:
-    shop = runtime.shop()
-    return Sender(
-        runtime.store,
-        runtime.host,
-        shop=SHOP,
-        shop_name=shop.name,
-        settings=shop.messaging,
-        tz=TOKYO,
-        clock=lambda: clock,
-        links=runtime.links(),
-    )
-
-
 def recover(runtime: Runtime, at: dt.datetime, clock: dt.datetime | None = None) -> Recovery:
-    done = recover_carts(sender(runtime, clock or at), now=at)
+    done = recover_carts(scheduled.sender_at(runtime, clock or at), now=at)
     assert done is not None
     return done
 
@@ -408,7 +394,7 @@ def test_the_hold_out_share_and_a_coupon_hold_as_in_a_campaign(
     assert sorted(code for body in bodies for code in codes.values() if code in body) == sorted(
         codes.values()
     )
-    assert all(code.startswith("X-") for code in codes.values())
+    assert all(code.startswith("CART-") for code in codes.values())
 
 
 def test_the_scheduler_sends_it_by_itself(
