@@ -25,6 +25,7 @@ WRITE_BACK_JOB = "recommend:write_back"
 if TYPE_CHECKING:
     from omnicrm.crm.refresh import CrmSettings, RefreshResult
     from omnicrm.engage.recommend.writeback import WriteBackResult
+    from omnicrm.engage.recovery import Recovery
     from omnicrm.engage.scheduled import Sent
     from omnicrm.engage.sender import Sender
     from omnicrm.engage.settings import MessagingSettings
@@ -187,8 +188,8 @@ class Runtime:
         return send_due(self.sender(shop))
 
     def campaign_jobs(self) -> list[IntervalJob]:
-        """One check for due campaigns per shop that can send (a dispatcher configured),
-        every ``[messaging] check_every``."""
+        """One check for due campaigns (and due cart recovery messages) per shop that can
+        send (a dispatcher configured), every ``[messaging] check_every``."""
         return [
             IntervalJob(
                 f"{CAMPAIGNS_JOB}{shop_id}",
@@ -200,7 +201,18 @@ class Runtime:
             if shop.messaging.dispatchers
         ]
 
+    def recover_carts(self, shop: str) -> Recovery | None:
+        """Send ``shop``'s cart recovery messages that are due (see
+        omnicrm.engage.recovery); None if the shop sends none."""
+        from omnicrm.engage.recovery import recover_carts
+
+        return recover_carts(self.sender(shop), currency=self.config.shop(shop).currency)
+
     def _send_due(self, shop: str) -> None:
+        try:
+            self.recover_carts(shop)
+        except Exception:  # the shop's campaigns are still sent
+            log.exception("cart recovery of shop %s failed", shop)
         self.send_due(shop)
 
     def write_back(self, shop: str | None = None) -> list[WriteBackResult]:

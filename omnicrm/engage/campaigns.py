@@ -188,12 +188,14 @@ def create(
     now: dt.datetime,
     coupon: CouponSpec | None = None,
     coupon_connection: str | None = None,
+    checkout: bool = False,
 ) -> int:
     """Create a campaign of ``shop``, checked whole first (see the module); its id.
 
     ``coupon``: every recipient gets a unique code of this discount (the template field
     ``coupon_code``), created on ``coupon_connection``'s platform before sending (None:
-    on none; see :mod:`omnicrm.engage.coupons`)."""
+    on none; see :mod:`omnicrm.engage.coupons`). ``checkout``: its templates may name
+    the abandoned checkout (a cart recovery's, :mod:`omnicrm.engage.recovery`)."""
     if not _NAME.fullmatch(name):
         raise CampaignError(
             f"campaign name {name!r}: letters, digits, '-', '_' and '.' (at most 100)"
@@ -218,12 +220,12 @@ def create(
             raise CampaignError(f"variant {v.name}: a LINE message has no subject")
         if v.html is not None and medium != Medium.EMAIL:
             raise CampaignError(f"variant {v.name}: only an email has an HTML body")
-        has_coupon = coupon is not None
+        may = {"coupon": coupon is not None, "checkout": checkout}
         if v.subject:
-            check_template(v.subject, what=f"variant {v.name} subject", coupon=has_coupon)
-        check_template(v.body, what=f"variant {v.name} body", coupon=has_coupon)
+            check_template(v.subject, what=f"variant {v.name} subject", **may)
+        check_template(v.body, what=f"variant {v.name} body", **may)
         if v.html is not None:
-            check_template(v.html, what=f"variant {v.name} HTML body", html=True, coupon=has_coupon)
+            check_template(v.html, what=f"variant {v.name} HTML body", html=True, **may)
     if tracking and medium != Medium.EMAIL:
         raise CampaignError("tracking opens and clicks is for email (its HTML body) only")
     if attribution_days is not None and not 1 <= attribution_days <= 90:

@@ -1,11 +1,12 @@
 """What the engagement layer holds of a person, erased and exported with the rest.
 
 A redaction (or the erasure of a connection) clears the addresses the person's messages
-went to, unlinks their LINE user ids, deletes the storefront visitors who signed in as
-them (with what they saw and clicked) and deletes the consent statements made through
-omnicrm on their records: with
-no statement left there is no opt-in, so nothing more is sent to what remains of them,
-and the shop's suppression list (an address, not a person) still keeps an unsubscribed
+went to, unlinks their LINE user ids, cancels the cart recovery messages of their
+checkouts not sent yet (and forgets what was decided about those checkouts), deletes the
+storefront visitors who signed in as them (with what they saw and clicked) and deletes
+the consent statements made through omnicrm on their records: with no statement left
+there is no opt-in, so nothing more is sent to what remains of them, and the shop's
+suppression list (an address, not a person) still keeps an unsubscribed
 address from being mailed again. What the recommendation write-back recorded of their
 platform record goes too. The outbox rows themselves stay, without the address,
 so a campaign's counts do not change after the fact. Registered with the store on import
@@ -33,6 +34,7 @@ from omnicrm.core.records import Medium
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.schema import address_links, connection_shops, consent_records
 from omnicrm.crm.schema import profile_members
+from omnicrm.engage import recovery
 from omnicrm.engage.campaigns import dispatcher_for
 from omnicrm.engage.onsite import visitors
 from omnicrm.engage.schema import (
@@ -85,6 +87,7 @@ class EngagePersonalData:
                 .values(address=None)
             )
         for chunk in chunks(sorted(set(record_ids))):
+            recovery.forget(conn, shop, connection, chunk)
             visitors.forget(conn, shop, connection, chunk)
             links.unlink_records(conn, shop=shop, connection=connection, record_ids=chunk)
             # What the write-back stored on them: the next one finds nothing to compare.

@@ -300,10 +300,12 @@ def campaign_results(
             )
         ),
         *(
-            Recipient(row, HOLDOUT, first)
-            for (row,) in (
+            # A member held out after the send began (a cart recovery plans each person
+            # when their cart is due) is counted from then.
+            Recipient(row, HOLDOUT, max(first, planned))
+            for row, planned in (
                 conn.execute(
-                    select(o.id).where(
+                    select(o.id, o.planned_at).where(
                         mine, o.variant == HOLDOUT, o.reason == Refusal.HOLDOUT.value
                     )
                 )
@@ -312,6 +314,8 @@ def campaign_results(
             )
         ),
     ]
+    if counted and last is not None:
+        last = max(last, *(r.start for r in counted))
     revenue = attribute(counted, _purchases(conn, campaign, first, last, window), window)
     sizes = Counter(r.group for r in counted)
     earned: dict[str, list[Decimal]] = {}

@@ -1,6 +1,7 @@
 """Tables of the engagement layer, declared on the store's metadata: campaigns, the
-outbox every message goes through, what became of the messages (opens, clicks), coupon
-codes, the recommendation write-back, and the storefront's visitors and their events.
+outbox every message goes through, what cart recovery decided about each checkout, what
+became of the messages (opens, clicks), coupon codes, the recommendation write-back, and
+the storefront's visitors and their events.
 
 All belong to one shop and lead their keys and indexes with it.
 """
@@ -76,6 +77,29 @@ outbox = Table(
     Index(None, "shop", "campaign_id", "status"),
     # Frequency caps: what went to a person through a medium lately.
     Index(None, "shop", "profile_id", "medium", "handed_at"),
+)
+
+# What cart recovery decided about each abandoned checkout (omnicrm.engage.recovery), one
+# row per checkout, written with the outbox row it planned in one transaction: a
+# checkout is decided once, so it never gets two messages. ``outcome``: planned (the
+# campaign's outbox row of the profile is its message), reached (the person already has
+# this month's), bought (ordered or completed it before it was due: nothing sent), no_link
+# (no way back to it). ``customer_id``: the checkout's buyer, for a redaction.
+cart_recoveries = Table(
+    "cart_recoveries",
+    metadata,
+    Column("shop", String(100), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("checkout_id", String(255), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("profile_id", Integer, nullable=False),
+    Column("campaign_id", Integer),
+    Column("outcome", String(16), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("shop", "connection", "checkout_id"),
+    Index(None, "shop", "campaign_id", "profile_id"),
+    Index(None, "shop", "connection", "customer_id"),
 )
 
 # What a recipient did with a message, one row per outbox row and kind ('open', 'click'):

@@ -50,7 +50,7 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -68,7 +68,7 @@ from omnicrm.core.store import Store
 from omnicrm.core.store.schema import order_lines, orders
 from omnicrm.crm.profiles import is_purchase, member_orders
 from omnicrm.crm.schema import profile_members, profiles
-from omnicrm.engage import coupons
+from omnicrm.engage import coupons, recovery
 from omnicrm.engage.campaigns import (
     HOLDOUT,
     Campaign,
@@ -89,7 +89,7 @@ from omnicrm.engage.permission import (
 )
 from omnicrm.engage.schema import campaigns, outbox
 from omnicrm.engage.settings import MessagingSettings
-from omnicrm.engage.templates import Fields, TemplateError, render
+from omnicrm.engage.templates import SAMPLE, CheckoutFields, Fields, TemplateError, render
 from omnicrm.engage.tracking import Links, MessageRef, Purpose, instrument
 from omnicrm.errors import LockedError
 
@@ -640,6 +640,7 @@ class Sender:
                 ).where(purchases.c.rank == 1)
             )
         }
+        carts = self._checkouts(conn, campaign, variants, preview=preview)
         found: dict[int, Fields] = {}
         for person in people:
             bought = last.get(person.id)
@@ -655,7 +656,28 @@ class Sender:
                 variant=variants[person.id],
                 coupon_code=codes.get(person.id)
                 or (_preview_code(coupon.spec.prefix) if coupon and preview else None),
+                checkout=carts.get(person.id),
             )
+        return found
+
+    def _checkouts(
+        self, conn: Connection, campaign: Campaign, people: Collection[int], *, preview: bool
+    ) -> dict[int, CheckoutFields]:
+        """A cart recovery's checkouts its messages are about (a sample's in a preview
+        of someone who has none); none for a campaign whose templates do not name one."""
+        named = " ".join(f"{v.subject or ''} {v.body} {v.html or ''}" for v in campaign.variants)
+        if "checkout" not in named:
+            return {}
+        found = recovery.checkout_fields(
+            conn,
+            shop=self.shop,
+            campaign_id=campaign.id,
+            profile_ids=people,
+            rule=self.settings.cart_recovery,
+            tz=self.policy.tz,
+        )
+        if preview and SAMPLE.checkout is not None:
+            return {pid: found.get(pid, SAMPLE.checkout) for pid in people}
         return found
 
     def _coupon(self, conn: Connection, campaign: Campaign) -> coupons.CampaignCoupon | None:

@@ -12,6 +12,11 @@ caps = [{ medium = "email", count = 2, per = "7d" }]
 [shops.my-shop.messaging.dispatchers.email]
 dispatcher = "smtp"                  # a dispatcher a plugin registered
 settings = { host = "localhost", password = { env = "SMTP_PASSWORD" } }
+
+[shops.my-shop.messaging.cart_recovery]   # see CartRecoverySettings
+delay = "1h"
+subject = "{{ name }}、カートに商品が残っています"
+body = "{{ checkout.recovery_url }}"
 ```
 """
 
@@ -20,11 +25,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omnicrm.core.records import Medium
 from omnicrm.core.settings import CronOrOff, Duration
+from omnicrm.core.writeback import CouponSpec
+from omnicrm.engage.coupons import CouponError, parse_spec
+from omnicrm.engage.templates import TemplateError, check_template
+
+_UTC = ZoneInfo("UTC")
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -80,6 +91,112 @@ def parse_window(value: str) -> QuietHours:
     return QuietHours(start=start, end=end)
 
 
+class CartRecoverySettings(BaseModel):
+    """``[messaging.cart_recovery]``: one message for an abandoned checkout, sent once
+    ``delay`` has passed since the cart was last touched, unless the person has ordered
+    since or completed it (:mod:`omnicrm.engage.recovery`). Templates are Jinja2 as a
+    campaign's, with ``checkout`` besides (``checkout.recovery_url`` and the like)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    name: str = Field(
+        default="cart-recovery",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,91}$",
+        description="The recovery's campaigns are named NAME-YYYY-MM, one a month.",
+    )
+    delay: Duration = Field(description="How long after the checkout was left to send.")
+    expires: Duration = Field(
+        default=dt.timedelta(days=2),
+        description="A checkout not reached this long after its delay is left alone "
+        "(checkouts older than the rule, a scheduler that was down for days).",
+    )
+    medium: Medium = Medium.EMAIL
+    subject: str | None = None
+    body: str = Field(min_length=1)
+    html: str | None = None
+    recovery_url: str | None = Field(
+        default=None,
+        description="For checkouts the platform gives no link back to (EC-CUBE): an "
+        "https URL with {id}, the checkout's (order's) id.",
+    )
+    coupon: str | None = Field(
+        default=None,
+        description="A discount as `--coupon` writes it, without expires: '10%,min=3000'.",
+    )
+    coupon_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="A month's codes work until this many days after the month ends.",
+    )
+    coupon_connection: str | None = None
+
+    @field_validator("delay", "expires")
+    @classmethod
+    def _at_least_a_minute(cls, value: dt.timedelta) -> dt.timedelta:
+        if value < dt.timedelta(minutes=1):
+            raise ValueError("at least 1m")
+        return value
+
+    @field_validator("recovery_url")
+    @classmethod
+    def _url_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith("https://") or "{id}" not in value:
+            raise ValueError(
+                "an https URL with {id} where the checkout's id goes, e.g. "
+                "'https://shop.example.jp/shopping/restore/{id}'"
+            )
+        try:
+            value.format(id="1")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {id} may be written in braces") from None
+        return value
+
+    @model_validator(mode="after")
+    def _templates(self) -> CartRecoverySettings:
+        if self.medium == Medium.EMAIL and not self.subject:
+            raise ValueError("subject: an email needs a subject")
+        if self.medium == Medium.LINE and self.subject:
+            raise ValueError("subject: a LINE message has no subject")
+        if self.html is not None and self.medium != Medium.EMAIL:
+            raise ValueError("html: only an email has an HTML body")
+        if self.coupon is not None:
+            if "expires" in self.coupon:
+                raise ValueError("coupon: no expires= here; coupon_days says how long it works")
+            try:
+                self.coupon_spec(dt.datetime(2026, 2, 1, tzinfo=dt.UTC), _UTC, "JPY")
+            except CouponError as exc:
+                raise ValueError(str(exc).replace("--coupon", "coupon")) from None
+        # Checked at load: a bad field is an error of the file, not of the first send.
+        may = {"coupon": self.coupon is not None, "checkout": True}
+        try:
+            if self.subject:
+                check_template(self.subject, what="subject", **may)
+            check_template(self.body, what="body", **may)
+            if self.html is not None:
+                check_template(self.html, what="html", html=True, **may)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def coupon_spec(self, until: dt.datetime, tz: ZoneInfo, currency: str) -> CouponSpec | None:
+        """The coupon of a recovery campaign whose messages go out before ``until`` (its
+        codes work ``coupon_days`` after that, from a month before); None without one."""
+        if self.coupon is None:
+            return None
+        last = (until.astimezone(tz) + dt.timedelta(days=self.coupon_days)).date()
+        return parse_spec(
+            f"{self.coupon},expires={last.isoformat()}",
+            title=f"{self.name} (cart recovery)",
+            currency=currency,
+            tz=tz,
+            now=until - dt.timedelta(days=31),
+        )
+
+
 class MessagingSettings(BaseModel):
     """What sending in one shop runs with."""
 
@@ -106,6 +223,9 @@ class MessagingSettings(BaseModel):
         "come (and ones waiting for the quiet hours to end), and sends them.",
     )
     dispatchers: dict[Medium, DispatcherChoice] = Field(default_factory=dict)
+    cart_recovery: CartRecoverySettings | None = Field(
+        default=None, description="The abandoned-checkout message, if the shop sends one."
+    )
 
     @field_validator("quiet_hours")
     @classmethod

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -30,6 +31,9 @@ FIELDS: dict[str, str] = {
     "variant": "the A/B variant the person is in, e.g. 'A'",
     "coupon_code": "the person's own coupon code, e.g. 'XMAS-7KQ3MZP9TA' (campaigns with "
     "--coupon only)",
+    "checkout": "the abandoned checkout (cart recovery only): checkout.recovery_url, "
+    "checkout.item_count (how many items), checkout.total (e.g. '2,400'), checkout.currency, "
+    "checkout.started_at ('YYYY-MM-DD')",
 }
 """The per-customer fields a template may use, with what each holds."""
 
@@ -45,6 +49,28 @@ class TemplateError(DataError):
 
 
 @dataclass(frozen=True)
+class CheckoutFields:
+    """The abandoned checkout a cart recovery message is about."""
+
+    recovery_url: str
+    items: int
+    total: Decimal
+    currency: str
+    started_at: dt.date
+
+    def context(self) -> dict[str, Any]:
+        # Yen have no minor unit: '2,400', not '2,400.00'.
+        places = 0 if self.currency == "JPY" else 2
+        return {
+            "recovery_url": self.recovery_url,
+            "item_count": self.items,
+            "total": f"{self.total:,.{places}f}",
+            "currency": self.currency,
+            "started_at": self.started_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class Fields:
     """What a template is rendered with for one person."""
 
@@ -56,6 +82,7 @@ class Fields:
     shop_name: str
     variant: str
     coupon_code: str | None = None
+    checkout: CheckoutFields | None = None
 
     def context(self) -> dict[str, Any]:
         written = " ".join(p for p in (self.family_name, self.given_name) if p)
@@ -69,20 +96,41 @@ class Fields:
             "shop_name": self.shop_name,
             "variant": self.variant,
             "coupon_code": self.coupon_code or "",
+            "checkout": self.checkout.context() if self.checkout else {},
         }
 
 
 SAMPLE = Fields(
-    "山田", "花子", 1200, dt.date(2026, 11, 1), "緑茶 100g", "見本店", "A", "SAMPLE-7KQ3MZP9TA"
+    "山田",
+    "花子",
+    1200,
+    dt.date(2026, 11, 1),
+    "緑茶 100g",
+    "見本店",
+    "A",
+    "SAMPLE-7KQ3MZP9TA",
+    CheckoutFields(
+        "https://shop.example.jp/checkouts/SAMPLE/recover",
+        2,
+        Decimal(4800),
+        "JPY",
+        dt.date(2026, 11, 1),
+    ),
 )
 
 
 def check_template(
-    source: str, *, what: str = "template", html: bool = False, coupon: bool = True
+    source: str,
+    *,
+    what: str = "template",
+    html: bool = False,
+    coupon: bool = True,
+    checkout: bool = False,
 ) -> None:
     """Refuse ``source`` (TemplateError naming ``what`` and the line) when it does not
     parse, names a field not in :data:`FIELDS` (``coupon_code`` only when the campaign
-    has a ``coupon``), or fails on a sample customer."""
+    has a ``coupon``, ``checkout`` only in a cart recovery), or fails on a sample
+    customer (``checkout.nosuch`` included)."""
     try:
         parsed = (_HTML_ENV if html else _ENV).parse(source)
     except TemplateSyntaxError as exc:
@@ -97,7 +145,31 @@ def check_template(
         raise TemplateError(
             f"{what} names coupon_code, but the campaign has no coupon (give --coupon)"
         )
+    if not checkout and "checkout" in named:
+        raise TemplateError(
+            f"{what} names checkout, which only a cart recovery message has "
+            "([messaging.cart_recovery])"
+        )
+    if "checkout" in named:
+        known = SAMPLE.checkout.context() if SAMPLE.checkout else {}
+        for node in parsed.find_all((nodes.Getattr, nodes.Getitem)):
+            part: object
+            if isinstance(node, nodes.Getattr):
+                inner, part = node.node, node.attr
+            elif isinstance(node, nodes.Getitem):
+                inner, part = node.node, _key(node.arg)
+            else:
+                continue
+            if isinstance(inner, nodes.Name) and inner.name == "checkout" and part not in known:
+                raise TemplateError(
+                    f"{what}, line {node.lineno}: checkout has no field {part!r} "
+                    f"(known: {', '.join(known)})"
+                )
     render(source, SAMPLE, what=what, html=html)
+
+
+def _key(arg: nodes.Expr) -> object:
+    return arg.value if isinstance(arg, nodes.Const) else None
 
 
 @functools.lru_cache(maxsize=64)
