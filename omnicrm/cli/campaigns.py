@@ -350,7 +350,11 @@ def send(
         highlight=False,
     )
     if result.waiting_until:
-        console.print(_quiet_note(name, result, chosen.timezone, limited=limit is not None))
+        console.print(
+            escape(_quiet_note(name, result, chosen.timezone, limited=limit is not None)),
+            highlight=False,
+            soft_wrap=True,
+        )
     elif result.stopped:
         console.print(f"stopped: the campaign is {result.stopped}")
     if result.failed:
@@ -362,8 +366,10 @@ def _quiet_note(name: str, result: SendResult, timezone: str, *, limited: bool) 
     scheduler goes on with it only where one runs."""
     from zoneinfo import ZoneInfo
 
+    from omnicrm.render import ZONED, local_time
+
     assert result.waiting_until is not None
-    until = result.waiting_until.astimezone(ZoneInfo(timezone)).isoformat(timespec="minutes")
+    until = local_time(result.waiting_until, ZoneInfo(timezone), ZONED)
     again = f"`omnicrm campaigns send {name}`"
     if result.scheduled:
         return (
@@ -474,6 +480,7 @@ def suppressions(
             f"{s.medium.value}  {escape(s.address)}  {s.reason.value}  "
             f"since {local_time(s.since, zone, ZONED)}{detail}",
             highlight=False,
+            soft_wrap=True,  # one line an entry, for grep
         )
 
 

@@ -381,7 +381,7 @@ def lift_bounce(
     listed = consent.suppressions_of(conn, shop=shop, addresses={medium: [address]})
     if not listed:
         raise DataError(
-            f"{address!r} is not on shop {shop!r}'s suppression list for {medium.value}"
+            f"{address!r} is not on the suppression list of shop {shop!r} for {medium.value}"
         )
     (entry,) = listed
     if entry.reason != Refusal.BOUNCED:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
-from omnicrm.core.consent import Method
+from omnicrm.core.consent import Method, Refusal, suppress
 from omnicrm.core.host import Host
 from omnicrm.core.records import Consent, ConsentState, Customer, Medium, Order, OrderLine
 from omnicrm.core.store import Store
@@ -127,3 +127,24 @@ def say(
             evidence=evidence,
         )
     return pid
+
+
+def bounce(
+    store: Store,
+    address: str,
+    *,
+    shop: str = SHOP,
+    at: dt.datetime = NOW,
+    detail: str = "550 5.1.1 user unknown",
+) -> None:
+    """``address`` on ``shop``'s email suppression list as hard-bounced."""
+    with store.engine.begin() as conn:
+        suppress(
+            conn,
+            shop=shop,
+            medium=Medium.EMAIL,
+            address=address,
+            reason=Refusal.BOUNCED,
+            at=at,
+            detail=detail,
+        )
