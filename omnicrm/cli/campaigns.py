@@ -1,5 +1,6 @@
 """``omnicrm campaigns``: create, preview, schedule, send, pause, resume, cancel, report,
-and ``bounces`` (delivery reports that came back by mail).
+``bounces`` (delivery reports that came back by mail), and the shop's suppression list
+(``suppressions``, ``unsuppress``).
 
 A template file is the message: an optional first line ``Subject: ...``, a blank line,
 then the body; each ``--template`` is one A/B variant (A, B, ...), and the n-th
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from omnicrm.app.config import Shop
     from omnicrm.app.runtime import Runtime
     from omnicrm.engage.results import Results
-    from omnicrm.engage.sender import Sender
+    from omnicrm.engage.sender import Sender, SendResult
 
 
 def _now() -> dt.datetime:
@@ -349,11 +350,37 @@ def send(
         highlight=False,
     )
     if result.waiting_until:
-        console.print(f"quiet hours: sending waits until {result.waiting_until.isoformat()}")
+        console.print(
+            escape(_quiet_note(name, result, chosen.timezone, limited=limit is not None)),
+            highlight=False,
+            soft_wrap=True,
+        )
     elif result.stopped:
         console.print(f"stopped: the campaign is {result.stopped}")
     if result.failed:
         ctx.exit(1)
+
+
+def _quiet_note(name: str, result: SendResult, timezone: str, *, limited: bool) -> str:
+    """What happens to the rest of a send the quiet hours stopped, truthfully: the
+    scheduler goes on with it only where one runs."""
+    from zoneinfo import ZoneInfo
+
+    from omnicrm.render import ZONED, local_time
+
+    assert result.waiting_until is not None
+    until = local_time(result.waiting_until, ZoneInfo(timezone), ZONED)
+    again = f"`omnicrm campaigns send {name}`"
+    if result.scheduled:
+        return (
+            f"quiet hours until {until}: the rest goes out by itself then while "
+            f"`omnicrm run` (or `omnicrm demo`) is running; if none is, send it then with {again}"
+        )
+    if limited:
+        return (
+            f"quiet hours until {until}: send the rest then with {again} (--limit: not scheduled)"
+        )
+    return f"quiet hours until {until}; the campaign was paused or cancelled meanwhile"
 
 
 @campaigns_group.command()
@@ -394,6 +421,109 @@ def bounces(ctx: click.Context, files: tuple[Path, ...], shop: str | None) -> No
     console.print(
         f"{found.read} message(s) read, {len(found.failures)} failure(s): {summary}; "
         f"{len(found.not_reports)} not a delivery report",
+        highlight=False,
+    )
+
+
+_MEDIA = ("email", "sms", "line", "postal")
+
+
+@campaigns_group.command()
+@click.option("--medium", type=click.Choice(_MEDIA), default=None, help="Of this medium only.")
+@click.option(
+    "--reason",
+    type=click.Choice(("unsubscribed", "bounced")),
+    default=None,
+    help="For this reason only.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The list as JSON.")
+@shop_option
+@click.pass_context
+def suppressions(
+    ctx: click.Context, medium: str | None, reason: str | None, as_json: bool, shop: str | None
+) -> None:
+    """The shop's suppression list: the addresses never sent to, why (unsubscribed,
+    bounced) and since when, oldest first."""
+    import json
+    from zoneinfo import ZoneInfo
+
+    from omnicrm.core.consent import Refusal, suppression_list
+    from omnicrm.core.records import Medium
+    from omnicrm.render import ZONED, local_time
+
+    with _runtime(ctx, shop) as (runtime, chosen), runtime.store.engine.connect() as conn:
+        listed = suppression_list(
+            conn,
+            shop=chosen.id,
+            medium=Medium(medium) if medium else None,
+            reason=Refusal(reason) if reason else None,
+        )
+    if as_json:
+        document = [
+            {
+                "medium": s.medium.value,
+                "address": s.address,
+                "reason": s.reason.value,
+                "since": s.since.isoformat(),
+                "detail": s.detail,
+            }
+            for s in listed
+        ]
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    if not listed:
+        console.print(f"no suppressed address in shop {escape(chosen.id)}", highlight=False)
+    zone = ZoneInfo(chosen.timezone)
+    for s in listed:
+        detail = f"  ({escape(s.detail)})" if s.detail else ""
+        console.print(
+            f"{s.medium.value}  {escape(s.address)}  {s.reason.value}  "
+            f"since {local_time(s.since, zone, ZONED)}{detail}",
+            highlight=False,
+            soft_wrap=True,  # one line an entry, for grep
+        )
+
+
+@campaigns_group.command()
+@click.argument("address")
+@click.option("--medium", type=click.Choice(_MEDIA), required=True, help="The address's medium.")
+@click.option("--reason", "why", required=True, help="Why it is lifted (kept for the record).")
+@click.option(
+    "--by",
+    default=None,
+    help="Who lifts it (kept for the record; default: your login name).",
+)
+@shop_option
+@click.pass_context
+def unsuppress(
+    ctx: click.Context, address: str, medium: str, why: str, by: str | None, shop: str | None
+) -> None:
+    """Take a bounced ADDRESS off the shop's suppression list (the mailbox is fixed, the
+    bounce was wrong), recording who, why and when. An unsubscribed address is refused:
+    a person's opt-out is lifted only by their own opt-in. Consent is not changed."""
+    import getpass
+
+    from omnicrm.core.records import Medium
+    from omnicrm.engage.permission import lift_bounce
+    from omnicrm.errors import DataError
+
+    who = by if by is not None else getpass.getuser()
+    with _runtime(ctx, shop) as (runtime, chosen), runtime.store.engine.begin() as conn:
+        try:
+            lifted = lift_bounce(
+                conn,
+                shop=chosen.id,
+                medium=Medium(medium),
+                address=address,
+                at=_now(),
+                by=who,
+                why=why,
+            )
+        except DataError as exc:
+            fail(str(exc), 2)
+    console.print(
+        f"{lifted.medium.value} {escape(lifted.address)}: {lifted.reason.value} lifted "
+        f"by {escape(who)} ({escape(why)}); sent to again where the person opted in",
         highlight=False,
     )
 

@@ -26,7 +26,7 @@ members, which the CRM knows); the engagement layer adds the campaign's own chec
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -36,7 +36,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnicrm.core.records import ConsentState, Medium
-from omnicrm.core.store.schema import consent_records, customers, suppressions
+from omnicrm.core.store.schema import (
+    consent_records,
+    customers,
+    suppression_lifts,
+    suppressions,
+)
 from omnicrm.errors import DataError
 
 Member = tuple[str, str]
@@ -182,22 +187,58 @@ def suppress(
 
 
 def lift_suppression(
-    conn: Connection, *, shop: str, medium: Medium, address: str, bounced: bool = False
-) -> bool:
-    """Take an unsubscribed ``address`` off the suppression list (the person opted in
-    again through omnicrm); returns whether it was there. A bounced address stays: a
-    new opt-in does not make it deliverable; unless ``bounced``, for a statement that
-    proves it is (a LINE follow: the user is a friend again)."""
-    reasons = [Refusal.UNSUBSCRIBED.value] + ([Refusal.BOUNCED.value] if bounced else [])
-    result = conn.execute(
-        delete(suppressions).where(
-            suppressions.c.shop == shop,
-            suppressions.c.medium == Medium(medium).value,
-            suppressions.c.address == normalize_address(medium, address),
-            suppressions.c.reason.in_(reasons),
+    conn: Connection,
+    *,
+    shop: str,
+    medium: Medium,
+    address: str,
+    reasons: Collection[Refusal],
+    at: dt.datetime,
+    by: str,
+    method: Method | str,
+    why: str | None = None,
+) -> Suppression | None:
+    """Take ``address`` off ``shop``'s suppression list for ``medium`` if it is there
+    for one of ``reasons``, keeping the entry with who lifted it (``by``), how
+    (``method``), ``why`` and when (``at``) in ``suppression_lifts``; the entry lifted,
+    or None. Which reasons a word may lift is the caller's rule
+    (:mod:`omnicrm.engage.permission`): an opt-in lifts an unsubscribe, never a bounce
+    (a new opt-in does not make an address deliverable), unless it proves the address
+    reaches the person (a LINE follow)."""
+    if at.utcoffset() is None:
+        raise DataError("the time a suppression is lifted needs a timezone")
+    s = suppressions.c
+    # One statement takes the entry, so two lifts at once keep one audit row.
+    gone = conn.execute(
+        delete(suppressions)
+        .where(
+            s.shop == shop,
+            s.medium == Medium(medium).value,
+            s.address == normalize_address(medium, address),
+            s.reason.in_([Refusal(r).value for r in reasons]),
+        )
+        .returning(s.address, s.reason, s.since, s.detail)
+    ).first()
+    if gone is None:
+        return None
+    lifted = Suppression(
+        Medium(medium), gone.address, Refusal(gone.reason), gone.since, gone.detail
+    )
+    conn.execute(
+        insert(suppression_lifts).values(
+            shop=shop,
+            medium=lifted.medium.value,
+            address=lifted.address,
+            reason=lifted.reason.value,
+            since=lifted.since,
+            detail=lifted.detail,
+            lifted_at=at,
+            lifted_by=by,
+            method=Method(method).value,
+            why=why,
         )
     )
-    return bool(result.rowcount)
+    return lifted
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -370,6 +411,25 @@ class Suppression:
     reason: Refusal
     since: dt.datetime
     detail: str | None
+
+
+def suppression_list(
+    conn: Connection,
+    *,
+    shop: str,
+    medium: Medium | None = None,
+    reason: Refusal | None = None,
+) -> list[Suppression]:
+    """``shop``'s suppression list (of one ``medium``, for one ``reason``, or all),
+    oldest first."""
+    s = suppressions.c
+    query = select(s.medium, s.address, s.reason, s.since, s.detail).where(s.shop == shop)
+    if medium is not None:
+        query = query.where(s.medium == Medium(medium).value)
+    if reason is not None:
+        query = query.where(s.reason == Refusal(reason).value)
+    rows = conn.execute(query.order_by(s.since, s.medium, s.address))
+    return [Suppression(Medium(m), a, Refusal(r), at, d) for m, a, r, at, d in rows]
 
 
 def suppressions_of(

@@ -8,7 +8,9 @@ address to send to. :func:`change_consent` records a person's word (an unsubscri
 an opt-in) across all of their source customers at once; :func:`record_word` is what
 every way a word arrives goes through (the operator, an unsubscribe link, a platform's
 follow or block, an account link): the statement on the records, then the address
-suppressed on an opt-out or let go again on an opt-in.
+suppressed on an opt-out or let go again on an opt-in. :func:`lift_bounce` is the
+operator's one way to take an address off the suppression list: a bounce, never an
+unsubscribe.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from omnicrm.core import consent, links
-from omnicrm.core.consent import Member, Method, Refusal, Statement
+from omnicrm.core.consent import Member, Method, Refusal, Statement, Suppression
 from omnicrm.core.records import ConsentState, Medium
 from omnicrm.core.store.schema import customers
 from omnicrm.crm.schema import profile_members, profiles
@@ -338,6 +340,68 @@ def record_word(
         )
     elif address:
         consent.lift_suppression(
-            conn, shop=shop, medium=medium, address=address, bounced=ends_bounce
+            conn,
+            shop=shop,
+            medium=medium,
+            address=address,
+            reasons=(Refusal.UNSUBSCRIBED, Refusal.BOUNCED) if ends_bounce else OPT_IN_LIFTS,
+            at=at,
+            by=source,
+            method=method,
+            why=evidence,
         )
     return count
+
+
+OPT_IN_LIFTS = (Refusal.UNSUBSCRIBED,)
+"""What a person's opt-in takes off the suppression list: their unsubscribe, never a
+bounce (a new opt-in does not make the address deliverable)."""
+
+
+def lift_bounce(
+    conn: Connection,
+    *,
+    shop: str,
+    medium: Medium,
+    address: str,
+    at: dt.datetime,
+    by: str,
+    why: str,
+) -> Suppression:
+    """An operator's word that ``address`` reaches the person again (a mailbox that was
+    full or mistyped and is fixed, a wrong bounce report): its ``bounced`` entry is
+    taken off ``shop``'s suppression list, kept with who, why and when. Consent is not
+    touched: the person is messaged only if they opted in. Refused (DataError, saying
+    why) for an address not on the list and for an unsubscribed one: a person's opt-out
+    is theirs, lifted only by their own opt-in (:func:`record_word`)."""
+    if not why.strip():
+        raise DataError("say why the suppression is lifted (--reason): it is kept for the record")
+    if not by.strip():
+        raise DataError("say who lifts the suppression: it is kept for the record")
+    listed = consent.suppressions_of(conn, shop=shop, addresses={medium: [address]})
+    if not listed:
+        raise DataError(
+            f"{address!r} is not on the suppression list of shop {shop!r} for {medium.value}"
+        )
+    (entry,) = listed
+    if entry.reason != Refusal.BOUNCED:
+        raise DataError(
+            f"{entry.address} ({medium.value}) is {entry.reason.value}"
+            + (f" ({entry.detail})" if entry.detail else "")
+            + ": a person's opt-out is theirs to take back; it is lifted only by their own "
+            "opt-in (their preferences page, a LINE follow), never by an operator"
+        )
+    lifted = consent.lift_suppression(
+        conn,
+        shop=shop,
+        medium=medium,
+        address=entry.address,
+        reasons=(Refusal.BOUNCED,),
+        at=at,
+        by=by,
+        method=Method.OPERATOR,
+        why=why,
+    )
+    if lifted is None:  # taken off meanwhile by someone else
+        raise DataError(f"{entry.address} ({medium.value}) is no longer suppressed")
+    return lifted

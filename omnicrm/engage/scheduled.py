@@ -4,7 +4,10 @@ from the terminal UI.
 :func:`start` plans a draft or scheduled campaign (its recipients fixed) the way
 ``omnicrm campaigns send`` does; :func:`send_due` is the scheduler's job for one shop:
 it plans each scheduled campaign whose time has come and sends every campaign the
-scheduler owns (one with a scheduled time) that still has rows to send. It honours what
+scheduler owns (one with a scheduled time) that still has rows to send. A campaign sent
+by hand (``omnicrm campaigns send``, the terminal UI) that the quiet hours stop is
+handed to it by the sender, which sets its scheduled time to their end
+(:meth:`~omnicrm.engage.sender.Sender.send`). It honours what
 the sender honours: the quiet hours (outside them only; a campaign stopped by them goes
 on once they end), a pause (not sent until resumed) and a cancel (never sent). Rows are
 claimed by the sender as ever, so a send from the command line or the terminal UI of

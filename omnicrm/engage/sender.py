@@ -115,6 +115,9 @@ class SendResult:
     failed: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)
     waiting_until: dt.datetime | None = None  # stopped by the quiet hours
+    # Stopped by the quiet hours, the campaign is the scheduler's from ``waiting_until``
+    # on (see :meth:`Sender.send`); False after a run with a ``limit``.
+    scheduled: bool = False
     stopped: str | None = None  # paused or cancelled while sending
     finished: bool = False  # no row left to send
 
@@ -236,7 +239,13 @@ class Sender:
     def send(self, name_or_id: str | int, *, limit: int | None = None) -> SendResult:
         """Send ``shop``'s campaign: recover what a dead sender left, then send every
         planned row (at most ``limit``) until none is left, the campaign is paused or
-        cancelled, or the quiet hours begin."""
+        cancelled, or the quiet hours begin.
+
+        Stopped by the quiet hours, the campaign is handed to the scheduler
+        (:mod:`omnicrm.engage.scheduled`): its scheduled time becomes the end of the
+        quiet hours (unless it is due earlier already), so ``omnicrm run`` goes on with
+        it then as with any scheduled campaign. A run with a ``limit`` is the operator
+        metering the campaign: it is not handed over."""
         result = SendResult()
         with ExitStack() as stack:
             stack.enter_context(self.running())
@@ -308,6 +317,8 @@ class Sender:
             # Whatever stopped this run, the dispatcher completes what it collected (the
             # postal labels) before the campaign can be marked done.
             self.host.finish(name, settings, shop=self.shop, campaign=campaign.name)
+            if result.waiting_until is not None and limit is None:
+                result.scheduled = self._hand_to_scheduler(campaign, result.waiting_until)
             if result.finished:
                 with self.store.engine.begin() as conn:
                     if self._open_rows(conn, campaign) == 0:
@@ -704,6 +715,22 @@ class Sender:
                 )
             ).scalar_one()
         return status if status in ("paused", "cancelled") else None
+
+    def _hand_to_scheduler(self, campaign: Campaign, at: dt.datetime) -> bool:
+        """Make ``campaign`` the scheduler's from ``at`` on; whether it is (a pause or a
+        cancel that came first stays: the scheduler owns neither)."""
+        c = campaigns.c
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(campaigns)
+                .where(
+                    c.shop == self.shop,
+                    c.id == campaign.id,
+                    c.scheduled_at.is_(None) | (c.scheduled_at > at),
+                )
+                .values(scheduled_at=at)
+            )
+        return self._stopped(campaign) is None
 
     def _release(self, ids: list[int]) -> None:
         o = outbox.c

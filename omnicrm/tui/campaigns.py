@@ -159,7 +159,12 @@ def send_campaign(runtime: Runtime, shop: str, name: str, now: dt.datetime) -> s
     if result.waiting_until is not None:
         zone = ZoneInfo(runtime.shop(shop).timezone)
         until = local_time(result.waiting_until, zone, ZONED)
-        said += f"; quiet hours: send the rest (s) from {until}"
+        said += (
+            f"; quiet hours: the rest goes by itself from {until} while `omnicrm run` runs "
+            "(else send it (s) then)"
+            if result.scheduled
+            else f"; quiet hours: send the rest (s) from {until}"
+        )
     elif result.stopped:
         said += f"; stopped: the campaign is {result.stopped}"
     return said

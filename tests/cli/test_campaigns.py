@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from omnicrm import Order, OrderLine, Stream
 from omnicrm.cli import cli
+from omnicrm.core.records import OrderStatus
 from omnicrm.core.store import Store
 from omnicrm.plugins.email.sandbox import SmtpCatcher
 from tests.conftest import install_plugin
@@ -131,7 +134,9 @@ def test_omnicrm_run_sends_a_scheduled_campaign_at_its_time(
     )
 
 
-def test_a_coupon_campaign_without_a_platform_keeps_its_codes(config: Path) -> None:
+def test_a_coupon_campaign_without_a_platform_keeps_its_codes_and_reports_them(
+    config: Path, store_url: str
+) -> None:
     folder = config.parent
     template = str(folder / "bad.txt")  # {{ coupon_code }}: fine with a coupon
     args = ("create", "gift", "--segment", "number_of_orders >= 1", "--template", template)
@@ -144,10 +149,51 @@ def test_a_coupon_campaign_without_a_platform_keeps_its_codes(config: Path) -> N
     assert "GIFT-XXXXXXXXXX" in shown.output  # no code is issued before planning
     sent = run(config, "send", "gift")
     assert sent.exit_code == 0 and "sent 2" in sent.output, sent.output
-    codes = [m["body"].strip() for m in arrived(folder / "drop.jsonl")]
+    code_of = {m["to"]: m["body"].strip() for m in arrived(folder / "drop.jsonl")}
+    codes = list(code_of.values())
     assert len(set(codes)) == 2 and all(c.startswith("GIFT-") and len(c) == 15 for c in codes)
+    # p1 uses their code (typed in lower case) twice, the second time in vain; p2's
+    # order with theirs is cancelled; p3 (no code) has an order with a made-up one.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    store = Store.open(store_url)
+    store.write_batch(
+        "web",
+        Stream.ORDERS,
+        [
+            redeeming("R1", "C1", [code_of["p1@example.jp"].lower()], "paid", 4500, later),
+            redeeming("R2", "C1", [code_of["p1@example.jp"]], "paid", 2000, later),
+            redeeming("R3", "C2", [code_of["p2@example.jp"]], "cancelled", 9000, later),
+            redeeming("R4", "C3", ["GIFT-NOTACODE0"], "paid", 7000, later),
+        ],
+    )
+    store.close()
     report = run(config, "report", "gift")
     assert report.exit_code == 0, report.output
+    assert "coupons, variant A: redeemed 1, revenue 4,500 JPY" in report.output, report.output
+    as_json = run(config, "report", "gift", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.output)
+    assert document["currency"] == "JPY"
+    assert set(document["coupons"]) == {"A"}
+    assert document["coupons"]["A"]["redeemed"] == 1
+    assert Decimal(document["coupons"]["A"]["revenue"]) == Decimal(4500)
+
+
+def redeeming(
+    oid: str, customer: str, codes: list[str], status: str, total: int, at: dt.datetime
+) -> Order:
+    """An order of the web shop placed at ``at`` with discount ``codes``."""
+    return Order(
+        id=oid,
+        customer_id=customer,
+        status=OrderStatus(status),
+        placed_at=at,
+        updated_at=at,
+        subtotal=Decimal(total),
+        total=Decimal(total),
+        discount_codes=codes,
+        lines=[OrderLine(product_name="緑茶 100g", quantity=1, unit_price=Decimal(total))],
+    )
 
 
 def test_bounces_at_send_and_by_report_show_on_the_profile(
@@ -197,3 +243,107 @@ def test_bounces_at_send_and_by_report_show_on_the_profile(
         assert shown.exit_code == 0, shown.output
         line = next(x for x in shown.output.splitlines() if "suppressed" in x)
         assert address in line and "bounced since 2026-" in line and why in line, line
+
+
+def wide(config: Path, *args: str) -> Result:
+    """``omnicrm ARGS --shop default`` on a wide terminal (one line per entry)."""
+    return CliRunner().invoke(
+        cli,
+        ["--config", str(config), *args, "--shop", "default"],
+        catch_exceptions=False,
+        terminal_width=200,
+    )
+
+
+def test_the_suppression_list_and_lifting_a_bounce_but_never_an_unsubscribe(
+    config: Path, store_url: str
+) -> None:
+    from tests.engage.conftest import NOW, bounce, unsubscribe
+
+    store = Store.open(store_url)
+    unsubscribe(store, "web", "C1")
+    bounce(store, "p2@example.jp")
+    listed = wide(config, "campaigns", "suppressions")
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines() == [
+        "email  p1@example.jp  unsubscribed  since 2026-11-20 12:00 JST  (operator via operator)",
+        "email  p2@example.jp  bounced  since 2026-11-20 12:00 JST  (550 5.1.1 user unknown)",
+    ]
+    as_json = json.loads(
+        wide(config, "campaigns", "suppressions", "--reason", "bounced", "--json").output
+    )
+    assert as_json == [
+        {
+            "medium": "email",
+            "address": "p2@example.jp",
+            "reason": "bounced",
+            "since": NOW.isoformat(),
+            "detail": "550 5.1.1 user unknown",
+        }
+    ]
+    assert (
+        "no suppressed address"
+        in wide(config, "campaigns", "suppressions", "--medium", "line").output
+    )
+    # Refused, saying why; nothing lifted.
+    lift = ("campaigns", "unsuppress", "--medium", "email", "--reason", "fixed", "--by", "sato")
+    theirs = wide(config, *lift, "P1@example.jp")
+    assert theirs.exit_code == 2 and "a person's opt-out is theirs" in theirs.output
+    unknown = wide(config, *lift, "nobody@example.jp")
+    assert unknown.exit_code == 2
+    assert (
+        "'nobody@example.jp' is not on the suppression list of shop 'default' for email"
+        in unknown.output
+    )
+    medium = wide(
+        config, "campaigns", "unsuppress", "p2@example.jp", "--medium", "fax", "--reason", "x"
+    )
+    assert medium.exit_code == 2 and "fax" in medium.output
+    unsaid = wide(config, "campaigns", "unsuppress", "p2@example.jp", "--medium", "email")
+    assert unsaid.exit_code == 2 and "--reason" in unsaid.output
+    shown = wide(config, "customers", "show", "web:C2")
+    assert "p2@example.jp bounced since" in shown.output
+    lifted = wide(config, *lift, "p2@example.jp")
+    assert lifted.exit_code == 0, lifted.output
+    assert "email p2@example.jp: bounced lifted by sato (fixed)" in lifted.output
+    # Gone from the list and from the profile; the unsubscribe stays.
+    assert [
+        line.split()[1] for line in wide(config, "campaigns", "suppressions").output.splitlines()
+    ] == ["p1@example.jp"]
+    shown = wide(config, "customers", "show", "web:C2")
+    assert shown.exit_code == 0 and "suppressed" not in shown.output, shown.output
+    assert "p1@example.jp unsubscribed since" in wide(config, "customers", "show", "web:C1").output
+    # Sent to again (C2 opted in); C1 still unsubscribed, C3 never opted in.
+    assert create(config, "after", "number_of_orders >= 1", "winter.txt").exit_code == 0
+    sent = run(config, "send", "after")
+    assert sent.exit_code == 0 and "sent 1," in sent.output, sent.output
+    assert [m["to"] for m in arrived(config.parent / "drop.jsonl")] == ["p2@example.jp"]
+    assert "unsubscribed" in sent.output and "no_consent" in sent.output
+    store.close()
+
+
+def test_a_send_the_quiet_hours_stop_says_who_goes_on_with_it(config: Path, store_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    tokyo = dt.datetime.now(ZoneInfo("Asia/Tokyo"))
+    window = f"{tokyo - dt.timedelta(hours=1):%H:%M}-{tokyo + dt.timedelta(hours=1):%H:%M}"
+    with config.open("a", encoding="utf-8") as out:
+        out.write(f'\n[messaging]\nquiet_hours = "{window}"\n')
+    until = f"{tokyo + dt.timedelta(hours=1):%Y-%m-%d %H:%M} JST"
+    for name in ("night", "metered"):
+        assert create(config, name, "number_of_orders >= 1", "winter.txt").exit_code == 0
+    sent = wide(config, "campaigns", "send", "night")
+    assert sent.exit_code == 0, sent.output
+    assert "sent 0," in sent.output
+    assert (
+        f"quiet hours until {until}: the rest goes out by itself then while `omnicrm run` "
+        "(or `omnicrm demo`) is running; if none is, send it then with "
+        "`omnicrm campaigns send night`"
+    ) in sent.output
+    metered = wide(config, "campaigns", "send", "metered", "--limit", "1")
+    assert metered.exit_code == 0, metered.output
+    assert (
+        f"quiet hours until {until}: send the rest then with "
+        "`omnicrm campaigns send metered` (--limit: not scheduled)"
+    ) in metered.output
+    assert not (config.parent / "drop.jsonl").exists()

@@ -229,6 +229,23 @@ def _dsn(w: World) -> str:
     return str(path)
 
 
+LISTED, LIFTED = "listed@example.jp", "lifted@example.jp"
+_UNSUPPRESS = ["campaigns", "unsuppress", "--medium", "email", "--reason", "fixed"]
+
+
+def _bounced(w: World, address: str) -> None:
+    """``address`` on both shops' suppression lists as bounced, each entry's answer
+    marked with its shop."""
+    from tests.engage.conftest import bounce
+
+    store = Store(w.url)
+    try:
+        for shop, mark in ((A, MARK_A), (B, MARK_B)):
+            bounce(store, address, shop=shop, detail=f"{mark} 550 5.1.1")
+    finally:
+        store.close()
+
+
 def _suggest_in_b(url: str) -> int:
     """A suggested pair of B's records (as a refresh of B writes one), for A to be
     refused deciding it."""
@@ -260,6 +277,15 @@ COVERED: dict[tuple[str, ...], Case] = {
     # Matched against shop A's messages only: B's list and outbox are never touched.
     ("campaigns", "bounces"): lambda w: [Step(["campaigns", "bounces", _dsn(w)])],
     ("campaigns", "create"): lambda w: [_campaign(w, "iso-create")],
+    ("campaigns", "suppressions"): lambda w: [
+        Step(["campaigns", "suppressions"], shows=(LISTED, MARK_A)),
+        Step(["campaigns", "suppressions", "--json"], shows=(LISTED, MARK_A)),
+    ],
+    # Lifted in A only: B's entry of the same address is neither lifted nor found.
+    ("campaigns", "unsuppress"): lambda w: [
+        Step([*_UNSUPPRESS, LIFTED], shows=("bounced lifted",)),
+        Step([*_UNSUPPRESS, LIFTED], refused=True),
+    ],
     ("campaigns", "preview"): lambda w: [
         _campaign(w, "iso-preview"),
         Step(["campaigns", "preview", "iso-preview", "--profile", str(w.a_id)]),
@@ -469,6 +495,8 @@ def world(
             done = w.run("crm", "refresh", "--shop", shop)
             assert done.exit_code == 0, done.output
         w.b_suggestion = _suggest_in_b(url)
+        for address in (LISTED, LIFTED):
+            _bounced(w, address)
         store = Store(url)
         try:
             with store.engine.connect() as conn:

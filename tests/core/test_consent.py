@@ -128,7 +128,14 @@ def test_a_suppressed_address_is_never_sent_to_whoever_holds_it(store: Store) ->
         )
         # Opting in again lifts an unsubscribe, never a bounce.
         assert not consent.lift_suppression(
-            conn, shop=SHOP, medium=Medium.EMAIL, address="a@example.jp"
+            conn,
+            shop=SHOP,
+            medium=Medium.EMAIL,
+            address="a@example.jp",
+            reasons=(Refusal.UNSUBSCRIBED,),
+            at=T0,
+            by="form",
+            method=Method.FORM,
         )
     assert verdict(store, [("web", "A")], "a@example.jp").refusal == Refusal.BOUNCED
     with store.engine.connect() as conn:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
-from omnicrm.core.consent import Method
+from omnicrm.core.consent import Method, Refusal, suppress
 from omnicrm.core.host import Host
 from omnicrm.core.records import Consent, ConsentState, Customer, Medium, Order, OrderLine
 from omnicrm.core.store import Store
@@ -97,6 +97,21 @@ def messaging(drop: Path, **extra: object) -> MessagingSettings:
 def unsubscribe(store: Store, connection: str, record_id: str, source: str = "operator") -> int:
     """The operator unsubscribes, from email, the person ``record_id`` belongs to; their
     profile id."""
+    return say(store, connection, record_id, ConsentState.OPTED_OUT, source=source)
+
+
+def say(
+    store: Store,
+    connection: str,
+    record_id: str,
+    state: ConsentState,
+    *,
+    source: str = "operator",
+    method: Method = Method.OPERATOR,
+    at: dt.datetime = NOW,
+    evidence: str | None = None,
+) -> int:
+    """The person ``record_id`` belongs to says ``state`` about email; their profile id."""
     with store.engine.begin() as conn:
         pid = profile_of(conn, connection, record_id, shop=SHOP)
         assert pid is not None
@@ -105,9 +120,31 @@ def unsubscribe(store: Store, connection: str, record_id: str, source: str = "op
             shop=SHOP,
             profile_id=pid,
             medium=Medium.EMAIL,
-            state=ConsentState.OPTED_OUT,
-            at=NOW,
+            state=state,
+            at=at,
             source=source,
-            method=Method.OPERATOR,
+            method=method,
+            evidence=evidence,
         )
     return pid
+
+
+def bounce(
+    store: Store,
+    address: str,
+    *,
+    shop: str = SHOP,
+    at: dt.datetime = NOW,
+    detail: str = "550 5.1.1 user unknown",
+) -> None:
+    """``address`` on ``shop``'s email suppression list as hard-bounced."""
+    with store.engine.begin() as conn:
+        suppress(
+            conn,
+            shop=shop,
+            medium=Medium.EMAIL,
+            address=address,
+            reason=Refusal.BOUNCED,
+            at=at,
+            detail=detail,
+        )

@@ -10,19 +10,19 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from omnicrm.app.runtime import Runtime
 from omnicrm.core.records import Medium
 from omnicrm.core.scheduler import build_scheduler
 from omnicrm.core.store import Store
 from omnicrm.engage import campaigns
-from omnicrm.engage.scheduled import send_due
+from omnicrm.engage.scheduled import send_due, start
 from omnicrm.engage.schema import outbox
 from omnicrm.engage.sender import Sender
 from omnicrm.plugins.email.sandbox import SmtpCatcher
@@ -181,7 +181,9 @@ def test_paused_and_cancelled_campaigns_are_not_sent_at_their_time(
     assert planned_ids(runtime.store, "cancelled") == Counter()
 
 
-def sender_at(runtime: Runtime, clock: dt.datetime) -> Sender:
+def sender_at(runtime: Runtime, clock: dt.datetime | Callable[[], dt.datetime]) -> Sender:
+    """A sender of the only shop, quiet from 21:00 to 08:00 Tokyo, whose time is
+    ``clock`` (a time, or what a function answers each time it is asked)."""
     shop = runtime.shop()
     return Sender(
         runtime.store,
@@ -190,7 +192,7 @@ def sender_at(runtime: Runtime, clock: dt.datetime) -> Sender:
         shop_name=shop.name,
         settings=shop.messaging.model_copy(update={"quiet_hours": "21:00-08:00"}),
         tz=TOKYO,
-        clock=lambda: clock,
+        clock=clock if callable(clock) else lambda: clock,
     )
 
 
@@ -249,3 +251,90 @@ def test_two_checks_at_once_send_each_message_once(
     arrived = arrived_ids(catcher)
     assert arrived == planned_ids(runtime.store, "race")
     assert set(arrived.values()) == {1}
+
+
+EVENING = dt.datetime(2026, 12, 24, 20, 50, tzinfo=TOKYO).astimezone(dt.UTC)
+NIGHT = dt.datetime(2026, 12, 24, 21, 30, tzinfo=TOKYO).astimezone(dt.UTC)
+MORNING = dt.datetime(2026, 12, 25, 8, 0, tzinfo=TOKYO).astimezone(dt.UTC)
+
+
+def night_after_the_first_hand_over(store: Store) -> Callable[[], dt.datetime]:
+    """A clock at EVENING until the outbox holds a row handed over (or answered), then
+    at NIGHT: the quiet hours begin while the send is under way, after its first group."""
+
+    def clock() -> dt.datetime:
+        with store.engine.connect() as conn:
+            went = conn.execute(
+                select(func.count())
+                .select_from(outbox)
+                .where(outbox.c.status.in_(("handed_over", "sent", "rejected", "failed")))
+            ).scalar_one()
+        return NIGHT if went else EVENING
+
+    return clock
+
+
+def scheduled_at(store: Store, name: str) -> dt.datetime | None:
+    with store.engine.connect() as conn:
+        return campaigns.get(conn, name, shop=SHOP).scheduled_at
+
+
+def test_a_send_by_hand_the_quiet_hours_stop_goes_on_by_itself_after_them(
+    runtime: Runtime, catcher: SmtpCatcher
+) -> None:
+    # More people than one hand-over group, so the quiet hours stop the send part-way.
+    build(runtime.store, [person(i) for i in range(PEOPLE, 70)])
+    create(runtime, "by-hand", None)  # a draft: the scheduler does not own it
+    assert send_due(sender_at(runtime, EVENING)) == []
+    by_hand = sender_at(runtime, night_after_the_first_hand_over(runtime.store))
+    planned = start(by_hand, "by-hand", now=EVENING)  # what `campaigns send` does
+    assert planned is not None and planned.planned > 2 * 20
+    result = by_hand.send("by-hand")
+    assert result.stopped == "quiet hours" and result.waiting_until == MORNING
+    assert 0 < result.sent < planned.planned
+    # Handed to the scheduler from the end of the quiet hours on.
+    assert result.scheduled
+    assert scheduled_at(runtime.store, "by-hand") == MORNING
+    assert status_of(runtime.store, "by-hand") == "sending"
+    assert len(catcher.arrivals) == result.sent
+    # Not in the night; paused, not in the morning either; resumed, it goes on.
+    assert send_due(sender_at(runtime, NIGHT)) == []
+    with runtime.store.engine.begin() as conn:
+        campaigns.move(conn, campaigns.get(conn, "by-hand", shop=SHOP), "pause", now=NIGHT)
+    assert send_due(sender_at(runtime, MORNING)) == []
+    assert len(catcher.arrivals) == result.sent
+    with runtime.store.engine.begin() as conn:
+        resumed = campaigns.move(
+            conn, campaigns.get(conn, "by-hand", shop=SHOP), "resume", now=MORNING
+        )
+    assert resumed == "planned"
+    (done,) = send_due(sender_at(runtime, MORNING))
+    assert done.plan is None and done.result is not None and done.result.finished
+    assert result.sent + done.result.sent == planned.planned
+    assert status_of(runtime.store, "by-hand") == "done"
+    arrived = arrived_ids(catcher)
+    assert arrived == planned_ids(runtime.store, "by-hand")
+    assert set(arrived.values()) == {1}  # never a row twice
+    assert sum(arrived.values()) == planned.planned
+    assert send_due(sender_at(runtime, MORNING)) == []  # done: nothing more to own
+
+
+def test_a_cancel_in_the_night_is_honoured_and_a_metered_send_stays_the_operators(
+    runtime: Runtime, catcher: SmtpCatcher
+) -> None:
+    create(runtime, "cancelled", None)
+    create(runtime, "metered", None)
+    night = sender_at(runtime, NIGHT)
+    for name in ("cancelled", "metered"):
+        start(night, name, now=NIGHT)
+    stopped = night.send("cancelled")  # in the quiet hours: nothing goes, handed over
+    assert stopped.sent == 0 and stopped.scheduled
+    metered = night.send("metered", limit=3)  # the operator meters it: not handed over
+    assert metered.waiting_until == MORNING and not metered.scheduled
+    assert scheduled_at(runtime.store, "metered") is None
+    with runtime.store.engine.begin() as conn:
+        campaigns.move(conn, campaigns.get(conn, "cancelled", shop=SHOP), "cancel", now=NIGHT)
+    assert send_due(sender_at(runtime, MORNING)) == []
+    assert catcher.arrivals == []
+    assert status_of(runtime.store, "cancelled") == "cancelled"
+    assert status_of(runtime.store, "metered") == "sending"

@@ -24,6 +24,7 @@ from omnicrm.app.runtime import Runtime
 from omnicrm.cli.demo import DEMO_CAMPAIGN, DEMO_SHOPS, ready_campaigns
 from omnicrm.core.host import Host
 from omnicrm.core.store import Store
+from omnicrm.engage import campaigns
 from omnicrm.engage.settings import MessagingSettings
 from omnicrm.plugins.email import plugin as email_plugin
 from omnicrm.plugins.email.sandbox import SmtpCatcher
@@ -252,6 +253,13 @@ def test_a_send_in_the_quiet_hours_waits_and_says_until_when(
     said = send_campaign(runtime, SHOP, "night", dt.datetime.now(dt.UTC))
     until = f"{tokyo + dt.timedelta(hours=1):%Y-%m-%d %H:%M} JST"
     assert said.startswith(f"night: planned {PEOPLE}, sent 0, suppressed ")  # the held out
-    assert said.endswith(f"; quiet hours: send the rest (s) from {until}")
+    assert said.endswith(
+        f"; quiet hours: the rest goes by itself from {until} while `omnicrm run` runs "
+        "(else send it (s) then)"
+    )
     assert catcher.arrivals == []
     assert status_of(runtime.store, "night") == "sending"  # planned, waiting
+    with runtime.store.engine.connect() as conn:  # the scheduler's from then on
+        waits = campaigns.get(conn, "night", shop=SHOP).scheduled_at
+    assert waits is not None
+    assert f"{waits.astimezone(ZoneInfo('Asia/Tokyo')):%Y-%m-%d %H:%M} JST" == until

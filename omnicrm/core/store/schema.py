@@ -510,6 +510,27 @@ suppressions = Table(
     Column("detail", Text, info=FREE_TEXT),
 )
 
+# What was taken off the suppression list, appended when it is lifted: the entry as it
+# was (why and since when the address was suppressed) and who lifted it, how, why and
+# when (an operator's word that a bounced address reaches the person again; the person's
+# own opt-in for an unsubscribe). The same audit the consent records keep.
+suppression_lifts = Table(
+    "suppression_lifts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("shop", String(100), nullable=False),
+    Column("medium", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("reason", String(32), nullable=False),  # what was lifted: unsubscribed, bounced
+    Column("since", UtcDateTime(), nullable=False),
+    Column("detail", Text, info=FREE_TEXT),
+    Column("lifted_at", UtcDateTime(), nullable=False),
+    Column("lifted_by", String(255), nullable=False),  # who: an operator, a page, a source
+    Column("method", String(32), nullable=False),  # how: operator, link, line_follow, ...
+    Column("why", Text, info=FREE_TEXT),
+    Index(None, "shop", "medium", "address"),
+)
+
 # A medium's user id (a LINE userId) linked to a shop's source customer: where a message
 # through that medium reaches the person. One customer per address in a shop; a customer
 # may have several (a new LINE account). ``method`` says how it was linked (line_link:
