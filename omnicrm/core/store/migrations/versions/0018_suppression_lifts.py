@@ -1,7 +1,7 @@
 """suppression lifts: who took an address off the suppression list, why and when
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 07:30:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from omnicrm.core.store.schema import UtcDateTime
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
