@@ -375,39 +375,26 @@ def _decide(
         _refresh(runtime, settings.shop, result)
 
 
-@suggestions_command.command("link")
-@click.argument("suggestion_id", metavar="N", type=int)
-@click.option("--note", help="Why: kept with the override.")
-@shop_option
-@click.pass_context
-def suggestion_link(
-    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
-) -> None:
-    """Suggestion N is one person: link its two records, and the records of their profiles
-    that blocked them (remembered for good)."""
-    _decide(ctx, suggestion_id, "link", note, shop)
+def _decision(name: str, summary: str) -> None:
+    """``suggestions NAME N``: decide suggestion N so (see `decide`)."""
+
+    @suggestions_command.command(name, help=summary)
+    @click.argument("suggestion_id", metavar="N", type=int)
+    @click.option("--note", help="Why: kept with the overrides.")
+    @shop_option
+    @click.pass_context
+    def command(ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None) -> None:
+        _decide(ctx, suggestion_id, name, note, shop)
 
 
-@suggestions_command.command("separate")
-@click.argument("suggestion_id", metavar="N", type=int)
-@click.option("--note", help="Why: kept with the override.")
-@shop_option
-@click.pass_context
-def suggestion_separate(
-    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
-) -> None:
-    """Suggestion N is two people: keep its records apart (remembered for good)."""
-    _decide(ctx, suggestion_id, "separate", note, shop)
-
-
-@suggestions_command.command("split")
-@click.argument("suggestion_id", metavar="N", type=int)
-@click.option("--note", help="Why: kept with the overrides.")
-@shop_option
-@click.pass_context
-def suggestion_split(
-    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
-) -> None:
-    """Suggestion N's pair is one person and the third record that blocked it someone
-    else: link the pair, take that record out of it (remembered for good)."""
-    _decide(ctx, suggestion_id, "split", note, shop)
+_decision(
+    "link",
+    "Suggestion N is one person: link its two records, and the records of their profiles"
+    " that blocked them (remembered for good).",
+)
+_decision("separate", "Suggestion N is two people: keep its records apart (remembered for good).")
+_decision(
+    "split",
+    "Suggestion N's pair is one person and the third record that blocked it someone else:"
+    " link the pair, take that record out of it (remembered for good).",
+)
