@@ -53,6 +53,7 @@ def customers() -> None:
 def _runtime(obj: Context) -> Iterator[Runtime]:
     """The configured runtime; unknown ids exit 2 with their message."""
     from omnicrm.crm.identity import (
+        NothingToSplitError,
         NothingToUnmergeError,
         OtherShopError,
         UnknownProfileError,
@@ -68,6 +69,7 @@ def _runtime(obj: Context) -> Iterator[Runtime]:
             UnknownProfileError,
             UnknownRecordError,
             NothingToUnmergeError,
+            NothingToSplitError,
             OtherShopError,
             UnknownSuggestionError,
         ) as exc:
@@ -279,7 +281,8 @@ def link_command(obj: Context, first: str, second: str, note: str | None, shop: 
 @click.pass_context
 def suggestions_command(ctx: click.Context, limit: int, as_json: bool, shop: str | None) -> None:
     """Likely pairs the rules refused for one reason, strongest first, with the evidence:
-    what agreed, what conflicted and why. Decide one with `link N` or `separate N`."""
+    what agreed, what conflicted and why. Decide one with `link N` or `separate N`; a pair
+    blocked by a third record of one profile also with `split N`."""
     if ctx.invoked_subcommand is not None:
         return
     import json
@@ -300,7 +303,8 @@ def suggestions_command(ctx: click.Context, limit: int, as_json: bool, shop: str
     console.print(_suggestion_table(found))
     console.print(
         "decide one: `omnicrm customers suggestions link N` (one person) or "
-        "`... separate N` (two people)"
+        "`... separate N` (two people); blocked by a third record: `... split N` (the pair"
+        " is one person, the third record someone else)"
     )
 
 
@@ -322,10 +326,19 @@ def _suggestion_table(found: list[PairSuggestion]) -> FitTable:
             str(s.strength),
             f"{_show(s.a.ref)}\n{_show(s.b.ref)}",
             escape(f"{_side(s.a.name, s.a.birth_date)}\n{_side(s.b.name, s.b.birth_date)}"),
-            escape(str(s.evidence.get("detail", s.conflict))),
+            escape(_refusal(s)),
             _reason(s.evidence),
         )
     return table
+
+
+def _refusal(found: PairSuggestion) -> str:
+    """Why the pair was refused, and which other records a link joins with it."""
+    detail = str(found.evidence.get("detail", found.conflict))
+    third = sorted({ref for pair in found.blocked_by for ref in pair} - {found.a.ref, found.b.ref})
+    if third:
+        detail += f"\na link joins {', '.join(_show(ref) for ref in third)} too"
+    return detail
 
 
 def _side(name: str | None, born: dt.date | None) -> str:
@@ -346,30 +359,42 @@ def _decide(
             chosen, result = decide(
                 conn, suggestion_id, decision, note, shop=settings.shop, settings=settings.identity
             )
-        verb = "linked: one person" if decision == "link" else "separated: two people, for good"
-        console.print(f"{_show(chosen.a.ref)} and {_show(chosen.b.ref)} {verb}")
+        pair = f"{_show(chosen.a.ref)} and {_show(chosen.b.ref)}"
+        if decision == "link":
+            third = {ref for both in chosen.blocked_by for ref in both} - {
+                chosen.a.ref,
+                chosen.b.ref,
+            }
+            joined = f" with {', '.join(_show(ref) for ref in sorted(third))}" if third else ""
+            console.print(f"{pair} linked{joined}: one person")
+        elif decision == "separate":
+            console.print(f"{pair} separated: two people, for good")
+        else:
+            out = ", ".join(_show(ref) for ref in chosen.third_records())
+            console.print(f"{pair} linked: one person; {out} taken out: someone else, for good")
         _refresh(runtime, settings.shop, result)
 
 
-@suggestions_command.command("link")
-@click.argument("suggestion_id", metavar="N", type=int)
-@click.option("--note", help="Why: kept with the override.")
-@shop_option
-@click.pass_context
-def suggestion_link(
-    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
-) -> None:
-    """Suggestion N is one person: link its two records (remembered for good)."""
-    _decide(ctx, suggestion_id, "link", note, shop)
+def _decision(name: str, summary: str) -> None:
+    """``suggestions NAME N``: decide suggestion N so (see `decide`)."""
+
+    @suggestions_command.command(name, help=summary)
+    @click.argument("suggestion_id", metavar="N", type=int)
+    @click.option("--note", help="Why: kept with the overrides.")
+    @shop_option
+    @click.pass_context
+    def command(ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None) -> None:
+        _decide(ctx, suggestion_id, name, note, shop)
 
 
-@suggestions_command.command("separate")
-@click.argument("suggestion_id", metavar="N", type=int)
-@click.option("--note", help="Why: kept with the override.")
-@shop_option
-@click.pass_context
-def suggestion_separate(
-    ctx: click.Context, suggestion_id: int, note: str | None, shop: str | None
-) -> None:
-    """Suggestion N is two people: keep its records apart (remembered for good)."""
-    _decide(ctx, suggestion_id, "separate", note, shop)
+_decision(
+    "link",
+    "Suggestion N is one person: link its two records, and the records of their profiles"
+    " that blocked them (remembered for good).",
+)
+_decision("separate", "Suggestion N is two people: keep its records apart (remembered for good).")
+_decision(
+    "split",
+    "Suggestion N's pair is one person and the third record that blocked it someone else:"
+    " link the pair, take that record out of it (remembered for good).",
+)

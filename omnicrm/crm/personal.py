@@ -2,7 +2,9 @@
 the CRM built on a source customer.
 
 Identity keys and merge evidence hold their email and phone, the operator's links and
-separations name the record (with a note), their profile carries their name and address,
+separations name the record (with a note), suggested pairs name it (as one of the pair,
+or as the third record that blocked one: its birth date in the evidence), their profile
+carries their name and address,
 interactions and NPS answers hang on that profile, points entries on the record. The
 store calls :data:`HOLDER` inside its own transaction (registered on import of
 ``omnicrm.crm``).
@@ -34,6 +36,7 @@ from sqlalchemy import (
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.planner import unindexed
 from omnicrm.core.store.schema import connection_shops, profile_changes
+from omnicrm.crm.identity._tables import pair_in
 from omnicrm.crm.schema import (
     crm_state,
     identity_keys,
@@ -130,12 +133,11 @@ def forget_records(
             )
         )
         # A suggestion's evidence holds the record's keys and birth date.
-        conn.execute(
-            delete(identity_suggestions).where(
-                unindexed(identity_suggestions.c.shop) == shop,
-                _naming(identity_suggestions, connection, chunk),
+        named = [row.id for row in _suggestions_naming(conn, shop, connection, chunk)]
+        for id_chunk in chunks(named):
+            conn.execute(
+                delete(identity_suggestions).where(identity_suggestions.c.id.in_(id_chunk))
             )
-        )
         naming = and_(
             unindexed(identity_overrides.c.shop) == shop,
             _naming(identity_overrides, connection, chunk),
@@ -159,15 +161,7 @@ def _forget_in_profiles(
 ) -> None:
     """Clear the profiles of ``chunk``; drop the history of those left with no member
     outside ``gone`` (every record being erased)."""
-    profile_ids = set(
-        conn.execute(
-            select(profile_members.c.profile_id).where(
-                profile_members.c.shop == shop,
-                profile_members.c.connection == connection,
-                profile_members.c.record_id.in_(chunk),
-            )
-        ).scalars()
-    )
+    profile_ids = _profiles_of(conn, shop, connection, chunk)
     if not profile_ids:
         return
     others: dict[int, int] = dict.fromkeys(profile_ids, 0)
@@ -193,6 +187,60 @@ def _forget_in_profiles(
     )
 
 
+def _profiles_of(conn: Connection, shop: str, connection: str, ids: Sequence[str]) -> set[int]:
+    """The profiles of these source customers of ``shop``."""
+    return set(
+        conn.execute(
+            select(profile_members.c.profile_id).where(
+                profile_members.c.shop == shop,
+                profile_members.c.connection == connection,
+                profile_members.c.record_id.in_(ids),
+            )
+        ).scalars()
+    )
+
+
+def _suggestions_naming(
+    conn: Connection, shop: str, connection: str, ids: Sequence[str]
+) -> list[Any]:
+    """The suggested pairs of ``shop`` naming one of ``ids``: as one of the pair, or as
+    a record that blocked it (``blocked_by``). A blocking record is of one of the pair's
+    profiles, so only the suggestions naming a member of theirs are read."""
+    table = identity_suggestions
+    found = {
+        row.id: row
+        for row in conn.execute(
+            select(table).where(unindexed(table.c.shop) == shop, _naming(table, connection, ids))
+        )
+    }
+    profile_ids = sorted(_profiles_of(conn, shop, connection, ids))
+    members: set[RecordRef] = set()
+    for chunk in chunks(profile_ids):
+        members.update(
+            (row.connection, row.record_id)
+            for row in conn.execute(
+                select(profile_members.c.connection, profile_members.c.record_id).where(
+                    profile_members.c.shop == shop, profile_members.c.profile_id.in_(chunk)
+                )
+            )
+        )
+    wanted = {(connection, i) for i in ids}
+    for member_chunk in chunks(sorted(members)):
+        for columns in (
+            (table.c.a_connection, table.c.a_record),
+            (table.c.b_connection, table.c.b_record),
+        ):
+            for row in conn.execute(
+                select(table).where(
+                    unindexed(table.c.shop) == shop, pair_in(*columns, member_chunk)
+                )
+            ):
+                blockers = dict(row.evidence).get("blocked_by", ())
+                if any(tuple(ref) in wanted for b in blockers for ref in b["records"]):
+                    found[row.id] = row
+    return [found[key] for key in sorted(found)]
+
+
 def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[bool]:
     """Rows of ``table`` (a pair of records, sides a and b) naming one of ``ids``."""
     return or_(
@@ -209,7 +257,8 @@ def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[
 def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str) -> dict[str, Any]:
     """What the CRM holds about one source customer of ``shop``, JSON-ready: their
     profile, identity keys, points entries, the operator's links and separations naming
-    them, and the interactions and NPS answers of their profile."""
+    them, the suggested pairs naming them (one of the pair, or the record that blocked
+    it) with their evidence, and the interactions and NPS answers of their profile."""
     keys = conn.execute(
         select(identity_keys.c.kind, identity_keys.c.value)
         .where(
@@ -247,6 +296,10 @@ def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str
         "identity_keys": [{"kind": kind, "value": value} for kind, value in keys],
         "points_entries": [_plain(row, drop=("id",)) for row in points],
         "identity_overrides": [_plain(row, drop=("id",)) for row in overrides],
+        "identity_suggestions": [
+            _plain(row._mapping, drop=("id",))
+            for row in _suggestions_naming(conn, shop, connection, [customer_id])
+        ],
         "profile": None,
         "interactions": [],
         "nps_answers": [],
@@ -336,6 +389,7 @@ class CrmPersonalData:
                 "identity_keys": [],
                 "points_entries": [],
                 "identity_overrides": [],
+                "identity_suggestions": [],
                 "profile": None,
                 "interactions": [],
                 "nps_answers": [],

@@ -3,9 +3,10 @@
 `SuggestionsScreen` lists the shop's suggestions strongest first (the pair, each
 record's name and birth date, why the rules refused it), with every piece of evidence of
 the pair under the cursor below the table. One key links the pair (``y``: one person),
-another separates it (``n``: two people); the decision goes through the same call as
-``omnicrm customers suggestions link N`` / ``separate N``, is remembered for good, and
-the pair leaves the list.
+another separates it (``n``: two people); a pair a third record of one profile
+blocks can be split (``s``: the pair is one person, that record someone else). The
+decision goes through the same call as ``omnicrm customers suggestions link N`` /
+``separate N`` / ``split N``, is remembered for good, and the pair leaves the list.
 """
 
 from __future__ import annotations
@@ -63,7 +64,17 @@ def evidence_text(found: PairSuggestion) -> str:
     detail = found.evidence.get("detail", found.conflict)
     rule = found.evidence.get("rule")
     would = f" (but for it, rule {rule} would join them)" if rule else ""
-    return f"#{found.id}: refused for {detail}{would}.\nWeighed: {describe(found.evidence)}"
+    text = f"#{found.id}: refused for {detail}{would}.\nWeighed: {describe(found.evidence)}"
+    third = _third(found)
+    if third:
+        text += f"\ny joins {', '.join(third)} too; s: they are someone else (split)"
+    return text
+
+
+def _third(found: PairSuggestion) -> list[str]:
+    """The records blocking the pair that a link joins with it."""
+    refs = {ref for pair in found.blocked_by for ref in pair} - {found.a.ref, found.b.ref}
+    return [f"{c}:{r}" for c, r in sorted(refs)]
 
 
 class SuggestionsScreen(StoreScreen):
@@ -74,6 +85,7 @@ class SuggestionsScreen(StoreScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "decide('link')", "Same person"),
         Binding("n", "decide('separate')", "Two people"),
+        Binding("s", "decide('split')", "Split out"),
         Binding("r", "reload", "Reload"),
         Binding("escape", "back", "Back"),
     ]
@@ -180,7 +192,10 @@ class SuggestionsScreen(StoreScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "decide":
-            return self._current() is not None  # no pair, no decision keys in the footer
+            current = self._current()  # no pair, no decision keys in the footer
+            if current is not None and parameters == ("split",):
+                return bool(_third(current))  # nothing blocks it: nothing to split out
+            return current is not None
         return super().check_action(action, parameters)
 
     def action_decide(self, decision: str) -> None:
@@ -201,7 +216,11 @@ class SuggestionsScreen(StoreScreen):
             self.notify(f"{type(exc).__name__}: {exc}", title="not decided", severity="error")
             return
         pair = f"{found.a.ref[0]}:{found.a.ref[1]} and {found.b.ref[0]}:{found.b.ref[1]}"
-        verb = "linked: one person" if decision == "link" else "separated: two people"
+        verb = {
+            "link": "linked: one person",
+            "separate": "separated: two people",
+            "split": f"linked: one person, {', '.join(_third(found))} taken out",
+        }[decision]
         self.decisions += 1
         self.notify(f"{pair} {verb}")
         with contextlib.suppress(RuntimeError):

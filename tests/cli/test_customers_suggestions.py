@@ -220,3 +220,55 @@ def test_explain_shows_every_piece_of_evidence_the_birth_date_included(
     assert "linked by an operator" in out
     pid = profile_of(store, "ec", "m")
     assert pid != profile_of(store, "ec", "s")
+
+
+def test_a_pair_blocked_by_a_third_record_is_listed_and_split(store: Store, config: Path) -> None:
+    """The app's 山田花子 shares the EC record's mobile, but her birth date (1985-04-03)
+    conflicts with the register's, already one person with the EC record."""
+    store.write_batch(
+        "app",
+        Stream.CUSTOMERS,
+        [
+            Customer(
+                id="A1",
+                phone="+81-90-1111-2222",
+                birth_date=dt.date(1985, 3, 4),
+                updated_at=T0,
+                **HANAKO,
+            ),
+        ],
+    )
+    first = int(str(listed(config)[0]["id"]))
+    assert run(config, "suggestions", "link", str(first)).exit_code == 0  # ec:1 + pos:P1
+    with store.engine.begin() as conn:
+        resolve_all(conn, IdentitySettings(), T0, shop=DEFAULT_SHOP)
+    (blocked,) = [s for s in listed(config) if "app:A1" in records(s)]
+    assert records(blocked) == ["app:A1", "ec:1"]
+    evidence = blocked["evidence"]
+    assert isinstance(evidence, dict)
+    assert evidence["blocked_by"] == [
+        {
+            "records": [["app", "A1"], ["pos", "P1"]],
+            "field": "birth_date",
+            "detail": "app:A1 born 1985-03-04, pos:P1 born 1985-04-03: day and month swapped",
+        }
+    ]
+    table = run(config, "suggestions").output
+    assert "a link joins pos:P1 too" in table
+    assert "split N" in table
+
+    # A pair nothing else blocks cannot be split.
+    plain = next(s for s in listed(config) if "app:A1" not in records(s))
+    refused = run(config, "suggestions", "split", str(plain["id"]))
+    assert refused.exit_code == 2 and "no third record blocks the pair" in refused.output
+
+    result = run(config, "suggestions", "split", str(blocked["id"]), "--note", "店頭で別人と確認")
+    assert result.exit_code == 0, result.output
+    assert "app:A1 and ec:1 linked: one person; pos:P1 taken out" in result.output
+    assert profile_of(store, "app", "A1") == profile_of(store, "ec", "1")
+    assert profile_of(store, "pos", "P1") != profile_of(store, "ec", "1")
+    with store.engine.begin() as conn:
+        resolve_all(conn, IdentitySettings(), T0, shop=DEFAULT_SHOP)
+    assert profile_of(store, "app", "A1") == profile_of(store, "ec", "1")
+    assert profile_of(store, "pos", "P1") != profile_of(store, "ec", "1")
+    assert not [s for s in listed(config) if "app:A1" in records(s)]

@@ -325,6 +325,9 @@ COVERED: dict[tuple[str, ...], Case] = {
     ("customers", "suggestions", "separate"): lambda w: [
         Step(["customers", "suggestions", "separate", str(w.b_suggestion)], refused=True),
     ],
+    ("customers", "suggestions", "split"): lambda w: [
+        Step(["customers", "suggestions", "split", str(w.b_suggestion)], refused=True),
+    ],
     ("customers", "unmerge"): lambda w: [
         Step(["customers", "unmerge", "sweets-ec", "BLUE-cust-0"], refused=True),
         Step(["customers", "unmerge", "tea-pos", "AKAPOS-cust-5"]),

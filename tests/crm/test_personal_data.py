@@ -25,11 +25,14 @@ from omnicrm.app.config import Config, Connection, SchedulerSection
 from omnicrm.app.runtime import Runtime
 from omnicrm.app.webhook_app import create_app
 from omnicrm.cli import cli
-from omnicrm.core.channels import DEFAULT_SHOP
+from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.host import Host
+from omnicrm.core.records import Customer
 from omnicrm.core.store import RunStatus, Store
 from omnicrm.core.store.schema import metadata
+from omnicrm.crm.identity import IdentitySettings, decide, resolve_all, resolve_pending, suggestions
 from omnicrm.crm.profiles import profile_of
+from omnicrm.crm.schema import identity_overrides, identity_suggestions
 from omnicrm.plugins.shopify import plugin
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
 from omnicrm.plugins.shopify.settings import ShopifySettings
@@ -254,3 +257,108 @@ def test_a_data_request_exports_all_the_store_holds(world: World, tmp_path: Path
     assert export.stat().st_mode & 0o777 == 0o600
     assert export.parent.stat().st_mode & 0o777 == 0o700
     assert (world.data / "exports").stat().st_mode & 0o777 == 0o700
+
+
+# -- suggested pairs and the operator's decisions on them -----------------------------------
+
+# 鵜飼野澪音 three times: the EC account (kanji, email, mobile), the register's card (kana
+# only, the same email, born 昭和60年6月1日) and the app (kanji, the same mobile, 60年 read
+# as 平成60). The app record agrees with the EC one, but the register's birth date, one
+# person with the EC record, blocks it: the register record is named by the suggestion
+# only as the record that blocked it.
+IDENTITY = IdentitySettings()
+BORN = dt.date(1985, 6, 1)
+T1 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def plant_pair(store: Store) -> None:
+    name = {"family_name": "鵜飼野", "given_name": "澪音"}
+    store.write_batch(
+        "ec",
+        Stream.CUSTOMERS,
+        [
+            Customer(id="u1", email=EMAIL, phone="090-7731-2468", updated_at=T1, **name),
+            Customer(id="x1", email="kenta@example.jp", updated_at=T1, family_name="田中"),
+        ],
+    )
+    store.write_batch(
+        "pos",
+        Stream.CUSTOMERS,
+        [
+            Customer(
+                id="R9",
+                email=EMAIL.upper(),
+                family_name_kana="ウカイノ",
+                given_name_kana="ミオネ",
+                birth_date=BORN,
+                updated_at=T1,
+            )
+        ],
+    )
+    store.write_batch(
+        "app",
+        Stream.CUSTOMERS,
+        [Customer(id="A3", phone=PHONE, birth_date=dt.date(2048, 6, 1), updated_at=T1, **name)],
+    )
+    with store.engine.begin() as conn:
+        resolve_all(conn, IDENTITY, T1, shop=DEFAULT_SHOP)
+
+
+def exported_pairs(store: Store, connection: str, record: str) -> list[list[str]]:
+    found = store.export_customer(connection, record)["identity_suggestions"]
+    json.dumps(found)  # JSON-ready
+    return [
+        [f"{s['a_connection']}:{s['a_record']}", f"{s['b_connection']}:{s['b_record']}"]
+        for s in found
+    ]
+
+
+def test_a_data_request_exports_the_suggestions_naming_the_person(store: Store) -> None:
+    plant_pair(store)
+    # One of the pair, either side, or the record that blocked it: all are named.
+    for connection, record in (("app", "A3"), ("ec", "u1"), ("pos", "R9")):
+        assert exported_pairs(store, connection, record) == [["app:A3", "ec:u1"]]
+    assert exported_pairs(store, "ec", "x1") == []  # someone else
+    (held,) = store.export_customer("pos", "R9")["identity_suggestions"]
+    assert held["evidence"]["blocked_by"][0]["records"] == [["app", "A3"], ["pos", "R9"]]
+    assert "pos:R9 born 1985-06-01" in held["evidence"]["detail"]
+    assert held["conflict"] == "birth_date" and "id" not in held
+    # The operator's decision on it replaces it, and names all three.
+    with store.engine.begin() as conn:
+        (chosen,) = suggestions(conn, shop=DEFAULT_SHOP)
+        decide(conn, chosen.id, "link", "同一人物", shop=DEFAULT_SHOP, settings=IDENTITY)
+    assert exported_pairs(store, "pos", "R9") == []
+    decided = store.export_customer("pos", "R9")["identity_overrides"]
+    assert [(o["kind"], o["a_record"], o["b_record"], o["note"]) for o in decided] == [
+        ("link", "A3", "R9", "同一人物")
+    ]
+    assert len(store.export_customer("app", "A3")["identity_overrides"]) == 2
+
+
+def test_a_redaction_takes_the_suggestions_naming_the_blocking_record(store: Store) -> None:
+    plant_pair(store)
+    store.redact_customer("pos", "R9")
+    with store.engine.connect() as conn:
+        left = conn.execute(select(identity_suggestions)).all()
+    assert left == []  # named R9 only in its evidence: gone at once, before any refresh
+    assert exported_pairs(store, "app", "A3") == []
+    # Without the register's birth date nothing blocks the pair: the refresh joins it.
+    with store.engine.begin() as conn:
+        resolve_pending(conn, IDENTITY, T1, shop=DEFAULT_SHOP)
+        assert suggestions(conn, shop=DEFAULT_SHOP) == []
+        assert profile_of(conn, "app", "A3", shop=DEFAULT_SHOP) == profile_of(
+            conn, "ec", "u1", shop=DEFAULT_SHOP
+        )
+
+
+def test_a_redaction_takes_the_decisions_naming_the_person(store: Store) -> None:
+    plant_pair(store)
+    with store.engine.begin() as conn:
+        (chosen,) = suggestions(conn, shop=DEFAULT_SHOP)
+        decide(conn, chosen.id, "split", f"{EMAIL} は別人", shop=DEFAULT_SHOP, settings=IDENTITY)
+    store.redact_customer("pos", "R9")
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(identity_overrides)).all()
+    # The separations naming the register record and its note go; the link stays.
+    assert [(o.kind, o.a_record, o.b_record) for o in kept] == [("link", "A3", "u1")]
+    assert store.export_customer("pos", "R9")["identity_overrides"] == []

@@ -186,3 +186,78 @@ def test_d_and_f7_open_the_pairs_from_the_app(store: Store, make_runtime: Runtim
         assert "Suggested pairs" in {c.title for c in app.get_system_commands(app.screen)}
 
     run(app, body)
+
+
+def seed_blocked(store: Store) -> None:
+    """佐藤美咲 at the register (kana, born 昭和60年6月1日) is one person with her EC
+    account (the email); the app's record shares the EC mobile but reads 60年 as 平成:
+    blocked by the register's birth date."""
+    misaki = {"family_name": "佐藤", "given_name": "美咲"}
+    store.write_batch(
+        "ec",
+        Stream.CUSTOMERS,
+        [
+            Customer(
+                id="m1", email="misaki@example.jp", phone="080-2345-6789", updated_at=T0, **misaki
+            )
+        ],
+    )
+    store.write_batch(
+        "pos",
+        Stream.CUSTOMERS,
+        [
+            Customer(
+                id="PM",
+                email="misaki@example.jp",
+                family_name_kana="サトウ",
+                given_name_kana="ミサキ",
+                birth_date=dt.date(1985, 6, 1),
+                updated_at=T0,
+            )
+        ],
+    )
+    store.write_batch(
+        "app",
+        Stream.CUSTOMERS,
+        [
+            Customer(
+                id="A7",
+                phone="08023456789",
+                birth_date=dt.date(2048, 6, 1),
+                updated_at=T0,
+                **misaki,
+            )
+        ],
+    )
+    with store.engine.begin() as conn:
+        resolve_all(conn, IdentitySettings(), T0, shop=DEFAULT_SHOP)
+
+
+@pytest.mark.anyio
+async def test_s_splits_the_third_record_out_of_a_blocked_pair(store: Store) -> None:
+    seed(store)
+    seed_blocked(store)
+    screen = SuggestionsScreen(runtime_for(store), clock=clock)
+    async with ScreenHost(screen).run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: table_of(screen).row_count == 3, "the pairs")
+        # The day/month swap first: nothing else blocks it, there is nothing to split.
+        assert not screen.check_action("decide", ("split",))
+        assert screen.check_action("decide", ("link",))
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert screen.decisions == 0
+        await pilot.press("down", "down")
+        await wait_until(pilot, lambda: "pos:PM" in text_of(screen, "#evidence"), "the third")
+        evidence = text_of(screen, "#evidence")
+        assert "blocked by a record already one person with one of them" in evidence
+        assert "y joins pos:PM too; s: they are someone else (split)" in evidence
+        assert screen.check_action("decide", ("split",))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: table_of(screen).row_count == 2, "the split")
+    assert profile(store, "app", "A7") == profile(store, "ec", "m1")
+    assert profile(store, "pos", "PM") != profile(store, "ec", "m1")
+    with store.engine.connect() as conn:
+        kinds = conn.execute(
+            select(identity_overrides.c.kind).order_by(identity_overrides.c.id)
+        ).scalars()
+        assert list(kinds) == ["link", "separate", "separate"]

@@ -1161,8 +1161,8 @@ class Store:
         """Everything held about one customer, as JSON-ready data (a data request): the
         source record (with its consents), their orders and abandoned checkouts, and what
         the CRM built on it
-        (profile, identity keys, points entries, the operator's decisions naming them,
-        interactions, NPS answers)."""
+        (profile, identity keys, points entries, the suggested pairs and the operator's
+        decisions naming them, interactions, NPS answers)."""
         found = self._customers_where(connection, customers.c.id == customer_id)
         customer = found[0].model_dump(mode="json") if found else None
         held = list(

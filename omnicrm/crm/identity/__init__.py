@@ -8,7 +8,8 @@ one shop (records of two shops are never one person).
 - `overrides`: the operator's `link` and `unmerge`;
 - `explanations`: why a profile is one person (`explain`, `recent_merges`);
 - `suggestions`: pairs refused for one reason, and the operator's decision on one
-  (`suggestions`, `decide`); `nearmiss` says what a suggestion is.
+  (`suggestions`, `decide`: link, separate or split); `nearmiss` says what a
+  suggestion is.
 
 docs/identity.md is the user's reference.
 """
@@ -42,6 +43,7 @@ from omnicrm.crm.identity.resolving import (
 )
 from omnicrm.crm.identity.rules import IdentitySettings
 from omnicrm.crm.identity.suggestions import (
+    NothingToSplitError,
     PairSuggestion,
     UnknownSuggestionError,
     decide,
@@ -53,6 +55,7 @@ __all__ = [
     "IdentitySettings",
     "Member",
     "Merge",
+    "NothingToSplitError",
     "NothingToUnmergeError",
     "OtherShopError",
     "Override",

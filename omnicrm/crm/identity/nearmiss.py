@@ -68,6 +68,47 @@ _BIRTH_WEIGHT = {
 _GENDER_WEIGHT = {"same": 0, "unknown": 0, "differs": -10}
 
 
+# What a conflict with another member of a cluster costs a pair that agrees by itself:
+# the pair would join that member too.
+_BLOCKER_WEIGHT = {
+    "day_month_swap": -10,
+    "wareki_slip": -10,
+    "one_digit": -15,
+    "differs": -50,
+    "gender": -10,
+    "names": -40,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """Two records, one of each side's cluster, that conflict on ``field``: joining the
+    pair would make them one person too. ``member`` is of the first record's cluster,
+    ``other`` of the second's; ``how`` is ``gender``, ``names`` or a birth date slip."""
+
+    member: RecordRef
+    other: RecordRef
+    field: str
+    how: str
+    detail: str
+
+    @property
+    def weight(self) -> int:
+        return _BLOCKER_WEIGHT[self.how]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "records": [list(self.member), list(self.other)],
+            "field": self.field,
+            "detail": self.detail,
+        }
+
+
+def show(ref: RecordRef) -> str:
+    """A record as the operator types it: ``connection:id``."""
+    return f"{ref[0]}:{ref[1]}"
+
+
 def _key_weight(key: Key) -> int:
     kind, value = key
     if kind is KeyKind.PHONE:
@@ -83,6 +124,10 @@ class Suggestion:
     ``conflict`` is ``birth_date``, ``gender``, ``names`` (the one field that differs)
     or ``household`` (a key a household may share, or held by two people, was the only
     evidence that did not count).
+
+    ``blocked_by``: the other records of the two clusters that conflict on that field
+    (a birth date of a third record already one person with ``a``): joining the pair
+    joins them too. A pair that agrees by itself is suggested for them alone.
     """
 
     a: RecordRef
@@ -94,15 +139,30 @@ class Suggestion:
     names: NameMatch
     birth_date: str  # 'same', 'unknown', or how they differ (birth_date_slip)
     gender: str  # 'same', 'unknown' or 'differs'
+    blocked_by: tuple[Blocker, ...] = ()
+
+    @property
+    def own(self) -> bool:
+        """Whether the pair itself shows its conflict (else a third record does)."""
+        if self.conflict == "birth_date":
+            return self.birth_date not in ("same", "unknown")
+        if self.conflict == "names":
+            return self.names is NameMatch.CONFLICT
+        if self.conflict == "gender":
+            return self.gender == "differs"
+        return True
 
     @property
     def strength(self) -> int:
-        """The more that agrees (and the more personal the keys), the stronger."""
+        """The more that agrees (and the more personal the keys), the stronger; a pair
+        blocked by a third record pays for that record's conflict."""
+        third = 0 if self.own or not self.blocked_by else min(b.weight for b in self.blocked_by)
         return (
             sum(_key_weight(k) for k in self.keys)
             + _NAME_WEIGHT[self.names]
             + _BIRTH_WEIGHT[self.birth_date]
             + _GENDER_WEIGHT[self.gender]
+            + third
         )
 
     def evidence(self) -> dict[str, Any]:
@@ -110,7 +170,7 @@ class Suggestion:
         keys: dict[str, list[str]] = {}
         for kind, value in self.keys:
             keys.setdefault(str(kind), []).append(value)
-        return {
+        found: dict[str, Any] = {
             "keys": {kind: ", ".join(values) for kind, values in keys.items()},
             "names": str(self.names),
             "birth_date": self.birth_date,
@@ -119,6 +179,9 @@ class Suggestion:
             "detail": self.detail,
             "rule": self.rule,
         }
+        if self.blocked_by:
+            found["blocked_by"] = [b.as_json() for b in self.blocked_by]
+        return found
 
     def order(self) -> tuple[int, RecordRef, RecordRef]:
         """Strongest first, then by the records (the same order on every run)."""

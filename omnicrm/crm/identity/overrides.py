@@ -53,13 +53,7 @@ def link(
     members for the next refresh and resolves them now. A record of another shop
     raises OtherShopError; a withdrawn one (退会) UnknownRecordError: it joins no person.
     """
-    now = now or utc_now()
-    if a == b:
-        raise UnknownRecordError(f"cannot link {_show(a)} with itself")
-    _require_records(conn, [a, b], shop)
-    _refuse_withdrawn(conn, [a, b], shop)
-    _drop_overrides(conn, shop, SEPARATE, a, [b])
-    return _decide(conn, LINK, a, b, note, shop=shop, settings=settings, now=now)
+    return decide_pairs(conn, [(a, b)], [], note, shop=shop, settings=settings, now=now)
 
 
 def separate(
@@ -78,41 +72,52 @@ def separate(
     Removes a link between them, records the separation, queues both profiles' members
     and resolves them now. A record of another shop raises OtherShopError.
     """
-    now = now or utc_now()
-    if a == b:
-        raise UnknownRecordError(f"cannot separate {_show(a)} from itself")
-    _require_records(conn, [a, b], shop)
-    _drop_overrides(conn, shop, LINK, a, [b])
-    _drop_overrides(conn, shop, SEPARATE, a, [b])
-    return _decide(conn, SEPARATE, a, b, note, shop=shop, settings=settings, now=now)
+    return decide_pairs(conn, [], [(a, b)], note, shop=shop, settings=settings, now=now)
 
 
-def _decide(
+def decide_pairs(
     conn: Connection,
-    kind: str,
-    a: RecordRef,
-    b: RecordRef,
-    note: str | None,
+    links: Sequence[tuple[RecordRef, RecordRef]],
+    separations: Sequence[tuple[RecordRef, RecordRef]],
+    note: str | None = None,
     *,
     shop: str,
     settings: IdentitySettings,
-    now: dt.datetime,
+    now: dt.datetime | None = None,
 ) -> ResolveResult:
-    """Record a link or a separation of ``a`` and ``b``, queue both profiles' members
-    and resolve them now."""
-    conn.execute(
-        insert(identity_overrides).values(
-            shop=shop,
-            kind=kind,
-            a_connection=a[0],
-            a_record=a[1],
-            b_connection=b[0],
-            b_record=b[1],
-            note=note,
-            created_at=now,
-        )
-    )
-    affected = _with_profile_members(conn, shop, {a, b})
+    """Several links and separations of ``shop``'s records as one decision (see
+    :func:`link` and :func:`separate`): recorded together, then the profiles of every
+    record named are queued and resolved once."""
+    now = now or utc_now()
+    for (a, b), verb in [*((p, "link") for p in links), *((p, "separate") for p in separations)]:
+        if a == b:
+            with_itself = "with" if verb == "link" else "from"
+            raise UnknownRecordError(f"cannot {verb} {_show(a)} {with_itself} itself")
+    named = sorted({ref for pair in (*links, *separations) for ref in pair})
+    _require_records(conn, named, shop)
+    if links:
+        _refuse_withdrawn(conn, sorted({ref for pair in links for ref in pair}), shop)
+    rows = []
+    for kind, pairs in ((LINK, links), (SEPARATE, separations)):
+        for a, b in pairs:
+            # One override per pair: the latest word on it.
+            _drop_overrides(conn, shop, LINK, a, [b])
+            _drop_overrides(conn, shop, SEPARATE, a, [b])
+            rows.append(
+                {
+                    "shop": shop,
+                    "kind": kind,
+                    "a_connection": a[0],
+                    "a_record": a[1],
+                    "b_connection": b[0],
+                    "b_record": b[1],
+                    "note": note,
+                    "created_at": now,
+                }
+            )
+    if rows:
+        conn.execute(insert(identity_overrides), rows)
+    affected = _with_profile_members(conn, shop, set(named))
     _queue(conn, shop, affected)
     return resolve_reached(conn, settings, affected, now, shop=shop)
 

@@ -19,10 +19,10 @@ import contextlib
 import datetime as dt
 import gc
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omnicrm.crm.identity.nearmiss import SLIPS, Suggestion, birth_date_slip
+from omnicrm.crm.identity.nearmiss import SLIPS, Blocker, Suggestion, birth_date_slip, show
 from omnicrm.crm.identity.normalize import (
     NameMatch,
     PersonName,
@@ -314,6 +314,7 @@ def _resolve(
             accepted.append(MergeEdge(people[i].ref, people[j].ref, LINK_RULE))
 
     blocked: list[_Blocked] = []
+    crowded: list[_Crowded] = []  # accepted as a pair, refused for a third record
     for _phase, _rule, _rank, _nkeys, i, j, rule, verdict, keys in edges:
         ri, rj = clusters.find(i), clusters.find(j)
         if ri == rj:
@@ -329,6 +330,7 @@ def _resolve(
         if not single and clusters.conflict(ri, rj, operator=False):
             # Whatever joins these two is held by two different people.
             contested.update(needed)
+            crowded.append((i, j, keys, verdict, rule))
             continue
         if (
             verdict is NameMatch.UNKNOWN
@@ -350,10 +352,29 @@ def _resolve(
     # Members come in index order, so each list is sorted and the first is the least.
     ordered = sorted((tuple(members) for members in groups.values()), key=lambda c: c[0])
     near = _NearMisses(people, settings, clusters, contested, refused.contests)
-    return Resolution(ordered, accepted, near.find(refused.pairs, unmatched, blocked))
+    return Resolution(ordered, accepted, near.find(refused.pairs, unmatched, blocked, crowded))
 
 
 _Candidate = tuple[int, int, tuple[Key, ...], NameMatch]
+
+
+def _member_conflicts(x: SourceIdentity, y: SourceIdentity) -> Iterator[Blocker]:
+    """How two records of two clusters conflict, as the clusters' check sees it."""
+    if x.birth_date is not None and y.birth_date is not None and x.birth_date != y.birth_date:
+        slip = birth_date_slip(x.birth_date, y.birth_date)
+        yield Blocker(
+            x.ref,
+            y.ref,
+            "birth_date",
+            slip,
+            f"{show(x.ref)} born {x.birth_date}, {show(y.ref)} born {y.birth_date}: {SLIPS[slip]}",
+        )
+    if x.gender is not None and y.gender is not None and x.gender != y.gender:
+        detail = f"{show(x.ref)} {x.gender}, {show(y.ref)} {y.gender}"
+        yield Blocker(x.ref, y.ref, "gender", "gender", detail)
+    if compare_names(x.name, y.name) is NameMatch.CONFLICT:
+        detail = f"{show(x.ref)} and {show(y.ref)}: the names differ"
+        yield Blocker(x.ref, y.ref, "names", "names", detail)
 
 
 @dataclass
@@ -558,6 +579,7 @@ _HELD_BY_TWO = "held by two different people"
 _SHARED = "a household may share it"
 
 _Blocked = tuple[int, int, tuple[Key, ...], NameMatch, MatchRule, str]
+_Crowded = tuple[int, int, tuple[Key, ...], NameMatch, MatchRule]
 
 
 class _OthersContest:
@@ -589,22 +611,25 @@ class _NearMisses:
         self.clusters = clusters
         self.contested = contested
         self.contests = contests
+        self._between: dict[tuple[int, int], list[Blocker] | None] = {}
 
     def find(
         self,
         refused: Iterable[tuple[int, int, tuple[Key, ...], NameMatch, str]],
         unmatched: Iterable[_Candidate],
         blocked: Iterable[_Blocked],
+        crowded: Iterable[_Crowded] = (),
     ) -> list[Suggestion]:
         best: dict[tuple[int, int], Suggestion] = {}
         found = [
             *(self._conflicting(*pair) for pair in refused),
             *(self._household(*pair) for pair in unmatched),
             *(self._blocked(*pair) for pair in blocked),
+            *(self._crowded(*pair) for pair in crowded),
         ]
         for pair, suggestion in found:
-            if suggestion is None or suggestion.strength <= 0:
-                continue  # no more for it than against it
+            if suggestion is None:
+                continue
             ri, rj = self.clusters.find(pair[0]), self.clusters.find(pair[1])
             if ri == rj:
                 continue  # one person after all
@@ -613,6 +638,12 @@ class _NearMisses:
                 # another reason than this pair's own (a son's name against the mother's
                 # a nameless record joined): deciding this pair would not decide that.
                 continue
+            # The other records a link makes one person with the pair, too.
+            own = {suggestion.a, suggestion.b}
+            others = (b for b in self._conflicts(ri, rj) or () if {b.member, b.other} != own)
+            suggestion = replace(suggestion, blocked_by=tuple(others))
+            if suggestion.strength <= 0:
+                continue  # no more for it than against it
             # One suggestion per two clusters: deciding it decides them all.
             slot = (min(ri, rj), max(ri, rj))
             held = best.get(slot)
@@ -689,6 +720,40 @@ class _NearMisses:
         ]
         detail = "names cannot be compared, and " + "; ".join(discounted)
         return (i, j), self._make(i, j, keys, verdict, "household", detail, found[1])
+
+    def _conflicts(self, ra: int, rb: int) -> list[Blocker] | None:
+        """Every pair of records, one of cluster ``ra`` and one of ``rb``, that
+        conflicts (member of ``ra`` first); None when an operator separated any two."""
+        slot = (ra, rb)
+        if slot in self._between:
+            return self._between[slot]
+        separations = self.clusters.separations
+        members_b = self.clusters._members(rb)
+        found: list[Blocker] = []
+        for m in self.clusters._members(ra):
+            if any(n in separations.get(m, ()) for n in members_b):
+                self._between[slot] = None
+                return None
+            x = self.people[m]
+            for n in members_b:
+                found.extend(_member_conflicts(x, self.people[n]))
+        self._between[slot] = found
+        return found
+
+    def _crowded(
+        self, i: int, j: int, keys: tuple[Key, ...], verdict: NameMatch, rule: MatchRule
+    ) -> tuple[tuple[int, int], Suggestion | None]:
+        """A pair ``rule`` joins, refused because a record already one person with one
+        of them conflicts with the other: suggested when on one field only."""
+        between = self._conflicts(self.clusters.find(i), self.clusters.find(j)) or []
+        fields = {b.field for b in between}
+        if len(fields) != 1:
+            return (i, j), None  # separated, or two people for more than one reason
+        (conflict,) = fields
+        detail = "blocked by a record already one person with one of them: " + "; ".join(
+            b.detail for b in between
+        )
+        return (i, j), self._make(i, j, keys, verdict, conflict, detail, rule)
 
     def _blocked(
         self,

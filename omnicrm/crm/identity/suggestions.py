@@ -6,6 +6,12 @@ The resolver writes ``identity_suggestions`` for the records it re-resolves (see
 (``identity_overrides``): a link joins the pair at once, a separation keeps it apart,
 and since the resolver honours both on every later run, a decided pair is never
 suggested again.
+
+A pair may be refused for a third record: one already one person with a side, whose
+birth date (gender, name) conflicts with the other side (``blocked_by``). A link then
+makes the pair and that record one person (linking them too, or the next run would
+keep the pair and drop the third record); a split says the third record is someone
+else: the pair is linked and the third record separated from both.
 """
 
 from __future__ import annotations
@@ -18,19 +24,25 @@ from sqlalchemy import Connection, select
 
 from omnicrm.core.store.schema import customers
 from omnicrm.crm.identity._tables import pair_in
+from omnicrm.crm.identity.nearmiss import show
 from omnicrm.crm.identity.normalize import person_name
-from omnicrm.crm.identity.overrides import link, separate
+from omnicrm.crm.identity.overrides import decide_pairs
 from omnicrm.crm.identity.resolver import RecordRef
 from omnicrm.crm.identity.resolving import ResolveResult
 from omnicrm.crm.identity.rules import IdentitySettings
 from omnicrm.crm.schema import identity_suggestions
 from omnicrm.errors import OmnicrmError
 
-DECISIONS = ("link", "separate")
+DECISIONS = ("link", "separate", "split")
 
 
 class UnknownSuggestionError(OmnicrmError):
     """No suggestion of the shop has this id (decided, or gone with a refresh)."""
+
+
+class NothingToSplitError(OmnicrmError):
+    """A split asked of a suggestion no third record blocks, or one whose conflict lies
+    between two records that are neither of the pair."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +58,9 @@ class Side:
 class PairSuggestion:
     """A pair the rules refused for one reason, with everything weighed: ``evidence``
     holds the shared keys, how names, birth dates and genders compared, the conflict
-    (``birth_date``, ``gender``, ``names`` or ``household``), why, and the rule that
-    would have joined them but for it."""
+    (``birth_date``, ``gender``, ``names`` or ``household``), why, the rule that
+    would have joined them but for it, and (``blocked_by``) the other records of their
+    two profiles that conflict on that field."""
 
     id: int
     a: Side
@@ -67,6 +80,32 @@ class PairSuggestion:
             "evidence": self.evidence,
             "found_at": self.found_at.isoformat(),
         }
+
+    @property
+    def blocked_by(self) -> list[tuple[RecordRef, RecordRef]]:
+        """The other conflicting records, one of each side's profile (a's first)."""
+        return [
+            ((first[0], first[1]), (second[0], second[1]))
+            for first, second in (b["records"] for b in self.evidence.get("blocked_by", ()))
+        ]
+
+    def third_records(self) -> list[RecordRef]:
+        """The records that block the pair without being one of it (what a split takes
+        out); NothingToSplitError if none does, or a conflict names neither side."""
+        pair = {self.a.ref, self.b.ref}
+        third: set[RecordRef] = set()
+        for first, second in self.blocked_by:
+            if first not in pair and second not in pair:
+                raise NothingToSplitError(
+                    f"suggestion {self.id}: {show(first)} and {show(second)} conflict,"
+                    " neither of the pair: link or separate it"
+                )
+            third.update({first, second} - pair)
+        if not third:
+            raise NothingToSplitError(
+                f"suggestion {self.id}: no third record blocks the pair: link or separate it"
+            )
+        return sorted(third)
 
 
 def _side_json(side: Side) -> dict[str, Any]:
@@ -143,11 +182,13 @@ def decide(
     settings: IdentitySettings,
     now: dt.datetime | None = None,
 ) -> tuple[PairSuggestion, ResolveResult]:
-    """Link (``link``: one person) or separate (``separate``: two people) the pair of
-    suggestion ``suggestion_id`` of ``shop``, for good; the pair is resolved at once and
-    its suggestion goes. An unknown id raises UnknownSuggestionError."""
+    """Decide suggestion ``suggestion_id`` of ``shop`` for good: ``link`` (one person,
+    with the records that blocked it), ``separate`` (two people) or ``split`` (the pair
+    is one person, the records that blocked it someone else). The records are resolved
+    at once and the suggestion goes. An unknown id raises UnknownSuggestionError; a
+    split with no third record to take out NothingToSplitError."""
     if decision not in DECISIONS:
-        raise ValueError(f"decision {decision!r}: expected link or separate")
+        raise ValueError(f"decision {decision!r}: expected link, separate or split")
     found = _load(
         conn,
         select(identity_suggestions).where(
@@ -161,7 +202,17 @@ def decide(
             f"no suggestion {suggestion_id} in shop {shop!r}: decided already, or gone with"
             " a refresh (list them again)"
         )
-    act = link if decision == "link" else separate
+    pair = (chosen.a.ref, chosen.b.ref)
     note = note or f"suggestion {suggestion_id}: {chosen.conflict}"
-    result = act(conn, chosen.a.ref, chosen.b.ref, note, shop=shop, settings=settings, now=now)
+    links: list[tuple[RecordRef, RecordRef]] = []
+    apart: list[tuple[RecordRef, RecordRef]] = []
+    if decision == "link":
+        links = [pair, *chosen.blocked_by]
+    elif decision == "separate":
+        apart = [pair]
+    else:
+        third = chosen.third_records()
+        links = [pair]
+        apart = [(ref, side) for ref in third for side in pair]
+    result = decide_pairs(conn, links, apart, note, shop=shop, settings=settings, now=now)
     return chosen, result

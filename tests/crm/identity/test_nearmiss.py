@@ -285,3 +285,130 @@ def test_suggestions_do_not_depend_on_the_input_order() -> None:
     ]
     first = resolve(records, SETTINGS).suggestions
     assert resolve(list(reversed(records)), SETTINGS).suggestions == first
+
+
+# -- pairs blocked by a third record of a cluster ------------------------------------------
+
+# 山田花子 three times: on the EC site (kanji, her email and mobile, no birth date), at
+# the register (kana only, the same email, born 昭和60年3月4日) and in the app (kanji, the
+# same mobile, born 1985-04-03: day and month swapped by one of the two).
+EC = person("ec", "1", **HANAKO, email="hanako.yamada@example.jp", phone="090-1234-5678")
+REGISTER = person(
+    "pos",
+    "P1",
+    family_name_kana="ヤマダ",
+    given_name_kana="ハナコ",
+    email="Hanako.Yamada@example.jp",
+    birth_date=dt.date(1985, 3, 4),
+)
+APP = person("app", "9", **HANAKO, phone="09012345678", birth_date=dt.date(1985, 4, 3))
+
+
+def test_a_pair_blocked_by_a_third_records_birth_date_is_suggested_naming_it() -> None:
+    result = resolve([EC, REGISTER, APP], SETTINGS)
+    # The register record joined the EC one on the email; the app record agrees with the
+    # EC one (mobile, name), but its birth date conflicts with the register's.
+    assert result.clusters == [(("app", "9"),), (("ec", "1"), ("pos", "P1"))]
+    (suggestion,) = result.suggestions
+    assert (suggestion.a, suggestion.b) == (("app", "9"), ("ec", "1"))
+    assert (suggestion.conflict, suggestion.rule, suggestion.birth_date) == (
+        "birth_date",
+        "phone",
+        "unknown",  # the pair itself: the EC record has no birth date
+    )
+    assert suggestion.evidence()["blocked_by"] == [
+        {
+            "records": [["app", "9"], ["pos", "P1"]],
+            "field": "birth_date",
+            "detail": "app:9 born 1985-04-03, pos:P1 born 1985-03-04: day and month swapped",
+        }
+    ]
+    assert suggestion.detail == (
+        "blocked by a record already one person with one of them: "
+        "app:9 born 1985-04-03, pos:P1 born 1985-03-04: day and month swapped"
+    )
+    # A mobile (30) and names that agree (30), less the swap of the third record (10).
+    assert suggestion.strength == 50
+
+
+def test_a_link_of_a_blocked_pair_holds_only_with_its_third_record() -> None:
+    pair = (("app", "9"), ("ec", "1"))
+    third = (("app", "9"), ("pos", "P1"))
+    # The pair alone: the register record, refused by the linked pair, would drop out.
+    alone = resolve([EC, REGISTER, APP], SETTINGS, links=[pair])
+    assert alone.clusters == [(("app", "9"), ("ec", "1")), (("pos", "P1"),)]
+    # With the third record (what deciding the suggestion records): one person of three.
+    linked = resolve([EC, REGISTER, APP], SETTINGS, links=[pair, third])
+    assert linked.clusters == [(("app", "9"), ("ec", "1"), ("pos", "P1"))]
+    assert linked.suggestions == []
+    # Two people: nothing is suggested again.
+    apart = resolve([EC, REGISTER, APP], SETTINGS, separations=[pair])
+    assert apart.clusters == [(("app", "9"),), (("ec", "1"), ("pos", "P1"))]
+    assert apart.suggestions == []
+    # The register record is someone else: split out, it is not suggested with them.
+    split = resolve(
+        [EC, REGISTER, APP],
+        SETTINGS,
+        links=[pair],
+        separations=[(("pos", "P1"), ("app", "9")), (("pos", "P1"), ("ec", "1"))],
+    )
+    assert split.clusters == [(("app", "9"), ("ec", "1")), (("pos", "P1"),)]
+    assert split.suggestions == []
+
+
+def test_a_pair_refused_itself_lists_the_third_records_a_link_would_join() -> None:
+    """The app record shares the email too: its own birth date conflicts with the EC
+    record's, and with the register's, which is one person with the EC record."""
+    ec = person(
+        "ec", "1", **HANAKO, email="hanako.yamada@example.jp", birth_date=dt.date(1985, 3, 4)
+    )
+    app = person(
+        "app", "9", **HANAKO, email="hanako.yamada@example.jp", birth_date=dt.date(1985, 4, 3)
+    )
+    result = resolve([ec, REGISTER, app], SETTINGS)
+    assert len(result.clusters) == 2
+    (suggestion,) = result.suggestions  # one per two clusters
+    assert (suggestion.a, suggestion.b, suggestion.birth_date) == (
+        ("app", "9"),
+        ("ec", "1"),
+        "day_month_swap",
+    )
+    assert [b.as_json()["records"] for b in suggestion.blocked_by] == [
+        [["app", "9"], ["pos", "P1"]]
+    ]
+    # Its own conflict is counted once: the swap of the third record costs nothing more.
+    assert suggestion.strength == 30 + 30 + 10
+
+
+def test_a_third_record_conflicting_on_two_fields_is_no_suggestion() -> None:
+    """The register's record says male and another birth date: two reasons, not one."""
+    register = person(
+        "pos",
+        "P1",
+        family_name_kana="ヤマダ",
+        given_name_kana="ハナコ",
+        email="hanako.yamada@example.jp",
+        birth_date=dt.date(1985, 3, 4),
+        gender="male",
+    )
+    app = person(
+        "app", "9", **HANAKO, phone="09012345678", birth_date=dt.date(1985, 4, 3), gender="female"
+    )
+    result = resolve([EC, register, app], SETTINGS)
+    assert result.clusters == [(("app", "9"),), (("ec", "1"), ("pos", "P1"))]
+    assert result.suggestions == []
+
+
+def test_a_third_record_with_the_same_birth_date_blocks_nothing() -> None:
+    app = person("app", "9", **HANAKO, phone="09012345678", birth_date=dt.date(1985, 3, 4))
+    result = resolve([EC, REGISTER, app], SETTINGS)
+    assert result.clusters == [(("app", "9"), ("ec", "1"), ("pos", "P1"))]
+    assert result.suggestions == []
+
+
+def test_a_blocked_pair_is_suggested_whatever_the_input_order() -> None:
+    records = [EC, REGISTER, APP]
+    first = resolve(records, SETTINGS).suggestions
+    assert len(first) == 1
+    assert resolve(list(reversed(records)), SETTINGS).suggestions == first
+    assert resolve([REGISTER, APP, EC], SETTINGS).suggestions == first

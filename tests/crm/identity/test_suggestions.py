@@ -13,6 +13,7 @@ from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
 from omnicrm.crm.identity import (
     IdentitySettings,
+    NothingToSplitError,
     UnknownSuggestionError,
     decide,
     resolve_all,
@@ -206,3 +207,121 @@ def test_a_redaction_takes_the_suggestions_naming_the_record_at_once(seeded: Sto
     with seeded.engine.connect() as conn:
         left = conn.execute(select(identity_suggestions.c.a_record)).scalars().all()
     assert left == ["w"]
+
+
+# -- a pair blocked by a third record ----------------------------------------------------------
+
+# 佐藤美咲: her EC account (kanji, email, mobile, no birth date), her register card (kana
+# only, the same email, born 昭和60年6月1日) and the app (kanji, the same mobile, with
+# 60年6月1日 read as 平成60: 2048-06-01). The app record agrees with the EC one, but the
+# register record, one person with the EC one already, says another birth date.
+MISAKI = {"family_name": "佐藤", "given_name": "美咲"}
+MISAKI_KANA = {"family_name_kana": "サトウ", "given_name_kana": "ミサキ"}
+EC = ("ec", "m1")
+POS = ("pos", "PM")
+APP = ("app", "A7")
+
+
+@pytest.fixture
+def blocked(store: Store) -> Store:
+    store.write_batch(
+        "ec",
+        Stream.CUSTOMERS,
+        [customer("m1", email="misaki.sato@example.jp", phone="080-2345-6789", **MISAKI)],
+    )
+    store.write_batch(
+        "pos",
+        Stream.CUSTOMERS,
+        [
+            customer(
+                "PM", email="MISAKI.SATO@example.jp", birth_date=dt.date(1985, 6, 1), **MISAKI_KANA
+            )
+        ],
+    )
+    store.write_batch(
+        "app",
+        Stream.CUSTOMERS,
+        [customer("A7", phone="+81 80 2345 6789", birth_date=dt.date(2048, 6, 1), **MISAKI)],
+    )
+    with store.engine.begin() as conn:
+        resolve_all(conn, SETTINGS, T0, shop=DEFAULT_SHOP)
+    return store
+
+
+def only_suggestion(store: Store) -> Any:
+    with store.engine.connect() as conn:
+        (found,) = suggestions(conn, shop=DEFAULT_SHOP)
+    return found
+
+
+def overrides(store: Store) -> list[tuple[str, tuple[str, str], tuple[str, str]]]:
+    with store.engine.connect() as conn:
+        return [
+            (row.kind, (row.a_connection, row.a_record), (row.b_connection, row.b_record))
+            for row in conn.execute(select(identity_overrides).order_by(identity_overrides.c.id))
+        ]
+
+
+def rebuild(store: Store, days: int) -> None:
+    """A change to the app record (a later sync), then a whole re-resolution."""
+    later = T0 + dt.timedelta(days=days)
+    store.write_batch(
+        "app",
+        Stream.CUSTOMERS,
+        [customer("A7", later, phone="08023456789", birth_date=dt.date(2048, 6, 1), **MISAKI)],
+    )
+    with store.engine.begin() as conn:
+        assert resolve_pending(conn, SETTINGS, later, shop=DEFAULT_SHOP).records
+        resolve_all(conn, SETTINGS, later, shop=DEFAULT_SHOP)
+
+
+def test_a_pair_blocked_by_a_third_record_is_listed_naming_it(blocked: Store) -> None:
+    found = only_suggestion(blocked)
+    assert (found.a.ref, found.b.ref, found.conflict) == (APP, EC, "birth_date")
+    assert found.blocked_by == [(APP, POS)]
+    assert found.evidence["blocked_by"][0]["detail"] == (
+        "app:A7 born 2048-06-01, pos:PM born 1985-06-01:"
+        " the same era year read in another era (wareki)"
+    )
+    assert profile(blocked, *EC) == profile(blocked, *POS) != profile(blocked, *APP)
+
+
+def test_linking_a_blocked_pair_joins_the_third_record_for_good(blocked: Store) -> None:
+    chosen = only_suggestion(blocked)
+    with blocked.engine.begin() as conn:
+        _pair, result = decide(conn, chosen.id, "link", shop=DEFAULT_SHOP, settings=SETTINGS)
+    assert profile(blocked, *APP) == profile(blocked, *EC) == profile(blocked, *POS)
+    assert profile(blocked, *EC) in result.touched
+    assert overrides(blocked) == [("link", APP, EC), ("link", APP, POS)]
+    rebuild(blocked, 1)
+    assert profile(blocked, *APP) == profile(blocked, *EC) == profile(blocked, *POS)
+    assert listed(blocked) == []
+
+
+def test_splitting_a_blocked_pair_takes_the_third_record_out_for_good(blocked: Store) -> None:
+    chosen = only_suggestion(blocked)
+    with blocked.engine.begin() as conn:
+        decide(conn, chosen.id, "split", "店頭の別人", shop=DEFAULT_SHOP, settings=SETTINGS)
+    assert profile(blocked, *APP) == profile(blocked, *EC) != profile(blocked, *POS)
+    assert overrides(blocked) == [("link", APP, EC), ("separate", POS, APP), ("separate", POS, EC)]
+    rebuild(blocked, 1)
+    assert profile(blocked, *APP) == profile(blocked, *EC) != profile(blocked, *POS)
+    assert listed(blocked) == []
+
+
+def test_separating_a_blocked_pair_keeps_the_profile_as_it_was(blocked: Store) -> None:
+    chosen = only_suggestion(blocked)
+    with blocked.engine.begin() as conn:
+        decide(conn, chosen.id, "separate", shop=DEFAULT_SHOP, settings=SETTINGS)
+    assert overrides(blocked) == [("separate", APP, EC)]
+    rebuild(blocked, 1)
+    assert profile(blocked, *EC) == profile(blocked, *POS) != profile(blocked, *APP)
+    assert listed(blocked) == []
+
+
+def test_a_split_needs_a_third_record(seeded: Store) -> None:
+    chosen = suggestion_id(seeded, "1")
+    with seeded.engine.begin() as conn, pytest.raises(NothingToSplitError) as refused:
+        decide(conn, chosen, "split", shop=DEFAULT_SHOP, settings=SETTINGS)
+    assert f"suggestion {chosen}: no third record blocks the pair" in str(refused.value)
+    assert listed(seeded)[0] == ("1", "P1", "day_month_swap")  # undecided
