@@ -256,8 +256,8 @@ def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[
 
 def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str) -> dict[str, Any]:
     """What the CRM holds about one source customer of ``shop``, JSON-ready: their
-    profile, identity keys, points entries, the operator's links and separations naming
-    them, the suggested pairs naming them (one of the pair, or the record that blocked
+    profile, identity keys, points entries, the merges joining their records (with the
+    evidence), the operator's links and separations naming them, the suggested pairs naming them (one of the pair, or the record that blocked
     it) with their evidence, and the interactions and NPS answers of their profile."""
     keys = conn.execute(
         select(identity_keys.c.kind, identity_keys.c.value)
@@ -285,6 +285,15 @@ def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str
         )
         .order_by(identity_overrides.c.id)
     ).mappings()
+    # Why their records were joined: the evidence quotes the keys (email, phone) shared.
+    merges = conn.execute(
+        select(identity_merges)
+        .where(
+            unindexed(identity_merges.c.shop) == shop,
+            _naming(identity_merges, connection, [customer_id]),
+        )
+        .order_by(identity_merges.c.merged_at, identity_merges.c.id)
+    ).mappings()
     profile_id = conn.execute(
         select(profile_members.c.profile_id).where(
             profile_members.c.shop == shop,
@@ -296,6 +305,7 @@ def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str
         "identity_keys": [{"kind": kind, "value": value} for kind, value in keys],
         "points_entries": [_plain(row, drop=("id",)) for row in points],
         "identity_overrides": [_plain(row, drop=("id",)) for row in overrides],
+        "identity_merges": [_plain(row, drop=("id", "profile_id")) for row in merges],
         "identity_suggestions": [
             _plain(row._mapping, drop=("id",))
             for row in _suggestions_naming(conn, shop, connection, [customer_id])

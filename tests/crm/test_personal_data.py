@@ -335,6 +335,24 @@ def test_a_data_request_exports_the_suggestions_naming_the_person(store: Store) 
     assert len(store.export_customer("app", "A3")["identity_overrides"]) == 2
 
 
+def test_a_data_request_exports_the_merges_joining_the_persons_records(store: Store) -> None:
+    plant_pair(store)
+    # The register's card joined the EC account on their shared email: the merge, and
+    # the evidence that quotes it, are theirs; the app record and someone else have none.
+    for connection, record in (("pos", "R9"), ("ec", "u1")):
+        (merge,) = store.export_customer(connection, record)["identity_merges"]
+        json.dumps(merge)  # JSON-ready
+        pair = {
+            (merge["a_connection"], merge["a_record"]),
+            (merge["b_connection"], merge["b_record"]),
+        }
+        assert pair == {("ec", "u1"), ("pos", "R9")}
+        assert EMAIL in json.dumps(merge["evidence"], ensure_ascii=False).lower()
+        assert "id" not in merge and "profile_id" not in merge
+    assert store.export_customer("app", "A3")["identity_merges"] == []
+    assert store.export_customer("ec", "x1")["identity_merges"] == []
+
+
 def test_a_redaction_takes_the_suggestions_naming_the_blocking_record(store: Store) -> None:
     plant_pair(store)
     store.redact_customer("pos", "R9")
