@@ -188,6 +188,8 @@ class SmaregiClient:
         return self._json(reply, what)
 
     def _check(self, reply: httpx.Response, what: str) -> None:
+        if reply.status_code == 200:
+            return  # the error body's message is read only for an error: a page is large
         error = error_for_status(
             reply, "Smaregi", action=what, detail=_detail(reply), config_key="contract_id"
         )

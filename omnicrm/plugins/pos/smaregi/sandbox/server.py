@@ -212,6 +212,10 @@ class SmaregiSandbox(Emulator):
             + [(s.cancelled_at, s.number) for s in data.sales if s.cancelled_at is not None]
         )
         self._upd_keys = [key for key, _ in self._by_upd]
+        # The last window listed: a reader pages through one window a page at a time,
+        # and listing a month of a big contract per page made paging quadratic.
+        self._window: tuple[tuple[dt.datetime, dt.datetime, dt.datetime], list[Sale]] | None
+        self._window = None
         categories = sorted({p.category for p in data.products})
         self.categories = {name: str(n) for n, name in enumerate(categories, start=1)}
         self.products = {str(p.id): self._product_json(p) for p in data.products}
@@ -602,10 +606,11 @@ class SmaregiSandbox(Emulator):
         if simple and [k for k, _ in keys] == ["updDateTime", "transactionHeadId"][: len(keys)]:
             # The index's own order: only the page is rendered (a big contract's pages
             # would otherwise each render a whole month).
-            chosen = self._by_update(*ranges["upd_date_time"], now)
+            chosen = self._window_of(*ranges["upd_date_time"], now)
             if keys[0][1]:
-                chosen.reverse()
-            page_of = chosen[(page - 1) * limit : page * limit]
+                page_of = chosen[::-1][(page - 1) * limit : page * limit]
+            else:
+                page_of = chosen[(page - 1) * limit : page * limit]
             return _Json([self.transaction_json(s, details, now) for s in page_of])
         sales = [s for s in self.data.sales if self.visible(s, now)]
         if "upd_date_time" in ranges:
@@ -619,6 +624,14 @@ class SmaregiSandbox(Emulator):
         for name, descending in reversed(keys):
             records.sort(key=_record_key(name), reverse=descending)
         return _Json(records[(page - 1) * limit : page * limit])
+
+    def _window_of(self, low: dt.datetime, high: dt.datetime, now: dt.datetime) -> list[Sale]:
+        """:meth:`_by_update`, kept for the next page of the same window (not to be
+        changed by the caller)."""
+        key = (low, high, now)
+        if self._window is None or self._window[0] != key:
+            self._window = (key, self._by_update(low, high, now))
+        return self._window[1]
 
     def _by_update(self, low: dt.datetime, high: dt.datetime, now: dt.datetime) -> list[Sale]:
         """The sales visible at ``now`` whose updDateTime then is in ``low..high``, in
