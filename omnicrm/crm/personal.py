@@ -257,8 +257,9 @@ def _naming(table: Table, connection: str, ids: Sequence[str]) -> ColumnElement[
 def crm_export(conn: Connection, connection: str, customer_id: str, *, shop: str) -> dict[str, Any]:
     """What the CRM holds about one source customer of ``shop``, JSON-ready: their
     profile, identity keys, points entries, the merges joining their records (with the
-    evidence), the operator's links and separations naming them, the suggested pairs naming them (one of the pair, or the record that blocked
-    it) with their evidence, and the interactions and NPS answers of their profile."""
+    evidence), the operator's links and separations naming them, the suggested pairs
+    naming them (one of the pair, or the record that blocked it) with their evidence,
+    and the interactions and NPS answers of their profile."""
     keys = conn.execute(
         select(identity_keys.c.kind, identity_keys.c.value)
         .where(
