@@ -130,13 +130,15 @@ class _Ttl:
             began = time.monotonic()
             try:
                 value = make()
-            finally:
+            except BaseException:
                 with self._lock:
                     self._making.pop(key, None)
-            with self._lock:
+                raise
+            with self._lock:  # held and no longer being made: in one step
                 if len(self._items) >= _CACHE_SIZE:
                     self._items.clear()
                 self._items[key] = (began, value)
+                self._making.pop(key, None)
         return value
 
     def clear(self) -> None:
