@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from omnicrm.app.config import Shop
 from omnicrm.app.runtime import Runtime
+from omnicrm.core.recommend import PurchaseHistory
 from omnicrm.engage.onsite import offers as onsite_offers
 from omnicrm.engage.onsite import recent, tokens, visitors
 from omnicrm.engage.recommend import (
@@ -95,26 +96,49 @@ class _Miss(Exception):
 
 
 class _Ttl:
-    """A small cache of recent answers, each kept ``CACHE_SECONDS``."""
+    """A small cache of recent answers, each kept ``CACHE_SECONDS``; a value is made by
+    one thread at a time, the others asking for it meanwhile wait for that one."""
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self._making: dict[tuple[str, ...], threading.Lock] = {}
+
+    def _held(self, key: tuple[str, ...]) -> tuple[bool, Any]:  # the lock held
+        held = self._items.get(key)
+        if held is not None and time.monotonic() - held[0] < CACHE_SECONDS:
+            return True, held[1]
+        return False, None
 
     def get(self, key: tuple[str, ...], make: Callable[[], Any], *, reads: bool = True) -> Any:
         """The value held for ``key``, or made now (:class:`_Miss` if not ``reads``)."""
-        now = time.monotonic()
         with self._lock:
-            held = self._items.get(key)
-            if held is not None and now - held[0] < CACHE_SECONDS:
-                return held[1]
-        if not reads:
-            raise _Miss
-        value = make()
-        with self._lock:
-            if len(self._items) >= _CACHE_SIZE:
-                self._items.clear()
-            self._items[key] = (now, value)
+            found, value = self._held(key)
+            if found:
+                return value
+            if not reads:
+                raise _Miss
+            making = self._making.setdefault(key, threading.Lock())
+        # Without this, the first answers after a start (or after a shop's segments or
+        # history expire) each read the whole shop again at once, in every reader thread:
+        # the slowest answers of a run were all such, in its first second.
+        with making:
+            with self._lock:
+                found, value = self._held(key)
+            if found:
+                return value
+            began = time.monotonic()
+            try:
+                value = make()
+            except BaseException:
+                with self._lock:
+                    self._making.pop(key, None)
+                raise
+            with self._lock:  # held and no longer being made: in one step
+                if len(self._items) >= _CACHE_SIZE:
+                    self._items.clear()
+                self._items[key] = (began, value)
+                self._making.pop(key, None)
         return value
 
     def clear(self) -> None:
@@ -330,7 +354,11 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             catalogue = catalogue_of(shop)
             if catalogue is None:  # nothing says what can be bought: offer nothing
                 return []
-            history = shop_history(runtime.store.engine, shop.id)
+            # Checking that the shop's history is still current counts its orders and
+            # people: once a minute, not for every product's first answer.
+            history: PurchaseHistory = cache.get(
+                ("history", shop.id), lambda: shop_history(runtime.store.engine, shop.id)
+            )
             try:
                 if product is not None:
                     found = for_product(

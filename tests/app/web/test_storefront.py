@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -273,3 +274,49 @@ def test_one_failing_write_does_not_fail_the_others_of_its_batch(store_url: str)
     with runtime.store.engine.connect() as conn:
         assert conn.execute(select(onsite_visitors.c.visits)).scalars().all() == [2]
     runtime.close()
+
+
+def test_a_value_asked_for_at_once_is_made_once() -> None:
+    # The first answers after a start each need the shop's segments and history: one
+    # thread reads them while the others wait, rather than every thread reading them.
+    from omnicrm.app.web.storefront import _Ttl
+
+    cache = _Ttl()
+    began, release = threading.Event(), threading.Event()
+    made: list[str] = []
+
+    def slow() -> str:
+        made.append("first")
+        began.set()
+        release.wait(10)
+        return "segments"
+
+    def again() -> str:
+        made.append("again")
+        return "read twice"
+
+    found: list[str] = []
+    first = threading.Thread(target=lambda: found.append(cache.get(("segments", "s"), slow)))
+    first.start()
+    assert began.wait(10)
+    second = threading.Thread(target=lambda: found.append(cache.get(("segments", "s"), again)))
+    second.start()
+    time.sleep(0.2)  # the second is waiting for the first's value
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert made == ["first"]
+    assert found == ["segments", "segments"]
+
+
+def test_a_value_whose_making_failed_is_made_again() -> None:
+    from omnicrm.app.web.storefront import _Ttl
+
+    cache = _Ttl()
+
+    def broken() -> str:
+        raise RuntimeError("the store is down")
+
+    with pytest.raises(RuntimeError):
+        cache.get(("catalogue", "s"), broken)
+    assert cache.get(("catalogue", "s"), lambda: "catalogue") == "catalogue"
