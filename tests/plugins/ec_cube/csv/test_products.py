@@ -218,3 +218,20 @@ def test_a_file_in_another_encoding_is_refused(tmp_path: Path) -> None:
     path.write_bytes("\n".join(lines).encode("euc_jp"))
     [problem] = _problems(path)
     assert problem.startswith(f"{path}:1: ") and "EUC-JP" in problem
+
+
+def test_a_column_of_the_shops_own_is_read_by_the_connections_name_for_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "商品.csv"
+    path.write_text(
+        "商品ID,品番,商品名,公開ステータス(ID),在庫数,販売価格,メルマガ希望\n1,SEN-1,煎茶,1,4,1000,\n",
+        encoding="utf-8",
+    )
+    # The connection's names for the other exports' columns do not get in the way.
+    columns = {"品番": "code", "メルマガ希望": "mailmaga"}
+    with read_export(path, timezone=TOKYO, columns=columns) as export:
+        [(_, [product])] = list(export.batches())
+    assert isinstance(product, Product)
+    assert _variants(product) == [("SEN-1", "SEN-1", None, Decimal(1100), None, True, 4)]
+    assert _problems(path) == [f"{path}:1:商品規格ID or 商品コード: required column is missing"]
