@@ -12,7 +12,7 @@ from rich.markup import escape
 from omnicrm.cli._common import Context, console, err_console, errors, fail, shop_option
 
 if TYPE_CHECKING:
-    from omnicrm import Customer, Order, Stream
+    from omnicrm import Customer, Order, Product, Stream
     from omnicrm.app.runtime import Runtime
     from omnicrm.csvfiles import CsvImportError
 
@@ -34,7 +34,7 @@ def _refused(file: Path, exc: CsvImportError) -> NoReturn:
 def _write(
     runtime: Runtime,
     connection: str,
-    batches: Iterable[tuple[Stream, Sequence[Customer] | Sequence[Order]]],
+    batches: Iterable[tuple[Stream, Sequence[Customer] | Sequence[Order] | Sequence[Product]]],
 ) -> dict[Stream, int]:
     """Write one file's batches in one transaction under the connection's lock, recorded
     as an import run."""
@@ -142,14 +142,15 @@ def pos_csv(obj: Context, connection: str, file: Path, format_: str | None, enco
 )
 @click.pass_obj
 def ec_cube_csv(obj: Context, connection: str, files: tuple[Path, ...], encoding: str) -> None:
-    """Import EC-CUBE admin CSV exports as CONNECTION's customers and orders.
+    """Import EC-CUBE admin CSV exports as CONNECTION's customers, orders and products.
 
-    FILES are a 会員CSV (customers), a 受注CSV (orders), or both, in any order: each is
-    told by its header, 2.x and 4.x alike (docs/ec_cube_csv.md). Every file is checked
-    before anything is written; any problem (encoding, a missing column, a bad date or
-    amount, a short row) is listed by file, line and column, and nothing is written.
-    Each file is then written in one transaction, customers first. Importing the same
-    export again changes nothing; a newer one replaces what an older one said.
+    FILES are a 会員CSV (customers), a 受注CSV (orders), a 商品CSV (products, one row per
+    product class), or any of them, in any order: each is told by its header, 2.x and
+    4.x alike (docs/ec_cube_csv.md). Every file is checked before anything is written;
+    any problem (encoding, a missing column, a bad date, amount or number, a short row)
+    is listed by file, line and column, and nothing is written. Each file is then
+    written in one transaction, products and customers before orders. Importing the
+    same export again changes nothing; a newer one replaces what an older one said.
     """
     from zoneinfo import ZoneInfo
 
@@ -176,7 +177,11 @@ def ec_cube_csv(obj: Context, connection: str, files: tuple[Path, ...], encoding
                 for file in files:
                     try:
                         export = read_export(
-                            file, timezone=zone, columns=settings.columns, encoding=encoding
+                            file,
+                            timezone=zone,
+                            columns=settings.columns,
+                            encoding=encoding,
+                            pricing=settings.pricing,
                         )
                     except CsvImportError as exc:
                         _refused(file, exc)
@@ -188,7 +193,7 @@ def ec_cube_csv(obj: Context, connection: str, files: tuple[Path, ...], encoding
                             2,
                         )
                     exports[export.kind] = export
-                for kind in (Kind.CUSTOMERS, Kind.ORDERS):
+                for kind in (Kind.PRODUCTS, Kind.CUSTOMERS, Kind.ORDERS):
                     if kind in exports:
                         written = _write(runtime, conn.name, exports[kind].batches())
                         done.append((exports[kind], sum(written.values())))
@@ -200,7 +205,9 @@ def ec_cube_csv(obj: Context, connection: str, files: tuple[Path, ...], encoding
         finally:
             runtime.close()
     for export, changed in done:
-        what = "member(s)" if export.kind is Kind.CUSTOMERS else "order(s)"
+        what = {Kind.CUSTOMERS: "member(s)", Kind.ORDERS: "order(s)", Kind.PRODUCTS: "product(s)"}[
+            export.kind
+        ]
         skipped = f", {export.skipped:,} unfinished checkout(s) left out" if export.skipped else ""
         console.print(
             f"{connection}: imported {escape(str(export.path))}: {export.records:,} {what} "

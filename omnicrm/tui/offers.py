@@ -7,7 +7,8 @@ difference from the control with its 95% interval. Both read what
 ``omnicrm offers report`` prints, through the same call
 (:func:`~omnicrm.engage.onsite.report.offer_report`) and the same formatting
 (:mod:`omnicrm.render`), with the shop's ``conversion_days`` and the first variant by
-name as the control.
+name as the control until the operator picks another (``v`` on the detail, as
+``--control`` does for the report).
 
 Each commit the app shell sees reloads the screen in front: one load runs at a time and
 one more waits at most, so events arriving faster than a report is read never pile up
@@ -412,8 +413,22 @@ def about_text(name: str, offer: OfferSettings, now: dt.datetime, tz: ZoneInfo, 
     return about
 
 
+def next_control(variants: Sequence[str], current: str | None) -> str | None:
+    """The variant after ``current`` by name, round to the first; None without variants.
+    (The report's default control is the first by name: from there ``v`` walks on.)"""
+    names = sorted(variants)
+    if not names:
+        return None
+    if current not in names:
+        return names[0]
+    return names[(names.index(current) + 1) % len(names)]
+
+
 class OfferScreen(_ReportScreen):
-    """One offer: each variant's figures and its difference from the control."""
+    """One offer: each variant's figures and its difference from the control; ``v``
+    makes the next variant (by name) the control."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("v", "next_control", "Control")]
 
     def __init__(
         self,
@@ -423,11 +438,23 @@ class OfferScreen(_ReportScreen):
         clock: Clock | None = None,
         poll_interval: float | None = None,
         shop: str | None = None,
+        control: str | None = None,
     ) -> None:
         super().__init__(runtime, clock=clock, poll_interval=poll_interval, shop=shop)
         self.offer_name = name
         self.title = f"Offer {name}"
+        self.control = control  # None: the report's default, the first variant by name
         self.result: OfferResult | None = None  # what is shown, once loaded
+
+    def action_next_control(self) -> None:
+        offer = self.offers.get(self.offer_name)
+        if offer is None:
+            return
+        current = self.result.control if self.result is not None else self.control
+        chosen = next_control([v.name for v in offer.all_variants()], current)
+        if chosen is not None and chosen != current:
+            self.control = chosen
+            self.reload()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -446,7 +473,12 @@ class OfferScreen(_ReportScreen):
         if offer is None:  # opened by name for a shop that has no such offer
             return None
         about = about_text(self.offer_name, offer, now, self.tz, self.days)
-        return about, offer_report(conn, shop, self.offer_name, offer, days=self.days)
+        names = {v.name for v in offer.all_variants()}
+        # A control the config no longer has (the offer edited meanwhile): the default.
+        control = self.control if self.control in names else None
+        return about, offer_report(
+            conn, shop, self.offer_name, offer, days=self.days, control=control
+        )
 
     def show(self, found: tuple[Text, OfferResult] | None) -> None:
         if found is None:

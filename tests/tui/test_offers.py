@@ -30,6 +30,7 @@ from omnicrm.tui.offers import (
     EMPTY_HINT,
     OfferScreen,
     OffersScreen,
+    next_control,
     offer_state,
     rule_text,
 )
@@ -92,10 +93,32 @@ def cells(table: DataTable[Any], row: str) -> list[str]:
     return [plain(cell) for cell in table.get_row(row)]
 
 
-def report(runtime: Runtime, name: str = "second") -> Any:
+def report(runtime: Runtime, name: str = "second", control: str | None = None) -> Any:
     with runtime.store.engine.connect() as conn:
         offer = runtime.config.all_shops()[SHOP].offers[name]
-        return offer_report(conn, SHOP, name, offer, days=7)
+        return offer_report(conn, SHOP, name, offer, days=7, control=control)
+
+
+async def open_first(pilot: Pilot[None], screen: OffersScreen) -> OfferScreen:
+    """The offers loaded, the first ("second") opened (Enter) and loaded."""
+    await wait_until(pilot, lambda: screen.loads >= 1, "the offers")
+    await pilot.press("enter")
+    await wait_until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, OfferScreen) and pilot.app.screen.loads >= 1,
+        "the offer",
+    )
+    detail = pilot.app.screen
+    assert isinstance(detail, OfferScreen)
+    return detail
+
+
+async def open_detail(pilot: Pilot[None]) -> OfferScreen:
+    """From the app shell: the offers (w), then the first."""
+    await pilot.press("w")
+    screen = pilot.app.screen
+    assert isinstance(screen, OffersScreen)
+    return await open_first(pilot, screen)
 
 
 def test_the_rule_and_the_state_in_words() -> None:
@@ -149,18 +172,7 @@ async def test_the_detail_shows_the_reports_figures_and_intervals_live(runtime: 
     traffic(runtime)
     app = OmnicrmApp(runtime, clock=clock, poll_interval=0.1)  # the shell tells the detail
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("w")
-        screen = pilot.app.screen
-        assert isinstance(screen, OffersScreen)
-        await wait_until(pilot, lambda: screen.loads >= 1, "the offers")
-        await pilot.press("enter")  # "second", first by name
-        await wait_until(
-            pilot,
-            lambda: isinstance(pilot.app.screen, OfferScreen) and pilot.app.screen.loads >= 1,
-            "the offer",
-        )
-        detail = pilot.app.screen
-        assert isinstance(detail, OfferScreen)
+        detail = await open_detail(pilot)
         variants = detail.query_one("#variants", DataTable)
         differences = detail.query_one("#differences", DataTable)
         assert cells(variants, "A") == ["A", "4", "4", "1", "25.0%", "1", "25.0%", "5,000"]
@@ -200,6 +212,54 @@ async def test_the_detail_shows_the_reports_figures_and_intervals_live(runtime: 
         assert cells(differences, "B")[1].endswith(" *")
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, OffersScreen)
+
+
+def test_the_next_control_goes_round_the_variants_by_name() -> None:
+    assert next_control(["B", "A", "C"], None) == "A"
+    assert next_control(["B", "A", "C"], "A") == "B"
+    assert next_control(["B", "A", "C"], "C") == "A"
+    assert next_control(["B", "A"], "gone") == "A"  # a variant the config dropped
+    assert next_control([], None) is None
+
+
+@pytest.mark.anyio
+async def test_v_picks_the_control_the_differences_are_against(runtime: Runtime) -> None:
+    traffic(runtime)
+    app = OmnicrmApp(runtime, clock=clock, poll_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        detail = await open_detail(pilot)
+        differences = detail.query_one("#differences", DataTable)
+        compared = detail.query_one("#compared", Static)
+        assert list(differences.rows) == ["B"]  # the default control: A, first by name
+        loads = detail.loads
+        await pilot.press("v")
+        await wait_until(pilot, lambda: detail.loads > loads, "the report against B")
+        assert detail.control == "B" and detail.result is not None
+        assert detail.result.control == "B"
+        assert "vs control B" in str(compared.content)
+        assert list(differences.rows) == ["A"]
+        # The same figures `omnicrm offers report --control B` prints.
+        expected = report(runtime, control="B").variants[0]
+        assert expected.variant == "A"
+        assert cells(differences, "A") == [
+            "A",
+            difference_text(expected.ctr_difference),
+            difference_text(expected.cvr_difference),
+            difference_text(expected.revenue_difference, money=True),
+        ]
+        assert cells(differences, "A")[1].startswith("+25.0pt [")  # A's CTR over B's
+        # Live updates keep the operator's control.
+        see(runtime, "visitor-anonymous-b9", "B")
+        await wait_until(
+            pilot,
+            lambda: cells(detail.query_one("#variants", DataTable), "B")[1] == "3",
+            "B's new impression",
+        )
+        assert list(differences.rows) == ["A"] and "vs control B" in str(compared.content)
+        loads = detail.loads
+        await pilot.press("v")  # round to A again
+        await wait_until(pilot, lambda: detail.loads > loads, "the report against A")
+        assert list(differences.rows) == ["B"] and "vs control A" in str(compared.content)
 
 
 @pytest.mark.anyio
@@ -329,13 +389,7 @@ def test_snapshot_offer(seeded: Runtime, snap_compare: Any, size: tuple[int, int
     screen = OffersScreen(seeded, clock=clock)
 
     async def opened(pilot: Pilot[None]) -> None:
-        await wait_until(pilot, lambda: screen.loads >= 1, "the offers")
-        await pilot.press("enter")
-        await wait_until(
-            pilot,
-            lambda: isinstance(pilot.app.screen, OfferScreen) and pilot.app.screen.loads >= 1,
-            "the offer",
-        )
+        await open_first(pilot, screen)
         await pilot.pause()
 
     assert snap_compare(ScreenHost(screen), terminal_size=size, run_before=opened)

@@ -31,12 +31,12 @@ def test_registers_the_csv_channel_type() -> None:
     host = load_host(plugin)
     channel = host.channel_type("ec_cube_csv")
     assert channel.settings is EcCubeCsvSettings
-    assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS}
+    assert set(channel.streams) == {Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS}
     described = channel.describe(EcCubeCsvSettings(site_name="お茶の山田園"))  # type: ignore[misc]
     assert described == "EC-CUBE admin CSV exports (お茶の山田園)"
 
 
-@pytest.mark.parametrize("stream", [Stream.CUSTOMERS, Stream.ORDERS])
+@pytest.mark.parametrize("stream", [Stream.CUSTOMERS, Stream.ORDERS, Stream.PRODUCTS])
 def test_a_sync_reads_nothing_the_imports_write_the_records(stream: Stream) -> None:
     host = load_host(plugin)
     ctx = stream_context("ec_cube_csv", EcCubeCsvSettings(), stream)
@@ -55,3 +55,8 @@ def test_settings_refuse_unknown_fields_and_zones() -> None:
     with pytest.raises(ValidationError, match="unknown timezone 'Asia/Edo'"):
         EcCubeCsvSettings(timezone="Asia/Edo")
     assert EcCubeCsvSettings(columns={"メルマガ希望": "mailmaga"}).columns
+    assert EcCubeCsvSettings(columns={"品番": "code"}).columns  # a product export's field
+    with pytest.raises(ValidationError, match="tax_rounding"):
+        EcCubeCsvSettings.model_validate({"tax_rounding": 4})
+    with pytest.raises(ValidationError, match="url"):
+        EcCubeCsvSettings(url="yamada-en.example.jp")

@@ -1,12 +1,13 @@
 """The headers EC-CUBE's admin CSV exports write, and which field each holds.
 
 Columns are found by header, never by position: the admin screen's CSV出力項目設定
-lets operators reorder and drop them. ``CUSTOMER_FIELDS`` and ``ORDER_FIELDS`` list,
+lets operators reorder and drop them. ``CUSTOMER_FIELDS``, ``ORDER_FIELDS`` and
+``PRODUCT_FIELDS`` list,
 per field, the headers that may hold it in either version (the first present wins);
 headers match as :func:`omnicrm.csvfiles.header_name` reads them (full-width brackets
 are ASCII ones). The ``*_4`` and ``*_2`` tuples are the default header sets in their
-default order: EC-CUBE 4's ``dtb_csv`` (csv_type 2 会員CSV, 3 受注CSV) and EC-CUBE
-2.13's (csv_id 2 and 3). They are what :mod:`.exports` writes.
+default order: EC-CUBE 4's ``dtb_csv`` (csv_type 1 商品CSV, 2 会員CSV, 3 受注CSV) and
+EC-CUBE 2.13's (csv_id 1, 2 and 3). They are what :mod:`.exports` writes.
 """
 
 from __future__ import annotations
@@ -62,6 +63,41 @@ ORDERS_2: tuple[str, ...] = (
     "対応状況", "注文日時", "更新日時", "発送完了日時", "端末種別ID", "配送情報ID",
 )  # fmt: skip
 """EC-CUBE 2.13 受注CSV (csv_id 3): one row per order, no lines; 対応状況 is the status id."""
+
+PRODUCTS_4: tuple[str, ...] = (
+    "商品ID", "公開ステータス(ID)", "公開ステータス(名称)", "商品名", "ショップ用メモ欄",
+    "商品説明(一覧)", "商品説明(詳細)", "検索ワード", "フリーエリア", "商品規格ID",
+    "販売種別(ID)", "販売種別(名称)", "規格分類1(ID)", "規格分類1(名称)", "規格分類2(ID)",
+    "規格分類2(名称)", "発送日目安(ID)", "発送日目安(名称)", "商品コード", "在庫数",
+    "在庫数無制限フラグ", "販売制限数", "通常価格", "販売価格", "商品画像",
+    "商品カテゴリ(ID)", "商品カテゴリ(名称)", "タグ(ID)", "タグ(名称)",
+)  # fmt: skip
+"""EC-CUBE 4 商品CSV, every column dtb_csv enables, in its sort order: one row per
+product class (商品規格). Prices are before tax; no tax rate, no visibility."""
+
+PRODUCTS_4_ALL: tuple[str, ...] = (
+    *PRODUCTS_4[:24], "送料", *PRODUCTS_4[24:], "税率", "商品規格表示フラグ",
+)  # fmt: skip
+"""Every column dtb_csv lists for the 4.x 商品CSV: the default set with the three it
+leaves disabled (送料, 税率 the class's own tax rule, 商品規格表示フラグ) enabled."""
+
+PRODUCTS_2: tuple[str, ...] = (
+    "商品ID", "商品規格ID", "親規格分類ID", "規格分類ID", "親規格分類名", "規格分類名",
+    "メーカーID", "メーカー名", "商品名", "表示ステータス(公開・非公開)",
+    "メーカーURL(コメント1)", "コメント2", "検索ワード(コメント3)", "コメント4", "コメント5",
+    "コメント6", "備考欄(SHOP専用)", "一覧-メインコメント", "一覧-メイン画像",
+    "詳細-メインコメント", "詳細-メイン画像", "詳細-メイン拡大画像",
+    *(f"詳細-{kind}({n})" for n in range(1, 6)
+      for kind in ("サブタイトル", "サブコメント", "サブ画像", "サブ拡大画像")),
+    "発送日目安ID", "削除フラグ", "商品種別ID", "商品コード", "在庫数", "在庫無制限フラグ",
+    "販売制限数", "通常価格", "販売価格", "送料", "ポイント付与率", "ダウンロードファイル名",
+    "ダウンロード実ファイル",
+    *(f"関連商品{kind}({n})" for n in range(1, 7) for kind in ("ID", "コメント")),
+    "商品ステータス", "商品ステータス名", "カテゴリID", "カテゴリ名",
+)  # fmt: skip
+"""EC-CUBE 2.13 商品CSV (csv_id 1): one row per product class; 表示ステータス 1 公開,
+2 非公開; 削除フラグ (del_flg) 1 deleted; 規格分類名 names classcategory_id1, 親規格分類名
+classcategory_id2. Prices are before tax."""
 
 CUSTOMER_FIELDS: Mapping[str, tuple[str, ...]] = {
     "id": ("会員ID", "顧客ID"),
@@ -134,6 +170,26 @@ ORDER_FIELDS: Mapping[str, tuple[str, ...]] = {
     "item_type": ("明細区分(名称)", "明細区分"),
 }
 
+PRODUCT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "product_id": ("商品ID",),
+    "class_id": ("商品規格ID",),
+    "name": ("商品名",),
+    "status_id": ("公開ステータス(ID)", "表示ステータス(公開・非公開)", "表示ステータス"),
+    "status": ("公開ステータス(名称)",),
+    "code": ("商品コード",),
+    "category1": ("規格分類1(名称)", "規格分類名"),
+    "category2": ("規格分類2(名称)", "親規格分類名"),
+    "stock": ("在庫数",),
+    "unlimited": ("在庫数無制限フラグ", "在庫無制限フラグ"),
+    "price01": ("通常価格",),
+    "price02": ("販売価格",),
+    "tax_rate": ("税率",),
+    "visible": ("商品規格表示フラグ",),
+    "deleted": ("削除フラグ",),
+    "image": ("商品画像", "一覧-メイン画像", "詳細-メイン画像"),
+    "tags": ("タグ(名称)",),
+}
+
 # Each entry: a file must have a column of at least one of these fields.
 CUSTOMER_REQUIRED: tuple[tuple[str, ...], ...] = (("id",),)
 ORDER_REQUIRED: tuple[tuple[str, ...], ...] = (
@@ -141,12 +197,37 @@ ORDER_REQUIRED: tuple[tuple[str, ...], ...] = (
     ("order_date",),
     ("status_id", "status"),
 )
+PRODUCT_REQUIRED: tuple[tuple[str, ...], ...] = (
+    ("product_id",),
+    ("class_id", "code"),
+    ("name",),
+    ("price02",),
+    ("stock", "unlimited"),
+    ("status_id", "status"),
+)
 # With line items (a 4.x export), these make a line.
 LINE_REQUIRED: tuple[tuple[str, ...], ...] = (("product_name",), ("price",), ("quantity",))
 
 
 def is_orders(header: list[str]) -> bool:
-    """Whether a header is an order export's (it names the order), else a customer one."""
+    """Whether a header is an order export's (it names the order)."""
     names = {header_name(h) for h in header}
     wanted = ORDER_FIELDS["order_id"] + ORDER_FIELDS["order_no"]
     return any(header_name(h) in names for h in wanted)
+
+
+def is_products(header: list[str]) -> bool:
+    """Whether a header is a product export's: it names a product and no order or member
+    (an order export names products too, a member export never does)."""
+    names = {header_name(h) for h in header}
+    member = any(header_name(h) in names for h in CUSTOMER_FIELDS["id"])
+    product = ("product_id", "name", "price02", "class_id")
+    wanted = [h for f in product for h in PRODUCT_FIELDS[f]]
+    return not member and not is_orders(header) and any(header_name(h) in names for h in wanted)
+
+
+def is_version_2(header: list[str]) -> bool:
+    """Whether a product export is EC-CUBE 2's (its status and image headers are)."""
+    names = {header_name(h) for h in header}
+    only_2 = ("表示ステータス(公開・非公開)", "一覧-メイン画像", "規格分類名")
+    return any(header_name(h) in names for h in only_2)

@@ -1,11 +1,12 @@
-"""Shop data written as EC-CUBE admin CSV exports: 会員CSV and 受注CSV, in the 4.x or
-the 2.x header set, Shift_JIS (cp932) as the admin screen writes them.
+"""Shop data written as EC-CUBE admin CSV exports: 会員CSV, 受注CSV and 商品CSV, in the
+4.x or the 2.x header set, Shift_JIS (cp932) as the admin screen writes them.
 
 Records are plain mappings shaped like the Web API's GraphQL types (``Customer``,
-``Order`` with its ``OrderItems``; field names as in the schema, nested masters as
-``{"id": ..., "name": ...}``, dates as ISO strings or datetimes), so an emulator can
-hand its seeded data over as the exports a shop without the API would send. 2.x's
-``mailmaga_flg`` is not in the schema: a customer mapping may carry it (default 1).
+``Order`` with its ``OrderItems``, ``Product`` with its ``ProductClasses``; field names
+as in the schema, nested masters as ``{"id": ..., "name": ...}``, dates as ISO strings
+or datetimes), so an emulator can hand its seeded data over as the exports a shop
+without the API would send. 2.x's ``mailmaga_flg`` is not in the schema: a customer
+mapping may carry it (default 1).
 :func:`seed_shop` makes a small deterministic Japanese shop (Faker ja_JP).
 """
 
@@ -27,6 +28,8 @@ from omnicrm.plugins.ec_cube.csv.columns import (
     CUSTOMERS_4,
     ORDERS_2,
     ORDERS_4,
+    PRODUCTS_2,
+    PRODUCTS_4,
 )
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -219,6 +222,96 @@ _ORDER: dict[str, Getter] = {
     "出荷メール送信日": _ship("mail_send_date"),
 }
 
+
+def _joined(field: str, *path: str) -> Getter:
+    """A list of the product's (images, tags) in one cell, comma-separated, as 4.x writes."""
+
+    def get(p: Record, _c: Record, _s: Record) -> str:
+        items = p.get(field) or []
+        return ",".join(str(v) for i in items if (v := _get(i, *path)) is not None)
+
+    return get
+
+
+def _first(field: str, *path: str) -> Getter:
+    def get(p: Record, _c: Record, _s: Record) -> Any:
+        items = p.get(field) or []
+        return _get(items[0], *path) if items else None
+
+    return get
+
+
+def _deleted(p: Record, c: Record, _s: Record) -> int:
+    # 2.x has no 廃止 and no hidden class: it deletes (del_flg) what 4.x discontinues
+    # or hides.
+    return 1 if _get(p, "Status", "id") in (3, "3") or c.get("visible") is False else 0
+
+
+def _shown(p: Record, _c: Record, _s: Record) -> int:
+    # 2.x's 表示ステータス: 1 公開, 2 非公開 (a discontinued product is deleted besides).
+    return 1 if _get(p, "Status", "id") in (1, "1") else 2
+
+
+_EMPTY: Getter = lambda *_: ""  # noqa: E731 - a column the shop leaves empty
+
+_PRODUCT: dict[str, Getter] = {
+    "商品ID": _f("id"),
+    "公開ステータス(ID)": _f("Status", "id"),
+    "公開ステータス(名称)": _f("Status", "name"),
+    "商品名": _f("name"),
+    "ショップ用メモ欄": _f("note"),
+    "商品説明(一覧)": _f("description_list"),
+    "商品説明(詳細)": _f("description_detail"),
+    "検索ワード": _f("search_word"),
+    "フリーエリア": _f("free_area"),
+    "商品規格ID": _item("id"),
+    "販売種別(ID)": lambda _p, c, _s: _get(c, "SaleType", "id") or 1,
+    "販売種別(名称)": lambda _p, c, _s: _get(c, "SaleType", "name") or "販売種別A",
+    "規格分類1(ID)": _item("ClassCategory1", "id"),
+    "規格分類1(名称)": _item("ClassCategory1", "name"),
+    "規格分類2(ID)": _item("ClassCategory2", "id"),
+    "規格分類2(名称)": _item("ClassCategory2", "name"),
+    "発送日目安(ID)": _item("DeliveryDuration", "id"),
+    "発送日目安(名称)": _item("DeliveryDuration", "name"),
+    "商品コード": _item("code"),
+    "在庫数": _item("stock"),
+    "在庫数無制限フラグ": _item("stock_unlimited"),
+    "販売制限数": _item("sale_limit"),
+    "通常価格": _item("price01"),
+    "販売価格": _item("price02"),
+    "送料": _item("delivery_fee"),
+    "商品画像": _joined("ProductImage", "file_name"),
+    "商品カテゴリ(ID)": _joined("ProductCategories", "Category", "id"),
+    "商品カテゴリ(名称)": _joined("ProductCategories", "Category", "name"),
+    "タグ(ID)": _joined("ProductTag", "Tag", "id"),
+    "タグ(名称)": _joined("ProductTag", "Tag", "name"),
+    "税率": _item("TaxRule", "tax_rate"),
+    "商品規格表示フラグ": _item("visible"),
+}
+
+_PRODUCT_2: dict[str, Getter] = {
+    **{k: _EMPTY for k in PRODUCTS_2},
+    **{k: _PRODUCT[k] for k in ("商品ID", "商品規格ID", "商品名", "商品コード", "在庫数")},
+    **{k: _PRODUCT[k] for k in ("販売制限数", "通常価格", "販売価格", "送料")},
+    "親規格分類ID": _item("ClassCategory2", "id"),
+    "規格分類ID": _item("ClassCategory1", "id"),
+    "親規格分類名": _item("ClassCategory2", "name"),
+    "規格分類名": _item("ClassCategory1", "name"),
+    "表示ステータス(公開・非公開)": _shown,
+    "検索ワード(コメント3)": _f("search_word"),
+    "備考欄(SHOP専用)": _f("note"),
+    "一覧-メインコメント": _f("description_list"),
+    "一覧-メイン画像": _first("ProductImage", "file_name"),
+    "詳細-メインコメント": _f("description_detail"),
+    "詳細-メイン画像": _first("ProductImage", "file_name"),
+    "発送日目安ID": _item("DeliveryDuration", "id"),
+    "削除フラグ": _deleted,
+    "商品種別ID": _PRODUCT["販売種別(ID)"],
+    "在庫無制限フラグ": _item("stock_unlimited"),
+    "カテゴリID": _PRODUCT["商品カテゴリ(ID)"],
+    "カテゴリ名": _PRODUCT["商品カテゴリ(名称)"],
+}
+
 # 2.x numbers orders by their id alone.
 _ORDER_2: dict[str, Getter] = {"注文番号": _f("id")}
 
@@ -315,6 +408,29 @@ def write_orders(
             for item in order.get("OrderItems") or []:
                 shipping = item.get("Shipping") or {}
                 yield [_text(g(order, item, shipping), tz) for g in getters]
+
+    return _write(path, columns, rows(), version, encoding)
+
+
+def write_products(
+    path: Path,
+    products: Iterable[Record],
+    *,
+    version: int = 4,
+    header: Sequence[str] | None = None,
+    encoding: str = "cp932",
+    tz: ZoneInfo = TOKYO,
+) -> Path:
+    """Write ``products`` as a 商品CSV, one row per product class: 4.x's default header
+    set (no 税率, no 商品規格表示フラグ: pass :data:`~.columns.PRODUCTS_4_ALL` for every
+    column) or 2.x's; ``header`` picks and orders the columns."""
+    columns = list(header or (PRODUCTS_4 if version == 4 else PRODUCTS_2))
+    getters = _check(columns, _PRODUCT if version == 4 else _PRODUCT_2)
+
+    def rows() -> Iterable[list[str]]:
+        for product in products:
+            for product_class in product.get("ProductClasses") or []:
+                yield [_text(g(product, product_class, {}), tz) for g in getters]
 
     return _write(path, columns, rows(), version, encoding)
 

@@ -18,6 +18,7 @@ from omnicrm.plugins.ec_cube.masters import (
     ORDER_ITEM_TYPES,
     PREFECTURES,
     PRODUCT,
+    PRODUCT_STATUSES,
     SEXES,
     UNFINISHED,
     WITHDRAWN,
@@ -30,6 +31,7 @@ __all__ = [
     "ORDER_STATUSES",
     "PREFECTURES",
     "PRODUCT",
+    "PRODUCT_STATUSES",
     "SEXES",
     "UNFINISHED",
     "WITHDRAWN",
@@ -82,3 +84,8 @@ def order_status(status_id: int) -> OrderStatus:
 def order_item_type(text: str) -> int:
     """mtb_order_item_type id, by id or name."""
     return _id(text, ORDER_ITEM_TYPES, "an order item type", {})
+
+
+def product_status_id(text: str) -> int:
+    """公開ステータス id by id or name (1 公開, 2 非公開, 3 廃止; 2.x has 1 and 2)."""
+    return _id(text, PRODUCT_STATUSES, "a product status", {})

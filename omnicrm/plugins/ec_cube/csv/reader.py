@@ -1,20 +1,31 @@
-"""Reading one EC-CUBE admin CSV export (会員CSV or 受注CSV, 2.x or 4.x), checked whole
-before any of it is written.
+"""Reading one EC-CUBE admin CSV export (会員CSV, 受注CSV or 商品CSV, 2.x or 4.x), checked
+whole before any of it is written.
 
 The kind of export is told by its header (an order export names the order: 注文ID or
-注文番号), the version needs no telling: each field is found under any of the headers
-either version writes (:mod:`.columns`). The file is read once, row by row
-(:class:`omnicrm.csvfiles.CsvReader`: the encoding detected, UTF-8 with or without a
-BOM or Shift_JIS); each row is checked and kept, parsed, in a private temporary SQLite
-database, grouped by member or order, so a file of any size is read in bounded memory
-and an order's rows need not be next to each other. Any problem raises
-:class:`omnicrm.csvfiles.CsvImportError` (``file:line:column: what``) once the whole file
-is read; only a file without problems gives records.
+注文番号; a product export names a product and no member), the version needs no
+telling: each field is found under any of the headers either version writes
+(:mod:`.columns`). The file is read once, row by row (:class:`omnicrm.csvfiles.CsvReader`:
+the encoding detected, UTF-8 with or without a BOM or Shift_JIS); each row is checked
+and kept, parsed, in a private temporary SQLite database, grouped by member, order or
+product, so a file of any size is read in bounded memory and a record's rows need not
+be next to each other. Any problem raises :class:`omnicrm.csvfiles.CsvImportError`
+(``file:line:column: what``) once the whole file is read; only a file without problems
+gives records.
 
 Times are the shop's (its timezone), stored in UTC; birth dates are calendar dates as
 written. A record's ``updated_at`` is its own update time (更新日, 2.x's 更新日時) or,
 where the export has none (4.x's 受注CSV), the file's modification time: the same file
 imported twice writes nothing the second time, and a newer export replaces.
+
+Products (商品CSV, one row per product class 商品規格) become the records the products
+stream writes, as the Web API half maps them: each class a variant, its SKU the 商品コード;
+販売価格 (price02) is before tax, so it is taxed by the row's 税率 (the class's own rule,
+where the export has the column and the class a rule) or else the shop's rate
+(:class:`Pricing`), rounded by its 丸め規則. A class can be bought when it is shown
+(商品規格表示フラグ, where exported), not deleted (2.x's 削除フラグ) and in stock (在庫数 > 0,
+or 在庫(数)無制限フラグ 1, or no stock kept); a product is on sale only when its status is
+公開 and not every row of it is deleted. The class-less class EC-CUBE keeps hidden (4.x)
+or deleted (2.x) once a product has classes is left out.
 """
 
 from __future__ import annotations
@@ -42,6 +53,8 @@ from omnicrm import (
     Order,
     OrderLine,
     OrderStatus,
+    Product,
+    ProductStatus,
     Stream,
 )
 from omnicrm.csvfiles import (
@@ -56,6 +69,8 @@ from omnicrm.csvfiles import (
     parse_moment,
     whole,
 )
+from omnicrm.plugins.ec_cube import masters as api_masters
+from omnicrm.plugins.ec_cube.api.mapping import taxed
 from omnicrm.plugins.ec_cube.csv import masters_csv as masters
 from omnicrm.plugins.ec_cube.csv.columns import (
     CUSTOMER_FIELDS,
@@ -63,7 +78,11 @@ from omnicrm.plugins.ec_cube.csv.columns import (
     LINE_REQUIRED,
     ORDER_FIELDS,
     ORDER_REQUIRED,
+    PRODUCT_FIELDS,
+    PRODUCT_REQUIRED,
     is_orders,
+    is_products,
+    is_version_2,
 )
 
 BATCH = 500  # records per batch written
@@ -101,6 +120,30 @@ class Kind(StrEnum):
 
     CUSTOMERS = "customers"  # 会員CSV (2.x: 顧客CSV)
     ORDERS = "orders"  # 受注CSV
+    PRODUCTS = "products"  # 商品CSV
+
+
+_STREAMS = {
+    Kind.CUSTOMERS: Stream.CUSTOMERS,
+    Kind.ORDERS: Stream.ORDERS,
+    Kind.PRODUCTS: Stream.PRODUCTS,
+}
+_FIELDS: Mapping[Kind, Mapping[str, tuple[str, ...]]] = {
+    Kind.CUSTOMERS: CUSTOMER_FIELDS,
+    Kind.ORDERS: ORDER_FIELDS,
+    Kind.PRODUCTS: PRODUCT_FIELDS,
+}
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """How a product export's prices and links read: the shop's tax rate in percent
+    (税率設定, for classes without their own rule), its 丸め規則 (1 四捨五入, 2 切り捨て,
+    3 切り上げ) and its base URL (links to product pages and images; None: no links)."""
+
+    tax_rate: Decimal = Decimal(10)
+    rounding: int = api_masters.ROUND_HALF_UP
+    url: str | None = None
 
 
 def birth_date(text: str) -> dt.date:
@@ -160,10 +203,12 @@ class Export:
     skipped: int  # orders left out: unfinished checkouts (決済処理中, 購入処理中)
     _db: sqlite3.Connection
     _file_time: dt.datetime
+    _pricing: Pricing = Pricing()
+    _version_2: bool = False  # a 2.x product export: its links are 2.x's
 
-    def batches(self) -> Iterator[tuple[Stream, list[Customer] | list[Order]]]:
-        """The file's customers or orders, ``BATCH`` at a time."""
-        stream = Stream.CUSTOMERS if self.kind is Kind.CUSTOMERS else Stream.ORDERS
+    def batches(self) -> Iterator[tuple[Stream, list[Customer] | list[Order] | list[Product]]]:
+        """The file's customers, orders or products, ``BATCH`` at a time."""
+        stream = _STREAMS[self.kind]
         batch: list[Any] = []
         rows: list[dict[str, Any]] = []
         current: str | None = None
@@ -190,10 +235,72 @@ class Export:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _record(self, rows: list[dict[str, Any]]) -> Customer | Order:
+    def _record(self, rows: list[dict[str, Any]]) -> Customer | Order | Product:
         if self.kind is Kind.CUSTOMERS:
             return self._customer(rows[-1])  # a member listed twice: the later row
+        if self.kind is Kind.PRODUCTS:
+            return self._product(rows)
         return self._order(rows)
+
+    def _taxed(self, price: str, rate: Decimal) -> Decimal:
+        return taxed(Decimal(price), rate, self._pricing.rounding, Decimal(0))
+
+    def _link(self, path: str) -> str | None:
+        base = self._pricing.url
+        return None if base is None else f"{base.rstrip('/')}/{path}"
+
+    def _product(self, rows: list[dict[str, Any]]) -> Product:
+        head = rows[0]
+        several = len(rows) > 1
+        variants: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            options = [o for o in (row["category1"], row["category2"]) if o]
+            shown = row["visible"]
+            if several and not options:
+                hidden = shown is False or (shown is None and (row["deleted"] or not row["code"]))
+                if hidden:
+                    continue  # the class-less class EC-CUBE keeps once a product has classes
+            rate = self._pricing.tax_rate if row["tax_rate"] is None else Decimal(row["tax_rate"])
+            unlimited, stock = row["unlimited"], row["stock"]
+            variants[row["variant"]] = {  # a class listed twice: the later row
+                "id": row["variant"],
+                "sku": row["code"],
+                "title": " / ".join(options) or None,
+                "price": self._taxed(row["price02"], rate),
+                "compare_at_price": None
+                if row["price01"] is None
+                else self._taxed(row["price01"], rate),
+                "available": shown is not False
+                and not row["deleted"]
+                and (unlimited or (stock is not None and stock > 0)),
+                "inventory": None if unlimited or stock is None else max(stock, 0),
+            }
+        ident = head["key"]
+        status = api_masters.product_status(head["status_id"])
+        if all(row["deleted"] for row in rows):
+            status = ProductStatus.ARCHIVED  # 2.x deletes what 4.x discontinues (廃止)
+        image = head["image"]
+        if self._version_2:
+            url = self._link(f"products/detail.php?product_id={ident}")
+            image_url = self._link(f"upload/save_image/{image}") if image else None
+        else:
+            url = self._link(f"products/detail/{ident}")
+            image_url = self._link(f"html/upload/save_image/{image}") if image else None
+        return Product(
+            id=ident,
+            title=head["name"],
+            url=url,
+            image_url=image_url,
+            tags=head["tags"],
+            status=status,
+            currency="JPY",
+            variants=list(variants.values()),
+            updated_at=self._file_time,
+            raw={
+                "file": self.path.name,
+                "rows": [{"line": r["line"], **r["raw"]} for r in rows],
+            },
+        )
 
     def _moment(self, value: str | None) -> dt.datetime | None:
         return None if value is None else dt.datetime.fromisoformat(value)
@@ -313,13 +420,22 @@ def read_export(
     timezone: ZoneInfo,
     columns: Mapping[str, str] | None = None,
     encoding: str = "auto",
+    pricing: Pricing | None = None,
 ) -> Export:
     """Read and check the export at ``path``; raises CsvImportError naming every problem
-    (file, line, column) when it has any. Close the result when done."""
+    (file, line, column) when it has any. ``pricing`` reads a product export's prices
+    and links (default: 10%, 四捨五入, no links). Close the result when done."""
     header = CsvReader(path, required=(), optional=(), encoding=encoding, extra=True).header
-    kind = Kind.ORDERS if is_orders(header) else Kind.CUSTOMERS
-    fields = ORDER_FIELDS if kind is Kind.ORDERS else CUSTOMER_FIELDS
-    names = header_fields(fields, header, columns)
+    if is_orders(header):
+        kind = Kind.ORDERS
+    elif is_products(header):
+        kind = Kind.PRODUCTS
+    else:
+        kind = Kind.CUSTOMERS
+    fields = _FIELDS[kind]
+    # A user's column names for another kind of export are no concern of this one.
+    own = {h: f for h, f in (columns or {}).items() if f in fields}
+    names = header_fields(fields, header, own)
     reader = CsvReader(
         path,
         required=(),
@@ -330,7 +446,11 @@ def read_export(
         first_wins=True,
     )
     problems = Problems()
-    required = ORDER_REQUIRED if kind is Kind.ORDERS else CUSTOMER_REQUIRED
+    required = {
+        Kind.ORDERS: ORDER_REQUIRED,
+        Kind.CUSTOMERS: CUSTOMER_REQUIRED,
+        Kind.PRODUCTS: PRODUCT_REQUIRED,
+    }[kind]
     if kind is Kind.ORDERS and "product_name" in reader.columns:
         required = (*required, *LINE_REQUIRED)
     for group in required:
@@ -347,7 +467,11 @@ def read_export(
     try:
         db.execute("CREATE TABLE rows (key TEXT, line INTEGER, data TEXT)")
         check = _Checker(reader, problems, timezone)
-        parse = check.customer if kind is Kind.CUSTOMERS else check.order
+        parse = {
+            Kind.CUSTOMERS: check.customer,
+            Kind.ORDERS: check.order,
+            Kind.PRODUCTS: check.product,
+        }[kind]
         rows = 0
         for row in reader.rows(problems):
             parsed = parse(row)
@@ -363,7 +487,17 @@ def read_export(
         problems.raise_if_any()
         records = db.execute("SELECT count(DISTINCT key) FROM rows").fetchone()[0]
         skipped = check.unfinished_orders()
-        return Export(path, kind, rows, records, skipped, db, file_time)
+        return Export(
+            path,
+            kind,
+            rows,
+            records,
+            skipped,
+            db,
+            file_time,
+            pricing or Pricing(),
+            kind is Kind.PRODUCTS and is_version_2(header),
+        )
     except BaseException:
         db.close()
         raise
@@ -542,3 +676,59 @@ class _Checker:
         out["unit_price"] = None if price is None else str(price)
         out["quantity"] = quantity
         return out
+
+    def product(self, row: CsvRow) -> dict[str, Any] | None:
+        """One product class's row: the product it belongs to, and the class."""
+        before = self.problems.total
+        out: dict[str, Any] = {"line": row.line, "raw": self._raw(row)}
+        out["key"] = self._id(row, "product_id", required=True)
+        class_id = self._id(row, "class_id")
+        code = self._text(row, "code")
+        out["code"] = None if code is None else unicodedata.normalize("NFKC", code).strip()
+        out["variant"] = class_id or out["code"]
+        if out["variant"] is None:
+            field = "class_id" if "class_id" in self.reader.columns else "code"
+            self.check.fail(row, self.reader.headers[field], "a value is required")
+        out["name"] = self._value(row, "name", _name, required=True)
+        status = self._value(row, "status_id", masters.product_status_id)
+        if status is None and row.values.get("status_id") is None:
+            status = self._value(row, "status", masters.product_status_id)
+        out["status_id"] = status
+        for n in (1, 2):
+            out[f"category{n}"] = self._text(row, f"category{n}")
+        stock = self._value(row, "stock", whole)
+        if stock is not None and stock < 0:
+            self.check.fail(row, self.reader.headers["stock"], "a negative stock")
+        unlimited = self._value(row, "unlimited", flag)
+        out["stock"] = stock
+        # EC-CUBE keeps no stock for a class sold without limit: a blank 在庫数 is one.
+        out["unlimited"] = stock is None if unlimited is None else unlimited
+        for field in ("price02", "price01"):
+            amount = self._value(row, field, money, required=field == "price02")
+            if amount is not None and amount < 0:
+                self.check.fail(row, self.reader.headers[field], "a negative price")
+            out[field] = None if amount is None else str(amount)
+        rate = self._value(row, "tax_rate", money)
+        if rate is not None and not 0 <= rate <= 100:
+            self.check.fail(row, self.reader.headers["tax_rate"], "not a rate in percent (0-100)")
+        out["tax_rate"] = None if rate is None else str(rate)
+        out["visible"] = self._value(row, "visible", flag)
+        out["deleted"] = bool(self._value(row, "deleted", flag))
+        # 4.x lists a product's images and tags in one cell, comma-separated.
+        images = _listed(self._text(row, "image", 4000))
+        out["image"] = images[0] if images else None
+        out["tags"] = [t for t in _listed(self._text(row, "tags", 4000)) if len(t) <= 255]
+        return None if self.problems.total > before else out
+
+
+def _name(text: str) -> str:
+    value = text.strip()
+    if len(value) > 255:
+        raise ValueError(f"longer than 255 characters ({len(value)})")
+    if not value:
+        raise ValueError("a value is required")
+    return value
+
+
+def _listed(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
