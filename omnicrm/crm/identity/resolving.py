@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
-from omnicrm.core.store.planner import unindexed
+from omnicrm.core.store.planner import one_of, unindexed
 from omnicrm.core.store.schema import customers, profile_changes
 from omnicrm.crm.identity._tables import (
     bulk_insert,
@@ -516,7 +516,9 @@ def _write_merges(
     """Replace the merge edges of the re-resolved profiles, keeping the time of an edge
     that was there before."""
     before: dict[tuple[RecordRef, RecordRef, str], dt.datetime] = {}
-    for chunk in chunks(sorted(profile_ids)):
+    # 5,000 ids a statement, as one array on PostgreSQL: a first refresh names every
+    # profile of the shop here.
+    for chunk in chunks(sorted(profile_ids), 5000):
         for row in conn.execute(
             select(
                 identity_merges.c.a_connection,
@@ -527,7 +529,7 @@ def _write_merges(
                 identity_merges.c.merged_at,
             ).where(
                 unindexed(identity_merges.c.shop) == shop,
-                identity_merges.c.profile_id.in_(chunk),
+                one_of(conn.dialect.name, identity_merges.c.profile_id, chunk),
             )
         ):
             a, b = (row.a_connection, row.a_record), (row.b_connection, row.b_record)
@@ -535,7 +537,7 @@ def _write_merges(
         conn.execute(
             delete(identity_merges).where(
                 unindexed(identity_merges.c.shop) == shop,
-                identity_merges.c.profile_id.in_(chunk),
+                one_of(conn.dialect.name, identity_merges.c.profile_id, chunk),
             )
         )
     rows = [
