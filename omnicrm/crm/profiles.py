@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Join, Table, and_, delete, func, or_, select,
 from sqlalchemy.sql import ColumnElement
 
 from omnicrm.core.records import ConsentState, Medium
-from omnicrm.core.store.planner import unindexed
+from omnicrm.core.store.planner import one_of, unindexed
 from omnicrm.core.store.schema import checkouts, customers, order_lines, orders
 from omnicrm.crm.bulk import insert_rows, update_rows
 from omnicrm.crm.identity.normalize import (
@@ -146,7 +146,8 @@ def rebuild_profiles(
         update_rows(conn, profiles, rows, key="pid", column="id", where=profiles.c.shop == shop)
         conn.execute(
             delete(profile_values).where(
-                unindexed(profile_values.c.shop) == shop, profile_values.c.profile_id.in_(ids)
+                unindexed(profile_values.c.shop) == shop,
+                one_of(conn.dialect.name, profile_values.c.profile_id, ids),
             )
         )
         insert_rows(conn, profile_values, values)
@@ -190,7 +191,10 @@ def _members(conn: Connection, shop: str, ids: Sequence[int]) -> dict[int, list[
                 unindexed(customers.c.shop) == shop,
             ),
         )
-        .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(ids))
+        .where(
+            profile_members.c.shop == shop,
+            one_of(conn.dialect.name, profile_members.c.profile_id, ids),
+        )
         # Ties broken by source, so every backend picks the same winner.
         .order_by(
             profile_members.c.profile_id,
@@ -297,7 +301,11 @@ def _purchases(
     query = (
         select(profile_members.c.profile_id, orders.c.placed_at, orders.c.total)
         .select_from(member_orders())
-        .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(ids), is_purchase())
+        .where(
+            profile_members.c.shop == shop,
+            one_of(conn.dialect.name, profile_members.c.profile_id, ids),
+            is_purchase(),
+        )
     )
     found: dict[int, _Purchases] = defaultdict(_Purchases)
     for pid, placed_at, total in conn.execute(query):
@@ -318,7 +326,7 @@ def _abandoned_checkouts(conn: Connection, shop: str, ids: Sequence[int]) -> dic
         .select_from(joined_to_profiles(checkouts))
         .where(
             profile_members.c.shop == shop,
-            profile_members.c.profile_id.in_(ids),
+            one_of(conn.dialect.name, profile_members.c.profile_id, ids),
             checkouts.c.completed_at.is_(None),
         )
         .group_by(profile_members.c.profile_id)
@@ -329,7 +337,10 @@ def _abandoned_checkouts(conn: Connection, shop: str, ids: Sequence[int]) -> dic
     ordered = (
         select(profile_members.c.profile_id, func.max(orders.c.placed_at))
         .select_from(member_orders())
-        .where(profile_members.c.shop == shop, profile_members.c.profile_id.in_(list(found)))
+        .where(
+            profile_members.c.shop == shop,
+            one_of(conn.dialect.name, profile_members.c.profile_id, list(found)),
+        )
         .group_by(profile_members.c.profile_id)
     )
     for pid, placed in conn.execute(ordered):
@@ -346,7 +357,7 @@ def _order_values(
         .select_from(member_orders())
         .where(
             profile_members.c.shop == shop,
-            profile_members.c.profile_id.in_(ids),
+            one_of(conn.dialect.name, profile_members.c.profile_id, ids),
             column.is_not(None),
         )
         .distinct()

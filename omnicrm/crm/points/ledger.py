@@ -632,7 +632,11 @@ def refresh_balances(
     ids = sorted(set(profile_ids))
     return sum(
         refresh_where(
-            conn, and_(profiles.c.shop == shop, profiles.c.id.in_(ids[start : start + _CHUNK]))
+            conn,
+            and_(
+                profiles.c.shop == shop,
+                one_of(conn.dialect.name, profiles.c.id, ids[start : start + _CHUNK]),
+            ),
         )
         for start in range(0, len(ids), _CHUNK)
     )
