@@ -2,9 +2,10 @@
 
 A shop (``[shops.ID]``) is one client business: one customer base, with its name,
 timezone, currency and CRM settings (``[shops.ID.identity]`` and the like override the
-top-level ``[identity]``, ``[points]``, ``[analytics]`` and ``[products]`` for that shop
-only). A file without ``[shops]`` has one shop, ``default``. Every connection belongs to one shop
-(``shop = "ID"``; with one shop it may be left out).
+top-level ``[identity]``, ``[points]``, ``[analytics]``, ``[products]`` and ``[recommend]``
+(its ``items`` and ``weights``) for that shop only). A file without ``[shops]`` has one
+shop, ``default``. Every connection belongs to one shop (``shop = "ID"``; with one shop
+it may be left out).
 
 A connection names a channel type and gives its settings, validated by the pydantic model
 the channel's plugin registered. Secrets are never written in the file: a value written
@@ -27,7 +28,7 @@ import os
 import re
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.products import ProductSettings
 from omnicrm.crm.settings import CrmSection
 from omnicrm.engage.onsite.settings import OFFER_NAME, OfferSettings, StorefrontSettings
-from omnicrm.engage.settings import MessagingSettings, RecommendSection
+from omnicrm.engage.settings import MessagingSettings, RecommendSection, RecommendSettings
 from omnicrm.errors import ConfigError
 
 __all__ = [
@@ -183,6 +184,7 @@ class ShopSection(_Section):
     messaging: dict[str, Any] = Field(default_factory=dict)
     products: dict[str, Any] = Field(default_factory=dict)
     storefront: dict[str, Any] = Field(default_factory=dict)
+    recommend: dict[str, Any] = Field(default_factory=dict)
     offers: dict[str, OfferSettings] = Field(default_factory=dict)
 
     @field_validator("currency")
@@ -208,6 +210,7 @@ class Shop:
     products: ProductSettings = field(default_factory=ProductSettings)
     storefront: StorefrontSettings = field(default_factory=StorefrontSettings)
     offers: dict[str, OfferSettings] = field(default_factory=dict)
+    recommend: RecommendSettings = field(default_factory=RecommendSettings)
 
 
 class _File(_Section):
@@ -265,6 +268,7 @@ class Config:
                 products=self.products,
                 storefront=self.storefront,
                 offers=self.offers,
+                recommend=self.recommend,
             )
         }
 
@@ -337,8 +341,15 @@ def config_to_read(explicit: Path | None = None) -> Path:
     return path
 
 
-def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> Config:
-    """Read and validate ``path``. ``channel_settings`` maps channel names to settings models.
+def load_config(
+    path: Path,
+    channel_settings: Mapping[str, type[BaseModel]],
+    *,
+    recommenders: Collection[str] | None = None,
+) -> Config:
+    """Read and validate ``path``. ``channel_settings`` maps channel names to settings models;
+    ``recommenders`` names the installed recommenders ``[recommend] weights`` may name
+    (None: not checked).
 
     Raises ConfigError when the file itself is unusable; problems of single connections
     are kept in ``Config.invalid`` so the other connections still run.
@@ -422,7 +433,33 @@ def load_config(path: Path, channel_settings: Mapping[str, type[BaseModel]]) -> 
         shops=shops,
     )
     _check_storefronts(config, path, locate)
+    if recommenders is not None:
+        _check_weights(top, raw_shops, recommenders, path, locate)
     return config
+
+
+def _check_weights(
+    top: dict[str, Any],
+    raw_shops: dict[str, Any],
+    recommenders: Collection[str],
+    path: Path,
+    locate: _Locator,
+) -> None:
+    """Every recommender ``[recommend] weights`` (top-level or a shop's) names is installed."""
+    written: list[tuple[tuple[str, ...], Any]] = [(("recommend",), top.get("recommend"))]
+    written += [(("shops", i, "recommend"), raw.get("recommend")) for i, raw in raw_shops.items()]
+    for prefix, section in written:
+        weights = section.get("weights") if isinstance(section, dict) else None
+        for name in weights or {}:
+            if name not in recommenders:
+                at = (*prefix, "weights", name)
+                known = ", ".join(sorted(recommenders)) or "none installed"
+                raise ConfigError(
+                    f"unknown recommender {name!r} (installed: {known}; see `omnicrm plugins`)",
+                    file=path,
+                    line=locate(at),
+                    key=".".join(at),
+                )
 
 
 def _shop(
@@ -468,8 +505,32 @@ def _shop(
         timezone=section.timezone or parsed.scheduler.timezone,
         currency=section.currency,
         offers=section.offers or parsed.offers,
+        recommend=_shop_recommend(section.recommend, top, parsed, prefix, path, locate),
         **merged,
     )
+
+
+def _shop_recommend(
+    override: dict[str, Any],
+    top: dict[str, Any],
+    parsed: _File,
+    prefix: tuple[str, ...],
+    path: Path,
+    locate: _Locator,
+) -> RecommendSettings:
+    """``[shops.ID.recommend]`` over the top-level ``[recommend]``: its weights replace
+    the top-level's only for the recommenders it names."""
+    if not override:
+        return parsed.recommend
+    base = dict(top.get("recommend") or {})
+    base.pop("write_back", None)  # one schedule writes back every shop
+    weights = override.get("weights")
+    if isinstance(weights, dict) and isinstance(base.get("weights"), dict):
+        override = {**override, "weights": {**base["weights"], **weights}}
+    try:
+        return RecommendSettings.model_validate({**base, **override})
+    except ValidationError as exc:
+        raise _from_validation(exc, (*prefix, "recommend"), path, locate) from None
 
 
 def _check_storefronts(config: Config, path: Path, locate: _Locator) -> None:

@@ -59,7 +59,7 @@ class Runtime:
             config = Config(path=None, store_url=default_store_url(), scheduler=SchedulerSection())
         else:
             settings = {name: ct.settings for name, ct in host.channel_types.items()}
-            config = load_config(config_path, settings)
+            config = load_config(config_path, settings, recommenders=host.recommenders)
         return cls(host, config)
 
     @property
@@ -229,7 +229,8 @@ class Runtime:
                 self.host,
                 connection,
                 products_settings=chosen.products,
-                limit=self.config.recommend.items,
+                limit=chosen.recommend.items,
+                weights=chosen.recommend.weights,
                 now=dt.datetime.now(dt.UTC),
             )
             for connection in writing_connections(

@@ -124,9 +124,11 @@ def recommend(
         runtime = obj.runtime()
         try:
             chosen = runtime.crm_settings(shop).shop
+            settings = runtime.config.shop(chosen)
+            weights = settings.recommend.weights
             engine = runtime.store.engine
             with engine.connect() as conn:
-                catalogue = shop_catalogue(conn, chosen, runtime.config.shop(chosen).products)
+                catalogue = shop_catalogue(conn, chosen, settings.products)
             if customer is not None:
                 with engine.connect() as conn:
                     found = conn.execute(
@@ -145,13 +147,23 @@ def recommend(
                     return
                 if customer is not None:
                     found_items = for_customer(
-                        runtime.host, history, str(customer), limit=limit, catalogue=catalogue
+                        runtime.host,
+                        history,
+                        str(customer),
+                        limit=limit,
+                        catalogue=catalogue,
+                        weights=weights,
                     )
                     title = f"profile {customer}"
                 else:
                     assert product is not None
                     found_items = for_product(
-                        runtime.host, history, product, limit=limit, catalogue=catalogue
+                        runtime.host,
+                        history,
+                        product,
+                        limit=limit,
+                        catalogue=catalogue,
+                        weights=weights,
                     )
                     title = f"with {product}"
             except UnknownProductError as exc:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -249,24 +249,54 @@ class MessagingSettings(BaseModel):
         return [cap for cap in self.caps if cap.medium == medium]
 
 
-class RecommendSection(BaseModel):
-    """``[recommend]`` of ``omnicrm.toml``: the write-back of recommendations to the
-    platforms that store them (Shopify metafields; ``omnicrm recommend --write-back``).
+DEFAULT_WEIGHTS: dict[str, float] = {"segment-popular": 0.2}
+"""How much each recommender counts when none is configured (others count 1): segment
+popularity, standing in for a history, counts less beside a customer's own."""
+
+Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False, strict=True)]
+
+
+class RecommendSettings(BaseModel):
+    """What one shop's recommendations run with (``[recommend]``, and per shop
+    ``[shops.ID.recommend]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: int = Field(
+        default=10, ge=1, le=50, description="Products stored per customer and per product."
+    )
+    weights: dict[str, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description="How much each recommender counts in the merge, by name (unnamed: 1; "
+        "0 leaves it out, not even asked).",
+    )
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        # A shop names the recommenders it changes; the rest keep their default.
+        return {**DEFAULT_WEIGHTS, **value} if isinstance(value, dict) else value
+
+    def weight(self, recommender: str) -> float:
+        """How much ``recommender`` counts (0: left out)."""
+        return self.weights.get(recommender, 1.0)
+
+
+class RecommendSection(RecommendSettings):
+    """``[recommend]`` of ``omnicrm.toml``: the merge of the installed recommenders and
+    the write-back of recommendations to the platforms that store them (Shopify
+    metafields; ``omnicrm recommend --write-back``).
 
     ```toml
     [recommend]
     write_back = "0 4 * * *"   # nightly, in the scheduler's timezone; "off" (the default)
     items = 10                 # products stored per customer and per product
+    weights = { also-bought = 1.0, reorder = 0.8, segment-popular = 0.2 }
     ```
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     write_back: CronOrOff = Field(
         default=None,
         description="Cron (scheduler timezone) of the nightly write-back of every shop's "
         'recommendations to its platforms; "off" (the default) for none.',
-    )
-    items: int = Field(
-        default=10, ge=1, le=50, description="Products stored per customer and per product."
     )

@@ -17,6 +17,7 @@ from omnicrm.core.records import Customer, Order, OrderLine, Product, ProductVar
 from omnicrm.core.store import Store
 from omnicrm.crm.refresh import CrmSettings, refresh
 from omnicrm.engage.onsite.settings import OfferSettings, StorefrontSettings
+from omnicrm.engage.settings import RecommendSettings
 
 SHOP = "tokyo-tea"
 KEY = "pk-tokyo-tea-0123"
@@ -71,6 +72,7 @@ def make_runtime(
     offers: dict[str, OfferSettings],
     domains: list[str],
     host: Host | None = None,
+    recommend: RecommendSettings | None = None,
     **front: Any,
 ) -> Runtime:
     shop = Shop(
@@ -78,6 +80,7 @@ def make_runtime(
         name="東京茶舗",
         storefront=storefront(domains, **front),
         offers=offers,
+        recommend=recommend or RecommendSettings(),
     )
     # Channel "site": no installed plugin's, so none of them reads these settings.
     connections = {

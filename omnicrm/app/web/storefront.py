@@ -362,7 +362,12 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             try:
                 if product is not None:
                     found = for_product(
-                        runtime.host, history, product, limit=limit, catalogue=catalogue
+                        runtime.host,
+                        history,
+                        product,
+                        limit=limit,
+                        catalogue=catalogue,
+                        weights=shop.recommend.weights,
                     )
                 else:
                     # Someone unknown gets what is popular across the shop.
@@ -372,6 +377,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                         "" if profile_id is None else str(profile_id),
                         limit=limit,
                         catalogue=catalogue,
+                        weights=shop.recommend.weights,
                     )
             except UnknownProductError:
                 return []

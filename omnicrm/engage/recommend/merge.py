@@ -1,9 +1,10 @@
 """Ask every installed recommender and merge their answers by score.
 
-Each recommender's scores are scaled so its best is 1, weighted (``weights``; the
-segment popularity that stands in for a history counts less for a customer who has
-one), and summed per product. What the customer already bought is left out unless the
-shop's customers buy that product repeatedly.
+Each recommender's scores are scaled so its best is 1, weighted by the shop's
+``[recommend] weights`` (:class:`~omnicrm.engage.settings.RecommendSettings`; by default
+the segment popularity that stands in for a history counts 0.2 beside a customer's own),
+and summed per product. A recommender weighted 0 is not asked at all. What the customer
+already bought is left out unless the shop's customers buy that product repeatedly.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from sqlalchemy import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.recommend import PurchaseHistory, RecommendationRequest, ScoredProduct
 from omnicrm.crm.products import OfferableProduct, ProductSettings, available_products
+from omnicrm.engage.settings import DEFAULT_WEIGHTS
 from omnicrm.errors import OmnicrmError
 
-# How much each recommender's answers count when the customer has a history of their
-# own (others count 1); for someone with none, all count fully.
-HISTORY_WEIGHTS: Mapping[str, float] = {"segment-popular": 0.2}
 WIDEN = 3  # ask each recommender for this many times the limit: exclusions thin it
 
 
@@ -87,6 +86,13 @@ def shop_catalogue(
     return listed or None
 
 
+def _asked(host: Host, weights: Mapping[str, float] | None) -> dict[str, float]:
+    """The installed recommenders to ask, each with its weight: none weighted 0."""
+    chosen = DEFAULT_WEIGHTS if weights is None else weights
+    found = {name: chosen.get(name, 1.0) for name in host.recommenders}
+    return {name: weight for name, weight in found.items() if weight > 0}
+
+
 def _merge(
     history: PurchaseHistory,
     answers: Mapping[str, list[ScoredProduct]],
@@ -142,16 +148,20 @@ def for_customer(
     limit: int = 10,
     known: bool = True,
     catalogue: Catalogue | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> list[Recommendation]:
     """The merged recommendations for ``customer_id`` (a profile id as text).
 
+    ``weights``: how much each recommender counts (the shop's ``[recommend] weights``;
+    None: the defaults). For a customer with no purchases of their own every recommender
+    left on counts fully: there is no history to weigh popularity against.
     ``known=False`` when the caller has not checked the customer belongs to the shop:
     then one with neither purchases nor a segment is an :class:`UnknownCustomerError`."""
     unseen = customer_id not in history.customer_index and customer_id not in history.segment_of
     if not known and unseen:
         raise UnknownCustomerError(f"no customer {customer_id!r} in this shop")
     bought = history.bought_by(customer_id)
-    weights = dict(HISTORY_WEIGHTS) if bought else {}
+    asked = _asked(host, weights)
     answers = {
         name: host.recommend(
             RecommendationRequest(
@@ -162,10 +172,10 @@ def for_customer(
                 segment=history.segment_of.get(customer_id),
             )
         )
-        for name in host.recommenders
+        for name in asked
     }
     leave_out = bought - repeat_products(history)
-    return _merge(history, answers, weights, leave_out, limit, catalogue)
+    return _merge(history, answers, asked if bought else {}, leave_out, limit, catalogue)
 
 
 def for_product(
@@ -175,19 +185,22 @@ def for_product(
     *,
     limit: int = 10,
     catalogue: Catalogue | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> list[Recommendation]:
-    """The merged recommendations alongside ``product_id`` (a SKU or product id)."""
+    """The merged recommendations alongside ``product_id`` (a SKU or product id),
+    ``weights`` as :func:`for_customer`'s."""
     if product_id not in history.product_index:
         raise UnknownProductError(f"no purchase of product {product_id!r} in this shop")
+    asked = _asked(host, weights)
     answers = {
         name: host.recommend(
             RecommendationRequest(
                 recommender=name, history=history, product_id=product_id, limit=limit * WIDEN
             )
         )
-        for name in host.recommenders
+        for name in asked
     }
-    return _merge(history, answers, {}, {product_id}, limit, catalogue)
+    return _merge(history, answers, asked, {product_id}, limit, catalogue)
 
 
 @dataclass(frozen=True)

@@ -148,9 +148,10 @@ def targets(
     shop: str,
     connection: str,
     limit: int,
+    weights: Mapping[str, float] | None = None,
 ) -> list[WriteTarget]:
     """Every customer's and product's recommendations for ``connection`` (see the
-    module), empty ones included."""
+    module), empty ones included; ``weights`` the shop's (None: the defaults)."""
     listed, active = _catalogue_of(conn, connection)
     c, pm = customers.c, profile_members.c
     people = conn.execute(
@@ -162,7 +163,9 @@ def targets(
     wide = limit * 2  # the connection may not sell all of a shop's products
     found: list[WriteTarget] = []
     for record_id, profile_id in people:
-        recs = for_customer(host, history, str(profile_id), limit=wide, catalogue=catalogue)
+        recs = for_customer(
+            host, history, str(profile_id), limit=wide, catalogue=catalogue, weights=weights
+        )
         found.append(WriteTarget(Owner.CUSTOMER, record_id, _items(recs, listed, limit)))
     keys_of: dict[str, list[str]] = {}
     for key, product in listed.items():
@@ -172,7 +175,9 @@ def targets(
         recs = [
             rec
             for key in sorted(keys_of.get(product_id, ()))
-            for rec in for_product(host, history, key, limit=wide, catalogue=catalogue)
+            for rec in for_product(
+                host, history, key, limit=wide, catalogue=catalogue, weights=weights
+            )
         ]
         found.append(
             WriteTarget(Owner.PRODUCT, product_id, _items(recs, listed, limit, product_id))
@@ -195,10 +200,12 @@ def write_back(
     *,
     products_settings: ProductSettings | None = None,
     limit: int = 10,
+    weights: Mapping[str, float] | None = None,
     now: dt.datetime,
 ) -> WriteBackResult:
     """Write what changed of ``connection``'s recommendations to its platform (see the
-    module); one write-back of a connection at a time."""
+    module), merged with the shop's ``weights`` (None: the defaults); one write-back of
+    a connection at a time."""
     writer = host.channel_type(connection.channel).recommendations
     if writer is None:
         raise ConfigError(
@@ -212,7 +219,14 @@ def write_back(
         with store.engine.connect() as conn:
             catalogue = shop_catalogue(conn, shop, products_settings)
             wanted = targets(
-                conn, host, history, catalogue, shop=shop, connection=connection.name, limit=limit
+                conn,
+                host,
+                history,
+                catalogue,
+                shop=shop,
+                connection=connection.name,
+                limit=limit,
+                weights=weights,
             )
             held = _written(conn, shop, connection.name)
         changed: list[tuple[WriteTarget, str]] = []

@@ -20,6 +20,7 @@ from omnicrm.app.webhook_app import create_app
 from omnicrm.core.host import Host
 from omnicrm.engage.onsite.tokens import app_proxy_signature, customer_token
 from omnicrm.engage.schema import onsite_events, onsite_visitors
+from omnicrm.engage.settings import RecommendSettings
 from tests.support.http import serve
 from tests.support.storefront import (
     KEY,
@@ -140,6 +141,25 @@ def test_recommendations_are_available_products_of_the_shop(site: tuple[str, Run
     assert "CUP-01" not in products  # sold out
     assert found[0]["name"] == "ほうじ茶 100g" and found[0]["price"] == "1500"
     assert found[0]["url"] == "https://tokyo-tea.jp/products/tea-02"
+
+
+def test_the_block_merges_with_the_shops_weights(store_url: str, host: Host) -> None:
+    off = RecommendSettings(weights={"also-bought": 0, "segment-popular": 0.2})
+    runtime = make_runtime(store_url, offers={}, domains=[ORIGIN], host=host, recommend=off)
+    seed(runtime.store, dt.datetime.now(dt.UTC))
+    app = create_app(runtime)
+    try:
+        with serve(app) as url:
+            # Only also-bought answers for a product (TEA-02 with the default weights):
+            # weighted 0, it is not asked and nothing is offered.
+            found = offers(url, TARO, token=token("C2"), product="TEA-01").json()
+            assert found["recommendations"] == []
+            # Segment popularity, still on, answers for a prospect.
+            shown = offers(url, HANAKO, token=token("C1")).json()["recommendations"]
+            assert {item["product"] for item in shown} == {"TEA-01", "TEA-02"}
+    finally:
+        app.state.inbox.close()
+        runtime.close()
 
 
 @pytest.mark.parametrize(

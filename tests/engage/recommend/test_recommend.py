@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 
+from omnicrm import Registrar, hookimpl
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.host import Host
+from omnicrm.core.recommend import RecommendationRequest, Recommender, ScoredProduct
 from omnicrm.core.records import Order, OrderLine, Product, ProductVariant
 from omnicrm.core.store import Store
 from omnicrm.crm.products import ProductSettings
@@ -27,6 +29,7 @@ from omnicrm.engage.recommend import (
     shop_catalogue,
     shop_history,
 )
+from omnicrm.engage.settings import DEFAULT_WEIGHTS
 from omnicrm.plugins.recommenders import plugin as recommenders
 from tests.engage.conftest import NOW, person
 
@@ -208,3 +211,63 @@ def test_with_a_catalogue_nothing_sold_out_or_excluded_is_offered(shop: Store, h
     assert for_product(host, history, "TEA-1", catalogue=excluding) == []
     customer = for_customer(host, history, pid(shop, "web", "C1"), catalogue=catalogue)
     assert "cup-9" not in {r.product_id for r in customer}
+
+
+class Counted:
+    """A recommender plugin that keeps every request it is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[RecommendationRequest] = []
+
+    @hookimpl
+    def omnicrm_register(self, register: Registrar) -> None:
+        register.recommender(Recommender("counted"))
+
+    @hookimpl
+    def omnicrm_recommend(self, request: RecommendationRequest) -> list[ScoredProduct]:
+        self.asked.append(request)
+        return []
+
+
+def test_the_weights_decide_how_much_each_recommender_counts(shop: Store, host: Host) -> None:
+    history = shop_history(shop.engine, SHOP, now=NOW)
+    one = pid(shop, "web", "C1")
+    default = {r.product_id: r for r in for_customer(host, history, one)}
+    assert for_customer(host, history, one, weights=DEFAULT_WEIGHTS) == list(default.values())
+    # Each recommender's best counts its weight: reorder's TEA-1, also-bought's MUG-2.
+    assert default["TEA-1"].recommenders == ("reorder", "segment-popular")
+    assert default["MUG-2"].recommenders == ("also-bought", "segment-popular")
+    tuned = {**DEFAULT_WEIGHTS, "reorder": 0.5, "also-bought": 3.0}
+    found = {r.product_id: r for r in for_customer(host, history, one, weights=tuned)}
+    assert found["TEA-1"].score == pytest.approx(default["TEA-1"].score - 0.5)
+    assert found["MUG-2"].score == pytest.approx(default["MUG-2"].score + 2.0)
+    assert list(found) == ["MUG-2", "TEA-1"]
+    reorder_first = for_customer(host, history, one, weights={**DEFAULT_WEIGHTS, "reorder": 10})
+    assert [r.product_id for r in reorder_first] == ["TEA-1", "MUG-2"]
+    assert reorder_first[0].score == pytest.approx(default["TEA-1"].score + 9.0)
+    # Weights name every recommender that counts other than 1: unnamed, popularity counts 1.
+    plain = {r.product_id: r for r in for_customer(host, history, one, weights={})}
+    assert plain["TEA-1"].score - 1 == pytest.approx(5 * (default["TEA-1"].score - 1))
+
+
+def test_a_weight_of_0_leaves_the_recommender_out_unasked(shop: Store) -> None:
+    counted = Counted()
+    host = Host.load(
+        extra={"recommenders": recommenders, "counted": counted}, use_entry_points=False
+    )
+    assert not host.failures, host.failures
+    history = shop_history(shop.engine, SHOP, now=NOW)
+    one = pid(shop, "web", "C1")
+    for_customer(host, history, one)
+    for_product(host, history, "TEA-1")
+    assert [r.recommender for r in counted.asked] == ["counted", "counted"]
+    counted.asked.clear()
+    off = {"counted": 0.0, "also-bought": 0.0}
+    found = for_customer(host, history, one, weights=off)
+    assert found and all(set(r.recommenders) <= {"reorder", "segment-popular"} for r in found)
+    assert for_product(host, history, "TEA-1", weights=off) == []
+    assert counted.asked == []
+    # Someone with no history of their own: segment popularity counts fully, unless off.
+    six = pid(shop, "web", "C6")
+    assert for_customer(host, history, six)[0].score == pytest.approx(1.0)
+    assert for_customer(host, history, six, weights={"segment-popular": 0}) == []
