@@ -3,6 +3,7 @@ its recommendations stored in metafields, and only what changed written again.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from omnicrm.app.config import Config, SchedulerSection, Shop
+from omnicrm.app.runtime import Runtime
 from omnicrm.core.channels import Connection
 from omnicrm.core.host import Host
 from omnicrm.core.store import RunStatus, Store
@@ -21,6 +24,7 @@ from omnicrm.crm.refresh import CrmSettings, refresh
 from omnicrm.engage.recommend import shop_catalogue, shop_history
 from omnicrm.engage.recommend.writeback import targets, write_back, writing_connections
 from omnicrm.engage.schema import writeback_state
+from omnicrm.engage.settings import DEFAULT_WEIGHTS, RecommendSettings
 from omnicrm.plugins.recommenders import plugin as recommenders
 from omnicrm.plugins.shopify import plugin as shopify
 from omnicrm.plugins.shopify.sandbox import ShopifySandbox
@@ -121,3 +125,41 @@ def test_recommendations_land_in_metafields_and_only_changes_are_rewritten(
     synced(store, host, platform)
     third = write_back(store, host, platform, limit=5, now=now)
     assert 0 < third.written["customer"] + third.written["product"] < written
+
+
+def test_the_write_back_merges_with_the_shops_weights(
+    store_url: str, host: Host, shop: ShopifySandbox
+) -> None:
+    platform = Connection(
+        name="tokyo-tea", channel="shopify", settings=ShopifySettings(**shop.settings())
+    )
+
+    def runtime(weights: dict[str, float]) -> Runtime:
+        tuned = Shop(id=SHOP, name="東京茶舗", recommend=RecommendSettings(weights=weights))
+        config = Config(None, store_url, SchedulerSection(), {platform.name: platform})
+        return Runtime(host, dataclasses.replace(config, shops={SHOP: tuned}))
+
+    only_reorder = runtime({"also-bought": 0, "segment-popular": 0})
+    try:
+        synced(only_reorder.store, host, platform)
+        [first] = only_reorder.write_back()
+        with only_reorder.store.engine.connect() as conn:
+            state = conn.execute(select(writeback_state.c.owner, writeback_state.c.owner_id)).all()
+    finally:
+        only_reorder.close()
+    # Also-bought, the only one answering for a product, was left out: no product lists.
+    assert first.written["product"] == 0 and first.written["customer"] > 0
+    reasons = [
+        item["reason"]
+        for owner, owner_id in state
+        if owner == "customer"
+        for item in json.loads(shop.metafield(owner_id, "omnicrm", "recommendations")["value"])
+    ]
+    assert reasons and all("日ごとに購入" in reason for reason in reasons)  # reorder's only
+
+    every = runtime(dict(DEFAULT_WEIGHTS))
+    try:
+        [second] = every.write_back()
+    finally:
+        every.close()
+    assert second.written["product"] > 5 and second.written["customer"] > 0
