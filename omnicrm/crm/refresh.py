@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from omnicrm.core.channels import DEFAULT_SHOP
+from omnicrm.core.heap import without_gc
 from omnicrm.core.store import Store
 from omnicrm.crm import identity
 from omnicrm.crm.analytics.scoring import score_clv
@@ -105,54 +106,60 @@ def refresh(
     shop = settings.shop
     started = time.perf_counter()
     full = full or rebuild
-    with store.engine.begin() as conn:
-        _serialise(conn, store.dialect, shop)
-        ensure_builtin(conn, now, shop=shop)
-        plan = identity.plan(conn, settings.identity, shop=shop, everything=rebuild)
-        recount = begin_recount(conn, now, tz, None if full else plan.reach, shop=shop)
-        resolved = identity.apply(conn, plan, now)
-        touched = sorted(resolved.touched)
-        if rebuild:
-            apply_order_points(conn, settings.points, now, shop=shop)
-        else:
-            by_connection: dict[str, list[str]] = defaultdict(list)
-            for connection, record_id in plan.changed:
-                by_connection[connection].append(record_id)
-            for connection, ids in sorted(by_connection.items()):
-                apply_order_points(conn, settings.points, now, connection, ids, shop=shop)
-        rebuild_profiles(
-            conn,
-            None if rebuild else touched,
-            shop=shop,
-            now=now,
-            tz=tz,
-            region=settings.identity.region,
-        )
-        refresh_balances(conn, None if rebuild else touched, shop=shop)
-        # Every refresh, not only the nightly one: a first import brings years-old
-        # earns already past their date, and balances must never hold them.
-        expire(conn, now, settings.points, shop=shop)
-        if full:
-            clv = settings.analytics
-            score_clv(
+    # A first refresh holds millions of objects (records, keys, rows), none in a reference
+    # cycle: with the collector on, its collections rescanned them all again and again
+    # (benchmarks/README.md, first refresh).
+    with without_gc():
+        with store.engine.begin() as conn:
+            _serialise(conn, store.dialect, shop)
+            ensure_builtin(conn, now, shop=shop)
+            plan = identity.plan(conn, settings.identity, shop=shop, everything=rebuild)
+            recount = begin_recount(conn, now, tz, None if full else plan.reach, shop=shop)
+            resolved = identity.apply(conn, plan, now)
+            touched = sorted(resolved.touched)
+            if rebuild:
+                apply_order_points(conn, settings.points, now, shop=shop)
+            else:
+                by_connection: dict[str, list[str]] = defaultdict(list)
+                for connection, record_id in plan.changed:
+                    by_connection[connection].append(record_id)
+                for connection, ids in sorted(by_connection.items()):
+                    apply_order_points(conn, settings.points, now, connection, ids, shop=shop)
+            rebuild_profiles(
                 conn,
-                now,
-                clv.clv_horizon_weeks,
-                clv.clv_discount,
+                None if rebuild else touched,
                 shop=shop,
+                now=now,
                 tz=tz,
-                min_customers=clv.clv_min_customers,
-                min_repeaters=clv.clv_min_repeaters,
+                region=settings.identity.region,
             )
-        score_profiles(conn, now, None if full else touched, shop=shop, tz=tz)
-        counts = recount.finish(conn)
-        record_counts(conn, counts, now, shop=shop)
-        if full:
-            prune_history(conn, now, tz, shop=shop)
+            refresh_balances(conn, None if rebuild else touched, shop=shop)
+            # Every refresh, not only the nightly one: a first import brings years-old
+            # earns already past their date, and balances must never hold them.
+            expire(conn, now, settings.points, shop=shop)
+            if full:
+                clv = settings.analytics
+                score_clv(
+                    conn,
+                    now,
+                    clv.clv_horizon_weeks,
+                    clv.clv_discount,
+                    shop=shop,
+                    tz=tz,
+                    min_customers=clv.clv_min_customers,
+                    min_repeaters=clv.clv_min_repeaters,
+                )
+            score_profiles(conn, now, None if full else touched, shop=shop, tz=tz)
+            counts = recount.finish(conn)
+            record_counts(conn, counts, now, shop=shop)
+            if full:
+                prune_history(conn, now, tz, shop=shop)
+        removed = len(resolved.removed)
+        del plan, resolved  # gone before the collector resumes, which would scan them
     result = RefreshResult(
         full=full,
         profiles_touched=len(touched),
-        profiles_removed=len(resolved.removed),
+        profiles_removed=removed,
         counts=counts,
         incremental_count=bool(recount.incremental),
         seconds=time.perf_counter() - started,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from omnicrm.core.heap import settle_heap
+from omnicrm.core.heap import settle_heap, without_gc
 
 
 @pytest.fixture
@@ -40,3 +40,29 @@ def test_loaded_objects_are_frozen_and_batches_no_longer_reach_full_collections(
     assert gc.get_freeze_count() > 0
     settled = full_collections_during(300)
     assert settled < default, (default, settled)
+
+
+def test_without_gc_pauses_the_collector_and_a_nested_pause_keeps_it_paused() -> None:
+    assert gc.isenabled()
+    with without_gc():
+        assert not gc.isenabled()
+        with without_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner pause did not resume it
+    assert gc.isenabled()
+
+
+def test_without_gc_resumes_the_collector_when_the_block_raises() -> None:
+    with pytest.raises(RuntimeError), without_gc():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_without_gc_leaves_a_collector_paused_by_the_caller_paused() -> None:
+    gc.disable()
+    try:
+        with without_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

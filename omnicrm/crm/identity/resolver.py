@@ -15,13 +15,12 @@ whose names cannot be compared, since it would not say which of the people they 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from omnicrm.core.heap import without_gc
 from omnicrm.crm.identity.nearmiss import SLIPS, Blocker, Suggestion, birth_date_slip, show
 from omnicrm.crm.identity.normalize import (
     NameMatch,
@@ -259,22 +258,11 @@ def resolve(
     Pairs naming records not in ``identities`` are ignored. The same input gives the
     same output, whatever its order.
     """
+    # Resolution builds millions of small tuples, lists and sets, none of them in a
+    # reference cycle; the collector would rescan them over and over and more than
+    # double the run time.
     with without_gc():
         return _resolve(identities, settings, links=links, separations=separations)
-
-
-@contextlib.contextmanager
-def without_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector. Resolution builds millions of small tuples,
-    lists and sets, none of them in a reference cycle; the collector would rescan them
-    over and over and more than double the run time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _resolve(

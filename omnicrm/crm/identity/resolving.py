@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
+from omnicrm.core.heap import without_gc
 from omnicrm.core.store.planner import one_of, unindexed
 from omnicrm.core.store.schema import customers, profile_changes
 from omnicrm.crm.identity._tables import (
@@ -48,7 +49,6 @@ from omnicrm.crm.identity.resolver import (
     Resolution,
     SourceIdentity,
     resolve,
-    without_gc,
 )
 from omnicrm.crm.identity.rules import IdentitySettings, KeyKind
 from omnicrm.crm.schema import (
