@@ -133,7 +133,10 @@ def import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]
     start = _start(settings, ctx.until) if since is None else since - lookback
     raw_seen = ctx.state.get("seen") if since is not None else None
     seen: dict[str, str] = dict(raw_seen) if isinstance(raw_seen, Mapping) else {}
+    # (id, updDateTime) yielded in this window and the one before: a repeat can only come
+    # from the same window (on two pages) or across its edge, so older ones are let go.
     yielded: set[tuple[str, str]] = set()
+    before: set[tuple[str, str]] = set()
     with _client(ctx) as api:
         names = stores(api)
         low = start.replace(microsecond=0)
@@ -151,7 +154,7 @@ def import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]
                     if order is None:
                         continue
                     key = (order.id, str(record.get("updDateTime")))
-                    if key in yielded:  # on two pages, or at a window's edge
+                    if key in yielded or key in before:  # on two pages, or at an edge
                         continue
                     yielded.add(key)
                     if since is not None and order.updated_at < since:
@@ -164,4 +167,5 @@ def import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]
             horizon = high - lookback
             seen = {k: v for k, v in seen.items() if dt.datetime.fromisoformat(v) >= horizon}
             yield Checkpoint(cursor=high, state={"seen": seen})
+            before, yielded = yielded, set()
             low = high + dt.timedelta(seconds=1)
