@@ -161,7 +161,7 @@ def _forget_in_profiles(
 ) -> None:
     """Clear the profiles of ``chunk``; drop the history of those left with no member
     outside ``gone`` (every record being erased)."""
-    profile_ids = _profiles_of(conn, shop, connection, chunk)
+    profile_ids = profiles_of_records(conn, shop, connection, chunk)
     if not profile_ids:
         return
     others: dict[int, int] = dict.fromkeys(profile_ids, 0)
@@ -187,17 +187,23 @@ def _forget_in_profiles(
     )
 
 
-def _profiles_of(conn: Connection, shop: str, connection: str, ids: Sequence[str]) -> set[int]:
-    """The profiles of these source customers of ``shop``."""
-    return set(
-        conn.execute(
-            select(profile_members.c.profile_id).where(
-                profile_members.c.shop == shop,
-                profile_members.c.connection == connection,
-                profile_members.c.record_id.in_(ids),
-            )
-        ).scalars()
-    )
+def profiles_of_records(
+    conn: Connection, shop: str, connection: str, record_ids: Iterable[str]
+) -> set[int]:
+    """The profiles of these source customers of ``shop`` (any number of ids: read in
+    chunks the database's parameter limit allows)."""
+    found: set[int] = set()
+    for chunk in chunks(sorted(set(record_ids))):
+        found.update(
+            conn.execute(
+                select(profile_members.c.profile_id).where(
+                    profile_members.c.shop == shop,
+                    profile_members.c.connection == connection,
+                    profile_members.c.record_id.in_(chunk),
+                )
+            ).scalars()
+        )
+    return found
 
 
 def _suggestions_naming(
@@ -213,7 +219,7 @@ def _suggestions_naming(
             select(table).where(unindexed(table.c.shop) == shop, _naming(table, connection, ids))
         )
     }
-    profile_ids = sorted(_profiles_of(conn, shop, connection, ids))
+    profile_ids = sorted(profiles_of_records(conn, shop, connection, ids))
     members: set[RecordRef] = set()
     for chunk in chunks(profile_ids):
         members.update(

@@ -33,6 +33,7 @@ from omnicrm.core.host import Host
 from omnicrm.core.records import Medium
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.schema import address_links, connection_shops, consent_records
+from omnicrm.crm.personal import profiles_of_records
 from omnicrm.crm.schema import profile_members
 from omnicrm.engage import recovery
 from omnicrm.engage.campaigns import dispatcher_for
@@ -56,21 +57,6 @@ def _shop_of(conn: Connection, connection: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _profiles(conn: Connection, shop: str, connection: str, record_ids: Sequence[str]) -> list[int]:
-    found: set[int] = set()
-    for chunk in chunks(sorted(set(record_ids))):
-        found.update(
-            conn.execute(
-                select(profile_members.c.profile_id).where(
-                    profile_members.c.shop == shop,
-                    profile_members.c.connection == connection,
-                    profile_members.c.record_id.in_(chunk),
-                )
-            ).scalars()
-        )
-    return sorted(found)
-
-
 class EngagePersonalData:
     """The engagement layer's :class:`~omnicrm.core.store.personal.PersonalDataHolder`."""
 
@@ -80,7 +66,7 @@ class EngagePersonalData:
         shop = _shop_of(conn, connection)
         if shop is None:
             return
-        for chunk in chunks(_profiles(conn, shop, connection, record_ids)):
+        for chunk in chunks(sorted(profiles_of_records(conn, shop, connection, record_ids))):
             conn.execute(
                 update(outbox)
                 .where(outbox.c.shop == shop, outbox.c.profile_id.in_(chunk))
@@ -156,7 +142,7 @@ class EngagePersonalData:
             )
             .order_by(consent_records.c.stated_at)
         ).mappings()
-        profile_ids = _profiles(conn, shop, connection, [customer_id])
+        profile_ids = sorted(profiles_of_records(conn, shop, connection, [customer_id]))
         opens, clicks = message_events.alias("opens"), message_events.alias("clicks")
         messages = conn.execute(
             select(
@@ -219,7 +205,7 @@ def messages_of_records(
     found: dict[Medium, list[str]] = {}
     if shop is None:
         return None, found
-    for chunk in chunks(_profiles(conn, shop, connection, record_ids)):
+    for chunk in chunks(sorted(profiles_of_records(conn, shop, connection, record_ids))):
         for medium, message_id in conn.execute(
             select(outbox.c.medium, outbox.c.message_id)
             .where(outbox.c.shop == shop, outbox.c.profile_id.in_(chunk))
