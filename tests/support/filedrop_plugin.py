@@ -57,7 +57,10 @@ def omnicrm_dispatch_message(message: Message, settings: BaseModel) -> DispatchO
 
 
 def arrived(path: Path) -> list[dict[str, Any]]:
-    """What the file holds, one dict per message, in arrival order."""
+    """What the file holds, one dict per message, in arrival order. A line still being
+    written by a sender in another process (read before its newline) is not counted."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    data = path.read_bytes()  # a half-written line may end inside a character
+    whole = data[: data.rfind(b"\n") + 1].decode("utf-8")
+    return [json.loads(line) for line in whole.splitlines() if line]
