@@ -178,6 +178,8 @@ class Runtime:
             tz=ZoneInfo(chosen.timezone),
             links=self.links(),
             connections=self.config.connections,
+            products=chosen.products,
+            recommend_weights=chosen.recommend.weights,
         )
 
     def send_due(self, shop: str) -> list[Sent]:

@@ -86,6 +86,20 @@ DEMO_LINE_LINKED = 20
 DEMO_LINE_OPTED_IN = 15
 DEMO_LINE_SOURCE = "demo: the shop's LINE sign-up form (made up)"
 
+# Each demo shop's cart recovery (email): one message an hour after a Shopify checkout
+# was left, naming what is in the cart, with Shopify's link back to it; the scheduler's
+# campaign check sends it as the month's campaign cart-recovery-YYYY-MM.
+DEMO_RECOVERY_DELAY = "1h"
+DEMO_RECOVERY_SUBJECT = "{{ name }}、お買い物の途中です"
+DEMO_RECOVERY_BODY = """{{ name }}
+
+{{ shop_name }}のカートに{{ checkout.item_count }}点 ({{ checkout.total }}円) が残っています。
+{% for line in checkout.lines %}・{{ line.name }} {{ line.quantity }}点  {{ line.price }}円
+{% endfor %}
+こちらからお手続きを続けられます:
+{{ checkout.recovery_url }}
+"""
+
 # Where the demo keeps the secrets of its sandboxes' settings (a LINE channel's token
 # and secret), one 0600 file each, named in the config as { file = "PATH" }.
 DEMO_SECRETS = "demo-secrets"
@@ -114,6 +128,13 @@ def _messaging_text(shop_id: str, messaging: MessagingSettings) -> str:
         text += (
             f"\n[{table}]\ndispatcher = {_toml(choice.dispatcher)}\n"
             f"\n[{table}.settings]\n{settings}"
+        )
+    if messaging.cart_recovery is not None:
+        text += (
+            f"\n[shops.{shop_id}.messaging.cart_recovery]\n"
+            f"delay = {_toml(DEMO_RECOVERY_DELAY)}\n"
+            f"subject = {_toml(DEMO_RECOVERY_SUBJECT)}\n"
+            f"body = {_toml(DEMO_RECOVERY_BODY)}\n"
         )
     return text
 
@@ -403,7 +424,11 @@ def _start_dispatchers(
     only, for a sandbox of one sender); each shop's messaging, sending to them."""
     from omnicrm.core.records import Medium
     from omnicrm.core.settings import data_dir
-    from omnicrm.engage.settings import DispatcherChoice, MessagingSettings
+    from omnicrm.engage.settings import (
+        CartRecoverySettings,
+        DispatcherChoice,
+        MessagingSettings,
+    )
 
     sandboxes = {n: d for n, d in runtime.host.dispatchers.items() if d.sandbox}
     found: dict[str, MessagingSettings] = {}
@@ -433,7 +458,14 @@ def _start_dispatchers(
                     highlight=False,
                     soft_wrap=True,
                 )
-        found[shop_id] = MessagingSettings(dispatchers=chosen)
+        recovery = None
+        if Medium.EMAIL in chosen:
+            recovery = CartRecoverySettings(
+                delay=DEMO_RECOVERY_DELAY,
+                subject=DEMO_RECOVERY_SUBJECT,
+                body=DEMO_RECOVERY_BODY,
+            )
+        found[shop_id] = MessagingSettings(dispatchers=chosen, cart_recovery=recovery)
     return found
 
 
@@ -545,6 +577,12 @@ def _say_campaigns(ready: dict[str, list[str]], *, running: bool) -> None:
     console.print(
         f"campaigns: {', '.join(ready)} each have {DEMO_CAMPAIGN} ready (email to "
         f"{DEMO_SEGMENT} with an opt-in, subjects A/B, {DEMO_HOLDOUT:.0%} held out)",
+        highlight=False,
+    )
+    console.print(
+        f"cart recovery: in {', '.join(ready)}, a checkout left {DEMO_RECOVERY_DELAY} ago gets "
+        "one email naming what is in the cart, unless the person bought since "
+        "(campaign cart-recovery-YYYY-MM, sent by the scheduler while the demo runs)",
         highlight=False,
     )
     line = [shop for shop, names in ready.items() if DEMO_LINE_CAMPAIGN in names]

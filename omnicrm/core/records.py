@@ -437,10 +437,13 @@ class Checkout(_Record):
     """A checkout a customer began and left (an abandoned cart), as the platform keeps it.
 
     ``completed_at`` is set once the buyer completed it (then it is no longer abandoned);
-    ``recovery_url`` is the link that takes the buyer back to it. A channel asks for
-    ids, times and amounts only (no address: the customer record holds the person), so
+    ``recovery_url`` is the link that takes the buyer back to it; ``lines`` are what was
+    in the cart (a recovery message names them). A channel asks for ids, times, amounts
+    and the cart's products only (no address: the customer record holds the person), so
     ``raw`` holds no more than that.
     """
+
+    _nested = ("lines",)
 
     id: NonEmptyId
     customer_id: NonEmptyId | None = None
@@ -451,6 +454,10 @@ class Checkout(_Record):
     total: Money = Decimal(0)
     item_count: Count = Field(default=0, ge=0)
     recovery_url: Url | None = None
+    lines: list[OrderLine] = Field(
+        default_factory=list,
+        description="The cart's lines; a channel may give only the first of a long cart.",
+    )
     connection: str | None = Field(
         default=None, description="The connection it came from; set by the engine."
     )

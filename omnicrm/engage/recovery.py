@@ -31,8 +31,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import urllib.parse
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, exists, or_, select, update
@@ -50,7 +51,7 @@ from omnicrm.engage.campaigns import HOLDOUT, Campaign, CampaignError, Variant, 
 from omnicrm.engage.permission import may_send_many
 from omnicrm.engage.schema import campaigns, cart_recoveries, outbox
 from omnicrm.engage.settings import CartRecoverySettings
-from omnicrm.engage.templates import CheckoutFields
+from omnicrm.engage.templates import CartLine, CheckoutFields
 from omnicrm.errors import LockedError
 
 if TYPE_CHECKING:
@@ -443,7 +444,16 @@ def checkout_fields(
     ``campaign_id`` (none for other campaigns' recipients)."""
     r, k = cart_recoveries.c, checkouts.c
     rows = conn.execute(
-        select(k.id, k.recovery_url, k.item_count, k.total, k.currency, k.created_at, r.profile_id)
+        select(
+            k.id,
+            k.recovery_url,
+            k.item_count,
+            k.total,
+            k.currency,
+            k.created_at,
+            k.lines,
+            r.profile_id,
+        )
         .join(checkouts, (k.connection == r.connection) & (k.id == r.checkout_id))
         .where(
             r.shop == shop,
@@ -463,8 +473,19 @@ def checkout_fields(
             total=row.total,
             currency=row.currency,
             started_at=row.created_at.astimezone(tz).date(),
+            lines=tuple(_cart_lines(row.lines)),
         )
     return found
+
+
+def _cart_lines(stored: Any) -> Iterator[CartLine]:
+    """The stored lines of a checkout (none for one stored before lines were kept)."""
+    for line in stored or ():
+        yield CartLine(
+            name=line.get("product_name") or "",
+            quantity=int(line.get("quantity") or 0),
+            unit_price=Decimal(str(line.get("unit_price") or 0)),
+        )
 
 
 def forget(conn: Connection, shop: str, connection: str, record_ids: Sequence[str]) -> None:

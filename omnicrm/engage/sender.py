@@ -66,6 +66,7 @@ from omnicrm.core.host import Host
 from omnicrm.core.records import Consent, ConsentState, Medium
 from omnicrm.core.store import Store
 from omnicrm.core.store.schema import order_lines, orders
+from omnicrm.crm.products import ProductSettings
 from omnicrm.crm.profiles import is_purchase, member_orders
 from omnicrm.crm.schema import profile_members, profiles
 from omnicrm.engage import coupons, recovery
@@ -89,7 +90,15 @@ from omnicrm.engage.permission import (
 )
 from omnicrm.engage.schema import campaigns, outbox
 from omnicrm.engage.settings import MessagingSettings
-from omnicrm.engage.templates import SAMPLE, CheckoutFields, Fields, TemplateError, render
+from omnicrm.engage.templates import (
+    RECOMMENDED,
+    SAMPLE,
+    CheckoutFields,
+    Fields,
+    RecommendationFields,
+    TemplateError,
+    render,
+)
 from omnicrm.engage.tracking import Links, MessageRef, Purpose, instrument
 from omnicrm.errors import LockedError
 
@@ -144,8 +153,13 @@ class Sender:
         sender_id: str | None = None,
         links: Links | None = None,
         connections: Mapping[str, PlatformConnection] | None = None,
+        products: ProductSettings | None = None,
+        recommend_weights: Mapping[str, float] | None = None,
     ) -> None:
         self.store = store
+        # What a message's recommendations may offer, and how the recommenders weigh.
+        self.products = products
+        self.recommend_weights = recommend_weights
         # Where a coupon campaign's codes are created before its first message.
         self.connections = connections or {}
         self._coupons: dict[int, coupons.CampaignCoupon | None] = {}  # by campaign id
@@ -652,6 +666,7 @@ class Sender:
             )
         }
         carts = self._checkouts(conn, campaign, variants, preview=preview)
+        recommended = self._recommendations(conn, campaign, variants)
         found: dict[int, Fields] = {}
         for person in people:
             bought = last.get(person.id)
@@ -668,16 +683,43 @@ class Sender:
                 coupon_code=codes.get(person.id)
                 or (_preview_code(coupon.spec.prefix) if coupon and preview else None),
                 checkout=carts.get(person.id),
+                recommendations=recommended.get(person.id, ()),
             )
         return found
+
+    def _recommendations(
+        self, conn: Connection, campaign: Campaign, people: Collection[int]
+    ) -> dict[int, tuple[RecommendationFields, ...]]:
+        """Each person's recommendations, from the shop's history and catalogue as
+        ``omnicrm recommend`` gives them; none for a campaign whose templates do not name
+        them (the recommenders' work is then not done at all)."""
+        if "recommendations" not in _named(campaign) or not self.host.recommenders:
+            return {}
+        from omnicrm.engage.recommend import for_customer, shop_catalogue, shop_history
+
+        history = shop_history(self.store.engine, self.shop, now=self.clock())
+        catalogue = shop_catalogue(conn, self.shop, self.products)
+        return {
+            pid: tuple(
+                RecommendationFields(r.name, r.price, r.currency, r.url)
+                for r in for_customer(
+                    self.host,
+                    history,
+                    str(pid),
+                    limit=RECOMMENDED,
+                    catalogue=catalogue,
+                    weights=self.recommend_weights,
+                )
+            )
+            for pid in people
+        }
 
     def _checkouts(
         self, conn: Connection, campaign: Campaign, people: Collection[int], *, preview: bool
     ) -> dict[int, CheckoutFields]:
         """A cart recovery's checkouts its messages are about (a sample's in a preview
         of someone who has none); none for a campaign whose templates do not name one."""
-        named = " ".join(f"{v.subject or ''} {v.body} {v.html or ''}" for v in campaign.variants)
-        if "checkout" not in named:
+        if "checkout" not in _named(campaign):
             return {}
         found = recovery.checkout_fields(
             conn,
@@ -775,6 +817,11 @@ class Sender:
             )
             .values(**values)
         )
+
+
+def _named(campaign: Campaign) -> str:
+    """Every template of ``campaign`` in one text, to look for the fields it may name."""
+    return " ".join(f"{v.subject or ''} {v.body} {v.html or ''}" for v in campaign.variants)
 
 
 def _preview_code(prefix: str) -> str:

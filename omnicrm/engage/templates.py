@@ -20,6 +20,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from omnicrm.errors import DataError
 
+RECOMMENDED = 3
+"""How many recommendations a message's ``recommendations`` holds."""
+
 FIELDS: dict[str, str] = {
     "name": "the name with the honorific: '山田 花子 様' ('お客様' when no name is known)",
     "family_name": "the family name, e.g. '山田' (may be empty)",
@@ -31,9 +34,16 @@ FIELDS: dict[str, str] = {
     "variant": "the A/B variant the person is in, e.g. 'A'",
     "coupon_code": "the person's own coupon code, e.g. 'XMAS-7KQ3MZP9TA' (campaigns with "
     "--coupon only)",
+    "recommendations": "the products recommended to the person, best first, at most "
+    f"{RECOMMENDED}: each with .name, .price ('2,400'; empty where the shop syncs no "
+    "catalogue) and .url (empty if none): `{% for item in recommendations %}`; empty "
+    "for someone with nothing to recommend",
     "checkout": "the abandoned checkout (cart recovery only): checkout.recovery_url, "
-    "checkout.item_count (how many items), checkout.total (e.g. '2,400'), checkout.currency, "
-    "checkout.started_at ('YYYY-MM-DD')",
+    "checkout.item_count (how many items), checkout.item_names (e.g. "
+    "'緑茶 100g \N{MULTIPLICATION SIGN}2、急須'; "
+    "empty when the platform gave no lines), checkout.lines (each with .name, .quantity, "
+    ".price: `{% for line in checkout.lines %}`), checkout.total (e.g. '2,400'), "
+    "checkout.currency, checkout.started_at ('YYYY-MM-DD')",
 }
 """The per-customer fields a template may use, with what each holds."""
 
@@ -57,17 +67,61 @@ class CheckoutFields:
     total: Decimal
     currency: str
     started_at: dt.date
+    lines: tuple[CartLine, ...] = ()
 
     def context(self) -> dict[str, Any]:
-        # Yen have no minor unit: '2,400', not '2,400.00'.
-        places = 0 if self.currency == "JPY" else 2
         return {
             "recovery_url": self.recovery_url,
             "item_count": self.items,
-            "total": f"{self.total:,.{places}f}",
+            "item_names": "、".join(
+                f"{line.name}{_TIMES}{line.quantity}" if line.quantity > 1 else line.name
+                for line in self.lines
+                if line.name
+            ),
+            "lines": [
+                {
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "price": _amount(line.unit_price, self.currency),
+                }
+                for line in self.lines
+            ],
+            "total": _amount(self.total, self.currency),
             "currency": self.currency,
             "started_at": self.started_at.isoformat(),
         }
+
+
+_TIMES = " \N{MULTIPLICATION SIGN}"  # between a name and its quantity, as 緑茶 100g x2
+
+
+@dataclass(frozen=True)
+class CartLine:
+    """One line of an abandoned cart, as a recovery message names it."""
+
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    # Yen have no minor unit: '2,400', not '2,400.00'.
+    places = 0 if currency == "JPY" else 2
+    return f"{value:,.{places}f}"
+
+
+@dataclass(frozen=True)
+class RecommendationFields:
+    """One product recommended to the person, as a message shows it."""
+
+    name: str
+    price: Decimal | None
+    currency: str | None
+    url: str | None
+
+    def context(self) -> dict[str, str]:
+        price = _amount(self.price, self.currency or "JPY") if self.price is not None else ""
+        return {"name": self.name, "price": price, "url": self.url or ""}
 
 
 @dataclass(frozen=True)
@@ -83,6 +137,7 @@ class Fields:
     variant: str
     coupon_code: str | None = None
     checkout: CheckoutFields | None = None
+    recommendations: tuple[RecommendationFields, ...] = ()
 
     def context(self) -> dict[str, Any]:
         written = " ".join(p for p in (self.family_name, self.given_name) if p)
@@ -97,6 +152,7 @@ class Fields:
             "variant": self.variant,
             "coupon_code": self.coupon_code or "",
             "checkout": self.checkout.context() if self.checkout else {},
+            "recommendations": [r.context() for r in self.recommendations],
         }
 
 
@@ -115,6 +171,13 @@ SAMPLE = Fields(
         Decimal(4800),
         "JPY",
         dt.date(2026, 11, 1),
+        (CartLine("緑茶 100g", 1, Decimal(1800)), CartLine("急須", 1, Decimal(3000))),
+    ),
+    (
+        RecommendationFields(
+            "ほうじ茶 100g", Decimal(1200), "JPY", "https://shop.example.jp/products/hojicha"
+        ),
+        RecommendationFields("湯呑み", None, None, None),
     ),
 )
 

@@ -307,6 +307,7 @@ def test_the_demo_leaves_a_campaign_per_shop_ready_to_send(demo: Demo) -> None:
     for shop, sender in (("tokyo-tea", "東京茶舗"), ("osaka-sweets", "大阪スイーツ")):
         assert f"[shops.{shop}.messaging.dispatchers.email]" in config
         assert f'sender_name = "{sender}"' in config
+        assert f"[shops.{shop}.messaging.cart_recovery]" in config
         listed = demo.run(f"omnicrm campaigns --shop {shop}")
         assert listed.returncode == 0, listed.stderr
         assert listed.stdout.split() == [
@@ -315,6 +316,7 @@ def test_the_demo_leaves_a_campaign_per_shop_ready_to_send(demo: Demo) -> None:
         ]  # fmt: skip
     assert "needs the demo running" in config
     assert "LINE: tokyo-tea, osaka-sweets each have line-points ready" in out
+    assert "cart recovery: in tokyo-tea, osaka-sweets, a checkout left 1h ago" in out
 
 
 def test_the_demos_line_secrets_are_in_owner_only_files_never_shown(demo: Demo) -> None:
@@ -371,7 +373,9 @@ def test_a_campaign_sent_to_the_running_demo_arrives_in_its_maildir(demo: Demo) 
         assert sent.returncode == 0, sent.stderr
         count = int(re.search(r"sent ([\d,]+),", sent.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
         assert count > 0, sent.stdout
-        mails = _mails(demo.home / "xdg-data" / "omnicrm" / "demo-messages" / "tokyo-tea-email")
+        arrived_mail = _mails(
+            demo.home / "xdg-data" / "omnicrm" / "demo-messages" / "tokyo-tea-email"
+        )
         report = demo.run("omnicrm campaigns report second-purchase --shop tokyo-tea")
         line = demo.run("omnicrm campaigns send line-points --shop tokyo-tea")
         listed = demo.run("omnicrm campaigns --shop tokyo-tea")
@@ -380,6 +384,12 @@ def test_a_campaign_sent_to_the_running_demo_arrives_in_its_maildir(demo: Demo) 
         out, _ = proc.communicate(timeout=60)
         reader.join()
     assert "send it while the demo runs" in out, out
+    # The scheduler may have sent cart recovery messages meanwhile: each names its cart.
+    recovery = [m for m in arrived_mail if "お買い物の途中です" in m["Subject"]]
+    mails = [m for m in arrived_mail if m not in recovery]
+    for mail in recovery:
+        text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "/recover" in text and "・" in text and "点" in text, text
     assert len(mails) == count
     with sqlite3.connect(demo.home / "xdg-data" / "omnicrm" / "omnicrm.db") as db:
         opted_in = {
@@ -399,7 +409,9 @@ def test_a_campaign_sent_to_the_running_demo_arrives_in_its_maildir(demo: Demo) 
     assert re.search(rf"sent\s+{count:,}\b", report.stdout), report.stdout
     # The restart kept the campaigns the first run made: one of each, and now done.
     assert listed.stdout.split()[:3] == ["second-purchase", "email", "done"], listed.stdout
-    assert len(listed.stdout.splitlines()) == 2, listed.stdout
+    kinds = [row.split()[0] for row in listed.stdout.splitlines()]
+    assert kinds[:2] == ["second-purchase", "line-points"], listed.stdout
+    assert all(k.startswith("cart-recovery-") for k in kinds[2:]), listed.stdout
     assert line.returncode == 0, line.stderr
     pushed = int(re.search(r"sent ([\d,]+),", line.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert pushed > 0, line.stdout

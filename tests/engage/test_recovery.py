@@ -259,6 +259,7 @@ def test_an_order_after_the_message_is_its_conversion_in_the_report(
     ("rule", "said"),
     [
         ({"body": "{{ checkout.nosuch }}"}, "line 1: checkout has no field 'nosuch'"),
+        ({"body": "{% for line in checkout.lines %}{{ line.sku }}{% endfor %}"}, "sku"),
         ({"body": "{{ coupon_code }}"}, "coupon"),
         ({"subject": ""}, "an email needs a subject"),
         ({"recovery_url": "http://shop.example.jp/{id}"}, "https URL with {id}"),
@@ -335,15 +336,26 @@ def test_a_cart_left_at_the_shopify_sandbox_is_recovered_by_its_link(
         run = engine.sync(connection)
         assert run.status is RunStatus.COMPLETE, run.error
         with store.engine.connect() as conn:
-            link = conn.execute(
-                select(checkouts.c.recovery_url).where(checkouts.c.id == carts[0])
-            ).scalar_one()
+            link, lines = conn.execute(
+                select(checkouts.c.recovery_url, checkouts.c.lines).where(
+                    checkouts.c.id == carts[0]
+                )
+            ).one()
     assert link is not None and link.startswith("https://") and link.endswith("/recover")
+    assert lines and all(line["product_name"] for line in lines)
 
     settings = MessagingSettings.model_validate(
         {
             "dispatchers": {"email": {"dispatcher": "email", "settings": catcher.settings()}},
-            "cart_recovery": {**RULE, "expires": "1h"},  # the three carts of today only
+            "cart_recovery": {
+                **RULE,
+                "body": BODY
+                + "{{ checkout.item_names }}\n"
+                + "{% for line in checkout.lines %}"
+                + "{{ line.name }}: {{ line.price }}円\n"
+                + "{% endfor %}",
+                "expires": "1h",  # the three carts of today only
+            },
         }
     )
     due = dt.datetime.now(dt.UTC) + HOUR + dt.timedelta(minutes=1)
@@ -354,6 +366,15 @@ def test_a_cart_left_at_the_shopify_sandbox_is_recovered_by_its_link(
     assert done is not None and done.outcomes == {"bought": 2}
     (to, body), *others = arrived(catcher)
     assert others == [] and link in body
+    # The message names what was left in the cart, each line with its price.
+    times = " \N{MULTIPLICATION SIGN}"
+    names = [
+        f"{ln['product_name']}{times}{ln['quantity']}" if ln["quantity"] > 1 else ln["product_name"]
+        for ln in lines
+    ]
+    assert "、".join(names) in body
+    for line in lines:
+        assert f"{line['product_name']}: {Decimal(line['unit_price']):,.0f}円" in body
     with store.engine.connect() as conn:
         email = conn.execute(
             select(profiles.c.email)

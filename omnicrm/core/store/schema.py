@@ -350,6 +350,9 @@ checkouts = Table(
     Column("total", Money(), nullable=False),
     Column("item_count", Integer, nullable=False),
     Column("recovery_url", String(2048)),
+    # The cart's lines (sku, product, variant, name, quantity, unit price): read whole,
+    # never searched. NULL on checkouts stored before the column existed.
+    Column("lines", Json),
     Column("raw", Json, nullable=False),
     Column("synced_at", UtcDateTime(), nullable=False),
     Index(None, "connection", "updated_at"),

@@ -648,6 +648,7 @@ class Store:
                         "total": c.total,
                         "item_count": c.item_count,
                         "recovery_url": c.recovery_url,
+                        "lines": [line.model_dump(mode="json") for line in c.lines],
                         "raw": c.raw,
                     }
                     for c in part

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from omnicrm import Checkout, Checkpoint, StreamContext
+from omnicrm import Checkout, Checkpoint, OrderLine, StreamContext
 from omnicrm.errors import PluginError
 from omnicrm.plugins.shopify.client import ShopifyClient, search_since
-from omnicrm.plugins.shopify.mapping import _money, _Reader
+from omnicrm.plugins.shopify.mapping import _amount, _money, _Reader
 from omnicrm.plugins.shopify.pages import pages
 from omnicrm.plugins.shopify.settings import ShopifySettings
 
@@ -35,12 +35,8 @@ def checkout_from_node(node: Mapping[str, Any]) -> Checkout:
     r.record_id = record_id
     owner = r.child("customer")
     total = _money(r, "totalPriceSet")
-    lines = r.child("lineItems")
-    quantities = (
-        [_Reader("line item", n, record_id).count("quantity") for n in lines.nodes("nodes")]
-        if lines
-        else []
-    )
+    found = r.child("lineItems")
+    lines = [_cart_line(n, record_id) for n in found.nodes("nodes")] if found else []
     return r.build(
         Checkout,
         id=record_id,
@@ -50,9 +46,32 @@ def checkout_from_node(node: Mapping[str, Any]) -> Checkout:
         completed_at=r.timestamp("completedAt"),
         currency=(total[1] if total is not None else None) or "JPY",
         total=total[0] if total is not None else 0,
-        item_count=sum(quantities),
+        item_count=sum(line.quantity for line in lines),
         recovery_url=r.text("abandonedCheckoutUrl"),
+        lines=lines,
         raw=dict(r.payload),
+    )
+
+
+def _cart_line(node: Mapping[str, Any], record_id: str) -> OrderLine:
+    """One ``AbandonedCheckoutLineItem``. It has no ``name``: the title and the variant's
+    title make one as an order line's (``"煎茶 - 100g"``); a variant's placeholder title
+    ("Default Title") is left out."""
+    r = _Reader("line item", node, record_id)
+    title, variant_title = r.text("title"), r.text("variantTitle")
+    product_r, variant_r = r.child("product"), r.child("variant")
+    if variant_title and variant_title != "Default Title":
+        name = f"{title} - {variant_title}" if title else variant_title
+    else:
+        name = title or r.text("sku") or ""
+    return r.build(
+        OrderLine,
+        sku=r.text("sku"),
+        product_id=product_r.gid("id") if product_r else None,
+        variant_id=variant_r.gid("id") if variant_r else None,
+        product_name=name,
+        quantity=r.count("quantity"),
+        unit_price=_amount(r, "originalUnitPriceSet"),
     )
 
 

@@ -366,7 +366,7 @@ mutation MetafieldsSet($metafields: [MetafieldsSetInput!]!) {
 """
 
 # Carts customers left, by id (the only sort key beside createdAt): the reader sorts
-# them by updatedAt itself. Ids, times, amounts and quantities: no address.
+# them by updatedAt itself. Ids, times, amounts and the cart's products: no address.
 ABANDONED_CHECKOUTS = f"""
 query AbandonedCheckouts($first: Int!, $lines: Int!, $after: String, $query: String) {{
   abandonedCheckouts(first: $first, after: $after, query: $query, sortKey: ID) {{
@@ -381,7 +381,15 @@ query AbandonedCheckouts($first: Int!, $lines: Int!, $after: String, $query: Str
       totalPriceSet {{ {_MONEY} }}
       lineItems(first: $lines) {{
         pageInfo {{ hasNextPage }}
-        nodes {{ quantity }}
+        nodes {{
+          quantity
+          title
+          variantTitle
+          sku
+          product {{ id }}
+          variant {{ id }}
+          originalUnitPriceSet {{ {_MONEY} }}
+        }}
       }}
     }}
   }}

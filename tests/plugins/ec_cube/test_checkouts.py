@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -43,6 +44,16 @@ def test_the_carts_are_the_unfinished_orders(
     node = sandbox.orders.rows[int(one.id)].node
     lines = [i for i in node["OrderItems"] if i["OrderItemType"]["id"] == "1"]
     assert one.item_count == sum(int(i["quantity"]) for i in lines)
+    # The cart's lines as an order's: the name (with its class categories), the price
+    # with its tax, the product class.
+    assert [(ln.quantity, ln.variant_id) for ln in one.lines] == [
+        (int(i["quantity"]), str(i["ProductClass"]["id"])) for i in lines
+    ]
+    assert all(
+        ln.product_name.startswith(i["product_name"])
+        and ln.unit_price == Decimal(str(i["price"])) + Decimal(str(i["tax"]))
+        for ln, i in zip(one.lines, lines, strict=True)
+    )
     assert one.total == node["payment_total"] and one.completed_at is None
 
 

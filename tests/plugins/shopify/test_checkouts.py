@@ -59,10 +59,27 @@ def node(**changes: Any) -> dict[str, Any]:
         "totalPriceSet": {"shopMoney": {"amount": "3240.0", "currencyCode": "JPY"}},
         "lineItems": {
             "pageInfo": {"hasNextPage": False},
-            "nodes": [{"quantity": 2}, {"quantity": 1}],
+            "nodes": [
+                cart_line(2, "煎茶 やぶきた", "100g", "SEN-100", 1200),
+                cart_line(1, "急須", "Default Title", None, 840),
+            ],
         },
     }
     return {**base, **changes}
+
+
+def cart_line(
+    quantity: int, title: str | None, variant_title: str | None, sku: str | None, price: int
+) -> dict[str, Any]:
+    return {
+        "quantity": quantity,
+        "title": title,
+        "variantTitle": variant_title,
+        "sku": sku,
+        "product": {"id": "gid://shopify/Product/5"},
+        "variant": {"id": f"gid://shopify/ProductVariant/{price}"},
+        "originalUnitPriceSet": {"shopMoney": {"amount": f"{price}.0", "currencyCode": "JPY"}},
+    }
 
 
 def test_a_node_becomes_a_checkout() -> None:
@@ -73,6 +90,13 @@ def test_a_node_becomes_a_checkout() -> None:
     assert checkout.created_at == dt.datetime(2026, 12, 1, 1, tzinfo=dt.UTC)
     assert checkout.completed_at is None
     assert checkout.recovery_url == "https://tea.myshopify.com/checkouts/abc/recover"
+    # The line item has no name: title and variant title make one, as an order's line.
+    assert [(ln.product_name, ln.quantity, ln.unit_price, ln.sku) for ln in checkout.lines] == [
+        ("煎茶 やぶきた - 100g", 2, Decimal(1200), "SEN-100"),
+        ("急須", 1, Decimal(840), None),
+    ]
+    assert checkout.lines[0].variant_id == "gid://shopify/ProductVariant/1200"
+    assert checkout.lines[0].product_id == "gid://shopify/Product/5"
     guest = checkout_from_node(node(customer=None, completedAt="2026-12-01T02:00:00Z"))
     assert guest.customer_id is None and guest.completed_at is not None
 
@@ -101,6 +125,12 @@ def test_the_sandbox_serves_every_checkout_and_a_read_from_a_cursor_the_rest(
     assert stamps == sorted(stamps)
     assert any(c.completed_at is not None for c in found)
     assert any(c.completed_at is None for c in found)
+    # Each cart's lines name the catalogue's products and add up to its item count.
+    titles = {v.title for v in shop.data.variants}
+    for c in found:
+        assert c.lines and sum(ln.quantity for ln in c.lines) == c.item_count
+        assert all(ln.product_name.split(" - ")[0] in titles for ln in c.lines)
+        assert all(ln.unit_price > 0 and ln.variant_id and ln.sku for ln in c.lines)
     since = found[len(found) // 2].updated_at
     later = checkouts(shop, since)
     assert {c.id for c in later} == {c.id for c in found if c.updated_at >= since}
@@ -136,6 +166,12 @@ def test_a_cart_left_is_a_segment_until_completed_or_an_order_follows(
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(checkouts_table)).scalar_one()
     assert stored == len(shop.data.checkouts)
+    with store.engine.connect() as conn:
+        kept = dict(conn.execute(select(checkouts_table.c.id, checkouts_table.c.lines)).all())
+    for c in checkouts(shop):
+        assert [
+            (ln["product_name"], ln["quantity"], Decimal(ln["unit_price"])) for ln in kept[c.id]
+        ] == [(ln.product_name, ln.quantity, ln.unit_price) for ln in c.lines]
     # Two customers without a cart fill one and leave it now.
     left = {shop.data.checkouts.customer_of(c.id) for c in checkouts(shop)}
     first, second = [c for c in range(60) if c not in left][:2]

@@ -178,36 +178,19 @@ def customer_from_node(node: Any, zone: dt.tzinfo = JST) -> Customer:
     return _validated(r, Customer, values)  # type: ignore[no-any-return]
 
 
-def order_from_node(node: Any, zone: dt.tzinfo = JST) -> Order | None:
-    """One ``Order`` node as an omnicrm order; None for an unfinished checkout."""
-    r = _Reader("order", node, zone)
-    status_id = r.master("OrderStatus")
-    if status_id is None:
-        raise r.fail("OrderStatus", "is missing")
-    if int(status_id) in masters.UNFINISHED:
-        return None
-    try:
-        status = masters.order_status(status_id)
-    except KeyError:
-        raise r.fail(
-            "OrderStatus", f"has an id EC-CUBE does not define ({status_id[:10]})"
-        ) from None
-    updated = r.required_time("update_date")
-    customer = r.node.get("Customer")
-    customer_id = None
-    if isinstance(customer, Mapping) and customer.get("id") is not None:
-        customer_id = str(customer["id"])
-    lines = []
+def _product_lines(r: _Reader) -> list[dict[str, Any]]:
+    """The node's ``OrderItems`` that are products, as order lines: 送料, 手数料, 割引,
+    税 and ポイント lines are in the order's totals."""
     items = r.node.get("OrderItems") or []
     if not isinstance(items, list):
         raise r.fail("OrderItems", "is not a list")
+    lines = []
     for n, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise r.fail(f"OrderItems[{n}]", "is not an object")
         kind = item.get("OrderItemType")
-        kind_id = kind.get("id") if isinstance(kind, Mapping) else None
-        if not masters.is_product_line(kind_id):
-            continue  # 送料, 手数料, 割引, 税, ポイント: on the order's totals
+        if not masters.is_product_line(kind.get("id") if isinstance(kind, Mapping) else None):
+            continue
         product = item.get("Product")
         variant = item.get("ProductClass")
         name = r.text("product_name", item) or "(no name)"
@@ -227,6 +210,29 @@ def order_from_node(node: Any, zone: dt.tzinfo = JST) -> Order | None:
                 "unit_price": r.money("price", item) + r.money("tax", item),
             }
         )
+    return lines
+
+
+def order_from_node(node: Any, zone: dt.tzinfo = JST) -> Order | None:
+    """One ``Order`` node as an omnicrm order; None for an unfinished checkout."""
+    r = _Reader("order", node, zone)
+    status_id = r.master("OrderStatus")
+    if status_id is None:
+        raise r.fail("OrderStatus", "is missing")
+    if int(status_id) in masters.UNFINISHED:
+        return None
+    try:
+        status = masters.order_status(status_id)
+    except KeyError:
+        raise r.fail(
+            "OrderStatus", f"has an id EC-CUBE does not define ({status_id[:10]})"
+        ) from None
+    updated = r.required_time("update_date")
+    customer = r.node.get("Customer")
+    customer_id = None
+    if isinstance(customer, Mapping) and customer.get("id") is not None:
+        customer_id = str(customer["id"])
+    lines = _product_lines(r)
     placed = r.time("order_date") or r.required_time("create_date")
     values: dict[str, Any] = {
         "id": r.required("id"),
@@ -371,16 +377,7 @@ def checkout_from_node(node: Any, zone: dt.tzinfo = JST) -> Checkout:
     if status is None or not status.isdigit() or int(status) not in masters.UNFINISHED:
         raise r.fail("OrderStatus", "is not an unfinished checkout (7, 8)")
     customer = r.node.get("Customer")
-    items = r.node.get("OrderItems") or []
-    if not isinstance(items, list):
-        raise r.fail("OrderItems", "is not a list")
-    count = 0
-    for n, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise r.fail(f"OrderItems[{n}]", "is not an object")
-        kind = item.get("OrderItemType")
-        if masters.is_product_line(kind.get("id") if isinstance(kind, Mapping) else None):
-            count += r.whole("quantity", item)
+    lines = _product_lines(r)
     values: dict[str, Any] = {
         "id": r.required("id"),
         "customer_id": str(customer["id"])
@@ -390,7 +387,8 @@ def checkout_from_node(node: Any, zone: dt.tzinfo = JST) -> Checkout:
         "updated_at": r.required_time("update_date"),
         "currency": r.text("currency_code") or "JPY",
         "total": r.money("payment_total"),
-        "item_count": count,
+        "item_count": sum(line["quantity"] for line in lines),
+        "lines": lines,
         "raw": dict(r.node),
     }
     return _validated(r, Checkout, values)  # type: ignore[no-any-return]

@@ -58,7 +58,28 @@ fragment CustomerFields on Customer {
 }
 """
 
-ORDER_FIELDS = """
+# An order's items, as an order's lines and an abandoned cart's: each line's product,
+# product class, name, price and tax; 送料, 手数料 and the like come too and are told
+# apart by OrderItemType.
+ORDER_ITEM_FIELDS = """
+fragment OrderItemFields on OrderItem {
+  id
+  product_name
+  product_code
+  class_category_name1
+  class_category_name2
+  price
+  quantity
+  tax
+  tax_rate
+  OrderItemType { id name }
+  Product { id }
+  ProductClass { id code }
+}
+"""
+
+ORDER_FIELDS = (
+    """
 fragment OrderFields on Order {
   id
   order_no
@@ -90,23 +111,12 @@ fragment OrderFields on Order {
   Customer { id }
   Pref { id name }
   OrderStatus { id name }
-  OrderItems {
-    id
-    product_name
-    product_code
-    class_category_name1
-    class_category_name2
-    price
-    quantity
-    tax
-    tax_rate
-    OrderItemType { id name }
-    Product { id }
-    ProductClass { id code }
-  }
+  OrderItems { ...OrderItemFields }
   Shippings { id shipping_date }
 }
 """
+    + ORDER_ITEM_FIELDS
+)
 
 PRODUCT_FIELDS = """
 fragment ProductFields on Product {
@@ -135,8 +145,10 @@ fragment ProductFields on Product {
 """
 
 
-# A checkout left in the shopping flow: its order row in status 7 or 8 (no address).
-CHECKOUT_FIELDS = """
+# A checkout left in the shopping flow: its order row in status 7 or 8, with its items
+# (no address).
+CHECKOUT_FIELDS = (
+    """
 fragment CheckoutFields on Order {
   id
   create_date
@@ -145,9 +157,11 @@ fragment CheckoutFields on Order {
   currency_code
   Customer { id }
   OrderStatus { id name }
-  OrderItems { quantity OrderItemType { id } }
+  OrderItems { ...OrderItemFields }
 }
 """
+    + ORDER_ITEM_FIELDS
+)
 
 
 def _window_list(operation: str, root: str, status: str, fragment: str) -> str:

@@ -69,6 +69,11 @@ class Checkouts:
                     "id": gid("AbandonedCheckoutLineItem", self._line),
                     "quantity": quantity,
                     "title": variant.title,
+                    "variantTitle": variant.variant_title,
+                    "sku": variant.sku,
+                    "product": {"id": gid("Product", variant.product_id)},
+                    "variant": {"id": gid("ProductVariant", variant.variant_id)},
+                    "originalUnitPriceSet": money_bag(variant.price),
                 }
             )
             total += variant.price * quantity
