@@ -11,6 +11,7 @@ baskets are checked equal to mlxtend's fpgrowth + association_rules.
 
     pip install -e ".[bench]"
     python benchmarks/recommend_quality.py [--customers N] [--rules-support 0.01]
+    python benchmarks/recommend_quality.py --weights also-bought=1,reorder=0.5,segment-popular=0
 """
 
 from __future__ import annotations
@@ -49,12 +50,36 @@ def recall(ranked: Sequence[str], truth: set[str]) -> float:
     return len(set(ranked[:K]) & truth) / len(truth)
 
 
+def parse_weights(text: str, parser: argparse.ArgumentParser) -> dict[str, float]:
+    """``also-bought=1,reorder=0.5`` as {name: weight}; a bad one stops with its reason."""
+    found: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name.strip() or not weight >= 0 or weight == float("inf"):
+            parser.error(f"--weights {text!r}: {part!r} is not NAME=WEIGHT (a number >= 0)")
+        found[name.strip()] = weight
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=0, help="evaluate this many (0: all)")
     parser.add_argument("--rules-support", type=float, default=0.01)
     parser.add_argument("--rules-confidence", type=float, default=0.1)
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="NAME=W,...",
+        help="also score the merge with these weights, as a shop's [recommend] weights "
+        "(e.g. also-bought=1,reorder=0.5,segment-popular=0); may be given several times",
+    )
     args = parser.parse_args()
+    asked_weights = [parse_weights(text, parser) for text in args.weights]
 
     started = time.perf_counter()
     lines = load()
@@ -117,6 +142,18 @@ def main() -> None:
     models["omnicrm merged"] = lambda who: [
         [r.product_id for r in for_customer(host, history, c, limit=WIDE)] for c in who
     ]
+    for weights in asked_weights:
+        unknown = sorted(set(weights) - set(host.recommenders))
+        if unknown:
+            parser.error(
+                f"--weights names {', '.join(unknown)}: installed are "
+                f"{', '.join(sorted(host.recommenders))}"
+            )
+        label = ",".join(f"{n}={w:g}" for n, w in weights.items())
+        models[f"omnicrm merged {label}"] = lambda who, w=weights: [
+            [r.product_id for r in for_customer(host, history, c, limit=WIDE, weights=w)]
+            for c in who
+        ]
     models.update(implicit_models(history))
 
     print(
