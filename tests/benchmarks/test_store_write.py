@@ -1,13 +1,15 @@
-"""benchmarks/store_write.py: its check that the store and the floor hold the same rows."""
+"""benchmarks/store_write.py: its check that the store and the floor hold the same rows,
+and what a run reports."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from benchmarks.store_write import SqliteFloor, _check_same, floor_tuples, generate
+from benchmarks.store_write import SqliteFloor, _check_same, floor_tuples, generate, main
 from omnicrm.core.channels import Stream
 from omnicrm.core.store import Store
 
@@ -83,3 +85,25 @@ def test_the_floor_writes_the_shop_the_store_writes(tmp_path: Path) -> None:
     wrong.close()
     with pytest.raises(AssertionError, match="different orders"):
         _check_same(store_url, f"sqlite:///{other}", n_orders, n_lines)
+
+
+def test_a_run_reports_both_sides_cpu_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    # On a shared machine wall seconds include waiting for a core; the CPU seconds of
+    # both sides (SQLite works in this process) are what such a run can compare.
+    assert main(["--backend", "sqlite", "--lines", "1500", "--batch", "200"]) in (0, 1)
+    out = capsys.readouterr().out
+    cpu = {
+        side: float(re.search(rf"{side} .*\(CPU ([0-9.]+) s\)", out)[1])  # type: ignore[index]
+        for side in ("floor", "store")
+    }
+    wall = {
+        side: float(re.search(rf"{side}\s+([0-9.]+) s", out)[1])  # type: ignore[index]
+        for side in ("floor", "store")
+    }
+    for side in ("floor", "store"):
+        # Each side's CPU seconds were spent in its own calls: some, and no more than
+        # the wall seconds those calls took (both to the report's two decimals).
+        assert 0 < cpu[side] <= wall[side] + 0.01, (side, cpu, wall)
+    ratio = float(re.search(r"ratio in CPU time ([0-9.]+)", out)[1])  # type: ignore[index]
+    # From the rounded seconds: near, not equal (the inverse would be twice as far off).
+    assert ratio == pytest.approx(cpu["floor"] / cpu["store"], rel=0.25)
