@@ -11,11 +11,16 @@ How the streams read:
 * **products**: GET /products sorted by ``updDateTime``, ``upd_date_time-from`` the
   cursor and ``-to`` the run's start, page by page; category names from GET /categories.
 * **late uploads**: an offline register uploads its sales hours or days later, stamped
-  with its own times, behind a cursor that has passed them. Each incremental read starts
-  ``late_upload_days`` earlier; what it finds there that it already yielded (the ids and
-  ``updDateTime`` of the last ``late_upload_days``, kept in the checkpoint's state) is
-  skipped, and what is new is yielded with the read's start as its ``updated_at`` (the
-  engine's cursor only moves forward; the raw payload keeps Smaregi's stamp).
+  with its own times, behind a cursor that has passed them. The checkpoint's state keeps
+  ``through`` (the end of the last window read) and ``seen``: the ids and ``updDateTime``
+  yielded with a stamp in the ``late_upload_days`` before it. Each incremental read starts
+  at ``through - late_upload_days`` (earlier only if the connection's own lookback reaches
+  further); in ``through - late_upload_days .. through`` what ``seen`` holds is skipped
+  and what is new is yielded with ``through`` as its ``updated_at`` (the engine's cursor
+  only moves forward; the raw payload keeps Smaregi's stamp). Anything else read keeps
+  its own stamp: past ``through`` it is new or was written by a run cut short (the store
+  skips what it holds), and before the kept stamps only the connection's lookback asked
+  for it. So a run with nothing new at Smaregi yields nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import datetime as dt
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from itertools import chain
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -125,18 +131,51 @@ def _start(settings: SmaregiSettings, until: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(settings.history_start, dt.time(), JST)
 
 
+def _through(ctx: StreamContext[BaseModel]) -> dt.datetime | None:
+    """Where the stamps in the state's ``seen`` end: the last checkpoint's window end (a
+    state from before it was kept: the read's start, as that state's prune assumed)."""
+    if ctx.since is None:
+        return None
+    raw = ctx.state.get("through")
+    if isinstance(raw, str):
+        try:
+            return dt.datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    return ctx.since
+
+
+def _kept_from(through: dt.datetime, lookback: dt.timedelta) -> dt.datetime:
+    """The first whole second whose stamps ``seen`` keeps for a read ending at ``through``:
+    the prune and the next read's horizon both come from here, so they agree."""
+    kept = through - lookback
+    if kept.microsecond:
+        kept = kept.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return kept
+
+
 def import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]:
     """Sales changed since ``ctx.since`` (and late uploads), ascending by update time."""
     settings = cast(SmaregiSettings, ctx.settings)
     lookback = dt.timedelta(days=settings.late_upload_days)
-    since = ctx.since
-    start = _start(settings, ctx.until) if since is None else since - lookback
-    raw_seen = ctx.state.get("seen") if since is not None else None
+    since, through = ctx.since, _through(ctx)
+    raw_seen = ctx.state.get("seen") if through is not None else None
     seen: dict[str, str] = dict(raw_seen) if isinstance(raw_seen, Mapping) else {}
+    if since is None or through is None:
+        start = kept = _start(settings, ctx.until)
+    else:
+        # `seen` holds the stamps from `kept` on (the prune below): reading from there,
+        # not from `since - lookback`, keeps the two horizons the same.
+        kept = _kept_from(through, lookback)
+        start = min(since, kept)
     # (id, updDateTime) yielded in this window and the one before: a repeat can only come
     # from the same window (on two pages) or across its edge, so older ones are let go.
     yielded: set[tuple[str, str]] = set()
     before: set[tuple[str, str]] = set()
+    # What this window yields joins `seen` at its checkpoint: a state committed with a
+    # batch inside the window need not (and so does not) carry it, as a run resumed from
+    # there yields what is past `through` with its own stamp, and the store skips it.
+    fresh: dict[str, str] = {}
     with _client(ctx) as api:
         names = stores(api)
         low = start.replace(microsecond=0)
@@ -157,15 +196,21 @@ def import_orders(ctx: StreamContext[BaseModel]) -> Iterator[Order | Checkpoint]
                     if key in yielded or key in before:  # on two pages, or at an edge
                         continue
                     yielded.add(key)
-                    if since is not None and order.updated_at < since:
+                    if through is not None and kept <= order.updated_at <= through:
                         if seen.get(key[0]) == key[1]:
                             continue  # yielded by an earlier run
-                        order = order.model_copy(update={"updated_at": since})  # uploaded late
-                    seen[key[0]] = key[1]
+                        order = order.model_copy(update={"updated_at": through})  # late
+                    fresh[key[0]] = key[1]
                     yield order
             # Remember what the next run's look-back will find again.
-            horizon = high - lookback
-            seen = {k: v for k, v in seen.items() if dt.datetime.fromisoformat(v) >= horizon}
-            yield Checkpoint(cursor=high, state={"seen": seen})
+            horizon = _kept_from(high, lookback)
+            # A new dict: the one the last checkpoint's state holds is left as it was.
+            seen = {
+                k: v
+                for k, v in chain(seen.items(), fresh.items())
+                if dt.datetime.fromisoformat(v) >= horizon
+            }
+            fresh = {}
+            yield Checkpoint(cursor=high, state={"seen": seen, "through": high.isoformat()})
             before, yielded = yielded, set()
             low = high + dt.timedelta(seconds=1)

@@ -115,7 +115,7 @@ class SmaregiClient:
                 f"and that the app is installed with the scopes {', '.join(SCOPES)}"
             )
         self._check(reply, "the token request")
-        body = self._json(reply, "the token request")
+        body = self._json(reply.content, "the token request")
         token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
         if not isinstance(token, str) or not token:
             raise _Again("transient", "Smaregi's token answer has no access_token")
@@ -132,12 +132,19 @@ class SmaregiClient:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET ``{base_url}{path}`` with ``params``: the JSON answer, waited and retried."""
-        failures = limited = 0
+        return self._fetch(path, params or {}, parse=True)
+
+    def _fetch(
+        self, path: str, params: Mapping[str, Any], *, parse: bool, failures: int = 0
+    ) -> Any:
+        """The answer to GET ``path`` (parsed, or its body when not ``parse``), waited and
+        retried; ``failures`` attempts already failed."""
+        limited = 0
         renewed = False
         what = f"GET {path}"
         while True:
             try:
-                return self._attempt(path, params or {}, what, renew=not renewed)
+                return self._attempt(path, params, what, renew=not renewed, parse=parse)
             except _Again as again:
                 if again.kind == "renew":
                     renewed = True
@@ -150,21 +157,27 @@ class SmaregiClient:
                     self._on_rate_limit(wait)
                 else:
                     failures += 1
-                    if failures > self.settings.retries:
-                        raise TransientError(
-                            f"{again.message}; gave up after {failures} attempts"
-                        ) from again.__cause__
-                    delay = self._backoff * 2 ** (failures - 1) * random.uniform(0.75, 1.25)
-                    log.warning(
-                        "smaregi: %s; retry %d/%d in %.1fs",
-                        again.message,
-                        failures,
-                        self.settings.retries,
-                        delay,
-                    )
-                    self._sleep(delay)
+                    self._back_off(again, failures)
 
-    def _attempt(self, path: str, params: Mapping[str, Any], what: str, *, renew: bool) -> Any:
+    def _back_off(self, again: _Again, failures: int) -> None:
+        """Wait before the next attempt after ``failures`` transient ones, or give up."""
+        if failures > self.settings.retries:
+            raise TransientError(
+                f"{again.message}; gave up after {failures} attempts"
+            ) from again.__cause__
+        delay = self._backoff * 2 ** (failures - 1) * random.uniform(0.75, 1.25)
+        log.warning(
+            "smaregi: %s; retry %d/%d in %.1fs",
+            again.message,
+            failures,
+            self.settings.retries,
+            delay,
+        )
+        self._sleep(delay)
+
+    def _attempt(
+        self, path: str, params: Mapping[str, Any], what: str, *, renew: bool, parse: bool
+    ) -> Any:
         token = self._access_token()
         self.requests += 1
         try:
@@ -185,7 +198,7 @@ class SmaregiClient:
             self._token = None  # expired or revoked early: one fresh token, one more try
             raise _Again("renew", "token refused")
         self._check(reply, what)
-        return self._json(reply, what)
+        return self._json(reply.content, what) if parse else reply.content
 
     def _check(self, reply: httpx.Response, what: str) -> None:
         if reply.status_code == 200:
@@ -203,13 +216,13 @@ class SmaregiClient:
             raise SyncError(f"Smaregi answered {what} with HTTP {reply.status_code}")
 
     @staticmethod
-    def _json(reply: httpx.Response, what: str) -> Any:
+    def _json(content: bytes, what: str) -> Any:
         try:
-            return orjson.loads(reply.content)
+            return orjson.loads(content)
         except orjson.JSONDecodeError as exc:
             raise _Again(
                 "transient",
-                f"Smaregi sent malformed JSON for {what} ({len(reply.content)} bytes; truncated?)",
+                f"Smaregi sent malformed JSON for {what} ({len(content)} bytes; truncated?)",
             ) from exc
 
     def pages(self, path: str, params: Mapping[str, Any], limit: int) -> Iterator[list[Any]]:
@@ -217,24 +230,35 @@ class SmaregiClient:
 
         While the caller works on a full page the next is already being fetched (one
         request in flight at a time, from one worker thread), so the platform's time to
-        answer overlaps the mapping and the store writes instead of adding to them.
+        answer overlaps the mapping and the store writes instead of adding to them. The
+        worker only fetches: a body is parsed here, in the thread that goes on to use
+        its records, so the objects are made and read by one thread.
         """
         with ThreadPoolExecutor(1, thread_name_prefix="smaregi-page") as ahead:
             page = 1
-            coming = ahead.submit(self._page, path, params, limit, page)
+            query = {**params, "limit": limit, "page": page}
+            coming = ahead.submit(self._fetch, path, query, parse=False)
             while True:
-                items = coming.result()
+                items = self._items(path, query, coming.result())
                 full = len(items) >= limit
                 if full:
                     page += 1
-                    coming = ahead.submit(self._page, path, params, limit, page)
+                    query = {**params, "limit": limit, "page": page}
+                    coming = ahead.submit(self._fetch, path, query, parse=False)
                 if items:
                     yield items
                 if not full:
                     return
 
-    def _page(self, path: str, params: Mapping[str, Any], limit: int, page: int) -> list[Any]:
-        items = self.get(path, {**params, "limit": limit, "page": page})
+    def _items(self, path: str, query: Mapping[str, Any], body: bytes) -> list[Any]:
+        """The records of one page's ``body``; a body that is not JSON counts as a failed
+        attempt, and the page is asked for again."""
+        what = f"GET {path}"
+        try:
+            items = self._json(body, what)
+        except _Again as again:
+            self._back_off(again, 1)
+            items = self._fetch(path, query, parse=True, failures=1)
         if not isinstance(items, list):
             raise SyncError(f"Smaregi's answer to GET {path} is not a list")
         return items

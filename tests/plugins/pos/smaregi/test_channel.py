@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -9,18 +10,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
 from sqlalchemy import select
 
+import omnicrm.plugins.pos.plugin
 from omnicrm import Checkpoint, Customer, Order, OrderStatus, Stream, StreamContext
-from omnicrm.core.store import Store
+from omnicrm.core.channels import Connection
+from omnicrm.core.store import RunStatus, Store
 from omnicrm.crm.identity import IdentitySettings, resolve_all
 from omnicrm.crm.schema import profile_members
-from omnicrm.plugins.pos.seed import JST, StoreData
+from omnicrm.plugins.pos.seed import JST, Sale, StoreData, generate
 from omnicrm.plugins.pos.smaregi import channel
 from omnicrm.plugins.pos.smaregi.sandbox.server import TRANSACTION_BASE, SmaregiSandbox
 from omnicrm.plugins.pos.smaregi.settings import SmaregiSettings
+from tests.support.syncing import engine_for
 
 from .conftest import END
+
+ENGINE_LOOKBACK = Connection("c", "smaregi", SmaregiSettings.model_construct()).lookback
+"""A connection's own lookback by default: the engine reads from its cursor less it."""
 
 
 def ctx(
@@ -107,6 +115,152 @@ def test_late_uploads_are_found_by_the_look_back_once(
     assert all(o.updated_at >= t0 for o in again)
     repeated = {o.id for o in again if o.updated_at == t0} & ids
     assert not repeated  # what the first run read is not read again
+
+
+def last_checkpoint(items: list[Order | Checkpoint]) -> Checkpoint:
+    return [i for i in items if isinstance(i, Checkpoint)][-1]
+
+
+@pytest.mark.parametrize("engine_lookback", [ENGINE_LOOKBACK, dt.timedelta(days=1)])
+def test_a_run_with_nothing_new_yields_nothing(
+    settings: SmaregiSettings,
+    sandbox: SmaregiSandbox,
+    seeded: StoreData,
+    engine_lookback: dt.timedelta,
+) -> None:
+    """The next run reads from the cursor less the engine's lookback and the late-upload
+    days: a sale just older than the kept stamps is not taken for a late upload."""
+    sale = [s for s in seeded.sales if not s.offline and s.received_at < END - dt.timedelta(4)][-1]
+    t0 = sale.received_at + dt.timedelta(days=settings.late_upload_days, minutes=5)
+    sandbox.clock = lambda: t0
+    first = list(channel.import_orders(ctx(settings, Stream.ORDERS, until=t0)))
+    assert str(TRANSACTION_BASE + sale.number) in {o.id for o in orders(first)}
+    cursor, state = last_checkpoint(first).cursor, last_checkpoint(first).state
+    assert cursor == t0
+    later = t0 + dt.timedelta(hours=1)
+    since = cursor - engine_lookback
+    second = list(
+        channel.import_orders(ctx(settings, Stream.ORDERS, since=since, until=later, state=state))
+    )
+    assert orders(second) == []
+    assert last_checkpoint(second).state["seen"] == state["seen"]  # kept, and no more
+
+
+def test_an_engine_lookback_past_the_late_days_rereads_with_own_stamps(
+    settings: SmaregiSettings, sandbox: SmaregiSandbox
+) -> None:
+    """A connection whose lookback reaches before the kept stamps reads those sales again
+    as they are (the store skips them), not as late uploads at the cursor."""
+    short = settings.model_copy(update={"late_upload_days": 1})
+    t0 = END - dt.timedelta(days=10)
+    sandbox.clock = lambda: t0
+    first = list(channel.import_orders(ctx(short, Stream.ORDERS, until=t0)))
+    since = t0 - dt.timedelta(days=3)
+    state = last_checkpoint(first).state
+    again = orders(
+        list(channel.import_orders(ctx(short, Stream.ORDERS, since=since, until=t0, state=state)))
+    )
+    held = {(o.id, o.updated_at) for o in orders(first)}
+    assert again
+    assert all((o.id, o.updated_at) in held for o in again)
+    assert all(since <= o.updated_at < t0 - dt.timedelta(days=1) for o in again)
+
+
+def test_a_state_from_before_through_was_kept_still_reads(
+    settings: SmaregiSettings, sandbox: SmaregiSandbox
+) -> None:
+    """A state without ``through``: its prune assumed the read starts at the cursor."""
+    t0 = END - dt.timedelta(days=10)
+    sandbox.clock = lambda: t0
+    first = list(channel.import_orders(ctx(settings, Stream.ORDERS, until=t0)))
+    state = {"seen": last_checkpoint(first).state["seen"]}
+    again = list(
+        channel.import_orders(ctx(settings, Stream.ORDERS, since=t0, until=t0, state=state))
+    )
+    assert orders(again) == []
+    assert last_checkpoint(again).state["through"] == t0.isoformat()
+
+
+# The engine's test below runs in real time (the engine's runs start now): the seed ends
+# at the last 23:00 JST, so its sales sit the same way against the date every day.
+_NOW = dt.datetime.now(JST) - dt.timedelta(minutes=1)
+LIVE_END = _NOW.replace(hour=23, minute=0, second=0, microsecond=0) - dt.timedelta(
+    days=1 if _NOW.hour < 23 else 0
+)
+
+
+@pytest.fixture(scope="module")
+def live() -> StoreData:
+    return generate(8, members=80, sales=3000, end=LIVE_END, ec_customers=300, offline_share=0.1)
+
+
+def shown(sale: Sale, now: dt.datetime) -> tuple[str, dt.datetime] | None:
+    """(id, updDateTime) of ``sale`` as the sandbox lists it at ``now``, if it does."""
+    if sale.received_at > now:
+        return None
+    cancelled = sale.cancelled_at is not None and sale.cancelled_at <= now
+    at = sale.cancelled_at if cancelled and sale.cancelled_at else SmaregiSandbox.stamped(sale)
+    return str(TRANSACTION_BASE + sale.number), at
+
+
+@pytest.mark.parametrize("engine_lookback", [ENGINE_LOOKBACK, dt.timedelta(days=1)])
+def test_engine_runs_write_each_sale_once_and_late_uploads_once(
+    live: StoreData, tmp_path: Path, engine_lookback: dt.timedelta
+) -> None:
+    """SyncEngine into SQLite: a second run with nothing new reads nothing; a sale made
+    before those runs and uploaded after them is written once, at the cursor it was
+    found behind; what was written is not written again."""
+    late = [
+        s
+        for s in live.sales
+        if s.offline
+        and s.sold_at >= LIVE_END - dt.timedelta(days=2)
+        and s.received_at - s.sold_at >= dt.timedelta(hours=3)
+        and s.received_at <= LIVE_END
+    ]
+    assert late, "the seed has no late upload to find"
+    target = late[0]
+    t0 = target.sold_at + (target.received_at - target.sold_at) / 2
+    wanted = str(TRANSACTION_BASE + target.number)
+    store = Store.open(f"sqlite:///{tmp_path / 'crm.db'}")
+    with SmaregiSandbox(live) as server:
+        engine = engine_for(store, "pos", omnicrm.plugins.pos.plugin)
+        smaregi = engine.host.channel_type("smaregi")
+        engine.host.channel_types["smaregi"] = dataclasses.replace(
+            smaregi, streams=(Stream.ORDERS,)
+        )
+        connection = Connection(
+            "shibuya",
+            "smaregi",
+            SmaregiSettings.model_validate(server.settings()),
+            lookback=engine_lookback,
+        )
+
+        def run() -> tuple[int, int]:
+            result = engine.sync(connection)
+            assert result.status is RunStatus.COMPLETE, result.error
+            return result.streams[Stream.ORDERS].read, result.streams[Stream.ORDERS].written
+
+        server.clock = lambda: t0
+        read, written = run()
+        before = {o.id: o.updated_at for o in store.orders("shibuya")}
+        assert read == written == len(before) and wanted not in before
+        assert run() == (0, 0)  # nothing new at Smaregi: nothing read
+        cursor = store.stream_state("shibuya", Stream.ORDERS).cursor
+        assert cursor is not None
+
+        server.clock = lambda: LIVE_END
+        kept = cursor - dt.timedelta(days=connection.settings.late_upload_days)
+        now = {s for sale in live.sales if (s := shown(sale, LIVE_END)) is not None}
+        then = {s for sale in live.sales if (s := shown(sale, t0)) is not None}
+        arrived = {(i, at) for i, at in now - then if at >= kept}
+        assert run() == (len(arrived), len(arrived))
+        after = {o.id: o for o in store.orders("shibuya")}
+        assert after[wanted].updated_at == cursor  # behind the cursor, written at it
+        assert after[wanted].placed_at == target.sold_at
+        assert {i for i, _ in arrived} <= set(after)
+        assert run() == (0, 0)
+    store.close()
 
 
 def test_a_merged_member_is_one_person(

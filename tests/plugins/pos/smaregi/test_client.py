@@ -104,6 +104,27 @@ def test_server_errors_and_cut_bodies_are_retried(
     sandbox.clear_faults()
 
 
+def test_a_cut_page_is_asked_for_again(
+    settings: SmaregiSettings, sandbox: SmaregiSandbox, seeded: StoreData
+) -> None:
+    """A page's body is parsed by the reader, not the fetching thread: a cut one still
+    counts as a failed attempt, is asked for again, and the attempts are still capped."""
+    waits: list[float] = []
+    with client(settings, waits) as api:
+        api.get("/stores", {})
+        sandbox.malform_next(1)
+        pages = list(api.pages("/customers", {"sort": "customerId"}, 7))
+        assert len(waits) == 1
+        assert [r["customerCode"] for page in pages for r in page] == [
+            m.code for m in sorted(seeded.members, key=lambda m: m.index)
+        ]
+        sandbox.malform_next(10)
+        with pytest.raises(TransientError, match=r"malformed JSON.*gave up after 4 attempts"):
+            list(api.pages("/customers", {"sort": "customerId"}, 7))
+        assert len(waits) == 1 + 3
+    sandbox.clear_faults()
+
+
 def test_timeouts_are_retried(sandbox: SmaregiSandbox) -> None:
     settings = SmaregiSettings.model_validate({**sandbox.settings(), "timeout": 0.3})
     with client(settings) as api:
