@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import os
 import re
 import statistics
@@ -276,6 +277,12 @@ def _first_refresh(args: argparse.Namespace, settings: IdentitySettings) -> int:
             ]:
                 print(f"   {total:8.2f} s {count:7,} x  {statement}")
             groups[backend] = _groups(store, DEFAULT_SHOP)
+            # To compare runs of two versions at the same --records and --seed.
+            print(
+                f"{backend}: {len(groups[backend]):,} profiles, grouping digest "
+                f"{_digest(groups[backend])}",
+                flush=True,
+            )
             store.close()
     if len(seconds) < 2:
         return 0
@@ -659,6 +666,12 @@ def _check(alone: Store, many: Store, target: str, shops: list[str]) -> list[str
         f"(the lone shop: {len(expected):,})"
     )
     return failures
+
+
+def _digest(groups: set[frozenset[tuple[str, str]]]) -> str:
+    """A short fingerprint of which records are together, whatever the profile ids."""
+    ordered = sorted(sorted(group) for group in groups)
+    return hashlib.sha256(repr(ordered).encode()).hexdigest()[:16]
 
 
 def _groups(store: Store, shop: str) -> set[frozenset[tuple[str, str]]]:

@@ -25,11 +25,13 @@ nor drains shop B's queue (on PostgreSQL; SQLite has a single writer anyway).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -42,6 +44,7 @@ from omnicrm.crm import identity
 from omnicrm.crm.analytics.scoring import score_clv
 from omnicrm.crm.analytics.settings import AnalyticsSettings
 from omnicrm.crm.identity import IdentitySettings
+from omnicrm.crm.identity.normalize import numbers_remembered
 from omnicrm.crm.points import apply_order_points, expire, refresh_balances
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.profiles import rebuild_profiles
@@ -108,9 +111,10 @@ def refresh(
     full = full or rebuild
     # A first refresh holds millions of objects (records, keys, rows), none in a reference
     # cycle: with the collector on, its collections rescanned them all again and again
-    # (benchmarks/README.md, first refresh).
-    with without_gc():
-        with store.engine.begin() as conn:
+    # (benchmarks/README.md, first refresh). Resolution and the profile rebuild read the
+    # same phone numbers: each is validated once.
+    with without_gc(), numbers_remembered():
+        with store.engine.begin() as conn, _page_cache(conn, store.dialect):
             _serialise(conn, store.dialect, shop)
             ensure_builtin(conn, now, shop=shop)
             plan = identity.plan(conn, settings.identity, shop=shop, everything=rebuild)
@@ -173,6 +177,28 @@ def refresh(
         result.seconds,
     )
     return result
+
+
+# SQLite's page cache while a refresh runs, in KiB (SQLite's default: 2,000). A first
+# refresh writes and reads back tables of millions of rows in one transaction: with the
+# default, the dirty pages spilled and were read back through the operating system
+# (benchmarks/README.md, the first refresh). Pages are taken only as needed.
+_SQLITE_CACHE_KIB = 256 * 1024
+
+
+@contextlib.contextmanager
+def _page_cache(conn: Connection, dialect: str) -> Iterator[None]:
+    """A large page cache on SQLite for the block, the connection's own restored after
+    (it goes back to the pool)."""
+    if dialect != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(before) if before is not None else -2000}")
 
 
 def _serialise(conn: Connection, dialect: str, shop: str) -> None:

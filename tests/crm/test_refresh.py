@@ -151,6 +151,18 @@ def test_first_refresh_builds_one_profile_per_person(shop: Store) -> None:
         assert counts["lifecycle:dormant"] == 1
 
 
+def test_a_refresh_gives_sqlite_connections_back_with_their_own_page_cache(shop: Store) -> None:
+    if shop.dialect != "sqlite":
+        pytest.skip("a SQLite setting")
+    with shop.engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        raw = conn.connection.dbapi_connection
+    refresh(shop, now=NOW)
+    with shop.engine.connect() as conn:
+        assert conn.connection.dbapi_connection is raw  # the pool's one connection
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
+
+
 def test_incremental_refresh_matches_a_full_count(shop: Store) -> None:
     refresh(shop, now=NOW)
     later = NOW + dt.timedelta(hours=1)

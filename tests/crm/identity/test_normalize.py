@@ -20,6 +20,7 @@ from omnicrm.crm.identity.normalize import (
     normalize_member_code,
     normalize_name,
     normalize_phone,
+    numbers_remembered,
     person_name,
     phone_numbers,
 )
@@ -112,6 +113,25 @@ def test_japanese_numbers_read_without_parsing_as_phonenumbers_parses_them() -> 
         read_directly += _jp_national(cleaned) is not None
         assert _e164.__wrapped__(cleaned, "JP") == expected, cleaned
     assert read_directly > 1_000
+
+
+def test_within_numbers_remembered_each_number_is_validated_once() -> None:
+    numbers = [f"0901{n:07d}" for n in range(0, 5_000_000, 1000)]
+    expected = [f"+81901{n:07d}" for n in range(0, 5_000_000, 1000)]
+    _e164.cache_clear()
+    with numbers_remembered():
+        assert [normalize_phone(n) for n in numbers] == expected
+        with numbers_remembered():  # nested: the same answers, validated before
+            assert [normalize_phone(f"{n[:3]}-{n[3:7]}-{n[7:]}") for n in numbers] == expected
+        assert phone_numbers("携帯 " + numbers[0]) == (expected[0],)
+        assert normalize_phone("0120") is None and normalize_phone("0120") is None
+    info = _e164.cache_info()  # the second reads never reached _e164's own cache
+    assert info.misses == len(numbers) + 1 and info.hits == 0
+    # Outside the block the answers come from _e164's own cache.
+    assert normalize_phone(numbers[-1]) == expected[-1]
+    assert normalize_phone(numbers[0]) == expected[0]
+    info = _e164.cache_info()
+    assert (info.hits, info.misses) == (2, len(numbers) + 1)
 
 
 def test_mobile_numbers_are_told_from_landlines() -> None:
