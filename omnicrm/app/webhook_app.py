@@ -49,9 +49,12 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnicrm.app.runtime import Runtime
 from omnicrm.app.web import storefront
+from omnicrm.app.web.loops import answer as answer_loop
+from omnicrm.app.web.loops import answer_each_loop
 from omnicrm.app.web.tracking import routes as tracking_routes
 from omnicrm.core import links
 from omnicrm.core.channels import Connection, Stream
@@ -582,28 +585,6 @@ class _Waiting:
         self.loop = loop
 
 
-_Answer = tuple[Future[int | None] | asyncio.Future[int | None], int | None, BaseException | None]
-
-
-def _settle(answers: Sequence[_Answer]) -> None:
-    """Answer futures (on their event loop, for asyncio's)."""
-    for future, inbox_id, exc in answers:
-        if future.done():  # an asyncio request that was cancelled meanwhile
-            continue
-        if exc is not None:
-            future.set_exception(exc)
-        else:
-            future.set_result(inbox_id)
-
-
-def _answer(answers: Sequence[_Answer], loop: asyncio.AbstractEventLoop | None) -> None:
-    if loop is None:
-        _settle(answers)
-    else:
-        with contextlib.suppress(RuntimeError):  # the loop was closed: nobody waits
-            loop.call_soon_threadsafe(_settle, answers)
-
-
 class GroupCommit:
     """Queues accepted events in batches: one transaction for all that arrived meanwhile.
 
@@ -664,9 +645,9 @@ class GroupCommit:
                 self._put(_Waiting(arrival, answer, loop))
                 return
         except BaseException as exc:
-            _answer([(answer, None, exc)], loop)
+            answer_loop([(answer, None, exc)], loop)
             return
-        _answer([(answer, None, None)], loop)
+        answer_loop([(answer, None, None)], loop)
 
     def _put(self, waiting: _Waiting) -> None:
         with self._ready:
@@ -704,11 +685,10 @@ class GroupCommit:
             except BaseException as exc:
                 ids, failed = [None] * len(batch), exc
             # One wake-up of each event loop for all of its requests in the batch.
-            by_loop: dict[asyncio.AbstractEventLoop | None, list[_Answer]] = {}
-            for waiting, inbox_id in zip(batch, ids, strict=True):
-                by_loop.setdefault(waiting.loop, []).append((waiting.future, inbox_id, failed))
-            for loop, answers in by_loop.items():
-                _answer(answers, loop)
+            answer_each_loop(
+                (waiting.loop, (waiting.future, inbox_id, failed))
+                for waiting, inbox_id in zip(batch, ids, strict=True)
+            )
 
 
 class _TooLarge(Exception):
@@ -741,6 +721,22 @@ def _with_path_token(headers: Headers, token: str | None) -> Headers:
     if token is not None:
         raw.append((key, token.encode()))
     return Headers(raw=raw)
+
+
+class _App(Starlette):
+    """Starlette, but for a few hot requests answered ahead of its middleware and
+    router (the storefront's offers: see :func:`storefront.endpoints`); those answer
+    their own errors. Everything else, lifespan included, goes through Starlette."""
+
+    ahead: Mapping[tuple[str, str], ASGIApp] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            app = self.ahead.get((scope["method"], scope["path"]))
+            if app is not None:
+                await app(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = True) -> Starlette:
@@ -898,14 +894,16 @@ def create_app(runtime: Runtime, *, refresh_delay: float = 5.0, apply: bool = Tr
         if refresher is not None:
             refresher.close()
 
-    app = Starlette(
+    front = storefront.endpoints(runtime)
+    app = _App(
         routes=[
             Route("/webhooks/{channel}", receive, methods=["POST"]),
             Route("/webhooks/{channel}/{token}", receive, methods=["POST"]),
             *tracking_routes(runtime),
-            *storefront.routes(runtime),
+            *front.routes,
         ],
         lifespan=lifespan,
     )
+    app.ahead = front.ahead
     app.state.inbox = worker
     return app

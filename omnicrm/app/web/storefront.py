@@ -26,24 +26,25 @@ import logging
 import queue
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio
-import anyio.to_thread
 import orjson
 from sqlalchemy import Connection as SqlConnection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnicrm.app.config import Shop
 from omnicrm.app.runtime import Runtime
+from omnicrm.app.web import loops
 from omnicrm.core.recommend import PurchaseHistory
 from omnicrm.engage.onsite import offers as onsite_offers
 from omnicrm.engage.onsite import recent, tokens, visitors
@@ -80,15 +81,6 @@ class _Refusal(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-class _Json(Response):
-    """A JSON answer written by orjson (several times quicker than the json module)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 class _Miss(Exception):
@@ -148,6 +140,13 @@ class _Ttl:
 
 
 Work = Callable[[SqlConnection], int] | visitors.Visit
+# A write handed over: the work, the future to answer and its loop, what to run first.
+_Pending = tuple[
+    Work,
+    "Future[int] | asyncio.Future[int]",
+    asyncio.AbstractEventLoop | None,
+    Callable[[], None] | None,
+]
 
 
 class _GroupWriter:
@@ -164,20 +163,32 @@ class _GroupWriter:
     def __init__(self, runtime: Runtime, batch: int = 256) -> None:
         self._runtime = runtime
         self._batch = batch
-        self._queue: queue.SimpleQueue[tuple[Work, Future[int]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def submit(self, work: Work) -> Future[int]:
+        """Hand ``work`` over: the future of its result, set once committed."""
         done: Future[int] = Future()
-        self._queue.put((work, done))
+        self.put(work, done, None, None)
+        return done
+
+    def put(
+        self,
+        work: Work,
+        done: Future[int] | asyncio.Future[int],
+        loop: asyncio.AbstractEventLoop | None,
+        then: Callable[[], None] | None,
+    ) -> None:
+        """Hand ``work`` over; once it is committed (or failed) ``then`` runs in the
+        writer's thread and ``done`` is answered, on ``loop`` for an asyncio future."""
+        self._queue.put((work, done, loop, then))
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="omnicrm-storefront-writes", daemon=True
                 )
                 self._thread.start()
-        return done
 
     def _loop(self) -> None:
         while True:
@@ -196,25 +207,32 @@ class _GroupWriter:
                     break
             self._write(items)
 
-    def _write(self, items: list[tuple[Work, Future[int]]]) -> None:
+    def _write(self, items: list[_Pending]) -> None:
         engine = self._runtime.store.engine
+        outcomes: list[tuple[int, BaseException | None]] = []
         try:
             with engine.begin() as conn:
-                results = self._run(conn, [work for work, _ in items])
+                outcomes = [(n, None) for n in self._run(conn, [item[0] for item in items])]
         except Exception:
             # One bad write must not fail the others: each again on its own.
-            for work, done in items:
+            outcomes = []
+            for work, *_ in items:
                 try:
                     with engine.begin() as conn:
                         (result,) = self._run(conn, [work])
                 except Exception as exc:
-                    done.set_exception(exc)
+                    outcomes.append((0, exc))
                 else:
-                    # Only once committed: the request then reads its own write.
-                    done.set_result(result)
-            return
-        for (_, done), result in zip(items, results, strict=True):
-            done.set_result(result)
+                    outcomes.append((result, None))
+        # Only once committed: the request then reads its own write.
+        for *_, then in items:
+            if then is not None:
+                then()
+        # One wake-up of each event loop for all of its requests in the batch.
+        loops.answer_each_loop(
+            (loop, (done, result, exc))
+            for (_, done, loop, _), (result, exc) in zip(items, outcomes, strict=True)
+        )
 
     @staticmethod
     def _run(conn: SqlConnection, works: list[Work]) -> list[int]:
@@ -231,11 +249,66 @@ class _GroupWriter:
         return results
 
 
+_Reply = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
+
+
+def _cors(origin: str | None) -> list[tuple[bytes, bytes]]:
+    """The headers of every answer to a browser's request: the same for every origin
+    but the one allowed, and never kept by a cache."""
+    headers = [(b"vary", b"Origin"), (b"cache-control", b"no-store")]
+    if origin is not None:
+        headers.append((b"access-control-allow-origin", origin.encode("latin-1")))
+    return headers
+
+
+def _reply(status: int, body: bytes, origin: str | None) -> _Reply:
+    """A JSON answer with the CORS headers (as Starlette's JSONResponse writes them)."""
+    return (
+        status,
+        [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *_cors(origin),
+        ],
+        body,
+    )
+
+
+def _headers(scope: Scope, *names: bytes) -> list[str | None]:
+    """The first value of each header of ``names`` (lower case, as ASGI gives them)."""
+    found: list[str | None] = [None] * len(names)
+    for name, value in scope["headers"]:
+        if name in names:
+            at = names.index(name)
+            if found[at] is None:
+                found[at] = value.decode("latin-1")
+    return found
+
+
+class _Asgi:
+    """An ASGI app as a route's endpoint (Starlette takes a function as a request's)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The storefront's routes, and those of its requests to answer ahead of the app's
+    middleware and router, by method and path: the hot ones."""
+
+    routes: list[Route]
+    ahead: dict[tuple[str, str], ASGIApp]
+
+
 def _script() -> bytes:
     return resources.files("omnicrm.app.web").joinpath("omnicrm.js").read_bytes()
 
 
-def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) -> list[Route]:
+def endpoints(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) -> Endpoints:
     """The storefront's routes over ``runtime``'s shops and store."""
     now_of = clock or (lambda: dt.datetime.now(dt.UTC))
     cache = _Ttl()
@@ -249,14 +322,10 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         book.clear()
 
     runtime.redacted.append(forget)
-    limiters: list[anyio.CapacityLimiter] = []
-
-    def readers() -> anyio.CapacityLimiter:
-        """A few threads read the store at a time: within the connection pool (more
-        would open and close a connection each), and fewer threads contend for the GIL."""
-        if not limiters:
-            limiters.append(anyio.CapacityLimiter(READERS))
-        return limiters[0]
+    # A few threads read the store at a time: within the connection pool (more would
+    # open and close a connection each), and fewer threads contend for the GIL. (Its
+    # threads start on the first read, and end once a dropped app is collected.)
+    readers = ThreadPoolExecutor(READERS, "omnicrm-storefront-reads")
 
     script = _script()
 
@@ -274,11 +343,16 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 return shop
         return None
 
-    def identify(request: Request) -> Caller:
-        params = list(request.query_params.multi_items())
-        origin = request.headers.get("origin")
+    def identify(
+        params: list[tuple[str, str]],
+        query: dict[str, str],
+        origin: str | None,
+        key_header: str | None,
+    ) -> Caller:
+        """The caller a request proves to be: its query's ``params`` (``query`` by name,
+        the last of each), its Origin and X-Omnicrm-Key headers."""
         if any(key == "signature" for key, _ in params):
-            domain = request.query_params.get("shop", "")
+            domain = query.get("shop", "")
             shop = by_shopify_domain(domain)
             secret = shop.storefront.app_proxy_secret if shop is not None else None
             if shop is None or secret is None:
@@ -298,7 +372,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
                 shop.storefront.shopify_connection if customer else None,
                 (SHOPIFY_CUSTOMER.format(customer), customer) if customer else (),
             )
-        key = request.query_params.get("key") or request.headers.get("x-omnicrm-key") or ""
+        key = query.get("key") or key_header or ""
         shop = by_key(key) if key else None
         if shop is None:
             raise _Refusal(401, "unknown key")
@@ -306,7 +380,7 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
         if origin is not None and origin.lower() not in front.domains:
             log.warning("storefront request of shop %s from origin %s refused", shop.id, origin)
             raise _Refusal(403, "origin not allowed")
-        token = request.query_params.get("token")
+        token = query.get("token")
         if not token:
             return Caller(shop, origin)
         if front.token_secret is None or front.customer_connection is None:
@@ -320,11 +394,17 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             raise _Refusal(401, "not verified") from None
         return Caller(shop, origin, front.customer_connection, (customer_id,))
 
+    def identify_request(request: Request) -> Caller:
+        headers = request.headers
+        return identify(
+            list(request.query_params.multi_items()),
+            dict(request.query_params),
+            headers.get("origin"),
+            headers.get("x-omnicrm-key"),
+        )
+
     def cors(response: Response, origin: str | None) -> Response:
-        response.headers["Vary"] = "Origin"
-        response.headers["Cache-Control"] = "no-store"
-        if origin is not None:
-            response.headers["Access-Control-Allow-Origin"] = origin
+        response.raw_headers.extend(_cors(origin))
         return response
 
     def refused(exc: _Refusal) -> Response:
@@ -475,9 +555,10 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
     async def written(work: tuple[Work, tuple[recent.Key, ...]]) -> int:
         """Hand the write over and wait for its commit (the answer follows it)."""
         write, keys = work
-        future = writer.submit(write)
-        future.add_done_callback(lambda _: book.committed(keys))
-        return await asyncio.wrap_future(future)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        writer.put(write, done, loop, lambda: book.committed(keys))
+        return await done
 
     def answer_offers(
         caller: Caller, params: dict[str, str], reads: bool = True
@@ -560,25 +641,47 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             impressions=[offer for offer in shown if offer is not None],
         )
 
-    async def get_offers(request: Request) -> Response:
+    async def read_then_written(caller: Caller, query: dict[str, str]) -> dict[str, Any]:
+        """The answer of :func:`answer_offers` that reads the store, in a reader thread
+        which hands the write over itself: the loop wakes once, when it is committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        answered: list[dict[str, Any]] = []
+
+        def read() -> None:
+            try:
+                found, (write, keys) = answer_offers(caller, query, True)
+            except BaseException as exc:
+                loops.answer([(done, None, exc)], loop)
+                return
+            answered.append(found)
+            writer.put(write, done, loop, lambda: book.committed(keys))
+
+        readers.submit(read)
+        await done
+        return answered[0]
+
+    async def offers_of(scope: Scope) -> _Reply:
+        """The answer to GET /storefront/offers."""
+        params = urllib.parse.parse_qsl(scope["query_string"].decode("latin-1"), True)
+        query = dict(params)
+        origin, key_header = _headers(scope, b"origin", b"x-omnicrm-key")
         try:
-            caller = identify(request)
-            params = dict(request.query_params)
+            caller = identify(params, query, origin, key_header)
             try:
                 # Most answers are in memory: no thread for them.
-                found, write = answer_offers(caller, params, reads=False)
+                found, write = answer_offers(caller, query, reads=False)
             except _Miss:
-                found, write = await anyio.to_thread.run_sync(
-                    answer_offers, caller, params, True, limiter=readers()
-                )
-            await written(write)
+                found = await read_then_written(caller, query)
+            else:
+                await written(write)
         except _Refusal as exc:
-            return refused(exc)
-        return cors(_Json(found), caller.origin)
+            return _reply(exc.status, orjson.dumps({"error": exc.reason}), None)
+        return _reply(200, orjson.dumps(found), caller.origin)
 
     async def post_events(request: Request) -> Response:
         try:
-            caller = identify(request)
+            caller = identify_request(request)
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
                 raise _Refusal(413, f"the body is over {MAX_BODY} bytes")
@@ -595,17 +698,51 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             return JSONResponse({"error": "incomplete body"}, 400)
         return cors(JSONResponse({"recorded": count}), caller.origin)
 
-    async def preflight(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        key = request.query_params.get("key", "")
+    def preflight_of(origin: str | None, key: str) -> _Reply:
+        """The answer to a CORS preflight (OPTIONS) of ``key``'s shop from ``origin``."""
         shop = by_key(key) if key else None
         if shop is None or origin is None or origin.lower() not in shop.storefront.domains:
-            return Response(status_code=403)
-        response = Response(status_code=204)
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Omnicrm-Key"
-        response.headers["Access-Control-Max-Age"] = "600"
-        return cors(response, origin)
+            return 403, [(b"content-length", b"0")], b""
+        return (
+            204,
+            [
+                (b"access-control-allow-methods", b"GET, POST"),
+                (b"access-control-allow-headers", b"Content-Type, X-Omnicrm-Key"),
+                (b"access-control-max-age", b"600"),
+                *_cors(origin),
+            ],
+            b"",
+        )
+
+    async def preflight(request: Request) -> Response:
+        status, headers, body = preflight_of(
+            request.headers.get("origin"), request.query_params.get("key", "")
+        )
+        response = Response(body, status)
+        response.raw_headers = headers
+        return response
+
+    async def offers_app(scope: Scope, receive: Receive, send: Send) -> None:
+        """GET and OPTIONS /storefront/offers as a bare ASGI app: the webhook app puts it
+        ahead of Starlette's middleware, routing, requests and responses, which cost
+        as much CPU as the answer itself."""
+        try:
+            if scope["method"] == "OPTIONS":
+                query = dict(urllib.parse.parse_qsl(scope["query_string"].decode("latin-1"), True))
+                (origin,) = _headers(scope, b"origin")
+                status, headers, body = preflight_of(origin, query.get("key", ""))
+            else:
+                status, headers, body = await offers_of(scope)
+        except Exception:
+            # As Starlette's ServerErrorMiddleware: logged, and no traceback to the client.
+            log.exception("storefront %s %s failed", scope["method"], scope["path"])
+            status, body = 500, b"Internal Server Error"
+            headers = [
+                (b"content-length", b"21"),
+                (b"content-type", b"text/plain; charset=utf-8"),
+            ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def get_script(_request: Request) -> Response:
         return Response(
@@ -614,10 +751,14 @@ def routes(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = None) 
             headers={"Cache-Control": "public, max-age=300"},
         )
 
-    return [
-        Route("/storefront/omnicrm.js", get_script, methods=["GET"]),
-        Route("/storefront/offers", get_offers, methods=["GET"]),
-        Route("/storefront/events", post_events, methods=["POST"]),
-        Route("/storefront/offers", preflight, methods=["OPTIONS"]),
-        Route("/storefront/events", preflight, methods=["OPTIONS"]),
-    ]
+    offers = _Asgi(offers_app)
+    return Endpoints(
+        [
+            Route("/storefront/omnicrm.js", get_script, methods=["GET"]),
+            # Also in the router: a HEAD, or a path under a root path, is answered there.
+            Route("/storefront/offers", offers, methods=["GET", "OPTIONS"]),
+            Route("/storefront/events", post_events, methods=["POST"]),
+            Route("/storefront/events", preflight, methods=["OPTIONS"]),
+        ],
+        {("GET", "/storefront/offers"): offers, ("OPTIONS", "/storefront/offers"): offers},
+    )
