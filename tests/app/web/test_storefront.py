@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 import urllib.parse
@@ -13,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from starlette.applications import Starlette
 
 from omnicrm.app.runtime import Runtime
+from omnicrm.app.web import storefront
 from omnicrm.app.webhook_app import create_app
 from omnicrm.core.host import Host
 from omnicrm.engage.onsite.tokens import app_proxy_signature, customer_token
@@ -340,3 +343,141 @@ def test_a_value_whose_making_failed_is_made_again() -> None:
     with pytest.raises(RuntimeError):
         cache.get(("catalogue", "s"), broken)
     assert cache.get(("catalogue", "s"), lambda: "catalogue") == "catalogue"
+
+
+# -- GET and OPTIONS /storefront/offers are answered ahead of Starlette's middleware and
+# router (omnicrm.app.webhook_app._App): the same answers as through the router.
+
+
+def _router_app(runtime: Runtime) -> Starlette:
+    """The storefront's routes in a plain Starlette app: every request through its
+    middleware and router, as before the requests answered ahead of them."""
+    return Starlette(routes=storefront.endpoints(runtime).routes)
+
+
+def _shape(answer: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    # Date differs from one answer to the next; uvicorn writes it and Server.
+    headers = [(k, v) for k, v in answer.headers.multi_items() if k not in ("date", "server")]
+    return answer.status_code, headers, answer.content
+
+
+@pytest.mark.parametrize(
+    ("params", "origin"),
+    [
+        ({"key": "pk-forged-0000", "visitor": HANAKO}, ORIGIN),
+        ({"visitor": HANAKO}, ORIGIN),
+        ({"key": KEY, "visitor": "short"}, ORIGIN),
+        ({"key": KEY, "visitor": HANAKO, "token": "C1.9999999999.0000"}, None),
+        ({"key": KEY, "visitor": HANAKO}, "https://evil.example"),
+        ({"key": KEY, "visitor": HANAKO, "page": "/" * 2001}, ORIGIN),
+    ],
+    ids=["unknown-key", "no-key", "bad-visitor", "forged-token", "other-origin", "long-page"],
+)
+def test_a_refusal_ahead_of_the_router_is_the_routers_answer(
+    site: tuple[str, Runtime], params: dict[str, str], origin: str | None
+) -> None:
+    url, runtime = site
+    headers = {"Origin": origin} if origin else {}
+    ahead = httpx.get(f"{url}/storefront/offers", params=params, headers=headers)
+    with serve(_router_app(runtime)) as router_url:
+        routed = httpx.get(f"{router_url}/storefront/offers", params=params, headers=headers)
+    assert ahead.status_code in (400, 401, 403)
+    assert ahead.json()["error"]
+    assert ahead.headers["content-type"] == "application/json"
+    assert ahead.headers["vary"] == "Origin" and ahead.headers["cache-control"] == "no-store"
+    assert "access-control-allow-origin" not in ahead.headers
+    assert _shape(ahead) == _shape(routed)
+
+
+def test_an_answer_ahead_of_the_router_has_the_routers_headers(
+    site: tuple[str, Runtime],
+) -> None:
+    url, runtime = site
+    ahead = offers(url, "visitor-ahead-0000001", new_visit="1", product="TEA-01")
+    with serve(_router_app(runtime)) as router_url:
+        routed = offers(router_url, "visitor-routed-000001", new_visit="1", product="TEA-01")
+    assert ahead.status_code == routed.status_code == 200
+    assert ahead.headers["access-control-allow-origin"] == ORIGIN
+    assert [k for k, _ in _shape(ahead)[1]] == [k for k, _ in _shape(routed)[1]]
+    assert ahead.json()["recommendations"] == routed.json()["recommendations"]
+    # The key may come in a header instead of the query.
+    by_header = httpx.get(
+        f"{url}/storefront/offers",
+        params={"visitor": "visitor-ahead-0000001"},
+        headers={"Origin": ORIGIN, "X-Omnicrm-Key": KEY},
+    )
+    assert by_header.status_code == 200, by_header.text
+    # HEAD is not answered ahead: the router answers it, without a body.
+    head = httpx.head(f"{url}/storefront/offers", params={"key": KEY, "visitor": HANAKO})
+    assert head.status_code == 200 and head.content == b""
+
+
+@pytest.mark.parametrize("path", ["offers", "events"])
+@pytest.mark.parametrize("origin", [ORIGIN, "https://evil.example", None])
+def test_a_preflight_of_offers_is_the_same_as_of_events(
+    site: tuple[str, Runtime], path: str, origin: str | None
+) -> None:
+    url, runtime = site
+    headers = {"Access-Control-Request-Method": "GET", **({"Origin": origin} if origin else {})}
+    ahead = httpx.options(f"{url}/storefront/{path}", params={"key": KEY}, headers=headers)
+    with serve(_router_app(runtime)) as router_url:
+        routed = httpx.options(
+            f"{router_url}/storefront/{path}", params={"key": KEY}, headers=headers
+        )
+    assert ahead.status_code == (204 if origin == ORIGIN else 403)
+    if origin == ORIGIN:
+        assert ahead.headers["access-control-allow-origin"] == ORIGIN
+        assert ahead.headers["access-control-allow-methods"] == "GET, POST"
+    assert _shape(ahead) == _shape(routed)
+
+
+def test_an_app_proxy_query_with_a_repeated_parameter_is_verified_whole(
+    site: tuple[str, Runtime],
+) -> None:
+    url, _ = site
+    pairs = [
+        ("visitor", "visitor-hina-00000002"),
+        ("logged_in_customer_id", "77"),
+        ("tag", "sencha"),
+        ("tag", "matcha"),
+        ("shop", SHOPIFY_DOMAIN),
+        ("path_prefix", "/apps/omnicrm"),
+        ("timestamp", str(int(time.time()))),
+    ]
+    signature = app_proxy_signature(pairs, PROXY_SECRET)
+    signed = httpx.get(
+        f"{url}/storefront/offers?{urllib.parse.urlencode([*pairs, ('signature', signature)])}"
+    )
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["customer"] == {"first_name": "陽菜"}
+    # One value of the repeated parameter dropped: the signature no longer matches.
+    cut = [pair for pair in pairs if pair != ("tag", "sencha")]
+    forged = httpx.get(
+        f"{url}/storefront/offers?{urllib.parse.urlencode([*cut, ('signature', signature)])}"
+    )
+    assert forged.status_code == 401
+    assert forged.json() == {"error": "not verified"}
+
+
+def test_an_internal_error_is_a_500_logged_and_the_server_goes_on(
+    site: tuple[str, Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, runtime = site
+    # The store fails under the answer: the visitors' table is gone for a moment.
+    engine = runtime.store.engine
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE onsite_visitors RENAME TO onsite_visitors_away"))
+    try:
+        with caplog.at_level(logging.ERROR, logger="omnicrm.storefront"):
+            broken = offers(url, "visitor-unread-000001", token=token("C1"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE onsite_visitors_away RENAME TO onsite_visitors"))
+    assert broken.status_code == 500
+    assert broken.text == "Internal Server Error"  # no traceback to the client
+    assert any(
+        record.exc_info and "/storefront/offers failed" in record.getMessage()
+        for record in caplog.records
+    )
+    assert httpx.get(f"{url}/storefront/omnicrm.js").status_code == 200
+    assert offers(url, "short").status_code == 400
