@@ -14,8 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 
 from omnicrm.app.runtime import Runtime
 from omnicrm.app.web import storefront
@@ -481,3 +484,17 @@ def test_an_internal_error_is_a_500_logged_and_the_server_goes_on(
     )
     assert httpx.get(f"{url}/storefront/omnicrm.js").status_code == 200
     assert offers(url, "short").status_code == 400
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=5).map(
+            lambda pairs: urllib.parse.urlencode(pairs).encode()
+        ),
+        st.text(alphabet="ab=&%+2F;é", max_size=30).map(lambda t: t.encode("latin-1")),
+    )
+)
+def test_a_query_is_read_as_starlette_reads_it(raw: bytes) -> None:
+    assert storefront.query_pairs(raw) == list(QueryParams(raw).multi_items())
