@@ -776,5 +776,5 @@ def endpoints(runtime: Runtime, *, clock: Callable[[], dt.datetime] | None = Non
             Route("/storefront/events", post_events, methods=["POST"]),
             Route("/storefront/events", preflight, methods=["OPTIONS"]),
         ],
-        {("GET", "/storefront/offers"): offers, ("OPTIONS", "/storefront/offers"): offers},
+        {("GET", "/storefront/offers"): offers_app, ("OPTIONS", "/storefront/offers"): offers_app},
     )
