@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from omnicrm.core.store import table_writers
+
 # What to SET, given the staged row's values by field name: the default sets every
 # column named by a field to that field's value.
 Values = Callable[[Mapping[str, ColumnElement[Any]]], Mapping[str, Any]]
@@ -153,10 +155,13 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     column instead of a statement per row."""
     if not rows:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), list(rows))
-        return
     fields = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        # The store's bulk writer: one driver executemany, each row encoded by the
+        # columns' own processors without Core's per-row parameter work.
+        writer = table_writers.writers(conn.engine)(table, fields)
+        writer.insert(conn, writer.encode(rows, {}))
+        return
     arrays = [
         bindparam(f"_v_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
         for name in fields
