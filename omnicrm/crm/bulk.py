@@ -12,6 +12,7 @@ a few tens (benchmarks/README.md, segments).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Table,
+    Update,
     bindparam,
     func,
     insert,
@@ -26,6 +28,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.types import TypeEngine
+
+from omnicrm.core.store import table_writers
 
 # What to SET, given the staged row's values by field name: the default sets every
 # column named by a field to that field's value.
@@ -81,7 +85,7 @@ def update_rows(
         statement = update(table).where(match == params[key]).values(set_clause(params))
         if where is not None:
             statement = statement.where(where)
-        conn.execute(statement, [{f"_v_{n}": row[n] for n in fields} for row in rows])
+        _executemany(conn, statement, fields, rows)
         return
     # The rows go as one array per field, each bound whole (a thousand rows are a few
     # parameters, not thousands), and unnest() turns them back into rows joined on the
@@ -99,16 +103,65 @@ def update_rows(
     conn.execute(statement if where is None else statement.where(where))
 
 
+def _executemany(
+    conn: Connection,
+    statement: Update,
+    fields: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Execute ``statement`` once per row, its ``_v_<field>`` parameters from the row's
+    fields, as one driver ``executemany``.
+
+    Compiled once here, each row's values run through the processors Core binds them
+    with: Core's own executemany built a parameter dict per row and processed it (the
+    rebuild of 1,000,000 first-refresh profiles spent more there than in SQLite's
+    updates; benchmarks/README.md, the first refresh). Needs positional parameters
+    (SQLite's ``?``); other drivers go through Core.
+    """
+    dialect = conn.dialect
+    compiled = statement.compile(dialect=dialect)
+    order = compiled.positiontup
+    if order is None:
+        conn.execute(statement, [{f"_v_{n}": row[n] for n in fields} for row in rows])
+        return
+    # A function from a row to the driver's tuple, generated as TableWriter's encoders
+    # are (omnicrm.core.store.table_writers): no per-column loop. Each position is a
+    # field of the row through its processor, or a constant of the statement (the
+    # shop of a WHERE, say) processed once.
+    parts: list[str] = []
+    namespace: dict[str, Any] = {}
+    constants: list[Any] = []
+    for i, name in enumerate(order):
+        bind = compiled.binds[name]
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if name.startswith("_v_") and name[3:] in fields:
+            value = f"d[{name[3:]!r}]"
+            if process is not None:
+                namespace[f"p{i}"] = process
+                value = f"p{i}({value})"
+            parts.append(value)
+        else:
+            constant = bind.effective_value
+            constants.append(constant if process is None else process(constant))
+            parts.append(f"c[{len(constants) - 1}]")
+    encode = eval(f"lambda d, c: ({', '.join(parts)},)", namespace)
+    driver_rows = list(map(encode, rows, repeat(tuple(constants))))
+    conn.exec_driver_sql(str(compiled), driver_rows)
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT ``rows`` (dicts with the same keys, each a column of ``table``) in the
     caller's transaction: on PostgreSQL one ``INSERT ... SELECT`` from one array per
     column instead of a statement per row."""
     if not rows:
         return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), list(rows))
-        return
     fields = list(rows[0])
+    if conn.dialect.name != "postgresql":
+        # The store's bulk writer: one driver executemany, each row encoded by the
+        # columns' own processors without Core's per-row parameter work.
+        writer = table_writers.writers(conn.engine)(table, fields)
+        writer.insert(conn, writer.encode(rows, {}))
+        return
     arrays = [
         bindparam(f"_v_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
         for name in fields

@@ -113,7 +113,7 @@ def rebuild_profiles(
     """
     built = 0
     for ids in _chunks(conn, shop, profile_ids):
-        members = _members(conn, shop, ids)
+        members = _members(conn, shop, ids, _BUILD_COLUMNS)
         purchases = _purchases(conn, shop, ids, tz)
         channels = _order_values(conn, shop, ids, orders.c.channel)
         stores = _order_values(conn, shop, ids, orders.c.location)
@@ -179,10 +179,30 @@ def _chunks(
         last = ids[-1]
 
 
-def _members(conn: Connection, shop: str, ids: Sequence[int]) -> dict[int, list[Mapping[Any, Any]]]:
-    """Each profile's source customers, oldest update first."""
+# What a build reads of each member: the payload (``raw``), the address and the rest
+# are decoded only for a profile read whole.
+_BUILD_COLUMNS = tuple(
+    customers.c[name]
+    for name in (
+        *_IDENTITY_FIELDS,
+        "connection",
+        "gender",
+        "email",
+        "phone",
+        "created_at",
+        "updated_at",
+        "tags",
+        "consents",
+    )
+)
+
+
+def _members(
+    conn: Connection, shop: str, ids: Sequence[int], columns: Sequence[Any] = (customers,)
+) -> dict[int, list[Mapping[Any, Any]]]:
+    """Each profile's source customers (``columns`` of them), oldest update first."""
     query = (
-        select(profile_members.c.profile_id, customers)
+        select(profile_members.c.profile_id, *columns)
         .join(
             customers,
             and_(

@@ -104,12 +104,17 @@ def insert_keys(conn: Connection, identities: Iterable[SourceIdentity], *, shop:
 
 
 def bulk_insert(
-    conn: Connection, table: Any, rows: list[dict[str, Any]], same: dict[str, Any]
+    conn: Connection,
+    table: Any,
+    rows: list[dict[str, Any]],
+    same: dict[str, Any],
+    columns: Sequence[str] = (),
 ) -> None:
     """Insert many rows through the store's bulk writer (COPY on PostgreSQL): a full run
-    writes a row per source customer and per key, millions of them."""
+    writes a row per source customer and per key, millions of them. ``columns``: those
+    the rows and ``same`` give (default: all; the others take their defaults)."""
     writers = table_writers.writers(conn.engine)
-    writer = writers(table)
+    writer = writers(table, columns)
     for chunk in chunks(rows, 20000):
         writer.insert(conn, writer.encode(chunk, same))
     # The same refresh looks these rows up next (keys by value, members by record).

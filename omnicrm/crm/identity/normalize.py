@@ -147,8 +147,9 @@ def _e164(cleaned: str, region: str) -> str | None:
 
 
 # A Japanese number as written at home: the trunk 0, then 9 or 10 digits (not 010,
-# the international call prefix).
-_JP_WRITTEN = re.compile(r"0(?!10)([1-9][0-9]{8,9})")
+# the international call prefix); or with Japan's country code, +81, and no trunk 0
+# (parse strips a national prefix only when it begins with 0).
+_JP_WRITTEN = re.compile(r"0(?!10)([1-9][0-9]{8,9})|\+81([1-9][0-9]{8,9})")
 
 
 @functools.cache
@@ -160,14 +161,16 @@ def _jp_pattern() -> re.Pattern[str]:
 
 
 def _jp_national(cleaned: str) -> str | None:
-    """The national number of a Japanese number written with its trunk 0, as
-    ``phonenumbers.parse`` reads it (it strips the 0 when what follows fits Japan's
-    numbering); None for anything else, which goes to ``parse``. Parsing was most of a
-    number's cost (tests/crm/identity/test_normalize.py compares the two)."""
+    """The national number of a Japanese number written with its trunk 0 or with +81, as
+    ``phonenumbers.parse`` reads it (it strips the 0 or the country code when what
+    follows fits Japan's numbering); None for anything else, which goes to ``parse``.
+    Parsing was most of a number's cost (tests/crm/identity/test_normalize.py compares
+    the two)."""
     written = _JP_WRITTEN.fullmatch(cleaned)
-    if written is None or _jp_pattern().fullmatch(written.group(1)) is None:
+    if written is None:
         return None
-    return written.group(1)
+    national = written.group(1) or written.group(2)
+    return national if _jp_pattern().fullmatch(national) is not None else None
 
 
 @functools.lru_cache(maxsize=1 << 18)

@@ -542,7 +542,6 @@ def _write_merges(
         )
     rows = [
         {
-            "shop": shop,
             "profile_id": new[edge.a],
             "a_connection": edge.a[0],
             "a_record": edge.a[1],
@@ -554,8 +553,13 @@ def _write_merges(
         }
         for edge in edges
     ]
-    for row_chunk in chunks(rows, 5000):
-        conn.execute(insert(identity_merges), row_chunk)
+    # The bulk writer (COPY on PostgreSQL): a first refresh writes an edge for every
+    # record that joined another, and Core's executemany sent them a row at a time.
+    bulk_insert(conn, identity_merges, rows, {"shop": shop}, _MERGE_COLUMNS)
+
+
+# What _write_merges writes: every column but the serial id.
+_MERGE_COLUMNS = tuple(c.name for c in identity_merges.columns if c.name != "id")
 
 
 def _write_suggestions(

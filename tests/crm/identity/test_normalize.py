@@ -88,17 +88,18 @@ def test_phone_region_reads_national_numbers() -> None:
 
 
 def test_japanese_numbers_read_without_parsing_as_phonenumbers_parses_them() -> None:
-    # The trunk-0 numbers are read without phonenumbers.parse (most of their cost);
+    # The trunk-0 and +81 numbers are read without phonenumbers.parse (most of their cost);
     # every answer must be the one parse gives, the invalid and the non-Japanese too.
     rng = random.Random(14)
     written = [
-        rng.choice(("0", "00", "010", "0120", "090", "03", "81", "")) + digits
+        rng.choice(("0", "00", "010", "0120", "090", "03", "81", "", "+81", "+810", "+8190", "+1"))
+        + digits
         for digits in (
             "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12)))
             for _ in range(20_000)
         )
     ]
-    read_directly = 0
+    read_directly = with_code = 0
     for cleaned in written:
         try:
             number = phonenumbers.parse(cleaned, "JP")
@@ -111,8 +112,9 @@ def test_japanese_numbers_read_without_parsing_as_phonenumbers_parses_them() -> 
             else None
         )
         read_directly += _jp_national(cleaned) is not None
+        with_code += cleaned.startswith("+81") and _jp_national(cleaned) is not None
         assert _e164.__wrapped__(cleaned, "JP") == expected, cleaned
-    assert read_directly > 1_000
+    assert read_directly > 1_000 and with_code > 100
 
 
 def test_within_numbers_remembered_each_number_is_validated_once() -> None:
