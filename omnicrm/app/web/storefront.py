@@ -167,12 +167,6 @@ class _GroupWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def submit(self, work: Work) -> Future[int]:
-        """Hand ``work`` over: the future of its result, set once committed."""
-        done: Future[int] = Future()
-        self.put(work, done, None, None)
-        return done
-
     def put(
         self,
         work: Work,

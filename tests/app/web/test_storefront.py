@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import httpx
@@ -293,7 +294,9 @@ def test_one_failing_write_does_not_fail_the_others_of_its_batch(store_url: str)
         raise RuntimeError("broken write")
 
     # Submitted together, they are likely to share a batch; either way each gets its own fate.
-    results = [writer.submit(work) for work in (good, bad, good)]
+    results: list[Future[int]] = [Future() for _ in range(3)]
+    for work, done in zip((good, bad, good), results, strict=True):
+        writer.put(work, done, None, None)
     assert results[0].result(10) == 1 and results[2].result(10) == 1
     with pytest.raises(RuntimeError, match="broken write"):
         results[1].result(10)
