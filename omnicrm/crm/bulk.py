@@ -4,9 +4,9 @@ profiles.
 On SQLite an ``executemany`` of one UPDATE is already the fast way (no round trips: the
 database is in the process). On PostgreSQL the same ``executemany`` is a thousand
 statements, each executed on its own. There the rows are instead sent as one array per
-field and applied by ONE ``UPDATE ... FROM unnest(...)`` joining them on the key (or
-ONE ``INSERT ... SELECT`` from them). A thousand profiles' writes went from 130 ms to
-a few tens (benchmarks/README.md, segments).
+field and applied by ONE ``UPDATE ... FROM unnest(...)`` joining them on the key. A
+thousand profiles' writes went from 130 ms to a few tens (benchmarks/README.md,
+segments). New rows go through the store's bulk writer (``COPY`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from sqlalchemy import (
     Update,
     bindparam,
     func,
-    insert,
-    select,
     update,
 )
 from sqlalchemy.types import TypeEngine
@@ -151,20 +149,14 @@ def _executemany(
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT ``rows`` (dicts with the same keys, each a column of ``table``) in the
-    caller's transaction: on PostgreSQL one ``INSERT ... SELECT`` from one array per
-    column instead of a statement per row."""
+    caller's transaction, through the store's bulk writer: ``COPY`` on PostgreSQL, one
+    driver executemany on SQLite, each row encoded by the columns' own processors
+    without Core's per-row parameter work."""
     if not rows:
         return
-    fields = list(rows[0])
-    if conn.dialect.name != "postgresql":
-        # The store's bulk writer: one driver executemany, each row encoded by the
-        # columns' own processors without Core's per-row parameter work.
-        writer = table_writers.writers(conn.engine)(table, fields)
-        writer.insert(conn, writer.encode(rows, {}))
-        return
-    arrays = [
-        bindparam(f"_v_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
-        for name in fields
-    ]
-    staged = func.unnest(*arrays).table_valued(*fields).render_derived()
-    conn.execute(insert(table).from_select(fields, select(*(staged.c[name] for name in fields))))
+    writers = table_writers.writers(conn.engine)
+    writer = writers(table, list(rows[0]))
+    writer.insert(conn, writer.encode(rows, {}))
+    # A table filled in this transaction (a first refresh's profile values) is planned
+    # from statistics of when it was empty: its next DELETE by profile id read all of it.
+    writers.restat_after(conn, table, len(rows))

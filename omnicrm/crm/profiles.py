@@ -47,7 +47,7 @@ from omnicrm.crm.identity.normalize import (
     normalize_phone,
     person_name,
 )
-from omnicrm.crm.schema import profile_members, profile_values, profiles
+from omnicrm.crm.schema import points_entries, profile_members, profile_values, profiles
 from omnicrm.errors import DataError
 
 PURCHASE_STATUSES = ("paid", "fulfilled")
@@ -105,12 +105,21 @@ def rebuild_profiles(
     now: dt.datetime,
     tz: ZoneInfo,
     region: str = "JP",
+    new: Collection[int] = (),
 ) -> int:
     """Recompute the listed profiles of ``shop`` (every profile of the shop when None)
-    from their members.
+    from their members: who they are, what they bought, their points balance.
 
-    Runs on ``conn`` inside the caller's transaction; returns how many were rebuilt.
+    ``new``: profiles that have no row yet (``identity.apply(new_rows=False)``), among
+    those listed: inserted whole. Runs on ``conn`` inside the caller's transaction; returns how many
+    were rebuilt.
     """
+    new = set(new)
+    if new and profile_ids is None:
+        shops = select(profiles.c.id).where(profiles.c.shop == shop)
+        profile_ids = set(conn.execute(shops).scalars()) | new
+    elif new and not new <= set(profile_ids or ()):
+        raise ValueError("new profiles must be among the profile ids listed")
     built = 0
     for ids in _chunks(conn, shop, profile_ids):
         members = _members(conn, shop, ids, _BUILD_COLUMNS)
@@ -118,6 +127,7 @@ def rebuild_profiles(
         channels = _order_values(conn, shop, ids, orders.c.channel)
         stores = _order_values(conn, shop, ids, orders.c.location)
         abandoned = _abandoned_checkouts(conn, shop, ids)
+        balances = _balances(conn, shop, ids)
         rows: list[dict[str, Any]] = []
         values: list[dict[str, Any]] = []
         for pid in ids:
@@ -128,6 +138,7 @@ def rebuild_profiles(
             own_channels = channels.get(pid, set())
             row["channel_mix"] = _channel_mix(own_channels)
             row["abandoned_checkout_at"] = abandoned.get(pid)
+            row["points_balance"] = balances.get(pid, 0)
             row["updated_at"] = now
             row["pid"] = pid
             rows.append(row)
@@ -143,16 +154,44 @@ def rebuild_profiles(
                     {"profile_id": pid, "attr": attr, "value": v, "shop": shop} for v in found
                 )
         # One statement each on PostgreSQL, not one per profile (omnicrm.crm.bulk).
-        update_rows(conn, profiles, rows, key="pid", column="id", where=profiles.c.shop == shop)
-        conn.execute(
-            delete(profile_values).where(
-                unindexed(profile_values.c.shop) == shop,
-                one_of(conn.dialect.name, profile_values.c.profile_id, ids),
+        kept = [row for row in rows if row["pid"] not in new]
+        update_rows(conn, profiles, kept, key="pid", column="id", where=profiles.c.shop == shop)
+        if len(kept) < len(rows):
+            defaults = _defaults(shop)
+            insert_rows(
+                conn,
+                profiles,
+                [_whole(row, defaults) for row in rows if row["pid"] in new],
             )
-        )
+        if kept:
+            conn.execute(
+                delete(profile_values).where(
+                    unindexed(profile_values.c.shop) == shop,
+                    one_of(conn.dialect.name, profile_values.c.profile_id, ids),
+                )
+            )
         insert_rows(conn, profile_values, values)
         built += len(ids)
     return built
+
+
+def _defaults(shop: str) -> dict[str, Any]:
+    """A new profile row of ``shop`` before its build: every column's default."""
+    row = {
+        column.name: column.default.arg  # type: ignore[attr-defined]
+        for column in profiles.columns
+        if column.default is not None and column.default.is_scalar
+    }
+    row["shop"] = shop
+    return row
+
+
+def _whole(built: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The row to insert for a new profile from its build (whose ``pid`` is its id)."""
+    row = dict(defaults)
+    row.update(built)
+    row["id"] = row.pop("pid")
+    return row
 
 
 def _chunks(
@@ -367,6 +406,21 @@ def _abandoned_checkouts(conn: Connection, shop: str, ids: Sequence[int]) -> dic
         if placed is not None and placed >= found[pid]:
             del found[pid]
     return found
+
+
+def _balances(conn: Connection, shop: str, ids: Sequence[int]) -> dict[int, int]:
+    """Each profile's points balance: the sum of its members' ledger entries (what
+    ``points.refresh_balances`` writes, read here so the build writes each row once)."""
+    query = (
+        select(profile_members.c.profile_id, func.sum(points_entries.c.points))
+        .select_from(joined_to_profiles(points_entries))
+        .where(
+            profile_members.c.shop == shop,
+            one_of(conn.dialect.name, profile_members.c.profile_id, ids),
+        )
+        .group_by(profile_members.c.profile_id)
+    )
+    return {pid: int(total or 0) for pid, total in conn.execute(query)}
 
 
 def _order_values(

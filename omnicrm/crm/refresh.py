@@ -6,8 +6,8 @@ missed, even across a crash. A refresh drains the queue in one transaction:
 
 1. identity resolution re-resolves the queued customers and the profiles they reach;
 2. order points are applied for those customers;
-3. the touched profiles are rebuilt (identity fields, purchases, attributes, points),
-   and points past their expiry date expire;
+3. the touched profiles are rebuilt (identity fields, purchases, attributes, points
+   balance), and points past their expiry date expire;
 4. their RFM scores and lifecycle stages are set;
 5. every segment is recounted, from the last counts moved by what the touched
    profiles did when that is exact, in full otherwise, and the counts appended to the
@@ -45,7 +45,7 @@ from omnicrm.crm.analytics.scoring import score_clv
 from omnicrm.crm.analytics.settings import AnalyticsSettings
 from omnicrm.crm.identity import IdentitySettings
 from omnicrm.crm.identity.normalize import numbers_remembered
-from omnicrm.crm.points import apply_order_points, expire, refresh_balances
+from omnicrm.crm.points import apply_order_points, expire
 from omnicrm.crm.points.settings import PointsSettings
 from omnicrm.crm.profiles import rebuild_profiles
 from omnicrm.crm.segments import (
@@ -119,16 +119,21 @@ def refresh(
             ensure_builtin(conn, now, shop=shop)
             plan = identity.plan(conn, settings.identity, shop=shop, everything=rebuild)
             recount = begin_recount(conn, now, tz, None if full else plan.reach, shop=shop)
-            resolved = identity.apply(conn, plan, now)
+            # New profiles are inserted whole by the rebuild, not bare and then updated.
+            resolved = identity.apply(conn, plan, now, new_rows=False)
             touched = sorted(resolved.touched)
+            # The profiles the new entries reach are all touched: the rebuild writes
+            # their balances.
             if rebuild:
-                apply_order_points(conn, settings.points, now, shop=shop)
+                apply_order_points(conn, settings.points, now, shop=shop, balances=False)
             else:
                 by_connection: dict[str, list[str]] = defaultdict(list)
                 for connection, record_id in plan.changed:
                     by_connection[connection].append(record_id)
                 for connection, ids in sorted(by_connection.items()):
-                    apply_order_points(conn, settings.points, now, connection, ids, shop=shop)
+                    apply_order_points(
+                        conn, settings.points, now, connection, ids, shop=shop, balances=False
+                    )
             rebuild_profiles(
                 conn,
                 None if rebuild else touched,
@@ -136,8 +141,8 @@ def refresh(
                 now=now,
                 tz=tz,
                 region=settings.identity.region,
+                new=resolved.created,
             )
-            refresh_balances(conn, None if rebuild else touched, shop=shop)
             # Every refresh, not only the nightly one: a first import brings years-old
             # earns already past their date, and balances must never hold them.
             expire(conn, now, settings.points, shop=shop)

@@ -136,6 +136,7 @@ def test_first_refresh_builds_one_profile_per_person(shop: Store) -> None:
         assert profile.rfm_group is not None
         # 1 point per 100 yen by default, on every purchase, in one wallet.
         assert balance(conn, hanako, shop=DEFAULT_SHOP).total == 80
+        assert profile.row["points_balance"] == 80  # written by the rebuild, from the ledger
         ichiro = profile_of(conn, "ec", "E2", shop=DEFAULT_SHOP)
         assert ichiro is not None
         # The cancelled order is not counted.
@@ -182,6 +183,30 @@ def test_incremental_refresh_matches_a_full_count(shop: Store) -> None:
         assert load_profile(conn, ichiro, shop=DEFAULT_SHOP).channel_mix == "both"
         counts = {name: c.count for name, c in latest_counts(conn, shop=DEFAULT_SHOP).items()}
         assert counts == count_all(conn, later, shop=DEFAULT_SHOP)
+
+
+def test_balances_follow_the_members_through_merges_and_rebuilds(shop: Store) -> None:
+    refresh(shop, now=NOW)
+    later = NOW + dt.timedelta(hours=1)
+    # Ichiro's store record (20 points) joins his EC profile (12 points) in this refresh.
+    shop.write_batch(
+        "pos",
+        Stream.CUSTOMERS,
+        [customer("P2", family_name="佐藤", given_name="一郎", email="ichiro@example.jp")],
+    )
+    shop.write_batch("pos", Stream.ORDERS, [order("PO2", "P2", 0, 2000, channel="pos")])
+    refresh(shop, now=later)
+    with shop.engine.connect() as conn:
+        ichiro = profile_of(conn, "ec", "E2", shop=DEFAULT_SHOP)
+        assert ichiro is not None
+        assert load_profile(conn, ichiro, shop=DEFAULT_SHOP).row["points_balance"] == 32
+    refresh(shop, now=later, rebuild=True)
+    with shop.engine.connect() as conn:
+        written = dict(conn.execute(select(profiles.c.id, profiles.c.points_balance)).all())
+        assert sorted(written.values()) == [32, 80]
+        assert all(
+            balance(conn, pid, shop=DEFAULT_SHOP).total == total for pid, total in written.items()
+        )
 
 
 def test_a_redacted_customer_leaves_their_profile(shop: Store) -> None:

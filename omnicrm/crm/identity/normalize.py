@@ -135,12 +135,11 @@ def _e164(cleaned: str, region: str) -> str | None:
     # or shop number comes back often, so its answer is cached on the cleaned digits.
     national = _jp_national(cleaned) if region == "JP" else None
     if national is not None:
-        number = phonenumbers.PhoneNumber(country_code=81, national_number=int(national))
-    else:
-        try:
-            number = phonenumbers.parse(cleaned, region)
-        except phonenumbers.NumberParseException:
-            return None
+        return f"+81{national}" if _jp_valid(national) else None
+    try:
+        number = phonenumbers.parse(cleaned, region)
+    except phonenumbers.NumberParseException:
+        return None
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -158,6 +157,51 @@ def _jp_pattern() -> re.Pattern[str]:
     general = None if metadata is None else metadata.general_desc
     assert general is not None and general.national_number_pattern
     return re.compile(general.national_number_pattern)
+
+
+def _jp_valid(national: str) -> bool:
+    """``phonenumbers.is_valid_number`` of a Japanese national number, from the same
+    metadata in one match (tests/crm/identity/test_normalize.py compares the two)."""
+    by_length = _jp_types()
+    pattern = by_length.get(len(national))
+    return pattern is not None and pattern.fullmatch(national) is not None
+
+
+@functools.cache
+def _jp_types() -> dict[int, re.Pattern[str]]:
+    """Per length of a national number, one pattern for every type of Japanese number
+    of that length: a number is valid when it fits the general description (its lengths
+    and pattern) and the description of some type (phonenumbers' number type helper)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("JP")
+    assert metadata is not None and metadata.general_desc is not None
+    general = metadata.general_desc
+    assert general.possible_length and general.national_number_pattern
+    types = [
+        desc
+        for desc in (
+            metadata.premium_rate,
+            metadata.toll_free,
+            metadata.shared_cost,
+            metadata.voip,
+            metadata.personal_number,
+            metadata.pager,
+            metadata.uan,
+            metadata.voicemail,
+            metadata.fixed_line,
+            metadata.mobile,
+        )
+        if desc is not None and desc.national_number_pattern
+    ]
+    by_length: dict[int, re.Pattern[str]] = {}
+    for length in general.possible_length:
+        # A type without lengths of its own takes the general description's.
+        fitting = [d for d in types if not d.possible_length or length in d.possible_length]
+        if fitting:
+            alternatives = "|".join(f"(?:{d.national_number_pattern})" for d in fitting)
+            by_length[length] = re.compile(
+                f"(?=(?:{general.national_number_pattern})$)(?:{alternatives})"
+            )
+    return by_length
 
 
 def _jp_national(cleaned: str) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, literal, select, update
@@ -71,6 +71,7 @@ class ResolveResult:
     removed: frozenset[int] = frozenset()
     records: int = 0  # source customers re-resolved
     changes: int = 0  # profile_changes rows drained
+    created: frozenset[int] = frozenset()  # new profiles (all touched)
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,15 @@ def plan(
         return _plan_reached(conn, settings, shop, seeds, drained)
 
 
-def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> ResolveResult:
-    """Resolve and write what :func:`plan` prepared."""
+def apply(
+    conn: Connection, prepared: Plan, now: dt.datetime | None = None, *, new_rows: bool = True
+) -> ResolveResult:
+    """Resolve and write what :func:`plan` prepared.
+
+    ``new_rows`` False: new profiles get their ids (``created``) but no row yet; the
+    caller inserts them whole in this transaction (``rebuild_profiles(new=...)``, as a
+    CRM refresh does) instead of filling in a bare row a moment later.
+    """
     now = now or utc_now()
     if not prepared.everything and not prepared._identities and not prepared._old:
         return ResolveResult(changes=prepared.changes)
@@ -123,8 +131,9 @@ def apply(conn: Connection, prepared: Plan, now: dt.datetime | None = None) -> R
             shop=shop,
             seeds=None if prepared.everything else set(prepared.changed),
             now=now,
+            new_rows=new_rows,
         )
-    return ResolveResult(result.touched, result.removed, result.records, prepared.changes)
+    return replace(result, changes=prepared.changes)
 
 
 def resolve_pending(
@@ -394,6 +403,7 @@ def _apply(
     shop: str,
     seeds: set[RecordRef] | None,
     now: dt.datetime,
+    new_rows: bool = True,
 ) -> ResolveResult:
     """Write a resolution over the records it covers, keeping profile ids stable.
 
@@ -425,8 +435,10 @@ def _apply(
         else:
             fresh_positions.append(position)
     fresh_positions.sort()
+    new_ids: list[int] = []
     if fresh_positions:
-        new_ids = _new_profiles(conn, len(fresh_positions), shop, now)
+        count = len(fresh_positions)
+        new_ids = _new_profiles(conn, count, shop, now) if new_rows else _new_ids(conn, count)
         for position, pid in zip(fresh_positions, new_ids, strict=True):
             assigned[position] = pid
 
@@ -456,7 +468,9 @@ def _apply(
     covered = None if seeds is None else set(new) | set(old)
     _write_suggestions(conn, shop, resolution.suggestions, covered, now)
     _retire(conn, shop, retired, old, new)
-    return ResolveResult(frozenset(touched), frozenset(retired), len(new))
+    return ResolveResult(
+        frozenset(touched), frozenset(retired), len(new), created=frozenset(new_ids)
+    )
 
 
 def _new_profiles(conn: Connection, count: int, shop: str, now: dt.datetime) -> list[int]:
@@ -480,6 +494,19 @@ def _new_profiles(conn: Connection, count: int, shop: str, now: dt.datetime) -> 
         .returning(profiles.c.id)
     )
     return sorted(int(pid) for pid in conn.execute(statement).scalars())
+
+
+def _new_ids(conn: Connection, count: int) -> list[int]:
+    """``count`` ids for profiles whose rows the caller inserts in this transaction,
+    ascending: what inserting them now would have given."""
+    if conn.dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence(profiles.name, profiles.c.id.name)
+        numbers = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+        return sorted(int(pid) for pid in conn.execute(numbers).scalars())
+    # SQLite gives a new row the largest id plus one, and a refresh is its only writer
+    # until it commits (BEGIN IMMEDIATE).
+    top = int(conn.execute(select(func.max(profiles.c.id))).scalar() or 0)
+    return list(range(top + 1, top + count + 1))
 
 
 def _write_members(

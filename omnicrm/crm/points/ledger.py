@@ -64,6 +64,10 @@ UNDONE = (OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value, OrderStatus.R
 OPERATOR = "operator"
 
 _CHUNK = 5000
+# Customers whose orders one pass of apply_order_points reads: their ids are one
+# parameter (planner.one_of), and a first refresh names every customer of a connection,
+# four statements a chunk.
+_ORDER_CHUNK = 50_000
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ def apply_order_points(
     customer_ids: Iterable[str] | None = None,
     *,
     shop: str,
+    balances: bool = True,
 ) -> AppliedPoints:
     """Write the entries the orders call for and that are not in the ledger yet.
 
@@ -108,7 +113,9 @@ def apply_order_points(
     returned gets ``reverse:earn:<order id>`` and ``reverse:redeem:<order id>`` undoing
     those. All keyed under the order's connection, so running it again writes nothing.
     Only ``shop``'s orders; ``connection`` and ``customer_ids`` (of that connection)
-    narrow it to those orders. Balances of the profiles reached are refreshed.
+    narrow it to those orders. Balances of the profiles reached are refreshed, unless
+    ``balances`` is False: the caller rebuilds those profiles, balances included (a CRM
+    refresh), and a pass rewriting each of them first would be wasted.
     """
     if not settings.enabled:
         return AppliedPoints()
@@ -127,9 +134,9 @@ def apply_order_points(
         scopes = [
             and_(
                 orders.c.connection == connection,
-                one_of(conn.dialect.name, orders.c.customer_id, ids[start : start + _CHUNK]),
+                one_of(conn.dialect.name, orders.c.customer_id, ids[start : start + _ORDER_CHUNK]),
             )
-            for start in range(0, len(ids), _CHUNK)
+            for start in range(0, len(ids), _ORDER_CHUNK)
         ]
     elif connection is not None:
         scopes = [and_(orders.c.connection == connection, orders.c.customer_id.is_not(None))]
@@ -142,7 +149,8 @@ def apply_order_points(
         redeemed += insert_select(conn, _redeem_query(scope, shop))
         for kind in (EntryKind.EARN, EntryKind.REDEEM):
             reversed_ += insert_select(conn, _reverse_query(conn, settings, kind, scope, shop))
-    refresh_since(conn, before, shop=shop)
+    if balances:
+        refresh_since(conn, before, shop=shop)
     return AppliedPoints(earned, redeemed, reversed_)
 
 

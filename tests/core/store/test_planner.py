@@ -69,3 +69,45 @@ def test_a_shop_term_beside_an_or_of_keys_keeps_both_key_indexes(tmp_path: Path)
         assert "ix_identity_overrides_shop_id (shop=?)" in plain, plain
     finally:
         store.close()
+
+
+def test_one_of_is_one_parameter_finding_what_an_in_list_finds(store: Store) -> None:
+    """Thousands of values bind as one parameter on each backend, through the column's
+    own type (times as the store writes them), and select what ``IN (...)`` selects."""
+    import datetime as dt
+
+    from omnicrm.core.channels import Stream
+    from omnicrm.core.records import Customer
+    from omnicrm.core.store.planner import one_of
+    from omnicrm.core.store.schema import customers
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    batch = [Customer(id=f"c{i:05d}", updated_at=t0 + dt.timedelta(seconds=i)) for i in range(3000)]
+    store.write_batch("ec", Stream.CUSTOMERS, batch)
+    ids = [f"c{i:05d}" for i in range(0, 3000, 3)] + ["missing"]
+    times = [t0 + dt.timedelta(seconds=i) for i in range(1, 3000, 7)]
+    with store.engine.connect() as conn:
+        for column, values in ((customers.c.id, ids), (customers.c.updated_at, times)):
+            query = select(customers.c.id).where(
+                customers.c.connection == "ec", one_of(store.dialect, column, values)
+            )
+            assert len(query.compile(store.engine).params) == 2  # the connection, the values
+            found = set(conn.execute(query).scalars())
+            expected = set(
+                conn.execute(
+                    select(customers.c.id).where(customers.c.connection == "ec", column.in_(values))
+                ).scalars()
+            )
+            assert found == expected and len(found) == len(values) - (column is customers.c.id)
+        empty = select(customers.c.id).where(one_of(store.dialect, customers.c.id, []))
+        assert conn.execute(empty).all() == []
+        if store.dialect == "sqlite":
+            query = select(customers.c.id).where(
+                customers.c.connection == "ec", one_of("sqlite", customers.c.id, ids)
+            )
+            sql = str(query.compile(store.engine))
+            plan = " | ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("ec", '["c00003"]'))
+            )
+            assert "(connection=? AND id=?)" in plan and "SCAN customers" not in plan, plan

@@ -88,8 +88,9 @@ def test_phone_region_reads_national_numbers() -> None:
 
 
 def test_japanese_numbers_read_without_parsing_as_phonenumbers_parses_them() -> None:
-    # The trunk-0 and +81 numbers are read without phonenumbers.parse (most of their cost);
-    # every answer must be the one parse gives, the invalid and the non-Japanese too.
+    # The trunk-0 and +81 numbers are read without phonenumbers.parse (most of their cost)
+    # and validated by one pattern from its metadata; every answer must be the one parse
+    # and is_valid_number give, the invalid and the non-Japanese too.
     rng = random.Random(14)
     written = [
         rng.choice(("0", "00", "010", "0120", "090", "03", "81", "", "+81", "+810", "+8190", "+1"))
@@ -99,7 +100,14 @@ def test_japanese_numbers_read_without_parsing_as_phonenumbers_parses_them() -> 
             for _ in range(20_000)
         )
     ]
-    read_directly = with_code = 0
+    # And numbers as Japanese records hold them: mobiles, Tokyo and Osaka, regional
+    # codes, free dial, navi dial, IP phones, some a digit short or long.
+    written += [
+        rng.choice(("090", "080", "070", "060", "050", "03", "06", "011", "0467", "0120", "0570"))
+        + "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 9)))
+        for _ in range(20_000)
+    ]
+    read_directly = with_code = valid_read_directly = 0
     for cleaned in written:
         try:
             number = phonenumbers.parse(cleaned, "JP")
@@ -113,8 +121,9 @@ def test_japanese_numbers_read_without_parsing_as_phonenumbers_parses_them() -> 
         )
         read_directly += _jp_national(cleaned) is not None
         with_code += cleaned.startswith("+81") and _jp_national(cleaned) is not None
+        valid_read_directly += valid and _jp_national(cleaned) is not None
         assert _e164.__wrapped__(cleaned, "JP") == expected, cleaned
-    assert read_directly > 1_000 and with_code > 100
+    assert read_directly > 1_000 and with_code > 100 and valid_read_directly > 3_000
 
 
 def test_within_numbers_remembered_each_number_is_validated_once() -> None:
