@@ -148,15 +148,23 @@ def _executemany(
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys, each a column of ``table``) in the
-    caller's transaction, through the store's bulk writer: ``COPY`` on PostgreSQL, one
+    """INSERT ``rows`` (dicts with the same keys, each a column of ``table``; the other
+    columns take their defaults) in the caller's transaction, through the store's bulk
+    writer: ``COPY`` on PostgreSQL, one
     driver executemany on SQLite, each row encoded by the columns' own processors
     without Core's per-row parameter work."""
     if not rows:
         return
+    fields = list(rows[0])
+    # The columns left out take their defaults, as in Core's INSERT.
+    defaults = {
+        column.name: column.default.arg  # type: ignore[attr-defined]
+        for column in table.columns
+        if column.name not in fields and column.default is not None and column.default.is_scalar
+    }
     writers = table_writers.writers(conn.engine)
-    writer = writers(table, list(rows[0]))
-    writer.insert(conn, writer.encode(rows, {}))
+    writer = writers(table, [*fields, *defaults])
+    writer.insert(conn, writer.encode(rows, defaults))
     # A table filled in this transaction (a first refresh's profile values) is planned
     # from statistics of when it was empty: its next DELETE by profile id read all of it.
     writers.restat_after(conn, table, len(rows))

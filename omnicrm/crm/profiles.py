@@ -157,12 +157,7 @@ def rebuild_profiles(
         kept = [row for row in rows if row["pid"] not in new]
         update_rows(conn, profiles, kept, key="pid", column="id", where=profiles.c.shop == shop)
         if len(kept) < len(rows):
-            defaults = _defaults(shop)
-            insert_rows(
-                conn,
-                profiles,
-                [_whole(row, defaults) for row in rows if row["pid"] in new],
-            )
+            insert_rows(conn, profiles, [_whole(row, shop) for row in rows if row["pid"] in new])
         if kept:
             conn.execute(
                 delete(profile_values).where(
@@ -175,22 +170,11 @@ def rebuild_profiles(
     return built
 
 
-def _defaults(shop: str) -> dict[str, Any]:
-    """A new profile row of ``shop`` before its build: every column's default."""
-    row = {
-        column.name: column.default.arg  # type: ignore[attr-defined]
-        for column in profiles.columns
-        if column.default is not None and column.default.is_scalar
-    }
-    row["shop"] = shop
-    return row
-
-
-def _whole(built: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The row to insert for a new profile from its build (whose ``pid`` is its id)."""
-    row = dict(defaults)
-    row.update(built)
-    row["id"] = row.pop("pid")
+def _whole(built: Mapping[str, Any], shop: str) -> dict[str, Any]:
+    """The row to insert for a new profile from its build (whose ``pid`` is its id); the
+    columns the build leaves out (scores) take their defaults."""
+    row = {"id": built["pid"], "shop": shop}
+    row.update((name, value) for name, value in built.items() if name != "pid")
     return row
 
 

@@ -101,3 +101,30 @@ def test_insert_rows_inserts_every_row_once(store: Store) -> None:
             )
         ).all()
     assert [tuple(r) for r in found] == [(r["profile_id"], r["value"]) for r in rows]
+
+
+def test_insert_rows_gives_the_columns_left_out_their_defaults(store: Store) -> None:
+    """As Core's INSERT does: a profile inserted with a few columns is complete."""
+    with store.engine.begin() as conn:
+        insert_rows(
+            conn,
+            profiles,
+            [
+                {"id": 41, "shop": "default", "email": "a@example.jp", "updated_at": NOW},
+                {"id": 42, "shop": "default", "email": "b@example.jp", "updated_at": NOW},
+            ],
+        )
+        found = conn.execute(
+            select(
+                profiles.c.id,
+                profiles.c.gender,
+                profiles.c.consent_email,
+                profiles.c.lifecycle_stage,
+                profiles.c.points_balance,
+                profiles.c.rfm_group,
+            ).order_by(profiles.c.id)
+        ).all()
+    assert [tuple(r) for r in found] == [
+        (41, "unknown", "unknown", "prospect", 0, None),
+        (42, "unknown", "unknown", "prospect", 0, None),
+    ]
