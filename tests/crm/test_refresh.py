@@ -164,16 +164,21 @@ def test_a_refresh_gives_sqlite_connections_back_with_their_own_page_cache(shop:
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before
 
 
+def _ichiro_buys_in_the_store(shop: Store, *, email: str) -> None:
+    """A store record of Ichiro (E2 online) and an order of 2,000 yen on it, today."""
+    shop.write_batch(
+        "pos",
+        Stream.CUSTOMERS,
+        [customer("P2", family_name="佐藤", given_name="一郎", email=email)],
+    )
+    shop.write_batch("pos", Stream.ORDERS, [order("PO2", "P2", 0, 2000, channel="pos")])
+
+
 def test_incremental_refresh_matches_a_full_count(shop: Store) -> None:
     refresh(shop, now=NOW)
     later = NOW + dt.timedelta(hours=1)
     # Ichiro comes back and buys in the store; a new customer appears.
-    shop.write_batch(
-        "pos",
-        Stream.CUSTOMERS,
-        [customer("P2", family_name="佐藤", given_name="一郎", email="ICHIRO@example.jp")],
-    )
-    shop.write_batch("pos", Stream.ORDERS, [order("PO2", "P2", 0, 2000, channel="pos")])
+    _ichiro_buys_in_the_store(shop, email="ICHIRO@example.jp")
     shop.write_batch("ec", Stream.CUSTOMERS, [customer("E3", email="new@example.jp")])
     result = refresh(shop, now=later)
     assert result.incremental_count
@@ -189,12 +194,7 @@ def test_balances_follow_the_members_through_merges_and_rebuilds(shop: Store) ->
     refresh(shop, now=NOW)
     later = NOW + dt.timedelta(hours=1)
     # Ichiro's store record (20 points) joins his EC profile (12 points) in this refresh.
-    shop.write_batch(
-        "pos",
-        Stream.CUSTOMERS,
-        [customer("P2", family_name="佐藤", given_name="一郎", email="ichiro@example.jp")],
-    )
-    shop.write_batch("pos", Stream.ORDERS, [order("PO2", "P2", 0, 2000, channel="pos")])
+    _ichiro_buys_in_the_store(shop, email="ichiro@example.jp")
     refresh(shop, now=later)
     with shop.engine.connect() as conn:
         ichiro = profile_of(conn, "ec", "E2", shop=DEFAULT_SHOP)
