@@ -171,6 +171,16 @@ def record_json_text(value: Any) -> str:
     :func:`json_text`. Records hold no non-finite numbers (which orjson writes as null)
     and no Enum but text or integer ones (which it writes by value, not by ``str()``).
     """
+    text = record_json_column(value)
+    return "null" if text is None else text
+
+
+def record_json_column(value: Any) -> str | None:
+    """A JSON column's text of a record's value (:func:`record_json_text`), None for
+    None: SQL NULL, as the store's JSON columns take it (``none_as_null``). One call
+    per value for the bulk writers."""
+    if value is None:
+        return None
     try:
         return orjson.dumps(value, default=str, option=_ORJSON).decode()
     except orjson.JSONEncodeError:

@@ -3,7 +3,7 @@
 Rows are still built by :mod:`rows` and every value is still encoded by its column's own
 SQLAlchemy type (``UtcDateTime``, ``Money``, ``Date`` ...) through the bind processor Core
 itself would use, so there is one encoding; JSON goes to the driver as text, the same
-document Core's serializer makes (:func:`schema.record_json_text`). This module only
+document Core's serializer makes (:func:`schema.record_json_column`). This module only
 skips Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
 transaction's own driver connection) and one ``executemany`` elsewhere; changed rows with
 one ``executemany`` UPDATE. Driver errors are raised as the SQLAlchemy exceptions Core
@@ -26,7 +26,7 @@ from sqlalchemy import JSON, Column, Connection, Dialect, Engine, Table, text
 from sqlalchemy.exc import DBAPIError
 
 from omnicrm.core.store import failures
-from omnicrm.core.store.schema import json_text, record_json_text
+from omnicrm.core.store.schema import json_text, record_json_column
 
 Row = tuple[Any, ...]
 # From a row (a dict, or values in a known order) and the encoded constants to a driver row.
@@ -86,8 +86,23 @@ class TableWriter:
         The ids go as one JSON array the database unpacks: a thousand parameters bound
         one by one (and, on SQLite, a statement compiled afresh for their number) cost
         more than the lookup itself. Only for tables keyed by (connection, id).
+
+        On SQLite a batch with no stored id between its least and its greatest (every
+        batch of a first sync whose ids rise, as platforms' ids mostly do) is told by
+        one seek of the primary key instead of a probe per id. SQLite orders text by
+        its UTF-8 bytes, which is Python's order of ``str``: no stored id equal to one
+        of ``ids`` can lie outside their ``min()`` and ``max()``.
         """
+        if not ids:
+            return {}
+        quote = self.dialect.identifier_preparer.quote
         if self.dialect.name == "sqlite":
+            any_between = (
+                f"SELECT 1 FROM {quote(self.table.name)} WHERE {quote('connection')} = ?"
+                f" AND {quote('id')} BETWEEN ? AND ? LIMIT 1"
+            )
+            if conn.exec_driver_sql(any_between, (connection, min(ids), max(ids))).first() is None:
+                return {}
             unpacked = "IN (SELECT value FROM json_each(?))"
             marks, lock = "?", ""
         elif self.dialect.name == "postgresql":
@@ -96,7 +111,6 @@ class TableWriter:
             marks, lock = "%s", " FOR UPDATE"
         else:
             raise NotImplementedError(f"no version lookup on {self.dialect.name}")
-        quote = self.dialect.identifier_preparer.quote
         sql = (
             f"SELECT {quote('id')}, {quote('updated_at')} FROM {quote(self.table.name)}"
             f" WHERE {quote('connection')} = {marks} AND {quote('id')} {unpacked}{lock}"
@@ -257,7 +271,7 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     if isinstance(impl, JSON):
         serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
         if serialize is json_text:
-            serialize = record_json_text  # the same text, faster (rows here are records')
+            return record_json_column  # the same text, faster (rows here are records')
 
         def process(value: Any) -> str | None:
             return None if value is None else serialize(value)
