@@ -160,9 +160,10 @@ def json_text(value: Any) -> str:
     return _JSON.encode(value)
 
 
-def record_json_text(value: Any) -> str:
-    """:func:`json_text` of a record's value, a tenth of its cost: a first sync writes a
-    payload per record.
+def record_json_column(value: Any) -> str | None:
+    """:func:`json_text` of a record's value in a JSON column, a tenth of its cost (a
+    first sync writes a payload per record); None for None, SQL NULL, as the store's
+    JSON columns take it (``none_as_null``).
 
     orjson writes the same document: keys in order, non-ASCII as is, ``str()`` of what
     JSON has no type for (Decimal, datetime ...); floats may be spelled otherwise
@@ -171,14 +172,6 @@ def record_json_text(value: Any) -> str:
     :func:`json_text`. Records hold no non-finite numbers (which orjson writes as null)
     and no Enum but text or integer ones (which it writes by value, not by ``str()``).
     """
-    text = record_json_column(value)
-    return "null" if text is None else text
-
-
-def record_json_column(value: Any) -> str | None:
-    """A JSON column's text of a record's value (:func:`record_json_text`), None for
-    None: SQL NULL, as the store's JSON columns take it (``none_as_null``). One call
-    per value for the bulk writers."""
     if value is None:
         return None
     try:

@@ -22,7 +22,7 @@ from omnicrm.core.store.schema import (
     decimal_text,
     json_text,
     orders,
-    record_json_text,
+    record_json_column,
 )
 
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -52,19 +52,20 @@ PAYLOADS: list[Any] = [
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_record_json_text_is_the_json_text(payload: Any) -> None:
-    fast, plain = record_json_text(payload), json_text(payload)
+def test_record_json_column_is_the_json_text(payload: Any) -> None:
+    fast, plain = record_json_column(payload), json_text(payload)
     assert json.loads(fast) == json.loads(plain)
     # The same text too, but where a float's exponent is spelled otherwise (same value).
     if "e-" not in plain:
         assert fast == plain
 
 
-def test_record_json_text_keeps_non_ascii_and_leaves_out_spaces() -> None:
-    assert record_json_text({"名前": "山田 太郎", "n": [1, 2]}) == '{"名前":"山田 太郎","n":[1,2]}'
+def test_record_json_column_keeps_non_ascii_and_leaves_out_spaces() -> None:
+    text = record_json_column({"名前": "山田 太郎", "n": [1, 2]})
+    assert text == '{"名前":"山田 太郎","n":[1,2]}'
 
 
-def test_the_fast_path_writes_records_json_with_record_json_text() -> None:
+def test_the_fast_path_writes_records_json_with_record_json_column() -> None:
     from omnicrm.core.store import Store
 
     store = Store.open("sqlite://")
