@@ -597,17 +597,9 @@ class Store:
         order_writer, line_writer = writers(orders), writers(order_lines)
         now = _now()
         same = {"shop": self.shop_of(connection, conn), "connection": connection, "synced_at": now}
-        # Everything is encoded before anything is written: a value the store refuses
-        # fails the batch before it touched a row (and the transaction undoes it anyway).
-        # Rows read straight from the records, no dict nor value tuple in between: a first
-        # sync writes millions of rows.
-        new_rows = order_writer.encode_records(new, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
-        changed_rows = order_writer.encode_records(
-            changed, rows.ORDER_FIELDS, rows.ORDER_LOOP, same
-        )
-        line_rows = line_writer.encode_records(
-            [*new, *changed], rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": connection}
-        )
+        # Rows read straight from the records and encoded as the driver takes them, no
+        # dict nor value tuple in between: a first sync writes millions of rows. A value
+        # the store refuses fails the batch there; the transaction undoes what it wrote.
         if changed:
             # An order's lines are replaced, not merged: drop the stored ones first.
             ids = [o.id for o in changed]
@@ -618,15 +610,25 @@ class Store:
                         self._one_of(order_lines.c.order_id, ids[start : start + 5000]),
                     )
                 )
-            order_writer.update(conn, changed_rows)
-        order_writer.insert(conn, new_rows)
-        if new_rows:
+            order_writer.update(
+                conn, order_writer.encode_records(changed, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+            )
+        if new:
+            order_writer.insert(
+                conn, order_writer.encode_records(new, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+            )
             # Before the lines: their foreign-key checks look orders up by primary key.
-            writers.ensure_stats(conn, orders, connection, len(new_rows))
-        line_writer.insert(conn, line_rows)
-        if line_rows:
-            writers.ensure_stats(conn, order_lines, connection, len(line_rows))
-        return [o.customer_id for o in [*new, *changed]]
+            writers.ensure_stats(conn, orders, connection, len(new))
+        written = [*new, *changed]
+        lines = line_writer.insert(
+            conn,
+            line_writer.encode_records(
+                written, rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": connection}
+            ),
+        )
+        if lines:
+            writers.ensure_stats(conn, order_lines, connection, lines)
+        return [o.customer_id for o in written]
 
     def _upsert_checkouts(
         self, conn: Connection, connection: str, batch: Sequence[Checkout]
@@ -669,17 +671,7 @@ class Store:
         product_writer, variant_writer = writers(products), writers(product_variants)
         shop = self.shop_of(connection, conn)
         same = {"shop": shop, "connection": connection, "synced_at": _now()}
-        # All encoded before anything is written, as orders are.
-        new_rows = product_writer.encode_records(new, rows.PRODUCT_FIELDS, rows.PRODUCT_LOOP, same)
-        changed_rows = product_writer.encode_records(
-            changed, rows.PRODUCT_FIELDS, rows.PRODUCT_LOOP, same
-        )
-        variant_rows = variant_writer.encode_records(
-            [*new, *changed],
-            rows.VARIANT_FIELDS,
-            rows.VARIANT_LOOP,
-            {"shop": shop, "connection": connection},
-        )
+        # Encoded as the driver takes them, as orders are.
         if changed:
             ids = [p.id for p in changed]
             for start in range(0, len(ids), 5000):
@@ -689,11 +681,27 @@ class Store:
                         self._one_of(product_variants.c.product_id, ids[start : start + 5000]),
                     )
                 )
-            product_writer.update(conn, changed_rows)
-        product_writer.insert(conn, new_rows)
-        if new_rows:
-            writers.ensure_stats(conn, products, connection, len(new_rows))
-        variant_writer.insert(conn, variant_rows)
+            product_writer.update(
+                conn,
+                product_writer.encode_records(
+                    changed, rows.PRODUCT_FIELDS, rows.PRODUCT_LOOP, same
+                ),
+            )
+        if new:
+            product_writer.insert(
+                conn,
+                product_writer.encode_records(new, rows.PRODUCT_FIELDS, rows.PRODUCT_LOOP, same),
+            )
+            writers.ensure_stats(conn, products, connection, len(new))
+        variant_writer.insert(
+            conn,
+            variant_writer.encode_records(
+                [*new, *changed],
+                rows.VARIANT_FIELDS,
+                rows.VARIANT_LOOP,
+                {"shop": shop, "connection": connection},
+            ),
+        )
         return len(new) + len(changed)
 
     def _note_changes(

@@ -4,10 +4,11 @@ Rows are still built by :mod:`rows` and every value is still encoded by its colu
 SQLAlchemy type (``UtcDateTime``, ``Money``, ``Date`` ...) through the bind processor Core
 itself would use, so there is one encoding; JSON goes to the driver as text, the same
 document Core's serializer makes (:func:`schema.record_json_column`). This module only
-skips Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL (on the
-transaction's own driver connection) and one ``executemany`` elsewhere; changed rows with
-one ``executemany`` UPDATE. Driver errors are raised as the SQLAlchemy exceptions Core
-would raise (``IntegrityError``, ``StatementError`` ...).
+skips Core's per-row parameter machinery. New rows go in with ``COPY`` on PostgreSQL and
+one ``executemany`` elsewhere, both on the transaction's own driver connection; changed
+rows with one ``executemany`` UPDATE. Driver errors, and values a column refuses, are
+raised as the SQLAlchemy exceptions Core would raise (``IntegrityError``,
+``StatementError`` ...).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from __future__ import annotations
 import json
 import operator
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -50,7 +51,7 @@ class TableWriter:
         # The processors Core binds these columns with (None: the value as is).
         self._process = [_processor(column, dialect) for column in chosen]
         self._encoders: dict[tuple[frozenset[str], tuple[str, ...] | None], Encoder] = {}
-        self._builders: dict[Any, Callable[[Sequence[Any], Row], list[Row]]] = {}
+        self._builders: dict[Any, Callable[[Sequence[Any], Row], Iterator[Row]]] = {}
 
         quote = dialect.identifier_preparer.quote
         marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -153,13 +154,19 @@ class TableWriter:
         fields: Mapping[str, str],
         loop: str,
         same: Mapping[str, Any],
-    ) -> list[Row]:
+    ) -> Iterator[Row]:
         """Driver rows read straight from ``records``' attributes, with no value tuple in
         between: ``fields`` gives each column's expression in the names of ``loop`` (a
         comprehension's ``for`` clauses over ``records``), as :mod:`rows` declares them.
-        ``same`` as for :meth:`encode`."""
-        if not records:
-            return []
+        ``same`` as for :meth:`encode`.
+
+        Each row is encoded as it is taken: :meth:`insert` hands them to the driver one
+        by one, so a row is bound and freed before the next is built. A first sync
+        writes millions; a batch's rows built first and bound after cost a fifth more
+        (a thousand tuples and their values left for the garbage collector to walk,
+        and fetched back from memory). A value its column refuses is raised where its
+        row is taken, as :meth:`encode` raises it.
+        """
         constant_names = sorted(same)
         key = (frozenset(constant_names), tuple(fields.items()), loop)
         try:
@@ -167,9 +174,17 @@ class TableWriter:
             if build is None:
                 parts, namespace = self._parts(constant_names, fields)
                 # Our own columns' fixed expressions (rows') and processors by index only.
-                source = f"lambda records, c: [({', '.join(parts)},) {loop}]"
+                source = f"lambda records, c: (({', '.join(parts)},) {loop})"
                 build = self._builders[key] = eval(source, namespace)
-            return build(records, self._constants(constant_names, same))
+            constants = self._constants(constant_names, same)
+        except Exception as exc:
+            raise self._wrap(exc, self.insert_sql) from exc
+        return self._refusing(build(records, constants))
+
+    def _refusing(self, rows: Iterator[Row]) -> Iterator[Row]:
+        """``rows``, with a value a column refuses raised as Core raises it."""
+        try:
+            yield from rows
         except Exception as exc:
             raise self._wrap(exc, self.insert_sql) from exc
 
@@ -212,28 +227,40 @@ class TableWriter:
                 parts.append(f"p{i}({value})")
         return parts, namespace
 
-    def insert(self, conn: Connection, rows: list[Row]) -> None:
-        """Insert new rows: COPY on PostgreSQL, one executemany elsewhere."""
-        if not rows:
-            return
-        if self.copy:
-            with (
-                self._driver_errors(conn, self.copy_sql) as driver,
-                driver.cursor() as cursor,
-                cursor.copy(self.copy_sql) as copy,
-            ):
-                write = copy.write_row
-                for row in rows:
-                    write(row)
-        else:
-            conn.exec_driver_sql(self.insert_sql, rows)
+    def insert(self, conn: Connection, rows: Iterable[Row]) -> int:
+        """Insert new rows (a list, or :meth:`encode_records`' rows as they are taken):
+        COPY on PostgreSQL, one executemany elsewhere. Returns how many were inserted.
 
-    def update(self, conn: Connection, rows: list[Row]) -> None:
+        A row that cannot be encoded ends the rows there: the driver finishes its
+        statement on the rows before it, and the refusal is raised after, for the
+        caller's transaction to undo. (Raised through a COPY, psycopg would send the
+        error's text, the value's, to the server, which logs it.)
+        """
+        if isinstance(rows, Sequence) and not rows:
+            return 0  # a COPY of nothing is still a round trip
+        refused: list[Exception] = []
+        taken = _until_refused(rows, refused)
+        statement = self.copy_sql if self.copy else self.insert_sql
+        with self._driver_errors(conn, statement) as driver, closing(driver.cursor()) as cursor:
+            if self.copy:
+                with cursor.copy(self.copy_sql) as copy:
+                    write = copy.write_row
+                    for row in taken:
+                        write(row)
+            else:
+                cursor.executemany(self.insert_sql, taken)
+            inserted: int = cursor.rowcount
+        if refused:
+            raise refused[0]
+        return max(inserted, 0)
+
+    def update(self, conn: Connection, rows: Iterable[Row]) -> None:
         """Overwrite stored rows by primary key, in one executemany."""
         if self.update_sql is None:
             raise TypeError(f"{self.table.name}: rows without the primary key cannot update")
-        if rows:
-            conn.exec_driver_sql(self.update_sql, list(map(self._update_order, rows)))
+        ordered = list(map(self._update_order, rows))
+        if ordered:
+            conn.exec_driver_sql(self.update_sql, ordered)
 
     @contextmanager
     def _driver_errors(self, conn: Connection, statement: str) -> Iterator[Any]:
@@ -258,6 +285,14 @@ class TableWriter:
             connection_invalidated=invalidated,
             dialect=self.dialect,
         )
+
+
+def _until_refused(rows: Iterable[Row], refused: list[Exception]) -> Iterator[Row]:
+    """``rows`` up to the first that raises; its error goes to ``refused``."""
+    try:
+        yield from rows
+    except Exception as exc:
+        refused.append(exc)
 
 
 def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -65,10 +65,14 @@ def test_rows_read_from_records_encode_as_the_row_dicts_do(url: str) -> None:
         [rows.order_row("shop", o, NOW) for o in records], {"shop": "tea"}
     )
     same = {"shop": "tea", "connection": "shop", "synced_at": NOW}
-    from_records = order_writer.encode_records(records, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+    from_records = list(
+        order_writer.encode_records(records, rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+    )
     assert _plain(from_records) == _plain(from_dicts)
-    lines = line_writer.encode_records(
-        records, rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": "shop"}
+    lines = list(
+        line_writer.encode_records(
+            records, rows.LINE_FIELDS, rows.LINE_LOOP, {"connection": "shop"}
+        )
     )
     assert lines == line_writer.encode([d for o in records for d in rows.line_rows("shop", o)], {})
     assert [(line[1][-1], line[2], line[3]) for line in lines] == [
