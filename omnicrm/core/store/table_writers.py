@@ -265,6 +265,10 @@ class TableWriter:
     @contextmanager
     def _driver_errors(self, conn: Connection, statement: str) -> Iterator[Any]:
         """The transaction's driver connection; its errors raised as Core would."""
+        if not conn.in_transaction():
+            # Core begins one on a statement (autobegin); the driver's own would be
+            # unknown to ``conn``, whose commit() would then leave these rows uncommitted.
+            conn.begin()
         dbapi_conn = conn.connection.dbapi_connection
         assert dbapi_conn is not None
         try:

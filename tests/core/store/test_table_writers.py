@@ -95,3 +95,23 @@ def test_insert_counts_the_rows_it_wrote(store_url: str) -> None:
         assert len(stored) == 6
     finally:
         store.close()
+
+
+def test_rows_inserted_outside_a_transaction_are_committed_by_the_callers_commit(
+    store_url: str,
+) -> None:
+    # As Core's statements do, the insert begins the connection's transaction: the
+    # driver's own, unknown to the connection, would be left uncommitted by its commit().
+    store = Store.open(store_url)
+    try:
+        writer = table_writers.writers(store.engine)(orders)
+        same = {"shop": "default", "connection": "shop", "synced_at": NOW}
+        with store.engine.connect() as conn:
+            writer.insert(
+                conn, writer.encode_records([_order(1)], rows.ORDER_FIELDS, rows.ORDER_LOOP, same)
+            )
+            conn.commit()
+        with store.engine.connect() as conn:
+            assert conn.execute(select(orders.c.id)).scalars().all() == ["gid://shopify/Order/1"]
+    finally:
+        store.close()
