@@ -236,17 +236,20 @@ class TableWriter:
         caller's transaction to undo. (Raised through a COPY, psycopg would send the
         error's text, the value's, to the server, which logs it.)
         """
-        if isinstance(rows, Sequence) and not rows:
-            return 0  # a COPY of nothing is still a round trip
         refused: list[Exception] = []
         taken = _until_refused(rows, refused)
         statement = self.copy_sql if self.copy else self.insert_sql
         with self._driver_errors(conn, statement) as driver, closing(driver.cursor()) as cursor:
             if self.copy:
-                with cursor.copy(self.copy_sql) as copy:
-                    write = copy.write_row
-                    for row in taken:
-                        write(row)
+                # No COPY for no rows (a batch of records all stored already): it is a
+                # round trip all the same.
+                first = next(taken, None)
+                if first is not None:
+                    with cursor.copy(self.copy_sql) as copy:
+                        write = copy.write_row
+                        write(first)
+                        for row in taken:
+                            write(row)
             else:
                 cursor.executemany(self.insert_sql, taken)
             inserted: int = cursor.rowcount
