@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -112,6 +114,27 @@ def test_rows_inserted_outside_a_transaction_are_committed_by_the_callers_commit
             )
             conn.commit()
         with store.engine.connect() as conn:
+            assert conn.execute(select(orders.c.id)).scalars().all() == ["gid://shopify/Order/1"]
+    finally:
+        store.close()
+
+
+def test_an_error_of_the_callers_rows_is_raised_as_core_raises_it(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        writer = table_writers.writers(store.engine)(orders)
+        same = {"shop": "default", "connection": "shop", "synced_at": NOW}
+        good = list(writer.encode_records([_order(1)], rows.ORDER_FIELDS, rows.ORDER_LOOP, same))
+
+        def spoilt() -> Iterator[tuple[Any, ...]]:
+            yield from good
+            raise ValueError("a row the caller could not make")
+
+        with store.engine.connect() as conn, conn.begin():
+            with pytest.raises(StatementError) as info:
+                writer.insert(conn, spoilt())
+            assert isinstance(info.value.orig, ValueError)
+            # Ended cleanly, as a refused value does: the transaction still answers.
             assert conn.execute(select(orders.c.id)).scalars().all() == ["gid://shopify/Order/1"]
     finally:
         store.close()
