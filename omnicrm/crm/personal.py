@@ -27,15 +27,15 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
-    insert,
     or_,
     select,
     update,
 )
 
+from omnicrm.core.store.changes import queue_records
 from omnicrm.core.store.personal import chunks, register_holder
 from omnicrm.core.store.planner import unindexed
-from omnicrm.core.store.schema import connection_shops, profile_changes
+from omnicrm.core.store.schema import connection_shops
 from omnicrm.crm.identity._tables import pair_in
 from omnicrm.crm.schema import (
     crm_state,
@@ -416,9 +416,7 @@ class CrmPersonalData:
 
 def _queue(conn: Connection, shop: str, records: Iterable[RecordRef]) -> None:
     """Queue source customers for ``shop``'s next refresh."""
-    rows = [{"shop": shop, "connection": c, "record_id": r} for c, r in sorted(set(records))]
-    for row_chunk in chunks(rows, 5000):
-        conn.execute(insert(profile_changes), row_chunk)
+    queue_records(conn, shop, records)
 
 
 HOLDER = CrmPersonalData()

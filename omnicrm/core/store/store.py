@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -49,6 +48,7 @@ from omnicrm.core.store import (
     shop_rename,
     table_writers,
 )
+from omnicrm.core.store.changes import queue_changes
 from omnicrm.core.store.planner import one_of
 from omnicrm.core.store.private import private_dir, private_file
 from omnicrm.core.store.schema import (
@@ -708,15 +708,9 @@ class Store:
         self, conn: Connection, connection: str, customer_ids: Iterable[str | None]
     ) -> None:
         """Queue the customers whose profile a change reaches, in the change's transaction."""
-        ids = sorted({i for i in customer_ids if i is not None})
+        ids = {i for i in customer_ids if i is not None}
         if ids:
-            # One statement, the ids as one JSON array the database unpacks (as the
-            # version lookup takes them): a batch of orders queues about as many
-            # customers, and a thousand rows bound one by one (executemany, or COPY's
-            # start, rows and end) cost a few times more.
-            sql = _QUEUE_CHANGES[self.dialect]
-            shop = self.shop_of(connection, conn)
-            conn.exec_driver_sql(sql, (shop, connection, orjson.dumps(ids).decode()))
+            queue_changes(conn, self.shop_of(connection, conn), connection, ids)
 
     def _save_progress(
         self,
@@ -1306,18 +1300,10 @@ _TABLES = {
     Stream.CHECKOUTS: checkouts,
 }
 
-# In the array's order, so the queue's sequence follows it.
+# Whether any record of a connection's stream was ever redacted (most never were).
 _ANY_REDACTED = {
     "sqlite": "SELECT 1 FROM redactions WHERE connection = ? AND stream = ? LIMIT 1",
     "postgresql": "SELECT 1 FROM redactions WHERE connection = %s AND stream = %s LIMIT 1",
-}
-
-_QUEUE_CHANGES = {
-    "sqlite": "INSERT INTO profile_changes (shop, connection, record_id)"
-    " SELECT ?, ?, value FROM json_each(?) ORDER BY key",
-    "postgresql": "INSERT INTO profile_changes (shop, connection, record_id)"
-    " SELECT %s, %s, value FROM jsonb_array_elements_text(CAST(%s AS jsonb))"
-    " WITH ORDINALITY AS ids(value, n) ORDER BY n",
 }
 
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
-from omnicrm.core.store.schema import connection_shops, customers, profile_changes
+from omnicrm.core.store.changes import queue_records
+from omnicrm.core.store.schema import connection_shops, customers
 from omnicrm.crm.identity._tables import LINK, SEPARATE, memberships, pair_in, utc_now
 from omnicrm.crm.identity.resolver import RecordRef
 from omnicrm.crm.identity.resolving import ResolveResult, resolve_reached
@@ -243,9 +244,7 @@ def _with_profile_members(conn: Connection, shop: str, refs: set[RecordRef]) -> 
 def _queue(conn: Connection, shop: str, refs: Iterable[RecordRef]) -> None:
     """Queue source customers of ``shop`` for its next profile refresh (which rebuilds
     them)."""
-    rows = [{"shop": shop, "connection": c, "record_id": r} for c, r in sorted(refs)]
-    if rows:
-        conn.execute(insert(profile_changes), rows)
+    queue_records(conn, shop, refs)
 
 
 def _refuse_withdrawn(conn: Connection, refs: Sequence[RecordRef], shop: str) -> None:

@@ -70,7 +70,7 @@ class ResolveResult:
     touched: frozenset[int] = frozenset()
     removed: frozenset[int] = frozenset()
     records: int = 0  # source customers re-resolved
-    changes: int = 0  # profile_changes rows drained
+    changes: int = 0  # source customers drained from profile_changes (as often as queued)
     created: frozenset[int] = frozenset()  # new profiles (all touched)
 
 
@@ -87,7 +87,7 @@ class Plan:
     shop: str
     changed: frozenset[RecordRef]  # the source customers drained from profile_changes
     reach: frozenset[int]  # existing profiles that apply may alter or delete
-    changes: int = 0  # profile_changes rows drained
+    changes: int = 0  # source customers drained from profile_changes (as often as queued)
     everything: bool = False
     _identities: tuple[SourceIdentity, ...] = field(default=(), repr=False)
     _old: dict[RecordRef, int] = field(default_factory=dict, repr=False)
@@ -164,14 +164,14 @@ def _drain(conn: Connection, shop: str) -> tuple[set[RecordRef], int]:
     if max_seq is None:
         return set(), 0
     upto = profile_changes.c.seq <= max_seq
-    seeds = {
-        (row.connection, row.record_id)
-        for row in conn.execute(
-            select(profile_changes.c.connection, profile_changes.c.record_id).where(mine, upto)
-        )
-    }
-    drained = conn.execute(delete(profile_changes).where(mine, upto))
-    return seeds, int(drained.rowcount)
+    seeds: set[RecordRef] = set()
+    queued = 0
+    query = select(profile_changes.c.connection, profile_changes.c.record_ids).where(mine, upto)
+    for connection, record_ids in conn.execute(query):
+        seeds.update((connection, record_id) for record_id in record_ids)
+        queued += len(record_ids)
+    conn.execute(delete(profile_changes).where(mine, upto))
+    return seeds, queued
 
 
 def _plan_all(

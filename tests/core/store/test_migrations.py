@@ -9,13 +9,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
 import omnicrm.core.store.store as store_module
 import omnicrm.crm.schema
 import omnicrm.engage.schema  # noqa: F401  (and so does the engagement layer)
 from omnicrm.core.store import Store
-from omnicrm.core.store.schema import metadata
+from omnicrm.core.store.changes import queue_records
+from omnicrm.core.store.schema import metadata, profile_changes
 from omnicrm.crm.schema import profiles
 
 MIGRATIONS = Path(store_module.__file__).with_name("migrations")
@@ -79,3 +80,37 @@ def test_migrations_downgrade_to_nothing_and_back(store: Store) -> None:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_migration_0020_keeps_every_queued_change_in_order(store: Store) -> None:
+    """0020 puts each queued record in an array of its own; back down, every array's ids
+    become rows again, in queue order."""
+    config = _config()
+    queued = [("a", "pos", "c2"), ("b", "ec", "c1"), ("a", "pos", "c1"), ("a", "ec", "c2")]
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0019")
+        conn.execute(
+            text("INSERT INTO profile_changes (shop, connection, record_id) VALUES (:s, :c, :r)"),
+            [{"s": s, "c": c, "r": r} for s, c, r in queued],
+        )
+        command.upgrade(config, "0020")
+        rows = conn.execute(
+            select(
+                profile_changes.c.shop, profile_changes.c.connection, profile_changes.c.record_ids
+            ).order_by(profile_changes.c.seq)
+        ).all()
+        assert [tuple(row) for row in rows] == [(s, c, [r]) for s, c, r in queued]
+
+        queue_records(conn, "b", [("ec", "c9"), ("ec", "c3"), ("pos", "c5")])
+        command.downgrade(config, "0019")
+        back = conn.execute(
+            text("SELECT shop, connection, record_id FROM profile_changes ORDER BY seq")
+        ).all()
+        assert [tuple(row) for row in back] == [
+            *queued,
+            ("b", "ec", "c3"),
+            ("b", "ec", "c9"),
+            ("b", "pos", "c5"),
+        ]
+        command.upgrade(config, "head")

@@ -130,8 +130,8 @@ def _counted(store: Store, table: str) -> float:
 def _queue(conn: Connection, start: int, n: int) -> None:
     conn.execute(
         text(
-            "INSERT INTO profile_changes (shop, connection, record_id)"
-            " SELECT 'default', 'shop', CAST(g AS text)"
+            "INSERT INTO profile_changes (shop, connection, record_ids)"
+            " SELECT 'default', 'shop', jsonb_build_array(CAST(g AS text))"
             " FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) AS g"
         ),
         {"a": start, "b": start + n - 1},

@@ -285,10 +285,19 @@ SEED: list[tuple[sa.Table, list[dict[str, Any]]]] = [
     (C.segment_counts, [{"segment": "vip", "counted_at": NOW, "count": 1}]),
     (C.crm_state, [{"key": "rfm", "value": {"cuts": [1, 2]}}]),
 ]
+# The change queue as 0003 to 0019 have it, a row per record (0020 makes it arrays).
+QUEUE_0003 = sa.Table(
+    "profile_changes",
+    sa.MetaData(),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shop", sa.String(100)),
+    sa.Column("connection", sa.String(100), nullable=False),
+    sa.Column("record_id", sa.String(255), nullable=False),
+)
 SEED.insert(
     7,
     (
-        metadata.tables["profile_changes"],
+        QUEUE_0003,
         [
             {"connection": "tea-pos", "record_id": "c1"},
             {"connection": "old-ec", "record_id": "c1"},
@@ -352,11 +361,17 @@ def test_migration_0004_keeps_every_row_of_a_0003_store_in_its_connections_shop(
         store.migrate()  # what Store.open does: to head, with the config's shops
         with store.engine.connect() as conn:
             for table, _ in SEED:
-                after = conn.execute(
-                    select(*[c for c in table.columns if c.name not in NOT_IN_0003]).order_by(
-                        *_order_by(table)
-                    )
-                ).all()
+                if table is QUEUE_0003:
+                    table = metadata.tables["profile_changes"]
+                    # Each record queued as it was, in an array of its own (0020).
+                    query = select(table.c.seq, table.c.connection, table.c.record_ids)
+                    after = [(s, c, *ids) for s, c, ids in conn.execute(query.order_by("seq"))]
+                else:
+                    after = conn.execute(
+                        select(*[c for c in table.columns if c.name not in NOT_IN_0003]).order_by(
+                            *_order_by(table)
+                        )
+                    ).all()
                 assert after == before[table.name], table.name  # every row, unchanged
                 shops = conn.execute(select(table.c.shop).order_by(*_order_by(table))).scalars()
                 assert list(shops) == EXPECTED[table.name], table.name

@@ -715,7 +715,7 @@ def test_written_records_queue_their_customers_once_in_order(store: Store) -> No
     def queued() -> list[tuple[str, str]]:
         with store.engine.connect() as conn:
             query = select(profile_changes).order_by(profile_changes.c.seq)
-            return [(r.connection, r.record_id) for r in conn.execute(query)]
+            return [(r.connection, i) for r in conn.execute(query) for i in r.record_ids]
 
     batch = [
         order("1", customer_id='c/\u5c71\u7530 "q"'),

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, func, insert, select
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer
 from omnicrm.core.store import Store
+from omnicrm.core.store.changes import queue_changes
 from omnicrm.core.store.schema import profile_changes
 from omnicrm.crm.identity import (
     IdentitySettings,
@@ -156,6 +157,18 @@ def test_a_first_run_makes_profiles_and_keys_and_drains_the_queue(store: Store) 
     }
 
 
+def test_a_plan_drains_its_shops_changes_only_counting_each_time_queued(store: Store) -> None:
+    with store.engine.begin() as conn:
+        queue_changes(conn, DEFAULT_SHOP, "pos", ["1", "2"])
+        queue_changes(conn, "sake", "web", ["1"])
+        queue_changes(conn, DEFAULT_SHOP, "pos", ["2", "3"])
+        prepared = plan(conn, SETTINGS, shop=DEFAULT_SHOP)
+    assert prepared.changed == {("pos", "1"), ("pos", "2"), ("pos", "3")}
+    assert prepared.changes == 4
+    # Another shop's changes wait for its own refresh.
+    assert count(store, profile_changes) == 1
+
+
 def test_a_record_joining_keeps_the_profile_id_and_touches_only_what_it_reaches(
     store: Store,
 ) -> None:
@@ -290,7 +303,9 @@ def test_unmerge_takes_a_record_out_for_good(store: Store) -> None:
     assert result.touched == {pid, m[("ec", "1")]}
     # The affected members are queued, so the next refresh rebuilds both profiles.
     with store.engine.connect() as conn:
-        queued = {(r.connection, r.record_id) for r in conn.execute(select(profile_changes))}
+        queued = {
+            (r.connection, i) for r in conn.execute(select(profile_changes)) for i in r.record_ids
+        }
         kinds = [r.kind for r in conn.execute(select(identity_overrides))]
     assert queued == {("ec", "1"), ("store", "P1"), ("store", "P2")}
     assert kinds == ["separate", "separate"]
