@@ -2,14 +2,14 @@
 
 ``profile_changes`` is appended to in the transaction of the change itself (a
 transactional outbox); the CRM refresh drains it. A change's records go as one row per
-connection, their ids as a JSON array: a batch of a thousand orders queues about as many
-customers, and a row for each (even inserted by one statement) cost a twentieth of a
-first sync's writes.
+connection (of at most ten thousand ids), their ids as a JSON array: a batch of a
+thousand orders queues about as many customers, and a row for each (even inserted by one
+statement) cost a twentieth of a first sync's writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import orjson
 from sqlalchemy import Connection
@@ -21,12 +21,15 @@ _INSERT = {
 }
 
 
+# Ids per row at most: erasing a whole connection queues all its customers, and one
+# array of a million ids would be a value of tens of megabytes.
+_ROW_IDS = 10_000
+
+
 def queue_changes(conn: Connection, shop: str, connection: str, record_ids: Iterable[str]) -> None:
     """Queue ``connection``'s records ``record_ids`` (of ``shop``) for the shop's next
     refresh, in ``conn``'s transaction."""
-    ids = sorted(set(record_ids))
-    if ids:
-        conn.exec_driver_sql(_INSERT[conn.dialect.name], (shop, connection, _array(ids)))
+    _insert(conn, list(_rows(shop, connection, set(record_ids))))
 
 
 def queue_records(conn: Connection, shop: str, records: Iterable[tuple[str, str]]) -> None:
@@ -34,10 +37,18 @@ def queue_records(conn: Connection, shop: str, records: Iterable[tuple[str, str]
     by_connection: dict[str, set[str]] = {}
     for connection, record_id in records:
         by_connection.setdefault(connection, set()).add(record_id)
-    rows = [(shop, c, _array(sorted(ids))) for c, ids in sorted(by_connection.items())]
-    if rows:
+    _insert(conn, [row for c, ids in sorted(by_connection.items()) for row in _rows(shop, c, ids)])
+
+
+def _rows(shop: str, connection: str, ids: set[str]) -> Iterator[tuple[str, str, str]]:
+    """The rows queueing ``ids``, in sorted order."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), _ROW_IDS):
+        yield shop, connection, orjson.dumps(ordered[start : start + _ROW_IDS]).decode()
+
+
+def _insert(conn: Connection, rows: list[tuple[str, str, str]]) -> None:
+    if len(rows) == 1:
+        conn.exec_driver_sql(_INSERT[conn.dialect.name], rows[0])  # no executemany for one
+    elif rows:
         conn.exec_driver_sql(_INSERT[conn.dialect.name], rows)
-
-
-def _array(ids: list[str]) -> str:
-    return orjson.dumps(ids).decode()

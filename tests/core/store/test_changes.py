@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
-from omnicrm.core.store import Store
+from omnicrm.core.store import Store, changes
 from omnicrm.core.store.changes import queue_changes, queue_records
 from omnicrm.core.store.schema import profile_changes
 
@@ -29,3 +30,19 @@ def test_records_of_several_connections_are_a_row_per_connection(store: Store) -
         queue_records(conn, "tea", [("pos", "2"), ("ec", "9"), ("pos", "1"), ("ec", "9")])
         queue_records(conn, "tea", [])
     assert _queued(store) == [("tea", "ec", ["9"]), ("tea", "pos", ["1", "2"])]
+
+
+def test_a_change_of_very_many_records_is_split_into_rows_in_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changes, "_ROW_IDS", 2)
+    with store.engine.begin() as conn:
+        queue_changes(conn, "tea", "pos", ["5", "1", "4", "2", "3"])
+        queue_records(conn, "tea", [("ec", "b"), ("ec", "a"), ("ec", "c")])
+    assert _queued(store) == [
+        ("tea", "pos", ["1", "2"]),
+        ("tea", "pos", ["3", "4"]),
+        ("tea", "pos", ["5"]),
+        ("tea", "ec", ["a", "b"]),
+        ("tea", "ec", ["c"]),
+    ]
