@@ -148,7 +148,7 @@ def forget_records(
         conn.execute(delete(identity_overrides).where(naming))
         _forget_in_profiles(conn, shop, connection, chunk, set(ids), requeue)
     requeue -= {(connection, i) for i in ids}
-    _queue(conn, shop, requeue)
+    queue_records(conn, shop, requeue)
 
 
 def _forget_in_profiles(
@@ -394,7 +394,7 @@ class CrmPersonalData:
                 )
             ).scalars()
         )
-        _queue(conn, shop, ((connection, record) for record in members))
+        queue_records(conn, shop, ((connection, record) for record in members))
         forget_records(conn, connection, sorted({*record_ids, *members}), shop=shop)
 
     def export(self, conn: Connection, connection: str, customer_id: str) -> dict[str, Any]:
@@ -412,11 +412,6 @@ class CrmPersonalData:
                 "nps_answers": [],
             }
         return crm_export(conn, connection, customer_id, shop=shop)
-
-
-def _queue(conn: Connection, shop: str, records: Iterable[RecordRef]) -> None:
-    """Queue source customers for ``shop``'s next refresh."""
-    queue_records(conn, shop, records)
 
 
 HOLDER = CrmPersonalData()

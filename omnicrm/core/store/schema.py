@@ -454,9 +454,9 @@ redactions = Table(
 
 # The change feed: source customers changed (written, redacted, erased) in the same
 # transaction as the change itself (a transactional outbox). The CRM refresh drains it
-# to know which profiles need another look. One row per change: a batch of a thousand
-# orders queues its customers as one JSON array of ids, not a thousand rows (5 % of a
-# first sync's writes, as rows).
+# to know which profiles need another look. A row per change and connection, its record
+# ids a JSON array (see changes.py): a batch of a thousand orders queues its customers as
+# one row, not a thousand (5 % of a first sync's writes, as rows).
 profile_changes = Table(
     "profile_changes",
     metadata,

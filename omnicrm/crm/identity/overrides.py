@@ -11,7 +11,7 @@ two shops are never one person.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
@@ -119,7 +119,7 @@ def decide_pairs(
     if rows:
         conn.execute(insert(identity_overrides), rows)
     affected = _with_profile_members(conn, shop, set(named))
-    _queue(conn, shop, affected)
+    queue_records(conn, shop, affected)
     return resolve_reached(conn, settings, affected, now, shop=shop)
 
 
@@ -167,7 +167,7 @@ def unmerge(
         ],
     )
     affected = {ref, *others}
-    _queue(conn, shop, affected)
+    queue_records(conn, shop, affected)
     return resolve_reached(conn, settings, affected, now, shop=shop)
 
 
@@ -239,12 +239,6 @@ def _with_profile_members(conn: Connection, shop: str, refs: set[RecordRef]) -> 
     for profile_id in set(memberships(conn, refs, shop=shop).values()):
         found.update(_members_of(conn, shop, profile_id))
     return found
-
-
-def _queue(conn: Connection, shop: str, refs: Iterable[RecordRef]) -> None:
-    """Queue source customers of ``shop`` for its next profile refresh (which rebuilds
-    them)."""
-    queue_records(conn, shop, refs)
 
 
 def _refuse_withdrawn(conn: Connection, refs: Sequence[RecordRef], shop: str) -> None:
