@@ -157,20 +157,23 @@ def resolve_all(
 
 
 def _drain(conn: Connection, shop: str) -> tuple[set[RecordRef], int]:
-    """Take everything ``shop`` queued up to now (later rows, and other shops' rows, are
-    left for their next refresh). Reads by the (shop, seq) index only."""
-    mine = profile_changes.c.shop == shop
-    max_seq = conn.execute(select(func.max(profile_changes.c.seq)).where(mine)).scalar()
-    if max_seq is None:
-        return set(), 0
-    upto = profile_changes.c.seq <= max_seq
+    """Take everything ``shop`` has queued (other shops' rows wait for their own refresh),
+    by the (shop, seq) index.
+
+    One statement deletes the rows and returns them. Read first and deleted after, a
+    row a sync committed in between (on PostgreSQL a lower seq can commit last) was
+    deleted unread, and its customers' change lost; now it is taken whole, or left for
+    the next refresh.
+    """
+    q = profile_changes.c
+    taken = conn.execute(
+        delete(profile_changes).where(q.shop == shop).returning(q.connection, q.record_ids)
+    )
     seeds: set[RecordRef] = set()
     queued = 0
-    query = select(profile_changes.c.connection, profile_changes.c.record_ids).where(mine, upto)
-    for connection, record_ids in conn.execute(query):
+    for connection, record_ids in taken:
         seeds.update((connection, record_id) for record_id in record_ids)
         queued += len(record_ids)
-    conn.execute(delete(profile_changes).where(mine, upto))
     return seeds, queued
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, event, func, insert, select
 
 from omnicrm.core.channels import DEFAULT_SHOP, Stream
 from omnicrm.core.records import Customer
@@ -167,6 +167,35 @@ def test_a_plan_drains_its_shops_changes_only_counting_each_time_queued(store: S
     assert prepared.changes == 4
     # Another shop's changes wait for its own refresh.
     assert count(store, profile_changes) == 1
+
+
+def test_a_change_committed_while_the_queue_drains_is_taken_or_left_never_lost(
+    store: Store,
+) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer: no sync commits while a refresh drains")
+    late = store.engine.connect()
+    late_sync = late.begin()
+    queue_changes(late, DEFAULT_SHOP, "pos", ["late"])  # the lower seq, committed last
+    with store.engine.begin() as conn:
+        queue_changes(conn, DEFAULT_SHOP, "pos", ["early"])
+
+    def commit_late_sync_before_the_delete(*args: Any) -> None:
+        if args[2].startswith("DELETE FROM profile_changes") and late_sync.is_active:
+            late_sync.commit()
+
+    event.listen(store.engine, "before_cursor_execute", commit_late_sync_before_the_delete)
+    try:
+        with store.engine.begin() as conn:
+            drained = plan(conn, SETTINGS, shop=DEFAULT_SHOP).changed
+    finally:
+        event.remove(store.engine, "before_cursor_execute", commit_late_sync_before_the_delete)
+        late.close()
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(profile_changes)).all()
+    left = {(r.connection, i) for r in rows for i in r.record_ids}
+    assert drained | left == {("pos", "late"), ("pos", "early")}
+    assert not drained & left
 
 
 def test_a_record_joining_keeps_the_profile_id_and_touches_only_what_it_reaches(
