@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 import orjson
 from sqlalchemy import Connection
 
+from omnicrm.core.store.personal import chunks
+
 _INSERT = {
     "sqlite": "INSERT INTO profile_changes (shop, connection, record_ids) VALUES (?, ?, ?)",
     "postgresql": "INSERT INTO profile_changes (shop, connection, record_ids)"
@@ -42,9 +44,8 @@ def queue_records(conn: Connection, shop: str, records: Iterable[tuple[str, str]
 
 def _rows(shop: str, connection: str, ids: set[str]) -> Iterator[tuple[str, str, str]]:
     """The rows queueing ``ids``, in sorted order."""
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _ROW_IDS):
-        yield shop, connection, orjson.dumps(ordered[start : start + _ROW_IDS]).decode()
+    for chunk in chunks(sorted(ids), _ROW_IDS):
+        yield shop, connection, orjson.dumps(chunk).decode()
 
 
 def _insert(conn: Connection, rows: list[tuple[str, str, str]]) -> None:
